@@ -1,0 +1,102 @@
+//! [`Datum`]: one SQL value in row form, and [`Row`].
+//!
+//! Rows flow through the stateful (differential) part of a dataflow, so a datum is
+//! totally ordered, hashable and serializable. The SQL type of a datum is not stored
+//! in it: it comes from the schema of the plan node that produced it (a DECIMAL's
+//! scale, for example, lives in the type).
+
+use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+
+/// A `DOUBLE` with a total order (IEEE `totalOrder`, with all NaNs equal and -0.0 == 0.0)
+/// so it can be a key in arrangements.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub struct F64(pub f64);
+
+impl F64 {
+    fn canonical(self) -> f64 {
+        if self.0.is_nan() {
+            f64::NAN
+        } else if self.0 == 0.0 {
+            0.0
+        } else {
+            self.0
+        }
+    }
+}
+
+impl PartialEq for F64 {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for F64 {}
+impl PartialOrd for F64 {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for F64 {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.canonical().total_cmp(&other.canonical())
+    }
+}
+impl Hash for F64 {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.canonical().to_bits().hash(state)
+    }
+}
+
+/// One SQL value. NULL sorts first in the derived order; SQL ordering rules
+/// (NULLS FIRST/LAST) are applied by the sort operators, not by this order.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Datum {
+    /// SQL NULL, of any type.
+    Null,
+    /// BOOLEAN.
+    Bool(bool),
+    /// INT or BIGINT (INT values fit in i32).
+    Int(i64),
+    /// DOUBLE.
+    Float(F64),
+    /// DECIMAL(p, s): the unscaled value; the scale comes from the column type.
+    Decimal(i128),
+    /// VARCHAR.
+    Str(String),
+    /// DATE: days since 1970-01-01.
+    Date(i32),
+    /// TIMESTAMP(3): milliseconds since 1970-01-01 00:00:00 (no time zone).
+    Timestamp(i64),
+    /// Day-time INTERVAL: milliseconds.
+    Interval(i64),
+}
+
+impl Datum {
+    /// True for SQL NULL.
+    pub fn is_null(&self) -> bool {
+        matches!(self, Datum::Null)
+    }
+}
+
+impl fmt::Display for Datum {
+    /// A type-free rendering (DECIMALs print their unscaled value: use
+    /// [`crate::eval::format_datum`] with the type for user-facing output).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Datum::Null => write!(f, "NULL"),
+            Datum::Bool(b) => write!(f, "{}", if *b { "TRUE" } else { "FALSE" }),
+            Datum::Int(i) => write!(f, "{i}"),
+            Datum::Float(x) => write!(f, "{:?}", x.0),
+            Datum::Decimal(d) => write!(f, "{d}"),
+            Datum::Str(s) => write!(f, "'{}'", s.replace('\'', "''")),
+            Datum::Date(d) => write!(f, "DATE {d}"),
+            Datum::Timestamp(t) => write!(f, "TIMESTAMP {t}"),
+            Datum::Interval(i) => write!(f, "INTERVAL {i}ms"),
+        }
+    }
+}
+
+/// A row: one datum per column of the producing plan node's schema.
+pub type Row = Vec<Datum>;

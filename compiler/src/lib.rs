@@ -1,0 +1,28 @@
+//! # sluice-compiler: SQL text to dataflow plan
+//!
+//! ```text
+//! SQL text ──parse──▶ AST ──bind(catalog)──▶ LogicalPlan ──optimize──▶ LogicalPlan' ──lower──▶ DataflowPlan
+//! ```
+//!
+//! This crate is the whole left half of Sluice's data path and it is pure: no I/O, no
+//! threads, no clocks. The entry point is [`compile`]. Read in this order:
+//!
+//! 1. [`datum`], [`expr`]: values and bound scalar expressions;
+//! 2. [`plan`]: the logical plan, each variant with its state cost;
+//! 3. [`physical`]: the dataflow plan that `sluice-dataflow` renders.
+//!
+//! Every error is a [`CompileError`] carrying a line and column when one is known.
+
+#![forbid(unsafe_code)]
+
+pub mod datum;
+pub mod error;
+pub mod expr;
+pub mod physical;
+pub mod plan;
+
+pub use datum::{Datum, Row, F64};
+pub use error::{CompileError, ErrorKind, Position};
+pub use expr::{AggFunc, AggregateCall, BinaryOp, Func, ScalarExpr, SortKey, TimeUnit};
+pub use physical::{DataflowPlan, Output, PhysicalPlan, SinkTarget};
+pub use plan::{JoinKind, LogicalPlan, WindowKind};

@@ -1,0 +1,246 @@
+//! The dataflow plan: how a compiled script runs. Serializable (serde), so the master
+//! can store it and ship it to worker instances; `sluice-dataflow` renders it into a
+//! timely/differential dataflow. Printed by `EXPLAIN PHYSICAL`.
+//!
+//! Execution model, which each variant's docs refer to:
+//! - Rows carry a timely timestamp (`u64`). Sources with a declared watermark emit
+//!   rows at the current watermark (event-time ms), so the frontier *is* the
+//!   watermark; bounded sources without one emit at time 0; unbounded sources without
+//!   one emit at processing-time epochs.
+//! - Stateless variants run on Arrow record batches straight from sources (and on rows,
+//!   converted to batches, after stateful ones); stateful ones run on differential
+//!   collections of [`crate::datum::Row`], exchanged between workers by key hash.
+
+use crate::datum::Row;
+use crate::expr::{AggregateCall, ScalarExpr, SortKey};
+use crate::plan::{JoinKind, WindowKind};
+use serde::{Deserialize, Serialize};
+use crate::plan::WINDOW_COLUMNS;
+use sluice_catalogs::{Field, Schema, SqlType, TableDescriptor};
+
+/// A whole job: every `INSERT INTO` of the script, and the final `SELECT` if any.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataflowPlan {
+    /// Outputs in script order.
+    pub outputs: Vec<Output>,
+}
+
+/// Where an output's rows go.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SinkTarget {
+    /// `INSERT INTO table`: the table's connector writes the rows.
+    Table(TableDescriptor),
+    /// A final `SELECT`: rows are gathered to the client, sorted by `order` and cut to
+    /// `offset`/`limit` once the input is complete.
+    Collect {
+        /// ORDER BY keys over the output columns (empty: unordered).
+        order: Vec<SortKey>,
+        /// LIMIT.
+        limit: Option<u64>,
+        /// OFFSET.
+        offset: u64,
+    },
+}
+
+/// One output of a job.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Output {
+    /// The destination.
+    pub target: SinkTarget,
+    /// The plan producing its rows.
+    pub plan: PhysicalPlan,
+    /// Its schema (for a table target, the table's schema: the plan's rows are cast to it).
+    pub schema: Schema,
+    /// True when the plan may retract rows it emitted (non-windowed aggregates, outer
+    /// joins). Append-only sinks then receive the consolidated result once the input
+    /// is complete; on unbounded input such a plan into an append-only sink is rejected.
+    pub updating: bool,
+}
+
+/// A dataflow operator tree.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PhysicalPlan {
+    /// Read a table through its connector; each worker reads its share of the splits.
+    /// The source applies `projection` and `filters` (over the projected columns)
+    /// before emitting batches. State: the source position only.
+    Source {
+        /// The table.
+        table: TableDescriptor,
+        /// Table column indexes read, in output order.
+        projection: Vec<usize>,
+        /// Pushed-down predicates over the projected columns.
+        filters: Vec<ScalarExpr>,
+    },
+    /// Literal rows, emitted by worker 0 at time 0. State: none.
+    Values {
+        /// Output schema.
+        schema: Schema,
+        /// The rows.
+        rows: Vec<Row>,
+    },
+    /// A fused stateless stage: keep rows where `predicate` is TRUE, then compute
+    /// `project` (or pass columns through when `None`). Columnar on batches; may be
+    /// placed on the GPU later. State: none.
+    Calc {
+        /// Input.
+        input: Box<PhysicalPlan>,
+        /// Row filter.
+        predicate: Option<ScalarExpr>,
+        /// Output expressions, over the input.
+        project: Option<Vec<ScalarExpr>>,
+        /// Output names, one per `project` expression (empty when `project` is `None`).
+        names: Vec<String>,
+    },
+    /// TUMBLE/HOP window assignment: appends `window_start`, `window_end`, `window_time`.
+    /// State: none.
+    WindowAssign {
+        /// Input.
+        input: Box<PhysicalPlan>,
+        /// TUMBLE or HOP.
+        kind: WindowKind,
+        /// TIMESTAMP(3) column windows are computed on.
+        time_col: usize,
+    },
+    /// SESSION window assignment: rows exchanged by `partition_by`, each partition's rows
+    /// grouped into sessions; appends `window_start`, `window_end`, `window_time`.
+    /// State: all rows of each partition (differential arrangement).
+    SessionAssign {
+        /// Input.
+        input: Box<PhysicalPlan>,
+        /// Partition columns.
+        partition_by: Vec<usize>,
+        /// TIMESTAMP(3) column.
+        time_col: usize,
+        /// Inactivity gap in ms.
+        gap_ms: i64,
+    },
+    /// Event-time window aggregate: groups by `group_by` (which includes the window's
+    /// start and end columns); a group's row is emitted once, when the frontier
+    /// (watermark) passes the value in `window_end_col`, and its state is then freed.
+    /// Rows arriving after their window closed are late: counted and dropped.
+    /// Output: group columns, then aggregates (as `Reduce`). Append-only.
+    /// State: one accumulator per open (window, group).
+    WindowAggregate {
+        /// Input.
+        input: Box<PhysicalPlan>,
+        /// Group columns (window start/end included).
+        group_by: Vec<usize>,
+        /// Aggregates.
+        aggs: Vec<AggregateCall>,
+        /// Input column holding the window end (TIMESTAMP(3)).
+        window_end_col: usize,
+    },
+    /// Incremental aggregate with retractions (differential reduce), rows exchanged by
+    /// the group key. Output: group columns, then aggregates; with no group columns one
+    /// row even on empty input. State: every input row of every group.
+    Reduce {
+        /// Input.
+        input: Box<PhysicalPlan>,
+        /// Group columns.
+        group_by: Vec<usize>,
+        /// Aggregates.
+        aggs: Vec<AggregateCall>,
+    },
+    /// Equi-join on arranged keys (both sides exchanged by key hash), then `residual` on
+    /// the joined row; outer kinds add NULL-padded unmatched rows. NULL keys never match.
+    /// No keys: both sides on one worker (a cross product). State: both inputs.
+    HashJoin {
+        /// Left input.
+        left: Box<PhysicalPlan>,
+        /// Right input.
+        right: Box<PhysicalPlan>,
+        /// Join kind.
+        kind: JoinKind,
+        /// Key expressions over the left input.
+        left_keys: Vec<ScalarExpr>,
+        /// Key expressions over the right input (same count and types).
+        right_keys: Vec<ScalarExpr>,
+        /// Residual condition over `left ++ right`.
+        residual: Option<ScalarExpr>,
+    },
+    /// Concatenation (UNION ALL). State: none.
+    Union {
+        /// Inputs with identical column types.
+        inputs: Vec<PhysicalPlan>,
+    },
+    /// ORDER BY … LIMIT/OFFSET inside a query (top-N): all rows to one worker, sorted,
+    /// cut. State: the input rows (differential reduce on a single key).
+    TopN {
+        /// Input.
+        input: Box<PhysicalPlan>,
+        /// Sort keys.
+        keys: Vec<SortKey>,
+        /// LIMIT.
+        limit: Option<u64>,
+        /// OFFSET.
+        offset: u64,
+    },
+}
+
+impl PhysicalPlan {
+    /// The direct inputs of this node.
+    pub fn inputs(&self) -> Vec<&PhysicalPlan> {
+        match self {
+            PhysicalPlan::Source { .. } | PhysicalPlan::Values { .. } => vec![],
+            PhysicalPlan::Calc { input, .. }
+            | PhysicalPlan::WindowAssign { input, .. }
+            | PhysicalPlan::SessionAssign { input, .. }
+            | PhysicalPlan::WindowAggregate { input, .. }
+            | PhysicalPlan::Reduce { input, .. }
+            | PhysicalPlan::TopN { input, .. } => vec![input],
+            PhysicalPlan::HashJoin { left, right, .. } => vec![left, right],
+            PhysicalPlan::Union { inputs } => inputs.iter().collect(),
+        }
+    }
+
+    /// The output schema of this node (names are for display; types are binding).
+    pub fn schema(&self) -> Schema {
+        match self {
+            PhysicalPlan::Source { table, projection, .. } => {
+                Schema::new(projection.iter().map(|&i| table.schema.fields[i].clone()).collect())
+            }
+            PhysicalPlan::Values { schema, .. } => schema.clone(),
+            PhysicalPlan::Calc { input, project, names, .. } => {
+                let input_schema = input.schema();
+                match project {
+                    None => input_schema,
+                    Some(exprs) => {
+                        let types = input_schema.types();
+                        Schema::new(
+                            exprs
+                                .iter()
+                                .enumerate()
+                                .map(|(i, e)| {
+                                    let name = names.get(i).cloned().unwrap_or_else(|| format!("c{i}"));
+                                    Field::new(name, e.ty(&types))
+                                })
+                                .collect(),
+                        )
+                    }
+                }
+            }
+            PhysicalPlan::WindowAssign { input, .. } | PhysicalPlan::SessionAssign { input, .. } => {
+                let mut fields = input.schema().fields;
+                for name in WINDOW_COLUMNS {
+                    fields.push(Field { name: name.to_string(), ty: SqlType::Timestamp, nullable: false });
+                }
+                Schema::new(fields)
+            }
+            PhysicalPlan::WindowAggregate { input, group_by, aggs, .. } | PhysicalPlan::Reduce { input, group_by, aggs } => {
+                let input_schema = input.schema();
+                let mut fields: Vec<Field> = group_by.iter().map(|&i| input_schema.fields[i].clone()).collect();
+                for (i, a) in aggs.iter().enumerate() {
+                    fields.push(Field::new(format!("$agg{i}"), a.ty));
+                }
+                Schema::new(fields)
+            }
+            PhysicalPlan::HashJoin { left, right, .. } => {
+                let mut fields = left.schema().fields;
+                fields.extend(right.schema().fields);
+                Schema::new(fields)
+            }
+            PhysicalPlan::Union { inputs } => inputs.first().map(|i| i.schema()).unwrap_or_default(),
+            PhysicalPlan::TopN { input, .. } => input.schema(),
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! # sluice-connectors: where rows come from and go to
+//!
+//! ```text
+//! SQL text ─▶ … ─▶ DataflowPlan ─▶ running instance:  **sources** ─▶ operators ─▶ **sinks**
+//! ```
+//!
+//! A [`Connector`] is registered by name in a [`Registry`]; a table's `'connector'` option
+//! picks it. At compile time the registry validates a table's options
+//! ([`sluice_catalogs::ConnectorValidator`]); at run time each worker asks the connector
+//! for a [`Source`] (its share of the table's splits) or a [`Sink`].
+//!
+//! Sources emit Arrow record batches of the projected columns with pushed-down filters
+//! already applied; records that cannot be decoded are returned beside the batch as
+//! [`BadRecord`]s, never as errors, so the dataflow can apply the table's
+//! `'format.on-error'` policy. Sinks are two-phase (write, then `prepare_commit` and
+//! `commit` per epoch) so exactly-once delivery can be layered on checkpoints.
+
+#![forbid(unsafe_code)]
+
+use arrow::record_batch::RecordBatch;
+use sluice_catalogs::{ConnectorValidator, Schema, SourceCapabilities, TableDescriptor};
+use sluice_compiler::ScalarExpr;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Errors raised by connectors.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    /// Bad or missing options (a user mistake).
+    #[error("invalid connector configuration: {0}")]
+    Config(String),
+    /// The external system failed (I/O, network, object store).
+    #[error("I/O error: {0}")]
+    Io(String),
+    /// A whole input could not be decoded (e.g. a corrupt Parquet file).
+    #[error("format error: {0}")]
+    Format(String),
+    /// A bug.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Connector result.
+pub type Result<T> = std::result::Result<T, ConnectorError>;
+
+/// Which worker of how many is asking; sources use it to pick their splits and
+/// sinks to name their files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WorkerContext {
+    /// This worker's index, `0..workers`.
+    pub worker: usize,
+    /// Total workers in the job.
+    pub workers: usize,
+}
+
+/// A record a source could not decode. Its position lets a user find it again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadRecord {
+    /// Where it came from, e.g. `file:///data/x.json:17` (line) or `topic/3@1042`.
+    pub position: String,
+    /// Why it was rejected.
+    pub error: String,
+    /// The raw bytes (possibly truncated to a bounded size).
+    pub raw: Vec<u8>,
+}
+
+/// What a [`Source::poll`] produced.
+#[derive(Debug)]
+pub enum SourcePoll {
+    /// Rows (projected, filters applied) and the records that failed to decode.
+    /// Either may be empty.
+    Batch {
+        /// Decoded rows.
+        batch: RecordBatch,
+        /// Undecodable records.
+        bad: Vec<BadRecord>,
+    },
+    /// Nothing available now; poll again later (unbounded sources).
+    Idle,
+    /// This worker's share of the input is exhausted.
+    Finished,
+}
+
+/// One worker's share of a table's input.
+pub trait Source: Send {
+    /// The next batch of at most about `max_rows` rows.
+    fn poll(&mut self, max_rows: usize) -> Result<SourcePoll>;
+    /// A serializable position to resume from (the checkpoint seam).
+    fn position(&self) -> serde_json::Value;
+    /// Resume from a position returned by [`Source::position`].
+    fn seek(&mut self, position: &serde_json::Value) -> Result<()>;
+}
+
+/// One worker's writer for a table. Rows written between two commits become visible
+/// together when `commit` succeeds.
+pub trait Sink: Send {
+    /// Buffer or stage rows (of the table's schema).
+    fn write(&mut self, batch: &RecordBatch) -> Result<()>;
+    /// Phase one: make everything written so far durable but not yet visible.
+    fn prepare_commit(&mut self, epoch: u64) -> Result<()>;
+    /// Phase two: make what `prepare_commit(epoch)` staged visible. Idempotent.
+    fn commit(&mut self, epoch: u64) -> Result<()>;
+}
+
+/// A connector: validates options and creates sources and sinks.
+pub trait Connector: Send + Sync {
+    /// The `'connector'` option value that selects it.
+    fn name(&self) -> &'static str;
+    /// Check options against the table schema; say what a source of it can do.
+    fn validate(&self, options: &BTreeMap<String, String>, schema: &Schema) -> Result<SourceCapabilities>;
+    /// A source for one worker: reads `projection` columns of the table, applies
+    /// `filters` (over the projected columns) when the connector declared filter push-down.
+    fn create_source(
+        &self,
+        table: &TableDescriptor,
+        projection: &[usize],
+        filters: &[ScalarExpr],
+        ctx: WorkerContext,
+    ) -> Result<Box<dyn Source>> {
+        let _ = (projection, filters, ctx);
+        Err(ConnectorError::Config(format!("connector '{}' cannot be read from (table '{}')", self.name(), table.name)))
+    }
+    /// A sink for one worker.
+    fn create_sink(&self, table: &TableDescriptor, ctx: WorkerContext) -> Result<Box<dyn Sink>> {
+        let _ = ctx;
+        Err(ConnectorError::Config(format!("connector '{}' cannot be written to (table '{}')", self.name(), table.name)))
+    }
+}
+
+/// Connectors by name. [`Registry::builtin`] has every built-in one; a third party
+/// registers its own with [`Registry::register`].
+#[derive(Clone, Default)]
+pub struct Registry {
+    connectors: BTreeMap<String, Arc<dyn Connector>>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn empty() -> Self {
+        Registry::default()
+    }
+
+    /// Add (or replace) a connector under its name.
+    pub fn register(&mut self, connector: Arc<dyn Connector>) {
+        self.connectors.insert(connector.name().to_string(), connector);
+    }
+
+    /// The connector of this name.
+    pub fn get(&self, name: &str) -> Result<&Arc<dyn Connector>> {
+        self.connectors.get(name).ok_or_else(|| {
+            let known: Vec<&str> = self.connectors.keys().map(String::as_str).collect();
+            ConnectorError::Config(format!("unknown connector '{name}' (known: {})", known.join(", ")))
+        })
+    }
+
+    /// A source for `table` on one worker.
+    pub fn create_source(
+        &self,
+        table: &TableDescriptor,
+        projection: &[usize],
+        filters: &[ScalarExpr],
+        ctx: WorkerContext,
+    ) -> Result<Box<dyn Source>> {
+        self.get(&table.connector)?.create_source(table, projection, filters, ctx)
+    }
+
+    /// A sink for `table` on one worker.
+    pub fn create_sink(&self, table: &TableDescriptor, ctx: WorkerContext) -> Result<Box<dyn Sink>> {
+        self.get(&table.connector)?.create_sink(table, ctx)
+    }
+}
+
+impl ConnectorValidator for Registry {
+    fn validate(
+        &self,
+        connector: &str,
+        options: &BTreeMap<String, String>,
+        schema: &Schema,
+    ) -> std::result::Result<SourceCapabilities, String> {
+        let c = self.get(connector).map_err(|e| e.to_string())?;
+        c.validate(options, schema).map_err(|e| e.to_string())
+    }
+}
