@@ -104,12 +104,18 @@ pub struct MemoryCatalog<'a> {
 impl<'a> MemoryCatalog<'a> {
     /// An empty catalog.
     pub fn new() -> Self {
-        Self { tables: BTreeMap::new(), parent: None }
+        Self {
+            tables: BTreeMap::new(),
+            parent: None,
+        }
     }
 
     /// An empty catalog whose misses fall through to `parent`.
     pub fn layered(parent: &'a dyn Catalog) -> Self {
-        Self { tables: BTreeMap::new(), parent: Some(parent) }
+        Self {
+            tables: BTreeMap::new(),
+            parent: Some(parent),
+        }
     }
 
     /// Add a table; fails if one of that name already exists here or in the parent.

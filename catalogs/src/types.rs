@@ -63,7 +63,10 @@ impl SqlType {
             DataType::UInt8 | DataType::UInt16 => SqlType::Int,
             DataType::Int64 | DataType::UInt32 => SqlType::BigInt,
             DataType::Float16 | DataType::Float32 | DataType::Float64 => SqlType::Double,
-            DataType::Decimal128(p, s) if *s >= 0 => SqlType::Decimal { precision: *p, scale: *s as u8 },
+            DataType::Decimal128(p, s) if *s >= 0 => SqlType::Decimal {
+                precision: *p,
+                scale: *s as u8,
+            },
             DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => SqlType::Varchar,
             DataType::Date32 | DataType::Date64 => SqlType::Date,
             DataType::Timestamp(_, _) => SqlType::Timestamp,
@@ -74,7 +77,10 @@ impl SqlType {
 
     /// True for INT, BIGINT, DOUBLE and DECIMAL.
     pub fn is_numeric(self) -> bool {
-        matches!(self, SqlType::Int | SqlType::BigInt | SqlType::Double | SqlType::Decimal { .. })
+        matches!(
+            self,
+            SqlType::Int | SqlType::BigInt | SqlType::Double | SqlType::Decimal { .. }
+        )
     }
 
     /// True for INT and BIGINT.
@@ -114,7 +120,11 @@ pub struct Field {
 impl Field {
     /// A nullable field.
     pub fn new(name: impl Into<String>, ty: SqlType) -> Self {
-        Field { name: name.into(), ty, nullable: true }
+        Field {
+            name: name.into(),
+            ty,
+            nullable: true,
+        }
     }
 }
 
@@ -143,7 +153,9 @@ impl Schema {
 
     /// Index of the column with this name (case-insensitive), first match.
     pub fn index_of(&self, name: &str) -> Option<usize> {
-        self.fields.iter().position(|f| f.name.eq_ignore_ascii_case(name))
+        self.fields
+            .iter()
+            .position(|f| f.name.eq_ignore_ascii_case(name))
     }
 
     /// Column types in order.

@@ -47,19 +47,35 @@ pub struct CompileError {
 impl CompileError {
     /// A syntax error.
     pub fn syntax(message: impl Into<String>, position: Option<Position>) -> Self {
-        CompileError { kind: ErrorKind::Syntax, message: message.into(), position }
+        CompileError {
+            kind: ErrorKind::Syntax,
+            message: message.into(),
+            position,
+        }
     }
     /// A planning (name/type) error.
     pub fn plan(message: impl Into<String>, position: Option<Position>) -> Self {
-        CompileError { kind: ErrorKind::Plan, message: message.into(), position }
+        CompileError {
+            kind: ErrorKind::Plan,
+            message: message.into(),
+            position,
+        }
     }
     /// An unsupported feature.
     pub fn unsupported(message: impl Into<String>, position: Option<Position>) -> Self {
-        CompileError { kind: ErrorKind::Unsupported, message: message.into(), position }
+        CompileError {
+            kind: ErrorKind::Unsupported,
+            message: message.into(),
+            position,
+        }
     }
     /// A compiler bug.
     pub fn internal(message: impl Into<String>) -> Self {
-        CompileError { kind: ErrorKind::Internal, message: message.into(), position: None }
+        CompileError {
+            kind: ErrorKind::Internal,
+            message: message.into(),
+            position: None,
+        }
     }
     /// Attach a position if none is set yet.
     pub fn at(mut self, position: Option<Position>) -> Self {
@@ -80,7 +96,11 @@ impl fmt::Display for CompileError {
             ErrorKind::Internal => "internal error (a bug in Sluice, please report it)",
         };
         match self.position {
-            Some(p) => write!(f, "{kind} at line {}, column {}: {}", p.line, p.column, self.message),
+            Some(p) => write!(
+                f,
+                "{kind} at line {}, column {}: {}",
+                p.line, p.column, self.message
+            ),
             None => write!(f, "{kind}: {}", self.message),
         }
     }
@@ -88,6 +108,10 @@ impl fmt::Display for CompileError {
 
 impl From<sluice_catalogs::CatalogError> for CompileError {
     fn from(e: sluice_catalogs::CatalogError) -> Self {
-        CompileError { kind: ErrorKind::Catalog, message: e.to_string(), position: None }
+        CompileError {
+            kind: ErrorKind::Catalog,
+            message: e.to_string(),
+            position: None,
+        }
     }
 }

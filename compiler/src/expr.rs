@@ -75,7 +75,12 @@ impl BinaryOp {
     pub fn is_comparison(self) -> bool {
         matches!(
             self,
-            BinaryOp::Eq | BinaryOp::NotEq | BinaryOp::Lt | BinaryOp::LtEq | BinaryOp::Gt | BinaryOp::GtEq
+            BinaryOp::Eq
+                | BinaryOp::NotEq
+                | BinaryOp::Lt
+                | BinaryOp::LtEq
+                | BinaryOp::Gt
+                | BinaryOp::GtEq
         )
     }
 }
@@ -179,7 +184,10 @@ impl Func {
             Func::CharLength | Func::Position | Func::Extract(_) => SqlType::BigInt,
             Func::Abs | Func::Round => first,
             Func::Floor | Func::Ceil => match first {
-                SqlType::Decimal { precision, .. } => SqlType::Decimal { precision, scale: 0 },
+                SqlType::Decimal { precision, .. } => SqlType::Decimal {
+                    precision,
+                    scale: 0,
+                },
                 t => t,
             },
             Func::Power | Func::Sqrt | Func::Ln | Func::Exp => SqlType::Double,
@@ -276,16 +284,36 @@ pub fn arithmetic_type(op: BinaryOp, l: SqlType, r: SqlType) -> SqlType {
         (BinaryOp::Div, Decimal { .. }, Decimal { .. }) => Double,
         (
             BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mod,
-            Decimal { precision: p1, scale: s1 },
-            Decimal { precision: p2, scale: s2 },
+            Decimal {
+                precision: p1,
+                scale: s1,
+            },
+            Decimal {
+                precision: p2,
+                scale: s2,
+            },
         ) => {
             let scale = s1.max(s2);
             let int_digits = (p1 - s1).max(p2 - s2);
-            Decimal { precision: (int_digits + scale + 1).min(38), scale }
+            Decimal {
+                precision: (int_digits + scale + 1).min(38),
+                scale,
+            }
         }
-        (BinaryOp::Mul, Decimal { precision: p1, scale: s1 }, Decimal { precision: p2, scale: s2 }) => {
-            Decimal { precision: (p1 + p2).min(38), scale: (s1 + s2).min(38) }
-        }
+        (
+            BinaryOp::Mul,
+            Decimal {
+                precision: p1,
+                scale: s1,
+            },
+            Decimal {
+                precision: p2,
+                scale: s2,
+            },
+        ) => Decimal {
+            precision: (p1 + p2).min(38),
+            scale: (s1 + s2).min(38),
+        },
         (_, Null, t) | (_, t, Null) => t,
         (_, t, _) => t,
     }
@@ -304,7 +332,11 @@ impl ScalarExpr {
 
     /// A binary expression.
     pub fn binary(op: BinaryOp, left: ScalarExpr, right: ScalarExpr) -> ScalarExpr {
-        ScalarExpr::Binary { op, left: Box::new(left), right: Box::new(right) }
+        ScalarExpr::Binary {
+            op,
+            left: Box::new(left),
+            right: Box::new(right),
+        }
     }
 
     /// The type of this expression given the types of the input columns.
@@ -321,9 +353,10 @@ impl ScalarExpr {
                     arithmetic_type(*op, left.ty(input), right.ty(input))
                 }
             }
-            ScalarExpr::Not(_) | ScalarExpr::IsNull { .. } | ScalarExpr::InList { .. } | ScalarExpr::Like { .. } => {
-                SqlType::Boolean
-            }
+            ScalarExpr::Not(_)
+            | ScalarExpr::IsNull { .. }
+            | ScalarExpr::InList { .. }
+            | ScalarExpr::Like { .. } => SqlType::Boolean,
             ScalarExpr::Negate(e) => e.ty(input),
             ScalarExpr::Cast { to, .. } => *to,
             ScalarExpr::Case { whens, else_ } => whens
@@ -332,9 +365,11 @@ impl ScalarExpr {
                 .chain(else_.iter().map(|e| e.ty(input)))
                 .find(|t| *t != SqlType::Null)
                 .unwrap_or(SqlType::Null),
-            ScalarExpr::Coalesce(args) => {
-                args.iter().map(|a| a.ty(input)).find(|t| *t != SqlType::Null).unwrap_or(SqlType::Null)
-            }
+            ScalarExpr::Coalesce(args) => args
+                .iter()
+                .map(|a| a.ty(input))
+                .find(|t| *t != SqlType::Null)
+                .unwrap_or(SqlType::Null),
             ScalarExpr::Call { func, args } => {
                 let tys: Vec<SqlType> = args.iter().map(|a| a.ty(input)).collect();
                 func.return_type(&tys)
@@ -351,7 +386,9 @@ impl ScalarExpr {
                 left.visit_columns(f);
                 right.visit_columns(f);
             }
-            ScalarExpr::Not(e) | ScalarExpr::Negate(e) | ScalarExpr::IsNull { expr: e, .. } => e.visit_columns(f),
+            ScalarExpr::Not(e) | ScalarExpr::Negate(e) | ScalarExpr::IsNull { expr: e, .. } => {
+                e.visit_columns(f)
+            }
             ScalarExpr::Cast { expr, .. } => expr.visit_columns(f),
             ScalarExpr::Case { whens, else_ } => {
                 for (c, r) in whens {
@@ -400,7 +437,9 @@ impl ScalarExpr {
                 left.remap_in_place(map);
                 right.remap_in_place(map);
             }
-            ScalarExpr::Not(e) | ScalarExpr::Negate(e) | ScalarExpr::IsNull { expr: e, .. } => e.remap_in_place(map),
+            ScalarExpr::Not(e) | ScalarExpr::Negate(e) | ScalarExpr::IsNull { expr: e, .. } => {
+                e.remap_in_place(map)
+            }
             ScalarExpr::Cast { expr, .. } => expr.remap_in_place(map),
             ScalarExpr::Case { whens, else_ } => {
                 for (c, r) in whens {
@@ -428,7 +467,11 @@ impl ScalarExpr {
     /// Splits a conjunction into its conjuncts (`a AND (b AND c)` → `[a, b, c]`).
     pub fn conjuncts(self) -> Vec<ScalarExpr> {
         match self {
-            ScalarExpr::Binary { op: BinaryOp::And, left, right } => {
+            ScalarExpr::Binary {
+                op: BinaryOp::And,
+                left,
+                right,
+            } => {
                 let mut v = left.conjuncts();
                 v.extend(right.conjuncts());
                 v
@@ -439,7 +482,9 @@ impl ScalarExpr {
 
     /// Joins conjuncts with AND; `None` for an empty list.
     pub fn and_all(exprs: Vec<ScalarExpr>) -> Option<ScalarExpr> {
-        exprs.into_iter().reduce(|a, b| ScalarExpr::binary(BinaryOp::And, a, b))
+        exprs
+            .into_iter()
+            .reduce(|a, b| ScalarExpr::binary(BinaryOp::And, a, b))
     }
 }
 
@@ -465,7 +510,10 @@ impl AggFunc {
             (AggFunc::Count, _) => SqlType::BigInt,
             (AggFunc::Avg, _) => SqlType::Double,
             (AggFunc::Sum, Some(SqlType::Int | SqlType::BigInt)) => SqlType::BigInt,
-            (AggFunc::Sum, Some(SqlType::Decimal { scale, .. })) => SqlType::Decimal { precision: 38, scale },
+            (AggFunc::Sum, Some(SqlType::Decimal { scale, .. })) => SqlType::Decimal {
+                precision: 38,
+                scale,
+            },
             (AggFunc::Sum | AggFunc::Min | AggFunc::Max, Some(t)) => t,
             (_, None) => SqlType::Null,
         }

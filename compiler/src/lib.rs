@@ -26,3 +26,7 @@ pub use error::{CompileError, ErrorKind, Position};
 pub use expr::{AggFunc, AggregateCall, BinaryOp, Func, ScalarExpr, SortKey, TimeUnit};
 pub use physical::{DataflowPlan, Output, PhysicalPlan, SinkTarget};
 pub use plan::{JoinKind, LogicalPlan, WindowKind};
+pub mod eval;
+pub mod explain;
+pub mod lower;
+pub mod optimizer;

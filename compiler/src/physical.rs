@@ -13,9 +13,9 @@
 
 use crate::datum::Row;
 use crate::expr::{AggregateCall, ScalarExpr, SortKey};
+use crate::plan::WINDOW_COLUMNS;
 use crate::plan::{JoinKind, WindowKind};
 use serde::{Deserialize, Serialize};
-use crate::plan::WINDOW_COLUMNS;
 use sluice_catalogs::{Field, Schema, SqlType, TableDescriptor};
 
 /// A whole job: every `INSERT INTO` of the script, and the final `SELECT` if any.
@@ -196,11 +196,21 @@ impl PhysicalPlan {
     /// The output schema of this node (names are for display; types are binding).
     pub fn schema(&self) -> Schema {
         match self {
-            PhysicalPlan::Source { table, projection, .. } => {
-                Schema::new(projection.iter().map(|&i| table.schema.fields[i].clone()).collect())
-            }
+            PhysicalPlan::Source {
+                table, projection, ..
+            } => Schema::new(
+                projection
+                    .iter()
+                    .map(|&i| table.schema.fields[i].clone())
+                    .collect(),
+            ),
             PhysicalPlan::Values { schema, .. } => schema.clone(),
-            PhysicalPlan::Calc { input, project, names, .. } => {
+            PhysicalPlan::Calc {
+                input,
+                project,
+                names,
+                ..
+            } => {
                 let input_schema = input.schema();
                 match project {
                     None => input_schema,
@@ -211,7 +221,8 @@ impl PhysicalPlan {
                                 .iter()
                                 .enumerate()
                                 .map(|(i, e)| {
-                                    let name = names.get(i).cloned().unwrap_or_else(|| format!("c{i}"));
+                                    let name =
+                                        names.get(i).cloned().unwrap_or_else(|| format!("c{i}"));
                                     Field::new(name, e.ty(&types))
                                 })
                                 .collect(),
@@ -219,16 +230,34 @@ impl PhysicalPlan {
                     }
                 }
             }
-            PhysicalPlan::WindowAssign { input, .. } | PhysicalPlan::SessionAssign { input, .. } => {
+            PhysicalPlan::WindowAssign { input, .. }
+            | PhysicalPlan::SessionAssign { input, .. } => {
                 let mut fields = input.schema().fields;
                 for name in WINDOW_COLUMNS {
-                    fields.push(Field { name: name.to_string(), ty: SqlType::Timestamp, nullable: false });
+                    fields.push(Field {
+                        name: name.to_string(),
+                        ty: SqlType::Timestamp,
+                        nullable: false,
+                    });
                 }
                 Schema::new(fields)
             }
-            PhysicalPlan::WindowAggregate { input, group_by, aggs, .. } | PhysicalPlan::Reduce { input, group_by, aggs } => {
+            PhysicalPlan::WindowAggregate {
+                input,
+                group_by,
+                aggs,
+                ..
+            }
+            | PhysicalPlan::Reduce {
+                input,
+                group_by,
+                aggs,
+            } => {
                 let input_schema = input.schema();
-                let mut fields: Vec<Field> = group_by.iter().map(|&i| input_schema.fields[i].clone()).collect();
+                let mut fields: Vec<Field> = group_by
+                    .iter()
+                    .map(|&i| input_schema.fields[i].clone())
+                    .collect();
                 for (i, a) in aggs.iter().enumerate() {
                     fields.push(Field::new(format!("$agg{i}"), a.ty));
                 }
@@ -239,7 +268,9 @@ impl PhysicalPlan {
                 fields.extend(right.schema().fields);
                 Schema::new(fields)
             }
-            PhysicalPlan::Union { inputs } => inputs.first().map(|i| i.schema()).unwrap_or_default(),
+            PhysicalPlan::Union { inputs } => {
+                inputs.first().map(|i| i.schema()).unwrap_or_default()
+            }
             PhysicalPlan::TopN { input, .. } => input.schema(),
         }
     }

@@ -157,23 +157,45 @@ impl LogicalPlan {
     /// The output schema of this node.
     pub fn schema(&self) -> Schema {
         match self {
-            LogicalPlan::Scan { table, projection, .. } => {
-                Schema::new(projection.iter().map(|&i| table.schema.fields[i].clone()).collect())
-            }
+            LogicalPlan::Scan {
+                table, projection, ..
+            } => Schema::new(
+                projection
+                    .iter()
+                    .map(|&i| table.schema.fields[i].clone())
+                    .collect(),
+            ),
             LogicalPlan::Values { schema, .. } => schema.clone(),
             LogicalPlan::Filter { input, .. } => input.schema(),
-            LogicalPlan::Project { input, exprs, names } => {
+            LogicalPlan::Project {
+                input,
+                exprs,
+                names,
+            } => {
                 let types = input.schema().types();
-                Schema::new(exprs.iter().zip(names).map(|(e, n)| Field::new(n.clone(), e.ty(&types))).collect())
+                Schema::new(
+                    exprs
+                        .iter()
+                        .zip(names)
+                        .map(|(e, n)| Field::new(n.clone(), e.ty(&types)))
+                        .collect(),
+                )
             }
             LogicalPlan::Join { left, right, .. } => {
                 let mut fields = left.schema().fields;
                 fields.extend(right.schema().fields);
                 Schema::new(fields)
             }
-            LogicalPlan::Aggregate { input, group_by, aggs } => {
+            LogicalPlan::Aggregate {
+                input,
+                group_by,
+                aggs,
+            } => {
                 let input_schema = input.schema();
-                let mut fields: Vec<Field> = group_by.iter().map(|&i| input_schema.fields[i].clone()).collect();
+                let mut fields: Vec<Field> = group_by
+                    .iter()
+                    .map(|&i| input_schema.fields[i].clone())
+                    .collect();
                 for (i, a) in aggs.iter().enumerate() {
                     fields.push(Field::new(format!("$agg{i}"), a.ty));
                 }
@@ -182,7 +204,11 @@ impl LogicalPlan {
             LogicalPlan::Window { input, .. } => {
                 let mut fields = input.schema().fields;
                 for name in WINDOW_COLUMNS {
-                    fields.push(Field { name: name.to_string(), ty: SqlType::Timestamp, nullable: false });
+                    fields.push(Field {
+                        name: name.to_string(),
+                        ty: SqlType::Timestamp,
+                        nullable: false,
+                    });
                 }
                 Schema::new(fields)
             }

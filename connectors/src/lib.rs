@@ -107,7 +107,11 @@ pub trait Connector: Send + Sync {
     /// The `'connector'` option value that selects it.
     fn name(&self) -> &'static str;
     /// Check options against the table schema; say what a source of it can do.
-    fn validate(&self, options: &BTreeMap<String, String>, schema: &Schema) -> Result<SourceCapabilities>;
+    fn validate(
+        &self,
+        options: &BTreeMap<String, String>,
+        schema: &Schema,
+    ) -> Result<SourceCapabilities>;
     /// A source for one worker: reads `projection` columns of the table, applies
     /// `filters` (over the projected columns) when the connector declared filter push-down.
     fn create_source(
@@ -118,12 +122,20 @@ pub trait Connector: Send + Sync {
         ctx: WorkerContext,
     ) -> Result<Box<dyn Source>> {
         let _ = (projection, filters, ctx);
-        Err(ConnectorError::Config(format!("connector '{}' cannot be read from (table '{}')", self.name(), table.name)))
+        Err(ConnectorError::Config(format!(
+            "connector '{}' cannot be read from (table '{}')",
+            self.name(),
+            table.name
+        )))
     }
     /// A sink for one worker.
     fn create_sink(&self, table: &TableDescriptor, ctx: WorkerContext) -> Result<Box<dyn Sink>> {
         let _ = ctx;
-        Err(ConnectorError::Config(format!("connector '{}' cannot be written to (table '{}')", self.name(), table.name)))
+        Err(ConnectorError::Config(format!(
+            "connector '{}' cannot be written to (table '{}')",
+            self.name(),
+            table.name
+        )))
     }
 }
 
@@ -142,14 +154,18 @@ impl Registry {
 
     /// Add (or replace) a connector under its name.
     pub fn register(&mut self, connector: Arc<dyn Connector>) {
-        self.connectors.insert(connector.name().to_string(), connector);
+        self.connectors
+            .insert(connector.name().to_string(), connector);
     }
 
     /// The connector of this name.
     pub fn get(&self, name: &str) -> Result<&Arc<dyn Connector>> {
         self.connectors.get(name).ok_or_else(|| {
             let known: Vec<&str> = self.connectors.keys().map(String::as_str).collect();
-            ConnectorError::Config(format!("unknown connector '{name}' (known: {})", known.join(", ")))
+            ConnectorError::Config(format!(
+                "unknown connector '{name}' (known: {})",
+                known.join(", ")
+            ))
         })
     }
 
@@ -161,11 +177,16 @@ impl Registry {
         filters: &[ScalarExpr],
         ctx: WorkerContext,
     ) -> Result<Box<dyn Source>> {
-        self.get(&table.connector)?.create_source(table, projection, filters, ctx)
+        self.get(&table.connector)?
+            .create_source(table, projection, filters, ctx)
     }
 
     /// A sink for `table` on one worker.
-    pub fn create_sink(&self, table: &TableDescriptor, ctx: WorkerContext) -> Result<Box<dyn Sink>> {
+    pub fn create_sink(
+        &self,
+        table: &TableDescriptor,
+        ctx: WorkerContext,
+    ) -> Result<Box<dyn Sink>> {
         self.get(&table.connector)?.create_sink(table, ctx)
     }
 }
