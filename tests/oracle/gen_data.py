@@ -85,6 +85,7 @@ SCHEMAS = {
         ("l_shipdate", "DATE"),
         ("l_commitdate", "DATE"),
         ("l_receiptdate", "DATE"),
+        ("l_shipinstruct", "VARCHAR"),
         ("l_shipmode", "VARCHAR"),
         ("l_comment", "VARCHAR"),
     ],
@@ -248,6 +249,7 @@ def gen_tables():
                 maybe_null(rng, 0.03, ship),
                 commit,
                 receipt,
+                rng.choice(INSTRUCTS),
                 maybe_null(rng, 0.05, rng.choice(SHIPMODES)),
                 maybe_null(rng, 0.05, comment(rng)),
             ))
