@@ -420,7 +420,9 @@ def fmt_row(r):
 # ---------------------------------------------------------------------------
 
 def run_sluice(binary, script, workers, timeout):
-    cmd = [binary, "run", script, "--workers", str(workers), "--format", "json"]
+    # a .py "binary" (the harness self-test's fake sluice) runs under this interpreter
+    prefix = [sys.executable] if binary.endswith(".py") else []
+    cmd = prefix + [binary, "run", script, "--workers", str(workers), "--format", "json"]
     t0 = time.time()
     try:
         p = subprocess.run(cmd, capture_output=True, timeout=timeout)
@@ -555,7 +557,7 @@ def main():
             print("oracle: ERROR: --sluice PATH is required (or use --duckdb-only)", file=sys.stderr)
             print("oracle: 0 passed, %d failed" % total)
             return 1
-        if not (os.path.isfile(args.sluice) and os.access(args.sluice, os.X_OK)):
+        if not (os.path.isfile(args.sluice) and (os.access(args.sluice, os.X_OK) or args.sluice.endswith(".py"))):
             print("oracle: ERROR: sluice binary not found or not executable: %s "
                   "(build it with `cargo build --bin sluice`)" % args.sluice, file=sys.stderr)
             print("oracle: 0 passed, %d failed" % total)

@@ -37,7 +37,7 @@ SELECT id, k FROM events WHERE k NOT IN (3, 7, 42)
 SELECT c_custkey, c_mktsegment FROM customer WHERE c_mktsegment IN ('BUILDING', 'MACHINERY')
 
 -- name: filter_in_list_with_null
-SELECT id, k FROM events WHERE k IN (1, 2, NULL)
+SELECT id, k FROM events WHERE k IN (1, 2, CAST(NULL AS INT))
 
 -- name: filter_not_in_list_with_null
 -- empty
