@@ -17,6 +17,7 @@ import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -425,14 +426,23 @@ def run_sluice(binary, script, workers, timeout):
     cmd = prefix + [binary, "run", script, "--workers", str(workers), "--format", "json"]
     t0 = time.time()
     try:
-        p = subprocess.run(cmd, capture_output=True, timeout=timeout)
-    except subprocess.TimeoutExpired as e:
-        return {"rc": None, "stdout": e.stdout or b"", "stderr": (e.stderr or b""),
-                "secs": time.time() - t0, "timeout": True, "cmd": cmd}
+        # own session: on a timeout the whole process group (workers included) is killed
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                             start_new_session=True)
     except OSError as e:
         return {"rc": None, "stdout": b"", "stderr": str(e).encode(), "secs": time.time() - t0,
                 "timeout": False, "cmd": cmd}
-    return {"rc": p.returncode, "stdout": p.stdout, "stderr": p.stderr, "secs": time.time() - t0,
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except OSError:
+            p.kill()
+        out, err = p.communicate()
+        return {"rc": None, "stdout": out or b"", "stderr": err or b"", "secs": time.time() - t0,
+                "timeout": True, "cmd": cmd}
+    return {"rc": p.returncode, "stdout": out, "stderr": err, "secs": time.time() - t0,
             "timeout": False, "cmd": cmd}
 
 

@@ -52,7 +52,7 @@ SELECT r.r_name, n.n_name, COUNT(c.c_custkey) AS customers, SUM(c.c_acctbal) AS 
 SELECT o.o_orderstatus, COUNT(*) AS c FROM orders o LEFT JOIN lineitem l ON l.l_orderkey = o.o_orderkey WHERE l.l_orderkey IS NULL GROUP BY o.o_orderstatus
 
 -- name: tpch_lineitem_order_totals
-SELECT o.o_orderkey, o.o_totalprice, SUM(l.l_extendedprice) AS line_total, COUNT(*) AS lines FROM orders o JOIN lineitem l ON l.l_orderkey = o.o_orderkey GROUP BY o.o_orderkey, o.o_totalprice HAVING COUNT(*) >= 6
+SELECT o.o_orderkey, o.o_totalprice, SUM(l.l_extendedprice) AS line_total, COUNT(*) AS line_n FROM orders o JOIN lineitem l ON l.l_orderkey = o.o_orderkey GROUP BY o.o_orderkey, o.o_totalprice HAVING COUNT(*) >= 6
 
 -- name: tpch_customer_top_spenders
 SELECT c.c_custkey, c.c_name, SUM(o.o_totalprice) AS spent, COUNT(*) AS n FROM customer c JOIN orders o ON o.o_custkey = c.c_custkey GROUP BY c.c_custkey, c.c_name ORDER BY spent DESC, c.c_custkey LIMIT 15

@@ -10,7 +10,7 @@ SELECT k FROM dims UNION ALL SELECT k FROM dims
 SELECT k, ts, 'event' AS src FROM events WHERE k = 7 UNION ALL SELECT k, ts, 'click' AS src FROM clicks WHERE k = 7
 
 -- name: union_all_three_branches
-SELECT r_name AS nm, r_regionkey AS key FROM region UNION ALL SELECT n_name, n_nationkey FROM nation UNION ALL SELECT label, k FROM dims
+SELECT r_name AS nm, r_regionkey AS key_id FROM region UNION ALL SELECT n_name, n_nationkey FROM nation UNION ALL SELECT label, k FROM dims
 
 -- name: union_all_with_null_literals
 SELECT id, k, CAST(NULL AS VARCHAR) AS label FROM events WHERE k = 99 UNION ALL SELECT CAST(NULL AS BIGINT), k, label FROM dims
