@@ -1,0 +1,3 @@
+-- expect: 3:12
+-- An unknown column in the select list.
+SELECT id, nope FROM events;
