@@ -9,6 +9,10 @@
 use crate::error::CompileError;
 use crate::plan::LogicalPlan;
 
+#[cfg(test)]
+pub(crate) mod test_util;
+pub mod util;
+
 /// One rewrite of the logical plan.
 pub trait Rule {
     /// The rule's name, as `EXPLAIN` and error messages show it.
