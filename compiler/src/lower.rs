@@ -359,27 +359,27 @@ enum Lineage<'a> {
     TableColumn(&'a LogicalPlan, usize),
 }
 
-/// Traces column `col` of `plan` down through Filters, Sorts without limit, Projects
-/// whose expression for it is a bare column, and Windows (for input columns).
+/// Traces column `col` of `plan` down through Filters, Projects whose expression for
+/// it is a bare column, and TUMBLE/HOP Windows (for input columns). These all lower to
+/// stateless, append-only operators, so a traced column reaches its node with the
+/// same rows and timestamps; anything stateful (a SESSION window, a Sort, a join, an
+/// aggregate) stops the trace.
 fn lineage(plan: &LogicalPlan, col: usize) -> Option<Lineage<'_>> {
     match plan {
         LogicalPlan::Scan { projection, .. } => {
             projection.get(col).map(|&t| Lineage::TableColumn(plan, t))
         }
         LogicalPlan::Filter { input, .. } => lineage(input, col),
-        LogicalPlan::Sort {
-            input,
-            limit: None,
-            offset: 0,
-            ..
-        } => lineage(input, col),
         LogicalPlan::Project { input, exprs, .. } => match exprs.get(col)? {
             ScalarExpr::Column(c) => lineage(input, *c),
             _ => None,
         },
-        LogicalPlan::Window { input, .. } => {
+        LogicalPlan::Window { input, kind, .. } => {
             let width = input.schema().len();
             if col < width {
+                if matches!(kind, WindowKind::Session { .. }) {
+                    return None;
+                }
                 lineage(input, col)
             } else if col < width + 3 {
                 Some(Lineage::WindowColumn(plan, col - width))
@@ -564,6 +564,38 @@ mod tests {
         Calc: predicate=c_custkey > 1 AND c_custkey < 100 project=[c_custkey + 1 AS k1, c_name AS name] [stateless]
           Source: customers projection=[c_custkey, c_name, c_ts] [stateless]
         ");
+    }
+
+    #[test]
+    fn filter_over_a_renaming_projection_fuses() {
+        let s = scan(&customers_table());
+        let p = project(s, vec![(col(1), "name"), (col(0), "k")]);
+        let f = filter(p, gt(col(1), bigint(3)));
+        insta::assert_snapshot!(lowered(&f), @r"
+        Calc: predicate=c_custkey > 3 project=[c_name AS name, c_custkey AS k] [stateless]
+          Source: customers projection=[c_custkey, c_name, c_ts] [stateless]
+        ");
+    }
+
+    #[test]
+    fn tumble_over_a_session_window_is_not_a_window_aggregate() {
+        // TUMBLE(o_ts) applied to the output of a SESSION window (updating): Reduce.
+        let s = LogicalPlan::Window {
+            input: Box::new(scan(&orders_table())),
+            kind: WindowKind::Session { gap_ms: 10 },
+            time_col: 3,
+            partition_by: vec![1],
+        };
+        let t = window(s, WindowKind::Tumble { size_ms: 100 }, 3);
+        // 0..4 orders, 4..7 session columns, 7..10 tumble columns.
+        let plan = aggregate(t, vec![7, 8], vec![count_star()]);
+        insta::assert_snapshot!(lowered(&plan), @r"
+        Reduce: group_by=[window_start, window_end] aggs=[COUNT(*)] [state: arranged by key]
+          WindowAssign: TUMBLE(time_col=o_ts, size=INTERVAL '100' MILLISECOND) [stateless]
+            SessionAssign: SESSION(time_col=o_ts, gap=INTERVAL '10' MILLISECOND) partition_by=[o_custkey] [state: rows per partition]
+              Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
+        ");
+        assert!(is_updating(&lower(&plan).unwrap()));
     }
 
     #[test]
