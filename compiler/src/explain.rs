@@ -482,11 +482,15 @@ fn logical_node(plan: &LogicalPlan, depth: usize, out: &mut String) {
             exprs,
             names,
         } => {
-            let _ = write!(
-                out,
-                "Project: {}",
-                projection_list(exprs, names, &input_names(input))
-            );
+            if exprs.is_empty() {
+                out.push_str("Project: (no columns)");
+            } else {
+                let _ = write!(
+                    out,
+                    "Project: {}",
+                    projection_list(exprs, names, &input_names(input))
+                );
+            }
         }
         LogicalPlan::Join {
             left,

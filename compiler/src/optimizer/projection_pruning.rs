@@ -206,9 +206,19 @@ fn prune(
             if groups == 0 && keep_aggs.is_empty() && !aggs.is_empty() {
                 keep_aggs.push(0);
             }
-            let input_width = input.schema().len();
             let mut need: BTreeSet<usize> = group_by.iter().copied().collect();
             need.extend(keep_aggs.iter().filter_map(|&a| aggs[a].arg));
+            // `COUNT(*)` over a zero-column projection: count the rows of its input
+            // instead (zero-column rows are awkward for columnar stages).
+            let input = match *input {
+                LogicalPlan::Project { input, exprs, .. }
+                    if need.is_empty() && exprs.is_empty() =>
+                {
+                    input
+                }
+                other => Box::new(other),
+            };
+            let input_width = input.schema().len();
             let (input, input_kept) = prune(*input, &need)?;
             let map = index_map(&input_kept, input_width);
             let mut kept: Vec<usize> = (0..groups).collect();
@@ -408,6 +418,21 @@ mod tests {
         Project: 1 AS one
           Aggregate: group_by=[] aggs=[COUNT(*)]
             Scan: customers projection=[c_custkey]
+        ");
+    }
+
+    #[test]
+    fn count_star_over_an_empty_projection_reads_the_input() {
+        let empty = project(scan(&orders_table()), vec![]);
+        let plan = aggregate(empty, vec![], vec![count_star()]);
+        insta::assert_snapshot!(explain_logical(&plan), @r"
+        Aggregate: group_by=[] aggs=[COUNT(*)]
+          Project: (no columns)
+            Scan: orders projection=[o_orderkey, o_custkey, o_price, o_ts]
+        ");
+        insta::assert_snapshot!(run(plan), @r"
+        Aggregate: group_by=[] aggs=[COUNT(*)]
+          Scan: orders projection=[o_ts]
         ");
     }
 
