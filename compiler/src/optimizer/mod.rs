@@ -19,6 +19,8 @@
 use crate::error::CompileError;
 use crate::plan::LogicalPlan;
 
+#[cfg(test)]
+mod equivalence_tests;
 pub mod filter_pushdown;
 pub mod join_key_extraction;
 pub mod projection_pruning;
