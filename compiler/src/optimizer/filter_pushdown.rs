@@ -5,7 +5,10 @@
 //!
 //! - **Filter**: adjacent filters merge (their conjuncts join the carried ones).
 //! - **Project**: through, with the projection's expressions substituted for columns.
-//! - **Join** (WHERE conjuncts): a conjunct over one side goes into that side when the
+//! - **Join**: first, an outer join becomes less outer when a WHERE conjunct can never
+//!   be TRUE on a row NULL-padded on one side (`LEFT JOIN … WHERE r.x > 5` is an inner
+//!   join: the padded rows fail `r.x > 5`); see [`never_true_when_null`].
+//!   Then (WHERE conjuncts) a conjunct over one side goes into that side when the
 //!   side is not null-supplying (inner: both sides; LEFT: left; RIGHT: right; FULL:
 //!   neither); a conjunct over both sides of an inner join merges into `Join.filter`;
 //!   everything else stays above the join. The join's own condition (`Join.filter`,
@@ -25,8 +28,9 @@
 
 use super::util::{shift_down, substitute};
 use super::Rule;
+use crate::datum::Datum;
 use crate::error::CompileError;
-use crate::expr::ScalarExpr;
+use crate::expr::{BinaryOp, Func, ScalarExpr};
 use crate::plan::{JoinKind, LogicalPlan, WindowKind};
 
 /// Pushes filter conjuncts towards (and into) the scans.
@@ -218,6 +222,7 @@ fn push_join(
     preds: Vec<ScalarExpr>,
 ) -> Result<LogicalPlan, CompileError> {
     let width = left.schema().len();
+    let kind = simplify_outer_join(kind, &preds, width);
     let (mut to_left, mut to_right, mut join_filter, mut above) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     // The join's own (ON) condition: a one-sided conjunct may filter the side it reads
@@ -249,6 +254,83 @@ fn push_join(
         filter: ScalarExpr::and_all(dedup(join_filter)),
     };
     Ok(wrap(node, above))
+}
+
+/// An outer join under a WHERE conjunct that can never be TRUE on a NULL-padded row of
+/// a side loses that side's padded rows anyway: LEFT becomes INNER when the WHERE
+/// rejects NULLs of the right side, FULL becomes LEFT/RIGHT/INNER, and so on.
+fn simplify_outer_join(kind: JoinKind, preds: &[ScalarExpr], left_width: usize) -> JoinKind {
+    let rejects = |left_side: bool| {
+        preds
+            .iter()
+            .any(|p| never_true_when_null(p, &|c| (c < left_width) == left_side))
+    };
+    match kind {
+        JoinKind::Inner => JoinKind::Inner,
+        JoinKind::Left if rejects(false) => JoinKind::Inner,
+        JoinKind::Right if rejects(true) => JoinKind::Inner,
+        JoinKind::Full => match (rejects(true), rejects(false)) {
+            (true, true) => JoinKind::Inner,
+            (true, false) => JoinKind::Left,
+            (false, true) => JoinKind::Right,
+            (false, false) => JoinKind::Full,
+        },
+        other => other,
+    }
+}
+
+/// True when `e` is FALSE or NULL (never TRUE) on every row whose `side` columns are
+/// all NULL. Conservative: `false` when unsure.
+fn never_true_when_null(e: &ScalarExpr, side: &impl Fn(usize) -> bool) -> bool {
+    match e {
+        ScalarExpr::Binary {
+            op: BinaryOp::And,
+            left,
+            right,
+        } => never_true_when_null(left, side) || never_true_when_null(right, side),
+        ScalarExpr::Binary {
+            op: BinaryOp::Or,
+            left,
+            right,
+        } => never_true_when_null(left, side) && never_true_when_null(right, side),
+        ScalarExpr::Literal(Datum::Bool(false), _) => true,
+        ScalarExpr::IsNull {
+            expr,
+            negated: true,
+        } => null_when_null(expr, side),
+        _ => null_when_null(e, side),
+    }
+}
+
+/// True when `e` is NULL on every row whose `side` columns are all NULL (it reads one
+/// of them through strict operators only). Conservative: `false` when unsure.
+fn null_when_null(e: &ScalarExpr, side: &impl Fn(usize) -> bool) -> bool {
+    match e {
+        ScalarExpr::Column(c) => side(*c),
+        ScalarExpr::Literal(d, _) => d.is_null(),
+        // NULL AND NULL and NULL OR NULL are NULL; every other operator is strict.
+        ScalarExpr::Binary {
+            op: BinaryOp::And | BinaryOp::Or,
+            left,
+            right,
+        } => null_when_null(left, side) && null_when_null(right, side),
+        ScalarExpr::Binary { left, right, .. } => {
+            null_when_null(left, side) || null_when_null(right, side)
+        }
+        ScalarExpr::Not(x) | ScalarExpr::Negate(x) | ScalarExpr::Cast { expr: x, .. } => {
+            null_when_null(x, side)
+        }
+        ScalarExpr::InList { expr, .. } => null_when_null(expr, side),
+        ScalarExpr::Like { expr, pattern, .. } => {
+            null_when_null(expr, side) || null_when_null(pattern, side)
+        }
+        // CONCAT skips NULL arguments; every other function is strict.
+        ScalarExpr::Call {
+            func: Func::Concat, ..
+        } => false,
+        ScalarExpr::Call { args, .. } => args.iter().any(|a| null_when_null(a, side)),
+        ScalarExpr::IsNull { .. } | ScalarExpr::Case { .. } | ScalarExpr::Coalesce(_) => false,
+    }
 }
 
 #[cfg(test)]
@@ -324,7 +406,7 @@ mod tests {
     #[test]
     fn outer_joins_never_filter_the_null_supplying_side_with_where() {
         // LEFT JOIN ON o_custkey = c_custkey AND c_name = 'bob' AND o_orderkey > 1
-        // WHERE o_orderkey < 100 AND c_custkey IS NULL-ish (c_custkey < 5)
+        // WHERE o_orderkey < 100 AND c_custkey IS NULL
         let j = join(
             scan(&orders_table()),
             scan(&customers_table()),
@@ -334,24 +416,108 @@ mod tests {
                 gt(col(0), bigint(1)),
             )),
         );
-        let plan = filter(j, and(lt(col(0), bigint(100)), lt(col(4), bigint(5))));
+        let is_null = |c| ScalarExpr::IsNull {
+            expr: Box::new(col(c)),
+            negated: false,
+        };
+        let plan = filter(j, and(lt(col(0), bigint(100)), is_null(4)));
         insta::assert_snapshot!(run(plan), @r"
-        Filter: c_custkey < 5
+        Filter: c_custkey IS NULL
           Join: Left filter=o_custkey = c_custkey AND o_orderkey > 1
             Scan: orders projection=[o_orderkey, o_custkey, o_price, o_ts] filters=[o_orderkey < 100]
             Filter: c_name = 'bob'
               Scan: customers projection=[c_custkey, c_name, c_ts]
         ");
-        // FULL: nothing moves at all.
+        // FULL with a WHERE that accepts NULLs on both sides: nothing moves at all.
         let j = join(
             scan(&orders_table()),
             scan(&customers_table()),
             JoinKind::Full,
             Some(and(eq(col(1), col(4)), eq(col(5), str_lit("bob")))),
         );
-        let plan = filter(j, lt(col(0), bigint(100)));
+        let plan = filter(j, or(is_null(0), lt(col(4), bigint(3))));
         let before = explain_logical(&plan);
         assert_eq!(run(plan), before);
+    }
+
+    #[test]
+    fn null_rejecting_where_makes_outer_joins_inner() {
+        // LEFT JOIN … WHERE c_custkey < 5: padded rows fail it, so it is an inner join.
+        let j = join(
+            scan(&orders_table()),
+            scan(&customers_table()),
+            JoinKind::Left,
+            Some(eq(col(1), col(4))),
+        );
+        let plan = filter(j, lt(col(4), bigint(5)));
+        insta::assert_snapshot!(run(plan), @r"
+        Join: Inner filter=o_custkey = c_custkey
+          Scan: orders projection=[o_orderkey, o_custkey, o_price, o_ts]
+          Filter: c_custkey < 5
+            Scan: customers projection=[c_custkey, c_name, c_ts]
+        ");
+        // FULL … WHERE o_orderkey + 1 > 100: rejects left-padded rows → LEFT.
+        let j = join(
+            scan(&orders_table()),
+            scan(&customers_table()),
+            JoinKind::Full,
+            Some(eq(col(1), col(4))),
+        );
+        let plan = filter(j, gt(add(col(0), bigint(1)), bigint(100)));
+        insta::assert_snapshot!(run(plan), @r"
+        Join: Left filter=o_custkey = c_custkey
+          Scan: orders projection=[o_orderkey, o_custkey, o_price, o_ts] filters=[o_orderkey + 1 > 100]
+          Scan: customers projection=[c_custkey, c_name, c_ts]
+        ");
+        // An OR with a conjunct on the other side does not reject: stays LEFT.
+        let j = join(
+            scan(&orders_table()),
+            scan(&customers_table()),
+            JoinKind::Left,
+            Some(eq(col(1), col(4))),
+        );
+        let plan = filter(j, or(lt(col(4), bigint(5)), gt(col(0), bigint(1))));
+        insta::assert_snapshot!(run(plan), @r"
+        Filter: c_custkey < 5 OR o_orderkey > 1
+          Join: Left filter=o_custkey = c_custkey
+            Scan: orders projection=[o_orderkey, o_custkey, o_price, o_ts]
+            Scan: customers projection=[c_custkey, c_name, c_ts]
+        ");
+    }
+
+    #[test]
+    fn null_rejection_analysis() {
+        let right = |c: usize| c >= 2;
+        let is_not_null = ScalarExpr::IsNull {
+            expr: Box::new(add(col(2), bigint(1))),
+            negated: true,
+        };
+        assert!(never_true_when_null(&is_not_null, &right));
+        assert!(never_true_when_null(&not(gt(col(3), col(0))), &right));
+        assert!(never_true_when_null(
+            &and(gt(col(0), bigint(1)), eq(col(2), bigint(1))),
+            &right
+        ));
+        assert!(!never_true_when_null(&gt(col(0), bigint(1)), &right));
+        let coalesce = ScalarExpr::Coalesce(vec![col(2), bigint(0)]);
+        assert!(!never_true_when_null(&gt(coalesce, bigint(1)), &right));
+        let concat = ScalarExpr::Call {
+            func: Func::Concat,
+            args: vec![col(2), str_lit("x")],
+        };
+        assert!(!never_true_when_null(&eq(concat, str_lit("x")), &right));
+        let upper = ScalarExpr::Call {
+            func: Func::Upper,
+            args: vec![col(2)],
+        };
+        assert!(never_true_when_null(&eq(upper, str_lit("X")), &right));
+        assert!(!never_true_when_null(
+            &not(ScalarExpr::IsNull {
+                expr: Box::new(col(2)),
+                negated: false
+            }),
+            &right
+        ));
     }
 
     #[test]
@@ -362,9 +528,14 @@ mod tests {
             JoinKind::Right,
             Some(and(eq(col(0), col(4)), eq(col(1), str_lit("bob")))),
         );
-        let plan = filter(j, and(gt(col(3), bigint(7)), gt(col(0), bigint(3))));
+        // c_custkey IS NULL accepts the NULL-padded rows: it stays above.
+        let c_is_null = ScalarExpr::IsNull {
+            expr: Box::new(col(0)),
+            negated: false,
+        };
+        let plan = filter(j, and(gt(col(3), bigint(7)), c_is_null));
         insta::assert_snapshot!(run(plan), @r"
-        Filter: c_custkey > 3
+        Filter: c_custkey IS NULL
           Join: Right filter=c_custkey = o_custkey
             Filter: c_name = 'bob'
               Scan: customers projection=[c_custkey, c_name, c_ts]
