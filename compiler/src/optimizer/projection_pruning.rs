@@ -138,7 +138,10 @@ fn prune(
                 LogicalPlan::Project {
                     input: Box::new(input),
                     exprs: keep.iter().map(|&k| remap(&exprs[k], &map)).collect(),
-                    names: keep.iter().map(|&k| names[k].clone()).collect(),
+                    names: keep
+                        .iter()
+                        .map(|&k| names.get(k).cloned().unwrap_or_else(|| format!("c{k}")))
+                        .collect(),
                 },
                 keep,
             ))
