@@ -7,7 +7,8 @@
 //! - **Project**: through, with the projection's expressions substituted for columns.
 //! - **Join**: first, an outer join becomes less outer when a WHERE conjunct can never
 //!   be TRUE on a row NULL-padded on one side (`LEFT JOIN … WHERE r.x > 5` is an inner
-//!   join: the padded rows fail `r.x > 5`); see [`never_true_when_null`].
+//!   join: the padded rows fail `r.x > 5`). The analysis is conservative: only strict
+//!   operators (not CASE, COALESCE, IS NULL or CONCAT) propagate the padded NULLs.
 //!   Then (WHERE conjuncts) a conjunct over one side goes into that side when the
 //!   side is not null-supplying (inner: both sides; LEFT: left; RIGHT: right; FULL:
 //!   neither); a conjunct over both sides of an inner join merges into `Join.filter`;
