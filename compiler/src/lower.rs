@@ -1,17 +1,705 @@
-//! Lowering: `LogicalPlan' ──lower──▶ PhysicalPlan` (SKELETON — owned by the optimizer/lowering work; replace).
+//! Lowering: `LogicalPlan' ──lower──▶ PhysicalPlan`.
+//!
+//! One pass, bottom-up. Most nodes map one-to-one; the interesting choices:
+//!
+//! - **Calc fusion.** `Filter` and `Project` become [`PhysicalPlan::Calc`] stages, and
+//!   chains of them fuse into one: a Filter over a predicate-only Calc ANDs the
+//!   predicates; a Project over a Calc without a projection sets it; a Project over a
+//!   projecting Calc composes the two projections (by substitution) when that does not
+//!   evaluate a non-trivial expression more than once; a Filter over a projecting Calc
+//!   folds into its predicate when it reads only columns and literals of the projection.
+//! - **Window aggregates.** An `Aggregate` becomes an append-only
+//!   [`PhysicalPlan::WindowAggregate`] when both `window_start` and `window_end` of one
+//!   TUMBLE/HOP `Window` are among its group columns (traced through Filters, column
+//!   pass-through Projects and other Windows) and that window's time column is, traced
+//!   the same way, the watermark column of a `Scan`. Then the frontier is the
+//!   watermark and a window's groups can be emitted and freed when it passes the
+//!   window end. Anything else becomes a retracting [`PhysicalPlan::Reduce`] (bounded
+//!   batch semantics for tables without watermarks).
+//!
+//! Lowering checks that every column an expression reads exists in its input and
+//! reports an internal error otherwise (the binder and the optimizer should never
+//! produce such a plan).
 
 use crate::error::CompileError;
+use crate::expr::ScalarExpr;
+use crate::optimizer::util::{is_trivial, substitute, substitution_is_cheap};
 use crate::physical::PhysicalPlan;
-use crate::plan::LogicalPlan;
+use crate::plan::{JoinKind, LogicalPlan, WindowKind};
 
 /// Lower an optimized logical plan to a dataflow operator tree.
 pub fn lower(plan: &LogicalPlan) -> Result<PhysicalPlan, CompileError> {
-    let _ = plan;
-    Err(CompileError::internal("lowering is not implemented yet"))
+    match plan {
+        LogicalPlan::Scan {
+            table,
+            projection,
+            filters,
+        } => {
+            if let Some(&bad) = projection.iter().find(|&&i| i >= table.schema.len()) {
+                return Err(CompileError::internal(format!(
+                    "scan of '{}' projects column #{bad} of {}",
+                    table.name,
+                    table.schema.len()
+                )));
+            }
+            for f in filters {
+                check_columns(f, projection.len(), "Scan filter")?;
+            }
+            Ok(PhysicalPlan::Source {
+                table: table.clone(),
+                projection: projection.clone(),
+                filters: filters.clone(),
+            })
+        }
+        LogicalPlan::Values { schema, rows } => {
+            if let Some(row) = rows.iter().find(|r| r.len() != schema.len()) {
+                return Err(CompileError::internal(format!(
+                    "VALUES row of {} columns for a schema of {}",
+                    row.len(),
+                    schema.len()
+                )));
+            }
+            Ok(PhysicalPlan::Values {
+                schema: schema.clone(),
+                rows: rows.clone(),
+            })
+        }
+        LogicalPlan::Filter { input, predicate } => {
+            let input = lower(input)?;
+            check_columns(predicate, input.schema().len(), "Filter")?;
+            Ok(fuse_filter(input, predicate.clone()))
+        }
+        LogicalPlan::Project {
+            input,
+            exprs,
+            names,
+        } => {
+            let input = lower(input)?;
+            let width = input.schema().len();
+            for e in exprs {
+                check_columns(e, width, "Project")?;
+            }
+            fuse_project(input, exprs.clone(), names.clone())
+        }
+        LogicalPlan::Window {
+            input,
+            kind,
+            time_col,
+            partition_by,
+        } => {
+            let physical_input = lower(input)?;
+            let width = physical_input.schema().len();
+            if *time_col >= width || partition_by.iter().any(|&c| c >= width) {
+                return Err(CompileError::internal(
+                    "window column out of range of its input",
+                ));
+            }
+            Ok(match *kind {
+                WindowKind::Tumble { .. } | WindowKind::Hop { .. } => PhysicalPlan::WindowAssign {
+                    input: Box::new(physical_input),
+                    kind: *kind,
+                    time_col: *time_col,
+                },
+                WindowKind::Session { gap_ms } => PhysicalPlan::SessionAssign {
+                    input: Box::new(physical_input),
+                    partition_by: partition_by.clone(),
+                    time_col: *time_col,
+                    gap_ms,
+                },
+            })
+        }
+        LogicalPlan::Aggregate {
+            input,
+            group_by,
+            aggs,
+        } => {
+            let window_end_col = windowed_aggregate_end(input, group_by);
+            let physical_input = Box::new(lower(input)?);
+            let width = physical_input.schema().len();
+            if group_by.iter().any(|&c| c >= width)
+                || aggs.iter().any(|a| a.arg.is_some_and(|c| c >= width))
+            {
+                return Err(CompileError::internal(
+                    "aggregate column out of range of its input",
+                ));
+            }
+            Ok(match window_end_col {
+                Some(window_end_col) => PhysicalPlan::WindowAggregate {
+                    input: physical_input,
+                    group_by: group_by.clone(),
+                    aggs: aggs.clone(),
+                    window_end_col,
+                },
+                None => PhysicalPlan::Reduce {
+                    input: physical_input,
+                    group_by: group_by.clone(),
+                    aggs: aggs.clone(),
+                },
+            })
+        }
+        LogicalPlan::Join {
+            left,
+            right,
+            kind,
+            on,
+            filter,
+        } => {
+            let left = lower(left)?;
+            let right = lower(right)?;
+            let (lw, rw) = (left.schema().len(), right.schema().len());
+            for (l, r) in on {
+                check_columns(l, lw, "Join key (left)")?;
+                check_columns(r, rw, "Join key (right)")?;
+            }
+            if let Some(f) = filter {
+                check_columns(f, lw + rw, "Join filter")?;
+            }
+            Ok(PhysicalPlan::HashJoin {
+                left: Box::new(left),
+                right: Box::new(right),
+                kind: *kind,
+                left_keys: on.iter().map(|(l, _)| l.clone()).collect(),
+                right_keys: on.iter().map(|(_, r)| r.clone()).collect(),
+                residual: filter.clone(),
+            })
+        }
+        LogicalPlan::Union { inputs } => {
+            let inputs = inputs.iter().map(lower).collect::<Result<Vec<_>, _>>()?;
+            if let Some(first) = inputs.first() {
+                let types = first.schema().types();
+                if inputs.iter().any(|i| i.schema().types() != types) {
+                    return Err(CompileError::internal(
+                        "UNION ALL inputs have different column types",
+                    ));
+                }
+            }
+            Ok(PhysicalPlan::Union { inputs })
+        }
+        LogicalPlan::Sort {
+            input,
+            keys,
+            limit,
+            offset,
+        } => {
+            let input = lower(input)?;
+            if keys.iter().any(|k| k.column >= input.schema().len()) {
+                return Err(CompileError::internal("sort key out of range of its input"));
+            }
+            Ok(PhysicalPlan::TopN {
+                input: Box::new(input),
+                keys: keys.clone(),
+                limit: *limit,
+                offset: *offset,
+            })
+        }
+    }
 }
 
 /// True when the physical plan may retract rows it has emitted (see `Output::updating`).
 pub fn is_updating(plan: &PhysicalPlan) -> bool {
-    let _ = plan;
-    true
+    match plan {
+        PhysicalPlan::Source { .. } | PhysicalPlan::Values { .. } => false,
+        PhysicalPlan::Reduce { .. }
+        | PhysicalPlan::TopN { .. }
+        | PhysicalPlan::SessionAssign { .. } => true,
+        PhysicalPlan::HashJoin {
+            kind: JoinKind::Left | JoinKind::Right | JoinKind::Full,
+            ..
+        } => true,
+        PhysicalPlan::Calc { .. }
+        | PhysicalPlan::WindowAssign { .. }
+        | PhysicalPlan::WindowAggregate { .. }
+        | PhysicalPlan::Union { .. }
+        | PhysicalPlan::HashJoin { .. } => plan.inputs().into_iter().any(is_updating),
+    }
+}
+
+fn check_columns(expr: &ScalarExpr, width: usize, what: &str) -> Result<(), CompileError> {
+    match expr.columns().last() {
+        Some(&c) if c >= width => Err(CompileError::internal(format!(
+            "{what} reads column #{c} of an input with {width} columns"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn and(a: ScalarExpr, b: ScalarExpr) -> ScalarExpr {
+    ScalarExpr::binary(crate::expr::BinaryOp::And, a, b)
+}
+
+/// `Filter(predicate)` over an already lowered input, fused into a Calc below when
+/// possible.
+fn fuse_filter(input: PhysicalPlan, predicate: ScalarExpr) -> PhysicalPlan {
+    match input {
+        PhysicalPlan::Calc {
+            input: inner,
+            predicate: inner_pred,
+            project: None,
+            names,
+        } => PhysicalPlan::Calc {
+            input: inner,
+            predicate: Some(match inner_pred {
+                Some(p) => and(p, predicate),
+                None => predicate,
+            }),
+            project: None,
+            names,
+        },
+        PhysicalPlan::Calc {
+            input: inner,
+            predicate: inner_pred,
+            project: Some(exprs),
+            names,
+        } if predicate
+            .columns()
+            .iter()
+            .all(|&c| exprs.get(c).is_some_and(is_trivial)) =>
+        {
+            // The predicate reads the projection's outputs: rewrite it over the Calc's
+            // input (checked in range by the caller, so substitution cannot fail).
+            match substitute(&predicate, &exprs) {
+                Ok(sub) => PhysicalPlan::Calc {
+                    input: inner,
+                    predicate: Some(match inner_pred {
+                        Some(p) => and(p, sub),
+                        None => sub,
+                    }),
+                    project: Some(exprs),
+                    names,
+                },
+                Err(_) => PhysicalPlan::Calc {
+                    input: Box::new(PhysicalPlan::Calc {
+                        input: inner,
+                        predicate: inner_pred,
+                        project: Some(exprs),
+                        names,
+                    }),
+                    predicate: Some(predicate),
+                    project: None,
+                    names: vec![],
+                },
+            }
+        }
+        other => PhysicalPlan::Calc {
+            input: Box::new(other),
+            predicate: Some(predicate),
+            project: None,
+            names: vec![],
+        },
+    }
+}
+
+/// `Project(exprs)` over an already lowered input, fused into a Calc below when possible.
+fn fuse_project(
+    input: PhysicalPlan,
+    exprs: Vec<ScalarExpr>,
+    names: Vec<String>,
+) -> Result<PhysicalPlan, CompileError> {
+    Ok(match input {
+        PhysicalPlan::Calc {
+            input: inner,
+            predicate,
+            project: None,
+            ..
+        } => PhysicalPlan::Calc {
+            input: inner,
+            predicate,
+            project: Some(exprs),
+            names,
+        },
+        PhysicalPlan::Calc {
+            input: inner,
+            predicate,
+            project: Some(inner_exprs),
+            names: inner_names,
+        } => {
+            let outer: Vec<&ScalarExpr> = exprs.iter().collect();
+            if substitution_is_cheap(&outer, &inner_exprs) {
+                let composed = exprs
+                    .iter()
+                    .map(|e| substitute(e, &inner_exprs))
+                    .collect::<Result<Vec<_>, _>>()?;
+                PhysicalPlan::Calc {
+                    input: inner,
+                    predicate,
+                    project: Some(composed),
+                    names,
+                }
+            } else {
+                PhysicalPlan::Calc {
+                    input: Box::new(PhysicalPlan::Calc {
+                        input: inner,
+                        predicate,
+                        project: Some(inner_exprs),
+                        names: inner_names,
+                    }),
+                    predicate: None,
+                    project: Some(exprs),
+                    names,
+                }
+            }
+        }
+        other => PhysicalPlan::Calc {
+            input: Box::new(other),
+            predicate: None,
+            project: Some(exprs),
+            names,
+        },
+    })
+}
+
+/// Where a column of some node comes from, traced through nodes that pass it through
+/// unchanged.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Lineage<'a> {
+    /// Column `start + offset` of the window node (offset 0: `window_start`, 1:
+    /// `window_end`, 2: `window_time`).
+    WindowColumn(&'a LogicalPlan, usize),
+    /// A column read by a scan: `(scan node, table column index)`.
+    TableColumn(&'a LogicalPlan, usize),
+}
+
+/// Traces column `col` of `plan` down through Filters, Projects whose expression for
+/// it is a bare column, and TUMBLE/HOP Windows (for input columns). These all lower to
+/// stateless, append-only operators, so a traced column reaches its node with the
+/// same rows and timestamps; anything stateful (a SESSION window, a Sort, a join, an
+/// aggregate) stops the trace.
+fn lineage(plan: &LogicalPlan, col: usize) -> Option<Lineage<'_>> {
+    match plan {
+        LogicalPlan::Scan { projection, .. } => {
+            projection.get(col).map(|&t| Lineage::TableColumn(plan, t))
+        }
+        LogicalPlan::Filter { input, .. } => lineage(input, col),
+        LogicalPlan::Project { input, exprs, .. } => match exprs.get(col)? {
+            ScalarExpr::Column(c) => lineage(input, *c),
+            _ => None,
+        },
+        LogicalPlan::Window { input, kind, .. } => {
+            let width = input.schema().len();
+            if col < width {
+                if matches!(kind, WindowKind::Session { .. }) {
+                    return None;
+                }
+                lineage(input, col)
+            } else if col < width + 3 {
+                Some(Lineage::WindowColumn(plan, col - width))
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
+/// For `Aggregate { input, group_by }`: the input column holding `window_end` when the
+/// aggregate is an event-time window aggregate (see the module docs), else `None`.
+fn windowed_aggregate_end(input: &LogicalPlan, group_by: &[usize]) -> Option<usize> {
+    let traced: Vec<(usize, Lineage<'_>)> = group_by
+        .iter()
+        .filter_map(|&g| lineage(input, g).map(|l| (g, l)))
+        .collect();
+    for &(end_col, l) in &traced {
+        let Lineage::WindowColumn(window, 1) = l else {
+            continue;
+        };
+        let has_start = traced
+            .iter()
+            .any(|(_, l)| matches!(l, Lineage::WindowColumn(w, 0) if std::ptr::eq(*w, window)));
+        if has_start && window_has_watermark_time(window) {
+            return Some(end_col);
+        }
+    }
+    None
+}
+
+/// True when `window` is a TUMBLE/HOP whose time column is a scan's watermark column.
+fn window_has_watermark_time(window: &LogicalPlan) -> bool {
+    let LogicalPlan::Window {
+        input,
+        kind: WindowKind::Tumble { .. } | WindowKind::Hop { .. },
+        time_col,
+        ..
+    } = window
+    else {
+        return false;
+    };
+    match lineage(input, *time_col) {
+        Some(Lineage::TableColumn(LogicalPlan::Scan { table, .. }, c)) => {
+            table.watermark.as_ref().is_some_and(|w| w.column == c)
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::explain::explain_physical;
+    use crate::expr::SortKey;
+    use crate::optimizer::test_util::*;
+    use sluice_catalogs::SqlType;
+
+    fn lowered(plan: &LogicalPlan) -> String {
+        explain_physical(&lower(plan).unwrap())
+    }
+
+    /// `orders` windowed by TUMBLE(o_ts, 1 min), then grouped by custkey and the window.
+    fn tumble_agg(t: &sluice_catalogs::TableDescriptor) -> LogicalPlan {
+        let w = window(scan(t), WindowKind::Tumble { size_ms: 60_000 }, 3);
+        // o_orderkey, o_custkey, o_price, o_ts, window_start, window_end, window_time
+        let p = project(
+            w,
+            vec![
+                (col(1), "o_custkey"),
+                (col(4), "window_start"),
+                (col(5), "window_end"),
+                (col(2), "o_price"),
+            ],
+        );
+        aggregate(p, vec![0, 1, 2], vec![sum(3, dec_ty(10, 2))])
+    }
+
+    #[test]
+    fn window_aggregate_with_watermark() {
+        let plan = tumble_agg(&orders_table());
+        insta::assert_snapshot!(lowered(&plan), @r"
+        WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[SUM(o_price)] window_end=window_end [state: open windows]
+          Calc: project=[o_custkey, window_start, window_end, o_price] [stateless]
+            WindowAssign: TUMBLE(time_col=o_ts, size=INTERVAL '60000' MILLISECOND) [stateless]
+              Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
+        ");
+        assert!(!is_updating(&lower(&plan).unwrap()));
+    }
+
+    #[test]
+    fn window_aggregate_without_watermark_is_reduce() {
+        let mut t = orders_table();
+        t.watermark = None;
+        let plan = tumble_agg(&t);
+        insta::assert_snapshot!(lowered(&plan), @r"
+        Reduce: group_by=[o_custkey, window_start, window_end] aggs=[SUM(o_price)] [state: arranged by key]
+          Calc: project=[o_custkey, window_start, window_end, o_price] [stateless]
+            WindowAssign: TUMBLE(time_col=o_ts, size=INTERVAL '60000' MILLISECOND) [stateless]
+              Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
+        ");
+        assert!(is_updating(&lower(&plan).unwrap()));
+    }
+
+    #[test]
+    fn window_aggregate_needs_start_and_end() {
+        // Grouping by window_end only (not window_start) is a plain Reduce.
+        let w = window(
+            scan(&orders_table()),
+            WindowKind::Hop {
+                slide_ms: 10,
+                size_ms: 20,
+            },
+            3,
+        );
+        let plan = aggregate(w, vec![1, 5], vec![count_star()]);
+        insta::assert_snapshot!(lowered(&plan), @r"
+        Reduce: group_by=[o_custkey, window_end] aggs=[COUNT(*)] [state: arranged by key]
+          WindowAssign: HOP(time_col=o_ts, slide=INTERVAL '10' MILLISECOND, size=INTERVAL '20' MILLISECOND) [stateless]
+            Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
+        ");
+        // With both, through a Filter, in any order: a window aggregate.
+        let w = window(
+            scan(&orders_table()),
+            WindowKind::Hop {
+                slide_ms: 10,
+                size_ms: 20,
+            },
+            3,
+        );
+        let f = filter(w, gt(col(2), dec(100, 2)));
+        let plan = aggregate(f, vec![5, 4], vec![count_star()]);
+        insta::assert_snapshot!(lowered(&plan), @r"
+        WindowAggregate: group_by=[window_end, window_start] aggs=[COUNT(*)] window_end=window_end [state: open windows]
+          Calc: predicate=o_price > 1.00 [stateless]
+            WindowAssign: HOP(time_col=o_ts, slide=INTERVAL '10' MILLISECOND, size=INTERVAL '20' MILLISECOND) [stateless]
+              Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
+        ");
+    }
+
+    #[test]
+    fn window_on_computed_or_non_watermark_time_is_reduce() {
+        // Window on c_ts of a table without watermark, and on a computed time column.
+        let t = orders_table();
+        let p = project(scan(&t), vec![(col(1), "k"), (col(3), "o_ts")]);
+        let p = project(
+            p,
+            vec![
+                (col(0), "k"),
+                (
+                    add(
+                        col(1),
+                        ScalarExpr::Literal(crate::Datum::Interval(5), SqlType::Interval),
+                    ),
+                    "ts",
+                ),
+            ],
+        );
+        let w = window(p, WindowKind::Tumble { size_ms: 1000 }, 1);
+        let plan = aggregate(w, vec![0, 2, 3], vec![count_star()]);
+        let physical = lower(&plan).unwrap();
+        assert!(matches!(physical, PhysicalPlan::Reduce { .. }));
+        // The watermark is on o_ts (table column 3), not on the window's time column.
+        let mut t2 = orders_table();
+        t2.schema
+            .fields
+            .push(sluice_catalogs::Field::new("other_ts", SqlType::Timestamp));
+        let w = window(scan(&t2), WindowKind::Tumble { size_ms: 1000 }, 4);
+        let plan = aggregate(w, vec![5, 6], vec![count_star()]);
+        assert!(matches!(lower(&plan).unwrap(), PhysicalPlan::Reduce { .. }));
+    }
+
+    #[test]
+    fn calc_fusion() {
+        let s = scan(&customers_table());
+        let f1 = filter(s, gt(col(0), bigint(1)));
+        let f2 = filter(f1, lt(col(0), bigint(100)));
+        let p1 = project(f2, vec![(col(1), "c_name"), (add(col(0), bigint(1)), "k1")]);
+        let p2 = project(p1, vec![(col(1), "k1"), (col(0), "name")]);
+        insta::assert_snapshot!(lowered(&p2), @r"
+        Calc: predicate=c_custkey > 1 AND c_custkey < 100 project=[c_custkey + 1 AS k1, c_name AS name] [stateless]
+          Source: customers projection=[c_custkey, c_name, c_ts] [stateless]
+        ");
+    }
+
+    #[test]
+    fn filter_over_a_renaming_projection_fuses() {
+        let s = scan(&customers_table());
+        let p = project(s, vec![(col(1), "name"), (col(0), "k")]);
+        let f = filter(p, gt(col(1), bigint(3)));
+        insta::assert_snapshot!(lowered(&f), @r"
+        Calc: predicate=c_custkey > 3 project=[c_name AS name, c_custkey AS k] [stateless]
+          Source: customers projection=[c_custkey, c_name, c_ts] [stateless]
+        ");
+    }
+
+    #[test]
+    fn tumble_over_a_session_window_is_not_a_window_aggregate() {
+        // TUMBLE(o_ts) applied to the output of a SESSION window (updating): Reduce.
+        let s = LogicalPlan::Window {
+            input: Box::new(scan(&orders_table())),
+            kind: WindowKind::Session { gap_ms: 10 },
+            time_col: 3,
+            partition_by: vec![1],
+        };
+        let t = window(s, WindowKind::Tumble { size_ms: 100 }, 3);
+        // 0..4 orders, 4..7 session columns, 7..10 tumble columns.
+        let plan = aggregate(t, vec![7, 8], vec![count_star()]);
+        insta::assert_snapshot!(lowered(&plan), @r"
+        Reduce: group_by=[window_start, window_end] aggs=[COUNT(*)] [state: arranged by key]
+          WindowAssign: TUMBLE(time_col=o_ts, size=INTERVAL '100' MILLISECOND) [stateless]
+            SessionAssign: SESSION(time_col=o_ts, gap=INTERVAL '10' MILLISECOND) partition_by=[o_custkey] [state: rows per partition]
+              Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
+        ");
+        assert!(is_updating(&lower(&plan).unwrap()));
+    }
+
+    #[test]
+    fn calc_fusion_stops_when_it_would_duplicate_work() {
+        let s = scan(&customers_table());
+        let p1 = project(s, vec![(mul(col(0), bigint(3)), "k3")]);
+        let p2 = project(p1, vec![(add(col(0), col(0)), "k6")]);
+        let f = filter(p2, gt(col(0), bigint(6)));
+        insta::assert_snapshot!(lowered(&f), @r"
+        Calc: predicate=k6 > 6 [stateless]
+          Calc: project=[k3 + k3 AS k6] [stateless]
+            Calc: project=[c_custkey * 3 AS k3] [stateless]
+              Source: customers projection=[c_custkey, c_name, c_ts] [stateless]
+        ");
+    }
+
+    #[test]
+    fn joins_and_updating() {
+        let on = vec![(col(1), col(0))];
+        let mk = |kind| LogicalPlan::Join {
+            left: Box::new(scan(&orders_table())),
+            right: Box::new(scan(&customers_table())),
+            kind,
+            on: on.clone(),
+            filter: Some(gt(col(0), col(4))),
+        };
+        insta::assert_snapshot!(lowered(&mk(JoinKind::Inner)), @r"
+        HashJoin: Inner keys=[o_custkey = c_custkey] residual=o_orderkey > c_custkey [state: both inputs arranged by key]
+          Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
+          Source: customers projection=[c_custkey, c_name, c_ts] [stateless]
+        ");
+        assert!(!is_updating(&lower(&mk(JoinKind::Inner)).unwrap()));
+        for kind in [JoinKind::Left, JoinKind::Right, JoinKind::Full] {
+            assert!(is_updating(&lower(&mk(kind)).unwrap()), "{kind:?}");
+        }
+        // An inner join over an updating input is updating.
+        let agg = aggregate(scan(&customers_table()), vec![0], vec![count_star()]);
+        let plan = join(scan(&orders_table()), agg, JoinKind::Inner, None);
+        assert!(is_updating(&lower(&plan).unwrap()));
+    }
+
+    #[test]
+    fn session_and_top_n() {
+        let s = scan(&customers_table());
+        let w = LogicalPlan::Window {
+            input: Box::new(s),
+            kind: WindowKind::Session { gap_ms: 30_000 },
+            time_col: 2,
+            partition_by: vec![1],
+        };
+        let sorted = LogicalPlan::Sort {
+            input: Box::new(w),
+            keys: vec![SortKey {
+                column: 3,
+                descending: true,
+                nulls_first: false,
+            }],
+            limit: Some(5),
+            offset: 0,
+        };
+        let physical = lower(&sorted).unwrap();
+        insta::assert_snapshot!(explain_physical(&physical), @r"
+        TopN: [window_start DESC] limit=5 [state: all rows on one worker]
+          SessionAssign: SESSION(time_col=c_ts, gap=INTERVAL '30000' MILLISECOND) partition_by=[c_name] [state: rows per partition]
+            Source: customers projection=[c_custkey, c_name, c_ts] [stateless]
+        ");
+        assert!(is_updating(&physical));
+        let PhysicalPlan::TopN { input, .. } = physical else {
+            unreachable!()
+        };
+        assert!(is_updating(&input));
+    }
+
+    #[test]
+    fn union_values_and_append_only() {
+        let a = project(scan(&customers_table()), vec![(col(0), "k")]);
+        let b = LogicalPlan::Values {
+            schema: sluice_catalogs::Schema::new(vec![sluice_catalogs::Field::new(
+                "k",
+                SqlType::BigInt,
+            )]),
+            rows: vec![vec![crate::Datum::Int(1)]],
+        };
+        let plan = LogicalPlan::Union { inputs: vec![a, b] };
+        let physical = lower(&plan).unwrap();
+        insta::assert_snapshot!(explain_physical(&physical), @r"
+        Union: [stateless]
+          Calc: project=[c_custkey AS k] [stateless]
+            Source: customers projection=[c_custkey, c_name, c_ts] [stateless]
+          Values: 1 row [k]: (1) [stateless]
+        ");
+        assert!(!is_updating(&physical));
+    }
+
+    #[test]
+    fn bad_plans_are_internal_errors() {
+        let plan = filter(scan(&customers_table()), gt(col(9), bigint(1)));
+        let err = lower(&plan).unwrap_err();
+        assert_eq!(err.kind, crate::error::ErrorKind::Internal);
+        let plan = LogicalPlan::Union {
+            inputs: vec![scan(&customers_table()), scan(&orders_table())],
+        };
+        assert!(lower(&plan).is_err());
+        let plan = aggregate(scan(&customers_table()), vec![7], vec![]);
+        assert!(lower(&plan).is_err());
+    }
 }
