@@ -114,8 +114,11 @@ fn simplify(e: ScalarExpr) -> ScalarExpr {
     }
 }
 
-fn fold_box(b: Box<ScalarExpr>) -> Box<ScalarExpr> {
-    Box::new(fold_expr(*b))
+/// Fold a boxed expression, reusing its allocation.
+fn fold_box(mut b: Box<ScalarExpr>) -> Box<ScalarExpr> {
+    let e = std::mem::replace(&mut *b, ScalarExpr::Column(0));
+    *b = fold_expr(e);
+    b
 }
 
 fn fold_children(e: ScalarExpr) -> ScalarExpr {
@@ -173,8 +176,11 @@ fn fold_children(e: ScalarExpr) -> ScalarExpr {
     }
 }
 
-fn fold_box_plan(p: Box<LogicalPlan>) -> Box<LogicalPlan> {
-    Box::new(fold_plan(*p))
+/// Fold a boxed plan, reusing its allocation.
+fn fold_box_plan(mut p: Box<LogicalPlan>) -> Box<LogicalPlan> {
+    let plan = std::mem::replace(&mut *p, LogicalPlan::Union { inputs: Vec::new() });
+    *p = fold_plan(plan);
+    p
 }
 
 fn empty(plan: &LogicalPlan) -> LogicalPlan {
