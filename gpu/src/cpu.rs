@@ -195,6 +195,15 @@ fn canonical_floats(a: &ArrayRef) -> Option<ArrayRef> {
     Some(Arc::new(out))
 }
 
+/// TRUE where `b` is TRUE; FALSE where it is FALSE or NULL.
+fn true_mask(b: BooleanArray) -> BooleanArray {
+    if b.null_count() > 0 {
+        prep_null_mask_filter(&b)
+    } else {
+        b
+    }
+}
+
 fn scale_of(t: SqlType) -> u8 {
     match t {
         SqlType::Decimal { scale, .. } => scale,
@@ -242,7 +251,12 @@ impl CpuKernels {
         let ev = Evaluator::new(e, types);
         let ty = e.ty(types);
         let cols = e.columns();
+        if batch.num_rows() == 0 {
+            // Nothing is evaluated on no rows (so nothing can fail).
+            return Ok(Value::Array(datums_to_array(std::iter::empty(), ty)?));
+        }
         if cols.is_empty() {
+            // The same value for every row: evaluate once.
             let d = ev.eval(&[])?;
             return Ok(Value::Scalar(datums_to_array(std::iter::once(&d), ty)?));
         }
@@ -329,7 +343,7 @@ impl CpuKernels {
                     let Some(mask) = self.booleans(&cond, n) else {
                         return Ok(None);
                     };
-                    let mask = prep_null_mask_filter(&mask);
+                    let mask = true_mask(mask);
                     let then = typed(self.eval(r, batch, types)?, r.ty(types));
                     let z = arrow_try!(zip::zip(&mask, &*then.datum(), &*result.datum()));
                     result = Value::Array(z);
