@@ -248,6 +248,8 @@ impl CpuKernels {
         batch: &RecordBatch,
         types: &[SqlType],
     ) -> Result<Value, KernelError> {
+        #[cfg(test)]
+        tests::FALLBACKS.with(|c| c.set(c.get() + 1));
         let ev = Evaluator::new(e, types);
         let ty = e.ty(types);
         let cols = e.columns();
@@ -819,5 +821,259 @@ impl ColumnarKernels for CpuKernels {
         let options = RecordBatchOptions::new().with_row_count(Some(filtered.num_rows()));
         RecordBatch::try_new_with_options(output.to_arrow(), columns, &options)
             .map_err(|e| internal(format!("calc output does not match {output}: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::convert::rows_to_batch;
+    use sluice_catalogs::Field;
+    use sluice_compiler::Row;
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Number of row-evaluator fallbacks on this thread.
+        pub(super) static FALLBACKS: Cell<usize> = const { Cell::new(0) };
+    }
+
+    fn schema() -> Schema {
+        Schema::new(vec![
+            Field::new("i", SqlType::Int),
+            Field::new("b", SqlType::BigInt),
+            Field::new("d", SqlType::Double),
+            Field::new(
+                "m",
+                SqlType::Decimal {
+                    precision: 10,
+                    scale: 2,
+                },
+            ),
+            Field::new("s", SqlType::Varchar),
+            Field::new("t", SqlType::Boolean),
+        ])
+    }
+
+    fn batch() -> RecordBatch {
+        let rows: Vec<Row> = vec![
+            vec![
+                Datum::Int(1),
+                Datum::Int(10),
+                Datum::Float(sluice_compiler::F64(1.5)),
+                Datum::Decimal(150),
+                Datum::Str("apple".into()),
+                Datum::Bool(true),
+            ],
+            vec![
+                Datum::Int(-7),
+                Datum::Int(0),
+                Datum::Float(sluice_compiler::F64(-0.0)),
+                Datum::Decimal(-5),
+                Datum::Str("banana".into()),
+                Datum::Bool(false),
+            ],
+            vec![Datum::Null; 6],
+        ];
+        rows_to_batch(&rows, &schema()).expect("batch")
+    }
+
+    fn col(i: usize) -> ScalarExpr {
+        ScalarExpr::col(i)
+    }
+    fn big(v: i64) -> ScalarExpr {
+        ScalarExpr::lit(Datum::Int(v), SqlType::BigInt)
+    }
+    fn int(v: i64) -> ScalarExpr {
+        ScalarExpr::lit(Datum::Int(v), SqlType::Int)
+    }
+    fn bin(op: BinaryOp, l: ScalarExpr, r: ScalarExpr) -> ScalarExpr {
+        ScalarExpr::binary(op, l, r)
+    }
+
+    /// Evaluate, returning the values and how many fallbacks happened.
+    fn run(e: &ScalarExpr) -> (Vec<Datum>, usize) {
+        let types = schema().types();
+        FALLBACKS.with(|c| c.set(0));
+        let out = CpuKernels.evaluate(e, &batch(), &types).expect("evaluates");
+        let fallbacks = FALLBACKS.with(|c| c.get());
+        let ty = e.ty(&types);
+        let values = (0..out.len())
+            .map(|r| array_value(&out, r, ty).expect("value"))
+            .collect();
+        (values, fallbacks)
+    }
+
+    #[test]
+    fn fast_path_covers_common_expressions() {
+        let like = ScalarExpr::Like {
+            expr: Box::new(col(4)),
+            pattern: Box::new(ScalarExpr::lit(Datum::Str("a%".into()), SqlType::Varchar)),
+            negated: false,
+            case_insensitive: false,
+        };
+        let cases: Vec<(ScalarExpr, Vec<Datum>)> = vec![
+            (
+                bin(BinaryOp::Gt, bin(BinaryOp::Add, col(1), big(5)), big(6)),
+                vec![Datum::Bool(true), Datum::Bool(false), Datum::Null],
+            ),
+            (
+                bin(BinaryOp::And, like.clone(), col(5)),
+                vec![Datum::Bool(true), Datum::Bool(false), Datum::Null],
+            ),
+            (
+                bin(BinaryOp::Div, col(0), int(2)),
+                vec![Datum::Int(0), Datum::Int(-3), Datum::Null],
+            ),
+            (
+                bin(BinaryOp::Div, big(100), col(1)),
+                vec![Datum::Int(10), Datum::Null, Datum::Null],
+            ),
+            (
+                bin(
+                    BinaryOp::Eq,
+                    col(2),
+                    ScalarExpr::lit(Datum::Float(sluice_compiler::F64(0.0)), SqlType::Double),
+                ),
+                vec![Datum::Bool(false), Datum::Bool(true), Datum::Null],
+            ),
+            (
+                ScalarExpr::Case {
+                    whens: vec![(col(5), col(4))],
+                    else_: Some(Box::new(ScalarExpr::lit(
+                        Datum::Str("none".into()),
+                        SqlType::Varchar,
+                    ))),
+                },
+                vec![
+                    Datum::Str("apple".into()),
+                    Datum::Str("none".into()),
+                    Datum::Str("none".into()),
+                ],
+            ),
+            (
+                ScalarExpr::InList {
+                    expr: Box::new(col(0)),
+                    list: vec![int(1), ScalarExpr::lit(Datum::Null, SqlType::Int)],
+                    negated: false,
+                },
+                vec![Datum::Bool(true), Datum::Null, Datum::Null],
+            ),
+            (
+                bin(
+                    BinaryOp::Mul,
+                    col(3),
+                    ScalarExpr::lit(
+                        Datum::Decimal(2),
+                        SqlType::Decimal {
+                            precision: 3,
+                            scale: 0,
+                        },
+                    ),
+                ),
+                vec![Datum::Decimal(300), Datum::Decimal(-10), Datum::Null],
+            ),
+            (
+                ScalarExpr::Cast {
+                    expr: Box::new(col(2)),
+                    to: SqlType::BigInt,
+                },
+                vec![Datum::Int(2), Datum::Int(0), Datum::Null],
+            ),
+            (
+                ScalarExpr::Call {
+                    func: Func::Upper,
+                    args: vec![col(4)],
+                },
+                vec![
+                    Datum::Str("APPLE".into()),
+                    Datum::Str("BANANA".into()),
+                    Datum::Null,
+                ],
+            ),
+            (
+                ScalarExpr::Coalesce(vec![col(1), big(-1)]),
+                vec![Datum::Int(10), Datum::Int(0), Datum::Int(-1)],
+            ),
+        ];
+        for (e, want) in cases {
+            let (got, fallbacks) = run(&e);
+            assert_eq!(got, want, "{e:?}");
+            assert_eq!(fallbacks, 0, "took the row path: {e:?}");
+        }
+    }
+
+    #[test]
+    fn falls_back_for_functions_without_kernels() {
+        let e = ScalarExpr::Call {
+            func: Func::Replace,
+            args: vec![
+                col(4),
+                ScalarExpr::lit(Datum::Str("an".into()), SqlType::Varchar),
+                ScalarExpr::lit(Datum::Str("AN".into()), SqlType::Varchar),
+            ],
+        };
+        let (got, fallbacks) = run(&e);
+        assert_eq!(
+            got,
+            vec![
+                Datum::Str("apple".into()),
+                Datum::Str("bANANa".into()),
+                Datum::Null
+            ]
+        );
+        assert_eq!(fallbacks, 1);
+    }
+
+    #[test]
+    fn overflow_is_an_execution_error() {
+        let e = bin(BinaryOp::Add, col(0), int(i64::from(i32::MAX)));
+        let err = CpuKernels
+            .evaluate(&e, &batch(), &schema().types())
+            .expect_err("overflow");
+        assert!(
+            matches!(err, KernelError::Execution(ref m) if m.contains("overflow")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn filter_and_calc() {
+        let types = schema().types();
+        let pred = bin(BinaryOp::Gt, col(0), int(0));
+        let filtered = CpuKernels.filter(&pred, &batch(), &types).expect("filter");
+        assert_eq!(filtered.num_rows(), 1);
+
+        let out_schema = Schema::new(vec![
+            Field::new("s", SqlType::Varchar),
+            Field::new("b2", SqlType::BigInt),
+        ]);
+        let exprs = vec![col(4), bin(BinaryOp::Mul, col(1), big(2))];
+        let out = CpuKernels
+            .calc(Some(&pred), Some(&exprs), &batch(), &schema(), &out_schema)
+            .expect("calc");
+        let rows = crate::batch_to_rows(&out, &out_schema.types()).expect("rows");
+        assert_eq!(rows, vec![vec![Datum::Str("apple".into()), Datum::Int(20)]]);
+        assert_eq!(out.schema().field(1).name(), "b2");
+
+        // No predicate, no projection: the batch under the output schema.
+        let all = CpuKernels
+            .calc(None, None, &batch(), &schema(), &schema())
+            .expect("calc");
+        assert_eq!(all.num_rows(), 3);
+
+        // A wrong output schema is an internal error, not a panic.
+        let err = CpuKernels
+            .calc(None, Some(&exprs), &batch(), &schema(), &schema())
+            .expect_err("schema mismatch");
+        assert!(matches!(err, KernelError::Internal(_)));
+    }
+
+    #[test]
+    fn null_predicate_keeps_nothing() {
+        let pred = ScalarExpr::lit(Datum::Null, SqlType::Null);
+        let out = CpuKernels
+            .filter(&pred, &batch(), &schema().types())
+            .expect("filter");
+        assert_eq!(out.num_rows(), 0);
     }
 }

@@ -243,15 +243,24 @@ fn expr_strategies(depth: usize) -> Vec<BoxedStrategy<ScalarExpr>> {
         let prev = level.clone();
         let p = |k: Kind| prev[KINDS.iter().position(|x| *x == k).unwrap_or(0)].clone();
         let case_of = |k: Kind| {
-            (p(Kind::Bool), p(k), p(Kind::Bool), p(k), proptest::option::of(p(k)))
+            (
+                p(Kind::Bool),
+                p(k),
+                p(Kind::Bool),
+                p(k),
+                proptest::option::of(p(k)),
+            )
                 .prop_map(|(c1, r1, c2, r2, e)| ScalarExpr::Case {
                     whens: vec![(c1, r1), (c2, r2)],
                     else_: e.map(Box::new),
                 })
                 .boxed()
         };
-        let coalesce_of =
-            |k: Kind| (p(k), p(k)).prop_map(|(a, b)| ScalarExpr::Coalesce(vec![a, b])).boxed();
+        let coalesce_of = |k: Kind| {
+            (p(k), p(k))
+                .prop_map(|(a, b)| ScalarExpr::Coalesce(vec![a, b]))
+                .boxed()
+        };
         let cmp_of = |k: Kind| {
             (cmp_ops(), p(k), p(k))
                 .prop_map(|(op, l, r)| ScalarExpr::binary(op, l, r))
@@ -337,15 +346,27 @@ fn expr_strategies(depth: usize) -> Vec<BoxedStrategy<ScalarExpr>> {
                 func: Func::Position,
                 args: vec![a, b]
             }),
-            (p(Kind::Ts), proptest::sample::select(vec![
-                TimeUnit::Year, TimeUnit::Quarter, TimeUnit::Month, TimeUnit::Week, TimeUnit::Day,
-                TimeUnit::DayOfWeek, TimeUnit::DayOfYear, TimeUnit::Hour, TimeUnit::Minute,
-                TimeUnit::Second, TimeUnit::Millisecond, TimeUnit::Epoch,
-            ]))
-            .prop_map(|(e, u)| ScalarExpr::Call {
-                func: Func::Extract(u),
-                args: vec![e]
-            }),
+            (
+                p(Kind::Ts),
+                proptest::sample::select(vec![
+                    TimeUnit::Year,
+                    TimeUnit::Quarter,
+                    TimeUnit::Month,
+                    TimeUnit::Week,
+                    TimeUnit::Day,
+                    TimeUnit::DayOfWeek,
+                    TimeUnit::DayOfYear,
+                    TimeUnit::Hour,
+                    TimeUnit::Minute,
+                    TimeUnit::Second,
+                    TimeUnit::Millisecond,
+                    TimeUnit::Epoch,
+                ])
+            )
+                .prop_map(|(e, u)| ScalarExpr::Call {
+                    func: Func::Extract(u),
+                    args: vec![e]
+                }),
             (p(Kind::Date), p(Kind::Date)).prop_map(bin(BinaryOp::Sub)),
             case_of(Kind::BigInt),
         ]
@@ -517,7 +538,14 @@ fn check_parity(rows: &[Row], expr: &ScalarExpr) -> Result<(), TestCaseError> {
             prop_assert_eq!(got.data_type(), &ty.to_arrow());
             for (i, w) in want.iter().enumerate() {
                 let g = array_value(&got, i, ty).map_err(|e| TestCaseError::fail(e.to_string()))?;
-                prop_assert!(same(w, &g), "row {}: row {:?} vs columnar {:?} for {:?}", i, w, g, expr);
+                prop_assert!(
+                    same(w, &g),
+                    "row {}: row {:?} vs columnar {:?} for {:?}",
+                    i,
+                    w,
+                    g,
+                    expr
+                );
             }
         }
     }
