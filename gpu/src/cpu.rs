@@ -22,7 +22,9 @@ use arrow::compute::{filter_record_batch, nullif, take};
 use arrow::datatypes::{DataType, Decimal128Type, Float64Type, Int32Type, Int64Type};
 use arrow::error::ArrowError;
 use sluice_catalogs::{Schema, SqlType};
-use sluice_compiler::eval::{decimal_to_f64, Evaluator, LikePattern};
+use sluice_compiler::eval::{
+    decimal_to_f64, Evaluator, LikePattern, FLOAT_DIVISION_BY_ZERO_IS_NULL,
+};
 use sluice_compiler::{BinaryOp, Datum, Func, ScalarExpr};
 use std::sync::Arc;
 
@@ -592,6 +594,11 @@ impl CpuKernels {
                     .as_primitive::<Int64Type>()
                     .iter()
                     .map(|v| v.map(|v| v == 0))
+                    .collect(),
+                DataType::Float64 if !FLOAT_DIVISION_BY_ZERO_IS_NULL => a
+                    .as_primitive::<Float64Type>()
+                    .iter()
+                    .map(|v| v.map(|_| false))
                     .collect(),
                 DataType::Float64 => a
                     .as_primitive::<Float64Type>()

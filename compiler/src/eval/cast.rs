@@ -134,35 +134,42 @@ pub fn datetime_from_ms(ms: i64) -> Option<NaiveDateTime> {
     chrono::DateTime::from_timestamp_millis(ms).map(|d| d.naive_utc())
 }
 
+/// An INTERVAL as DuckDB prints a day-time interval: `[-]N day[s]` when there are whole
+/// days, then `[-]HH:MM:SS[.fff]` (fraction without trailing zeros) unless the time part
+/// is zero and there were days; `00:00:00` for zero.
 fn format_interval(ms: i64) -> String {
-    let neg = ms < 0;
+    let sign = if ms < 0 { "-" } else { "" };
     let abs = ms.unsigned_abs();
     let days = abs / 86_400_000;
     let rest = abs % 86_400_000;
-    let (h, m, s, milli) = (
-        rest / 3_600_000,
-        rest / 60_000 % 60,
-        rest / 1000 % 60,
-        rest % 1000,
-    );
-    let sign = if neg { "-" } else { "" };
-    let mut out = String::new();
+    let mut parts = Vec::new();
     if days > 0 {
-        out.push_str(&format!(
-            "{sign}{days} day{} ",
+        parts.push(format!(
+            "{sign}{days} day{}",
             if days == 1 { "" } else { "s" }
         ));
     }
-    out.push_str(&format!("{sign}{h:02}:{m:02}:{s:02}"));
-    if milli > 0 {
-        out.push_str(&format!(".{milli:03}"));
+    if rest > 0 || days == 0 {
+        let (h, m, s, milli) = (
+            rest / 3_600_000,
+            rest / 60_000 % 60,
+            rest / 1000 % 60,
+            rest % 1000,
+        );
+        let mut time = format!("{sign}{h:02}:{m:02}:{s:02}");
+        if milli > 0 {
+            let frac = format!("{milli:03}");
+            time.push('.');
+            time.push_str(frac.trim_end_matches('0'));
+        }
+        parts.push(time);
     }
-    out
+    parts.join(" ")
 }
 
 /// A user-facing rendering of a datum of type `ty` (DECIMAL with exactly its scale,
 /// DOUBLE as DuckDB prints it, TIMESTAMP as `YYYY-MM-DD HH:MM:SS.mmm`, DATE as
-/// `YYYY-MM-DD`, INTERVAL as `[N days ]HH:MM:SS[.mmm]`, BOOLEAN as `true`/`false`, NULL
+/// `YYYY-MM-DD`, INTERVAL as DuckDB prints it (`1 day 02:03:04.5`), BOOLEAN as `true`/`false`, NULL
 /// as `NULL`).
 pub fn format_datum(d: &Datum, ty: SqlType) -> String {
     match d {
