@@ -552,6 +552,65 @@ fn check_parity(rows: &[Row], expr: &ScalarExpr) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+fn bool_expr(depth: usize) -> BoxedStrategy<ScalarExpr> {
+    expr_strategies(depth).swap_remove(0)
+}
+
+/// `calc` (filter then project) against the row evaluator: same rows, or both fail.
+fn check_calc(
+    rows: &[Row],
+    predicate: &ScalarExpr,
+    project: &[ScalarExpr],
+) -> Result<(), TestCaseError> {
+    let input = schema();
+    let batch = rows_to_batch(rows, &input).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let output = Schema::new(
+        project
+            .iter()
+            .enumerate()
+            .map(|(i, e)| Field::new(format!("o{i}"), e.ty(&TYPES)))
+            .collect(),
+    );
+    let pred = Evaluator::new(predicate, &TYPES);
+    let evs: Vec<Evaluator> = project.iter().map(|e| Evaluator::new(e, &TYPES)).collect();
+    let expected: Result<Vec<Row>, _> = (|| {
+        let mut out = Vec::new();
+        for r in rows {
+            if pred.eval(r)? == Datum::Bool(true) {
+                out.push(evs.iter().map(|e| e.eval(r)).collect::<Result<Row, _>>()?);
+            }
+        }
+        Ok::<_, sluice_compiler::eval::EvalError>(out)
+    })();
+    let actual = CpuKernels.calc(Some(predicate), Some(project), &batch, &input, &output);
+    match (expected, actual) {
+        (Ok(want), Ok(got)) => {
+            let got = batch_to_rows(&got, &output.types())
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(want.len(), got.len());
+            for (w, g) in want.iter().zip(&got) {
+                prop_assert!(
+                    w.iter().zip(g).all(|(a, b)| same(a, b)),
+                    "{:?} vs {:?} for {:?} / {:?}",
+                    w,
+                    g,
+                    predicate,
+                    project
+                );
+            }
+        }
+        (Err(_), Err(_)) => {}
+        (want, got) => {
+            return Err(TestCaseError::fail(format!(
+                "row evaluator {:?} vs kernels {:?} for {predicate:?} / {project:?}",
+                want.map(|r| r.len()),
+                got.map(|b| b.num_rows())
+            )))
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, max_shrink_iters: 2000, ..ProptestConfig::default() })]
 
@@ -563,6 +622,15 @@ proptest! {
     #[test]
     fn columnar_matches_rows_deeper(rows in rows(), expr in any_expr(3)) {
         check_parity(&rows, &expr)?;
+    }
+
+    #[test]
+    fn calc_matches_rows(
+        rows in rows(),
+        predicate in bool_expr(2),
+        project in proptest::collection::vec(any_expr(2), 0..3),
+    ) {
+        check_calc(&rows, &predicate, &project)?;
     }
 
     #[test]

@@ -582,3 +582,71 @@ fn column_references() {
         "short row is an error, not a panic"
     );
 }
+
+mod round_trip {
+    //! `parse_datum(format_datum(d))` gives `d` back (CSV output read back, CAST to
+    //! VARCHAR and back).
+    use super::*;
+    use proptest::prelude::*;
+
+    fn datum_of(ty: SqlType) -> BoxedStrategy<Datum> {
+        match ty {
+            T::Boolean => any::<bool>().prop_map(Datum::Bool).boxed(),
+            T::Int => any::<i32>().prop_map(|v| Datum::Int(i64::from(v))).boxed(),
+            T::BigInt => any::<i64>().prop_map(Datum::Int).boxed(),
+            T::Double => any::<f64>().prop_map(|v| Datum::Float(F64(v))).boxed(),
+            T::Decimal { precision, .. } => {
+                let max = 10i128.pow(u32::from(precision)) - 1;
+                (-max..=max).prop_map(Datum::Decimal).boxed()
+            }
+            T::Varchar => ".*".prop_map(Datum::Str).boxed(),
+            // Years 0001 to 9999.
+            T::Date => (-719_162i32..2_932_896).prop_map(Datum::Date).boxed(),
+            T::Timestamp => (-62_135_596_800_000i64..253_402_300_799_999)
+                .prop_map(Datum::Timestamp)
+                .boxed(),
+            T::Interval => (-10_000_000_000_000i64..10_000_000_000_000)
+                .prop_map(Datum::Interval)
+                .boxed(),
+            T::Null => Just(Datum::Null).boxed(),
+        }
+    }
+
+    fn typed() -> impl Strategy<Value = (SqlType, Datum)> {
+        proptest::sample::select(vec![
+            T::Boolean,
+            T::Int,
+            T::BigInt,
+            T::Double,
+            dec(38, 0),
+            dec(38, 10),
+            dec(10, 2),
+            dec(5, 5),
+            T::Varchar,
+            T::Date,
+            T::Timestamp,
+            T::Interval,
+        ])
+        .prop_flat_map(|ty| datum_of(ty).prop_map(move |d| (ty, d)))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn parse_of_format_is_identity((ty, d) in typed()) {
+            let text = format_datum(&d, ty);
+            let back = parse_datum(&text, ty).map_err(|e| TestCaseError::fail(format!("{text:?}: {e}")))?;
+            match (&d, &back) {
+                (Datum::Float(a), Datum::Float(b)) => prop_assert!(
+                    (a.0.is_nan() && b.0.is_nan()) || a.0.to_bits() == b.0.to_bits(),
+                    "{:?} -> {} -> {:?}", a, text, b
+                ),
+                _ => prop_assert_eq!(&d, &back, "via {:?}", text),
+            }
+            // CAST to VARCHAR and back is the same round trip.
+            let s = cast_datum(&d, ty, T::Varchar).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(&s, &Datum::Str(text));
+        }
+    }
+}
