@@ -71,6 +71,10 @@ pub fn call(func: Func, args: &[Datum], types: &[SqlType]) -> Result<Datum, Eval
             .and_then(as_i64)
             .ok_or_else(|| bad_args(func, args))
     };
+    // Every remaining function has at least one argument (a binder bug otherwise).
+    let (Some(a0), a1) = (args.first(), args.get(1)) else {
+        return Err(bad());
+    };
     Ok(match func {
         Func::Upper => Datum::Str(str_arg(0)?.to_uppercase()),
         Func::Lower => Datum::Str(str_arg(0)?.to_lowercase()),
@@ -120,7 +124,7 @@ pub fn call(func: Func, args: &[Datum], types: &[SqlType]) -> Result<Datum, Eval
                 None => 0,
             })
         }
-        Func::Abs => match &args[0] {
+        Func::Abs => match a0 {
             Datum::Int(i) => {
                 let v = i
                     .checked_abs()
@@ -137,11 +141,11 @@ pub fn call(func: Func, args: &[Datum], types: &[SqlType]) -> Result<Datum, Eval
         },
         Func::Round => {
             let digits = if args.len() > 1 { int_arg(1)? } else { 0 };
-            round(&args[0], ty0, digits)?
+            round(a0, ty0, digits)?
         }
         Func::Floor | Func::Ceil => {
             let ceil = func == Func::Ceil;
-            match &args[0] {
+            match a0 {
                 Datum::Int(i) => Datum::Int(*i),
                 Datum::Float(x) => Datum::Float(F64(if ceil { x.0.ceil() } else { x.0.floor() })),
                 Datum::Decimal(v) => {
@@ -161,13 +165,16 @@ pub fn call(func: Func, args: &[Datum], types: &[SqlType]) -> Result<Datum, Eval
             }
         }
         Func::Power => {
-            let x = to_f64(&args[0], ty0).ok_or_else(bad)?;
-            let y = to_f64(&args[1], types.get(1).copied().unwrap_or(SqlType::Double))
-                .ok_or_else(bad)?;
+            let x = to_f64(a0, ty0).ok_or_else(bad)?;
+            let y = to_f64(
+                a1.ok_or_else(bad)?,
+                types.get(1).copied().unwrap_or(SqlType::Double),
+            )
+            .ok_or_else(bad)?;
             Datum::Float(F64(x.powf(y)))
         }
         Func::Sqrt => {
-            let x = to_f64(&args[0], ty0).ok_or_else(bad)?;
+            let x = to_f64(a0, ty0).ok_or_else(bad)?;
             if x < 0.0 {
                 return Err(EvalError::new(format!(
                     "cannot take the square root of a negative number ({x})"
@@ -176,7 +183,7 @@ pub fn call(func: Func, args: &[Datum], types: &[SqlType]) -> Result<Datum, Eval
             Datum::Float(F64(x.sqrt()))
         }
         Func::Ln => {
-            let x = to_f64(&args[0], ty0).ok_or_else(bad)?;
+            let x = to_f64(a0, ty0).ok_or_else(bad)?;
             if x < 0.0 {
                 return Err(EvalError::new(format!(
                     "cannot take the logarithm of a negative number ({x})"
@@ -187,13 +194,13 @@ pub fn call(func: Func, args: &[Datum], types: &[SqlType]) -> Result<Datum, Eval
             }
             Datum::Float(F64(x.ln()))
         }
-        Func::Exp => Datum::Float(F64(to_f64(&args[0], ty0).ok_or_else(bad)?.exp())),
-        Func::Extract(unit) => Datum::Int(extract(unit, &args[0]).ok_or_else(bad)?),
+        Func::Exp => Datum::Float(F64(to_f64(a0, ty0).ok_or_else(bad)?.exp())),
+        Func::Extract(unit) => Datum::Int(extract(unit, a0).ok_or_else(bad)?),
         Func::DateTrunc(unit) => {
-            date_trunc(unit, &args[0], false).ok_or_else(|| range_error(func, &args[0], ty0))?
+            date_trunc(unit, a0, false).ok_or_else(|| range_error(func, a0, ty0))?
         }
         Func::DateCeil(unit) => {
-            date_trunc(unit, &args[0], true).ok_or_else(|| range_error(func, &args[0], ty0))?
+            date_trunc(unit, a0, true).ok_or_else(|| range_error(func, a0, ty0))?
         }
     })
 }

@@ -581,6 +581,17 @@ fn column_references() {
         ev.eval(&[Datum::Int(1)]).is_err(),
         "short row is an error, not a panic"
     );
+    // Malformed calls (binder bugs) are errors too.
+    for func in [
+        Func::Abs,
+        Func::Round,
+        Func::Power,
+        Func::Sqrt,
+        Func::Extract(TimeUnit::Year),
+    ] {
+        assert!(self::ev(&call(func, vec![])).is_err(), "{func:?}()");
+    }
+    assert!(self::ev(&call(Func::Power, vec![dbl(1.0)])).is_err());
 }
 
 mod round_trip {
