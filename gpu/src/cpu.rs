@@ -14,16 +14,22 @@ use crate::convert::{array_value, datums_to_array, normalize};
 use crate::{ColumnarKernels, KernelError};
 use arrow::array::{
     new_null_array, Array, ArrayRef, AsArray, BooleanArray, Datum as ArrowDatum, Decimal128Array,
-    Float64Array, Int64Array, RecordBatch, RecordBatchOptions, Scalar, StringArray, UInt32Array,
+    Float64Array, Int64Array, RecordBatch, RecordBatchOptions, Scalar, StringArray,
+    TimestampMillisecondArray, UInt32Array,
 };
+use arrow::compute::kernels::arity::try_binary;
 use arrow::compute::kernels::filter::prep_null_mask_filter;
 use arrow::compute::kernels::{boolean, cmp, concat_elements, numeric, substring, zip};
 use arrow::compute::{filter_record_batch, nullif, take};
-use arrow::datatypes::{DataType, Decimal128Type, Float64Type, Int32Type, Int64Type};
+use arrow::datatypes::{
+    DataType, Decimal128Type, DurationMillisecondType, Float64Type, Int32Type, Int64Type,
+    TimestampMillisecondType,
+};
 use arrow::error::ArrowError;
 use sluice_catalogs::{Schema, SqlType};
 use sluice_compiler::eval::{
-    decimal_to_f64, Evaluator, LikePattern, FLOAT_DIVISION_BY_ZERO_IS_NULL,
+    decimal_to_f64, extract_time_ms, fixed_unit_ms, trunc_ms, Evaluator, LikePattern,
+    FLOAT_DIVISION_BY_ZERO_IS_NULL,
 };
 use sluice_compiler::{BinaryOp, Datum, Func, ScalarExpr};
 use std::sync::Arc;
@@ -552,6 +558,37 @@ impl CpuKernels {
         types: &[SqlType],
     ) -> Fast {
         use SqlType as T;
+        // TIMESTAMP ± INTERVAL, INTERVAL + TIMESTAMP.
+        let timestamp_first = match (op, lt, rt) {
+            (BinaryOp::Add | BinaryOp::Sub, T::Timestamp, T::Interval) => Some(true),
+            (BinaryOp::Add, T::Interval, T::Timestamp) => Some(false),
+            _ => None,
+        };
+        if let Some(timestamp_first) = timestamp_first {
+            let l = self.eval(left, batch, types)?;
+            let r = self.eval(right, batch, types)?;
+            let scalar = l.is_scalar() && r.is_scalar();
+            let len = if scalar { 1 } else { batch.num_rows() };
+            let (t, i) = if timestamp_first { (l, r) } else { (r, l) };
+            let t = arrow_try!(t.into_array(len));
+            let i = arrow_try!(i.into_array(len));
+            let (Some(t), Some(i)) = (
+                t.as_primitive_opt::<TimestampMillisecondType>(),
+                i.as_primitive_opt::<DurationMillisecondType>(),
+            ) else {
+                return Ok(None);
+            };
+            let sub = op == BinaryOp::Sub;
+            let out: Result<TimestampMillisecondArray, ArrowError> = try_binary(t, i, |t, i| {
+                if sub {
+                    t.checked_sub(i)
+                } else {
+                    t.checked_add(i)
+                }
+                .ok_or_else(|| ArrowError::ArithmeticOverflow("timestamp".into()))
+            });
+            return Ok(Some(Value::wrap(Arc::new(arrow_try!(out)), scalar)));
+        }
         let numeric_pair = matches!(
             (lt, rt),
             (T::Int, T::Int) | (T::BigInt, T::BigInt) | (T::Double, T::Double)
@@ -645,6 +682,15 @@ impl CpuKernels {
         let from = expr.ty(types);
         if from == to {
             return self.eval(expr, batch, types).map(Some);
+        }
+        if from == T::Null {
+            // Only NULLs have the NULL type.
+            let v = self.eval(expr, batch, types)?;
+            let len = if v.is_scalar() { 1 } else { batch.num_rows() };
+            return Ok(Some(Value::wrap(
+                new_null_array(&to.to_arrow(), len),
+                v.is_scalar(),
+            )));
         }
         match (from, to) {
             (T::Int, T::BigInt | T::Double) | (T::BigInt, T::Double | T::Int) => {
@@ -760,6 +806,37 @@ impl CpuKernels {
                 };
                 let out = arrow_try!(substring::substring_by_char(&s, start - 1, len));
                 Ok(Some(Value::wrap(Arc::new(out), v.is_scalar())))
+            }
+            Func::Extract(unit) if extract_time_ms(unit, 0).is_some() => {
+                let [x] = args else { return Ok(None) };
+                if x.ty(types) != SqlType::Timestamp {
+                    return Ok(None);
+                }
+                let v = self.eval(x, batch, types)?;
+                let Some(t) = v.array().as_primitive_opt::<TimestampMillisecondType>() else {
+                    return Ok(None);
+                };
+                let out: Result<Int64Array, ()> =
+                    t.try_unary(|t| extract_time_ms(unit, t).ok_or(()));
+                Ok(Some(Value::wrap(Arc::new(arrow_try!(out)), v.is_scalar())))
+            }
+            Func::DateTrunc(unit) | Func::DateCeil(unit) if fixed_unit_ms(unit).is_some() => {
+                let [x] = args else { return Ok(None) };
+                let Some(step) = fixed_unit_ms(unit) else {
+                    return Ok(None);
+                };
+                if x.ty(types) != SqlType::Timestamp {
+                    return Ok(None);
+                }
+                let ceil = matches!(func, Func::DateCeil(_));
+                let v = self.eval(x, batch, types)?;
+                let Some(t) = v.array().as_primitive_opt::<TimestampMillisecondType>() else {
+                    return Ok(None);
+                };
+                // Overflow near the ends of the range: the row evaluator reports it.
+                let out: Result<TimestampMillisecondArray, ()> =
+                    t.try_unary(|t| trunc_ms(t, step, ceil).ok_or(()));
+                Ok(Some(Value::wrap(Arc::new(arrow_try!(out)), v.is_scalar())))
             }
             _ => Ok(None),
         }
@@ -996,6 +1073,23 @@ mod tests {
                     Datum::Str("BANANA".into()),
                     Datum::Null,
                 ],
+            ),
+            (
+                ScalarExpr::Call {
+                    func: Func::Extract(sluice_compiler::TimeUnit::Hour),
+                    args: vec![ScalarExpr::Call {
+                        func: Func::DateTrunc(sluice_compiler::TimeUnit::Minute),
+                        args: vec![bin(
+                            BinaryOp::Add,
+                            ScalarExpr::lit(Datum::Timestamp(3_600_000), SqlType::Timestamp),
+                            ScalarExpr::Cast {
+                                expr: Box::new(ScalarExpr::lit(Datum::Null, SqlType::Null)),
+                                to: SqlType::Interval,
+                            },
+                        )],
+                    }],
+                },
+                vec![Datum::Null, Datum::Null, Datum::Null],
             ),
             (
                 ScalarExpr::Coalesce(vec![col(1), big(-1)]),
