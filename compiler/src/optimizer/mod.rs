@@ -19,6 +19,7 @@
 use crate::error::CompileError;
 use crate::plan::LogicalPlan;
 
+pub mod constant_folding;
 #[cfg(test)]
 mod equivalence_tests;
 pub mod filter_pushdown;
@@ -43,8 +44,8 @@ pub trait Rule {
 /// their final place.
 pub fn rules() -> Vec<Box<dyn Rule>> {
     vec![
-        // Constant folding (`constant_folding::ConstantFolding`, the expression work)
-        // belongs first, so that the rules below see folded literals.
+        // Constant folding first, so that the rules below see folded literals.
+        Box::new(constant_folding::ConstantFolding),
         Box::new(simplify::Simplify),
         Box::new(filter_pushdown::FilterPushdown),
         Box::new(join_key_extraction::JoinKeyExtraction),
