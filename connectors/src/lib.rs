@@ -17,6 +17,12 @@
 
 #![forbid(unsafe_code)]
 
+mod fs;
+mod options;
+pub mod values;
+
+pub use fs::{on_error_policy, DeadLetterWriter, FileFormat, FilesystemConnector, OnError};
+
 use arrow::record_batch::RecordBatch;
 use sluice_catalogs::{ConnectorValidator, Schema, SourceCapabilities, TableDescriptor};
 use sluice_compiler::ScalarExpr;
@@ -150,6 +156,14 @@ impl Registry {
     /// An empty registry.
     pub fn empty() -> Self {
         Registry::default()
+    }
+
+    /// A registry of every built-in connector: `filesystem`, `nexmark`, `datagen`,
+    /// `print` and `blackhole`.
+    pub fn builtin() -> Self {
+        let mut r = Registry::empty();
+        r.register(Arc::new(FilesystemConnector));
+        r
     }
 
     /// Add (or replace) a connector under its name.
