@@ -22,7 +22,7 @@
 mod csv;
 mod dead_letter;
 mod sink;
-mod source;
+pub(crate) mod source;
 #[cfg(test)]
 mod tests;
 
