@@ -409,7 +409,8 @@ impl Generator {
         if self.o.max_out_of_order == 0 {
             return t;
         }
-        let jitter = splitmix64(self.seed_mix ^ n ^ 0x5EED_0F_0DE2) % (self.o.max_out_of_order + 1);
+        let jitter =
+            splitmix64(self.seed_mix ^ n ^ 0x005E_ED0F_0DE2) % (self.o.max_out_of_order + 1);
         t - jitter as i64
     }
 

@@ -19,6 +19,21 @@ use std::sync::Arc;
 /// Raw bytes kept in a [`BadRecord`] at most.
 const MAX_RAW_BYTES: usize = 64 << 10;
 
+/// What one poll has decoded so far.
+struct Acc {
+    builders: Vec<ColumnBuilder>,
+    rows: usize,
+    bad: Vec<BadRecord>,
+    max_rows: usize,
+}
+
+impl Acc {
+    /// Enough rows (or bad records) for one poll.
+    fn full(&self) -> bool {
+        self.rows >= self.max_rows || self.bad.len() >= self.max_rows
+    }
+}
+
 /// An open file being read.
 enum Open {
     /// CSV or JSON: the whole object, the byte offset and line number to continue at.
@@ -175,53 +190,34 @@ impl FileSource {
 
     /// Decode text records from the open file into `builders` until `max_rows` rows
     /// or bad records; returns whether the file is exhausted.
-    fn read_text(
-        &self,
-        data: &Bytes,
-        pos: &mut usize,
-        line: &mut usize,
-        builders: &mut [ColumnBuilder],
-        rows: &mut usize,
-        bad: &mut Vec<BadRecord>,
-        max_rows: usize,
-    ) -> bool {
+    fn read_text(&self, data: &Bytes, pos: &mut usize, line: &mut usize, acc: &mut Acc) -> bool {
         match self.opts.format {
-            FileFormat::Csv => self.read_csv(data, pos, line, builders, rows, bad, max_rows),
-            _ => self.read_json(data, pos, line, builders, rows, bad, max_rows),
+            FileFormat::Csv => self.read_csv(data, pos, line, acc),
+            _ => self.read_json(data, pos, line, acc),
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn read_csv(
-        &self,
-        data: &Bytes,
-        pos: &mut usize,
-        line: &mut usize,
-        builders: &mut [ColumnBuilder],
-        rows: &mut usize,
-        bad: &mut Vec<BadRecord>,
-        max_rows: usize,
-    ) -> bool {
+    fn read_csv(&self, data: &Bytes, pos: &mut usize, line: &mut usize, acc: &mut Acc) -> bool {
         let mut reader = CsvReader::resume(data, *pos, *line, self.opts.delimiter);
         let mut fields: Vec<CsvField<'_>> = Vec::new();
         let mut values: Vec<Value<'_>> = Vec::with_capacity(self.projection.len());
         let null = self.opts.null_literal.as_bytes();
         let mut done = false;
-        while *rows < max_rows && bad.len() < max_rows {
+        while !acc.full() {
             let at_start = reader.position() == 0;
             let Some(meta) = reader.next_record(&mut fields) else {
                 done = true;
                 break;
             };
             if let Some(e) = meta.error {
-                bad.push(self.bad(meta.line, e, meta.raw));
+                acc.bad.push(self.bad(meta.line, e, meta.raw));
                 continue;
             }
             if at_start && self.opts.header {
                 continue;
             }
             if fields.len() != self.width {
-                bad.push(self.bad(
+                acc.bad.push(self.bad(
                     meta.line,
                     format!("expected {} fields, found {}", self.width, fields.len()),
                     meta.raw,
@@ -251,12 +247,12 @@ impl FileSource {
                 }
             }
             match error {
-                Some(e) => bad.push(self.bad(meta.line, e, meta.raw)),
+                Some(e) => acc.bad.push(self.bad(meta.line, e, meta.raw)),
                 None => {
-                    for (b, v) in builders.iter_mut().zip(&values) {
+                    for (b, v) in acc.builders.iter_mut().zip(&values) {
                         b.append(v);
                     }
-                    *rows += 1;
+                    acc.rows += 1;
                 }
             }
         }
@@ -265,19 +261,9 @@ impl FileSource {
         done
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn read_json(
-        &self,
-        data: &Bytes,
-        pos: &mut usize,
-        line: &mut usize,
-        builders: &mut [ColumnBuilder],
-        rows: &mut usize,
-        bad: &mut Vec<BadRecord>,
-        max_rows: usize,
-    ) -> bool {
+    fn read_json(&self, data: &Bytes, pos: &mut usize, line: &mut usize, acc: &mut Acc) -> bool {
         let mut values: Vec<Value<'_>> = Vec::with_capacity(self.projection.len());
-        while *rows < max_rows && bad.len() < max_rows {
+        while !acc.full() {
             if *pos >= data.len() {
                 return true;
             }
@@ -297,7 +283,7 @@ impl FileSource {
                 continue;
             }
             if raw.len() > MAX_RECORD_BYTES {
-                bad.push(self.bad(
+                acc.bad.push(self.bad(
                     this_line,
                     format!(
                         "line of {} bytes is larger than the limit of {MAX_RECORD_BYTES}",
@@ -310,18 +296,21 @@ impl FileSource {
             let text = match std::str::from_utf8(raw) {
                 Ok(t) => t,
                 Err(e) => {
-                    bad.push(self.bad(this_line, format!("invalid UTF-8: {e}"), raw));
+                    acc.bad
+                        .push(self.bad(this_line, format!("invalid UTF-8: {e}"), raw));
                     continue;
                 }
             };
             let obj = match serde_json::from_str::<serde_json::Value>(text) {
                 Ok(serde_json::Value::Object(o)) => o,
                 Ok(_) => {
-                    bad.push(self.bad(this_line, "expected a JSON object".into(), raw));
+                    acc.bad
+                        .push(self.bad(this_line, "expected a JSON object".into(), raw));
                     continue;
                 }
                 Err(e) => {
-                    bad.push(self.bad(this_line, format!("invalid JSON: {e}"), raw));
+                    acc.bad
+                        .push(self.bad(this_line, format!("invalid JSON: {e}"), raw));
                     continue;
                 }
             };
@@ -343,12 +332,12 @@ impl FileSource {
                 }
             }
             match error {
-                Some(e) => bad.push(self.bad(this_line, e, raw)),
+                Some(e) => acc.bad.push(self.bad(this_line, e, raw)),
                 None => {
-                    for (b, v) in builders.iter_mut().zip(&values) {
+                    for (b, v) in acc.builders.iter_mut().zip(&values) {
                         b.append(v);
                     }
-                    *rows += 1;
+                    acc.rows += 1;
                 }
             }
         }
@@ -455,15 +444,18 @@ fn convert_column(col: &ArrayRef, ty: SqlType) -> std::result::Result<ArrayRef, 
 impl Source for FileSource {
     fn poll(&mut self, max_rows: usize) -> Result<SourcePoll> {
         let max_rows = max_rows.max(1);
-        let mut builders: Vec<ColumnBuilder> = self
-            .types
-            .iter()
-            .map(|&t| ColumnBuilder::new(t, max_rows.min(8192)))
-            .collect();
-        let mut rows = 0usize;
-        let mut bad = Vec::new();
+        let mut acc = Acc {
+            builders: self
+                .types
+                .iter()
+                .map(|&t| ColumnBuilder::new(t, max_rows.min(8192)))
+                .collect(),
+            rows: 0,
+            bad: Vec::new(),
+            max_rows,
+        };
         let mut parts: Vec<RecordBatch> = Vec::new();
-        while rows < max_rows && bad.len() < max_rows {
+        while !acc.full() {
             if self.file >= self.files.len() {
                 break;
             }
@@ -477,15 +469,7 @@ impl Source for FileSource {
                     mut pos,
                     mut line,
                 } => {
-                    let done = self.read_text(
-                        &data,
-                        &mut pos,
-                        &mut line,
-                        &mut builders,
-                        &mut rows,
-                        &mut bad,
-                        max_rows,
-                    );
+                    let done = self.read_text(&data, &mut pos, &mut line, &mut acc);
                     if done {
                         self.file += 1;
                     } else {
@@ -506,7 +490,7 @@ impl Source for FileSource {
                     Some(Ok(b)) => {
                         let n = b.num_rows();
                         parts.push(self.convert_parquet(&b)?);
-                        rows += n;
+                        acc.rows += n;
                         self.open = Some(Open::Parquet {
                             reader,
                             rows: read + n,
@@ -517,17 +501,20 @@ impl Source for FileSource {
                 },
             }
         }
-        if rows == 0 && bad.is_empty() && self.file >= self.files.len() {
+        if acc.rows == 0 && acc.bad.is_empty() && self.file >= self.files.len() {
             return Ok(SourcePoll::Finished);
         }
         let batch = match parts.pop() {
             Some(b) => b,
             None => {
-                let cols = builders.iter_mut().map(ColumnBuilder::finish).collect();
-                make_batch(&self.out_schema, cols, rows)?
+                let cols = acc.builders.iter_mut().map(ColumnBuilder::finish).collect();
+                make_batch(&self.out_schema, cols, acc.rows)?
             }
         };
-        Ok(SourcePoll::Batch { batch, bad })
+        Ok(SourcePoll::Batch {
+            batch,
+            bad: acc.bad,
+        })
     }
 
     fn position(&self) -> serde_json::Value {
