@@ -2,7 +2,7 @@
 
 use super::csv::{Field as CsvField, Reader as CsvReader, MAX_RECORD_BYTES};
 use super::{block_on, check_ctx, check_projection, io, FileFormat, FsOptions, Location};
-use crate::values::{parse_json, parse_text, ColumnBuilder, Value};
+use crate::values::{parse_decimal, parse_json, parse_text, ColumnBuilder, Value};
 use crate::{BadRecord, ConnectorError, Result, Source, SourcePoll, WorkerContext};
 use arrow::array::{new_null_array, ArrayRef};
 use arrow::compute::{cast_with_options, CastOptions};
@@ -13,7 +13,10 @@ use object_store::path::Path;
 use object_store::ObjectStoreExt;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::ProjectionMask;
+use serde_json::value::RawValue;
 use sluice_catalogs::{SqlType, TableDescriptor};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Raw bytes kept in a [`BadRecord`] at most.
@@ -301,13 +304,14 @@ impl FileSource {
                     continue;
                 }
             };
-            let obj = match serde_json::from_str::<serde_json::Value>(text) {
-                Ok(serde_json::Value::Object(o)) => o,
-                Ok(_) => {
-                    acc.bad
-                        .push(self.bad(this_line, "expected a JSON object".into(), raw));
-                    continue;
-                }
+            if !text.trim_start().starts_with('{') {
+                acc.bad
+                    .push(self.bad(this_line, "expected a JSON object".into(), raw));
+                continue;
+            }
+            // Values stay unparsed text until a projected column asks for them.
+            let obj = match serde_json::from_str::<RawObject<'_>>(text) {
+                Ok(o) => o,
                 Err(e) => {
                     acc.bad
                         .push(self.bad(this_line, format!("invalid JSON: {e}"), raw));
@@ -322,9 +326,9 @@ impl FileSource {
                         .find(|(k, _)| k.eq_ignore_ascii_case(name))
                         .map(|(_, v)| v)
                 });
-                match v.map(|v| parse_json(v, ty)) {
+                match v.map(|v| decode_raw(v.get(), ty)) {
                     None => values.push(Value::Null),
-                    Some(Ok(v)) => values.push(into_owned(v)),
+                    Some(Ok(v)) => values.push(v),
                     Some(Err(e)) => {
                         error = Some(format!("column '{name}': {e}"));
                         break;
@@ -343,6 +347,24 @@ impl FileSource {
         }
         *pos >= data.len()
     }
+}
+
+/// A JSON object with its values left as JSON text.
+type RawObject<'a> = BTreeMap<Cow<'a, str>, &'a RawValue>;
+
+/// Decode one JSON value (as text) for a column of `ty`. DECIMAL numbers are read
+/// from their text, so no precision is lost through `f64`.
+fn decode_raw(raw: &str, ty: SqlType) -> std::result::Result<Value<'static>, String> {
+    if let SqlType::Decimal { precision, scale } = ty {
+        if raw.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+            return parse_decimal(raw, precision, scale)
+                .map(Value::Decimal)
+                .map_err(|e| format!("{raw} as {ty}: {e}"));
+        }
+    }
+    let v: serde_json::Value =
+        serde_json::from_str(raw).map_err(|e| format!("invalid JSON: {e}"))?;
+    parse_json(&v, ty).map(into_owned)
 }
 
 fn memchr_newline(b: &[u8]) -> Option<usize> {

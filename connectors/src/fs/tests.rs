@@ -708,3 +708,35 @@ fn dead_letters_are_appended_as_json_lines() {
     assert_eq!(v["raw"], "{\u{fffd}");
     assert_eq!(v["raw_base64"], "e/8=");
 }
+
+#[test]
+fn json_decimals_keep_all_their_digits() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("d.json"),
+        "{\"m\": 12345678901234567890123456.785, \"x\": {\"nested\": [1, \"}\"]}}\n{\"m\": \"-0.5\"}\n{\"m\": 1e2}\n",
+    )
+    .unwrap();
+    let t = table(
+        Schema::new(vec![Field::new(
+            "m",
+            SqlType::Decimal {
+                precision: 38,
+                scale: 2,
+            },
+        )]),
+        &[("path", dir.path().to_str().unwrap()), ("format", "json")],
+    );
+    let (got, bad) = read(&t, &[0], ctx(0, 1), 10);
+    assert!(bad.is_empty(), "{bad:?}");
+    let got = got.unwrap();
+    let m = got
+        .column(0)
+        .as_any()
+        .downcast_ref::<Decimal128Array>()
+        .unwrap();
+    assert_eq!(
+        m.values().to_vec(),
+        vec![1_234_567_890_123_456_789_012_345_679, -50, 10000]
+    );
+}
