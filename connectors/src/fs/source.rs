@@ -13,6 +13,7 @@ use object_store::path::Path;
 use object_store::ObjectStoreExt;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::ProjectionMask;
+use parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
 use serde_json::value::RawValue;
 use sluice_catalogs::{SqlType, TableDescriptor};
 use std::borrow::Cow;
@@ -52,13 +53,54 @@ enum Open {
     },
 }
 
-/// Reads this worker's files (file `i` of the sorted list goes to worker `i % workers`).
+/// A unit of work: a whole file, or one row group of a Parquet file.
+#[derive(Clone, Debug)]
+struct Split {
+    path: Path,
+    row_group: Option<usize>,
+}
+
+/// The number of row groups of a Parquet object, from its footer.
+async fn parquet_row_groups(loc: &Location, path: &Path) -> Result<usize> {
+    let bad = |e: String| {
+        ConnectorError::Format(format!(
+            "cannot read Parquet file {}: {e}",
+            loc.display(path)
+        ))
+    };
+    let size = loc.store.head(path).await.map_err(io)?.size;
+    if size < 8 {
+        return Err(bad("too small to be a Parquet file".into()));
+    }
+    let tail = loc
+        .store
+        .get_range(path, size - 8..size)
+        .await
+        .map_err(io)?;
+    let footer = FooterTail::try_from(tail.as_ref()).map_err(|e| bad(e.to_string()))?;
+    let len = footer.metadata_length() as u64;
+    if len + 8 > size {
+        return Err(bad("footer length is larger than the file".into()));
+    }
+    let buf = loc
+        .store
+        .get_range(path, size - 8 - len..size - 8)
+        .await
+        .map_err(io)?;
+    let md = ParquetMetaDataReader::decode_metadata(&buf).map_err(|e| bad(e.to_string()))?;
+    Ok(md.num_row_groups())
+}
+
+/// Reads this worker's splits. Splits are the files in sorted order (for Parquet,
+/// each row group of each file); split `i` goes to worker `i % workers`.
 pub(crate) struct FileSource {
     loc: Location,
     opts: FsOptions,
     table: String,
-    /// This worker's files, in order.
-    files: Vec<Path>,
+    /// This worker's splits, in order.
+    files: Vec<Split>,
+    /// The last object read (row groups of one file are often read one after another).
+    cache: Option<(Path, Bytes)>,
     /// Projected column indices in the table schema.
     projection: Vec<usize>,
     /// Projected column names and types.
@@ -83,7 +125,22 @@ impl FileSource {
         let opts = FsOptions::parse(&table.options)?;
         let loc = Location::parse(&opts.path)?;
         let all = block_on(loc.list_files())??;
-        let files = all
+        let mut splits = Vec::new();
+        for path in all {
+            if opts.format == FileFormat::Parquet {
+                let groups = block_on(parquet_row_groups(&loc, &path))??;
+                splits.extend((0..groups).map(|g| Split {
+                    path: path.clone(),
+                    row_group: Some(g),
+                }));
+            } else {
+                splits.push(Split {
+                    path,
+                    row_group: None,
+                });
+            }
+        }
+        let files = splits
             .into_iter()
             .enumerate()
             .filter(|(i, _)| i % ctx.workers == ctx.worker)
@@ -104,6 +161,7 @@ impl FileSource {
             opts,
             table: table.name.clone(),
             files,
+            cache: None,
             projection: projection.to_vec(),
             names: fields.iter().map(|f| f.name.clone()).collect(),
             types: fields.iter().map(|f| f.ty).collect(),
@@ -114,10 +172,18 @@ impl FileSource {
         })
     }
 
-    fn open_file(&self, max_rows: usize, skip: usize) -> Result<Open> {
-        let path = &self.files[self.file];
-        let data =
-            block_on(async { self.loc.store.get(path).await?.bytes().await })?.map_err(io)?;
+    fn open_file(&mut self, max_rows: usize, skip: usize) -> Result<Open> {
+        let split = self.files[self.file].clone();
+        let path = &split.path;
+        let data = match &self.cache {
+            Some((p, data)) if p == path => data.clone(),
+            _ => {
+                let data = block_on(async { self.loc.store.get(path).await?.bytes().await })?
+                    .map_err(io)?;
+                self.cache = Some((path.clone(), data.clone()));
+                data
+            }
+        };
         match self.opts.format {
             FileFormat::Csv | FileFormat::Json => Ok(Open::Text {
                 data,
@@ -151,6 +217,10 @@ impl FileSource {
                     roots.push(idx);
                 }
                 let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+                let builder = match split.row_group {
+                    Some(g) => builder.with_row_groups(vec![g]),
+                    None => builder,
+                };
                 let reader = builder
                     .with_projection(mask)
                     .with_batch_size(max_rows.max(1))
@@ -165,7 +235,7 @@ impl FileSource {
     /// Convert a Parquet batch (columns of the file's types, in file order) to the
     /// projected table columns.
     fn convert_parquet(&self, batch: &RecordBatch) -> Result<RecordBatch> {
-        let path = &self.files[self.file];
+        let path = &self.files[self.file].path;
         let schema = batch.schema();
         let mut cols: Vec<ArrayRef> = Vec::with_capacity(self.names.len());
         for (name, ty) in self.names.iter().zip(&self.types) {
@@ -185,7 +255,7 @@ impl FileSource {
 
     fn bad(&self, line: usize, error: String, raw: &[u8]) -> BadRecord {
         BadRecord {
-            position: format!("{}:{line}", self.loc.display(&self.files[self.file])),
+            position: format!("{}:{line}", self.loc.display(&self.files[self.file].path)),
             error,
             raw: raw[..raw.len().min(MAX_RAW_BYTES)].to_vec(),
         }
@@ -506,7 +576,7 @@ impl Source for FileSource {
                     Some(Err(e)) => {
                         return Err(ConnectorError::Format(format!(
                             "cannot read Parquet file {}: {e}",
-                            self.loc.display(&self.files[self.file])
+                            self.loc.display(&self.files[self.file].path)
                         )))
                     }
                     Some(Ok(b)) => {
@@ -522,6 +592,9 @@ impl Source for FileSource {
                     }
                 },
             }
+        }
+        if self.file >= self.files.len() {
+            self.cache = None;
         }
         if acc.rows == 0 && acc.bad.is_empty() && self.file >= self.files.len() {
             return Ok(SourcePoll::Finished);
@@ -573,7 +646,7 @@ impl Source for FileSource {
                 if offset > data.len() {
                     return Err(ConnectorError::Internal(format!(
                         "position {offset} is past the end of {}",
-                        self.loc.display(&self.files[file])
+                        self.loc.display(&self.files[file].path)
                     )));
                 }
                 Open::Text {
