@@ -8,16 +8,20 @@ use arrow::array::{new_null_array, ArrayRef};
 use arrow::compute::{cast_with_options, CastOptions};
 use arrow::datatypes::{DataType, Schema as ArrowSchema, SchemaRef};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use bytes::Buf;
 use bytes::Bytes;
 use object_store::path::Path;
 use object_store::ObjectStoreExt;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::ProjectionMask;
-use parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
+use parquet::file::metadata::{FooterTail, ParquetMetaData, ParquetMetaDataReader};
+use parquet::file::reader::{ChunkReader, Length};
 use serde_json::value::RawValue;
 use sluice_catalogs::{SqlType, TableDescriptor};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::sync::Arc;
 
 /// Raw bytes kept in a [`BadRecord`] at most.
@@ -46,10 +50,12 @@ enum Open {
         pos: usize,
         line: usize,
     },
-    /// Parquet: a reader and the number of rows read so far.
+    /// Parquet: a reader, the number of rows handed out so far, and the rest of a
+    /// batch larger than a poll's `max_rows`.
     Parquet {
         reader: ParquetRecordBatchReader,
         rows: usize,
+        leftover: Option<RecordBatch>,
     },
 }
 
@@ -57,11 +63,67 @@ enum Open {
 #[derive(Clone, Debug)]
 struct Split {
     path: Path,
-    row_group: Option<usize>,
+    /// For Parquet: the file's metadata, size and the row group.
+    parquet: Option<ParquetSplit>,
 }
 
-/// The number of row groups of a Parquet object, from its footer.
-async fn parquet_row_groups(loc: &Location, path: &Path) -> Result<usize> {
+/// One row group of a Parquet file.
+#[derive(Clone, Debug)]
+struct ParquetSplit {
+    meta: Arc<ParquetMetaData>,
+    size: u64,
+    row_group: usize,
+}
+
+/// The column chunks of one row group, fetched, as a [`ChunkReader`].
+struct Chunks {
+    size: u64,
+    /// (file offset, bytes), one per fetched column chunk.
+    parts: Vec<(u64, Bytes)>,
+}
+
+impl Chunks {
+    fn slice(&self, start: u64, len: Option<usize>) -> parquet::errors::Result<Bytes> {
+        for (s, b) in &self.parts {
+            if start < *s {
+                continue;
+            }
+            let off = (start - s) as usize;
+            match len {
+                None if off < b.len() => return Ok(b.slice(off..)),
+                Some(l) if off.checked_add(l).is_some_and(|e| e <= b.len()) => {
+                    return Ok(b.slice(off..off + l))
+                }
+                _ => {}
+            }
+        }
+        Err(parquet::errors::ParquetError::General(format!(
+            "bytes {start}+{} of the file were not fetched",
+            len.unwrap_or(0)
+        )))
+    }
+}
+
+impl Length for Chunks {
+    fn len(&self) -> u64 {
+        self.size
+    }
+}
+
+impl ChunkReader for Chunks {
+    type T = bytes::buf::Reader<Bytes>;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
+        Ok(self.slice(start, None)?.reader())
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
+        self.slice(start, Some(length))
+    }
+}
+
+/// The metadata (from the footer) and size of a Parquet object.
+async fn parquet_metadata(loc: &Location, path: &Path) -> Result<(Arc<ParquetMetaData>, u64)> {
     let bad = |e: String| {
         ConnectorError::Format(format!(
             "cannot read Parquet file {}: {e}",
@@ -88,7 +150,7 @@ async fn parquet_row_groups(loc: &Location, path: &Path) -> Result<usize> {
         .await
         .map_err(io)?;
     let md = ParquetMetaDataReader::decode_metadata(&buf).map_err(|e| bad(e.to_string()))?;
-    Ok(md.num_row_groups())
+    Ok((Arc::new(md), size))
 }
 
 /// Reads this worker's splits. Splits are the files in sorted order (for Parquet,
@@ -99,8 +161,6 @@ pub(crate) struct FileSource {
     table: String,
     /// This worker's splits, in order.
     files: Vec<Split>,
-    /// The last object read (row groups of one file are often read one after another).
-    cache: Option<(Path, Bytes)>,
     /// Projected column indices in the table schema.
     projection: Vec<usize>,
     /// Projected column names and types.
@@ -128,15 +188,19 @@ impl FileSource {
         let mut splits = Vec::new();
         for path in all {
             if opts.format == FileFormat::Parquet {
-                let groups = block_on(parquet_row_groups(&loc, &path))??;
-                splits.extend((0..groups).map(|g| Split {
+                let (meta, size) = block_on(parquet_metadata(&loc, &path))??;
+                splits.extend((0..meta.num_row_groups()).map(|g| Split {
                     path: path.clone(),
-                    row_group: Some(g),
+                    parquet: Some(ParquetSplit {
+                        meta: meta.clone(),
+                        size,
+                        row_group: g,
+                    }),
                 }));
             } else {
                 splits.push(Split {
                     path,
-                    row_group: None,
+                    parquet: None,
                 });
             }
         }
@@ -161,7 +225,6 @@ impl FileSource {
             opts,
             table: table.name.clone(),
             files,
-            cache: None,
             projection: projection.to_vec(),
             names: fields.iter().map(|f| f.name.clone()).collect(),
             types: fields.iter().map(|f| f.ty).collect(),
@@ -175,61 +238,78 @@ impl FileSource {
     fn open_file(&mut self, max_rows: usize, skip: usize) -> Result<Open> {
         let split = self.files[self.file].clone();
         let path = &split.path;
-        let data = match &self.cache {
-            Some((p, data)) if p == path => data.clone(),
-            _ => {
-                let data = block_on(async { self.loc.store.get(path).await?.bytes().await })?
-                    .map_err(io)?;
-                self.cache = Some((path.clone(), data.clone()));
-                data
-            }
-        };
-        match self.opts.format {
-            FileFormat::Csv | FileFormat::Json => Ok(Open::Text {
+        let Some(pq) = &split.parquet else {
+            let data =
+                block_on(async { self.loc.store.get(path).await?.bytes().await })?.map_err(io)?;
+            return Ok(Open::Text {
                 data,
                 pos: 0,
                 line: 1,
-            }),
-            FileFormat::Parquet => {
-                let fmt = |e: parquet::errors::ParquetError| {
-                    ConnectorError::Format(format!(
-                        "cannot read Parquet file {}: {e}",
-                        self.loc.display(path)
-                    ))
-                };
-                let builder = ParquetRecordBatchReaderBuilder::try_new(data).map_err(fmt)?;
-                let file_schema = builder.schema().clone();
-                let mut roots = Vec::new();
-                for name in &self.names {
-                    let idx = find_field(&file_schema, name).ok_or_else(|| {
-                        ConnectorError::Format(format!(
-                            "Parquet file {} has no column '{name}' (table '{}'; it has: {})",
-                            self.loc.display(path),
-                            self.table,
-                            file_schema
-                                .fields()
-                                .iter()
-                                .map(|f| f.name().as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ))
-                    })?;
-                    roots.push(idx);
-                }
-                let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
-                let builder = match split.row_group {
-                    Some(g) => builder.with_row_groups(vec![g]),
-                    None => builder,
-                };
-                let reader = builder
-                    .with_projection(mask)
-                    .with_batch_size(max_rows.max(1))
-                    .with_offset(skip)
-                    .build()
-                    .map_err(fmt)?;
-                Ok(Open::Parquet { reader, rows: skip })
-            }
+            });
+        };
+        let fmt = |e: parquet::errors::ParquetError| {
+            ConnectorError::Format(format!(
+                "cannot read Parquet file {}: {e}",
+                self.loc.display(path)
+            ))
+        };
+        let arrow_md = ArrowReaderMetadata::try_new(pq.meta.clone(), ArrowReaderOptions::new())
+            .map_err(fmt)?;
+        let file_schema = arrow_md.schema().clone();
+        let mut roots = Vec::new();
+        for name in &self.names {
+            let idx = find_field(&file_schema, name).ok_or_else(|| {
+                ConnectorError::Format(format!(
+                    "Parquet file {} has no column '{name}' (table '{}'; it has: {})",
+                    self.loc.display(path),
+                    self.table,
+                    file_schema
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?;
+            roots.push(idx);
         }
+        let mask = ProjectionMask::roots(pq.meta.file_metadata().schema_descr(), roots);
+        // Fetch only the projected column chunks of this row group.
+        let ranges: Vec<Range<u64>> = pq
+            .meta
+            .row_group(pq.row_group)
+            .columns()
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| mask.leaf_included(*i))
+            .map(|(_, c)| {
+                let (start, len) = c.byte_range();
+                start..start.saturating_add(len)
+            })
+            .collect();
+        if ranges.iter().any(|r| r.end > pq.size) {
+            return Err(ConnectorError::Format(format!(
+                "cannot read Parquet file {}: a column chunk lies past the end of the file",
+                self.loc.display(path)
+            )));
+        }
+        let parts = block_on(self.loc.store.get_ranges(path, &ranges))?.map_err(io)?;
+        let chunks = Chunks {
+            size: pq.size,
+            parts: ranges.iter().map(|r| r.start).zip(parts).collect(),
+        };
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(chunks, arrow_md)
+            .with_row_groups(vec![pq.row_group])
+            .with_projection(mask)
+            .with_batch_size(max_rows.max(1))
+            .with_offset(skip)
+            .build()
+            .map_err(fmt)?;
+        Ok(Open::Parquet {
+            reader,
+            rows: skip,
+            leftover: None,
+        })
     }
 
     /// Convert a Parquet batch (columns of the file's types, in file order) to the
@@ -571,7 +651,8 @@ impl Source for FileSource {
                 Open::Parquet {
                     mut reader,
                     rows: read,
-                } => match reader.next() {
+                    leftover,
+                } => match leftover.map(Ok).or_else(|| reader.next()) {
                     None => self.file += 1,
                     Some(Err(e)) => {
                         return Err(ConnectorError::Format(format!(
@@ -580,21 +661,21 @@ impl Source for FileSource {
                         )))
                     }
                     Some(Ok(b)) => {
-                        let n = b.num_rows();
-                        parts.push(self.convert_parquet(&b)?);
-                        acc.rows += n;
+                        let take = b.num_rows().min(max_rows);
+                        let rest =
+                            (take < b.num_rows()).then(|| b.slice(take, b.num_rows() - take));
+                        parts.push(self.convert_parquet(&b.slice(0, take))?);
+                        acc.rows += take;
                         self.open = Some(Open::Parquet {
                             reader,
-                            rows: read + n,
+                            rows: read + take,
+                            leftover: rest,
                         });
-                        // A Parquet batch has up to max_rows rows: hand it out alone.
+                        // A Parquet batch is handed out alone.
                         break;
                     }
                 },
             }
-        }
-        if self.file >= self.files.len() {
-            self.cache = None;
         }
         if acc.rows == 0 && acc.bad.is_empty() && self.file >= self.files.len() {
             return Ok(SourcePoll::Finished);
