@@ -1,7 +1,7 @@
 //! The filesystem source: one worker's share of a table's files.
 
 use super::csv::{Field as CsvField, Reader as CsvReader, MAX_RECORD_BYTES};
-use super::{block_on, check_ctx, check_projection, io, FileFormat, FsOptions, Location};
+use super::{block_on, check_ctx, check_projection, io, no_panic, FileFormat, FsOptions, Location};
 use crate::values::{parse_decimal, parse_json, parse_text, ColumnBuilder, Value};
 use crate::{BadRecord, ConnectorError, Result, Source, SourcePoll, WorkerContext};
 use arrow::array::{new_null_array, ArrayRef};
@@ -149,7 +149,9 @@ async fn parquet_metadata(loc: &Location, path: &Path) -> Result<(Arc<ParquetMet
         .get_range(path, size - 8 - len..size - 8)
         .await
         .map_err(io)?;
-    let md = ParquetMetaDataReader::decode_metadata(&buf).map_err(|e| bad(e.to_string()))?;
+    let md = no_panic(&loc.display(path), || {
+        ParquetMetaDataReader::decode_metadata(&buf).map_err(|e| bad(e.to_string()))
+    })?;
     Ok((Arc::new(md), size))
 }
 
@@ -652,7 +654,9 @@ impl Source for FileSource {
                     mut reader,
                     rows: read,
                     leftover,
-                } => match leftover.map(Ok).or_else(|| reader.next()) {
+                } => match no_panic(&self.loc.display(&self.files[self.file].path), || {
+                    Ok(leftover.map(Ok).or_else(|| reader.next()))
+                })? {
                     None => self.file += 1,
                     Some(Err(e)) => {
                         return Err(ConnectorError::Format(format!(

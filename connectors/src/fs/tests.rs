@@ -791,3 +791,18 @@ fn parquet_row_groups_are_split_across_workers() {
         assert_eq!(union, whole, "{workers} workers");
     }
 }
+
+#[test]
+fn works_when_called_inside_another_tokio_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.csv"), "x\n1\n2\n").unwrap();
+    let t = table(
+        Schema::new(vec![Field::new("x", SqlType::BigInt)]),
+        &[("path", dir.path().to_str().unwrap()), ("format", "csv")],
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let n = rt.block_on(async { rows(&read(&t, &[0], ctx(0, 1), 10).0) });
+    assert_eq!(n, 2);
+}
