@@ -42,14 +42,44 @@ impl Acc {
     }
 }
 
+/// Bytes of a text file are fetched this many at a time.
+const CHUNK_BYTES: usize = 8 << 20;
+
+/// Where reading a text file stands.
+struct TextState {
+    /// A window of the file, starting at file offset `base`.
+    buf: Bytes,
+    base: u64,
+    /// Offset in `buf` of the next record, and the line it starts on.
+    pos: usize,
+    line: usize,
+    /// The file's size.
+    size: u64,
+    /// Dropping the rest of an over-long record up to the next line break.
+    skipping: bool,
+}
+
+impl TextState {
+    /// Whether `buf` reaches the end of the file.
+    fn eof(&self) -> bool {
+        self.base + self.buf.len() as u64 >= self.size
+    }
+}
+
+/// How far a read of a text buffer got.
+enum Step {
+    /// The poll has enough rows.
+    Full,
+    /// The buffer ends inside a record: fetch more.
+    NeedMore,
+    /// The file is exhausted.
+    Eof,
+}
+
 /// An open file being read.
 enum Open {
-    /// CSV or JSON: the whole object, the byte offset and line number to continue at.
-    Text {
-        data: Bytes,
-        pos: usize,
-        line: usize,
-    },
+    /// CSV or JSON, read a window at a time.
+    Text(TextState),
     /// Parquet: a reader, the number of rows handed out so far, and the rest of a
     /// batch larger than a poll's `max_rows`.
     Parquet {
@@ -163,6 +193,8 @@ pub(crate) struct FileSource {
     table: String,
     /// This worker's splits, in order.
     files: Vec<Split>,
+    /// How many bytes of a text file are fetched at a time.
+    pub(crate) chunk: usize,
     /// Projected column indices in the table schema.
     projection: Vec<usize>,
     /// Projected column names and types.
@@ -227,6 +259,7 @@ impl FileSource {
             opts,
             table: table.name.clone(),
             files,
+            chunk: CHUNK_BYTES,
             projection: projection.to_vec(),
             names: fields.iter().map(|f| f.name.clone()).collect(),
             types: fields.iter().map(|f| f.ty).collect(),
@@ -241,13 +274,18 @@ impl FileSource {
         let split = self.files[self.file].clone();
         let path = &split.path;
         let Some(pq) = &split.parquet else {
-            let data =
-                block_on(async { self.loc.store.get(path).await?.bytes().await })?.map_err(io)?;
-            return Ok(Open::Text {
-                data,
+            // Text: `skip` is a byte offset.
+            let size = block_on(self.loc.store.head(path))?.map_err(io)?.size;
+            let base = (skip as u64).min(size);
+            let buf = self.fetch(path, base, size.min(base + self.chunk as u64))?;
+            return Ok(Open::Text(TextState {
+                buf,
+                base,
                 pos: 0,
                 line: 1,
-            });
+                size,
+                skipping: false,
+            }));
         };
         let fmt = |e: parquet::errors::ParquetError| {
             ConnectorError::Format(format!(
@@ -314,6 +352,40 @@ impl FileSource {
         })
     }
 
+    /// Bytes `start..end` of an object.
+    fn fetch(&self, path: &Path, start: u64, end: u64) -> Result<Bytes> {
+        if start >= end {
+            return Ok(Bytes::new());
+        }
+        block_on(self.loc.store.get_range(path, start..end))?.map_err(io)
+    }
+
+    /// Keep the unread part of the window and append the next chunk of the file.
+    fn refill(&self, st: &mut TextState) -> Result<()> {
+        let path = self.files[self.file].path.clone();
+        let keep = st.buf.slice(st.pos..);
+        let start = st.base + st.buf.len() as u64;
+        // Grow at least geometrically, so a long record costs O(n log n) copying.
+        let want = if st.skipping {
+            self.chunk.max(MAX_RECORD_BYTES)
+        } else {
+            self.chunk.max(keep.len())
+        };
+        let end = st.size.min(start + want as u64);
+        let more = self.fetch(&path, start, end)?;
+        if more.is_empty() {
+            // The object shrank since it was listed: treat what we have as the end.
+            st.size = start;
+        }
+        let mut v = Vec::with_capacity(keep.len() + more.len());
+        v.extend_from_slice(&keep);
+        v.extend_from_slice(&more);
+        st.base += st.pos as u64;
+        st.buf = Bytes::from(v);
+        st.pos = 0;
+        Ok(())
+    }
+
     /// Convert a Parquet batch (columns of the file's types, in file order) to the
     /// projected table columns.
     fn convert_parquet(&self, batch: &RecordBatch) -> Result<RecordBatch> {
@@ -345,25 +417,68 @@ impl FileSource {
 
     /// Decode text records from the open file into `builders` until `max_rows` rows
     /// or bad records; returns whether the file is exhausted.
-    fn read_text(&self, data: &Bytes, pos: &mut usize, line: &mut usize, acc: &mut Acc) -> bool {
+    fn read_text(&self, st: &mut TextState, acc: &mut Acc) -> Step {
         match self.opts.format {
-            FileFormat::Csv => self.read_csv(data, pos, line, acc),
-            _ => self.read_json(data, pos, line, acc),
+            FileFormat::Csv => self.read_csv(st, acc),
+            _ => self.read_json(st, acc),
         }
     }
 
-    fn read_csv(&self, data: &Bytes, pos: &mut usize, line: &mut usize, acc: &mut Acc) -> bool {
-        let mut reader = CsvReader::resume(data, *pos, *line, self.opts.delimiter);
+    /// In skipping mode, drop bytes up to and including the next line break.
+    /// Returns what to do when the buffer ran out first.
+    fn skip_rest_of_line(st: &mut TextState) -> Option<Step> {
+        if !st.skipping {
+            return None;
+        }
+        match memchr_newline(&st.buf[st.pos..]) {
+            Some(i) => {
+                st.pos += i + 1;
+                st.line += 1;
+                st.skipping = false;
+                None
+            }
+            None => {
+                st.pos = st.buf.len();
+                Some(if st.eof() { Step::Eof } else { Step::NeedMore })
+            }
+        }
+    }
+
+    fn read_csv(&self, st: &mut TextState, acc: &mut Acc) -> Step {
+        if let Some(step) = Self::skip_rest_of_line(st) {
+            return step;
+        }
+        let data = st.buf.clone();
+        let eof = st.eof();
+        let mut reader = CsvReader::resume(&data, st.pos, st.line, self.opts.delimiter);
         let mut fields: Vec<CsvField<'_>> = Vec::new();
         let mut values: Vec<Value<'_>> = Vec::with_capacity(self.projection.len());
         let null = self.opts.null_literal.as_bytes();
-        let mut done = false;
+        let mut step = Step::Full;
         while !acc.full() {
-            let at_start = reader.position() == 0;
+            let (p0, l0) = (reader.position(), reader.line());
+            let at_start = st.base + p0 as u64 == 0;
             let Some(meta) = reader.next_record(&mut fields) else {
-                done = true;
+                step = if eof { Step::Eof } else { Step::NeedMore };
                 break;
             };
+            if !eof && reader.position() == data.len() {
+                // The record may go on past the buffer.
+                if data.len() - p0 > MAX_RECORD_BYTES {
+                    acc.bad.push(self.bad(
+                        l0,
+                        format!("record is larger than the limit of {MAX_RECORD_BYTES} bytes"),
+                        meta.raw,
+                    ));
+                    st.pos = data.len();
+                    st.line = reader.line();
+                    st.skipping = true;
+                } else {
+                    st.pos = p0;
+                    st.line = l0;
+                }
+                return Step::NeedMore;
+            }
             if let Some(e) = meta.error {
                 acc.bad.push(self.bad(meta.line, e, meta.raw));
                 continue;
@@ -411,29 +526,45 @@ impl FileSource {
                 }
             }
         }
-        *pos = reader.position();
-        *line = reader.line();
-        done
+        st.pos = reader.position();
+        st.line = reader.line();
+        step
     }
 
-    fn read_json(&self, data: &Bytes, pos: &mut usize, line: &mut usize, acc: &mut Acc) -> bool {
+    fn read_json(&self, st: &mut TextState, acc: &mut Acc) -> Step {
+        let data = st.buf.clone();
+        let eof = st.eof();
         let mut values: Vec<Value<'_>> = Vec::with_capacity(self.projection.len());
         while !acc.full() {
-            if *pos >= data.len() {
-                return true;
+            if let Some(step) = Self::skip_rest_of_line(st) {
+                return step;
             }
-            let rest = &data[*pos..];
+            if st.pos >= data.len() {
+                return if eof { Step::Eof } else { Step::NeedMore };
+            }
+            let rest = &data[st.pos..];
             let (len, next) = match memchr_newline(rest) {
                 Some(i) => (i, i + 1),
-                None => (rest.len(), rest.len()),
+                None if eof => (rest.len(), rest.len()),
+                None if rest.len() > MAX_RECORD_BYTES => {
+                    acc.bad.push(self.bad(
+                        st.line,
+                        format!("line is larger than the limit of {MAX_RECORD_BYTES} bytes"),
+                        rest,
+                    ));
+                    st.pos = data.len();
+                    st.skipping = true;
+                    continue;
+                }
+                None => return Step::NeedMore,
             };
             let mut raw = &rest[..len];
             if raw.last() == Some(&b'\r') {
                 raw = &raw[..raw.len() - 1];
             }
-            let this_line = *line;
-            *pos += next;
-            *line += 1;
+            let this_line = st.line;
+            st.pos += next;
+            st.line += 1;
             if raw.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
@@ -497,7 +628,11 @@ impl FileSource {
                 }
             }
         }
-        *pos >= data.len()
+        if eof && st.pos >= data.len() {
+            Step::Eof
+        } else {
+            Step::Full
+        }
     }
 }
 
@@ -638,18 +773,14 @@ impl Source for FileSource {
                 None => self.open_file(max_rows, 0)?,
             };
             match open {
-                Open::Text {
-                    data,
-                    mut pos,
-                    mut line,
-                } => {
-                    let done = self.read_text(&data, &mut pos, &mut line, &mut acc);
-                    if done {
-                        self.file += 1;
-                    } else {
-                        self.open = Some(Open::Text { data, pos, line });
+                Open::Text(mut st) => match self.read_text(&mut st, &mut acc) {
+                    Step::Eof => self.file += 1,
+                    Step::Full => self.open = Some(Open::Text(st)),
+                    Step::NeedMore => {
+                        self.refill(&mut st)?;
+                        self.open = Some(Open::Text(st));
                     }
-                }
+                },
                 Open::Parquet {
                     mut reader,
                     rows: read,
@@ -700,11 +831,11 @@ impl Source for FileSource {
     fn position(&self) -> serde_json::Value {
         let offset = match &self.open {
             None => 0,
-            Some(Open::Text { pos, .. }) => *pos,
+            Some(Open::Text(st)) => (st.base + st.pos as u64) as usize,
             Some(Open::Parquet { rows, .. }) => *rows,
         };
         let line = match &self.open {
-            Some(Open::Text { line, .. }) => *line,
+            Some(Open::Text(st)) => st.line,
             _ => 1,
         };
         serde_json::json!({ "file": self.file, "offset": offset, "line": line })
@@ -727,18 +858,15 @@ impl Source for FileSource {
             return Ok(());
         }
         self.open = Some(match self.open_file(8192, offset)? {
-            Open::Text { data, .. } => {
-                if offset > data.len() {
+            Open::Text(mut st) => {
+                if offset as u64 > st.size {
                     return Err(ConnectorError::Internal(format!(
                         "position {offset} is past the end of {}",
                         self.loc.display(&self.files[file].path)
                     )));
                 }
-                Open::Text {
-                    data,
-                    pos: offset,
-                    line,
-                }
+                st.line = line;
+                Open::Text(st)
             }
             parquet => parquet,
         });
