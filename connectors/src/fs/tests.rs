@@ -539,9 +539,8 @@ fn seek_resumes_where_position_was_taken() {
             }
         }
         let pos = src.position();
-        let mut again = FilesystemConnector
-            .create_source(&t, &proj, &[], ctx(0, 1))
-            .unwrap();
+        let mut again = source::FileSource::new(&t, &proj, ctx(0, 1)).unwrap();
+        again.chunk = 5;
         again.seek(&pos).unwrap();
         let mut rest = Vec::new();
         while let SourcePoll::Batch { batch, .. } = again.poll(3).unwrap() {
