@@ -14,8 +14,36 @@
 //! [`BadRecord`]s, never as errors, so the dataflow can apply the table's
 //! `'format.on-error'` policy. Sinks are two-phase (write, then `prepare_commit` and
 //! `commit` per epoch) so exactly-once delivery can be layered on checkpoints.
+//!
+//! Built in ([`Registry::builtin`]):
+//!
+//! | connector | module | reads | writes |
+//! |---|---|---|---|
+//! | `filesystem` | [`FilesystemConnector`] | CSV, JSON lines, Parquet files/directories | part files, staged until commit |
+//! | `nexmark` | [`NexmarkConnector`] | the Nexmark bid/auction/person streams | – |
+//! | `datagen` | [`DatagenConnector`] | seeded random or sequential rows | – |
+//! | `print` | [`PrintConnector`] | – | `<table>> +I[…]` lines on stdout |
+//! | `blackhole` | [`BlackholeConnector`] | – | discards (counts) |
+//!
+//! Every connector declares `filter_pushdown: false` for now (the compiler keeps
+//! filters above the source, and sources ignore the `filters` argument) and
+//! `projection_pushdown: true`. Field text is parsed by [`values`], one module, so it
+//! can later be replaced by the compiler's `eval::parse_datum`. Bad records of any
+//! connector follow `'format.on-error'` ([`on_error_policy`], [`DeadLetterWriter`]).
 
 #![forbid(unsafe_code)]
+
+mod datagen;
+mod fs;
+mod nexmark;
+mod options;
+mod print;
+pub mod values;
+
+pub use datagen::DatagenConnector;
+pub use fs::{on_error_policy, DeadLetterWriter, FileFormat, FilesystemConnector, OnError};
+pub use nexmark::{NexmarkConnector, NexmarkTable};
+pub use print::{BlackholeConnector, PrintConnector};
 
 use arrow::record_batch::RecordBatch;
 use sluice_catalogs::{ConnectorValidator, Schema, SourceCapabilities, TableDescriptor};
@@ -152,6 +180,18 @@ impl Registry {
         Registry::default()
     }
 
+    /// A registry of every built-in connector: `filesystem`, `nexmark`, `datagen`,
+    /// `print` and `blackhole`.
+    pub fn builtin() -> Self {
+        let mut r = Registry::empty();
+        r.register(Arc::new(FilesystemConnector));
+        r.register(Arc::new(NexmarkConnector));
+        r.register(Arc::new(DatagenConnector));
+        r.register(Arc::new(PrintConnector::default()));
+        r.register(Arc::new(BlackholeConnector::default()));
+        r
+    }
+
     /// Add (or replace) a connector under its name.
     pub fn register(&mut self, connector: Arc<dyn Connector>) {
         self.connectors
@@ -200,5 +240,75 @@ impl ConnectorValidator for Registry {
     ) -> std::result::Result<SourceCapabilities, String> {
         let c = self.get(connector).map_err(|e| e.to_string())?;
         c.validate(options, schema).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_util {
+    //! Helpers shared by the connectors' tests.
+
+    use super::*;
+    use crate::values::{write_cell, TextStyle};
+
+    /// A table of `connector` with these columns and options.
+    pub fn table(connector: &str, schema: Schema, options: &[(&str, &str)]) -> TableDescriptor {
+        let mut o: BTreeMap<String, String> = options
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        o.insert("connector".into(), connector.into());
+        TableDescriptor {
+            name: "t".into(),
+            schema,
+            connector: connector.into(),
+            options: o,
+            watermark: None,
+            capabilities: SourceCapabilities::default(),
+        }
+    }
+
+    /// Every row a source yields, rendered as text (`None` for NULL).
+    pub fn drain(src: &mut dyn Source, max_rows: usize) -> Vec<Vec<Option<String>>> {
+        let mut rows = Vec::new();
+        loop {
+            match src.poll(max_rows).unwrap() {
+                SourcePoll::Batch { batch, bad } => {
+                    assert!(bad.is_empty());
+                    assert!(batch.num_rows() <= max_rows);
+                    for r in 0..batch.num_rows() {
+                        rows.push(
+                            batch
+                                .columns()
+                                .iter()
+                                .map(|c| {
+                                    let mut s = String::new();
+                                    write_cell(&mut s, c.as_ref(), r, TextStyle::Plain).then_some(s)
+                                })
+                                .collect(),
+                        );
+                    }
+                }
+                SourcePoll::Idle => panic!("unexpected Idle"),
+                SourcePoll::Finished => return rows,
+            }
+        }
+    }
+
+    /// All rows of a table read by `workers` workers, in worker order.
+    pub fn read_workers(
+        registry: &Registry,
+        t: &TableDescriptor,
+        projection: &[usize],
+        workers: usize,
+        max_rows: usize,
+    ) -> Vec<Vec<Option<String>>> {
+        let mut rows = Vec::new();
+        for worker in 0..workers {
+            let mut src = registry
+                .create_source(t, projection, &[], WorkerContext { worker, workers })
+                .unwrap();
+            rows.extend(drain(src.as_mut(), max_rows));
+        }
+        rows
     }
 }

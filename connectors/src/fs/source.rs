@@ -1,0 +1,875 @@
+//! The filesystem source: one worker's share of a table's files.
+
+use super::csv::{Field as CsvField, Reader as CsvReader, MAX_RECORD_BYTES};
+use super::{block_on, check_ctx, check_projection, io, no_panic, FileFormat, FsOptions, Location};
+use crate::values::{parse_decimal, parse_json, parse_text, ColumnBuilder, Value};
+use crate::{BadRecord, ConnectorError, Result, Source, SourcePoll, WorkerContext};
+use arrow::array::{new_null_array, ArrayRef};
+use arrow::compute::{cast_with_options, CastOptions};
+use arrow::datatypes::{DataType, Schema as ArrowSchema, SchemaRef};
+use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use bytes::Buf;
+use bytes::Bytes;
+use object_store::path::Path;
+use object_store::ObjectStoreExt;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::ProjectionMask;
+use parquet::file::metadata::{FooterTail, ParquetMetaData, ParquetMetaDataReader};
+use parquet::file::reader::{ChunkReader, Length};
+use serde_json::value::RawValue;
+use sluice_catalogs::{SqlType, TableDescriptor};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::sync::Arc;
+
+/// Raw bytes kept in a [`BadRecord`] at most.
+const MAX_RAW_BYTES: usize = 64 << 10;
+
+/// What one poll has decoded so far.
+struct Acc {
+    builders: Vec<ColumnBuilder>,
+    rows: usize,
+    bad: Vec<BadRecord>,
+    max_rows: usize,
+}
+
+impl Acc {
+    /// Enough rows (or bad records) for one poll.
+    fn full(&self) -> bool {
+        self.rows >= self.max_rows || self.bad.len() >= self.max_rows
+    }
+}
+
+/// Bytes of a text file are fetched this many at a time.
+const CHUNK_BYTES: usize = 8 << 20;
+
+/// Where reading a text file stands.
+struct TextState {
+    /// A window of the file, starting at file offset `base`.
+    buf: Bytes,
+    base: u64,
+    /// Offset in `buf` of the next record, and the line it starts on.
+    pos: usize,
+    line: usize,
+    /// The file's size.
+    size: u64,
+    /// Dropping the rest of an over-long record up to the next line break.
+    skipping: bool,
+}
+
+impl TextState {
+    /// Whether `buf` reaches the end of the file.
+    fn eof(&self) -> bool {
+        self.base + self.buf.len() as u64 >= self.size
+    }
+}
+
+/// How far a read of a text buffer got.
+enum Step {
+    /// The poll has enough rows.
+    Full,
+    /// The buffer ends inside a record: fetch more.
+    NeedMore,
+    /// The file is exhausted.
+    Eof,
+}
+
+/// An open file being read.
+enum Open {
+    /// CSV or JSON, read a window at a time.
+    Text(TextState),
+    /// Parquet: a reader, the number of rows handed out so far, and the rest of a
+    /// batch larger than a poll's `max_rows`.
+    Parquet {
+        reader: ParquetRecordBatchReader,
+        rows: usize,
+        leftover: Option<RecordBatch>,
+    },
+}
+
+/// A unit of work: a whole file, or one row group of a Parquet file.
+#[derive(Clone, Debug)]
+struct Split {
+    path: Path,
+    /// For Parquet: the file's metadata, size and the row group.
+    parquet: Option<ParquetSplit>,
+}
+
+/// One row group of a Parquet file.
+#[derive(Clone, Debug)]
+struct ParquetSplit {
+    meta: Arc<ParquetMetaData>,
+    size: u64,
+    row_group: usize,
+}
+
+/// The column chunks of one row group, fetched, as a [`ChunkReader`].
+struct Chunks {
+    size: u64,
+    /// (file offset, bytes), one per fetched column chunk.
+    parts: Vec<(u64, Bytes)>,
+}
+
+impl Chunks {
+    fn slice(&self, start: u64, len: Option<usize>) -> parquet::errors::Result<Bytes> {
+        for (s, b) in &self.parts {
+            if start < *s {
+                continue;
+            }
+            let off = (start - s) as usize;
+            match len {
+                None if off < b.len() => return Ok(b.slice(off..)),
+                Some(l) if off.checked_add(l).is_some_and(|e| e <= b.len()) => {
+                    return Ok(b.slice(off..off + l))
+                }
+                _ => {}
+            }
+        }
+        Err(parquet::errors::ParquetError::General(format!(
+            "bytes {start}+{} of the file were not fetched",
+            len.unwrap_or(0)
+        )))
+    }
+}
+
+impl Length for Chunks {
+    fn len(&self) -> u64 {
+        self.size
+    }
+}
+
+impl ChunkReader for Chunks {
+    type T = bytes::buf::Reader<Bytes>;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
+        Ok(self.slice(start, None)?.reader())
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
+        self.slice(start, Some(length))
+    }
+}
+
+/// The metadata (from the footer) and size of a Parquet object.
+async fn parquet_metadata(loc: &Location, path: &Path) -> Result<(Arc<ParquetMetaData>, u64)> {
+    let bad = |e: String| {
+        ConnectorError::Format(format!(
+            "cannot read Parquet file {}: {e}",
+            loc.display(path)
+        ))
+    };
+    let size = loc.store.head(path).await.map_err(io)?.size;
+    if size < 8 {
+        return Err(bad("too small to be a Parquet file".into()));
+    }
+    let tail = loc
+        .store
+        .get_range(path, size - 8..size)
+        .await
+        .map_err(io)?;
+    let footer = FooterTail::try_from(tail.as_ref()).map_err(|e| bad(e.to_string()))?;
+    let len = footer.metadata_length() as u64;
+    if len + 8 > size {
+        return Err(bad("footer length is larger than the file".into()));
+    }
+    let buf = loc
+        .store
+        .get_range(path, size - 8 - len..size - 8)
+        .await
+        .map_err(io)?;
+    let md = no_panic(&loc.display(path), || {
+        ParquetMetaDataReader::decode_metadata(&buf).map_err(|e| bad(e.to_string()))
+    })?;
+    Ok((Arc::new(md), size))
+}
+
+/// Reads this worker's splits. Splits are the files in sorted order (for Parquet,
+/// each row group of each file); split `i` goes to worker `i % workers`.
+pub(crate) struct FileSource {
+    loc: Location,
+    opts: FsOptions,
+    table: String,
+    /// This worker's splits, in order.
+    files: Vec<Split>,
+    /// How many bytes of a text file are fetched at a time.
+    pub(crate) chunk: usize,
+    /// Projected column indices in the table schema.
+    projection: Vec<usize>,
+    /// Projected column names and types.
+    names: Vec<String>,
+    types: Vec<SqlType>,
+    /// Number of columns of the table (CSV records must have this many fields).
+    width: usize,
+    out_schema: SchemaRef,
+    /// Index into `files` of the file being (or next to be) read.
+    file: usize,
+    open: Option<Open>,
+}
+
+impl FileSource {
+    pub(crate) fn new(
+        table: &TableDescriptor,
+        projection: &[usize],
+        ctx: WorkerContext,
+    ) -> Result<FileSource> {
+        check_ctx(ctx)?;
+        check_projection(table, projection)?;
+        let opts = FsOptions::parse(&table.options)?;
+        let loc = Location::parse(&opts.path)?;
+        let all = block_on(loc.list_files())??;
+        let mut splits = Vec::new();
+        for path in all {
+            if opts.format == FileFormat::Parquet {
+                let (meta, size) = block_on(parquet_metadata(&loc, &path))??;
+                splits.extend((0..meta.num_row_groups()).map(|g| Split {
+                    path: path.clone(),
+                    parquet: Some(ParquetSplit {
+                        meta: meta.clone(),
+                        size,
+                        row_group: g,
+                    }),
+                }));
+            } else {
+                splits.push(Split {
+                    path,
+                    parquet: None,
+                });
+            }
+        }
+        let files = splits
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| i % ctx.workers == ctx.worker)
+            .map(|(_, p)| p)
+            .collect();
+        let fields: Vec<_> = projection
+            .iter()
+            .map(|&i| table.schema.fields[i].clone())
+            .collect();
+        let out_schema = Arc::new(ArrowSchema::new(
+            fields
+                .iter()
+                .map(|f| arrow::datatypes::Field::new(&f.name, f.ty.to_arrow(), true))
+                .collect::<Vec<_>>(),
+        ));
+        Ok(FileSource {
+            loc,
+            opts,
+            table: table.name.clone(),
+            files,
+            chunk: CHUNK_BYTES,
+            projection: projection.to_vec(),
+            names: fields.iter().map(|f| f.name.clone()).collect(),
+            types: fields.iter().map(|f| f.ty).collect(),
+            width: table.schema.len(),
+            out_schema,
+            file: 0,
+            open: None,
+        })
+    }
+
+    fn open_file(&mut self, max_rows: usize, skip: usize) -> Result<Open> {
+        let split = self.files[self.file].clone();
+        let path = &split.path;
+        let Some(pq) = &split.parquet else {
+            // Text: `skip` is a byte offset.
+            let size = block_on(self.loc.store.head(path))?.map_err(io)?.size;
+            let base = (skip as u64).min(size);
+            let buf = self.fetch(path, base, size.min(base + self.chunk as u64))?;
+            return Ok(Open::Text(TextState {
+                buf,
+                base,
+                pos: 0,
+                line: 1,
+                size,
+                skipping: false,
+            }));
+        };
+        let fmt = |e: parquet::errors::ParquetError| {
+            ConnectorError::Format(format!(
+                "cannot read Parquet file {}: {e}",
+                self.loc.display(path)
+            ))
+        };
+        let arrow_md = ArrowReaderMetadata::try_new(pq.meta.clone(), ArrowReaderOptions::new())
+            .map_err(fmt)?;
+        let file_schema = arrow_md.schema().clone();
+        let mut roots = Vec::new();
+        for name in &self.names {
+            let idx = find_field(&file_schema, name).ok_or_else(|| {
+                ConnectorError::Format(format!(
+                    "Parquet file {} has no column '{name}' (table '{}'; it has: {})",
+                    self.loc.display(path),
+                    self.table,
+                    file_schema
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?;
+            roots.push(idx);
+        }
+        let mask = ProjectionMask::roots(pq.meta.file_metadata().schema_descr(), roots);
+        // Fetch only the projected column chunks of this row group.
+        let ranges: Vec<Range<u64>> = pq
+            .meta
+            .row_group(pq.row_group)
+            .columns()
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| mask.leaf_included(*i))
+            .map(|(_, c)| {
+                let (start, len) = c.byte_range();
+                start..start.saturating_add(len)
+            })
+            .collect();
+        if ranges.iter().any(|r| r.end > pq.size) {
+            return Err(ConnectorError::Format(format!(
+                "cannot read Parquet file {}: a column chunk lies past the end of the file",
+                self.loc.display(path)
+            )));
+        }
+        let parts = block_on(self.loc.store.get_ranges(path, &ranges))?.map_err(io)?;
+        let chunks = Chunks {
+            size: pq.size,
+            parts: ranges.iter().map(|r| r.start).zip(parts).collect(),
+        };
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(chunks, arrow_md)
+            .with_row_groups(vec![pq.row_group])
+            .with_projection(mask)
+            .with_batch_size(max_rows.max(1))
+            .with_offset(skip)
+            .build()
+            .map_err(fmt)?;
+        Ok(Open::Parquet {
+            reader,
+            rows: skip,
+            leftover: None,
+        })
+    }
+
+    /// Bytes `start..end` of an object.
+    fn fetch(&self, path: &Path, start: u64, end: u64) -> Result<Bytes> {
+        if start >= end {
+            return Ok(Bytes::new());
+        }
+        block_on(self.loc.store.get_range(path, start..end))?.map_err(io)
+    }
+
+    /// Keep the unread part of the window and append the next chunk of the file.
+    fn refill(&self, st: &mut TextState) -> Result<()> {
+        let path = self.files[self.file].path.clone();
+        let keep = st.buf.slice(st.pos..);
+        let start = st.base + st.buf.len() as u64;
+        // Grow at least geometrically, so a long record costs O(n log n) copying.
+        let want = if st.skipping {
+            self.chunk.max(MAX_RECORD_BYTES)
+        } else {
+            self.chunk.max(keep.len())
+        };
+        let end = st.size.min(start + want as u64);
+        let more = self.fetch(&path, start, end)?;
+        if more.is_empty() {
+            // The object shrank since it was listed: treat what we have as the end.
+            st.size = start;
+        }
+        let mut v = Vec::with_capacity(keep.len() + more.len());
+        v.extend_from_slice(&keep);
+        v.extend_from_slice(&more);
+        st.base += st.pos as u64;
+        st.buf = Bytes::from(v);
+        st.pos = 0;
+        Ok(())
+    }
+
+    /// Convert a Parquet batch (columns of the file's types, in file order) to the
+    /// projected table columns.
+    fn convert_parquet(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        let path = &self.files[self.file].path;
+        let schema = batch.schema();
+        let mut cols: Vec<ArrayRef> = Vec::with_capacity(self.names.len());
+        for (name, ty) in self.names.iter().zip(&self.types) {
+            let idx = find_field(&schema, name).ok_or_else(|| {
+                ConnectorError::Internal(format!("projected column '{name}' missing"))
+            })?;
+            let col = batch.column(idx);
+            cols.push(convert_column(col, *ty).map_err(|e| {
+                ConnectorError::Format(format!(
+                    "Parquet file {}, column '{name}': {e}",
+                    self.loc.display(path)
+                ))
+            })?);
+        }
+        make_batch(&self.out_schema, cols, batch.num_rows())
+    }
+
+    fn bad(&self, line: usize, error: String, raw: &[u8]) -> BadRecord {
+        BadRecord {
+            position: format!("{}:{line}", self.loc.display(&self.files[self.file].path)),
+            error,
+            raw: raw[..raw.len().min(MAX_RAW_BYTES)].to_vec(),
+        }
+    }
+
+    /// Decode text records from the open file into `builders` until `max_rows` rows
+    /// or bad records; returns whether the file is exhausted.
+    fn read_text(&self, st: &mut TextState, acc: &mut Acc) -> Step {
+        match self.opts.format {
+            FileFormat::Csv => self.read_csv(st, acc),
+            _ => self.read_json(st, acc),
+        }
+    }
+
+    /// In skipping mode, drop bytes up to and including the next line break.
+    /// Returns what to do when the buffer ran out first.
+    fn skip_rest_of_line(st: &mut TextState) -> Option<Step> {
+        if !st.skipping {
+            return None;
+        }
+        match memchr_newline(&st.buf[st.pos..]) {
+            Some(i) => {
+                st.pos += i + 1;
+                st.line += 1;
+                st.skipping = false;
+                None
+            }
+            None => {
+                st.pos = st.buf.len();
+                Some(if st.eof() { Step::Eof } else { Step::NeedMore })
+            }
+        }
+    }
+
+    fn read_csv(&self, st: &mut TextState, acc: &mut Acc) -> Step {
+        if let Some(step) = Self::skip_rest_of_line(st) {
+            return step;
+        }
+        let data = st.buf.clone();
+        let eof = st.eof();
+        let mut reader = CsvReader::resume(&data, st.pos, st.line, self.opts.delimiter);
+        let mut fields: Vec<CsvField<'_>> = Vec::new();
+        let mut values: Vec<Value<'_>> = Vec::with_capacity(self.projection.len());
+        let null = self.opts.null_literal.as_bytes();
+        let mut step = Step::Full;
+        while !acc.full() {
+            let (p0, l0) = (reader.position(), reader.line());
+            let at_start = st.base + p0 as u64 == 0;
+            let Some(meta) = reader.next_record(&mut fields) else {
+                step = if eof { Step::Eof } else { Step::NeedMore };
+                break;
+            };
+            if !eof && reader.position() == data.len() {
+                // The record may go on past the buffer.
+                if data.len() - p0 > MAX_RECORD_BYTES {
+                    acc.bad.push(self.bad(
+                        l0,
+                        format!("record is larger than the limit of {MAX_RECORD_BYTES} bytes"),
+                        meta.raw,
+                    ));
+                    st.pos = data.len();
+                    st.line = reader.line();
+                    st.skipping = true;
+                } else {
+                    st.pos = p0;
+                    st.line = l0;
+                }
+                return Step::NeedMore;
+            }
+            if let Some(e) = meta.error {
+                acc.bad.push(self.bad(meta.line, e, meta.raw));
+                continue;
+            }
+            if at_start && self.opts.header {
+                continue;
+            }
+            if fields.len() != self.width {
+                acc.bad.push(self.bad(
+                    meta.line,
+                    format!("expected {} fields, found {}", self.width, fields.len()),
+                    meta.raw,
+                ));
+                continue;
+            }
+            values.clear();
+            let mut error = None;
+            for ((&c, name), &ty) in self.projection.iter().zip(&self.names).zip(&self.types) {
+                let f = &fields[c];
+                if !f.quoted
+                    && (f.bytes.as_ref() == null || (f.bytes.is_empty() && ty != SqlType::Varchar))
+                {
+                    values.push(Value::Null);
+                    continue;
+                }
+                let parsed = std::str::from_utf8(&f.bytes)
+                    .map_err(|e| format!("invalid UTF-8: {e}"))
+                    .and_then(|s| parse_text(s, ty))
+                    .map(into_owned);
+                match parsed {
+                    Ok(v) => values.push(v),
+                    Err(e) => {
+                        error = Some(format!("column '{name}': {e}"));
+                        break;
+                    }
+                }
+            }
+            match error {
+                Some(e) => acc.bad.push(self.bad(meta.line, e, meta.raw)),
+                None => {
+                    for (b, v) in acc.builders.iter_mut().zip(&values) {
+                        b.append(v);
+                    }
+                    acc.rows += 1;
+                }
+            }
+        }
+        st.pos = reader.position();
+        st.line = reader.line();
+        step
+    }
+
+    fn read_json(&self, st: &mut TextState, acc: &mut Acc) -> Step {
+        let data = st.buf.clone();
+        let eof = st.eof();
+        let mut values: Vec<Value<'_>> = Vec::with_capacity(self.projection.len());
+        while !acc.full() {
+            if let Some(step) = Self::skip_rest_of_line(st) {
+                return step;
+            }
+            if st.pos >= data.len() {
+                return if eof { Step::Eof } else { Step::NeedMore };
+            }
+            let rest = &data[st.pos..];
+            let (len, next) = match memchr_newline(rest) {
+                Some(i) => (i, i + 1),
+                None if eof => (rest.len(), rest.len()),
+                None if rest.len() > MAX_RECORD_BYTES => {
+                    acc.bad.push(self.bad(
+                        st.line,
+                        format!("line is larger than the limit of {MAX_RECORD_BYTES} bytes"),
+                        rest,
+                    ));
+                    st.pos = data.len();
+                    st.skipping = true;
+                    continue;
+                }
+                None => return Step::NeedMore,
+            };
+            let mut raw = &rest[..len];
+            if raw.last() == Some(&b'\r') {
+                raw = &raw[..raw.len() - 1];
+            }
+            let this_line = st.line;
+            st.pos += next;
+            st.line += 1;
+            if raw.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            if raw.len() > MAX_RECORD_BYTES {
+                acc.bad.push(self.bad(
+                    this_line,
+                    format!(
+                        "line of {} bytes is larger than the limit of {MAX_RECORD_BYTES}",
+                        raw.len()
+                    ),
+                    raw,
+                ));
+                continue;
+            }
+            let text = match std::str::from_utf8(raw) {
+                Ok(t) => t,
+                Err(e) => {
+                    acc.bad
+                        .push(self.bad(this_line, format!("invalid UTF-8: {e}"), raw));
+                    continue;
+                }
+            };
+            if !text.trim_start().starts_with('{') {
+                acc.bad
+                    .push(self.bad(this_line, "expected a JSON object".into(), raw));
+                continue;
+            }
+            // Values stay unparsed text until a projected column asks for them.
+            let obj = match serde_json::from_str::<RawObject<'_>>(text) {
+                Ok(o) => o,
+                Err(e) => {
+                    acc.bad
+                        .push(self.bad(this_line, format!("invalid JSON: {e}"), raw));
+                    continue;
+                }
+            };
+            values.clear();
+            let mut error = None;
+            for (name, &ty) in self.names.iter().zip(&self.types) {
+                let v = obj.get(name.as_str()).or_else(|| {
+                    obj.iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                        .map(|(_, v)| v)
+                });
+                match v.map(|v| decode_raw(v.get(), ty)) {
+                    None => values.push(Value::Null),
+                    Some(Ok(v)) => values.push(v),
+                    Some(Err(e)) => {
+                        error = Some(format!("column '{name}': {e}"));
+                        break;
+                    }
+                }
+            }
+            match error {
+                Some(e) => acc.bad.push(self.bad(this_line, e, raw)),
+                None => {
+                    for (b, v) in acc.builders.iter_mut().zip(&values) {
+                        b.append(v);
+                    }
+                    acc.rows += 1;
+                }
+            }
+        }
+        if eof && st.pos >= data.len() {
+            Step::Eof
+        } else {
+            Step::Full
+        }
+    }
+}
+
+/// A JSON object with its values left as JSON text.
+type RawObject<'a> = BTreeMap<Cow<'a, str>, &'a RawValue>;
+
+/// Decode one JSON value (as text) for a column of `ty`. DECIMAL numbers are read
+/// from their text, so no precision is lost through `f64`.
+fn decode_raw(raw: &str, ty: SqlType) -> std::result::Result<Value<'static>, String> {
+    if let SqlType::Decimal { precision, scale } = ty {
+        if raw.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+            return parse_decimal(raw, precision, scale)
+                .map(Value::Decimal)
+                .map_err(|e| format!("{raw} as {ty}: {e}"));
+        }
+    }
+    let v: serde_json::Value =
+        serde_json::from_str(raw).map_err(|e| format!("invalid JSON: {e}"))?;
+    parse_json(&v, ty).map(into_owned)
+}
+
+fn memchr_newline(b: &[u8]) -> Option<usize> {
+    b.iter().position(|&c| c == b'\n')
+}
+
+fn into_owned(v: Value<'_>) -> Value<'static> {
+    match v {
+        Value::Null => Value::Null,
+        Value::Bool(b) => Value::Bool(b),
+        Value::Int(i) => Value::Int(i),
+        Value::Float(f) => Value::Float(f),
+        Value::Decimal(d) => Value::Decimal(d),
+        Value::Str(s) => Value::Str(std::borrow::Cow::Owned(s.into_owned())),
+    }
+}
+
+/// The index of the field named `name` (exact match first, then case-insensitive).
+fn find_field(schema: &ArrowSchema, name: &str) -> Option<usize> {
+    schema
+        .fields()
+        .iter()
+        .position(|f| f.name() == name)
+        .or_else(|| {
+            schema
+                .fields()
+                .iter()
+                .position(|f| f.name().eq_ignore_ascii_case(name))
+        })
+}
+
+/// A batch of `cols` with `rows` rows (also when there are no columns).
+pub(crate) fn make_batch(
+    schema: &SchemaRef,
+    cols: Vec<ArrayRef>,
+    rows: usize,
+) -> Result<RecordBatch> {
+    RecordBatch::try_new_with_options(
+        schema.clone(),
+        cols,
+        &RecordBatchOptions::new().with_row_count(Some(rows)),
+    )
+    .map_err(|e| ConnectorError::Internal(format!("cannot build a batch: {e}")))
+}
+
+/// Cast a Parquet column to the Arrow type of a SQL type, refusing lossy conversions.
+fn convert_column(col: &ArrayRef, ty: SqlType) -> std::result::Result<ArrayRef, String> {
+    let target = ty.to_arrow();
+    let from = col.data_type();
+    if *from == target {
+        return Ok(col.clone());
+    }
+    if *from == DataType::Null {
+        return Ok(new_null_array(&target, col.len()));
+    }
+    use DataType as D;
+    let allowed = match (&target, from) {
+        (
+            D::Int32,
+            D::Int8 | D::Int16 | D::Int64 | D::UInt8 | D::UInt16 | D::UInt32 | D::UInt64,
+        ) => true,
+        (
+            D::Int64,
+            D::Int8 | D::Int16 | D::Int32 | D::UInt8 | D::UInt16 | D::UInt32 | D::UInt64,
+        ) => true,
+        (
+            D::Float64,
+            D::Float16
+            | D::Float32
+            | D::Int8
+            | D::Int16
+            | D::Int32
+            | D::UInt8
+            | D::UInt16
+            | D::UInt32,
+        ) => true,
+        (
+            D::Decimal128(_, ts),
+            D::Decimal128(_, fs) | D::Decimal64(_, fs) | D::Decimal32(_, fs),
+        ) => ts >= fs,
+        (D::Decimal128(_, _), D::Int8 | D::Int16 | D::Int32 | D::Int64) => true,
+        (D::Utf8, D::LargeUtf8 | D::Utf8View) => true,
+        (D::Date32, D::Date64) => true,
+        (D::Timestamp(_, None), D::Timestamp(_, _)) => true,
+        (D::Duration(_), D::Duration(_)) => true,
+        _ => false,
+    };
+    if !allowed {
+        return Err(format!("cannot read a column of type {from} as {ty}"));
+    }
+    let opts = CastOptions {
+        safe: false,
+        ..Default::default()
+    };
+    cast_with_options(col, &target, &opts)
+        .map_err(|e| format!("cannot convert {from} to {ty} without loss: {e}"))
+}
+
+impl Source for FileSource {
+    fn poll(&mut self, max_rows: usize) -> Result<SourcePoll> {
+        let max_rows = max_rows.max(1);
+        let mut acc = Acc {
+            builders: self
+                .types
+                .iter()
+                .map(|&t| ColumnBuilder::new(t, max_rows.min(8192)))
+                .collect(),
+            rows: 0,
+            bad: Vec::new(),
+            max_rows,
+        };
+        let mut parts: Vec<RecordBatch> = Vec::new();
+        while !acc.full() {
+            if self.file >= self.files.len() {
+                break;
+            }
+            let open = match self.open.take() {
+                Some(o) => o,
+                None => self.open_file(max_rows, 0)?,
+            };
+            match open {
+                Open::Text(mut st) => match self.read_text(&mut st, &mut acc) {
+                    Step::Eof => self.file += 1,
+                    Step::Full => self.open = Some(Open::Text(st)),
+                    Step::NeedMore => {
+                        self.refill(&mut st)?;
+                        self.open = Some(Open::Text(st));
+                    }
+                },
+                Open::Parquet {
+                    mut reader,
+                    rows: read,
+                    leftover,
+                } => match no_panic(&self.loc.display(&self.files[self.file].path), || {
+                    Ok(leftover.map(Ok).or_else(|| reader.next()))
+                })? {
+                    None => self.file += 1,
+                    Some(Err(e)) => {
+                        return Err(ConnectorError::Format(format!(
+                            "cannot read Parquet file {}: {e}",
+                            self.loc.display(&self.files[self.file].path)
+                        )))
+                    }
+                    Some(Ok(b)) => {
+                        let take = b.num_rows().min(max_rows);
+                        let rest =
+                            (take < b.num_rows()).then(|| b.slice(take, b.num_rows() - take));
+                        parts.push(self.convert_parquet(&b.slice(0, take))?);
+                        acc.rows += take;
+                        self.open = Some(Open::Parquet {
+                            reader,
+                            rows: read + take,
+                            leftover: rest,
+                        });
+                        // A Parquet batch is handed out alone.
+                        break;
+                    }
+                },
+            }
+        }
+        if acc.rows == 0 && acc.bad.is_empty() && self.file >= self.files.len() {
+            return Ok(SourcePoll::Finished);
+        }
+        let batch = match parts.pop() {
+            Some(b) => b,
+            None => {
+                let cols = acc.builders.iter_mut().map(ColumnBuilder::finish).collect();
+                make_batch(&self.out_schema, cols, acc.rows)?
+            }
+        };
+        Ok(SourcePoll::Batch {
+            batch,
+            bad: acc.bad,
+        })
+    }
+
+    fn position(&self) -> serde_json::Value {
+        let offset = match &self.open {
+            None => 0,
+            Some(Open::Text(st)) => (st.base + st.pos as u64) as usize,
+            Some(Open::Parquet { rows, .. }) => *rows,
+        };
+        let line = match &self.open {
+            Some(Open::Text(st)) => st.line,
+            _ => 1,
+        };
+        serde_json::json!({ "file": self.file, "offset": offset, "line": line })
+    }
+
+    fn seek(&mut self, position: &serde_json::Value) -> Result<()> {
+        let get = |k: &str| {
+            position
+                .get(k)
+                .and_then(serde_json::Value::as_u64)
+                .map(|v| v as usize)
+                .ok_or_else(|| {
+                    ConnectorError::Internal(format!("bad filesystem source position {position}"))
+                })
+        };
+        let (file, offset, line) = (get("file")?, get("offset")?, get("line")?);
+        self.file = file;
+        self.open = None;
+        if file >= self.files.len() || offset == 0 {
+            return Ok(());
+        }
+        self.open = Some(match self.open_file(8192, offset)? {
+            Open::Text(mut st) => {
+                if offset as u64 > st.size {
+                    return Err(ConnectorError::Internal(format!(
+                        "position {offset} is past the end of {}",
+                        self.loc.display(&self.files[file].path)
+                    )));
+                }
+                st.line = line;
+                Open::Text(st)
+            }
+            parquet => parquet,
+        });
+        Ok(())
+    }
+}
