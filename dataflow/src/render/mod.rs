@@ -1,0 +1,279 @@
+//! Rendering: one [`PhysicalPlan`] tree into timely/differential operators on one worker.
+//!
+//! Every node renders to an "oks" collection of [`Row`]s (time `u64`, diff `isize`);
+//! failures go to "errs" collections collected in the [`Context`] and drained by the
+//! error sink (see [`crate::errors`]). Stateless nodes whose input is a row
+//! collection evaluate row-at-a-time; stateful nodes exchange rows by key hash.
+
+pub(crate) mod calc;
+pub(crate) mod join;
+pub(crate) mod reduce;
+pub(crate) mod sink;
+pub(crate) mod source;
+pub(crate) mod topn;
+pub(crate) mod window;
+
+use crate::errors::{ErrorSlot, ExecutionError};
+use crate::progress::Progress;
+use differential_dataflow::{AsCollection, VecCollection};
+use sluice_compiler::{PhysicalPlan, Row};
+use sluice_connectors::{Registry, WorkerContext};
+use std::sync::Arc;
+use std::time::Instant;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::generic::{source as timely_source, Operator, OutputBuilder};
+use timely::dataflow::{Scope, Stream};
+use timely::progress::operate::FrontierInterest;
+
+/// Timely time: event time in ms for watermarked sources, else 0 or processing-time ms.
+pub(crate) type Time = u64;
+/// Differential multiplicity.
+pub(crate) type Diff = isize;
+/// A collection of rows.
+pub(crate) type Rows<'s> = VecCollection<'s, Time, Row, Diff>;
+/// A collection of errors.
+pub(crate) type Errs<'s> = VecCollection<'s, Time, ExecutionError, Diff>;
+
+/// What every operator of one worker's dataflow shares.
+pub(crate) struct Context<'s> {
+    /// The dataflow scope.
+    pub(crate) scope: Scope<'s, Time>,
+    /// Which worker of how many.
+    pub(crate) worker: WorkerContext,
+    /// Connectors.
+    pub(crate) registry: Registry,
+    /// Rows per source poll.
+    pub(crate) batch_size: usize,
+    /// Live counters.
+    pub(crate) progress: Arc<Progress>,
+    /// Errors raised outside the errs collections, and the cancel flag.
+    pub(crate) errors: ErrorSlot,
+    /// When the run started (processing-time epochs).
+    pub(crate) start: Instant,
+    /// Every errs collection rendered so far.
+    pub(crate) errs: Vec<Errs<'s>>,
+}
+
+impl<'s> Context<'s> {
+    /// Renders `plan`, returning its oks (errs go to `self.errs`).
+    pub(crate) fn render(&mut self, plan: &PhysicalPlan) -> Rows<'s> {
+        match plan {
+            PhysicalPlan::Source {
+                table,
+                projection,
+                filters,
+            } => source::render_source(self, table, projection, filters),
+            PhysicalPlan::Values { rows, .. } => {
+                let rows = rows.clone();
+                constant(self.scope, "Values", rows)
+            }
+            PhysicalPlan::Calc {
+                input,
+                predicate,
+                project,
+                ..
+            } => {
+                let types = input.schema().types();
+                let rows = self.render(input);
+                calc::render_calc(self, rows, predicate.as_ref(), project.as_deref(), &types)
+            }
+            PhysicalPlan::WindowAssign {
+                input,
+                kind,
+                time_col,
+            } => {
+                let rows = self.render(input);
+                window::render_window_assign(self, rows, *kind, *time_col)
+            }
+            PhysicalPlan::SessionAssign {
+                input,
+                partition_by,
+                time_col,
+                gap_ms,
+            } => {
+                let rows = self.render(input);
+                window::render_session_assign(rows, partition_by.clone(), *time_col, *gap_ms)
+            }
+            PhysicalPlan::WindowAggregate {
+                input,
+                group_by,
+                aggs,
+                window_end_col,
+            } => {
+                let types = input.schema().types();
+                let rows = self.render(input);
+                window::render_window_aggregate(
+                    self,
+                    rows,
+                    group_by.clone(),
+                    aggs,
+                    *window_end_col,
+                    &types,
+                )
+            }
+            PhysicalPlan::Reduce {
+                input,
+                group_by,
+                aggs,
+            } => {
+                let types = input.schema().types();
+                let rows = self.render(input);
+                reduce::render_reduce(self, rows, group_by.clone(), aggs, &types)
+            }
+            PhysicalPlan::HashJoin {
+                left,
+                right,
+                kind,
+                left_keys,
+                right_keys,
+                residual,
+            } => {
+                let left_types = left.schema().types();
+                let right_types = right.schema().types();
+                let l = self.render(left);
+                let r = self.render(right);
+                join::render_join(
+                    self,
+                    join::JoinSides {
+                        left: l,
+                        right: r,
+                        left_types,
+                        right_types,
+                    },
+                    *kind,
+                    left_keys,
+                    right_keys,
+                    residual.as_ref(),
+                )
+            }
+            PhysicalPlan::Union { inputs } => {
+                let rendered: Vec<Rows<'s>> = inputs.iter().map(|i| self.render(i)).collect();
+                differential_dataflow::collection::concatenate(self.scope, rendered)
+            }
+            PhysicalPlan::TopN {
+                input,
+                keys,
+                limit,
+                offset,
+            } => {
+                let rows = self.render(input);
+                topn::render_topn(rows, keys.clone(), *limit, *offset)
+            }
+        }
+    }
+}
+
+/// A collection holding `rows` once, emitted by worker 0 at time 0.
+pub(crate) fn constant<'s>(scope: Scope<'s, Time>, name: &str, rows: Vec<Row>) -> Rows<'s> {
+    let worker = scope.index();
+    timely_source::<_, CapacityContainerBuilder<Vec<(Row, Time, Diff)>>, _, _>(
+        scope,
+        name,
+        move |capability, _info| {
+            let mut capability = Some(capability);
+            let mut rows = Some(rows);
+            move |output| {
+                if let Some(cap) = capability.take() {
+                    if worker == 0 {
+                        if let Some(rows) = rows.take() {
+                            output
+                                .session(&cap)
+                                .give_iterator(rows.into_iter().map(|r| (r, 0, 1)));
+                        }
+                    }
+                }
+            }
+        },
+    )
+    .as_collection()
+}
+
+/// A named operator applying `logic` to every update of `input` (times and diffs are
+/// the logic's to set; it may emit any number of updates of any type).
+pub(crate) fn map_updates<'s, D1, D2, L>(
+    input: VecCollection<'s, Time, D1, Diff>,
+    name: &str,
+    mut logic: L,
+) -> VecCollection<'s, Time, D2, Diff>
+where
+    D1: Clone + 'static,
+    D2: Clone + 'static,
+    L: FnMut(D1, Time, Diff, &mut Vec<(D2, Time, Diff)>) + 'static,
+{
+    input
+        .inner
+        .unary::<CapacityContainerBuilder<Vec<(D2, Time, Diff)>>, _, _, _>(
+            Pipeline,
+            name,
+            move |_cap, _info| {
+                let mut buffer = Vec::new();
+                move |input, output| {
+                    input.for_each_stamp(|cap, data| {
+                        for (d, t, r) in data.flat_map(|d| d.drain(..)) {
+                            logic(d, t, r, &mut buffer);
+                        }
+                        if !buffer.is_empty() {
+                            output.session(&cap).give_iterator(buffer.drain(..));
+                        }
+                    });
+                }
+            },
+        )
+        .as_collection()
+}
+
+/// A named operator splitting results into an oks and an errs collection.
+pub(crate) fn split_results<'s, D>(
+    input: Stream<'s, Time, Vec<(Result<D, ExecutionError>, Time, Diff)>>,
+    name: &str,
+) -> (VecCollection<'s, Time, D, Diff>, Errs<'s>)
+where
+    D: Clone + 'static,
+{
+    let mut builder = OperatorBuilder::new(name.to_owned(), input.scope());
+    let mut input = builder.new_input(input, Pipeline);
+    builder.set_notify_for(0, FrontierInterest::Never);
+    let (oks, oks_stream) = builder.new_output::<Vec<(D, Time, Diff)>>();
+    let (errs, errs_stream) = builder.new_output::<Vec<(ExecutionError, Time, Diff)>>();
+    let mut oks: OutputBuilder<Time, CapacityContainerBuilder<Vec<(D, Time, Diff)>>> =
+        OutputBuilder::from(oks);
+    let mut errs: OutputBuilder<Time, CapacityContainerBuilder<Vec<(ExecutionError, Time, Diff)>>> =
+        OutputBuilder::from(errs);
+    builder.build(move |_capabilities| {
+        move |_frontiers| {
+            let mut oks = oks.activate();
+            let mut errs = errs.activate();
+            input.for_each_stamp(|cap, data| {
+                let mut ok_session = oks.session(&cap);
+                let mut err_session = errs.session(&cap);
+                for (d, t, r) in data.flat_map(|d| d.drain(..)) {
+                    match d {
+                        Ok(d) => ok_session.give((d, t, r)),
+                        Err(e) => err_session.give((e, t, r)),
+                    }
+                }
+            });
+        }
+    });
+    (oks_stream.as_collection(), errs_stream.as_collection())
+}
+
+/// [`map_updates`] producing results, split into oks and errs (errs kept in `ctx`).
+pub(crate) fn map_fallible<'s, D1, D2, L>(
+    ctx: &mut Context<'s>,
+    input: VecCollection<'s, Time, D1, Diff>,
+    name: &str,
+    logic: L,
+) -> VecCollection<'s, Time, D2, Diff>
+where
+    D1: Clone + 'static,
+    D2: Clone + 'static,
+    L: FnMut(D1, Time, Diff, &mut Vec<(Result<D2, ExecutionError>, Time, Diff)>) + 'static,
+{
+    let results = map_updates(input, name, logic);
+    let (oks, errs) = split_results(results.inner, &format!("{name}: split errors"));
+    ctx.errs.push(errs);
+    oks
+}
