@@ -9,6 +9,8 @@
 use crate::error::CompileError;
 use crate::plan::LogicalPlan;
 
+pub mod constant_folding;
+
 /// One rewrite of the logical plan.
 pub trait Rule {
     /// The rule's name, as `EXPLAIN` and error messages show it.

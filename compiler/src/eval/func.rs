@@ -1,0 +1,414 @@
+//! Scalar functions ([`Func`]) on row values.
+
+use super::cast::{
+    date_from_days, days_from_date, decimal_to_f64, div_round_pow10, format_datum, pow10,
+    MS_PER_DAY,
+};
+use super::EvalError;
+use crate::datum::{Datum, F64};
+use crate::expr::{Func, TimeUnit};
+use chrono::{Datelike, Months, NaiveDate};
+use sluice_catalogs::SqlType;
+
+fn bad_args(func: Func, args: &[Datum]) -> EvalError {
+    EvalError::new(format!(
+        "internal error: {} got unexpected arguments {args:?}",
+        func.name()
+    ))
+}
+
+fn to_f64(d: &Datum, ty: SqlType) -> Option<f64> {
+    match d {
+        Datum::Int(i) => Some(*i as f64),
+        Datum::Float(x) => Some(x.0),
+        Datum::Decimal(v) => Some(decimal_to_f64(
+            *v,
+            match ty {
+                SqlType::Decimal { scale, .. } => scale,
+                _ => 0,
+            },
+        )),
+        _ => None,
+    }
+}
+
+fn as_i64(d: &Datum) -> Option<i64> {
+    match d {
+        Datum::Int(i) => Some(*i),
+        _ => None,
+    }
+}
+
+/// Call `func` on evaluated arguments of types `types`.
+pub fn call(func: Func, args: &[Datum], types: &[SqlType]) -> Result<Datum, EvalError> {
+    if func == Func::Concat {
+        let mut out = String::new();
+        for (a, t) in args.iter().zip(
+            types
+                .iter()
+                .copied()
+                .chain(std::iter::repeat(SqlType::Varchar)),
+        ) {
+            match a {
+                Datum::Null => {}
+                Datum::Str(s) => out.push_str(s),
+                other => out.push_str(&format_datum(other, t)),
+            }
+        }
+        return Ok(Datum::Str(out));
+    }
+    if args.iter().any(Datum::is_null) {
+        return Ok(Datum::Null);
+    }
+    let bad = || bad_args(func, args);
+    let ty0 = types.first().copied().unwrap_or(SqlType::Null);
+    let str_arg = |i: usize| match args.get(i) {
+        Some(Datum::Str(s)) => Ok(s.as_str()),
+        _ => Err(bad_args(func, args)),
+    };
+    let int_arg = |i: usize| {
+        args.get(i)
+            .and_then(as_i64)
+            .ok_or_else(|| bad_args(func, args))
+    };
+    Ok(match func {
+        Func::Upper => Datum::Str(str_arg(0)?.to_uppercase()),
+        Func::Lower => Datum::Str(str_arg(0)?.to_lowercase()),
+        Func::Substring => {
+            let s = str_arg(0)?;
+            let start = int_arg(1)?;
+            let len = if args.len() > 2 {
+                int_arg(2)?
+            } else {
+                i64::from(u32::MAX)
+            };
+            Datum::Str(substring(s, start, len))
+        }
+        Func::CharLength => {
+            Datum::Int(i64::try_from(str_arg(0)?.chars().count()).map_err(|_| bad())?)
+        }
+        Func::Concat => return Err(bad()),
+        Func::Trim | Func::LTrim | Func::RTrim => {
+            let s = str_arg(0)?;
+            let chars: Vec<char> = if args.len() > 1 {
+                str_arg(1)?.chars().collect()
+            } else {
+                vec![' ']
+            };
+            let is_trim = |c: char| chars.contains(&c);
+            Datum::Str(
+                match func {
+                    Func::Trim => s.trim_matches(is_trim),
+                    Func::LTrim => s.trim_start_matches(is_trim),
+                    _ => s.trim_end_matches(is_trim),
+                }
+                .to_string(),
+            )
+        }
+        Func::Replace => {
+            let (s, from, to) = (str_arg(0)?, str_arg(1)?, str_arg(2)?);
+            if from.is_empty() {
+                Datum::Str(s.to_string())
+            } else {
+                Datum::Str(s.replace(from, to))
+            }
+        }
+        Func::Position => {
+            let (needle, s) = (str_arg(0)?, str_arg(1)?);
+            Datum::Int(match s.find(needle) {
+                Some(byte) => i64::try_from(s[..byte].chars().count()).map_err(|_| bad())? + 1,
+                None => 0,
+            })
+        }
+        Func::Abs => match &args[0] {
+            Datum::Int(i) => {
+                let v = i
+                    .checked_abs()
+                    .filter(|v| ty0 != SqlType::Int || i32::try_from(*v).is_ok())
+                    .ok_or_else(|| EvalError::new(format!("overflow in ABS({i})")))?;
+                Datum::Int(v)
+            }
+            Datum::Float(x) => Datum::Float(F64(x.0.abs())),
+            Datum::Decimal(v) => Datum::Decimal(
+                v.checked_abs()
+                    .ok_or_else(|| EvalError::new("overflow in ABS"))?,
+            ),
+            _ => return Err(bad()),
+        },
+        Func::Round => {
+            let digits = if args.len() > 1 { int_arg(1)? } else { 0 };
+            round(&args[0], ty0, digits)?
+        }
+        Func::Floor | Func::Ceil => {
+            let ceil = func == Func::Ceil;
+            match &args[0] {
+                Datum::Int(i) => Datum::Int(*i),
+                Datum::Float(x) => Datum::Float(F64(if ceil { x.0.ceil() } else { x.0.floor() })),
+                Datum::Decimal(v) => {
+                    let scale = match ty0 {
+                        SqlType::Decimal { scale, .. } => scale,
+                        _ => 0,
+                    };
+                    let p = pow10(u32::from(scale)).ok_or_else(bad)?;
+                    let q = v.div_euclid(p);
+                    Datum::Decimal(if ceil && v.rem_euclid(p) != 0 {
+                        q + 1
+                    } else {
+                        q
+                    })
+                }
+                _ => return Err(bad()),
+            }
+        }
+        Func::Power => {
+            let x = to_f64(&args[0], ty0).ok_or_else(bad)?;
+            let y = to_f64(&args[1], types.get(1).copied().unwrap_or(SqlType::Double))
+                .ok_or_else(bad)?;
+            Datum::Float(F64(x.powf(y)))
+        }
+        Func::Sqrt => {
+            let x = to_f64(&args[0], ty0).ok_or_else(bad)?;
+            if x < 0.0 {
+                return Err(EvalError::new(format!(
+                    "cannot take the square root of a negative number ({x})"
+                )));
+            }
+            Datum::Float(F64(x.sqrt()))
+        }
+        Func::Ln => {
+            let x = to_f64(&args[0], ty0).ok_or_else(bad)?;
+            if x < 0.0 {
+                return Err(EvalError::new(format!(
+                    "cannot take the logarithm of a negative number ({x})"
+                )));
+            }
+            if x == 0.0 {
+                return Err(EvalError::new("cannot take the logarithm of zero"));
+            }
+            Datum::Float(F64(x.ln()))
+        }
+        Func::Exp => Datum::Float(F64(to_f64(&args[0], ty0).ok_or_else(bad)?.exp())),
+        Func::Extract(unit) => Datum::Int(extract(unit, &args[0]).ok_or_else(bad)?),
+        Func::DateTrunc(unit) => {
+            date_trunc(unit, &args[0], false).ok_or_else(|| range_error(func, &args[0], ty0))?
+        }
+        Func::DateCeil(unit) => {
+            date_trunc(unit, &args[0], true).ok_or_else(|| range_error(func, &args[0], ty0))?
+        }
+    })
+}
+
+fn range_error(func: Func, d: &Datum, ty: SqlType) -> EvalError {
+    EvalError::new(format!(
+        "{} of {} is out of range",
+        func.name(),
+        format_datum(d, ty)
+    ))
+}
+
+/// DuckDB's substring: 1-based `start`; 0 starts one character before the first;
+/// negative counts from the end; a negative `len` takes characters before `start`.
+fn substring(s: &str, start: i64, len: i64) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let size = i64::try_from(chars.len()).unwrap_or(i64::MAX);
+    let mut len = len;
+    if len == 0 {
+        return String::new();
+    }
+    let mut from = if start > 0 {
+        size.min(start - 1)
+    } else if start < 0 {
+        size.saturating_add(start).max(0)
+    } else {
+        len = len.saturating_sub(1);
+        if len <= 0 {
+            return String::new();
+        }
+        0
+    };
+    let to = if len > 0 {
+        size.min(from.saturating_add(len))
+    } else {
+        let end = from;
+        from = from.saturating_add(len).max(0);
+        end
+    };
+    if from >= to {
+        return String::new();
+    }
+    // from, to are in [0, size]
+    let (from, to) = (
+        usize::try_from(from).unwrap_or(0),
+        usize::try_from(to).unwrap_or(0),
+    );
+    chars[from..to].iter().collect()
+}
+
+fn round(v: &Datum, ty: SqlType, digits: i64) -> Result<Datum, EvalError> {
+    Ok(match v {
+        Datum::Float(x) => {
+            let x = x.0;
+            let r = if digits >= 0 {
+                let m = 10f64.powi(i32::try_from(digits.min(400)).unwrap_or(400));
+                let r = (x * m).round() / m;
+                if r.is_finite() {
+                    r
+                } else {
+                    x
+                }
+            } else {
+                let m = 10f64.powi(i32::try_from((-digits).min(400)).unwrap_or(400));
+                let r = (x / m).round() * m;
+                if r.is_finite() {
+                    r
+                } else {
+                    0.0
+                }
+            };
+            Datum::Float(F64(r))
+        }
+        Datum::Int(i) => {
+            if digits >= 0 {
+                Datum::Int(*i)
+            } else {
+                let d = u32::try_from(-digits).unwrap_or(u32::MAX);
+                if d > 19 {
+                    Datum::Int(0)
+                } else {
+                    let p = pow10(d).unwrap_or(i128::MAX);
+                    let r = div_round_pow10(i128::from(*i), d) * p;
+                    let r = i64::try_from(r)
+                        .ok()
+                        .filter(|r| ty != SqlType::Int || i32::try_from(*r).is_ok())
+                        .ok_or_else(|| {
+                            EvalError::new(format!("overflow in ROUND({i}, {digits})"))
+                        })?;
+                    Datum::Int(r)
+                }
+            }
+        }
+        Datum::Decimal(u) => {
+            let scale = i64::from(match ty {
+                SqlType::Decimal { scale, .. } => scale,
+                _ => 0,
+            });
+            if digits >= scale {
+                Datum::Decimal(*u)
+            } else {
+                let drop = u32::try_from(scale - digits).unwrap_or(u32::MAX);
+                if drop > 38 {
+                    Datum::Decimal(0)
+                } else {
+                    let p = pow10(drop).unwrap_or(i128::MAX);
+                    let r = div_round_pow10(*u, drop)
+                        .checked_mul(p)
+                        .ok_or_else(|| EvalError::new("overflow in ROUND"))?;
+                    Datum::Decimal(r)
+                }
+            }
+        }
+        other => {
+            return Err(EvalError::new(format!(
+                "internal error: ROUND got {other:?}"
+            )))
+        }
+    })
+}
+
+/// Calendar date and milliseconds within the day of a DATE or TIMESTAMP.
+fn split(d: &Datum) -> Option<(NaiveDate, i64)> {
+    match d {
+        Datum::Date(days) => Some((date_from_days(*days)?, 0)),
+        Datum::Timestamp(ms) => {
+            let day = ms.div_euclid(MS_PER_DAY);
+            Some((
+                date_from_days(i32::try_from(day).ok()?)?,
+                ms.rem_euclid(MS_PER_DAY),
+            ))
+        }
+        _ => None,
+    }
+}
+
+fn extract(unit: TimeUnit, d: &Datum) -> Option<i64> {
+    let (date, ms) = split(d)?;
+    Some(match unit {
+        TimeUnit::Year => i64::from(date.year()),
+        TimeUnit::Quarter => i64::from((date.month() - 1) / 3 + 1),
+        TimeUnit::Month => i64::from(date.month()),
+        TimeUnit::Week => i64::from(date.iso_week().week()),
+        TimeUnit::Day => i64::from(date.day()),
+        TimeUnit::DayOfWeek => i64::from(date.weekday().num_days_from_sunday()),
+        TimeUnit::DayOfYear => i64::from(date.ordinal()),
+        TimeUnit::Hour => ms / 3_600_000,
+        TimeUnit::Minute => ms / 60_000 % 60,
+        TimeUnit::Second => ms / 1000 % 60,
+        TimeUnit::Millisecond => ms % 60_000,
+        TimeUnit::Epoch => match d {
+            Datum::Timestamp(t) => t / 1000,
+            Datum::Date(days) => i64::from(*days) * 86_400,
+            _ => return None,
+        },
+    })
+}
+
+/// Truncate (or, with `ceil`, round up) a DATE or TIMESTAMP to `unit`. `DayOfWeek` and
+/// `DayOfYear` behave as `Day`; `Epoch` as `Millisecond`. Time units leave a DATE as it is.
+fn date_trunc(unit: TimeUnit, d: &Datum, ceil: bool) -> Option<Datum> {
+    let (date, ms) = split(d)?;
+    // The start of the unit as (date, ms within day), and the next unit start.
+    let fixed = |step: i64| -> Option<(i64, i64)> {
+        // Fixed-length units measured in ms from the epoch.
+        let t = match d {
+            Datum::Timestamp(t) => *t,
+            Datum::Date(days) => i64::from(*days).checked_mul(MS_PER_DAY)?,
+            _ => return None,
+        };
+        let lo = t.checked_sub(t.rem_euclid(step))?;
+        Some((lo, if lo == t { lo } else { lo.checked_add(step)? }))
+    };
+    let calendar = |start: NaiveDate, next: NaiveDate| -> Option<(i64, i64)> {
+        let lo = i64::from(days_from_date(start)).checked_mul(MS_PER_DAY)?;
+        let exact = start == date && ms == 0;
+        let hi = if exact {
+            lo
+        } else {
+            i64::from(days_from_date(next)).checked_mul(MS_PER_DAY)?
+        };
+        Some((lo, hi))
+    };
+    let (lo, hi) = match unit {
+        TimeUnit::Year => {
+            let start = NaiveDate::from_ymd_opt(date.year(), 1, 1)?;
+            calendar(start, start.checked_add_months(Months::new(12))?)?
+        }
+        TimeUnit::Quarter => {
+            let m = (date.month() - 1) / 3 * 3 + 1;
+            let start = NaiveDate::from_ymd_opt(date.year(), m, 1)?;
+            calendar(start, start.checked_add_months(Months::new(3))?)?
+        }
+        TimeUnit::Month => {
+            let start = NaiveDate::from_ymd_opt(date.year(), date.month(), 1)?;
+            calendar(start, start.checked_add_months(Months::new(1))?)?
+        }
+        TimeUnit::Week => {
+            let back = i64::from(date.weekday().num_days_from_monday());
+            let start = date.checked_sub_signed(chrono::TimeDelta::try_days(back)?)?;
+            calendar(
+                start,
+                start.checked_add_signed(chrono::TimeDelta::try_days(7)?)?,
+            )?
+        }
+        TimeUnit::Day | TimeUnit::DayOfWeek | TimeUnit::DayOfYear => fixed(MS_PER_DAY)?,
+        TimeUnit::Hour => fixed(3_600_000)?,
+        TimeUnit::Minute => fixed(60_000)?,
+        TimeUnit::Second => fixed(1000)?,
+        TimeUnit::Millisecond | TimeUnit::Epoch => fixed(1)?,
+    };
+    let v = if ceil { hi } else { lo };
+    Some(match d {
+        Datum::Timestamp(_) => Datum::Timestamp(v),
+        // A DATE result: time units round to whole days, which a DATE already is.
+        _ => Datum::Date(i32::try_from(v.div_euclid(MS_PER_DAY)).ok()?),
+    })
+}

@@ -1,0 +1,419 @@
+//! [`ConstantFolding`]: evaluate column-free sub-expressions at compile time and
+//! simplify boolean identities and trivial filters.
+//!
+//! - Every sub-expression that reads no column is evaluated with the row evaluator
+//!   ([`crate::eval::Evaluator`]) and replaced by a literal of the same type. When the
+//!   evaluation fails (`1 / 0` is NULL, but `CAST('x' AS INT)` fails) the expression is
+//!   left as it is, so the error surfaces at runtime, with its context, only if the
+//!   expression is actually evaluated.
+//! - `x AND TRUE` → `x`, `x AND FALSE` → `FALSE`, `x OR TRUE` → `TRUE`,
+//!   `x OR FALSE` → `x` (either operand order), `NOT NOT x` → `x`.
+//! - `Filter TRUE` disappears; `Filter FALSE` / `Filter NULL` becomes an empty `Values`
+//!   with the same schema. A join filter of `TRUE` is dropped; always-TRUE scan filters
+//!   are dropped and an always-FALSE/NULL one empties the scan.
+
+use super::Rule;
+use crate::datum::Datum;
+use crate::error::CompileError;
+use crate::eval::Evaluator;
+use crate::expr::{BinaryOp, ScalarExpr};
+use crate::plan::LogicalPlan;
+use sluice_catalogs::SqlType;
+
+/// The constant folding rule (see the module docs).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ConstantFolding;
+
+impl Rule for ConstantFolding {
+    fn name(&self) -> &'static str {
+        "constant_folding"
+    }
+
+    fn rewrite(&self, plan: LogicalPlan) -> Result<LogicalPlan, CompileError> {
+        Ok(fold_plan(plan))
+    }
+}
+
+fn is_bool(e: &ScalarExpr, b: bool) -> bool {
+    matches!(e, ScalarExpr::Literal(Datum::Bool(v), _) if *v == b)
+}
+
+fn is_null_or_false(e: &ScalarExpr) -> bool {
+    matches!(
+        e,
+        ScalarExpr::Literal(Datum::Null, _) | ScalarExpr::Literal(Datum::Bool(false), _)
+    )
+}
+
+/// Fold one expression (bottom-up).
+pub fn fold_expr(e: ScalarExpr) -> ScalarExpr {
+    let e = fold_children(e);
+    let e = simplify(e);
+    if matches!(e, ScalarExpr::Literal(..)) {
+        return e;
+    }
+    let mut reads_column = false;
+    e.visit_columns(&mut |_| reads_column = true);
+    if reads_column {
+        return e;
+    }
+    match Evaluator::new(&e, &[]).eval(&[]) {
+        Ok(d) => {
+            let ty = e.ty(&[]);
+            ScalarExpr::Literal(d, ty)
+        }
+        Err(_) => e,
+    }
+}
+
+fn simplify(e: ScalarExpr) -> ScalarExpr {
+    match e {
+        ScalarExpr::Binary {
+            op: BinaryOp::And,
+            left,
+            right,
+        } => {
+            if is_bool(&right, true) {
+                *left
+            } else if is_bool(&left, true) {
+                *right
+            } else if is_bool(&left, false) || is_bool(&right, false) {
+                ScalarExpr::Literal(Datum::Bool(false), SqlType::Boolean)
+            } else {
+                ScalarExpr::Binary {
+                    op: BinaryOp::And,
+                    left,
+                    right,
+                }
+            }
+        }
+        ScalarExpr::Binary {
+            op: BinaryOp::Or,
+            left,
+            right,
+        } => {
+            if is_bool(&right, false) {
+                *left
+            } else if is_bool(&left, false) {
+                *right
+            } else if is_bool(&left, true) || is_bool(&right, true) {
+                ScalarExpr::Literal(Datum::Bool(true), SqlType::Boolean)
+            } else {
+                ScalarExpr::Binary {
+                    op: BinaryOp::Or,
+                    left,
+                    right,
+                }
+            }
+        }
+        ScalarExpr::Not(inner) => match *inner {
+            ScalarExpr::Not(x) => *x,
+            other => ScalarExpr::Not(Box::new(other)),
+        },
+        other => other,
+    }
+}
+
+/// Fold a boxed expression, reusing its allocation.
+fn fold_box(mut b: Box<ScalarExpr>) -> Box<ScalarExpr> {
+    let e = std::mem::replace(&mut *b, ScalarExpr::Column(0));
+    *b = fold_expr(e);
+    b
+}
+
+fn fold_children(e: ScalarExpr) -> ScalarExpr {
+    match e {
+        ScalarExpr::Column(_) | ScalarExpr::Literal(..) => e,
+        ScalarExpr::Binary { op, left, right } => ScalarExpr::Binary {
+            op,
+            left: fold_box(left),
+            right: fold_box(right),
+        },
+        ScalarExpr::Not(x) => ScalarExpr::Not(fold_box(x)),
+        ScalarExpr::Negate(x) => ScalarExpr::Negate(fold_box(x)),
+        ScalarExpr::IsNull { expr, negated } => ScalarExpr::IsNull {
+            expr: fold_box(expr),
+            negated,
+        },
+        ScalarExpr::Cast { expr, to } => ScalarExpr::Cast {
+            expr: fold_box(expr),
+            to,
+        },
+        ScalarExpr::Case { whens, else_ } => ScalarExpr::Case {
+            whens: whens
+                .into_iter()
+                .map(|(c, r)| (fold_expr(c), fold_expr(r)))
+                .collect(),
+            else_: else_.map(fold_box),
+        },
+        ScalarExpr::Coalesce(args) => {
+            ScalarExpr::Coalesce(args.into_iter().map(fold_expr).collect())
+        }
+        ScalarExpr::InList {
+            expr,
+            list,
+            negated,
+        } => ScalarExpr::InList {
+            expr: fold_box(expr),
+            list: list.into_iter().map(fold_expr).collect(),
+            negated,
+        },
+        ScalarExpr::Like {
+            expr,
+            pattern,
+            negated,
+            case_insensitive,
+        } => ScalarExpr::Like {
+            expr: fold_box(expr),
+            pattern: fold_box(pattern),
+            negated,
+            case_insensitive,
+        },
+        ScalarExpr::Call { func, args } => ScalarExpr::Call {
+            func,
+            args: args.into_iter().map(fold_expr).collect(),
+        },
+    }
+}
+
+/// Fold a boxed plan, reusing its allocation.
+fn fold_box_plan(mut p: Box<LogicalPlan>) -> Box<LogicalPlan> {
+    let plan = std::mem::replace(&mut *p, LogicalPlan::Union { inputs: Vec::new() });
+    *p = fold_plan(plan);
+    p
+}
+
+fn empty(plan: &LogicalPlan) -> LogicalPlan {
+    LogicalPlan::Values {
+        schema: plan.schema(),
+        rows: vec![],
+    }
+}
+
+fn fold_plan(plan: LogicalPlan) -> LogicalPlan {
+    match plan {
+        LogicalPlan::Scan {
+            table,
+            projection,
+            filters,
+        } => {
+            let filters: Vec<ScalarExpr> = filters
+                .into_iter()
+                .map(fold_expr)
+                .flat_map(ScalarExpr::conjuncts)
+                .filter(|f| !is_bool(f, true))
+                .collect();
+            let never = filters.iter().any(is_null_or_false);
+            let scan = LogicalPlan::Scan {
+                table,
+                projection,
+                filters,
+            };
+            if never {
+                empty(&scan)
+            } else {
+                scan
+            }
+        }
+        LogicalPlan::Values { .. } => plan,
+        LogicalPlan::Filter { input, predicate } => {
+            let input = fold_plan(*input);
+            let predicate = fold_expr(predicate);
+            if is_bool(&predicate, true) {
+                input
+            } else if is_null_or_false(&predicate) {
+                empty(&input)
+            } else {
+                LogicalPlan::Filter {
+                    input: Box::new(input),
+                    predicate,
+                }
+            }
+        }
+        LogicalPlan::Project {
+            input,
+            exprs,
+            names,
+        } => LogicalPlan::Project {
+            input: fold_box_plan(input),
+            exprs: exprs.into_iter().map(fold_expr).collect(),
+            names,
+        },
+        LogicalPlan::Join {
+            left,
+            right,
+            kind,
+            on,
+            filter,
+        } => LogicalPlan::Join {
+            left: fold_box_plan(left),
+            right: fold_box_plan(right),
+            kind,
+            on: on
+                .into_iter()
+                .map(|(l, r)| (fold_expr(l), fold_expr(r)))
+                .collect(),
+            filter: filter.map(fold_expr).filter(|f| !is_bool(f, true)),
+        },
+        LogicalPlan::Aggregate {
+            input,
+            group_by,
+            aggs,
+        } => LogicalPlan::Aggregate {
+            input: fold_box_plan(input),
+            group_by,
+            aggs,
+        },
+        LogicalPlan::Window {
+            input,
+            kind,
+            time_col,
+            partition_by,
+        } => LogicalPlan::Window {
+            input: fold_box_plan(input),
+            kind,
+            time_col,
+            partition_by,
+        },
+        LogicalPlan::Union { inputs } => LogicalPlan::Union {
+            inputs: inputs.into_iter().map(fold_plan).collect(),
+        },
+        LogicalPlan::Sort {
+            input,
+            keys,
+            limit,
+            offset,
+        } => LogicalPlan::Sort {
+            input: fold_box_plan(input),
+            keys,
+            limit,
+            offset,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::datum::F64;
+    use crate::expr::Func;
+    use crate::optimizer::optimize_with;
+    use sluice_catalogs::{Field, Schema};
+
+    fn values() -> LogicalPlan {
+        LogicalPlan::Values {
+            schema: Schema::new(vec![
+                Field::new("a", SqlType::BigInt),
+                Field::new("b", SqlType::Boolean),
+            ]),
+            rows: vec![vec![Datum::Int(1), Datum::Bool(true)]],
+        }
+    }
+    fn big(v: i64) -> ScalarExpr {
+        ScalarExpr::lit(Datum::Int(v), SqlType::BigInt)
+    }
+    fn bool_lit(v: bool) -> ScalarExpr {
+        ScalarExpr::lit(Datum::Bool(v), SqlType::Boolean)
+    }
+    fn fold(p: LogicalPlan) -> LogicalPlan {
+        optimize_with(p, &[Box::new(ConstantFolding)]).expect("optimizes")
+    }
+    fn filter(predicate: ScalarExpr) -> LogicalPlan {
+        LogicalPlan::Filter {
+            input: Box::new(values()),
+            predicate,
+        }
+    }
+    fn project(exprs: Vec<ScalarExpr>) -> LogicalPlan {
+        let names = (0..exprs.len()).map(|i| format!("c{i}")).collect();
+        LogicalPlan::Project {
+            input: Box::new(values()),
+            exprs,
+            names,
+        }
+    }
+
+    #[test]
+    fn folds_arithmetic_and_functions() {
+        let e = ScalarExpr::binary(
+            BinaryOp::Add,
+            ScalarExpr::col(0),
+            ScalarExpr::binary(BinaryOp::Mul, big(2), big(3)),
+        );
+        let upper = ScalarExpr::Call {
+            func: Func::Upper,
+            args: vec![ScalarExpr::lit(Datum::Str("ab".into()), SqlType::Varchar)],
+        };
+        let sqrt = ScalarExpr::Call {
+            func: Func::Sqrt,
+            args: vec![ScalarExpr::lit(Datum::Float(F64(4.0)), SqlType::Double)],
+        };
+        let plan = fold(project(vec![e, upper, sqrt]));
+        insta::assert_snapshot!(format!("{plan:?}"), @r#"Project { input: Values { schema: Schema { fields: [Field { name: "a", ty: BigInt, nullable: true }, Field { name: "b", ty: Boolean, nullable: true }] }, rows: [[Int(1), Bool(true)]] }, exprs: [Binary { op: Add, left: Column(0), right: Literal(Int(6), BigInt) }, Literal(Str("AB"), Varchar), Literal(Float(F64(2.0)), Double)], names: ["c0", "c1", "c2"] }"#);
+    }
+
+    #[test]
+    fn keeps_failing_expressions() {
+        let bad = ScalarExpr::Cast {
+            expr: Box::new(ScalarExpr::lit(Datum::Str("x".into()), SqlType::Varchar)),
+            to: SqlType::Int,
+        };
+        let overflow = ScalarExpr::binary(BinaryOp::Add, big(i64::MAX), big(1));
+        let plan = fold(project(vec![bad.clone(), overflow.clone()]));
+        match plan {
+            LogicalPlan::Project { exprs, .. } => assert_eq!(exprs, vec![bad, overflow]),
+            other => panic!("unexpected plan {other:?}"),
+        }
+    }
+
+    #[test]
+    fn boolean_identities() {
+        let b = || ScalarExpr::col(1);
+        let and = |l, r| ScalarExpr::binary(BinaryOp::And, l, r);
+        let or = |l, r| ScalarExpr::binary(BinaryOp::Or, l, r);
+        let not = |e| ScalarExpr::Not(Box::new(e));
+        let plan = fold(project(vec![
+            and(b(), bool_lit(true)),
+            and(bool_lit(true), b()),
+            and(b(), bool_lit(false)),
+            or(b(), bool_lit(true)),
+            or(bool_lit(false), b()),
+            not(not(b())),
+            // (1 < 2) AND b → b
+            and(ScalarExpr::binary(BinaryOp::Lt, big(1), big(2)), b()),
+        ]));
+        let LogicalPlan::Project { exprs, .. } = plan else {
+            panic!("not a project")
+        };
+        insta::assert_snapshot!(format!("{exprs:?}"), @"[Column(1), Column(1), Literal(Bool(false), Boolean), Literal(Bool(true), Boolean), Column(1), Column(1), Column(1)]");
+    }
+
+    #[test]
+    fn removes_true_filter() {
+        let pred = ScalarExpr::binary(BinaryOp::Eq, big(1), big(1));
+        assert_eq!(fold(filter(pred)), values());
+    }
+
+    #[test]
+    fn false_and_null_filters_become_empty_values() {
+        let preds = [
+            ScalarExpr::binary(BinaryOp::Eq, big(1), big(2)),
+            ScalarExpr::lit(Datum::Null, SqlType::Boolean),
+            ScalarExpr::Not(Box::new(ScalarExpr::binary(BinaryOp::Eq, big(1), big(1)))),
+        ];
+        let plans: Vec<LogicalPlan> = preds.into_iter().map(|p| fold(filter(p))).collect();
+        assert!(plans.iter().all(|p| *p == plans[0]));
+        insta::assert_snapshot!(format!("{:?}", plans[0]), @r#"Values { schema: Schema { fields: [Field { name: "a", ty: BigInt, nullable: true }, Field { name: "b", ty: Boolean, nullable: true }] }, rows: [] }"#);
+    }
+
+    #[test]
+    fn keeps_column_filters() {
+        let pred = ScalarExpr::binary(
+            BinaryOp::Gt,
+            ScalarExpr::col(0),
+            ScalarExpr::binary(BinaryOp::Sub, big(10), big(3)),
+        );
+        let plan = fold(filter(pred));
+        insta::assert_snapshot!(format!("{plan:?}"), @r#"Filter { input: Values { schema: Schema { fields: [Field { name: "a", ty: BigInt, nullable: true }, Field { name: "b", ty: Boolean, nullable: true }] }, rows: [[Int(1), Bool(true)]] }, predicate: Binary { op: Gt, left: Column(0), right: Literal(Int(7), BigInt) } }"#);
+    }
+}
