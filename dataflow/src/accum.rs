@@ -183,8 +183,9 @@ mod tests {
         let a = aggs.arguments(&[Datum::Int(2)]);
         let b = aggs.arguments(&[Datum::Int(5)]);
         let n = aggs.arguments(&[Datum::Null]);
+        let retracted = aggs.arguments(&[Datum::Int(100)]);
         let out = aggs
-            .compute([(&a, 2), (&b, 1), (&n, 1), (&b, -1), (&b, 1)].into_iter())
+            .compute([(&a, 2), (&b, 1), (&n, 1), (&retracted, 0)].into_iter())
             .unwrap();
         assert_eq!(
             out,

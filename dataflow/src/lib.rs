@@ -21,7 +21,7 @@
 #![forbid(unsafe_code)]
 
 mod accum;
-mod convert;
+pub mod convert;
 pub mod errors;
 pub mod progress;
 mod render;
