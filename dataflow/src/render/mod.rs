@@ -36,6 +36,12 @@ pub(crate) type Rows<'s> = VecCollection<'s, Time, Row, Diff>;
 /// A collection of errors.
 pub(crate) type Errs<'s> = VecCollection<'s, Time, ExecutionError, Diff>;
 
+/// A stream of results: rows (or other data) and errors, before the split.
+pub(crate) type ResultStream<'s, D> =
+    Stream<'s, Time, Vec<(Result<D, ExecutionError>, Time, Diff)>>;
+/// An output handle of updates of `D`.
+type UpdateOutput<D> = OutputBuilder<Time, CapacityContainerBuilder<Vec<(D, Time, Diff)>>>;
+
 /// What every operator of one worker's dataflow shares.
 pub(crate) struct Context<'s> {
     /// The dataflow scope.
@@ -226,7 +232,7 @@ where
 
 /// A named operator splitting results into an oks and an errs collection.
 pub(crate) fn split_results<'s, D>(
-    input: Stream<'s, Time, Vec<(Result<D, ExecutionError>, Time, Diff)>>,
+    input: ResultStream<'s, D>,
     name: &str,
 ) -> (VecCollection<'s, Time, D, Diff>, Errs<'s>)
 where
@@ -237,10 +243,8 @@ where
     builder.set_notify_for(0, FrontierInterest::Never);
     let (oks, oks_stream) = builder.new_output::<Vec<(D, Time, Diff)>>();
     let (errs, errs_stream) = builder.new_output::<Vec<(ExecutionError, Time, Diff)>>();
-    let mut oks: OutputBuilder<Time, CapacityContainerBuilder<Vec<(D, Time, Diff)>>> =
-        OutputBuilder::from(oks);
-    let mut errs: OutputBuilder<Time, CapacityContainerBuilder<Vec<(ExecutionError, Time, Diff)>>> =
-        OutputBuilder::from(errs);
+    let mut oks: UpdateOutput<D> = OutputBuilder::from(oks);
+    let mut errs: UpdateOutput<ExecutionError> = OutputBuilder::from(errs);
     builder.build(move |_capabilities| {
         move |_frontiers| {
             let mut oks = oks.activate();
