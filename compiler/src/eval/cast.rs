@@ -66,9 +66,15 @@ pub fn rescale(v: i128, from: u8, to: u8) -> Option<i128> {
     }
 }
 
-/// The DOUBLE value of an unscaled decimal.
+/// The DOUBLE value of an unscaled decimal, correctly rounded (one rounding step).
 pub fn decimal_to_f64(v: i128, scale: u8) -> f64 {
-    v as f64 / 10f64.powi(i32::from(scale))
+    const EXACT: u128 = 1 << 53;
+    if scale <= 22 && v.unsigned_abs() < EXACT {
+        // Both operands are exact doubles, so the quotient is rounded once.
+        v as f64 / 10f64.powi(i32::from(scale))
+    } else {
+        format_decimal(v, scale).parse().unwrap_or(f64::NAN)
+    }
 }
 
 /// Render an unscaled decimal with exactly `scale` fractional digits.

@@ -19,12 +19,12 @@ mod like;
 #[cfg(test)]
 mod tests;
 
-pub use cast::{cast_datum, format_datum, parse_datum};
+pub use cast::{cast_datum, decimal_to_f64, format_datum, parse_datum};
 pub use like::LikePattern;
 
 use crate::datum::{Datum, F64};
 use crate::expr::{arithmetic_type, BinaryOp, Func, ScalarExpr};
-use cast::{check_precision, decimal_to_f64, rescale};
+use cast::{check_precision, rescale};
 use sluice_catalogs::SqlType;
 use std::cmp::Ordering;
 
@@ -438,7 +438,8 @@ fn arithmetic(
                 B::Mul => a.checked_mul(b),
                 B::Div | B::Mod if b == 0 => return Ok(Datum::Null),
                 B::Div => a.checked_div(b),
-                B::Mod => a.checked_rem(b),
+                // MIN % -1 is 0 (not an overflow), as in DuckDB and Arrow.
+                B::Mod => Some(a.wrapping_rem(b)),
                 _ => return Err(type_error(op.symbol(), l)),
             };
             Datum::Int(fit_int(v, out).ok_or_else(ovf)?)

@@ -82,6 +82,8 @@ fn integer_arithmetic() {
         (bin(Add, int(1), null(T::Int)), "NULL"),
         (bin(Div, null(T::Int), int(0)), "NULL"),
         (bin(Add, big(i64::MAX - 1), big(1)), &i64::MAX.to_string()),
+        (bin(Mod, big(i64::MIN), big(-1)), "0"),
+        (bin(Mod, int(i64::from(i32::MIN)), int(-1)), "0"),
     ]);
     for e in [
         bin(Add, int(i64::from(i32::MAX)), int(1)),
@@ -91,7 +93,6 @@ fn integer_arithmetic() {
         bin(Add, big(i64::MAX), big(1)),
         bin(Mul, big(i64::MAX), big(2)),
         bin(Div, big(i64::MIN), big(-1)),
-        bin(Mod, big(i64::MIN), big(-1)),
         ScalarExpr::Negate(Box::new(int(i64::from(i32::MIN)))),
         ScalarExpr::Negate(Box::new(big(i64::MIN))),
     ] {
@@ -297,6 +298,10 @@ fn casts() {
         (cast(dlit(-125, 5, 1), T::Int), "-13"),
         (cast(dlit(124, 5, 1), T::Int), "12"),
         (cast(dlit(125, 5, 2), T::Double), "1.25"),
+        (
+            cast(dlit(12345678901234567890123, 38, 20), T::Double),
+            "123.45678901234568",
+        ),
         (cast(dbl(1.005), dec(5, 2)), "1.00"),
         (cast(dbl(0.125), dec(5, 2)), "0.12"),
         (cast(s(" 42 "), T::Int), "42"),

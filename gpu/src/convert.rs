@@ -1,0 +1,187 @@
+//! Conversions between Arrow columns and [`Datum`] rows.
+//!
+//! Columns are expected in the canonical Arrow type of their SQL type
+//! ([`SqlType::to_arrow`]); [`normalize`] casts other compatible Arrow types (Int16,
+//! LargeUtf8, microsecond timestamps…) to it first.
+
+use crate::KernelError;
+use arrow::array::{
+    new_null_array, Array, ArrayRef, BooleanArray, BooleanBuilder, Date32Array, Date32Builder,
+    Decimal128Array, Decimal128Builder, DurationMillisecondArray, DurationMillisecondBuilder,
+    Float64Array, Float64Builder, Int32Array, Int32Builder, Int64Array, Int64Builder, RecordBatch,
+    RecordBatchOptions, StringArray, StringBuilder, TimestampMillisecondArray,
+    TimestampMillisecondBuilder,
+};
+use arrow::compute::kernels::cast::cast;
+use sluice_catalogs::{Schema, SqlType};
+use sluice_compiler::{Datum, Row, F64};
+use std::sync::Arc;
+
+fn downcast<T: 'static>(array: &ArrayRef, ty: SqlType) -> Result<&T, KernelError> {
+    array.as_any().downcast_ref::<T>().ok_or_else(|| {
+        KernelError::Internal(format!(
+            "column of SQL type {ty} has Arrow type {}, expected {}",
+            array.data_type(),
+            ty.to_arrow()
+        ))
+    })
+}
+
+/// Cast `array` to the canonical Arrow type of `ty` when it is not already.
+pub fn normalize(array: &ArrayRef, ty: SqlType) -> Result<ArrayRef, KernelError> {
+    let want = ty.to_arrow();
+    if array.data_type() == &want {
+        return Ok(Arc::clone(array));
+    }
+    cast(array, &want).map_err(|e| {
+        KernelError::Internal(format!(
+            "cannot convert a column of Arrow type {} to {ty}: {e}",
+            array.data_type()
+        ))
+    })
+}
+
+/// The value at `row` of a column of SQL type `ty` (in its canonical Arrow type).
+pub fn array_value(array: &ArrayRef, row: usize, ty: SqlType) -> Result<Datum, KernelError> {
+    if row >= array.len() {
+        return Err(KernelError::Internal(format!(
+            "row {row} out of range for a column of {} rows",
+            array.len()
+        )));
+    }
+    if array.is_null(row) {
+        return Ok(Datum::Null);
+    }
+    Ok(match ty {
+        SqlType::Null => Datum::Null,
+        SqlType::Boolean => Datum::Bool(downcast::<BooleanArray>(array, ty)?.value(row)),
+        SqlType::Int => Datum::Int(i64::from(downcast::<Int32Array>(array, ty)?.value(row))),
+        SqlType::BigInt => Datum::Int(downcast::<Int64Array>(array, ty)?.value(row)),
+        SqlType::Double => Datum::Float(F64(downcast::<Float64Array>(array, ty)?.value(row))),
+        SqlType::Decimal { .. } => {
+            Datum::Decimal(downcast::<Decimal128Array>(array, ty)?.value(row))
+        }
+        SqlType::Varchar => Datum::Str(downcast::<StringArray>(array, ty)?.value(row).to_string()),
+        SqlType::Date => Datum::Date(downcast::<Date32Array>(array, ty)?.value(row)),
+        SqlType::Timestamp => {
+            Datum::Timestamp(downcast::<TimestampMillisecondArray>(array, ty)?.value(row))
+        }
+        SqlType::Interval => {
+            Datum::Interval(downcast::<DurationMillisecondArray>(array, ty)?.value(row))
+        }
+    })
+}
+
+fn mismatch(d: &Datum, ty: SqlType) -> KernelError {
+    KernelError::Internal(format!("value {d:?} does not have SQL type {ty}"))
+}
+
+/// Build a column of type `ty` from datums (each NULL or of `ty`'s variant).
+pub fn datums_to_array<'a>(
+    datums: impl ExactSizeIterator<Item = &'a Datum>,
+    ty: SqlType,
+) -> Result<ArrayRef, KernelError> {
+    let n = datums.len();
+    macro_rules! build {
+        ($builder:expr, $pat:pat => $val:expr) => {{
+            let mut b = $builder;
+            for d in datums {
+                match d {
+                    Datum::Null => b.append_null(),
+                    $pat => b.append_value($val),
+                    other => return Err(mismatch(other, ty)),
+                }
+            }
+            Arc::new(b.finish()) as ArrayRef
+        }};
+    }
+    Ok(match ty {
+        SqlType::Null => {
+            if let Some(d) = datums.into_iter().find(|d| !d.is_null()) {
+                return Err(mismatch(d, ty));
+            }
+            new_null_array(&ty.to_arrow(), n)
+        }
+        SqlType::Boolean => build!(BooleanBuilder::with_capacity(n), Datum::Bool(v) => *v),
+        SqlType::Int => {
+            let mut b = Int32Builder::with_capacity(n);
+            for d in datums {
+                match d {
+                    Datum::Null => b.append_null(),
+                    Datum::Int(v) => {
+                        b.append_value(i32::try_from(*v).map_err(|_| mismatch(d, ty))?)
+                    }
+                    other => return Err(mismatch(other, ty)),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        SqlType::BigInt => build!(Int64Builder::with_capacity(n), Datum::Int(v) => *v),
+        SqlType::Double => build!(Float64Builder::with_capacity(n), Datum::Float(v) => v.0),
+        SqlType::Decimal { precision, scale } => {
+            let b = Decimal128Builder::with_capacity(n)
+                .with_precision_and_scale(precision, scale as i8)
+                .map_err(|e| KernelError::Internal(format!("bad decimal type {ty}: {e}")))?;
+            build!(b, Datum::Decimal(v) => *v)
+        }
+        SqlType::Varchar => build!(StringBuilder::with_capacity(n, n * 8), Datum::Str(s) => s),
+        SqlType::Date => build!(Date32Builder::with_capacity(n), Datum::Date(v) => *v),
+        SqlType::Timestamp => {
+            build!(TimestampMillisecondBuilder::with_capacity(n), Datum::Timestamp(v) => *v)
+        }
+        SqlType::Interval => {
+            build!(DurationMillisecondBuilder::with_capacity(n), Datum::Interval(v) => *v)
+        }
+    })
+}
+
+/// Every row of `batch` as datums; `types` gives the SQL type of each column.
+pub fn batch_to_rows(batch: &RecordBatch, types: &[SqlType]) -> Result<Vec<Row>, KernelError> {
+    if types.len() != batch.num_columns() {
+        return Err(KernelError::Internal(format!(
+            "batch has {} columns but {} types were given",
+            batch.num_columns(),
+            types.len()
+        )));
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(types)
+        .map(|(c, t)| normalize(c, *t))
+        .collect::<Result<Vec<_>, _>>()?;
+    (0..batch.num_rows())
+        .map(|r| {
+            columns
+                .iter()
+                .zip(types)
+                .map(|(c, t)| array_value(c, r, *t))
+                .collect()
+        })
+        .collect()
+}
+
+/// A record batch of `schema` from rows (each with one datum per field). A zero-column
+/// schema gives a batch with the number of rows and no columns.
+pub fn rows_to_batch<'a>(
+    rows: impl IntoIterator<Item = &'a Row>,
+    schema: &Schema,
+) -> Result<RecordBatch, KernelError> {
+    let rows: Vec<&Row> = rows.into_iter().collect();
+    let width = schema.len();
+    if let Some(bad) = rows.iter().find(|r| r.len() != width) {
+        return Err(KernelError::Internal(format!(
+            "row of {} values for a schema of {width} columns",
+            bad.len()
+        )));
+    }
+    let columns = schema
+        .fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| datums_to_array(rows.iter().map(|r| &r[i]), f.ty))
+        .collect::<Result<Vec<_>, _>>()?;
+    let options = RecordBatchOptions::new().with_row_count(Some(rows.len()));
+    RecordBatch::try_new_with_options(schema.to_arrow(), columns, &options)
+        .map_err(|e| KernelError::Internal(format!("cannot build a batch of {schema}: {e}")))
+}
