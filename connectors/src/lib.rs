@@ -17,6 +17,18 @@
 
 #![forbid(unsafe_code)]
 
+mod datagen;
+mod fs;
+mod nexmark;
+mod options;
+mod print;
+pub mod values;
+
+pub use datagen::DatagenConnector;
+pub use fs::{on_error_policy, DeadLetterWriter, FileFormat, FilesystemConnector, OnError};
+pub use nexmark::{NexmarkConnector, NexmarkTable};
+pub use print::{BlackholeConnector, PrintConnector};
+
 use arrow::record_batch::RecordBatch;
 use sluice_catalogs::{ConnectorValidator, Schema, SourceCapabilities, TableDescriptor};
 use sluice_compiler::ScalarExpr;
@@ -152,6 +164,18 @@ impl Registry {
         Registry::default()
     }
 
+    /// A registry of every built-in connector: `filesystem`, `nexmark`, `datagen`,
+    /// `print` and `blackhole`.
+    pub fn builtin() -> Self {
+        let mut r = Registry::empty();
+        r.register(Arc::new(FilesystemConnector));
+        r.register(Arc::new(NexmarkConnector));
+        r.register(Arc::new(DatagenConnector));
+        r.register(Arc::new(PrintConnector::default()));
+        r.register(Arc::new(BlackholeConnector::default()));
+        r
+    }
+
     /// Add (or replace) a connector under its name.
     pub fn register(&mut self, connector: Arc<dyn Connector>) {
         self.connectors
@@ -200,5 +224,75 @@ impl ConnectorValidator for Registry {
     ) -> std::result::Result<SourceCapabilities, String> {
         let c = self.get(connector).map_err(|e| e.to_string())?;
         c.validate(options, schema).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_util {
+    //! Helpers shared by the connectors' tests.
+
+    use super::*;
+    use crate::values::{write_cell, TextStyle};
+
+    /// A table of `connector` with these columns and options.
+    pub fn table(connector: &str, schema: Schema, options: &[(&str, &str)]) -> TableDescriptor {
+        let mut o: BTreeMap<String, String> = options
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        o.insert("connector".into(), connector.into());
+        TableDescriptor {
+            name: "t".into(),
+            schema,
+            connector: connector.into(),
+            options: o,
+            watermark: None,
+            capabilities: SourceCapabilities::default(),
+        }
+    }
+
+    /// Every row a source yields, rendered as text (`None` for NULL).
+    pub fn drain(src: &mut dyn Source, max_rows: usize) -> Vec<Vec<Option<String>>> {
+        let mut rows = Vec::new();
+        loop {
+            match src.poll(max_rows).unwrap() {
+                SourcePoll::Batch { batch, bad } => {
+                    assert!(bad.is_empty());
+                    assert!(batch.num_rows() <= max_rows);
+                    for r in 0..batch.num_rows() {
+                        rows.push(
+                            batch
+                                .columns()
+                                .iter()
+                                .map(|c| {
+                                    let mut s = String::new();
+                                    write_cell(&mut s, c.as_ref(), r, TextStyle::Plain).then_some(s)
+                                })
+                                .collect(),
+                        );
+                    }
+                }
+                SourcePoll::Idle => panic!("unexpected Idle"),
+                SourcePoll::Finished => return rows,
+            }
+        }
+    }
+
+    /// All rows of a table read by `workers` workers, in worker order.
+    pub fn read_workers(
+        registry: &Registry,
+        t: &TableDescriptor,
+        projection: &[usize],
+        workers: usize,
+        max_rows: usize,
+    ) -> Vec<Vec<Option<String>>> {
+        let mut rows = Vec::new();
+        for worker in 0..workers {
+            let mut src = registry
+                .create_source(t, projection, &[], WorkerContext { worker, workers })
+                .unwrap();
+            rows.extend(drain(src.as_mut(), max_rows));
+        }
+        rows
     }
 }

@@ -1,0 +1,280 @@
+//! A small RFC 4180 CSV record splitter and field writer.
+//!
+//! Own code (rather than the `csv` crate) because the reader must tell a quoted empty
+//! field (`""`, the empty string) from an unquoted one (NULL), report the line each
+//! record starts on, and keep going after a malformed record.
+
+use std::borrow::Cow;
+
+/// The largest record accepted, in bytes.
+pub(crate) const MAX_RECORD_BYTES: usize = 1 << 20;
+
+/// One field of a record.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Field<'a> {
+    /// The unescaped bytes.
+    pub bytes: Cow<'a, [u8]>,
+    /// Whether it was written in quotes.
+    pub quoted: bool,
+}
+
+/// What [`Reader::next_record`] found.
+#[derive(Debug)]
+pub(crate) struct RecordMeta<'a> {
+    /// 1-based line the record starts on.
+    pub line: usize,
+    /// The record's raw bytes (without the line break).
+    pub raw: &'a [u8],
+    /// Why the record is malformed, if it is (fields are then incomplete).
+    pub error: Option<String>,
+}
+
+/// Splits a buffer into records.
+pub(crate) struct Reader<'a> {
+    data: &'a [u8],
+    pos: usize,
+    line: usize,
+    delim: u8,
+}
+
+impl<'a> Reader<'a> {
+    #[cfg(test)]
+    pub(crate) fn new(data: &'a [u8], delim: u8) -> Self {
+        Reader::resume(data, 0, 1, delim)
+    }
+
+    /// A reader continuing at byte `pos`, which is on line `line`.
+    pub(crate) fn resume(data: &'a [u8], pos: usize, line: usize, delim: u8) -> Self {
+        Reader {
+            data,
+            pos,
+            line,
+            delim,
+        }
+    }
+
+    /// The byte offset of the next record.
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// The line the next record starts on.
+    pub(crate) fn line(&self) -> usize {
+        self.line
+    }
+
+    /// Skip to the end of the current line (after an error), counting it.
+    fn skip_line(&mut self) {
+        while self.pos < self.data.len() {
+            let b = self.data[self.pos];
+            self.pos += 1;
+            if b == b'\n' {
+                self.line += 1;
+                return;
+            }
+        }
+    }
+
+    /// The next non-empty record, its fields in `fields` (cleared first).
+    pub(crate) fn next_record(&mut self, fields: &mut Vec<Field<'a>>) -> Option<RecordMeta<'a>> {
+        loop {
+            fields.clear();
+            if self.pos >= self.data.len() {
+                return None;
+            }
+            let start = self.pos;
+            let line = self.line;
+            let error = self.parse_record(fields);
+            let mut end = self.pos;
+            // Trim the line break from the raw bytes.
+            while end > start && matches!(self.data[end - 1], b'\n' | b'\r') {
+                end -= 1;
+            }
+            if error.is_none() && end > start + MAX_RECORD_BYTES {
+                return Some(RecordMeta {
+                    line,
+                    raw: &self.data[start..end],
+                    error: Some(format!(
+                        "record of {} bytes is larger than the limit of {MAX_RECORD_BYTES}",
+                        end - start
+                    )),
+                });
+            }
+            if error.is_none() && fields.len() == 1 && end == start {
+                continue; // an empty line
+            }
+            return Some(RecordMeta {
+                line,
+                raw: &self.data[start..end],
+                error,
+            });
+        }
+    }
+
+    /// Parse one record starting at `pos`; leaves `pos` after its line break.
+    fn parse_record(&mut self, fields: &mut Vec<Field<'a>>) -> Option<String> {
+        let d = self.data;
+        loop {
+            // One field.
+            if self.pos < d.len() && d[self.pos] == b'"' {
+                self.pos += 1;
+                let begin = self.pos;
+                let mut owned: Option<Vec<u8>> = None;
+                let mut seg = begin;
+                loop {
+                    if self.pos >= d.len() {
+                        return Some("unterminated quoted field".into());
+                    }
+                    let b = d[self.pos];
+                    if b == b'"' {
+                        if d.get(self.pos + 1) == Some(&b'"') {
+                            let o = owned.get_or_insert_with(Vec::new);
+                            o.extend_from_slice(&d[seg..=self.pos]);
+                            self.pos += 2;
+                            seg = self.pos;
+                            continue;
+                        }
+                        break;
+                    }
+                    if b == b'\n' {
+                        self.line += 1;
+                    }
+                    self.pos += 1;
+                }
+                let bytes = match owned {
+                    Some(mut o) => {
+                        o.extend_from_slice(&d[seg..self.pos]);
+                        Cow::Owned(o)
+                    }
+                    None => Cow::Borrowed(&d[begin..self.pos]),
+                };
+                self.pos += 1; // closing quote
+                fields.push(Field {
+                    bytes,
+                    quoted: true,
+                });
+            } else {
+                let begin = self.pos;
+                while self.pos < d.len() && d[self.pos] != self.delim && d[self.pos] != b'\n' {
+                    self.pos += 1;
+                }
+                let mut end = self.pos;
+                if end > begin && d[end - 1] == b'\r' && (end == d.len() || d[end] == b'\n') {
+                    end -= 1;
+                }
+                fields.push(Field {
+                    bytes: Cow::Borrowed(&d[begin..end]),
+                    quoted: false,
+                });
+            }
+            // After a field: a delimiter, a line break or the end.
+            if self.pos >= d.len() {
+                return None;
+            }
+            match d[self.pos] {
+                b if b == self.delim => self.pos += 1,
+                b'\n' => {
+                    self.pos += 1;
+                    self.line += 1;
+                    return None;
+                }
+                b'\r' if d.get(self.pos + 1) == Some(&b'\n') => {
+                    self.pos += 2;
+                    self.line += 1;
+                    return None;
+                }
+                b'\r' if self.pos + 1 == d.len() => {
+                    self.pos += 1;
+                    return None;
+                }
+                _ => {
+                    self.skip_line();
+                    return Some("unexpected character after a closing quote".into());
+                }
+            }
+        }
+    }
+}
+
+/// Append `s` as a CSV field, quoted when it has to be (or when it is empty, so that
+/// it reads back as an empty string rather than NULL).
+pub(crate) fn write_field(out: &mut String, s: &str, delim: u8, null_literal: &str) {
+    let needs = s.is_empty()
+        || s == null_literal
+        || s.bytes()
+            .any(|b| b == delim || b == b'"' || b == b'\n' || b == b'\r')
+        || s.starts_with(char::is_whitespace)
+        || s.ends_with(char::is_whitespace);
+    if needs {
+        out.push('"');
+        out.push_str(&s.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(s);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all(data: &[u8]) -> Vec<(usize, Vec<(String, bool)>, Option<String>)> {
+        let mut r = Reader::new(data, b',');
+        let mut fields = Vec::new();
+        let mut out = Vec::new();
+        while let Some(m) = r.next_record(&mut fields) {
+            out.push((
+                m.line,
+                fields
+                    .iter()
+                    .map(|f| (String::from_utf8_lossy(&f.bytes).into_owned(), f.quoted))
+                    .collect(),
+                m.error,
+            ));
+        }
+        out
+    }
+
+    #[test]
+    fn splits_quoted_and_multiline_records() {
+        let recs = all(b"a,\"b,\"\"c\"\"\",\r\n\n\"x\ny\",,\"\"\nlast");
+        assert_eq!(recs.len(), 3);
+        assert_eq!(recs[0].0, 1);
+        assert_eq!(
+            recs[0].1,
+            vec![
+                ("a".into(), false),
+                ("b,\"c\"".into(), true),
+                ("".into(), false)
+            ]
+        );
+        assert_eq!(recs[1].0, 3);
+        assert_eq!(
+            recs[1].1,
+            vec![("x\ny".into(), true), ("".into(), false), ("".into(), true)]
+        );
+        assert_eq!(recs[2].0, 5);
+        assert_eq!(recs[2].1, vec![("last".into(), false)]);
+    }
+
+    #[test]
+    fn malformed_records_do_not_stop_the_reader() {
+        let recs = all(b"\"a\"b,c\nok\n\"open");
+        assert_eq!(recs.len(), 3);
+        assert!(recs[0].2.is_some());
+        assert_eq!(recs[1].1, vec![("ok".into(), false)]);
+        assert_eq!(recs[1].0, 2);
+        assert!(recs[2].2.as_deref().unwrap().contains("unterminated"));
+    }
+
+    #[test]
+    fn writes_quotes_when_needed() {
+        let mut s = String::new();
+        write_field(&mut s, "a\"b", b',', "");
+        s.push('|');
+        write_field(&mut s, "", b',', "");
+        s.push('|');
+        write_field(&mut s, "plain", b',', "");
+        assert_eq!(s, "\"a\"\"b\"|\"\"|plain");
+    }
+}

@@ -1,0 +1,89 @@
+//! [`DeadLetterWriter`]: where `'format.on-error' = 'dead-letter'` puts bad records.
+
+use super::{block_on, io, Location};
+use crate::{BadRecord, ConnectorError, Result};
+use base64::Engine as _;
+use futures::TryStreamExt;
+use object_store::{ObjectStoreExt, PutPayload};
+
+/// Appends [`BadRecord`]s as JSON lines
+/// `{"table","position","error","raw","raw_base64"}` (`raw` is the record as lossy
+/// UTF-8, `raw_base64` its exact bytes) to files
+/// `<dir>/dead-letter-<worker>-<seq>.json` under a directory or URL. Each
+/// [`DeadLetterWriter::flush`] writes one new file, numbered after the files this
+/// worker already has there, so nothing is ever overwritten.
+pub struct DeadLetterWriter {
+    loc: Location,
+    worker: usize,
+    buf: String,
+    seq: u64,
+}
+
+impl DeadLetterWriter {
+    /// A writer for `worker` into the directory `path_or_url` (created on first flush).
+    pub fn open(path_or_url: &str, worker: usize) -> Result<Self> {
+        let loc = Location::parse(path_or_url)?;
+        let prefix = format!("dead-letter-{worker}-");
+        let listed: std::result::Result<Vec<_>, _> =
+            block_on(loc.store.list(Some(&loc.root)).try_collect::<Vec<_>>())?;
+        let metas = match listed {
+            Ok(m) => m,
+            Err(object_store::Error::NotFound { .. }) => Vec::new(),
+            Err(e) => return Err(io(e)),
+        };
+        let seq = metas
+            .iter()
+            .filter_map(|m| {
+                let name = m.location.filename()?;
+                name.strip_prefix(&prefix)?
+                    .strip_suffix(".json")?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .max()
+            .map_or(0, |s| s + 1);
+        Ok(DeadLetterWriter {
+            loc,
+            worker,
+            buf: String::new(),
+            seq,
+        })
+    }
+
+    /// Buffer one bad record of `table`.
+    pub fn write(&mut self, table: &str, record: &BadRecord) -> Result<()> {
+        let line = serde_json::json!({
+            "table": table,
+            "position": record.position,
+            "error": record.error,
+            "raw": String::from_utf8_lossy(&record.raw),
+            "raw_base64": base64::engine::general_purpose::STANDARD.encode(&record.raw),
+        });
+        let text = serde_json::to_string(&line)
+            .map_err(|e| ConnectorError::Internal(format!("dead letter encoding: {e}")))?;
+        self.buf.push_str(&text);
+        self.buf.push('\n');
+        Ok(())
+    }
+
+    /// Write what was buffered since the last flush to a new file.
+    pub fn flush(&mut self) -> Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let path = self
+            .loc
+            .child(&format!("dead-letter-{}-{:06}.json", self.worker, self.seq));
+        let body = std::mem::take(&mut self.buf);
+        match block_on(self.loc.store.put(&path, PutPayload::from(body.clone())))? {
+            Ok(_) => {
+                self.seq += 1;
+                Ok(())
+            }
+            Err(e) => {
+                self.buf = body;
+                Err(io(e))
+            }
+        }
+    }
+}

@@ -1,0 +1,374 @@
+//! The `filesystem` connector: CSV, JSON-lines and Parquet files in any
+//! [`object_store`] (local paths and `file://` URLs today).
+//!
+//! Options:
+//!
+//! | key | meaning |
+//! |-----|---------|
+//! | `path` (required) | a file or a directory: `/abs/dir`, `rel/dir` (against the current dir), `file:///abs/dir` |
+//! | `format` (required) | `csv`, `json` (JSON lines) or `parquet` |
+//! | `csv.field-delimiter` | one ASCII character, default `,` |
+//! | `csv.header` | `true` (default): the first line of each file is a header and is skipped; sinks write one |
+//! | `csv.null-literal` | unquoted text that means NULL; default the empty field |
+//! | `format.on-error` | `fail` (default), `skip` or `dead-letter` (applied by the dataflow) |
+//! | `dead-letter.path` | where `dead-letter` writes bad records (required with it) |
+//! | `sink.rolling-policy.file-size` | roll sink files after this size, default `128MB` |
+//! | `parquet.compression` | `snappy` (default), `zstd` or `uncompressed` |
+//!
+//! A directory is listed recursively; names (of files or of directories below `path`)
+//! starting with `_` or `.` are skipped, and files are read in key order. File `i` of
+//! the sorted list is read by worker `i % workers`.
+
+mod csv;
+mod dead_letter;
+mod sink;
+pub(crate) mod source;
+#[cfg(test)]
+mod tests;
+
+pub use dead_letter::DeadLetterWriter;
+
+use crate::options::{boolean, check_keys, choice, parse_size, required};
+use crate::{Connector, ConnectorError, Result, Sink, Source, WorkerContext};
+use futures::TryStreamExt;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+use sluice_catalogs::{Schema, SourceCapabilities, TableDescriptor};
+use sluice_compiler::ScalarExpr;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+
+/// File formats of the filesystem connector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileFormat {
+    /// Comma- (or otherwise) separated values.
+    Csv,
+    /// One JSON object per line.
+    Json,
+    /// Apache Parquet.
+    Parquet,
+}
+
+impl FileFormat {
+    /// The file name extension sinks use.
+    pub fn extension(self) -> &'static str {
+        match self {
+            FileFormat::Csv => "csv",
+            FileFormat::Json => "json",
+            FileFormat::Parquet => "parquet",
+        }
+    }
+}
+
+/// What to do with a record that cannot be decoded (the `'format.on-error'` option).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OnError {
+    /// Fail the job (default).
+    #[default]
+    Fail,
+    /// Drop the record (and count it).
+    Skip,
+    /// Write it to the `'dead-letter.path'` with a [`DeadLetterWriter`] and go on.
+    DeadLetter,
+}
+
+/// A table's `'format.on-error'` policy and `'dead-letter.path'` (for the dataflow,
+/// which applies it to the [`crate::BadRecord`]s sources return). Any connector's
+/// table may set these two options.
+pub fn on_error_policy(table: &TableDescriptor) -> Result<(OnError, Option<String>)> {
+    parse_on_error(&table.options)
+}
+
+fn parse_on_error(options: &BTreeMap<String, String>) -> Result<(OnError, Option<String>)> {
+    let policy =
+        match choice(options, "format.on-error", &["fail", "skip", "dead-letter"])?.as_deref() {
+            Some("skip") => OnError::Skip,
+            Some("dead-letter") => OnError::DeadLetter,
+            _ => OnError::Fail,
+        };
+    let path = options.get("dead-letter.path").cloned();
+    if policy == OnError::DeadLetter && path.is_none() {
+        return Err(ConnectorError::Config(
+            "'format.on-error' = 'dead-letter' needs option 'dead-letter.path'".into(),
+        ));
+    }
+    Ok((policy, path))
+}
+
+/// Parquet compression codecs sinks can write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ParquetCompression {
+    Snappy,
+    Zstd,
+    Uncompressed,
+}
+
+/// The parsed, validated options of a filesystem table.
+#[derive(Clone, Debug)]
+pub(crate) struct FsOptions {
+    pub path: String,
+    pub format: FileFormat,
+    pub delimiter: u8,
+    pub header: bool,
+    pub null_literal: String,
+    pub roll_size: u64,
+    pub compression: ParquetCompression,
+}
+
+const FS_KEYS: &[&str] = &[
+    "path",
+    "format",
+    "csv.field-delimiter",
+    "csv.header",
+    "csv.null-literal",
+    "format.on-error",
+    "dead-letter.path",
+    "sink.rolling-policy.file-size",
+    "parquet.compression",
+];
+
+impl FsOptions {
+    pub(crate) fn parse(options: &BTreeMap<String, String>) -> Result<FsOptions> {
+        check_keys("filesystem", options, FS_KEYS, &[])?;
+        let path = required(options, "path")?.to_string();
+        if path.trim().is_empty() {
+            return Err(ConnectorError::Config("option 'path' is empty".into()));
+        }
+        required(options, "format")?;
+        let format = match choice(options, "format", &["csv", "json", "parquet"])?.as_deref() {
+            Some("csv") => FileFormat::Csv,
+            Some("json") => FileFormat::Json,
+            _ => FileFormat::Parquet,
+        };
+        let delimiter = match options.get("csv.field-delimiter").map(String::as_str) {
+            None => b',',
+            Some("\\t") => b'\t',
+            Some(d) if d.len() == 1 && d.is_ascii() && d != "\"" && d != "\n" && d != "\r" => {
+                d.as_bytes()[0]
+            }
+            Some(d) => {
+                return Err(ConnectorError::Config(format!(
+                    "option 'csv.field-delimiter' = '{d}' is invalid: expected one ASCII character other than a quote or a line break"
+                )))
+            }
+        };
+        let header = boolean(options, "csv.header", true)?;
+        let null_literal = options.get("csv.null-literal").cloned().unwrap_or_default();
+        parse_on_error(options)?;
+        let roll_size = match options.get("sink.rolling-policy.file-size") {
+            None => 128 << 20,
+            Some(v) => parse_size(v).map_err(|e| {
+                ConnectorError::Config(format!(
+                    "option 'sink.rolling-policy.file-size' is invalid: {e}"
+                ))
+            })?,
+        };
+        let compression = match choice(
+            options,
+            "parquet.compression",
+            &["snappy", "zstd", "uncompressed"],
+        )?
+        .as_deref()
+        {
+            Some("zstd") => ParquetCompression::Zstd,
+            Some("uncompressed") => ParquetCompression::Uncompressed,
+            _ => ParquetCompression::Snappy,
+        };
+        Ok(FsOptions {
+            path,
+            format,
+            delimiter,
+            header,
+            null_literal,
+            roll_size,
+            compression,
+        })
+    }
+}
+
+/// A place in an object store: the store, the root path in it, and how to show
+/// paths to users.
+#[derive(Clone, Debug)]
+pub(crate) struct Location {
+    pub store: Arc<dyn ObjectStore>,
+    pub root: Path,
+    /// `file://` or `scheme://authority`, prefixed to `/`+path when displaying.
+    url_base: String,
+    /// The local directory, for local stores.
+    pub local: Option<std::path::PathBuf>,
+}
+
+impl Location {
+    /// Resolve a URL or a local path (relative paths against the current directory).
+    pub(crate) fn parse(s: &str) -> Result<Location> {
+        let cfg = |e: String| ConnectorError::Config(format!("invalid path '{s}': {e}"));
+        let looks_like_url = s.contains("://");
+        let local_path = if looks_like_url {
+            let url = url::Url::parse(s).map_err(|e| cfg(e.to_string()))?;
+            if url.scheme() != "file" {
+                let (store, root) =
+                    object_store::parse_url(&url).map_err(|e| cfg(e.to_string()))?;
+                let url_base = format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""));
+                return Ok(Location {
+                    store: Arc::from(store),
+                    root,
+                    url_base,
+                    local: None,
+                });
+            }
+            url.to_file_path()
+                .map_err(|_| cfg("not a local file URL".into()))?
+        } else {
+            std::path::absolute(s).map_err(|e| cfg(e.to_string()))?
+        };
+        let root = Path::from_absolute_path(&local_path).map_err(|e| cfg(e.to_string()))?;
+        Ok(Location {
+            store: Arc::new(LocalFileSystem::new()),
+            root,
+            url_base: "file://".into(),
+            local: Some(local_path),
+        })
+    }
+
+    /// A path below the root.
+    pub(crate) fn child(&self, rel: &str) -> Path {
+        rel.split('/')
+            .filter(|p| !p.is_empty())
+            .fold(self.root.clone(), |p, part| p.join(part))
+    }
+
+    /// A user-facing URL of a path in this store.
+    pub(crate) fn display(&self, p: &Path) -> String {
+        format!("{}/{}", self.url_base, p)
+    }
+
+    /// The data files under the root (or the root itself when it is a file), sorted,
+    /// skipping hidden (`.`) and internal (`_`) names.
+    pub(crate) async fn list_files(&self) -> Result<Vec<Path>> {
+        match self.store.head(&self.root).await {
+            Ok(meta) => return Ok(vec![meta.location]),
+            Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(io(e)),
+        }
+        if let Some(local) = &self.local {
+            if !local.exists() {
+                return Err(ConnectorError::Io(format!(
+                    "path '{}' does not exist",
+                    local.display()
+                )));
+            }
+        }
+        let metas: Vec<_> = self
+            .store
+            .list(Some(&self.root))
+            .try_collect()
+            .await
+            .map_err(io)?;
+        let root_parts = self.root.parts().count();
+        let mut files: Vec<Path> = metas
+            .into_iter()
+            .map(|m| m.location)
+            .filter(|p| {
+                p.parts().skip(root_parts).all(|part| {
+                    let s = part.as_ref();
+                    !s.starts_with('_') && !s.starts_with('.')
+                })
+            })
+            .collect();
+        files.sort();
+        Ok(files)
+    }
+}
+
+/// An object store error as a connector error.
+pub(crate) fn io(e: impl std::fmt::Display) -> ConnectorError {
+    ConnectorError::Io(e.to_string())
+}
+
+/// Run a future to completion on the connectors' shared tokio runtime. Sources and
+/// sinks are called from (non-async) dataflow worker threads.
+pub(crate) fn block_on<F: Future>(f: F) -> Result<F::Output> {
+    static RT: OnceLock<std::result::Result<tokio::runtime::Runtime, String>> = OnceLock::new();
+    let rt = RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("sluice-connectors-io")
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())
+    });
+    match rt {
+        Ok(rt) => Ok(rt.block_on(f)),
+        Err(e) => Err(ConnectorError::Internal(format!(
+            "cannot start the I/O runtime: {e}"
+        ))),
+    }
+}
+
+/// The `filesystem` connector.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FilesystemConnector;
+
+impl Connector for FilesystemConnector {
+    fn name(&self) -> &'static str {
+        "filesystem"
+    }
+
+    fn validate(
+        &self,
+        options: &BTreeMap<String, String>,
+        schema: &Schema,
+    ) -> Result<SourceCapabilities> {
+        let opts = FsOptions::parse(options)?;
+        Location::parse(&opts.path)?;
+        if schema.is_empty() {
+            return Err(ConnectorError::Config(
+                "a filesystem table needs at least one column".into(),
+            ));
+        }
+        Ok(SourceCapabilities {
+            filter_pushdown: false,
+            projection_pushdown: true,
+            bounded: true,
+        })
+    }
+
+    fn create_source(
+        &self,
+        table: &TableDescriptor,
+        projection: &[usize],
+        _filters: &[ScalarExpr],
+        ctx: WorkerContext,
+    ) -> Result<Box<dyn Source>> {
+        Ok(Box::new(source::FileSource::new(table, projection, ctx)?))
+    }
+
+    fn create_sink(&self, table: &TableDescriptor, ctx: WorkerContext) -> Result<Box<dyn Sink>> {
+        Ok(Box::new(sink::FileSink::new(table, ctx)?))
+    }
+}
+
+/// Check a projection against a schema.
+pub(crate) fn check_projection(table: &TableDescriptor, projection: &[usize]) -> Result<()> {
+    match projection.iter().find(|&&i| i >= table.schema.len()) {
+        Some(i) => Err(ConnectorError::Internal(format!(
+            "projection column {i} out of range for table '{}' with {} columns",
+            table.name,
+            table.schema.len()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Check the worker context.
+pub(crate) fn check_ctx(ctx: WorkerContext) -> Result<()> {
+    if ctx.workers == 0 || ctx.worker >= ctx.workers {
+        return Err(ConnectorError::Internal(format!(
+            "worker {} of {} is not a valid worker",
+            ctx.worker, ctx.workers
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,267 @@
+//! The filesystem sink: two-phase writes of CSV, JSON-lines or Parquet part files.
+//!
+//! Rows are encoded into an in-memory part; when it reaches the rolling size (or at
+//! `prepare_commit`) it is put under `<path>/_staging/` (invisible to readers, which
+//! skip `_` names). `prepare_commit(epoch)` assigns the staged parts their final
+//! names `part-<worker>-<epoch>-<seq>.<ext>`; `commit(epoch)` renames them into place.
+
+use super::csv::write_field;
+use super::{block_on, check_ctx, io, FileFormat, FsOptions, Location, ParquetCompression};
+use crate::values::{write_cell, TextStyle};
+use crate::{ConnectorError, Result, Sink, WorkerContext};
+use arrow::datatypes::{Field as ArrowField, Schema as ArrowSchema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use object_store::path::Path;
+use object_store::{ObjectStoreExt, PutPayload};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use sluice_catalogs::TableDescriptor;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The part being written.
+enum Part {
+    Text { buf: String, rows: usize },
+    Parquet(Box<ArrowWriter<Vec<u8>>>),
+}
+
+/// One worker's filesystem sink.
+pub(crate) struct FileSink {
+    loc: Location,
+    opts: FsOptions,
+    worker: usize,
+    schema: SchemaRef,
+    part: Option<Part>,
+    /// Staged parts not yet assigned to an epoch.
+    staged: Vec<Path>,
+    /// Parts prepared per epoch: (staged path, final path).
+    prepared: BTreeMap<u64, Vec<(Path, Path)>>,
+    /// Final names already used per epoch (so a second prepare of an epoch continues).
+    next_seq: BTreeMap<u64, usize>,
+    /// Counter for staged object names.
+    staged_count: u64,
+}
+
+impl FileSink {
+    pub(crate) fn new(table: &TableDescriptor, ctx: WorkerContext) -> Result<FileSink> {
+        check_ctx(ctx)?;
+        let opts = FsOptions::parse(&table.options)?;
+        let loc = Location::parse(&opts.path)?;
+        let schema = Arc::new(ArrowSchema::new(
+            table
+                .schema
+                .fields
+                .iter()
+                .map(|f| ArrowField::new(&f.name, f.ty.to_arrow(), true))
+                .collect::<Vec<_>>(),
+        ));
+        Ok(FileSink {
+            loc,
+            opts,
+            worker: ctx.worker,
+            schema,
+            part: None,
+            staged: Vec::new(),
+            prepared: BTreeMap::new(),
+            next_seq: BTreeMap::new(),
+            staged_count: 0,
+        })
+    }
+
+    fn new_part(&self) -> Result<Part> {
+        match self.opts.format {
+            FileFormat::Csv => {
+                let mut buf = String::new();
+                if self.opts.header {
+                    for (i, f) in self.schema.fields().iter().enumerate() {
+                        if i > 0 {
+                            buf.push(self.opts.delimiter as char);
+                        }
+                        write_field(&mut buf, f.name(), self.opts.delimiter, "");
+                    }
+                    buf.push('\n');
+                }
+                Ok(Part::Text { buf, rows: 0 })
+            }
+            FileFormat::Json => Ok(Part::Text {
+                buf: String::new(),
+                rows: 0,
+            }),
+            FileFormat::Parquet => {
+                let compression = match self.opts.compression {
+                    ParquetCompression::Snappy => Compression::SNAPPY,
+                    ParquetCompression::Zstd => Compression::ZSTD(ZstdLevel::default()),
+                    ParquetCompression::Uncompressed => Compression::UNCOMPRESSED,
+                };
+                let props = WriterProperties::builder()
+                    .set_compression(compression)
+                    .build();
+                let w = ArrowWriter::try_new(Vec::new(), self.schema.clone(), Some(props))
+                    .map_err(|e| ConnectorError::Internal(format!("parquet writer: {e}")))?;
+                Ok(Part::Parquet(Box::new(w)))
+            }
+        }
+    }
+
+    /// Encode rows into the text part.
+    fn encode_text(&self, buf: &mut String, batch: &RecordBatch) {
+        let names: Vec<String> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| serde_json::Value::from(f.name().as_str()).to_string())
+            .collect();
+        let mut cell = String::new();
+        for row in 0..batch.num_rows() {
+            match self.opts.format {
+                FileFormat::Json => {
+                    buf.push('{');
+                    for (c, col) in batch.columns().iter().enumerate() {
+                        if c > 0 {
+                            buf.push(',');
+                        }
+                        buf.push_str(&names[c]);
+                        buf.push(':');
+                        if !write_cell(buf, col.as_ref(), row, TextStyle::Json) {
+                            buf.push_str("null");
+                        }
+                    }
+                    buf.push_str("}\n");
+                }
+                _ => {
+                    for (c, col) in batch.columns().iter().enumerate() {
+                        if c > 0 {
+                            buf.push(self.opts.delimiter as char);
+                        }
+                        cell.clear();
+                        if write_cell(&mut cell, col.as_ref(), row, TextStyle::Plain) {
+                            write_field(buf, &cell, self.opts.delimiter, &self.opts.null_literal);
+                        } else {
+                            buf.push_str(&self.opts.null_literal);
+                        }
+                    }
+                    buf.push('\n');
+                }
+            }
+        }
+    }
+
+    /// Finish the current part (if it has rows) and put it under `_staging/`.
+    fn roll(&mut self) -> Result<()> {
+        let bytes = match self.part.take() {
+            None => return Ok(()),
+            Some(Part::Text { rows: 0, .. }) => return Ok(()),
+            Some(Part::Text { buf, .. }) => buf.into_bytes(),
+            Some(Part::Parquet(w)) => {
+                if w.flushed_row_groups().is_empty() && w.in_progress_rows() == 0 {
+                    return Ok(());
+                }
+                w.into_inner()
+                    .map_err(|e| ConnectorError::Internal(format!("parquet writer: {e}")))?
+            }
+        };
+        let name = format!(
+            "_staging/part-{}-s{}.{}",
+            self.worker,
+            self.staged_count,
+            self.opts.format.extension()
+        );
+        let path = self.loc.child(&name);
+        block_on(self.loc.store.put(&path, PutPayload::from(bytes)))?.map_err(io)?;
+        self.staged_count += 1;
+        self.staged.push(path);
+        Ok(())
+    }
+
+    fn part_size(&self) -> u64 {
+        match &self.part {
+            None => 0,
+            Some(Part::Text { buf, .. }) => buf.len() as u64,
+            Some(Part::Parquet(w)) => (w.bytes_written() + w.in_progress_size()) as u64,
+        }
+    }
+}
+
+impl Sink for FileSink {
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.num_columns() != self.schema.fields().len() {
+            return Err(ConnectorError::Internal(format!(
+                "sink batch has {} columns, the table has {}",
+                batch.num_columns(),
+                self.schema.fields().len()
+            )));
+        }
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        if self.part.is_none() {
+            self.part = Some(self.new_part()?);
+        }
+        let mut part = self.part.take();
+        match &mut part {
+            Some(Part::Text { buf, rows }) => {
+                self.encode_text(buf, batch);
+                *rows += batch.num_rows();
+            }
+            Some(Part::Parquet(w)) => {
+                let b = RecordBatch::try_new(self.schema.clone(), batch.columns().to_vec())
+                    .map_err(|e| {
+                        ConnectorError::Internal(format!("sink batch does not fit the table: {e}"))
+                    })?;
+                w.write(&b)
+                    .map_err(|e| ConnectorError::Io(format!("parquet write: {e}")))?;
+            }
+            None => {}
+        }
+        self.part = part;
+        if self.part_size() >= self.opts.roll_size {
+            self.roll()?;
+        }
+        Ok(())
+    }
+
+    fn prepare_commit(&mut self, epoch: u64) -> Result<()> {
+        self.roll()?;
+        let seq = self.next_seq.entry(epoch).or_insert(0);
+        let list = self.prepared.entry(epoch).or_default();
+        for staged in self.staged.drain(..) {
+            let name = format!(
+                "part-{}-{epoch}-{}.{}",
+                self.worker,
+                *seq,
+                self.opts.format.extension()
+            );
+            *seq += 1;
+            list.push((staged, self.loc.child(&name)));
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self, epoch: u64) -> Result<()> {
+        let epochs: Vec<u64> = self.prepared.range(..=epoch).map(|(e, _)| *e).collect();
+        for e in epochs {
+            let Some(moves) = self.prepared.get(&e).cloned() else {
+                continue;
+            };
+            for (from, to) in moves {
+                let store = &self.loc.store;
+                let res = block_on(async {
+                    match store.rename(&from, &to).await {
+                        Ok(()) => Ok(()),
+                        // Already moved by an earlier (interrupted) commit.
+                        Err(object_store::Error::NotFound { .. })
+                            if store.head(&to).await.is_ok() =>
+                        {
+                            Ok(())
+                        }
+                        Err(e) => Err(e),
+                    }
+                })?;
+                res.map_err(io)?;
+            }
+            self.prepared.remove(&e);
+        }
+        Ok(())
+    }
+}

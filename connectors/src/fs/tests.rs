@@ -1,0 +1,710 @@
+//! Tests of the filesystem connector against local temporary directories.
+
+use super::*;
+use crate::{BadRecord, Registry, SourcePoll};
+use arrow::array::{
+    Array, ArrayRef, BooleanArray, Date32Array, Decimal128Array, DurationMillisecondArray,
+    Float64Array, Int32Array, Int64Array, StringArray, TimestampMillisecondArray,
+};
+use arrow::compute::concat_batches;
+use arrow::record_batch::RecordBatch;
+use sluice_catalogs::{Field, Schema, SqlType};
+
+fn table(schema: Schema, options: &[(&str, &str)]) -> TableDescriptor {
+    let mut o: BTreeMap<String, String> = options
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    o.insert("connector".into(), "filesystem".into());
+    TableDescriptor {
+        name: "t".into(),
+        schema,
+        connector: "filesystem".into(),
+        options: o,
+        watermark: None,
+        capabilities: SourceCapabilities::default(),
+    }
+}
+
+fn all_types() -> Schema {
+    Schema::new(vec![
+        Field::new("b", SqlType::Boolean),
+        Field::new("i", SqlType::Int),
+        Field::new("l", SqlType::BigInt),
+        Field::new("d", SqlType::Double),
+        Field::new(
+            "m",
+            SqlType::Decimal {
+                precision: 10,
+                scale: 2,
+            },
+        ),
+        Field::new("s", SqlType::Varchar),
+        Field::new("dt", SqlType::Date),
+        Field::new("ts", SqlType::Timestamp),
+        Field::new("iv", SqlType::Interval),
+    ])
+}
+
+fn sample(schema: &Schema) -> RecordBatch {
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(BooleanArray::from(vec![
+            Some(true),
+            None,
+            Some(false),
+            Some(true),
+        ])),
+        Arc::new(Int32Array::from(vec![
+            Some(1),
+            Some(i32::MIN),
+            None,
+            Some(i32::MAX),
+        ])),
+        Arc::new(Int64Array::from(vec![
+            Some(-7),
+            None,
+            Some(i64::MAX),
+            Some(0),
+        ])),
+        Arc::new(Float64Array::from(vec![
+            Some(1.5),
+            Some(-0.1),
+            None,
+            Some(1e300),
+        ])),
+        Arc::new(
+            Decimal128Array::from(vec![Some(12345), Some(-5), Some(0), None])
+                .with_precision_and_scale(10, 2)
+                .unwrap(),
+        ),
+        Arc::new(StringArray::from(vec![
+            Some("plain"),
+            Some(""),
+            Some("a,\"quoted\"\nline and ünïcode"),
+            None,
+        ])),
+        Arc::new(Date32Array::from(vec![
+            Some(0),
+            Some(-1),
+            None,
+            Some(16631),
+        ])),
+        Arc::new(TimestampMillisecondArray::from(vec![
+            Some(1_436_918_400_123),
+            None,
+            Some(-1),
+            Some(0),
+        ])),
+        Arc::new(DurationMillisecondArray::from(vec![
+            Some(1000),
+            Some(-3),
+            None,
+            Some(0),
+        ])),
+    ];
+    RecordBatch::try_new(
+        Arc::new(arrow::datatypes::Schema::new(
+            schema
+                .fields
+                .iter()
+                .map(|f| arrow::datatypes::Field::new(&f.name, f.ty.to_arrow(), true))
+                .collect::<Vec<_>>(),
+        )),
+        cols,
+    )
+    .unwrap()
+}
+
+fn ctx(worker: usize, workers: usize) -> WorkerContext {
+    WorkerContext { worker, workers }
+}
+
+/// Everything one worker's source yields.
+fn read(
+    t: &TableDescriptor,
+    projection: &[usize],
+    c: WorkerContext,
+    max_rows: usize,
+) -> (Option<RecordBatch>, Vec<BadRecord>) {
+    let mut src = FilesystemConnector
+        .create_source(t, projection, &[], c)
+        .unwrap();
+    let mut batches = Vec::new();
+    let mut bad = Vec::new();
+    loop {
+        match src.poll(max_rows).unwrap() {
+            SourcePoll::Batch { batch, bad: b } => {
+                assert!(batch.num_rows() <= max_rows);
+                batches.push(batch);
+                bad.extend(b);
+            }
+            SourcePoll::Idle => panic!("a file source is never idle"),
+            SourcePoll::Finished => break,
+        }
+    }
+    let batch = batches
+        .first()
+        .map(|b| concat_batches(&b.schema(), &batches).unwrap());
+    (batch, bad)
+}
+
+fn rows(b: &Option<RecordBatch>) -> usize {
+    b.as_ref().map_or(0, RecordBatch::num_rows)
+}
+
+fn round_trip(format: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out");
+    let schema = all_types();
+    let t = table(
+        schema.clone(),
+        &[("path", path.to_str().unwrap()), ("format", format)],
+    );
+    FilesystemConnector.validate(&t.options, &schema).unwrap();
+    let data = sample(&schema);
+    let mut sink = FilesystemConnector.create_sink(&t, ctx(0, 1)).unwrap();
+    sink.write(&data).unwrap();
+    sink.write(&data.slice(1, 2)).unwrap();
+    sink.prepare_commit(1).unwrap();
+    // Staged, not visible.
+    assert_eq!(rows(&read(&t, &[0], ctx(0, 1), 100).0), 0);
+    sink.commit(1).unwrap();
+    sink.commit(1).unwrap();
+    let ext = FileSink_ext(format);
+    assert!(path.join(format!("part-0-1-0.{ext}")).exists());
+    let (got, bad) = read(&t, &(0..schema.len()).collect::<Vec<_>>(), ctx(0, 1), 3);
+    assert!(bad.is_empty(), "{bad:?}");
+    let want = concat_batches(&data.schema(), &[data.clone(), data.slice(1, 2)]).unwrap();
+    let got = got.unwrap();
+    assert_eq!(got.num_rows(), 6);
+    for c in 0..schema.len() {
+        assert_eq!(
+            got.column(c).as_ref(),
+            want.column(c).as_ref(),
+            "{format}: column {}",
+            schema.fields[c].name
+        );
+    }
+    // Projection: only these columns, in this order.
+    let (got, _) = read(&t, &[7, 5], ctx(0, 1), 100);
+    let got = got.unwrap();
+    assert_eq!(got.num_columns(), 2);
+    assert_eq!(got.schema().field(0).name(), "ts");
+    assert_eq!(got.column(0).as_ref(), want.column(7).as_ref());
+    assert_eq!(got.column(1).as_ref(), want.column(5).as_ref());
+    // An empty projection still counts rows.
+    assert_eq!(rows(&read(&t, &[], ctx(0, 1), 100).0), 6);
+}
+
+#[allow(non_snake_case)]
+fn FileSink_ext(format: &str) -> &'static str {
+    match format {
+        "csv" => "csv",
+        "json" => "json",
+        _ => "parquet",
+    }
+}
+
+#[test]
+fn csv_round_trip_all_types() {
+    round_trip("csv");
+}
+
+#[test]
+fn json_round_trip_all_types() {
+    round_trip("json");
+}
+
+#[test]
+fn parquet_round_trip_all_types() {
+    round_trip("parquet");
+}
+
+#[test]
+fn json_text_forms() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = all_types();
+    let t = table(
+        schema.clone(),
+        &[("path", dir.path().to_str().unwrap()), ("format", "json")],
+    );
+    let mut sink = FilesystemConnector.create_sink(&t, ctx(2, 3)).unwrap();
+    sink.write(&sample(&schema).slice(0, 1)).unwrap();
+    sink.prepare_commit(7).unwrap();
+    sink.commit(7).unwrap();
+    let text = std::fs::read_to_string(dir.path().join("part-2-7-0.json")).unwrap();
+    assert_eq!(
+        text,
+        "{\"b\":true,\"i\":1,\"l\":-7,\"d\":1.5,\"m\":123.45,\"s\":\"plain\",\"dt\":\"1970-01-01\",\"ts\":\"2015-07-15 00:00:00.123\",\"iv\":1000}\n"
+    );
+}
+
+#[test]
+fn csv_text_forms_and_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = all_types();
+    let t = table(
+        schema.clone(),
+        &[("path", dir.path().to_str().unwrap()), ("format", "csv")],
+    );
+    let mut sink = FilesystemConnector.create_sink(&t, ctx(0, 1)).unwrap();
+    sink.write(&sample(&schema).slice(0, 2)).unwrap();
+    sink.prepare_commit(0).unwrap();
+    sink.commit(0).unwrap();
+    let text = std::fs::read_to_string(dir.path().join("part-0-0-0.csv")).unwrap();
+    assert_eq!(
+        text,
+        "b,i,l,d,m,s,dt,ts,iv\n\
+         true,1,-7,1.5,123.45,plain,1970-01-01,2015-07-15 00:00:00.123,1000\n\
+         ,-2147483648,,-0.1,-0.05,\"\",1969-12-31,,-3\n"
+    );
+}
+
+#[test]
+fn staged_files_are_invisible_until_commit_and_rolling_splits_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = Schema::new(vec![Field::new("x", SqlType::BigInt)]);
+    let t = table(
+        schema.clone(),
+        &[
+            ("path", dir.path().to_str().unwrap()),
+            ("format", "csv"),
+            ("sink.rolling-policy.file-size", "10"),
+        ],
+    );
+    let batch = RecordBatch::try_new(
+        schema.to_arrow(),
+        vec![Arc::new(Int64Array::from(vec![1_000_000_000_i64, 2]))],
+    )
+    .unwrap();
+    let mut sink = FilesystemConnector.create_sink(&t, ctx(1, 2)).unwrap();
+    sink.write(&batch).unwrap();
+    sink.write(&batch).unwrap();
+    let visible = |d: &std::path::Path| {
+        let mut v: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with('_'))
+            .collect();
+        v.sort();
+        v
+    };
+    assert!(visible(dir.path()).is_empty());
+    sink.prepare_commit(3).unwrap();
+    assert!(visible(dir.path()).is_empty());
+    assert_eq!(rows(&read(&t, &[0], ctx(0, 1), 10).0), 0);
+    sink.commit(3).unwrap();
+    assert_eq!(
+        visible(dir.path()),
+        vec!["part-1-3-0.csv", "part-1-3-1.csv"]
+    );
+    assert_eq!(rows(&read(&t, &[0], ctx(0, 1), 10).0), 4);
+    // Nothing new: committing again and an empty epoch change nothing.
+    sink.commit(3).unwrap();
+    sink.prepare_commit(4).unwrap();
+    sink.commit(4).unwrap();
+    assert_eq!(visible(dir.path()).len(), 2);
+}
+
+fn bad_positions(bad: &[BadRecord]) -> Vec<String> {
+    bad.iter()
+        .map(|b| b.position.rsplit('/').next().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn bad_json_records_are_reported_and_good_rows_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut data = Vec::new();
+    data.extend_from_slice(b"{\"id\": 1, \"name\": \"a\", \"extra\": [1]}\n");
+    data.extend_from_slice(b"{\"id\": 2, \"name\": \n");
+    data.extend_from_slice(b"{\"id\": \"two\", \"name\": \"b\"}\n");
+    data.extend_from_slice(b"{\"id\": 3, \"name\": \"\xff\xfe\"}\n");
+    data.extend_from_slice(b"\n");
+    let big = format!("{{\"id\": 4, \"name\": \"{}\"}}\n", "x".repeat(1 << 20));
+    data.extend_from_slice(big.as_bytes());
+    data.extend_from_slice(b"[1, 2]\r\n");
+    data.extend_from_slice(b"{\"ID\": 5}");
+    std::fs::write(dir.path().join("x.json"), &data).unwrap();
+    let schema = Schema::new(vec![
+        Field::new("id", SqlType::BigInt),
+        Field::new("name", SqlType::Varchar),
+    ]);
+    let t = table(
+        schema,
+        &[("path", dir.path().to_str().unwrap()), ("format", "json")],
+    );
+    let (got, bad) = read(&t, &[0, 1], ctx(0, 1), 100);
+    let got = got.unwrap();
+    assert_eq!(
+        got.column(0).as_ref(),
+        &Int64Array::from(vec![1, 5]) as &dyn Array
+    );
+    assert_eq!(
+        got.column(1).as_ref(),
+        &StringArray::from(vec![Some("a"), None]) as &dyn Array
+    );
+    assert_eq!(
+        bad_positions(&bad),
+        vec!["x.json:2", "x.json:3", "x.json:4", "x.json:6", "x.json:7"]
+    );
+    assert!(bad[0].error.contains("invalid JSON"), "{}", bad[0].error);
+    assert!(bad[1].error.contains("column 'id'"), "{}", bad[1].error);
+    assert!(bad[2].error.contains("UTF-8"), "{}", bad[2].error);
+    assert!(bad[3].error.contains("larger than"), "{}", bad[3].error);
+    assert!(bad[4].error.contains("object"), "{}", bad[4].error);
+    assert_eq!(bad[1].raw, b"{\"id\": \"two\", \"name\": \"b\"}".to_vec());
+    assert!(bad[0].position.starts_with("file:///"));
+}
+
+#[test]
+fn bad_csv_records_are_reported_and_good_rows_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut data = Vec::new();
+    data.extend_from_slice(b"id;name;day\n");
+    data.extend_from_slice(b"1;a;2020-01-01\n");
+    data.extend_from_slice(b"2;b\n");
+    data.extend_from_slice(b"x;c;2020-01-01\n");
+    data.extend_from_slice(b"3;\xff;2020-01-01\n");
+    data.extend_from_slice(b"4;d;2020-02-30\n");
+    let big = format!("5;{};2020-01-01\n", "y".repeat(1 << 20));
+    data.extend_from_slice(big.as_bytes());
+    data.extend_from_slice(b"\"6\";\"multi\nline\";\n");
+    data.extend_from_slice(b"\"7\"x;e;\n");
+    data.extend_from_slice(b"8;\\N;");
+    std::fs::write(dir.path().join("x.csv"), &data).unwrap();
+    let schema = Schema::new(vec![
+        Field::new("id", SqlType::Int),
+        Field::new("name", SqlType::Varchar),
+        Field::new("day", SqlType::Date),
+    ]);
+    let t = table(
+        schema,
+        &[
+            ("path", dir.path().to_str().unwrap()),
+            ("format", "csv"),
+            ("csv.field-delimiter", ";"),
+            ("csv.null-literal", "\\N"),
+        ],
+    );
+    let (got, bad) = read(&t, &[0, 1, 2], ctx(0, 1), 100);
+    let got = got.unwrap();
+    assert_eq!(
+        got.column(0).as_ref(),
+        &Int32Array::from(vec![1, 6, 8]) as &dyn Array
+    );
+    assert_eq!(
+        got.column(1).as_ref(),
+        &StringArray::from(vec![Some("a"), Some("multi\nline"), None]) as &dyn Array
+    );
+    assert_eq!(
+        got.column(2).as_ref(),
+        &Date32Array::from(vec![Some(18262), None, None]) as &dyn Array
+    );
+    assert_eq!(
+        bad_positions(&bad),
+        vec!["x.csv:3", "x.csv:4", "x.csv:5", "x.csv:6", "x.csv:7", "x.csv:10"]
+    );
+    assert!(
+        bad[0].error.contains("expected 3 fields"),
+        "{}",
+        bad[0].error
+    );
+    assert!(bad[1].error.contains("column 'id'"), "{}", bad[1].error);
+    assert!(bad[2].error.contains("UTF-8"), "{}", bad[2].error);
+    assert!(bad[3].error.contains("column 'day'"), "{}", bad[3].error);
+    assert!(bad[4].error.contains("larger than"), "{}", bad[4].error);
+    assert!(bad[5].error.contains("closing quote"), "{}", bad[5].error);
+}
+
+fn write_files(dir: &std::path::Path, n: usize) {
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::create_dir_all(dir.join("_staging")).unwrap();
+    std::fs::create_dir_all(dir.join(".hidden")).unwrap();
+    for i in 0..n {
+        let sub = if i % 2 == 0 { "" } else { "sub/" };
+        let body: String = (0..3).map(|r| format!("{}\n", i * 10 + r)).collect();
+        std::fs::write(dir.join(format!("{sub}f{i}.csv")), body).unwrap();
+    }
+    std::fs::write(dir.join("_SUCCESS"), "999\n").unwrap();
+    std::fs::write(dir.join(".crc"), "999\n").unwrap();
+    std::fs::write(dir.join("_staging/x.csv"), "999\n").unwrap();
+    std::fs::write(dir.join(".hidden/y.csv"), "999\n").unwrap();
+}
+
+#[test]
+fn files_are_split_across_workers_and_hidden_names_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), 5);
+    let schema = Schema::new(vec![Field::new("x", SqlType::BigInt)]);
+    let t = table(
+        schema,
+        &[
+            ("path", dir.path().to_str().unwrap()),
+            ("format", "csv"),
+            ("csv.header", "false"),
+        ],
+    );
+    let whole: Vec<i64> = (0..5)
+        .flat_map(|i| (0..3).map(move |r| i * 10 + r))
+        .collect();
+    for workers in 1..=4 {
+        let mut union = Vec::new();
+        for w in 0..workers {
+            let (got, bad) = read(&t, &[0], ctx(w, workers), 2);
+            assert!(bad.is_empty());
+            if let Some(b) = got {
+                let a = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+                union.extend(a.values().iter().copied());
+            }
+        }
+        union.sort();
+        assert_eq!(union, whole, "{workers} workers");
+    }
+    // A single file as the path.
+    let one = table(
+        Schema::new(vec![Field::new("x", SqlType::BigInt)]),
+        &[
+            ("path", dir.path().join("sub/f1.csv").to_str().unwrap()),
+            ("format", "csv"),
+            ("csv.header", "false"),
+        ],
+    );
+    assert_eq!(rows(&read(&one, &[0], ctx(0, 1), 100).0), 3);
+    // A file:// URL.
+    let url = format!("file://{}", dir.path().display());
+    let by_url = table(
+        Schema::new(vec![Field::new("x", SqlType::BigInt)]),
+        &[("path", &url), ("format", "csv"), ("csv.header", "false")],
+    );
+    assert_eq!(rows(&read(&by_url, &[0], ctx(0, 1), 100).0), 15);
+}
+
+#[test]
+fn a_missing_path_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = table(
+        Schema::new(vec![Field::new("x", SqlType::BigInt)]),
+        &[
+            ("path", dir.path().join("nope").to_str().unwrap()),
+            ("format", "csv"),
+        ],
+    );
+    let e = FilesystemConnector
+        .create_source(&t, &[0], &[], ctx(0, 1))
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("does not exist"), "{e}");
+}
+
+#[test]
+fn seek_resumes_where_position_was_taken() {
+    for format in ["csv", "json", "parquet"] {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = all_types();
+        let t = table(
+            schema.clone(),
+            &[("path", dir.path().to_str().unwrap()), ("format", format)],
+        );
+        let mut sink = FilesystemConnector.create_sink(&t, ctx(0, 1)).unwrap();
+        for e in 0..3 {
+            sink.write(&sample(&schema)).unwrap();
+            sink.prepare_commit(e).unwrap();
+            sink.commit(e).unwrap();
+        }
+        let proj = [1usize, 5];
+        let (whole, _) = read(&t, &proj, ctx(0, 1), 100);
+        let whole = whole.unwrap();
+        assert_eq!(whole.num_rows(), 12);
+        let mut src = FilesystemConnector
+            .create_source(&t, &proj, &[], ctx(0, 1))
+            .unwrap();
+        let mut first = 0;
+        while first < 6 {
+            match src.poll(3).unwrap() {
+                SourcePoll::Batch { batch, .. } => first += batch.num_rows(),
+                _ => panic!("ended early"),
+            }
+        }
+        let pos = src.position();
+        let mut again = FilesystemConnector
+            .create_source(&t, &proj, &[], ctx(0, 1))
+            .unwrap();
+        again.seek(&pos).unwrap();
+        let mut rest = Vec::new();
+        while let SourcePoll::Batch { batch, .. } = again.poll(100).unwrap() {
+            rest.push(batch);
+        }
+        let rest = concat_batches(&whole.schema(), &rest).unwrap();
+        assert_eq!(rest, whole.slice(first, 12 - first), "{format}");
+    }
+}
+
+#[test]
+fn parquet_columns_are_cast_but_never_lossily() {
+    let dir = tempfile::tempdir().unwrap();
+    let file_schema = Arc::new(arrow::datatypes::Schema::new(vec![
+        arrow::datatypes::Field::new("A", arrow::datatypes::DataType::Int64, true),
+        arrow::datatypes::Field::new("s", arrow::datatypes::DataType::Utf8, true),
+    ]));
+    let write = |name: &str, vals: Vec<i64>| {
+        let n = vals.len();
+        let batch = RecordBatch::try_new(
+            file_schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(vals)),
+                Arc::new(StringArray::from(vec!["x"; n])),
+            ],
+        )
+        .unwrap();
+        let f = std::fs::File::create(dir.path().join(name)).unwrap();
+        let mut w = parquet::arrow::ArrowWriter::try_new(f, file_schema.clone(), None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+    };
+    write("a.parquet", vec![1, -2, 3]);
+    let t = |ty: SqlType, path: &std::path::Path| {
+        table(
+            Schema::new(vec![Field::new("a", ty), Field::new("s", SqlType::Varchar)]),
+            &[("path", path.to_str().unwrap()), ("format", "parquet")],
+        )
+    };
+    let (got, _) = read(&t(SqlType::Int, dir.path()), &[0], ctx(0, 1), 100);
+    assert_eq!(
+        got.unwrap().column(0).as_ref(),
+        &Int32Array::from(vec![1, -2, 3]) as &dyn Array
+    );
+    // Text as a number: refused.
+    let mut src = FilesystemConnector
+        .create_source(
+            &table(
+                Schema::new(vec![Field::new("s", SqlType::BigInt)]),
+                &[
+                    ("path", dir.path().to_str().unwrap()),
+                    ("format", "parquet"),
+                ],
+            ),
+            &[0],
+            &[],
+            ctx(0, 1),
+        )
+        .unwrap();
+    let e = src.poll(10).unwrap_err();
+    assert!(matches!(e, ConnectorError::Format(_)), "{e}");
+    // A value that does not fit: refused.
+    write("b.parquet", vec![i64::from(i32::MAX) + 1]);
+    let mut src = FilesystemConnector
+        .create_source(&t(SqlType::Int, dir.path()), &[0], &[], ctx(0, 1))
+        .unwrap();
+    assert!(matches!(src.poll(10), Ok(SourcePoll::Batch { .. })));
+    let e = src.poll(10).unwrap_err();
+    assert!(e.to_string().contains("b.parquet"), "{e}");
+    // A corrupt file.
+    std::fs::write(dir.path().join("c.parquet"), b"not parquet").unwrap();
+    std::fs::remove_file(dir.path().join("b.parquet")).unwrap();
+    let mut src = FilesystemConnector
+        .create_source(&t(SqlType::BigInt, dir.path()), &[0], &[], ctx(0, 1))
+        .unwrap();
+    assert!(matches!(src.poll(10), Ok(SourcePoll::Batch { .. })));
+    assert!(matches!(src.poll(10), Err(ConnectorError::Format(_))));
+}
+
+#[test]
+fn options_are_validated() {
+    let schema = Schema::new(vec![Field::new("x", SqlType::BigInt)]);
+    let check = |opts: &[(&str, &str)]| {
+        let t = table(schema.clone(), opts);
+        Registry::builtin()
+            .get("filesystem")
+            .unwrap()
+            .validate(&t.options, &schema)
+            .map_err(|e| e.to_string())
+    };
+    let caps = check(&[("path", "/tmp/x"), ("format", "CSV")]).unwrap();
+    assert_eq!(
+        caps,
+        SourceCapabilities {
+            filter_pushdown: false,
+            projection_pushdown: true,
+            bounded: true
+        }
+    );
+    let e = check(&[("path", "/tmp/x"), ("format", "csv"), ("fromat", "x")]).unwrap_err();
+    assert!(e.contains("'fromat'") && e.contains("'csv.header'"), "{e}");
+    assert!(check(&[("format", "csv")]).unwrap_err().contains("'path'"));
+    assert!(check(&[("path", "/x")]).unwrap_err().contains("'format'"));
+    assert!(check(&[("path", "/x"), ("format", "xml")])
+        .unwrap_err()
+        .contains("'parquet'"));
+    assert!(check(&[
+        ("path", "/x"),
+        ("format", "csv"),
+        ("csv.field-delimiter", ";;")
+    ])
+    .is_err());
+    assert!(check(&[("path", "/x"), ("format", "csv"), ("csv.header", "maybe")]).is_err());
+    assert!(check(&[
+        ("path", "/x"),
+        ("format", "csv"),
+        ("sink.rolling-policy.file-size", "lots")
+    ])
+    .is_err());
+    assert!(check(&[
+        ("path", "/x"),
+        ("format", "parquet"),
+        ("parquet.compression", "lz5")
+    ])
+    .is_err());
+    let e = check(&[
+        ("path", "/x"),
+        ("format", "csv"),
+        ("format.on-error", "dead-letter"),
+    ])
+    .unwrap_err();
+    assert!(e.contains("dead-letter.path"), "{e}");
+    assert!(check(&[
+        ("path", "/x"),
+        ("format", "csv"),
+        ("format.on-error", "dead-letter"),
+        ("dead-letter.path", "/tmp/dl")
+    ])
+    .is_ok());
+    assert!(check(&[("path", "s3://bucket/x"), ("format", "csv")]).is_err());
+    let t = table(
+        schema.clone(),
+        &[
+            ("path", "/x"),
+            ("format", "csv"),
+            ("format.on-error", "skip"),
+        ],
+    );
+    assert_eq!(on_error_policy(&t).unwrap(), (OnError::Skip, None));
+}
+
+#[test]
+fn dead_letters_are_appended_as_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let dl = dir.path().join("dl");
+    let rec = BadRecord {
+        position: "file:///x.json:3".into(),
+        error: "invalid JSON".into(),
+        raw: b"{\xff".to_vec(),
+    };
+    let mut w = DeadLetterWriter::open(dl.to_str().unwrap(), 1).unwrap();
+    w.write("t", &rec).unwrap();
+    w.write("t", &rec).unwrap();
+    w.flush().unwrap();
+    w.flush().unwrap();
+    let mut w = DeadLetterWriter::open(dl.to_str().unwrap(), 1).unwrap();
+    w.write("u", &rec).unwrap();
+    w.flush().unwrap();
+    let first = std::fs::read_to_string(dl.join("dead-letter-1-000000.json")).unwrap();
+    let second = std::fs::read_to_string(dl.join("dead-letter-1-000001.json")).unwrap();
+    assert_eq!(first.lines().count(), 2);
+    let v: serde_json::Value = serde_json::from_str(second.trim()).unwrap();
+    assert_eq!(v["table"], "u");
+    assert_eq!(v["position"], "file:///x.json:3");
+    assert_eq!(v["error"], "invalid JSON");
+    assert_eq!(v["raw"], "{\u{fffd}");
+    assert_eq!(v["raw_base64"], "e/8=");
+}
