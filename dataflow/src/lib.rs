@@ -21,7 +21,7 @@
 #![forbid(unsafe_code)]
 
 mod accum;
-pub mod convert;
+mod convert;
 pub mod errors;
 pub mod progress;
 mod render;
@@ -33,6 +33,7 @@ pub use progress::{Progress, ProgressSnapshot};
 use sluice_catalogs::Schema;
 use sluice_compiler::{DataflowPlan, Row};
 use sluice_connectors::Registry;
+use sluice_gpu::{ColumnarKernels, CpuKernels};
 use std::sync::Arc;
 
 /// Rows per source poll unless told otherwise.
@@ -47,16 +48,25 @@ pub struct RunOptions {
     pub registry: Registry,
     /// Rows per source poll.
     pub batch_size: usize,
+    /// Kernels evaluating the stateless stages that run on Arrow batches.
+    pub kernels: Arc<dyn ColumnarKernels>,
 }
 
 impl RunOptions {
-    /// One worker, the default batch size, these connectors.
+    /// One worker, the default batch size, the CPU kernels, these connectors.
     pub fn new(registry: Registry) -> Self {
         RunOptions {
             workers: 1,
             registry,
             batch_size: DEFAULT_BATCH_SIZE,
+            kernels: Arc::new(CpuKernels),
         }
+    }
+
+    /// The same options with other columnar kernels.
+    pub fn with_kernels(mut self, kernels: Arc<dyn ColumnarKernels>) -> Self {
+        self.kernels = kernels;
+        self
     }
 
     /// The same options with `workers` workers.

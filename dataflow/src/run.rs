@@ -27,6 +27,7 @@ pub(crate) fn execute(
     let shared_plan = Arc::new(plan.clone());
     let registry = options.registry.clone();
     let batch_size = options.batch_size;
+    let kernels = options.kernels.clone();
     let worker_errors = errors.clone();
     let worker_progress = progress.clone();
 
@@ -48,6 +49,7 @@ pub(crate) fn execute(
                 progress: progress.clone(),
                 errors: errors.clone(),
                 start,
+                kernels: kernels.clone(),
                 errs: Vec::new(),
             };
             let mut done: Vec<DoneFlag> = Vec::new();

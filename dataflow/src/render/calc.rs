@@ -1,9 +1,12 @@
-//! `Calc`: filter then project, row-at-a-time with the row evaluator (evaluators are
-//! built once per operator; plain column references and literals skip evaluation).
+//! `Calc`: filter then project. On batches (right after a source) with the columnar
+//! kernels; on rows (after a stateful operator) row-at-a-time with the row evaluator
+//! (evaluators are built once per operator; plain column references and literals skip
+//! evaluation).
 
-use super::{map_fallible, Context, Rows};
+use super::{fallible_operator, map_fallible, Batches, Context, Rows, TimedBatch};
+use crate::convert::kernel_error;
 use crate::errors::ExecutionError;
-use sluice_catalogs::SqlType;
+use sluice_catalogs::{Schema, SqlType};
 use sluice_compiler::eval::Evaluator;
 use sluice_compiler::{Datum, Row, ScalarExpr};
 
@@ -110,4 +113,37 @@ pub(crate) fn render_calc<'s>(
             Err(e) => out.push((Err(e), t, r)),
         }
     })
+}
+
+/// Renders a `Calc` over batches with the columnar kernels.
+pub(crate) fn render_calc_batches<'s>(
+    ctx: &mut Context<'s>,
+    batches: Batches<'s>,
+    predicate: Option<ScalarExpr>,
+    project: Option<Vec<ScalarExpr>>,
+    input: Schema,
+    output: Schema,
+) -> Batches<'s> {
+    let kernels = ctx.kernels.clone();
+    let (out, errs) =
+        fallible_operator(
+            batches,
+            "Calc",
+            move |b: TimedBatch, oks, errs| match kernels.calc(
+                predicate.as_ref(),
+                project.as_deref(),
+                &b.batch,
+                &input,
+                &output,
+            ) {
+                Ok(batch) if batch.num_rows() == 0 => {}
+                Ok(batch) => oks.push(TimedBatch {
+                    batch,
+                    time: b.time,
+                }),
+                Err(e) => errs.push((kernel_error("Calc", e), b.time, 1)),
+            },
+        );
+    ctx.errs.push(errs);
+    out
 }

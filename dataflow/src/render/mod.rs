@@ -13,11 +13,14 @@ pub(crate) mod source;
 pub(crate) mod topn;
 pub(crate) mod window;
 
+use crate::convert::batch_to_rows;
 use crate::errors::{ErrorSlot, ExecutionError};
 use crate::progress::Progress;
+use arrow::record_batch::RecordBatch;
 use differential_dataflow::{AsCollection, VecCollection};
 use sluice_compiler::{PhysicalPlan, Row};
 use sluice_connectors::{Registry, WorkerContext};
+use sluice_gpu::ColumnarKernels;
 use std::sync::Arc;
 use std::time::Instant;
 use timely::container::CapacityContainerBuilder;
@@ -35,6 +38,26 @@ pub(crate) type Diff = isize;
 pub(crate) type Rows<'s> = VecCollection<'s, Time, Row, Diff>;
 /// A collection of errors.
 pub(crate) type Errs<'s> = VecCollection<'s, Time, ExecutionError, Diff>;
+
+/// An Arrow batch with the timely time its rows carry.
+#[derive(Clone, Debug)]
+pub(crate) struct TimedBatch {
+    /// The rows.
+    pub(crate) batch: RecordBatch,
+    /// Their time.
+    pub(crate) time: Time,
+}
+
+/// A stream of batches (stateless stages right after a source; never exchanged).
+pub(crate) type Batches<'s> = Stream<'s, Time, Vec<TimedBatch>>;
+
+/// A rendered node: still columnar, or rows.
+pub(crate) enum Rendered<'s> {
+    /// Batches of the node's schema.
+    Batches(Batches<'s>),
+    /// A row collection.
+    Rows(Rows<'s>),
+}
 
 /// A stream of results: rows (or other data) and errors, before the split.
 pub(crate) type ResultStream<'s, D> =
@@ -58,40 +81,96 @@ pub(crate) struct Context<'s> {
     pub(crate) errors: ErrorSlot,
     /// When the run started (processing-time epochs).
     pub(crate) start: Instant,
+    /// Columnar kernels for the batch stages.
+    pub(crate) kernels: Arc<dyn ColumnarKernels>,
     /// Every errs collection rendered so far.
     pub(crate) errs: Vec<Errs<'s>>,
 }
 
 impl<'s> Context<'s> {
-    /// Renders `plan`, returning its oks (errs go to `self.errs`).
+    /// Renders `plan` as rows, returning its oks (errs go to `self.errs`).
     pub(crate) fn render(&mut self, plan: &PhysicalPlan) -> Rows<'s> {
+        match self.render_any(plan) {
+            Rendered::Rows(rows) => rows,
+            Rendered::Batches(batches) => {
+                let types = plan.schema().types();
+                let (rows, errs) =
+                    fallible_operator(batches, "BatchToRows", move |b: TimedBatch, oks, errs| {
+                        match batch_to_rows(&b.batch, &types, "BatchToRows") {
+                            Ok(rows) => oks.extend(rows.into_iter().map(|r| (r, b.time, 1))),
+                            Err(e) => errs.push((e, b.time, 1)),
+                        }
+                    });
+                self.errs.push(errs);
+                rows.as_collection()
+            }
+        }
+    }
+
+    /// Renders `plan`: sources and the stateless stages after them stay columnar.
+    pub(crate) fn render_any(&mut self, plan: &PhysicalPlan) -> Rendered<'s> {
         match plan {
             PhysicalPlan::Source {
                 table,
                 projection,
                 filters,
-            } => source::render_source(self, table, projection, filters),
-            PhysicalPlan::Values { rows, .. } => {
-                let rows = rows.clone();
-                constant(self.scope, "Values", rows)
-            }
+            } => Rendered::Batches(source::render_source(self, table, projection, filters)),
             PhysicalPlan::Calc {
                 input,
                 predicate,
                 project,
                 ..
             } => {
-                let types = input.schema().types();
-                let rows = self.render(input);
-                calc::render_calc(self, rows, predicate.as_ref(), project.as_deref(), &types)
+                let input_schema = input.schema();
+                match self.render_any(input) {
+                    Rendered::Batches(batches) => Rendered::Batches(calc::render_calc_batches(
+                        self,
+                        batches,
+                        predicate.clone(),
+                        project.clone(),
+                        input_schema,
+                        plan.schema(),
+                    )),
+                    Rendered::Rows(rows) => Rendered::Rows(calc::render_calc(
+                        self,
+                        rows,
+                        predicate.as_ref(),
+                        project.as_deref(),
+                        &input_schema.types(),
+                    )),
+                }
             }
             PhysicalPlan::WindowAssign {
                 input,
                 kind,
                 time_col,
-            } => {
-                let rows = self.render(input);
-                window::render_window_assign(self, rows, *kind, *time_col)
+            } => match self.render_any(input) {
+                Rendered::Batches(batches) => {
+                    Rendered::Batches(window::render_window_assign_batches(
+                        self,
+                        batches,
+                        *kind,
+                        *time_col,
+                        plan.schema(),
+                    ))
+                }
+                Rendered::Rows(rows) => {
+                    Rendered::Rows(window::render_window_assign(self, rows, *kind, *time_col))
+                }
+            },
+            other => Rendered::Rows(self.render_stateful(other)),
+        }
+    }
+
+    /// Renders a node that runs on rows.
+    fn render_stateful(&mut self, plan: &PhysicalPlan) -> Rows<'s> {
+        match plan {
+            PhysicalPlan::Source { .. }
+            | PhysicalPlan::Calc { .. }
+            | PhysicalPlan::WindowAssign { .. } => self.render(plan),
+            PhysicalPlan::Values { rows, .. } => {
+                let rows = rows.clone();
+                constant(self.scope, "Values", rows)
             }
             PhysicalPlan::SessionAssign {
                 input,
@@ -230,6 +309,47 @@ where
         .as_collection()
 }
 
+/// A named operator with two outputs: `logic` maps each input item to any number of
+/// output items and errors.
+pub(crate) fn fallible_operator<'s, D1, D2, L>(
+    input: Stream<'s, Time, Vec<D1>>,
+    name: &str,
+    mut logic: L,
+) -> (Stream<'s, Time, Vec<D2>>, Errs<'s>)
+where
+    D1: Clone + 'static,
+    D2: Clone + 'static,
+    L: FnMut(D1, &mut Vec<D2>, &mut Vec<(ExecutionError, Time, Diff)>) + 'static,
+{
+    let mut builder = OperatorBuilder::new(name.to_owned(), input.scope());
+    let mut input = builder.new_input(input, Pipeline);
+    builder.set_notify_for(0, FrontierInterest::Never);
+    let (oks, oks_stream) = builder.new_output::<Vec<D2>>();
+    let (errs, errs_stream) = builder.new_output::<Vec<(ExecutionError, Time, Diff)>>();
+    let mut oks: OutputBuilder<Time, CapacityContainerBuilder<Vec<D2>>> = OutputBuilder::from(oks);
+    let mut errs: UpdateOutput<ExecutionError> = OutputBuilder::from(errs);
+    builder.build(move |_capabilities| {
+        let mut ok_buffer = Vec::new();
+        let mut err_buffer = Vec::new();
+        move |_frontiers| {
+            let mut oks = oks.activate();
+            let mut errs = errs.activate();
+            input.for_each_stamp(|cap, data| {
+                for d in data.flat_map(|d| d.drain(..)) {
+                    logic(d, &mut ok_buffer, &mut err_buffer);
+                }
+                if !ok_buffer.is_empty() {
+                    oks.session(&cap).give_iterator(ok_buffer.drain(..));
+                }
+                if !err_buffer.is_empty() {
+                    errs.session(&cap).give_iterator(err_buffer.drain(..));
+                }
+            });
+        }
+    });
+    (oks_stream, errs_stream.as_collection())
+}
+
 /// A named operator splitting results into an oks and an errs collection.
 pub(crate) fn split_results<'s, D>(
     input: ResultStream<'s, D>,
@@ -238,30 +358,11 @@ pub(crate) fn split_results<'s, D>(
 where
     D: Clone + 'static,
 {
-    let mut builder = OperatorBuilder::new(name.to_owned(), input.scope());
-    let mut input = builder.new_input(input, Pipeline);
-    builder.set_notify_for(0, FrontierInterest::Never);
-    let (oks, oks_stream) = builder.new_output::<Vec<(D, Time, Diff)>>();
-    let (errs, errs_stream) = builder.new_output::<Vec<(ExecutionError, Time, Diff)>>();
-    let mut oks: UpdateOutput<D> = OutputBuilder::from(oks);
-    let mut errs: UpdateOutput<ExecutionError> = OutputBuilder::from(errs);
-    builder.build(move |_capabilities| {
-        move |_frontiers| {
-            let mut oks = oks.activate();
-            let mut errs = errs.activate();
-            input.for_each_stamp(|cap, data| {
-                let mut ok_session = oks.session(&cap);
-                let mut err_session = errs.session(&cap);
-                for (d, t, r) in data.flat_map(|d| d.drain(..)) {
-                    match d {
-                        Ok(d) => ok_session.give((d, t, r)),
-                        Err(e) => err_session.give((e, t, r)),
-                    }
-                }
-            });
-        }
+    let (oks, errs) = fallible_operator(input, name, |(d, t, r), oks, errs| match d {
+        Ok(d) => oks.push((d, t, r)),
+        Err(e) => errs.push((e, t, r)),
     });
-    (oks_stream.as_collection(), errs_stream.as_collection())
+    (oks.as_collection(), errs)
 }
 
 /// [`map_updates`] producing results, split into oks and errs (errs kept in `ctx`).

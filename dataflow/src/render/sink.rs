@@ -90,7 +90,7 @@ impl TableWriter {
         if expanded.is_empty() {
             return;
         }
-        let result = rows_to_batch(&expanded, &self.schema).and_then(|batch| {
+        let result = rows_to_batch(&expanded, &self.schema, "Sink").and_then(|batch| {
             match self.sink.borrow_mut().as_mut() {
                 Some(sink) => sink.write(&batch).map_err(|e| self.connector(e)),
                 None => Ok(()),

@@ -1,14 +1,22 @@
-//! Event-time windows: `WindowAssign` (TUMBLE/HOP, stateless), `SessionAssign`
+//! Event-time windows: `WindowAssign` (TUMBLE/HOP, stateless: on batches right after a
+//! source, else on rows), `SessionAssign`
 //! (differential reduce per partition) and `WindowAggregate` (a custom operator that
 //! holds one multiset per open window and emits it when the frontier passes the
 //! window end).
 
-use super::{map_fallible, map_updates, split_results, Context, Diff, Rows, Time};
+use super::{
+    fallible_operator, map_fallible, map_updates, split_results, Batches, Context, Diff, Rows,
+    Time, TimedBatch,
+};
 use crate::accum::Aggregates;
 use crate::errors::ExecutionError;
 use crate::progress::Progress;
+use arrow::array::{Array, ArrayRef, AsArray, TimestampMillisecondArray, UInt32Array};
+use arrow::compute::take;
+use arrow::datatypes::TimestampMillisecondType;
+use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use differential_dataflow::Hashable;
-use sluice_catalogs::SqlType;
+use sluice_catalogs::{Schema, SqlType};
 use sluice_compiler::{AggregateCall, Datum, Row, WindowKind};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -218,4 +226,77 @@ pub(crate) fn render_window_aggregate<'s>(
     let (oks, errs) = split_results(results, "WindowAggregate: split errors");
     ctx.errs.push(errs);
     oks
+}
+
+/// `WindowAssign` on one batch: each row repeated once per window containing its time
+/// (rows with a NULL time dropped), with the three window columns appended.
+fn assign_batch(
+    batch: &RecordBatch,
+    kind: WindowKind,
+    time_col: usize,
+    output: &Schema,
+) -> Result<RecordBatch, ExecutionError> {
+    let internal = |m: String| ExecutionError::Internal(format!("WindowAssign: {m}"));
+    let times = batch
+        .columns()
+        .get(time_col)
+        .and_then(|c| c.as_primitive_opt::<TimestampMillisecondType>())
+        .ok_or_else(|| internal(format!("column {time_col} is not a TIMESTAMP(3) column")))?;
+    let mut indices: Vec<u32> = Vec::with_capacity(times.len());
+    let mut starts: Vec<i64> = Vec::with_capacity(times.len());
+    let mut ends: Vec<i64> = Vec::with_capacity(times.len());
+    for i in 0..times.len() {
+        if times.is_valid(i) {
+            for (start, end) in windows_of(kind, times.value(i)) {
+                indices.push(i as u32);
+                starts.push(start);
+                ends.push(end);
+            }
+        }
+    }
+    let indices = UInt32Array::from(indices);
+    let mut columns: Vec<ArrayRef> = batch
+        .columns()
+        .iter()
+        .map(|c| take(c.as_ref(), &indices, None))
+        .collect::<Result<_, _>>()
+        .map_err(|e| internal(e.to_string()))?;
+    let window_time: Vec<i64> = ends.iter().map(|e| e - 1).collect();
+    columns.push(Arc::new(TimestampMillisecondArray::from(starts)));
+    columns.push(Arc::new(TimestampMillisecondArray::from(ends)));
+    columns.push(Arc::new(TimestampMillisecondArray::from(window_time)));
+    RecordBatch::try_new_with_options(
+        output.to_arrow(),
+        columns,
+        &RecordBatchOptions::new().with_row_count(Some(indices.len())),
+    )
+    .map_err(|e| internal(e.to_string()))
+}
+
+/// Renders `WindowAssign` (TUMBLE/HOP) on batches.
+pub(crate) fn render_window_assign_batches<'s>(
+    ctx: &mut Context<'s>,
+    batches: Batches<'s>,
+    kind: WindowKind,
+    time_col: usize,
+    output: Schema,
+) -> Batches<'s> {
+    let (out, errs) =
+        fallible_operator(batches, "WindowAssign", move |b: TimedBatch, oks, errs| {
+            if matches!(kind, WindowKind::Session { .. }) {
+                let e = ExecutionError::Internal("WindowAssign with a SESSION window".into());
+                errs.push((e, b.time, 1));
+                return;
+            }
+            match assign_batch(&b.batch, kind, time_col, &output) {
+                Ok(batch) if batch.num_rows() == 0 => {}
+                Ok(batch) => oks.push(TimedBatch {
+                    batch,
+                    time: b.time,
+                }),
+                Err(e) => errs.push((e, b.time, 1)),
+            }
+        });
+    ctx.errs.push(errs);
+    out
 }

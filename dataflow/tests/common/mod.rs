@@ -8,8 +8,8 @@ use sluice_compiler::{DataflowPlan, Datum, Output, PhysicalPlan, Row, SinkTarget
 use sluice_connectors::{
     BadRecord, Connector, ConnectorError, Registry, Sink, Source, SourcePoll, WorkerContext,
 };
-use sluice_dataflow::convert::{batch_to_rows, rows_to_batch};
 use sluice_dataflow::{run, ExecutionError, Progress, RunOptions, RunOutput};
+use sluice_gpu::{batch_to_rows, rows_to_batch};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -97,7 +97,17 @@ struct MemSink {
 
 impl Sink for MemSink {
     fn write(&mut self, batch: &arrow::record_batch::RecordBatch) -> sluice_connectors::Result<()> {
-        let rows = batch_to_rows(batch).map_err(|e| ConnectorError::Internal(e.to_string()))?;
+        let types: Vec<sluice_catalogs::SqlType> = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| {
+                sluice_catalogs::SqlType::from_arrow(f.data_type())
+                    .unwrap_or(sluice_catalogs::SqlType::Null)
+            })
+            .collect();
+        let rows =
+            batch_to_rows(batch, &types).map_err(|e| ConnectorError::Internal(e.to_string()))?;
         self.staged.extend(rows);
         Ok(())
     }
