@@ -409,8 +409,9 @@ impl Generator {
         if self.o.max_out_of_order == 0 {
             return t;
         }
-        let jitter = splitmix64(self.seed_mix ^ n ^ 0x5EED_0F_0DE2) % (self.o.max_out_of_order + 1);
-        t - jitter as i64
+        let jitter =
+            splitmix64(self.seed_mix ^ n ^ 0x005E_ED0F_0DE2) % (self.o.max_out_of_order + 1);
+        t.saturating_sub(jitter as i64)
     }
 
     fn rng(&self, n: u64) -> SmallRng {
@@ -455,11 +456,14 @@ impl Generator {
         s.ints[2] = initial + gen_price(rng);
         let time = self.timestamp(n);
         let events_for_auctions = IN_FLIGHT_AUCTIONS * PROPORTION / (AUCTION_END - PERSON_END);
-        let horizon = (self.timestamp(n + events_for_auctions) - time).max(0) as u64;
-        let length = 1 + rng.gen_range(0..(horizon * 2).max(1));
+        let horizon = self
+            .timestamp(n + events_for_auctions)
+            .saturating_sub(time)
+            .max(0) as u64;
+        let length = 1 + rng.gen_range(0..horizon.saturating_mul(2).max(1));
         let emitted = self.event_time(n);
         s.ints[3] = emitted;
-        s.ints[4] = emitted + length as i64;
+        s.ints[4] = emitted.saturating_add(length as i64);
         let seller = if rng.gen_range(0..4usize) > 0 {
             (person_last_id(n) / HOT_RATIO) * HOT_RATIO
         } else {

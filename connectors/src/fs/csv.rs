@@ -218,7 +218,9 @@ pub(crate) fn write_field(out: &mut String, s: &str, delim: u8, null_literal: &s
 mod tests {
     use super::*;
 
-    fn all(data: &[u8]) -> Vec<(usize, Vec<(String, bool)>, Option<String>)> {
+    type Rec = (usize, Vec<(String, bool)>, Option<String>);
+
+    fn all(data: &[u8]) -> Vec<Rec> {
         let mut r = Reader::new(data, b',');
         let mut fields = Vec::new();
         let mut out = Vec::new();

@@ -9,15 +9,23 @@ use object_store::{ObjectStoreExt, PutPayload};
 /// Appends [`BadRecord`]s as JSON lines
 /// `{"table","position","error","raw","raw_base64"}` (`raw` is the record as lossy
 /// UTF-8, `raw_base64` its exact bytes) to files
-/// `<dir>/dead-letter-<worker>-<seq>.json` under a directory or URL. Each
-/// [`DeadLetterWriter::flush`] writes one new file, numbered after the files this
-/// worker already has there, so nothing is ever overwritten.
+/// `<dir>/dead-letter-<worker>-<seq>.json` under a directory or URL. A
+/// [`DeadLetterWriter::flush`] (re)writes the current file with everything written to
+/// it so far (object stores cannot append); once a file passes 8 MiB the next flush
+/// starts a new one. Numbering continues after the files this worker already has
+/// there, so an earlier run's files are never overwritten.
 pub struct DeadLetterWriter {
     loc: Location,
     worker: usize,
+    /// The current file's whole content.
     buf: String,
+    /// How much of `buf` is already in the store.
+    flushed: usize,
     seq: u64,
 }
+
+/// Size after which a dead-letter file is closed and the next one begun.
+const SEGMENT_BYTES: usize = 8 << 20;
 
 impl DeadLetterWriter {
     /// A writer for `worker` into the directory `path_or_url` (created on first flush).
@@ -46,6 +54,7 @@ impl DeadLetterWriter {
             loc,
             worker,
             buf: String::new(),
+            flushed: 0,
             seq,
         })
     }
@@ -66,24 +75,22 @@ impl DeadLetterWriter {
         Ok(())
     }
 
-    /// Write what was buffered since the last flush to a new file.
+    /// Make everything written so far durable.
     pub fn flush(&mut self) -> Result<()> {
-        if self.buf.is_empty() {
+        if self.buf.len() == self.flushed {
             return Ok(());
         }
         let path = self
             .loc
             .child(&format!("dead-letter-{}-{:06}.json", self.worker, self.seq));
-        let body = std::mem::take(&mut self.buf);
-        match block_on(self.loc.store.put(&path, PutPayload::from(body.clone())))? {
-            Ok(_) => {
-                self.seq += 1;
-                Ok(())
-            }
-            Err(e) => {
-                self.buf = body;
-                Err(io(e))
-            }
+        let body = PutPayload::from(bytes::Bytes::copy_from_slice(self.buf.as_bytes()));
+        block_on(self.loc.store.put(&path, body))?.map_err(io)?;
+        self.flushed = self.buf.len();
+        if self.buf.len() >= SEGMENT_BYTES {
+            self.buf.clear();
+            self.flushed = 0;
+            self.seq += 1;
         }
+        Ok(())
     }
 }

@@ -2,7 +2,7 @@
 
 use super::csv::{Field as CsvField, Reader as CsvReader, MAX_RECORD_BYTES};
 use super::{block_on, check_ctx, check_projection, io, FileFormat, FsOptions, Location};
-use crate::values::{parse_json, parse_text, ColumnBuilder, Value};
+use crate::values::{parse_decimal, parse_json, parse_text, ColumnBuilder, Value};
 use crate::{BadRecord, ConnectorError, Result, Source, SourcePoll, WorkerContext};
 use arrow::array::{new_null_array, ArrayRef};
 use arrow::compute::{cast_with_options, CastOptions};
@@ -13,11 +13,30 @@ use object_store::path::Path;
 use object_store::ObjectStoreExt;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::ProjectionMask;
+use parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
+use serde_json::value::RawValue;
 use sluice_catalogs::{SqlType, TableDescriptor};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Raw bytes kept in a [`BadRecord`] at most.
 const MAX_RAW_BYTES: usize = 64 << 10;
+
+/// What one poll has decoded so far.
+struct Acc {
+    builders: Vec<ColumnBuilder>,
+    rows: usize,
+    bad: Vec<BadRecord>,
+    max_rows: usize,
+}
+
+impl Acc {
+    /// Enough rows (or bad records) for one poll.
+    fn full(&self) -> bool {
+        self.rows >= self.max_rows || self.bad.len() >= self.max_rows
+    }
+}
 
 /// An open file being read.
 enum Open {
@@ -34,13 +53,54 @@ enum Open {
     },
 }
 
-/// Reads this worker's files (file `i` of the sorted list goes to worker `i % workers`).
+/// A unit of work: a whole file, or one row group of a Parquet file.
+#[derive(Clone, Debug)]
+struct Split {
+    path: Path,
+    row_group: Option<usize>,
+}
+
+/// The number of row groups of a Parquet object, from its footer.
+async fn parquet_row_groups(loc: &Location, path: &Path) -> Result<usize> {
+    let bad = |e: String| {
+        ConnectorError::Format(format!(
+            "cannot read Parquet file {}: {e}",
+            loc.display(path)
+        ))
+    };
+    let size = loc.store.head(path).await.map_err(io)?.size;
+    if size < 8 {
+        return Err(bad("too small to be a Parquet file".into()));
+    }
+    let tail = loc
+        .store
+        .get_range(path, size - 8..size)
+        .await
+        .map_err(io)?;
+    let footer = FooterTail::try_from(tail.as_ref()).map_err(|e| bad(e.to_string()))?;
+    let len = footer.metadata_length() as u64;
+    if len + 8 > size {
+        return Err(bad("footer length is larger than the file".into()));
+    }
+    let buf = loc
+        .store
+        .get_range(path, size - 8 - len..size - 8)
+        .await
+        .map_err(io)?;
+    let md = ParquetMetaDataReader::decode_metadata(&buf).map_err(|e| bad(e.to_string()))?;
+    Ok(md.num_row_groups())
+}
+
+/// Reads this worker's splits. Splits are the files in sorted order (for Parquet,
+/// each row group of each file); split `i` goes to worker `i % workers`.
 pub(crate) struct FileSource {
     loc: Location,
     opts: FsOptions,
     table: String,
-    /// This worker's files, in order.
-    files: Vec<Path>,
+    /// This worker's splits, in order.
+    files: Vec<Split>,
+    /// The last object read (row groups of one file are often read one after another).
+    cache: Option<(Path, Bytes)>,
     /// Projected column indices in the table schema.
     projection: Vec<usize>,
     /// Projected column names and types.
@@ -65,7 +125,22 @@ impl FileSource {
         let opts = FsOptions::parse(&table.options)?;
         let loc = Location::parse(&opts.path)?;
         let all = block_on(loc.list_files())??;
-        let files = all
+        let mut splits = Vec::new();
+        for path in all {
+            if opts.format == FileFormat::Parquet {
+                let groups = block_on(parquet_row_groups(&loc, &path))??;
+                splits.extend((0..groups).map(|g| Split {
+                    path: path.clone(),
+                    row_group: Some(g),
+                }));
+            } else {
+                splits.push(Split {
+                    path,
+                    row_group: None,
+                });
+            }
+        }
+        let files = splits
             .into_iter()
             .enumerate()
             .filter(|(i, _)| i % ctx.workers == ctx.worker)
@@ -86,6 +161,7 @@ impl FileSource {
             opts,
             table: table.name.clone(),
             files,
+            cache: None,
             projection: projection.to_vec(),
             names: fields.iter().map(|f| f.name.clone()).collect(),
             types: fields.iter().map(|f| f.ty).collect(),
@@ -96,10 +172,18 @@ impl FileSource {
         })
     }
 
-    fn open_file(&self, max_rows: usize, skip: usize) -> Result<Open> {
-        let path = &self.files[self.file];
-        let data =
-            block_on(async { self.loc.store.get(path).await?.bytes().await })?.map_err(io)?;
+    fn open_file(&mut self, max_rows: usize, skip: usize) -> Result<Open> {
+        let split = self.files[self.file].clone();
+        let path = &split.path;
+        let data = match &self.cache {
+            Some((p, data)) if p == path => data.clone(),
+            _ => {
+                let data = block_on(async { self.loc.store.get(path).await?.bytes().await })?
+                    .map_err(io)?;
+                self.cache = Some((path.clone(), data.clone()));
+                data
+            }
+        };
         match self.opts.format {
             FileFormat::Csv | FileFormat::Json => Ok(Open::Text {
                 data,
@@ -133,6 +217,10 @@ impl FileSource {
                     roots.push(idx);
                 }
                 let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+                let builder = match split.row_group {
+                    Some(g) => builder.with_row_groups(vec![g]),
+                    None => builder,
+                };
                 let reader = builder
                     .with_projection(mask)
                     .with_batch_size(max_rows.max(1))
@@ -147,7 +235,7 @@ impl FileSource {
     /// Convert a Parquet batch (columns of the file's types, in file order) to the
     /// projected table columns.
     fn convert_parquet(&self, batch: &RecordBatch) -> Result<RecordBatch> {
-        let path = &self.files[self.file];
+        let path = &self.files[self.file].path;
         let schema = batch.schema();
         let mut cols: Vec<ArrayRef> = Vec::with_capacity(self.names.len());
         for (name, ty) in self.names.iter().zip(&self.types) {
@@ -167,7 +255,7 @@ impl FileSource {
 
     fn bad(&self, line: usize, error: String, raw: &[u8]) -> BadRecord {
         BadRecord {
-            position: format!("{}:{line}", self.loc.display(&self.files[self.file])),
+            position: format!("{}:{line}", self.loc.display(&self.files[self.file].path)),
             error,
             raw: raw[..raw.len().min(MAX_RAW_BYTES)].to_vec(),
         }
@@ -175,53 +263,34 @@ impl FileSource {
 
     /// Decode text records from the open file into `builders` until `max_rows` rows
     /// or bad records; returns whether the file is exhausted.
-    fn read_text(
-        &self,
-        data: &Bytes,
-        pos: &mut usize,
-        line: &mut usize,
-        builders: &mut [ColumnBuilder],
-        rows: &mut usize,
-        bad: &mut Vec<BadRecord>,
-        max_rows: usize,
-    ) -> bool {
+    fn read_text(&self, data: &Bytes, pos: &mut usize, line: &mut usize, acc: &mut Acc) -> bool {
         match self.opts.format {
-            FileFormat::Csv => self.read_csv(data, pos, line, builders, rows, bad, max_rows),
-            _ => self.read_json(data, pos, line, builders, rows, bad, max_rows),
+            FileFormat::Csv => self.read_csv(data, pos, line, acc),
+            _ => self.read_json(data, pos, line, acc),
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn read_csv(
-        &self,
-        data: &Bytes,
-        pos: &mut usize,
-        line: &mut usize,
-        builders: &mut [ColumnBuilder],
-        rows: &mut usize,
-        bad: &mut Vec<BadRecord>,
-        max_rows: usize,
-    ) -> bool {
+    fn read_csv(&self, data: &Bytes, pos: &mut usize, line: &mut usize, acc: &mut Acc) -> bool {
         let mut reader = CsvReader::resume(data, *pos, *line, self.opts.delimiter);
         let mut fields: Vec<CsvField<'_>> = Vec::new();
         let mut values: Vec<Value<'_>> = Vec::with_capacity(self.projection.len());
         let null = self.opts.null_literal.as_bytes();
         let mut done = false;
-        while *rows < max_rows && bad.len() < max_rows {
+        while !acc.full() {
             let at_start = reader.position() == 0;
             let Some(meta) = reader.next_record(&mut fields) else {
                 done = true;
                 break;
             };
             if let Some(e) = meta.error {
-                bad.push(self.bad(meta.line, e, meta.raw));
+                acc.bad.push(self.bad(meta.line, e, meta.raw));
                 continue;
             }
             if at_start && self.opts.header {
                 continue;
             }
             if fields.len() != self.width {
-                bad.push(self.bad(
+                acc.bad.push(self.bad(
                     meta.line,
                     format!("expected {} fields, found {}", self.width, fields.len()),
                     meta.raw,
@@ -251,12 +320,12 @@ impl FileSource {
                 }
             }
             match error {
-                Some(e) => bad.push(self.bad(meta.line, e, meta.raw)),
+                Some(e) => acc.bad.push(self.bad(meta.line, e, meta.raw)),
                 None => {
-                    for (b, v) in builders.iter_mut().zip(&values) {
+                    for (b, v) in acc.builders.iter_mut().zip(&values) {
                         b.append(v);
                     }
-                    *rows += 1;
+                    acc.rows += 1;
                 }
             }
         }
@@ -265,19 +334,9 @@ impl FileSource {
         done
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn read_json(
-        &self,
-        data: &Bytes,
-        pos: &mut usize,
-        line: &mut usize,
-        builders: &mut [ColumnBuilder],
-        rows: &mut usize,
-        bad: &mut Vec<BadRecord>,
-        max_rows: usize,
-    ) -> bool {
+    fn read_json(&self, data: &Bytes, pos: &mut usize, line: &mut usize, acc: &mut Acc) -> bool {
         let mut values: Vec<Value<'_>> = Vec::with_capacity(self.projection.len());
-        while *rows < max_rows && bad.len() < max_rows {
+        while !acc.full() {
             if *pos >= data.len() {
                 return true;
             }
@@ -297,7 +356,7 @@ impl FileSource {
                 continue;
             }
             if raw.len() > MAX_RECORD_BYTES {
-                bad.push(self.bad(
+                acc.bad.push(self.bad(
                     this_line,
                     format!(
                         "line of {} bytes is larger than the limit of {MAX_RECORD_BYTES}",
@@ -310,18 +369,22 @@ impl FileSource {
             let text = match std::str::from_utf8(raw) {
                 Ok(t) => t,
                 Err(e) => {
-                    bad.push(self.bad(this_line, format!("invalid UTF-8: {e}"), raw));
+                    acc.bad
+                        .push(self.bad(this_line, format!("invalid UTF-8: {e}"), raw));
                     continue;
                 }
             };
-            let obj = match serde_json::from_str::<serde_json::Value>(text) {
-                Ok(serde_json::Value::Object(o)) => o,
-                Ok(_) => {
-                    bad.push(self.bad(this_line, "expected a JSON object".into(), raw));
-                    continue;
-                }
+            if !text.trim_start().starts_with('{') {
+                acc.bad
+                    .push(self.bad(this_line, "expected a JSON object".into(), raw));
+                continue;
+            }
+            // Values stay unparsed text until a projected column asks for them.
+            let obj = match serde_json::from_str::<RawObject<'_>>(text) {
+                Ok(o) => o,
                 Err(e) => {
-                    bad.push(self.bad(this_line, format!("invalid JSON: {e}"), raw));
+                    acc.bad
+                        .push(self.bad(this_line, format!("invalid JSON: {e}"), raw));
                     continue;
                 }
             };
@@ -333,9 +396,9 @@ impl FileSource {
                         .find(|(k, _)| k.eq_ignore_ascii_case(name))
                         .map(|(_, v)| v)
                 });
-                match v.map(|v| parse_json(v, ty)) {
+                match v.map(|v| decode_raw(v.get(), ty)) {
                     None => values.push(Value::Null),
-                    Some(Ok(v)) => values.push(into_owned(v)),
+                    Some(Ok(v)) => values.push(v),
                     Some(Err(e)) => {
                         error = Some(format!("column '{name}': {e}"));
                         break;
@@ -343,17 +406,35 @@ impl FileSource {
                 }
             }
             match error {
-                Some(e) => bad.push(self.bad(this_line, e, raw)),
+                Some(e) => acc.bad.push(self.bad(this_line, e, raw)),
                 None => {
-                    for (b, v) in builders.iter_mut().zip(&values) {
+                    for (b, v) in acc.builders.iter_mut().zip(&values) {
                         b.append(v);
                     }
-                    *rows += 1;
+                    acc.rows += 1;
                 }
             }
         }
         *pos >= data.len()
     }
+}
+
+/// A JSON object with its values left as JSON text.
+type RawObject<'a> = BTreeMap<Cow<'a, str>, &'a RawValue>;
+
+/// Decode one JSON value (as text) for a column of `ty`. DECIMAL numbers are read
+/// from their text, so no precision is lost through `f64`.
+fn decode_raw(raw: &str, ty: SqlType) -> std::result::Result<Value<'static>, String> {
+    if let SqlType::Decimal { precision, scale } = ty {
+        if raw.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+            return parse_decimal(raw, precision, scale)
+                .map(Value::Decimal)
+                .map_err(|e| format!("{raw} as {ty}: {e}"));
+        }
+    }
+    let v: serde_json::Value =
+        serde_json::from_str(raw).map_err(|e| format!("invalid JSON: {e}"))?;
+    parse_json(&v, ty).map(into_owned)
 }
 
 fn memchr_newline(b: &[u8]) -> Option<usize> {
@@ -455,15 +536,18 @@ fn convert_column(col: &ArrayRef, ty: SqlType) -> std::result::Result<ArrayRef, 
 impl Source for FileSource {
     fn poll(&mut self, max_rows: usize) -> Result<SourcePoll> {
         let max_rows = max_rows.max(1);
-        let mut builders: Vec<ColumnBuilder> = self
-            .types
-            .iter()
-            .map(|&t| ColumnBuilder::new(t, max_rows.min(8192)))
-            .collect();
-        let mut rows = 0usize;
-        let mut bad = Vec::new();
+        let mut acc = Acc {
+            builders: self
+                .types
+                .iter()
+                .map(|&t| ColumnBuilder::new(t, max_rows.min(8192)))
+                .collect(),
+            rows: 0,
+            bad: Vec::new(),
+            max_rows,
+        };
         let mut parts: Vec<RecordBatch> = Vec::new();
-        while rows < max_rows && bad.len() < max_rows {
+        while !acc.full() {
             if self.file >= self.files.len() {
                 break;
             }
@@ -477,15 +561,7 @@ impl Source for FileSource {
                     mut pos,
                     mut line,
                 } => {
-                    let done = self.read_text(
-                        &data,
-                        &mut pos,
-                        &mut line,
-                        &mut builders,
-                        &mut rows,
-                        &mut bad,
-                        max_rows,
-                    );
+                    let done = self.read_text(&data, &mut pos, &mut line, &mut acc);
                     if done {
                         self.file += 1;
                     } else {
@@ -500,13 +576,13 @@ impl Source for FileSource {
                     Some(Err(e)) => {
                         return Err(ConnectorError::Format(format!(
                             "cannot read Parquet file {}: {e}",
-                            self.loc.display(&self.files[self.file])
+                            self.loc.display(&self.files[self.file].path)
                         )))
                     }
                     Some(Ok(b)) => {
                         let n = b.num_rows();
                         parts.push(self.convert_parquet(&b)?);
-                        rows += n;
+                        acc.rows += n;
                         self.open = Some(Open::Parquet {
                             reader,
                             rows: read + n,
@@ -517,17 +593,23 @@ impl Source for FileSource {
                 },
             }
         }
-        if rows == 0 && bad.is_empty() && self.file >= self.files.len() {
+        if self.file >= self.files.len() {
+            self.cache = None;
+        }
+        if acc.rows == 0 && acc.bad.is_empty() && self.file >= self.files.len() {
             return Ok(SourcePoll::Finished);
         }
         let batch = match parts.pop() {
             Some(b) => b,
             None => {
-                let cols = builders.iter_mut().map(ColumnBuilder::finish).collect();
-                make_batch(&self.out_schema, cols, rows)?
+                let cols = acc.builders.iter_mut().map(ColumnBuilder::finish).collect();
+                make_batch(&self.out_schema, cols, acc.rows)?
             }
         };
-        Ok(SourcePoll::Batch { batch, bad })
+        Ok(SourcePoll::Batch {
+            batch,
+            bad: acc.bad,
+        })
     }
 
     fn position(&self) -> serde_json::Value {
@@ -564,7 +646,7 @@ impl Source for FileSource {
                 if offset > data.len() {
                     return Err(ConnectorError::Internal(format!(
                         "position {offset} is past the end of {}",
-                        self.loc.display(&self.files[file])
+                        self.loc.display(&self.files[file].path)
                     )));
                 }
                 Open::Text {

@@ -602,11 +602,12 @@ fn parquet_columns_are_cast_but_never_lossily() {
     // A corrupt file.
     std::fs::write(dir.path().join("c.parquet"), b"not parquet").unwrap();
     std::fs::remove_file(dir.path().join("b.parquet")).unwrap();
-    let mut src = FilesystemConnector
+    let e = FilesystemConnector
         .create_source(&t(SqlType::BigInt, dir.path()), &[0], &[], ctx(0, 1))
+        .err()
         .unwrap();
-    assert!(matches!(src.poll(10), Ok(SourcePoll::Batch { .. })));
-    assert!(matches!(src.poll(10), Err(ConnectorError::Format(_))));
+    assert!(matches!(e, ConnectorError::Format(_)), "{e}");
+    assert!(e.to_string().contains("c.parquet"), "{e}");
 }
 
 #[test]
@@ -692,19 +693,100 @@ fn dead_letters_are_appended_as_json_lines() {
     };
     let mut w = DeadLetterWriter::open(dl.to_str().unwrap(), 1).unwrap();
     w.write("t", &rec).unwrap();
+    w.flush().unwrap();
+    w.flush().unwrap();
     w.write("t", &rec).unwrap();
     w.flush().unwrap();
-    w.flush().unwrap();
+    drop(w);
     let mut w = DeadLetterWriter::open(dl.to_str().unwrap(), 1).unwrap();
     w.write("u", &rec).unwrap();
     w.flush().unwrap();
     let first = std::fs::read_to_string(dl.join("dead-letter-1-000000.json")).unwrap();
     let second = std::fs::read_to_string(dl.join("dead-letter-1-000001.json")).unwrap();
     assert_eq!(first.lines().count(), 2);
+    assert_eq!(std::fs::read_dir(&dl).unwrap().count(), 2);
     let v: serde_json::Value = serde_json::from_str(second.trim()).unwrap();
     assert_eq!(v["table"], "u");
     assert_eq!(v["position"], "file:///x.json:3");
     assert_eq!(v["error"], "invalid JSON");
     assert_eq!(v["raw"], "{\u{fffd}");
     assert_eq!(v["raw_base64"], "e/8=");
+}
+
+#[test]
+fn json_decimals_keep_all_their_digits() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("d.json"),
+        "{\"m\": 12345678901234567890123456.785, \"x\": {\"nested\": [1, \"}\"]}}\n{\"m\": \"-0.5\"}\n{\"m\": 1e2}\n",
+    )
+    .unwrap();
+    let t = table(
+        Schema::new(vec![Field::new(
+            "m",
+            SqlType::Decimal {
+                precision: 38,
+                scale: 2,
+            },
+        )]),
+        &[("path", dir.path().to_str().unwrap()), ("format", "json")],
+    );
+    let (got, bad) = read(&t, &[0], ctx(0, 1), 10);
+    assert!(bad.is_empty(), "{bad:?}");
+    let got = got.unwrap();
+    let m = got
+        .column(0)
+        .as_any()
+        .downcast_ref::<Decimal128Array>()
+        .unwrap();
+    assert_eq!(
+        m.values().to_vec(),
+        vec![1_234_567_890_123_456_789_012_345_679, -50, 10000]
+    );
+}
+
+#[test]
+fn parquet_row_groups_are_split_across_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = Schema::new(vec![Field::new("x", SqlType::BigInt)]);
+    let arrow_schema = schema.to_arrow();
+    for (f, n) in [("a.parquet", 95i64), ("b.parquet", 7)] {
+        let file = std::fs::File::create(dir.path().join(f)).unwrap();
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_max_row_group_row_count(Some(10))
+            .build();
+        let mut w =
+            parquet::arrow::ArrowWriter::try_new(file, arrow_schema.clone(), Some(props)).unwrap();
+        let vals: Vec<i64> = (0..n)
+            .map(|i| i + if f == "a.parquet" { 0 } else { 1000 })
+            .collect();
+        w.write(
+            &RecordBatch::try_new(arrow_schema.clone(), vec![Arc::new(Int64Array::from(vals))])
+                .unwrap(),
+        )
+        .unwrap();
+        w.close().unwrap();
+    }
+    let t = table(
+        schema,
+        &[
+            ("path", dir.path().to_str().unwrap()),
+            ("format", "parquet"),
+        ],
+    );
+    let mut whole: Vec<i64> = (0..95).chain(1000..1007).collect();
+    whole.sort();
+    for workers in 1..=4 {
+        let mut union = Vec::new();
+        for w in 0..workers {
+            let (got, _) = read(&t, &[0], ctx(w, workers), 4);
+            let got = got.unwrap();
+            let a = got.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+            // 11 row groups: every worker gets some.
+            assert!(a.len() >= 7, "worker {w} of {workers} read {}", a.len());
+            union.extend(a.values().iter().copied());
+        }
+        union.sort();
+        assert_eq!(union, whole, "{workers} workers");
+    }
 }
