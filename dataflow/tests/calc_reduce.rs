@@ -272,3 +272,64 @@ fn expression_error_fails_the_run_naming_the_operator() {
         );
     }
 }
+
+#[test]
+fn calc_after_a_stateful_operator_runs_on_rows() {
+    let env = Env::new();
+    let (t, rows) = people(&env, 120);
+    let reduce = PhysicalPlan::Reduce {
+        input: Box::new(scan(&t)),
+        group_by: vec![1],
+        aggs: vec![agg(AggFunc::Count, None, false, SqlType::BigInt)],
+    };
+    // HAVING count > 35, SELECT g, count * 2
+    let plan = PhysicalPlan::Calc {
+        input: Box::new(reduce),
+        predicate: Some(ScalarExpr::binary(
+            BinaryOp::Gt,
+            ScalarExpr::col(1),
+            ScalarExpr::lit(int(35), SqlType::BigInt),
+        )),
+        project: Some(vec![
+            ScalarExpr::col(0),
+            ScalarExpr::binary(
+                BinaryOp::Mul,
+                ScalarExpr::col(1),
+                ScalarExpr::lit(int(2), SqlType::BigInt),
+            ),
+        ]),
+        names: vec!["g".into(), "c2".into()],
+    };
+    let got = env.collect_1_and_4(&collect(plan));
+    let mut counts: BTreeMap<Datum, i64> = BTreeMap::new();
+    for r in &rows {
+        *counts.entry(r[1].clone()).or_default() += 1;
+    }
+    let expected: Vec<Row> = counts
+        .into_iter()
+        .filter(|(_, c)| *c > 35)
+        .map(|(g, c)| vec![g, int(c * 2)])
+        .collect();
+    assert!(!expected.is_empty());
+    assert_eq!(got, expected);
+
+    // An evaluation error on the row path fails the run too.
+    let bad = PhysicalPlan::Calc {
+        input: Box::new(PhysicalPlan::Reduce {
+            input: Box::new(scan(&t)),
+            group_by: vec![1],
+            aggs: vec![agg(AggFunc::Count, None, false, SqlType::BigInt)],
+        }),
+        predicate: None,
+        project: Some(vec![ScalarExpr::Cast {
+            expr: Box::new(ScalarExpr::col(0)),
+            to: SqlType::BigInt,
+        }]),
+        names: vec!["x".into()],
+    };
+    let err = env.run_with(&collect(bad), 2, 3).unwrap_err();
+    assert!(
+        matches!(&err, ExecutionError::Eval { operator, .. } if operator == "Calc"),
+        "{err:?}"
+    );
+}

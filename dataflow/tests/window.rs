@@ -304,3 +304,35 @@ fn session_assign_matches_oracle() {
     }
     assert_eq!(got, sorted(expected));
 }
+
+#[test]
+fn window_assign_on_rows_equals_window_assign_on_batches() {
+    let env = Env::new();
+    let rows = events();
+    let t = table(&env, rows);
+    for kind in [
+        WindowKind::Tumble { size_ms: 700 },
+        WindowKind::Hop {
+            slide_ms: 300,
+            size_ms: 900,
+        },
+    ] {
+        let on_batches = PhysicalPlan::WindowAssign {
+            input: Box::new(scan(&t)),
+            kind,
+            time_col: 0,
+        };
+        // A one-input Union is rendered on rows, so the assignment after it is too.
+        let on_rows = PhysicalPlan::WindowAssign {
+            input: Box::new(PhysicalPlan::Union {
+                inputs: vec![scan(&t)],
+            }),
+            kind,
+            time_col: 0,
+        };
+        let a = env.collect_1_and_4(&collect(on_batches));
+        let b = env.collect_1_and_4(&collect(on_rows));
+        assert!(a.len() >= 400);
+        assert_eq!(a, b, "{kind:?}");
+    }
+}
