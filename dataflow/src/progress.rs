@@ -58,7 +58,6 @@ impl Progress {
     pub(crate) fn add_bad_records(&self, n: u64) {
         self.bad_records.fetch_add(n, Ordering::Relaxed);
     }
-    #[allow(dead_code)]
     pub(crate) fn add_dead_lettered(&self, n: u64) {
         self.dead_lettered.fetch_add(n, Ordering::Relaxed);
     }

@@ -7,7 +7,7 @@ use super::{constant, map_updates, split_results, Context, Diff, Rows, Time};
 use crate::accum::Aggregates;
 use crate::errors::ExecutionError;
 use sluice_catalogs::SqlType;
-use sluice_compiler::{AggregateCall, Row};
+use sluice_compiler::{AggregateCall, Datum, Row};
 
 /// Renders `Reduce`.
 pub(crate) fn render_reduce<'s>(
@@ -21,7 +21,10 @@ pub(crate) fn render_reduce<'s>(
     let global = group_by.is_empty();
     let args = aggregates.clone();
     let mut keyed = map_updates(rows, "Reduce: key", move |row: Row, t, r, out| {
-        let key: Row = group_by.iter().map(|&c| row[c].clone()).collect();
+        let key: Row = group_by
+            .iter()
+            .map(|&c| row.get(c).cloned().unwrap_or(Datum::Null))
+            .collect();
         out.push(((key, Some(args.arguments(&row))), t, r));
     });
     if global {

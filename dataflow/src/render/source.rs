@@ -216,9 +216,14 @@ pub(crate) fn render_source<'s>(
                             session.give(Err((e, time)));
                         }
                         drop(session);
-                        if let Some(w) = state.watermark() {
-                            if w > *cap.time() {
-                                cap.downgrade(&w);
+                        let next = match state.watermark {
+                            Some(_) => state.watermark(),
+                            None if !bounded => Some(start.elapsed().as_millis() as Time),
+                            None => None,
+                        };
+                        if let Some(next) = next {
+                            if next > *cap.time() {
+                                cap.downgrade(&next);
                             }
                         }
                         activator.activate();

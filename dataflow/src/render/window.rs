@@ -96,7 +96,10 @@ pub(crate) fn render_session_assign<'s>(
 ) -> Rows<'s> {
     let keyed = map_updates(rows, "SessionAssign: key", move |row: Row, t, r, out| {
         if let Some(Datum::Timestamp(_)) = row.get(time_col) {
-            let key: Row = partition_by.iter().map(|&c| row[c].clone()).collect();
+            let key: Row = partition_by
+                .iter()
+                .map(|&c| row.get(c).cloned().unwrap_or(Datum::Null))
+                .collect();
             out.push(((key, row), t, r));
         }
     });
@@ -190,7 +193,10 @@ pub(crate) fn render_window_aggregate<'s>(
                                 continue;
                             }
                             let end = end as Time;
-                            let key: Row = group_by.iter().map(|&c| row[c].clone()).collect();
+                            let key: Row = group_by
+                                .iter()
+                                .map(|&c| row.get(c).cloned().unwrap_or(Datum::Null))
+                                .collect();
                             let args = aggregates.arguments(&row);
                             let (_, groups) = state
                                 .entry(end)
