@@ -43,6 +43,9 @@ pub enum ExecutionError {
         /// What went wrong.
         message: String,
     },
+    /// The run was cancelled with [`crate::Progress::cancel`].
+    #[error("the run was cancelled")]
+    Cancelled,
     /// A bug: the plan or the runtime broke an invariant.
     #[error("internal error: {0}")]
     Internal(String),

@@ -1,7 +1,8 @@
-//! [`Progress`]: live counters of a run, readable from any thread while it runs.
+//! [`Progress`]: live counters of a run, readable from any thread while it runs, and
+//! the handle to cancel it.
 
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Counters updated by the operators of a running dataflow (all workers add to the
 /// same atomics). Share it with an `Arc` and call [`Progress::snapshot`] at any time.
@@ -12,6 +13,7 @@ pub struct Progress {
     late_rows: AtomicU64,
     bad_records: AtomicU64,
     dead_lettered: AtomicU64,
+    cancelled: AtomicBool,
 }
 
 /// A point-in-time copy of [`Progress`].
@@ -44,6 +46,18 @@ impl Progress {
             bad_records: self.bad_records.load(Ordering::Relaxed),
             dead_lettered: self.dead_lettered.load(Ordering::Relaxed),
         }
+    }
+
+    /// Asks the run to stop: sources stop reading, the dataflow drains, nothing is
+    /// committed and [`crate::run`] returns [`crate::ExecutionError::Cancelled`]. The only
+    /// way to end a run over unbounded input.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+    }
+
+    /// True once [`Progress::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
     }
 
     pub(crate) fn add_rows_in(&self, n: u64) {

@@ -91,7 +91,7 @@ pub(crate) fn execute(
         // Every worker's sinks have prepared (or the run failed): commit only if no
         // worker raised an error.
         barrier.wait();
-        if errors.first().is_none() {
+        if errors.first().is_none() && !progress.is_cancelled() {
             if let Err(e) = sink::commit_epoch(&sinks, sink::BOUNDED_EPOCH) {
                 errors.raise(e);
             }
@@ -118,6 +118,9 @@ pub(crate) fn execute(
     }
     if let Some(e) = errors.first() {
         return Err(e);
+    }
+    if progress.is_cancelled() {
+        return Err(ExecutionError::Cancelled);
     }
 
     let mut collected = Vec::new();

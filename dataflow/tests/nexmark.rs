@@ -114,3 +114,51 @@ fn tumbling_count_per_auction_is_exact_and_worker_independent() {
         .collect();
     assert_eq!(one.collected[0].rows, expected);
 }
+
+#[test]
+fn unbounded_source_runs_until_cancelled() {
+    let mut t = bids();
+    t.options.remove("nexmark.events");
+    t.watermark = None;
+    t.capabilities = Registry::builtin()
+        .get("nexmark")
+        .unwrap()
+        .validate(&t.options, &t.schema)
+        .unwrap();
+    assert!(!t.capabilities.bounded);
+    let plan = collect(PhysicalPlan::Reduce {
+        input: Box::new(PhysicalPlan::Source {
+            table: t,
+            projection: vec![0],
+            filters: vec![],
+        }),
+        group_by: vec![],
+        aggs: vec![AggregateCall {
+            func: AggFunc::Count,
+            arg: None,
+            distinct: false,
+            ty: SqlType::BigInt,
+        }],
+    });
+    for workers in [1, 4] {
+        let progress = Arc::new(Progress::new());
+        let watcher = progress.clone();
+        let result = std::thread::scope(|scope| {
+            scope.spawn(move || {
+                while watcher.snapshot().rows_in < 5_000 {
+                    std::thread::yield_now();
+                }
+                watcher.cancel();
+            });
+            let options = RunOptions::new(Registry::builtin())
+                .with_workers(workers)
+                .with_batch_size(500);
+            run(&plan, options, progress.clone())
+        });
+        assert_eq!(
+            result.unwrap_err(),
+            sluice_dataflow::ExecutionError::Cancelled
+        );
+        assert!(progress.snapshot().rows_in >= 5_000);
+    }
+}

@@ -70,7 +70,7 @@ struct TableWriter {
 
 impl TableWriter {
     fn write(&self, updates: Vec<(Row, Diff)>) {
-        if self.errors.is_cancelled() {
+        if self.errors.is_cancelled() || self.progress.is_cancelled() {
             return;
         }
         let rows = match consolidate(updates) {
@@ -110,7 +110,7 @@ impl TableWriter {
     }
 
     fn prepare(&self, epoch: u64) {
-        if self.errors.is_cancelled() {
+        if self.errors.is_cancelled() || self.progress.is_cancelled() {
             return;
         }
         let result = match self.sink.borrow_mut().as_mut() {

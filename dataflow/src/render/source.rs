@@ -199,7 +199,7 @@ pub(crate) fn render_source<'s>(
                     capability = None;
                     return;
                 };
-                if errors.is_cancelled() {
+                if errors.is_cancelled() || state.progress.is_cancelled() {
                     capability = None;
                     return;
                 }
