@@ -10,10 +10,14 @@
 //! hash), steps every worker until the input is complete, commits table sinks and
 //! returns the rows of `Collect` outputs with the run's counters.
 //!
-//! Modules: [`render`](crate) turns each [`sluice_compiler::PhysicalPlan`] node into
-//! operators (source, calc, window, reduce, join, topn, sink); `accum` computes
-//! aggregates; `convert` moves between Arrow batches and rows; `run` drives timely;
-//! [`errors`] and [`progress`] are the error and counter types.
+//! Inside: `render` turns each [`sluice_compiler::PhysicalPlan`] node into named
+//! operators (`source`, `calc`, `window`, `reduce`, `join`, `topn`, `sink`). A source
+//! and the stateless stages right after it (`Calc`, TUMBLE/HOP `WindowAssign`) run on
+//! Arrow batches with [`RunOptions::kernels`]; the first stateful operator (or sink)
+//! turns batches into a differential collection of rows (time `u64`, diff `isize`),
+//! exchanged between workers by key hash. `accum` computes aggregates from value
+//! multisets; `run` drives timely; [`errors`] and [`progress`] hold the error type and
+//! the live counters (and the cancel handle).
 //!
 //! Errors never panic a worker: they travel as data in "errs" collections and end the
 //! run with an [`ExecutionError`].

@@ -1,9 +1,12 @@
 //! Rendering: one [`PhysicalPlan`] tree into timely/differential operators on one worker.
 //!
-//! Every node renders to an "oks" collection of [`Row`]s (time `u64`, diff `isize`);
-//! failures go to "errs" collections collected in the [`Context`] and drained by the
-//! error sink (see [`crate::errors`]). Stateless nodes whose input is a row
-//! collection evaluate row-at-a-time; stateful nodes exchange rows by key hash.
+//! A source and the stateless nodes right after it (`Calc`, TUMBLE/HOP `WindowAssign`)
+//! render to a stream of Arrow batches ([`Rendered::Batches`], evaluated with the
+//! columnar kernels, never exchanged); every other node renders to an "oks" collection
+//! of [`Row`]s (time `u64`, diff `isize`), and a batch stream becomes rows where a
+//! row operator needs them (`BatchToRows`). Failures go to "errs" collections kept in
+//! the [`Context`] and drained by the error sink (see [`crate::errors`]). Stateless
+//! nodes over rows evaluate row-at-a-time; stateful nodes exchange rows by key hash.
 
 pub(crate) mod calc;
 pub(crate) mod join;
