@@ -7,8 +7,8 @@ use common::*;
 use sluice_catalogs::SqlType;
 use sluice_compiler::{BinaryOp, Datum, JoinKind, PhysicalPlan, Row, ScalarExpr};
 
-fn sides(env: &Env) -> (PhysicalPlan, Vec<Row>, PhysicalPlan, Vec<Row>) {
-    let mut rng = Rng(42);
+fn sides(env: &Env, seed: u64) -> (PhysicalPlan, Vec<Row>, PhysicalPlan, Vec<Row>) {
+    let mut rng = Rng(seed);
     let key = |rng: &mut Rng| {
         if rng.next(6) == 0 {
             Datum::Null
@@ -93,18 +93,21 @@ fn join(kind: JoinKind, l: PhysicalPlan, r: PhysicalPlan, residual: bool) -> Phy
 
 #[test]
 fn every_join_kind_matches_nested_loops() {
-    let env = Env::new();
-    let (l, left, r, right) = sides(&env);
-    for kind in [
-        JoinKind::Inner,
-        JoinKind::Left,
-        JoinKind::Right,
-        JoinKind::Full,
-    ] {
-        for residual in [false, true] {
-            let got = env.collect_1_and_4(&collect(join(kind, l.clone(), r.clone(), residual)));
-            let expected = oracle(kind, &left, &right, residual);
-            assert_eq!(got, expected, "{kind:?} residual={residual}");
+    for seed in [42, 7, 1234] {
+        let env = Env::new();
+        let (l, left, r, right) = sides(&env, seed);
+        for kind in [
+            JoinKind::Inner,
+            JoinKind::Left,
+            JoinKind::Right,
+            JoinKind::Full,
+        ] {
+            for residual in [false, true] {
+                let plan = collect(join(kind, l.clone(), r.clone(), residual));
+                let expected = oracle(kind, &left, &right, residual);
+                let got = env.collect_1_and_4(&plan);
+                assert_eq!(got, expected, "seed {seed} {kind:?} residual={residual}");
+            }
         }
     }
 }
