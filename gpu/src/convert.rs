@@ -185,3 +185,65 @@ pub fn rows_to_batch<'a>(
     RecordBatch::try_new_with_options(schema.to_arrow(), columns, &options)
         .map_err(|e| KernelError::Internal(format!("cannot build a batch of {schema}: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int16Array, LargeStringArray};
+    use arrow::datatypes::{DataType, Field as ArrowField, Schema as ArrowSchema};
+    use sluice_catalogs::Field;
+
+    #[test]
+    fn zero_column_batches_keep_their_row_count() {
+        let rows: Vec<Row> = vec![vec![], vec![], vec![]];
+        let batch = rows_to_batch(&rows, &Schema::default()).expect("batch");
+        assert_eq!((batch.num_rows(), batch.num_columns()), (3, 0));
+        assert_eq!(batch_to_rows(&batch, &[]).expect("rows"), rows);
+    }
+
+    #[test]
+    fn non_canonical_arrow_types_are_normalized() {
+        let schema = Arc::new(ArrowSchema::new(vec![
+            ArrowField::new("a", DataType::Int16, true),
+            ArrowField::new("s", DataType::LargeUtf8, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int16Array::from(vec![Some(3), None])),
+                Arc::new(LargeStringArray::from(vec![Some("x"), Some("y")])),
+            ],
+        )
+        .expect("batch");
+        let rows = batch_to_rows(&batch, &[SqlType::Int, SqlType::Varchar]).expect("rows");
+        assert_eq!(
+            rows,
+            vec![
+                vec![Datum::Int(3), Datum::Str("x".into())],
+                vec![Datum::Null, Datum::Str("y".into())],
+            ]
+        );
+    }
+
+    #[test]
+    fn shape_errors_are_internal_errors() {
+        let schema = Schema::new(vec![Field::new("a", SqlType::Int)]);
+        let short: Vec<Row> = vec![vec![]];
+        assert!(matches!(
+            rows_to_batch(&short, &schema),
+            Err(KernelError::Internal(_))
+        ));
+        let wrong: Vec<Row> = vec![vec![Datum::Str("x".into())]];
+        assert!(matches!(
+            rows_to_batch(&wrong, &schema),
+            Err(KernelError::Internal(_))
+        ));
+        let too_big: Vec<Row> = vec![vec![Datum::Int(1 << 40)]];
+        assert!(rows_to_batch(&too_big, &schema).is_err());
+        let ok: Vec<Row> = vec![vec![Datum::Int(1)]];
+        let batch = rows_to_batch(&ok, &schema).expect("batch");
+        assert!(array_value(batch.column(0), 5, SqlType::Int).is_err());
+        assert!(array_value(batch.column(0), 0, SqlType::Varchar).is_err());
+        assert!(batch_to_rows(&batch, &[]).is_err());
+    }
+}

@@ -14,15 +14,23 @@ use crate::convert::{array_value, datums_to_array, normalize};
 use crate::{ColumnarKernels, KernelError};
 use arrow::array::{
     new_null_array, Array, ArrayRef, AsArray, BooleanArray, Datum as ArrowDatum, Decimal128Array,
-    Float64Array, Int64Array, RecordBatch, RecordBatchOptions, Scalar, StringArray, UInt32Array,
+    Float64Array, Int64Array, RecordBatch, RecordBatchOptions, Scalar, StringArray,
+    TimestampMillisecondArray, UInt32Array,
 };
+use arrow::compute::kernels::arity::try_binary;
 use arrow::compute::kernels::filter::prep_null_mask_filter;
 use arrow::compute::kernels::{boolean, cmp, concat_elements, numeric, substring, zip};
 use arrow::compute::{filter_record_batch, nullif, take};
-use arrow::datatypes::{DataType, Decimal128Type, Float64Type, Int32Type, Int64Type};
+use arrow::datatypes::{
+    DataType, Decimal128Type, DurationMillisecondType, Float64Type, Int32Type, Int64Type,
+    TimestampMillisecondType,
+};
 use arrow::error::ArrowError;
 use sluice_catalogs::{Schema, SqlType};
-use sluice_compiler::eval::{decimal_to_f64, Evaluator, LikePattern};
+use sluice_compiler::eval::{
+    decimal_to_f64, extract_time_ms, fixed_unit_ms, trunc_ms, Evaluator, LikePattern,
+    FLOAT_DIVISION_BY_ZERO_IS_NULL,
+};
 use sluice_compiler::{BinaryOp, Datum, Func, ScalarExpr};
 use std::sync::Arc;
 
@@ -195,6 +203,15 @@ fn canonical_floats(a: &ArrayRef) -> Option<ArrayRef> {
     Some(Arc::new(out))
 }
 
+/// TRUE where `b` is TRUE; FALSE where it is FALSE or NULL.
+fn true_mask(b: BooleanArray) -> BooleanArray {
+    if b.null_count() > 0 {
+        prep_null_mask_filter(&b)
+    } else {
+        b
+    }
+}
+
 fn scale_of(t: SqlType) -> u8 {
     match t {
         SqlType::Decimal { scale, .. } => scale,
@@ -239,10 +256,17 @@ impl CpuKernels {
         batch: &RecordBatch,
         types: &[SqlType],
     ) -> Result<Value, KernelError> {
+        #[cfg(test)]
+        tests::FALLBACKS.with(|c| c.set(c.get() + 1));
         let ev = Evaluator::new(e, types);
         let ty = e.ty(types);
         let cols = e.columns();
+        if batch.num_rows() == 0 {
+            // Nothing is evaluated on no rows (so nothing can fail).
+            return Ok(Value::Array(datums_to_array(std::iter::empty(), ty)?));
+        }
         if cols.is_empty() {
+            // The same value for every row: evaluate once.
             let d = ev.eval(&[])?;
             return Ok(Value::Scalar(datums_to_array(std::iter::once(&d), ty)?));
         }
@@ -329,7 +353,7 @@ impl CpuKernels {
                     let Some(mask) = self.booleans(&cond, n) else {
                         return Ok(None);
                     };
-                    let mask = prep_null_mask_filter(&mask);
+                    let mask = true_mask(mask);
                     let then = typed(self.eval(r, batch, types)?, r.ty(types));
                     let z = arrow_try!(zip::zip(&mask, &*then.datum(), &*result.datum()));
                     result = Value::Array(z);
@@ -534,6 +558,37 @@ impl CpuKernels {
         types: &[SqlType],
     ) -> Fast {
         use SqlType as T;
+        // TIMESTAMP ± INTERVAL, INTERVAL + TIMESTAMP.
+        let timestamp_first = match (op, lt, rt) {
+            (BinaryOp::Add | BinaryOp::Sub, T::Timestamp, T::Interval) => Some(true),
+            (BinaryOp::Add, T::Interval, T::Timestamp) => Some(false),
+            _ => None,
+        };
+        if let Some(timestamp_first) = timestamp_first {
+            let l = self.eval(left, batch, types)?;
+            let r = self.eval(right, batch, types)?;
+            let scalar = l.is_scalar() && r.is_scalar();
+            let len = if scalar { 1 } else { batch.num_rows() };
+            let (t, i) = if timestamp_first { (l, r) } else { (r, l) };
+            let t = arrow_try!(t.into_array(len));
+            let i = arrow_try!(i.into_array(len));
+            let (Some(t), Some(i)) = (
+                t.as_primitive_opt::<TimestampMillisecondType>(),
+                i.as_primitive_opt::<DurationMillisecondType>(),
+            ) else {
+                return Ok(None);
+            };
+            let sub = op == BinaryOp::Sub;
+            let out: Result<TimestampMillisecondArray, ArrowError> = try_binary(t, i, |t, i| {
+                if sub {
+                    t.checked_sub(i)
+                } else {
+                    t.checked_add(i)
+                }
+                .ok_or_else(|| ArrowError::ArithmeticOverflow("timestamp".into()))
+            });
+            return Ok(Some(Value::wrap(Arc::new(arrow_try!(out)), scalar)));
+        }
         let numeric_pair = matches!(
             (lt, rt),
             (T::Int, T::Int) | (T::BigInt, T::BigInt) | (T::Double, T::Double)
@@ -576,6 +631,11 @@ impl CpuKernels {
                     .as_primitive::<Int64Type>()
                     .iter()
                     .map(|v| v.map(|v| v == 0))
+                    .collect(),
+                DataType::Float64 if !FLOAT_DIVISION_BY_ZERO_IS_NULL => a
+                    .as_primitive::<Float64Type>()
+                    .iter()
+                    .map(|v| v.map(|_| false))
                     .collect(),
                 DataType::Float64 => a
                     .as_primitive::<Float64Type>()
@@ -622,6 +682,15 @@ impl CpuKernels {
         let from = expr.ty(types);
         if from == to {
             return self.eval(expr, batch, types).map(Some);
+        }
+        if from == T::Null {
+            // Only NULLs have the NULL type.
+            let v = self.eval(expr, batch, types)?;
+            let len = if v.is_scalar() { 1 } else { batch.num_rows() };
+            return Ok(Some(Value::wrap(
+                new_null_array(&to.to_arrow(), len),
+                v.is_scalar(),
+            )));
         }
         match (from, to) {
             (T::Int, T::BigInt | T::Double) | (T::BigInt, T::Double | T::Int) => {
@@ -738,6 +807,37 @@ impl CpuKernels {
                 let out = arrow_try!(substring::substring_by_char(&s, start - 1, len));
                 Ok(Some(Value::wrap(Arc::new(out), v.is_scalar())))
             }
+            Func::Extract(unit) if extract_time_ms(unit, 0).is_some() => {
+                let [x] = args else { return Ok(None) };
+                if x.ty(types) != SqlType::Timestamp {
+                    return Ok(None);
+                }
+                let v = self.eval(x, batch, types)?;
+                let Some(t) = v.array().as_primitive_opt::<TimestampMillisecondType>() else {
+                    return Ok(None);
+                };
+                let out: Result<Int64Array, ()> =
+                    t.try_unary(|t| extract_time_ms(unit, t).ok_or(()));
+                Ok(Some(Value::wrap(Arc::new(arrow_try!(out)), v.is_scalar())))
+            }
+            Func::DateTrunc(unit) | Func::DateCeil(unit) if fixed_unit_ms(unit).is_some() => {
+                let [x] = args else { return Ok(None) };
+                let Some(step) = fixed_unit_ms(unit) else {
+                    return Ok(None);
+                };
+                if x.ty(types) != SqlType::Timestamp {
+                    return Ok(None);
+                }
+                let ceil = matches!(func, Func::DateCeil(_));
+                let v = self.eval(x, batch, types)?;
+                let Some(t) = v.array().as_primitive_opt::<TimestampMillisecondType>() else {
+                    return Ok(None);
+                };
+                // Overflow near the ends of the range: the row evaluator reports it.
+                let out: Result<TimestampMillisecondArray, ()> =
+                    t.try_unary(|t| trunc_ms(t, step, ceil).ok_or(()));
+                Ok(Some(Value::wrap(Arc::new(arrow_try!(out)), v.is_scalar())))
+            }
             _ => Ok(None),
         }
     }
@@ -805,5 +905,276 @@ impl ColumnarKernels for CpuKernels {
         let options = RecordBatchOptions::new().with_row_count(Some(filtered.num_rows()));
         RecordBatch::try_new_with_options(output.to_arrow(), columns, &options)
             .map_err(|e| internal(format!("calc output does not match {output}: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::convert::rows_to_batch;
+    use sluice_catalogs::Field;
+    use sluice_compiler::Row;
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Number of row-evaluator fallbacks on this thread.
+        pub(super) static FALLBACKS: Cell<usize> = const { Cell::new(0) };
+    }
+
+    fn schema() -> Schema {
+        Schema::new(vec![
+            Field::new("i", SqlType::Int),
+            Field::new("b", SqlType::BigInt),
+            Field::new("d", SqlType::Double),
+            Field::new(
+                "m",
+                SqlType::Decimal {
+                    precision: 10,
+                    scale: 2,
+                },
+            ),
+            Field::new("s", SqlType::Varchar),
+            Field::new("t", SqlType::Boolean),
+        ])
+    }
+
+    fn batch() -> RecordBatch {
+        let rows: Vec<Row> = vec![
+            vec![
+                Datum::Int(1),
+                Datum::Int(10),
+                Datum::Float(sluice_compiler::F64(1.5)),
+                Datum::Decimal(150),
+                Datum::Str("apple".into()),
+                Datum::Bool(true),
+            ],
+            vec![
+                Datum::Int(-7),
+                Datum::Int(0),
+                Datum::Float(sluice_compiler::F64(-0.0)),
+                Datum::Decimal(-5),
+                Datum::Str("banana".into()),
+                Datum::Bool(false),
+            ],
+            vec![Datum::Null; 6],
+        ];
+        rows_to_batch(&rows, &schema()).expect("batch")
+    }
+
+    fn col(i: usize) -> ScalarExpr {
+        ScalarExpr::col(i)
+    }
+    fn big(v: i64) -> ScalarExpr {
+        ScalarExpr::lit(Datum::Int(v), SqlType::BigInt)
+    }
+    fn int(v: i64) -> ScalarExpr {
+        ScalarExpr::lit(Datum::Int(v), SqlType::Int)
+    }
+    fn bin(op: BinaryOp, l: ScalarExpr, r: ScalarExpr) -> ScalarExpr {
+        ScalarExpr::binary(op, l, r)
+    }
+
+    /// Evaluate, returning the values and how many fallbacks happened.
+    fn run(e: &ScalarExpr) -> (Vec<Datum>, usize) {
+        let types = schema().types();
+        FALLBACKS.with(|c| c.set(0));
+        let out = CpuKernels.evaluate(e, &batch(), &types).expect("evaluates");
+        let fallbacks = FALLBACKS.with(|c| c.get());
+        let ty = e.ty(&types);
+        let values = (0..out.len())
+            .map(|r| array_value(&out, r, ty).expect("value"))
+            .collect();
+        (values, fallbacks)
+    }
+
+    #[test]
+    fn fast_path_covers_common_expressions() {
+        let like = ScalarExpr::Like {
+            expr: Box::new(col(4)),
+            pattern: Box::new(ScalarExpr::lit(Datum::Str("a%".into()), SqlType::Varchar)),
+            negated: false,
+            case_insensitive: false,
+        };
+        let cases: Vec<(ScalarExpr, Vec<Datum>)> = vec![
+            (
+                bin(BinaryOp::Gt, bin(BinaryOp::Add, col(1), big(5)), big(6)),
+                vec![Datum::Bool(true), Datum::Bool(false), Datum::Null],
+            ),
+            (
+                bin(BinaryOp::And, like.clone(), col(5)),
+                vec![Datum::Bool(true), Datum::Bool(false), Datum::Null],
+            ),
+            (
+                bin(BinaryOp::Div, col(0), int(2)),
+                vec![Datum::Int(0), Datum::Int(-3), Datum::Null],
+            ),
+            (
+                bin(BinaryOp::Div, big(100), col(1)),
+                vec![Datum::Int(10), Datum::Null, Datum::Null],
+            ),
+            (
+                bin(
+                    BinaryOp::Eq,
+                    col(2),
+                    ScalarExpr::lit(Datum::Float(sluice_compiler::F64(0.0)), SqlType::Double),
+                ),
+                vec![Datum::Bool(false), Datum::Bool(true), Datum::Null],
+            ),
+            (
+                ScalarExpr::Case {
+                    whens: vec![(col(5), col(4))],
+                    else_: Some(Box::new(ScalarExpr::lit(
+                        Datum::Str("none".into()),
+                        SqlType::Varchar,
+                    ))),
+                },
+                vec![
+                    Datum::Str("apple".into()),
+                    Datum::Str("none".into()),
+                    Datum::Str("none".into()),
+                ],
+            ),
+            (
+                ScalarExpr::InList {
+                    expr: Box::new(col(0)),
+                    list: vec![int(1), ScalarExpr::lit(Datum::Null, SqlType::Int)],
+                    negated: false,
+                },
+                vec![Datum::Bool(true), Datum::Null, Datum::Null],
+            ),
+            (
+                bin(
+                    BinaryOp::Mul,
+                    col(3),
+                    ScalarExpr::lit(
+                        Datum::Decimal(2),
+                        SqlType::Decimal {
+                            precision: 3,
+                            scale: 0,
+                        },
+                    ),
+                ),
+                vec![Datum::Decimal(300), Datum::Decimal(-10), Datum::Null],
+            ),
+            (
+                ScalarExpr::Cast {
+                    expr: Box::new(col(2)),
+                    to: SqlType::BigInt,
+                },
+                vec![Datum::Int(2), Datum::Int(0), Datum::Null],
+            ),
+            (
+                ScalarExpr::Call {
+                    func: Func::Upper,
+                    args: vec![col(4)],
+                },
+                vec![
+                    Datum::Str("APPLE".into()),
+                    Datum::Str("BANANA".into()),
+                    Datum::Null,
+                ],
+            ),
+            (
+                ScalarExpr::Call {
+                    func: Func::Extract(sluice_compiler::TimeUnit::Hour),
+                    args: vec![ScalarExpr::Call {
+                        func: Func::DateTrunc(sluice_compiler::TimeUnit::Minute),
+                        args: vec![bin(
+                            BinaryOp::Add,
+                            ScalarExpr::lit(Datum::Timestamp(3_600_000), SqlType::Timestamp),
+                            ScalarExpr::Cast {
+                                expr: Box::new(ScalarExpr::lit(Datum::Null, SqlType::Null)),
+                                to: SqlType::Interval,
+                            },
+                        )],
+                    }],
+                },
+                vec![Datum::Null, Datum::Null, Datum::Null],
+            ),
+            (
+                ScalarExpr::Coalesce(vec![col(1), big(-1)]),
+                vec![Datum::Int(10), Datum::Int(0), Datum::Int(-1)],
+            ),
+        ];
+        for (e, want) in cases {
+            let (got, fallbacks) = run(&e);
+            assert_eq!(got, want, "{e:?}");
+            assert_eq!(fallbacks, 0, "took the row path: {e:?}");
+        }
+    }
+
+    #[test]
+    fn falls_back_for_functions_without_kernels() {
+        let e = ScalarExpr::Call {
+            func: Func::Replace,
+            args: vec![
+                col(4),
+                ScalarExpr::lit(Datum::Str("an".into()), SqlType::Varchar),
+                ScalarExpr::lit(Datum::Str("AN".into()), SqlType::Varchar),
+            ],
+        };
+        let (got, fallbacks) = run(&e);
+        assert_eq!(
+            got,
+            vec![
+                Datum::Str("apple".into()),
+                Datum::Str("bANANa".into()),
+                Datum::Null
+            ]
+        );
+        assert_eq!(fallbacks, 1);
+    }
+
+    #[test]
+    fn overflow_is_an_execution_error() {
+        let e = bin(BinaryOp::Add, col(0), int(i64::from(i32::MAX)));
+        let err = CpuKernels
+            .evaluate(&e, &batch(), &schema().types())
+            .expect_err("overflow");
+        assert!(
+            matches!(err, KernelError::Execution(ref m) if m.contains("overflow")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn filter_and_calc() {
+        let types = schema().types();
+        let pred = bin(BinaryOp::Gt, col(0), int(0));
+        let filtered = CpuKernels.filter(&pred, &batch(), &types).expect("filter");
+        assert_eq!(filtered.num_rows(), 1);
+
+        let out_schema = Schema::new(vec![
+            Field::new("s", SqlType::Varchar),
+            Field::new("b2", SqlType::BigInt),
+        ]);
+        let exprs = vec![col(4), bin(BinaryOp::Mul, col(1), big(2))];
+        let out = CpuKernels
+            .calc(Some(&pred), Some(&exprs), &batch(), &schema(), &out_schema)
+            .expect("calc");
+        let rows = crate::batch_to_rows(&out, &out_schema.types()).expect("rows");
+        assert_eq!(rows, vec![vec![Datum::Str("apple".into()), Datum::Int(20)]]);
+        assert_eq!(out.schema().field(1).name(), "b2");
+
+        // No predicate, no projection: the batch under the output schema.
+        let all = CpuKernels
+            .calc(None, None, &batch(), &schema(), &schema())
+            .expect("calc");
+        assert_eq!(all.num_rows(), 3);
+
+        // A wrong output schema is an internal error, not a panic.
+        let err = CpuKernels
+            .calc(None, Some(&exprs), &batch(), &schema(), &schema())
+            .expect_err("schema mismatch");
+        assert!(matches!(err, KernelError::Internal(_)));
+    }
+
+    #[test]
+    fn null_predicate_keeps_nothing() {
+        let pred = ScalarExpr::lit(Datum::Null, SqlType::Null);
+        let out = CpuKernels
+            .filter(&pred, &batch(), &schema().types())
+            .expect("filter");
+        assert_eq!(out.num_rows(), 0);
     }
 }

@@ -134,35 +134,42 @@ pub fn datetime_from_ms(ms: i64) -> Option<NaiveDateTime> {
     chrono::DateTime::from_timestamp_millis(ms).map(|d| d.naive_utc())
 }
 
+/// An INTERVAL as DuckDB prints a day-time interval: `[-]N day[s]` when there are whole
+/// days, then `[-]HH:MM:SS[.fff]` (fraction without trailing zeros) unless the time part
+/// is zero and there were days; `00:00:00` for zero.
 fn format_interval(ms: i64) -> String {
-    let neg = ms < 0;
+    let sign = if ms < 0 { "-" } else { "" };
     let abs = ms.unsigned_abs();
     let days = abs / 86_400_000;
     let rest = abs % 86_400_000;
-    let (h, m, s, milli) = (
-        rest / 3_600_000,
-        rest / 60_000 % 60,
-        rest / 1000 % 60,
-        rest % 1000,
-    );
-    let sign = if neg { "-" } else { "" };
-    let mut out = String::new();
+    let mut parts = Vec::new();
     if days > 0 {
-        out.push_str(&format!(
-            "{sign}{days} day{} ",
+        parts.push(format!(
+            "{sign}{days} day{}",
             if days == 1 { "" } else { "s" }
         ));
     }
-    out.push_str(&format!("{sign}{h:02}:{m:02}:{s:02}"));
-    if milli > 0 {
-        out.push_str(&format!(".{milli:03}"));
+    if rest > 0 || days == 0 {
+        let (h, m, s, milli) = (
+            rest / 3_600_000,
+            rest / 60_000 % 60,
+            rest / 1000 % 60,
+            rest % 1000,
+        );
+        let mut time = format!("{sign}{h:02}:{m:02}:{s:02}");
+        if milli > 0 {
+            let frac = format!("{milli:03}");
+            time.push('.');
+            time.push_str(frac.trim_end_matches('0'));
+        }
+        parts.push(time);
     }
-    out
+    parts.join(" ")
 }
 
 /// A user-facing rendering of a datum of type `ty` (DECIMAL with exactly its scale,
 /// DOUBLE as DuckDB prints it, TIMESTAMP as `YYYY-MM-DD HH:MM:SS.mmm`, DATE as
-/// `YYYY-MM-DD`, INTERVAL as `[N days ]HH:MM:SS[.mmm]`, BOOLEAN as `true`/`false`, NULL
+/// `YYYY-MM-DD`, INTERVAL as DuckDB prints it (`1 day 02:03:04.5`), BOOLEAN as `true`/`false`, NULL
 /// as `NULL`).
 pub fn format_datum(d: &Datum, ty: SqlType) -> String {
     match d {
@@ -297,7 +304,7 @@ fn parse_timestamp(s: &str) -> Option<i64> {
 /// `[+-]d[.d][e±n]` rounded half away from zero to the scale; BOOLEAN
 /// `true/false/t/f/1/0` (any case); DATE `YYYY-MM-DD`; TIMESTAMP
 /// `YYYY-MM-DD[( |T)HH:MM[:SS[.fff]]]` (extra fractional digits truncated); INTERVAL as
-/// milliseconds or `HH:MM:SS[.fff]`.
+/// milliseconds, `[-]HH:MM:SS[.fff]` or `[-]N day[s] [-]HH:MM:SS[.fff]`.
 pub fn parse_datum(s: &str, ty: SqlType) -> Result<Datum, EvalError> {
     let t = s.trim();
     let err = || parse_error(s, ty);
@@ -323,21 +330,48 @@ pub fn parse_datum(s: &str, ty: SqlType) -> Result<Datum, EvalError> {
         SqlType::Timestamp => Datum::Timestamp(parse_timestamp(t).ok_or_else(err)?),
         SqlType::Interval => match t.parse::<i64>() {
             Ok(ms) => Datum::Interval(ms),
-            Err(_) => {
-                let (neg, body) = match t.strip_prefix('-') {
-                    Some(b) => (true, b),
-                    None => (false, t),
-                };
-                let ms = parse_time_unbounded(body).ok_or_else(err)?;
-                Datum::Interval(if neg { -ms } else { ms })
-            }
+            Err(_) => Datum::Interval(parse_interval(t).ok_or_else(err)?),
         },
     })
+}
+
+/// `[-]N day[s] [[-]H+:MM:SS[.fff]]` or `[-]H+:MM:SS[.fff]` (what [`format_datum`]
+/// prints).
+fn parse_interval(t: &str) -> Option<i64> {
+    let mut words = t.split_whitespace();
+    let first = words.next()?;
+    let (days, time) = match words.next() {
+        Some("day" | "days") => (first.parse::<i64>().ok()?, words.next()),
+        Some(_) => return None,
+        None => (0, Some(first)),
+    };
+    if words.next().is_some() {
+        return None;
+    }
+    let time_ms = match time {
+        Some(time) => {
+            let (neg, body) = match time.strip_prefix('-') {
+                Some(b) => (true, b),
+                None => (false, time),
+            };
+            let ms = parse_time_unbounded(body)?;
+            if neg {
+                -ms
+            } else {
+                ms
+            }
+        }
+        None => 0,
+    };
+    days.checked_mul(MS_PER_DAY)?.checked_add(time_ms)
 }
 
 /// `H+:MM:SS[.fff]` with any number of hours.
 fn parse_time_unbounded(s: &str) -> Option<i64> {
     let (h, rest) = s.split_once(':')?;
+    if h.starts_with(['+', '-']) {
+        return None;
+    }
     let h: i64 = h.parse().ok()?;
     let within = parse_time(&format!("00:{rest}"))?;
     h.checked_mul(3_600_000)?.checked_add(within)

@@ -71,6 +71,10 @@ pub fn call(func: Func, args: &[Datum], types: &[SqlType]) -> Result<Datum, Eval
             .and_then(as_i64)
             .ok_or_else(|| bad_args(func, args))
     };
+    // Every remaining function has at least one argument (a binder bug otherwise).
+    let (Some(a0), a1) = (args.first(), args.get(1)) else {
+        return Err(bad());
+    };
     Ok(match func {
         Func::Upper => Datum::Str(str_arg(0)?.to_uppercase()),
         Func::Lower => Datum::Str(str_arg(0)?.to_lowercase()),
@@ -120,7 +124,7 @@ pub fn call(func: Func, args: &[Datum], types: &[SqlType]) -> Result<Datum, Eval
                 None => 0,
             })
         }
-        Func::Abs => match &args[0] {
+        Func::Abs => match a0 {
             Datum::Int(i) => {
                 let v = i
                     .checked_abs()
@@ -137,11 +141,11 @@ pub fn call(func: Func, args: &[Datum], types: &[SqlType]) -> Result<Datum, Eval
         },
         Func::Round => {
             let digits = if args.len() > 1 { int_arg(1)? } else { 0 };
-            round(&args[0], ty0, digits)?
+            round(a0, ty0, digits)?
         }
         Func::Floor | Func::Ceil => {
             let ceil = func == Func::Ceil;
-            match &args[0] {
+            match a0 {
                 Datum::Int(i) => Datum::Int(*i),
                 Datum::Float(x) => Datum::Float(F64(if ceil { x.0.ceil() } else { x.0.floor() })),
                 Datum::Decimal(v) => {
@@ -161,13 +165,16 @@ pub fn call(func: Func, args: &[Datum], types: &[SqlType]) -> Result<Datum, Eval
             }
         }
         Func::Power => {
-            let x = to_f64(&args[0], ty0).ok_or_else(bad)?;
-            let y = to_f64(&args[1], types.get(1).copied().unwrap_or(SqlType::Double))
-                .ok_or_else(bad)?;
+            let x = to_f64(a0, ty0).ok_or_else(bad)?;
+            let y = to_f64(
+                a1.ok_or_else(bad)?,
+                types.get(1).copied().unwrap_or(SqlType::Double),
+            )
+            .ok_or_else(bad)?;
             Datum::Float(F64(x.powf(y)))
         }
         Func::Sqrt => {
-            let x = to_f64(&args[0], ty0).ok_or_else(bad)?;
+            let x = to_f64(a0, ty0).ok_or_else(bad)?;
             if x < 0.0 {
                 return Err(EvalError::new(format!(
                     "cannot take the square root of a negative number ({x})"
@@ -176,7 +183,7 @@ pub fn call(func: Func, args: &[Datum], types: &[SqlType]) -> Result<Datum, Eval
             Datum::Float(F64(x.sqrt()))
         }
         Func::Ln => {
-            let x = to_f64(&args[0], ty0).ok_or_else(bad)?;
+            let x = to_f64(a0, ty0).ok_or_else(bad)?;
             if x < 0.0 {
                 return Err(EvalError::new(format!(
                     "cannot take the logarithm of a negative number ({x})"
@@ -187,13 +194,13 @@ pub fn call(func: Func, args: &[Datum], types: &[SqlType]) -> Result<Datum, Eval
             }
             Datum::Float(F64(x.ln()))
         }
-        Func::Exp => Datum::Float(F64(to_f64(&args[0], ty0).ok_or_else(bad)?.exp())),
-        Func::Extract(unit) => Datum::Int(extract(unit, &args[0]).ok_or_else(bad)?),
+        Func::Exp => Datum::Float(F64(to_f64(a0, ty0).ok_or_else(bad)?.exp())),
+        Func::Extract(unit) => Datum::Int(extract(unit, a0).ok_or_else(bad)?),
         Func::DateTrunc(unit) => {
-            date_trunc(unit, &args[0], false).ok_or_else(|| range_error(func, &args[0], ty0))?
+            date_trunc(unit, a0, false).ok_or_else(|| range_error(func, a0, ty0))?
         }
         Func::DateCeil(unit) => {
-            date_trunc(unit, &args[0], true).ok_or_else(|| range_error(func, &args[0], ty0))?
+            date_trunc(unit, a0, true).ok_or_else(|| range_error(func, a0, ty0))?
         }
     })
 }
@@ -330,8 +337,62 @@ fn split(d: &Datum) -> Option<(NaiveDate, i64)> {
     }
 }
 
+/// The length in milliseconds of a fixed-length [`TimeUnit`] as `DATE_TRUNC` /
+/// `DATE_CEIL` use it (`DayOfWeek`/`DayOfYear` act as `Day`, `Epoch` as
+/// `Millisecond`); `None` for calendar units (year, quarter, month, week).
+pub fn fixed_unit_ms(unit: TimeUnit) -> Option<i64> {
+    match unit {
+        TimeUnit::Day | TimeUnit::DayOfWeek | TimeUnit::DayOfYear => Some(MS_PER_DAY),
+        TimeUnit::Hour => Some(3_600_000),
+        TimeUnit::Minute => Some(60_000),
+        TimeUnit::Second => Some(1000),
+        TimeUnit::Millisecond | TimeUnit::Epoch => Some(1),
+        TimeUnit::Year | TimeUnit::Quarter | TimeUnit::Month | TimeUnit::Week => None,
+    }
+}
+
+/// `t` (milliseconds) rounded down (or, with `ceil`, up) to a multiple of `step`;
+/// `None` on overflow.
+pub fn trunc_ms(t: i64, step: i64, ceil: bool) -> Option<i64> {
+    let lo = t.checked_sub(t.checked_rem_euclid(step)?)?;
+    if ceil && lo != t {
+        lo.checked_add(step)
+    } else {
+        Some(lo)
+    }
+}
+
+/// `EXTRACT` of a time-of-day unit (hour, minute, second, millisecond) or epoch from a
+/// TIMESTAMP (milliseconds); `None` for calendar units.
+pub fn extract_time_ms(unit: TimeUnit, t: i64) -> Option<i64> {
+    let ms = t.rem_euclid(MS_PER_DAY);
+    Some(match unit {
+        TimeUnit::Hour => ms / 3_600_000,
+        TimeUnit::Minute => ms / 60_000 % 60,
+        TimeUnit::Second => ms / 1000 % 60,
+        TimeUnit::Millisecond => ms % 60_000,
+        TimeUnit::Epoch => t / 1000,
+        _ => return None,
+    })
+}
+
 fn extract(unit: TimeUnit, d: &Datum) -> Option<i64> {
-    let (date, ms) = split(d)?;
+    match d {
+        Datum::Timestamp(t) => {
+            if let Some(v) = extract_time_ms(unit, *t) {
+                return Some(v);
+            }
+        }
+        Datum::Date(days) => match unit {
+            TimeUnit::Hour | TimeUnit::Minute | TimeUnit::Second | TimeUnit::Millisecond => {
+                return Some(0)
+            }
+            TimeUnit::Epoch => return Some(i64::from(*days) * 86_400),
+            _ => {}
+        },
+        _ => return None,
+    }
+    let (date, _) = split(d)?;
     Some(match unit {
         TimeUnit::Year => i64::from(date.year()),
         TimeUnit::Quarter => i64::from((date.month() - 1) / 3 + 1),
@@ -340,33 +401,22 @@ fn extract(unit: TimeUnit, d: &Datum) -> Option<i64> {
         TimeUnit::Day => i64::from(date.day()),
         TimeUnit::DayOfWeek => i64::from(date.weekday().num_days_from_sunday()),
         TimeUnit::DayOfYear => i64::from(date.ordinal()),
-        TimeUnit::Hour => ms / 3_600_000,
-        TimeUnit::Minute => ms / 60_000 % 60,
-        TimeUnit::Second => ms / 1000 % 60,
-        TimeUnit::Millisecond => ms % 60_000,
-        TimeUnit::Epoch => match d {
-            Datum::Timestamp(t) => t / 1000,
-            Datum::Date(days) => i64::from(*days) * 86_400,
-            _ => return None,
-        },
+        _ => return None,
     })
 }
 
 /// Truncate (or, with `ceil`, round up) a DATE or TIMESTAMP to `unit`. `DayOfWeek` and
 /// `DayOfYear` behave as `Day`; `Epoch` as `Millisecond`. Time units leave a DATE as it is.
 fn date_trunc(unit: TimeUnit, d: &Datum, ceil: bool) -> Option<Datum> {
-    let (date, ms) = split(d)?;
-    // The start of the unit as (date, ms within day), and the next unit start.
-    let fixed = |step: i64| -> Option<(i64, i64)> {
-        // Fixed-length units measured in ms from the epoch.
-        let t = match d {
-            Datum::Timestamp(t) => *t,
-            Datum::Date(days) => i64::from(*days).checked_mul(MS_PER_DAY)?,
-            _ => return None,
+    if let Some(step) = fixed_unit_ms(unit) {
+        return match d {
+            Datum::Timestamp(t) => Some(Datum::Timestamp(trunc_ms(*t, step, ceil)?)),
+            // A DATE is a whole day: day and smaller units leave it as it is.
+            Datum::Date(days) => Some(Datum::Date(*days)),
+            _ => None,
         };
-        let lo = t.checked_sub(t.rem_euclid(step))?;
-        Some((lo, if lo == t { lo } else { lo.checked_add(step)? }))
-    };
+    }
+    let (date, ms) = split(d)?;
     let calendar = |start: NaiveDate, next: NaiveDate| -> Option<(i64, i64)> {
         let lo = i64::from(days_from_date(start)).checked_mul(MS_PER_DAY)?;
         let exact = start == date && ms == 0;
@@ -399,16 +449,12 @@ fn date_trunc(unit: TimeUnit, d: &Datum, ceil: bool) -> Option<Datum> {
                 start.checked_add_signed(chrono::TimeDelta::try_days(7)?)?,
             )?
         }
-        TimeUnit::Day | TimeUnit::DayOfWeek | TimeUnit::DayOfYear => fixed(MS_PER_DAY)?,
-        TimeUnit::Hour => fixed(3_600_000)?,
-        TimeUnit::Minute => fixed(60_000)?,
-        TimeUnit::Second => fixed(1000)?,
-        TimeUnit::Millisecond | TimeUnit::Epoch => fixed(1)?,
+        _ => return None,
     };
     let v = if ceil { hi } else { lo };
     Some(match d {
         Datum::Timestamp(_) => Datum::Timestamp(v),
-        // A DATE result: time units round to whole days, which a DATE already is.
+        // A DATE result: calendar units start at midnight.
         _ => Datum::Date(i32::try_from(v.div_euclid(MS_PER_DAY)).ok()?),
     })
 }

@@ -20,6 +20,7 @@ mod like;
 mod tests;
 
 pub use cast::{cast_datum, decimal_to_f64, format_datum, parse_datum};
+pub use func::{extract_time_ms, fixed_unit_ms, trunc_ms};
 pub use like::LikePattern;
 
 use crate::datum::{Datum, F64};
@@ -27,6 +28,12 @@ use crate::expr::{arithmetic_type, BinaryOp, Func, ScalarExpr};
 use cast::{check_precision, rescale};
 use sluice_catalogs::SqlType;
 use std::cmp::Ordering;
+
+/// Whether DOUBLE `/` and `%` by zero (and DECIMAL `/`, which is DOUBLE division) give
+/// NULL, as the [`BinaryOp::Div`] contract says, rather than IEEE infinities and NaN
+/// (DuckDB's behavior under its default `ieee_floating_point_ops`). Integer division by
+/// zero is NULL either way. The columnar kernels follow the same switch.
+pub const FLOAT_DIVISION_BY_ZERO_IS_NULL: bool = true;
 
 /// A runtime evaluation error (bad cast, overflow…).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -450,7 +457,9 @@ fn arithmetic(
                 B::Add => a + b,
                 B::Sub => a - b,
                 B::Mul => a * b,
-                B::Div | B::Mod if b == 0.0 => return Ok(Datum::Null),
+                B::Div | B::Mod if b == 0.0 && FLOAT_DIVISION_BY_ZERO_IS_NULL => {
+                    return Ok(Datum::Null)
+                }
                 B::Div => a / b,
                 B::Mod => a % b,
                 _ => return Err(type_error(op.symbol(), l)),
@@ -461,7 +470,7 @@ fn arithmetic(
             match op {
                 B::Div => {
                     let d = decimal_to_f64(*b, sb);
-                    if d == 0.0 {
+                    if d == 0.0 && FLOAT_DIVISION_BY_ZERO_IS_NULL {
                         return Ok(Datum::Null);
                     }
                     Datum::Float(F64(decimal_to_f64(*a, sa) / d))

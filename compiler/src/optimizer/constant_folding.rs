@@ -407,6 +407,48 @@ mod tests {
     }
 
     #[test]
+    fn join_and_scan_filters() {
+        let join = LogicalPlan::Join {
+            left: Box::new(values()),
+            right: Box::new(values()),
+            kind: crate::plan::JoinKind::Inner,
+            on: vec![(
+                ScalarExpr::col(0),
+                ScalarExpr::binary(
+                    BinaryOp::Add,
+                    ScalarExpr::col(0),
+                    ScalarExpr::binary(BinaryOp::Sub, big(2), big(2)),
+                ),
+            )],
+            filter: Some(ScalarExpr::binary(BinaryOp::Lt, big(1), big(2))),
+        };
+        let LogicalPlan::Join { on, filter, .. } = fold(join) else {
+            panic!("not a join")
+        };
+        insta::assert_snapshot!(format!("{on:?} {filter:?}"), @"[(Column(0), Binary { op: Add, left: Column(0), right: Literal(Int(0), BigInt) })] None");
+
+        let table = sluice_catalogs::TableDescriptor {
+            name: "t".into(),
+            schema: Schema::new(vec![Field::new("a", SqlType::BigInt)]),
+            connector: "test".into(),
+            options: Default::default(),
+            watermark: None,
+            capabilities: Default::default(),
+        };
+        let scan = |filters| LogicalPlan::Scan {
+            table: table.clone(),
+            projection: vec![0],
+            filters,
+        };
+        let keep = ScalarExpr::binary(BinaryOp::Gt, ScalarExpr::col(0), big(1));
+        assert_eq!(
+            fold(scan(vec![bool_lit(true), keep.clone()])),
+            scan(vec![keep.clone()])
+        );
+        insta::assert_snapshot!(format!("{:?}", fold(scan(vec![keep, bool_lit(false)]))), @r#"Values { schema: Schema { fields: [Field { name: "a", ty: BigInt, nullable: true }] }, rows: [] }"#);
+    }
+
+    #[test]
     fn keeps_column_filters() {
         let pred = ScalarExpr::binary(
             BinaryOp::Gt,
