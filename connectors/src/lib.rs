@@ -14,6 +14,22 @@
 //! [`BadRecord`]s, never as errors, so the dataflow can apply the table's
 //! `'format.on-error'` policy. Sinks are two-phase (write, then `prepare_commit` and
 //! `commit` per epoch) so exactly-once delivery can be layered on checkpoints.
+//!
+//! Built in ([`Registry::builtin`]):
+//!
+//! | connector | module | reads | writes |
+//! |---|---|---|---|
+//! | `filesystem` | [`FilesystemConnector`] | CSV, JSON lines, Parquet files/directories | part files, staged until commit |
+//! | `nexmark` | [`NexmarkConnector`] | the Nexmark bid/auction/person streams | – |
+//! | `datagen` | [`DatagenConnector`] | seeded random or sequential rows | – |
+//! | `print` | [`PrintConnector`] | – | `<table>> +I[…]` lines on stdout |
+//! | `blackhole` | [`BlackholeConnector`] | – | discards (counts) |
+//!
+//! Every connector declares `filter_pushdown: false` for now (the compiler keeps
+//! filters above the source, and sources ignore the `filters` argument) and
+//! `projection_pushdown: true`. Field text is parsed by [`values`], one module, so it
+//! can later be replaced by the compiler's `eval::parse_datum`. Bad records of any
+//! connector follow `'format.on-error'` ([`on_error_policy`], [`DeadLetterWriter`]).
 
 #![forbid(unsafe_code)]
 

@@ -395,7 +395,7 @@ pub enum TextStyle {
 /// Append the rendering of `array[row]` (of SQL type `ty`) to `out`; returns false
 /// (and appends nothing) when the cell is NULL.
 pub fn write_cell(out: &mut String, array: &dyn Array, row: usize, style: TextStyle) -> bool {
-    if array.is_null(row) {
+    if array.is_null(row) || array.data_type() == &arrow::datatypes::DataType::Null {
         return false;
     }
     let any = array.as_any();

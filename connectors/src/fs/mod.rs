@@ -288,8 +288,14 @@ pub(crate) fn io(e: impl std::fmt::Display) -> ConnectorError {
 }
 
 /// Run a future to completion on the connectors' shared tokio runtime. Sources and
-/// sinks are called from (non-async) dataflow worker threads.
-pub(crate) fn block_on<F: Future>(f: F) -> Result<F::Output> {
+/// sinks are called from (non-async) dataflow worker threads; when called from inside
+/// some other tokio runtime, the future runs on a helper thread instead (blocking a
+/// runtime thread on another runtime would panic).
+pub(crate) fn block_on<F>(f: F) -> Result<F::Output>
+where
+    F: Future + Send,
+    F::Output: Send,
+{
     static RT: OnceLock<std::result::Result<tokio::runtime::Runtime, String>> = OnceLock::new();
     let rt = RT.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()
@@ -300,6 +306,10 @@ pub(crate) fn block_on<F: Future>(f: F) -> Result<F::Output> {
             .map_err(|e| e.to_string())
     });
     match rt {
+        Ok(rt) if tokio::runtime::Handle::try_current().is_ok() => {
+            std::thread::scope(|scope| scope.spawn(|| rt.block_on(f)).join())
+                .map_err(|_| ConnectorError::Internal("the I/O helper thread panicked".into()))
+        }
         Ok(rt) => Ok(rt.block_on(f)),
         Err(e) => Err(ConnectorError::Internal(format!(
             "cannot start the I/O runtime: {e}"
@@ -348,6 +358,21 @@ impl Connector for FilesystemConnector {
     fn create_sink(&self, table: &TableDescriptor, ctx: WorkerContext) -> Result<Box<dyn Sink>> {
         Ok(Box::new(sink::FileSink::new(table, ctx)?))
     }
+}
+
+/// Run `f`, turning a panic inside a third-party decoder (on corrupt input) into a
+/// [`ConnectorError::Format`] error about `what`.
+pub(crate) fn no_panic<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|p| {
+        let msg = p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        Err(ConnectorError::Format(format!(
+            "cannot decode {what}: {msg}"
+        )))
+    })
 }
 
 /// Check a projection against a schema.

@@ -1,23 +1,27 @@
 //! The filesystem source: one worker's share of a table's files.
 
 use super::csv::{Field as CsvField, Reader as CsvReader, MAX_RECORD_BYTES};
-use super::{block_on, check_ctx, check_projection, io, FileFormat, FsOptions, Location};
+use super::{block_on, check_ctx, check_projection, io, no_panic, FileFormat, FsOptions, Location};
 use crate::values::{parse_decimal, parse_json, parse_text, ColumnBuilder, Value};
 use crate::{BadRecord, ConnectorError, Result, Source, SourcePoll, WorkerContext};
 use arrow::array::{new_null_array, ArrayRef};
 use arrow::compute::{cast_with_options, CastOptions};
 use arrow::datatypes::{DataType, Schema as ArrowSchema, SchemaRef};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use bytes::Buf;
 use bytes::Bytes;
 use object_store::path::Path;
 use object_store::ObjectStoreExt;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::ProjectionMask;
-use parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
+use parquet::file::metadata::{FooterTail, ParquetMetaData, ParquetMetaDataReader};
+use parquet::file::reader::{ChunkReader, Length};
 use serde_json::value::RawValue;
 use sluice_catalogs::{SqlType, TableDescriptor};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::sync::Arc;
 
 /// Raw bytes kept in a [`BadRecord`] at most.
@@ -38,18 +42,50 @@ impl Acc {
     }
 }
 
+/// Bytes of a text file are fetched this many at a time.
+const CHUNK_BYTES: usize = 8 << 20;
+
+/// Where reading a text file stands.
+struct TextState {
+    /// A window of the file, starting at file offset `base`.
+    buf: Bytes,
+    base: u64,
+    /// Offset in `buf` of the next record, and the line it starts on.
+    pos: usize,
+    line: usize,
+    /// The file's size.
+    size: u64,
+    /// Dropping the rest of an over-long record up to the next line break.
+    skipping: bool,
+}
+
+impl TextState {
+    /// Whether `buf` reaches the end of the file.
+    fn eof(&self) -> bool {
+        self.base + self.buf.len() as u64 >= self.size
+    }
+}
+
+/// How far a read of a text buffer got.
+enum Step {
+    /// The poll has enough rows.
+    Full,
+    /// The buffer ends inside a record: fetch more.
+    NeedMore,
+    /// The file is exhausted.
+    Eof,
+}
+
 /// An open file being read.
 enum Open {
-    /// CSV or JSON: the whole object, the byte offset and line number to continue at.
-    Text {
-        data: Bytes,
-        pos: usize,
-        line: usize,
-    },
-    /// Parquet: a reader and the number of rows read so far.
+    /// CSV or JSON, read a window at a time.
+    Text(TextState),
+    /// Parquet: a reader, the number of rows handed out so far, and the rest of a
+    /// batch larger than a poll's `max_rows`.
     Parquet {
         reader: ParquetRecordBatchReader,
         rows: usize,
+        leftover: Option<RecordBatch>,
     },
 }
 
@@ -57,11 +93,67 @@ enum Open {
 #[derive(Clone, Debug)]
 struct Split {
     path: Path,
-    row_group: Option<usize>,
+    /// For Parquet: the file's metadata, size and the row group.
+    parquet: Option<ParquetSplit>,
 }
 
-/// The number of row groups of a Parquet object, from its footer.
-async fn parquet_row_groups(loc: &Location, path: &Path) -> Result<usize> {
+/// One row group of a Parquet file.
+#[derive(Clone, Debug)]
+struct ParquetSplit {
+    meta: Arc<ParquetMetaData>,
+    size: u64,
+    row_group: usize,
+}
+
+/// The column chunks of one row group, fetched, as a [`ChunkReader`].
+struct Chunks {
+    size: u64,
+    /// (file offset, bytes), one per fetched column chunk.
+    parts: Vec<(u64, Bytes)>,
+}
+
+impl Chunks {
+    fn slice(&self, start: u64, len: Option<usize>) -> parquet::errors::Result<Bytes> {
+        for (s, b) in &self.parts {
+            if start < *s {
+                continue;
+            }
+            let off = (start - s) as usize;
+            match len {
+                None if off < b.len() => return Ok(b.slice(off..)),
+                Some(l) if off.checked_add(l).is_some_and(|e| e <= b.len()) => {
+                    return Ok(b.slice(off..off + l))
+                }
+                _ => {}
+            }
+        }
+        Err(parquet::errors::ParquetError::General(format!(
+            "bytes {start}+{} of the file were not fetched",
+            len.unwrap_or(0)
+        )))
+    }
+}
+
+impl Length for Chunks {
+    fn len(&self) -> u64 {
+        self.size
+    }
+}
+
+impl ChunkReader for Chunks {
+    type T = bytes::buf::Reader<Bytes>;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
+        Ok(self.slice(start, None)?.reader())
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
+        self.slice(start, Some(length))
+    }
+}
+
+/// The metadata (from the footer) and size of a Parquet object.
+async fn parquet_metadata(loc: &Location, path: &Path) -> Result<(Arc<ParquetMetaData>, u64)> {
     let bad = |e: String| {
         ConnectorError::Format(format!(
             "cannot read Parquet file {}: {e}",
@@ -87,8 +179,10 @@ async fn parquet_row_groups(loc: &Location, path: &Path) -> Result<usize> {
         .get_range(path, size - 8 - len..size - 8)
         .await
         .map_err(io)?;
-    let md = ParquetMetaDataReader::decode_metadata(&buf).map_err(|e| bad(e.to_string()))?;
-    Ok(md.num_row_groups())
+    let md = no_panic(&loc.display(path), || {
+        ParquetMetaDataReader::decode_metadata(&buf).map_err(|e| bad(e.to_string()))
+    })?;
+    Ok((Arc::new(md), size))
 }
 
 /// Reads this worker's splits. Splits are the files in sorted order (for Parquet,
@@ -99,8 +193,8 @@ pub(crate) struct FileSource {
     table: String,
     /// This worker's splits, in order.
     files: Vec<Split>,
-    /// The last object read (row groups of one file are often read one after another).
-    cache: Option<(Path, Bytes)>,
+    /// How many bytes of a text file are fetched at a time.
+    pub(crate) chunk: usize,
     /// Projected column indices in the table schema.
     projection: Vec<usize>,
     /// Projected column names and types.
@@ -128,15 +222,19 @@ impl FileSource {
         let mut splits = Vec::new();
         for path in all {
             if opts.format == FileFormat::Parquet {
-                let groups = block_on(parquet_row_groups(&loc, &path))??;
-                splits.extend((0..groups).map(|g| Split {
+                let (meta, size) = block_on(parquet_metadata(&loc, &path))??;
+                splits.extend((0..meta.num_row_groups()).map(|g| Split {
                     path: path.clone(),
-                    row_group: Some(g),
+                    parquet: Some(ParquetSplit {
+                        meta: meta.clone(),
+                        size,
+                        row_group: g,
+                    }),
                 }));
             } else {
                 splits.push(Split {
                     path,
-                    row_group: None,
+                    parquet: None,
                 });
             }
         }
@@ -161,7 +259,7 @@ impl FileSource {
             opts,
             table: table.name.clone(),
             files,
-            cache: None,
+            chunk: CHUNK_BYTES,
             projection: projection.to_vec(),
             names: fields.iter().map(|f| f.name.clone()).collect(),
             types: fields.iter().map(|f| f.ty).collect(),
@@ -175,61 +273,117 @@ impl FileSource {
     fn open_file(&mut self, max_rows: usize, skip: usize) -> Result<Open> {
         let split = self.files[self.file].clone();
         let path = &split.path;
-        let data = match &self.cache {
-            Some((p, data)) if p == path => data.clone(),
-            _ => {
-                let data = block_on(async { self.loc.store.get(path).await?.bytes().await })?
-                    .map_err(io)?;
-                self.cache = Some((path.clone(), data.clone()));
-                data
-            }
-        };
-        match self.opts.format {
-            FileFormat::Csv | FileFormat::Json => Ok(Open::Text {
-                data,
+        let Some(pq) = &split.parquet else {
+            // Text: `skip` is a byte offset.
+            let size = block_on(self.loc.store.head(path))?.map_err(io)?.size;
+            let base = (skip as u64).min(size);
+            let buf = self.fetch(path, base, size.min(base + self.chunk as u64))?;
+            return Ok(Open::Text(TextState {
+                buf,
+                base,
                 pos: 0,
                 line: 1,
-            }),
-            FileFormat::Parquet => {
-                let fmt = |e: parquet::errors::ParquetError| {
-                    ConnectorError::Format(format!(
-                        "cannot read Parquet file {}: {e}",
-                        self.loc.display(path)
-                    ))
-                };
-                let builder = ParquetRecordBatchReaderBuilder::try_new(data).map_err(fmt)?;
-                let file_schema = builder.schema().clone();
-                let mut roots = Vec::new();
-                for name in &self.names {
-                    let idx = find_field(&file_schema, name).ok_or_else(|| {
-                        ConnectorError::Format(format!(
-                            "Parquet file {} has no column '{name}' (table '{}'; it has: {})",
-                            self.loc.display(path),
-                            self.table,
-                            file_schema
-                                .fields()
-                                .iter()
-                                .map(|f| f.name().as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ))
-                    })?;
-                    roots.push(idx);
-                }
-                let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
-                let builder = match split.row_group {
-                    Some(g) => builder.with_row_groups(vec![g]),
-                    None => builder,
-                };
-                let reader = builder
-                    .with_projection(mask)
-                    .with_batch_size(max_rows.max(1))
-                    .with_offset(skip)
-                    .build()
-                    .map_err(fmt)?;
-                Ok(Open::Parquet { reader, rows: skip })
-            }
+                size,
+                skipping: false,
+            }));
+        };
+        let fmt = |e: parquet::errors::ParquetError| {
+            ConnectorError::Format(format!(
+                "cannot read Parquet file {}: {e}",
+                self.loc.display(path)
+            ))
+        };
+        let arrow_md = ArrowReaderMetadata::try_new(pq.meta.clone(), ArrowReaderOptions::new())
+            .map_err(fmt)?;
+        let file_schema = arrow_md.schema().clone();
+        let mut roots = Vec::new();
+        for name in &self.names {
+            let idx = find_field(&file_schema, name).ok_or_else(|| {
+                ConnectorError::Format(format!(
+                    "Parquet file {} has no column '{name}' (table '{}'; it has: {})",
+                    self.loc.display(path),
+                    self.table,
+                    file_schema
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?;
+            roots.push(idx);
         }
+        let mask = ProjectionMask::roots(pq.meta.file_metadata().schema_descr(), roots);
+        // Fetch only the projected column chunks of this row group.
+        let ranges: Vec<Range<u64>> = pq
+            .meta
+            .row_group(pq.row_group)
+            .columns()
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| mask.leaf_included(*i))
+            .map(|(_, c)| {
+                let (start, len) = c.byte_range();
+                start..start.saturating_add(len)
+            })
+            .collect();
+        if ranges.iter().any(|r| r.end > pq.size) {
+            return Err(ConnectorError::Format(format!(
+                "cannot read Parquet file {}: a column chunk lies past the end of the file",
+                self.loc.display(path)
+            )));
+        }
+        let parts = block_on(self.loc.store.get_ranges(path, &ranges))?.map_err(io)?;
+        let chunks = Chunks {
+            size: pq.size,
+            parts: ranges.iter().map(|r| r.start).zip(parts).collect(),
+        };
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(chunks, arrow_md)
+            .with_row_groups(vec![pq.row_group])
+            .with_projection(mask)
+            .with_batch_size(max_rows.max(1))
+            .with_offset(skip)
+            .build()
+            .map_err(fmt)?;
+        Ok(Open::Parquet {
+            reader,
+            rows: skip,
+            leftover: None,
+        })
+    }
+
+    /// Bytes `start..end` of an object.
+    fn fetch(&self, path: &Path, start: u64, end: u64) -> Result<Bytes> {
+        if start >= end {
+            return Ok(Bytes::new());
+        }
+        block_on(self.loc.store.get_range(path, start..end))?.map_err(io)
+    }
+
+    /// Keep the unread part of the window and append the next chunk of the file.
+    fn refill(&self, st: &mut TextState) -> Result<()> {
+        let path = self.files[self.file].path.clone();
+        let keep = st.buf.slice(st.pos..);
+        let start = st.base + st.buf.len() as u64;
+        // Grow at least geometrically, so a long record costs O(n log n) copying.
+        let want = if st.skipping {
+            self.chunk.max(MAX_RECORD_BYTES)
+        } else {
+            self.chunk.max(keep.len())
+        };
+        let end = st.size.min(start + want as u64);
+        let more = self.fetch(&path, start, end)?;
+        if more.is_empty() {
+            // The object shrank since it was listed: treat what we have as the end.
+            st.size = start;
+        }
+        let mut v = Vec::with_capacity(keep.len() + more.len());
+        v.extend_from_slice(&keep);
+        v.extend_from_slice(&more);
+        st.base += st.pos as u64;
+        st.buf = Bytes::from(v);
+        st.pos = 0;
+        Ok(())
     }
 
     /// Convert a Parquet batch (columns of the file's types, in file order) to the
@@ -263,25 +417,68 @@ impl FileSource {
 
     /// Decode text records from the open file into `builders` until `max_rows` rows
     /// or bad records; returns whether the file is exhausted.
-    fn read_text(&self, data: &Bytes, pos: &mut usize, line: &mut usize, acc: &mut Acc) -> bool {
+    fn read_text(&self, st: &mut TextState, acc: &mut Acc) -> Step {
         match self.opts.format {
-            FileFormat::Csv => self.read_csv(data, pos, line, acc),
-            _ => self.read_json(data, pos, line, acc),
+            FileFormat::Csv => self.read_csv(st, acc),
+            _ => self.read_json(st, acc),
         }
     }
 
-    fn read_csv(&self, data: &Bytes, pos: &mut usize, line: &mut usize, acc: &mut Acc) -> bool {
-        let mut reader = CsvReader::resume(data, *pos, *line, self.opts.delimiter);
+    /// In skipping mode, drop bytes up to and including the next line break.
+    /// Returns what to do when the buffer ran out first.
+    fn skip_rest_of_line(st: &mut TextState) -> Option<Step> {
+        if !st.skipping {
+            return None;
+        }
+        match memchr_newline(&st.buf[st.pos..]) {
+            Some(i) => {
+                st.pos += i + 1;
+                st.line += 1;
+                st.skipping = false;
+                None
+            }
+            None => {
+                st.pos = st.buf.len();
+                Some(if st.eof() { Step::Eof } else { Step::NeedMore })
+            }
+        }
+    }
+
+    fn read_csv(&self, st: &mut TextState, acc: &mut Acc) -> Step {
+        if let Some(step) = Self::skip_rest_of_line(st) {
+            return step;
+        }
+        let data = st.buf.clone();
+        let eof = st.eof();
+        let mut reader = CsvReader::resume(&data, st.pos, st.line, self.opts.delimiter);
         let mut fields: Vec<CsvField<'_>> = Vec::new();
         let mut values: Vec<Value<'_>> = Vec::with_capacity(self.projection.len());
         let null = self.opts.null_literal.as_bytes();
-        let mut done = false;
+        let mut step = Step::Full;
         while !acc.full() {
-            let at_start = reader.position() == 0;
+            let (p0, l0) = (reader.position(), reader.line());
+            let at_start = st.base + p0 as u64 == 0;
             let Some(meta) = reader.next_record(&mut fields) else {
-                done = true;
+                step = if eof { Step::Eof } else { Step::NeedMore };
                 break;
             };
+            if !eof && reader.position() == data.len() {
+                // The record may go on past the buffer.
+                if data.len() - p0 > MAX_RECORD_BYTES {
+                    acc.bad.push(self.bad(
+                        l0,
+                        format!("record is larger than the limit of {MAX_RECORD_BYTES} bytes"),
+                        meta.raw,
+                    ));
+                    st.pos = data.len();
+                    st.line = reader.line();
+                    st.skipping = true;
+                } else {
+                    st.pos = p0;
+                    st.line = l0;
+                }
+                return Step::NeedMore;
+            }
             if let Some(e) = meta.error {
                 acc.bad.push(self.bad(meta.line, e, meta.raw));
                 continue;
@@ -329,29 +526,45 @@ impl FileSource {
                 }
             }
         }
-        *pos = reader.position();
-        *line = reader.line();
-        done
+        st.pos = reader.position();
+        st.line = reader.line();
+        step
     }
 
-    fn read_json(&self, data: &Bytes, pos: &mut usize, line: &mut usize, acc: &mut Acc) -> bool {
+    fn read_json(&self, st: &mut TextState, acc: &mut Acc) -> Step {
+        let data = st.buf.clone();
+        let eof = st.eof();
         let mut values: Vec<Value<'_>> = Vec::with_capacity(self.projection.len());
         while !acc.full() {
-            if *pos >= data.len() {
-                return true;
+            if let Some(step) = Self::skip_rest_of_line(st) {
+                return step;
             }
-            let rest = &data[*pos..];
+            if st.pos >= data.len() {
+                return if eof { Step::Eof } else { Step::NeedMore };
+            }
+            let rest = &data[st.pos..];
             let (len, next) = match memchr_newline(rest) {
                 Some(i) => (i, i + 1),
-                None => (rest.len(), rest.len()),
+                None if eof => (rest.len(), rest.len()),
+                None if rest.len() > MAX_RECORD_BYTES => {
+                    acc.bad.push(self.bad(
+                        st.line,
+                        format!("line is larger than the limit of {MAX_RECORD_BYTES} bytes"),
+                        rest,
+                    ));
+                    st.pos = data.len();
+                    st.skipping = true;
+                    continue;
+                }
+                None => return Step::NeedMore,
             };
             let mut raw = &rest[..len];
             if raw.last() == Some(&b'\r') {
                 raw = &raw[..raw.len() - 1];
             }
-            let this_line = *line;
-            *pos += next;
-            *line += 1;
+            let this_line = st.line;
+            st.pos += next;
+            st.line += 1;
             if raw.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
@@ -415,7 +628,11 @@ impl FileSource {
                 }
             }
         }
-        *pos >= data.len()
+        if eof && st.pos >= data.len() {
+            Step::Eof
+        } else {
+            Step::Full
+        }
     }
 }
 
@@ -556,22 +773,21 @@ impl Source for FileSource {
                 None => self.open_file(max_rows, 0)?,
             };
             match open {
-                Open::Text {
-                    data,
-                    mut pos,
-                    mut line,
-                } => {
-                    let done = self.read_text(&data, &mut pos, &mut line, &mut acc);
-                    if done {
-                        self.file += 1;
-                    } else {
-                        self.open = Some(Open::Text { data, pos, line });
+                Open::Text(mut st) => match self.read_text(&mut st, &mut acc) {
+                    Step::Eof => self.file += 1,
+                    Step::Full => self.open = Some(Open::Text(st)),
+                    Step::NeedMore => {
+                        self.refill(&mut st)?;
+                        self.open = Some(Open::Text(st));
                     }
-                }
+                },
                 Open::Parquet {
                     mut reader,
                     rows: read,
-                } => match reader.next() {
+                    leftover,
+                } => match no_panic(&self.loc.display(&self.files[self.file].path), || {
+                    Ok(leftover.map(Ok).or_else(|| reader.next()))
+                })? {
                     None => self.file += 1,
                     Some(Err(e)) => {
                         return Err(ConnectorError::Format(format!(
@@ -580,21 +796,21 @@ impl Source for FileSource {
                         )))
                     }
                     Some(Ok(b)) => {
-                        let n = b.num_rows();
-                        parts.push(self.convert_parquet(&b)?);
-                        acc.rows += n;
+                        let take = b.num_rows().min(max_rows);
+                        let rest =
+                            (take < b.num_rows()).then(|| b.slice(take, b.num_rows() - take));
+                        parts.push(self.convert_parquet(&b.slice(0, take))?);
+                        acc.rows += take;
                         self.open = Some(Open::Parquet {
                             reader,
-                            rows: read + n,
+                            rows: read + take,
+                            leftover: rest,
                         });
-                        // A Parquet batch has up to max_rows rows: hand it out alone.
+                        // A Parquet batch is handed out alone.
                         break;
                     }
                 },
             }
-        }
-        if self.file >= self.files.len() {
-            self.cache = None;
         }
         if acc.rows == 0 && acc.bad.is_empty() && self.file >= self.files.len() {
             return Ok(SourcePoll::Finished);
@@ -615,11 +831,11 @@ impl Source for FileSource {
     fn position(&self) -> serde_json::Value {
         let offset = match &self.open {
             None => 0,
-            Some(Open::Text { pos, .. }) => *pos,
+            Some(Open::Text(st)) => (st.base + st.pos as u64) as usize,
             Some(Open::Parquet { rows, .. }) => *rows,
         };
         let line = match &self.open {
-            Some(Open::Text { line, .. }) => *line,
+            Some(Open::Text(st)) => st.line,
             _ => 1,
         };
         serde_json::json!({ "file": self.file, "offset": offset, "line": line })
@@ -642,18 +858,15 @@ impl Source for FileSource {
             return Ok(());
         }
         self.open = Some(match self.open_file(8192, offset)? {
-            Open::Text { data, .. } => {
-                if offset > data.len() {
+            Open::Text(mut st) => {
+                if offset as u64 > st.size {
                     return Err(ConnectorError::Internal(format!(
                         "position {offset} is past the end of {}",
                         self.loc.display(&self.files[file].path)
                     )));
                 }
-                Open::Text {
-                    data,
-                    pos: offset,
-                    line,
-                }
+                st.line = line;
+                Open::Text(st)
             }
             parquet => parquet,
         });

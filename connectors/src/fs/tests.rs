@@ -126,9 +126,21 @@ fn read(
     c: WorkerContext,
     max_rows: usize,
 ) -> (Option<RecordBatch>, Vec<BadRecord>) {
-    let mut src = FilesystemConnector
-        .create_source(t, projection, &[], c)
-        .unwrap();
+    read_chunked(t, projection, c, max_rows, None)
+}
+
+/// Like [`read`], fetching text files `chunk` bytes at a time.
+fn read_chunked(
+    t: &TableDescriptor,
+    projection: &[usize],
+    c: WorkerContext,
+    max_rows: usize,
+    chunk: Option<usize>,
+) -> (Option<RecordBatch>, Vec<BadRecord>) {
+    let mut src = source::FileSource::new(t, projection, c).unwrap();
+    if let Some(chunk) = chunk {
+        src.chunk = chunk;
+    }
     let mut batches = Vec::new();
     let mut bad = Vec::new();
     loop {
@@ -527,12 +539,12 @@ fn seek_resumes_where_position_was_taken() {
             }
         }
         let pos = src.position();
-        let mut again = FilesystemConnector
-            .create_source(&t, &proj, &[], ctx(0, 1))
-            .unwrap();
+        let mut again = source::FileSource::new(&t, &proj, ctx(0, 1)).unwrap();
+        again.chunk = 5;
         again.seek(&pos).unwrap();
         let mut rest = Vec::new();
-        while let SourcePoll::Batch { batch, .. } = again.poll(100).unwrap() {
+        while let SourcePoll::Batch { batch, .. } = again.poll(3).unwrap() {
+            assert!(batch.num_rows() <= 3);
             rest.push(batch);
         }
         let rest = concat_batches(&whole.schema(), &rest).unwrap();
@@ -788,5 +800,79 @@ fn parquet_row_groups_are_split_across_workers() {
         }
         union.sort();
         assert_eq!(union, whole, "{workers} workers");
+    }
+}
+
+#[test]
+fn works_when_called_inside_another_tokio_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.csv"), "x\n1\n2\n").unwrap();
+    let t = table(
+        Schema::new(vec![Field::new("x", SqlType::BigInt)]),
+        &[("path", dir.path().to_str().unwrap()), ("format", "csv")],
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let n = rt.block_on(async { rows(&read(&t, &[0], ctx(0, 1), 10).0) });
+    assert_eq!(n, 2);
+}
+
+#[test]
+fn reading_in_small_chunks_gives_the_same_rows_and_bad_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut json = Vec::new();
+    let mut csv = b"id,name\n".to_vec();
+    for i in 0..40 {
+        match i % 7 {
+            2 => json.extend_from_slice(b"{\"id\": 1, \"name\": \n"),
+            4 => json.extend_from_slice(
+                format!(
+                    "{{\"id\": {i}, \"name\": \"{}\"}}\n",
+                    "z".repeat((1 << 20) + 5)
+                )
+                .as_bytes(),
+            ),
+            _ => json
+                .extend_from_slice(format!("{{\"id\": {i}, \"name\": \"n\\n{i}\"}}\n").as_bytes()),
+        }
+        match i % 5 {
+            1 => csv.extend_from_slice(format!("{i},\"multi\nline, {i}\"\n").as_bytes()),
+            2 => csv.extend_from_slice(b"x,bad\n"),
+            3 if i == 13 => {
+                csv.extend_from_slice(format!("{i},\"{}\"\n", "q".repeat((1 << 20) + 1)).as_bytes())
+            }
+            _ => csv.extend_from_slice(format!("{i},n{i}\r\n").as_bytes()),
+        }
+    }
+    std::fs::create_dir_all(dir.path().join("j")).unwrap();
+    std::fs::create_dir_all(dir.path().join("c")).unwrap();
+    std::fs::write(dir.path().join("j/a.json"), &json).unwrap();
+    std::fs::write(dir.path().join("c/a.csv"), &csv).unwrap();
+    let schema = Schema::new(vec![
+        Field::new("id", SqlType::BigInt),
+        Field::new("name", SqlType::Varchar),
+    ]);
+    for (sub, format) in [("j", "json"), ("c", "csv")] {
+        let t = table(
+            schema.clone(),
+            &[
+                ("path", dir.path().join(sub).to_str().unwrap()),
+                ("format", format),
+            ],
+        );
+        let (whole, whole_bad) = read(&t, &[0, 1], ctx(0, 1), 1000);
+        let whole = whole.unwrap();
+        assert!(whole.num_rows() > 20, "{format}");
+        assert!(whole_bad.len() >= 6, "{format}: {whole_bad:?}");
+        for chunk in [1, 7, 64, 1000] {
+            let (got, bad) = read_chunked(&t, &[0, 1], ctx(0, 1), 1000, Some(chunk));
+            assert_eq!(got.unwrap(), whole, "{format}, chunk {chunk}");
+            let pos = |b: &[BadRecord]| b.iter().map(|r| r.position.clone()).collect::<Vec<_>>();
+            assert_eq!(pos(&bad), pos(&whole_bad), "{format}, chunk {chunk}");
+            for b in &bad {
+                assert!(b.raw.len() <= 64 << 10);
+            }
+        }
     }
 }
