@@ -1,1 +1,116 @@
-//! Dataflow.
+//! # sluice-dataflow: running a dataflow plan
+//!
+//! ```text
+//! SQL text ─▶ … ─▶ DataflowPlan ──**render + run**──▶ timely/differential dataflow ─▶ sinks / client
+//! ```
+//!
+//! [`run`] takes the serializable [`DataflowPlan`] the compiler produced, starts
+//! `workers` timely worker threads, renders the plan into the same dataflow on each
+//! (sources read their share of the splits; stateful operators exchange rows by key
+//! hash), steps every worker until the input is complete, commits table sinks and
+//! returns the rows of `Collect` outputs with the run's counters.
+//!
+//! Inside: `render` turns each [`sluice_compiler::PhysicalPlan`] node into named
+//! operators (`source`, `calc`, `window`, `reduce`, `join`, `topn`, `sink`). A source
+//! and the stateless stages right after it (`Calc`, TUMBLE/HOP `WindowAssign`) run on
+//! Arrow batches with [`RunOptions::kernels`]; the first stateful operator (or sink)
+//! turns batches into a differential collection of rows (time `u64`, diff `isize`),
+//! exchanged between workers by key hash. `accum` computes aggregates from value
+//! multisets; `run` drives timely; [`errors`] and [`progress`] hold the error type and
+//! the live counters (and the cancel handle).
+//!
+//! Errors never panic a worker: they travel as data in "errs" collections and end the
+//! run with an [`ExecutionError`].
+
+#![forbid(unsafe_code)]
+
+mod accum;
+mod convert;
+pub mod errors;
+pub mod progress;
+mod render;
+mod run;
+
+pub use errors::ExecutionError;
+pub use progress::{Progress, ProgressSnapshot};
+
+use sluice_catalogs::Schema;
+use sluice_compiler::{DataflowPlan, Row};
+use sluice_connectors::Registry;
+use sluice_gpu::{ColumnarKernels, CpuKernels};
+use std::sync::Arc;
+
+/// Rows per source poll unless told otherwise.
+pub const DEFAULT_BATCH_SIZE: usize = 8192;
+
+/// How to run a plan.
+#[derive(Clone)]
+pub struct RunOptions {
+    /// Worker threads (at least 1).
+    pub workers: usize,
+    /// Connectors sources and sinks are created from.
+    pub registry: Registry,
+    /// Rows per source poll.
+    pub batch_size: usize,
+    /// Kernels evaluating the stateless stages that run on Arrow batches.
+    pub kernels: Arc<dyn ColumnarKernels>,
+}
+
+impl RunOptions {
+    /// One worker, the default batch size, the CPU kernels, these connectors.
+    pub fn new(registry: Registry) -> Self {
+        RunOptions {
+            workers: 1,
+            registry,
+            batch_size: DEFAULT_BATCH_SIZE,
+            kernels: Arc::new(CpuKernels),
+        }
+    }
+
+    /// The same options with other columnar kernels.
+    pub fn with_kernels(mut self, kernels: Arc<dyn ColumnarKernels>) -> Self {
+        self.kernels = kernels;
+        self
+    }
+
+    /// The same options with `workers` workers.
+    pub fn with_workers(mut self, workers: usize) -> Self {
+        self.workers = workers;
+        self
+    }
+
+    /// The same options with `batch_size` rows per source poll.
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size;
+        self
+    }
+}
+
+/// The rows of one `SinkTarget::Collect` output.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CollectedResult {
+    /// The output schema.
+    pub schema: Schema,
+    /// Consolidated rows (a row with net multiplicity n appears n times), sorted by the
+    /// output's ORDER BY (then by the whole row), OFFSET and LIMIT applied.
+    pub rows: Vec<Row>,
+}
+
+/// What a finished run produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunOutput {
+    /// One entry per `SinkTarget::Collect` output, in output order.
+    pub collected: Vec<CollectedResult>,
+    /// The counters at the end of the run.
+    pub metrics: ProgressSnapshot,
+}
+
+/// Renders `plan` and runs it to completion (every source finished) on
+/// `options.workers` threads. `progress` is updated while it runs.
+pub fn run(
+    plan: &DataflowPlan,
+    options: RunOptions,
+    progress: Arc<Progress>,
+) -> Result<RunOutput, ExecutionError> {
+    run::execute(plan, options, progress)
+}

@@ -1,0 +1,387 @@
+//! Rendering: one [`PhysicalPlan`] tree into timely/differential operators on one worker.
+//!
+//! A source and the stateless nodes right after it (`Calc`, TUMBLE/HOP `WindowAssign`)
+//! render to a stream of Arrow batches ([`Rendered::Batches`], evaluated with the
+//! columnar kernels, never exchanged); every other node renders to an "oks" collection
+//! of [`Row`]s (time `u64`, diff `isize`), and a batch stream becomes rows where a
+//! row operator needs them (`BatchToRows`). Failures go to "errs" collections kept in
+//! the [`Context`] and drained by the error sink (see [`crate::errors`]). Stateless
+//! nodes over rows evaluate row-at-a-time; stateful nodes exchange rows by key hash.
+
+pub(crate) mod calc;
+pub(crate) mod join;
+pub(crate) mod reduce;
+pub(crate) mod sink;
+pub(crate) mod source;
+pub(crate) mod topn;
+pub(crate) mod window;
+
+use crate::convert::batch_to_rows;
+use crate::errors::{ErrorSlot, ExecutionError};
+use crate::progress::Progress;
+use arrow::record_batch::RecordBatch;
+use differential_dataflow::{AsCollection, VecCollection};
+use sluice_compiler::{PhysicalPlan, Row};
+use sluice_connectors::{Registry, WorkerContext};
+use sluice_gpu::ColumnarKernels;
+use std::sync::Arc;
+use std::time::Instant;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::generic::{source as timely_source, Operator, OutputBuilder};
+use timely::dataflow::{Scope, Stream};
+use timely::progress::operate::FrontierInterest;
+
+/// Timely time: event time in ms for watermarked sources, else 0 or processing-time ms.
+pub(crate) type Time = u64;
+/// Differential multiplicity.
+pub(crate) type Diff = isize;
+/// A collection of rows.
+pub(crate) type Rows<'s> = VecCollection<'s, Time, Row, Diff>;
+/// A collection of errors.
+pub(crate) type Errs<'s> = VecCollection<'s, Time, ExecutionError, Diff>;
+
+/// An Arrow batch with the timely time its rows carry.
+#[derive(Clone, Debug)]
+pub(crate) struct TimedBatch {
+    /// The rows.
+    pub(crate) batch: RecordBatch,
+    /// Their time.
+    pub(crate) time: Time,
+}
+
+/// A stream of batches (stateless stages right after a source; never exchanged).
+pub(crate) type Batches<'s> = Stream<'s, Time, Vec<TimedBatch>>;
+
+/// A rendered node: still columnar, or rows.
+pub(crate) enum Rendered<'s> {
+    /// Batches of the node's schema.
+    Batches(Batches<'s>),
+    /// A row collection.
+    Rows(Rows<'s>),
+}
+
+/// A stream of results: rows (or other data) and errors, before the split.
+pub(crate) type ResultStream<'s, D> =
+    Stream<'s, Time, Vec<(Result<D, ExecutionError>, Time, Diff)>>;
+/// An output handle of updates of `D`.
+type UpdateOutput<D> = OutputBuilder<Time, CapacityContainerBuilder<Vec<(D, Time, Diff)>>>;
+
+/// What every operator of one worker's dataflow shares.
+pub(crate) struct Context<'s> {
+    /// The dataflow scope.
+    pub(crate) scope: Scope<'s, Time>,
+    /// Which worker of how many.
+    pub(crate) worker: WorkerContext,
+    /// Connectors.
+    pub(crate) registry: Registry,
+    /// Rows per source poll.
+    pub(crate) batch_size: usize,
+    /// Live counters.
+    pub(crate) progress: Arc<Progress>,
+    /// Errors raised outside the errs collections, and the cancel flag.
+    pub(crate) errors: ErrorSlot,
+    /// When the run started (processing-time epochs).
+    pub(crate) start: Instant,
+    /// Columnar kernels for the batch stages.
+    pub(crate) kernels: Arc<dyn ColumnarKernels>,
+    /// Every errs collection rendered so far.
+    pub(crate) errs: Vec<Errs<'s>>,
+}
+
+impl<'s> Context<'s> {
+    /// Renders `plan` as rows, returning its oks (errs go to `self.errs`).
+    pub(crate) fn render(&mut self, plan: &PhysicalPlan) -> Rows<'s> {
+        match self.render_any(plan) {
+            Rendered::Rows(rows) => rows,
+            Rendered::Batches(batches) => {
+                let types = plan.schema().types();
+                let (rows, errs) =
+                    fallible_operator(batches, "BatchToRows", move |b: TimedBatch, oks, errs| {
+                        match batch_to_rows(&b.batch, &types, "BatchToRows") {
+                            Ok(rows) => oks.extend(rows.into_iter().map(|r| (r, b.time, 1))),
+                            Err(e) => errs.push((e, b.time, 1)),
+                        }
+                    });
+                self.errs.push(errs);
+                rows.as_collection()
+            }
+        }
+    }
+
+    /// Renders `plan`: sources and the stateless stages after them stay columnar.
+    pub(crate) fn render_any(&mut self, plan: &PhysicalPlan) -> Rendered<'s> {
+        match plan {
+            PhysicalPlan::Source {
+                table,
+                projection,
+                filters,
+            } => Rendered::Batches(source::render_source(self, table, projection, filters)),
+            PhysicalPlan::Calc {
+                input,
+                predicate,
+                project,
+                ..
+            } => {
+                let input_schema = input.schema();
+                match self.render_any(input) {
+                    Rendered::Batches(batches) => Rendered::Batches(calc::render_calc_batches(
+                        self,
+                        batches,
+                        predicate.clone(),
+                        project.clone(),
+                        input_schema,
+                        plan.schema(),
+                    )),
+                    Rendered::Rows(rows) => Rendered::Rows(calc::render_calc(
+                        self,
+                        rows,
+                        predicate.as_ref(),
+                        project.as_deref(),
+                        &input_schema.types(),
+                    )),
+                }
+            }
+            PhysicalPlan::WindowAssign {
+                input,
+                kind,
+                time_col,
+            } => match self.render_any(input) {
+                Rendered::Batches(batches) => {
+                    Rendered::Batches(window::render_window_assign_batches(
+                        self,
+                        batches,
+                        *kind,
+                        *time_col,
+                        plan.schema(),
+                    ))
+                }
+                Rendered::Rows(rows) => {
+                    Rendered::Rows(window::render_window_assign(self, rows, *kind, *time_col))
+                }
+            },
+            other => Rendered::Rows(self.render_stateful(other)),
+        }
+    }
+
+    /// Renders a node that runs on rows.
+    fn render_stateful(&mut self, plan: &PhysicalPlan) -> Rows<'s> {
+        match plan {
+            PhysicalPlan::Source { .. }
+            | PhysicalPlan::Calc { .. }
+            | PhysicalPlan::WindowAssign { .. } => self.render(plan),
+            PhysicalPlan::Values { rows, .. } => {
+                let rows = rows.clone();
+                constant(self.scope, "Values", rows)
+            }
+            PhysicalPlan::SessionAssign {
+                input,
+                partition_by,
+                time_col,
+                gap_ms,
+            } => {
+                let rows = self.render(input);
+                window::render_session_assign(rows, partition_by.clone(), *time_col, *gap_ms)
+            }
+            PhysicalPlan::WindowAggregate {
+                input,
+                group_by,
+                aggs,
+                window_end_col,
+            } => {
+                let types = input.schema().types();
+                let rows = self.render(input);
+                window::render_window_aggregate(
+                    self,
+                    rows,
+                    group_by.clone(),
+                    aggs,
+                    *window_end_col,
+                    &types,
+                )
+            }
+            PhysicalPlan::Reduce {
+                input,
+                group_by,
+                aggs,
+            } => {
+                let types = input.schema().types();
+                let rows = self.render(input);
+                reduce::render_reduce(self, rows, group_by.clone(), aggs, &types)
+            }
+            PhysicalPlan::HashJoin {
+                left,
+                right,
+                kind,
+                left_keys,
+                right_keys,
+                residual,
+            } => {
+                let left_types = left.schema().types();
+                let right_types = right.schema().types();
+                let l = self.render(left);
+                let r = self.render(right);
+                join::render_join(
+                    self,
+                    join::JoinSides {
+                        left: l,
+                        right: r,
+                        left_types,
+                        right_types,
+                    },
+                    *kind,
+                    left_keys,
+                    right_keys,
+                    residual.as_ref(),
+                )
+            }
+            PhysicalPlan::Union { inputs } => {
+                let rendered: Vec<Rows<'s>> = inputs.iter().map(|i| self.render(i)).collect();
+                differential_dataflow::collection::concatenate(self.scope, rendered)
+            }
+            PhysicalPlan::TopN {
+                input,
+                keys,
+                limit,
+                offset,
+            } => {
+                let rows = self.render(input);
+                topn::render_topn(rows, keys.clone(), *limit, *offset)
+            }
+        }
+    }
+}
+
+/// A collection holding `rows` once, emitted by worker 0 at time 0.
+pub(crate) fn constant<'s>(scope: Scope<'s, Time>, name: &str, rows: Vec<Row>) -> Rows<'s> {
+    let worker = scope.index();
+    timely_source::<_, CapacityContainerBuilder<Vec<(Row, Time, Diff)>>, _, _>(
+        scope,
+        name,
+        move |capability, _info| {
+            let mut capability = Some(capability);
+            let mut rows = Some(rows);
+            move |output| {
+                if let Some(cap) = capability.take() {
+                    if worker == 0 {
+                        if let Some(rows) = rows.take() {
+                            output
+                                .session(&cap)
+                                .give_iterator(rows.into_iter().map(|r| (r, 0, 1)));
+                        }
+                    }
+                }
+            }
+        },
+    )
+    .as_collection()
+}
+
+/// A named operator applying `logic` to every update of `input` (times and diffs are
+/// the logic's to set; it may emit any number of updates of any type).
+pub(crate) fn map_updates<'s, D1, D2, L>(
+    input: VecCollection<'s, Time, D1, Diff>,
+    name: &str,
+    mut logic: L,
+) -> VecCollection<'s, Time, D2, Diff>
+where
+    D1: Clone + 'static,
+    D2: Clone + 'static,
+    L: FnMut(D1, Time, Diff, &mut Vec<(D2, Time, Diff)>) + 'static,
+{
+    input
+        .inner
+        .unary::<CapacityContainerBuilder<Vec<(D2, Time, Diff)>>, _, _, _>(
+            Pipeline,
+            name,
+            move |_cap, _info| {
+                let mut buffer = Vec::new();
+                move |input, output| {
+                    input.for_each_stamp(|cap, data| {
+                        for (d, t, r) in data.flat_map(|d| d.drain(..)) {
+                            logic(d, t, r, &mut buffer);
+                        }
+                        if !buffer.is_empty() {
+                            output.session(&cap).give_iterator(buffer.drain(..));
+                        }
+                    });
+                }
+            },
+        )
+        .as_collection()
+}
+
+/// A named operator with two outputs: `logic` maps each input item to any number of
+/// output items and errors.
+pub(crate) fn fallible_operator<'s, D1, D2, L>(
+    input: Stream<'s, Time, Vec<D1>>,
+    name: &str,
+    mut logic: L,
+) -> (Stream<'s, Time, Vec<D2>>, Errs<'s>)
+where
+    D1: Clone + 'static,
+    D2: Clone + 'static,
+    L: FnMut(D1, &mut Vec<D2>, &mut Vec<(ExecutionError, Time, Diff)>) + 'static,
+{
+    let mut builder = OperatorBuilder::new(name.to_owned(), input.scope());
+    let mut input = builder.new_input(input, Pipeline);
+    builder.set_notify_for(0, FrontierInterest::Never);
+    let (oks, oks_stream) = builder.new_output::<Vec<D2>>();
+    let (errs, errs_stream) = builder.new_output::<Vec<(ExecutionError, Time, Diff)>>();
+    let mut oks: OutputBuilder<Time, CapacityContainerBuilder<Vec<D2>>> = OutputBuilder::from(oks);
+    let mut errs: UpdateOutput<ExecutionError> = OutputBuilder::from(errs);
+    builder.build(move |_capabilities| {
+        let mut ok_buffer = Vec::new();
+        let mut err_buffer = Vec::new();
+        move |_frontiers| {
+            let mut oks = oks.activate();
+            let mut errs = errs.activate();
+            input.for_each_stamp(|cap, data| {
+                for d in data.flat_map(|d| d.drain(..)) {
+                    logic(d, &mut ok_buffer, &mut err_buffer);
+                }
+                if !ok_buffer.is_empty() {
+                    oks.session(&cap).give_iterator(ok_buffer.drain(..));
+                }
+                if !err_buffer.is_empty() {
+                    errs.session(&cap).give_iterator(err_buffer.drain(..));
+                }
+            });
+        }
+    });
+    (oks_stream, errs_stream.as_collection())
+}
+
+/// A named operator splitting results into an oks and an errs collection.
+pub(crate) fn split_results<'s, D>(
+    input: ResultStream<'s, D>,
+    name: &str,
+) -> (VecCollection<'s, Time, D, Diff>, Errs<'s>)
+where
+    D: Clone + 'static,
+{
+    let (oks, errs) = fallible_operator(input, name, |(d, t, r), oks, errs| match d {
+        Ok(d) => oks.push((d, t, r)),
+        Err(e) => errs.push((e, t, r)),
+    });
+    (oks.as_collection(), errs)
+}
+
+/// [`map_updates`] producing results, split into oks and errs (errs kept in `ctx`).
+pub(crate) fn map_fallible<'s, D1, D2, L>(
+    ctx: &mut Context<'s>,
+    input: VecCollection<'s, Time, D1, Diff>,
+    name: &str,
+    logic: L,
+) -> VecCollection<'s, Time, D2, Diff>
+where
+    D1: Clone + 'static,
+    D2: Clone + 'static,
+    L: FnMut(D1, Time, Diff, &mut Vec<(Result<D2, ExecutionError>, Time, Diff)>) + 'static,
+{
+    let results = map_updates(input, name, logic);
+    let (oks, errs) = split_results(results.inner, &format!("{name}: split errors"));
+    ctx.errs.push(errs);
+    oks
+}

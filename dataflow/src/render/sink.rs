@@ -1,0 +1,256 @@
+//! Terminal operators: table sinks, the collect sink (rows gathered on worker 0) and
+//! the error sink. Each sets a `done` flag once its input is complete and its last
+//! work is finished; the worker steps until every flag is set.
+
+use super::{Diff, Errs, Rows, Time};
+use crate::convert::rows_to_batch;
+use crate::errors::{ErrorSlot, ExecutionError};
+use crate::progress::Progress;
+use sluice_catalogs::{Schema, TableDescriptor};
+use sluice_compiler::Row;
+use sluice_connectors::Registry;
+use sluice_connectors::{Sink, WorkerContext};
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::operators::generic::Operator;
+
+/// Set by a terminal operator when it has seen and handled its whole input.
+pub(crate) type DoneFlag = Rc<Cell<bool>>;
+
+/// One worker's sink of one table output, kept for the commit after the run.
+pub(crate) struct TableSinkHandle {
+    table: String,
+    sink: Rc<RefCell<Option<Box<dyn Sink>>>>,
+}
+
+/// The epoch a bounded run commits (checkpointed runs will commit one per checkpoint).
+pub(crate) const BOUNDED_EPOCH: u64 = 1;
+
+/// Phase two of the commit of `epoch` on every sink of this worker: makes what
+/// `prepare_commit(epoch)` staged visible. Called only when the run had no error.
+pub(crate) fn commit_epoch(sinks: &[TableSinkHandle], epoch: u64) -> Result<(), ExecutionError> {
+    for handle in sinks {
+        if let Some(sink) = handle.sink.borrow_mut().as_mut() {
+            sink.commit(epoch).map_err(|e| ExecutionError::Connector {
+                table: handle.table.clone(),
+                message: e.to_string(),
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Consolidates updates; a net retraction is reported as `Err(row)`.
+fn consolidate(updates: impl IntoIterator<Item = (Row, Diff)>) -> Result<Vec<(Row, Diff)>, Row> {
+    let mut acc: BTreeMap<Row, Diff> = BTreeMap::new();
+    for (row, d) in updates {
+        *acc.entry(row).or_default() += d;
+    }
+    let mut out = Vec::new();
+    for (row, d) in acc {
+        match d {
+            0 => {}
+            d if d < 0 => return Err(row),
+            d => out.push((row, d)),
+        }
+    }
+    Ok(out)
+}
+
+struct TableWriter {
+    table: String,
+    schema: Schema,
+    sink: Rc<RefCell<Option<Box<dyn Sink>>>>,
+    errors: ErrorSlot,
+    progress: Arc<Progress>,
+}
+
+impl TableWriter {
+    fn write(&self, updates: Vec<(Row, Diff)>) {
+        if self.errors.is_cancelled() || self.progress.is_cancelled() {
+            return;
+        }
+        let rows = match consolidate(updates) {
+            Ok(rows) => rows,
+            Err(row) => {
+                self.errors.raise(ExecutionError::Internal(format!(
+                    "retraction of {row:?} reached the append-only sink of table '{}'",
+                    self.table
+                )));
+                return;
+            }
+        };
+        let expanded: Vec<Row> = rows
+            .into_iter()
+            .flat_map(|(row, n)| std::iter::repeat_n(row, n as usize))
+            .collect();
+        if expanded.is_empty() {
+            return;
+        }
+        let result = rows_to_batch(&expanded, &self.schema, "Sink").and_then(|batch| {
+            match self.sink.borrow_mut().as_mut() {
+                Some(sink) => sink.write(&batch).map_err(|e| self.connector(e)),
+                None => Ok(()),
+            }
+        });
+        match result {
+            Ok(()) => self.progress.add_rows_out(expanded.len() as u64),
+            Err(e) => self.errors.raise(e),
+        }
+    }
+
+    fn connector(&self, e: sluice_connectors::ConnectorError) -> ExecutionError {
+        ExecutionError::Connector {
+            table: self.table.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    fn prepare(&self, epoch: u64) {
+        if self.errors.is_cancelled() || self.progress.is_cancelled() {
+            return;
+        }
+        let result = match self.sink.borrow_mut().as_mut() {
+            Some(sink) => sink.prepare_commit(epoch).map_err(|e| self.connector(e)),
+            None => Ok(()),
+        };
+        if let Err(e) = result {
+            self.errors.raise(e);
+        }
+    }
+}
+
+/// Everything a table sink needs besides its input.
+pub(crate) struct TableSinkSpec<'a> {
+    /// The table written.
+    pub(crate) table: &'a TableDescriptor,
+    /// The output schema (the table's).
+    pub(crate) schema: &'a Schema,
+    /// Whether the input may retract rows.
+    pub(crate) updating: bool,
+    /// Connectors.
+    pub(crate) registry: &'a Registry,
+    /// This worker.
+    pub(crate) worker: WorkerContext,
+    /// Error slot.
+    pub(crate) errors: ErrorSlot,
+    /// Counters.
+    pub(crate) progress: Arc<Progress>,
+}
+
+/// A table sink on this worker's share of `rows`. Append-only inputs are written time
+/// by time as the frontier passes each time; updating inputs once, consolidated, when
+/// the input is complete. Then `prepare_commit(1)`.
+pub(crate) fn render_table_sink(
+    rows: Rows<'_>,
+    spec: TableSinkSpec<'_>,
+) -> (DoneFlag, TableSinkHandle) {
+    let table = spec.table.name.clone();
+    let sink = match spec.registry.create_sink(spec.table, spec.worker) {
+        Ok(sink) => Some(sink),
+        Err(e) => {
+            spec.errors.raise(ExecutionError::Connector {
+                table: table.clone(),
+                message: e.to_string(),
+            });
+            None
+        }
+    };
+    let sink = Rc::new(RefCell::new(sink));
+    let writer = TableWriter {
+        table: table.clone(),
+        schema: spec.schema.clone(),
+        sink: sink.clone(),
+        errors: spec.errors,
+        progress: spec.progress,
+    };
+    let updating = spec.updating;
+    let done: DoneFlag = Rc::new(Cell::new(false));
+    let flag = done.clone();
+    let mut pending: BTreeMap<Time, Vec<(Row, Diff)>> = BTreeMap::new();
+    rows.inner.sink(
+        Pipeline,
+        &format!("Sink({table})"),
+        move |(input, frontier)| {
+            input.for_each(|_cap, data| {
+                for (row, t, d) in data.drain(..) {
+                    pending
+                        .entry(if updating { 0 } else { t })
+                        .or_default()
+                        .push((row, d));
+                }
+            });
+            if !updating {
+                let ready: Vec<Time> = pending
+                    .keys()
+                    .copied()
+                    .take_while(|t| !frontier.frontier().less_equal(t))
+                    .collect();
+                for t in ready {
+                    if let Some(updates) = pending.remove(&t) {
+                        writer.write(updates);
+                    }
+                }
+            }
+            if frontier.frontier().is_empty() && !flag.get() {
+                let rest: Vec<(Row, Diff)> = std::mem::take(&mut pending)
+                    .into_values()
+                    .flatten()
+                    .collect();
+                writer.write(rest);
+                writer.prepare(BOUNDED_EPOCH);
+                flag.set(true);
+            }
+        },
+    );
+    (done, TableSinkHandle { table, sink })
+}
+
+/// Gathered rows of one `Collect` output (on worker 0; empty elsewhere).
+pub(crate) type Gathered = Rc<RefCell<BTreeMap<Row, Diff>>>;
+
+/// Gathers every row of `rows` on worker 0.
+pub(crate) fn render_collect(rows: Rows<'_>, name: &str) -> (DoneFlag, Gathered) {
+    let gathered: Gathered = Rc::new(RefCell::new(BTreeMap::new()));
+    let done: DoneFlag = Rc::new(Cell::new(false));
+    let (into, flag) = (gathered.clone(), done.clone());
+    rows.inner.sink(
+        Exchange::new(|_: &(Row, Time, Diff)| 0u64),
+        name,
+        move |(input, frontier)| {
+            input.for_each(|_cap, data| {
+                let mut into = into.borrow_mut();
+                for (row, _t, d) in data.drain(..) {
+                    *into.entry(row).or_default() += d;
+                }
+            });
+            if frontier.frontier().is_empty() {
+                flag.set(true);
+            }
+        },
+    );
+    (done, gathered)
+}
+
+/// Raises every error of `errs` (positive multiplicity) in the error slot.
+pub(crate) fn render_error_sink(errs: Errs<'_>, errors: ErrorSlot) -> DoneFlag {
+    let done: DoneFlag = Rc::new(Cell::new(false));
+    let flag = done.clone();
+    errs.inner
+        .sink(Pipeline, "ErrorSink", move |(input, frontier)| {
+            input.for_each(|_cap, data| {
+                for (e, _t, d) in data.drain(..) {
+                    if d > 0 {
+                        errors.raise(e);
+                    }
+                }
+            });
+            if frontier.frontier().is_empty() {
+                flag.set(true);
+            }
+        });
+    done
+}

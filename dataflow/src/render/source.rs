@@ -1,0 +1,263 @@
+//! `Source`: one timely source operator per table per worker, polling the connector's
+//! [`Source`] for at most `batch_size` rows per activation and re-activating itself
+//! (so the worker stays responsive between polls). It emits Arrow batches
+//! ([`TimedBatch`]); the stateless stages after it run on those batches.
+//!
+//! Time: with a watermark, batches are emitted at the current capability, which is
+//! then downgraded to `max event time seen - delay` (never backwards); without one,
+//! bounded input is emitted at time 0 and unbounded input at processing-time epochs
+//! (ms since the run started). The capability is dropped when the source is finished
+//! (or the run is cancelled).
+//!
+//! Bad records follow the table's `'format.on-error'` policy: `fail` emits
+//! [`ExecutionError::BadRecord`] into the errs collection, `skip` counts them,
+//! `dead-letter` counts them and appends them to `'dead-letter.path'`.
+
+use super::{fallible_operator, Batches, Context, Time, TimedBatch};
+use crate::errors::{ErrorSlot, ExecutionError};
+use crate::progress::Progress;
+use arrow::record_batch::RecordBatch;
+use sluice_catalogs::TableDescriptor;
+use sluice_compiler::ScalarExpr;
+use sluice_connectors::{
+    on_error_policy, BadRecord, DeadLetterWriter, OnError, Source, SourcePoll, WorkerContext,
+};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::operators::generic::source as timely_source;
+
+/// What a source operator emits: a batch, or an error at a time.
+type SourceItem = Result<TimedBatch, (ExecutionError, Time)>;
+
+/// How bad records are handled.
+enum BadRecordSink {
+    Fail,
+    Skip,
+    DeadLetter(DeadLetterWriter),
+}
+
+/// Per-worker state of one source operator.
+struct SourceState {
+    table: String,
+    reader: Box<dyn Source>,
+    bad: BadRecordSink,
+    /// Position of the watermark column in the projected row, and the delay.
+    watermark: Option<(usize, i64)>,
+    max_event_time: Option<i64>,
+    progress: Arc<Progress>,
+}
+
+impl SourceState {
+    fn open(
+        ctx: &Context<'_>,
+        table: &TableDescriptor,
+        projection: &[usize],
+        filters: &[ScalarExpr],
+        worker: WorkerContext,
+    ) -> Result<SourceState, ExecutionError> {
+        let connector = |e: sluice_connectors::ConnectorError| ExecutionError::Connector {
+            table: table.name.clone(),
+            message: e.to_string(),
+        };
+        let (policy, path) = on_error_policy(table).map_err(connector)?;
+        let bad = match (policy, path) {
+            (OnError::Fail, _) => BadRecordSink::Fail,
+            (OnError::Skip, _) => BadRecordSink::Skip,
+            (OnError::DeadLetter, Some(path)) => BadRecordSink::DeadLetter(
+                DeadLetterWriter::open(&path, worker.worker).map_err(connector)?,
+            ),
+            (OnError::DeadLetter, None) => {
+                return Err(ExecutionError::Connector {
+                    table: table.name.clone(),
+                    message: "'format.on-error' = 'dead-letter' needs 'dead-letter.path'".into(),
+                })
+            }
+        };
+        let reader = ctx
+            .registry
+            .create_source(table, projection, filters, worker)
+            .map_err(connector)?;
+        let watermark = table.watermark.as_ref().and_then(|w| {
+            projection
+                .iter()
+                .position(|&c| c == w.column)
+                .map(|pos| (pos, w.delay_ms))
+        });
+        Ok(SourceState {
+            table: table.name.clone(),
+            reader,
+            bad,
+            watermark,
+            max_event_time: None,
+            progress: ctx.progress.clone(),
+        })
+    }
+
+    /// Applies the bad-record policy; `fail` yields the errors to emit.
+    fn bad_records(&mut self, bad: Vec<BadRecord>) -> Vec<ExecutionError> {
+        if bad.is_empty() {
+            return Vec::new();
+        }
+        self.progress.add_bad_records(bad.len() as u64);
+        let connector =
+            |table: &str, e: sluice_connectors::ConnectorError| ExecutionError::Connector {
+                table: table.to_string(),
+                message: format!("dead-letter: {e}"),
+            };
+        match &mut self.bad {
+            BadRecordSink::Skip => Vec::new(),
+            BadRecordSink::Fail => bad
+                .into_iter()
+                .map(|b| ExecutionError::BadRecord {
+                    table: self.table.clone(),
+                    position: b.position,
+                    error: b.error,
+                })
+                .collect(),
+            BadRecordSink::DeadLetter(writer) => {
+                for b in &bad {
+                    if let Err(e) = writer.write(&self.table, b) {
+                        return vec![connector(&self.table, e)];
+                    }
+                }
+                if let Err(e) = writer.flush() {
+                    return vec![connector(&self.table, e)];
+                }
+                self.progress.add_dead_lettered(bad.len() as u64);
+                Vec::new()
+            }
+        }
+    }
+
+    /// Tracks the largest event time of `batch`.
+    fn observe(&mut self, batch: &RecordBatch) {
+        use arrow::array::{Array, AsArray};
+        use arrow::datatypes::TimestampMillisecondType;
+        let Some((col, _)) = self.watermark else {
+            return;
+        };
+        let Some(times) = batch
+            .columns()
+            .get(col)
+            .and_then(|c| c.as_primitive_opt::<TimestampMillisecondType>())
+        else {
+            return;
+        };
+        let max = (0..times.len())
+            .filter(|&i| times.is_valid(i))
+            .map(|i| times.value(i))
+            .max();
+        if let Some(m) = max {
+            self.max_event_time = Some(self.max_event_time.map_or(m, |old| old.max(m)));
+        }
+    }
+
+    fn watermark(&self) -> Option<Time> {
+        let (_, delay) = self.watermark?;
+        let max = self.max_event_time?;
+        Some(max.saturating_sub(delay).max(0) as Time)
+    }
+}
+
+/// Renders a `Source` node into batches (errors go to `ctx.errs`).
+pub(crate) fn render_source<'s>(
+    ctx: &mut Context<'s>,
+    table: &TableDescriptor,
+    projection: &[usize],
+    filters: &[ScalarExpr],
+) -> Batches<'s> {
+    let name = format!("Source({})", table.name);
+    let opened = SourceState::open(ctx, table, projection, filters, ctx.worker);
+    let bounded = table.capabilities.bounded;
+    let batch_size = ctx.batch_size.max(1);
+    let errors: ErrorSlot = ctx.errors.clone();
+    let start: Instant = ctx.start;
+    let scope = ctx.scope;
+
+    let stream = timely_source::<_, CapacityContainerBuilder<Vec<SourceItem>>, _, _>(
+        scope,
+        &name,
+        move |capability, info| {
+            let activator = scope.activator_for(info.address);
+            let mut capability = Some(capability);
+            let (mut state, mut pending_error) = match opened {
+                Ok(state) => (Some(state), None),
+                Err(e) => (None, Some(e)),
+            };
+            move |output| {
+                let Some(cap) = capability.as_mut() else {
+                    return;
+                };
+                let time = *cap.time();
+                if let Some(e) = pending_error.take() {
+                    output.session(&*cap).give(Err((e, time)));
+                    capability = None;
+                    return;
+                }
+                let Some(state) = state.as_mut() else {
+                    capability = None;
+                    return;
+                };
+                if errors.is_cancelled() || state.progress.is_cancelled() {
+                    capability = None;
+                    return;
+                }
+                match state.reader.poll(batch_size) {
+                    Ok(SourcePoll::Batch { batch, bad }) => {
+                        state.progress.add_rows_in(batch.num_rows() as u64);
+                        state.observe(&batch);
+                        let bad = state.bad_records(bad);
+                        let mut session = output.session(&*cap);
+                        if batch.num_rows() > 0 {
+                            session.give(Ok(TimedBatch { batch, time }));
+                        }
+                        for e in bad {
+                            session.give(Err((e, time)));
+                        }
+                        drop(session);
+                        let next = match state.watermark {
+                            Some(_) => state.watermark(),
+                            None if !bounded => Some(start.elapsed().as_millis() as Time),
+                            None => None,
+                        };
+                        if let Some(next) = next {
+                            if next > *cap.time() {
+                                cap.downgrade(&next);
+                            }
+                        }
+                        activator.activate();
+                    }
+                    Ok(SourcePoll::Idle) => {
+                        if state.watermark.is_none() && !bounded {
+                            let now = start.elapsed().as_millis() as Time;
+                            if now > *cap.time() {
+                                cap.downgrade(&now);
+                            }
+                        }
+                        activator.activate_after(Duration::from_millis(1));
+                    }
+                    Ok(SourcePoll::Finished) => capability = None,
+                    Err(e) => {
+                        let error = ExecutionError::Connector {
+                            table: state.table.clone(),
+                            message: e.to_string(),
+                        };
+                        output.session(&*cap).give(Err((error, time)));
+                        capability = None;
+                    }
+                }
+            }
+        },
+    );
+    let (batches, errs) = fallible_operator(
+        stream,
+        &format!("{name}: split errors"),
+        |item: SourceItem, oks, errs| match item {
+            Ok(b) => oks.push(b),
+            Err((e, t)) => errs.push((e, t, 1)),
+        },
+    );
+    ctx.errs.push(errs);
+    batches
+}

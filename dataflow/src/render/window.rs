@@ -1,0 +1,308 @@
+//! Event-time windows: `WindowAssign` (TUMBLE/HOP, stateless: on batches right after a
+//! source, else on rows), `SessionAssign`
+//! (differential reduce per partition) and `WindowAggregate` (a custom operator that
+//! holds one multiset per open window and emits it when the frontier passes the
+//! window end).
+
+use super::{
+    fallible_operator, map_fallible, map_updates, split_results, Batches, Context, Diff, Rows,
+    Time, TimedBatch,
+};
+use crate::accum::Aggregates;
+use crate::errors::ExecutionError;
+use crate::progress::Progress;
+use arrow::array::{Array, ArrayRef, AsArray, TimestampMillisecondArray, UInt32Array};
+use arrow::compute::take;
+use arrow::datatypes::TimestampMillisecondType;
+use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use differential_dataflow::Hashable;
+use sluice_catalogs::{Schema, SqlType};
+use sluice_compiler::{AggregateCall, Datum, Row, WindowKind};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::Capability;
+
+/// The `[start, end)` windows of `kind` containing `ts`, in ascending start order.
+pub(crate) fn windows_of(kind: WindowKind, ts: i64) -> Vec<(i64, i64)> {
+    match kind {
+        WindowKind::Tumble { size_ms } if size_ms > 0 => {
+            let start = ts - ts.rem_euclid(size_ms);
+            vec![(start, start + size_ms)]
+        }
+        WindowKind::Hop { slide_ms, size_ms } if slide_ms > 0 && size_ms > 0 => {
+            let mut out = Vec::new();
+            let mut start = ts - ts.rem_euclid(slide_ms);
+            while start + size_ms > ts {
+                out.push((start, start + size_ms));
+                start -= slide_ms;
+            }
+            out.reverse();
+            out
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Renders `WindowAssign`: appends `window_start`, `window_end`, `window_time`. Rows
+/// with a NULL time belong to no window and are dropped.
+pub(crate) fn render_window_assign<'s>(
+    ctx: &mut Context<'s>,
+    rows: Rows<'s>,
+    kind: WindowKind,
+    time_col: usize,
+) -> Rows<'s> {
+    if matches!(kind, WindowKind::Session { .. }) {
+        let err = ExecutionError::Internal("WindowAssign with a SESSION window".into());
+        return map_fallible(ctx, rows, "WindowAssign", move |_row: Row, t, r, out| {
+            out.push((Err(err.clone()), t, r))
+        });
+    }
+    map_fallible(
+        ctx,
+        rows,
+        "WindowAssign",
+        move |row: Row, t, r, out| match row.get(time_col) {
+            Some(Datum::Timestamp(ts)) => {
+                for (start, end) in windows_of(kind, *ts) {
+                    let mut w = row.clone();
+                    w.push(Datum::Timestamp(start));
+                    w.push(Datum::Timestamp(end));
+                    w.push(Datum::Timestamp(end - 1));
+                    out.push((Ok(w), t, r));
+                }
+            }
+            Some(Datum::Null) => {}
+            other => out.push((
+                Err(ExecutionError::Internal(format!(
+                    "WindowAssign: time column {time_col} holds {other:?}"
+                ))),
+                t,
+                r,
+            )),
+        },
+    )
+}
+
+/// Renders `SessionAssign`: per partition, rows sorted by time; a gap ≥ `gap_ms`
+/// starts a new session `[first ts, last ts + gap)`. Rows with a NULL time are dropped.
+pub(crate) fn render_session_assign<'s>(
+    rows: Rows<'s>,
+    partition_by: Vec<usize>,
+    time_col: usize,
+    gap_ms: i64,
+) -> Rows<'s> {
+    let keyed = map_updates(rows, "SessionAssign: key", move |row: Row, t, r, out| {
+        if let Some(Datum::Timestamp(_)) = row.get(time_col) {
+            let key: Row = partition_by
+                .iter()
+                .map(|&c| row.get(c).cloned().unwrap_or(Datum::Null))
+                .collect();
+            out.push(((key, row), t, r));
+        }
+    });
+    let sessions = keyed.reduce_named(
+        "SessionAssign",
+        move |_key: &Row, input: &[(&Row, Diff)], output: &mut Vec<(Row, Diff)>| {
+            let mut rows: Vec<(i64, &Row, Diff)> = input
+                .iter()
+                .filter(|(_, n)| *n > 0)
+                .filter_map(|(row, n)| match row.get(time_col) {
+                    Some(Datum::Timestamp(ts)) => Some((*ts, *row, *n)),
+                    _ => None,
+                })
+                .collect();
+            rows.sort();
+            let mut i = 0;
+            while i < rows.len() {
+                let first = rows[i].0;
+                let mut last = first;
+                let mut j = i + 1;
+                while j < rows.len() && rows[j].0 - last < gap_ms {
+                    last = rows[j].0;
+                    j += 1;
+                }
+                let end = last.saturating_add(gap_ms);
+                for (_, row, n) in &rows[i..j] {
+                    let mut w = (*row).clone();
+                    w.push(Datum::Timestamp(first));
+                    w.push(Datum::Timestamp(end));
+                    w.push(Datum::Timestamp(end - 1));
+                    output.push((w, *n));
+                }
+                i = j;
+            }
+        },
+    );
+    map_updates(
+        sessions,
+        "SessionAssign: unkey",
+        |(_k, row): (Row, Row), t, r, out| out.push((row, t, r)),
+    )
+}
+
+/// Open windows of one worker: per window end, per group key, the multiset of
+/// aggregate argument rows.
+type WindowState = BTreeMap<Time, (Capability<Time>, BTreeMap<Row, BTreeMap<Row, Diff>>)>;
+
+/// Renders `WindowAggregate` (see the module docs).
+pub(crate) fn render_window_aggregate<'s>(
+    ctx: &mut Context<'s>,
+    rows: Rows<'s>,
+    group_by: Vec<usize>,
+    aggs: &[AggregateCall],
+    window_end_col: usize,
+    types: &[SqlType],
+) -> Rows<'s> {
+    let aggregates = Aggregates::new(aggs, types);
+    let progress: Arc<Progress> = ctx.progress.clone();
+    let key_cols = group_by.clone();
+    let exchange = Exchange::new(move |(row, _, _): &(Row, Time, Diff)| {
+        let key: Row = key_cols
+            .iter()
+            .filter_map(|&c| row.get(c).cloned())
+            .collect();
+        key.hashed()
+    });
+    type Out = (Result<Row, ExecutionError>, Time, Diff);
+    let results = rows
+        .inner
+        .unary_frontier::<CapacityContainerBuilder<Vec<Out>>, _, _, _>(
+            exchange,
+            "WindowAggregate",
+            move |_cap, _info| {
+                let mut state: WindowState = BTreeMap::new();
+                move |(input, frontier), output| {
+                    input.for_each(|cap, data| {
+                        for (row, t, diff) in data.drain(..) {
+                            let end = match row.get(window_end_col) {
+                                Some(Datum::Timestamp(end)) => *end,
+                                Some(Datum::Null) => continue,
+                                other => {
+                                    let e = ExecutionError::Internal(format!(
+                                        "WindowAggregate: window end column holds {other:?}"
+                                    ));
+                                    output.session(&cap).give((Err(e), t, 1));
+                                    continue;
+                                }
+                            };
+                            if end <= 0 || (end as Time) <= t {
+                                progress.add_late_rows(diff.unsigned_abs() as u64);
+                                continue;
+                            }
+                            let end = end as Time;
+                            let key: Row = group_by
+                                .iter()
+                                .map(|&c| row.get(c).cloned().unwrap_or(Datum::Null))
+                                .collect();
+                            let args = aggregates.arguments(&row);
+                            let (_, groups) = state
+                                .entry(end)
+                                .or_insert_with(|| (cap.delayed(&end, 0), BTreeMap::new()));
+                            let count = groups.entry(key).or_default().entry(args).or_default();
+                            *count += diff;
+                        }
+                    });
+                    let closed: Vec<Time> = state
+                        .keys()
+                        .copied()
+                        .take_while(|end| !frontier.frontier().less_equal(end))
+                        .collect();
+                    for end in closed {
+                        let Some((cap, groups)) = state.remove(&end) else {
+                            continue;
+                        };
+                        let mut session = output.session(&cap);
+                        for (key, values) in groups {
+                            if values.values().all(|n| *n <= 0) {
+                                continue;
+                            }
+                            let result = aggregates
+                                .compute(values.iter().map(|(v, n)| (v, *n)))
+                                .map(|aggs| key.into_iter().chain(aggs).collect())
+                                .map_err(|m| ExecutionError::eval("WindowAggregate", m));
+                            session.give((result, end, 1));
+                        }
+                    }
+                }
+            },
+        );
+    let (oks, errs) = split_results(results, "WindowAggregate: split errors");
+    ctx.errs.push(errs);
+    oks
+}
+
+/// `WindowAssign` on one batch: each row repeated once per window containing its time
+/// (rows with a NULL time dropped), with the three window columns appended.
+fn assign_batch(
+    batch: &RecordBatch,
+    kind: WindowKind,
+    time_col: usize,
+    output: &Schema,
+) -> Result<RecordBatch, ExecutionError> {
+    let internal = |m: String| ExecutionError::Internal(format!("WindowAssign: {m}"));
+    let times = batch
+        .columns()
+        .get(time_col)
+        .and_then(|c| c.as_primitive_opt::<TimestampMillisecondType>())
+        .ok_or_else(|| internal(format!("column {time_col} is not a TIMESTAMP(3) column")))?;
+    let mut indices: Vec<u32> = Vec::with_capacity(times.len());
+    let mut starts: Vec<i64> = Vec::with_capacity(times.len());
+    let mut ends: Vec<i64> = Vec::with_capacity(times.len());
+    for i in 0..times.len() {
+        if times.is_valid(i) {
+            for (start, end) in windows_of(kind, times.value(i)) {
+                indices.push(i as u32);
+                starts.push(start);
+                ends.push(end);
+            }
+        }
+    }
+    let indices = UInt32Array::from(indices);
+    let mut columns: Vec<ArrayRef> = batch
+        .columns()
+        .iter()
+        .map(|c| take(c.as_ref(), &indices, None))
+        .collect::<Result<_, _>>()
+        .map_err(|e| internal(e.to_string()))?;
+    let window_time: Vec<i64> = ends.iter().map(|e| e - 1).collect();
+    columns.push(Arc::new(TimestampMillisecondArray::from(starts)));
+    columns.push(Arc::new(TimestampMillisecondArray::from(ends)));
+    columns.push(Arc::new(TimestampMillisecondArray::from(window_time)));
+    RecordBatch::try_new_with_options(
+        output.to_arrow(),
+        columns,
+        &RecordBatchOptions::new().with_row_count(Some(indices.len())),
+    )
+    .map_err(|e| internal(e.to_string()))
+}
+
+/// Renders `WindowAssign` (TUMBLE/HOP) on batches.
+pub(crate) fn render_window_assign_batches<'s>(
+    ctx: &mut Context<'s>,
+    batches: Batches<'s>,
+    kind: WindowKind,
+    time_col: usize,
+    output: Schema,
+) -> Batches<'s> {
+    let (out, errs) =
+        fallible_operator(batches, "WindowAssign", move |b: TimedBatch, oks, errs| {
+            if matches!(kind, WindowKind::Session { .. }) {
+                let e = ExecutionError::Internal("WindowAssign with a SESSION window".into());
+                errs.push((e, b.time, 1));
+                return;
+            }
+            match assign_batch(&b.batch, kind, time_col, &output) {
+                Ok(batch) if batch.num_rows() == 0 => {}
+                Ok(batch) => oks.push(TimedBatch {
+                    batch,
+                    time: b.time,
+                }),
+                Err(e) => errs.push((e, b.time, 1)),
+            }
+        });
+    ctx.errs.push(errs);
+    out
+}

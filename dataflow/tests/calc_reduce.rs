@@ -1,0 +1,335 @@
+//! Source → Calc → Reduce → collect, against from-scratch oracles, at 1 and 4 workers.
+
+mod common;
+
+use common::*;
+use sluice_catalogs::SqlType;
+use sluice_compiler::{
+    AggFunc, AggregateCall, BinaryOp, Datum, PhysicalPlan, Row, ScalarExpr, F64,
+};
+use sluice_dataflow::ExecutionError;
+use std::collections::BTreeMap;
+
+fn people(env: &Env, n: usize) -> (sluice_catalogs::TableDescriptor, Vec<Row>) {
+    let mut rng = Rng(0x9e3779b97f4a7c15);
+    let rows: Vec<Row> = (0..n)
+        .map(|i| {
+            let group = s(["a", "b", "c"][rng.next(3) as usize]);
+            let v = if rng.next(5) == 0 {
+                Datum::Null
+            } else {
+                int(rng.next(10) as i64 - 3)
+            };
+            vec![int(i as i64), group, v]
+        })
+        .collect();
+    let t = env.table(
+        "people",
+        &[
+            ("id", SqlType::BigInt),
+            ("g", SqlType::Varchar),
+            ("v", SqlType::BigInt),
+        ],
+        rows.clone(),
+    );
+    (t, rows)
+}
+
+fn agg(func: AggFunc, arg: Option<usize>, distinct: bool, ty: SqlType) -> AggregateCall {
+    AggregateCall {
+        func,
+        arg,
+        distinct,
+        ty,
+    }
+}
+
+fn all_aggs(arg: usize) -> Vec<AggregateCall> {
+    vec![
+        agg(AggFunc::Count, None, false, SqlType::BigInt),
+        agg(AggFunc::Count, Some(arg), false, SqlType::BigInt),
+        agg(AggFunc::Count, Some(arg), true, SqlType::BigInt),
+        agg(AggFunc::Sum, Some(arg), false, SqlType::BigInt),
+        agg(AggFunc::Sum, Some(arg), true, SqlType::BigInt),
+        agg(AggFunc::Avg, Some(arg), false, SqlType::Double),
+        agg(AggFunc::Min, Some(arg), false, SqlType::BigInt),
+        agg(AggFunc::Max, Some(arg), false, SqlType::BigInt),
+    ]
+}
+
+/// The aggregates of `all_aggs` over values, computed from scratch.
+fn oracle_aggs(values: &[Datum]) -> Row {
+    let nn: Vec<i64> = values
+        .iter()
+        .filter_map(|d| match d {
+            Datum::Int(i) => Some(*i),
+            _ => None,
+        })
+        .collect();
+    let mut distinct = nn.clone();
+    distinct.sort();
+    distinct.dedup();
+    let null_if_empty = |v: Datum| if nn.is_empty() { Datum::Null } else { v };
+    vec![
+        int(values.len() as i64),
+        int(nn.len() as i64),
+        int(distinct.len() as i64),
+        null_if_empty(int(nn.iter().sum())),
+        null_if_empty(int(distinct.iter().sum())),
+        null_if_empty(Datum::Float(F64(
+            nn.iter().sum::<i64>() as f64 / nn.len() as f64
+        ))),
+        nn.iter().min().map(|m| int(*m)).unwrap_or(Datum::Null),
+        nn.iter().max().map(|m| int(*m)).unwrap_or(Datum::Null),
+    ]
+}
+
+#[test]
+fn calc_filters_and_projects() {
+    let env = Env::new();
+    let (t, rows) = people(&env, 100);
+    // WHERE v > 2  SELECT id, v * 10
+    let plan = PhysicalPlan::Calc {
+        input: Box::new(scan(&t)),
+        predicate: Some(ScalarExpr::binary(
+            BinaryOp::Gt,
+            ScalarExpr::col(2),
+            ScalarExpr::lit(int(2), SqlType::BigInt),
+        )),
+        project: Some(vec![
+            ScalarExpr::col(0),
+            ScalarExpr::binary(
+                BinaryOp::Mul,
+                ScalarExpr::col(2),
+                ScalarExpr::lit(int(10), SqlType::BigInt),
+            ),
+        ]),
+        names: vec!["id".into(), "v10".into()],
+    };
+    let got = env.collect_1_and_4(&collect(plan));
+    let expected: Vec<Row> = rows
+        .iter()
+        .filter_map(|r| match r[2] {
+            Datum::Int(v) if v > 2 => Some(vec![r[0].clone(), int(v * 10)]),
+            _ => None,
+        })
+        .collect();
+    assert!(!expected.is_empty());
+    assert_eq!(got, sorted(expected));
+}
+
+#[test]
+fn reduce_grouped_matches_oracle() {
+    let env = Env::new();
+    let (t, rows) = people(&env, 200);
+    let plan = PhysicalPlan::Reduce {
+        input: Box::new(scan(&t)),
+        group_by: vec![1],
+        aggs: all_aggs(2),
+    };
+    let got = env.collect_1_and_4(&collect(plan));
+    let mut groups: BTreeMap<Datum, Vec<Datum>> = BTreeMap::new();
+    for r in &rows {
+        groups.entry(r[1].clone()).or_default().push(r[2].clone());
+    }
+    let expected: Vec<Row> = groups
+        .into_iter()
+        .map(|(g, vals)| std::iter::once(g).chain(oracle_aggs(&vals)).collect())
+        .collect();
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn global_reduce_on_empty_and_all_null_input_gives_one_row() {
+    let env = Env::new();
+    let (t, _) = people(&env, 50);
+    // WHERE FALSE-ish: v > 100 keeps nothing.
+    let empty = PhysicalPlan::Calc {
+        input: Box::new(scan(&t)),
+        predicate: Some(ScalarExpr::binary(
+            BinaryOp::Gt,
+            ScalarExpr::col(2),
+            ScalarExpr::lit(int(100), SqlType::BigInt),
+        )),
+        project: None,
+        names: vec![],
+    };
+    let plan = PhysicalPlan::Reduce {
+        input: Box::new(empty),
+        group_by: vec![],
+        aggs: all_aggs(2),
+    };
+    let got = env.collect_1_and_4(&collect(plan));
+    assert_eq!(got, vec![oracle_aggs(&[])]);
+    assert_eq!(got[0][0], int(0));
+    assert!(got[0][3].is_null());
+
+    let nulls = env.table(
+        "nulls",
+        &[("v", SqlType::BigInt)],
+        vec![vec![Datum::Null]; 5],
+    );
+    let plan = PhysicalPlan::Reduce {
+        input: Box::new(scan(&nulls)),
+        group_by: vec![],
+        aggs: all_aggs(0),
+    };
+    let got = env.collect_1_and_4(&collect(plan));
+    assert_eq!(got, vec![oracle_aggs(&vec![Datum::Null; 5])]);
+
+    // A grouped reduce over empty input has no rows at all.
+    let empty = env.table(
+        "empty",
+        &[("g", SqlType::BigInt), ("v", SqlType::BigInt)],
+        vec![],
+    );
+    let plan = PhysicalPlan::Reduce {
+        input: Box::new(scan(&empty)),
+        group_by: vec![0],
+        aggs: all_aggs(1),
+    };
+    assert!(env.collect_1_and_4(&collect(plan)).is_empty());
+}
+
+#[test]
+fn double_sums_do_not_depend_on_worker_count() {
+    let env = Env::new();
+    let mut rng = Rng(7);
+    let rows: Vec<Row> = (0..300)
+        .map(|_| {
+            vec![Datum::Float(F64(
+                (rng.next(1_000_000) as f64) / 7.0 * 1e-3 + 1e10 * (rng.next(3) as f64)
+            ))]
+        })
+        .collect();
+    let t = env.table("d", &[("x", SqlType::Double)], rows);
+    let plan = PhysicalPlan::Reduce {
+        input: Box::new(scan(&t)),
+        group_by: vec![],
+        aggs: vec![
+            agg(AggFunc::Sum, Some(0), false, SqlType::Double),
+            agg(AggFunc::Avg, Some(0), false, SqlType::Double),
+        ],
+    };
+    // collect_1_and_4 asserts bit-identical results.
+    let got = env.collect_1_and_4(&collect(plan));
+    assert_eq!(got.len(), 1);
+}
+
+#[test]
+fn decimal_sum_overflow_fails_the_run_with_an_eval_error() {
+    let env = Env::new();
+    let dec = SqlType::Decimal {
+        precision: 38,
+        scale: 0,
+    };
+    let big = 10i128.pow(37) * 6;
+    let t = env.table(
+        "dec",
+        &[("x", dec)],
+        vec![vec![Datum::Decimal(big)], vec![Datum::Decimal(big)]],
+    );
+    let plan = PhysicalPlan::Reduce {
+        input: Box::new(scan(&t)),
+        group_by: vec![],
+        aggs: vec![agg(AggFunc::Sum, Some(0), false, dec)],
+    };
+    for workers in [1, 4] {
+        let err = env
+            .run_with(&collect(plan.clone()), workers, 3)
+            .unwrap_err();
+        assert!(
+            matches!(&err, ExecutionError::Eval { operator, .. } if operator == "Reduce"),
+            "{err:?}"
+        );
+    }
+}
+
+#[test]
+fn expression_error_fails_the_run_naming_the_operator() {
+    let env = Env::new();
+    let t = env.table(
+        "strs",
+        &[("x", SqlType::Varchar)],
+        vec![vec![s("1")], vec![s("nope")]],
+    );
+    let plan = PhysicalPlan::Calc {
+        input: Box::new(scan(&t)),
+        predicate: None,
+        project: Some(vec![ScalarExpr::Cast {
+            expr: Box::new(ScalarExpr::col(0)),
+            to: SqlType::BigInt,
+        }]),
+        names: vec!["x".into()],
+    };
+    for workers in [1, 4] {
+        let err = env
+            .run_with(&collect(plan.clone()), workers, 1)
+            .unwrap_err();
+        assert!(
+            matches!(&err, ExecutionError::Eval { operator, .. } if operator == "Calc"),
+            "{err:?}"
+        );
+    }
+}
+
+#[test]
+fn calc_after_a_stateful_operator_runs_on_rows() {
+    let env = Env::new();
+    let (t, rows) = people(&env, 120);
+    let reduce = PhysicalPlan::Reduce {
+        input: Box::new(scan(&t)),
+        group_by: vec![1],
+        aggs: vec![agg(AggFunc::Count, None, false, SqlType::BigInt)],
+    };
+    // HAVING count > 35, SELECT g, count * 2
+    let plan = PhysicalPlan::Calc {
+        input: Box::new(reduce),
+        predicate: Some(ScalarExpr::binary(
+            BinaryOp::Gt,
+            ScalarExpr::col(1),
+            ScalarExpr::lit(int(35), SqlType::BigInt),
+        )),
+        project: Some(vec![
+            ScalarExpr::col(0),
+            ScalarExpr::binary(
+                BinaryOp::Mul,
+                ScalarExpr::col(1),
+                ScalarExpr::lit(int(2), SqlType::BigInt),
+            ),
+        ]),
+        names: vec!["g".into(), "c2".into()],
+    };
+    let got = env.collect_1_and_4(&collect(plan));
+    let mut counts: BTreeMap<Datum, i64> = BTreeMap::new();
+    for r in &rows {
+        *counts.entry(r[1].clone()).or_default() += 1;
+    }
+    let expected: Vec<Row> = counts
+        .into_iter()
+        .filter(|(_, c)| *c > 35)
+        .map(|(g, c)| vec![g, int(c * 2)])
+        .collect();
+    assert!(!expected.is_empty());
+    assert_eq!(got, expected);
+
+    // An evaluation error on the row path fails the run too.
+    let bad = PhysicalPlan::Calc {
+        input: Box::new(PhysicalPlan::Reduce {
+            input: Box::new(scan(&t)),
+            group_by: vec![1],
+            aggs: vec![agg(AggFunc::Count, None, false, SqlType::BigInt)],
+        }),
+        predicate: None,
+        project: Some(vec![ScalarExpr::Cast {
+            expr: Box::new(ScalarExpr::col(0)),
+            to: SqlType::BigInt,
+        }]),
+        names: vec!["x".into()],
+    };
+    let err = env.run_with(&collect(bad), 2, 3).unwrap_err();
+    assert!(
+        matches!(&err, ExecutionError::Eval { operator, .. } if operator == "Calc"),
+        "{err:?}"
+    );
+}

@@ -1,0 +1,338 @@
+//! Event-time windows: TUMBLE/HOP assignment, WindowAggregate over out-of-order input
+//! with a watermark (late rows counted, everything else equal to a batch
+//! recomputation) and SESSION assignment.
+
+mod common;
+
+use common::*;
+use sluice_catalogs::{SqlType, Watermark};
+use sluice_compiler::{AggFunc, AggregateCall, Datum, PhysicalPlan, Row, WindowKind};
+use std::collections::BTreeMap;
+
+const DELAY: i64 = 300;
+
+/// Out-of-order events: (ts, key, value); ts drifts forward with jitter up to ±800ms.
+fn events() -> Vec<Row> {
+    let mut rng = Rng(0xdead_beef);
+    (0..400)
+        .map(|i| {
+            let t = 1_000 + i * 25 + rng.next(1_600) as i64 - 800;
+            vec![
+                ts(t),
+                s(["k1", "k2", "k3"][rng.next(3) as usize]),
+                int(rng.next(100) as i64),
+            ]
+        })
+        .collect()
+}
+
+fn table(env: &Env, rows: Vec<Row>) -> sluice_catalogs::TableDescriptor {
+    env.table_with(
+        "events",
+        &[
+            ("ts", SqlType::Timestamp),
+            ("k", SqlType::Varchar),
+            ("v", SqlType::BigInt),
+        ],
+        rows,
+        vec![],
+        Some(Watermark {
+            column: 0,
+            delay_ms: DELAY,
+        }),
+        &[],
+    )
+}
+
+fn windowed(t: &sluice_catalogs::TableDescriptor, kind: WindowKind) -> PhysicalPlan {
+    PhysicalPlan::WindowAggregate {
+        input: Box::new(PhysicalPlan::WindowAssign {
+            input: Box::new(scan(t)),
+            kind,
+            time_col: 0,
+        }),
+        // k, window_start, window_end
+        group_by: vec![1, 3, 4],
+        aggs: vec![
+            AggregateCall {
+                func: AggFunc::Count,
+                arg: None,
+                distinct: false,
+                ty: SqlType::BigInt,
+            },
+            AggregateCall {
+                func: AggFunc::Sum,
+                arg: Some(2),
+                distinct: false,
+                ty: SqlType::BigInt,
+            },
+            AggregateCall {
+                func: AggFunc::Max,
+                arg: Some(2),
+                distinct: false,
+                ty: SqlType::BigInt,
+            },
+        ],
+        window_end_col: 4,
+    }
+}
+
+fn windows(kind: WindowKind, t: i64) -> Vec<(i64, i64)> {
+    match kind {
+        WindowKind::Tumble { size_ms } => {
+            let start = t.div_euclid(size_ms) * size_ms;
+            vec![(start, start + size_ms)]
+        }
+        WindowKind::Hop { slide_ms, size_ms } => {
+            // Every start k*slide with start <= t < start + size, by brute force.
+            let lo = (t - size_ms).div_euclid(slide_ms) - 1;
+            let hi = t.div_euclid(slide_ms) + 1;
+            (lo..=hi)
+                .map(|k| (k * slide_ms, k * slide_ms + size_ms))
+                .filter(|(s, e)| *s <= t && t < *e)
+                .collect()
+        }
+        WindowKind::Session { .. } => unreachable!(),
+    }
+}
+
+/// Batch recomputation. The test source gives worker `w` of `n` rows `i % n == w` in
+/// polls of `batch` rows; a poll is emitted at that worker's watermark (max event time
+/// of its earlier polls − delay, at least 0), and a window row is late when its window
+/// end is not after that time.
+fn oracle(rows: &[Row], kind: WindowKind, workers: usize, batch: usize) -> (Vec<Row>, u64) {
+    let mut late = 0;
+    let mut groups: BTreeMap<(Datum, i64, i64), Vec<i64>> = BTreeMap::new();
+    for w in 0..workers {
+        let mine: Vec<&Row> = rows
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % workers == w)
+            .map(|(_, r)| r)
+            .collect();
+        let mut max: Option<i64> = None;
+        for chunk in mine.chunks(batch) {
+            let time = max.map_or(0, |m| (m - DELAY).max(0));
+            for r in chunk {
+                let (Datum::Timestamp(t), Datum::Int(v)) = (&r[0], &r[2]) else {
+                    unreachable!()
+                };
+                for (start, end) in windows(kind, *t) {
+                    if end <= time {
+                        late += 1;
+                    } else {
+                        groups
+                            .entry((r[1].clone(), start, end))
+                            .or_default()
+                            .push(*v);
+                    }
+                }
+            }
+            for r in chunk {
+                if let Datum::Timestamp(t) = r[0] {
+                    max = Some(max.map_or(t, |m| m.max(t)));
+                }
+            }
+        }
+    }
+    let rows = groups
+        .into_iter()
+        .map(|((k, start, end), vs)| {
+            vec![
+                k,
+                ts(start),
+                ts(end),
+                int(vs.len() as i64),
+                int(vs.iter().sum()),
+                int(*vs.iter().max().unwrap()),
+            ]
+        })
+        .collect();
+    (rows, late)
+}
+
+#[test]
+fn window_aggregate_matches_batch_recomputation_and_counts_late_rows() {
+    let env = Env::new();
+    let rows = events();
+    let t = table(&env, rows.clone());
+    for kind in [
+        WindowKind::Tumble { size_ms: 1_000 },
+        WindowKind::Hop {
+            slide_ms: 500,
+            size_ms: 1_500,
+        },
+    ] {
+        let plan = collect(windowed(&t, kind));
+        let mut total_late = 0;
+        for (workers, batch) in [(1, 7), (4, 7), (2, 1)] {
+            let out = env.run_with(&plan, workers, batch).unwrap();
+            let (expected, late) = oracle(&rows, kind, workers, batch);
+            assert_eq!(
+                out.collected[0].rows, expected,
+                "{kind:?} at {workers} workers"
+            );
+            assert_eq!(
+                out.metrics.late_rows, late,
+                "{kind:?} late rows at {workers} workers"
+            );
+            assert_eq!(out.metrics.rows_in, rows.len() as u64);
+            total_late += late;
+        }
+        // The jitter is larger than the delay: some rows must have been late.
+        assert!(
+            total_late > 0,
+            "{kind:?}: the test data produced no late rows"
+        );
+    }
+}
+
+#[test]
+fn window_aggregate_in_order_input_is_identical_at_1_and_4_workers() {
+    let env = Env::new();
+    let mut rows = events();
+    rows.sort();
+    // One poll per worker holding everything: nothing can be late.
+    let t = table(&env, rows.clone());
+    let kind = WindowKind::Tumble { size_ms: 1_000 };
+    let plan = collect(windowed(&t, kind));
+    let one = env.run_with(&plan, 1, 10_000).unwrap();
+    let four = env.run_with(&plan, 4, 10_000).unwrap();
+    assert_eq!(one.collected, four.collected);
+    assert_eq!(one.metrics.late_rows, 0);
+    assert_eq!(one.collected[0].rows, oracle(&rows, kind, 1, 10_000).0);
+}
+
+#[test]
+fn window_assign_tumble_and_hop() {
+    let env = Env::new();
+    let rows = vec![
+        vec![ts(-1)],
+        vec![ts(0)],
+        vec![ts(1_999)],
+        vec![Datum::Null],
+    ];
+    let t = env.table("w", &[("ts", SqlType::Timestamp)], rows);
+    let tumble = PhysicalPlan::WindowAssign {
+        input: Box::new(scan(&t)),
+        kind: WindowKind::Tumble { size_ms: 1_000 },
+        time_col: 0,
+    };
+    let w = |t: i64, s: i64, e: i64| vec![ts(t), ts(s), ts(e), ts(e - 1)];
+    assert_eq!(
+        env.collect_1_and_4(&collect(tumble)),
+        vec![w(-1, -1_000, 0), w(0, 0, 1_000), w(1_999, 1_000, 2_000)]
+    );
+    let hop = PhysicalPlan::WindowAssign {
+        input: Box::new(scan(&t)),
+        kind: WindowKind::Hop {
+            slide_ms: 500,
+            size_ms: 1_000,
+        },
+        time_col: 0,
+    };
+    assert_eq!(
+        env.collect_1_and_4(&collect(hop)),
+        vec![
+            w(-1, -1_000, 0),
+            w(-1, -500, 500),
+            w(0, -500, 500),
+            w(0, 0, 1_000),
+            w(1_999, 1_000, 2_000),
+            w(1_999, 1_500, 2_500),
+        ]
+    );
+}
+
+#[test]
+fn session_assign_matches_oracle() {
+    let env = Env::new();
+    let mut rng = Rng(99);
+    let rows: Vec<Row> = (0..120)
+        .map(|_| {
+            vec![
+                s(["a", "b"][rng.next(2) as usize]),
+                ts(rng.next(5_000) as i64),
+            ]
+        })
+        .collect();
+    let t = env.table(
+        "s",
+        &[("k", SqlType::Varchar), ("ts", SqlType::Timestamp)],
+        rows.clone(),
+    );
+    let gap = 150;
+    let plan = PhysicalPlan::SessionAssign {
+        input: Box::new(scan(&t)),
+        partition_by: vec![0],
+        time_col: 1,
+        gap_ms: gap,
+    };
+    let got = env.collect_1_and_4(&collect(plan));
+
+    let mut by_key: BTreeMap<Datum, Vec<i64>> = BTreeMap::new();
+    for r in &rows {
+        if let Datum::Timestamp(t) = r[1] {
+            by_key.entry(r[0].clone()).or_default().push(t);
+        }
+    }
+    let mut expected = Vec::new();
+    for (k, mut times) in by_key {
+        times.sort();
+        let mut session: Vec<i64> = Vec::new();
+        let flush = |session: &mut Vec<i64>, expected: &mut Vec<Row>| {
+            if let (Some(first), Some(last)) = (session.first(), session.last()) {
+                for t in session.iter() {
+                    expected.push(vec![
+                        k.clone(),
+                        ts(*t),
+                        ts(*first),
+                        ts(last + gap),
+                        ts(last + gap - 1),
+                    ]);
+                }
+            }
+            session.clear();
+        };
+        for t in times {
+            if session.last().is_some_and(|l| t - l >= gap) {
+                flush(&mut session, &mut expected);
+            }
+            session.push(t);
+        }
+        flush(&mut session, &mut expected);
+    }
+    assert_eq!(got, sorted(expected));
+}
+
+#[test]
+fn window_assign_on_rows_equals_window_assign_on_batches() {
+    let env = Env::new();
+    let rows = events();
+    let t = table(&env, rows);
+    for kind in [
+        WindowKind::Tumble { size_ms: 700 },
+        WindowKind::Hop {
+            slide_ms: 300,
+            size_ms: 900,
+        },
+    ] {
+        let on_batches = PhysicalPlan::WindowAssign {
+            input: Box::new(scan(&t)),
+            kind,
+            time_col: 0,
+        };
+        // A one-input Union is rendered on rows, so the assignment after it is too.
+        let on_rows = PhysicalPlan::WindowAssign {
+            input: Box::new(PhysicalPlan::Union {
+                inputs: vec![scan(&t)],
+            }),
+            kind,
+            time_col: 0,
+        };
+        let a = env.collect_1_and_4(&collect(on_batches));
+        let b = env.collect_1_and_4(&collect(on_rows));
+        assert!(a.len() >= 400);
+        assert_eq!(a, b, "{kind:?}");
+    }
+}
