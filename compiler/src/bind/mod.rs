@@ -66,10 +66,16 @@ pub fn bind_script(
     let mut explain = None;
     let mut select_seen: Option<Option<Position>> = None;
     for st in &stmts {
-        if let Some(p) = select_seen {
+        if let Some(first) = select_seen {
+            let here = match st {
+                ParsedStatement::Set => None,
+                ParsedStatement::CreateTable { position, .. }
+                | ParsedStatement::Explain { position, .. }
+                | ParsedStatement::Other { position, .. } => *position,
+            };
             return Err(CompileError::plan(
                 "a SELECT must be the last statement of a script",
-                p,
+                here.or(first),
             ));
         }
         match st {
@@ -336,7 +342,7 @@ fn bind_insert(
                             "cannot insert {from} into column '{}' of type {}",
                             f.name, f.ty
                         ),
-                        src_pos,
+                        select_item_pos(source, i).or(src_pos),
                     ));
                 }
                 types::coerce(ScalarExpr::Column(i), from, f.ty)
@@ -370,4 +376,23 @@ fn bind_insert(
         logical,
         label: format!("INSERT INTO {}", table.name),
     })
+}
+
+/// The position of the `i`-th select item of a plain `SELECT` query, when it has one.
+fn select_item_pos(q: &sqlparser::ast::Query, i: usize) -> Option<Position> {
+    use sqlparser::ast::{SelectItem, SetExpr};
+    let SetExpr::Select(s) = q.body.as_ref() else {
+        return None;
+    };
+    if s.projection
+        .iter()
+        .any(|p| matches!(p, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)))
+    {
+        return None;
+    }
+    match s.projection.get(i)? {
+        SelectItem::UnnamedExpr(e) => expr::pos_of(e),
+        SelectItem::ExprWithAlias { expr: e, .. } => expr::pos_of(e),
+        _ => None,
+    }
 }

@@ -149,7 +149,7 @@ pub fn can_assign(from: SqlType, to: SqlType) -> bool {
     }
     match (from, to) {
         (f, t) if f.is_numeric() && t.is_numeric() => true,
-        (Varchar, _) | (_, Varchar) => true,
+        (_, Varchar) => true,
         (Date, Timestamp) | (Timestamp, Date) => true,
         _ => false,
     }
