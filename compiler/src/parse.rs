@@ -361,9 +361,7 @@ fn rewrite_window_tvfs(toks: &mut Vec<TokenWithSpan>) {
 }
 
 /// Remove `WATERMARK FOR col AS expr` from a CREATE TABLE column list.
-fn extract_watermark(
-    toks: &mut Vec<TokenWithSpan>,
-) -> Result<Option<WatermarkDecl>, CompileError> {
+fn extract_watermark(toks: &mut Vec<TokenWithSpan>) -> Result<Option<WatermarkDecl>, CompileError> {
     let Some(open) = toks.iter().position(|t| t.token == Token::LParen) else {
         return Ok(None);
     };
@@ -421,7 +419,10 @@ fn extract_watermark(
             ))
         }
     };
-    let expr = parse_expr_tokens(item.get(4..).map(|s| s.to_vec()).unwrap_or_default(), position)?;
+    let expr = parse_expr_tokens(
+        item.get(4..).map(|s| s.to_vec()).unwrap_or_default(),
+        position,
+    )?;
     let delay_ms = match &expr {
         Expr::Identifier(id) if id.value.eq_ignore_ascii_case(&column) => 0,
         Expr::BinaryOp {
@@ -480,7 +481,10 @@ fn extract_with_options(
             tok_pos(toks, with),
         ));
     };
-    let inner: Vec<TokenWithSpan> = toks.get(with + 2..end).map(|s| s.to_vec()).unwrap_or_default();
+    let inner: Vec<TokenWithSpan> = toks
+        .get(with + 2..end)
+        .map(|s| s.to_vec())
+        .unwrap_or_default();
     let mut i = 0;
     while i < inner.len() {
         let key = match inner.get(i).map(|t| &t.token) {

@@ -28,7 +28,10 @@ pub fn bind_create_table(
         ));
     }
     if ct.columns.is_empty() {
-        return Err(CompileError::plan("a table needs at least one column", position));
+        return Err(CompileError::plan(
+            "a table needs at least one column",
+            position,
+        ));
     }
     let name = match ct.name.0.last() {
         Some(sqlparser::ast::ObjectNamePart::Identifier(id)) => id.value.clone(),

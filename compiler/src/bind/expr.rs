@@ -458,8 +458,8 @@ impl ExprBinder<'_> {
                 let mut target = xt;
                 for item in list {
                     let (b, bt) = self.bind(item)?;
-                    if !(super::types::is_string_literal(&b)
-                        && !matches!(target, SqlType::Varchar | SqlType::Null))
+                    if !super::types::is_string_literal(&b)
+                        || matches!(target, SqlType::Varchar | SqlType::Null)
                     {
                         target = common_type(target, bt).ok_or_else(|| {
                             CompileError::plan(
@@ -555,10 +555,7 @@ impl ExprBinder<'_> {
                 let to = sql_type_of(data_type, pos)?;
                 let (x, t) = self.bind(expr)?;
                 if !can_cast(t, to) {
-                    return Err(CompileError::plan(
-                        format!("cannot cast {t} to {to}"),
-                        pos,
-                    ));
+                    return Err(CompileError::plan(format!("cannot cast {t} to {to}"), pos));
                 }
                 Ok((coerce(x, t, to), to))
             }
@@ -579,10 +576,17 @@ impl ExprBinder<'_> {
                 let is_floor = matches!(e, Expr::Floor { .. });
                 match field {
                     CeilFloorKind::DateTimeField(DateTimeField::NoDateTime) => {
-                        let (x, t) = self.numeric_arg(expr, if is_floor { "FLOOR" } else { "CEIL" })?;
+                        let (x, t) =
+                            self.numeric_arg(expr, if is_floor { "FLOOR" } else { "CEIL" })?;
                         let func = if is_floor { Func::Floor } else { Func::Ceil };
                         let rt = func.return_type(&[t]);
-                        Ok((ScalarExpr::Call { func, args: vec![x] }, rt))
+                        Ok((
+                            ScalarExpr::Call {
+                                func,
+                                args: vec![x],
+                            },
+                            rt,
+                        ))
                     }
                     CeilFloorKind::DateTimeField(f) => {
                         let unit = time_unit_of_field(f)
@@ -599,7 +603,13 @@ impl ExprBinder<'_> {
                         } else {
                             Func::DateCeil(unit)
                         };
-                        Ok((ScalarExpr::Call { func, args: vec![x] }, t))
+                        Ok((
+                            ScalarExpr::Call {
+                                func,
+                                args: vec![x],
+                            },
+                            t,
+                        ))
                     }
                     CeilFloorKind::Scale(_) => Err(CompileError::unsupported(
                         "FLOOR/CEIL with a scale is not supported",
@@ -800,10 +810,7 @@ impl ExprBinder<'_> {
                 if i < ng {
                     agg.group_types.get(i).copied().unwrap_or(SqlType::Null)
                 } else {
-                    agg.aggs
-                        .get(i - ng)
-                        .map(|a| a.ty)
-                        .unwrap_or(SqlType::Null)
+                    agg.aggs.get(i - ng).map(|a| a.ty).unwrap_or(SqlType::Null)
                 }
             }
             None => self.col_ty(i),
@@ -865,7 +872,11 @@ impl ExprBinder<'_> {
         }
     }
 
-    fn bind_function(&mut self, f: &Function, pos: Option<Position>) -> Result<Bound, CompileError> {
+    fn bind_function(
+        &mut self,
+        f: &Function,
+        pos: Option<Position>,
+    ) -> Result<Bound, CompileError> {
         let name = function_name(f);
         if f.over.is_some() {
             return Err(CompileError::unsupported(
@@ -934,10 +945,7 @@ impl ExprBinder<'_> {
                     format!("{min} to {max}")
                 };
                 Err(CompileError::plan(
-                    format!(
-                        "{name} takes {expected} argument(s), got {}",
-                        args.len()
-                    ),
+                    format!("{name} takes {expected} argument(s), got {}", args.len()),
                     pos,
                 ))
             } else {
@@ -964,7 +972,10 @@ impl ExprBinder<'_> {
             }
             "SUBSTRING" | "SUBSTR" => {
                 arity(2, 3)?;
-                let mut a = vec![self.string_arg(arg(0)?, &name)?, self.int_arg(arg(1)?, &name)?];
+                let mut a = vec![
+                    self.string_arg(arg(0)?, &name)?,
+                    self.int_arg(arg(1)?, &name)?,
+                ];
                 if let Some(l) = args.get(2) {
                     a.push(self.int_arg(l, &name)?);
                 }
@@ -1025,14 +1036,19 @@ impl ExprBinder<'_> {
             "FLOOR" | "CEIL" | "CEILING" => {
                 arity(1, 1)?;
                 let (x, t) = self.numeric_arg(arg(0)?, &name)?;
-                let func = if name == "FLOOR" { Func::Floor } else { Func::Ceil };
+                let func = if name == "FLOOR" {
+                    Func::Floor
+                } else {
+                    Func::Ceil
+                };
                 Ok(call(func, vec![x], func.return_type(&[t])))
             }
             "MOD" => {
                 arity(2, 2)?;
                 let (l, lt) = self.bind(arg(0)?)?;
                 let (r, rt) = self.bind(arg(1)?)?;
-                if !(lt.is_numeric() || lt == SqlType::Null) || !(rt.is_numeric() || rt == SqlType::Null)
+                if !(lt.is_numeric() || lt == SqlType::Null)
+                    || !(rt.is_numeric() || rt == SqlType::Null)
                 {
                     return Err(CompileError::plan(
                         format!("MOD expects numbers, got {lt} and {rt}"),
@@ -1119,7 +1135,10 @@ impl ExprBinder<'_> {
                 let c = self.bind_bool(arg(0)?)?;
                 let (a, at) = self.bind(arg(1)?)?;
                 let (b, bt) = self.bind(arg(2)?)?;
-                let ty = unify([(at, pos_of(arg(1)?)), (bt, pos_of(arg(2)?))].into_iter(), "IF")?;
+                let ty = unify(
+                    [(at, pos_of(arg(1)?)), (bt, pos_of(arg(2)?))].into_iter(),
+                    "IF",
+                )?;
                 Ok((
                     ScalarExpr::Case {
                         whens: vec![(c, coerce(a, at, ty))],
@@ -1151,7 +1170,10 @@ impl ExprBinder<'_> {
     ) -> Result<Bound, CompileError> {
         if self.agg.is_none() {
             return Err(CompileError::plan(
-                format!("aggregate function {name} is not allowed in {}", self.clause),
+                format!(
+                    "aggregate function {name} is not allowed in {}",
+                    self.clause
+                ),
                 pos,
             ));
         }
@@ -1233,7 +1255,11 @@ impl ExprBinder<'_> {
         Ok((ScalarExpr::Column(ng + j), ty))
     }
 
-    fn bind_window_aux(&mut self, name: &str, pos: Option<Position>) -> Result<Bound, CompileError> {
+    fn bind_window_aux(
+        &mut self,
+        name: &str,
+        pos: Option<Position>,
+    ) -> Result<Bound, CompileError> {
         let Some(w) = self.agg.as_deref().and_then(|a| a.window.clone()) else {
             return Err(CompileError::plan(
                 format!("{name} requires a GROUP BY with the matching group window"),
@@ -1292,7 +1318,10 @@ pub fn unify(
     let mut acc = SqlType::Null;
     for (t, p) in types {
         acc = common_type(acc, t).ok_or_else(|| {
-            CompileError::plan(format!("{what} branches have incompatible types {acc} and {t}"), p)
+            CompileError::plan(
+                format!("{what} branches have incompatible types {acc} and {t}"),
+                p,
+            )
         })?;
     }
     Ok(acc)
@@ -1315,7 +1344,10 @@ fn literal(v: &Value, pos: Option<Position>) -> Result<Bound, CompileError> {
             ScalarExpr::Literal(Datum::Bool(*b), SqlType::Boolean),
             SqlType::Boolean,
         ),
-        Value::Null => (ScalarExpr::Literal(Datum::Null, SqlType::Null), SqlType::Null),
+        Value::Null => (
+            ScalarExpr::Literal(Datum::Null, SqlType::Null),
+            SqlType::Null,
+        ),
         other => {
             return Err(CompileError::unsupported(
                 format!("literal {other} is not supported"),

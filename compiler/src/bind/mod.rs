@@ -22,9 +22,7 @@ use crate::parse::{parse_script, ExplainStage, ParsedStatement};
 use crate::physical::SinkTarget;
 use crate::plan::LogicalPlan;
 use query::{Ctes, QueryBinder};
-use sluice_catalogs::{
-    Catalog, ConnectorValidator, MemoryCatalog, Schema, TableDescriptor,
-};
+use sluice_catalogs::{Catalog, ConnectorValidator, MemoryCatalog, Schema, TableDescriptor};
 use sqlparser::ast::{Insert, ObjectNamePart, Statement, TableObject};
 use std::collections::BTreeMap;
 
@@ -129,7 +127,10 @@ pub fn bind_script(
                         };
                         let key = name.to_lowercase();
                         let exists = views.contains_key(&key)
-                            || cat.table(&name).map_err(|e| CompileError::from(e).at(*position))?.is_some();
+                            || cat
+                                .table(&name)
+                                .map_err(|e| CompileError::from(e).at(*position))?
+                                .is_some();
                         if exists && !cv.or_replace {
                             return Err(CompileError::plan(
                                 format!("'{name}' already exists"),
@@ -165,7 +166,11 @@ pub fn bind_script(
                     }
                     other => {
                         let kind = other.to_string();
-                        let head: String = kind.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+                        let head: String = kind
+                            .split_whitespace()
+                            .take(2)
+                            .collect::<Vec<_>>()
+                            .join(" ");
                         return Err(CompileError::unsupported(
                             format!("statement '{head} …' is not supported"),
                             *position,
@@ -316,9 +321,11 @@ fn bind_insert(
         for (i, c) in ins.columns.iter().enumerate() {
             let cname = c.to_string();
             let cpos = expr::pos_of(c).or(position);
-            let j = dst.index_of(cname.trim_matches(|ch| ch == '"' || ch == '`')).ok_or_else(|| {
-                CompileError::plan(format!("table '{tname}' has no column '{cname}'"), cpos)
-            })?;
+            let j = dst
+                .index_of(cname.trim_matches(|ch| ch == '"' || ch == '`'))
+                .ok_or_else(|| {
+                    CompileError::plan(format!("table '{tname}' has no column '{cname}'"), cpos)
+                })?;
             match m.get_mut(j) {
                 Some(slot @ None) => *slot = Some(i),
                 _ => {
@@ -384,10 +391,12 @@ fn select_item_pos(q: &sqlparser::ast::Query, i: usize) -> Option<Position> {
     let SetExpr::Select(s) = q.body.as_ref() else {
         return None;
     };
-    if s.projection
-        .iter()
-        .any(|p| matches!(p, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)))
-    {
+    if s.projection.iter().any(|p| {
+        matches!(
+            p,
+            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
+        )
+    }) {
         return None;
     }
     match s.projection.get(i)? {

@@ -13,11 +13,10 @@ use crate::expr::{BinaryOp, ScalarExpr, SortKey};
 use crate::plan::{JoinKind, LogicalPlan, WindowKind, WINDOW_COLUMNS};
 use sluice_catalogs::{Catalog, Field, Schema, SqlType};
 use sqlparser::ast::{
-    Distinct, Expr, FunctionArg, FunctionArgExpr, GroupByExpr, Join, JoinConstraint,
-    JoinOperator, LimitClause, ObjectName, ObjectNamePart, OrderBy, OrderByKind, OrderBySort,
-    Query, Select, SelectItem, SelectItemQualifiedWildcardKind, SetExpr, SetOperator,
-    SetQuantifier, TableAlias, TableFactor, TableFunctionArgs, TableWithJoins, Value, Values,
-    WildcardAdditionalOptions,
+    Distinct, Expr, FunctionArg, FunctionArgExpr, GroupByExpr, Join, JoinConstraint, JoinOperator,
+    LimitClause, ObjectName, ObjectNamePart, OrderBy, OrderByKind, OrderBySort, Query, Select,
+    SelectItem, SelectItemQualifiedWildcardKind, SetExpr, SetOperator, SetQuantifier, TableAlias,
+    TableFactor, TableFunctionArgs, TableWithJoins, Value, Values, WildcardAdditionalOptions,
 };
 use std::collections::BTreeMap;
 
@@ -136,7 +135,10 @@ fn apply_column_aliases(
     Ok(rename(plan, names))
 }
 
-fn check_wildcard_options(o: &WildcardAdditionalOptions, pos: Option<Position>) -> Result<(), CompileError> {
+fn check_wildcard_options(
+    o: &WildcardAdditionalOptions,
+    pos: Option<Position>,
+) -> Result<(), CompileError> {
     if o.opt_ilike.is_some()
         || o.opt_exclude.is_some()
         || o.opt_except.is_some()
@@ -176,10 +178,9 @@ enum GroupItem<'q> {
 fn derive_name(e: &Expr) -> String {
     match e {
         Expr::Identifier(id) => id.value.clone(),
-        Expr::CompoundIdentifier(parts) => parts
-            .last()
-            .map(|p| p.value.clone())
-            .unwrap_or_default(),
+        Expr::CompoundIdentifier(parts) => {
+            parts.last().map(|p| p.value.clone()).unwrap_or_default()
+        }
         Expr::Nested(x) => derive_name(x),
         other => other.to_string(),
     }
@@ -301,7 +302,10 @@ impl QueryBinder<'_> {
             if with.recursive {
                 return Err(CompileError::unsupported(
                     "WITH RECURSIVE is not supported",
-                    with.cte_tables.first().and_then(|c| crate::parse::span_pos(c.alias.name.span)).or(pos),
+                    with.cte_tables
+                        .first()
+                        .and_then(|c| crate::parse::span_pos(c.alias.name.span))
+                        .or(pos),
                 ));
             }
             for cte in &with.cte_tables {
@@ -318,7 +322,10 @@ impl QueryBinder<'_> {
                 limit_by,
             }) => {
                 if let Some(e) = limit_by.first() {
-                    return Err(CompileError::unsupported("LIMIT BY is not supported", pos_of(e)));
+                    return Err(CompileError::unsupported(
+                        "LIMIT BY is not supported",
+                        pos_of(e),
+                    ));
                 }
                 let limit = match limit {
                     Some(e) => Some(const_u64(e, "LIMIT")?),
@@ -330,9 +337,10 @@ impl QueryBinder<'_> {
                 };
                 (limit, offset)
             }
-            Some(LimitClause::OffsetCommaLimit { offset, limit }) => {
-                (Some(const_u64(limit, "LIMIT")?), const_u64(offset, "OFFSET")?)
-            }
+            Some(LimitClause::OffsetCommaLimit { offset, limit }) => (
+                Some(const_u64(limit, "LIMIT")?),
+                const_u64(offset, "OFFSET")?,
+            ),
         };
         let order_by = q.order_by.as_ref();
         let (plan, order, hidden) = match q.body.as_ref() {
@@ -360,7 +368,10 @@ impl QueryBinder<'_> {
         let exprs = match &ob.kind {
             OrderByKind::Expressions(e) => e,
             OrderByKind::All(_) => {
-                return Err(CompileError::unsupported("ORDER BY ALL is not supported", None))
+                return Err(CompileError::unsupported(
+                    "ORDER BY ALL is not supported",
+                    None,
+                ))
             }
         };
         let mut keys = Vec::new();
@@ -379,7 +390,10 @@ impl QueryBinder<'_> {
                     }
                 };
                 schema.index_of(&name).ok_or_else(|| {
-                    CompileError::plan(format!("unknown column '{name}' in ORDER BY"), pos_of(&o.expr))
+                    CompileError::plan(
+                        format!("unknown column '{name}' in ORDER BY"),
+                        pos_of(&o.expr),
+                    )
                 })?
             };
             keys.push(SortKey {
@@ -471,10 +485,7 @@ impl QueryBinder<'_> {
             for (i, (_, t, p)) in row.iter().enumerate() {
                 let cur = types.get(i).copied().unwrap_or(SqlType::Null);
                 let nt = common_type(cur, *t).ok_or_else(|| {
-                    CompileError::plan(
-                        format!("VALUES column {} mixes {cur} and {t}", i + 1),
-                        *p,
-                    )
+                    CompileError::plan(format!("VALUES column {} mixes {cur} and {t}", i + 1), *p)
                 })?;
                 if let Some(slot) = types.get_mut(i) {
                     *slot = nt;
@@ -538,7 +549,10 @@ impl QueryBinder<'_> {
         pos: Option<Position>,
     ) -> Result<(LogicalPlan, String), CompileError> {
         let Some(id) = ident_of(name) else {
-            return Err(CompileError::plan(format!("invalid table name {name}"), pos));
+            return Err(CompileError::plan(
+                format!("invalid table name {name}"),
+                pos,
+            ));
         };
         let key = id.value.to_lowercase();
         if name.0.len() == 1 {
@@ -549,7 +563,11 @@ impl QueryBinder<'_> {
         if let Some(p) = self.views.get(&key) {
             return Ok((p.clone(), id.value.clone()));
         }
-        match self.catalog.table(&id.value).map_err(|e| CompileError::from(e).at(pos))? {
+        match self
+            .catalog
+            .table(&id.value)
+            .map_err(|e| CompileError::from(e).at(pos))?
+        {
             Some(table) => {
                 let n = table.schema.len();
                 Ok((
@@ -796,7 +814,9 @@ impl QueryBinder<'_> {
         ctes: &Ctes,
         pos: Option<Position>,
     ) -> Result<(LogicalPlan, Scope), CompileError> {
-        let fname = ident_of(name).map(|i| i.value.to_uppercase()).unwrap_or_default();
+        let fname = ident_of(name)
+            .map(|i| i.value.to_uppercase())
+            .unwrap_or_default();
         match fname.as_str() {
             "TUMBLE" | "HOP" | "SESSION" => {}
             "CUMULATE" => {
@@ -844,9 +864,7 @@ impl QueryBinder<'_> {
             _ => return Err(bad()),
         };
         let (input, default_q) = self.resolve_relation(&table_name, ctes, pos)?;
-        let q = alias
-            .map(|a| a.name.value.clone())
-            .unwrap_or(default_q);
+        let q = alias.map(|a| a.name.value.clone()).unwrap_or(default_q);
         let in_scope = Scope::from_schema(&input.schema(), Some(&q));
         let time_col = match exprs.get(1) {
             Some(Expr::Function(f)) if function_name(f) == "DESCRIPTOR" => {
@@ -954,14 +972,32 @@ impl QueryBinder<'_> {
         let mut items: Vec<Item> = Vec::new();
         for si in &s.projection {
             match si {
-                SelectItem::UnnamedExpr(e) => items.push(Item::Expr(e, derive_name(e))),
+                SelectItem::UnnamedExpr(e) => {
+                    // A bare column reference takes the column's declared spelling.
+                    let declared = match e {
+                        Expr::Identifier(_) | Expr::CompoundIdentifier(_) => {
+                            match ExprBinder::new(&scope, "SELECT").bind(e) {
+                                Ok((ScalarExpr::Column(i), _)) => {
+                                    scope.cols.get(i).map(|c| c.name.clone())
+                                }
+                                _ => None,
+                            }
+                        }
+                        _ => None,
+                    };
+                    items.push(Item::Expr(e, declared.unwrap_or_else(|| derive_name(e))))
+                }
                 SelectItem::ExprWithAlias { expr, alias } => {
                     items.push(Item::Expr(expr, alias.value.clone()))
                 }
                 SelectItem::Wildcard(o) => {
                     check_wildcard_options(o, pos)?;
                     for i in scope.star(None, pos)? {
-                        let name = scope.cols.get(i).map(|c| c.name.clone()).unwrap_or_default();
+                        let name = scope
+                            .cols
+                            .get(i)
+                            .map(|c| c.name.clone())
+                            .unwrap_or_default();
                         items.push(Item::Col(i, name));
                     }
                 }
@@ -979,7 +1015,11 @@ impl QueryBinder<'_> {
                         }
                     };
                     for i in scope.star(Some(&q), pos)? {
-                        let name = scope.cols.get(i).map(|c| c.name.clone()).unwrap_or_default();
+                        let name = scope
+                            .cols
+                            .get(i)
+                            .map(|c| c.name.clone())
+                            .unwrap_or_default();
                         items.push(Item::Col(i, name));
                     }
                 }
@@ -1002,14 +1042,20 @@ impl QueryBinder<'_> {
                 exprs
             }
             GroupByExpr::All(_) => {
-                return Err(CompileError::unsupported("GROUP BY ALL is not supported", pos))
+                return Err(CompileError::unsupported(
+                    "GROUP BY ALL is not supported",
+                    pos,
+                ))
             }
         };
         let order_exprs = match order_by.map(|o| &o.kind) {
             None => &[][..],
             Some(OrderByKind::Expressions(e)) => e.as_slice(),
             Some(OrderByKind::All(_)) => {
-                return Err(CompileError::unsupported("ORDER BY ALL is not supported", pos))
+                return Err(CompileError::unsupported(
+                    "ORDER BY ALL is not supported",
+                    pos,
+                ))
             }
         };
         let aggregating = !group_exprs.is_empty()
@@ -1036,7 +1082,12 @@ impl QueryBinder<'_> {
                             group_items.push(GroupItem::Ast(e))
                         }
                         Some(Item::Col(i, _)) => group_items.push(GroupItem::Col(*i)),
-                        None => return Err(CompileError::plan("GROUP BY ordinal out of range", pos_of(g))),
+                        None => {
+                            return Err(CompileError::plan(
+                                "GROUP BY ordinal out of range",
+                                pos_of(g),
+                            ))
+                        }
                     }
                     continue;
                 }
@@ -1081,13 +1132,18 @@ impl QueryBinder<'_> {
                 let fpos = pos_of(wexpr);
                 let args = super::expr::children(wexpr);
                 let Some(ts) = args.first() else {
-                    return Err(CompileError::plan(format!("{wname} needs a time column"), fpos));
+                    return Err(CompileError::plan(
+                        format!("{wname} needs a time column"),
+                        fpos,
+                    ));
                 };
                 let time_col = match ExprBinder::new(&scope, "GROUP BY").bind(ts)? {
                     (ScalarExpr::Column(i), SqlType::Timestamp) => i,
                     (_, t) => {
                         return Err(CompileError::plan(
-                            format!("the window time column must be a TIMESTAMP(3) column, not {t}"),
+                            format!(
+                                "the window time column must be a TIMESTAMP(3) column, not {t}"
+                            ),
                             pos_of(*ts),
                         ))
                     }
@@ -1204,7 +1260,16 @@ impl QueryBinder<'_> {
                 is_distinct,
             );
         }
-        self.finish_select(plan, &scope, items, None, vec![], s, order_exprs, is_distinct)
+        self.finish_select(
+            plan,
+            &scope,
+            items,
+            None,
+            vec![],
+            s,
+            order_exprs,
+            is_distinct,
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1270,9 +1335,7 @@ impl QueryBinder<'_> {
                         .map(|(i, _)| i)
                         .collect();
                     if let Some(&first) = matches.first() {
-                        let same = matches
-                            .iter()
-                            .all(|&m| exprs.get(m) == exprs.get(first));
+                        let same = matches.iter().all(|&m| exprs.get(m) == exprs.get(first));
                         if !same {
                             return Err(CompileError::plan(
                                 format!("ORDER BY '{}' is ambiguous", id.value),
@@ -1370,7 +1433,10 @@ fn push_group(
 
 fn sort_options(o: &sqlparser::ast::OrderByExpr) -> Result<(bool, bool), CompileError> {
     if o.with_fill.is_some() {
-        return Err(CompileError::unsupported("WITH FILL is not supported", pos_of(&o.expr)));
+        return Err(CompileError::unsupported(
+            "WITH FILL is not supported",
+            pos_of(&o.expr),
+        ));
     }
     let descending = match &o.options.sort {
         None | Some(OrderBySort::Asc) => false,

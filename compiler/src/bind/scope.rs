@@ -83,11 +83,11 @@ impl Scope {
             [i] => Ok(*i),
             [] => {
                 if let Some(q) = qualifier {
-                    if !self
-                        .cols
-                        .iter()
-                        .any(|c| c.qualifier.as_deref().is_some_and(|cq| cq.eq_ignore_ascii_case(q)))
-                    {
+                    if !self.cols.iter().any(|c| {
+                        c.qualifier
+                            .as_deref()
+                            .is_some_and(|cq| cq.eq_ignore_ascii_case(q))
+                    }) {
                         return Err(CompileError::plan(
                             format!("unknown table or alias '{q}'"),
                             pos,
@@ -147,7 +147,10 @@ mod tests {
             ]),
             Some("a"),
         );
-        let b = Scope::from_schema(&Schema::new(vec![Field::new("id", SqlType::Int)]), Some("b"));
+        let b = Scope::from_schema(
+            &Schema::new(vec![Field::new("id", SqlType::Int)]),
+            Some("b"),
+        );
         let s = a.concat(&b);
         assert_eq!(s.resolve(None, "NAME", None), Ok(1));
         assert_eq!(s.resolve(Some("B"), "id", None), Ok(2));

@@ -15,14 +15,19 @@ pub fn sql_type_of(dt: &DataType, pos: Option<Position>) -> Result<SqlType, Comp
             ExactNumberInfo::Precision(p) => (*p, 0),
             ExactNumberInfo::PrecisionAndScale(p, s) => {
                 if *s < 0 {
-                    return Err(CompileError::plan("DECIMAL scale must not be negative", pos));
+                    return Err(CompileError::plan(
+                        "DECIMAL scale must not be negative",
+                        pos,
+                    ));
                 }
                 (*p, *s as u64)
             }
         };
         if p == 0 || p > 38 || s > p {
             return Err(CompileError::plan(
-                format!("invalid DECIMAL({p}, {s}): need 1 <= precision <= 38 and scale <= precision"),
+                format!(
+                    "invalid DECIMAL({p}, {s}): need 1 <= precision <= 38 and scale <= precision"
+                ),
                 pos,
             ));
         }
@@ -286,8 +291,22 @@ pub fn coerce_arithmetic(
     // NULL takes the other side's type (INT when both are NULL).
     let (lt_eff, rt_eff) = match (lt, rt) {
         (Null, Null) => (Int, Int),
-        (Null, t) => (if t == Interval && op == BinaryOp::Mul { BigInt } else { t }, t),
-        (t, Null) => (t, if t == Interval && op == BinaryOp::Mul { BigInt } else { t }),
+        (Null, t) => (
+            if t == Interval && op == BinaryOp::Mul {
+                BigInt
+            } else {
+                t
+            },
+            t,
+        ),
+        (t, Null) => (
+            t,
+            if t == Interval && op == BinaryOp::Mul {
+                BigInt
+            } else {
+                t
+            },
+        ),
         _ => (lt, rt),
     };
     let (l, r) = (coerce(l, lt, lt_eff), coerce(r, rt, rt_eff));
@@ -364,7 +383,8 @@ pub fn numeric_literal(text: &str) -> Option<(Datum, SqlType)> {
     let Some((int_part, frac_part)) = text.split_once('.') else {
         return integer_literal(text);
     };
-    if !int_part.chars().all(|c| c.is_ascii_digit()) || !frac_part.chars().all(|c| c.is_ascii_digit())
+    if !int_part.chars().all(|c| c.is_ascii_digit())
+        || !frac_part.chars().all(|c| c.is_ascii_digit())
     {
         return None;
     }

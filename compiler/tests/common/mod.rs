@@ -156,7 +156,11 @@ pub fn shape(p: &LogicalPlan) -> String {
         LogicalPlan::Join { kind, .. } => {
             return format!(
                 "Join:{kind:?}({})",
-                p.inputs().iter().map(|i| shape(i)).collect::<Vec<_>>().join(", ")
+                p.inputs()
+                    .iter()
+                    .map(|i| shape(i))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         }
         LogicalPlan::Aggregate { .. } => "Aggregate",
@@ -166,7 +170,11 @@ pub fn shape(p: &LogicalPlan) -> String {
     };
     format!(
         "{name}({})",
-        p.inputs().iter().map(|i| shape(i)).collect::<Vec<_>>().join(", ")
+        p.inputs()
+            .iter()
+            .map(|i| shape(i))
+            .collect::<Vec<_>>()
+            .join(", ")
     )
 }
 
@@ -175,19 +183,37 @@ pub fn show(p: &LogicalPlan) -> String {
     fn go(p: &LogicalPlan, depth: usize, out: &mut String) {
         let pad = "  ".repeat(depth);
         let line = match p {
-            LogicalPlan::Scan { table, projection, filters } => {
+            LogicalPlan::Scan {
+                table,
+                projection,
+                filters,
+            } => {
                 format!("Scan {} {projection:?} {filters:?}", table.name)
             }
             LogicalPlan::Values { schema, rows } => format!("Values {schema} {rows:?}"),
             LogicalPlan::Filter { predicate, .. } => format!("Filter {predicate:?}"),
             LogicalPlan::Project { exprs, names, .. } => format!("Project {names:?} {exprs:?}"),
-            LogicalPlan::Join { kind, on, filter, .. } => format!("Join {kind:?} {on:?} {filter:?}"),
-            LogicalPlan::Aggregate { group_by, aggs, .. } => format!("Aggregate {group_by:?} {aggs:?}"),
-            LogicalPlan::Window { kind, time_col, partition_by, .. } => {
+            LogicalPlan::Join {
+                kind, on, filter, ..
+            } => format!("Join {kind:?} {on:?} {filter:?}"),
+            LogicalPlan::Aggregate { group_by, aggs, .. } => {
+                format!("Aggregate {group_by:?} {aggs:?}")
+            }
+            LogicalPlan::Window {
+                kind,
+                time_col,
+                partition_by,
+                ..
+            } => {
                 format!("Window {kind:?} time={time_col} part={partition_by:?}")
             }
             LogicalPlan::Union { .. } => "Union".to_string(),
-            LogicalPlan::Sort { keys, limit, offset, .. } => format!("Sort {keys:?} {limit:?} {offset}"),
+            LogicalPlan::Sort {
+                keys,
+                limit,
+                offset,
+                ..
+            } => format!("Sort {keys:?} {limit:?} {offset}"),
         };
         out.push_str(&format!("{pad}{line}\n"));
         for i in p.inputs() {
