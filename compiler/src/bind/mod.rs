@@ -63,17 +63,18 @@ pub fn bind_script(
     let mut outputs = Vec::new();
     let mut explain = None;
     let mut select_seen: Option<Option<Position>> = None;
+    let mut explain_seen: Option<Option<Position>> = None;
     for st in &stmts {
+        if let (Some(first), false) = (explain_seen, matches!(st, ParsedStatement::Set)) {
+            return Err(CompileError::plan(
+                "EXPLAIN must be the last statement of a script",
+                statement_position(st).or(first),
+            ));
+        }
         if let Some(first) = select_seen {
-            let here = match st {
-                ParsedStatement::Set => None,
-                ParsedStatement::CreateTable { position, .. }
-                | ParsedStatement::Explain { position, .. }
-                | ParsedStatement::Other { position, .. } => *position,
-            };
             return Err(CompileError::plan(
                 "a SELECT must be the last statement of a script",
-                here.or(first),
+                statement_position(st).or(first),
             ));
         }
         match st {
@@ -90,6 +91,15 @@ pub fn bind_script(
                         format!("a view named '{key}' already exists"),
                         *position,
                     ));
+                }
+                if let Statement::CreateTable(ct) = stmt.as_ref() {
+                    let exists = cat
+                        .table(&key)
+                        .map_err(|e| CompileError::from(e).at(*position))?
+                        .is_some();
+                    if ct.if_not_exists && exists {
+                        continue;
+                    }
                 }
                 let desc = ddl::bind_create_table(
                     stmt,
@@ -113,6 +123,7 @@ pub fn bind_script(
                 };
                 let out = bind_output(&qb, stmt, *position)?;
                 explain = Some((*stage, out));
+                explain_seen = Some(*position);
             }
             ParsedStatement::Other { stmt, position } => {
                 let qb = QueryBinder {
@@ -191,6 +202,16 @@ pub fn bind_script(
         outputs,
         explain,
     })
+}
+
+/// Where a statement starts (`None` for an ignored `SET`).
+fn statement_position(st: &ParsedStatement) -> Option<Position> {
+    match st {
+        ParsedStatement::Set => None,
+        ParsedStatement::CreateTable { position, .. }
+        | ParsedStatement::Explain { position, .. }
+        | ParsedStatement::Other { position, .. } => *position,
+    }
 }
 
 fn table_key(stmt: &Statement) -> String {

@@ -69,6 +69,9 @@ pub fn sql_type_of(dt: &DataType, pos: Option<Position>) -> Result<SqlType, Comp
             SqlType::Timestamp
         }
         DataType::Datetime(_) => SqlType::Timestamp,
+        DataType::Custom(name, _) => {
+            return Err(CompileError::plan(format!("unknown type {name}"), pos))
+        }
         other => {
             return Err(CompileError::unsupported(
                 format!("type {other} is not supported"),
