@@ -574,18 +574,28 @@ fn order_by_limit_offset_at_top_level_go_to_collect() {
             offset: 5
         }
     );
-    // An ORDER BY expression outside the select list needs a hidden column: the query
-    // sorts in a Sort node and projects the column away.
-    let sql = "SELECT a FROM t ORDER BY c DESC LIMIT 2";
-    assert_eq!(shape(&plan(sql)), "Project(Sort(Project(Scan:t)))");
-    assert_eq!(out_types(sql), vec![Int]);
+    // An ORDER BY expression outside the select list needs a sort-only column: it stays
+    // at the end of the plan's rows, the Collect orders by it, and the output schema
+    // leaves it out.
+    let sql = "SELECT a FROM t ORDER BY c DESC, a + 1 LIMIT 2";
+    assert_eq!(shape(&plan(sql)), "Project(Scan:t)");
+    assert_eq!(out_types(sql), vec![Int, Double, Int]);
+    let out = bind(sql).unwrap().outputs.remove(0);
+    assert_eq!(out.schema.types(), vec![Int]);
     assert_eq!(
-        target(sql),
+        out.target,
         SinkTarget::Collect {
-            order: vec![],
-            limit: None,
+            order: vec![key(1, true, false), key(2, false, false)],
+            limit: Some(2),
             offset: 0
         }
+    );
+    // In a subquery the same query sorts in a Sort node and projects the column away.
+    assert_eq!(
+        shape(&plan(
+            "SELECT * FROM (SELECT a FROM t ORDER BY c DESC LIMIT 2) x"
+        )),
+        "Project(Project(Sort(Project(Scan:t))))"
     );
     // Ordering by an aggregate and by a group column.
     assert_eq!(

@@ -33,7 +33,8 @@ pub struct BoundOutput {
     pub target: SinkTarget,
     /// The bound logical plan (for a table target, its types equal the table's).
     pub logical: LogicalPlan,
-    /// The output schema (the table's schema for a table target).
+    /// The output schema (the table's schema for a table target). For the final SELECT
+    /// the plan may have extra trailing sort-only columns (see `Output::schema`).
     pub schema: Schema,
     /// A short description (`INSERT INTO t`, `SELECT`) for EXPLAIN headers.
     pub label: String,
@@ -233,24 +234,17 @@ fn bind_output(
     match stmt {
         Statement::Query(q) => {
             let bq = qb.bind_query(q, &Ctes::new())?;
-            let (logical, target) = if bq.hidden == 0 {
-                let target = SinkTarget::Collect {
-                    order: bq.order,
-                    limit: bq.limit,
-                    offset: bq.offset,
-                };
-                (bq.plan, target)
-            } else {
-                (
-                    bq.into_plan(),
-                    SinkTarget::Collect {
-                        order: vec![],
-                        limit: None,
-                        offset: 0,
-                    },
-                )
+            // The visible columns; sort-only (hidden) columns stay at the end of the
+            // plan's rows so that the Collect can order by them (see `Output::schema`).
+            let full = bq.plan.schema();
+            let visible = full.len().saturating_sub(bq.hidden);
+            let schema = Schema::new(full.fields.into_iter().take(visible).collect());
+            let target = SinkTarget::Collect {
+                order: bq.order,
+                limit: bq.limit,
+                offset: bq.offset,
             };
-            let schema = logical.schema();
+            let logical = bq.plan;
             Ok(BoundOutput {
                 target,
                 logical,
