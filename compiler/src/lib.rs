@@ -15,15 +15,21 @@
 
 #![forbid(unsafe_code)]
 
+pub mod bind;
+pub mod compile;
 pub mod datum;
 pub mod error;
 pub mod expr;
+pub mod parse;
 pub mod physical;
 pub mod plan;
 
+pub use bind::{bind_script, BoundOutput, BoundScript};
+pub use compile::{compile, Compiled, CompiledQuery};
 pub use datum::{Datum, Row, F64};
 pub use error::{CompileError, ErrorKind, Position};
 pub use expr::{AggFunc, AggregateCall, BinaryOp, Func, ScalarExpr, SortKey, TimeUnit};
+pub use parse::ExplainStage;
 pub use physical::{DataflowPlan, Output, PhysicalPlan, SinkTarget};
 pub use plan::{JoinKind, LogicalPlan, WindowKind};
 pub mod eval;

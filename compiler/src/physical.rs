@@ -50,6 +50,10 @@ pub struct Output {
     /// The plan producing its rows.
     pub plan: PhysicalPlan,
     /// Its schema (for a table target, the table's schema: the plan's rows are cast to it).
+    /// For a `Collect` target the plan's rows may carry extra trailing columns beyond
+    /// `schema.len()`: sort-only columns of an `ORDER BY` on an expression that is not
+    /// selected (`SELECT a FROM t ORDER BY b + 1`); `order` may refer to them, and they
+    /// are dropped after sorting (only the first `schema.len()` columns are the result).
     pub schema: Schema,
     /// True when the plan may retract rows it emitted (non-windowed aggregates, outer
     /// joins). Append-only sinks then receive the consolidated result once the input

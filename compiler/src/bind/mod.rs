@@ -1,0 +1,422 @@
+//! The binder: parsed statements to [`LogicalPlan`]s, resolving names through the
+//! catalog (plus the tables and views the script itself declares) and typing every
+//! expression.
+//!
+//! - [`scope`]: name resolution;
+//! - [`types`]: SQL type names and implicit coercions;
+//! - [`expr`]: expressions, aggregates, legacy group-window functions;
+//! - [`query`]: SELECT / FROM / joins / window TVFs / set operations / ORDER BY;
+//! - [`ddl`]: CREATE TABLE.
+//!
+//! The entry point is [`bind_script`]; [`crate::compile`] runs the later stages.
+
+pub mod ddl;
+pub mod expr;
+pub mod query;
+pub mod scope;
+pub mod types;
+
+use crate::error::{CompileError, Position};
+use crate::expr::ScalarExpr;
+use crate::parse::{parse_script, ExplainStage, ParsedStatement};
+use crate::physical::SinkTarget;
+use crate::plan::LogicalPlan;
+use query::{Ctes, QueryBinder};
+use sluice_catalogs::{Catalog, ConnectorValidator, MemoryCatalog, Schema, TableDescriptor};
+use sqlparser::ast::{Insert, ObjectNamePart, Statement, TableObject};
+use std::collections::BTreeMap;
+
+/// One bound output: an `INSERT INTO` or the final `SELECT`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BoundOutput {
+    /// Where the rows go.
+    pub target: SinkTarget,
+    /// The bound logical plan (for a table target, its types equal the table's).
+    pub logical: LogicalPlan,
+    /// The output schema (the table's schema for a table target). For the final SELECT
+    /// the plan may have extra trailing sort-only columns (see `Output::schema`).
+    pub schema: Schema,
+    /// A short description (`INSERT INTO t`, `SELECT`) for EXPLAIN headers.
+    pub label: String,
+}
+
+/// A bound script.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BoundScript {
+    /// Tables declared by `CREATE TABLE`, in order.
+    pub tables: Vec<TableDescriptor>,
+    /// Outputs in script order.
+    pub outputs: Vec<BoundOutput>,
+    /// The last `EXPLAIN`'s stage and statement, if any.
+    pub explain: Option<(ExplainStage, BoundOutput)>,
+}
+
+/// Parse and bind a script.
+pub fn bind_script(
+    sql: &str,
+    catalog: &dyn Catalog,
+    connectors: &dyn ConnectorValidator,
+) -> Result<BoundScript, CompileError> {
+    let stmts = parse_script(sql)?;
+    let mut cat = MemoryCatalog::layered(catalog);
+    let mut views: BTreeMap<String, LogicalPlan> = BTreeMap::new();
+    let mut tables = Vec::new();
+    let mut outputs = Vec::new();
+    let mut explain = None;
+    let mut select_seen: Option<Option<Position>> = None;
+    let mut explain_seen: Option<Option<Position>> = None;
+    for st in &stmts {
+        if let (Some(first), false) = (explain_seen, matches!(st, ParsedStatement::Set)) {
+            return Err(CompileError::plan(
+                "EXPLAIN must be the last statement of a script",
+                statement_position(st).or(first),
+            ));
+        }
+        if let Some(first) = select_seen {
+            return Err(CompileError::plan(
+                "a SELECT must be the last statement of a script",
+                statement_position(st).or(first),
+            ));
+        }
+        match st {
+            ParsedStatement::Set => {}
+            ParsedStatement::CreateTable {
+                stmt,
+                options,
+                watermark,
+                position,
+            } => {
+                let key = table_key(stmt);
+                if views.contains_key(&key) {
+                    return Err(CompileError::plan(
+                        format!("a view named '{key}' already exists"),
+                        *position,
+                    ));
+                }
+                if let Statement::CreateTable(ct) = stmt.as_ref() {
+                    let exists = cat
+                        .table(&key)
+                        .map_err(|e| CompileError::from(e).at(*position))?
+                        .is_some();
+                    if ct.if_not_exists && exists {
+                        continue;
+                    }
+                }
+                let desc = ddl::bind_create_table(
+                    stmt,
+                    options,
+                    watermark.as_ref(),
+                    connectors,
+                    *position,
+                )?;
+                cat.register(desc.clone())
+                    .map_err(|e| CompileError::plan(e.to_string(), *position))?;
+                tables.push(desc);
+            }
+            ParsedStatement::Explain {
+                stage,
+                stmt,
+                position,
+            } => {
+                let qb = QueryBinder {
+                    catalog: &cat,
+                    views: &views,
+                };
+                let out = bind_output(&qb, stmt, *position)?;
+                explain = Some((*stage, out));
+                explain_seen = Some(*position);
+            }
+            ParsedStatement::Other { stmt, position } => {
+                let qb = QueryBinder {
+                    catalog: &cat,
+                    views: &views,
+                };
+                match stmt.as_ref() {
+                    Statement::CreateView(cv) => {
+                        let name = match cv.name.0.last() {
+                            Some(ObjectNamePart::Identifier(id)) => id.value.clone(),
+                            _ => return Err(CompileError::plan("invalid view name", *position)),
+                        };
+                        let key = name.to_lowercase();
+                        let exists = views.contains_key(&key)
+                            || cat
+                                .table(&name)
+                                .map_err(|e| CompileError::from(e).at(*position))?
+                                .is_some();
+                        if exists && !cv.or_replace {
+                            return Err(CompileError::plan(
+                                format!("'{name}' already exists"),
+                                *position,
+                            ));
+                        }
+                        let mut plan = qb.bind_query(&cv.query, &Ctes::new())?.into_plan();
+                        if !cv.columns.is_empty() {
+                            let schema = plan.schema();
+                            if cv.columns.len() != schema.len() {
+                                return Err(CompileError::plan(
+                                    format!(
+                                        "view '{name}' names {} columns but its query has {}",
+                                        cv.columns.len(),
+                                        schema.len()
+                                    ),
+                                    *position,
+                                ));
+                            }
+                            plan = LogicalPlan::Project {
+                                exprs: (0..schema.len()).map(ScalarExpr::Column).collect(),
+                                names: cv.columns.iter().map(|c| c.name.value.clone()).collect(),
+                                input: Box::new(plan),
+                            };
+                        }
+                        views.insert(key, plan);
+                    }
+                    Statement::Insert(_) | Statement::Query(_) => {
+                        if matches!(stmt.as_ref(), Statement::Query(_)) {
+                            select_seen = Some(*position);
+                        }
+                        outputs.push(bind_output(&qb, stmt, *position)?);
+                    }
+                    other => {
+                        let kind = other.to_string();
+                        let head: String = kind
+                            .split_whitespace()
+                            .take(2)
+                            .collect::<Vec<_>>()
+                            .join(" ");
+                        return Err(CompileError::unsupported(
+                            format!("statement '{head} …' is not supported"),
+                            *position,
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    if outputs.is_empty() && explain.is_none() {
+        return Err(CompileError::plan(
+            "the script has no INSERT INTO, SELECT or EXPLAIN statement",
+            None,
+        ));
+    }
+    Ok(BoundScript {
+        tables,
+        outputs,
+        explain,
+    })
+}
+
+/// Where a statement starts (`None` for an ignored `SET`).
+fn statement_position(st: &ParsedStatement) -> Option<Position> {
+    match st {
+        ParsedStatement::Set => None,
+        ParsedStatement::CreateTable { position, .. }
+        | ParsedStatement::Explain { position, .. }
+        | ParsedStatement::Other { position, .. } => *position,
+    }
+}
+
+fn table_key(stmt: &Statement) -> String {
+    match stmt {
+        Statement::CreateTable(ct) => match ct.name.0.last() {
+            Some(ObjectNamePart::Identifier(id)) => id.value.to_lowercase(),
+            _ => String::new(),
+        },
+        _ => String::new(),
+    }
+}
+
+/// Bind an INSERT or a query statement to an output.
+fn bind_output(
+    qb: &QueryBinder<'_>,
+    stmt: &Statement,
+    position: Option<Position>,
+) -> Result<BoundOutput, CompileError> {
+    match stmt {
+        Statement::Query(q) => {
+            let bq = qb.bind_query(q, &Ctes::new())?;
+            // The visible columns; sort-only (hidden) columns stay at the end of the
+            // plan's rows so that the Collect can order by them (see `Output::schema`).
+            let full = bq.plan.schema();
+            let visible = full.len().saturating_sub(bq.hidden);
+            let schema = Schema::new(full.fields.into_iter().take(visible).collect());
+            let target = SinkTarget::Collect {
+                order: bq.order,
+                limit: bq.limit,
+                offset: bq.offset,
+            };
+            let logical = bq.plan;
+            Ok(BoundOutput {
+                target,
+                logical,
+                schema,
+                label: "SELECT".to_string(),
+            })
+        }
+        Statement::Insert(ins) => bind_insert(qb, ins, position),
+        _ => Err(CompileError::unsupported(
+            "only SELECT and INSERT INTO can be explained or run",
+            position,
+        )),
+    }
+}
+
+fn bind_insert(
+    qb: &QueryBinder<'_>,
+    ins: &Insert,
+    position: Option<Position>,
+) -> Result<BoundOutput, CompileError> {
+    if ins.overwrite
+        || ins.on.is_some()
+        || ins.returning.is_some()
+        || ins.partitioned.is_some()
+        || !ins.assignments.is_empty()
+        || ins.or.is_some()
+        || ins.ignore
+        || ins.replace_into
+    {
+        return Err(CompileError::unsupported(
+            "only plain INSERT INTO table [(cols)] query is supported",
+            position,
+        ));
+    }
+    let TableObject::TableName(name) = &ins.table else {
+        return Err(CompileError::unsupported(
+            "INSERT INTO a table function is not supported",
+            position,
+        ));
+    };
+    let name_pos = expr::pos_of(name).or(position);
+    let tname = match name.0.last() {
+        Some(ObjectNamePart::Identifier(id)) => id.value.clone(),
+        _ => return Err(CompileError::plan("invalid table name", name_pos)),
+    };
+    if qb.views.contains_key(&tname.to_lowercase()) {
+        return Err(CompileError::plan(
+            format!("cannot INSERT INTO view '{tname}'"),
+            name_pos,
+        ));
+    }
+    let table = qb
+        .catalog
+        .table(&tname)
+        .map_err(|e| CompileError::from(e).at(name_pos))?
+        .ok_or_else(|| CompileError::plan(format!("unknown table '{tname}'"), name_pos))?;
+    let Some(source) = &ins.source else {
+        return Err(CompileError::plan("INSERT needs a query", position));
+    };
+    let src_pos = expr::pos_of(source.as_ref()).or(position);
+    let plan = qb.bind_query(source, &Ctes::new())?.into_plan();
+    let src = plan.schema();
+    let dst = &table.schema;
+    // Which source column feeds each table column (None: NULL).
+    let mapping: Vec<Option<usize>> = if ins.columns.is_empty() {
+        if src.len() != dst.len() {
+            return Err(CompileError::plan(
+                format!(
+                    "table '{tname}' has {} columns but the query produces {}",
+                    dst.len(),
+                    src.len()
+                ),
+                src_pos,
+            ));
+        }
+        (0..dst.len()).map(Some).collect()
+    } else {
+        if ins.columns.len() != src.len() {
+            return Err(CompileError::plan(
+                format!(
+                    "INSERT names {} columns but the query produces {}",
+                    ins.columns.len(),
+                    src.len()
+                ),
+                src_pos,
+            ));
+        }
+        let mut m = vec![None; dst.len()];
+        for (i, c) in ins.columns.iter().enumerate() {
+            let cname = c.to_string();
+            let cpos = expr::pos_of(c).or(position);
+            let j = dst
+                .index_of(cname.trim_matches(|ch| ch == '"' || ch == '`'))
+                .ok_or_else(|| {
+                    CompileError::plan(format!("table '{tname}' has no column '{cname}'"), cpos)
+                })?;
+            match m.get_mut(j) {
+                Some(slot @ None) => *slot = Some(i),
+                _ => {
+                    return Err(CompileError::plan(
+                        format!("column '{cname}' is listed twice"),
+                        cpos,
+                    ))
+                }
+            }
+        }
+        m
+    };
+    let mut exprs = Vec::with_capacity(dst.len());
+    for (j, f) in dst.fields.iter().enumerate() {
+        let e = match mapping.get(j).copied().flatten() {
+            Some(i) => {
+                let from = src.fields.get(i).map(|f| f.ty).unwrap_or(f.ty);
+                if !types::can_assign(from, f.ty) {
+                    return Err(CompileError::plan(
+                        format!(
+                            "cannot insert {from} into column '{}' of type {}",
+                            f.name, f.ty
+                        ),
+                        select_item_pos(source, i).or(src_pos),
+                    ));
+                }
+                types::coerce(ScalarExpr::Column(i), from, f.ty)
+            }
+            None => ScalarExpr::Literal(crate::datum::Datum::Null, f.ty),
+        };
+        exprs.push(e);
+    }
+    let identity = exprs
+        .iter()
+        .enumerate()
+        .all(|(j, e)| *e == ScalarExpr::Column(j))
+        && src.len() == dst.len()
+        && src
+            .fields
+            .iter()
+            .zip(&dst.fields)
+            .all(|(a, b)| a.name == b.name);
+    let logical = if identity {
+        plan
+    } else {
+        LogicalPlan::Project {
+            input: Box::new(plan),
+            exprs,
+            names: dst.fields.iter().map(|f| f.name.clone()).collect(),
+        }
+    };
+    Ok(BoundOutput {
+        target: SinkTarget::Table(table.clone()),
+        schema: table.schema.clone(),
+        logical,
+        label: format!("INSERT INTO {}", table.name),
+    })
+}
+
+/// The position of the `i`-th select item of a plain `SELECT` query, when it has one.
+fn select_item_pos(q: &sqlparser::ast::Query, i: usize) -> Option<Position> {
+    use sqlparser::ast::{SelectItem, SetExpr};
+    let SetExpr::Select(s) = q.body.as_ref() else {
+        return None;
+    };
+    if s.projection.iter().any(|p| {
+        matches!(
+            p,
+            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
+        )
+    }) {
+        return None;
+    }
+    match s.projection.get(i)? {
+        SelectItem::UnnamedExpr(e) => expr::pos_of(e),
+        SelectItem::ExprWithAlias { expr: e, .. } => expr::pos_of(e),
+        _ => None,
+    }
+}

@@ -1,0 +1,679 @@
+//! Parsing: SQL script text to sqlparser statements, with the Flink SQL extensions
+//! sqlparser does not know rewritten at the token level (token locations are kept, so
+//! every error still points into the original text).
+//!
+//! Handled here:
+//! - statement splitting on `;`;
+//! - `SET 'key' = 'value'` (ignored);
+//! - `EXPLAIN [LOGICAL | OPTIMIZED | PHYSICAL] stmt`;
+//! - in `CREATE TABLE`: `WATERMARK FOR col AS col [- INTERVAL …]`, `WITH ('k' = 'v', …)`
+//!   and `PRIMARY KEY (…) NOT ENFORCED`;
+//! - window table functions: `TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), …))` and the form
+//!   without the outer `TABLE(…)` become `TUMBLE(t, DESCRIPTOR(ts), …)`;
+//!   `SESSION(TABLE t PARTITION BY k, …)` becomes `SESSION(t, PARTITION_BY(k), …)`.
+
+use crate::error::{CompileError, Position};
+use sqlparser::ast::{DateTimeField, Expr, Statement, Value};
+use sqlparser::dialect::GenericDialect;
+use sqlparser::parser::{Parser, ParserError};
+use sqlparser::tokenizer::{Location, Span, Token, TokenWithSpan, Tokenizer};
+use std::collections::BTreeMap;
+
+/// Which plan stage an `EXPLAIN` shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ExplainStage {
+    /// The bound logical plan (`EXPLAIN LOGICAL`).
+    Logical,
+    /// The optimized logical plan (`EXPLAIN OPTIMIZED`).
+    Optimized,
+    /// The physical dataflow plan (`EXPLAIN PHYSICAL`).
+    Physical,
+    /// All three, with headers (bare `EXPLAIN`).
+    All,
+}
+
+/// A `WATERMARK FOR col AS …` declaration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WatermarkDecl {
+    /// The event-time column name as written.
+    pub column: String,
+    /// Delay in milliseconds.
+    pub delay_ms: i64,
+    /// Where the declaration starts.
+    pub position: Option<Position>,
+}
+
+/// One statement of a script.
+#[derive(Clone, Debug)]
+pub enum ParsedStatement {
+    /// `CREATE TABLE`, with the Flink parts extracted.
+    CreateTable {
+        /// The statement without `WATERMARK` and `WITH`.
+        stmt: Box<Statement>,
+        /// The `WITH` options, in key order.
+        options: BTreeMap<String, String>,
+        /// The watermark declaration.
+        watermark: Option<WatermarkDecl>,
+        /// Where the statement starts.
+        position: Option<Position>,
+    },
+    /// `EXPLAIN [stage] stmt`.
+    Explain {
+        /// The stage shown.
+        stage: ExplainStage,
+        /// The explained statement.
+        stmt: Box<Statement>,
+        /// Where the statement starts.
+        position: Option<Position>,
+    },
+    /// `SET …` (ignored).
+    Set,
+    /// Any other statement, for the binder to judge.
+    Other {
+        /// The statement.
+        stmt: Box<Statement>,
+        /// Where the statement starts.
+        position: Option<Position>,
+    },
+}
+
+/// The position of a sqlparser location (`None` for the empty location).
+pub fn position_of(loc: Location) -> Option<Position> {
+    if loc.line == 0 {
+        None
+    } else {
+        Some(Position {
+            line: loc.line,
+            column: loc.column,
+        })
+    }
+}
+
+/// The start position of a span.
+pub fn span_pos(span: Span) -> Option<Position> {
+    position_of(span.start)
+}
+
+/// Parses a "... at Line: X, Column: Y" suffix out of a sqlparser message.
+fn position_in_message(msg: &str) -> (String, Option<Position>) {
+    if let Some(idx) = msg.rfind(" at Line: ") {
+        let rest = &msg[idx + " at Line: ".len()..];
+        let mut parts = rest.split(", Column: ");
+        let line = parts.next().and_then(|l| l.trim().parse::<u64>().ok());
+        let column = parts.next().and_then(|c| {
+            let digits: String = c.chars().take_while(|ch| ch.is_ascii_digit()).collect();
+            digits.parse::<u64>().ok()
+        });
+        if let (Some(line), Some(column)) = (line, column) {
+            return (msg[..idx].to_string(), Some(Position { line, column }));
+        }
+    }
+    (msg.to_string(), None)
+}
+
+fn parser_error(e: ParserError, fallback: Option<Position>) -> CompileError {
+    match e {
+        ParserError::TokenizerError(m) | ParserError::ParserError(m) => {
+            let (msg, pos) = position_in_message(&m);
+            CompileError::syntax(msg, pos.or(fallback))
+        }
+        ParserError::RecursionLimitExceeded => {
+            CompileError::syntax("expression nested too deeply", fallback)
+        }
+    }
+}
+
+fn is_word(t: Option<&TokenWithSpan>, word: &str) -> bool {
+    matches!(t, Some(TokenWithSpan { token: Token::Word(w), .. })
+        if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(word))
+}
+
+fn is_tok(t: Option<&TokenWithSpan>, tok: &Token) -> bool {
+    t.map(|t| &t.token == tok).unwrap_or(false)
+}
+
+/// Index of the `)` matching the `(` at `open`, if any.
+fn matching_paren(toks: &[TokenWithSpan], open: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, t) in toks.iter().enumerate().skip(open) {
+        match t.token {
+            Token::LParen => depth += 1,
+            Token::RParen => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+fn tok_pos(toks: &[TokenWithSpan], i: usize) -> Option<Position> {
+    toks.get(i).and_then(|t| span_pos(t.span))
+}
+
+/// Parse a whole script into statements.
+pub fn parse_script(sql: &str) -> Result<Vec<ParsedStatement>, CompileError> {
+    let dialect = GenericDialect {};
+    let tokens = Tokenizer::new(&dialect, sql)
+        .tokenize_with_location()
+        .map_err(|e| CompileError::syntax(e.message, position_of(e.location)))?;
+    let mut stmts = Vec::new();
+    let mut current: Vec<TokenWithSpan> = Vec::new();
+    for t in tokens {
+        match t.token {
+            Token::Whitespace(_) => {}
+            Token::SemiColon => {
+                if !current.is_empty() {
+                    stmts.push(parse_statement(std::mem::take(&mut current))?);
+                }
+            }
+            Token::EOF => {}
+            _ => current.push(t),
+        }
+    }
+    if !current.is_empty() {
+        stmts.push(parse_statement(current)?);
+    }
+    Ok(stmts)
+}
+
+fn parse_statement(mut toks: Vec<TokenWithSpan>) -> Result<ParsedStatement, CompileError> {
+    let position = tok_pos(&toks, 0);
+    if is_word(toks.first(), "SET") {
+        return Ok(ParsedStatement::Set);
+    }
+    let mut explain = None;
+    if is_word(toks.first(), "EXPLAIN") {
+        toks.remove(0);
+        let mut stage = ExplainStage::All;
+        for (w, s) in [
+            ("LOGICAL", ExplainStage::Logical),
+            ("OPTIMIZED", ExplainStage::Optimized),
+            ("PHYSICAL", ExplainStage::Physical),
+        ] {
+            if is_word(toks.first(), w) {
+                toks.remove(0);
+                stage = s;
+                break;
+            }
+        }
+        if is_word(toks.first(), "PLAN") && is_word(toks.get(1), "FOR") {
+            toks.drain(0..2);
+        }
+        if toks.is_empty() {
+            return Err(CompileError::syntax(
+                "EXPLAIN needs a statement to explain",
+                position,
+            ));
+        }
+        explain = Some(stage);
+    }
+    rewrite_window_tvfs(&mut toks);
+    let is_create_table = is_word(toks.first(), "CREATE")
+        && (is_word(toks.get(1), "TABLE")
+            || (is_word(toks.get(1), "TEMPORARY") && is_word(toks.get(2), "TABLE")));
+    let mut options = BTreeMap::new();
+    let mut watermark = None;
+    if is_create_table && explain.is_none() {
+        watermark = extract_watermark(&mut toks)?;
+        options = extract_with_options(&mut toks)?;
+        remove_not_enforced(&mut toks);
+    }
+    let stmt = Box::new(run_parser(toks, position)?);
+    Ok(match explain {
+        Some(stage) => ParsedStatement::Explain {
+            stage,
+            stmt,
+            position,
+        },
+        None if is_create_table => ParsedStatement::CreateTable {
+            stmt,
+            options,
+            watermark,
+            position,
+        },
+        None => ParsedStatement::Other { stmt, position },
+    })
+}
+
+fn eof_after(toks: &[TokenWithSpan]) -> TokenWithSpan {
+    let span = toks.last().map(|t| t.span).unwrap_or(Span::empty());
+    TokenWithSpan {
+        token: Token::EOF,
+        span: Span::new(span.end, span.end),
+    }
+}
+
+fn run_parser(
+    mut toks: Vec<TokenWithSpan>,
+    position: Option<Position>,
+) -> Result<Statement, CompileError> {
+    let eof = eof_after(&toks);
+    toks.push(eof);
+    let dialect = GenericDialect {};
+    let mut parser = Parser::new(&dialect).with_tokens_with_locations(toks);
+    let stmt = parser
+        .parse_statement()
+        .map_err(|e| parser_error(e, position))?;
+    let next = parser.peek_token();
+    if next.token != Token::EOF {
+        return Err(CompileError::syntax(
+            format!("expected end of statement, found: {}", next.token),
+            span_pos(next.span).or(position),
+        ));
+    }
+    Ok(stmt)
+}
+
+/// Parse a standalone expression from tokens.
+fn parse_expr_tokens(
+    mut toks: Vec<TokenWithSpan>,
+    position: Option<Position>,
+) -> Result<Expr, CompileError> {
+    let eof = eof_after(&toks);
+    toks.push(eof);
+    let dialect = GenericDialect {};
+    let mut parser = Parser::new(&dialect).with_tokens_with_locations(toks);
+    let e = parser.parse_expr().map_err(|e| parser_error(e, position))?;
+    let next = parser.peek_token();
+    if next.token != Token::EOF {
+        return Err(CompileError::syntax(
+            format!("unexpected {} in WATERMARK", next.token),
+            span_pos(next.span).or(position),
+        ));
+    }
+    Ok(e)
+}
+
+const WINDOW_TVFS: [&str; 4] = ["TUMBLE", "HOP", "SESSION", "CUMULATE"];
+
+fn is_window_tvf_word(t: Option<&TokenWithSpan>) -> bool {
+    WINDOW_TVFS.iter().any(|w| is_word(t, w))
+}
+
+fn rewrite_window_tvfs(toks: &mut Vec<TokenWithSpan>) {
+    // `TABLE(TUMBLE(...))` → `TUMBLE(...)`.
+    let mut i = 0;
+    while i < toks.len() {
+        if is_word(toks.get(i), "TABLE")
+            && is_tok(toks.get(i + 1), &Token::LParen)
+            && is_window_tvf_word(toks.get(i + 2))
+            && is_tok(toks.get(i + 3), &Token::LParen)
+        {
+            if let Some(close) = matching_paren(toks, i + 1) {
+                toks.remove(close);
+                toks.drain(i..i + 2);
+                continue;
+            }
+        }
+        i += 1;
+    }
+    // `TUMBLE(TABLE t …` → `TUMBLE(t …`, and SESSION's PARTITION BY.
+    let mut i = 0;
+    while i < toks.len() {
+        if is_window_tvf_word(toks.get(i))
+            && is_tok(toks.get(i + 1), &Token::LParen)
+            && is_word(toks.get(i + 2), "TABLE")
+        {
+            toks.remove(i + 2);
+            // skip the (possibly qualified) table name
+            let mut j = i + 3;
+            while is_tok(toks.get(j), &Token::Period) {
+                j += 2;
+            }
+            if is_word(toks.get(j), "PARTITION") && is_word(toks.get(j + 1), "BY") {
+                let span = toks.get(j).map(|t| t.span).unwrap_or(Span::empty());
+                let mk = |token: Token| TokenWithSpan { token, span };
+                toks.splice(
+                    j..j + 2,
+                    [
+                        mk(Token::Comma),
+                        mk(Token::make_word("PARTITION_BY", None)),
+                        mk(Token::LParen),
+                    ],
+                );
+                // find the end of the key list: a depth-0 comma before DESCRIPTOR, or the
+                // closing paren of the call.
+                let mut k = j + 3;
+                let mut depth = 0i64;
+                while k < toks.len() {
+                    match toks.get(k).map(|t| &t.token) {
+                        Some(Token::LParen) => depth += 1,
+                        Some(Token::RParen) if depth == 0 => break,
+                        Some(Token::RParen) => depth -= 1,
+                        Some(Token::Comma)
+                            if depth == 0 && is_word(toks.get(k + 1), "DESCRIPTOR") =>
+                        {
+                            break
+                        }
+                        _ => {}
+                    }
+                    k += 1;
+                }
+                toks.insert(k.min(toks.len()), mk(Token::RParen));
+            }
+        }
+        i += 1;
+    }
+}
+
+/// Remove `WATERMARK FOR col AS expr` from a CREATE TABLE column list.
+fn extract_watermark(toks: &mut Vec<TokenWithSpan>) -> Result<Option<WatermarkDecl>, CompileError> {
+    let Some(open) = toks.iter().position(|t| t.token == Token::LParen) else {
+        return Ok(None);
+    };
+    let Some(close) = matching_paren(toks, open) else {
+        return Ok(None);
+    };
+    // Items of the column list at depth 1.
+    let mut depth = 0;
+    let mut item_start = open + 1;
+    let mut found: Option<(usize, usize)> = None;
+    for i in open..=close {
+        match toks.get(i).map(|t| &t.token) {
+            Some(Token::LParen) => depth += 1,
+            Some(Token::RParen) => {
+                depth -= 1;
+                if depth == 0 && is_word(toks.get(item_start), "WATERMARK") {
+                    found = Some((item_start, i));
+                }
+            }
+            Some(Token::Comma) if depth == 1 => {
+                if is_word(toks.get(item_start), "WATERMARK") {
+                    found = Some((item_start, i));
+                    break;
+                }
+                item_start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    let Some((start, end)) = found else {
+        return Ok(None);
+    };
+    let position = tok_pos(toks, start);
+    let item: Vec<TokenWithSpan> = toks.get(start..end).map(|s| s.to_vec()).unwrap_or_default();
+    // Remove the item with one separating comma.
+    if is_tok(toks.get(start.wrapping_sub(1)), &Token::Comma) {
+        toks.drain(start - 1..end);
+    } else if is_tok(toks.get(end), &Token::Comma) {
+        toks.drain(start..=end);
+    } else {
+        toks.drain(start..end);
+    }
+    if !is_word(item.get(1), "FOR") || !is_word(item.get(3), "AS") {
+        return Err(CompileError::syntax(
+            "expected WATERMARK FOR <column> AS <column> [- INTERVAL '<n>' <unit>]",
+            position,
+        ));
+    }
+    let column = match item.get(2).map(|t| &t.token) {
+        Some(Token::Word(w)) => w.value.clone(),
+        _ => {
+            return Err(CompileError::syntax(
+                "expected a column name after WATERMARK FOR",
+                tok_pos(&item, 2).or(position),
+            ))
+        }
+    };
+    let expr = parse_expr_tokens(
+        item.get(4..).map(|s| s.to_vec()).unwrap_or_default(),
+        position,
+    )?;
+    let delay_ms = match &expr {
+        Expr::Identifier(id) if id.value.eq_ignore_ascii_case(&column) => 0,
+        Expr::BinaryOp {
+            left,
+            op: sqlparser::ast::BinaryOperator::Minus,
+            right,
+        } if matches!(left.as_ref(), Expr::Identifier(id) if id.value.eq_ignore_ascii_case(&column)) => {
+            match right.as_ref() {
+                Expr::Interval(iv) => interval_ms(iv, position)?,
+                _ => {
+                    return Err(CompileError::syntax(
+                        "the watermark delay must be an INTERVAL literal",
+                        position,
+                    ))
+                }
+            }
+        }
+        _ => {
+            return Err(CompileError::unsupported(
+                "WATERMARK must be `col` or `col - INTERVAL '<n>' <unit>`",
+                position,
+            ))
+        }
+    };
+    if delay_ms < 0 {
+        return Err(CompileError::plan(
+            "the watermark delay must not be negative",
+            position,
+        ));
+    }
+    Ok(Some(WatermarkDecl {
+        column,
+        delay_ms,
+        position,
+    }))
+}
+
+/// Remove `WITH ('k' = 'v', …)` after the CREATE TABLE column list.
+fn extract_with_options(
+    toks: &mut Vec<TokenWithSpan>,
+) -> Result<BTreeMap<String, String>, CompileError> {
+    let mut options = BTreeMap::new();
+    let Some(open) = toks.iter().position(|t| t.token == Token::LParen) else {
+        return Ok(options);
+    };
+    let Some(close) = matching_paren(toks, open) else {
+        return Ok(options);
+    };
+    let with = close + 1;
+    if !is_word(toks.get(with), "WITH") || !is_tok(toks.get(with + 1), &Token::LParen) {
+        return Ok(options);
+    }
+    let Some(end) = matching_paren(toks, with + 1) else {
+        return Err(CompileError::syntax(
+            "unclosed WITH (...) options",
+            tok_pos(toks, with),
+        ));
+    };
+    let inner: Vec<TokenWithSpan> = toks
+        .get(with + 2..end)
+        .map(|s| s.to_vec())
+        .unwrap_or_default();
+    let mut i = 0;
+    while i < inner.len() {
+        let key = match inner.get(i).map(|t| &t.token) {
+            Some(Token::SingleQuotedString(s)) | Some(Token::DoubleQuotedString(s)) => s.clone(),
+            Some(Token::Word(w)) => {
+                // dotted bare keys: a.b.c
+                let mut k = w.value.clone();
+                while is_tok(inner.get(i + 1), &Token::Period) {
+                    if let Some(Token::Word(w2)) = inner.get(i + 2).map(|t| &t.token) {
+                        k.push('.');
+                        k.push_str(&w2.value);
+                        i += 2;
+                    } else {
+                        break;
+                    }
+                }
+                k
+            }
+            _ => {
+                return Err(CompileError::syntax(
+                    "expected an option key string in WITH (...)",
+                    tok_pos(&inner, i).or(tok_pos(toks, with)),
+                ))
+            }
+        };
+        if !is_tok(inner.get(i + 1), &Token::Eq) {
+            return Err(CompileError::syntax(
+                "expected '=' after the option key",
+                tok_pos(&inner, i + 1).or(tok_pos(&inner, i)),
+            ));
+        }
+        let value = match inner.get(i + 2).map(|t| &t.token) {
+            Some(Token::SingleQuotedString(s)) => s.clone(),
+            Some(Token::Number(n, _)) => n.clone(),
+            Some(Token::Word(w)) => w.value.clone(),
+            _ => {
+                return Err(CompileError::syntax(
+                    "expected an option value string in WITH (...)",
+                    tok_pos(&inner, i + 2).or(tok_pos(&inner, i)),
+                ))
+            }
+        };
+        options.insert(key, value);
+        i += 3;
+        match inner.get(i).map(|t| &t.token) {
+            None => {}
+            Some(Token::Comma) => i += 1,
+            Some(_) => {
+                return Err(CompileError::syntax(
+                    "expected ',' or ')' in WITH (...)",
+                    tok_pos(&inner, i),
+                ))
+            }
+        }
+    }
+    toks.drain(with..=end);
+    Ok(options)
+}
+
+fn remove_not_enforced(toks: &mut Vec<TokenWithSpan>) {
+    let mut i = 0;
+    while i + 1 < toks.len() {
+        if is_word(toks.get(i), "NOT") && is_word(toks.get(i + 1), "ENFORCED") {
+            toks.drain(i..i + 2);
+        } else {
+            i += 1;
+        }
+    }
+}
+
+/// Milliseconds in one unit of a day-time interval field.
+fn unit_ms(field: &DateTimeField) -> Option<i64> {
+    Some(match field {
+        DateTimeField::Millisecond | DateTimeField::Milliseconds => 1,
+        DateTimeField::Second | DateTimeField::Seconds => 1_000,
+        DateTimeField::Minute | DateTimeField::Minutes => 60_000,
+        DateTimeField::Hour | DateTimeField::Hours => 3_600_000,
+        DateTimeField::Day | DateTimeField::Days => 86_400_000,
+        DateTimeField::Week(_) | DateTimeField::Weeks => 7 * 86_400_000,
+        _ => return None,
+    })
+}
+
+fn unit_ms_by_name(name: &str) -> Option<i64> {
+    let n = name.to_ascii_lowercase();
+    let n = n.trim_end_matches('s');
+    Some(match n {
+        "millisecond" | "m" => 1,
+        "second" => 1_000,
+        "minute" => 60_000,
+        "hour" => 3_600_000,
+        "day" => 86_400_000,
+        "week" => 7 * 86_400_000,
+        _ => return None,
+    })
+}
+
+fn scaled(number: &str, unit: i64, position: Option<Position>) -> Result<i64, CompileError> {
+    let n = number.trim();
+    let v: f64 = n
+        .parse()
+        .map_err(|_| CompileError::plan(format!("invalid interval value '{n}'"), position))?;
+    let ms = (v * unit as f64).round();
+    if !ms.is_finite() || ms.abs() > 9.0e15 {
+        return Err(CompileError::plan("interval out of range", position));
+    }
+    Ok(ms as i64)
+}
+
+/// The length in ms of an `INTERVAL '<n>' <unit>` literal.
+pub fn interval_ms(
+    iv: &sqlparser::ast::Interval,
+    position: Option<Position>,
+) -> Result<i64, CompileError> {
+    let (text, negative) = match iv.value.as_ref() {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) => (s.clone(), false),
+            Value::Number(n, _) => (n.to_string(), false),
+            _ => {
+                return Err(CompileError::plan(
+                    "interval value must be a string or number",
+                    position,
+                ))
+            }
+        },
+        Expr::UnaryOp {
+            op: sqlparser::ast::UnaryOperator::Minus,
+            expr,
+        } => match expr.as_ref() {
+            Expr::Value(v) => match &v.value {
+                Value::SingleQuotedString(s) => (s.clone(), true),
+                Value::Number(n, _) => (n.to_string(), true),
+                _ => return Err(CompileError::plan("invalid interval value", position)),
+            },
+            _ => return Err(CompileError::plan("invalid interval value", position)),
+        },
+        _ => {
+            return Err(CompileError::unsupported(
+                "interval values must be literals",
+                position,
+            ))
+        }
+    };
+    if iv.last_field.is_some() {
+        return Err(CompileError::unsupported(
+            "compound intervals (… TO …) are not supported",
+            position,
+        ));
+    }
+    let ms = match &iv.leading_field {
+        Some(field) => {
+            if matches!(
+                field,
+                DateTimeField::Year
+                    | DateTimeField::Years
+                    | DateTimeField::Month
+                    | DateTimeField::Months
+            ) {
+                return Err(CompileError::unsupported(
+                    "year-month intervals are not supported",
+                    position,
+                ));
+            }
+            let unit = unit_ms(field).ok_or_else(|| {
+                CompileError::unsupported(format!("unsupported interval unit {field}"), position)
+            })?;
+            scaled(&text, unit, position)?
+        }
+        None => {
+            // `INTERVAL '5 seconds'` / `INTERVAL '5' ` (seconds? no: require a unit)
+            let mut parts = text.split_whitespace();
+            let (Some(n), Some(u), None) = (parts.next(), parts.next(), parts.next()) else {
+                return Err(CompileError::plan(
+                    format!("invalid interval '{text}': expected '<n> <unit>'"),
+                    position,
+                ));
+            };
+            let lower = u.to_ascii_lowercase();
+            if lower.starts_with("year") || lower.starts_with("month") {
+                return Err(CompileError::unsupported(
+                    "year-month intervals are not supported",
+                    position,
+                ));
+            }
+            let unit = unit_ms_by_name(u).ok_or_else(|| {
+                CompileError::plan(format!("unknown interval unit '{u}'"), position)
+            })?;
+            scaled(n, unit, position)?
+        }
+    };
+    Ok(if negative { -ms } else { ms })
+}

@@ -1,0 +1,121 @@
+//! Parsing of Flink-flavoured scripts: statement splitting, comments, quoting, DDL
+//! extensions (WATERMARK, WITH options, NOT ENFORCED), EXPLAIN and SET.
+
+mod common;
+
+use common::{bind, err, out_types};
+use sluice_catalogs::SqlType::*;
+use sluice_compiler::ExplainStage;
+
+#[test]
+fn statements_comments_and_quoting() {
+    let s = bind(
+        "-- a comment; with a semicolon\n\
+         /* block ; comment */\n\
+         ;;\n\
+         SELECT `a`, \"s\", 'x;y' AS lit FROM t -- trailing\n\
+         ;",
+    )
+    .unwrap();
+    assert_eq!(s.outputs.len(), 1);
+    assert_eq!(s.outputs[0].schema.types(), vec![Int, Varchar, Varchar]);
+}
+
+#[test]
+fn create_table_forms() {
+    let s = bind(
+        "CREATE TEMPORARY TABLE IF NOT EXISTS e1 (\n\
+           id BIGINT PRIMARY KEY NOT ENFORCED,\n\
+           ts TIMESTAMP(3),\n\
+           WATERMARK FOR ts AS ts - INTERVAL '1.5' SECOND\n\
+         ) WITH (connector = 'datagen', 'rows-per-second' = '10', fields.id.kind = 'sequence');\n\
+         CREATE TABLE IF NOT EXISTS e1 (x INT) WITH ('connector' = 'other');\n\
+         CREATE TABLE e2 (WATERMARK FOR ts AS ts - INTERVAL '2' MINUTE, ts TIMESTAMP) WITH ('connector' = 'k');\n\
+         SELECT * FROM e1",
+    )
+    .unwrap();
+    assert_eq!(s.tables.len(), 2, "IF NOT EXISTS skips an existing table");
+    let e1 = &s.tables[0];
+    assert_eq!(e1.schema.types(), vec![BigInt, Timestamp]);
+    assert!(!e1.schema.fields[0].nullable);
+    assert_eq!(
+        e1.watermark.as_ref().map(|w| (w.column, w.delay_ms)),
+        Some((1, 1500))
+    );
+    assert_eq!(e1.connector, "datagen");
+    assert_eq!(e1.option("fields.id.kind"), Some("sequence"));
+    assert_eq!(e1.option("rows-per-second"), Some("10"));
+    let e2 = &s.tables[1];
+    assert_eq!(
+        e2.watermark.as_ref().map(|w| (w.column, w.delay_ms)),
+        Some((0, 120_000))
+    );
+}
+
+#[test]
+fn ddl_syntax_errors_point_into_the_original_text() {
+    // A missing comma between two columns.
+    let text =
+        err("CREATE TABLE x (k INT label VARCHAR) WITH ('connector' = 'c');\nSELECT k FROM x");
+    assert!(
+        text.starts_with("syntax error at line 1, column 23"),
+        "{text}"
+    );
+    // An unknown type.
+    let text =
+        err("CREATE TABLE x (a INT, b NOSUCHTYPE) WITH ('connector' = 'c');\nSELECT a FROM x");
+    assert!(
+        text.starts_with("error at line 1, column 24: unknown type NOSUCHTYPE"),
+        "{text}"
+    );
+    // A broken WITH list.
+    let text = err("CREATE TABLE x (a INT) WITH ('connector' 'c'); SELECT a FROM x");
+    assert!(
+        text.starts_with("syntax error at line 1, column 42"),
+        "{text}"
+    );
+    // A malformed watermark.
+    let text = err("CREATE TABLE x (ts TIMESTAMP(3),\n  WATERMARK ts) WITH ('connector' = 'c'); SELECT * FROM x");
+    assert!(
+        text.starts_with("syntax error at line 2, column 3"),
+        "{text}"
+    );
+    // An unknown watermark column.
+    let text = err("CREATE TABLE x (ts TIMESTAMP(3), WATERMARK FOR nope AS nope) WITH ('connector' = 'c'); SELECT * FROM x");
+    assert!(
+        text.contains("line 1, column 34") && text.contains("unknown watermark column"),
+        "{text}"
+    );
+}
+
+#[test]
+fn explain_and_set() {
+    let s = bind("SET 'a' = 'b';\nSET x = 1;\nEXPLAIN PHYSICAL SELECT a FROM t;\nSET 'c' = 'd'")
+        .unwrap();
+    assert_eq!(s.explain.map(|e| e.0), Some(ExplainStage::Physical));
+    let text = err("EXPLAIN SELECT a FROM t;\nINSERT INTO sink2 SELECT b, b FROM t");
+    assert!(
+        text.contains("line 2, column 1") && text.contains("EXPLAIN must be the last"),
+        "{text}"
+    );
+    let text = err("EXPLAIN");
+    assert!(
+        text.starts_with("syntax error at line 1, column 1"),
+        "{text}"
+    );
+}
+
+#[test]
+fn intervals() {
+    assert_eq!(
+        out_types("SELECT INTERVAL '5' SECOND, INTERVAL '10' MINUTE, INTERVAL '1' HOUR, INTERVAL '2' DAY, INTERVAL '5 seconds', INTERVAL '250' MILLISECOND"),
+        vec![Interval; 6]
+    );
+    let text = err("SELECT INTERVAL '3' MONTH");
+    assert!(
+        text.starts_with("unsupported at line 1, column 17"),
+        "{text}"
+    );
+    let text = err("SELECT INTERVAL 'x' SECOND");
+    assert!(text.contains("invalid interval value"), "{text}");
+}
