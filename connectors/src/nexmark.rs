@@ -175,7 +175,7 @@ impl NexmarkOptions {
                 Some("auction") => NexmarkTable::Auction,
                 _ => NexmarkTable::Person,
             };
-        let rate = parsed::<u64>(options, "nexmark.rate")?.unwrap_or(10_000_000);
+        let rate = parsed::<u64>(options, "nexmark.rate")?.unwrap_or(10_000);
         if rate == 0 {
             return Err(ConnectorError::Config(
                 "option 'nexmark.rate' must be positive".into(),

@@ -6,6 +6,10 @@ use clap::Args;
 use sluice_catalogs::MemoryCatalog;
 use sluice_compiler::{compile, Compiled, ExplainStage};
 use sluice_connectors::{ConnectorError, Registry};
+
+/// How a `ConnectorError::Config` renders, so configuration failures at run time map to exit code 2.
+static CONFIG_ERROR_PREFIX: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| ConnectorError::Config(String::new()).to_string());
 use sluice_dataflow::{ExecutionError, Progress, RunOptions};
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
@@ -165,7 +169,10 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
 
 fn execution_failure(e: ExecutionError) -> Failure {
     match &e {
-        ExecutionError::Connector(ConnectorError::Config(_)) => Failure::user(format!("error: {e}")),
+        // Bad options only a running source can see (a missing path…) are user mistakes.
+        ExecutionError::Connector { message, .. } if message.starts_with(CONFIG_ERROR_PREFIX.as_str()) => {
+            Failure::user(format!("error: {e}"))
+        }
         _ => Failure::runtime(format!("job failed: {e}")),
     }
 }
