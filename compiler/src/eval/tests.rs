@@ -663,3 +663,10 @@ mod round_trip {
         }
     }
 }
+
+#[test]
+fn evaluator_is_shareable_across_workers() {
+    fn assert_send_sync<T: Send + Sync + Clone>() {}
+    assert_send_sync::<Evaluator>();
+    assert_send_sync::<LikePattern>();
+}
