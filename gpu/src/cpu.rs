@@ -28,8 +28,8 @@ use arrow::datatypes::{
 use arrow::error::ArrowError;
 use sluice_catalogs::{Schema, SqlType};
 use sluice_compiler::eval::{
-    decimal_to_f64, extract_time_ms, fixed_unit_ms, trunc_ms, Evaluator, LikePattern,
-    FLOAT_DIVISION_BY_ZERO_IS_NULL,
+    decimal_to_f64, extract_time_ms, fixed_unit_ms, sql_lower, sql_upper, trunc_ms, Evaluator,
+    LikePattern, FLOAT_DIVISION_BY_ZERO_IS_NULL,
 };
 use sluice_compiler::{BinaryOp, Datum, Func, ScalarExpr};
 use std::sync::Arc;
@@ -763,16 +763,12 @@ impl CpuKernels {
                     return Ok(None);
                 };
                 let out: ArrayRef = match func {
-                    Func::Upper => Arc::new(
-                        s.iter()
-                            .map(|o| o.map(str::to_uppercase))
-                            .collect::<StringArray>(),
-                    ),
-                    Func::Lower => Arc::new(
-                        s.iter()
-                            .map(|o| o.map(str::to_lowercase))
-                            .collect::<StringArray>(),
-                    ),
+                    Func::Upper => {
+                        Arc::new(s.iter().map(|o| o.map(sql_upper)).collect::<StringArray>())
+                    }
+                    Func::Lower => {
+                        Arc::new(s.iter().map(|o| o.map(sql_lower)).collect::<StringArray>())
+                    }
                     _ => {
                         let lens: Int64Array = s
                             .iter()

@@ -99,7 +99,7 @@ fn decimal_value(precision: u32) -> BoxedStrategy<i128> {
 
 fn string_value() -> BoxedStrategy<String> {
     prop_oneof![
-        3 => "[ab%_ é]{0,6}",
+        3 => "[ab%_ éßİ]{0,6}",
         1 => Just(String::new()),
         1 => Just("42".to_string()),
         1 => Just(" 2024-02-29 ".to_string()),
@@ -303,6 +303,7 @@ fn expr_strategies(depth: usize) -> Vec<BoxedStrategy<ScalarExpr>> {
             cmp_of(Kind::Date),
             cmp_of(Kind::Ts),
             cmp_of(Kind::Bool),
+            cmp_of(Kind::Interval),
             (p(Kind::Bool), p(Kind::Bool)).prop_map(bin(BinaryOp::And)),
             (p(Kind::Bool), p(Kind::Bool)).prop_map(bin(BinaryOp::Or)),
             p(Kind::Bool).prop_map(|e| ScalarExpr::Not(Box::new(e))),

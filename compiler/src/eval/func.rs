@@ -10,6 +10,33 @@ use crate::expr::{Func, TimeUnit};
 use chrono::{Datelike, Months, NaiveDate};
 use sluice_catalogs::SqlType;
 
+/// `UPPER` as DuckDB (utf8proc) does it: per character, the simple (one-character)
+/// Unicode mapping; characters whose full mapping is several characters (`ß`) stay.
+pub fn sql_upper(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            let mut up = c.to_uppercase();
+            match (up.next(), up.next()) {
+                (Some(u), None) => u,
+                _ => c,
+            }
+        })
+        .collect()
+}
+
+/// `LOWER`, the counterpart of [`sql_upper`].
+pub fn sql_lower(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            let mut low = c.to_lowercase();
+            match (low.next(), low.next()) {
+                (Some(l), None) => l,
+                _ => c,
+            }
+        })
+        .collect()
+}
+
 fn bad_args(func: Func, args: &[Datum]) -> EvalError {
     EvalError::new(format!(
         "internal error: {} got unexpected arguments {args:?}",
@@ -76,8 +103,8 @@ pub fn call(func: Func, args: &[Datum], types: &[SqlType]) -> Result<Datum, Eval
         return Err(bad());
     };
     Ok(match func {
-        Func::Upper => Datum::Str(str_arg(0)?.to_uppercase()),
-        Func::Lower => Datum::Str(str_arg(0)?.to_lowercase()),
+        Func::Upper => Datum::Str(sql_upper(str_arg(0)?)),
+        Func::Lower => Datum::Str(sql_lower(str_arg(0)?)),
         Func::Substring => {
             let s = str_arg(0)?;
             let start = int_arg(1)?;

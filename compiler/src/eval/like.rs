@@ -64,16 +64,19 @@ impl LikePattern {
     pub fn matches(&self, s: &str) -> bool {
         if self.case_insensitive {
             let lowered: Vec<char> = s.to_lowercase().chars().collect();
-            self.match_chars(&lowered)
+            self.match_seq(&lowered)
+        } else if s.is_ascii() {
+            // One byte per character: no decoding, no allocation.
+            self.match_seq(s.as_bytes())
         } else {
             let chars: Vec<char> = s.chars().collect();
-            self.match_chars(&chars)
+            self.match_seq(&chars)
         }
     }
 
     /// Greedy wildcard matching with backtracking to the last `%` (linear-ish, no
-    /// exponential blow-up).
-    fn match_chars(&self, s: &[char]) -> bool {
+    /// exponential blow-up), over characters or ASCII bytes.
+    fn match_seq<C: Copy + Into<char>>(&self, s: &[C]) -> bool {
         let p = &self.tokens;
         let (mut pi, mut si) = (0usize, 0usize);
         let mut star: Option<(usize, usize)> = None;
@@ -87,7 +90,7 @@ impl LikePattern {
                     pi += 1;
                     si += 1;
                 }
-                Some(Token::Char(c)) if *c == s[si] => {
+                Some(Token::Char(c)) if *c == s[si].into() => {
                     pi += 1;
                     si += 1;
                 }

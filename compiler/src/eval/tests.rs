@@ -412,8 +412,10 @@ fn parse_and_format() {
 fn string_functions() {
     use Func::*;
     check(vec![
-        (call(Upper, vec![s("abcß")]), "ABCSS"),
+        (call(Upper, vec![s("abcß")]), "ABCß"),
+        (call(Upper, vec![s("éa")]), "ÉA"),
         (call(Lower, vec![s("ÀB")]), "àb"),
+        (call(Lower, vec![s("İx")]), "İx"),
         (call(Substring, vec![s("hello"), big(2), big(3)]), "ell"),
         (call(Substring, vec![s("hello"), big(0), big(3)]), "he"),
         (call(Substring, vec![s("hello"), big(-2), big(2)]), "lo"),
@@ -660,4 +662,11 @@ mod round_trip {
             prop_assert_eq!(&s, &Datum::Str(text));
         }
     }
+}
+
+#[test]
+fn evaluator_is_shareable_across_workers() {
+    fn assert_send_sync<T: Send + Sync + Clone>() {}
+    assert_send_sync::<Evaluator>();
+    assert_send_sync::<LikePattern>();
 }

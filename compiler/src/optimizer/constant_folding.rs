@@ -45,10 +45,10 @@ fn is_null_or_false(e: &ScalarExpr) -> bool {
     )
 }
 
-/// Fold one expression (bottom-up).
-pub fn fold_expr(e: ScalarExpr) -> ScalarExpr {
-    let e = fold_children(e);
-    let e = simplify(e);
+/// Fold one expression over rows of `input` column types (bottom-up).
+pub fn fold_expr(e: ScalarExpr, input: &[SqlType]) -> ScalarExpr {
+    let e = fold_children(e, input);
+    let e = simplify(e, input);
     if matches!(e, ScalarExpr::Literal(..)) {
         return e;
     }
@@ -66,7 +66,22 @@ pub fn fold_expr(e: ScalarExpr) -> ScalarExpr {
     }
 }
 
-fn simplify(e: ScalarExpr) -> ScalarExpr {
+/// `e` as a BOOLEAN operand that replaces a BOOLEAN expression: an untyped NULL gets
+/// the BOOLEAN type so the plan's schema does not change.
+fn as_boolean(e: ScalarExpr, input: &[SqlType]) -> ScalarExpr {
+    match e.ty(input) {
+        SqlType::Boolean => e,
+        _ => match e {
+            ScalarExpr::Literal(d, _) => ScalarExpr::Literal(d, SqlType::Boolean),
+            other => ScalarExpr::Cast {
+                expr: Box::new(other),
+                to: SqlType::Boolean,
+            },
+        },
+    }
+}
+
+fn simplify(e: ScalarExpr, input: &[SqlType]) -> ScalarExpr {
     match e {
         ScalarExpr::Binary {
             op: BinaryOp::And,
@@ -74,9 +89,9 @@ fn simplify(e: ScalarExpr) -> ScalarExpr {
             right,
         } => {
             if is_bool(&right, true) {
-                *left
+                as_boolean(*left, input)
             } else if is_bool(&left, true) {
-                *right
+                as_boolean(*right, input)
             } else if is_bool(&left, false) || is_bool(&right, false) {
                 ScalarExpr::Literal(Datum::Bool(false), SqlType::Boolean)
             } else {
@@ -93,9 +108,9 @@ fn simplify(e: ScalarExpr) -> ScalarExpr {
             right,
         } => {
             if is_bool(&right, false) {
-                *left
+                as_boolean(*left, input)
             } else if is_bool(&left, false) {
-                *right
+                as_boolean(*right, input)
             } else if is_bool(&left, true) || is_bool(&right, true) {
                 ScalarExpr::Literal(Datum::Bool(true), SqlType::Boolean)
             } else {
@@ -107,7 +122,7 @@ fn simplify(e: ScalarExpr) -> ScalarExpr {
             }
         }
         ScalarExpr::Not(inner) => match *inner {
-            ScalarExpr::Not(x) => *x,
+            ScalarExpr::Not(x) => as_boolean(*x, input),
             other => ScalarExpr::Not(Box::new(other)),
         },
         other => other,
@@ -115,47 +130,41 @@ fn simplify(e: ScalarExpr) -> ScalarExpr {
 }
 
 /// Fold a boxed expression, reusing its allocation.
-fn fold_box(mut b: Box<ScalarExpr>) -> Box<ScalarExpr> {
+fn fold_box(mut b: Box<ScalarExpr>, input: &[SqlType]) -> Box<ScalarExpr> {
     let e = std::mem::replace(&mut *b, ScalarExpr::Column(0));
-    *b = fold_expr(e);
+    *b = fold_expr(e, input);
     b
 }
 
-fn fold_children(e: ScalarExpr) -> ScalarExpr {
+fn fold_children(e: ScalarExpr, input: &[SqlType]) -> ScalarExpr {
+    let f = |e: ScalarExpr| fold_expr(e, input);
+    let fb = |b: Box<ScalarExpr>| fold_box(b, input);
     match e {
         ScalarExpr::Column(_) | ScalarExpr::Literal(..) => e,
         ScalarExpr::Binary { op, left, right } => ScalarExpr::Binary {
             op,
-            left: fold_box(left),
-            right: fold_box(right),
+            left: fb(left),
+            right: fb(right),
         },
-        ScalarExpr::Not(x) => ScalarExpr::Not(fold_box(x)),
-        ScalarExpr::Negate(x) => ScalarExpr::Negate(fold_box(x)),
+        ScalarExpr::Not(x) => ScalarExpr::Not(fb(x)),
+        ScalarExpr::Negate(x) => ScalarExpr::Negate(fb(x)),
         ScalarExpr::IsNull { expr, negated } => ScalarExpr::IsNull {
-            expr: fold_box(expr),
+            expr: fb(expr),
             negated,
         },
-        ScalarExpr::Cast { expr, to } => ScalarExpr::Cast {
-            expr: fold_box(expr),
-            to,
-        },
+        ScalarExpr::Cast { expr, to } => ScalarExpr::Cast { expr: fb(expr), to },
         ScalarExpr::Case { whens, else_ } => ScalarExpr::Case {
-            whens: whens
-                .into_iter()
-                .map(|(c, r)| (fold_expr(c), fold_expr(r)))
-                .collect(),
-            else_: else_.map(fold_box),
+            whens: whens.into_iter().map(|(c, r)| (f(c), f(r))).collect(),
+            else_: else_.map(fb),
         },
-        ScalarExpr::Coalesce(args) => {
-            ScalarExpr::Coalesce(args.into_iter().map(fold_expr).collect())
-        }
+        ScalarExpr::Coalesce(args) => ScalarExpr::Coalesce(args.into_iter().map(f).collect()),
         ScalarExpr::InList {
             expr,
             list,
             negated,
         } => ScalarExpr::InList {
-            expr: fold_box(expr),
-            list: list.into_iter().map(fold_expr).collect(),
+            expr: fb(expr),
+            list: list.into_iter().map(f).collect(),
             negated,
         },
         ScalarExpr::Like {
@@ -164,14 +173,14 @@ fn fold_children(e: ScalarExpr) -> ScalarExpr {
             negated,
             case_insensitive,
         } => ScalarExpr::Like {
-            expr: fold_box(expr),
-            pattern: fold_box(pattern),
+            expr: fb(expr),
+            pattern: fb(pattern),
             negated,
             case_insensitive,
         },
         ScalarExpr::Call { func, args } => ScalarExpr::Call {
             func,
-            args: args.into_iter().map(fold_expr).collect(),
+            args: args.into_iter().map(f).collect(),
         },
     }
 }
@@ -197,9 +206,13 @@ fn fold_plan(plan: LogicalPlan) -> LogicalPlan {
             projection,
             filters,
         } => {
+            let types: Vec<SqlType> = projection
+                .iter()
+                .map(|&i| table.schema.fields.get(i).map_or(SqlType::Null, |f| f.ty))
+                .collect();
             let filters: Vec<ScalarExpr> = filters
                 .into_iter()
-                .map(fold_expr)
+                .map(|f| fold_expr(f, &types))
                 .flat_map(ScalarExpr::conjuncts)
                 .filter(|f| !is_bool(f, true))
                 .collect();
@@ -218,7 +231,7 @@ fn fold_plan(plan: LogicalPlan) -> LogicalPlan {
         LogicalPlan::Values { .. } => plan,
         LogicalPlan::Filter { input, predicate } => {
             let input = fold_plan(*input);
-            let predicate = fold_expr(predicate);
+            let predicate = fold_expr(predicate, &input.schema().types());
             if is_bool(&predicate, true) {
                 input
             } else if is_null_or_false(&predicate) {
@@ -234,27 +247,39 @@ fn fold_plan(plan: LogicalPlan) -> LogicalPlan {
             input,
             exprs,
             names,
-        } => LogicalPlan::Project {
-            input: fold_box_plan(input),
-            exprs: exprs.into_iter().map(fold_expr).collect(),
-            names,
-        },
+        } => {
+            let input = fold_box_plan(input);
+            let types = input.schema().types();
+            LogicalPlan::Project {
+                exprs: exprs.into_iter().map(|e| fold_expr(e, &types)).collect(),
+                input,
+                names,
+            }
+        }
         LogicalPlan::Join {
             left,
             right,
             kind,
             on,
             filter,
-        } => LogicalPlan::Join {
-            left: fold_box_plan(left),
-            right: fold_box_plan(right),
-            kind,
-            on: on
-                .into_iter()
-                .map(|(l, r)| (fold_expr(l), fold_expr(r)))
-                .collect(),
-            filter: filter.map(fold_expr).filter(|f| !is_bool(f, true)),
-        },
+        } => {
+            let left = fold_box_plan(left);
+            let right = fold_box_plan(right);
+            let (lt, rt) = (left.schema().types(), right.schema().types());
+            let both: Vec<SqlType> = lt.iter().chain(&rt).copied().collect();
+            LogicalPlan::Join {
+                on: on
+                    .into_iter()
+                    .map(|(l, r)| (fold_expr(l, &lt), fold_expr(r, &rt)))
+                    .collect(),
+                filter: filter
+                    .map(|f| fold_expr(f, &both))
+                    .filter(|f| !is_bool(f, true)),
+                left,
+                right,
+                kind,
+            }
+        }
         LogicalPlan::Aggregate {
             input,
             group_by,
@@ -386,6 +411,20 @@ mod tests {
             panic!("not a project")
         };
         insta::assert_snapshot!(format!("{exprs:?}"), @"[Column(1), Column(1), Literal(Bool(false), Boolean), Literal(Bool(true), Boolean), Column(1), Column(1), Column(1)]");
+    }
+
+    #[test]
+    fn untyped_null_operands_keep_the_boolean_type() {
+        let untyped = || ScalarExpr::lit(Datum::Null, SqlType::Null);
+        let plan = fold(project(vec![
+            ScalarExpr::binary(BinaryOp::And, untyped(), bool_lit(true)),
+            ScalarExpr::binary(BinaryOp::Or, bool_lit(false), untyped()),
+            ScalarExpr::Not(Box::new(ScalarExpr::Not(Box::new(untyped())))),
+        ]));
+        let LogicalPlan::Project { exprs, .. } = plan else {
+            panic!("not a project")
+        };
+        insta::assert_snapshot!(format!("{exprs:?}"), @"[Literal(Null, Boolean), Literal(Null, Boolean), Literal(Null, Boolean)]");
     }
 
     #[test]
