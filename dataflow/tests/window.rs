@@ -336,3 +336,32 @@ fn window_assign_on_rows_equals_window_assign_on_batches() {
         assert_eq!(a, b, "{kind:?}");
     }
 }
+
+#[test]
+fn window_aggregate_without_watermark_keeps_windows_before_1970() {
+    // No watermark: everything is at time 0 and nothing is late, including windows
+    // ending at or before the epoch.
+    let env = Env::new();
+    let rows: Vec<Row> = [-2_500, -1_000, -1, 0, 999, 1_000, -1]
+        .iter()
+        .map(|t| vec![ts(*t), s("k"), int(1)])
+        .collect();
+    let t = env.table(
+        "old",
+        &[
+            ("ts", SqlType::Timestamp),
+            ("k", SqlType::Varchar),
+            ("v", SqlType::BigInt),
+        ],
+        rows,
+    );
+    let plan = collect(windowed(&t, WindowKind::Tumble { size_ms: 1_000 }));
+    let out = env.run_with(&plan, 4, 2).unwrap();
+    assert_eq!(out.metrics.late_rows, 0);
+    let w = |start: i64, n: i64| vec![s("k"), ts(start), ts(start + 1_000), int(n), int(n), int(1)];
+    assert_eq!(
+        out.collected[0].rows,
+        vec![w(-3_000, 1), w(-1_000, 3), w(0, 2), w(1_000, 1)]
+    );
+    assert_eq!(env.collect_1_and_4(&plan), out.collected[0].rows);
+}

@@ -138,7 +138,9 @@ pub(crate) fn render_join<'s>(
             "HashJoin: matched left",
             |(l, _r): (Row, Row), t, d, out| out.push((l, t, d)),
         )
-        .distinct();
+        .threshold_named("HashJoin: distinct matched left", |_row, n| {
+            isize::from(*n > 0)
+        });
         let all = map_updates(
             left,
             "HashJoin: left rows",
@@ -157,7 +159,9 @@ pub(crate) fn render_join<'s>(
             "HashJoin: matched right",
             |(_l, r): (Row, Row), t, d, out| out.push((r, t, d)),
         )
-        .distinct();
+        .threshold_named("HashJoin: distinct matched right", |_row, n| {
+            isize::from(*n > 0)
+        });
         let all = map_updates(
             right,
             "HashJoin: right rows",

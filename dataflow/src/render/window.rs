@@ -188,11 +188,15 @@ pub(crate) fn render_window_aggregate<'s>(
                                     continue;
                                 }
                             };
-                            if end <= 0 || (end as Time) <= t {
+                            // Late: the watermark (this row's time) has passed the end.
+                            // Time 0 means "no watermark yet" (watermarks below 0 are
+                            // clamped to 0), so nothing is late at time 0; windows that
+                            // end at or before 0 then close with time 0.
+                            if t > 0 && end <= t as i64 {
                                 progress.add_late_rows(diff.unsigned_abs() as u64);
                                 continue;
                             }
-                            let end = end as Time;
+                            let end = end.max(0) as Time;
                             let key: Row = group_by
                                 .iter()
                                 .map(|&c| row.get(c).cloned().unwrap_or(Datum::Null))
