@@ -388,14 +388,6 @@ impl ExprBinder<'_> {
                 UnaryOperator::Minus => {
                     let (x, t) = self.bind(expr)?;
                     match x {
-                        ScalarExpr::Literal(Datum::Int(v), SqlType::BigInt)
-                            if v == i32::MAX as i64 + 1 =>
-                        {
-                            Ok((
-                                ScalarExpr::Literal(Datum::Int(-v), SqlType::Int),
-                                SqlType::Int,
-                            ))
-                        }
                         ScalarExpr::Literal(Datum::Int(v), ty) if v != i64::MIN => {
                             Ok((ScalarExpr::Literal(Datum::Int(-v), ty), t))
                         }
@@ -1094,8 +1086,10 @@ impl ExprBinder<'_> {
                         pos_of(unit_expr),
                     )
                 })?;
+                // DuckDB's date_trunc returns a TIMESTAMP, also for a DATE.
                 let (x, t) = self.temporal_arg(arg(1)?, &name)?;
-                Ok(call(Func::DateTrunc(unit), vec![x], t))
+                let x = coerce(x, t, SqlType::Timestamp);
+                Ok(call(Func::DateTrunc(unit), vec![x], SqlType::Timestamp))
             }
             "COALESCE" => {
                 arity(1, usize::MAX)?;
