@@ -212,6 +212,14 @@ fn predicates() {
         out_types("SELECT a IN (1, 2), a NOT IN (b, 3), a BETWEEN 1 AND 3, s LIKE 'a%', s NOT LIKE 'b', s ILIKE 'A%', s IS NULL, s IS NOT NULL, flag IS TRUE, flag IS NOT FALSE, NOT flag FROM t"),
         vec![Boolean; 11]
     );
+    assert_eq!(
+        out_types("SELECT a IS DISTINCT FROM b, s IS NOT DISTINCT FROM 'x' FROM t"),
+        vec![Boolean, Boolean]
+    );
+    match first_expr("SELECT a IS NOT DISTINCT FROM 1 FROM t") {
+        ScalarExpr::Not(inner) => assert!(matches!(*inner, ScalarExpr::Case { .. })),
+        other => panic!("{other:?}"),
+    }
     // IN list items share the probe's type.
     match first_expr("SELECT a IN (1, b) FROM t") {
         ScalarExpr::InList { expr, list, .. } => {

@@ -711,9 +711,35 @@ impl ExprBinder<'_> {
                     pos,
                 ))
             }
-            Expr::IsDistinctFrom(..) | Expr::IsNotDistinctFrom(..) => Err(
-                CompileError::unsupported("IS [NOT] DISTINCT FROM is not supported", pos),
-            ),
+            Expr::IsDistinctFrom(a, b) | Expr::IsNotDistinctFrom(a, b) => {
+                // a IS DISTINCT FROM b =
+                //   CASE WHEN a IS NULL THEN b IS NOT NULL
+                //        WHEN b IS NULL THEN TRUE
+                //        ELSE a <> b END
+                let (x, xt) = self.bind(a)?;
+                let (y, yt) = self.bind(b)?;
+                let (x, y) = coerce_comparison(x, xt, y, yt, pos)?;
+                let is_null = |e: &ScalarExpr, negated: bool| ScalarExpr::IsNull {
+                    expr: Box::new(e.clone()),
+                    negated,
+                };
+                let distinct = ScalarExpr::Case {
+                    whens: vec![
+                        (is_null(&x, false), is_null(&y, true)),
+                        (
+                            is_null(&y, false),
+                            ScalarExpr::Literal(Datum::Bool(true), SqlType::Boolean),
+                        ),
+                    ],
+                    else_: Some(Box::new(ScalarExpr::binary(BinaryOp::NotEq, x, y))),
+                };
+                let out = if matches!(e, Expr::IsDistinctFrom(..)) {
+                    distinct
+                } else {
+                    ScalarExpr::Not(Box::new(distinct))
+                };
+                Ok((out, SqlType::Boolean))
+            }
             Expr::Wildcard(_) | Expr::QualifiedWildcard(..) => Err(CompileError::plan(
                 "'*' is not allowed in this position",
                 pos,
