@@ -70,7 +70,7 @@ fn star_and_qualified_star() {
 fn literal_types_follow_duckdb() {
     assert_eq!(
         out_types("SELECT 1, 3000000000, 1.5, 0.05, 1e3, 'x', TRUE, NULL, DATE '2024-01-02', TIMESTAMP '2024-01-01 00:00:01.5', INTERVAL '1.5' SECOND"),
-        vec![Int, BigInt, dec(2, 1), dec(2, 2), Double, Varchar, Boolean, SqlType::Null, Date, Timestamp, Interval]
+        vec![Int, BigInt, dec(2, 1), dec(3, 2), Double, Varchar, Boolean, SqlType::Null, Date, Timestamp, Interval]
     );
     assert_eq!(
         first_expr("SELECT DATE '1970-01-02'"),
@@ -87,6 +87,11 @@ fn literal_types_follow_duckdb() {
     assert_eq!(
         first_expr("SELECT -5"),
         ScalarExpr::Literal(Datum::Int(-5), Int)
+    );
+    // As in DuckDB, the negation of a BIGINT literal stays BIGINT.
+    assert_eq!(
+        first_expr("SELECT -2147483648"),
+        ScalarExpr::Literal(Datum::Int(-2147483648), BigInt)
     );
 }
 
@@ -207,6 +212,14 @@ fn predicates() {
         out_types("SELECT a IN (1, 2), a NOT IN (b, 3), a BETWEEN 1 AND 3, s LIKE 'a%', s NOT LIKE 'b', s ILIKE 'A%', s IS NULL, s IS NOT NULL, flag IS TRUE, flag IS NOT FALSE, NOT flag FROM t"),
         vec![Boolean; 11]
     );
+    assert_eq!(
+        out_types("SELECT a IS DISTINCT FROM b, s IS NOT DISTINCT FROM 'x' FROM t"),
+        vec![Boolean, Boolean]
+    );
+    match first_expr("SELECT a IS NOT DISTINCT FROM 1 FROM t") {
+        ScalarExpr::Not(inner) => assert!(matches!(*inner, ScalarExpr::Case { .. })),
+        other => panic!("{other:?}"),
+    }
     // IN list items share the probe's type.
     match first_expr("SELECT a IN (1, b) FROM t") {
         ScalarExpr::InList { expr, list, .. } => {
@@ -276,7 +289,7 @@ fn scalar_functions() {
         ),
         vec![
             BigInt, BigInt, BigInt, BigInt, BigInt, BigInt, BigInt, BigInt, BigInt, BigInt, BigInt, BigInt,
-            Timestamp, Date, Timestamp, Timestamp
+            Timestamp, Timestamp, Timestamp, Timestamp
         ]
     );
     assert_eq!(

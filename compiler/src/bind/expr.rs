@@ -388,14 +388,6 @@ impl ExprBinder<'_> {
                 UnaryOperator::Minus => {
                     let (x, t) = self.bind(expr)?;
                     match x {
-                        ScalarExpr::Literal(Datum::Int(v), SqlType::BigInt)
-                            if v == i32::MAX as i64 + 1 =>
-                        {
-                            Ok((
-                                ScalarExpr::Literal(Datum::Int(-v), SqlType::Int),
-                                SqlType::Int,
-                            ))
-                        }
                         ScalarExpr::Literal(Datum::Int(v), ty) if v != i64::MIN => {
                             Ok((ScalarExpr::Literal(Datum::Int(-v), ty), t))
                         }
@@ -719,9 +711,35 @@ impl ExprBinder<'_> {
                     pos,
                 ))
             }
-            Expr::IsDistinctFrom(..) | Expr::IsNotDistinctFrom(..) => Err(
-                CompileError::unsupported("IS [NOT] DISTINCT FROM is not supported", pos),
-            ),
+            Expr::IsDistinctFrom(a, b) | Expr::IsNotDistinctFrom(a, b) => {
+                // a IS DISTINCT FROM b =
+                //   CASE WHEN a IS NULL THEN b IS NOT NULL
+                //        WHEN b IS NULL THEN TRUE
+                //        ELSE a <> b END
+                let (x, xt) = self.bind(a)?;
+                let (y, yt) = self.bind(b)?;
+                let (x, y) = coerce_comparison(x, xt, y, yt, pos)?;
+                let is_null = |e: &ScalarExpr, negated: bool| ScalarExpr::IsNull {
+                    expr: Box::new(e.clone()),
+                    negated,
+                };
+                let distinct = ScalarExpr::Case {
+                    whens: vec![
+                        (is_null(&x, false), is_null(&y, true)),
+                        (
+                            is_null(&y, false),
+                            ScalarExpr::Literal(Datum::Bool(true), SqlType::Boolean),
+                        ),
+                    ],
+                    else_: Some(Box::new(ScalarExpr::binary(BinaryOp::NotEq, x, y))),
+                };
+                let out = if matches!(e, Expr::IsDistinctFrom(..)) {
+                    distinct
+                } else {
+                    ScalarExpr::Not(Box::new(distinct))
+                };
+                Ok((out, SqlType::Boolean))
+            }
             Expr::Wildcard(_) | Expr::QualifiedWildcard(..) => Err(CompileError::plan(
                 "'*' is not allowed in this position",
                 pos,
@@ -1094,8 +1112,10 @@ impl ExprBinder<'_> {
                         pos_of(unit_expr),
                     )
                 })?;
+                // DuckDB's date_trunc returns a TIMESTAMP, also for a DATE.
                 let (x, t) = self.temporal_arg(arg(1)?, &name)?;
-                Ok(call(Func::DateTrunc(unit), vec![x], t))
+                let x = coerce(x, t, SqlType::Timestamp);
+                Ok(call(Func::DateTrunc(unit), vec![x], SqlType::Timestamp))
             }
             "COALESCE" => {
                 arity(1, usize::MAX)?;

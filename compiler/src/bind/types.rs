@@ -391,9 +391,9 @@ pub fn numeric_literal(text: &str) -> Option<(Datum, SqlType)> {
     {
         return None;
     }
-    let int_digits = int_part.trim_start_matches('0').len();
+    // DuckDB counts every digit written: `0.05` is DECIMAL(3,2), `.5` DECIMAL(1,1).
     let scale = frac_part.len();
-    let precision = (int_digits + scale).max(1).max(scale);
+    let precision = (int_part.len() + scale).max(1);
     if precision > 38 {
         return text
             .parse::<f64>()
@@ -435,8 +435,15 @@ mod tests {
         assert_eq!(
             numeric_literal("0.05").map(|x| x.1),
             Some(SqlType::Decimal {
-                precision: 2,
+                precision: 3,
                 scale: 2
+            })
+        );
+        assert_eq!(
+            numeric_literal(".5").map(|x| x.1),
+            Some(SqlType::Decimal {
+                precision: 1,
+                scale: 1
             })
         );
         assert_eq!(numeric_literal("1e3").map(|x| x.1), Some(SqlType::Double));
