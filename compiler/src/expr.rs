@@ -115,9 +115,8 @@ pub enum TimeUnit {
 }
 
 /// Scalar functions. Argument types are coerced by the binder; return types in
-/// [`Func::return_type`]. Every function returns NULL when any argument is NULL,
-/// except `Concat` (NULL arguments are skipped, as in Flink's `CONCAT_WS`-free
-/// DuckDB `concat`).
+/// [`Func::return_type`]. Every function returns NULL when any argument is NULL
+/// (`CONCAT` included, as in Flink).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Func {
     /// `UPPER(s)`
@@ -128,7 +127,7 @@ pub enum Func {
     Substring,
     /// `CHAR_LENGTH(s)` / `LENGTH(s)`: characters, BIGINT.
     CharLength,
-    /// `CONCAT(a, b, ...)`: NULL arguments are treated as empty strings.
+    /// `CONCAT(a, b, ...)`: NULL when any argument is NULL (Flink).
     Concat,
     /// `TRIM(BOTH ' ' FROM s)`; args `(s[, chars])`.
     Trim,

@@ -5,7 +5,7 @@
 //! Materialize render style). All errs collections of a job are concatenated and
 //! drained by one operator per worker that records them and raises the cancel flag;
 //! sources then stop reading, the dataflow drains, and [`crate::run`] returns the
-//! least recorded error (least in the derived order, so the reported error does not
+//! least recorded error (least in natural text order, so the reported error does not
 //! depend on thread scheduling when several are raised).
 
 use serde::{Deserialize, Serialize};
@@ -83,13 +83,60 @@ impl ErrorSlot {
         self.cancelled.load(Ordering::SeqCst)
     }
 
-    /// The least error raised, if any.
+    /// The least error raised, if any, in "natural" order of their text (so that
+    /// `file.json:4` comes before `file.json:10`): independent of thread timing, and
+    /// the first bad record of a file is the one reported.
     pub(crate) fn first(&self) -> Option<ExecutionError> {
         match self.errors.lock() {
-            Ok(errors) => errors.iter().min().cloned(),
+            Ok(errors) => errors
+                .iter()
+                .min_by_key(|e| natural_key(&e.to_string()))
+                .cloned(),
             Err(_) => Some(ExecutionError::Internal(
                 "a worker panicked while recording an error".into(),
             )),
+        }
+    }
+}
+
+/// A sort key that orders digit runs by their numeric value.
+fn natural_key(text: &str) -> Vec<(String, u128)> {
+    let mut key = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let split = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let (word, tail) = rest.split_at(split);
+        let digits_end = tail
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(tail.len());
+        let (digits, tail) = tail.split_at(digits_end);
+        key.push((word.to_string(), digits.parse().unwrap_or(u128::MAX)));
+        rest = tail;
+    }
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_bad_record_of_a_file_is_reported() {
+        let slot = ErrorSlot::default();
+        for line in [10, 4, 27] {
+            slot.raise(ExecutionError::BadRecord {
+                table: "t".into(),
+                position: format!("file:///x.json:{line}"),
+                error: "bad".into(),
+            });
+        }
+        match slot.first() {
+            Some(ExecutionError::BadRecord { position, .. }) => {
+                assert_eq!(position, "file:///x.json:4")
+            }
+            other => panic!("unexpected {other:?}"),
         }
     }
 }

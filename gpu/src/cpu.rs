@@ -724,10 +724,10 @@ impl CpuKernels {
                 } else {
                     (-9223372036854775808.0, 9223372036854775808.0)
                 };
-                // Round half to even, as the row evaluator (DuckDB); out of range is an
+                // Truncate toward zero, as the row evaluator (Flink); out of range is an
                 // error, reported by the row evaluator.
                 let r: Result<Int64Array, ()> = f.try_unary(|x| {
-                    let r = x.round_ties_even();
+                    let r = x.trunc();
                     if r.is_finite() && r >= lo && r < hi {
                         Ok(r as i64)
                     } else {
@@ -1057,7 +1057,8 @@ mod tests {
                     expr: Box::new(col(2)),
                     to: SqlType::BigInt,
                 },
-                vec![Datum::Int(2), Datum::Int(0), Datum::Null],
+                // Truncation toward zero (Flink).
+                vec![Datum::Int(1), Datum::Int(0), Datum::Null],
             ),
             (
                 ScalarExpr::Call {

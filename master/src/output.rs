@@ -19,7 +19,11 @@ pub enum Format {
 }
 
 /// Write `result` to `out` in `format`.
-pub fn print_result(out: &mut impl Write, result: &CollectedResult, format: Format) -> io::Result<()> {
+pub fn print_result(
+    out: &mut impl Write,
+    result: &CollectedResult,
+    format: Format,
+) -> io::Result<()> {
     match format {
         Format::Table => print_table(out, result),
         Format::Csv => print_csv(out, result),
@@ -32,7 +36,12 @@ fn print_table(out: &mut impl Write, result: &CollectedResult) -> io::Result<()>
     let cells: Vec<Vec<String>> = result
         .rows
         .iter()
-        .map(|row| row.iter().zip(fields).map(|(d, f)| format_datum(d, f.ty)).collect())
+        .map(|row| {
+            row.iter()
+                .zip(fields)
+                .map(|(d, f)| format_datum(d, f.ty))
+                .collect()
+        })
         .collect();
     let mut widths: Vec<usize> = fields.iter().map(|f| f.name.chars().count()).collect();
     for row in &cells {
@@ -40,7 +49,11 @@ fn print_table(out: &mut impl Write, result: &CollectedResult) -> io::Result<()>
             *w = (*w).max(c.chars().count());
         }
     }
-    let rule: String = widths.iter().map(|w| format!("+{}", "-".repeat(w + 2))).collect::<String>() + "+";
+    let rule: String = widths
+        .iter()
+        .map(|w| format!("+{}", "-".repeat(w + 2)))
+        .collect::<String>()
+        + "+";
     writeln!(out, "{rule}")?;
     let header: Vec<String> = fields.iter().map(|f| f.name.clone()).collect();
     write_table_row(out, &header, &widths, &vec![false; widths.len()])?;
@@ -50,10 +63,20 @@ fn print_table(out: &mut impl Write, result: &CollectedResult) -> io::Result<()>
         write_table_row(out, row, &widths, &numeric)?;
     }
     writeln!(out, "{rule}")?;
-    writeln!(out, "{} row{}", cells.len(), if cells.len() == 1 { "" } else { "s" })
+    writeln!(
+        out,
+        "{} row{}",
+        cells.len(),
+        if cells.len() == 1 { "" } else { "s" }
+    )
 }
 
-fn write_table_row(out: &mut impl Write, row: &[String], widths: &[usize], right: &[bool]) -> io::Result<()> {
+fn write_table_row(
+    out: &mut impl Write,
+    row: &[String],
+    widths: &[usize],
+    right: &[bool],
+) -> io::Result<()> {
     for ((cell, w), r) in row.iter().zip(widths).zip(right) {
         let pad = w - cell.chars().count();
         if *r {
@@ -66,7 +89,8 @@ fn write_table_row(out: &mut impl Write, row: &[String], widths: &[usize], right
 }
 
 fn csv_field(s: &str) -> String {
-    if s.is_empty() || s.contains([',', '"', '\n', '\r']) || s.starts_with(' ') || s.ends_with(' ') {
+    if s.is_empty() || s.contains([',', '"', '\n', '\r']) || s.starts_with(' ') || s.ends_with(' ')
+    {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
         s.to_string()
@@ -81,7 +105,13 @@ fn print_csv(out: &mut impl Write, result: &CollectedResult) -> io::Result<()> {
         let line: Vec<String> = row
             .iter()
             .zip(fields)
-            .map(|(d, f)| if d.is_null() { String::new() } else { csv_field(&format_datum(d, f.ty)) })
+            .map(|(d, f)| {
+                if d.is_null() {
+                    String::new()
+                } else {
+                    csv_field(&format_datum(d, f.ty))
+                }
+            })
             .collect();
         writeln!(out, "{}", line.join(","))?;
     }
@@ -107,7 +137,10 @@ pub fn json_value(d: &Datum, ty: SqlType) -> String {
 
 fn print_json(out: &mut impl Write, result: &CollectedResult) -> io::Result<()> {
     let fields = &result.schema.fields;
-    let keys: Vec<String> = fields.iter().map(|f| serde_json::Value::String(f.name.clone()).to_string()).collect();
+    let keys: Vec<String> = fields
+        .iter()
+        .map(|f| serde_json::Value::String(f.name.clone()).to_string())
+        .collect();
     for row in &result.rows {
         write!(out, "{{")?;
         for (i, (d, f)) in row.iter().zip(fields).enumerate() {

@@ -27,10 +27,16 @@ pub struct Failure {
 
 impl Failure {
     fn user(message: impl Into<String>) -> Self {
-        Failure { code: 2, message: message.into() }
+        Failure {
+            code: 2,
+            message: message.into(),
+        }
     }
     fn runtime(message: impl Into<String>) -> Self {
-        Failure { code: 1, message: message.into() }
+        Failure {
+            code: 1,
+            message: message.into(),
+        }
     }
 }
 
@@ -72,12 +78,13 @@ const MAX_WORKERS: usize = 256;
 fn read_script(path: &PathBuf) -> Result<String, Failure> {
     if path.as_os_str() == "-" {
         let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .map_err(|e| Failure::user(format!("cannot read the script from standard input: {e}")))?;
+        std::io::stdin().read_to_string(&mut s).map_err(|e| {
+            Failure::user(format!("cannot read the script from standard input: {e}"))
+        })?;
         return Ok(s);
     }
-    std::fs::read_to_string(path).map_err(|e| Failure::user(format!("cannot read {}: {e}", path.display())))
+    std::fs::read_to_string(path)
+        .map_err(|e| Failure::user(format!("cannot read {}: {e}", path.display())))
 }
 
 fn compile_script(path: &PathBuf, registry: &Registry) -> Result<Compiled, Failure> {
@@ -93,7 +100,11 @@ pub fn explain(args: ExplainArgs) -> Result<(), Failure> {
         "optimized" => ExplainStage::Optimized,
         "physical" => ExplainStage::Physical,
         "all" => ExplainStage::All,
-        other => return Err(Failure::user(format!("unknown stage '{other}' (logical, optimized, physical, all)"))),
+        other => {
+            return Err(Failure::user(format!(
+                "unknown stage '{other}' (logical, optimized, physical, all)"
+            )))
+        }
     };
     let registry = Registry::builtin();
     let compiled = compile_script(&args.script, &registry)?;
@@ -104,7 +115,9 @@ pub fn explain(args: ExplainArgs) -> Result<(), Failure> {
 /// `sluice run`.
 pub fn run(args: RunArgs) -> Result<(), Failure> {
     if args.workers == 0 || args.workers > MAX_WORKERS {
-        return Err(Failure::user(format!("--workers must be between 1 and {MAX_WORKERS}")));
+        return Err(Failure::user(format!(
+            "--workers must be between 1 and {MAX_WORKERS}"
+        )));
     }
     if args.batch_size == 0 {
         return Err(Failure::user("--batch-size must be at least 1"));
@@ -115,7 +128,11 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
         println!("{text}");
         return Ok(());
     }
-    let format = args.format.unwrap_or(if std::io::stdout().is_terminal() { Format::Table } else { Format::Csv });
+    let format = args.format.unwrap_or(if std::io::stdout().is_terminal() {
+        Format::Table
+    } else {
+        Format::Csv
+    });
 
     let progress = Arc::new(Progress::default());
     let show_progress = !args.quiet && std::io::stderr().is_terminal();
@@ -142,8 +159,16 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
             started.elapsed().as_secs_f64(),
             m.rows_in,
             m.rows_out,
-            if m.late_rows > 0 { format!(", {} late rows dropped", m.late_rows) } else { String::new() },
-            if m.bad_records > 0 { format!(", {} bad records", m.bad_records) } else { String::new() },
+            if m.late_rows > 0 {
+                format!(", {} late rows dropped", m.late_rows)
+            } else {
+                String::new()
+            },
+            if m.bad_records > 0 {
+                format!(", {} bad records", m.bad_records)
+            } else {
+                String::new()
+            },
         );
     }
     if args.metrics {
@@ -161,23 +186,30 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     for result in &output.collected {
-        print_result(&mut out, result, format).map_err(|e| Failure::runtime(format!("cannot write output: {e}")))?;
+        print_result(&mut out, result, format)
+            .map_err(|e| Failure::runtime(format!("cannot write output: {e}")))?;
     }
-    out.flush().map_err(|e| Failure::runtime(format!("cannot write output: {e}")))?;
+    out.flush()
+        .map_err(|e| Failure::runtime(format!("cannot write output: {e}")))?;
     Ok(())
 }
 
 fn execution_failure(e: ExecutionError) -> Failure {
     match &e {
         // Bad options only a running source can see (a missing path…) are user mistakes.
-        ExecutionError::Connector { message, .. } if message.starts_with(CONFIG_ERROR_PREFIX.as_str()) => {
+        ExecutionError::Connector { message, .. }
+            if message.starts_with(CONFIG_ERROR_PREFIX.as_str()) =>
+        {
             Failure::user(format!("error: {e}"))
         }
         _ => Failure::runtime(format!("job failed: {e}")),
     }
 }
 
-fn spawn_progress_reporter(progress: Arc<Progress>, done: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+fn spawn_progress_reporter(
+    progress: Arc<Progress>,
+    done: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let start = Instant::now();
         let mut last_in = 0u64;

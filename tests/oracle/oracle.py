@@ -501,7 +501,7 @@ class ErrorCase:
         if self.raw:
             return self.text.replace("@DATA@", data_dir), 0
         pre = preamble(self.text, schema, data_dir, self.format)
-        return "\n".join(pre) + "\n" + self.text, len(pre)
+        return "".join(line + "\n" for line in pre) + self.text, len(pre)
 
 
 POS_RES = [re.compile(r"line\s+(\d+)\s*,\s*column\s+(\d+)", re.I), re.compile(r"(?<![\d.])(\d+):(\d+)(?![\d.])")]

@@ -6,7 +6,10 @@ use std::process::{Command, Output};
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 /// The `sluice` binary: `$SLUICE_BIN`, else `$CARGO_TARGET_DIR/debug/sluice`, else
@@ -30,7 +33,11 @@ pub fn sluice_bin() -> PathBuf {
 
 /// Run `sluice` with these arguments in `dir`.
 pub fn sluice(dir: &Path, args: &[&str]) -> Output {
-    Command::new(sluice_bin()).args(args).current_dir(dir).output().expect("failed to start the sluice binary")
+    Command::new(sluice_bin())
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("failed to start the sluice binary")
 }
 
 /// Standard output as text.
@@ -46,6 +53,10 @@ pub fn stderr(o: &Output) -> String {
 /// The metrics JSON line `sluice run --metrics` prints last on standard error.
 pub fn metrics(o: &Output) -> serde_json::Value {
     let err = stderr(o);
-    let line = err.lines().rev().find(|l| l.starts_with('{')).unwrap_or_else(|| panic!("no metrics line in: {err}"));
+    let line = err
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("no metrics line in: {err}"));
     serde_json::from_str(line).expect("metrics line is not JSON")
 }

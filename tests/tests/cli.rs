@@ -14,7 +14,11 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
 fn people_csv(dir: &Path) -> String {
     let data = dir.join("people");
     std::fs::create_dir_all(&data).unwrap();
-    std::fs::write(data.join("a.csv"), "id,name,score\n1,ann,10.5\n2,bob,\n3,\"c, d\",7.25\n").unwrap();
+    std::fs::write(
+        data.join("a.csv"),
+        "id,name,score\n1,ann,10.5\n2,bob,\n3,\"c, d\",7.25\n",
+    )
+    .unwrap();
     format!(
         "CREATE TABLE people (id INT, name VARCHAR, score DOUBLE) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n",
         data.display()
@@ -36,8 +40,15 @@ fn user_errors_are_one_line_with_position_and_exit_2() {
         let out = sluice(dir.path(), &["run", &script]);
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(2), "{query}: {err}");
-        assert_eq!(err.trim_end().lines().count(), 1, "{query}: not one line: {err}");
-        assert!(err.contains("line 3, column"), "{query}: no position: {err}");
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "{query}: not one line: {err}"
+        );
+        assert!(
+            err.contains("line 3, column"),
+            "{query}: no position: {err}"
+        );
         assert!(err.to_lowercase().contains(needle), "{query}: {err}");
     }
     let out = sluice(dir.path(), &["run", "/no/such/file.sql"]);
@@ -48,11 +59,18 @@ fn user_errors_are_one_line_with_position_and_exit_2() {
 fn select_prints_csv_json_and_table() {
     let dir = tempfile::tempdir().unwrap();
     let ddl = people_csv(dir.path());
-    let script = write(dir.path(), "q.sql", &format!("{ddl}SELECT id, name, score FROM people ORDER BY id;\n"));
+    let script = write(
+        dir.path(),
+        "q.sql",
+        &format!("{ddl}SELECT id, name, score FROM people ORDER BY id;\n"),
+    );
 
     let out = sluice(dir.path(), &["run", &script, "--format", "csv"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(stdout(&out), "id,name,score\n1,ann,10.5\n2,bob,\n3,\"c, d\",7.25\n");
+    assert_eq!(
+        stdout(&out),
+        "id,name,score\n1,ann,10.5\n2,bob,\n3,\"c, d\",7.25\n"
+    );
 
     let out = sluice(dir.path(), &["run", &script, "--format", "json"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -68,9 +86,19 @@ fn select_prints_csv_json_and_table() {
     assert!(text.ends_with("3 rows\n"), "{text}");
 }
 
-fn nexmark_bid_ddl(name: &str, events: u64, out_of_order_ms: u64, watermark_delay_ms: Option<u64>) -> String {
+fn nexmark_bid_ddl(
+    name: &str,
+    events: u64,
+    out_of_order_ms: u64,
+    watermark_delay_ms: Option<u64>,
+) -> String {
     let watermark = watermark_delay_ms
-        .map(|d| format!(",\n  WATERMARK FOR dateTime AS dateTime - INTERVAL '{}' SECOND", d as f64 / 1000.0))
+        .map(|d| {
+            format!(
+                ",\n  WATERMARK FOR dateTime AS dateTime - INTERVAL '{}' SECOND",
+                d as f64 / 1000.0
+            )
+        })
         .unwrap_or_default();
     format!(
         "CREATE TABLE {name} (auction BIGINT, bidder BIGINT, price BIGINT, dateTime TIMESTAMP(3){watermark}) WITH (\n  'connector' = 'nexmark', 'nexmark.table' = 'bid', 'nexmark.events' = '{events}',\n  'nexmark.seed' = '7', 'nexmark.max-out-of-order' = '{out_of_order_ms}');\n"
@@ -96,17 +124,37 @@ fn event_time_windows_equal_batch_recomputation_and_count_late_rows() {
     let streaming = write(
         dir.path(),
         "streaming.sql",
-        &format!("{}{WINDOW_QUERY};\n", nexmark_bid_ddl("bid", 20_000, 2_000, Some(3_000))),
+        &format!(
+            "{}{WINDOW_QUERY};\n",
+            nexmark_bid_ddl("bid", 20_000, 2_000, Some(3_000))
+        ),
     );
     // Batch: the same events with no watermark: a plain bounded aggregation.
-    let batch =
-        write(dir.path(), "batch.sql", &format!("{}{WINDOW_QUERY};\n", nexmark_bid_ddl("bid", 20_000, 2_000, None)));
+    let batch = write(
+        dir.path(),
+        "batch.sql",
+        &format!(
+            "{}{WINDOW_QUERY};\n",
+            nexmark_bid_ddl("bid", 20_000, 2_000, None)
+        ),
+    );
     let explain = sluice(dir.path(), &["explain", &streaming, "--stage", "physical"]);
-    assert!(stdout(&explain).contains("WindowAggregate"), "{}", stdout(&explain));
+    assert!(
+        stdout(&explain).contains("WindowAggregate"),
+        "{}",
+        stdout(&explain)
+    );
     let explain = sluice(dir.path(), &["explain", &batch, "--stage", "physical"]);
-    assert!(!stdout(&explain).contains("WindowAggregate"), "{}", stdout(&explain));
+    assert!(
+        !stdout(&explain).contains("WindowAggregate"),
+        "{}",
+        stdout(&explain)
+    );
 
-    let s = sluice(dir.path(), &["run", &streaming, "--format", "csv", "--metrics"]);
+    let s = sluice(
+        dir.path(),
+        &["run", &streaming, "--format", "csv", "--metrics"],
+    );
     assert!(s.status.success(), "{}", stderr(&s));
     let b = sluice(dir.path(), &["run", &batch, "--format", "csv", "--metrics"]);
     assert!(b.status.success(), "{}", stderr(&b));
@@ -125,12 +173,21 @@ fn event_time_windows_equal_batch_recomputation_and_count_late_rows() {
             nexmark_bid_ddl("bid", 20_000, 2_000, Some(0))
         ),
     );
-    let l = sluice(dir.path(), &["run", &total_late, "--format", "csv", "--metrics"]);
+    let l = sluice(
+        dir.path(),
+        &["run", &total_late, "--format", "csv", "--metrics"],
+    );
     assert!(l.status.success(), "{}", stderr(&l));
-    let counted: u64 =
-        stdout(&l).lines().skip(1).map(|line| line.rsplit(',').next().unwrap().parse::<u64>().unwrap()).sum();
+    let counted: u64 = stdout(&l)
+        .lines()
+        .skip(1)
+        .map(|line| line.rsplit(',').next().unwrap().parse::<u64>().unwrap())
+        .sum();
     let late_rows = metrics(&l)["late_rows"].as_u64().unwrap();
-    assert!(late_rows > 0, "expected late rows with a zero-delay watermark");
+    assert!(
+        late_rows > 0,
+        "expected late rows with a zero-delay watermark"
+    );
     // 20,000 events hold 18,400 bids (46 of every 50 events).
     assert_eq!(counted + late_rows, 18_400);
 }
@@ -138,21 +195,39 @@ fn event_time_windows_equal_batch_recomputation_and_count_late_rows() {
 #[test]
 fn results_are_identical_for_any_worker_count() {
     let dir = tempfile::tempdir().unwrap();
-    let script =
-        write(dir.path(), "w.sql", &format!("{}{WINDOW_QUERY};\n", nexmark_bid_ddl("bid", 20_000, 2_000, Some(3_000))));
-    let one = sluice(dir.path(), &["run", &script, "--format", "csv", "--workers", "1"]);
+    let script = write(
+        dir.path(),
+        "w.sql",
+        &format!(
+            "{}{WINDOW_QUERY};\n",
+            nexmark_bid_ddl("bid", 20_000, 2_000, Some(3_000))
+        ),
+    );
+    let one = sluice(
+        dir.path(),
+        &["run", &script, "--format", "csv", "--workers", "1"],
+    );
     assert!(one.status.success(), "{}", stderr(&one));
     for workers in ["2", "4"] {
-        let many = sluice(dir.path(), &["run", &script, "--format", "csv", "--workers", workers]);
+        let many = sluice(
+            dir.path(),
+            &["run", &script, "--format", "csv", "--workers", workers],
+        );
         assert!(many.status.success(), "{}", stderr(&many));
-        assert_eq!(csv_rows(&stdout(&one)), csv_rows(&stdout(&many)), "workers {workers}");
+        assert_eq!(
+            csv_rows(&stdout(&one)),
+            csv_rows(&stdout(&many)),
+            "workers {workers}"
+        );
     }
 }
 
 #[test]
 fn insert_into_parquet_then_read_back() {
     let dir = tempfile::tempdir().unwrap();
-    let quickstart = std::fs::read_to_string(sluice_tests::workspace_root().join("examples/quickstart.sql")).unwrap();
+    let quickstart =
+        std::fs::read_to_string(sluice_tests::workspace_root().join("examples/quickstart.sql"))
+            .unwrap();
     let small = quickstart.replace("'nexmark.events' = '1000000'", "'nexmark.events' = '50000'");
     assert_ne!(small, quickstart, "the quickstart example changed shape");
     let script = write(dir.path(), "quickstart.sql", &small);
@@ -165,7 +240,9 @@ fn insert_into_parquet_then_read_back() {
         .collect();
     assert!(!files.is_empty(), "no parquet files written");
 
-    let top = std::fs::read_to_string(sluice_tests::workspace_root().join("examples/top_auctions.sql")).unwrap();
+    let top =
+        std::fs::read_to_string(sluice_tests::workspace_root().join("examples/top_auctions.sql"))
+            .unwrap();
     let script = write(dir.path(), "top.sql", &top);
     let out = sluice(dir.path(), &["run", &script, "--format", "csv"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -185,11 +262,19 @@ fn insert_into_parquet_then_read_back() {
     let direct = write(
         dir.path(),
         "direct.sql",
-        &format!("{}SELECT COUNT(*) AS bids FROM bid WHERE price > 100;\n", nexmark_like_quickstart(&small)),
+        &format!(
+            "{}SELECT COUNT(*) AS bids FROM bid WHERE price > 100;\n",
+            nexmark_like_quickstart(&small)
+        ),
     );
     let a = sluice(dir.path(), &["run", &check, "--format", "csv"]);
     let b = sluice(dir.path(), &["run", &direct, "--format", "csv"]);
-    assert!(a.status.success() && b.status.success(), "{} {}", stderr(&a), stderr(&b));
+    assert!(
+        a.status.success() && b.status.success(),
+        "{} {}",
+        stderr(&a),
+        stderr(&b)
+    );
     assert_eq!(stdout(&a), stdout(&b));
 }
 
@@ -214,7 +299,9 @@ fn bad_records_follow_the_table_policy() {
             3 => text.extend_from_slice(b"{\"id\": \"not a number\", \"name\": \"x\"}\n"),
             7 => text.extend_from_slice(b"{\"id\": 7, \"name\": \n"),
             9 => text.extend_from_slice(b"{\"id\": 9, \"name\": \"\xff\xfe\"}\n"),
-            _ => text.extend_from_slice(format!("{{\"id\": {i}, \"name\": \"n{i}\"}}\n").as_bytes()),
+            _ => {
+                text.extend_from_slice(format!("{{\"id\": {i}, \"name\": \"n{i}\"}}\n").as_bytes())
+            }
         }
     }
     std::fs::write(data.join("part-0.json"), &text).unwrap();
@@ -252,7 +339,10 @@ fn bad_records_follow_the_table_policy() {
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
         for line in text.lines() {
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
-            assert!(v["position"].as_str().unwrap().contains("part-0.json:"), "{line}");
+            assert!(
+                v["position"].as_str().unwrap().contains("part-0.json:"),
+                "{line}"
+            );
             assert!(!v["error"].as_str().unwrap().is_empty());
             lines += 1;
         }

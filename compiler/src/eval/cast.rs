@@ -384,10 +384,10 @@ fn cast_error(d: &Datum, from: SqlType, to: SqlType) -> EvalError {
     ))
 }
 
-/// DOUBLE to an integer type: rounds half to even as DuckDB (`std::nearbyint`);
+/// DOUBLE to an integer type: truncates toward zero, as Flink (and Java) do;
 /// NaN, infinities and out-of-range values are errors.
 fn f64_to_int(x: f64, to: SqlType) -> Option<i64> {
-    let r = x.round_ties_even();
+    let r = x.trunc();
     let (lo, hi) = match to {
         SqlType::Int => (-2147483648.0, 2147483648.0),
         _ => (-9223372036854775808.0, 9223372036854775808.0),
@@ -406,7 +406,7 @@ fn int_in_range(v: i64, to: SqlType) -> bool {
 /// `CAST(d AS to)` for a datum of type `from`.
 ///
 /// Numeric casts check ranges (an out-of-range value is an error); DOUBLE to integer
-/// and DOUBLE to DECIMAL round half to even (DuckDB); DECIMAL to integer and DECIMAL
+/// truncates toward zero (Flink); DOUBLE to DECIMAL rounds half to even (DuckDB); DECIMAL to integer and DECIMAL
 /// rescaling round half away from zero (DuckDB); anything casts to VARCHAR through
 /// [`format_datum`] and VARCHAR casts to anything through [`parse_datum`]; DATE ↔
 /// TIMESTAMP (TIMESTAMP → DATE floors to the day); BOOLEAN ↔ numeric.

@@ -77,7 +77,7 @@ pub fn call(func: Func, args: &[Datum], types: &[SqlType]) -> Result<Datum, Eval
                 .chain(std::iter::repeat(SqlType::Varchar)),
         ) {
             match a {
-                Datum::Null => {}
+                Datum::Null => return Ok(Datum::Null),
                 Datum::Str(s) => out.push_str(s),
                 other => out.push_str(&format_datum(other, t)),
             }
