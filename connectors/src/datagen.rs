@@ -353,7 +353,7 @@ impl Connector for DatagenConnector {
     ) -> Result<SourceCapabilities> {
         let o = DatagenOptions::parse(options, schema)?;
         Ok(SourceCapabilities {
-            filter_pushdown: false,
+            filter_pushdown: true,
             projection_pushdown: true,
             bounded: o.rows.is_some(),
         })
@@ -363,7 +363,7 @@ impl Connector for DatagenConnector {
         &self,
         table: &TableDescriptor,
         projection: &[usize],
-        _filters: &[ScalarExpr],
+        filters: &[ScalarExpr],
         ctx: WorkerContext,
     ) -> Result<Box<dyn Source>> {
         crate::fs::check_ctx(ctx)?;
@@ -378,7 +378,7 @@ impl Connector for DatagenConnector {
                 })
                 .collect::<Vec<_>>(),
         ));
-        Ok(Box::new(DatagenSource {
+        let source: Box<dyn Source> = Box::new(DatagenSource {
             columns: projection.iter().map(|&p| o.columns[p].clone()).collect(),
             rows: o.rows,
             rows_per_second: o.rows_per_second,
@@ -388,7 +388,10 @@ impl Connector for DatagenConnector {
             next: 0,
             started: None,
             emitted_since_start: 0,
-        }))
+        });
+        Ok(crate::filter::with_filters(
+            source, table, projection, filters,
+        ))
     }
 }
 

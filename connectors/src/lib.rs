@@ -25,13 +25,15 @@
 //! | `print` | [`PrintConnector`] | – | `<table>> +I[…]` lines on stdout |
 //! | `blackhole` | [`BlackholeConnector`] | – | discards (counts) |
 //!
-//! Every connector declares `filter_pushdown: false` for now (the compiler keeps
-//! filters above the source, and sources ignore the `filters` argument) and
-//! `projection_pushdown: true`. Field text is parsed by [`values`], one module, so it
+//! The file and generator sources declare `filter_pushdown` and `projection_pushdown`:
+//! the compiler pushes predicates into them and they apply them batch by batch
+//! ([`filter::with_filters`]) before any row leaves the source. Field text is parsed by [`values`], one module, so it
 //! can later be replaced by the compiler's `eval::parse_datum`. Bad records of any
 //! connector follow `'format.on-error'` ([`on_error_policy`], [`DeadLetterWriter`]).
 
 #![forbid(unsafe_code)]
+
+pub mod filter;
 
 mod datagen;
 mod fs;

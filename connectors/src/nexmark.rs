@@ -237,7 +237,7 @@ impl Connector for NexmarkConnector {
         let o = NexmarkOptions::parse(options)?;
         map_columns(o.table, schema)?;
         Ok(SourceCapabilities {
-            filter_pushdown: false,
+            filter_pushdown: true,
             projection_pushdown: true,
             bounded: o.events.is_some(),
         })
@@ -247,7 +247,7 @@ impl Connector for NexmarkConnector {
         &self,
         table: &TableDescriptor,
         projection: &[usize],
-        _filters: &[ScalarExpr],
+        filters: &[ScalarExpr],
         ctx: WorkerContext,
     ) -> Result<Box<dyn Source>> {
         crate::fs::check_ctx(ctx)?;
@@ -264,7 +264,10 @@ impl Connector for NexmarkConnector {
                 })
                 .collect::<Vec<_>>(),
         ));
-        Ok(Box::new(NexmarkSource::new(o, out, schema, ctx)))
+        let source: Box<dyn Source> = Box::new(NexmarkSource::new(o, out, schema, ctx));
+        Ok(crate::filter::with_filters(
+            source, table, projection, filters,
+        ))
     }
 }
 

@@ -171,18 +171,6 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
             },
         );
     }
-    if args.metrics {
-        let m = progress.snapshot();
-        eprintln!(
-            "{{\"rows_in\":{},\"rows_out\":{},\"late_rows\":{},\"bad_records\":{},\"dead_lettered\":{},\"elapsed_ms\":{}}}",
-            m.rows_in,
-            m.rows_out,
-            m.late_rows,
-            m.bad_records,
-            m.dead_lettered,
-            started.elapsed().as_millis()
-        );
-    }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     for result in &output.collected {

@@ -339,7 +339,7 @@ impl Connector for FilesystemConnector {
             ));
         }
         Ok(SourceCapabilities {
-            filter_pushdown: false,
+            filter_pushdown: true,
             projection_pushdown: true,
             bounded: true,
         })
@@ -349,10 +349,13 @@ impl Connector for FilesystemConnector {
         &self,
         table: &TableDescriptor,
         projection: &[usize],
-        _filters: &[ScalarExpr],
+        filters: &[ScalarExpr],
         ctx: WorkerContext,
     ) -> Result<Box<dyn Source>> {
-        Ok(Box::new(source::FileSource::new(table, projection, ctx)?))
+        let source: Box<dyn Source> = Box::new(source::FileSource::new(table, projection, ctx)?);
+        Ok(crate::filter::with_filters(
+            source, table, projection, filters,
+        ))
     }
 
     fn create_sink(&self, table: &TableDescriptor, ctx: WorkerContext) -> Result<Box<dyn Sink>> {

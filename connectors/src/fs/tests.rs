@@ -637,7 +637,7 @@ fn options_are_validated() {
     assert_eq!(
         caps,
         SourceCapabilities {
-            filter_pushdown: false,
+            filter_pushdown: true,
             projection_pushdown: true,
             bounded: true
         }
@@ -875,4 +875,60 @@ fn reading_in_small_chunks_gives_the_same_rows_and_bad_records() {
             }
         }
     }
+}
+
+#[test]
+fn pushed_down_filters_are_applied_inside_the_source() {
+    use sluice_compiler::{BinaryOp, Datum, ScalarExpr};
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), 5);
+    let schema = Schema::new(vec![Field::new("x", SqlType::BigInt)]);
+    let t = table(
+        schema,
+        &[
+            ("path", dir.path().to_str().unwrap()),
+            ("format", "csv"),
+            ("csv.header", "false"),
+        ],
+    );
+    // x % 10 = 1 AND x > 10: one row of each file but the first.
+    let filters = vec![
+        ScalarExpr::binary(
+            BinaryOp::Eq,
+            ScalarExpr::binary(
+                BinaryOp::Mod,
+                ScalarExpr::col(0),
+                ScalarExpr::lit(Datum::Int(10), SqlType::BigInt),
+            ),
+            ScalarExpr::lit(Datum::Int(1), SqlType::BigInt),
+        ),
+        ScalarExpr::binary(
+            BinaryOp::Gt,
+            ScalarExpr::col(0),
+            ScalarExpr::lit(Datum::Int(10), SqlType::BigInt),
+        ),
+    ];
+    let mut got = Vec::new();
+    for w in 0..2 {
+        let mut src = Registry::builtin()
+            .create_source(&t, &[0], &filters, ctx(w, 2))
+            .unwrap();
+        loop {
+            match src.poll(2).unwrap() {
+                SourcePoll::Batch { batch, bad } => {
+                    assert!(bad.is_empty());
+                    let a = batch
+                        .column(0)
+                        .as_any()
+                        .downcast_ref::<Int64Array>()
+                        .unwrap();
+                    got.extend(a.values().iter().copied());
+                }
+                SourcePoll::Idle => panic!("a file source is never idle"),
+                SourcePoll::Finished => break,
+            }
+        }
+    }
+    got.sort_unstable();
+    assert_eq!(got, vec![11, 21, 31, 41]);
 }

@@ -1,0 +1,66 @@
+//! Filter push-down into sources: a source that declared `filter_pushdown` applies the
+//! compiler's pushed-down predicates to each batch before it leaves the source, with
+//! the same columnar kernels the dataflow's `Calc` stage uses. Rows failing a filter
+//! are never converted, exchanged or counted downstream.
+
+use crate::{ConnectorError, Result, Source, SourcePoll};
+use sluice_catalogs::{SqlType, TableDescriptor};
+use sluice_compiler::ScalarExpr;
+use sluice_gpu::{ColumnarKernels, CpuKernels};
+
+/// A source wrapped so that only rows satisfying every pushed-down filter come out.
+pub struct FilteredSource {
+    inner: Box<dyn Source>,
+    predicate: ScalarExpr,
+    types: Vec<SqlType>,
+    table: String,
+}
+
+/// Wrap `source` so that it applies `filters` (over the projected columns of `table`);
+/// returns it unchanged when there are none.
+pub fn with_filters(
+    source: Box<dyn Source>,
+    table: &TableDescriptor,
+    projection: &[usize],
+    filters: &[ScalarExpr],
+) -> Box<dyn Source> {
+    match ScalarExpr::and_all(filters.to_vec()) {
+        None => source,
+        Some(predicate) => Box::new(FilteredSource {
+            inner: source,
+            predicate,
+            types: projection
+                .iter()
+                .filter_map(|&i| table.schema.fields.get(i).map(|f| f.ty))
+                .collect(),
+            table: table.name.clone(),
+        }),
+    }
+}
+
+impl Source for FilteredSource {
+    fn poll(&mut self, max_rows: usize) -> Result<SourcePoll> {
+        match self.inner.poll(max_rows)? {
+            SourcePoll::Batch { batch, bad } => {
+                let batch = CpuKernels
+                    .filter(&self.predicate, &batch, &self.types)
+                    .map_err(|e| {
+                        ConnectorError::Format(format!(
+                            "table '{}': cannot evaluate a pushed-down filter: {e}",
+                            self.table
+                        ))
+                    })?;
+                Ok(SourcePoll::Batch { batch, bad })
+            }
+            other => Ok(other),
+        }
+    }
+
+    fn position(&self) -> serde_json::Value {
+        self.inner.position()
+    }
+
+    fn seek(&mut self, position: &serde_json::Value) -> Result<()> {
+        self.inner.seek(position)
+    }
+}
