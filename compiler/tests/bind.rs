@@ -292,6 +292,22 @@ fn scalar_functions() {
             Timestamp, Timestamp, Timestamp, Timestamp
         ]
     );
+    // CONCAT is NULL when any argument is (Flink), as `||`.
+    assert_eq!(
+        first_expr("SELECT CONCAT(s, a, 'x') FROM t"),
+        ScalarExpr::binary(
+            BinaryOp::Concat,
+            ScalarExpr::binary(
+                BinaryOp::Concat,
+                ScalarExpr::Column(4),
+                ScalarExpr::Cast {
+                    expr: Box::new(ScalarExpr::Column(0)),
+                    to: Varchar
+                }
+            ),
+            ScalarExpr::Literal(Datum::Str("x".into()), Varchar)
+        )
+    );
     assert_eq!(
         first_expr("SELECT FLOOR(ts TO HOUR) FROM t"),
         ScalarExpr::Call {

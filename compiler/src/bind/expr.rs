@@ -1001,12 +1001,19 @@ impl ExprBinder<'_> {
             }
             "CONCAT" => {
                 arity(1, usize::MAX)?;
-                let mut a = Vec::with_capacity(args.len());
+                // Flink's CONCAT is NULL when any argument is NULL: bind it as `a || b || …`
+                // (the `||` operator has exactly that semantics).
+                let mut acc: Option<ScalarExpr> = None;
                 for e in &args {
                     let (x, t) = self.bind(e)?;
-                    a.push(coerce(x, t, SqlType::Varchar));
+                    let x = coerce(x, t, SqlType::Varchar);
+                    acc = Some(match acc {
+                        None => x,
+                        Some(prev) => ScalarExpr::binary(BinaryOp::Concat, prev, x),
+                    });
                 }
-                Ok(call(Func::Concat, a, SqlType::Varchar))
+                let out = acc.unwrap_or_else(|| str_lit(""));
+                Ok((out, SqlType::Varchar))
             }
             "TRIM" | "LTRIM" | "RTRIM" | "BTRIM" => {
                 arity(1, 2)?;
