@@ -1102,6 +1102,24 @@ impl ExprBinder<'_> {
                 };
                 Ok(call(func, a, SqlType::Double))
             }
+            "YEAR" | "QUARTER" | "MONTH" | "WEEK" | "DAYOFMONTH" | "DAYOFYEAR" | "HOUR"
+            | "MINUTE" | "SECOND" => {
+                // Flink's shorthands for EXTRACT(unit FROM t).
+                arity(1, 1)?;
+                let unit = match name.as_str() {
+                    "YEAR" => TimeUnit::Year,
+                    "QUARTER" => TimeUnit::Quarter,
+                    "MONTH" => TimeUnit::Month,
+                    "WEEK" => TimeUnit::Week,
+                    "DAYOFMONTH" => TimeUnit::Day,
+                    "DAYOFYEAR" => TimeUnit::DayOfYear,
+                    "HOUR" => TimeUnit::Hour,
+                    "MINUTE" => TimeUnit::Minute,
+                    _ => TimeUnit::Second,
+                };
+                let (x, _) = self.temporal_arg(arg(0)?, &name)?;
+                Ok(call(Func::Extract(unit), vec![x], SqlType::BigInt))
+            }
             "DATE_TRUNC" => {
                 arity(2, 2)?;
                 let unit_expr = arg(0)?;
