@@ -437,6 +437,35 @@ fn aggregation_plan_shape() {
     assert!(group_by.is_empty());
     assert_eq!(aggs[0].func, AggFunc::Count);
     assert!(aggs[0].distinct);
+    // FILTER (WHERE c) moves into the argument: COUNT(CASE WHEN c THEN 1 END).
+    let LogicalPlan::Project { input, .. } =
+        plan("SELECT COUNT(*) FILTER (WHERE a > 1), SUM(b) FILTER (WHERE flag) FROM t")
+    else {
+        panic!()
+    };
+    let LogicalPlan::Aggregate { input, aggs, .. } = *input else {
+        panic!()
+    };
+    assert_eq!(aggs[0].func, AggFunc::Count);
+    assert_eq!(aggs[0].arg, Some(0));
+    assert_eq!(aggs[1].ty, BigInt);
+    let LogicalPlan::Project { exprs, .. } = *input else {
+        panic!()
+    };
+    assert_eq!(
+        exprs[0],
+        ScalarExpr::Case {
+            whens: vec![(
+                ScalarExpr::binary(
+                    BinaryOp::Gt,
+                    ScalarExpr::Column(0),
+                    ScalarExpr::Literal(Datum::Int(1), Int)
+                ),
+                ScalarExpr::Literal(Datum::Int(1), Int)
+            )],
+            else_: None
+        }
+    );
     // Aggregates inside expressions, repeated aggregates shared.
     let LogicalPlan::Project { input, exprs, .. } =
         plan("SELECT SUM(b) / COUNT(*), ROUND(AVG(c), 2), SUM(b) FROM t")

@@ -902,9 +902,15 @@ impl ExprBinder<'_> {
                 pos,
             ));
         }
-        if f.filter.is_some() || !f.within_group.is_empty() || f.null_treatment.is_some() {
+        if !f.within_group.is_empty() || f.null_treatment.is_some() {
             return Err(CompileError::unsupported(
-                format!("FILTER / WITHIN GROUP / null treatment on {name} is not supported"),
+                format!("WITHIN GROUP / null treatment on {name} is not supported"),
+                pos,
+            ));
+        }
+        if f.filter.is_some() && !AGGREGATES.contains(&name.as_str()) {
+            return Err(CompileError::plan(
+                format!("FILTER is only allowed on aggregate functions, not {name}"),
                 pos,
             ));
         }
@@ -942,7 +948,7 @@ impl ExprBinder<'_> {
             }
         }
         if AGGREGATES.contains(&name.as_str()) {
-            return self.bind_aggregate(&name, &args, distinct, star, pos);
+            return self.bind_aggregate(&name, &args, distinct, star, f.filter.as_deref(), pos);
         }
         if distinct || star {
             return Err(CompileError::plan(
@@ -1211,6 +1217,7 @@ impl ExprBinder<'_> {
         args: &[&Expr],
         distinct: bool,
         star: bool,
+        filter: Option<&Expr>,
         pos: Option<Position>,
     ) -> Result<Bound, CompileError> {
         if self.agg.is_none() {
@@ -1265,6 +1272,30 @@ impl ExprBinder<'_> {
                 (_, t) => (x, t),
             };
             Some((x, t))
+        };
+        // `agg(x) FILTER (WHERE c)` = `agg(CASE WHEN c THEN x END)` (aggregates skip
+        // NULLs); `COUNT(*) FILTER (WHERE c)` = `COUNT(CASE WHEN c THEN 1 END)`.
+        let arg = match filter {
+            None => arg,
+            Some(c) => {
+                let saved = self.agg.take();
+                let clause = std::mem::replace(&mut self.clause, "FILTER");
+                let r = self.bind_bool(c);
+                self.agg = saved;
+                self.clause = clause;
+                let cond = r?;
+                let (x, t) = arg.unwrap_or((
+                    ScalarExpr::Literal(Datum::Int(1), SqlType::Int),
+                    SqlType::Int,
+                ));
+                Some((
+                    ScalarExpr::Case {
+                        whens: vec![(cond, x)],
+                        else_: None,
+                    },
+                    t,
+                ))
+            }
         };
         let Some(agg) = self.agg.as_deref_mut() else {
             return Err(CompileError::internal("aggregate state vanished"));
