@@ -13,9 +13,9 @@ use crate::expr::{AggFunc, AggregateCall, BinaryOp, Func, ScalarExpr, TimeUnit};
 use crate::parse::{interval_ms, span_pos};
 use sluice_catalogs::SqlType;
 use sqlparser::ast::{
-    BinaryOperator, CastKind, CeilFloorKind, DataType, DateTimeField, DuplicateTreatment, Expr,
-    Function, FunctionArg, FunctionArgExpr, FunctionArguments, ObjectNamePart, Spanned,
-    TrimWhereField, UnaryOperator, Value,
+    BinaryOperator, CastKind, CeilFloorKind, DateTimeField, DuplicateTreatment, Expr, Function,
+    FunctionArg, FunctionArgExpr, FunctionArguments, ObjectNamePart, Spanned, TrimWhereField,
+    UnaryOperator, Value,
 };
 
 /// The names of the aggregate functions.
@@ -1449,9 +1449,4 @@ pub fn constant_interval(e: &Expr, what: &'static str) -> Result<i64, CompileErr
             pos_of(e),
         )),
     }
-}
-
-/// Whether a data type is DATE/TIMESTAMP (used by DDL checks).
-pub fn is_temporal_type(dt: &DataType) -> bool {
-    matches!(dt, DataType::Date | DataType::Timestamp(..))
 }

@@ -8,7 +8,7 @@
 //! - [`query`]: SELECT / FROM / joins / window TVFs / set operations / ORDER BY;
 //! - [`ddl`]: CREATE TABLE.
 //!
-//! The entry point is [`bind_script`]; [`crate::compile`] runs the later stages.
+//! The entry point is [`bind_script`]; [`crate::compile()`] runs the later stages.
 
 pub mod ddl;
 pub mod expr;

@@ -1203,7 +1203,11 @@ impl QueryBinder<'_> {
                     end_group: 0,
                 });
             }
-            let n_before_window = scope.cols.len() - if legacy.is_some() { 3 } else { 0 };
+            let n_before_window =
+                scope
+                    .cols
+                    .len()
+                    .saturating_sub(if legacy.is_some() { 3 } else { 0 });
             for (k, gi) in group_items.iter().enumerate() {
                 if window.map(|(w, _, _)| w) == Some(k) {
                     for (off, name) in [(0usize, "window_start"), (1, "window_end")] {
@@ -1284,7 +1288,6 @@ impl QueryBinder<'_> {
         order_exprs: &[sqlparser::ast::OrderByExpr],
         is_distinct: bool,
     ) -> Result<(LogicalPlan, Vec<SortKey>, usize), CompileError> {
-        let aggregating = agg_state.is_some();
         let mut exprs: Vec<ScalarExpr> = Vec::new();
         let names: Vec<String> = items.iter().map(|i| i.name().to_string()).collect();
         let mut having = None;
@@ -1392,7 +1395,6 @@ impl QueryBinder<'_> {
                 };
             }
         }
-        let _ = aggregating;
         let n_hidden = hidden.len();
         if is_distinct && n_hidden > 0 {
             return Err(CompileError::plan(
