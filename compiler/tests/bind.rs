@@ -323,6 +323,30 @@ fn scalar_functions() {
             ScalarExpr::Literal(Datum::Int(2), Int)
         )
     );
+    // CAST of a fraction to an integer truncates toward zero (Flink).
+    match first_expr("SELECT CAST(c AS INT) FROM t") {
+        ScalarExpr::Cast { expr, to: Int } => match *expr {
+            ScalarExpr::Case { whens, else_ } => {
+                assert_eq!(
+                    whens[0].1,
+                    ScalarExpr::Call {
+                        func: Func::Floor,
+                        args: vec![ScalarExpr::Column(2)]
+                    }
+                );
+                assert_eq!(
+                    else_.as_deref(),
+                    Some(&ScalarExpr::Call {
+                        func: Func::Ceil,
+                        args: vec![ScalarExpr::Column(2)]
+                    })
+                );
+            }
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(out_types("SELECT CAST(d AS BIGINT) FROM t"), vec![BigInt]);
     assert_eq!(
         out_types("SELECT CAST(a AS VARCHAR), CAST(s AS DECIMAL(5,2)), CAST(ts AS DATE), CAST('1' AS BIGINT), CAST(c AS DECIMAL), CAST(a AS STRING), CAST(a AS TEXT), CAST(a AS FLOAT) FROM t"),
         vec![Varchar, dec(5, 2), Date, BigInt, dec(10, 0), Varchar, Varchar, Double]

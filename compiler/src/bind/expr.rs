@@ -549,6 +549,9 @@ impl ExprBinder<'_> {
                 if !can_cast(t, to) {
                     return Err(CompileError::plan(format!("cannot cast {t} to {to}"), pos));
                 }
+                if to.is_integer() && matches!(t, SqlType::Double | SqlType::Decimal { .. }) {
+                    return Ok((truncating_cast(x, t, to), to));
+                }
                 Ok((coerce(x, t, to), to))
             }
             Expr::Extract { field, expr, .. } => {
@@ -1368,6 +1371,30 @@ impl ExprBinder<'_> {
             )),
         }
     }
+}
+
+/// `CAST(x AS <integer>)` for a DOUBLE or DECIMAL `x`, truncating toward zero as Flink
+/// does: `CAST(CASE WHEN x >= 0 THEN FLOOR(x) ELSE CEIL(x) END AS to)`, whose final cast
+/// is exact whatever rounding the evaluator's cast uses.
+fn truncating_cast(x: ScalarExpr, t: SqlType, to: SqlType) -> ScalarExpr {
+    let zero = match t {
+        SqlType::Double => Datum::Float(F64(0.0)),
+        _ => Datum::Decimal(0),
+    };
+    let truncated = ScalarExpr::Case {
+        whens: vec![(
+            ScalarExpr::binary(BinaryOp::GtEq, x.clone(), ScalarExpr::Literal(zero, t)),
+            ScalarExpr::Call {
+                func: Func::Floor,
+                args: vec![x.clone()],
+            },
+        )],
+        else_: Some(Box::new(ScalarExpr::Call {
+            func: Func::Ceil,
+            args: vec![x],
+        })),
+    };
+    coerce(truncated, Func::Floor.return_type(&[t]), to)
 }
 
 /// The column name of a plain column reference expression.
