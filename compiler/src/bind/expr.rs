@@ -56,10 +56,19 @@ pub struct ExprBinder<'s> {
     pub agg: Option<&'s mut AggState>,
     /// The clause being bound, for error messages ("WHERE", "ON"…).
     pub clause: &'static str,
+    /// Current nesting depth of [`ExprBinder::bind`] calls (bounded by [`MAX_EXPR_DEPTH`]).
+    pub depth: usize,
 }
 
-/// The start position of an AST node.
-pub fn pos_of(e: &impl Spanned) -> Option<Position> {
+/// The deepest expression nesting the binder accepts (operator chains such as
+/// `a + b + c + …` count one level per operator): deeper trees would risk exhausting
+/// the stack in the later recursive stages.
+pub const MAX_EXPR_DEPTH: usize = 256;
+
+/// The start position of an AST node. Computing a span recurses through the whole
+/// subtree, so it runs with stack to spare (see [`crate::bind::bind_script`]).
+#[recursive::recursive]
+pub fn pos_of(e: &dyn Spanned) -> Option<Position> {
     span_pos(e.span())
 }
 
@@ -175,24 +184,54 @@ pub fn children(e: &Expr) -> Vec<&Expr> {
     }
 }
 
-/// True if the expression contains an aggregate call (not looking into subqueries).
-pub fn contains_aggregate(e: &Expr) -> bool {
-    if let Expr::Function(f) = e {
-        if f.over.is_none() && AGGREGATES.contains(&function_name(f).as_str()) {
+/// True if the expression tree is deeper than `limit` (iterative: safe on any depth).
+pub fn too_deep(e: &Expr, limit: usize) -> bool {
+    let mut stack = vec![(e, 1usize)];
+    while let Some((cur, d)) = stack.pop() {
+        if d > limit {
             return true;
         }
+        stack.extend(children(cur).into_iter().map(|c| (c, d + 1)));
     }
-    children(e).into_iter().any(contains_aggregate)
+    false
+}
+
+/// The position of the leftmost leaf of an expression (iterative: safe on any depth).
+pub fn leftmost_pos(e: &Expr) -> Option<Position> {
+    let mut cur = e;
+    while let Some(first) = children(cur).first() {
+        cur = first;
+    }
+    span_pos(cur.span())
+}
+
+/// True if `pred` holds for a node of the expression tree (iterative: safe on any
+/// depth; does not look into subqueries).
+fn any_node(e: &Expr, pred: impl Fn(&Expr) -> bool) -> bool {
+    let mut stack = vec![e];
+    while let Some(cur) = stack.pop() {
+        if pred(cur) {
+            return true;
+        }
+        stack.extend(children(cur));
+    }
+    false
+}
+
+/// True if the expression contains an aggregate call (not looking into subqueries).
+pub fn contains_aggregate(e: &Expr) -> bool {
+    any_node(e, |n| {
+        matches!(n, Expr::Function(f)
+            if f.over.is_none() && AGGREGATES.contains(&function_name(f).as_str()))
+    })
 }
 
 /// True if the expression contains a legacy window auxiliary call (`TUMBLE_START`…).
 fn contains_window_aux(e: &Expr) -> bool {
-    if let Expr::Function(f) = e {
-        if is_window_aux(&function_name(f)) {
-            return true;
-        }
-    }
-    children(e).into_iter().any(contains_window_aux)
+    any_node(
+        e,
+        |n| matches!(n, Expr::Function(f) if is_window_aux(&function_name(f))),
+    )
 }
 
 fn str_lit(s: impl Into<String>) -> ScalarExpr {
@@ -278,6 +317,7 @@ impl ExprBinder<'_> {
             scope,
             agg: None,
             clause,
+            depth: 0,
         }
     }
 
@@ -295,7 +335,23 @@ impl ExprBinder<'_> {
     }
 
     /// Bind an expression; returns it with its type.
+    #[recursive::recursive]
     pub fn bind(&mut self, e: &Expr) -> Result<Bound, CompileError> {
+        // Check the whole tree once, without recursion, before anything recurses on it
+        // (spans, binding, the later stages).
+        if self.depth >= MAX_EXPR_DEPTH || (self.depth == 0 && too_deep(e, MAX_EXPR_DEPTH)) {
+            return Err(CompileError::unsupported(
+                format!("expression is nested too deeply (more than {MAX_EXPR_DEPTH} levels)"),
+                leftmost_pos(e),
+            ));
+        }
+        self.depth += 1;
+        let r = self.bind_at_depth(e);
+        self.depth -= 1;
+        r
+    }
+
+    fn bind_at_depth(&mut self, e: &Expr) -> Result<Bound, CompileError> {
         if self.agg.is_some() && !contains_aggregate(e) && !contains_window_aux(e) {
             let saved = self.agg.take();
             let plain = self.bind_inner(e);

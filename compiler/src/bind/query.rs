@@ -283,6 +283,7 @@ fn distinct(plan: LogicalPlan) -> LogicalPlan {
 
 impl QueryBinder<'_> {
     /// Bind a query, leaving its ORDER BY / LIMIT / OFFSET pending (top level).
+    #[recursive::recursive]
     pub fn bind_query(&self, q: &Query, outer: &Ctes) -> Result<BoundQuery, CompileError> {
         let pos = pos_of(q);
         if q.fetch.is_some()
@@ -1298,6 +1299,7 @@ impl QueryBinder<'_> {
                 scope,
                 agg: agg_state.as_mut(),
                 clause: "SELECT",
+                depth: 0,
             };
             for it in &items {
                 let x = match it {
