@@ -4,7 +4,7 @@
 //!
 //! Handled here:
 //! - statement splitting on `;`;
-//! - `SET 'key' = 'value'` (ignored);
+//! - `SET 'key' = 'value'` and `RESET ['key']` (ignored);
 //! - `EXPLAIN [LOGICAL | OPTIMIZED | PHYSICAL] stmt`;
 //! - in `CREATE TABLE`: `WATERMARK FOR col AS col [- INTERVAL …]`, `WITH ('k' = 'v', …)`
 //!   and `PRIMARY KEY (…) NOT ENFORCED`;
@@ -66,7 +66,7 @@ pub enum ParsedStatement {
         /// Where the statement starts.
         position: Option<Position>,
     },
-    /// `SET …` and statement-set markers (ignored).
+    /// `SET …`, `RESET …` and statement-set markers (ignored).
     Set,
     /// Any other statement, for the binder to judge.
     Other {
@@ -197,7 +197,11 @@ fn parse_statement(mut toks: Vec<TokenWithSpan>) -> Result<ParsedStatement, Comp
             && is_word(toks.first(), "BEGIN")
             && is_word(toks.get(1), "STATEMENT")
             && is_word(toks.get(2), "SET"));
-    if toks.is_empty() || is_marker || is_word(toks.first(), "SET") {
+    if toks.is_empty()
+        || is_marker
+        || is_word(toks.first(), "SET")
+        || is_word(toks.first(), "RESET")
+    {
         return Ok(ParsedStatement::Set);
     }
     let mut explain = None;

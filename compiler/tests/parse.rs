@@ -90,8 +90,10 @@ fn ddl_syntax_errors_point_into_the_original_text() {
 
 #[test]
 fn explain_and_set() {
-    let s = bind("SET 'a' = 'b';\nSET x = 1;\nEXPLAIN PHYSICAL SELECT a FROM t;\nSET 'c' = 'd'")
-        .unwrap();
+    let s = bind(
+        "SET 'a' = 'b';\nSET x = 1;\nRESET 'a';\nEXPLAIN PHYSICAL SELECT a FROM t;\nSET 'c' = 'd'",
+    )
+    .unwrap();
     assert_eq!(s.explain.map(|e| e.0), Some(ExplainStage::Physical));
     let text = err("EXPLAIN SELECT a FROM t;\nINSERT INTO sink2 SELECT b, b FROM t");
     assert!(
