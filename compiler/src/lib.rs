@@ -5,11 +5,13 @@
 //! ```
 //!
 //! This crate is the whole left half of Sluice's data path and it is pure: no I/O, no
-//! threads, no clocks. The entry point is [`compile`]. Read in this order:
+//! threads, no clocks. The entry point is [`compile()`]. Read in this order:
 //!
 //! 1. [`datum`], [`expr`]: values and bound scalar expressions;
 //! 2. [`plan`]: the logical plan, each variant with its state cost;
-//! 3. [`physical`]: the dataflow plan that `sluice-dataflow` renders.
+//! 3. [`physical`]: the dataflow plan that `sluice-dataflow` renders;
+//! 4. [`parse`] (Flink SQL to sqlparser statements), [`bind`] (statements to logical
+//!    plans, with name resolution and type coercion) and [`mod@compile`] (the driver).
 //!
 //! Every error is a [`CompileError`] carrying a line and column when one is known.
 

@@ -4,7 +4,7 @@
 //!
 //! Handled here:
 //! - statement splitting on `;`;
-//! - `SET 'key' = 'value'` (ignored);
+//! - `SET 'key' = 'value'` and `RESET ['key']` (ignored);
 //! - `EXPLAIN [LOGICAL | OPTIMIZED | PHYSICAL] stmt`;
 //! - in `CREATE TABLE`: `WATERMARK FOR col AS col [- INTERVAL …]`, `WITH ('k' = 'v', …)`
 //!   and `PRIMARY KEY (…) NOT ENFORCED`;
@@ -66,7 +66,7 @@ pub enum ParsedStatement {
         /// Where the statement starts.
         position: Option<Position>,
     },
-    /// `SET …` (ignored).
+    /// `SET …`, `RESET …` and statement-set markers (ignored).
     Set,
     /// Any other statement, for the binder to judge.
     Other {
@@ -181,8 +181,27 @@ pub fn parse_script(sql: &str) -> Result<Vec<ParsedStatement>, CompileError> {
 }
 
 fn parse_statement(mut toks: Vec<TokenWithSpan>) -> Result<ParsedStatement, CompileError> {
+    // Flink statement sets: `EXECUTE STATEMENT SET BEGIN stmt; …; END;` and the older
+    // `BEGIN STATEMENT SET; stmt; …; END;` group INSERTs, which a script runs as one job
+    // anyway: the markers are dropped.
+    if is_word(toks.first(), "EXECUTE")
+        && is_word(toks.get(1), "STATEMENT")
+        && is_word(toks.get(2), "SET")
+        && is_word(toks.get(3), "BEGIN")
+    {
+        toks.drain(0..4);
+    }
     let position = tok_pos(&toks, 0);
-    if is_word(toks.first(), "SET") {
+    let is_marker = (toks.len() == 1 && is_word(toks.first(), "END"))
+        || (toks.len() == 3
+            && is_word(toks.first(), "BEGIN")
+            && is_word(toks.get(1), "STATEMENT")
+            && is_word(toks.get(2), "SET"));
+    if toks.is_empty()
+        || is_marker
+        || is_word(toks.first(), "SET")
+        || is_word(toks.first(), "RESET")
+    {
         return Ok(ParsedStatement::Set);
     }
     let mut explain = None;

@@ -292,6 +292,22 @@ fn scalar_functions() {
             Timestamp, Timestamp, Timestamp, Timestamp
         ]
     );
+    // CONCAT is NULL when any argument is (Flink), as `||`.
+    assert_eq!(
+        first_expr("SELECT CONCAT(s, a, 'x') FROM t"),
+        ScalarExpr::binary(
+            BinaryOp::Concat,
+            ScalarExpr::binary(
+                BinaryOp::Concat,
+                ScalarExpr::Column(4),
+                ScalarExpr::Cast {
+                    expr: Box::new(ScalarExpr::Column(0)),
+                    to: Varchar
+                }
+            ),
+            ScalarExpr::Literal(Datum::Str("x".into()), Varchar)
+        )
+    );
     assert_eq!(
         first_expr("SELECT FLOOR(ts TO HOUR) FROM t"),
         ScalarExpr::Call {
@@ -307,6 +323,30 @@ fn scalar_functions() {
             ScalarExpr::Literal(Datum::Int(2), Int)
         )
     );
+    // CAST of a fraction to an integer truncates toward zero (Flink).
+    match first_expr("SELECT CAST(c AS INT) FROM t") {
+        ScalarExpr::Cast { expr, to: Int } => match *expr {
+            ScalarExpr::Case { whens, else_ } => {
+                assert_eq!(
+                    whens[0].1,
+                    ScalarExpr::Call {
+                        func: Func::Floor,
+                        args: vec![ScalarExpr::Column(2)]
+                    }
+                );
+                assert_eq!(
+                    else_.as_deref(),
+                    Some(&ScalarExpr::Call {
+                        func: Func::Ceil,
+                        args: vec![ScalarExpr::Column(2)]
+                    })
+                );
+            }
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(out_types("SELECT CAST(d AS BIGINT) FROM t"), vec![BigInt]);
     assert_eq!(
         out_types("SELECT CAST(a AS VARCHAR), CAST(s AS DECIMAL(5,2)), CAST(ts AS DATE), CAST('1' AS BIGINT), CAST(c AS DECIMAL), CAST(a AS STRING), CAST(a AS TEXT), CAST(a AS FLOAT) FROM t"),
         vec![Varchar, dec(5, 2), Date, BigInt, dec(10, 0), Varchar, Varchar, Double]
@@ -421,6 +461,35 @@ fn aggregation_plan_shape() {
     assert!(group_by.is_empty());
     assert_eq!(aggs[0].func, AggFunc::Count);
     assert!(aggs[0].distinct);
+    // FILTER (WHERE c) moves into the argument: COUNT(CASE WHEN c THEN 1 END).
+    let LogicalPlan::Project { input, .. } =
+        plan("SELECT COUNT(*) FILTER (WHERE a > 1), SUM(b) FILTER (WHERE flag) FROM t")
+    else {
+        panic!()
+    };
+    let LogicalPlan::Aggregate { input, aggs, .. } = *input else {
+        panic!()
+    };
+    assert_eq!(aggs[0].func, AggFunc::Count);
+    assert_eq!(aggs[0].arg, Some(0));
+    assert_eq!(aggs[1].ty, BigInt);
+    let LogicalPlan::Project { exprs, .. } = *input else {
+        panic!()
+    };
+    assert_eq!(
+        exprs[0],
+        ScalarExpr::Case {
+            whens: vec![(
+                ScalarExpr::binary(
+                    BinaryOp::Gt,
+                    ScalarExpr::Column(0),
+                    ScalarExpr::Literal(Datum::Int(1), Int)
+                ),
+                ScalarExpr::Literal(Datum::Int(1), Int)
+            )],
+            else_: None
+        }
+    );
     // Aggregates inside expressions, repeated aggregates shared.
     let LogicalPlan::Project { input, exprs, .. } =
         plan("SELECT SUM(b) / COUNT(*), ROUND(AVG(c), 2), SUM(b) FROM t")

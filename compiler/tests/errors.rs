@@ -319,3 +319,16 @@ fn order_and_limit_errors() {
         "SELECT DISTINCT",
     );
 }
+
+#[test]
+fn compile_reports_binder_errors_with_positions() {
+    let cat = common::catalog();
+    let c: &dyn sluice_catalogs::Catalog = &cat;
+    let e = sluice_compiler::compile("SELECT a\nFROM t\nWHERE zz > 1", c, &common::AnyConnector)
+        .expect_err("unknown column");
+    assert_eq!(e.kind, ErrorKind::Plan);
+    assert_eq!(
+        e.to_string(),
+        "error at line 3, column 7: unknown column 'zz'"
+    );
+}

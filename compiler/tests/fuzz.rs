@@ -224,3 +224,40 @@ fn valid_fuzz_seeds_bind() {
         }
     }
 }
+
+#[test]
+fn deep_nesting_is_an_error_or_binds_without_overflowing_the_stack() {
+    let depths = [10usize, 40, 60, 200, 250, 2000];
+    for d in depths {
+        let parens = format!("SELECT {}1{} FROM t", "(".repeat(d), ")".repeat(d));
+        let arith = format!("SELECT {} FROM t", vec!["a"; d].join(" + "));
+        let ors = format!(
+            "SELECT a FROM t WHERE {}",
+            (0..d)
+                .map(|i| format!("a = {i}"))
+                .collect::<Vec<_>>()
+                .join(" OR ")
+        );
+        let negs = format!("SELECT {}a FROM t", "- ".repeat(d));
+        let nots = format!("SELECT a FROM t WHERE {}flag", "NOT ".repeat(d));
+        let cases = format!(
+            "SELECT {}1{} FROM t",
+            "CASE WHEN a > 1 THEN ".repeat(d.min(100)),
+            " END".repeat(d.min(100))
+        );
+        let subqueries = format!(
+            "SELECT * FROM {}t{}",
+            "(SELECT * FROM ".repeat(d.min(100)),
+            ") x".repeat(d.min(100))
+        );
+        for sql in [parens, arith, ors, negs, nots, cases, subqueries] {
+            run(&sql);
+        }
+    }
+    // Long operator chains bind up to the limit and fail cleanly beyond it.
+    let chain = |n: usize| format!("SELECT {} FROM t", vec!["a"; n].join(" + "));
+    assert!(common::bind(&chain(200)).is_ok());
+    let e = common::bind(&chain(300)).expect_err("too deep");
+    assert_eq!(e.kind, sluice_compiler::ErrorKind::Unsupported);
+    assert!(e.to_string().contains("nested too deeply"), "{e}");
+}

@@ -90,8 +90,10 @@ fn ddl_syntax_errors_point_into_the_original_text() {
 
 #[test]
 fn explain_and_set() {
-    let s = bind("SET 'a' = 'b';\nSET x = 1;\nEXPLAIN PHYSICAL SELECT a FROM t;\nSET 'c' = 'd'")
-        .unwrap();
+    let s = bind(
+        "SET 'a' = 'b';\nSET x = 1;\nRESET 'a';\nEXPLAIN PHYSICAL SELECT a FROM t;\nSET 'c' = 'd'",
+    )
+    .unwrap();
     assert_eq!(s.explain.map(|e| e.0), Some(ExplainStage::Physical));
     let text = err("EXPLAIN SELECT a FROM t;\nINSERT INTO sink2 SELECT b, b FROM t");
     assert!(
@@ -118,4 +120,27 @@ fn intervals() {
     );
     let text = err("SELECT INTERVAL 'x' SECOND");
     assert!(text.contains("invalid interval value"), "{text}");
+}
+
+#[test]
+fn flink_statement_sets() {
+    let s = bind(
+        "EXECUTE STATEMENT SET BEGIN\n\
+           INSERT INTO sink2 SELECT b, b FROM t;\n\
+           INSERT INTO sink2 SELECT b, a FROM t;\n\
+         END;",
+    )
+    .unwrap();
+    assert_eq!(s.outputs.len(), 2);
+    let s = bind(
+        "BEGIN STATEMENT SET;\nINSERT INTO sink2 SELECT b, b FROM t;\nINSERT INTO sink2 SELECT b, a FROM t;\nEND;",
+    )
+    .unwrap();
+    assert_eq!(s.outputs.len(), 2);
+    // Positions inside a statement set still point into the original text.
+    let text = err("EXECUTE STATEMENT SET BEGIN\n  INSERT INTO nosink SELECT b, b FROM t;\nEND;");
+    assert!(
+        text.starts_with("error at line 2, column 15: unknown table 'nosink'"),
+        "{text}"
+    );
 }

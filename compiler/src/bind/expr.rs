@@ -13,9 +13,9 @@ use crate::expr::{AggFunc, AggregateCall, BinaryOp, Func, ScalarExpr, TimeUnit};
 use crate::parse::{interval_ms, span_pos};
 use sluice_catalogs::SqlType;
 use sqlparser::ast::{
-    BinaryOperator, CastKind, CeilFloorKind, DataType, DateTimeField, DuplicateTreatment, Expr,
-    Function, FunctionArg, FunctionArgExpr, FunctionArguments, ObjectNamePart, Spanned,
-    TrimWhereField, UnaryOperator, Value,
+    BinaryOperator, CastKind, CeilFloorKind, DateTimeField, DuplicateTreatment, Expr, Function,
+    FunctionArg, FunctionArgExpr, FunctionArguments, ObjectNamePart, Spanned, TrimWhereField,
+    UnaryOperator, Value,
 };
 
 /// The names of the aggregate functions.
@@ -56,10 +56,19 @@ pub struct ExprBinder<'s> {
     pub agg: Option<&'s mut AggState>,
     /// The clause being bound, for error messages ("WHERE", "ON"…).
     pub clause: &'static str,
+    /// Current nesting depth of [`ExprBinder::bind`] calls (bounded by [`MAX_EXPR_DEPTH`]).
+    pub depth: usize,
 }
 
-/// The start position of an AST node.
-pub fn pos_of(e: &impl Spanned) -> Option<Position> {
+/// The deepest expression nesting the binder accepts (operator chains such as
+/// `a + b + c + …` count one level per operator): deeper trees would risk exhausting
+/// the stack in the later recursive stages.
+pub const MAX_EXPR_DEPTH: usize = 256;
+
+/// The start position of an AST node. Computing a span recurses through the whole
+/// subtree, so it runs with stack to spare (see [`crate::bind::bind_script`]).
+#[recursive::recursive]
+pub fn pos_of(e: &dyn Spanned) -> Option<Position> {
     span_pos(e.span())
 }
 
@@ -175,24 +184,54 @@ pub fn children(e: &Expr) -> Vec<&Expr> {
     }
 }
 
-/// True if the expression contains an aggregate call (not looking into subqueries).
-pub fn contains_aggregate(e: &Expr) -> bool {
-    if let Expr::Function(f) = e {
-        if f.over.is_none() && AGGREGATES.contains(&function_name(f).as_str()) {
+/// True if the expression tree is deeper than `limit` (iterative: safe on any depth).
+pub fn too_deep(e: &Expr, limit: usize) -> bool {
+    let mut stack = vec![(e, 1usize)];
+    while let Some((cur, d)) = stack.pop() {
+        if d > limit {
             return true;
         }
+        stack.extend(children(cur).into_iter().map(|c| (c, d + 1)));
     }
-    children(e).into_iter().any(contains_aggregate)
+    false
+}
+
+/// The position of the leftmost leaf of an expression (iterative: safe on any depth).
+pub fn leftmost_pos(e: &Expr) -> Option<Position> {
+    let mut cur = e;
+    while let Some(first) = children(cur).first() {
+        cur = first;
+    }
+    span_pos(cur.span())
+}
+
+/// True if `pred` holds for a node of the expression tree (iterative: safe on any
+/// depth; does not look into subqueries).
+fn any_node(e: &Expr, pred: impl Fn(&Expr) -> bool) -> bool {
+    let mut stack = vec![e];
+    while let Some(cur) = stack.pop() {
+        if pred(cur) {
+            return true;
+        }
+        stack.extend(children(cur));
+    }
+    false
+}
+
+/// True if the expression contains an aggregate call (not looking into subqueries).
+pub fn contains_aggregate(e: &Expr) -> bool {
+    any_node(e, |n| {
+        matches!(n, Expr::Function(f)
+            if f.over.is_none() && AGGREGATES.contains(&function_name(f).as_str()))
+    })
 }
 
 /// True if the expression contains a legacy window auxiliary call (`TUMBLE_START`…).
 fn contains_window_aux(e: &Expr) -> bool {
-    if let Expr::Function(f) = e {
-        if is_window_aux(&function_name(f)) {
-            return true;
-        }
-    }
-    children(e).into_iter().any(contains_window_aux)
+    any_node(
+        e,
+        |n| matches!(n, Expr::Function(f) if is_window_aux(&function_name(f))),
+    )
 }
 
 fn str_lit(s: impl Into<String>) -> ScalarExpr {
@@ -278,6 +317,7 @@ impl ExprBinder<'_> {
             scope,
             agg: None,
             clause,
+            depth: 0,
         }
     }
 
@@ -295,7 +335,23 @@ impl ExprBinder<'_> {
     }
 
     /// Bind an expression; returns it with its type.
+    #[recursive::recursive]
     pub fn bind(&mut self, e: &Expr) -> Result<Bound, CompileError> {
+        // Check the whole tree once, without recursion, before anything recurses on it
+        // (spans, binding, the later stages).
+        if self.depth >= MAX_EXPR_DEPTH || (self.depth == 0 && too_deep(e, MAX_EXPR_DEPTH)) {
+            return Err(CompileError::unsupported(
+                format!("expression is nested too deeply (more than {MAX_EXPR_DEPTH} levels)"),
+                leftmost_pos(e),
+            ));
+        }
+        self.depth += 1;
+        let r = self.bind_at_depth(e);
+        self.depth -= 1;
+        r
+    }
+
+    fn bind_at_depth(&mut self, e: &Expr) -> Result<Bound, CompileError> {
         if self.agg.is_some() && !contains_aggregate(e) && !contains_window_aux(e) {
             let saved = self.agg.take();
             let plain = self.bind_inner(e);
@@ -548,6 +604,9 @@ impl ExprBinder<'_> {
                 let (x, t) = self.bind(expr)?;
                 if !can_cast(t, to) {
                     return Err(CompileError::plan(format!("cannot cast {t} to {to}"), pos));
+                }
+                if to.is_integer() && matches!(t, SqlType::Double | SqlType::Decimal { .. }) {
+                    return Ok((truncating_cast(x, t, to), to));
                 }
                 Ok((coerce(x, t, to), to))
             }
@@ -902,9 +961,15 @@ impl ExprBinder<'_> {
                 pos,
             ));
         }
-        if f.filter.is_some() || !f.within_group.is_empty() || f.null_treatment.is_some() {
+        if !f.within_group.is_empty() || f.null_treatment.is_some() {
             return Err(CompileError::unsupported(
-                format!("FILTER / WITHIN GROUP / null treatment on {name} is not supported"),
+                format!("WITHIN GROUP / null treatment on {name} is not supported"),
+                pos,
+            ));
+        }
+        if f.filter.is_some() && !AGGREGATES.contains(&name.as_str()) {
+            return Err(CompileError::plan(
+                format!("FILTER is only allowed on aggregate functions, not {name}"),
                 pos,
             ));
         }
@@ -942,7 +1007,7 @@ impl ExprBinder<'_> {
             }
         }
         if AGGREGATES.contains(&name.as_str()) {
-            return self.bind_aggregate(&name, &args, distinct, star, pos);
+            return self.bind_aggregate(&name, &args, distinct, star, f.filter.as_deref(), pos);
         }
         if distinct || star {
             return Err(CompileError::plan(
@@ -1001,12 +1066,19 @@ impl ExprBinder<'_> {
             }
             "CONCAT" => {
                 arity(1, usize::MAX)?;
-                let mut a = Vec::with_capacity(args.len());
+                // Flink's CONCAT is NULL when any argument is NULL: bind it as `a || b || …`
+                // (the `||` operator has exactly that semantics).
+                let mut acc: Option<ScalarExpr> = None;
                 for e in &args {
                     let (x, t) = self.bind(e)?;
-                    a.push(coerce(x, t, SqlType::Varchar));
+                    let x = coerce(x, t, SqlType::Varchar);
+                    acc = Some(match acc {
+                        None => x,
+                        Some(prev) => ScalarExpr::binary(BinaryOp::Concat, prev, x),
+                    });
                 }
-                Ok(call(Func::Concat, a, SqlType::Varchar))
+                let out = acc.unwrap_or_else(|| str_lit(""));
+                Ok((out, SqlType::Varchar))
             }
             "TRIM" | "LTRIM" | "RTRIM" | "BTRIM" => {
                 arity(1, 2)?;
@@ -1094,6 +1166,24 @@ impl ExprBinder<'_> {
                     _ => Func::Exp,
                 };
                 Ok(call(func, a, SqlType::Double))
+            }
+            "YEAR" | "QUARTER" | "MONTH" | "WEEK" | "DAYOFMONTH" | "DAYOFYEAR" | "HOUR"
+            | "MINUTE" | "SECOND" => {
+                // Flink's shorthands for EXTRACT(unit FROM t).
+                arity(1, 1)?;
+                let unit = match name.as_str() {
+                    "YEAR" => TimeUnit::Year,
+                    "QUARTER" => TimeUnit::Quarter,
+                    "MONTH" => TimeUnit::Month,
+                    "WEEK" => TimeUnit::Week,
+                    "DAYOFMONTH" => TimeUnit::Day,
+                    "DAYOFYEAR" => TimeUnit::DayOfYear,
+                    "HOUR" => TimeUnit::Hour,
+                    "MINUTE" => TimeUnit::Minute,
+                    _ => TimeUnit::Second,
+                };
+                let (x, _) = self.temporal_arg(arg(0)?, &name)?;
+                Ok(call(Func::Extract(unit), vec![x], SqlType::BigInt))
             }
             "DATE_TRUNC" => {
                 arity(2, 2)?;
@@ -1186,6 +1276,7 @@ impl ExprBinder<'_> {
         args: &[&Expr],
         distinct: bool,
         star: bool,
+        filter: Option<&Expr>,
         pos: Option<Position>,
     ) -> Result<Bound, CompileError> {
         if self.agg.is_none() {
@@ -1240,6 +1331,30 @@ impl ExprBinder<'_> {
                 (_, t) => (x, t),
             };
             Some((x, t))
+        };
+        // `agg(x) FILTER (WHERE c)` = `agg(CASE WHEN c THEN x END)` (aggregates skip
+        // NULLs); `COUNT(*) FILTER (WHERE c)` = `COUNT(CASE WHEN c THEN 1 END)`.
+        let arg = match filter {
+            None => arg,
+            Some(c) => {
+                let saved = self.agg.take();
+                let clause = std::mem::replace(&mut self.clause, "FILTER");
+                let r = self.bind_bool(c);
+                self.agg = saved;
+                self.clause = clause;
+                let cond = r?;
+                let (x, t) = arg.unwrap_or((
+                    ScalarExpr::Literal(Datum::Int(1), SqlType::Int),
+                    SqlType::Int,
+                ));
+                Some((
+                    ScalarExpr::Case {
+                        whens: vec![(cond, x)],
+                        else_: None,
+                    },
+                    t,
+                ))
+            }
         };
         let Some(agg) = self.agg.as_deref_mut() else {
             return Err(CompileError::internal("aggregate state vanished"));
@@ -1312,6 +1427,30 @@ impl ExprBinder<'_> {
             )),
         }
     }
+}
+
+/// `CAST(x AS <integer>)` for a DOUBLE or DECIMAL `x`, truncating toward zero as Flink
+/// does: `CAST(CASE WHEN x >= 0 THEN FLOOR(x) ELSE CEIL(x) END AS to)`, whose final cast
+/// is exact whatever rounding the evaluator's cast uses.
+fn truncating_cast(x: ScalarExpr, t: SqlType, to: SqlType) -> ScalarExpr {
+    let zero = match t {
+        SqlType::Double => Datum::Float(F64(0.0)),
+        _ => Datum::Decimal(0),
+    };
+    let truncated = ScalarExpr::Case {
+        whens: vec![(
+            ScalarExpr::binary(BinaryOp::GtEq, x.clone(), ScalarExpr::Literal(zero, t)),
+            ScalarExpr::Call {
+                func: Func::Floor,
+                args: vec![x.clone()],
+            },
+        )],
+        else_: Some(Box::new(ScalarExpr::Call {
+            func: Func::Ceil,
+            args: vec![x],
+        })),
+    };
+    coerce(truncated, Func::Floor.return_type(&[t]), to)
 }
 
 /// The column name of a plain column reference expression.
@@ -1393,9 +1532,4 @@ pub fn constant_interval(e: &Expr, what: &'static str) -> Result<i64, CompileErr
             pos_of(e),
         )),
     }
-}
-
-/// Whether a data type is DATE/TIMESTAMP (used by DDL checks).
-pub fn is_temporal_type(dt: &DataType) -> bool {
-    matches!(dt, DataType::Date | DataType::Timestamp(..))
 }

@@ -8,7 +8,7 @@
 //! - [`query`]: SELECT / FROM / joins / window TVFs / set operations / ORDER BY;
 //! - [`ddl`]: CREATE TABLE.
 //!
-//! The entry point is [`bind_script`]; [`crate::compile`] runs the later stages.
+//! The entry point is [`bind_script`]; [`crate::compile()`] runs the later stages.
 
 pub mod ddl;
 pub mod expr;
@@ -57,6 +57,11 @@ pub fn bind_script(
     catalog: &dyn Catalog,
     connectors: &dyn ConnectorValidator,
 ) -> Result<BoundScript, CompileError> {
+    // The parser, the binder and span computations recurse on the AST: make sure every
+    // `#[recursive]` function (sqlparser's and ours) starts with at least 1 MiB of stack,
+    // growing it on the heap in 8 MiB segments when needed.
+    recursive::set_minimum_stack_size(1 << 20);
+    recursive::set_stack_allocation_size(8 << 20);
     let stmts = parse_script(sql)?;
     let mut cat = MemoryCatalog::layered(catalog);
     let mut views: BTreeMap<String, LogicalPlan> = BTreeMap::new();

@@ -283,6 +283,7 @@ fn distinct(plan: LogicalPlan) -> LogicalPlan {
 
 impl QueryBinder<'_> {
     /// Bind a query, leaving its ORDER BY / LIMIT / OFFSET pending (top level).
+    #[recursive::recursive]
     pub fn bind_query(&self, q: &Query, outer: &Ctes) -> Result<BoundQuery, CompileError> {
         let pos = pos_of(q);
         if q.fetch.is_some()
@@ -1203,7 +1204,11 @@ impl QueryBinder<'_> {
                     end_group: 0,
                 });
             }
-            let n_before_window = scope.cols.len() - if legacy.is_some() { 3 } else { 0 };
+            let n_before_window =
+                scope
+                    .cols
+                    .len()
+                    .saturating_sub(if legacy.is_some() { 3 } else { 0 });
             for (k, gi) in group_items.iter().enumerate() {
                 if window.map(|(w, _, _)| w) == Some(k) {
                     for (off, name) in [(0usize, "window_start"), (1, "window_end")] {
@@ -1284,7 +1289,6 @@ impl QueryBinder<'_> {
         order_exprs: &[sqlparser::ast::OrderByExpr],
         is_distinct: bool,
     ) -> Result<(LogicalPlan, Vec<SortKey>, usize), CompileError> {
-        let aggregating = agg_state.is_some();
         let mut exprs: Vec<ScalarExpr> = Vec::new();
         let names: Vec<String> = items.iter().map(|i| i.name().to_string()).collect();
         let mut having = None;
@@ -1295,6 +1299,7 @@ impl QueryBinder<'_> {
                 scope,
                 agg: agg_state.as_mut(),
                 clause: "SELECT",
+                depth: 0,
             };
             for it in &items {
                 let x = match it {
@@ -1392,7 +1397,6 @@ impl QueryBinder<'_> {
                 };
             }
         }
-        let _ = aggregating;
         let n_hidden = hidden.len();
         if is_distinct && n_hidden > 0 {
             return Err(CompileError::plan(

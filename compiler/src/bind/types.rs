@@ -109,7 +109,7 @@ fn decimal_union(a: SqlType, b: SqlType) -> SqlType {
             },
         ) => {
             let scale = s1.max(s2);
-            let int_digits = (p1 - s1).max(p2 - s2);
+            let int_digits = p1.saturating_sub(s1).max(p2.saturating_sub(s2));
             let precision = (int_digits as u16 + scale as u16).min(38) as u8;
             SqlType::Decimal {
                 precision: precision.max(scale),
@@ -204,7 +204,7 @@ fn fold_literal_cast(d: &Datum, from: SqlType, to: SqlType) -> Option<Datum> {
     match (d, from, to) {
         (Datum::Int(v), Int | BigInt, BigInt) => Some(Datum::Int(*v)),
         (Datum::Int(v), Int | BigInt, Int) if i32::try_from(*v).is_ok() => Some(Datum::Int(*v)),
-        (Datum::Int(v), Int | BigInt, Double) if v.abs() < (1 << 53) => {
+        (Datum::Int(v), Int | BigInt, Double) if v.unsigned_abs() < (1 << 53) => {
             Some(Datum::Float(crate::datum::F64(*v as f64)))
         }
         (Datum::Int(v), Int | BigInt, Decimal { precision, scale }) => {
@@ -219,7 +219,7 @@ fn fold_literal_cast(d: &Datum, from: SqlType, to: SqlType) -> Option<Datum> {
                 scale: s2,
             },
         ) if s2 >= s1 => {
-            let x = v.checked_mul(pow10(s2 - s1)?)?;
+            let x = v.checked_mul(pow10(s2.checked_sub(s1)?)?)?;
             fits(x, precision).then_some(Datum::Decimal(x))
         }
         (Datum::Str(s), Varchar, Date) => super::expr::parse_date(s).map(Datum::Date),
