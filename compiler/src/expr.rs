@@ -26,7 +26,7 @@ pub enum BinaryOp {
     Sub,
     /// `*`
     Mul,
-    /// `/` (integer division truncates toward zero; division by zero is NULL)
+    /// `/` (the binder casts integer operands to DOUBLE, as DuckDB; division by zero is NULL)
     Div,
     /// `%` / `MOD` (sign of the dividend; modulo zero is NULL)
     Mod,
@@ -293,7 +293,7 @@ pub fn arithmetic_type(op: BinaryOp, l: SqlType, r: SqlType) -> SqlType {
             },
         ) => {
             let scale = s1.max(s2);
-            let int_digits = (p1 - s1).max(p2 - s2);
+            let int_digits = p1.saturating_sub(s1).max(p2.saturating_sub(s2));
             Decimal {
                 precision: (int_digits + scale + 1).min(38),
                 scale,

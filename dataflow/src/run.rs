@@ -139,9 +139,16 @@ pub(crate) fn execute(
                 )));
             }
             let kept = top_rows(rows.iter().map(|(r, d)| (r, *d)), order, *limit, *offset);
+            // Rows may carry trailing sort-only columns (ORDER BY on an expression that
+            // is not selected): cut them once the rows are in order.
+            let width = output.schema.len();
             let rows: Vec<Row> = kept
                 .into_iter()
                 .flat_map(|(row, n)| std::iter::repeat_n(row, n as usize))
+                .map(|mut row| {
+                    row.truncate(width);
+                    row
+                })
                 .collect();
             progress.add_rows_out(rows.len() as u64);
             collected.push(CollectedResult {

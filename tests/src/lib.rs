@@ -17,7 +17,7 @@ pub fn workspace_root() -> PathBuf {
 pub fn sluice_bin() -> PathBuf {
     let candidates: Vec<PathBuf> = [
         std::env::var_os("SLUICE_BIN").map(PathBuf::from),
-        std::env::var_os("CARGO_TARGET_DIR").map(|d| PathBuf::from(d).join("debug/sluice")),
+        std::env::var_os("CARGO_TARGET_DIR").map(|d| workspace_root().join(d).join("debug/sluice")),
         Some(workspace_root().join("target/debug/sluice")),
     ]
     .into_iter()

@@ -12,46 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
-
-fn workspace_root() -> PathBuf {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().map(Path::to_path_buf).unwrap_or(manifest)
-}
-
-fn sluice_binary(root: &Path) -> Result<PathBuf> {
-    if let Some(bin) = env::var_os("SLUICE_BIN") {
-        let bin = PathBuf::from(bin);
-        if bin.is_file() {
-            return Ok(bin);
-        }
-        bail!("SLUICE_BIN={} does not exist", bin.display());
-    }
-    let mut candidates = Vec::new();
-    if let Some(dir) = env::var_os("CARGO_TARGET_DIR") {
-        let dir = PathBuf::from(dir);
-        let dir = if dir.is_absolute() {
-            dir
-        } else {
-            root.join(dir)
-        };
-        candidates.push(dir.join("debug").join("sluice"));
-    }
-    candidates.push(root.join("target").join("debug").join("sluice"));
-    for c in &candidates {
-        if c.is_file() {
-            return Ok(c.clone());
-        }
-    }
-    bail!(
-        "the sluice binary was not found (looked at {}); run `cargo build --bin sluice` first, \
-         or point SLUICE_BIN at it",
-        candidates
-            .iter()
-            .map(|c| c.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
-}
+use sluice_tests::{sluice_bin, workspace_root};
 
 fn python(root: &Path) -> PathBuf {
     if let Some(p) = env::var_os("SLUICE_PYTHON") {
@@ -67,7 +28,7 @@ fn python(root: &Path) -> PathBuf {
 #[test]
 fn oracle_suite_matches_duckdb() -> Result<()> {
     let root = workspace_root();
-    let sluice = sluice_binary(&root)?;
+    let sluice = sluice_bin();
     let python = python(&root);
     let script = root.join("tests").join("oracle").join("oracle.py");
     let mut cmd = Command::new(&python);
