@@ -13,10 +13,10 @@
 
 use crate::datum::Row;
 use crate::expr::{AggregateCall, ScalarExpr, SortKey};
-use crate::plan::WINDOW_COLUMNS;
+use crate::plan::{aggregate_schema, concat_schemas, with_window_columns};
 use crate::plan::{JoinKind, WindowKind};
 use serde::{Deserialize, Serialize};
-use sluice_catalogs::{Field, Schema, SqlType, TableDescriptor};
+use sluice_catalogs::{Field, Schema, TableDescriptor};
 
 /// A whole job: every `INSERT INTO` of the script, and the final `SELECT` if any.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -235,17 +235,7 @@ impl PhysicalPlan {
                 }
             }
             PhysicalPlan::WindowAssign { input, .. }
-            | PhysicalPlan::SessionAssign { input, .. } => {
-                let mut fields = input.schema().fields;
-                for name in WINDOW_COLUMNS {
-                    fields.push(Field {
-                        name: name.to_string(),
-                        ty: SqlType::Timestamp,
-                        nullable: false,
-                    });
-                }
-                Schema::new(fields)
-            }
+            | PhysicalPlan::SessionAssign { input, .. } => with_window_columns(input.schema()),
             PhysicalPlan::WindowAggregate {
                 input,
                 group_by,
@@ -256,21 +246,9 @@ impl PhysicalPlan {
                 input,
                 group_by,
                 aggs,
-            } => {
-                let input_schema = input.schema();
-                let mut fields: Vec<Field> = group_by
-                    .iter()
-                    .map(|&i| input_schema.fields[i].clone())
-                    .collect();
-                for (i, a) in aggs.iter().enumerate() {
-                    fields.push(Field::new(format!("$agg{i}"), a.ty));
-                }
-                Schema::new(fields)
-            }
+            } => aggregate_schema(&input.schema(), group_by, aggs),
             PhysicalPlan::HashJoin { left, right, .. } => {
-                let mut fields = left.schema().fields;
-                fields.extend(right.schema().fields);
-                Schema::new(fields)
+                concat_schemas(left.schema(), right.schema())
             }
             PhysicalPlan::Union { inputs } => {
                 inputs.first().map(|i| i.schema()).unwrap_or_default()

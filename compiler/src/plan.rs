@@ -181,37 +181,13 @@ impl LogicalPlan {
                         .collect(),
                 )
             }
-            LogicalPlan::Join { left, right, .. } => {
-                let mut fields = left.schema().fields;
-                fields.extend(right.schema().fields);
-                Schema::new(fields)
-            }
+            LogicalPlan::Join { left, right, .. } => concat_schemas(left.schema(), right.schema()),
             LogicalPlan::Aggregate {
                 input,
                 group_by,
                 aggs,
-            } => {
-                let input_schema = input.schema();
-                let mut fields: Vec<Field> = group_by
-                    .iter()
-                    .map(|&i| input_schema.fields[i].clone())
-                    .collect();
-                for (i, a) in aggs.iter().enumerate() {
-                    fields.push(Field::new(format!("$agg{i}"), a.ty));
-                }
-                Schema::new(fields)
-            }
-            LogicalPlan::Window { input, .. } => {
-                let mut fields = input.schema().fields;
-                for name in WINDOW_COLUMNS {
-                    fields.push(Field {
-                        name: name.to_string(),
-                        ty: SqlType::Timestamp,
-                        nullable: false,
-                    });
-                }
-                Schema::new(fields)
-            }
+            } => aggregate_schema(&input.schema(), group_by, aggs),
+            LogicalPlan::Window { input, .. } => with_window_columns(input.schema()),
             LogicalPlan::Union { inputs } => inputs.first().map(|i| i.schema()).unwrap_or_default(),
             LogicalPlan::Sort { input, .. } => input.schema(),
         }
@@ -230,4 +206,37 @@ impl LogicalPlan {
             LogicalPlan::Union { inputs } => inputs.iter().collect(),
         }
     }
+}
+
+/// The output schema of an aggregation: the group columns, then one `$agg{i}` column
+/// per aggregate (shared by the logical and physical aggregate nodes).
+pub fn aggregate_schema(input: &Schema, group_by: &[usize], aggs: &[AggregateCall]) -> Schema {
+    let mut fields: Vec<Field> = group_by
+        .iter()
+        .filter_map(|&i| input.fields.get(i).cloned())
+        .collect();
+    for (i, a) in aggs.iter().enumerate() {
+        fields.push(Field::new(format!("$agg{i}"), a.ty));
+    }
+    Schema::new(fields)
+}
+
+/// `input` followed by the three TIMESTAMP(3) columns a window function appends.
+pub fn with_window_columns(input: Schema) -> Schema {
+    let mut fields = input.fields;
+    for name in WINDOW_COLUMNS {
+        fields.push(Field {
+            name: name.to_string(),
+            ty: SqlType::Timestamp,
+            nullable: false,
+        });
+    }
+    Schema::new(fields)
+}
+
+/// The columns of `left` then those of `right` (a join's output).
+pub fn concat_schemas(left: Schema, right: Schema) -> Schema {
+    let mut fields = left.fields;
+    fields.extend(right.fields);
+    Schema::new(fields)
 }

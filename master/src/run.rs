@@ -179,6 +179,18 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
     }
     out.flush()
         .map_err(|e| Failure::runtime(format!("cannot write output: {e}")))?;
+    if args.metrics {
+        let m = progress.snapshot();
+        eprintln!(
+            "{{\"rows_in\":{},\"rows_out\":{},\"late_rows\":{},\"bad_records\":{},\"dead_lettered\":{},\"elapsed_ms\":{}}}",
+            m.rows_in,
+            m.rows_out,
+            m.late_rows,
+            m.bad_records,
+            m.dead_lettered,
+            started.elapsed().as_millis()
+        );
+    }
     Ok(())
 }
 
