@@ -32,7 +32,7 @@ FROM TABLE(TUMBLE(TABLE bid, DESCRIPTOR(dateTime), INTERVAL '10' SECOND))
 WHERE price > 100
 GROUP BY window_start, window_end, auction % 100"""
 
-DUCKDB_QUERY = """SELECT to_timestamp((epoch_ms(dateTime) // 10000) * 10) AS window_start, auction % 100 AS bucket,
+DUCKDB_QUERY = """SELECT make_timestamp((epoch_ms(dateTime) // 10000) * 10000 * 1000) AS window_start, auction % 100 AS bucket,
        COUNT(*) AS bids, SUM(price) AS volume, MAX(price) AS top
 FROM read_parquet('{path}/*.parquet')
 WHERE price > 100

@@ -69,6 +69,148 @@ impl Aggregates {
     }
 }
 
+/// The running state of one aggregate for an operator that sees its input row by row
+/// (`WindowAggregate`) and never needs the values again: O(1) per row instead of a
+/// multiset entry. Only order-independent, exact states exist, so the result equals
+/// [`Aggregates::compute`] over the same multiset (see [`Aggregates::incremental`]).
+#[derive(Clone, Debug)]
+pub(crate) enum Running {
+    /// `COUNT(*)` / `COUNT(x)`: rows (non-NULL x) seen, net of retractions.
+    Count(i128),
+    /// `SUM`/`AVG` of integers, intervals or DECIMALs: the exact sum and how many
+    /// non-NULL values it holds.
+    Sum {
+        /// Exact sum (unscaled for DECIMAL).
+        sum: i128,
+        /// Non-NULL values summed.
+        n: i128,
+    },
+    /// `MIN` over an append-only input.
+    Min(Option<Datum>),
+    /// `MAX` over an append-only input.
+    Max(Option<Datum>),
+}
+
+impl Aggregates {
+    /// True when every aggregate has a [`Running`] state: no DISTINCT, no DOUBLE sums
+    /// (whose result would depend on arrival order), and MIN/MAX only when the input
+    /// never retracts (`append_only`).
+    pub(crate) fn incremental(&self, append_only: bool) -> bool {
+        self.calls.iter().zip(&self.arg_types).all(|(call, ty)| {
+            !call.distinct
+                && match call.func {
+                    AggFunc::Count => true,
+                    AggFunc::Sum | AggFunc::Avg => matches!(
+                        ty,
+                        Some(
+                            SqlType::Int
+                                | SqlType::BigInt
+                                | SqlType::Interval
+                                | SqlType::Decimal { .. }
+                        )
+                    ),
+                    AggFunc::Min | AggFunc::Max => append_only,
+                }
+        })
+    }
+
+    /// Fresh running states, one per aggregate (only meaningful when
+    /// [`Aggregates::incremental`] holds).
+    pub(crate) fn running(&self) -> Vec<Running> {
+        self.calls
+            .iter()
+            .map(|c| match c.func {
+                AggFunc::Count => Running::Count(0),
+                AggFunc::Sum | AggFunc::Avg => Running::Sum { sum: 0, n: 0 },
+                AggFunc::Min => Running::Min(None),
+                AggFunc::Max => Running::Max(None),
+            })
+            .collect()
+    }
+
+    /// Fold one input row (with multiplicity `diff`) into the running states.
+    pub(crate) fn update(
+        &self,
+        states: &mut [Running],
+        row: &[Datum],
+        diff: isize,
+    ) -> Result<(), String> {
+        let n = diff as i128;
+        for (call, state) in self.calls.iter().zip(states.iter_mut()) {
+            let value = call.arg.and_then(|a| row.get(a)).unwrap_or(&Datum::Null);
+            if call.arg.is_some() && value.is_null() {
+                continue;
+            }
+            if diff < 0 && matches!(state, Running::Min(_) | Running::Max(_)) {
+                return Err("a MIN/MAX running state received a retraction".to_string());
+            }
+            match state {
+                Running::Count(c) => *c += n,
+                Running::Sum { sum, n: count } => {
+                    let v = match value {
+                        Datum::Int(v) | Datum::Interval(v) => i128::from(*v),
+                        Datum::Decimal(v) => *v,
+                        other => return Err(format!("cannot sum the value {other}")),
+                    };
+                    *sum = v
+                        .checked_mul(n)
+                        .and_then(|d| sum.checked_add(d))
+                        .ok_or("overflow in SUM")?;
+                    *count += n;
+                }
+                Running::Min(m) => {
+                    if m.as_ref().is_none_or(|cur| value < cur) {
+                        *m = Some(value.clone());
+                    }
+                }
+                Running::Max(m) => {
+                    if m.as_ref().is_none_or(|cur| value > cur) {
+                        *m = Some(value.clone());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The aggregate values of running states.
+    pub(crate) fn finish(&self, states: &[Running]) -> Result<Row, String> {
+        self.calls
+            .iter()
+            .zip(&self.arg_types)
+            .zip(states)
+            .map(|((call, ty), state)| match state {
+                Running::Count(c) => i64::try_from(*c)
+                    .map(Datum::Int)
+                    .map_err(|_| "COUNT overflow".to_string()),
+                Running::Min(m) | Running::Max(m) => Ok(m.clone().unwrap_or(Datum::Null)),
+                Running::Sum { n, .. } if *n <= 0 => Ok(Datum::Null),
+                Running::Sum { sum, n } => match (call.func, ty) {
+                    (AggFunc::Avg, Some(SqlType::Decimal { scale, .. })) => {
+                        Ok(Datum::Float(F64(*sum as f64
+                            / 10f64.powi(i32::from(*scale))
+                            / *n as f64)))
+                    }
+                    (AggFunc::Avg, _) => Ok(Datum::Float(F64(*sum as f64 / *n as f64))),
+                    (_, Some(SqlType::Decimal { .. })) => {
+                        if sum.abs() < DECIMAL_LIMIT {
+                            Ok(Datum::Decimal(*sum))
+                        } else {
+                            Err("DECIMAL overflow in SUM".to_string())
+                        }
+                    }
+                    (_, Some(SqlType::Interval)) => i64::try_from(*sum)
+                        .map(Datum::Interval)
+                        .map_err(|_| "INTERVAL overflow in SUM".to_string()),
+                    _ => i64::try_from(*sum)
+                        .map(Datum::Int)
+                        .map_err(|_| "BIGINT overflow in SUM".to_string()),
+                },
+            })
+            .collect()
+    }
+}
+
 const DECIMAL_LIMIT: i128 = 10i128.pow(38);
 
 fn aggregate(
@@ -232,5 +374,88 @@ mod tests {
         );
         let m = ints.arguments(&[Datum::Int(i64::MAX)]);
         assert!(ints.compute([(&m, 2)].into_iter()).is_err());
+    }
+
+    #[test]
+    fn running_states_equal_the_multiset_computation() {
+        let types = [
+            SqlType::BigInt,
+            SqlType::Decimal {
+                precision: 10,
+                scale: 2,
+            },
+        ];
+        let calls = [
+            call(AggFunc::Count, None, false, SqlType::BigInt),
+            call(AggFunc::Count, Some(0), false, SqlType::BigInt),
+            call(AggFunc::Sum, Some(0), false, SqlType::BigInt),
+            call(AggFunc::Avg, Some(0), false, SqlType::Double),
+            call(
+                AggFunc::Sum,
+                Some(1),
+                false,
+                SqlType::Decimal {
+                    precision: 38,
+                    scale: 2,
+                },
+            ),
+            call(AggFunc::Avg, Some(1), false, SqlType::Double),
+            call(AggFunc::Min, Some(0), false, SqlType::BigInt),
+            call(
+                AggFunc::Max,
+                Some(1),
+                false,
+                SqlType::Decimal {
+                    precision: 10,
+                    scale: 2,
+                },
+            ),
+        ];
+        let aggs = Aggregates::new(&calls, &types);
+        assert!(aggs.incremental(true));
+        assert!(
+            !aggs.incremental(false),
+            "MIN/MAX need an append-only input"
+        );
+        let inputs: Vec<Row> = (0..50i64)
+            .map(|i| {
+                vec![
+                    if i % 7 == 0 {
+                        Datum::Null
+                    } else {
+                        Datum::Int((i * 37) % 11 - 5)
+                    },
+                    if i % 5 == 0 {
+                        Datum::Null
+                    } else {
+                        Datum::Decimal(i128::from(i) * 125 - 900)
+                    },
+                ]
+            })
+            .collect();
+        let mut states = aggs.running();
+        let mut multiset: std::collections::BTreeMap<Row, isize> = Default::default();
+        for row in &inputs {
+            aggs.update(&mut states, row, 1).unwrap();
+            *multiset.entry(aggs.arguments(row)).or_default() += 1;
+        }
+        let want = aggs.compute(multiset.iter().map(|(r, n)| (r, *n))).unwrap();
+        assert_eq!(aggs.finish(&states).unwrap(), want);
+        // All-NULL input: SUM/AVG/MIN/MAX are NULL, COUNT(x) is 0, as in the multiset path.
+        let mut states = aggs.running();
+        aggs.update(&mut states, &[Datum::Null, Datum::Null], 1)
+            .unwrap();
+        let mut multiset: std::collections::BTreeMap<Row, isize> = Default::default();
+        multiset.insert(aggs.arguments(&[Datum::Null, Datum::Null]), 1);
+        assert_eq!(
+            aggs.finish(&states).unwrap(),
+            aggs.compute(multiset.iter().map(|(r, n)| (r, *n))).unwrap()
+        );
+        // Double sums are order-dependent: never incremental.
+        let doubles = Aggregates::new(
+            &[call(AggFunc::Sum, Some(0), false, SqlType::Double)],
+            &[SqlType::Double],
+        );
+        assert!(!doubles.incremental(true));
     }
 }

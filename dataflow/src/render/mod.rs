@@ -191,6 +191,7 @@ impl<'s> Context<'s> {
                 window_end_col,
             } => {
                 let types = input.schema().types();
+                let append_only = !sluice_compiler::lower::is_updating(input);
                 let rows = self.render(input);
                 window::render_window_aggregate(
                     self,
@@ -199,6 +200,7 @@ impl<'s> Context<'s> {
                     aggs,
                     *window_end_col,
                     &types,
+                    append_only,
                 )
             }
             PhysicalPlan::Reduce {

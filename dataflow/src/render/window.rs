@@ -8,7 +8,7 @@ use super::{
     fallible_operator, map_fallible, map_updates, split_results, Batches, Context, Diff, Rows,
     Time, TimedBatch,
 };
-use crate::accum::Aggregates;
+use crate::accum::{Aggregates, Running};
 use crate::errors::ExecutionError;
 use crate::progress::Progress;
 use arrow::array::{Array, ArrayRef, AsArray, TimestampMillisecondArray, UInt32Array};
@@ -143,9 +143,18 @@ pub(crate) fn render_session_assign<'s>(
     )
 }
 
-/// Open windows of one worker: per window end, per group key, the multiset of
-/// aggregate argument rows.
-type WindowState = BTreeMap<Time, (Capability<Time>, BTreeMap<Row, BTreeMap<Row, Diff>>)>;
+/// What one open (window, group) holds.
+enum GroupState {
+    /// Running aggregate states (when [`Aggregates::incremental`] holds) and the net
+    /// number of rows, so a group whose rows were all retracted emits nothing.
+    Running { rows: Diff, states: Vec<Running> },
+    /// The multiset of aggregate argument rows (DISTINCT, DOUBLE sums, MIN/MAX under
+    /// retractions).
+    Values(BTreeMap<Row, Diff>),
+}
+
+/// Open windows of one worker: per window end, per group key, the group's state.
+type WindowState = BTreeMap<Time, (Capability<Time>, BTreeMap<Row, GroupState>)>;
 
 /// Renders `WindowAggregate` (see the module docs).
 pub(crate) fn render_window_aggregate<'s>(
@@ -155,8 +164,10 @@ pub(crate) fn render_window_aggregate<'s>(
     aggs: &[AggregateCall],
     window_end_col: usize,
     types: &[SqlType],
+    append_only: bool,
 ) -> Rows<'s> {
     let aggregates = Aggregates::new(aggs, types);
+    let incremental = aggregates.incremental(append_only);
     let progress: Arc<Progress> = ctx.progress.clone();
     let key_cols = group_by.clone();
     let exchange = Exchange::new(move |(row, _, _): &(Row, Time, Diff)| {
@@ -201,12 +212,31 @@ pub(crate) fn render_window_aggregate<'s>(
                                 .iter()
                                 .map(|&c| row.get(c).cloned().unwrap_or(Datum::Null))
                                 .collect();
-                            let args = aggregates.arguments(&row);
                             let (_, groups) = state
                                 .entry(end)
                                 .or_insert_with(|| (cap.delayed(&end, 0), BTreeMap::new()));
-                            let count = groups.entry(key).or_default().entry(args).or_default();
-                            *count += diff;
+                            let group = groups.entry(key).or_insert_with(|| {
+                                if incremental {
+                                    GroupState::Running {
+                                        rows: 0,
+                                        states: aggregates.running(),
+                                    }
+                                } else {
+                                    GroupState::Values(BTreeMap::new())
+                                }
+                            });
+                            match group {
+                                GroupState::Running { rows, states } => {
+                                    *rows += diff;
+                                    if let Err(m) = aggregates.update(states, &row, diff) {
+                                        let e = ExecutionError::eval("WindowAggregate", m);
+                                        output.session(&cap).give((Err(e), t, 1));
+                                    }
+                                }
+                                GroupState::Values(values) => {
+                                    *values.entry(aggregates.arguments(&row)).or_default() += diff;
+                                }
+                            }
                         }
                     });
                     let closed: Vec<Time> = state
@@ -219,12 +249,18 @@ pub(crate) fn render_window_aggregate<'s>(
                             continue;
                         };
                         let mut session = output.session(&cap);
-                        for (key, values) in groups {
-                            if values.values().all(|n| *n <= 0) {
-                                continue;
-                            }
-                            let result = aggregates
-                                .compute(values.iter().map(|(v, n)| (v, *n)))
+                        for (key, group) in groups {
+                            let result = match &group {
+                                GroupState::Running { rows, .. } if *rows <= 0 => continue,
+                                GroupState::Running { states, .. } => aggregates.finish(states),
+                                GroupState::Values(values) if values.values().all(|n| *n <= 0) => {
+                                    continue
+                                }
+                                GroupState::Values(values) => {
+                                    aggregates.compute(values.iter().map(|(v, n)| (v, *n)))
+                                }
+                            };
+                            let result = result
                                 .map(|aggs| key.into_iter().chain(aggs).collect())
                                 .map_err(|m| ExecutionError::eval("WindowAggregate", m));
                             session.give((result, end, 1));
