@@ -283,6 +283,10 @@ fn splitmix64(mut x: u64) -> u64 {
 struct Scratch {
     ints: [i64; 7],
     strs: [String; 6],
+    /// Which string slots an output column reads. Each event seeds its own generator,
+    /// so a string that is not read is not built (its random draws are still made
+    /// where later fields depend on them).
+    wanted: [bool; 6],
 }
 
 /// The standard generator's (channel, url) dictionary.
@@ -494,15 +498,25 @@ impl Generator {
         s.ints[0] = (auction + FIRST_AUCTION_ID) as i64;
         s.ints[1] = (bidder + FIRST_PERSON_ID) as i64;
         s.ints[2] = gen_price(rng);
-        if rng.gen_range(0..2usize) > 0 {
+        let [want_channel, want_url, want_extra, ..] = s.wanted;
+        let (c, u) = if rng.gen_range(0..2usize) > 0 {
             let i = rng.gen_range(0..HOT_CHANNELS.len());
-            channel.push_str(HOT_CHANNELS[i]);
-            url.push_str(&hot_urls()[i]);
-        } else if let Some((c, u)) = channel_urls().choose(rng) {
+            (HOT_CHANNELS[i], hot_urls()[i].as_str())
+        } else {
+            channel_urls()
+                .choose(rng)
+                .map_or(("", ""), |(c, u)| (c.as_str(), u.as_str()))
+        };
+        if want_channel {
             channel.push_str(c);
+        }
+        if want_url {
             url.push_str(u);
         }
-        push_extra(extra, rng, 32, 100);
+        // The extra field's draws come last: skipping them changes nothing else.
+        if want_extra {
+            push_extra(extra, rng, 32, 100);
+        }
         s.ints[3] = self.event_time(n);
     }
 }
@@ -529,6 +543,15 @@ pub(crate) struct NexmarkSource {
 
 impl NexmarkSource {
     fn new(o: NexmarkOptions, out: Vec<usize>, schema: SchemaRef, ctx: WorkerContext) -> Self {
+        let mut scratch = Scratch::default();
+        let cols = o.table.columns();
+        for &c in &out {
+            if let Some((_, _, Slot::Str(i))) = cols.get(c) {
+                if let Some(w) = scratch.wanted.get_mut(*i) {
+                    *w = true;
+                }
+            }
+        }
         NexmarkSource {
             gen: Generator::new(o),
             out,
@@ -536,7 +559,7 @@ impl NexmarkSource {
             worker: ctx.worker as u64,
             workers: ctx.workers as u64,
             next: 0,
-            scratch: Scratch::default(),
+            scratch,
         }
     }
 
