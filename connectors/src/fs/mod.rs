@@ -21,6 +21,7 @@
 
 mod csv;
 mod dead_letter;
+mod prune;
 mod sink;
 pub(crate) mod source;
 #[cfg(test)]
@@ -352,7 +353,8 @@ impl Connector for FilesystemConnector {
         filters: &[ScalarExpr],
         ctx: WorkerContext,
     ) -> Result<Box<dyn Source>> {
-        let source: Box<dyn Source> = Box::new(source::FileSource::new(table, projection, ctx)?);
+        let source: Box<dyn Source> =
+            Box::new(source::FileSource::new(table, projection, filters, ctx)?);
         Ok(crate::filter::with_filters(
             source, table, projection, filters,
         ))

@@ -19,6 +19,7 @@ use parquet::file::metadata::{FooterTail, ParquetMetaData, ParquetMetaDataReader
 use parquet::file::reader::{ChunkReader, Length};
 use serde_json::value::RawValue;
 use sluice_catalogs::{SqlType, TableDescriptor};
+use sluice_compiler::ScalarExpr;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -91,7 +92,7 @@ enum Open {
 
 /// A unit of work: a whole file, or one row group of a Parquet file.
 #[derive(Clone, Debug)]
-struct Split {
+pub(crate) struct Split {
     path: Path,
     /// For Parquet: the file's metadata, size and the row group.
     parquet: Option<ParquetSplit>,
@@ -192,7 +193,7 @@ pub(crate) struct FileSource {
     opts: FsOptions,
     table: String,
     /// This worker's splits, in order.
-    files: Vec<Split>,
+    pub(crate) files: Vec<Split>,
     /// How many bytes of a text file are fetched at a time.
     pub(crate) chunk: usize,
     /// Projected column indices in the table schema.
@@ -209,9 +210,13 @@ pub(crate) struct FileSource {
 }
 
 impl FileSource {
+    /// This worker's share of `table`'s splits. Parquet row groups that `filters`
+    /// (pushed-down predicates over the projected columns) provably exclude are
+    /// dropped before splits are dealt out (see [`super::prune`]).
     pub(crate) fn new(
         table: &TableDescriptor,
         projection: &[usize],
+        filters: &[ScalarExpr],
         ctx: WorkerContext,
     ) -> Result<FileSource> {
         check_ctx(ctx)?;
@@ -219,11 +224,25 @@ impl FileSource {
         let opts = FsOptions::parse(&table.options)?;
         let loc = Location::parse(&opts.path)?;
         let all = block_on(loc.list_files())??;
+        let names: Vec<String> = projection
+            .iter()
+            .filter_map(|&i| table.schema.fields.get(i))
+            .map(|f| f.name.clone())
+            .collect();
+        let types: Vec<SqlType> = projection
+            .iter()
+            .filter_map(|&i| table.schema.fields.get(i))
+            .map(|f| f.ty)
+            .collect();
+        let pruner = super::prune::Pruner::new(filters, &names, &types);
         let mut splits = Vec::new();
         for path in all {
             if opts.format == FileFormat::Parquet {
                 let (meta, size) = block_on(parquet_metadata(&loc, &path))??;
-                splits.extend((0..meta.num_row_groups()).map(|g| Split {
+                let groups = (0..meta.num_row_groups())
+                    .filter(|&g| pruner.may_match(&meta, g))
+                    .collect::<Vec<_>>();
+                splits.extend(groups.into_iter().map(|g| Split {
                     path: path.clone(),
                     parquet: Some(ParquetSplit {
                         meta: meta.clone(),

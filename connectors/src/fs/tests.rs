@@ -137,7 +137,7 @@ fn read_chunked(
     max_rows: usize,
     chunk: Option<usize>,
 ) -> (Option<RecordBatch>, Vec<BadRecord>) {
-    let mut src = source::FileSource::new(t, projection, c).unwrap();
+    let mut src = source::FileSource::new(t, projection, &[], c).unwrap();
     if let Some(chunk) = chunk {
         src.chunk = chunk;
     }
@@ -539,7 +539,7 @@ fn seek_resumes_where_position_was_taken() {
             }
         }
         let pos = src.position();
-        let mut again = source::FileSource::new(&t, &proj, ctx(0, 1)).unwrap();
+        let mut again = source::FileSource::new(&t, &proj, &[], ctx(0, 1)).unwrap();
         again.chunk = 5;
         again.seek(&pos).unwrap();
         let mut rest = Vec::new();
@@ -931,4 +931,100 @@ fn pushed_down_filters_are_applied_inside_the_source() {
     }
     got.sort_unstable();
     assert_eq!(got, vec![11, 21, 31, 41]);
+}
+
+#[test]
+fn parquet_row_groups_excluded_by_pushed_down_filters_are_never_read() {
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::properties::WriterProperties;
+    use sluice_compiler::{BinaryOp, Datum, ScalarExpr};
+    let dir = tempfile::tempdir().unwrap();
+    let schema = Schema::new(vec![
+        Field::new("x", SqlType::BigInt),
+        Field::new("s", SqlType::Varchar),
+    ]);
+    let batch = RecordBatch::try_new(
+        schema.to_arrow(),
+        vec![
+            std::sync::Arc::new(Int64Array::from_iter_values(0..40)),
+            std::sync::Arc::new(arrow::array::StringArray::from_iter_values(
+                (0..40).map(|i| format!("k{:02}", i)),
+            )),
+        ],
+    )
+    .unwrap();
+    let file = std::fs::File::create(dir.path().join("data.parquet")).unwrap();
+    let props = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(10))
+        .build();
+    let mut w = ArrowWriter::try_new(file, schema.to_arrow(), Some(props)).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    let t = table(
+        schema,
+        &[
+            ("path", dir.path().to_str().unwrap()),
+            ("format", "parquet"),
+        ],
+    );
+    let lit = |v| ScalarExpr::lit(Datum::Int(v), SqlType::BigInt);
+    let str_lit = |v: &str| ScalarExpr::lit(Datum::Str(v.into()), SqlType::Varchar);
+    let cases: Vec<(Vec<ScalarExpr>, usize, Vec<i64>)> = vec![
+        // 25 <= x < 31: row groups [20, 30) and [30, 40).
+        (
+            vec![
+                ScalarExpr::binary(BinaryOp::GtEq, ScalarExpr::col(0), lit(25)),
+                ScalarExpr::binary(BinaryOp::Gt, lit(31), ScalarExpr::col(0)),
+            ],
+            2,
+            (25..31).collect(),
+        ),
+        // s = 'k07': only the first row group.
+        (
+            vec![ScalarExpr::binary(
+                BinaryOp::Eq,
+                ScalarExpr::col(1),
+                str_lit("k07"),
+            )],
+            1,
+            vec![7],
+        ),
+        // x > 100: nothing is read at all.
+        (
+            vec![ScalarExpr::binary(
+                BinaryOp::Gt,
+                ScalarExpr::col(0),
+                lit(100),
+            )],
+            0,
+            vec![],
+        ),
+        // x <> 5 cannot prune: every row group is read.
+        (
+            vec![ScalarExpr::binary(
+                BinaryOp::NotEq,
+                ScalarExpr::col(0),
+                lit(5),
+            )],
+            4,
+            (0..40).filter(|&i| i != 5).collect(),
+        ),
+    ];
+    for (filters, groups, want) in cases {
+        let src = source::FileSource::new(&t, &[0, 1], &filters, ctx(0, 1)).unwrap();
+        assert_eq!(src.files.len(), groups, "{filters:?}");
+        let mut src = Registry::builtin()
+            .create_source(&t, &[0, 1], &filters, ctx(0, 1))
+            .unwrap();
+        let mut got = Vec::new();
+        while let SourcePoll::Batch { batch, .. } = src.poll(7).unwrap() {
+            let a = batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap();
+            got.extend(a.values().iter().copied());
+        }
+        assert_eq!(got, want, "{filters:?}");
+    }
 }
