@@ -75,7 +75,7 @@ def main():
 
     sluice = args.sluice
     if sluice is None:
-        subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "sluice"], cwd=ROOT, check=True)
+        subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "sluice", "--bin", "sluice-worker"], cwd=ROOT, check=True)
         target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
         sluice = os.path.join(target, "release", "sluice")
 

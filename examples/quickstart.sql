@@ -1,5 +1,5 @@
 -- Sluice quickstart: Nexmark bids → filter → 10-second tumbling windows → Parquet files.
--- Run: cargo run --bin sluice -- run examples/quickstart.sql
+-- Run: cargo build --release && target/release/sluice run examples/quickstart.sql
 -- Output: ./out/bid_stats/part-*.parquet (read it back with examples/top_auctions.sql)
 
 CREATE TABLE bid (

@@ -1,5 +1,5 @@
 -- Reads what examples/quickstart.sql wrote and prints the busiest auctions.
--- Run: cargo run --bin sluice -- run examples/top_auctions.sql
+-- Run: target/release/sluice run examples/top_auctions.sql
 
 CREATE TABLE bid_stats (
     window_start TIMESTAMP(3),

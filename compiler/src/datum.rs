@@ -11,9 +11,45 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 
 /// A `DOUBLE` with a total order (IEEE `totalOrder`, with all NaNs equal and -0.0 == 0.0)
-/// so it can be a key in arrangements.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+/// so it can be a key in arrangements. Serialized as a number, or as the strings `"NaN"`,
+/// `"inf"`, `"-inf"` (JSON has no such numbers).
+#[derive(Clone, Copy, Debug)]
 pub struct F64(pub f64);
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum F64Repr {
+    Number(f64),
+    Special(String),
+}
+
+impl Serialize for F64 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.0.is_finite() {
+            s.serialize_f64(self.0)
+        } else if self.0.is_nan() {
+            s.serialize_str("NaN")
+        } else if self.0 > 0.0 {
+            s.serialize_str("inf")
+        } else {
+            s.serialize_str("-inf")
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for F64 {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match F64Repr::deserialize(d)? {
+            F64Repr::Number(x) => Ok(F64(x)),
+            F64Repr::Special(s) => match s.as_str() {
+                "NaN" => Ok(F64(f64::NAN)),
+                "inf" => Ok(F64(f64::INFINITY)),
+                "-inf" => Ok(F64(f64::NEG_INFINITY)),
+                other => Err(serde::de::Error::custom(format!("not a DOUBLE: {other:?}"))),
+            },
+        }
+    }
+}
 
 impl F64 {
     fn canonical(self) -> f64 {
@@ -100,3 +136,26 @@ impl fmt::Display for Datum {
 
 /// A row: one datum per column of the producing plan node's schema.
 pub type Row = Vec<Datum>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn doubles_survive_json_including_nan_and_infinities() {
+        let row: Row = vec![
+            Datum::Float(F64(1.5)),
+            Datum::Float(F64(f64::NAN)),
+            Datum::Float(F64(f64::INFINITY)),
+            Datum::Float(F64(f64::NEG_INFINITY)),
+            Datum::Null,
+        ];
+        let text = serde_json::to_string(&row).expect("encode");
+        assert!(
+            text.contains("\"NaN\"") && text.contains("\"-inf\""),
+            "{text}"
+        );
+        let back: Row = serde_json::from_str(&text).expect("decode");
+        assert_eq!(back, row);
+    }
+}

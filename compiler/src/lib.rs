@@ -22,6 +22,7 @@ pub mod compile;
 pub mod datum;
 pub mod error;
 pub mod expr;
+pub mod instance;
 pub mod parse;
 pub mod physical;
 pub mod plan;

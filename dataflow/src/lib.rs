@@ -33,9 +33,9 @@ mod run;
 
 pub use errors::ExecutionError;
 pub use progress::{Progress, ProgressSnapshot};
+pub use sluice_compiler::instance::CollectedResult;
 
-use sluice_catalogs::Schema;
-use sluice_compiler::{DataflowPlan, Row};
+use sluice_compiler::DataflowPlan;
 use sluice_connectors::Registry;
 use sluice_gpu::{ColumnarKernels, CpuKernels};
 use std::sync::Arc;
@@ -84,16 +84,6 @@ impl RunOptions {
         self.batch_size = batch_size;
         self
     }
-}
-
-/// The rows of one `SinkTarget::Collect` output.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CollectedResult {
-    /// The output schema.
-    pub schema: Schema,
-    /// Consolidated rows (a row with net multiplicity n appears n times), sorted by the
-    /// output's ORDER BY (then by the whole row), OFFSET and LIMIT applied.
-    pub rows: Vec<Row>,
 }
 
 /// What a finished run produced.

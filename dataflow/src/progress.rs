@@ -1,7 +1,6 @@
 //! [`Progress`]: live counters of a run, readable from any thread while it runs, and
 //! the handle to cancel it.
 
-use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Counters updated by the operators of a running dataflow (all workers add to the
@@ -16,20 +15,7 @@ pub struct Progress {
     cancelled: AtomicBool,
 }
 
-/// A point-in-time copy of [`Progress`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProgressSnapshot {
-    /// Rows emitted by sources (after pushed-down filters).
-    pub rows_in: u64,
-    /// Rows written to sinks or collected for the client.
-    pub rows_out: u64,
-    /// Rows dropped by window aggregates because their window had already closed.
-    pub late_rows: u64,
-    /// Undecodable source records (every policy).
-    pub bad_records: u64,
-    /// Bad records written to a dead-letter file.
-    pub dead_lettered: u64,
-}
+pub use sluice_compiler::instance::ProgressSnapshot;
 
 impl Progress {
     /// All counters at zero.

@@ -3,8 +3,8 @@
 use clap::ValueEnum;
 use sluice_catalogs::SqlType;
 use sluice_compiler::eval::format_datum;
+use sluice_compiler::instance::CollectedResult;
 use sluice_compiler::Datum;
-use sluice_dataflow::CollectedResult;
 use std::io::{self, Write};
 
 /// Output formats of `sluice run`.

@@ -1,21 +1,17 @@
-//! `sluice run` and `sluice explain`: compile a script, run its dataflow in this
-//! process, print what a final `SELECT` returns.
+//! `sluice run` and `sluice explain`: compile a script, run its dataflow in a
+//! `sluice-worker` process (see `sluice_compiler::instance`), print what a final
+//! `SELECT` returns.
 
 use crate::output::{print_result, Format};
 use clap::Args;
 use sluice_catalogs::MemoryCatalog;
+use sluice_compiler::instance::{ProgressSnapshot, WorkerMessage, WorkerRequest};
 use sluice_compiler::{compile, Compiled, ExplainStage};
-use sluice_connectors::{ConnectorError, Registry};
-
-/// How a `ConnectorError::Config` renders, so configuration failures at run time map to exit code 2.
-static CONFIG_ERROR_PREFIX: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| ConnectorError::Config(String::new()).to_string());
-use sluice_dataflow::{ExecutionError, Progress, RunOptions};
-use std::io::{IsTerminal, Read, Write};
+use sluice_connectors::Registry;
+use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Instant;
 
 /// A failure of a subcommand: the one line to print and the exit code.
 pub struct Failure {
@@ -134,38 +130,52 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
         Format::Csv
     });
 
-    let progress = Arc::new(Progress::default());
     let show_progress = !args.quiet && std::io::stderr().is_terminal();
-    let done = Arc::new(AtomicBool::new(false));
-    let reporter = show_progress.then(|| spawn_progress_reporter(progress.clone(), done.clone()));
-
-    let options = RunOptions {
+    let request = WorkerRequest {
+        plan: compiled.plan,
         workers: args.workers,
-        registry,
         batch_size: args.batch_size,
-        kernels: Arc::new(sluice_gpu::CpuKernels),
+        progress_interval_ms: show_progress.then_some(500),
     };
     let started = Instant::now();
-    let result = sluice_dataflow::run(&compiled.plan, options, progress.clone());
-    done.store(true, Ordering::SeqCst);
-    if let Some(handle) = reporter {
-        let _ = handle.join();
-    }
-    let output = result.map_err(execution_failure)?;
+    let mut collected = Vec::new();
+    let mut metrics = ProgressSnapshot::default();
+    let mut last_shown = ProgressSnapshot::default();
+    let mut last_time = Instant::now();
+    run_worker(&request, |message| match message {
+        WorkerMessage::Progress(p) => {
+            if show_progress {
+                let rate = p.rows_in.saturating_sub(last_shown.rows_in) as f64
+                    / last_time.elapsed().as_secs_f64();
+                eprint!(
+                    "\r\x1b[2K[{:>6.1}s] rows in {} ({:.0}/s), rows out {}",
+                    started.elapsed().as_secs_f64(),
+                    p.rows_in,
+                    rate,
+                    p.rows_out
+                );
+                last_shown = p;
+                last_time = Instant::now();
+            }
+        }
+        WorkerMessage::Result(r) => collected.push(r),
+        WorkerMessage::Done(m) => metrics = m,
+        WorkerMessage::Failed { .. } => {}
+    })?;
     if show_progress {
-        let m = progress.snapshot();
+        eprint!("\r\x1b[2K");
         eprintln!(
             "done in {:.2}s: {} rows in, {} rows out{}{}",
             started.elapsed().as_secs_f64(),
-            m.rows_in,
-            m.rows_out,
-            if m.late_rows > 0 {
-                format!(", {} late rows dropped", m.late_rows)
+            metrics.rows_in,
+            metrics.rows_out,
+            if metrics.late_rows > 0 {
+                format!(", {} late rows dropped", metrics.late_rows)
             } else {
                 String::new()
             },
-            if m.bad_records > 0 {
-                format!(", {} bad records", m.bad_records)
+            if metrics.bad_records > 0 {
+                format!(", {} bad records", metrics.bad_records)
             } else {
                 String::new()
             },
@@ -173,14 +183,14 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
     }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    for result in &output.collected {
+    for result in &collected {
         print_result(&mut out, result, format)
             .map_err(|e| Failure::runtime(format!("cannot write output: {e}")))?;
     }
     out.flush()
         .map_err(|e| Failure::runtime(format!("cannot write output: {e}")))?;
     if args.metrics {
-        let m = progress.snapshot();
+        let m = metrics;
         eprintln!(
             "{{\"rows_in\":{},\"rows_out\":{},\"late_rows\":{},\"bad_records\":{},\"dead_lettered\":{},\"elapsed_ms\":{}}}",
             m.rows_in,
@@ -194,43 +204,85 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn execution_failure(e: ExecutionError) -> Failure {
-    match &e {
-        // Bad options only a running source can see (a missing path…) are user mistakes.
-        ExecutionError::Connector { message, .. }
-            if message.starts_with(CONFIG_ERROR_PREFIX.as_str()) =>
-        {
-            Failure::user(format!("error: {e}"))
-        }
-        _ => Failure::runtime(format!("job failed: {e}")),
+/// The `sluice-worker` executable: `$SLUICE_WORKER_BIN`, else the one beside this binary.
+fn worker_binary() -> Result<PathBuf, Failure> {
+    if let Some(path) = std::env::var_os("SLUICE_WORKER_BIN") {
+        return Ok(PathBuf::from(path));
+    }
+    let me = std::env::current_exe()
+        .map_err(|e| Failure::runtime(format!("cannot locate the sluice binary: {e}")))?;
+    let worker = me.with_file_name(format!("sluice-worker{}", std::env::consts::EXE_SUFFIX));
+    if worker.is_file() {
+        Ok(worker)
+    } else {
+        Err(Failure::runtime(format!(
+            "the worker executable {} is missing: build it with `cargo build` (it is part of the workspace) or set SLUICE_WORKER_BIN",
+            worker.display()
+        )))
     }
 }
 
-fn spawn_progress_reporter(
-    progress: Arc<Progress>,
-    done: Arc<AtomicBool>,
-) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let start = Instant::now();
-        let mut last_in = 0u64;
-        let mut last = Instant::now();
-        while !done.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(200));
-            if last.elapsed() < Duration::from_millis(500) {
-                continue;
+/// Runs `request` in a `sluice-worker` process, handing each message it sends to
+/// `on_message`; a `Failed` message or an abnormal exit becomes the returned failure.
+fn run_worker(
+    request: &WorkerRequest,
+    mut on_message: impl FnMut(WorkerMessage),
+) -> Result<(), Failure> {
+    let worker = worker_binary()?;
+    let body = serde_json::to_vec(request)
+        .map_err(|e| Failure::runtime(format!("internal error: cannot encode the plan: {e}")))?;
+    let mut child = Command::new(&worker)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| Failure::runtime(format!("cannot start {}: {e}", worker.display())))?;
+    let writer = child.stdin.take().map(|mut stdin| {
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&body);
+        })
+    });
+    let mut failure = None;
+    let mut done = false;
+    if let Some(stdout) = child.stdout.take() {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            match serde_json::from_str::<WorkerMessage>(&line) {
+                Ok(WorkerMessage::Failed {
+                    user_error,
+                    message,
+                }) => {
+                    failure = Some(if user_error {
+                        Failure::user(format!("error: {message}"))
+                    } else {
+                        Failure::runtime(format!("job failed: {message}"))
+                    });
+                }
+                Ok(message) => {
+                    done |= matches!(message, WorkerMessage::Done(_));
+                    on_message(message);
+                }
+                Err(e) => {
+                    failure = Some(Failure::runtime(format!(
+                        "internal error: unreadable worker message ({e}): {line}"
+                    )));
+                }
             }
-            let m = progress.snapshot();
-            let rate = (m.rows_in.saturating_sub(last_in)) as f64 / last.elapsed().as_secs_f64();
-            last_in = m.rows_in;
-            last = Instant::now();
-            eprint!(
-                "\r\x1b[2K[{:>6.1}s] rows in {} ({:.0}/s), rows out {}",
-                start.elapsed().as_secs_f64(),
-                m.rows_in,
-                rate,
-                m.rows_out
-            );
         }
-        eprint!("\r\x1b[2K");
-    })
+    }
+    if let Some(writer) = writer {
+        let _ = writer.join();
+    }
+    let status = child
+        .wait()
+        .map_err(|e| Failure::runtime(format!("cannot wait for the worker: {e}")))?;
+    if let Some(f) = failure {
+        return Err(f);
+    }
+    if !status.success() || !done {
+        return Err(Failure::runtime(format!(
+            "job failed: the worker process ended without finishing ({status})"
+        )));
+    }
+    Ok(())
 }

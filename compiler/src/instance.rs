@@ -1,0 +1,69 @@
+//! The contract between `sluice` (which compiles a job) and `sluice-worker` (the process
+//! that runs its dataflow): a [`WorkerRequest`] as one JSON document on the worker's
+//! standard input, then [`WorkerMessage`]s as JSON Lines on its standard output.
+//!
+//! Keeping the runtime in its own process is what lets the `sluice` binary (the master
+//! and its CLI) stay free of timely and CUDA, and is how the master will run instances.
+
+use crate::datum::Row;
+use crate::physical::DataflowPlan;
+use serde::{Deserialize, Serialize};
+use sluice_catalogs::Schema;
+
+/// What a worker process is asked to run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerRequest {
+    /// The compiled job.
+    pub plan: DataflowPlan,
+    /// Worker threads.
+    pub workers: usize,
+    /// Rows per source poll.
+    pub batch_size: usize,
+    /// Send a [`WorkerMessage::Progress`] this often (milliseconds); never when `None`.
+    pub progress_interval_ms: Option<u64>,
+}
+
+/// Counters of a run (live while it runs, final at the end).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgressSnapshot {
+    /// Rows emitted by sources (after pushed-down filters).
+    pub rows_in: u64,
+    /// Rows written to sinks or collected for the client.
+    pub rows_out: u64,
+    /// Rows dropped by window aggregates because their window had already closed.
+    pub late_rows: u64,
+    /// Undecodable source records (every policy).
+    pub bad_records: u64,
+    /// Bad records written to a dead-letter file.
+    pub dead_lettered: u64,
+}
+
+/// The rows of one `SinkTarget::Collect` output.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CollectedResult {
+    /// The output schema.
+    pub schema: Schema,
+    /// Consolidated rows (a row with net multiplicity n appears n times), sorted by the
+    /// output's ORDER BY (then by the whole row), OFFSET and LIMIT applied.
+    pub rows: Vec<Row>,
+}
+
+/// One line a worker writes on its standard output.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkerMessage {
+    /// Counters so far.
+    Progress(ProgressSnapshot),
+    /// One collected output (in output order), once the run succeeded.
+    Result(CollectedResult),
+    /// The run succeeded; the final counters. Always the last message of a success.
+    Done(ProgressSnapshot),
+    /// The run failed; always the last message of a failure.
+    Failed {
+        /// True when the failure is the user's to fix (a bad option seen only at run
+        /// time, a missing input path); false for runtime and internal failures.
+        user_error: bool,
+        /// One line.
+        message: String,
+    },
+}
