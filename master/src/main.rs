@@ -1,11 +1,11 @@
 //! # `sluice`: the command-line entry point
 //!
 //! ```text
-//! SQL text ─▶ compile (sluice-compiler) ─▶ DataflowPlan ─▶ run (sluice-dataflow) ─▶ results
+//! SQL text ─▶ compile (sluice-compiler) ─▶ DataflowPlan ─▶ sluice-worker process ─▶ results
 //! ```
 //!
 //! `sluice run job.sql` compiles a SQL script and runs it in the foreground on this
-//! machine; the REST master (`serve`), worker instances (`worker`) and client
+//! machine, in a `sluice-worker` process (this binary never links timely); the REST master (`serve`), worker instances (`worker`) and client
 //! subcommands come next. Exit codes: 0 success, 1 runtime failure, 2 user mistake
 //! (bad SQL, bad options, missing file) — always with one line on stderr.
 
