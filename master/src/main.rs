@@ -6,8 +6,9 @@
 //!
 //! `sluice run job.sql` compiles a SQL script and runs it in the foreground on this
 //! machine, in a `sluice-worker` process (this binary never links timely); the REST
-//! master (`serve`), worker instances (`worker`) and client subcommands come next. Exit codes: 0 success, 1 runtime failure, 2 user mistake
-//! (bad SQL, bad options, missing file) — always with one line on stderr.
+//! master (`serve`), worker instances (`worker`) and client subcommands come next.
+//! Exit codes: 0 success, 1 runtime failure, 2 user mistake (bad SQL, bad options,
+//! missing file) — always with one line on stderr.
 
 mod output;
 mod run;
