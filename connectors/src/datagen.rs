@@ -456,12 +456,7 @@ impl Source for DatagenSource {
     }
 
     fn seek(&mut self, position: &serde_json::Value) -> Result<()> {
-        self.next = position
-            .get("next")
-            .and_then(serde_json::Value::as_u64)
-            .ok_or_else(|| {
-                ConnectorError::Internal(format!("bad datagen source position {position}"))
-            })?;
+        self.next = crate::counter_position(position, "next", "datagen")?;
         Ok(())
     }
 }

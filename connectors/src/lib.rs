@@ -245,6 +245,19 @@ impl ConnectorValidator for Registry {
     }
 }
 
+/// The counter `key` of a generator source's position (`{"<key>": n}`), as written by
+/// its `Source::position`.
+pub(crate) fn counter_position(
+    position: &serde_json::Value,
+    key: &str,
+    source: &str,
+) -> Result<u64> {
+    position
+        .get(key)
+        .and_then(serde_json::Value::as_u64)
+        .ok_or_else(|| ConnectorError::Internal(format!("bad {source} source position {position}")))
+}
+
 #[cfg(test)]
 pub(crate) mod test_util {
     //! Helpers shared by the connectors' tests.

@@ -27,7 +27,6 @@ use crate::options::{check_keys, choice, parsed, required};
 use crate::{Connector, ConnectorError, Result, Source, SourcePoll, WorkerContext};
 use arrow::array::{ArrayRef, Int64Builder, StringBuilder, TimestampMillisecondBuilder};
 use arrow::datatypes::{Field as ArrowField, Schema as ArrowSchema, SchemaRef};
-use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -630,12 +629,7 @@ impl crate::Source for NexmarkSource {
                 }
             })
             .collect();
-        let batch = RecordBatch::try_new_with_options(
-            self.schema.clone(),
-            arrays,
-            &RecordBatchOptions::new().with_row_count(Some(rows)),
-        )
-        .map_err(|e| ConnectorError::Internal(format!("nexmark batch: {e}")))?;
+        let batch = crate::fs::source::make_batch(&self.schema, arrays, rows)?;
         Ok(SourcePoll::Batch {
             batch,
             bad: Vec::new(),
@@ -647,12 +641,7 @@ impl crate::Source for NexmarkSource {
     }
 
     fn seek(&mut self, position: &serde_json::Value) -> Result<()> {
-        self.next = position
-            .get("next_event")
-            .and_then(serde_json::Value::as_u64)
-            .ok_or_else(|| {
-                ConnectorError::Internal(format!("bad nexmark source position {position}"))
-            })?;
+        self.next = crate::counter_position(position, "next_event", "nexmark")?;
         Ok(())
     }
 }
