@@ -133,3 +133,13 @@ pub fn compile(
         explain,
     })
 }
+
+/// Compile a script of table declarations only (`CREATE TABLE …; …`), as a catalog that
+/// stores tables does: the descriptors in order, or the first error with its position.
+pub fn compile_tables(
+    sql: &str,
+    catalog: &dyn Catalog,
+    connectors: &dyn ConnectorValidator,
+) -> Result<Vec<TableDescriptor>, CompileError> {
+    crate::bind::bind_tables(sql, catalog, connectors)
+}

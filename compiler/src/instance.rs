@@ -67,3 +67,64 @@ pub enum WorkerMessage {
         message: String,
     },
 }
+
+/// What the master's `local` cluster writes to `<instance dir>/request.json` before it
+/// starts `sluice worker --instance-dir <dir>`: the job to run plus who it is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceRequest {
+    /// Unique id of this instance (also its directory name).
+    pub instance_id: String,
+    /// The job's unique id (not its name: a re-created job gets a new id).
+    pub job_id: String,
+    /// The job's name, for logs.
+    pub job_name: String,
+    /// The job spec version this instance realizes.
+    pub job_version: u64,
+    /// Memory cap in MiB applied to the worker process where the OS allows (0: none).
+    pub memory_mb: u64,
+    /// Write `status.json` this often (milliseconds).
+    pub heartbeat_interval_ms: u64,
+    /// The plan, worker threads (the job's parallelism) and batch size.
+    pub worker: WorkerRequest,
+}
+
+/// The run state an instance reports in its `status.json`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum InstanceRunState {
+    /// The dataflow is running.
+    Running,
+    /// Every source is exhausted and every sink committed (bounded jobs).
+    Finished,
+    /// The run failed; the process exits right after writing this.
+    Failed {
+        /// True when the failure is the user's to fix.
+        user_error: bool,
+        /// One line.
+        message: String,
+    },
+}
+
+/// What a running instance writes (atomically: temp file + rename) to
+/// `<instance dir>/status.json` every heartbeat, and once more at its end.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceStatus {
+    /// The worker's process id.
+    pub pid: u32,
+    /// The instance id (from the request).
+    pub instance_id: String,
+    /// Running, finished or failed.
+    #[serde(flatten)]
+    pub run: InstanceRunState,
+    /// When the process started (ms since the Unix epoch).
+    pub started_at_ms: i64,
+    /// When this file was written (ms since the Unix epoch).
+    pub heartbeat_at_ms: i64,
+    /// When a counter last moved (ms since the Unix epoch).
+    pub progress_at_ms: i64,
+    /// True while some source still has input to read (an instance that makes no
+    /// progress while this is true is hung).
+    pub input_waiting: bool,
+    /// Counters so far.
+    pub progress: ProgressSnapshot,
+}

@@ -27,8 +27,8 @@ pub mod parse;
 pub mod physical;
 pub mod plan;
 
-pub use bind::{bind_script, BoundOutput, BoundScript};
-pub use compile::{compile, Compiled, CompiledQuery};
+pub use bind::{bind_script, bind_tables, BoundOutput, BoundScript};
+pub use compile::{compile, compile_tables, Compiled, CompiledQuery};
 pub use datum::{Datum, Row, F64};
 pub use error::{CompileError, ErrorKind, Position};
 pub use expr::{AggFunc, AggregateCall, BinaryOp, Func, ScalarExpr, SortKey, TimeUnit};

@@ -57,6 +57,25 @@ pub fn bind_script(
     catalog: &dyn Catalog,
     connectors: &dyn ConnectorValidator,
 ) -> Result<BoundScript, CompileError> {
+    bind_statements(sql, catalog, connectors, false)
+}
+
+/// Bind a script of table declarations only (`CREATE TABLE`, `SET`): what a catalog
+/// stores. Any other statement is an error at its position.
+pub fn bind_tables(
+    sql: &str,
+    catalog: &dyn Catalog,
+    connectors: &dyn ConnectorValidator,
+) -> Result<Vec<TableDescriptor>, CompileError> {
+    Ok(bind_statements(sql, catalog, connectors, true)?.tables)
+}
+
+fn bind_statements(
+    sql: &str,
+    catalog: &dyn Catalog,
+    connectors: &dyn ConnectorValidator,
+    tables_only: bool,
+) -> Result<BoundScript, CompileError> {
     // The parser, the binder and span computations recurse on the AST: make sure every
     // `#[recursive]` function (sqlparser's and ours) starts with at least 1 MiB of stack,
     // growing it on the heap in 8 MiB segments when needed.
@@ -71,6 +90,17 @@ pub fn bind_script(
     let mut select_seen: Option<Option<Position>> = None;
     let mut explain_seen: Option<Option<Position>> = None;
     for st in &stmts {
+        if tables_only
+            && !matches!(
+                st,
+                ParsedStatement::Set | ParsedStatement::CreateTable { .. }
+            )
+        {
+            return Err(CompileError::plan(
+                "only CREATE TABLE statements are allowed here",
+                statement_position(st),
+            ));
+        }
         if let (Some(first), false) = (explain_seen, matches!(st, ParsedStatement::Set)) {
             return Err(CompileError::plan(
                 "EXPLAIN must be the last statement of a script",
@@ -197,7 +227,14 @@ pub fn bind_script(
             }
         }
     }
-    if outputs.is_empty() && explain.is_none() {
+    if tables_only {
+        if tables.is_empty() {
+            return Err(CompileError::plan(
+                "the script has no CREATE TABLE statement",
+                None,
+            ));
+        }
+    } else if outputs.is_empty() && explain.is_none() {
         return Err(CompileError::plan(
             "the script has no INSERT INTO, SELECT or EXPLAIN statement",
             None,

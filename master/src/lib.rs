@@ -1,0 +1,19 @@
+//! # `sluice-master`: the master and the `sluice` command line
+//!
+//! ```text
+//! REST (api/) ─▶ compile (sluice-compiler) ─▶ Job{spec, version, plan} in the store (sled)
+//!                                                        │
+//!      watchdog: decide(desired, observed, now) ─▶ actions ─▶ cluster driver ─▶ instance
+//!                                                        (a `sluice worker` process running the
+//!                                                         DataflowPlan with timely/differential)
+//! ```
+//!
+//! The master sits before the running instance on the data path: it turns submitted SQL
+//! into stored, versioned plans and keeps instances of them alive. It never links
+//! timely or CUDA: instances are separate processes (`sluice worker` hands over to the
+//! `sluice-worker` executable built by the dataflow crate).
+
+pub mod cluster;
+pub mod model;
+pub mod store;
+pub mod watchdog;

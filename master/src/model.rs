@@ -1,0 +1,268 @@
+//! The master's data model: what the store persists (jobs, their runtime status,
+//! events, tables) and what the watchdog observes (instances, clusters).
+//!
+//! Stored types carry `format_version` so a later master can read (and migrate) what an
+//! earlier one wrote. Times are milliseconds since the Unix epoch (`i64`).
+
+use serde::{Deserialize, Serialize};
+use sluice_catalogs::TableDescriptor;
+use sluice_compiler::DataflowPlan;
+use utoipa::ToSchema;
+
+/// The format version written into every stored record by this master.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// What a job asks of its cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    /// Worker threads of the job's instance (1..=256).
+    #[schema(minimum = 1, maximum = 256, example = 2)]
+    pub parallelism: u32,
+    /// Memory cap of the instance process in MiB (64..=1048576).
+    #[schema(minimum = 64, maximum = 1048576, example = 1024)]
+    pub memory_mb: u64,
+    /// GPUs the instance may use (0..=64).
+    #[schema(minimum = 0, maximum = 64, example = 0)]
+    pub gpus: u32,
+}
+
+impl Default for Resources {
+    fn default() -> Self {
+        Resources {
+            parallelism: 1,
+            memory_mb: 1024,
+            gpus: 0,
+        }
+    }
+}
+
+/// What the user wants a job to be doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DesiredState {
+    /// Keep an instance of the current version running (until it finishes, if bounded).
+    Running,
+    /// No instance.
+    Stopped,
+}
+
+/// A job as stored: the user's spec at its current version plus the compiled plan.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    /// Format of this record ([`FORMAT_VERSION`] when written).
+    pub format_version: u32,
+    /// Unique forever (a job deleted and created again under the same name gets a new id).
+    pub id: String,
+    /// Unique among live jobs; the key in the API.
+    pub name: String,
+    /// The spec version: 1 at creation, bumped by every change of the spec.
+    pub version: u64,
+    /// The SQL script (DDL, then `INSERT INTO … SELECT …`).
+    pub sql: String,
+    /// What the job asks of its cluster.
+    pub resources: Resources,
+    /// The cluster the job runs on.
+    pub cluster: String,
+    /// Running or stopped.
+    pub desired_state: DesiredState,
+    /// The plan compiled from `sql` at this version (what instances run).
+    pub plan: DataflowPlan,
+    /// True when every source is bounded: an instance finishes by itself.
+    pub bounded: bool,
+    /// Creation time.
+    pub created_at_ms: i64,
+    /// Time of the last spec change.
+    pub updated_at_ms: i64,
+}
+
+/// Where a job is in its life, as the watchdog last decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Desired running; no instance yet (just submitted, or waiting for capacity).
+    Pending,
+    /// An instance was started and has not reported yet.
+    Starting,
+    /// An instance of the current version is running.
+    Running,
+    /// The instance failed; a new one starts after a backoff.
+    Restarting,
+    /// Desired stopped and no instance is running.
+    Stopped,
+    /// A bounded job's instance finished successfully.
+    Finished,
+    /// Too many restarts within the window, or a failure that restarting cannot fix;
+    /// nothing runs until the spec changes.
+    Failed,
+}
+
+/// The watchdog's persistent memory of a job: state, restart history, backoff.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobStatus {
+    /// Format of this record.
+    pub format_version: u32,
+    /// The job id this status belongs to.
+    pub job_id: String,
+    /// The spec version this status describes (a new version starts from a clean history).
+    pub version: u64,
+    /// The state.
+    pub state: JobState,
+    /// Why the job is in this state (one line).
+    pub reason: String,
+    /// Since when (ms).
+    pub since_ms: i64,
+    /// Restarts of this job after failures, over all versions.
+    pub restarts: u64,
+    /// Times (ms) of the failures of this version, oldest first, pruned to the window.
+    pub recent_failures: Vec<i64>,
+    /// No instance may start before this time (ms): the backoff.
+    pub next_start_at_ms: Option<i64>,
+    /// The instance whose end was last accounted for (so one failure is counted once).
+    pub last_accounted_instance: Option<String>,
+}
+
+impl JobStatus {
+    /// The status of a job version that has not run yet.
+    pub fn new(job_id: &str, version: u64, now_ms: i64) -> Self {
+        JobStatus {
+            format_version: FORMAT_VERSION,
+            job_id: job_id.to_string(),
+            version,
+            state: JobState::Pending,
+            reason: "submitted".to_string(),
+            since_ms: now_ms,
+            restarts: 0,
+            recent_failures: Vec::new(),
+            next_start_at_ms: None,
+            last_accounted_instance: None,
+        }
+    }
+}
+
+/// One entry of a job's history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct JobEvent {
+    /// Format of this record.
+    #[schema(example = 1)]
+    pub format_version: u32,
+    /// Position in the job's history (1, 2, …).
+    pub seq: u64,
+    /// When (ms since the Unix epoch).
+    pub at_ms: i64,
+    /// What happened: `created`, `updated`, `state`, `instance_started`,
+    /// `instance_stopped`, `instance_failed`, `instance_finished`, `restart_scheduled`…
+    pub kind: String,
+    /// The job version it concerns.
+    pub version: u64,
+    /// The state after the event, when it changed one.
+    pub state: Option<JobState>,
+    /// Human-readable detail (the reason).
+    pub message: String,
+}
+
+/// A table stored in the catalog, usable by any job.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredTable {
+    /// Format of this record.
+    pub format_version: u32,
+    /// The `CREATE TABLE` statement it was declared with.
+    pub ddl: String,
+    /// The bound descriptor.
+    pub descriptor: TableDescriptor,
+    /// Creation time.
+    pub created_at_ms: i64,
+}
+
+/// An instance's life as observed by a cluster driver.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InstanceState {
+    /// The process is alive but has not reported yet.
+    Starting,
+    /// The process is alive and reporting.
+    Running,
+    /// The process ended after finishing its (bounded) work.
+    Finished,
+    /// The process reported a failure and ended.
+    Failed,
+    /// The process is gone without a final report (killed, crashed, OOM).
+    Crashed,
+    /// The process was stopped on the master's request.
+    Stopped,
+}
+
+impl InstanceState {
+    /// True while the process may still be alive.
+    pub fn is_live(&self) -> bool {
+        matches!(self, InstanceState::Starting | InstanceState::Running)
+    }
+}
+
+/// One instance as a cluster driver sees it now.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedInstance {
+    /// Unique instance id.
+    pub instance_id: String,
+    /// The job's id.
+    pub job_id: String,
+    /// The job's name.
+    pub job_name: String,
+    /// The job version it realizes.
+    pub job_version: u64,
+    /// The cluster it runs on.
+    pub cluster: String,
+    /// Worker threads.
+    pub parallelism: u32,
+    /// Memory cap (MiB).
+    pub memory_mb: u64,
+    /// GPUs.
+    pub gpus: u32,
+    /// Life state.
+    pub state: InstanceState,
+    /// The failure message, when `Failed` (or why it is `Crashed`).
+    pub message: Option<String>,
+    /// True when the failure is the user's to fix (restarting will not help).
+    pub user_error: bool,
+    /// True once the master asked it to stop (its end is then not a failure).
+    pub stop_requested: bool,
+    /// True once the watchdog accounted for its end (it is history now).
+    pub retired: bool,
+    /// Process ids (one process per instance on the `local` cluster).
+    pub pids: Vec<u32>,
+    /// When it was started (ms).
+    pub started_at_ms: i64,
+    /// When it ended, if it did (ms).
+    pub ended_at_ms: Option<i64>,
+    /// Its last heartbeat (ms), if any.
+    pub heartbeat_at_ms: Option<i64>,
+    /// When its counters last moved (ms), if ever.
+    pub progress_at_ms: Option<i64>,
+    /// True while some source has input waiting.
+    pub input_waiting: bool,
+    /// Rows read by sources.
+    pub rows_in: u64,
+    /// Rows written to sinks.
+    pub rows_out: u64,
+    /// Undecodable records seen.
+    pub bad_records: u64,
+}
+
+/// What a cluster can hold.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Capacity {
+    /// Worker threads (the sum of running instances' parallelism).
+    pub workers: u64,
+    /// Memory in MiB (the sum of running instances' caps).
+    pub memory_mb: u64,
+    /// GPUs.
+    pub gpus: u64,
+}

@@ -1,0 +1,1 @@
+//! Applies the watchdog's actions (to be written).
