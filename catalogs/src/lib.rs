@@ -71,6 +71,68 @@ impl TableDescriptor {
     pub fn option(&self, key: &str) -> Option<&str> {
         self.options.get(key).map(String::as_str)
     }
+
+    /// The options with every secret value (see [`is_secret_option`]) replaced by
+    /// [`REDACTED`]: what may be shown in an API response or a log.
+    pub fn redacted_options(&self) -> BTreeMap<String, String> {
+        self.options
+            .iter()
+            .map(|(k, v)| {
+                let v = if is_secret_option(k) {
+                    REDACTED.to_string()
+                } else {
+                    v.clone()
+                };
+                (k.clone(), v)
+            })
+            .collect()
+    }
+
+    /// The values of this table's secret options (non-empty ones), to scrub from text.
+    pub fn secret_values(&self) -> Vec<&str> {
+        self.options
+            .iter()
+            .filter(|(k, v)| is_secret_option(k) && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+/// What a secret option value is replaced with wherever it would be shown.
+pub const REDACTED: &str = "******";
+
+/// True for connector options that hold credentials (`password`, `secret`, `token`,
+/// `credential`, access keys, SASL JAAS configs, private keys): their values never
+/// appear in API responses, logs or error messages.
+pub fn is_secret_option(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    [
+        "password",
+        "secret",
+        "token",
+        "credential",
+        "access-key",
+        "access_key",
+        "accesskey",
+        "sasl.jaas",
+        "private",
+        "api-key",
+        "api_key",
+    ]
+    .iter()
+    .any(|s| k.contains(s))
+}
+
+/// `text` with every occurrence of each secret value replaced by [`REDACTED`] (longest
+/// values first, so a secret containing another is scrubbed whole).
+pub fn scrub_secrets(text: &str, secrets: &[&str]) -> String {
+    let mut secrets: Vec<&str> = secrets.iter().copied().filter(|s| !s.is_empty()).collect();
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let mut out = text.to_string();
+    for s in secrets {
+        out = out.replace(s, REDACTED);
+    }
+    out
 }
 
 /// Errors a catalog reports.

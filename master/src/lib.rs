@@ -13,7 +13,12 @@
 //! timely or CUDA: instances are separate processes (`sluice worker` hands over to the
 //! `sluice-worker` executable built by the dataflow crate).
 
+pub mod api;
+pub mod client;
 pub mod cluster;
+pub mod metrics;
 pub mod model;
+pub mod server;
+pub mod service;
 pub mod store;
 pub mod watchdog;

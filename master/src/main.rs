@@ -5,8 +5,9 @@
 //! ```
 //!
 //! `sluice run job.sql` compiles a SQL script and runs it in the foreground on this
-//! machine, in a `sluice-worker` process (this binary never links timely); the REST
-//! master (`serve`), worker instances (`worker`) and client subcommands come next.
+//! machine, in a `sluice-worker` process (this binary never links timely).
+//! `sluice serve` starts the REST master (store, watchdog, local cluster);
+//! `sluice job …`/`sluice table …` are its command-line clients.
 //! Exit codes: 0 success, 1 runtime failure, 2 user mistake (bad SQL, bad options,
 //! missing file) — always with one line on stderr.
 
@@ -30,6 +31,14 @@ enum Command {
     Run(run::RunArgs),
     /// Print the plans of a SQL script's queries without running them.
     Explain(run::ExplainArgs),
+    /// Start the master: REST API, Swagger UI, watchdog and the local cluster.
+    Serve(sluice_master::server::ServeArgs),
+    /// Print the OpenAPI document of the REST API.
+    Openapi,
+    /// Manage jobs on a master (submit, list, get, stop, start, scale, delete, logs…).
+    Job(sluice_master::client::JobArgs),
+    /// Manage the master's catalog tables (create, list, get, drop).
+    Table(sluice_master::client::TableArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +46,22 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Explain(args) => run::explain(args),
+        Command::Serve(args) => sluice_master::server::serve(args).map_err(|e| run::Failure {
+            code: 1,
+            message: format!("error: {e:#}"),
+        }),
+        Command::Job(args) => sluice_master::client::job(args).map_err(|e| run::Failure {
+            code: e.code,
+            message: e.message,
+        }),
+        Command::Table(args) => sluice_master::client::table_cmd(args).map_err(|e| run::Failure {
+            code: e.code,
+            message: e.message,
+        }),
+        Command::Openapi => {
+            print!("{}", sluice_master::api::openapi_json());
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

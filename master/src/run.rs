@@ -22,13 +22,13 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn user(message: impl Into<String>) -> Self {
+    pub fn user(message: impl Into<String>) -> Self {
         Failure {
             code: 2,
             message: message.into(),
         }
     }
-    fn runtime(message: impl Into<String>) -> Self {
+    pub fn runtime(message: impl Into<String>) -> Self {
         Failure {
             code: 1,
             message: message.into(),

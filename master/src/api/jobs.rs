@@ -1,0 +1,290 @@
+//! `/api/v1/jobs`: submit, list, get, change, delete and validate jobs; their events
+//! and instances.
+
+use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
+use super::views::{
+    CreateJobRequest, EventView, EventsQuery, InstanceView, JobListQuery, JobView, QueryPlanView,
+    SqlErrorView, UpdateJobRequest, ValidateRequest, ValidateResponse,
+};
+use super::AppState;
+use crate::model::{DesiredState, Resources};
+use crate::service::{JobPatch, NewJob, ServiceError};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use sluice_compiler::{ExplainStage, SinkTarget};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// The routes of this resource.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_jobs, create_job))
+        .routes(routes!(validate_job))
+        .routes(routes!(get_job, update_job, delete_job))
+        .routes(routes!(job_events))
+        .routes(routes!(job_instances))
+}
+
+/// Submit a job: the SQL is compiled first; errors come back as 422 with line and column.
+#[utoipa::path(post, path = "/api/v1/jobs", tag = "jobs",
+    request_body = CreateJobRequest,
+    responses(
+        (status = 201, description = "Created; the watchdog starts it", body = JobView),
+        (status = 400, description = "Invalid request (name, limits, cluster)", body = ErrorBody),
+        (status = 409, description = "A job of that name exists", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "Malformed body, or SQL that does not compile", body = ErrorBody),
+        (status = 503, description = "The store failed", body = ErrorBody),
+    ))]
+async fn create_job(
+    State(m): State<AppState>,
+    ApiJson(req): ApiJson<CreateJobRequest>,
+) -> Result<(StatusCode, Json<JobView>), ApiError> {
+    let d = Resources::default();
+    let resources = Resources {
+        parallelism: req.resources.parallelism.unwrap_or(d.parallelism),
+        memory_mb: req.resources.memory_mb.unwrap_or(d.memory_mb),
+        gpus: req.resources.gpus.unwrap_or(d.gpus),
+    };
+    let job = m.create_job(NewJob {
+        name: req.name,
+        sql: req.sql,
+        resources,
+        cluster: req.cluster.unwrap_or_else(|| "local".to_string()),
+        desired_state: req.desired_state.unwrap_or(DesiredState::Running),
+    })?;
+    let status = m.status_of(&job)?;
+    Ok((StatusCode::CREATED, Json(JobView::new(&job, &status, &[]))))
+}
+
+/// List jobs, optionally only those in one state.
+#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs",
+    params(JobListQuery),
+    responses(
+        (status = 200, description = "Jobs by name", body = Vec<JobView>),
+        (status = 400, description = "Invalid query", body = ErrorBody),
+        (status = 503, description = "The store failed", body = ErrorBody),
+    ))]
+async fn list_jobs(
+    State(m): State<AppState>,
+    ApiQuery(q): ApiQuery<JobListQuery>,
+) -> Result<Json<Vec<JobView>>, ApiError> {
+    let instances = m.instances().unwrap_or_default();
+    let views = m
+        .jobs_with_status()?
+        .iter()
+        .map(|(j, s)| JobView::new(j, s, &instances))
+        .filter(|v| q.state.is_none_or(|s| v.state == s))
+        .collect();
+    Ok(Json(views))
+}
+
+/// One job.
+#[utoipa::path(get, path = "/api/v1/jobs/{name}", tag = "jobs",
+    params(("name" = String, Path, description = "The job's name")),
+    responses(
+        (status = 200, description = "The job", body = JobView),
+        (status = 400, description = "Invalid path", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 503, description = "The store failed", body = ErrorBody),
+    ))]
+async fn get_job(
+    State(m): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<JobView>, ApiError> {
+    let job = m.job(&name)?;
+    let status = m.status_of(&job)?;
+    let instances = m.instances().unwrap_or_default();
+    Ok(Json(JobView::new(&job, &status, &instances)))
+}
+
+/// Change a job's SQL, resources, cluster or desired state. Any change bumps its
+/// version; the watchdog then replaces the running instance (a parallelism change is
+/// a rescale).
+#[utoipa::path(patch, path = "/api/v1/jobs/{name}", tag = "jobs",
+    params(("name" = String, Path, description = "The job's name")),
+    request_body = UpdateJobRequest,
+    responses(
+        (status = 200, description = "The job after the change", body = JobView),
+        (status = 400, description = "Invalid request (limits, cluster)", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 409, description = "Changed concurrently; read it again", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "Malformed body, or SQL that does not compile", body = ErrorBody),
+        (status = 503, description = "The store failed", body = ErrorBody),
+    ))]
+async fn update_job(
+    State(m): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(req): ApiJson<UpdateJobRequest>,
+) -> Result<Json<JobView>, ApiError> {
+    let r = req.resources.unwrap_or_default();
+    let job = m.update_job(
+        &name,
+        JobPatch {
+            sql: req.sql,
+            parallelism: r.parallelism,
+            memory_mb: r.memory_mb,
+            gpus: r.gpus,
+            cluster: req.cluster,
+            desired_state: req.desired_state,
+        },
+    )?;
+    let status = m.status_of(&job)?;
+    let instances = m.instances().unwrap_or_default();
+    Ok(Json(JobView::new(&job, &status, &instances)))
+}
+
+/// Delete a job; the watchdog stops its instances. Its events stay readable by id
+/// only through the store (not through the API).
+#[utoipa::path(delete, path = "/api/v1/jobs/{name}", tag = "jobs",
+    params(("name" = String, Path, description = "The job's name")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Invalid path", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 503, description = "The store failed", body = ErrorBody),
+    ))]
+async fn delete_job(
+    State(m): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    m.delete_job(&name)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Compile SQL without submitting it: every EXPLAIN stage of every query, or the
+/// errors with line and column (`valid: false`).
+#[utoipa::path(post, path = "/api/v1/jobs/validate", tag = "jobs",
+    request_body = ValidateRequest,
+    responses(
+        (status = 200, description = "The plans, or the errors", body = ValidateResponse),
+        (status = 400, description = "Invalid request (empty or too long)", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "Malformed body", body = ErrorBody),
+        (status = 503, description = "The store failed", body = ErrorBody),
+    ))]
+async fn validate_job(
+    State(m): State<AppState>,
+    ApiJson(req): ApiJson<ValidateRequest>,
+) -> Result<Json<ValidateResponse>, ApiError> {
+    match m.validate(&req.sql) {
+        Ok(compiled) => {
+            let queries = compiled
+                .queries
+                .iter()
+                .map(|q| {
+                    let one = sluice_compiler::Compiled {
+                        tables: vec![],
+                        queries: vec![q.clone()],
+                        plan: sluice_compiler::DataflowPlan { outputs: vec![] },
+                        explain: None,
+                    };
+                    let strip = |s: String| {
+                        s.split_once('\n')
+                            .map(|(_, rest)| rest.to_string())
+                            .unwrap_or_default()
+                    };
+                    QueryPlanView {
+                        target: match &q.target {
+                            SinkTarget::Table(t) => format!("INSERT INTO {}", t.name),
+                            SinkTarget::Collect { .. } => "SELECT".to_string(),
+                        },
+                        logical: strip(one.explain(ExplainStage::Logical)),
+                        optimized: strip(one.explain(ExplainStage::Optimized)),
+                        physical: strip(one.explain(ExplainStage::Physical)),
+                    }
+                })
+                .collect();
+            let bounded = crate::service::plan_is_bounded(&compiled.plan);
+            Ok(Json(ValidateResponse {
+                valid: true,
+                queries,
+                tables: compiled.tables.iter().map(|t| t.name.clone()).collect(),
+                bounded,
+                errors: vec![],
+            }))
+        }
+        Err(ServiceError::Sql(e)) => Ok(Json(ValidateResponse {
+            valid: false,
+            queries: vec![],
+            tables: vec![],
+            bounded: false,
+            errors: vec![SqlErrorView {
+                message: e.to_string(),
+                kind: format!("{:?}", e.kind).to_lowercase(),
+                line: e.position.map(|p| p.line),
+                column: e.position.map(|p| p.column),
+            }],
+        })),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A job's history: creation, changes, state changes with reasons, instance starts,
+/// stops, failures and restarts.
+#[utoipa::path(get, path = "/api/v1/jobs/{name}/events", tag = "jobs",
+    params(("name" = String, Path, description = "The job's name"), EventsQuery),
+    responses(
+        (status = 200, description = "Events, oldest first", body = Vec<EventView>),
+        (status = 400, description = "Invalid request", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 503, description = "The store failed", body = ErrorBody),
+    ))]
+async fn job_events(
+    State(m): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(q): ApiQuery<EventsQuery>,
+) -> Result<Json<Vec<EventView>>, ApiError> {
+    let limit = q.limit.unwrap_or(100);
+    if limit == 0 || limit > 1000 {
+        return Err(ApiError::invalid("limit must be between 1 and 1000"));
+    }
+    let job = m.job(&name)?;
+    let events = m
+        .store
+        .list_events(&job.id, q.after.unwrap_or(0), limit as usize)
+        .map_err(ServiceError::from)?;
+    Ok(Json(
+        events
+            .into_iter()
+            .map(|e| EventView {
+                seq: e.seq,
+                at: super::views::rfc3339(e.at_ms),
+                kind: e.kind,
+                version: e.version,
+                state: e.state,
+                message: e.message,
+            })
+            .collect(),
+    ))
+}
+
+/// A job's instances (live and recently ended).
+#[utoipa::path(get, path = "/api/v1/jobs/{name}/instances", tag = "jobs",
+    params(("name" = String, Path, description = "The job's name")),
+    responses(
+        (status = 200, description = "Instances by id", body = Vec<InstanceView>),
+        (status = 400, description = "Invalid path", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 500, description = "A cluster driver failed", body = ErrorBody),
+        (status = 503, description = "The store failed", body = ErrorBody),
+    ))]
+async fn job_instances(
+    State(m): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<Vec<InstanceView>>, ApiError> {
+    let job = m.job(&name)?;
+    let status = m.status_of(&job)?;
+    let views = m
+        .instances()?
+        .iter()
+        .filter(|i| i.job_id == job.id)
+        .map(|i| InstanceView::new(i, status.restarts))
+        .collect();
+    Ok(Json(views))
+}

@@ -1,0 +1,443 @@
+//! What the API returns and accepts: its own types, so the stored model can change
+//! without changing the contract. Secret connector options never reach these types.
+
+use crate::model::{
+    Capacity, DesiredState, InstanceState, Job, JobState, JobStatus, ObservedInstance, Resources,
+    StoredTable,
+};
+use crate::service::redacted_sql;
+use serde::{Deserialize, Serialize};
+use sluice_catalogs::{scrub_secrets, REDACTED};
+use std::collections::BTreeMap;
+use utoipa::{IntoParams, ToSchema};
+
+/// RFC 3339 (UTC, milliseconds) of a time in ms since the epoch.
+pub fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+/// Resources in a request: any field left out takes its default (parallelism 1,
+/// memory_mb 1024, gpus 0).
+#[derive(Clone, Copy, Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResourcesInput {
+    /// Worker threads (1..=256).
+    #[schema(minimum = 1, maximum = 256, example = 2)]
+    pub parallelism: Option<u32>,
+    /// Memory cap in MiB (64..=1048576).
+    #[schema(minimum = 64, maximum = 1048576, example = 1024)]
+    pub memory_mb: Option<u64>,
+    /// GPUs (0..=64).
+    #[schema(minimum = 0, maximum = 64, example = 0)]
+    pub gpus: Option<u32>,
+}
+
+/// `POST /api/v1/jobs`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateJobRequest {
+    /// Unique name: a letter, then letters, digits, `_` or `-` (at most 63).
+    #[schema(example = "bid-stats", max_length = 63)]
+    pub name: String,
+    /// The SQL script: `CREATE TABLE …` statements (or tables from the catalog), then
+    /// one or more `INSERT INTO … SELECT …`.
+    #[schema(
+        example = "CREATE TABLE bids (auction BIGINT, price BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '1000');\nCREATE TABLE out (auction BIGINT, price BIGINT) WITH ('connector' = 'blackhole');\nINSERT INTO out SELECT auction, price FROM bids WHERE price > 10;"
+    )]
+    pub sql: String,
+    /// Resources (defaults: parallelism 1, 1024 MiB, 0 GPUs).
+    #[serde(default)]
+    pub resources: ResourcesInput,
+    /// The cluster to run on (default `local`).
+    #[serde(default)]
+    pub cluster: Option<String>,
+    /// `running` (default) or `stopped`.
+    #[serde(default)]
+    pub desired_state: Option<DesiredState>,
+}
+
+/// `PATCH /api/v1/jobs/{name}`: every field optional; any change bumps the version.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateJobRequest {
+    /// New SQL (compiled before it is accepted).
+    pub sql: Option<String>,
+    /// New resources (fields left out keep their value).
+    pub resources: Option<ResourcesInput>,
+    /// New cluster.
+    pub cluster: Option<String>,
+    /// `running` or `stopped`.
+    pub desired_state: Option<DesiredState>,
+}
+
+/// `POST /api/v1/jobs/validate`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateRequest {
+    /// The SQL script to compile.
+    pub sql: String,
+}
+
+/// A compile error with its position.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SqlErrorView {
+    /// One line.
+    pub message: String,
+    /// `syntax`, `plan`, `unsupported`, `catalog` or `internal`.
+    pub kind: String,
+    /// Line (from 1), when known.
+    pub line: Option<u64>,
+    /// Column (from 1), when known.
+    pub column: Option<u64>,
+}
+
+/// One query's plans.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueryPlanView {
+    /// `INSERT INTO t` or `SELECT`.
+    pub target: String,
+    /// The bound logical plan.
+    pub logical: String,
+    /// After the optimizer.
+    pub optimized: String,
+    /// The dataflow plan.
+    pub physical: String,
+}
+
+/// The answer of `POST /api/v1/jobs/validate`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ValidateResponse {
+    /// True when the script compiles.
+    pub valid: bool,
+    /// Each query's plans at every stage (empty when invalid).
+    pub queries: Vec<QueryPlanView>,
+    /// Tables the script declares.
+    pub tables: Vec<String>,
+    /// True when every source is bounded (the job would finish by itself).
+    pub bounded: bool,
+    /// Errors (empty when valid), with line and column.
+    pub errors: Vec<SqlErrorView>,
+}
+
+/// A job.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobView {
+    /// Unique forever.
+    pub id: String,
+    /// Unique among live jobs.
+    pub name: String,
+    /// Spec version (bumped by every change).
+    pub version: u64,
+    /// The SQL, with secret option values replaced by `******`.
+    pub sql: String,
+    /// Resources.
+    pub resources: Resources,
+    /// Cluster.
+    pub cluster: String,
+    /// What the user wants.
+    pub desired_state: DesiredState,
+    /// What the watchdog last decided.
+    pub state: JobState,
+    /// Why.
+    pub state_reason: String,
+    /// Since when (RFC 3339).
+    pub state_since: String,
+    /// Restarts after failures (all versions).
+    pub restarts: u64,
+    /// When the next restart may happen (RFC 3339), while backing off.
+    pub next_restart_at: Option<String>,
+    /// True when every source is bounded.
+    pub bounded: bool,
+    /// Live instances (normally at most one).
+    pub instances: Vec<String>,
+    /// Rows read by the live instance.
+    pub rows_in: u64,
+    /// Rows written by the live instance.
+    pub rows_out: u64,
+    /// Created (RFC 3339).
+    pub created_at: String,
+    /// Last spec change (RFC 3339).
+    pub updated_at: String,
+}
+
+impl JobView {
+    /// The view of a job, its status and the instances observed.
+    pub fn new(job: &Job, status: &JobStatus, instances: &[ObservedInstance]) -> Self {
+        let live: Vec<&ObservedInstance> = instances
+            .iter()
+            .filter(|i| i.job_id == job.id && i.state.is_live())
+            .collect();
+        let current = status.version == job.version;
+        JobView {
+            id: job.id.clone(),
+            name: job.name.clone(),
+            version: job.version,
+            sql: redacted_sql(job),
+            resources: job.resources,
+            cluster: job.cluster.clone(),
+            desired_state: job.desired_state,
+            state: if current {
+                status.state
+            } else {
+                JobState::Pending
+            },
+            state_reason: if current {
+                status.reason.clone()
+            } else {
+                format!("version {} waits for the watchdog", job.version)
+            },
+            state_since: rfc3339(status.since_ms),
+            restarts: status.restarts,
+            next_restart_at: status.next_start_at_ms.map(rfc3339),
+            bounded: job.bounded,
+            instances: live.iter().map(|i| i.instance_id.clone()).collect(),
+            rows_in: live.iter().map(|i| i.rows_in).sum(),
+            rows_out: live.iter().map(|i| i.rows_out).sum(),
+            created_at: rfc3339(job.created_at_ms),
+            updated_at: rfc3339(job.updated_at_ms),
+        }
+    }
+}
+
+/// `GET /api/v1/jobs` filters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct JobListQuery {
+    /// Only jobs in this state.
+    pub state: Option<JobState>,
+}
+
+/// `GET /api/v1/jobs/{name}/events` paging.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventsQuery {
+    /// Only events after this sequence number.
+    #[param(minimum = 0)]
+    pub after: Option<u64>,
+    /// At most this many (default 100, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+}
+
+/// One entry of a job's history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventView {
+    /// Position in the history (1, 2, …).
+    pub seq: u64,
+    /// When (RFC 3339).
+    pub at: String,
+    /// What kind.
+    pub kind: String,
+    /// The job version.
+    pub version: u64,
+    /// The state after it, when it changed one.
+    pub state: Option<JobState>,
+    /// Detail.
+    pub message: String,
+}
+
+/// An instance.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InstanceView {
+    /// Unique id.
+    pub id: String,
+    /// The job's id.
+    pub job_id: String,
+    /// The job's name.
+    pub job_name: String,
+    /// The job version it runs.
+    pub job_version: u64,
+    /// Its cluster.
+    pub cluster: String,
+    /// Life state.
+    pub state: InstanceState,
+    /// Why it failed or crashed.
+    pub message: Option<String>,
+    /// Worker threads.
+    pub parallelism: u32,
+    /// Memory cap (MiB).
+    pub memory_mb: u64,
+    /// GPUs.
+    pub gpus: u32,
+    /// Its process ids.
+    pub pids: Vec<u32>,
+    /// Started (RFC 3339).
+    pub started_at: String,
+    /// Ended (RFC 3339).
+    pub ended_at: Option<String>,
+    /// Last heartbeat (RFC 3339).
+    pub last_heartbeat: Option<String>,
+    /// Restarts of its job after failures.
+    pub restarts: u64,
+    /// Rows read by its sources.
+    pub rows_in: u64,
+    /// Rows written to its sinks.
+    pub rows_out: u64,
+    /// Undecodable records seen.
+    pub bad_records: u64,
+    /// True while some source has input waiting to be read.
+    pub input_waiting: bool,
+    /// True when the master asked it to stop.
+    pub stop_requested: bool,
+}
+
+impl InstanceView {
+    /// The view of an observed instance (`restarts` from its job's status).
+    pub fn new(i: &ObservedInstance, restarts: u64) -> Self {
+        InstanceView {
+            id: i.instance_id.clone(),
+            job_id: i.job_id.clone(),
+            job_name: i.job_name.clone(),
+            job_version: i.job_version,
+            cluster: i.cluster.clone(),
+            state: i.state.clone(),
+            message: i.message.clone(),
+            parallelism: i.parallelism,
+            memory_mb: i.memory_mb,
+            gpus: i.gpus,
+            pids: i.pids.clone(),
+            started_at: rfc3339(i.started_at_ms),
+            ended_at: i.ended_at_ms.map(rfc3339),
+            last_heartbeat: i.heartbeat_at_ms.map(rfc3339),
+            restarts,
+            rows_in: i.rows_in,
+            rows_out: i.rows_out,
+            bad_records: i.bad_records,
+            input_waiting: i.input_waiting,
+            stop_requested: i.stop_requested,
+        }
+    }
+}
+
+/// `GET /api/v1/instances` filters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct InstanceListQuery {
+    /// Only this job's instances (by name).
+    pub job: Option<String>,
+    /// Only live instances (starting or running).
+    pub live: Option<bool>,
+}
+
+/// `GET /api/v1/instances/{id}/logs`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LogsQuery {
+    /// How many bytes from the end of the log (default 65536, at most 16 MiB).
+    #[param(minimum = 1, maximum = 16777216)]
+    pub tail_bytes: Option<u64>,
+}
+
+/// A cluster.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClusterView {
+    /// Name.
+    pub name: String,
+    /// Driver kind (`local`).
+    pub kind: String,
+    /// What it can hold.
+    pub capacity: Capacity,
+    /// What live instances use.
+    pub used: Capacity,
+    /// Live instances.
+    pub instances: u64,
+}
+
+/// `POST /api/v1/tables`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTableRequest {
+    /// One or more `CREATE TABLE` statements.
+    #[schema(
+        example = "CREATE TABLE bids (auction BIGINT, price BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) WITH ('connector' = 'filesystem', 'path' = './data/bids', 'format' = 'parquet')"
+    )]
+    pub ddl: String,
+}
+
+/// A column.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ColumnView {
+    /// Name.
+    pub name: String,
+    /// SQL type.
+    #[serde(rename = "type")]
+    pub ty: String,
+    /// True when it may be NULL.
+    pub nullable: bool,
+}
+
+/// A catalog table.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TableView {
+    /// Name.
+    pub name: String,
+    /// The `'connector'` option.
+    pub connector: String,
+    /// Columns.
+    pub columns: Vec<ColumnView>,
+    /// The event-time column and delay, when declared.
+    pub watermark: Option<WatermarkView>,
+    /// Options; secret values are `******`.
+    pub options: BTreeMap<String, String>,
+    /// The DDL it was declared with (secret values `******`).
+    pub ddl: String,
+    /// Created (RFC 3339).
+    pub created_at: String,
+}
+
+/// A declared watermark.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WatermarkView {
+    /// The event-time column.
+    pub column: String,
+    /// How far the watermark trails the largest event time (ms).
+    pub delay_ms: i64,
+}
+
+impl TableView {
+    /// The view of a stored table.
+    pub fn new(t: &StoredTable) -> Self {
+        let d = &t.descriptor;
+        let secrets = d.secret_values();
+        TableView {
+            name: d.name.clone(),
+            connector: d.connector.clone(),
+            columns: d
+                .schema
+                .fields
+                .iter()
+                .map(|f| ColumnView {
+                    name: f.name.clone(),
+                    ty: f.ty.to_string(),
+                    nullable: f.nullable,
+                })
+                .collect(),
+            watermark: d.watermark.as_ref().map(|w| WatermarkView {
+                column: d
+                    .schema
+                    .fields
+                    .get(w.column)
+                    .map(|f| f.name.clone())
+                    .unwrap_or_default(),
+                delay_ms: w.delay_ms,
+            }),
+            options: d.redacted_options(),
+            ddl: scrub_secrets(&t.ddl, &secrets),
+            created_at: rfc3339(t.created_at_ms),
+        }
+    }
+}
+
+/// `/healthz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`.
+    pub status: String,
+    /// The master's version.
+    pub version: String,
+}
+
+/// Kept so `REDACTED` stays documented next to the views that use it.
+pub const SECRET_PLACEHOLDER: &str = REDACTED;

@@ -1,0 +1,592 @@
+//! `sluice job …` and `sluice table …`: command-line clients of the REST API.
+//! Human-readable tables by default, the API's JSON with `--json`. Exit codes: 0 ok,
+//! 2 the server refused the request (4xx: the message says why), 1 anything else.
+
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+use std::io::Read;
+use std::path::PathBuf;
+
+/// Options every client command takes.
+#[derive(Args, Debug, Clone)]
+pub struct ClientOpts {
+    /// The master's base URL.
+    #[arg(
+        long,
+        global = true,
+        env = "SLUICE_SERVER",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub server: String,
+    /// Print the API's JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// `sluice job …`.
+#[derive(Args, Debug)]
+pub struct JobArgs {
+    #[command(subcommand)]
+    command: JobCommand,
+    #[command(flatten)]
+    opts: ClientOpts,
+}
+
+#[derive(Subcommand, Debug)]
+enum JobCommand {
+    /// Submit a SQL script as a job (compiled by the master first).
+    Submit {
+        /// The job's name.
+        name: String,
+        /// The SQL script (`-` reads standard input).
+        script: PathBuf,
+        /// Worker threads.
+        #[arg(long, short = 'p', default_value_t = 1)]
+        parallelism: u32,
+        /// Memory cap (MiB).
+        #[arg(long, default_value_t = 1024)]
+        memory_mb: u64,
+        /// GPUs.
+        #[arg(long, default_value_t = 0)]
+        gpus: u32,
+        /// Cluster.
+        #[arg(long, default_value = "local")]
+        cluster: String,
+        /// Create it stopped.
+        #[arg(long)]
+        stopped: bool,
+    },
+    /// List jobs.
+    List {
+        /// Only jobs in this state (pending, starting, running, restarting, stopped,
+        /// finished, failed).
+        #[arg(long)]
+        state: Option<String>,
+    },
+    /// Show a job and its recent events.
+    Get {
+        /// The job's name.
+        name: String,
+    },
+    /// Stop a job (its instance is stopped; the job stays).
+    Stop {
+        /// The job's name.
+        name: String,
+    },
+    /// Start a stopped (or failed) job.
+    Start {
+        /// The job's name.
+        name: String,
+    },
+    /// Change a job's parallelism (a rescale: a new version replaces the instance).
+    Scale {
+        /// The job's name.
+        name: String,
+        /// The new parallelism.
+        parallelism: u32,
+    },
+    /// Replace a job's SQL.
+    Update {
+        /// The job's name.
+        name: String,
+        /// The new SQL script (`-` reads standard input).
+        script: PathBuf,
+    },
+    /// Delete a job (its instance is stopped).
+    Delete {
+        /// The job's name.
+        name: String,
+    },
+    /// Print the log of a job's instance (the live one, else the latest).
+    Logs {
+        /// The job's name.
+        name: String,
+        /// Bytes from the end.
+        #[arg(long, default_value_t = 65536)]
+        tail: u64,
+    },
+    /// Print a job's history.
+    Events {
+        /// The job's name.
+        name: String,
+    },
+    /// Compile a script on the master and print its plans or errors.
+    Validate {
+        /// The SQL script (`-` reads standard input).
+        script: PathBuf,
+    },
+}
+
+/// `sluice table …`.
+#[derive(Args, Debug)]
+pub struct TableArgs {
+    #[command(subcommand)]
+    command: TableCommand,
+    #[command(flatten)]
+    opts: ClientOpts,
+}
+
+#[derive(Subcommand, Debug)]
+enum TableCommand {
+    /// Create catalog tables from a file of `CREATE TABLE` statements.
+    Create {
+        /// The DDL file (`-` reads standard input).
+        script: PathBuf,
+    },
+    /// List catalog tables.
+    List,
+    /// Show one table.
+    Get {
+        /// The table's name.
+        name: String,
+    },
+    /// Drop a table.
+    Drop {
+        /// The table's name.
+        name: String,
+    },
+}
+
+/// A client failure: exit code and one line.
+pub struct ClientError {
+    /// 1 or 2.
+    pub code: u8,
+    /// The line to print.
+    pub message: String,
+}
+
+fn fail(code: u8, message: impl Into<String>) -> ClientError {
+    ClientError {
+        code,
+        message: message.into(),
+    }
+}
+
+fn read_script(path: &PathBuf) -> Result<String, ClientError> {
+    if path.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| fail(2, format!("cannot read standard input: {e}")))?;
+        return Ok(s);
+    }
+    std::fs::read_to_string(path)
+        .map_err(|e| fail(2, format!("cannot read {}: {e}", path.display())))
+}
+
+struct Api {
+    base: String,
+    agent: ureq::Agent,
+}
+
+enum Body {
+    Json(Value),
+    Text(String),
+    Empty,
+}
+
+impl Api {
+    fn new(opts: &ClientOpts) -> Self {
+        Api {
+            base: opts.server.trim_end_matches('/').to_string(),
+            agent: ureq::AgentBuilder::new()
+                .timeout(std::time::Duration::from_secs(60))
+                .build(),
+        }
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Body, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let req = self.agent.request(method, &url);
+        let result = match body {
+            Some(b) => req.send_json(b),
+            None => req.call(),
+        };
+        let resp = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(status, r)) => {
+                let text = r.into_string().unwrap_or_default();
+                let message = serde_json::from_str::<Value>(&text)
+                    .ok()
+                    .and_then(|v| v["message"].as_str().map(str::to_string))
+                    .unwrap_or(text);
+                return Err(fail(
+                    if (400..500).contains(&status) { 2 } else { 1 },
+                    format!("error: {message}"),
+                ));
+            }
+            Err(e) => return Err(fail(
+                1,
+                format!(
+                    "cannot reach the master at {}: {e} (is `sluice serve` running? see --server)",
+                    self.base
+                ),
+            )),
+        };
+        let is_json = resp.content_type() == "application/json";
+        let text = resp
+            .into_string()
+            .map_err(|e| fail(1, format!("cannot read the response: {e}")))?;
+        if text.is_empty() {
+            return Ok(Body::Empty);
+        }
+        if is_json {
+            serde_json::from_str(&text)
+                .map(Body::Json)
+                .map_err(|e| fail(1, format!("unreadable response: {e}")))
+        } else {
+            Ok(Body::Text(text))
+        }
+    }
+
+    fn json(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, ClientError> {
+        match self.call(method, path, body)? {
+            Body::Json(v) => Ok(v),
+            Body::Text(t) => Ok(Value::String(t)),
+            Body::Empty => Ok(Value::Null),
+        }
+    }
+}
+
+/// Percent-encodes a path segment.
+fn seg(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn s(v: &Value) -> String {
+    match v {
+        Value::Null => "-".to_string(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Prints rows as an aligned table.
+fn table(headers: &[&str], rows: Vec<Vec<String>>) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for r in &rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let parts: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect();
+        println!("{}", parts.join("  ").trim_end());
+    };
+    line(headers.iter().map(|h| h.to_uppercase()).collect());
+    for r in rows {
+        line(r);
+    }
+}
+
+fn print_jobs(jobs: &[Value]) {
+    table(
+        &[
+            "name",
+            "state",
+            "version",
+            "parallelism",
+            "restarts",
+            "rows in",
+            "rows out",
+            "reason",
+        ],
+        jobs.iter()
+            .map(|j| {
+                vec![
+                    s(&j["name"]),
+                    s(&j["state"]),
+                    s(&j["version"]),
+                    s(&j["resources"]["parallelism"]),
+                    s(&j["restarts"]),
+                    s(&j["rows_in"]),
+                    s(&j["rows_out"]),
+                    s(&j["state_reason"]),
+                ]
+            })
+            .collect(),
+    );
+}
+
+fn print_events(events: &[Value]) {
+    table(
+        &["seq", "at", "version", "kind", "message"],
+        events
+            .iter()
+            .map(|e| {
+                vec![
+                    s(&e["seq"]),
+                    s(&e["at"]),
+                    s(&e["version"]),
+                    s(&e["kind"]),
+                    s(&e["message"]),
+                ]
+            })
+            .collect(),
+    );
+}
+
+fn print_tables(tables: &[Value]) {
+    table(
+        &["name", "connector", "columns"],
+        tables
+            .iter()
+            .map(|t| {
+                let cols: Vec<String> = t["columns"]
+                    .as_array()
+                    .map(|cs| {
+                        cs.iter()
+                            .map(|c| format!("{} {}", s(&c["name"]), s(&c["type"])))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                vec![s(&t["name"]), s(&t["connector"]), cols.join(", ")]
+            })
+            .collect(),
+    );
+}
+
+fn print_json(v: &Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+fn as_list(v: &Value) -> Vec<Value> {
+    v.as_array().cloned().unwrap_or_default()
+}
+
+/// `sluice job …`.
+pub fn job(args: JobArgs) -> Result<(), ClientError> {
+    let api = Api::new(&args.opts);
+    let json_out = args.opts.json;
+    match args.command {
+        JobCommand::Submit {
+            name,
+            script,
+            parallelism,
+            memory_mb,
+            gpus,
+            cluster,
+            stopped,
+        } => {
+            let sql = read_script(&script)?;
+            let v = api.json(
+                "POST",
+                "/api/v1/jobs",
+                Some(json!({
+                    "name": name,
+                    "sql": sql,
+                    "resources": {"parallelism": parallelism, "memory_mb": memory_mb, "gpus": gpus},
+                    "cluster": cluster,
+                    "desired_state": if stopped { "stopped" } else { "running" },
+                })),
+            )?;
+            if json_out {
+                print_json(&v);
+            } else {
+                println!(
+                    "submitted job {} (id {}, version {}, {})",
+                    s(&v["name"]),
+                    s(&v["id"]),
+                    s(&v["version"]),
+                    if v["bounded"] == json!(true) {
+                        "bounded"
+                    } else {
+                        "unbounded"
+                    }
+                );
+            }
+        }
+        JobCommand::List { state } => {
+            let path = match state {
+                Some(st) => format!("/api/v1/jobs?state={}", seg(&st)),
+                None => "/api/v1/jobs".to_string(),
+            };
+            let v = api.json("GET", &path, None)?;
+            if json_out {
+                print_json(&v);
+            } else {
+                print_jobs(&as_list(&v));
+            }
+        }
+        JobCommand::Get { name } => {
+            let v = api.json("GET", &format!("/api/v1/jobs/{}", seg(&name)), None)?;
+            if json_out {
+                print_json(&v);
+            } else {
+                print_jobs(std::slice::from_ref(&v));
+                println!();
+                println!("instances: {}", s(&v["instances"]));
+                let ev = api.json(
+                    "GET",
+                    &format!("/api/v1/jobs/{}/events?limit=1000", seg(&name)),
+                    None,
+                )?;
+                let events = as_list(&ev);
+                let recent = &events[events.len().saturating_sub(10)..];
+                println!("recent events:");
+                print_events(recent);
+            }
+        }
+        JobCommand::Stop { name } => patch(
+            &api,
+            &name,
+            json!({"desired_state": "stopped"}),
+            json_out,
+            "stopping",
+        )?,
+        JobCommand::Start { name } => patch(
+            &api,
+            &name,
+            json!({"desired_state": "running"}),
+            json_out,
+            "starting",
+        )?,
+        JobCommand::Scale { name, parallelism } => patch(
+            &api,
+            &name,
+            json!({"resources": {"parallelism": parallelism}}),
+            json_out,
+            "rescaling",
+        )?,
+        JobCommand::Update { name, script } => {
+            let sql = read_script(&script)?;
+            patch(&api, &name, json!({"sql": sql}), json_out, "updating")?
+        }
+        JobCommand::Delete { name } => {
+            api.call("DELETE", &format!("/api/v1/jobs/{}", seg(&name)), None)?;
+            if !json_out {
+                println!("deleted job {name}");
+            }
+        }
+        JobCommand::Logs { name, tail } => {
+            let v = api.json(
+                "GET",
+                &format!("/api/v1/jobs/{}/instances", seg(&name)),
+                None,
+            )?;
+            let instances = as_list(&v);
+            let live = instances
+                .iter()
+                .find(|i| i["state"] == json!("running") || i["state"] == json!("starting"));
+            let latest = instances.iter().max_by_key(|i| s(&i["started_at"]));
+            let Some(inst) = live.or(latest) else {
+                return Err(fail(2, format!("error: job '{name}' has no instance")));
+            };
+            let id = s(&inst["id"]);
+            match api.call(
+                "GET",
+                &format!("/api/v1/instances/{}/logs?tail_bytes={tail}", seg(&id)),
+                None,
+            )? {
+                Body::Text(t) => print!("{t}"),
+                Body::Json(v) => print_json(&v),
+                Body::Empty => {}
+            }
+        }
+        JobCommand::Events { name } => {
+            let v = api.json(
+                "GET",
+                &format!("/api/v1/jobs/{}/events?limit=1000", seg(&name)),
+                None,
+            )?;
+            if json_out {
+                print_json(&v);
+            } else {
+                print_events(&as_list(&v));
+            }
+        }
+        JobCommand::Validate { script } => {
+            let sql = read_script(&script)?;
+            let v = api.json("POST", "/api/v1/jobs/validate", Some(json!({"sql": sql})))?;
+            if json_out {
+                print_json(&v);
+            } else if v["valid"] == json!(true) {
+                for q in as_list(&v["queries"]) {
+                    println!("-- {}", s(&q["target"]));
+                    println!("== Logical Plan ==\n{}", s(&q["logical"]));
+                    println!("== Optimized Logical Plan ==\n{}", s(&q["optimized"]));
+                    println!("== Physical Plan ==\n{}", s(&q["physical"]));
+                }
+            } else {
+                let first = as_list(&v["errors"]).first().map(|e| s(&e["message"]));
+                return Err(fail(2, first.unwrap_or_else(|| "invalid".to_string())));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn patch(
+    api: &Api,
+    name: &str,
+    body: Value,
+    json_out: bool,
+    verb: &str,
+) -> Result<(), ClientError> {
+    let v = api.json("PATCH", &format!("/api/v1/jobs/{}", seg(name)), Some(body))?;
+    if json_out {
+        print_json(&v);
+    } else {
+        println!(
+            "{verb} job {} (version {})",
+            s(&v["name"]),
+            s(&v["version"])
+        );
+    }
+    Ok(())
+}
+
+/// `sluice table …`.
+pub fn table_cmd(args: TableArgs) -> Result<(), ClientError> {
+    let api = Api::new(&args.opts);
+    let json_out = args.opts.json;
+    match args.command {
+        TableCommand::Create { script } => {
+            let ddl = read_script(&script)?;
+            let v = api.json("POST", "/api/v1/tables", Some(json!({"ddl": ddl})))?;
+            if json_out {
+                print_json(&v);
+            } else {
+                for t in as_list(&v) {
+                    println!("created table {}", s(&t["name"]));
+                }
+            }
+        }
+        TableCommand::List => {
+            let v = api.json("GET", "/api/v1/tables", None)?;
+            if json_out {
+                print_json(&v);
+            } else {
+                print_tables(&as_list(&v));
+            }
+        }
+        TableCommand::Get { name } => {
+            let v = api.json("GET", &format!("/api/v1/tables/{}", seg(&name)), None)?;
+            if json_out {
+                print_json(&v);
+            } else {
+                print_tables(std::slice::from_ref(&v));
+                println!("\n{}", s(&v["ddl"]));
+            }
+        }
+        TableCommand::Drop { name } => {
+            api.call("DELETE", &format!("/api/v1/tables/{}", seg(&name)), None)?;
+            if !json_out {
+                println!("dropped table {name}");
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,152 @@
+//! `sluice serve`: open the store, set up the clusters, start the watchdog and serve the
+//! REST API. Instances are separate processes: stopping or killing the master leaves
+//! them running, and the next master adopts them.
+
+use crate::cluster::{Cluster, LocalCluster, LocalClusterConfig};
+use crate::service::{Counters, Master};
+use crate::store::SledStore;
+use crate::watchdog::Policy;
+use clap::Args;
+use sluice_connectors::Registry;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Arguments of `sluice serve`.
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Where the store (sled) and the local cluster's instance directories live.
+    #[arg(long, default_value = "./sluice-data")]
+    pub data_dir: PathBuf,
+    /// Watchdog cycle interval (ms); API changes wake it up at once.
+    #[arg(long, default_value_t = 500)]
+    pub watchdog_interval_ms: u64,
+    /// First restart delay after a failure (ms); doubles per failure in the window.
+    #[arg(long, default_value_t = 1000)]
+    pub restart_backoff_ms: i64,
+    /// Longest restart delay (ms).
+    #[arg(long, default_value_t = 60_000)]
+    pub restart_backoff_max_ms: i64,
+    /// Mark a job failed after this many failures within the restart window.
+    #[arg(long, default_value_t = 5)]
+    pub max_restarts: u32,
+    /// The window over which failures are counted (seconds).
+    #[arg(long, default_value_t = 600)]
+    pub restart_window_s: i64,
+    /// An instance without a heartbeat for this long is hung and restarted (seconds).
+    #[arg(long, default_value_t = 15)]
+    pub heartbeat_timeout_s: i64,
+    /// An instance whose counters do not move for this long while input waits is hung
+    /// and restarted (seconds).
+    #[arg(long, default_value_t = 60)]
+    pub progress_timeout_s: i64,
+    /// An instance that has not reported this long after its start is hung (seconds).
+    #[arg(long, default_value_t = 30)]
+    pub start_timeout_s: i64,
+    /// Worker threads the `local` cluster holds in all (default: 4 per core, at least 8).
+    #[arg(long)]
+    pub local_workers: Option<u64>,
+}
+
+/// Builds the master over `args.data_dir` (store + local cluster).
+pub fn build_master(args: &ServeArgs) -> anyhow::Result<Arc<Master>> {
+    std::fs::create_dir_all(&args.data_dir).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot create the data directory {}: {e}",
+            args.data_dir.display()
+        )
+    })?;
+    let store = SledStore::open(&args.data_dir.join("store")).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot open the store under {} (is another master using it?): {e}",
+            args.data_dir.display()
+        )
+    })?;
+    let exe = std::env::current_exe()
+        .map_err(|e| anyhow::anyhow!("cannot locate the sluice executable: {e}"))?;
+    let mut config = LocalClusterConfig::new(args.data_dir.join("instances"), exe);
+    if let Some(w) = args.local_workers {
+        config.capacity.workers = w;
+    }
+    let local = LocalCluster::new(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut clusters: BTreeMap<String, Arc<dyn Cluster>> = BTreeMap::new();
+    clusters.insert(local.name().to_string(), Arc::new(local));
+    let policy = Policy {
+        backoff_initial_ms: args.restart_backoff_ms.max(1),
+        backoff_multiplier: 2,
+        backoff_max_ms: args.restart_backoff_max_ms.max(args.restart_backoff_ms),
+        max_restarts: args.max_restarts,
+        restart_window_ms: args.restart_window_s.max(1) * 1000,
+        heartbeat_timeout_ms: args.heartbeat_timeout_s.max(1) * 1000,
+        progress_timeout_ms: args.progress_timeout_s.max(1) * 1000,
+        start_timeout_ms: args.start_timeout_s.max(1) * 1000,
+    };
+    Ok(Arc::new(Master {
+        store: Arc::new(store),
+        clusters,
+        registry: Registry::builtin(),
+        policy,
+        wake: Mutex::new(None),
+        counters: Mutex::new(Counters::default()),
+    }))
+}
+
+/// `sluice serve`: runs until SIGINT/SIGTERM.
+pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let master = build_master(&args)?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    if let Ok(mut w) = master.wake.lock() {
+        *w = Some(tx);
+    }
+    let wd = master.clone();
+    let interval = Duration::from_millis(args.watchdog_interval_ms.clamp(50, 60_000));
+    std::thread::Builder::new()
+        .name("watchdog".into())
+        .spawn(move || crate::watchdog::executor::run_loop(wd, rx, interval))
+        .map_err(|e| anyhow::anyhow!("cannot start the watchdog: {e}"))?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
+        let addr = listener.local_addr().unwrap_or(args.listen);
+        eprintln!(
+            "sluice master listening on http://{addr} (Swagger UI: http://{addr}/swagger-ui), data in {}",
+            args.data_dir.display()
+        );
+        let app = crate::api::app(master.clone());
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .map_err(|e| anyhow::anyhow!("server error: {e}"))?;
+        eprintln!("sluice master stopped (instances keep running; the next master adopts them)");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,534 @@
+//! The master's operations, between the thin REST handlers and the store, compiler and
+//! clusters: validation, compilation, versioning, and waking the watchdog.
+
+use crate::cluster::Cluster;
+use crate::model::{
+    now_ms, DesiredState, Job, JobEvent, JobStatus, ObservedInstance, Resources, StoredTable,
+    FORMAT_VERSION,
+};
+use crate::store::{NewEvent, Store, StoreError};
+use crate::watchdog::Policy;
+use sluice_catalogs::{scrub_secrets, Catalog, CatalogError, MemoryCatalog, TableDescriptor};
+use sluice_compiler::{compile, compile_tables, CompileError, Compiled, PhysicalPlan};
+use sluice_connectors::Registry;
+use std::collections::BTreeMap;
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
+
+/// Longest SQL text accepted (bytes).
+pub const MAX_SQL_BYTES: usize = 256 * 1024;
+/// Most worker threads one job may ask for.
+pub const MAX_PARALLELISM: u32 = 256;
+/// Smallest and largest memory cap (MiB).
+pub const MEMORY_MB_RANGE: (u64, u64) = (64, 1 << 20);
+/// Most GPUs one job may ask for.
+pub const MAX_GPUS: u32 = 64;
+
+/// Why an operation failed, in terms the REST layer maps to a status and error code.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The request is malformed or violates a limit (400).
+    #[error("{message}")]
+    Invalid {
+        /// What is wrong.
+        message: String,
+    },
+    /// The SQL does not compile (422), with its position.
+    #[error("{0}")]
+    Sql(CompileError),
+    /// No such resource (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// It exists already, or changed concurrently (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// The master's storage failed (500/503).
+    #[error("{0}")]
+    Store(StoreError),
+    /// A cluster driver failed (500).
+    #[error("{0}")]
+    Cluster(String),
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(m) => ServiceError::Conflict(format!("{m} already exists")),
+            StoreError::NotFound(m) => ServiceError::NotFound(format!("{m} does not exist")),
+            e @ StoreError::VersionMismatch { .. } => ServiceError::Conflict(e.to_string()),
+            e => ServiceError::Store(e),
+        }
+    }
+}
+
+fn invalid(message: impl Into<String>) -> ServiceError {
+    ServiceError::Invalid {
+        message: message.into(),
+    }
+}
+
+/// A request to create a job.
+#[derive(Clone, Debug)]
+pub struct NewJob {
+    /// Its name.
+    pub name: String,
+    /// The SQL script.
+    pub sql: String,
+    /// Resources (defaults when absent).
+    pub resources: Resources,
+    /// Cluster (default `local`).
+    pub cluster: String,
+    /// Desired state (default running).
+    pub desired_state: DesiredState,
+}
+
+/// A change to a job's spec; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct JobPatch {
+    /// New SQL.
+    pub sql: Option<String>,
+    /// New parallelism.
+    pub parallelism: Option<u32>,
+    /// New memory cap.
+    pub memory_mb: Option<u64>,
+    /// New GPU count.
+    pub gpus: Option<u32>,
+    /// New cluster.
+    pub cluster: Option<String>,
+    /// New desired state.
+    pub desired_state: Option<DesiredState>,
+}
+
+/// Counters the watchdog and API keep for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Watchdog actions applied, by kind (`start`, `stop`, `retire`, `set_status`).
+    pub actions: BTreeMap<String, u64>,
+    /// Watchdog cycles run.
+    pub cycles: u64,
+    /// Watchdog cycles that hit an error.
+    pub cycle_errors: u64,
+}
+
+/// The master: the store, the clusters, the connector registry and the watchdog's
+/// wake-up line. Shared by the REST handlers and the watchdog thread.
+pub struct Master {
+    /// Durable state.
+    pub store: Arc<dyn Store>,
+    /// Clusters by name.
+    pub clusters: BTreeMap<String, Arc<dyn Cluster>>,
+    /// Connectors (for compiling).
+    pub registry: Registry,
+    /// The watchdog's policy.
+    pub policy: Policy,
+    /// Wakes the watchdog up early (after a change).
+    pub wake: Mutex<Option<Sender<()>>>,
+    /// Metrics counters.
+    pub counters: Mutex<Counters>,
+}
+
+/// A catalog over the store's tables.
+struct StoreCatalog<'a> {
+    store: &'a dyn Store,
+}
+
+impl Catalog for StoreCatalog<'_> {
+    fn table(&self, name: &str) -> Result<Option<TableDescriptor>, CatalogError> {
+        self.store
+            .get_table(name)
+            .map(|t| t.map(|t| t.descriptor))
+            .map_err(|e| CatalogError::Unavailable(e.to_string()))
+    }
+    fn table_names(&self) -> Result<Vec<String>, CatalogError> {
+        self.store
+            .list_tables()
+            .map(|ts| ts.into_iter().map(|t| t.descriptor.name).collect())
+            .map_err(|e| CatalogError::Unavailable(e.to_string()))
+    }
+}
+
+/// Job and table names: a letter, then letters, digits, `_` or `-`; at most 63.
+pub fn check_name(what: &str, name: &str) -> Result<(), ServiceError> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "invalid {what} name '{}': use a letter, then letters, digits, '_' or '-' (at most 63)",
+            name.chars().take(80).collect::<String>()
+        )))
+    }
+}
+
+fn check_sql(sql: &str) -> Result<(), ServiceError> {
+    if sql.len() > MAX_SQL_BYTES {
+        return Err(invalid(format!(
+            "the SQL is {} bytes; at most {MAX_SQL_BYTES} are accepted",
+            sql.len()
+        )));
+    }
+    if sql.trim().is_empty() {
+        return Err(invalid("the SQL is empty"));
+    }
+    Ok(())
+}
+
+/// Checks resources against the limits.
+pub fn check_resources(r: &Resources) -> Result<(), ServiceError> {
+    if r.parallelism == 0 || r.parallelism > MAX_PARALLELISM {
+        return Err(invalid(format!(
+            "resources.parallelism must be between 1 and {MAX_PARALLELISM} (got {})",
+            r.parallelism
+        )));
+    }
+    if r.memory_mb < MEMORY_MB_RANGE.0 || r.memory_mb > MEMORY_MB_RANGE.1 {
+        return Err(invalid(format!(
+            "resources.memory_mb must be between {} and {} (got {})",
+            MEMORY_MB_RANGE.0, MEMORY_MB_RANGE.1, r.memory_mb
+        )));
+    }
+    if r.gpus > MAX_GPUS {
+        return Err(invalid(format!(
+            "resources.gpus must be between 0 and {MAX_GPUS} (got {})",
+            r.gpus
+        )));
+    }
+    Ok(())
+}
+
+/// True when every source of the plan is bounded.
+pub fn plan_is_bounded(plan: &sluice_compiler::DataflowPlan) -> bool {
+    fn walk(p: &PhysicalPlan) -> bool {
+        match p {
+            PhysicalPlan::Source { table, .. } => table.capabilities.bounded,
+            other => other.inputs().into_iter().all(walk),
+        }
+    }
+    plan.outputs.iter().all(|o| walk(&o.plan))
+}
+
+/// The secret option values of every table a compiled script declares or reads.
+pub fn secrets_of(compiled: &Compiled) -> Vec<String> {
+    fn walk(p: &PhysicalPlan, out: &mut Vec<String>) {
+        if let PhysicalPlan::Source { table, .. } = p {
+            out.extend(table.secret_values().into_iter().map(str::to_string));
+        }
+        for i in p.inputs() {
+            walk(i, out);
+        }
+    }
+    let mut out: Vec<String> = compiled
+        .tables
+        .iter()
+        .flat_map(|t| t.secret_values().into_iter().map(str::to_string))
+        .collect();
+    for o in &compiled.plan.outputs {
+        walk(&o.plan, &mut out);
+        if let sluice_compiler::SinkTarget::Table(t) = &o.target {
+            out.extend(t.secret_values().into_iter().map(str::to_string));
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The job's SQL with the values of secret connector options replaced.
+pub fn redacted_sql(job: &Job) -> String {
+    let mut secrets: Vec<String> = Vec::new();
+    for o in &job.plan.outputs {
+        collect_plan_secrets(&o.plan, &mut secrets);
+        if let sluice_compiler::SinkTarget::Table(t) = &o.target {
+            secrets.extend(t.secret_values().into_iter().map(str::to_string));
+        }
+    }
+    let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    scrub_secrets(&job.sql, &refs)
+}
+
+fn collect_plan_secrets(p: &PhysicalPlan, out: &mut Vec<String>) {
+    if let PhysicalPlan::Source { table, .. } = p {
+        out.extend(table.secret_values().into_iter().map(str::to_string));
+    }
+    for i in p.inputs() {
+        collect_plan_secrets(i, out);
+    }
+}
+
+impl Master {
+    /// Wakes the watchdog up so a change takes effect now rather than at the next tick.
+    pub fn wake_watchdog(&self) {
+        if let Ok(guard) = self.wake.lock() {
+            if let Some(tx) = guard.as_ref() {
+                let _ = tx.send(());
+            }
+        }
+    }
+
+    /// Compiles a job's SQL against the stored tables.
+    pub fn compile_job_sql(&self, sql: &str) -> Result<Compiled, ServiceError> {
+        check_sql(sql)?;
+        let catalog = StoreCatalog {
+            store: self.store.as_ref(),
+        };
+        let compiled = compile(sql, &catalog, &self.registry).map_err(ServiceError::Sql)?;
+        if compiled.explain.is_some() {
+            return Err(invalid(
+                "a job cannot contain EXPLAIN: use POST /api/v1/jobs/validate to see its plans",
+            ));
+        }
+        Ok(compiled)
+    }
+
+    fn check_cluster(&self, name: &str, resources: &Resources) -> Result<(), ServiceError> {
+        let Some(cluster) = self.clusters.get(name) else {
+            return Err(invalid(format!(
+                "cluster '{name}' does not exist (clusters: {})",
+                self.clusters.keys().cloned().collect::<Vec<_>>().join(", ")
+            )));
+        };
+        let cap = cluster.capacity();
+        if u64::from(resources.parallelism) > cap.workers
+            || resources.memory_mb > cap.memory_mb
+            || u64::from(resources.gpus) > cap.gpus
+        {
+            return Err(invalid(format!(
+                "cluster '{name}' can never hold this job: it asks for {} workers, {} MiB, {} GPUs; the cluster has {} workers, {} MiB, {} GPUs in all",
+                resources.parallelism, resources.memory_mb, resources.gpus, cap.workers, cap.memory_mb, cap.gpus
+            )));
+        }
+        Ok(())
+    }
+
+    fn event(&self, job: &Job, kind: &str, message: String) -> Result<JobEvent, ServiceError> {
+        Ok(self.store.append_event(
+            &job.id,
+            NewEvent {
+                at_ms: now_ms(),
+                kind: kind.to_string(),
+                version: job.version,
+                state: None,
+                message,
+            },
+        )?)
+    }
+
+    /// Creates a job: validates, compiles, stores (durably), wakes the watchdog.
+    pub fn create_job(&self, new: NewJob) -> Result<Job, ServiceError> {
+        check_name("job", &new.name)?;
+        check_resources(&new.resources)?;
+        self.check_cluster(&new.cluster, &new.resources)?;
+        let compiled = self.compile_job_sql(&new.sql)?;
+        if self.store.get_job(&new.name)?.is_some() {
+            return Err(ServiceError::Conflict(format!(
+                "job '{}' already exists",
+                new.name
+            )));
+        }
+        let now = now_ms();
+        let id = format!("j{:06}", self.store.next_id()?);
+        let bounded = plan_is_bounded(&compiled.plan);
+        let job = Job {
+            format_version: FORMAT_VERSION,
+            id,
+            name: new.name,
+            version: 1,
+            sql: new.sql,
+            resources: new.resources,
+            cluster: new.cluster,
+            desired_state: new.desired_state,
+            plan: compiled.plan,
+            bounded,
+            created_at_ms: now,
+            updated_at_ms: now,
+        };
+        let status = JobStatus::new(&job.id, 1, now);
+        self.store.create_job(&job, &status)?;
+        self.event(
+            &job,
+            "created",
+            format!("created at version 1 ({:?})", job.resources),
+        )?;
+        self.wake_watchdog();
+        Ok(job)
+    }
+
+    /// Changes a job's spec; bumps its version when anything changed.
+    pub fn update_job(&self, name: &str, patch: JobPatch) -> Result<Job, ServiceError> {
+        let Some(old) = self.store.get_job(name)? else {
+            return Err(ServiceError::NotFound(format!(
+                "job '{name}' does not exist"
+            )));
+        };
+        let mut job = old.clone();
+        let mut changes = Vec::new();
+        if let Some(p) = patch.parallelism {
+            if p != job.resources.parallelism {
+                changes.push(format!("parallelism {} → {p}", job.resources.parallelism));
+                job.resources.parallelism = p;
+            }
+        }
+        if let Some(m) = patch.memory_mb {
+            if m != job.resources.memory_mb {
+                changes.push(format!("memory_mb {} → {m}", job.resources.memory_mb));
+                job.resources.memory_mb = m;
+            }
+        }
+        if let Some(g) = patch.gpus {
+            if g != job.resources.gpus {
+                changes.push(format!("gpus {} → {g}", job.resources.gpus));
+                job.resources.gpus = g;
+            }
+        }
+        check_resources(&job.resources)?;
+        if let Some(c) = patch.cluster {
+            if c != job.cluster {
+                changes.push(format!("cluster {} → {c}", job.cluster));
+                job.cluster = c;
+            }
+        }
+        self.check_cluster(&job.cluster, &job.resources)?;
+        if let Some(d) = patch.desired_state {
+            if d != job.desired_state {
+                changes
+                    .push(format!("desired state {:?} → {d:?}", job.desired_state).to_lowercase());
+                job.desired_state = d;
+            }
+        }
+        if let Some(sql) = patch.sql {
+            let compiled = self.compile_job_sql(&sql)?;
+            if sql != job.sql {
+                changes.push("SQL changed".to_string());
+                job.bounded = plan_is_bounded(&compiled.plan);
+                job.plan = compiled.plan;
+                job.sql = sql;
+            }
+        }
+        if changes.is_empty() {
+            return Ok(old);
+        }
+        job.version += 1;
+        job.updated_at_ms = now_ms();
+        self.store.update_job(&job, old.version)?;
+        self.event(
+            &job,
+            "updated",
+            format!(
+                "version {} → {}: {}",
+                old.version,
+                job.version,
+                changes.join(", ")
+            ),
+        )?;
+        self.wake_watchdog();
+        Ok(job)
+    }
+
+    /// Deletes a job; the watchdog stops its instances.
+    pub fn delete_job(&self, name: &str) -> Result<Job, ServiceError> {
+        let Some(job) = self.store.delete_job(name)? else {
+            return Err(ServiceError::NotFound(format!(
+                "job '{name}' does not exist"
+            )));
+        };
+        let _ = self.event(&job, "deleted", "deleted".to_string());
+        self.wake_watchdog();
+        Ok(job)
+    }
+
+    /// A job by name.
+    pub fn job(&self, name: &str) -> Result<Job, ServiceError> {
+        self.store
+            .get_job(name)?
+            .ok_or_else(|| ServiceError::NotFound(format!("job '{name}' does not exist")))
+    }
+
+    /// Every job with its status (a job whose status is missing gets a fresh one).
+    pub fn jobs_with_status(&self) -> Result<Vec<(Job, JobStatus)>, ServiceError> {
+        let mut out = Vec::new();
+        for job in self.store.list_jobs()? {
+            let status = self.status_of(&job)?;
+            out.push((job, status));
+        }
+        Ok(out)
+    }
+
+    /// A job's status.
+    pub fn status_of(&self, job: &Job) -> Result<JobStatus, ServiceError> {
+        Ok(self
+            .store
+            .get_status(&job.id)?
+            .unwrap_or_else(|| JobStatus::new(&job.id, job.version, job.created_at_ms)))
+    }
+
+    /// Every instance on every cluster, by id.
+    pub fn instances(&self) -> Result<Vec<ObservedInstance>, ServiceError> {
+        let mut out = Vec::new();
+        for c in self.clusters.values() {
+            out.extend(
+                c.observe()
+                    .map_err(|e| ServiceError::Cluster(e.to_string()))?,
+            );
+        }
+        out.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
+        Ok(out)
+    }
+
+    /// One instance.
+    pub fn instance(&self, id: &str) -> Result<(ObservedInstance, Arc<dyn Cluster>), ServiceError> {
+        for c in self.clusters.values() {
+            let found = c
+                .observe()
+                .map_err(|e| ServiceError::Cluster(e.to_string()))?
+                .into_iter()
+                .find(|i| i.instance_id == id);
+            if let Some(i) = found {
+                return Ok((i, c.clone()));
+            }
+        }
+        Err(ServiceError::NotFound(format!(
+            "instance '{id}' does not exist"
+        )))
+    }
+
+    /// Validates SQL without storing anything.
+    pub fn validate(&self, sql: &str) -> Result<Compiled, ServiceError> {
+        check_sql(sql)?;
+        let catalog = StoreCatalog {
+            store: self.store.as_ref(),
+        };
+        compile(sql, &catalog, &self.registry).map_err(ServiceError::Sql)
+    }
+
+    /// Creates catalog tables from `CREATE TABLE` statements.
+    pub fn create_tables(&self, ddl: &str) -> Result<Vec<StoredTable>, ServiceError> {
+        check_sql(ddl)?;
+        let catalog = StoreCatalog {
+            store: self.store.as_ref(),
+        };
+        // Bind against the stored tables, so a name clash is reported with its position.
+        let layered = MemoryCatalog::layered(&catalog);
+        let tables = compile_tables(ddl, &layered, &self.registry).map_err(ServiceError::Sql)?;
+        for t in &tables {
+            check_name("table", &t.name)?;
+        }
+        let now = now_ms();
+        let mut out = Vec::new();
+        for t in tables {
+            let stored = StoredTable {
+                format_version: FORMAT_VERSION,
+                ddl: ddl.trim().to_string(),
+                descriptor: t,
+                created_at_ms: now,
+            };
+            self.store.create_table(&stored)?;
+            out.push(stored);
+        }
+        Ok(out)
+    }
+}
