@@ -60,3 +60,158 @@ pub fn metrics(o: &Output) -> serde_json::Value {
         .unwrap_or_else(|| panic!("no metrics line in: {err}"));
     serde_json::from_str(line).expect("metrics line is not JSON")
 }
+
+/// A `sluice serve` process for a test: its own data directory, a free port, stderr in
+/// `<data>/master.log`. Killed (SIGKILL) when dropped; its instances are killed too.
+pub struct MasterProcess {
+    /// The child process.
+    pub child: std::process::Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The data directory (`--data-dir`).
+    pub data_dir: PathBuf,
+    /// Extra flags it was started with.
+    pub flags: Vec<String>,
+}
+
+impl MasterProcess {
+    /// Starts `sluice serve --data-dir data_dir --listen 127.0.0.1:0 flags…` and waits
+    /// until it listens.
+    pub fn start(data_dir: &Path, flags: &[&str]) -> MasterProcess {
+        std::fs::create_dir_all(data_dir).expect("create data dir");
+        let log_path = data_dir.join("master.log");
+        // Keep earlier masters' logs: append.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .expect("open master log");
+        let before = std::fs::metadata(&log_path).map(|m| m.len()).unwrap_or(0);
+        let child = Command::new(sluice_bin())
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(flags)
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().expect("clone log"))
+            .stderr(log)
+            .spawn()
+            .expect("start sluice serve");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let text = std::fs::read(&log_path).unwrap_or_default();
+            let text = String::from_utf8_lossy(&text[before as usize..]).into_owned();
+            if let Some(pos) = text.find("listening on http://") {
+                let rest = &text[pos + "listening on ".len()..];
+                let url: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
+                return MasterProcess {
+                    child,
+                    base: url,
+                    data_dir: data_dir.to_path_buf(),
+                    flags: flags.iter().map(|s| s.to_string()).collect(),
+                };
+            }
+            if std::time::Instant::now() > deadline {
+                panic!("sluice serve did not start listening within 30 s; log:\n{text}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// The master's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("master.log")).unwrap_or_default()
+    }
+
+    /// kill -9 the master (its instances keep running).
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// A request: returns (status, body as JSON, or as a string when not JSON).
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let url = format!("{}{path}", self.base);
+        let req = ureq::request(method, &url).timeout(std::time::Duration::from_secs(60));
+        let result = match body {
+            Some(b) => req.send_json(b),
+            None => req.call(),
+        };
+        let resp = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{method} {url}: {e}"),
+        };
+        let status = resp.status();
+        let text = resp.into_string().unwrap_or_default();
+        let value = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        (status, value)
+    }
+
+    /// GET, expecting 200.
+    pub fn get(&self, path: &str) -> serde_json::Value {
+        let (status, v) = self.request("GET", path, None);
+        assert_eq!(status, 200, "GET {path}: {v}");
+        v
+    }
+
+    /// Runs `sluice <args> --server BASE` and returns its output.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(sluice_bin())
+            .args(args)
+            .args(["--server", &self.base])
+            .output()
+            .expect("run the sluice CLI")
+    }
+
+    /// Polls `f` every 100 ms until it returns `Some`, or panics after `secs` with `what`
+    /// and the master's log.
+    pub fn wait_for<T>(&self, secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            if let Some(v) = f() {
+                return v;
+            }
+            if std::time::Instant::now() > deadline {
+                panic!("timed out after {secs} s waiting for {what}; master log:\n{}", self.log());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for MasterProcess {
+    fn drop(&mut self) {
+        self.kill9();
+        kill_instances(&self.data_dir);
+    }
+}
+
+/// SIGKILLs every instance process whose `launch.json` is under `data_dir/instances`
+/// (test cleanup: instances outlive the master by design).
+pub fn kill_instances(data_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(data_dir.join("instances")) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let Ok(text) = std::fs::read_to_string(e.path().join("launch.json")) else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+            continue;
+        };
+        if let Some(pid) = v["pid"].as_u64() {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let dir = e.path().to_string_lossy().into_owned();
+            if String::from_utf8_lossy(&cmdline).contains(&dir) {
+                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            }
+        }
+    }
+}
