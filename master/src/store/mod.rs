@@ -61,11 +61,12 @@ pub struct NewEvent {
 /// Durable master state. Every method is atomic; a method that returns `Ok` after a
 /// write has made it durable.
 pub trait Store: Send + Sync {
-    /// Creates a job (keyed by name) with its initial status.
-    /// `Conflict` when a job of that name exists.
+    /// Creates a job (keyed by name) with its initial status (stored under `job.id`).
+    /// `Conflict` when a job of that name exists, or a live job already has its id.
     fn create_job(&self, job: &Job, status: &JobStatus) -> Result<(), StoreError>;
     /// Replaces a job's spec if the stored version is still `expected_version`
-    /// (`VersionMismatch` otherwise, `NotFound` when absent). Keys on `job.name`.
+    /// (`VersionMismatch` otherwise, `NotFound` when absent). Keys on `job.name`; a job's
+    /// id never changes (`NotFound` when the stored job of that name has another id).
     fn update_job(&self, job: &Job, expected_version: u64) -> Result<(), StoreError>;
     /// The job of that name.
     fn get_job(&self, name: &str) -> Result<Option<Job>, StoreError>;
@@ -99,4 +100,204 @@ pub trait Store: Send + Sync {
     fn delete_table(&self, name: &str) -> Result<bool, StoreError>;
     /// A number never returned before by this store (survives restarts); for ids.
     fn next_id(&self) -> Result<u64, StoreError>;
+}
+
+/// What names a job in errors.
+fn job_what(name: &str) -> String {
+    format!("job '{name}'")
+}
+
+/// What names a job id in errors.
+fn job_id_what(id: &str) -> String {
+    format!("job id '{id}'")
+}
+
+/// What names a table in errors.
+fn table_what(name: &str) -> String {
+    format!("table '{name}'")
+}
+
+/// Records for the store tests, and checks every implementation must pass.
+#[cfg(test)]
+mod fixtures {
+    use super::{NewEvent, Store, StoreError};
+    use crate::model::FORMAT_VERSION;
+    use crate::model::{DesiredState, Job, JobState, JobStatus, Resources, StoredTable};
+    use sluice_catalogs::{Field, Schema, SourceCapabilities, SqlType, TableDescriptor};
+    use std::collections::BTreeMap;
+
+    /// A job.
+    pub(super) fn job(name: &str, id: &str, version: u64, sql: &str) -> Job {
+        Job {
+            format_version: FORMAT_VERSION,
+            id: id.to_string(),
+            name: name.to_string(),
+            version,
+            sql: sql.to_string(),
+            resources: Resources::default(),
+            cluster: "local".to_string(),
+            desired_state: DesiredState::Running,
+            plan: sluice_compiler::DataflowPlan { outputs: vec![] },
+            bounded: false,
+            created_at_ms: 1_000,
+            updated_at_ms: 1_000 + version as i64,
+        }
+    }
+
+    /// A status of job `id` in `state`.
+    pub(super) fn status(id: &str, state: JobState, restarts: u64) -> JobStatus {
+        JobStatus {
+            state,
+            restarts,
+            reason: format!("{state:?}"),
+            ..JobStatus::new(id, 1, 2_000)
+        }
+    }
+
+    /// A table named `name` (case as given).
+    pub(super) fn table(name: &str) -> StoredTable {
+        StoredTable {
+            format_version: FORMAT_VERSION,
+            ddl: format!("CREATE TABLE {name} (x INT) WITH ('connector' = 'datagen')"),
+            descriptor: TableDescriptor {
+                name: name.to_string(),
+                schema: Schema::new(vec![Field::new("x", SqlType::Int)]),
+                connector: "datagen".to_string(),
+                options: BTreeMap::from([("connector".to_string(), "datagen".to_string())]),
+                watermark: None,
+                capabilities: SourceCapabilities::default(),
+            },
+            created_at_ms: 3_000,
+        }
+    }
+
+    /// An event to append.
+    pub(super) fn event(kind: &str, version: u64) -> NewEvent {
+        NewEvent {
+            at_ms: 4_000,
+            kind: kind.to_string(),
+            version,
+            state: Some(JobState::Running),
+            message: format!("{kind} v{version}"),
+        }
+    }
+
+    /// The conflict cases every store reports the same way.
+    pub(super) fn check_conflicts(store: &dyn Store) {
+        let a = job("a", "j1", 1, "select 1");
+        store.create_job(&a, &JobStatus::new("j1", 1, 0)).unwrap();
+        // Same name, other id.
+        assert_eq!(
+            store.create_job(&job("a", "j2", 1, "x"), &JobStatus::new("j2", 1, 0)),
+            Err(StoreError::Conflict("job 'a'".to_string()))
+        );
+        // Other name, same id as a live job.
+        assert_eq!(
+            store.create_job(&job("b", "j1", 1, "x"), &JobStatus::new("j1", 1, 0)),
+            Err(StoreError::Conflict("job id 'j1'".to_string()))
+        );
+        // Stale version.
+        store.update_job(&job("a", "j1", 2, "select 2"), 1).unwrap();
+        assert_eq!(
+            store.update_job(&job("a", "j1", 2, "select 3"), 1),
+            Err(StoreError::VersionMismatch {
+                what: "job 'a'".to_string(),
+                expected: 1,
+                found: 2
+            })
+        );
+        // Absent job, and a job whose id is not the stored one.
+        assert_eq!(
+            store.update_job(&job("zz", "j9", 2, "x"), 1),
+            Err(StoreError::NotFound("job 'zz'".to_string()))
+        );
+        assert_eq!(
+            store.update_job(&job("a", "j9", 3, "x"), 2),
+            Err(StoreError::NotFound("job 'a' with id 'j9'".to_string()))
+        );
+        assert_eq!(store.get_job("a").unwrap().unwrap().sql, "select 2");
+        // Status of an unknown id, and of a deleted job.
+        assert_eq!(
+            store.put_status(&JobStatus::new("nope", 1, 0)),
+            Err(StoreError::NotFound("job id 'nope'".to_string()))
+        );
+        assert_eq!(store.delete_job("a").unwrap().map(|j| j.version), Some(2));
+        assert_eq!(
+            store.put_status(&JobStatus::new("j1", 2, 0)),
+            Err(StoreError::NotFound("job id 'j1'".to_string()))
+        );
+        assert_eq!(store.get_status("j1").unwrap(), None);
+        assert_eq!(store.delete_job("a").unwrap(), None);
+        // Tables, case-insensitively.
+        store.create_table(&table("Orders")).unwrap();
+        assert_eq!(
+            store.create_table(&table("ORDERS")),
+            Err(StoreError::Conflict("table 'ORDERS'".to_string()))
+        );
+        assert_eq!(store.get_table("orders").unwrap(), Some(table("Orders")));
+        assert!(store.delete_table("oRdErS").unwrap());
+        assert!(!store.delete_table("orders").unwrap());
+    }
+
+    /// The ordinary life of a job, events and tables.
+    pub(super) fn check_basics(store: &dyn Store) {
+        store
+            .create_job(&job("b", "j2", 1, "s"), &status("j2", JobState::Pending, 0))
+            .unwrap();
+        store
+            .create_job(&job("a", "j1", 1, "s"), &status("j1", JobState::Pending, 0))
+            .unwrap();
+        let names: Vec<String> = store
+            .list_jobs()
+            .unwrap()
+            .into_iter()
+            .map(|j| j.name)
+            .collect();
+        assert_eq!(names, ["a", "b"]);
+        store
+            .put_status(&status("j1", JobState::Running, 3))
+            .unwrap();
+        assert_eq!(
+            store.get_status("j1").unwrap(),
+            Some(status("j1", JobState::Running, 3))
+        );
+        for (i, kind) in ["created", "state", "updated"].into_iter().enumerate() {
+            let stored = store.append_event("j1", event(kind, 1)).unwrap();
+            assert_eq!(stored.seq, i as u64 + 1);
+            assert_eq!(stored.format_version, FORMAT_VERSION);
+            assert_eq!(stored.kind, kind);
+        }
+        assert_eq!(
+            store.append_event("j2", event("created", 1)).unwrap().seq,
+            1
+        );
+        let seqs = |after, limit| -> Vec<u64> {
+            store
+                .list_events("j1", after, limit)
+                .unwrap()
+                .iter()
+                .map(|e| e.seq)
+                .collect()
+        };
+        assert_eq!(seqs(0, 10), [1, 2, 3]);
+        assert_eq!(seqs(1, 1), [2]);
+        assert_eq!(seqs(3, 10), Vec::<u64>::new());
+        assert_eq!(seqs(0, 0), Vec::<u64>::new());
+        assert_eq!(seqs(u64::MAX, 10), Vec::<u64>::new());
+        // Events outlive their job.
+        store.delete_job("a").unwrap();
+        assert_eq!(seqs(0, 10), [1, 2, 3]);
+        store.create_table(&table("b_t")).unwrap();
+        store.create_table(&table("A_t")).unwrap();
+        let tables: Vec<String> = store
+            .list_tables()
+            .unwrap()
+            .into_iter()
+            .map(|t| t.descriptor.name)
+            .collect();
+        assert_eq!(tables, ["A_t", "b_t"]);
+        let first = store.next_id().unwrap();
+        assert!(first > 0);
+        assert!(store.next_id().unwrap() > first);
+    }
 }
