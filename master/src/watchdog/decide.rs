@@ -1,15 +1,508 @@
-//! `decide`: the pure heart of the watchdog (to be written).
+//! `decide`: the pure heart of the watchdog.
+//!
+//! [`decide`] maps (desired jobs, observed instances, clusters, policy, now) to the
+//! [`Action`]s that bring the world closer to what is desired. It does no I/O, reads no
+//! clock and draws no random numbers (the backoff jitter is a hash of the job id and its
+//! restart count), and its output is a function of its inputs only: jobs are processed
+//! in order of name, instances in order of `(started_at_ms, instance_id)`.
+//!
+//! # Output order
+//!
+//! For each job (by name): its `SetStatus` (at most one, and only when the status
+//! changed), then its `Stop`s, its `Retire`s and its `Start`; after all jobs, the
+//! `Stop`s and `Retire`s of instances whose job no longer exists. The status comes
+//! first so that an executor interrupted half-way never loses an accounted failure:
+//! once the status naming an instance as accounted is written, a repeated `Retire` or
+//! `Stop` of that instance is not counted again.
+//!
+//! # Rules beyond the obvious
+//!
+//! * A live instance that is already stop-requested is being stopped: it is neither
+//!   stopped again (escalating is the cluster driver's business) nor kept as the job's
+//!   instance, but it still blocks starting a new one and still uses capacity.
+//! * `Finished` and `Failed` are terminal for a spec version: a further failure of an
+//!   instance of that version is retired without being counted (it would otherwise
+//!   schedule a restart of a finished or failed job).
+//! * The backoff is `min(min(initial · multiplier^(k−1), max) · jitter, max)`: the jitter
+//!   never pushes a delay above `backoff_max_ms`.
+//! * A status that leaves `Restarting` for `Stopped` (or `Failed`, or starts an
+//!   instance) drops its pending `next_start_at_ms`.
+//! * "Waiting for capacity" reasons report the capacity left after every start of the
+//!   cycle, so that applying the cycle's actions reaches a fixed point.
+//! * A kept `Starting` instance gives the reason `starting instance X`, the same words
+//!   as its `Start`, so the cycle after a start writes no status.
+//! * A status is written only when it changed; its event is `state` when only the state
+//!   changed, and there is none when only the reason changed (e.g. the free capacity).
 
 use super::{Action, ClusterView, DesiredJob, Policy};
-use crate::model::ObservedInstance;
+use crate::model::{
+    Capacity, DesiredState, InstanceState, JobState, JobStatus, ObservedInstance, Resources,
+};
+
+/// Event kinds, most relevant first: a `SetStatus` carrying several happenings takes
+/// the kind of the most relevant one and joins all their messages.
+const EVENT_RANK: [&str; 6] = [
+    "instance_failed",
+    "restart_scheduled",
+    "instance_finished",
+    "instance_started",
+    "version",
+    "state",
+];
 
 /// What to do now, given what should be and what is.
+///
+/// See the module documentation for the rules and the order of the returned actions.
 pub fn decide(
-    _desired: &[DesiredJob],
-    _observed: &[ObservedInstance],
-    _clusters: &[ClusterView],
-    _policy: &Policy,
-    _now_ms: i64,
+    desired: &[DesiredJob],
+    observed: &[ObservedInstance],
+    clusters: &[ClusterView],
+    policy: &Policy,
+    now_ms: i64,
 ) -> Vec<Action> {
-    Vec::new()
+    let mut jobs: Vec<&DesiredJob> = desired.iter().collect();
+    jobs.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.job_id.cmp(&b.job_id)));
+    let mut instances: Vec<&ObservedInstance> = observed.iter().collect();
+    instances.sort_by(|a, b| {
+        a.started_at_ms
+            .cmp(&b.started_at_ms)
+            .then_with(|| a.instance_id.cmp(&b.instance_id))
+    });
+
+    let ctx = Ctx {
+        instances: &instances,
+        clusters,
+        policy,
+        now_ms,
+    };
+    let mut started: Vec<(&str, Resources)> = Vec::new();
+    let mut plans: Vec<Plan> = jobs
+        .iter()
+        .map(|job| ctx.plan_job(job, &mut started))
+        .collect();
+
+    let mut actions = Vec::new();
+    for plan in &mut plans {
+        if let Some(cluster) = plan.waiting_on {
+            let free = free(cluster.capacity, usage(&cluster.name, &instances, &started));
+            let reason = format!(
+                "waiting for capacity on cluster {} (needs {}; free {})",
+                cluster.name,
+                show_resources(plan.job.resources),
+                show_capacity(free),
+            );
+            plan.transition(JobState::Pending, reason, None, now_ms);
+        }
+        plan.emit(&mut actions);
+    }
+
+    for inst in &instances {
+        if desired.iter().any(|j| j.job_id == inst.job_id) {
+            continue;
+        }
+        if inst.state.is_live() {
+            if !inst.stop_requested {
+                actions.push(Action::Stop {
+                    instance_id: inst.instance_id.clone(),
+                    reason: format!("job {} no longer exists", inst.job_name),
+                });
+            }
+        } else if !inst.retired {
+            actions.push(Action::Retire {
+                instance_id: inst.instance_id.clone(),
+            });
+        }
+    }
+    actions
 }
+
+/// The inputs shared by every job of one cycle.
+struct Ctx<'a> {
+    /// All observed instances, sorted by `(started_at_ms, instance_id)`.
+    instances: &'a [&'a ObservedInstance],
+    clusters: &'a [ClusterView],
+    policy: &'a Policy,
+    now_ms: i64,
+}
+
+/// What one cycle decided for one job, before it is turned into actions.
+struct Plan<'a> {
+    job: &'a DesiredJob,
+    status: JobStatus,
+    events: Vec<(&'static str, String)>,
+    stops: Vec<Action>,
+    retires: Vec<Action>,
+    start: Option<Action>,
+    /// Set when the job could start but its cluster lacks capacity: the reason is
+    /// written once every start of the cycle is known.
+    waiting_on: Option<&'a ClusterView>,
+}
+
+impl<'a> Ctx<'a> {
+    fn plan_job(&self, job: &'a DesiredJob, started: &mut Vec<(&'a str, Resources)>) -> Plan<'a> {
+        let now = self.now_ms;
+        let mut plan = Plan {
+            job,
+            status: job.status.clone(),
+            events: Vec::new(),
+            stops: Vec::new(),
+            retires: Vec::new(),
+            start: None,
+            waiting_on: None,
+        };
+        if job.status.version != job.version {
+            let mut fresh = JobStatus::new(&job.job_id, job.version, now);
+            fresh.restarts = job.status.restarts;
+            plan.status = fresh;
+            plan.events
+                .push(("version", format!("spec version {}", job.version)));
+        }
+
+        let mine: Vec<&ObservedInstance> = self
+            .instances
+            .iter()
+            .copied()
+            .filter(|i| i.job_id == job.job_id)
+            .collect();
+        let had_live = mine.iter().any(|i| i.state.is_live());
+
+        // Ended instances: retire them, and account for the ends nobody asked for.
+        for inst in mine.iter().filter(|i| !i.state.is_live() && !i.retired) {
+            plan.retires.push(Action::Retire {
+                instance_id: inst.instance_id.clone(),
+            });
+            if plan.status.last_accounted_instance.as_deref() == Some(inst.instance_id.as_str())
+                || inst.stop_requested
+                || inst.job_version != job.version
+                || job.desired_state == DesiredState::Stopped
+            {
+                continue;
+            }
+            let id = &inst.instance_id;
+            let detail = |what: &str| match &inst.message {
+                Some(msg) => format!("instance {id} {what} ({msg})"),
+                None => format!("instance {id} {what}"),
+            };
+            let what = match inst.state {
+                InstanceState::Finished => {
+                    let reason = format!("instance {id} finished");
+                    plan.transition(JobState::Finished, reason, Some("instance_finished"), now);
+                    continue;
+                }
+                InstanceState::Crashed => detail("crashed"),
+                InstanceState::Stopped => detail("stopped without a request"),
+                _ => detail("failed"),
+            };
+            let user_error = inst
+                .user_error
+                .then(|| inst.message.as_deref().unwrap_or("no message").to_string());
+            self.account_failure(&mut plan, id, what, user_error);
+        }
+
+        // Live instances: stop what should not run, keep one, check its health.
+        let mut kept = false;
+        for inst in mine
+            .iter()
+            .filter(|i| i.state.is_live() && !i.stop_requested)
+        {
+            let id = &inst.instance_id;
+            let reason = if job.desired_state == DesiredState::Stopped {
+                "job stopped".to_string()
+            } else if inst.job_version != job.version {
+                format!("spec version {} → {}", inst.job_version, job.version)
+            } else if kept {
+                format!("duplicate instance of job {}", job.name)
+            } else {
+                kept = true;
+                match hung(inst, self.policy, now) {
+                    Some(why) => {
+                        if plan.status.last_accounted_instance.as_deref() != Some(id.as_str()) {
+                            let what = format!("instance {id} hung ({why})");
+                            self.account_failure(&mut plan, id, what, None);
+                        }
+                        format!("hung: {why}")
+                    }
+                    None => {
+                        let (state, reason) = if inst.state == InstanceState::Running {
+                            (JobState::Running, format!("instance {id} running"))
+                        } else {
+                            (JobState::Starting, format!("starting instance {id}"))
+                        };
+                        plan.transition(state, reason, None, now);
+                        continue;
+                    }
+                }
+            };
+            plan.stops.push(Action::Stop {
+                instance_id: id.clone(),
+                reason,
+            });
+        }
+
+        // Start an instance when none is alive and nothing forbids it.
+        let terminal = matches!(plan.status.state, JobState::Finished | JobState::Failed);
+        let backing_off = plan.status.next_start_at_ms.is_some_and(|t| now < t);
+        if job.desired_state == DesiredState::Running && !had_live && !terminal && !backing_off {
+            match self.clusters.iter().find(|c| c.name == job.cluster) {
+                None => {
+                    let reason = format!("cluster {} does not exist", job.cluster);
+                    plan.transition(JobState::Pending, reason, None, now);
+                }
+                Some(cluster) => {
+                    let used = usage(&cluster.name, self.instances, started);
+                    if fits(used, job.resources, cluster.capacity) {
+                        let instance_id = format!("{}-v{}-{}", job.name, job.version, base36(now));
+                        started.push((&cluster.name, job.resources));
+                        plan.status.next_start_at_ms = None;
+                        let reason = format!("starting instance {instance_id}");
+                        plan.transition(JobState::Starting, reason, Some("instance_started"), now);
+                        plan.start = Some(Action::Start {
+                            job_id: job.job_id.clone(),
+                            version: job.version,
+                            instance_id,
+                        });
+                    } else {
+                        plan.waiting_on = Some(cluster);
+                    }
+                }
+            }
+        }
+        if job.desired_state == DesiredState::Stopped && !had_live {
+            plan.status.next_start_at_ms = None;
+            let reason = "stopped by request".to_string();
+            plan.transition(JobState::Stopped, reason, Some("state"), now);
+        }
+        plan
+    }
+
+    /// Counts a failure of instance `id` (`what` describes it) against the job: restart
+    /// after a backoff, or mark the job failed (`user_error` holds the message when
+    /// restarting cannot help).
+    fn account_failure(&self, plan: &mut Plan, id: &str, what: String, user_error: Option<String>) {
+        let now = self.now_ms;
+        let policy = self.policy;
+        if matches!(plan.status.state, JobState::Finished | JobState::Failed) {
+            return;
+        }
+        let st = &mut plan.status;
+        st.last_accounted_instance = Some(id.to_string());
+        st.restarts = st.restarts.saturating_add(1);
+        st.recent_failures.push(now);
+        let horizon = now.saturating_sub(policy.restart_window_ms);
+        st.recent_failures.retain(|&t| t >= horizon);
+        let failures = st.recent_failures.len();
+        let max_restarts = usize::try_from(policy.max_restarts).unwrap_or(usize::MAX);
+        if let Some(msg) = user_error {
+            st.next_start_at_ms = None;
+            let reason =
+                format!("instance {id} failed: {msg}; restarting cannot fix this — change the job");
+            plan.transition(JobState::Failed, reason, Some("instance_failed"), now);
+        } else if failures > max_restarts {
+            st.next_start_at_ms = None;
+            let reason = format!(
+                "{failures} failures within {}: last: {what}",
+                show_secs(policy.restart_window_ms)
+            );
+            plan.transition(JobState::Failed, reason, Some("instance_failed"), now);
+        } else {
+            let delay = backoff_ms(policy, &st.job_id, st.restarts, failures);
+            st.next_start_at_ms = Some(now.saturating_add(delay));
+            let reason = format!("{what}; restart {} in {}", st.restarts, show_secs(delay));
+            plan.transition(JobState::Restarting, reason, Some("restart_scheduled"), now);
+        }
+    }
+}
+
+impl Plan<'_> {
+    /// Moves the status to `state` with `reason` (`since_ms` changes only with the
+    /// state), recording an event of `kind`, or a `state` event when the state changed.
+    fn transition(
+        &mut self,
+        state: JobState,
+        reason: String,
+        kind: Option<&'static str>,
+        now: i64,
+    ) {
+        let changed = self.status.state != state;
+        if changed {
+            self.status.state = state;
+            self.status.since_ms = now;
+        }
+        match kind {
+            Some(kind) => self.events.push((kind, reason.clone())),
+            None if changed => self.events.push(("state", reason.clone())),
+            None => {}
+        }
+        self.status.reason = reason;
+    }
+
+    fn emit(&mut self, actions: &mut Vec<Action>) {
+        if self.status != self.job.status {
+            actions.push(Action::SetStatus {
+                status: self.status.clone(),
+                event: combine(&self.events),
+            });
+        }
+        actions.append(&mut self.stops);
+        actions.append(&mut self.retires);
+        actions.extend(self.start.take());
+    }
+}
+
+/// One event for several happenings: the most relevant kind, all messages.
+fn combine(events: &[(&'static str, String)]) -> Option<(String, String)> {
+    let rank = |kind: &str| {
+        EVENT_RANK
+            .iter()
+            .position(|k| *k == kind)
+            .unwrap_or(usize::MAX)
+    };
+    let kind = events.iter().map(|(k, _)| *k).min_by_key(|k| rank(k))?;
+    let message = events
+        .iter()
+        .map(|(_, m)| m.as_str())
+        .collect::<Vec<_>>()
+        .join("; ");
+    Some((kind.to_string(), message))
+}
+
+/// Why the live instance `inst` is hung, if it is.
+fn hung(inst: &ObservedInstance, policy: &Policy, now: i64) -> Option<String> {
+    if inst.state == InstanceState::Starting
+        && now.saturating_sub(inst.started_at_ms) > policy.start_timeout_ms
+    {
+        return Some(format!(
+            "no report within {}",
+            show_secs(policy.start_timeout_ms)
+        ));
+    }
+    if let Some(beat) = inst.heartbeat_at_ms {
+        let silent = now.saturating_sub(beat);
+        if silent > policy.heartbeat_timeout_ms {
+            return Some(format!("no heartbeat for {}", show_secs(silent)));
+        }
+    }
+    if inst.input_waiting {
+        let still = now.saturating_sub(inst.progress_at_ms.unwrap_or(inst.started_at_ms));
+        if still > policy.progress_timeout_ms {
+            return Some(format!(
+                "no progress for {} while input is waiting",
+                show_secs(still)
+            ));
+        }
+    }
+    None
+}
+
+/// The restart delay after the `failures`-th failure within the window (1-based), for
+/// the job's `restarts`-th restart (which seeds the jitter).
+fn backoff_ms(policy: &Policy, job_id: &str, restarts: u64, failures: usize) -> i64 {
+    let max = i128::from(policy.backoff_max_ms.max(0));
+    let initial = i128::from(policy.backoff_initial_ms.max(0));
+    let exponent = u32::try_from(failures.saturating_sub(1)).unwrap_or(u32::MAX);
+    let base = i128::from(policy.backoff_multiplier)
+        .checked_pow(exponent)
+        .map_or(max, |factor| initial.saturating_mul(factor).min(max));
+    let delay = (base * jitter_permille(job_id, restarts) / 1000).min(max);
+    i64::try_from(delay).unwrap_or(i64::MAX)
+}
+
+/// A deterministic jitter factor in `[0.8, 1.2)`, in thousandths.
+fn jitter_permille(job_id: &str, restarts: u64) -> i128 {
+    // FNV-1a over (job id, separator, restart count), then a splitmix64 finish.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in job_id.bytes().chain([0xff]).chain(restarts.to_le_bytes()) {
+        h ^= u64::from(byte);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    800 + i128::from(h % 400)
+}
+
+/// What the live instances on `cluster` use, plus what this cycle started there.
+fn usage(
+    cluster: &str,
+    instances: &[&ObservedInstance],
+    started: &[(&str, Resources)],
+) -> Capacity {
+    let mut used = Capacity::default();
+    let mut add = |workers: u32, memory_mb: u64, gpus: u32| {
+        used.workers = used.workers.saturating_add(u64::from(workers));
+        used.memory_mb = used.memory_mb.saturating_add(memory_mb);
+        used.gpus = used.gpus.saturating_add(u64::from(gpus));
+    };
+    for inst in instances
+        .iter()
+        .filter(|i| i.state.is_live() && i.cluster == cluster)
+    {
+        add(inst.parallelism, inst.memory_mb, inst.gpus);
+    }
+    for (_, r) in started.iter().filter(|(c, _)| *c == cluster) {
+        add(r.parallelism, r.memory_mb, r.gpus);
+    }
+    used
+}
+
+/// True when `needs` fits next to `used` within `capacity`.
+fn fits(used: Capacity, needs: Resources, capacity: Capacity) -> bool {
+    used.workers.saturating_add(u64::from(needs.parallelism)) <= capacity.workers
+        && used.memory_mb.saturating_add(needs.memory_mb) <= capacity.memory_mb
+        && used.gpus.saturating_add(u64::from(needs.gpus)) <= capacity.gpus
+}
+
+/// What is left of `capacity` after `used`.
+fn free(capacity: Capacity, used: Capacity) -> Capacity {
+    Capacity {
+        workers: capacity.workers.saturating_sub(used.workers),
+        memory_mb: capacity.memory_mb.saturating_sub(used.memory_mb),
+        gpus: capacity.gpus.saturating_sub(used.gpus),
+    }
+}
+
+fn show_resources(r: Resources) -> String {
+    format!(
+        "{} workers, {} MiB, {} GPUs",
+        r.parallelism, r.memory_mb, r.gpus
+    )
+}
+
+fn show_capacity(c: Capacity) -> String {
+    format!(
+        "{} workers, {} MiB, {} GPUs",
+        c.workers, c.memory_mb, c.gpus
+    )
+}
+
+/// Milliseconds as seconds: `30 s`, `1.9 s`.
+fn show_secs(ms: i64) -> String {
+    if ms % 1000 == 0 {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    }
+}
+
+/// `n` in base 36 (digits, then lowercase letters).
+fn base36(n: i64) -> String {
+    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut v = n.unsigned_abs();
+    let mut out = Vec::new();
+    loop {
+        // `v % 36 < 36`, so the index is in range.
+        out.push(char::from(DIGITS[(v % 36) as usize]));
+        v /= 36;
+        if v == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        out.push('-');
+    }
+    out.iter().rev().collect()
+}
+
+#[cfg(test)]
+#[path = "decide_tests.rs"]
+mod tests;
