@@ -16,6 +16,15 @@ use std::time::Duration;
 /// Rows per source batch for instances.
 const BATCH_SIZE: usize = 8192;
 
+/// True for instances that run a workflow task (their job id starts with
+/// [`WORKFLOW_JOB_PREFIX`]); the job watchdog leaves them alone.
+pub fn is_workflow_instance(i: &ObservedInstance) -> bool {
+    i.job_id.starts_with(WORKFLOW_JOB_PREFIX)
+}
+
+/// The job-id prefix of workflow task instances.
+pub const WORKFLOW_JOB_PREFIX: &str = "wf:";
+
 /// One reconcile cycle: observe every cluster, decide, apply. Returns the actions
 /// applied (for tests and logs).
 pub fn reconcile_once(m: &Master) -> Result<Vec<Action>, String> {
@@ -24,7 +33,14 @@ pub fn reconcile_once(m: &Master) -> Result<Vec<Action>, String> {
     let mut observed: Vec<ObservedInstance> = Vec::new();
     let mut clusters = Vec::new();
     for c in m.clusters.values() {
-        observed.extend(c.observe().map_err(|e| e.to_string())?);
+        // Instances of workflow tasks (job ids starting with `wf:`) belong to the
+        // workflow scheduler, not to this watchdog.
+        observed.extend(
+            c.observe()
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .filter(|i| !is_workflow_instance(i)),
+        );
         clusters.push(ClusterView {
             name: c.name().to_string(),
             capacity: c.capacity(),
