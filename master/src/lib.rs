@@ -17,3 +17,4 @@ pub mod cluster;
 pub mod model;
 pub mod store;
 pub mod watchdog;
+pub mod worker_bin;
