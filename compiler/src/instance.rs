@@ -81,7 +81,14 @@ pub struct InstanceRequest {
     /// The job spec version this instance realizes.
     pub job_version: u64,
     /// Memory cap in MiB applied to the worker process where the OS allows (0: none).
+    /// `sluice-worker` applies it as `RLIMIT_AS` (virtual memory) with an allowance
+    /// for the runtime on top (see its documentation).
     pub memory_mb: u64,
+    /// GPUs the instance may use (0: none). Recorded so that a cluster driver can
+    /// report an adopted instance's resources; absent (0) in requests written before
+    /// it existed.
+    #[serde(default)]
+    pub gpus: u32,
     /// Write `status.json` this often (milliseconds).
     pub heartbeat_interval_ms: u64,
     /// The plan, worker threads (the job's parallelism) and batch size.

@@ -12,6 +12,9 @@ pub struct Progress {
     late_rows: AtomicU64,
     bad_records: AtomicU64,
     dead_lettered: AtomicU64,
+    /// Source operators (one per source table per worker) started and not yet
+    /// exhausted (finished, failed or cancelled).
+    sources_waiting: AtomicU64,
     cancelled: AtomicBool,
 }
 
@@ -44,6 +47,30 @@ impl Progress {
     /// True once [`Progress::cancel`] was called.
     pub fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// True while some source operator has started and is not exhausted yet: the run
+    /// still has input to read (always true for a running unbounded source). A run
+    /// whose counters stop moving while this is true is hung, not done.
+    pub fn input_waiting(&self) -> bool {
+        self.sources_waiting.load(Ordering::SeqCst) > 0
+    }
+
+    /// Source operators started and not yet exhausted (over all workers).
+    pub fn sources_waiting(&self) -> u64 {
+        self.sources_waiting.load(Ordering::SeqCst)
+    }
+
+    /// A source operator started (call [`Progress::source_exhausted`] once when it ends).
+    pub(crate) fn source_started(&self) {
+        self.sources_waiting.fetch_add(1, Ordering::SeqCst);
+    }
+    /// A source operator ended (exhausted, failed or cancelled).
+    pub(crate) fn source_exhausted(&self) {
+        // Never below zero, whatever the call order.
+        let _ = self
+            .sources_waiting
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
     }
 
     pub(crate) fn add_rows_in(&self, n: u64) {

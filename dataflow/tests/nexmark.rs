@@ -148,6 +148,9 @@ fn unbounded_source_runs_until_cancelled() {
                 while watcher.snapshot().rows_in < 5_000 {
                     std::thread::yield_now();
                 }
+                // Every worker's source operator is running and never exhausted.
+                assert!(watcher.input_waiting());
+                assert_eq!(watcher.sources_waiting(), workers as u64);
                 watcher.cancel();
             });
             let options = RunOptions::new(Registry::builtin())
@@ -160,5 +163,9 @@ fn unbounded_source_runs_until_cancelled() {
             sluice_dataflow::ExecutionError::Cancelled
         );
         assert!(progress.snapshot().rows_in >= 5_000);
+        assert!(
+            !progress.input_waiting(),
+            "cancelled sources are not waiting"
+        );
     }
 }

@@ -8,13 +8,17 @@
 //! machine, in a `sluice-worker` process (this binary never links timely).
 //! `sluice serve` starts the REST master (store, watchdog, local cluster);
 //! `sluice job …`/`sluice table …` are its command-line clients.
+//! `sluice worker --instance-dir DIR` is how the master's `local` cluster starts an
+//! instance: it replaces this process with `sluice-worker --instance-dir DIR` (same
+//! pid).
 //! Exit codes: 0 success, 1 runtime failure, 2 user mistake (bad SQL, bad options,
 //! missing file) — always with one line on stderr.
 
 mod output;
 mod run;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Sluice: streaming SQL jobs on timely/differential dataflow.
@@ -39,6 +43,35 @@ enum Command {
     Job(sluice_master::client::JobArgs),
     /// Manage the master's catalog tables (create, list, get, drop).
     Table(sluice_master::client::TableArgs),
+    /// Run one instance of a job (started by the master's local cluster, not by hand).
+    Worker(WorkerArgs),
+}
+
+/// Arguments of `sluice worker`.
+#[derive(Args, Debug)]
+struct WorkerArgs {
+    /// The instance directory: `request.json` in, `status.json` out.
+    #[arg(long)]
+    instance_dir: PathBuf,
+}
+
+/// `sluice worker`: becomes `sluice-worker --instance-dir DIR` (same process id, so the
+/// pid the launcher recorded stays the instance's); returns only on failure, after
+/// writing a `failed` status into DIR so the master sees why.
+fn worker(args: WorkerArgs) -> Result<(), run::Failure> {
+    use std::os::unix::process::CommandExt;
+    let message = match sluice_master::worker_bin::worker_binary() {
+        Ok(worker) => {
+            let error = std::process::Command::new(&worker)
+                .arg("--instance-dir")
+                .arg(&args.instance_dir)
+                .exec();
+            format!("cannot start {}: {error}", worker.display())
+        }
+        Err(e) => e.to_string(),
+    };
+    sluice_master::cluster::write_failed_status(&args.instance_dir, &message);
+    Err(run::Failure { code: 1, message })
 }
 
 fn main() -> ExitCode {
@@ -62,6 +95,7 @@ fn main() -> ExitCode {
             print!("{}", sluice_master::api::openapi_json());
             Ok(())
         }
+        Command::Worker(args) => worker(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

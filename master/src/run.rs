@@ -204,31 +204,14 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The `sluice-worker` executable: `$SLUICE_WORKER_BIN`, else the one beside this binary.
-fn worker_binary() -> Result<PathBuf, Failure> {
-    if let Some(path) = std::env::var_os("SLUICE_WORKER_BIN") {
-        return Ok(PathBuf::from(path));
-    }
-    let me = std::env::current_exe()
-        .map_err(|e| Failure::runtime(format!("cannot locate the sluice binary: {e}")))?;
-    let worker = me.with_file_name(format!("sluice-worker{}", std::env::consts::EXE_SUFFIX));
-    if worker.is_file() {
-        Ok(worker)
-    } else {
-        Err(Failure::runtime(format!(
-            "the worker executable {} is missing: build it with `cargo build` (it is part of the workspace) or set SLUICE_WORKER_BIN",
-            worker.display()
-        )))
-    }
-}
-
 /// Runs `request` in a `sluice-worker` process, handing each message it sends to
 /// `on_message`; a `Failed` message or an abnormal exit becomes the returned failure.
 fn run_worker(
     request: &WorkerRequest,
     mut on_message: impl FnMut(WorkerMessage),
 ) -> Result<(), Failure> {
-    let worker = worker_binary()?;
+    let worker =
+        sluice_master::worker_bin::worker_binary().map_err(|e| Failure::runtime(e.to_string()))?;
     let body = serde_json::to_vec(request)
         .map_err(|e| Failure::runtime(format!("internal error: cannot encode the plan: {e}")))?;
     let mut child = Command::new(&worker)

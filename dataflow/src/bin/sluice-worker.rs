@@ -1,21 +1,56 @@
 //! `sluice-worker`: runs one compiled job's dataflow in this process.
 //!
-//! ```text
-//! sluice (compile) ──WorkerRequest (JSON, stdin)──▶ sluice-worker ──WorkerMessage lines (stdout)──▶ sluice
-//! ```
+//! Two modes:
 //!
-//! Started by `sluice run` (and, later, by the master's cluster driver for each
-//! instance), so that the `sluice` binary itself never links timely. Exit code 0 after
-//! `Done`, 1 after `Failed`, 2 when the request itself cannot be read.
+//! * **stdin mode** (the default, used by `sluice run`):
+//!   ```text
+//!   sluice (compile) ──WorkerRequest (JSON, stdin)──▶ sluice-worker ──WorkerMessage lines (stdout)──▶ sluice
+//!   ```
+//!   Exit code 0 after `Done`, 1 after `Failed`, 2 when the request itself cannot be
+//!   read.
+//! * **instance mode** (`sluice-worker --instance-dir DIR`, what `sluice worker
+//!   --instance-dir DIR` hands over to for the master's `local` cluster): reads
+//!   `DIR/request.json` (an `InstanceRequest`), runs the plan and, every
+//!   `heartbeat_interval_ms`, replaces `DIR/status.json` (an `InstanceStatus`, written to
+//!   `status.json.tmp` then renamed, so readers never see a partial file) with the
+//!   state `running`, a fresh heartbeat and the counters; at the end it writes the final
+//!   status (`finished`, or `failed` with the message) and exits 0 (finished), 1
+//!   (failed) or 2 (unreadable request; a `failed` status is still written). Human
+//!   readable lines go to standard error (the launcher sends it to `DIR/worker.log`): the
+//!   start, a progress line about every 10 seconds, the end. SIGTERM and SIGKILL end the
+//!   process at once, without a final status: the launcher knows it asked for the
+//!   stop.
+//!
+//!   Memory: when `memory_mb > 0` the process caps its own address space with
+//!   `setrlimit(RLIMIT_AS)` before starting the dataflow. `RLIMIT_AS` counts virtual
+//!   memory (thread stacks, the allocator's per-thread arenas, mapped code), not only
+//!   what is resident, so the cap is `memory_mb` MiB plus an allowance of
+//!   [`RLIMIT_BASE_ALLOWANCE_MIB`] MiB plus [`RLIMIT_PER_WORKER_MIB`] MiB per worker
+//!   thread. An allocation beyond it fails and aborts the process (no final status:
+//!   the launcher sees a crash). A failure to set the limit is logged, not fatal.
+//!
+//! Either way, the `sluice` binary itself never links timely.
 
-use sluice_compiler::instance::{WorkerMessage, WorkerRequest};
+use sluice_compiler::instance::{
+    InstanceRequest, InstanceRunState, InstanceStatus, WorkerMessage, WorkerRequest,
+};
 use sluice_connectors::{ConnectorError, Registry};
-use sluice_dataflow::{ExecutionError, Progress, RunOptions};
+use sluice_dataflow::{ExecutionError, Progress, ProgressSnapshot, RunOptions, RunOutput};
 use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The address-space allowance (MiB) added to an instance's `memory_mb` for the
+/// runtime: the executable and its libraries, the main thread, I/O threads.
+const RLIMIT_BASE_ALLOWANCE_MIB: u64 = 512;
+/// The address-space allowance (MiB) added per worker thread: its stack and the
+/// allocator arena it may reserve (glibc reserves 64 MiB of address space per arena).
+const RLIMIT_PER_WORKER_MIB: u64 = 64;
+/// How often instance mode logs a progress line.
+const PROGRESS_LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// Writes one message as one line; lines from several threads never interleave.
 fn send(out: &Mutex<std::io::Stdout>, message: &WorkerMessage) {
@@ -40,7 +75,30 @@ fn is_user_error(e: &ExecutionError) -> bool {
     matches!(e, ExecutionError::Connector { message, .. } if message.starts_with(&config))
 }
 
+const USAGE: &str = "usage: sluice-worker                       (a WorkerRequest on standard input)\n       sluice-worker --instance-dir DIR    (DIR/request.json; status in DIR/status.json)";
+
 fn main() -> ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let as_str: Vec<Option<&str>> = args.iter().map(|a| a.to_str()).collect();
+    match as_str.as_slice() {
+        [] => stdin_main(),
+        [Some("--instance-dir"), _] => instance_main(PathBuf::from(&args[1])),
+        [Some(arg)] if arg.starts_with("--instance-dir=") => {
+            instance_main(PathBuf::from(&arg["--instance-dir=".len()..]))
+        }
+        [Some("--help" | "-h")] => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprintln!("sluice-worker: unexpected arguments {args:?}\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The stdin mode: a `WorkerRequest` in, `WorkerMessage` lines out.
+fn stdin_main() -> ExitCode {
     let out = Arc::new(Mutex::new(std::io::stdout()));
     let mut input = String::new();
     if let Err(e) = std::io::stdin().read_to_string(&mut input) {
@@ -92,6 +150,277 @@ fn main() -> ExitCode {
                     message: e.to_string(),
                 },
             );
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch, now.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Writes one human-readable line to standard error (the instance's log), timestamped.
+fn log(line: impl std::fmt::Display) {
+    let at = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ");
+    eprintln!("{at} {line}");
+}
+
+/// Replaces `dir/status.json` atomically: writes `status.json.tmp`, then renames it.
+fn write_status(dir: &Path, status: &InstanceStatus) -> std::io::Result<()> {
+    let body = serde_json::to_vec(status).map_err(std::io::Error::other)?;
+    let tmp = dir.join("status.json.tmp");
+    std::fs::write(&tmp, body)?;
+    std::fs::rename(&tmp, dir.join("status.json"))
+}
+
+/// Reads and decodes `dir/request.json`.
+fn read_request(dir: &Path) -> Result<InstanceRequest, String> {
+    let path = dir.join("request.json");
+    let body = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_slice(&body)
+        .map_err(|e| format!("{} is not an InstanceRequest: {e}", path.display()))
+}
+
+/// Caps this process's address space (see the crate documentation); logs the outcome.
+fn cap_memory(memory_mb: u64, workers: usize) {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if memory_mb == 0 {
+        return;
+    }
+    let mib = memory_mb
+        .saturating_add(RLIMIT_BASE_ALLOWANCE_MIB)
+        .saturating_add(RLIMIT_PER_WORKER_MIB.saturating_mul(workers as u64));
+    let bytes = mib.saturating_mul(1 << 20);
+    let result = getrlimit(Resource::RLIMIT_AS).and_then(|(_, hard)| {
+        let soft = bytes.min(hard);
+        setrlimit(Resource::RLIMIT_AS, soft, hard).map(|()| soft)
+    });
+    match result {
+        Ok(soft) => log(format_args!(
+            "memory cap: RLIMIT_AS = {} MiB ({memory_mb} MiB asked + {RLIMIT_BASE_ALLOWANCE_MIB} MiB + {RLIMIT_PER_WORKER_MIB} MiB per worker thread for the runtime)",
+            soft >> 20
+        )),
+        Err(e) => log(format_args!(
+            "warning: cannot cap memory at {mib} MiB with RLIMIT_AS ({e}); running without a cap"
+        )),
+    }
+}
+
+/// Keeps the status file current and says when the counters last moved.
+struct StatusWriter {
+    dir: PathBuf,
+    pid: u32,
+    instance_id: String,
+    started_at_ms: i64,
+    progress_at_ms: i64,
+    last: ProgressSnapshot,
+    failing: bool,
+}
+
+impl StatusWriter {
+    /// Writes the status `run` with `progress`'s counters now.
+    fn write(&mut self, run: InstanceRunState, progress: &Progress) {
+        let snapshot = progress.snapshot();
+        let now = now_ms();
+        if snapshot != self.last {
+            self.last = snapshot;
+            self.progress_at_ms = now;
+        }
+        let status = InstanceStatus {
+            pid: self.pid,
+            instance_id: self.instance_id.clone(),
+            run,
+            started_at_ms: self.started_at_ms,
+            heartbeat_at_ms: now,
+            progress_at_ms: self.progress_at_ms,
+            input_waiting: progress.input_waiting(),
+            progress: snapshot,
+        };
+        match write_status(&self.dir, &status) {
+            Ok(()) if self.failing => {
+                self.failing = false;
+                log("status.json is written again");
+            }
+            Ok(()) => {}
+            // Logged once per failure streak: a full disk must not fill the log too.
+            Err(e) if !self.failing => {
+                self.failing = true;
+                log(format_args!(
+                    "warning: cannot write {}: {e}",
+                    self.dir.join("status.json").display()
+                ));
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// The text of a panic payload.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".to_string()
+    }
+}
+
+/// The instance mode (see the crate documentation).
+fn instance_main(dir: PathBuf) -> ExitCode {
+    let started_at_ms = now_ms();
+    let started = Instant::now();
+    let pid = std::process::id();
+    let progress = Arc::new(Progress::new());
+    let fallback_id = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut status = StatusWriter {
+        dir: dir.clone(),
+        pid,
+        instance_id: fallback_id,
+        started_at_ms,
+        progress_at_ms: started_at_ms,
+        last: ProgressSnapshot::default(),
+        failing: false,
+    };
+    let request = match read_request(&dir) {
+        Ok(request) => request,
+        Err(message) => {
+            log(format_args!("sluice-worker (pid {pid}): {message}"));
+            status.write(
+                InstanceRunState::Failed {
+                    user_error: false,
+                    message,
+                },
+                &progress,
+            );
+            return ExitCode::from(2);
+        }
+    };
+    status.instance_id = request.instance_id.clone();
+    let workers = request.worker.workers.max(1);
+    log(format_args!(
+        "instance {} starting: job {} ({}) version {}, worker threads {workers}, batch size {}, memory {} MiB, pid {pid}",
+        request.instance_id,
+        request.job_name,
+        request.job_id,
+        request.job_version,
+        request.worker.batch_size,
+        request.memory_mb,
+    ));
+    cap_memory(request.memory_mb, workers);
+
+    let (done_tx, done_rx) = mpsc::channel::<Result<RunOutput, ExecutionError>>();
+    let run_progress = progress.clone();
+    let worker = request.worker.clone();
+    let runner = std::thread::Builder::new()
+        .name("sluice-run".to_string())
+        .spawn(move || {
+            let options = RunOptions::new(Registry::builtin())
+                .with_workers(worker.workers.max(1))
+                .with_batch_size(worker.batch_size.max(1));
+            let result = sluice_dataflow::run(&worker.plan, options, run_progress);
+            let _ = done_tx.send(result);
+        });
+    let runner = match runner {
+        Ok(handle) => handle,
+        Err(e) => {
+            let message = format!("internal error: cannot start the run thread: {e}");
+            log(&message);
+            status.write(
+                InstanceRunState::Failed {
+                    user_error: false,
+                    message,
+                },
+                &progress,
+            );
+            return ExitCode::from(1);
+        }
+    };
+
+    let heartbeat = Duration::from_millis(request.heartbeat_interval_ms.clamp(10, 60_000));
+    let mut last_log = Instant::now();
+    let mut logged = ProgressSnapshot::default();
+    let outcome = loop {
+        status.write(InstanceRunState::Running, &progress);
+        if last_log.elapsed() >= PROGRESS_LOG_EVERY {
+            let p = progress.snapshot();
+            let rate =
+                p.rows_in.saturating_sub(logged.rows_in) as f64 / last_log.elapsed().as_secs_f64();
+            log(format_args!(
+                "running {:.0}s: rows in {} ({rate:.0}/s), rows out {}, late rows {}, bad records {}{}",
+                started.elapsed().as_secs_f64(),
+                p.rows_in,
+                p.rows_out,
+                p.late_rows,
+                p.bad_records,
+                if progress.input_waiting() { "" } else { ", sources done" },
+            ));
+            logged = p;
+            last_log = Instant::now();
+        }
+        match done_rx.recv_timeout(heartbeat) {
+            Ok(result) => break Some(result),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break None,
+        }
+    };
+    let joined = runner.join();
+    let outcome = match (outcome, joined) {
+        (Some(result), _) => result,
+        (None, Err(payload)) => Err(ExecutionError::Internal(format!(
+            "the run panicked: {}",
+            panic_message(payload.as_ref())
+        ))),
+        (None, Ok(())) => Err(ExecutionError::Internal(
+            "the run ended without a result".to_string(),
+        )),
+    };
+    let elapsed = started.elapsed().as_secs_f64();
+    match outcome {
+        Ok(output) => {
+            status.write(InstanceRunState::Finished, &progress);
+            let m = output.metrics;
+            log(format_args!(
+                "instance {} finished in {elapsed:.2}s: rows in {}, rows out {}, late rows {}, bad records {}, dead-lettered {}{}",
+                request.instance_id,
+                m.rows_in,
+                m.rows_out,
+                m.late_rows,
+                m.bad_records,
+                m.dead_lettered,
+                if output.collected.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " ({} collected result(s) discarded: an instance has no client)",
+                        output.collected.len()
+                    )
+                },
+            ));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let user_error = is_user_error(&e);
+            let message = e.to_string();
+            status.write(
+                InstanceRunState::Failed {
+                    user_error,
+                    message: message.clone(),
+                },
+                &progress,
+            );
+            log(format_args!(
+                "instance {} failed after {elapsed:.2}s{}: {message}",
+                request.instance_id,
+                if user_error { " (user error)" } else { "" },
+            ));
             ExitCode::from(1)
         }
     }

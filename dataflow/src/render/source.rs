@@ -160,6 +160,29 @@ impl SourceState {
     }
 }
 
+/// Keeps [`Progress::source_started`] / [`Progress::source_exhausted`] paired: counted
+/// from [`Waiting::start`] until [`Waiting::end`] (or the drop, whichever is first).
+struct Waiting(Option<Arc<Progress>>);
+
+impl Waiting {
+    fn start(progress: Arc<Progress>) -> Self {
+        progress.source_started();
+        Waiting(Some(progress))
+    }
+
+    fn end(&mut self) {
+        if let Some(progress) = self.0.take() {
+            progress.source_exhausted();
+        }
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.end();
+    }
+}
+
 /// Renders a `Source` node into batches (errors go to `ctx.errs`).
 pub(crate) fn render_source<'s>(
     ctx: &mut Context<'s>,
@@ -174,6 +197,7 @@ pub(crate) fn render_source<'s>(
     let errors: ErrorSlot = ctx.errors.clone();
     let start: Instant = ctx.start;
     let scope = ctx.scope;
+    let progress = ctx.progress.clone();
 
     let stream = timely_source::<_, CapacityContainerBuilder<Vec<SourceItem>>, _, _>(
         scope,
@@ -181,6 +205,8 @@ pub(crate) fn render_source<'s>(
         move |capability, info| {
             let activator = scope.activator_for(info.address);
             let mut capability = Some(capability);
+            // Counted from now until the capability is dropped (or the operator is).
+            let mut waiting = Waiting::start(progress);
             let (mut state, mut pending_error) = match opened {
                 Ok(state) => (Some(state), None),
                 Err(e) => (None, Some(e)),
@@ -193,14 +219,17 @@ pub(crate) fn render_source<'s>(
                 if let Some(e) = pending_error.take() {
                     output.session(&*cap).give(Err((e, time)));
                     capability = None;
+                    waiting.end();
                     return;
                 }
                 let Some(state) = state.as_mut() else {
                     capability = None;
+                    waiting.end();
                     return;
                 };
                 if errors.is_cancelled() || state.progress.is_cancelled() {
                     capability = None;
+                    waiting.end();
                     return;
                 }
                 match state.reader.poll(batch_size) {
@@ -237,7 +266,10 @@ pub(crate) fn render_source<'s>(
                         }
                         activator.activate_after(Duration::from_millis(1));
                     }
-                    Ok(SourcePoll::Finished) => capability = None,
+                    Ok(SourcePoll::Finished) => {
+                        capability = None;
+                        waiting.end();
+                    }
                     Err(e) => {
                         let error = ExecutionError::Connector {
                             table: state.table.clone(),
@@ -245,6 +277,7 @@ pub(crate) fn render_source<'s>(
                         };
                         output.session(&*cap).give(Err((error, time)));
                         capability = None;
+                        waiting.end();
                     }
                 }
             }

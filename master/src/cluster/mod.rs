@@ -5,7 +5,9 @@
 
 mod local;
 
-pub use local::{LocalCluster, LocalClusterConfig};
+pub use local::{
+    default_capacity, write_failed_status, LocalCluster, LocalClusterConfig, CRASH_MESSAGE,
+};
 
 use crate::model::{Capacity, ObservedInstance, Resources};
 use sluice_compiler::instance::WorkerRequest;
