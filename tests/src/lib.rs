@@ -77,6 +77,8 @@ pub struct MasterProcess {
 impl MasterProcess {
     /// Starts `sluice serve --data-dir data_dir --listen 127.0.0.1:0 flags…` and waits
     /// until it listens.
+    // The child is moved into the returned value, whose `Drop` kills and waits for it.
+    #[allow(clippy::zombie_processes)]
     pub fn start(data_dir: &Path, flags: &[&str]) -> MasterProcess {
         std::fs::create_dir_all(data_dir).expect("create data dir");
         let log_path = data_dir.join("master.log");
@@ -87,7 +89,7 @@ impl MasterProcess {
             .open(&log_path)
             .expect("open master log");
         let before = std::fs::metadata(&log_path).map(|m| m.len()).unwrap_or(0);
-        let child = Command::new(sluice_bin())
+        let mut child = Command::new(sluice_bin())
             .arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
@@ -113,6 +115,8 @@ impl MasterProcess {
                 };
             }
             if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
                 panic!("sluice serve did not start listening within 30 s; log:\n{text}");
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
