@@ -342,8 +342,18 @@ mod tests {
     use crate::store::{MemoryStore, Store, StoreError};
     use proptest::prelude::*;
 
+    /// Opens the store; right after a drop, sled's background flusher may still hold
+    /// the directory lock for a moment, so a reopen retries briefly.
     fn open(dir: &tempfile::TempDir) -> SledStore {
-        SledStore::open(dir.path()).unwrap()
+        let mut last = None;
+        for _ in 0..100 {
+            match SledStore::open(dir.path()) {
+                Ok(s) => return s,
+                Err(e) => last = Some(e),
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!("cannot open the store: {last:?}")
     }
 
     #[test]
