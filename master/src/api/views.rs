@@ -156,9 +156,10 @@ pub struct JobView {
     pub bounded: bool,
     /// Live instances (normally at most one).
     pub instances: Vec<String>,
-    /// Rows read by the live instance.
+    /// Rows read by the live instance (or, when none is live, by the latest instance
+    /// of this version).
     pub rows_in: u64,
-    /// Rows written by the live instance.
+    /// Rows written by the live instance (or the latest one of this version).
     pub rows_out: u64,
     /// Created (RFC 3339).
     pub created_at: String,
@@ -174,6 +175,18 @@ impl JobView {
             .filter(|i| i.job_id == job.id && i.state.is_live())
             .collect();
         let current = status.version == job.version;
+        // Counters: the live instance's, else those of the latest instance of this version
+        // (a finished bounded job keeps showing what it read and wrote).
+        let counted: Vec<&ObservedInstance> = if live.is_empty() {
+            instances
+                .iter()
+                .filter(|i| i.job_id == job.id && i.job_version == job.version)
+                .max_by_key(|i| (i.started_at_ms, i.instance_id.clone()))
+                .into_iter()
+                .collect()
+        } else {
+            live.clone()
+        };
         JobView {
             id: job.id.clone(),
             name: job.name.clone(),
@@ -197,8 +210,8 @@ impl JobView {
             next_restart_at: status.next_start_at_ms.map(rfc3339),
             bounded: job.bounded,
             instances: live.iter().map(|i| i.instance_id.clone()).collect(),
-            rows_in: live.iter().map(|i| i.rows_in).sum(),
-            rows_out: live.iter().map(|i| i.rows_out).sum(),
+            rows_in: counted.iter().map(|i| i.rows_in).sum(),
+            rows_out: counted.iter().map(|i| i.rows_out).sum(),
             created_at: rfc3339(job.created_at_ms),
             updated_at: rfc3339(job.updated_at_ms),
         }
