@@ -43,7 +43,10 @@ mod print;
 pub mod values;
 
 pub use datagen::DatagenConnector;
-pub use fs::{on_error_policy, DeadLetterWriter, FileFormat, FilesystemConnector, OnError};
+pub use fs::{
+    on_error_policy, storage_options, DeadLetterWriter, FileFormat, FilesystemConnector, OnError,
+    STORAGE_KEYS,
+};
 pub use nexmark::{NexmarkConnector, NexmarkTable};
 pub use print::{BlackholeConnector, PrintConnector};
 

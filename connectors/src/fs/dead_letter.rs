@@ -5,6 +5,7 @@ use crate::{BadRecord, ConnectorError, Result};
 use base64::Engine as _;
 use futures::TryStreamExt;
 use object_store::{ObjectStoreExt, PutPayload};
+use std::collections::BTreeMap;
 
 /// Appends [`BadRecord`]s as JSON lines
 /// `{"table","position","error","raw","raw_base64"}` (`raw` is the record as lossy
@@ -30,7 +31,17 @@ const SEGMENT_BYTES: usize = 8 << 20;
 impl DeadLetterWriter {
     /// A writer for `worker` into the directory `path_or_url` (created on first flush).
     pub fn open(path_or_url: &str, worker: usize) -> Result<Self> {
-        let loc = Location::parse(path_or_url)?;
+        DeadLetterWriter::open_with(path_or_url, &BTreeMap::new(), worker)
+    }
+
+    /// [`DeadLetterWriter::open`] with the table's storage options (`s3.*`, `gs.*`,
+    /// `az.*`: see [`storage_options`](crate::fs::storage_options)).
+    pub fn open_with(
+        path_or_url: &str,
+        storage: &BTreeMap<String, String>,
+        worker: usize,
+    ) -> Result<Self> {
+        let loc = Location::parse_with(path_or_url, storage)?;
         let prefix = format!("dead-letter-{worker}-");
         let listed: std::result::Result<Vec<_>, _> =
             block_on(loc.store.list(Some(&loc.root)).try_collect::<Vec<_>>())?;

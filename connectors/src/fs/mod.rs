@@ -1,5 +1,6 @@
 //! The `filesystem` connector: CSV, JSON-lines and Parquet files in any
-//! [`object_store`] (local paths and `file://` URLs today).
+//! [`object_store`]: local paths, `file://`, `s3://`, `gs://` and `az://` URLs (storage
+//! options and credentials: [`STORAGE_KEYS`]).
 //!
 //! Options:
 //!
@@ -14,6 +15,7 @@
 //! | `dead-letter.path` | where `dead-letter` writes bad records (required with it) |
 //! | `sink.rolling-policy.file-size` | roll sink files after this size, default `128MB` |
 //! | `parquet.compression` | `snappy` (default), `zstd` or `uncompressed` |
+//! | `s3.*`, `gs.*`, `az.*` | storage options (endpoint, region, credentials): [`STORAGE_KEYS`] |
 //!
 //! A directory is listed recursively; names (of files or of directories below `path`)
 //! starting with `_` or `.` are skipped, and files are read in key order. File `i` of
@@ -116,6 +118,8 @@ pub(crate) struct FsOptions {
     pub null_literal: String,
     pub roll_size: u64,
     pub compression: ParquetCompression,
+    /// `s3.*`, `gs.*`, `az.*` options.
+    pub storage: BTreeMap<String, String>,
 }
 
 const FS_KEYS: &[&str] = &[
@@ -132,7 +136,20 @@ const FS_KEYS: &[&str] = &[
 
 impl FsOptions {
     pub(crate) fn parse(options: &BTreeMap<String, String>) -> Result<FsOptions> {
-        check_keys("filesystem", options, FS_KEYS, &[])?;
+        check_keys("filesystem", options, FS_KEYS, &["s3.", "gs.", "az."])?;
+        if let Some(k) = options.keys().find(|k| {
+            (k.starts_with("s3.") || k.starts_with("gs.") || k.starts_with("az."))
+                && !STORAGE_KEYS.iter().any(|(o, _)| o == k)
+        }) {
+            return Err(ConnectorError::Config(format!(
+                "unknown option '{k}' for connector 'filesystem': storage options are {}",
+                STORAGE_KEYS
+                    .iter()
+                    .map(|(o, _)| *o)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
         let path = required(options, "path")?.to_string();
         if path.trim().is_empty() {
             return Err(ConnectorError::Config("option 'path' is empty".into()));
@@ -178,6 +195,7 @@ impl FsOptions {
             _ => ParquetCompression::Snappy,
         };
         Ok(FsOptions {
+            storage: storage_options(options),
             path,
             format,
             delimiter,
@@ -202,18 +220,26 @@ pub(crate) struct Location {
 }
 
 impl Location {
-    /// Resolve a URL or a local path (relative paths against the current directory).
-    pub(crate) fn parse(s: &str) -> Result<Location> {
+    /// Resolve a URL or a local path; `storage` holds the table's `s3.*`, `gs.*` and
+    /// `az.*` options (see [`STORAGE_KEYS`]). Cloud credentials not given as options come
+    /// from the environment (`AWS_*`, `GOOGLE_*`, `AZURE_*`), as each SDK reads them.
+    /// Error messages never contain option values.
+    pub(crate) fn parse_with(s: &str, storage: &BTreeMap<String, String>) -> Result<Location> {
         let cfg = |e: String| ConnectorError::Config(format!("invalid path '{s}': {e}"));
         let looks_like_url = s.contains("://");
         let local_path = if looks_like_url {
             let url = url::Url::parse(s).map_err(|e| cfg(e.to_string()))?;
             if url.scheme() != "file" {
-                let (store, root) =
-                    object_store::parse_url(&url).map_err(|e| cfg(e.to_string()))?;
+                let secrets: Vec<&str> = storage
+                    .iter()
+                    .filter(|(k, v)| sluice_catalogs::is_secret_option(k) && !v.is_empty())
+                    .map(|(_, v)| v.as_str())
+                    .collect();
+                let scrub = |e: String| cfg(sluice_catalogs::scrub_secrets(&e, &secrets));
+                let (store, root) = cloud_store(&url, storage).map_err(scrub)?;
                 let url_base = format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""));
                 return Ok(Location {
-                    store: Arc::from(store),
+                    store,
                     root,
                     url_base,
                     local: None,
@@ -283,6 +309,91 @@ impl Location {
     }
 }
 
+/// The storage options a filesystem table accepts, and the object_store config key
+/// each one sets: `s3.*` for `s3://` URLs, `gs.*` for `gs://`, `az.*` for `az://`,
+/// `abfs://` and `azure://`.
+pub const STORAGE_KEYS: &[(&str, &str)] = &[
+    ("s3.endpoint", "aws_endpoint"),
+    ("s3.region", "aws_region"),
+    ("s3.access-key-id", "aws_access_key_id"),
+    ("s3.secret-access-key", "aws_secret_access_key"),
+    ("s3.session-token", "aws_session_token"),
+    ("s3.allow-http", "aws_allow_http"),
+    (
+        "s3.virtual-hosted-style-request",
+        "aws_virtual_hosted_style_request",
+    ),
+    ("gs.service-account-path", "google_service_account"),
+    ("gs.service-account-key", "google_service_account_key"),
+    (
+        "gs.application-credentials",
+        "google_application_credentials",
+    ),
+    ("az.account-name", "azure_storage_account_name"),
+    ("az.access-key", "azure_storage_account_key"),
+    ("az.endpoint", "azure_storage_endpoint"),
+    ("az.use-emulator", "azure_storage_use_emulator"),
+    ("az.allow-http", "azure_allow_http"),
+];
+
+/// The table's storage options (`s3.*`, `gs.*`, `az.*`).
+pub fn storage_options(options: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    options
+        .iter()
+        .filter(|(k, _)| STORAGE_KEYS.iter().any(|(o, _)| o == k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// A cloud object store for `url` configured from the environment, then `storage`.
+fn cloud_store(
+    url: &url::Url,
+    storage: &BTreeMap<String, String>,
+) -> std::result::Result<(Arc<dyn ObjectStore>, Path), String> {
+    let config = |prefix: &str| -> Vec<(&'static str, String)> {
+        STORAGE_KEYS
+            .iter()
+            .filter(|(o, _)| o.starts_with(prefix))
+            .filter_map(|(o, k)| storage.get(*o).map(|v| (*k, v.clone())))
+            .collect()
+    };
+    let path = Path::from_url_path(url.path()).map_err(|e| e.to_string())?;
+    let store: Arc<dyn ObjectStore> = match url.scheme() {
+        "s3" | "s3a" => {
+            let mut b = object_store::aws::AmazonS3Builder::from_env().with_url(url.as_str());
+            for (k, v) in config("s3.") {
+                let key = k.parse().map_err(|e: object_store::Error| e.to_string())?;
+                b = b.with_config(key, v);
+            }
+            Arc::new(b.build().map_err(|e| e.to_string())?)
+        }
+        "gs" => {
+            let mut b =
+                object_store::gcp::GoogleCloudStorageBuilder::from_env().with_url(url.as_str());
+            for (k, v) in config("gs.") {
+                let key = k.parse().map_err(|e: object_store::Error| e.to_string())?;
+                b = b.with_config(key, v);
+            }
+            Arc::new(b.build().map_err(|e| e.to_string())?)
+        }
+        "az" | "abfs" | "abfss" | "azure" | "adl" => {
+            let mut b =
+                object_store::azure::MicrosoftAzureBuilder::from_env().with_url(url.as_str());
+            for (k, v) in config("az.") {
+                let key = k.parse().map_err(|e: object_store::Error| e.to_string())?;
+                b = b.with_config(key, v);
+            }
+            Arc::new(b.build().map_err(|e| e.to_string())?)
+        }
+        other => {
+            return Err(format!(
+                "unsupported URL scheme '{other}': use a local path, file://, s3://, gs:// or az://"
+            ))
+        }
+    };
+    Ok((store, path))
+}
+
 /// An object store error as a connector error.
 pub(crate) fn io(e: impl std::fmt::Display) -> ConnectorError {
     ConnectorError::Io(e.to_string())
@@ -333,7 +444,7 @@ impl Connector for FilesystemConnector {
         schema: &Schema,
     ) -> Result<SourceCapabilities> {
         let opts = FsOptions::parse(options)?;
-        Location::parse(&opts.path)?;
+        Location::parse_with(&opts.path, &storage_options(options))?;
         if schema.is_empty() {
             return Err(ConnectorError::Config(
                 "a filesystem table needs at least one column".into(),

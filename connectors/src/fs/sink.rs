@@ -47,7 +47,7 @@ impl FileSink {
     pub(crate) fn new(table: &TableDescriptor, ctx: WorkerContext) -> Result<FileSink> {
         check_ctx(ctx)?;
         let opts = FsOptions::parse(&table.options)?;
-        let loc = Location::parse(&opts.path)?;
+        let loc = Location::parse_with(&opts.path, &opts.storage)?;
         let schema = Arc::new(ArrowSchema::new(
             table
                 .schema

@@ -222,7 +222,7 @@ impl FileSource {
         check_ctx(ctx)?;
         check_projection(table, projection)?;
         let opts = FsOptions::parse(&table.options)?;
-        let loc = Location::parse(&opts.path)?;
+        let loc = Location::parse_with(&opts.path, &opts.storage)?;
         let all = block_on(loc.list_files())??;
         let names: Vec<String> = projection
             .iter()

@@ -65,7 +65,12 @@ impl SourceState {
             (OnError::Fail, _) => BadRecordSink::Fail,
             (OnError::Skip, _) => BadRecordSink::Skip,
             (OnError::DeadLetter, Some(path)) => BadRecordSink::DeadLetter(
-                DeadLetterWriter::open(&path, worker.worker).map_err(connector)?,
+                DeadLetterWriter::open_with(
+                    &path,
+                    &sluice_connectors::storage_options(&table.options),
+                    worker.worker,
+                )
+                .map_err(connector)?,
             ),
             (OnError::DeadLetter, None) => {
                 return Err(ExecutionError::Connector {
