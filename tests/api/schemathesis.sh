@@ -17,6 +17,15 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+# Instances outlive the master by design: kill this run's too.
+kill_instances() {
+  for f in "$work"/data/instances/*/launch.json; do
+    [[ -f "$f" ]] || continue
+    p=$(sed -n 's/.*"pid":[[:space:]]*\([0-9]*\).*/\1/p' "$f")
+    [[ -n "$p" ]] && kill -9 "$p" 2>/dev/null || true
+  done
+}
+trap 'kill_instances; cleanup' EXIT
 
 "$sluice" serve --data-dir "$work/data" --listen 127.0.0.1:0 >"$work/master.log" 2>&1 &
 pid=$!
@@ -29,6 +38,16 @@ done
 if [[ -z "$base" ]]; then
   echo "sluice serve did not start:"; cat "$work/master.log"; exit 1
 fi
+# Seed data, so operations on an existing job and table are exercised too (the names
+# are the examples in the document).
+cat >"$work/job.sql" <<'SQL'
+CREATE TABLE bids (auction BIGINT, price BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '10');
+CREATE TABLE out (auction BIGINT, price BIGINT) WITH ('connector' = 'blackhole');
+INSERT INTO out SELECT auction, price FROM bids WHERE price > 10;
+SQL
+"$sluice" job submit bid-stats "$work/job.sql" --server "$base" >/dev/null
+echo "CREATE TABLE bids (auction BIGINT, price BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '10')" >"$work/table.sql"
+"$sluice" table create "$work/table.sql" --server "$base" >/dev/null
 echo "schemathesis against $base (max $max_examples examples per operation)"
 status=0
 "$st" run "$base/api-docs/openapi.json" \

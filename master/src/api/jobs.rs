@@ -240,6 +240,10 @@ async fn job_events(
     ApiPath(name): ApiPath<String>,
     ApiQuery(q): ApiQuery<EventsQuery>,
 ) -> Result<Json<Vec<EventView>>, ApiError> {
+    let after = q.after.unwrap_or(0);
+    if after < 0 {
+        return Err(ApiError::invalid("after must be at least 0"));
+    }
     let limit = q.limit.unwrap_or(100);
     if limit == 0 || limit > 1000 {
         return Err(ApiError::invalid("limit must be between 1 and 1000"));
@@ -247,7 +251,7 @@ async fn job_events(
     let job = m.job(&name)?;
     let events = m
         .store
-        .list_events(&job.id, q.after.unwrap_or(0), limit as usize)
+        .list_events(&job.id, after as u64, limit as usize)
         .map_err(ServiceError::from)?;
     Ok(Json(
         events

@@ -232,7 +232,7 @@ pub struct JobListQuery {
 pub struct EventsQuery {
     /// Only events after this sequence number.
     #[param(minimum = 0)]
-    pub after: Option<u64>,
+    pub after: Option<i64>,
     /// At most this many (default 100, at most 1000).
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
