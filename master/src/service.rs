@@ -352,7 +352,10 @@ impl Master {
         self.event(
             &job,
             "created",
-            format!("created at version 1 ({:?})", job.resources),
+            format!(
+                "created at version 1: parallelism {}, {} MiB, {} GPUs on cluster {}",
+                job.resources.parallelism, job.resources.memory_mb, job.resources.gpus, job.cluster
+            ),
         )?;
         self.wake_watchdog();
         Ok(job)

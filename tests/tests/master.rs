@@ -599,3 +599,127 @@ fn a_stopped_worker_is_hung_and_restarted() {
         .args(["-9", &pid.to_string()])
         .status();
 }
+
+#[test]
+fn acknowledged_writes_survive_kill9_of_the_master_during_writes() {
+    // R8: a writer creates tables as fast as it can; the master is killed at a seeded
+    // moment; every write that got a 201 must be there after a restart, exactly once.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut m = MasterProcess::start(&data, &[]);
+    let base = m.base.clone();
+    let writer = std::thread::spawn(move || {
+        let mut acknowledged = Vec::new();
+        for i in 0..100_000 {
+            let name = format!("t{i}");
+            let ddl = format!("CREATE TABLE {name} (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '1')");
+            let r = ureq::post(&format!("{base}/api/v1/tables"))
+                .timeout(Duration::from_secs(5))
+                .send_json(json!({"ddl": ddl}));
+            match r {
+                Ok(resp) if resp.status() == 201 => acknowledged.push(name),
+                Ok(resp) => panic!("unexpected status {}", resp.status()),
+                Err(ureq::Error::Status(s, r)) => {
+                    panic!(
+                        "unexpected status {s}: {}",
+                        r.into_string().unwrap_or_default()
+                    )
+                }
+                Err(_) => break, // the master is gone
+            }
+        }
+        acknowledged
+    });
+    // A seeded moment between 300 and 800 ms into the burst.
+    let seed: u64 = 0x5eed;
+    let delay = 300 + (seed.wrapping_mul(6364136223846793005) >> 33) % 500;
+    std::thread::sleep(Duration::from_millis(delay));
+    m.kill9();
+    let acknowledged = writer.join().unwrap();
+    assert!(
+        acknowledged.len() > 5,
+        "too few writes before the kill: {}",
+        acknowledged.len()
+    );
+
+    let m2 = MasterProcess::start(&data, &[]);
+    let tables = m2.get("/api/v1/tables");
+    let names: Vec<String> = tables
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect();
+    let mut unique = names.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), names.len(), "duplicate tables");
+    let lost: Vec<&String> = acknowledged.iter().filter(|n| !names.contains(n)).collect();
+    assert!(
+        lost.is_empty(),
+        "acknowledged but lost: {lost:?} of {}",
+        acknowledged.len()
+    );
+    // At most the one write in flight at the kill may have landed unacknowledged.
+    assert!(names.len() <= acknowledged.len() + 1);
+    drop(m);
+}
+
+#[test]
+fn a_rogue_second_instance_of_a_job_is_stopped() {
+    // R6: something (an operator, a bug elsewhere) starts a second instance of a running
+    // job; the watchdog stops the extra one and keeps the original.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let m = MasterProcess::start(&data, &[]);
+    submit(&m, "single", &unbounded_sql(), 1);
+    wait_state(&m, "single", "running", 5);
+    let original = live_instances(&m, "single").remove(0);
+    let id = original["id"].as_str().unwrap();
+
+    // Clone the instance directory under a new id and start it the way the local
+    // cluster does, behind the master's back.
+    let instances = data.join("instances");
+    let rogue_id = format!("{id}-rogue");
+    let rogue_dir = instances.join(&rogue_id);
+    std::fs::create_dir_all(&rogue_dir).unwrap();
+    let mut request: Value = serde_json::from_str(
+        &std::fs::read_to_string(instances.join(id).join("request.json")).unwrap(),
+    )
+    .unwrap();
+    request["instance_id"] = json!(rogue_id);
+    std::fs::write(rogue_dir.join("request.json"), request.to_string()).unwrap();
+    let log = std::fs::File::create(rogue_dir.join("worker.log")).unwrap();
+    let child = std::process::Command::new(sluice_tests::sluice_bin())
+        .args(["worker", "--instance-dir", rogue_dir.to_str().unwrap()])
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let launch = json!({"pid": child.id(), "launched_at_ms": 4_102_444_800_000i64});
+    std::fs::write(rogue_dir.join("launch.json"), launch.to_string()).unwrap();
+
+    let mut last = Value::Null;
+    let stopped = (0..100).any(|_| {
+        let (_, v) = m.request("GET", &format!("/api/v1/instances/{rogue_id}"), None);
+        last = v;
+        std::thread::sleep(Duration::from_millis(100));
+        last["state"] == "stopped"
+    });
+    assert!(
+        stopped,
+        "the rogue instance was not stopped: {last}\n{}",
+        m.log()
+    );
+    let live = live_instances(&m, "single");
+    assert_eq!(live.len(), 1, "{live:?}");
+    assert_eq!(live[0]["id"], original["id"]);
+    // The stop is recorded once the process is gone.
+    m.wait_for(10, "the duplicate's stop event", || {
+        events(&m, "single")
+            .iter()
+            .any(|e| e["message"].as_str().unwrap().contains("duplicate"))
+            .then_some(())
+    });
+    drop(child);
+}
