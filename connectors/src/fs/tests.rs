@@ -685,7 +685,12 @@ fn options_are_validated() {
     // Cloud URLs resolve (credentials are looked up when used); unknown schemes do not.
     assert!(check(&[("path", "s3://bucket/x"), ("format", "csv")]).is_ok());
     assert!(check(&[("path", "ftp://host/x"), ("format", "csv")]).is_err());
-    assert!(check(&[("path", "s3://bucket/x"), ("format", "csv"), ("s3.nope", "1")]).is_err());
+    assert!(check(&[
+        ("path", "s3://bucket/x"),
+        ("format", "csv"),
+        ("s3.nope", "1")
+    ])
+    .is_err());
     let t = table(
         schema.clone(),
         &[
