@@ -20,12 +20,13 @@
 //! | connector | module | reads | writes |
 //! |---|---|---|---|
 //! | `filesystem` | [`FilesystemConnector`] | CSV, JSON lines, Parquet files/directories | part files, staged until commit |
+//! | `kafka` | [`KafkaConnector`] | JSON, CSV or raw messages of topics (bounded or not) | messages, at-least-once or in transactions |
 //! | `nexmark` | [`NexmarkConnector`] | the Nexmark bid/auction/person streams | – |
 //! | `datagen` | [`DatagenConnector`] | seeded random or sequential rows | – |
 //! | `print` | [`PrintConnector`] | – | `<table>> +I[…]` lines on stdout |
 //! | `blackhole` | [`BlackholeConnector`] | – | discards (counts) |
 //!
-//! The file and generator sources declare `filter_pushdown` and `projection_pushdown`:
+//! The file, Kafka and generator sources declare `filter_pushdown` and `projection_pushdown`:
 //! the compiler pushes predicates into them and they apply them batch by batch
 //! ([`filter::with_filters`]) before any row leaves the source. Field text is parsed by [`values`], one module, so it
 //! can later be replaced by the compiler's `eval::parse_datum`. Bad records of any
@@ -37,6 +38,7 @@ pub mod filter;
 
 mod datagen;
 mod fs;
+mod kafka;
 mod nexmark;
 mod options;
 mod print;
@@ -44,6 +46,7 @@ pub mod values;
 
 pub use datagen::DatagenConnector;
 pub use fs::{on_error_policy, DeadLetterWriter, FileFormat, FilesystemConnector, OnError};
+pub use kafka::KafkaConnector;
 pub use nexmark::{NexmarkConnector, NexmarkTable};
 pub use print::{BlackholeConnector, PrintConnector};
 
@@ -182,11 +185,12 @@ impl Registry {
         Registry::default()
     }
 
-    /// A registry of every built-in connector: `filesystem`, `nexmark`, `datagen`,
-    /// `print` and `blackhole`.
+    /// A registry of every built-in connector: `filesystem`, `kafka`, `nexmark`,
+    /// `datagen`, `print` and `blackhole`.
     pub fn builtin() -> Self {
         let mut r = Registry::empty();
         r.register(Arc::new(FilesystemConnector));
+        r.register(Arc::new(KafkaConnector));
         r.register(Arc::new(NexmarkConnector));
         r.register(Arc::new(DatagenConnector));
         r.register(Arc::new(PrintConnector::default()));
