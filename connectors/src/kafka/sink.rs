@@ -102,10 +102,12 @@ impl KafkaSink {
     fn build(table: &TableDescriptor, ctx: WorkerContext, opts: KafkaOptions) -> Result<KafkaSink> {
         let topic = match &opts.topics {
             Topics::Names(names) if names.len() == 1 => names.first().cloned().unwrap_or_default(),
-            _ => return Err(ConnectorError::Config(format!(
+            _ => {
+                return Err(ConnectorError::Config(format!(
                 "table '{}': a kafka sink writes to one 'topic' (not a list or a 'topic-pattern')",
                 table.name
-            ))),
+            )))
+            }
         };
         let mut config = opts.client_config();
         let transactional = match &opts.delivery {
