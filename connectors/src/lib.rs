@@ -122,6 +122,13 @@ pub trait Source: Send {
     fn position(&self) -> serde_json::Value;
     /// Resume from a position returned by [`Source::position`].
     fn seek(&mut self, position: &serde_json::Value) -> Result<()>;
+    /// A checkpoint holding `position` (from [`Source::position`]) is complete: the
+    /// source may report it to the system it reads (Kafka: commit the offsets to the
+    /// consumer group, for monitoring). Never needed for correctness; default: nothing.
+    fn commit_position(&mut self, position: &serde_json::Value) -> Result<()> {
+        let _ = position;
+        Ok(())
+    }
 }
 
 /// One worker's writer for a table. Rows written between two commits become visible

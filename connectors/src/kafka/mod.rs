@@ -49,7 +49,9 @@
 //! rebalances) and never commits offsets. [`crate::Source::position`] is
 //! `{"<topic>/<partition>": <next offset>, …}` for the worker's partitions;
 //! [`crate::Source::seek`] takes such a map (or several workers' maps merged) and resumes
-//! each of its partitions found there at that offset. A message whose value cannot be
+//! each of its partitions found there at that offset; with `properties.group.id`,
+//! [`crate::Source::commit_position`] commits such a map's offsets to the group (for
+//! monitoring: nothing reads them back but `group-offsets`). A message whose value cannot be
 //! decoded is returned as a [`crate::BadRecord`] at position `<topic>/<partition>@<offset>`;
 //! a message without a value (a tombstone) is skipped for `json` and `csv` and is a NULL
 //! for `raw`. Pushed-down filters and projections are applied in the source.

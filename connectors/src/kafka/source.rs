@@ -13,7 +13,7 @@ use crate::{BadRecord, ConnectorError, Result, Source, SourcePoll, WorkerContext
 use arrow::datatypes::{Field as ArrowField, Schema as ArrowSchema, SchemaRef};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::base_consumer::PartitionQueue;
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
@@ -93,6 +93,8 @@ pub(crate) struct KafkaSource {
     table: String,
     secrets: Vec<String>,
     bounded: bool,
+    /// Whether the table names a consumer group (`properties.group.id`).
+    has_group: bool,
     config: ClientConfig,
     context: KafkaContext,
     decoder: Decoder,
@@ -179,6 +181,7 @@ impl KafkaSource {
             table: table.name.clone(),
             secrets,
             bounded: opts.bounded,
+            has_group: opts.group_id.is_some(),
             config,
             context,
             decoder: Decoder {
@@ -738,6 +741,27 @@ impl Source for KafkaSource {
                 .map(|p| (p.key(), serde_json::Value::from(p.next)))
                 .collect(),
         )
+    }
+
+    /// With `properties.group.id`: commit the offsets of this worker's partitions found
+    /// in `position` to the group (asynchronously; for monitoring, e.g. consumer lag).
+    fn commit_position(&mut self, position: &serde_json::Value) -> Result<()> {
+        if !self.has_group {
+            return Ok(());
+        }
+        let mut tpl = TopicPartitionList::new();
+        for p in &self.parts {
+            if let Some(n) = position.get(p.key()).and_then(serde_json::Value::as_i64) {
+                tpl.add_partition_offset(&p.topic, p.partition, Offset::Offset(n))
+                    .map_err(|e| kafka_error("bad position", &e, &self.secrets))?;
+            }
+        }
+        if tpl.count() == 0 {
+            return Ok(());
+        }
+        self.consumer
+            .commit(&tpl, CommitMode::Async)
+            .map_err(|e| kafka_error("cannot commit offsets to the group", &e, &self.secrets))
     }
 
     fn seek(&mut self, position: &serde_json::Value) -> Result<()> {

@@ -722,7 +722,7 @@ fn kafka_startup_modes() {
     let (rows, _) = read(source(&t, &[0], ctx(0, 1)).as_mut(), 100, None);
     // Partition 0 holds 0, 2, 4, 6, 8, 100 (offsets 0..6): from offset 3 on; partition 1 all.
     assert_eq!(ids(rows), vec![1, 3, 5, 6, 7, 8, 9, 100, 101]);
-    // Sources never commit.
+    // Sources never commit on their own.
     let committed = committer
         .committed_offsets(
             {
@@ -742,6 +742,30 @@ fn kafka_startup_modes() {
         committed.find_partition("s", 1).unwrap().offset(),
         Offset::Invalid
     );
+    // ... but report a completed checkpoint's position when asked.
+    let mut src = source(&t, &[0], ctx(0, 1));
+    let (rows, _) = read(src.as_mut(), 100, None);
+    assert_eq!(rows.len(), 9);
+    let pos = src.position();
+    assert_eq!(pos, serde_json::json!({"s/0": 6, "s/1": 6}));
+    src.commit_position(&pos).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        // Serve the asynchronous commit.
+        let _ = src.poll(1);
+        let mut l = TopicPartitionList::new();
+        l.add_partition("s", 0);
+        l.add_partition("s", 1);
+        let c = committer
+            .committed_offsets(l, Duration::from_secs(10))
+            .unwrap();
+        let got: Vec<Offset> = c.elements().iter().map(|e| e.offset()).collect();
+        if got == [Offset::Offset(6), Offset::Offset(6)] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not committed: {got:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]
