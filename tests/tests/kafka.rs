@@ -142,6 +142,62 @@ fn sluice_run_reads_a_kafka_topic_into_csv_files() {
 }
 
 #[test]
+fn sluice_run_writes_a_kafka_topic_in_a_transaction_and_reads_it_back() {
+    let mock = KafkaMock::start(&["src:2", "dst:3"]);
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", &mock.bootstrap)
+        .create()
+        .unwrap();
+    for i in 0..50 {
+        let line = format!("{i},w{}", i % 5);
+        producer
+            .send(
+                BaseRecord::<str, str>::to("src")
+                    .partition(i % 2)
+                    .payload(&line),
+            )
+            .map_err(|(e, _)| e)
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let bs = &mock.bootstrap;
+    let write = format!(
+        "CREATE TABLE src (n INT, word VARCHAR) WITH ('connector' = 'kafka', 'topic' = 'src', 'format' = 'csv', 'properties.bootstrap.servers' = '{bs}', 'scan.bounded.mode' = 'latest-offset');\n\
+         CREATE TABLE dst (word VARCHAR, n INT) WITH ('connector' = 'kafka', 'topic' = 'dst', 'format' = 'json', 'properties.bootstrap.servers' = '{bs}', 'sink.key.fields' = 'word', 'sink.delivery-guarantee' = 'exactly-once', 'sink.transactional-id-prefix' = 'e2e');\n\
+         INSERT INTO dst SELECT word, n FROM src WHERE n % 2 = 0;\n"
+    );
+    let path = dir.path().join("write.sql");
+    std::fs::write(&path, write).unwrap();
+    let run = sluice(
+        dir.path(),
+        &["run", path.to_str().unwrap(), "-w", "2", "-q"],
+    );
+    assert!(run.status.success(), "{}", stderr(&run));
+
+    let read = format!(
+        "CREATE TABLE dst (word VARCHAR, n INT, k VARCHAR METADATA FROM 'key') WITH ('connector' = 'kafka', 'topic' = 'dst', 'format' = 'json', 'properties.bootstrap.servers' = '{bs}', 'scan.bounded.mode' = 'latest-offset', 'properties.isolation.level' = 'read_committed');\n\
+         SELECT n, word, k FROM dst ORDER BY n;\n"
+    );
+    let path = dir.path().join("read.sql");
+    std::fs::write(&path, read).unwrap();
+    let run = sluice(
+        dir.path(),
+        &["run", path.to_str().unwrap(), "-f", "csv", "-q"],
+    );
+    assert!(run.status.success(), "{}", stderr(&run));
+    let mut want = String::from("n,word,k\n");
+    for i in (0..50).step_by(2) {
+        want.push_str(&format!(
+            "{i},w{},\"{{\"\"word\"\":\"\"w{}\"\"}}\"\n",
+            i % 5,
+            i % 5
+        ));
+    }
+    assert_eq!(sluice_tests::stdout(&run), want);
+}
+
+#[test]
 fn metadata_columns_on_other_connectors_are_positioned_errors() {
     let dir = tempfile::tempdir().unwrap();
     let script_path = dir.path().join("bad.sql");
