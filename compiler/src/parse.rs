@@ -52,7 +52,7 @@ pub struct MetadataColumn {
     pub column: String,
     /// The connector's metadata key (`FROM 'key'`, else the column name).
     pub key: String,
-    /// Declared `VIRTUAL` (read-only: not written by sinks).
+    /// Declared `VIRTUAL` (Flink: read-only). Accepted; not recorded in the options.
     pub is_virtual: bool,
     /// Where `METADATA` is written.
     pub position: Option<Position>,

@@ -41,7 +41,7 @@
 //! (`VARCHAR`, the key bytes as UTF-8) and `headers` (`VARCHAR`, a JSON object of header
 //! name → UTF-8 value). Sinks write only the value columns; a `timestamp` metadata
 //! column, when not NULL, sets the message timestamp, and the other metadata columns
-//! are ignored.
+//! are ignored (`VIRTUAL` or not: the compiler does not record `VIRTUAL`).
 //!
 //! **Sources.** The partitions of all the table's topics, sorted by (topic, partition),
 //! are dealt to workers: partition `i` of that list is read by worker `i % workers`. A
