@@ -215,15 +215,13 @@ impl Api {
                     format!("error: {message}"),
                 ));
             }
-            Err(e) => {
-                return Err(fail(
-                    1,
-                    format!(
+            Err(e) => return Err(fail(
+                1,
+                format!(
                     "cannot reach the master at {}: {e} (is `sluice serve` running? see --server)",
                     self.base
                 ),
-                ))
-            }
+            )),
         };
         let is_json = resp.content_type() == "application/json";
         let text = resp

@@ -179,10 +179,7 @@ impl MasterProcess {
                 return v;
             }
             if std::time::Instant::now() > deadline {
-                panic!(
-                    "timed out after {secs} s waiting for {what}; master log:\n{}",
-                    self.log()
-                );
+                panic!("timed out after {secs} s waiting for {what}; master log:\n{}", self.log());
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }

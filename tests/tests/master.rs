@@ -121,10 +121,7 @@ fn submitted_job_runs_within_5s_and_a_bounded_job_finishes_with_correct_output()
     submit(&m, "batch", &bounded_sql(&out), 2);
     wait_state(&m, "batch", "finished", 30);
     let rows = read_csv_rows(&out);
-    let expected: Vec<(i64, i64)> = (1..=1000)
-        .filter(|i| i % 3 == 0)
-        .map(|i| (i, i * 2))
-        .collect();
+    let expected: Vec<(i64, i64)> = (1..=1000).filter(|i| i % 3 == 0).map(|i| (i, i * 2)).collect();
     assert_eq!(rows, expected);
     // A finished job is not restarted.
     std::thread::sleep(Duration::from_millis(1500));
@@ -136,18 +133,9 @@ fn submitted_job_runs_within_5s_and_a_bounded_job_finishes_with_correct_output()
     let (status, text) = m.request("GET", "/metrics", None);
     assert_eq!(status, 200);
     let text = text.as_str().unwrap().to_string();
-    assert!(
-        text.contains("sluice_job_instances_up{job=\"stream\"} 1"),
-        "{text}"
-    );
-    assert!(
-        text.contains("sluice_job_state{job=\"batch\",state=\"finished\"} 1"),
-        "{text}"
-    );
-    assert!(
-        text.contains("sluice_watchdog_actions_total{action=\"start\"}"),
-        "{text}"
-    );
+    assert!(text.contains("sluice_job_instances_up{job=\"stream\"} 1"), "{text}");
+    assert!(text.contains("sluice_job_state{job=\"batch\",state=\"finished\"} 1"), "{text}");
+    assert!(text.contains("sluice_watchdog_actions_total{action=\"start\"}"), "{text}");
 }
 
 #[test]
@@ -172,17 +160,11 @@ fn killed_worker_is_replaced_within_5s_with_the_restart_counted() {
     let ev = events(&m, "victim");
     assert!(
         ev.iter().any(|e| e["kind"] == "restart_scheduled"
-            && e["message"]
-                .as_str()
-                .unwrap()
-                .contains(first["id"].as_str().unwrap())),
+            && e["message"].as_str().unwrap().contains(first["id"].as_str().unwrap())),
         "{ev:?}"
     );
     // The old instance is history, with its end recorded.
-    let old = m.get(&format!(
-        "/api/v1/instances/{}",
-        first["id"].as_str().unwrap()
-    ));
+    let old = m.get(&format!("/api/v1/instances/{}", first["id"].as_str().unwrap()));
     assert_eq!(old["state"], "crashed");
 }
 
@@ -201,39 +183,25 @@ fn a_job_that_always_crashes_is_backed_off_and_marked_failed() {
     );
     let m = MasterProcess::start(
         &dir.path().join("data"),
-        &[
-            "--restart-backoff-ms",
-            "300",
-            "--max-restarts",
-            "3",
-            "--restart-window-s",
-            "120",
-        ],
+        &["--restart-backoff-ms", "300", "--max-restarts", "3", "--restart-window-s", "120"],
     );
     // Another, healthy job must be unaffected.
     submit(&m, "healthy", &unbounded_sql(), 1);
     submit(&m, "crasher", &sql, 1);
     let j = wait_state(&m, "crasher", "failed", 40);
     assert_eq!(j["restarts"], 4, "{j}");
-    assert!(
-        j["state_reason"]
-            .as_str()
-            .unwrap()
-            .contains("failures within"),
-        "{j}"
-    );
+    assert!(j["state_reason"].as_str().unwrap().contains("failures within"), "{j}");
     let ev = events(&m, "crasher");
     let starts: Vec<i64> = ev
         .iter()
         .filter(|e| e["kind"] == "instance_started")
-        .map(|e| chrono_ms(e["at"].as_str().unwrap()))
+        .map(|e| {
+            chrono_ms(e["at"].as_str().unwrap())
+        })
         .collect();
     assert_eq!(starts.len(), 4, "{ev:#?}");
     let gaps: Vec<i64> = starts.windows(2).map(|w| w[1] - w[0]).collect();
-    assert!(
-        gaps.windows(2).all(|g| g[1] > g[0]),
-        "restart intervals must grow: {gaps:?}"
-    );
+    assert!(gaps.windows(2).all(|g| g[1] > g[0]), "restart intervals must grow: {gaps:?}");
     // Failed stays failed: nothing restarts it.
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(job(&m, "crasher")["state"], "failed");
@@ -242,11 +210,7 @@ fn a_job_that_always_crashes_is_backed_off_and_marked_failed() {
     assert_eq!(healthy["state"], "running");
     assert_eq!(healthy["restarts"], 0);
     // Starting it again (a spec change) gives it a fresh history.
-    let (s, v) = m.request(
-        "PATCH",
-        "/api/v1/jobs/crasher",
-        Some(json!({"desired_state": "stopped"})),
-    );
+    let (s, v) = m.request("PATCH", "/api/v1/jobs/crasher", Some(json!({"desired_state": "stopped"})));
     assert_eq!(s, 200, "{v}");
     wait_state(&m, "crasher", "stopped", 5);
 }
@@ -286,18 +250,12 @@ fn rescale_from_1_to_3_replaces_the_instance_and_never_runs_two() {
             .find(|i| i["parallelism"] == 3 && i["job_version"] == 2 && i["state"] == "running")
     });
     assert_ne!(new["id"], old["id"]);
-    let old_now = m.get(&format!(
-        "/api/v1/instances/{}",
-        old["id"].as_str().unwrap()
-    ));
+    let old_now = m.get(&format!("/api/v1/instances/{}", old["id"].as_str().unwrap()));
     assert_eq!(old_now["state"], "stopped");
     // Its pid is gone.
     let pid = old["pids"][0].as_u64().unwrap();
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    assert!(
-        stat.is_empty() || stat.contains(") Z "),
-        "old worker still alive"
-    );
+    assert!(stat.is_empty() || stat.contains(") Z "), "old worker still alive");
     // Rescaling is not a failure.
     assert_eq!(job(&m, "scaled")["restarts"], 0);
 }
@@ -314,11 +272,7 @@ fn restarted_master_keeps_jobs_versions_tables_and_adopts_live_instances() {
     );
     assert_eq!(s, 201, "{v}");
     submit(&m, "survivor", &unbounded_sql(), 1);
-    let (s, _) = m.request(
-        "PATCH",
-        "/api/v1/jobs/survivor",
-        Some(json!({"resources": {"parallelism": 2}})),
-    );
+    let (s, _) = m.request("PATCH", "/api/v1/jobs/survivor", Some(json!({"resources": {"parallelism": 2}})));
     assert_eq!(s, 200);
     let before = m.wait_for(10, "version 2 running", || {
         live_instances(&m, "survivor")
@@ -364,25 +318,11 @@ fn errors_are_one_json_body_and_user_mistakes_are_4xx() {
     assert_eq!(v["details"]["line"], 2);
     assert!(v["details"]["column"].as_u64().unwrap() > 0);
     // Validate returns the plans, or the errors.
-    let (s, v) = m.request(
-        "POST",
-        "/api/v1/jobs/validate",
-        Some(json!({"sql": unbounded_sql()})),
-    );
+    let (s, v) = m.request("POST", "/api/v1/jobs/validate", Some(json!({"sql": unbounded_sql()})));
     assert_eq!(s, 200);
     assert_eq!(v["valid"], true);
-    assert!(
-        v["queries"][0]["physical"]
-            .as_str()
-            .unwrap()
-            .contains("Source"),
-        "{v}"
-    );
-    let (s, v) = m.request(
-        "POST",
-        "/api/v1/jobs/validate",
-        Some(json!({"sql": "SELEC 1"})),
-    );
+    assert!(v["queries"][0]["physical"].as_str().unwrap().contains("Source"), "{v}");
+    let (s, v) = m.request("POST", "/api/v1/jobs/validate", Some(json!({"sql": "SELEC 1"})));
     assert_eq!(s, 200);
     assert_eq!(v["valid"], false);
     assert_eq!(v["errors"][0]["line"], 1);
@@ -397,11 +337,7 @@ fn errors_are_one_json_body_and_user_mistakes_are_4xx() {
         "/api/v1/jobs",
         Some(json!({"name": "big", "sql": unbounded_sql(), "resources": {"parallelism": 100000}})),
     );
-    assert_eq!(
-        (s, v["code"].as_str()),
-        (400, Some("invalid_request")),
-        "{v}"
-    );
+    assert_eq!((s, v["code"].as_str()), (400, Some("invalid_request")), "{v}");
     let (s, v) = m.request(
         "POST",
         "/api/v1/jobs",
@@ -409,16 +345,8 @@ fn errors_are_one_json_body_and_user_mistakes_are_4xx() {
     );
     assert_eq!(s, 400, "{v}");
     let huge = "x".repeat(2 * 1024 * 1024);
-    let (s, v) = m.request(
-        "POST",
-        "/api/v1/jobs",
-        Some(json!({"name": "huge", "sql": huge})),
-    );
-    assert_eq!(
-        (s, v["code"].as_str()),
-        (413, Some("payload_too_large")),
-        "{v}"
-    );
+    let (s, v) = m.request("POST", "/api/v1/jobs", Some(json!({"name": "huge", "sql": huge})));
+    assert_eq!((s, v["code"].as_str()), (413, Some("payload_too_large")), "{v}");
     let (s, v) = m.request("POST", "/api/v1/jobs", Some(json!({"name": 5})));
     assert_eq!((s, v["code"].as_str()), (422, Some("invalid_json")), "{v}");
     let resp = ureq::post(&format!("{}/api/v1/jobs", m.base))
@@ -432,18 +360,10 @@ fn errors_are_one_json_body_and_user_mistakes_are_4xx() {
         other => panic!("expected 400, got {other:?}"),
     }
     let (s, v) = m.request("DELETE", "/api/v1/clusters", None);
-    assert_eq!(
-        (s, v["code"].as_str()),
-        (405, Some("method_not_allowed")),
-        "{v}"
-    );
+    assert_eq!((s, v["code"].as_str()), (405, Some("method_not_allowed")), "{v}");
     // Duplicate names conflict.
     submit(&m, "dup", &unbounded_sql(), 1);
-    let (s, v) = m.request(
-        "POST",
-        "/api/v1/jobs",
-        Some(json!({"name": "dup", "sql": unbounded_sql()})),
-    );
+    let (s, v) = m.request("POST", "/api/v1/jobs", Some(json!({"name": "dup", "sql": unbounded_sql()})));
     assert_eq!((s, v["code"].as_str()), (409, Some("conflict")));
     // No 5xx anywhere above, and the master is healthy.
     assert_eq!(m.get("/healthz")["status"], "ok");
@@ -457,31 +377,19 @@ fn swagger_ui_and_its_assets_load_offline() {
     assert_eq!(s, 200);
     let page = page.as_str().unwrap().to_string();
     assert!(page.contains("swagger-ui"), "{page}");
-    for asset in [
-        "swagger-ui.css",
-        "swagger-ui-bundle.js",
-        "swagger-ui-standalone-preset.js",
-        "swagger-initializer.js",
-    ] {
+    for asset in ["swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "swagger-initializer.js"] {
         let (s, body) = m.request("GET", &format!("/swagger-ui/{asset}"), None);
         assert_eq!(s, 200, "{asset}");
-        assert!(
-            body.as_str().map(|b| b.len() > 100).unwrap_or(false),
-            "{asset} is empty"
-        );
+        assert!(body.as_str().map(|b| b.len() > 100).unwrap_or(false), "{asset} is empty");
     }
     let (_, init) = m.request("GET", "/swagger-ui/swagger-initializer.js", None);
     assert!(init.as_str().unwrap().contains("/api-docs/openapi.json"));
     let spec = m.get("/api-docs/openapi.json");
     let checked_in: Value = serde_json::from_str(
-        &std::fs::read_to_string(sluice_tests::workspace_root().join("openapi/openapi.json"))
-            .unwrap(),
+        &std::fs::read_to_string(sluice_tests::workspace_root().join("openapi/openapi.json")).unwrap(),
     )
     .unwrap();
-    assert_eq!(
-        spec, checked_in,
-        "the served document is the checked-in one"
-    );
+    assert_eq!(spec, checked_in, "the served document is the checked-in one");
 }
 
 #[test]
@@ -502,14 +410,7 @@ fn cli_drives_jobs_and_tables() {
     let o = m.cli(&["table", "list"]);
     assert!(stdout(&o).contains("people"), "{}", stdout(&o));
 
-    let o = m.cli(&[
-        "job",
-        "submit",
-        "cli-job",
-        script.to_str().unwrap(),
-        "--parallelism",
-        "1",
-    ]);
+    let o = m.cli(&["job", "submit", "cli-job", script.to_str().unwrap(), "--parallelism", "1"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("submitted job cli-job"));
     wait_state(&m, "cli-job", "running", 5);
@@ -548,11 +449,7 @@ fn cli_drives_jobs_and_tables() {
 
     // A compile error comes back with its position.
     let bad = dir.path().join("bad.sql");
-    std::fs::write(
-        &bad,
-        "CREATE TABLE t (a INT) WITH ('connector' = 'datagen');\nINSERT INTO t SELEC a FROM t;",
-    )
-    .unwrap();
+    std::fs::write(&bad, "CREATE TABLE t (a INT) WITH ('connector' = 'datagen');\nINSERT INTO t SELEC a FROM t;").unwrap();
     let o = m.cli(&["job", "submit", "bad", bad.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("line 2"), "{}", stderr(&o));
@@ -560,10 +457,7 @@ fn cli_drives_jobs_and_tables() {
     let o = m.cli(&["table", "drop", "people"]);
     assert!(o.status.success());
     let o = m.cli(&["table", "list", "--json"]);
-    assert_eq!(
-        serde_json::from_slice::<Value>(&o.stdout).unwrap(),
-        json!([])
-    );
+    assert_eq!(serde_json::from_slice::<Value>(&o.stdout).unwrap(), json!([]));
 }
 
 #[test]
@@ -578,10 +472,7 @@ fn a_stopped_worker_is_hung_and_restarted() {
     let first = live_instances(&m, "sleepy").remove(0);
     let pid = first["pids"][0].as_u64().unwrap();
     // SIGSTOP: the process is alive but neither heartbeats nor makes progress.
-    let st = std::process::Command::new("kill")
-        .args(["-STOP", &pid.to_string()])
-        .status()
-        .unwrap();
+    let st = std::process::Command::new("kill").args(["-STOP", &pid.to_string()]).status().unwrap();
     assert!(st.success());
     let second = m.wait_for(15, "a replacement for the hung instance", || {
         live_instances(&m, "sleepy")
@@ -590,12 +481,6 @@ fn a_stopped_worker_is_hung_and_restarted() {
     });
     assert_ne!(second["pids"], first["pids"]);
     let ev = events(&m, "sleepy");
-    assert!(
-        ev.iter()
-            .any(|e| e["message"].as_str().unwrap().contains("hung")),
-        "{ev:#?}"
-    );
-    let _ = std::process::Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status();
+    assert!(ev.iter().any(|e| e["message"].as_str().unwrap().contains("hung")), "{ev:#?}");
+    let _ = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status();
 }

@@ -39,11 +39,7 @@ pub struct ResourcesInput {
 #[serde(deny_unknown_fields)]
 pub struct CreateJobRequest {
     /// Unique name: a letter, then letters, digits, `_` or `-` (at most 63).
-    #[schema(
-        example = "bid-stats",
-        max_length = 63,
-        pattern = "^[A-Za-z][A-Za-z0-9_-]{0,62}$"
-    )]
+    #[schema(example = "bid-stats", max_length = 63, pattern = "^[A-Za-z][A-Za-z0-9_-]{0,62}$")]
     pub name: String,
     /// The SQL script: `CREATE TABLE …` statements (or tables from the catalog), then
     /// one or more `INSERT INTO … SELECT …`.
