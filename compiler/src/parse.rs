@@ -6,8 +6,10 @@
 //! - statement splitting on `;`;
 //! - `SET 'key' = 'value'` and `RESET ['key']` (ignored);
 //! - `EXPLAIN [LOGICAL | OPTIMIZED | PHYSICAL] stmt`;
-//! - in `CREATE TABLE`: `WATERMARK FOR col AS col [- INTERVAL …]`, `WITH ('k' = 'v', …)`
-//!   and `PRIMARY KEY (…) NOT ENFORCED`;
+//! - in `CREATE TABLE`: `WATERMARK FOR col AS col [- INTERVAL …]`, `WITH ('k' = 'v', …)`,
+//!   `PRIMARY KEY (…) NOT ENFORCED` and metadata columns `col TYPE METADATA [FROM 'key']
+//!   [VIRTUAL]` (recorded as the option `'metadata.<col>' = '<key>'`, the key defaulting
+//!   to the column name; the connector's validation decides whether it supports them);
 //! - window table functions: `TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), …))` and the form
 //!   without the outer `TABLE(…)` become `TUMBLE(t, DESCRIPTOR(ts), …)`;
 //!   `SESSION(TABLE t PARTITION BY k, …)` becomes `SESSION(t, PARTITION_BY(k), …)`.
@@ -43,6 +45,24 @@ pub struct WatermarkDecl {
     pub position: Option<Position>,
 }
 
+/// A `col TYPE METADATA [FROM 'key'] [VIRTUAL]` column.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetadataColumn {
+    /// The column name as written.
+    pub column: String,
+    /// The connector's metadata key (`FROM 'key'`, else the column name).
+    pub key: String,
+    /// Declared `VIRTUAL` (Flink: read-only). Accepted; not recorded in the options.
+    pub is_virtual: bool,
+    /// Where `METADATA` is written.
+    pub position: Option<Position>,
+}
+
+/// The option key that records a metadata column: `metadata.<column>`.
+pub fn metadata_option(column: &str) -> String {
+    format!("metadata.{column}")
+}
+
 /// One statement of a script.
 #[derive(Clone, Debug)]
 pub enum ParsedStatement {
@@ -54,6 +74,8 @@ pub enum ParsedStatement {
         options: BTreeMap<String, String>,
         /// The watermark declaration.
         watermark: Option<WatermarkDecl>,
+        /// The `METADATA` columns (also recorded in `options` as `metadata.<column>`).
+        metadata: Vec<MetadataColumn>,
         /// Where the statement starts.
         position: Option<Position>,
     },
@@ -236,9 +258,24 @@ fn parse_statement(mut toks: Vec<TokenWithSpan>) -> Result<ParsedStatement, Comp
             || (is_word(toks.get(1), "TEMPORARY") && is_word(toks.get(2), "TABLE")));
     let mut options = BTreeMap::new();
     let mut watermark = None;
+    let mut metadata = Vec::new();
     if is_create_table && explain.is_none() {
         watermark = extract_watermark(&mut toks)?;
+        metadata = extract_metadata_columns(&mut toks)?;
         options = extract_with_options(&mut toks)?;
+        for m in &metadata {
+            let key = metadata_option(&m.column);
+            if options.keys().any(|k| k.eq_ignore_ascii_case(&key)) {
+                return Err(CompileError::plan(
+                    format!(
+                        "column '{}' is declared METADATA and also has a '{key}' option",
+                        m.column
+                    ),
+                    m.position,
+                ));
+            }
+            options.insert(key, m.key.clone());
+        }
         remove_not_enforced(&mut toks);
     }
     let stmt = Box::new(run_parser(toks, position)?);
@@ -252,6 +289,7 @@ fn parse_statement(mut toks: Vec<TokenWithSpan>) -> Result<ParsedStatement, Comp
             stmt,
             options,
             watermark,
+            metadata,
             position,
         },
         None => ParsedStatement::Other { stmt, position },
@@ -477,6 +515,82 @@ fn extract_watermark(toks: &mut Vec<TokenWithSpan>) -> Result<Option<WatermarkDe
         delay_ms,
         position,
     }))
+}
+
+/// Remove `METADATA [FROM 'key'] [VIRTUAL]` from the columns of a CREATE TABLE column
+/// list, returning what each declared.
+fn extract_metadata_columns(
+    toks: &mut Vec<TokenWithSpan>,
+) -> Result<Vec<MetadataColumn>, CompileError> {
+    let mut found = Vec::new();
+    let Some(open) = toks.iter().position(|t| t.token == Token::LParen) else {
+        return Ok(found);
+    };
+    let mut i = open + 1;
+    // Each item of the column list: its first token is at `item`.
+    let mut item = i;
+    let mut depth = 0usize;
+    while i < toks.len() {
+        match toks.get(i).map(|t| &t.token) {
+            Some(Token::LParen) => depth += 1,
+            Some(Token::RParen) if depth == 0 => break,
+            Some(Token::RParen) => depth -= 1,
+            Some(Token::Comma) if depth == 0 => item = i + 1,
+            // `name TYPE … METADATA`: at least a name and a type before it.
+            Some(Token::Word(_))
+                if depth == 0 && i >= item + 2 && is_word(toks.get(i), "METADATA") =>
+            {
+                let position = tok_pos(toks, i);
+                let column = match toks.get(item).map(|t| &t.token) {
+                    Some(Token::Word(w)) => w.value.clone(),
+                    _ => {
+                        return Err(CompileError::syntax(
+                            "METADATA must follow a column name and type",
+                            position,
+                        ))
+                    }
+                };
+                let mut end = i + 1;
+                let mut key = column.clone();
+                if is_word(toks.get(end), "FROM") {
+                    match toks.get(end + 1).map(|t| &t.token) {
+                        Some(Token::SingleQuotedString(k)) => key = k.clone(),
+                        _ => {
+                            return Err(CompileError::syntax(
+                                "expected a quoted metadata key after METADATA FROM",
+                                tok_pos(toks, end + 1).or(position),
+                            ))
+                        }
+                    }
+                    end += 2;
+                }
+                let is_virtual = is_word(toks.get(end), "VIRTUAL");
+                if is_virtual {
+                    end += 1;
+                }
+                if found
+                    .iter()
+                    .any(|m: &MetadataColumn| m.column.eq_ignore_ascii_case(&column))
+                {
+                    return Err(CompileError::plan(
+                        format!("column '{column}' is declared METADATA twice"),
+                        position,
+                    ));
+                }
+                found.push(MetadataColumn {
+                    column,
+                    key,
+                    is_virtual,
+                    position,
+                });
+                toks.drain(i..end);
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(found)
 }
 
 /// Remove `WITH ('k' = 'v', …)` after the CREATE TABLE column list.

@@ -253,6 +253,28 @@ fn ddl_errors() {
 }
 
 #[test]
+fn metadata_column_errors() {
+    assert_err(
+        "CREATE TABLE f (\n  a INT,\n  ts TIMESTAMP(3) METADATA FROM 'timestamp'\n) WITH ('connector' = 'filesystem');\nSELECT * FROM f",
+        ErrorKind::Plan,
+        "line 3, column 19",
+        "does not support METADATA columns",
+    );
+    assert_err(
+        "CREATE TABLE f (a INT, ts TIMESTAMP(3) METADATA FROM timestamp) WITH ('connector' = 'kafka'); SELECT * FROM f",
+        ErrorKind::Syntax,
+        "line 1, column 54",
+        "quoted metadata key",
+    );
+    assert_err(
+        "CREATE TABLE f (a INT, ts TIMESTAMP(3) METADATA) WITH ('connector' = 'kafka', 'metadata.ts' = 'x'); SELECT * FROM f",
+        ErrorKind::Plan,
+        "line 1, column 40",
+        "also has a 'metadata.ts' option",
+    );
+}
+
+#[test]
 fn script_structure_errors() {
     assert_err(
         "SELECT 1;\n  SELECT 2",

@@ -144,3 +144,42 @@ fn flink_statement_sets() {
         "{text}"
     );
 }
+
+#[test]
+fn metadata_columns_become_options() {
+    let s = bind(
+        "CREATE TABLE k (\n\
+           id BIGINT,\n\
+           ts TIMESTAMP(3) METADATA FROM 'timestamp',\n\
+           `partition` INT METADATA VIRTUAL,\n\
+           \"Off\" BIGINT NOT NULL METADATA FROM 'offset' VIRTUAL,\n\
+           price DECIMAL(10, 2),\n\
+           metadata VARCHAR,\n\
+           WATERMARK FOR ts AS ts - INTERVAL '1' SECOND\n\
+         ) WITH ('connector' = 'kafka', 'topic' = 't');\n\
+         SELECT id, ts, `partition`, \"Off\", metadata FROM k",
+    )
+    .unwrap();
+    let k = &s.tables[0];
+    assert_eq!(
+        k.schema.types(),
+        vec![
+            BigInt,
+            Timestamp,
+            Int,
+            BigInt,
+            Decimal {
+                precision: 10,
+                scale: 2
+            },
+            Varchar
+        ]
+    );
+    assert!(!k.schema.fields[3].nullable);
+    assert_eq!(k.option("metadata.ts"), Some("timestamp"));
+    assert_eq!(k.option("metadata.partition"), Some("partition"));
+    assert_eq!(k.option("metadata.Off"), Some("offset"));
+    assert_eq!(k.option("metadata.metadata"), None);
+    assert_eq!(k.options.len(), 5);
+    assert_eq!(k.watermark.as_ref().map(|w| w.column), Some(1));
+}

@@ -63,4 +63,8 @@ impl Source for FilteredSource {
     fn seek(&mut self, position: &serde_json::Value) -> Result<()> {
         self.inner.seek(position)
     }
+
+    fn commit_position(&mut self, position: &serde_json::Value) -> Result<()> {
+        self.inner.commit_position(position)
+    }
 }

@@ -20,12 +20,13 @@
 //! | connector | module | reads | writes |
 //! |---|---|---|---|
 //! | `filesystem` | [`FilesystemConnector`] | CSV, JSON lines, Parquet files/directories | part files, staged until commit |
+//! | `kafka` | [`KafkaConnector`] | JSON, CSV or raw messages of topics (bounded or not) | messages, at-least-once or in transactions |
 //! | `nexmark` | [`NexmarkConnector`] | the Nexmark bid/auction/person streams | – |
 //! | `datagen` | [`DatagenConnector`] | seeded random or sequential rows | – |
 //! | `print` | [`PrintConnector`] | – | `<table>> +I[…]` lines on stdout |
 //! | `blackhole` | [`BlackholeConnector`] | – | discards (counts) |
 //!
-//! The file and generator sources declare `filter_pushdown` and `projection_pushdown`:
+//! The file, Kafka and generator sources declare `filter_pushdown` and `projection_pushdown`:
 //! the compiler pushes predicates into them and they apply them batch by batch
 //! ([`filter::with_filters`]) before any row leaves the source. Field text is parsed by [`values`], one module, so it
 //! can later be replaced by the compiler's `eval::parse_datum`. Bad records of any
@@ -37,6 +38,7 @@ pub mod filter;
 
 mod datagen;
 mod fs;
+mod kafka;
 mod nexmark;
 mod options;
 mod print;
@@ -47,6 +49,7 @@ pub use fs::{
     on_error_policy, storage_options, DeadLetterWriter, FileFormat, FilesystemConnector, OnError,
     STORAGE_KEYS,
 };
+pub use kafka::KafkaConnector;
 pub use nexmark::{NexmarkConnector, NexmarkTable};
 pub use print::{BlackholeConnector, PrintConnector};
 
@@ -122,6 +125,13 @@ pub trait Source: Send {
     fn position(&self) -> serde_json::Value;
     /// Resume from a position returned by [`Source::position`].
     fn seek(&mut self, position: &serde_json::Value) -> Result<()>;
+    /// A checkpoint holding `position` (from [`Source::position`]) is complete: the
+    /// source may report it to the system it reads (Kafka: commit the offsets to the
+    /// consumer group, for monitoring). Never needed for correctness; default: nothing.
+    fn commit_position(&mut self, position: &serde_json::Value) -> Result<()> {
+        let _ = position;
+        Ok(())
+    }
 }
 
 /// One worker's writer for a table. Rows written between two commits become visible
@@ -185,11 +195,12 @@ impl Registry {
         Registry::default()
     }
 
-    /// A registry of every built-in connector: `filesystem`, `nexmark`, `datagen`,
-    /// `print` and `blackhole`.
+    /// A registry of every built-in connector: `filesystem`, `kafka`, `nexmark`,
+    /// `datagen`, `print` and `blackhole`.
     pub fn builtin() -> Self {
         let mut r = Registry::empty();
         r.register(Arc::new(FilesystemConnector));
+        r.register(Arc::new(KafkaConnector));
         r.register(Arc::new(NexmarkConnector));
         r.register(Arc::new(DatagenConnector));
         r.register(Arc::new(PrintConnector::default()));

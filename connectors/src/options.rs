@@ -22,6 +22,12 @@ pub(crate) fn check_keys(
     if unknown.is_empty() {
         return Ok(());
     }
+    if let Some(m) = unknown.iter().find(|k| k.starts_with(METADATA_PREFIX)) {
+        let column = &m[METADATA_PREFIX.len()..];
+        return Err(ConnectorError::Config(format!(
+            "connector '{connector}' does not support METADATA columns (column '{column}', option '{m}')"
+        )));
+    }
     let mut valid: Vec<String> = keys.iter().map(|k| format!("'{k}'")).collect();
     valid.extend(prefixes.iter().map(|p| format!("'{p}*'")));
     Err(ConnectorError::Config(format!(
@@ -34,6 +40,23 @@ pub(crate) fn check_keys(
             .join(", "),
         valid.join(", ")
     )))
+}
+
+/// The option prefix that records a `METADATA` column: `metadata.<column>` = `<key>`.
+pub(crate) const METADATA_PREFIX: &str = "metadata.";
+
+/// The `'csv.field-delimiter'` option: one ASCII character (`\t` for a tab), default `,`.
+pub(crate) fn csv_delimiter(options: &BTreeMap<String, String>) -> Result<u8> {
+    match options.get("csv.field-delimiter").map(String::as_str) {
+        None => Ok(b','),
+        Some("\\t") => Ok(b'\t'),
+        Some(d) if d.len() == 1 && d.is_ascii() && d != "\"" && d != "\n" && d != "\r" => {
+            Ok(d.as_bytes()[0])
+        }
+        Some(d) => Err(ConnectorError::Config(format!(
+            "option 'csv.field-delimiter' = '{d}' is invalid: expected one ASCII character other than a quote or a line break"
+        ))),
+    }
 }
 
 /// A required option.
@@ -149,6 +172,15 @@ mod tests {
             "{m}"
         );
         o.remove("bogus");
+        o.insert("metadata.ts".to_string(), "timestamp".to_string());
+        let m = check_keys("x", &o, &["a"], &["fields."])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            m.contains("does not support METADATA columns") && m.contains("'ts'"),
+            "{m}"
+        );
+        o.remove("metadata.ts");
         o.insert("fields.x.kind".to_string(), "1".to_string());
         assert!(check_keys("x", &o, &["a"], &["fields."]).is_ok());
     }

@@ -298,10 +298,17 @@ mod tests {
             )
             .is_err());
         let r = Registry::builtin();
-        for name in ["filesystem", "nexmark", "datagen", "print", "blackhole"] {
+        for name in [
+            "filesystem",
+            "kafka",
+            "nexmark",
+            "datagen",
+            "print",
+            "blackhole",
+        ] {
             assert_eq!(r.get(name).unwrap().name(), name);
         }
-        let e = r.get("kafka").err().unwrap().to_string();
+        let e = r.get("pulsar").err().unwrap().to_string();
         assert!(e.contains("blackhole") && e.contains("nexmark"), "{e}");
     }
 }

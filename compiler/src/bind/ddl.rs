@@ -3,18 +3,20 @@
 
 use super::types::sql_type_of;
 use crate::error::{CompileError, Position};
-use crate::parse::WatermarkDecl;
+use crate::parse::{metadata_option, MetadataColumn, WatermarkDecl};
 use sluice_catalogs::{
     ConnectorValidator, Field, Schema, SourceCapabilities, SqlType, TableDescriptor, Watermark,
 };
 use sqlparser::ast::{ColumnOption, Statement};
 use std::collections::BTreeMap;
 
-/// Build the descriptor of a `CREATE TABLE` statement.
+/// Build the descriptor of a `CREATE TABLE` statement. `options` already hold the
+/// `metadata.<column>` option of each of the `metadata` columns.
 pub fn bind_create_table(
     stmt: &Statement,
     options: &BTreeMap<String, String>,
     watermark: Option<&WatermarkDecl>,
+    metadata: &[MetadataColumn],
     connectors: &dyn ConnectorValidator,
     position: Option<Position>,
 ) -> Result<TableDescriptor, CompileError> {
@@ -106,7 +108,15 @@ pub fn bind_create_table(
     };
     let capabilities: SourceCapabilities = connectors
         .validate(&connector, options, &schema)
-        .map_err(|m| CompileError::plan(format!("table '{name}': {m}"), position))?;
+        .map_err(|m| {
+            // An error about a METADATA column (e.g. from a connector that has none)
+            // points at it.
+            let at = metadata
+                .iter()
+                .find(|c| m.contains(&format!("'{}'", metadata_option(&c.column))))
+                .and_then(|c| c.position);
+            CompileError::plan(format!("table '{name}': {m}"), at.or(position))
+        })?;
     Ok(TableDescriptor {
         name,
         schema,

@@ -119,6 +119,7 @@ fn bind_statements(
                 stmt,
                 options,
                 watermark,
+                metadata,
                 position,
             } => {
                 let key = table_key(stmt);
@@ -141,6 +142,7 @@ fn bind_statements(
                     stmt,
                     options,
                     watermark.as_ref(),
+                    metadata,
                     connectors,
                     *position,
                 )?;

@@ -9,18 +9,26 @@ use sluice_catalogs::{
 use sluice_compiler::{bind_script, BoundScript, CompileError, LogicalPlan};
 use std::collections::BTreeMap;
 
-/// Accepts any connector, except `'broken'` (to test validation errors).
+/// Accepts any connector, except `'broken'` (to test validation errors); only
+/// `'kafka'` accepts METADATA columns (`metadata.*` options), as the real registry.
 pub struct AnyConnector;
 
 impl ConnectorValidator for AnyConnector {
     fn validate(
         &self,
         connector: &str,
-        _options: &BTreeMap<String, String>,
+        options: &BTreeMap<String, String>,
         _schema: &Schema,
     ) -> Result<SourceCapabilities, String> {
         if connector == "broken" {
             return Err("connector 'broken' is unknown".into());
+        }
+        if let Some(k) = options.keys().find(|k| k.starts_with("metadata.")) {
+            if connector != "kafka" {
+                return Err(format!(
+                    "connector '{connector}' does not support METADATA columns (option '{k}')"
+                ));
+            }
         }
         Ok(SourceCapabilities {
             filter_pushdown: true,

@@ -21,7 +21,7 @@
 //! starting with `_` or `.` are skipped, and files are read in key order. File `i` of
 //! the sorted list is read by worker `i % workers`.
 
-mod csv;
+pub(crate) mod csv;
 mod dead_letter;
 mod prune;
 mod sink;
@@ -31,7 +31,7 @@ mod tests;
 
 pub use dead_letter::DeadLetterWriter;
 
-use crate::options::{boolean, check_keys, choice, parse_size, required};
+use crate::options::{boolean, check_keys, choice, csv_delimiter, parse_size, required};
 use crate::{Connector, ConnectorError, Result, Sink, Source, WorkerContext};
 use futures::TryStreamExt;
 use object_store::local::LocalFileSystem;
@@ -84,7 +84,9 @@ pub fn on_error_policy(table: &TableDescriptor) -> Result<(OnError, Option<Strin
     parse_on_error(&table.options)
 }
 
-fn parse_on_error(options: &BTreeMap<String, String>) -> Result<(OnError, Option<String>)> {
+pub(crate) fn parse_on_error(
+    options: &BTreeMap<String, String>,
+) -> Result<(OnError, Option<String>)> {
     let policy =
         match choice(options, "format.on-error", &["fail", "skip", "dead-letter"])?.as_deref() {
             Some("skip") => OnError::Skip,
@@ -160,18 +162,7 @@ impl FsOptions {
             Some("json") => FileFormat::Json,
             _ => FileFormat::Parquet,
         };
-        let delimiter = match options.get("csv.field-delimiter").map(String::as_str) {
-            None => b',',
-            Some("\\t") => b'\t',
-            Some(d) if d.len() == 1 && d.is_ascii() && d != "\"" && d != "\n" && d != "\r" => {
-                d.as_bytes()[0]
-            }
-            Some(d) => {
-                return Err(ConnectorError::Config(format!(
-                    "option 'csv.field-delimiter' = '{d}' is invalid: expected one ASCII character other than a quote or a line break"
-                )))
-            }
-        };
+        let delimiter = csv_delimiter(options)?;
         let header = boolean(options, "csv.header", true)?;
         let null_literal = options.get("csv.null-literal").cloned().unwrap_or_default();
         parse_on_error(options)?;

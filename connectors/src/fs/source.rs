@@ -26,7 +26,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 /// Raw bytes kept in a [`BadRecord`] at most.
-const MAX_RAW_BYTES: usize = 64 << 10;
+pub(crate) const MAX_RAW_BYTES: usize = 64 << 10;
 
 /// What one poll has decoded so far.
 struct Acc {
@@ -656,11 +656,11 @@ impl FileSource {
 }
 
 /// A JSON object with its values left as JSON text.
-type RawObject<'a> = BTreeMap<Cow<'a, str>, &'a RawValue>;
+pub(crate) type RawObject<'a> = BTreeMap<Cow<'a, str>, &'a RawValue>;
 
 /// Decode one JSON value (as text) for a column of `ty`. DECIMAL numbers are read
 /// from their text, so no precision is lost through `f64`.
-fn decode_raw(raw: &str, ty: SqlType) -> std::result::Result<Value<'static>, String> {
+pub(crate) fn decode_raw(raw: &str, ty: SqlType) -> std::result::Result<Value<'static>, String> {
     if let SqlType::Decimal { precision, scale } = ty {
         if raw.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
             return parse_decimal(raw, precision, scale)
@@ -677,7 +677,7 @@ fn memchr_newline(b: &[u8]) -> Option<usize> {
     b.iter().position(|&c| c == b'\n')
 }
 
-fn into_owned(v: Value<'_>) -> Value<'static> {
+pub(crate) fn into_owned(v: Value<'_>) -> Value<'static> {
     match v {
         Value::Null => Value::Null,
         Value::Bool(b) => Value::Bool(b),
