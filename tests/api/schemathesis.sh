@@ -49,16 +49,27 @@ SQL
 echo "CREATE TABLE bids (auction BIGINT, price BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '10')" >"$work/table.sql"
 "$sluice" table create "$work/table.sql" --server "$base" >/dev/null
 echo "schemathesis against $base (max $max_examples examples per operation)"
+run_st() {
+  "$st" run "$base/api-docs/openapi.json" \
+    --checks all \
+    --exclude-checks positive_data_acceptance,ignored_auth \
+    --max-examples "$max_examples" \
+    --phases "$1" \
+    --workers 2 \
+    --seed 42 \
+    --suppress-health-check all \
+    --no-color
+}
 status=0
-"$st" run "$base/api-docs/openapi.json" \
-  --checks all \
-  --exclude-checks positive_data_acceptance,ignored_auth \
-  --max-examples "$max_examples" \
-  --phases examples,coverage,fuzzing \
-  --workers 2 \
-  --seed 42 \
-  --suppress-health-check all \
-  --no-color || status=$?
+run_st examples,coverage,fuzzing 2>&1 | tee "$work/st.log" || status=${PIPESTATUS[0]}
+# schemathesis 4.32.5's coverage phase sometimes crashes inside its own generator
+# (an internal KeyError, reported as an "error", not a failure of our API). Then run
+# the examples and fuzzing phases again; any failure of our API still fails the test.
+if [[ $status -ne 0 ]] && ! grep -q "^Failures:" "$work/st.log" && grep -q "Runtime Error" "$work/st.log"; then
+  echo "schemathesis crashed internally (not an API failure); running examples and fuzzing again"
+  status=0
+  run_st examples,fuzzing || status=$?
+fi
 if ! kill -0 "$pid" 2>/dev/null; then
   echo "the master died during the run:"; tail -50 "$work/master.log"; exit 1
 fi
