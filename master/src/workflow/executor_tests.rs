@@ -339,7 +339,7 @@ fn workflow_scheduler_a_crash_between_record_and_launch_launches_once() {
     assert_eq!(run.task("extract").unwrap().state, TaskState::Running);
     h.restart();
     h.cycle(T0 + 2500);
-    assert_eq!(h.cluster.launches(), [instance.clone()]);
+    assert_eq!(h.cluster.launches(), std::slice::from_ref(&instance));
     h.cycle(T0 + 2600);
     assert_eq!(h.cluster.launches(), [instance]);
 }
@@ -526,7 +526,7 @@ fn workflow_manual_runs_and_backfills() {
         .filter(|r| r.state == RunState::Running)
         .map(|r| r.run_id)
         .collect();
-    assert_eq!(running, [manual.run_id.clone()]);
+    assert_eq!(running, std::slice::from_ref(&manual.run_id));
     assert_eq!(h.runs().len(), 6);
 }
 

@@ -392,10 +392,8 @@ pub fn decide(
                         try_launch(&run.run_id, task, free, now_ms);
                     }
                 }
-                TaskState::Retrying => {
-                    if task.next_attempt_at_ms.is_none_or(|at| now_ms >= at) {
-                        try_launch(&run.run_id, task, free, now_ms);
-                    }
+                TaskState::Retrying if task.next_attempt_at_ms.is_none_or(|at| now_ms >= at) => {
+                    try_launch(&run.run_id, task, free, now_ms);
                 }
                 TaskState::Running => {
                     let Some(current) = task.attempts.last().cloned() else {

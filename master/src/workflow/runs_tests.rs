@@ -510,11 +510,11 @@ fn workflow_concurrency_policies_skip_queue_allow() {
     assert!(promote(ConcurrencyPolicy::Queue, &[&active, &q2, &q1]).is_empty());
     assert_eq!(
         promote(ConcurrencyPolicy::Queue, &[&q2, &q1]),
-        [q1.run_id.clone()]
+        std::slice::from_ref(&q1.run_id)
     );
     assert_eq!(
         promote(ConcurrencyPolicy::Skip, &[&q2, &q1]),
-        [q1.run_id.clone()]
+        std::slice::from_ref(&q1.run_id)
     );
     // Allow: everything queued starts.
     assert_eq!(

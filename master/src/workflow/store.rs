@@ -680,7 +680,7 @@ mod tests {
             .into_iter()
             .map(|r| r.run_id)
             .collect();
-        assert_eq!(active, [r2.run_id.clone()]);
+        assert_eq!(active, std::slice::from_ref(&r2.run_id));
         let listed: Vec<(String, u64)> = store
             .list_runs("w1")
             .unwrap()
