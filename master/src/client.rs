@@ -1,4 +1,5 @@
-//! `sluice job …` and `sluice table …`: command-line clients of the REST API.
+//! `sluice job …`, `sluice table …` and `sluice workflow …`: command-line clients of the
+//! REST API.
 //! Human-readable tables by default, the API's JSON with `--json`. Exit codes: 0 ok,
 //! 2 the server refused the request (4xx: the message says why), 1 anything else.
 
@@ -143,6 +144,99 @@ enum TableCommand {
     /// Drop a table.
     Drop {
         /// The table's name.
+        name: String,
+    },
+}
+
+/// `sluice workflow …`.
+#[derive(Args, Debug)]
+pub struct WorkflowArgs {
+    #[command(subcommand)]
+    command: WorkflowCommand,
+    #[command(flatten)]
+    opts: ClientOpts,
+}
+
+#[derive(Subcommand, Debug)]
+enum WorkflowCommand {
+    /// Create a workflow from a JSON spec (the API's body; its `name` is NAME).
+    Create {
+        /// The workflow's name.
+        name: String,
+        /// The JSON spec (`-` reads standard input).
+        file: PathBuf,
+    },
+    /// Replace a workflow's spec from a JSON file (fields present are changed).
+    Update {
+        /// The workflow's name.
+        name: String,
+        /// The JSON spec (`-` reads standard input).
+        file: PathBuf,
+    },
+    /// List workflows.
+    List,
+    /// Show a workflow and its recent runs.
+    Get {
+        /// The workflow's name.
+        name: String,
+    },
+    /// List a workflow's runs.
+    Runs {
+        /// The workflow's name.
+        name: String,
+        /// The newest this many.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Show one run: each task's state, attempts, instance and rows.
+    Run {
+        /// The workflow's name.
+        name: String,
+        /// The run's id.
+        run_id: String,
+    },
+    /// Start a run now.
+    Trigger {
+        /// The workflow's name.
+        name: String,
+        /// A parameter value, `KEY=VALUE` (repeatable).
+        #[arg(long = "param", value_name = "KEY=VALUE")]
+        params: Vec<String>,
+        /// The logical time the run stands for (RFC 3339; default now).
+        #[arg(long)]
+        logical_time: Option<String>,
+    },
+    /// Create one run per tick in [START, END].
+    Backfill {
+        /// The workflow's name.
+        name: String,
+        /// First instant (RFC 3339).
+        #[arg(long)]
+        start: String,
+        /// Last instant (RFC 3339).
+        #[arg(long)]
+        end: String,
+    },
+    /// Cancel a run (its running tasks are stopped).
+    Cancel {
+        /// The workflow's name.
+        name: String,
+        /// The run's id.
+        run_id: String,
+    },
+    /// Enable the schedule (ticks start from now).
+    Enable {
+        /// The workflow's name.
+        name: String,
+    },
+    /// Disable the schedule (manual runs and backfills still work).
+    Disable {
+        /// The workflow's name.
+        name: String,
+    },
+    /// Delete a workflow (its active runs are cancelled).
+    Delete {
+        /// The workflow's name.
         name: String,
     },
 }
@@ -589,6 +683,308 @@ pub fn table_cmd(args: TableArgs) -> Result<(), ClientError> {
                 println!("dropped table {name}");
             }
         }
+    }
+    Ok(())
+}
+
+fn print_workflows(workflows: &[Value]) {
+    table(
+        &[
+            "name",
+            "enabled",
+            "schedule",
+            "timezone",
+            "tasks",
+            "active",
+            "next tick",
+        ],
+        workflows
+            .iter()
+            .map(|w| {
+                vec![
+                    s(&w["name"]),
+                    s(&w["enabled"]),
+                    s(&w["schedule"]["cron"]),
+                    s(&w["schedule"]["timezone"]),
+                    as_list(&w["tasks"]).len().to_string(),
+                    s(&w["active_runs"]),
+                    s(&w["next_tick"]),
+                ]
+            })
+            .collect(),
+    );
+}
+
+fn task_summary(run: &Value) -> String {
+    as_list(&run["tasks"])
+        .iter()
+        .map(|t| format!("{}:{}", s(&t["id"]), s(&t["state"])))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn print_runs(runs: &[Value]) {
+    table(
+        &[
+            "run id",
+            "logical time",
+            "trigger",
+            "state",
+            "duration ms",
+            "tasks",
+        ],
+        runs.iter()
+            .map(|r| {
+                vec![
+                    s(&r["run_id"]),
+                    s(&r["logical_time"]),
+                    s(&r["trigger"]),
+                    s(&r["state"]),
+                    s(&r["duration_ms"]),
+                    task_summary(r),
+                ]
+            })
+            .collect(),
+    );
+}
+
+fn print_run(run: &Value) {
+    print_runs(std::slice::from_ref(run));
+    if let Some(m) = run["message"].as_str() {
+        println!("message: {m}");
+    }
+    println!();
+    table(
+        &[
+            "task",
+            "state",
+            "attempts",
+            "instance",
+            "duration ms",
+            "rows in",
+            "rows out",
+            "message",
+        ],
+        as_list(&run["tasks"])
+            .iter()
+            .map(|t| {
+                vec![
+                    s(&t["id"]),
+                    s(&t["state"]),
+                    format!("{}/{}", s(&t["attempts"]), s(&t["max_attempts"])),
+                    s(&t["instance_id"]),
+                    s(&t["duration_ms"]),
+                    s(&t["rows_in"]),
+                    s(&t["rows_out"]),
+                    s(&t["message"]),
+                ]
+            })
+            .collect(),
+    );
+}
+
+fn read_json_file(path: &PathBuf) -> Result<Value, ClientError> {
+    let text = read_script(path)?;
+    let v: Value = serde_json::from_str(&text)
+        .map_err(|e| fail(2, format!("{} is not valid JSON: {e}", path.display())))?;
+    if !v.is_object() {
+        return Err(fail(
+            2,
+            format!(
+                "{} must hold a JSON object (the workflow spec)",
+                path.display()
+            ),
+        ));
+    }
+    Ok(v)
+}
+
+/// `sluice workflow …`.
+pub fn workflow_cmd(args: WorkflowArgs) -> Result<(), ClientError> {
+    let api = Api::new(&args.opts);
+    let json_out = args.opts.json;
+    let path = |name: &str| format!("/api/v1/workflows/{}", seg(name));
+    match args.command {
+        WorkflowCommand::Create { name, file } => {
+            let mut body = read_json_file(&file)?;
+            body["name"] = json!(name);
+            let v = api.json("POST", "/api/v1/workflows", Some(body))?;
+            if json_out {
+                print_json(&v);
+            } else {
+                println!(
+                    "created workflow {} (id {}, version {}, next tick {})",
+                    s(&v["name"]),
+                    s(&v["id"]),
+                    s(&v["version"]),
+                    s(&v["next_tick"])
+                );
+            }
+        }
+        WorkflowCommand::Update { name, file } => {
+            let mut body = read_json_file(&file)?;
+            if let Some(o) = body.as_object_mut() {
+                o.remove("name");
+            }
+            let v = api.json("PATCH", &path(&name), Some(body))?;
+            if json_out {
+                print_json(&v);
+            } else {
+                println!(
+                    "updated workflow {} (version {})",
+                    s(&v["name"]),
+                    s(&v["version"])
+                );
+            }
+        }
+        WorkflowCommand::Enable { name } => set_enabled(&api, &name, true, json_out)?,
+        WorkflowCommand::Disable { name } => set_enabled(&api, &name, false, json_out)?,
+        WorkflowCommand::List => {
+            let v = api.json("GET", "/api/v1/workflows", None)?;
+            if json_out {
+                print_json(&v);
+            } else {
+                print_workflows(&as_list(&v));
+            }
+        }
+        WorkflowCommand::Get { name } => {
+            let v = api.json("GET", &path(&name), None)?;
+            if json_out {
+                print_json(&v);
+            } else {
+                print_workflows(std::slice::from_ref(&v));
+                println!();
+                println!(
+                    "concurrency: {}, catch-up: {}, cluster: {}, version {}",
+                    s(&v["concurrency"]),
+                    s(&v["catchup"]),
+                    s(&v["cluster"]),
+                    s(&v["version"])
+                );
+                table(
+                    &["task", "depends on", "retries", "timeout ms"],
+                    as_list(&v["tasks"])
+                        .iter()
+                        .map(|t| {
+                            let deps: Vec<String> =
+                                as_list(&t["depends_on"]).iter().map(s).collect();
+                            vec![
+                                s(&t["id"]),
+                                if deps.is_empty() {
+                                    "-".into()
+                                } else {
+                                    deps.join(", ")
+                                },
+                                s(&t["retries"]),
+                                s(&t["timeout_ms"]),
+                            ]
+                        })
+                        .collect(),
+                );
+                let runs = api.json("GET", &format!("{}/runs?limit=10", path(&name)), None)?;
+                println!("\nrecent runs:");
+                print_runs(&as_list(&runs));
+            }
+        }
+        WorkflowCommand::Runs { name, limit } => {
+            let v = api.json("GET", &format!("{}/runs?limit={limit}", path(&name)), None)?;
+            if json_out {
+                print_json(&v);
+            } else {
+                print_runs(&as_list(&v));
+            }
+        }
+        WorkflowCommand::Run { name, run_id } => {
+            let v = api.json(
+                "GET",
+                &format!("{}/runs/{}", path(&name), seg(&run_id)),
+                None,
+            )?;
+            if json_out {
+                print_json(&v);
+            } else {
+                print_run(&v);
+            }
+        }
+        WorkflowCommand::Trigger {
+            name,
+            params,
+            logical_time,
+        } => {
+            let mut parameters = serde_json::Map::new();
+            for p in params {
+                let Some((k, val)) = p.split_once('=') else {
+                    return Err(fail(2, format!("--param {p}: expected KEY=VALUE")));
+                };
+                parameters.insert(k.to_string(), json!(val));
+            }
+            let mut body = json!({"parameters": parameters});
+            if let Some(t) = logical_time {
+                body["logical_time"] = json!(t);
+            }
+            let v = api.json("POST", &format!("{}/runs", path(&name)), Some(body))?;
+            if json_out {
+                print_json(&v);
+            } else {
+                println!("triggered run {} ({})", s(&v["run_id"]), s(&v["state"]));
+            }
+        }
+        WorkflowCommand::Backfill { name, start, end } => {
+            let v = api.json(
+                "POST",
+                &format!("{}/backfill", path(&name)),
+                Some(json!({"start": start, "end": end})),
+            )?;
+            if json_out {
+                print_json(&v);
+            } else {
+                let created = as_list(&v["created"]);
+                println!(
+                    "backfill: {} run(s) created, {} tick(s) already had one",
+                    created.len(),
+                    as_list(&v["existing"]).len()
+                );
+                print_runs(&created);
+            }
+        }
+        WorkflowCommand::Cancel { name, run_id } => {
+            let v = api.json(
+                "POST",
+                &format!("{}/runs/{}/cancel", path(&name), seg(&run_id)),
+                None,
+            )?;
+            if json_out {
+                print_json(&v);
+            } else {
+                println!("cancelling run {}", s(&v["run_id"]));
+            }
+        }
+        WorkflowCommand::Delete { name } => {
+            api.call("DELETE", &path(&name), None)?;
+            if !json_out {
+                println!("deleted workflow {name}");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn set_enabled(api: &Api, name: &str, enabled: bool, json_out: bool) -> Result<(), ClientError> {
+    let v = api.json(
+        "PATCH",
+        &format!("/api/v1/workflows/{}", seg(name)),
+        Some(json!({"enabled": enabled})),
+    )?;
+    if json_out {
+        print_json(&v);
+    } else {
+        println!(
+            "{} workflow {} (version {}, next tick {})",
+            if enabled { "enabled" } else { "disabled" },
+            s(&v["name"]),
+            s(&v["version"]),
+            s(&v["next_tick"])
+        );
     }
     Ok(())
 }

@@ -23,3 +23,4 @@ pub mod service;
 pub mod store;
 pub mod watchdog;
 pub mod worker_bin;
+pub mod workflow;

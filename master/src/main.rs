@@ -7,7 +7,7 @@
 //! `sluice run job.sql` compiles a SQL script and runs it in the foreground on this
 //! machine, in a `sluice-worker` process (this binary never links timely).
 //! `sluice serve` starts the REST master (store, watchdog, local cluster);
-//! `sluice job …`/`sluice table …` are its command-line clients.
+//! `sluice job …`/`sluice table …`/`sluice workflow …` are its command-line clients.
 //! `sluice worker --instance-dir DIR` is how the master's `local` cluster starts an
 //! instance: it replaces this process with `sluice-worker --instance-dir DIR` (same
 //! pid).
@@ -43,6 +43,8 @@ enum Command {
     Job(sluice_master::client::JobArgs),
     /// Manage the master's catalog tables (create, list, get, drop).
     Table(sluice_master::client::TableArgs),
+    /// Manage scheduled workflows (create, list, get, runs, trigger, backfill, cancel…).
+    Workflow(sluice_master::client::WorkflowArgs),
     /// Run one instance of a job (started by the master's local cluster, not by hand).
     Worker(WorkerArgs),
 }
@@ -91,6 +93,12 @@ fn main() -> ExitCode {
             code: e.code,
             message: e.message,
         }),
+        Command::Workflow(args) => {
+            sluice_master::client::workflow_cmd(args).map_err(|e| run::Failure {
+                code: e.code,
+                message: e.message,
+            })
+        }
         Command::Openapi => {
             print!("{}", sluice_master::api::openapi_json());
             Ok(())

@@ -1,11 +1,13 @@
-//! `sluice serve`: open the store, set up the clusters, start the watchdog and serve the
-//! REST API. Instances are separate processes: stopping or killing the master leaves
+//! `sluice serve`: open the store, set up the clusters, start the watchdog and the
+//! workflow scheduler, and serve the REST API. Instances are separate processes: stopping or killing the master leaves
 //! them running, and the next master adopts them.
 
 use crate::cluster::{Cluster, LocalCluster, LocalClusterConfig};
 use crate::service::{Counters, Master};
 use crate::store::SledStore;
 use crate::watchdog::Policy;
+use crate::workflow::executor::SchedulerConfig;
+use crate::workflow::SledWorkflowStore;
 use clap::Args;
 use sluice_connectors::Registry;
 use std::collections::BTreeMap;
@@ -48,6 +50,12 @@ pub struct ServeArgs {
     /// An instance that has not reported this long after its start is hung (seconds).
     #[arg(long, default_value_t = 30)]
     pub start_timeout_s: i64,
+    /// Workflow scheduler cycle interval (ms); API changes wake it up at once.
+    #[arg(long, default_value_t = 250)]
+    pub scheduler_interval_ms: u64,
+    /// Under catch-up `none`, a workflow tick this late (ms) still runs.
+    #[arg(long, default_value_t = 10_000)]
+    pub misfire_grace_ms: i64,
     /// Worker threads the `local` cluster holds in all (default: 4 per core, at least 8).
     #[arg(long)]
     pub local_workers: Option<u64>,
@@ -86,7 +94,15 @@ pub fn build_master(args: &ServeArgs) -> anyhow::Result<Arc<Master>> {
         progress_timeout_ms: args.progress_timeout_s.max(1) * 1000,
         start_timeout_ms: args.start_timeout_s.max(1) * 1000,
     };
+    let workflows = SledWorkflowStore::open(&store)
+        .map_err(|e| anyhow::anyhow!("cannot open the workflow store: {e}"))?;
     Ok(Arc::new(Master {
+        workflows: Arc::new(workflows),
+        scheduler_wake: Mutex::new(None),
+        scheduler: SchedulerConfig {
+            interval_ms: args.scheduler_interval_ms,
+            misfire_grace_ms: args.misfire_grace_ms.max(0),
+        },
         store: Arc::new(store),
         clusters,
         registry: Registry::builtin(),
@@ -109,6 +125,16 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .name("watchdog".into())
         .spawn(move || crate::watchdog::executor::run_loop(wd, rx, interval))
         .map_err(|e| anyhow::anyhow!("cannot start the watchdog: {e}"))?;
+
+    let (tx, rx) = std::sync::mpsc::channel();
+    if let Ok(mut w) = master.scheduler_wake.lock() {
+        *w = Some(tx);
+    }
+    let sched = master.clone();
+    std::thread::Builder::new()
+        .name("scheduler".into())
+        .spawn(move || crate::workflow::executor::run_loop(sched, rx))
+        .map_err(|e| anyhow::anyhow!("cannot start the workflow scheduler: {e}"))?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

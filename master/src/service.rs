@@ -36,6 +36,21 @@ pub enum ServiceError {
     /// The SQL does not compile (422), with its position.
     #[error("{0}")]
     Sql(CompileError),
+    /// A workflow task's SQL does not render or compile (422): the task, and the
+    /// position in its (rendered) SQL.
+    #[error("task '{task}': {message}")]
+    TaskSql {
+        /// The task's id.
+        task: String,
+        /// `syntax`, `plan`, `unsupported`, `catalog`, `internal` or `template`.
+        kind: String,
+        /// What is wrong.
+        message: String,
+        /// Line (from 1), when known.
+        line: Option<u64>,
+        /// Column (from 1), when known.
+        column: Option<u64>,
+    },
     /// No such resource (404).
     #[error("{0}")]
     NotFound(String),
@@ -61,7 +76,8 @@ impl From<StoreError> for ServiceError {
     }
 }
 
-fn invalid(message: impl Into<String>) -> ServiceError {
+/// A 400 error with this message.
+pub fn invalid(message: impl Into<String>) -> ServiceError {
     ServiceError::Invalid {
         message: message.into(),
     }
@@ -125,6 +141,12 @@ pub struct Master {
     pub wake: Mutex<Option<Sender<()>>>,
     /// Metrics counters.
     pub counters: Mutex<Counters>,
+    /// Workflows, the scheduler's last ticks and the run history.
+    pub workflows: Arc<dyn crate::workflow::WorkflowStore>,
+    /// Wakes the workflow scheduler up early (after a change).
+    pub scheduler_wake: Mutex<Option<Sender<()>>>,
+    /// The workflow scheduler's settings.
+    pub scheduler: crate::workflow::executor::SchedulerConfig,
 }
 
 /// A catalog over the store's tables.
@@ -165,7 +187,8 @@ pub fn check_name(what: &str, name: &str) -> Result<(), ServiceError> {
     }
 }
 
-fn check_sql(sql: &str) -> Result<(), ServiceError> {
+/// Checks a SQL text's size and that it is not empty.
+pub fn check_sql(sql: &str) -> Result<(), ServiceError> {
     if sql.len() > MAX_SQL_BYTES {
         return Err(invalid(format!(
             "the SQL is {} bytes; at most {MAX_SQL_BYTES} are accepted",
@@ -285,7 +308,8 @@ impl Master {
         Ok(compiled)
     }
 
-    fn check_cluster(&self, name: &str, resources: &Resources) -> Result<(), ServiceError> {
+    /// Checks that cluster `name` exists and could ever hold `resources`.
+    pub fn check_cluster(&self, name: &str, resources: &Resources) -> Result<(), ServiceError> {
         let Some(cluster) = self.clusters.get(name) else {
             return Err(invalid(format!(
                 "cluster '{name}' does not exist (clusters: {})",

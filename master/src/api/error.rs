@@ -22,7 +22,8 @@ pub struct ErrorBody {
     /// One human-readable line.
     #[schema(example = "syntax error at line 3, column 8: expected an expression")]
     pub message: String,
-    /// Structured detail; for `invalid_sql`: `{"line": 3, "column": 8, "kind": "syntax"}`.
+    /// Structured detail; for `invalid_sql`: `{"line": 3, "column": 8, "kind": "syntax"}`
+    /// (a workflow task's also names the `task`).
     #[schema(value_type = Object)]
     pub details: serde_json::Value,
 }
@@ -83,6 +84,22 @@ impl From<ServiceError> for ApiError {
                     }
                     None => serde_json::json!({"kind": kind}),
                 };
+                err
+            }
+            ServiceError::TaskSql {
+                task,
+                kind,
+                message,
+                line,
+                column,
+            } => {
+                let mut err = ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_sql",
+                    format!("task '{task}': {message}"),
+                );
+                err.body.details =
+                    serde_json::json!({"task": task, "line": line, "column": column, "kind": kind});
                 err
             }
             ServiceError::NotFound(m) => ApiError::not_found(m),

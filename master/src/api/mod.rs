@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod system;
 pub mod tables;
 pub mod views;
+pub mod workflows;
 
 use crate::service::Master;
 use axum::extract::DefaultBodyLimit;
@@ -42,6 +43,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
         (name = "instances", description = "Running realizations of jobs"),
         (name = "clusters", description = "Where instances run"),
         (name = "tables", description = "The persisted catalog"),
+        (name = "workflows", description = "Scheduled workflows: cron-driven DAGs of SQL tasks, their runs, triggers, backfills"),
         (name = "system", description = "Health and metrics"),
     )
 )]
@@ -53,6 +55,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(instances::router())
         .merge(clusters::router())
         .merge(tables::router())
+        .merge(workflows::router())
         .merge(system::router())
 }
 

@@ -52,6 +52,12 @@ impl SledStore {
         })
     }
 
+    /// The sled database, so other stores can keep their own trees in it (the
+    /// workflow store does): one directory, one lock, one flush.
+    pub fn db(&self) -> &sled::Db {
+        &self.db
+    }
+
     /// Makes every write so far durable.
     fn flush(&self) -> Result<(), StoreError> {
         self.db.flush().map(|_| ()).map_err(io)
