@@ -48,6 +48,12 @@ SQL
 "$sluice" job submit bid-stats "$work/job.sql" --server "$base" >/dev/null
 echo "CREATE TABLE bids (auction BIGINT, price BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '10')" >"$work/table.sql"
 "$sluice" table create "$work/table.sql" --server "$base" >/dev/null
+# A workflow (disabled, so only the fuzzer's own triggers launch anything).
+cat >"$work/workflow.json" <<'JSON'
+{"schedule": {"cron": "0 30 2 * * *", "timezone": "Europe/Berlin"}, "enabled": false,
+ "tasks": [{"id": "extract", "sql": "CREATE TABLE g (a BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '10');\nCREATE TABLE b (a BIGINT) WITH ('connector' = 'blackhole');\nINSERT INTO b SELECT a FROM g;"}]}
+JSON
+"$sluice" workflow create nightly "$work/workflow.json" --server "$base" >/dev/null
 echo "schemathesis against $base (max $max_examples examples per operation)"
 run_st() {
   "$st" run "$base/api-docs/openapi.json" \
