@@ -343,4 +343,11 @@ fn manual_trigger_backfill_and_cancel_over_the_api_and_cli() {
     m.wait_for(15, "no live workflow instance", || {
         live_workflow_instances(&m).is_empty().then_some(())
     });
+
+    // The README's example workflow is accepted as it is.
+    let example = sluice_tests::workspace_root().join("examples/nightly_workflow.json");
+    let o = m.cli(&["workflow", "create", "example", example.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", sluice_tests::stderr(&o));
+    let o = m.cli(&["workflow", "list"]);
+    assert!(sluice_tests::stdout(&o).contains("Europe/Berlin"));
 }
