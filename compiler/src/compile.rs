@@ -39,6 +39,9 @@ pub struct Compiled {
     /// When the script contains `EXPLAIN …`: the text of the stage it asks for (the last
     /// EXPLAIN wins).
     pub explain: Option<String>,
+    /// `SET 'key' = 'value'` settings of the script (e.g.
+    /// `execution.checkpointing.interval`), the last one of a key winning.
+    pub settings: std::collections::BTreeMap<String, String>,
 }
 
 impl Compiled {
@@ -131,6 +134,7 @@ pub fn compile(
         queries,
         plan: DataflowPlan { outputs },
         explain,
+        settings: bound.settings,
     })
 }
 

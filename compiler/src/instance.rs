@@ -21,6 +21,46 @@ pub struct WorkerRequest {
     pub batch_size: usize,
     /// Send a [`WorkerMessage::Progress`] this often (milliseconds); never when `None`.
     pub progress_interval_ms: Option<u64>,
+    /// Periodic checkpoints (restored from at start when one exists); none when `None`.
+    #[serde(default)]
+    pub checkpoint: Option<CheckpointConfig>,
+}
+
+/// The `SET` key of the checkpoint interval (Flink's name).
+pub const CHECKPOINT_INTERVAL_KEY: &str = "execution.checkpointing.interval";
+
+/// Where and how often a run checkpoints.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointConfig {
+    /// A local directory or an object-store URL (`s3://bucket/prefix`, credentials from
+    /// the environment) holding this job's checkpoints, across its instances.
+    pub dir: String,
+    /// Time between the end of one checkpoint and the start of the next (ms).
+    pub interval_ms: u64,
+}
+
+/// Reads a duration as Flink writes one: `500ms`, `10s`, `10 s`, `2min`, `1h`, or a
+/// number of milliseconds.
+pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration (e.g. '500ms', '10s', '2min')"))?;
+    let factor = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "ms" | "milli" | "millis" | "milliseconds" => 1,
+        "s" | "sec" | "secs" | "second" | "seconds" => 1_000,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60_000,
+        "h" | "hour" | "hours" => 3_600_000,
+        _ => {
+            return Err(format!(
+                "'{text}' is not a duration (e.g. '500ms', '10s', '2min')"
+            ))
+        }
+    };
+    n.checked_mul(factor)
+        .ok_or_else(|| format!("duration '{text}' is too long"))
 }
 
 /// Counters of a run (live while it runs, final at the end).

@@ -88,8 +88,12 @@ pub enum ParsedStatement {
         /// Where the statement starts.
         position: Option<Position>,
     },
-    /// `SET …`, `RESET …` and statement-set markers (ignored).
-    Set,
+    /// `SET …`, `RESET …` and statement-set markers. `SET 'key' = 'value'` is kept
+    /// as a job setting (e.g. `execution.checkpointing.interval`); the rest is ignored.
+    Set {
+        /// `(key, value)` of a `SET 'key' = 'value'`.
+        setting: Option<(String, String)>,
+    },
     /// Any other statement, for the binder to judge.
     Other {
         /// The statement.
@@ -224,7 +228,19 @@ fn parse_statement(mut toks: Vec<TokenWithSpan>) -> Result<ParsedStatement, Comp
         || is_word(toks.first(), "SET")
         || is_word(toks.first(), "RESET")
     {
-        return Ok(ParsedStatement::Set);
+        let quoted = |t: Option<&TokenWithSpan>| match t.map(|t| &t.token) {
+            Some(Token::SingleQuotedString(s)) => Some(s.clone()),
+            _ => None,
+        };
+        let setting = if is_word(toks.first(), "SET")
+            && toks.len() == 4
+            && is_tok(toks.get(2), &Token::Eq)
+        {
+            quoted(toks.get(1)).zip(quoted(toks.get(3)))
+        } else {
+            None
+        };
+        return Ok(ParsedStatement::Set { setting });
     }
     let mut explain = None;
     if is_word(toks.first(), "EXPLAIN") {

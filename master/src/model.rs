@@ -78,6 +78,10 @@ pub struct Job {
     pub plan: DataflowPlan,
     /// True when every source is bounded: an instance finishes by itself.
     pub bounded: bool,
+    /// Checkpoint interval (ms): from `SET 'execution.checkpointing.interval'`, else
+    /// 10 s for unbounded jobs; `None`: the job does not checkpoint.
+    #[serde(default)]
+    pub checkpoint_interval_ms: Option<u64>,
     /// Creation time.
     pub created_at_ms: i64,
     /// Time of the last spec change.

@@ -136,6 +136,7 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
         workers: args.workers,
         batch_size: args.batch_size,
         progress_interval_ms: show_progress.then_some(500),
+        checkpoint: None,
     };
     let started = Instant::now();
     let mut collected = Vec::new();

@@ -109,6 +109,7 @@ pub fn build_master(args: &ServeArgs) -> anyhow::Result<Arc<Master>> {
         policy,
         wake: Mutex::new(None),
         counters: Mutex::new(Counters::default()),
+        checkpoint_root: args.data_dir.join("checkpoints"),
     }))
 }
 

@@ -147,6 +147,8 @@ pub struct Master {
     pub scheduler_wake: Mutex<Option<Sender<()>>>,
     /// The workflow scheduler's settings.
     pub scheduler: crate::workflow::executor::SchedulerConfig,
+    /// Jobs checkpoint under `<this>/<job id>/` (`<data dir>/checkpoints`).
+    pub checkpoint_root: std::path::PathBuf,
 }
 
 /// A catalog over the store's tables.
@@ -222,6 +224,30 @@ pub fn check_resources(r: &Resources) -> Result<(), ServiceError> {
         )));
     }
     Ok(())
+}
+
+/// Checkpoint interval of an unbounded job that sets none (ms).
+pub const DEFAULT_CHECKPOINT_INTERVAL_MS: u64 = 10_000;
+
+/// The job's checkpoint interval: `SET 'execution.checkpointing.interval' = '…'` (at
+/// least 50 ms), else [`DEFAULT_CHECKPOINT_INTERVAL_MS`] when unbounded, else none (a
+/// bounded job commits once, at its end).
+pub fn checkpoint_interval(c: &Compiled, bounded: bool) -> Result<Option<u64>, ServiceError> {
+    use sluice_compiler::instance::{parse_duration_ms, CHECKPOINT_INTERVAL_KEY};
+    match c.settings.get(CHECKPOINT_INTERVAL_KEY) {
+        Some(text) => {
+            let ms = parse_duration_ms(text)
+                .map_err(|e| invalid(format!("SET '{CHECKPOINT_INTERVAL_KEY}': {e}")))?;
+            if ms < 50 {
+                return Err(invalid(format!(
+                    "SET '{CHECKPOINT_INTERVAL_KEY}': at least 50ms, got '{text}'"
+                )));
+            }
+            Ok(Some(ms))
+        }
+        None if bounded => Ok(None),
+        None => Ok(Some(DEFAULT_CHECKPOINT_INTERVAL_MS)),
+    }
 }
 
 /// True when every source of the plan is bounded.
@@ -366,6 +392,7 @@ impl Master {
             resources: new.resources,
             cluster: new.cluster,
             desired_state: new.desired_state,
+            checkpoint_interval_ms: checkpoint_interval(&compiled, bounded)?,
             plan: compiled.plan,
             bounded,
             created_at_ms: now,
@@ -432,6 +459,7 @@ impl Master {
             if sql != job.sql {
                 changes.push("SQL changed".to_string());
                 job.bounded = plan_is_bounded(&compiled.plan);
+                job.checkpoint_interval_ms = checkpoint_interval(&compiled, job.bounded)?;
                 job.plan = compiled.plan;
                 job.sql = sql;
             }

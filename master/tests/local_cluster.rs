@@ -139,6 +139,7 @@ fn spec(id: &str, job: &str, sql: &str) -> LaunchSpec {
             workers: 2,
             batch_size: 1024,
             progress_interval_ms: None,
+            checkpoint: None,
         },
     }
 }
@@ -355,6 +356,7 @@ fn fake_instance(
             workers: 1,
             batch_size: 10,
             progress_interval_ms: None,
+            checkpoint: None,
         },
     };
     std::fs::write(

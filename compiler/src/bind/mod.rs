@@ -49,6 +49,8 @@ pub struct BoundScript {
     pub outputs: Vec<BoundOutput>,
     /// The last `EXPLAIN`'s stage and statement, if any.
     pub explain: Option<(ExplainStage, BoundOutput)>,
+    /// `SET 'key' = 'value'` settings (the last one of a key wins).
+    pub settings: std::collections::BTreeMap<String, String>,
 }
 
 /// Parse and bind a script.
@@ -89,11 +91,12 @@ fn bind_statements(
     let mut explain = None;
     let mut select_seen: Option<Option<Position>> = None;
     let mut explain_seen: Option<Option<Position>> = None;
+    let mut settings = std::collections::BTreeMap::new();
     for st in &stmts {
         if tables_only
             && !matches!(
                 st,
-                ParsedStatement::Set | ParsedStatement::CreateTable { .. }
+                ParsedStatement::Set { .. } | ParsedStatement::CreateTable { .. }
             )
         {
             return Err(CompileError::plan(
@@ -101,7 +104,7 @@ fn bind_statements(
                 statement_position(st),
             ));
         }
-        if let (Some(first), false) = (explain_seen, matches!(st, ParsedStatement::Set)) {
+        if let (Some(first), false) = (explain_seen, matches!(st, ParsedStatement::Set { .. })) {
             return Err(CompileError::plan(
                 "EXPLAIN must be the last statement of a script",
                 statement_position(st).or(first),
@@ -114,7 +117,11 @@ fn bind_statements(
             ));
         }
         match st {
-            ParsedStatement::Set => {}
+            ParsedStatement::Set { setting } => {
+                if let Some((k, v)) = setting {
+                    settings.insert(k.clone(), v.clone());
+                }
+            }
             ParsedStatement::CreateTable {
                 stmt,
                 options,
@@ -246,13 +253,14 @@ fn bind_statements(
         tables,
         outputs,
         explain,
+        settings,
     })
 }
 
 /// Where a statement starts (`None` for an ignored `SET`).
 fn statement_position(st: &ParsedStatement) -> Option<Position> {
     match st {
-        ParsedStatement::Set => None,
+        ParsedStatement::Set { .. } => None,
         ParsedStatement::CreateTable { position, .. }
         | ParsedStatement::Explain { position, .. }
         | ParsedStatement::Other { position, .. } => *position,

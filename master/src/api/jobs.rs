@@ -183,6 +183,7 @@ async fn validate_job(
                         queries: vec![q.clone()],
                         plan: sluice_compiler::DataflowPlan { outputs: vec![] },
                         explain: None,
+                        settings: Default::default(),
                     };
                     let strip = |s: String| {
                         s.split_once('\n')

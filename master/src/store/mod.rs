@@ -138,6 +138,7 @@ mod fixtures {
             cluster: "local".to_string(),
             desired_state: DesiredState::Running,
             plan: sluice_compiler::DataflowPlan { outputs: vec![] },
+            checkpoint_interval_ms: None,
             bounded: false,
             created_at_ms: 1_000,
             updated_at_ms: 1_000 + version as i64,

@@ -314,6 +314,7 @@ fn apply(
             workers: task.spec.resources.parallelism as usize,
             batch_size: BATCH_SIZE,
             progress_interval_ms: None,
+            checkpoint: None,
         },
     };
     match cluster.launch(&spec) {

@@ -159,6 +159,7 @@ fn master(
         workflows: workflows.clone(),
         scheduler_wake: Mutex::new(None),
         scheduler: SchedulerConfig::default(),
+        checkpoint_root: std::env::temp_dir().join("sluice-unused-checkpoints"),
     }
 }
 
