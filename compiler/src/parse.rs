@@ -232,14 +232,12 @@ fn parse_statement(mut toks: Vec<TokenWithSpan>) -> Result<ParsedStatement, Comp
             Some(Token::SingleQuotedString(s)) => Some(s.clone()),
             _ => None,
         };
-        let setting = if is_word(toks.first(), "SET")
-            && toks.len() == 4
-            && is_tok(toks.get(2), &Token::Eq)
-        {
-            quoted(toks.get(1)).zip(quoted(toks.get(3)))
-        } else {
-            None
-        };
+        let setting =
+            if is_word(toks.first(), "SET") && toks.len() == 4 && is_tok(toks.get(2), &Token::Eq) {
+                quoted(toks.get(1)).zip(quoted(toks.get(3)))
+            } else {
+                None
+            };
         return Ok(ParsedStatement::Set { setting });
     }
     let mut explain = None;

@@ -46,8 +46,8 @@ pub mod values;
 
 pub use datagen::DatagenConnector;
 pub use fs::{
-    on_error_policy, storage_options, DeadLetterWriter, FileFormat, FilesystemConnector, OnError,
-    STORAGE_KEYS,
+    on_error_policy, storage_options, DeadLetterWriter, FileFormat, FilesystemConnector, ObjectDir,
+    OnError, STORAGE_KEYS,
 };
 pub use kafka::KafkaConnector;
 pub use nexmark::{NexmarkConnector, NexmarkTable};
@@ -143,6 +143,57 @@ pub trait Sink: Send {
     fn prepare_commit(&mut self, epoch: u64) -> Result<()>;
     /// Phase two: make what `prepare_commit(epoch)` staged visible. Idempotent.
     fn commit(&mut self, epoch: u64) -> Result<()>;
+    /// What `commit(epoch)` will do, as data that a checkpoint stores (after
+    /// `prepare_commit(epoch)`): the input of [`Sink::recover`] when a run is restored
+    /// from that checkpoint. Default: nothing to record (`null`).
+    fn pending_commit(&self, epoch: u64) -> serde_json::Value {
+        let _ = epoch;
+        serde_json::Value::Null
+    }
+    /// Restore, before a run starts writing: finish the commits described by
+    /// `pending` (values of [`Sink::pending_commit`] from any worker of an earlier run,
+    /// recorded in the checkpoint restored from; idempotent), then abort whatever
+    /// earlier runs staged and no checkpoint covers. Called on one sink per table (the
+    /// first worker's). Default: nothing to do.
+    fn recover(&mut self, pending: &[serde_json::Value]) -> Result<()> {
+        let _ = pending;
+        Ok(())
+    }
+}
+
+/// A named crash point for reliability tests: when the environment variable
+/// `SLUICE_FAILPOINT` names `point`, the process aborts here (as a `kill -9` would
+/// end it). With `SLUICE_FAILPOINT_ONCE=FILE` it aborts only if it can create `FILE`,
+/// so a restarted process passes the point; `SLUICE_FAILPOINT_SKIP=N` passes the first
+/// N hits of the point in a process. Points: `sink.after_write`,
+/// `checkpoint.start`, `checkpoint.before_commit`, `commit.mid`, `commit.after`.
+pub fn failpoint(point: &str) {
+    let Ok(want) = std::env::var("SLUICE_FAILPOINT") else {
+        return;
+    };
+    if want != point {
+        return;
+    }
+    static HITS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let hit = HITS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let skip: u64 = std::env::var("SLUICE_FAILPOINT_SKIP")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    if hit < skip {
+        return;
+    }
+    if let Ok(marker) = std::env::var("SLUICE_FAILPOINT_ONCE") {
+        let created = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&marker);
+        if created.is_err() {
+            return;
+        }
+    }
+    eprintln!("failpoint {point}: aborting");
+    std::process::abort();
 }
 
 /// A connector: validates options and creates sources and sinks.

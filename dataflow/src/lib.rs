@@ -25,6 +25,7 @@
 #![forbid(unsafe_code)]
 
 mod accum;
+pub mod checkpoint;
 mod convert;
 pub mod errors;
 pub mod progress;
@@ -54,6 +55,8 @@ pub struct RunOptions {
     pub batch_size: usize,
     /// Kernels evaluating the stateless stages that run on Arrow batches.
     pub kernels: Arc<dyn ColumnarKernels>,
+    /// Periodic checkpoints, restored from at start ([`checkpoint`]); none when `None`.
+    pub checkpoint: Option<sluice_compiler::instance::CheckpointConfig>,
 }
 
 impl RunOptions {
@@ -64,7 +67,14 @@ impl RunOptions {
             registry,
             batch_size: DEFAULT_BATCH_SIZE,
             kernels: Arc::new(CpuKernels),
+            checkpoint: None,
         }
+    }
+
+    /// The same options with periodic checkpoints.
+    pub fn with_checkpoint(mut self, cfg: sluice_compiler::instance::CheckpointConfig) -> Self {
+        self.checkpoint = Some(cfg);
+        self
     }
 
     /// The same options with other columnar kernels.

@@ -2,6 +2,7 @@
 //! dataflow from the plan and stepping it until every terminal operator is done.
 //! Sinks are committed after all workers are done and no error was raised.
 
+use crate::checkpoint::{self, Coordinator, Restored};
 use crate::errors::{ErrorSlot, ExecutionError};
 use crate::progress::Progress;
 use crate::render::sink::{self, DoneFlag, Gathered, TableSinkHandle, TableSinkSpec};
@@ -9,6 +10,7 @@ use crate::render::topn::top_rows;
 use crate::render::{Context, Diff, Time};
 use crate::{CollectedResult, RunOptions, RunOutput};
 use sluice_compiler::{DataflowPlan, Row, SinkTarget};
+use sluice_connectors::ObjectDir;
 use sluice_connectors::WorkerContext;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Barrier};
@@ -31,6 +33,43 @@ pub(crate) fn execute(
     let worker_errors = errors.clone();
     let worker_progress = progress.clone();
 
+    // Checkpointed runs: finish the decided commits, abort the rest, find the positions.
+    let mut coordinator: Option<Arc<Coordinator>> = None;
+    let mut restored: Option<Arc<Restored>> = None;
+    if let Some(cfg) = &options.checkpoint {
+        match checkpoint::checkpointable(plan) {
+            Some(why) => eprintln!(
+                "checkpoints off: {why}; after a restart the job reads its sources from their start"
+            ),
+            None => {
+                let dir = ObjectDir::open(&cfg.dir).map_err(|e| {
+                    ExecutionError::Internal(format!("checkpoint directory {}: {e}", cfg.dir))
+                })?;
+                let r = checkpoint::restore(plan, &dir, &options.registry)?;
+                if let Some(r) = &r {
+                    eprintln!(
+                        "restored from checkpoint {} (written by {} workers){}",
+                        r.record.epoch,
+                        r.record.workers,
+                        if r.positions_apply {
+                            ""
+                        } else {
+                            "; the plan changed since: its sources start over"
+                        }
+                    );
+                }
+                coordinator = Some(Arc::new(Coordinator::new(
+                    cfg,
+                    dir,
+                    plan,
+                    workers,
+                    r.as_ref(),
+                )));
+                restored = r.map(Arc::new);
+            }
+        }
+    }
+
     let guards = timely::execute(timely::Config::process(workers), move |worker| {
         let plan = shared_plan.clone();
         let errors = worker_errors.clone();
@@ -40,6 +79,8 @@ pub(crate) fn execute(
         };
         let registry = registry.clone();
         let progress = worker_progress.clone();
+        let ckpt = coordinator.clone();
+        let restored = restored.clone();
         let (done, gathered, sinks) = worker.dataflow_named::<Time, _, _>("Sluice", |scope| {
             let mut ctx = Context {
                 scope,
@@ -51,6 +92,9 @@ pub(crate) fn execute(
                 start,
                 kernels: kernels.clone(),
                 errs: Vec::new(),
+                ckpt: ckpt.clone(),
+                restored: restored.clone(),
+                source_seq: 0,
             };
             let mut done: Vec<DoneFlag> = Vec::new();
             let mut gathered: Vec<Gathered> = Vec::new();
@@ -69,6 +113,8 @@ pub(crate) fn execute(
                                 worker: ctx_worker,
                                 errors: errors.clone(),
                                 progress: progress.clone(),
+                                output: i,
+                                ckpt: ckpt.clone(),
                             },
                         );
                         done.push(flag);
@@ -85,15 +131,73 @@ pub(crate) fn execute(
             done.push(sink::render_error_sink(errs, errors.clone()));
             (done, gathered, sinks)
         });
+        if ckpt.is_some() {
+            // Every operator is registered before worker 0 asks for a checkpoint.
+            barrier.wait();
+        }
+        let mut committed = ckpt.as_ref().map_or(0, |c| c.completed());
         while !done.iter().all(|d| d.get()) {
             worker.step_or_park(Some(Duration::from_millis(1)));
+            let Some(c) = &ckpt else { continue };
+            if errors.first().is_some() || progress.is_cancelled() {
+                continue;
+            }
+            if worker.index() == 0 {
+                c.maybe_request();
+                if let Err(e) = c.try_complete() {
+                    errors.raise(e);
+                }
+            }
+            let decided = c.completed();
+            if decided > committed {
+                match sink::commit_epoch(&sinks, decided) {
+                    Ok(()) => committed = decided,
+                    Err(e) => errors.raise(e),
+                }
+                sluice_connectors::failpoint("commit.after");
+            }
         }
         // Every worker's sinks have prepared (or the run failed): commit only if no
         // worker raised an error.
         barrier.wait();
-        if errors.first().is_none() && !progress.is_cancelled() {
-            if let Err(e) = sink::commit_epoch(&sinks, sink::BOUNDED_EPOCH) {
-                errors.raise(e);
+        let ok = errors.first().is_none() && !progress.is_cancelled();
+        barrier.wait();
+        match (&ckpt, ok) {
+            (_, false) => {}
+            (None, true) => {
+                if let Err(e) = sink::commit_epoch(&sinks, sink::BOUNDED_EPOCH) {
+                    errors.raise(e);
+                }
+            }
+            (Some(c), true) => {
+                // The input ended: one last checkpoint holds everything not yet
+                // decided, with the sources' final positions.
+                let last = c.requested().max(c.completed()) + 1;
+                match sink::prepare_epoch(&sinks, last) {
+                    Ok(list) => {
+                        for (key, pending) in list {
+                            c.sink_prepared(last, &key, worker.index(), pending);
+                        }
+                    }
+                    Err(e) => errors.raise(e),
+                }
+                barrier.wait();
+                if worker.index() == 0 && errors.first().is_none() {
+                    c.request(last);
+                    match c.try_complete() {
+                        Ok(true) => {}
+                        Ok(false) => errors.raise(ExecutionError::Internal(
+                            "the final checkpoint is incomplete".into(),
+                        )),
+                        Err(e) => errors.raise(e),
+                    }
+                }
+                barrier.wait();
+                if errors.first().is_none() {
+                    if let Err(e) = sink::commit_epoch(&sinks, last) {
+                        errors.raise(e);
+                    }
+                }
             }
         }
         gathered

@@ -23,9 +23,11 @@
 
 pub(crate) mod csv;
 mod dead_letter;
+mod objdir;
 mod prune;
 mod sink;
 pub(crate) mod source;
+pub use objdir::ObjectDir;
 #[cfg(test)]
 mod tests;
 

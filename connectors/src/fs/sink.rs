@@ -215,6 +215,7 @@ impl Sink for FileSink {
             None => {}
         }
         self.part = part;
+        crate::failpoint("sink.after_write");
         if self.part_size() >= self.opts.roll_size {
             self.roll()?;
         }
@@ -244,24 +245,90 @@ impl Sink for FileSink {
             let Some(moves) = self.prepared.get(&e).cloned() else {
                 continue;
             };
-            for (from, to) in moves {
-                let store = &self.loc.store;
-                let res = block_on(async {
-                    match store.rename(&from, &to).await {
-                        Ok(()) => Ok(()),
-                        // Already moved by an earlier (interrupted) commit.
-                        Err(object_store::Error::NotFound { .. })
-                            if store.head(&to).await.is_ok() =>
-                        {
-                            Ok(())
-                        }
-                        Err(e) => Err(e),
-                    }
-                })?;
-                res.map_err(io)?;
+            for (i, (from, to)) in moves.into_iter().enumerate() {
+                if i == 1 {
+                    crate::failpoint("commit.mid");
+                }
+                self.move_into_place(&from, &to)?;
             }
             self.prepared.remove(&e);
         }
         Ok(())
+    }
+
+    /// `[[staged, final], …]`: the renames `commit(epoch)` does.
+    fn pending_commit(&self, epoch: u64) -> serde_json::Value {
+        let moves = self.prepared.get(&epoch).map(Vec::as_slice).unwrap_or(&[]);
+        serde_json::Value::Array(
+            moves
+                .iter()
+                .map(|(from, to)| serde_json::json!([from.as_ref(), to.as_ref()]))
+                .collect(),
+        )
+    }
+
+    /// Finishes the recorded renames, then deletes everything left under `_staging/`
+    /// (parts of epochs no complete checkpoint covers: their rows are read again).
+    fn recover(&mut self, pending: &[serde_json::Value]) -> Result<()> {
+        let bad = |v: &serde_json::Value| {
+            ConnectorError::Internal(format!("bad pending commit in checkpoint: {v}"))
+        };
+        for p in pending {
+            if p.is_null() {
+                continue;
+            }
+            for m in p.as_array().ok_or_else(|| bad(p))? {
+                let pair = m
+                    .as_array()
+                    .filter(|a| a.len() == 2)
+                    .ok_or_else(|| bad(m))?;
+                let (Some(from), Some(to)) = (pair[0].as_str(), pair[1].as_str()) else {
+                    return Err(bad(m));
+                };
+                self.move_into_place(&Path::from(from), &Path::from(to))?;
+            }
+        }
+        let staging = self.loc.child("_staging");
+        let store = self.loc.store.clone();
+        let leftovers: Vec<Path> = block_on(async {
+            use futures::TryStreamExt;
+            store
+                .list(Some(&staging))
+                .map_ok(|o| o.location)
+                .try_collect::<Vec<_>>()
+                .await
+        })?
+        .or_else(|e| match e {
+            object_store::Error::NotFound { .. } => Ok(Vec::new()),
+            e => Err(e),
+        })
+        .map_err(io)?;
+        for path in leftovers {
+            let store = &self.loc.store;
+            block_on(async {
+                match store.delete(&path).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            })?
+            .map_err(io)?;
+        }
+        Ok(())
+    }
+}
+
+impl FileSink {
+    /// Renames a staged part to its final name; a part already moved (by an earlier,
+    /// interrupted commit) is fine.
+    fn move_into_place(&self, from: &Path, to: &Path) -> Result<()> {
+        let store = &self.loc.store;
+        let res = block_on(async {
+            match store.rename(from, to).await {
+                Ok(()) => Ok(()),
+                Err(object_store::Error::NotFound { .. }) if store.head(to).await.is_ok() => Ok(()),
+                Err(e) => Err(e),
+            }
+        })?;
+        res.map_err(io)
     }
 }

@@ -126,9 +126,10 @@ fn stdin_main() -> ExitCode {
         })
     });
 
-    let options = RunOptions::new(Registry::builtin())
+    let mut options = RunOptions::new(Registry::builtin())
         .with_workers(request.workers)
         .with_batch_size(request.batch_size);
+    options.checkpoint = request.checkpoint.clone();
     let result = sluice_dataflow::run(&request.plan, options, progress.clone());
     finished.store(true, Ordering::SeqCst);
     if let Some(handle) = reporter {
@@ -322,9 +323,10 @@ fn instance_main(dir: PathBuf) -> ExitCode {
     let runner = std::thread::Builder::new()
         .name("sluice-run".to_string())
         .spawn(move || {
-            let options = RunOptions::new(Registry::builtin())
+            let mut options = RunOptions::new(Registry::builtin())
                 .with_workers(worker.workers.max(1))
                 .with_batch_size(worker.batch_size.max(1));
+            options.checkpoint = worker.checkpoint.clone();
             let result = sluice_dataflow::run(&worker.plan, options, run_progress);
             let _ = done_tx.send(result);
         });

@@ -88,6 +88,12 @@ pub(crate) struct Context<'s> {
     pub(crate) kernels: Arc<dyn ColumnarKernels>,
     /// Every errs collection rendered so far.
     pub(crate) errs: Vec<Errs<'s>>,
+    /// The run's checkpoint coordinator (checkpointed runs only).
+    pub(crate) ckpt: Option<Arc<crate::checkpoint::Coordinator>>,
+    /// The checkpoint the run restores from.
+    pub(crate) restored: Option<Arc<crate::checkpoint::Restored>>,
+    /// Source operators rendered so far on this worker (their checkpoint keys).
+    pub(crate) source_seq: usize,
 }
 
 impl<'s> Context<'s> {

@@ -23,7 +23,29 @@ pub(crate) type DoneFlag = Rc<Cell<bool>>;
 /// One worker's sink of one table output, kept for the commit after the run.
 pub(crate) struct TableSinkHandle {
     table: String,
+    /// Its checkpoint key (`<output>:<table>`).
+    pub(crate) key: String,
     sink: Rc<RefCell<Option<Box<dyn Sink>>>>,
+}
+
+/// Phase one of `epoch` on every sink of this worker, outside the dataflow (the final
+/// epoch of a checkpointed run): `(key, pending commit)` per sink.
+pub(crate) fn prepare_epoch(
+    sinks: &[TableSinkHandle],
+    epoch: u64,
+) -> Result<Vec<(String, serde_json::Value)>, ExecutionError> {
+    let mut out = Vec::new();
+    for handle in sinks {
+        if let Some(sink) = handle.sink.borrow_mut().as_mut() {
+            sink.prepare_commit(epoch)
+                .map_err(|e| ExecutionError::Connector {
+                    table: handle.table.clone(),
+                    message: e.to_string(),
+                })?;
+            out.push((handle.key.clone(), sink.pending_commit(epoch)));
+        }
+    }
+    Ok(out)
 }
 
 /// The epoch a bounded run commits (checkpointed runs will commit one per checkpoint).
@@ -121,6 +143,13 @@ impl TableWriter {
             self.errors.raise(e);
         }
     }
+
+    fn pending(&self, epoch: u64) -> serde_json::Value {
+        self.sink
+            .borrow()
+            .as_ref()
+            .map_or(serde_json::Value::Null, |s| s.pending_commit(epoch))
+    }
 }
 
 /// Everything a table sink needs besides its input.
@@ -139,6 +168,10 @@ pub(crate) struct TableSinkSpec<'a> {
     pub(crate) errors: ErrorSlot,
     /// Counters.
     pub(crate) progress: Arc<Progress>,
+    /// The output's index in the plan.
+    pub(crate) output: usize,
+    /// The run's checkpoint coordinator (checkpointed runs only).
+    pub(crate) ckpt: Option<Arc<crate::checkpoint::Coordinator>>,
 }
 
 /// A table sink on this worker's share of `rows`. Append-only inputs are written time
@@ -149,6 +182,14 @@ pub(crate) fn render_table_sink(
     spec: TableSinkSpec<'_>,
 ) -> (DoneFlag, TableSinkHandle) {
     let table = spec.table.name.clone();
+    let key = crate::checkpoint::sink_key(spec.output, &table);
+    let ckpt = spec.ckpt.clone();
+    let worker = spec.worker.worker;
+    if let Some(c) = &ckpt {
+        c.register_sink(&key, worker);
+    }
+    let mut prepared_through = ckpt.as_ref().map_or(0, |c| c.completed());
+    let sink_key = key.clone();
     let sink = match spec.registry.create_sink(spec.table, spec.worker) {
         Ok(sink) => Some(sink),
         Err(e) => {
@@ -195,18 +236,37 @@ pub(crate) fn render_table_sink(
                     }
                 }
             }
+            // Checkpointed: once the input frontier passes a requested barrier, this
+            // worker's share of the epoch is written: stage it.
+            if let Some(c) = &ckpt {
+                loop {
+                    let epoch = prepared_through + 1;
+                    if epoch > c.requested() {
+                        break;
+                    }
+                    let b = crate::checkpoint::barrier(epoch);
+                    if frontier.frontier().iter().any(|t| *t < b) {
+                        break;
+                    }
+                    writer.prepare(epoch);
+                    c.sink_prepared(epoch, &sink_key, worker, writer.pending(epoch));
+                    prepared_through = epoch;
+                }
+            }
             if frontier.frontier().is_empty() && !flag.get() {
                 let rest: Vec<(Row, Diff)> = std::mem::take(&mut pending)
                     .into_values()
                     .flatten()
                     .collect();
                 writer.write(rest);
-                writer.prepare(BOUNDED_EPOCH);
+                if ckpt.is_none() {
+                    writer.prepare(BOUNDED_EPOCH);
+                }
                 flag.set(true);
             }
         },
     );
-    (done, TableSinkHandle { table, sink })
+    (done, TableSinkHandle { table, key, sink })
 }
 
 /// Gathered rows of one `Collect` output (on worker 0; empty elsewhere).

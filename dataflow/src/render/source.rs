@@ -14,6 +14,7 @@
 //! `dead-letter` counts them and appends them to `'dead-letter.path'`.
 
 use super::{fallible_operator, Batches, Context, Time, TimedBatch};
+use crate::checkpoint::epoch_time;
 use crate::errors::{ErrorSlot, ExecutionError};
 use crate::progress::Progress;
 use arrow::record_batch::RecordBatch;
@@ -196,7 +197,35 @@ pub(crate) fn render_source<'s>(
     filters: &[ScalarExpr],
 ) -> Batches<'s> {
     let name = format!("Source({})", table.name);
-    let opened = SourceState::open(ctx, table, projection, filters, ctx.worker);
+    let key = crate::checkpoint::source_key(ctx.source_seq, &table.name);
+    ctx.source_seq += 1;
+    let worker = ctx.worker;
+    let ckpt = ctx.ckpt.clone();
+    if let Some(c) = &ckpt {
+        c.register_source(&key, worker.worker);
+    }
+    let mut opened = SourceState::open(ctx, table, projection, filters, ctx.worker);
+    if let (Ok(state), Some(restored)) = (&mut opened, &ctx.restored) {
+        match crate::checkpoint::restored_position(restored, &key, worker) {
+            Ok(Some(position)) => {
+                if let Err(e) = state.reader.seek(&position) {
+                    opened = Err(ExecutionError::Connector {
+                        table: table.name.clone(),
+                        message: format!("restoring its position from the checkpoint: {e}"),
+                    });
+                }
+            }
+            Ok(None) => {}
+            Err(why) => {
+                if worker.worker == 0 {
+                    eprintln!(
+                        "source '{}': {why}; it reads from its start position",
+                        table.name
+                    );
+                }
+            }
+        }
+    }
     let bounded = table.capabilities.bounded;
     let batch_size = ctx.batch_size.max(1);
     let errors: ErrorSlot = ctx.errors.clone();
@@ -216,10 +245,25 @@ pub(crate) fn render_source<'s>(
                 Ok(state) => (Some(state), None),
                 Err(e) => (None, Some(e)),
             };
+            let mut epoch = ckpt.as_ref().map_or(0, |c| c.first_epoch());
+            let now_ms = move || start.elapsed().as_millis() as u64;
             move |output| {
                 let Some(cap) = capability.as_mut() else {
                     return;
                 };
+                // Checkpointed: record the position at each requested barrier, then move
+                // past it (everything read so far is below the barrier's time).
+                if let (Some(c), Some(state)) = (&ckpt, state.as_mut()) {
+                    let requested = c.requested();
+                    if requested >= epoch {
+                        c.source_position(requested, &key, worker.worker, state.reader.position());
+                        epoch = requested + 1;
+                    }
+                    let t = epoch_time(epoch, if bounded { 0 } else { now_ms() });
+                    if t > *cap.time() {
+                        cap.downgrade(&t);
+                    }
+                }
                 let time = *cap.time();
                 if let Some(e) = pending_error.take() {
                     output.session(&*cap).give(Err((e, time)));
@@ -251,6 +295,7 @@ pub(crate) fn render_source<'s>(
                         }
                         drop(session);
                         let next = match state.watermark {
+                            _ if ckpt.is_some() => None,
                             Some(_) => state.watermark(),
                             None if !bounded => Some(start.elapsed().as_millis() as Time),
                             None => None,
@@ -263,7 +308,7 @@ pub(crate) fn render_source<'s>(
                         activator.activate();
                     }
                     Ok(SourcePoll::Idle) => {
-                        if state.watermark.is_none() && !bounded {
+                        if state.watermark.is_none() && !bounded && ckpt.is_none() {
                             let now = start.elapsed().as_millis() as Time;
                             if now > *cap.time() {
                                 cap.downgrade(&now);
@@ -272,6 +317,9 @@ pub(crate) fn render_source<'s>(
                         activator.activate_after(Duration::from_millis(1));
                     }
                     Ok(SourcePoll::Finished) => {
+                        if let Some(c) = &ckpt {
+                            c.source_finished(&key, worker.worker, state.reader.position());
+                        }
                         capability = None;
                         waiting.end();
                     }

@@ -1,0 +1,581 @@
+//! Periodic consistent checkpoints of a run, and restore.
+//!
+//! ```text
+//! worker 0 ─ request epoch e ─▶ every source: record position, move its time to ≥ barrier(e)
+//!                               every sink: when its input frontier passes barrier(e),
+//!                                           prepare_commit(e) (staged, invisible)
+//! worker 0 ─ all positions and prepares of e are in ─▶ write chk-<e>.json (the decision)
+//! every worker ─ sees e completed ─▶ commit(e) on its sinks (the staged parts appear)
+//! ```
+//!
+//! **Epochs in time.** In a checkpointed run, the data a source reads before it
+//! records its position for checkpoint `e` carries a timestamp below
+//! [`barrier`]`(e)` and everything after at or above it: timestamps are
+//! `(epoch - 1) << 40 | ms since the run started`. A sink therefore knows that its
+//! share of epoch `e` is complete when its input frontier reaches `barrier(e)`: timely's
+//! progress tracking is the barrier alignment.
+//!
+//! **The record is the commit decision.** `chk-<e>.json` holds every source position at
+//! the barrier and every sink's pending commit (what `commit` will rename). Sinks make
+//! their parts visible only after the record is durable; a restore finishes the pending
+//! commits of the record it restores from (idempotently) and aborts whatever else was
+//! staged, then seeks the sources to the record's positions. So every input record is
+//! in exactly one committed epoch: exactly-once output across crashes.
+//!
+//! **Lineage.** Each record also keeps the positions of the checkpoint before it, so a
+//! record maps a range of source positions (Kafka offsets per partition, …) to the
+//! objects its commit made visible: the job's manifest (`GET /api/v1/jobs/{name}/commits`).
+//!
+//! **Scope.** Stateless plans (sources without watermarks, `Calc`, `Union`) checkpoint;
+//! a plan with stateful operators runs without checkpoints (their state is not
+//! snapshotted yet) and reads its sources from the start after a restart — see
+//! [`checkpointable`].
+
+use crate::errors::ExecutionError;
+use crate::render::Time;
+use serde::{Deserialize, Serialize};
+use sluice_compiler::instance::CheckpointConfig;
+use sluice_compiler::{DataflowPlan, PhysicalPlan, SinkTarget};
+use sluice_connectors::{ObjectDir, Registry, WorkerContext};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Format of [`CheckpointRecord`].
+pub const CHECKPOINT_FORMAT: u32 = 1;
+
+/// Checkpoint records kept (older ones are deleted; the newest is restored from).
+pub const KEEP_RECORDS: usize = 50;
+
+const SHIFT: u32 = 40;
+
+/// The first timestamp of epoch `e + 1`: data before checkpoint `e`'s barrier is below it.
+pub(crate) fn barrier(epoch: u64) -> Time {
+    epoch << SHIFT
+}
+
+/// The timestamp of data read during `epoch` (≥ 1), `ms` after the run started.
+pub(crate) fn epoch_time(epoch: u64, ms: u64) -> Time {
+    ((epoch.max(1) - 1) << SHIFT) | (ms & ((1 << SHIFT) - 1))
+}
+
+/// One complete checkpoint: the commit decision for its epoch and a manifest entry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointRecord {
+    /// [`CHECKPOINT_FORMAT`].
+    pub format_version: u32,
+    /// The checkpoint's epoch (1, 2, …; continues across restores).
+    pub epoch: u64,
+    /// When it completed (ms since the Unix epoch).
+    pub completed_at_ms: i64,
+    /// Workers of the run that wrote it.
+    pub workers: usize,
+    /// Fingerprint of the plan it belongs to: a changed plan does not seek to it.
+    pub plan_fingerprint: String,
+    /// Source (`<n>:<table>`, in render order) → each worker's position at the barrier.
+    pub sources: BTreeMap<String, Vec<serde_json::Value>>,
+    /// The same at the previous checkpoint (`null` entries: the beginning): with
+    /// `sources`, the input range this checkpoint's commit covers.
+    pub from: BTreeMap<String, Vec<serde_json::Value>>,
+    /// Output (`<output index>:<table>`) → the pending commits of every worker for the
+    /// epochs this record decides (what becomes visible).
+    pub sinks: BTreeMap<String, Vec<serde_json::Value>>,
+}
+
+fn record_name(epoch: u64) -> String {
+    format!("chk-{epoch:020}.json")
+}
+
+/// A stable fingerprint of a plan (FNV-1a of its JSON).
+pub fn plan_fingerprint(plan: &DataflowPlan) -> String {
+    let json = serde_json::to_vec(plan).unwrap_or_default();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in json {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// Why `plan` cannot checkpoint, or `None` when it can.
+pub fn checkpointable(plan: &DataflowPlan) -> Option<String> {
+    fn walk(p: &PhysicalPlan) -> Option<String> {
+        match p {
+            PhysicalPlan::Source { table, .. } if table.watermark.is_some() => Some(format!(
+                "source '{}' has a watermark (event-time state is not snapshotted yet)",
+                table.name
+            )),
+            PhysicalPlan::Source { .. } => None,
+            PhysicalPlan::Calc { input, .. } => walk(input),
+            PhysicalPlan::Union { inputs } => inputs.iter().find_map(walk),
+            PhysicalPlan::Values { .. } => Some("the plan has a VALUES input".into()),
+            other => {
+                let name = match other {
+                    PhysicalPlan::WindowAssign { .. } => "WindowAssign",
+                    PhysicalPlan::SessionAssign { .. } => "SessionAssign",
+                    PhysicalPlan::WindowAggregate { .. } => "WindowAggregate",
+                    PhysicalPlan::Reduce { .. } => "Reduce",
+                    PhysicalPlan::HashJoin { .. } => "HashJoin",
+                    _ => "TopN",
+                };
+                Some(format!(
+                    "the plan has a stateful operator ({name}) whose state is not snapshotted yet"
+                ))
+            }
+        }
+    }
+    plan.outputs.iter().find_map(|o| {
+        if !matches!(o.target, SinkTarget::Table(_)) {
+            return Some("the job collects rows for a client".into());
+        }
+        walk(&o.plan)
+    })
+}
+
+/// Reads the newest readable record in `dir`.
+pub fn latest_record(dir: &ObjectDir) -> Result<Option<CheckpointRecord>, ExecutionError> {
+    let io = |e: sluice_connectors::ConnectorError| {
+        ExecutionError::Internal(format!("checkpoint store {}: {e}", dir.display()))
+    };
+    let mut names: Vec<String> = dir
+        .list()
+        .map_err(io)?
+        .into_iter()
+        .filter(|n| n.starts_with("chk-") && n.ends_with(".json"))
+        .collect();
+    names.sort();
+    while let Some(name) = names.pop() {
+        let Some(bytes) = dir.get(&name).map_err(io)? else {
+            continue;
+        };
+        match serde_json::from_slice::<CheckpointRecord>(&bytes) {
+            Ok(r) if r.format_version <= CHECKPOINT_FORMAT => return Ok(Some(r)),
+            // A record we cannot read is skipped (the previous one is still whole).
+            _ => eprintln!(
+                "checkpoint {name} in {} is unreadable: skipped",
+                dir.display()
+            ),
+        }
+    }
+    Ok(None)
+}
+
+/// Every record in `dir`, oldest first (the job's manifest).
+pub fn all_records(dir: &ObjectDir) -> Result<Vec<CheckpointRecord>, ExecutionError> {
+    let io = |e: sluice_connectors::ConnectorError| {
+        ExecutionError::Internal(format!("checkpoint store {}: {e}", dir.display()))
+    };
+    let mut out = Vec::new();
+    for name in dir.list().map_err(io)? {
+        if !(name.starts_with("chk-") && name.ends_with(".json")) {
+            continue;
+        }
+        if let Some(bytes) = dir.get(&name).map_err(io)? {
+            if let Ok(r) = serde_json::from_slice::<CheckpointRecord>(&bytes) {
+                out.push(r);
+            }
+        }
+    }
+    out.sort_by_key(|r| r.epoch);
+    Ok(out)
+}
+
+/// Where the run restores from.
+pub(crate) struct Restored {
+    /// The record (its positions apply only when `positions_apply`).
+    pub(crate) record: CheckpointRecord,
+    /// The plan is the one the record was written for.
+    pub(crate) positions_apply: bool,
+}
+
+/// Before a checkpointed run: finishes the pending commits of the newest record and
+/// aborts every other staged part of the plan's sinks. Returns the record.
+pub(crate) fn restore(
+    plan: &DataflowPlan,
+    dir: &ObjectDir,
+    registry: &Registry,
+) -> Result<Option<Restored>, ExecutionError> {
+    let record = latest_record(dir)?;
+    let fingerprint = plan_fingerprint(plan);
+    let one = WorkerContext {
+        worker: 0,
+        workers: 1,
+    };
+    for (i, output) in plan.outputs.iter().enumerate() {
+        let SinkTarget::Table(table) = &output.target else {
+            continue;
+        };
+        let key = sink_key(i, &table.name);
+        let pending: Vec<serde_json::Value> = record
+            .as_ref()
+            .and_then(|r| r.sinks.get(&key).cloned())
+            .unwrap_or_default();
+        let mut sink = registry
+            .create_sink(table, one)
+            .map_err(|e| ExecutionError::Connector {
+                table: table.name.clone(),
+                message: e.to_string(),
+            })?;
+        sink.recover(&pending)
+            .map_err(|e| ExecutionError::Connector {
+                table: table.name.clone(),
+                message: format!("restoring from checkpoint: {e}"),
+            })?;
+    }
+    Ok(record.map(|record| Restored {
+        positions_apply: record.plan_fingerprint == fingerprint,
+        record,
+    }))
+}
+
+/// The key of a source operator: its render order on a worker, and its table.
+pub(crate) fn source_key(seq: usize, table: &str) -> String {
+    format!("{seq}:{table}")
+}
+
+/// The key of a table output.
+pub(crate) fn sink_key(output: usize, table: &str) -> String {
+    format!("{output}:{table}")
+}
+
+/// Where a restored source of this worker seeks, if anywhere: its own position when the
+/// worker count is unchanged; the union of every worker's (keyed) position otherwise.
+/// `Err` when positions cannot be redistributed.
+pub(crate) fn restored_position(
+    restored: &Restored,
+    key: &str,
+    worker: WorkerContext,
+) -> Result<Option<serde_json::Value>, String> {
+    if !restored.positions_apply {
+        return Ok(None);
+    }
+    let Some(positions) = restored.record.sources.get(key) else {
+        return Ok(None);
+    };
+    if positions.len() == worker.workers {
+        return Ok(positions.get(worker.worker).cloned());
+    }
+    let mut merged = serde_json::Map::new();
+    for p in positions {
+        match p {
+            serde_json::Value::Object(o) => {
+                merged.extend(o.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+            _ => {
+                return Err(format!(
+                    "its positions from {} workers cannot be redistributed over {}",
+                    positions.len(),
+                    worker.workers
+                ))
+            }
+        }
+    }
+    Ok(Some(serde_json::Value::Object(merged)))
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Source operators (key, worker) and sink operators (key, worker) of the run.
+    sources: Vec<(String, usize)>,
+    sinks: Vec<(String, usize)>,
+    /// Positions recorded per epoch.
+    positions: BTreeMap<u64, BTreeMap<(String, usize), serde_json::Value>>,
+    /// Final positions of finished sources.
+    finished: BTreeMap<(String, usize), serde_json::Value>,
+    /// Pending commits per epoch.
+    prepared: BTreeMap<u64, BTreeMap<(String, usize), serde_json::Value>>,
+    /// Positions of the last complete checkpoint.
+    last_sources: BTreeMap<String, Vec<serde_json::Value>>,
+    last_completed: Option<Instant>,
+}
+
+/// The checkpoint coordinator of one run, shared by its worker threads.
+pub(crate) struct Coordinator {
+    dir: ObjectDir,
+    interval: Duration,
+    workers: usize,
+    fingerprint: String,
+    requested: AtomicU64,
+    completed: AtomicU64,
+    inner: Mutex<Inner>,
+}
+
+impl Coordinator {
+    /// A coordinator continuing after `restored` (epoch 0 without one).
+    pub(crate) fn new(
+        cfg: &CheckpointConfig,
+        dir: ObjectDir,
+        plan: &DataflowPlan,
+        workers: usize,
+        restored: Option<&Restored>,
+    ) -> Coordinator {
+        let base = restored.map_or(0, |r| r.record.epoch);
+        let last_sources = restored
+            .filter(|r| r.positions_apply)
+            .map(|r| r.record.sources.clone())
+            .unwrap_or_default();
+        Coordinator {
+            dir,
+            interval: Duration::from_millis(cfg.interval_ms.max(1)),
+            workers,
+            fingerprint: plan_fingerprint(plan),
+            requested: AtomicU64::new(base),
+            completed: AtomicU64::new(base),
+            inner: Mutex::new(Inner {
+                last_sources,
+                last_completed: Some(Instant::now()),
+                ..Inner::default()
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The newest epoch whose barrier was requested.
+    pub(crate) fn requested(&self) -> u64 {
+        self.requested.load(Ordering::SeqCst)
+    }
+
+    /// The newest epoch whose record is durable.
+    pub(crate) fn completed(&self) -> u64 {
+        self.completed.load(Ordering::SeqCst)
+    }
+
+    /// The epoch data read now belongs to, for a source that has passed every barrier.
+    pub(crate) fn first_epoch(&self) -> u64 {
+        self.completed() + 1
+    }
+
+    pub(crate) fn register_source(&self, key: &str, worker: usize) {
+        self.lock().sources.push((key.to_string(), worker));
+    }
+
+    pub(crate) fn register_sink(&self, key: &str, worker: usize) {
+        self.lock().sinks.push((key.to_string(), worker));
+    }
+
+    /// A source's position at the barrier of `epoch`.
+    pub(crate) fn source_position(
+        &self,
+        epoch: u64,
+        key: &str,
+        worker: usize,
+        position: serde_json::Value,
+    ) {
+        self.lock()
+            .positions
+            .entry(epoch)
+            .or_default()
+            .insert((key.to_string(), worker), position);
+    }
+
+    /// A source has read all its input; `position` is its last.
+    pub(crate) fn source_finished(&self, key: &str, worker: usize, position: serde_json::Value) {
+        self.lock()
+            .finished
+            .insert((key.to_string(), worker), position);
+    }
+
+    /// A sink prepared `epoch`; `pending` is what its commit will do.
+    pub(crate) fn sink_prepared(
+        &self,
+        epoch: u64,
+        key: &str,
+        worker: usize,
+        pending: serde_json::Value,
+    ) {
+        self.lock()
+            .prepared
+            .entry(epoch)
+            .or_default()
+            .insert((key.to_string(), worker), pending);
+    }
+
+    /// Worker 0, between steps: starts the next checkpoint when the interval has passed
+    /// since the last one completed and none is in flight.
+    pub(crate) fn maybe_request(&self) {
+        let (req, done) = (self.requested(), self.completed());
+        if req != done {
+            return;
+        }
+        let due = self
+            .lock()
+            .last_completed
+            .is_none_or(|t| t.elapsed() >= self.interval);
+        if due {
+            sluice_connectors::failpoint("checkpoint.start");
+            self.requested.store(done + 1, Ordering::SeqCst);
+        }
+    }
+
+    /// Makes `epoch` the requested one (the final checkpoint of a run whose input ended).
+    pub(crate) fn request(&self, epoch: u64) {
+        self.requested.fetch_max(epoch, Ordering::SeqCst);
+    }
+
+    /// Worker 0, between steps: writes the record of the requested epoch once every
+    /// source and sink has reported for it. Returns whether it completed one.
+    pub(crate) fn try_complete(&self) -> Result<bool, ExecutionError> {
+        let epoch = self.requested();
+        if epoch <= self.completed() {
+            return Ok(false);
+        }
+        let mut inner = self.lock();
+        let here = inner.positions.get(&epoch);
+        let mut sources: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
+        for (key, worker) in &inner.sources {
+            let k = (key.clone(), *worker);
+            let Some(p) = here
+                .and_then(|m| m.get(&k))
+                .or_else(|| inner.finished.get(&k))
+            else {
+                return Ok(false);
+            };
+            let slot = sources.entry(key.clone()).or_default();
+            if slot.len() <= *worker {
+                slot.resize(*worker + 1, serde_json::Value::Null);
+            }
+            slot[*worker] = p.clone();
+        }
+        let prepared_here = inner.prepared.get(&epoch);
+        if inner
+            .sinks
+            .iter()
+            .any(|k| prepared_here.is_none_or(|m| !m.contains_key(k)))
+        {
+            return Ok(false);
+        }
+        let done = self.completed();
+        let mut sinks: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
+        for (_, m) in inner.prepared.range(done + 1..=epoch) {
+            for ((key, _), pending) in m {
+                if !pending.is_null() {
+                    sinks.entry(key.clone()).or_default().push(pending.clone());
+                }
+            }
+        }
+        let from = inner.last_sources.clone();
+        let record = CheckpointRecord {
+            format_version: CHECKPOINT_FORMAT,
+            epoch,
+            completed_at_ms: now_ms(),
+            workers: self.workers,
+            plan_fingerprint: self.fingerprint.clone(),
+            sources: sources.clone(),
+            from,
+            sinks,
+        };
+        let bytes = serde_json::to_vec_pretty(&record)
+            .map_err(|e| ExecutionError::Internal(format!("checkpoint record: {e}")))?;
+        self.dir
+            .put(&record_name(epoch), bytes)
+            .map_err(|e| ExecutionError::Internal(format!("writing checkpoint {epoch}: {e}")))?;
+        sluice_connectors::failpoint("checkpoint.before_commit");
+        inner.last_sources = sources;
+        inner.last_completed = Some(Instant::now());
+        inner.positions = inner.positions.split_off(&(epoch + 1));
+        inner.prepared = inner.prepared.split_off(&(epoch + 1));
+        drop(inner);
+        self.completed.store(epoch, Ordering::SeqCst);
+        self.prune();
+        Ok(true)
+    }
+
+    /// Deletes records beyond the newest [`KEEP_RECORDS`] (best effort).
+    fn prune(&self) {
+        let Ok(names) = self.dir.list() else {
+            return;
+        };
+        let records: Vec<&String> = names
+            .iter()
+            .filter(|n| n.starts_with("chk-") && n.ends_with(".json"))
+            .collect();
+        if records.len() > KEEP_RECORDS {
+            for n in &records[..records.len() - KEEP_RECORDS] {
+                let _ = self.dir.delete(n);
+            }
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epoch_times_order_below_their_barrier() {
+        assert!(epoch_time(1, 0) < barrier(1));
+        assert!(epoch_time(1, (1 << 40) - 1) < barrier(1));
+        assert!(epoch_time(2, 0) >= barrier(1));
+        assert!(epoch_time(2, 5) < barrier(2));
+        assert_eq!(epoch_time(0, 7), epoch_time(1, 7));
+    }
+
+    #[test]
+    fn durations_parse_like_flink() {
+        use sluice_compiler::instance::parse_duration_ms;
+        assert_eq!(parse_duration_ms("500ms"), Ok(500));
+        assert_eq!(parse_duration_ms("10s"), Ok(10_000));
+        assert_eq!(parse_duration_ms("10 s"), Ok(10_000));
+        assert_eq!(parse_duration_ms("2min"), Ok(120_000));
+        assert_eq!(parse_duration_ms("250"), Ok(250));
+        assert!(parse_duration_ms("soon").is_err());
+        assert!(parse_duration_ms("5 fortnights").is_err());
+    }
+
+    #[test]
+    fn keyed_positions_are_merged_when_the_worker_count_changes() {
+        let record = CheckpointRecord {
+            format_version: 1,
+            epoch: 3,
+            completed_at_ms: 0,
+            workers: 2,
+            plan_fingerprint: "x".into(),
+            sources: BTreeMap::from([
+                (
+                    "0:k".to_string(),
+                    vec![
+                        serde_json::json!({"t/0": 5, "t/2": 7}),
+                        serde_json::json!({"t/1": 6, "t/3": 8}),
+                    ],
+                ),
+                (
+                    "1:g".to_string(),
+                    vec![serde_json::json!(1), serde_json::json!(2)],
+                ),
+            ]),
+            from: BTreeMap::new(),
+            sinks: BTreeMap::new(),
+        };
+        let r = Restored {
+            record,
+            positions_apply: true,
+        };
+        let w = |worker, workers| WorkerContext { worker, workers };
+        assert_eq!(
+            restored_position(&r, "0:k", w(1, 2)).unwrap(),
+            Some(serde_json::json!({"t/1": 6, "t/3": 8}))
+        );
+        assert_eq!(
+            restored_position(&r, "0:k", w(0, 3)).unwrap(),
+            Some(serde_json::json!({"t/0": 5, "t/1": 6, "t/2": 7, "t/3": 8}))
+        );
+        assert!(restored_position(&r, "1:g", w(0, 3)).is_err());
+        assert_eq!(restored_position(&r, "2:none", w(0, 3)).unwrap(), None);
+        let stale = Restored {
+            positions_apply: false,
+            ..r
+        };
+        assert_eq!(restored_position(&stale, "0:k", w(0, 2)).unwrap(), None);
+    }
+}
