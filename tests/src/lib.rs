@@ -80,6 +80,13 @@ impl MasterProcess {
     // The child is moved into the returned value, whose `Drop` kills and waits for it.
     #[allow(clippy::zombie_processes)]
     pub fn start(data_dir: &Path, flags: &[&str]) -> MasterProcess {
+        Self::start_with_env(data_dir, flags, &[])
+    }
+
+    /// [`MasterProcess::start`] with extra environment variables (its instances inherit
+    /// them).
+    #[allow(clippy::zombie_processes)]
+    pub fn start_with_env(data_dir: &Path, flags: &[&str], env: &[(&str, &str)]) -> MasterProcess {
         std::fs::create_dir_all(data_dir).expect("create data dir");
         let log_path = data_dir.join("master.log");
         // Keep earlier masters' logs: append.
@@ -95,6 +102,7 @@ impl MasterProcess {
             .arg(data_dir)
             .args(["--listen", "127.0.0.1:0"])
             .args(flags)
+            .envs(env.iter().copied())
             .stdin(std::process::Stdio::null())
             .stdout(log.try_clone().expect("clone log"))
             .stderr(log)

@@ -245,11 +245,10 @@ impl Sink for FileSink {
             let Some(moves) = self.prepared.get(&e).cloned() else {
                 continue;
             };
-            for (i, (from, to)) in moves.into_iter().enumerate() {
-                if i == 1 {
-                    crate::failpoint("commit.mid");
-                }
+            for (from, to) in moves {
                 self.move_into_place(&from, &to)?;
+                // Some parts of the checkpoint's commit are visible, others not yet.
+                crate::failpoint("commit.mid");
             }
             self.prepared.remove(&e);
         }

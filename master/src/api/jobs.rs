@@ -12,7 +12,10 @@ use crate::service::{JobPatch, NewJob, ServiceError};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use serde::Serialize;
 use sluice_compiler::{ExplainStage, SinkTarget};
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -24,6 +27,134 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_job, update_job, delete_job))
         .routes(routes!(job_events))
         .routes(routes!(job_instances))
+        .routes(routes!(job_commits))
+}
+
+/// The input range one source covered in a commit: each worker's position at the
+/// previous checkpoint (`null`: its start) and at this one.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SourceRangeView {
+    /// Positions at the previous checkpoint, one per worker.
+    #[schema(value_type = Vec<Object>)]
+    pub from: Vec<serde_json::Value>,
+    /// Positions at this checkpoint, one per worker (Kafka: next offset per
+    /// `topic/partition`).
+    #[schema(value_type = Vec<Object>)]
+    pub to: Vec<serde_json::Value>,
+}
+
+/// One committed checkpoint: which input it covers and which objects it made visible.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CommitView {
+    /// The checkpoint's epoch (1, 2, … across the job's instances).
+    pub epoch: u64,
+    /// When its record was written (RFC 3339).
+    pub completed_at: String,
+    /// Workers of the instance that wrote it.
+    pub workers: usize,
+    /// Source (`<n>:<table>`) → the input range.
+    pub sources: BTreeMap<String, SourceRangeView>,
+    /// Output (`<n>:<table>`) → the objects the commit made visible.
+    pub objects: BTreeMap<String, Vec<String>>,
+}
+
+/// A job's commit manifest.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CommitsView {
+    /// The job.
+    pub job: String,
+    /// Where its checkpoints are kept (none for a job that does not checkpoint).
+    pub checkpoint_dir: Option<String>,
+    /// Checkpoints, oldest first (the newest 50 are kept).
+    pub commits: Vec<CommitView>,
+}
+
+/// A job's commit manifest (lineage): per checkpoint, the source position ranges it
+/// covers (Kafka offsets per partition, …) and the objects its commit made visible.
+#[utoipa::path(get, path = "/api/v1/jobs/{name}/commits", tag = "jobs",
+    params(("name" = String, Path, description = "The job's name")),
+    responses(
+        (status = 200, description = "Checkpoints, oldest first", body = CommitsView),
+        (status = 400, description = "Invalid path", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 500, description = "The checkpoint store cannot be read", body = ErrorBody),
+        (status = 503, description = "The store failed", body = ErrorBody),
+    ))]
+async fn job_commits(
+    State(m): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<CommitsView>, ApiError> {
+    let job = m.job(&name)?;
+    if job.checkpoint_interval_ms.is_none() {
+        return Ok(Json(CommitsView {
+            job: job.name,
+            checkpoint_dir: None,
+            commits: Vec::new(),
+        }));
+    }
+    let dir = m.checkpoint_root.join(&job.id).display().to_string();
+    let read_dir = dir.clone();
+    let commits = tokio::task::spawn_blocking(move || read_commits(&read_dir))
+        .await
+        .map_err(|e| ApiError::internal(format!("reading checkpoints: {e}")))?
+        .map_err(ApiError::internal)?;
+    Ok(Json(CommitsView {
+        job: job.name,
+        checkpoint_dir: Some(dir),
+        commits,
+    }))
+}
+
+/// The checkpoint records in `dir`, as views (records this master cannot read are
+/// skipped).
+fn read_commits(dir: &str) -> Result<Vec<CommitView>, String> {
+    let d = sluice_connectors::ObjectDir::open(dir).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for name in d.list().map_err(|e| e.to_string())? {
+        if !(name.starts_with("chk-") && name.ends_with(".json")) {
+            continue;
+        }
+        let Some(bytes) = d.get(&name).map_err(|e| e.to_string())? else {
+            continue;
+        };
+        let Ok(r) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+            continue;
+        };
+        let Some(epoch) = r["epoch"].as_u64() else {
+            continue;
+        };
+        let list = |v: &serde_json::Value| v.as_array().cloned().unwrap_or_default();
+        let mut sources = BTreeMap::new();
+        if let Some(to) = r["sources"].as_object() {
+            for (k, v) in to {
+                let to = list(v);
+                let mut from = list(&r["from"][k]);
+                from.resize(to.len(), serde_json::Value::Null);
+                sources.insert(k.clone(), SourceRangeView { from, to });
+            }
+        }
+        let mut objects = BTreeMap::new();
+        if let Some(sinks) = r["sinks"].as_object() {
+            for (k, pendings) in sinks {
+                let mut keys: Vec<String> = list(pendings)
+                    .iter()
+                    .flat_map(list)
+                    .filter_map(|pair| pair[1].as_str().map(str::to_string))
+                    .collect();
+                keys.sort();
+                objects.insert(k.clone(), keys);
+            }
+        }
+        out.push(CommitView {
+            epoch,
+            completed_at: super::views::rfc3339(r["completed_at_ms"].as_i64().unwrap_or(0)),
+            workers: r["workers"].as_u64().unwrap_or(0) as usize,
+            sources,
+            objects,
+        });
+    }
+    out.sort_by_key(|c| c.epoch);
+    Ok(out)
 }
 
 /// Submit a job: the SQL is compiled first; errors come back as 422 with line and column.
