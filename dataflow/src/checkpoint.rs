@@ -298,6 +298,8 @@ pub(crate) struct Coordinator {
     fingerprint: String,
     requested: AtomicU64,
     completed: AtomicU64,
+    /// The newest epoch each worker has committed its sinks through.
+    worker_committed: Vec<AtomicU64>,
     inner: Mutex<Inner>,
 }
 
@@ -322,6 +324,7 @@ impl Coordinator {
             fingerprint: plan_fingerprint(plan),
             requested: AtomicU64::new(base),
             completed: AtomicU64::new(base),
+            worker_committed: (0..workers.max(1)).map(|_| AtomicU64::new(base)).collect(),
             inner: Mutex::new(Inner {
                 last_sources,
                 last_completed: Some(Instant::now()),
@@ -342,6 +345,22 @@ impl Coordinator {
     /// The newest epoch whose record is durable.
     pub(crate) fn completed(&self) -> u64 {
         self.completed.load(Ordering::SeqCst)
+    }
+
+    /// Worker `worker` has committed its sinks through `epoch`.
+    pub(crate) fn worker_committed(&self, worker: usize, epoch: u64) {
+        if let Some(c) = self.worker_committed.get(worker) {
+            c.fetch_max(epoch, Ordering::SeqCst);
+        }
+    }
+
+    /// The newest epoch every worker has committed through.
+    fn all_committed(&self) -> u64 {
+        self.worker_committed
+            .iter()
+            .map(|c| c.load(Ordering::SeqCst))
+            .min()
+            .unwrap_or(0)
     }
 
     /// The epoch data read now belongs to, for a source that has passed every barrier.
@@ -395,10 +414,12 @@ impl Coordinator {
     }
 
     /// Worker 0, between steps: starts the next checkpoint when the interval has passed
-    /// since the last one completed and none is in flight.
+    /// since the last one completed, none is in flight and every worker has committed
+    /// the last one (so a record never has to carry more than its own epoch's commits
+    /// and those of the epochs not yet committed everywhere).
     pub(crate) fn maybe_request(&self) {
         let (req, done) = (self.requested(), self.completed());
-        if req != done {
+        if req != done || self.all_committed() < done {
             return;
         }
         let due = self
@@ -448,9 +469,11 @@ impl Coordinator {
         {
             return Ok(false);
         }
-        let done = self.completed();
+        // Every pending commit some worker may not have done yet: a restore from this
+        // record must finish them all.
+        let committed = self.all_committed();
         let mut sinks: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
-        for (_, m) in inner.prepared.range(done + 1..=epoch) {
+        for (_, m) in inner.prepared.range(committed + 1..=epoch) {
             for ((key, _), pending) in m {
                 if !pending.is_null() {
                     sinks.entry(key.clone()).or_default().push(pending.clone());
@@ -477,7 +500,7 @@ impl Coordinator {
         inner.last_sources = sources;
         inner.last_completed = Some(Instant::now());
         inner.positions = inner.positions.split_off(&(epoch + 1));
-        inner.prepared = inner.prepared.split_off(&(epoch + 1));
+        inner.prepared = inner.prepared.split_off(&(committed + 1));
         drop(inner);
         self.completed.store(epoch, Ordering::SeqCst);
         self.prune();

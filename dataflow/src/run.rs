@@ -151,7 +151,10 @@ pub(crate) fn execute(
             let decided = c.completed();
             if decided > committed {
                 match sink::commit_epoch(&sinks, decided) {
-                    Ok(()) => committed = decided,
+                    Ok(()) => {
+                        committed = decided;
+                        c.worker_committed(worker.index(), decided);
+                    }
                     Err(e) => errors.raise(e),
                 }
                 sluice_connectors::failpoint("commit.after");

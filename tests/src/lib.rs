@@ -230,3 +230,140 @@ pub fn kill_instances(data_dir: &Path) {
         }
     }
 }
+
+/// A `kafka-mock` process (librdkafka's mock cluster; `bin` is
+/// `env!("CARGO_BIN_EXE_kafka-mock")`), killed when dropped. `topics` are `name:partitions`.
+pub struct KafkaMock {
+    child: std::process::Child,
+    /// `host:port,…` of its brokers.
+    pub bootstrap: String,
+}
+
+impl KafkaMock {
+    /// Starts it with two brokers and waits for its address.
+    pub fn start(bin: &str, topics: &[&str]) -> KafkaMock {
+        use std::io::BufRead;
+        let mut child = Command::new(bin)
+            .args(["--brokers", "2"])
+            .args(topics)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start kafka-mock");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read kafka-mock's address");
+        let bootstrap = line
+            .trim()
+            .strip_prefix("bootstrap=")
+            .unwrap_or_else(|| panic!("unexpected kafka-mock output: {line}"))
+            .to_string();
+        KafkaMock { child, bootstrap }
+    }
+}
+
+impl Drop for KafkaMock {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A moto S3 server (`SLUICE_MOTO_SERVER`, set by `.ci/test`) on a free port, killed on
+/// drop.
+pub struct Moto {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+}
+
+impl Moto {
+    /// Starts it and waits until it answers.
+    pub fn start() -> Moto {
+        use std::time::{Duration, Instant};
+        let bin = std::env::var("SLUICE_MOTO_SERVER").unwrap_or_else(|_| {
+            panic!(
+                "SLUICE_MOTO_SERVER is not set: run the tests with `bash .ci/test`, or \
+                 `python3 -m venv .venv && .venv/bin/pip install 'moto[server]'` and set \
+                 SLUICE_MOTO_SERVER=.venv/bin/moto_server"
+            )
+        });
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let mut child = Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while ureq::get(&format!("{endpoint}/")).call().is_err() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("moto did not start on {endpoint}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto { child, endpoint }
+    }
+
+    /// Creates a bucket.
+    pub fn create_bucket(&self, bucket: &str) {
+        ureq::put(&format!("{}/{bucket}", self.endpoint))
+            .call()
+            .expect("create bucket");
+    }
+
+    /// Every key in the bucket (ListObjectsV2, following continuation tokens).
+    pub fn keys(&self, bucket: &str) -> Vec<String> {
+        let mut keys = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut url = format!("{}/{bucket}?list-type=2", self.endpoint);
+            if let Some(t) = &token {
+                url.push_str("&continuation-token=");
+                url.push_str(
+                    &t.replace('+', "%2B")
+                        .replace('/', "%2F")
+                        .replace('=', "%3D"),
+                );
+            }
+            let body = ureq::get(&url).call().expect("list").into_string().unwrap();
+            keys.extend(
+                body.split("<Key>")
+                    .skip(1)
+                    .map(|s| s.split("</Key>").next().unwrap_or("").to_string()),
+            );
+            token = body
+                .split("<NextContinuationToken>")
+                .nth(1)
+                .and_then(|s| s.split("</NextContinuationToken>").next())
+                .map(str::to_string);
+            if token.is_none() {
+                return keys;
+            }
+        }
+    }
+
+    /// Multipart uploads started and neither completed nor aborted.
+    pub fn open_multipart_uploads(&self, bucket: &str) -> usize {
+        let body = ureq::get(&format!("{}/{bucket}?uploads", self.endpoint))
+            .call()
+            .expect("list multipart uploads")
+            .into_string()
+            .unwrap();
+        body.matches("<Upload>").count()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -4,46 +4,9 @@
 
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use sluice_tests::{sluice, stderr};
-use std::io::{BufRead, BufReader};
+use sluice_tests::{sluice, stderr, KafkaMock};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-
-/// A `kafka-mock` process; killed when dropped.
-struct KafkaMock {
-    child: Child,
-    bootstrap: String,
-}
-
-impl KafkaMock {
-    fn start(topics: &[&str]) -> KafkaMock {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kafka-mock"))
-            .args(["--brokers", "2"])
-            .args(topics)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start kafka-mock");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("read kafka-mock's address");
-        let bootstrap = line
-            .trim()
-            .strip_prefix("bootstrap=")
-            .unwrap_or_else(|| panic!("unexpected kafka-mock output: {line}"))
-            .to_string();
-        KafkaMock { child, bootstrap }
-    }
-}
-
-impl Drop for KafkaMock {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The data rows of every CSV part file under `dir` (headers dropped), sorted.
 fn csv_rows(dir: &Path) -> Vec<String> {
@@ -63,7 +26,7 @@ fn csv_rows(dir: &Path) -> Vec<String> {
 
 #[test]
 fn sluice_run_reads_a_kafka_topic_into_csv_files() {
-    let mock = KafkaMock::start(&["orders:4"]);
+    let mock = KafkaMock::start(env!("CARGO_BIN_EXE_kafka-mock"), &["orders:4"]);
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", &mock.bootstrap)
         .create()
@@ -143,7 +106,7 @@ fn sluice_run_reads_a_kafka_topic_into_csv_files() {
 
 #[test]
 fn sluice_run_writes_a_kafka_topic_in_a_transaction_and_reads_it_back() {
-    let mock = KafkaMock::start(&["src:2", "dst:3"]);
+    let mock = KafkaMock::start(env!("CARGO_BIN_EXE_kafka-mock"), &["src:2", "dst:3"]);
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", &mock.bootstrap)
         .create()

@@ -3,75 +3,8 @@
 //! it and sets `SLUICE_MOTO_SERVER`), then reads it back. Credentials are given as
 //! table options and one of them is a canary that must never be printed.
 
-use sluice_tests::{sluice, stderr, stdout};
+use sluice_tests::{sluice, stderr, stdout, Moto};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// A moto S3 server on a free port, killed on drop.
-struct Moto {
-    child: Child,
-    endpoint: String,
-}
-
-impl Moto {
-    fn start() -> Moto {
-        let bin = std::env::var("SLUICE_MOTO_SERVER").unwrap_or_else(|_| {
-            panic!(
-                "SLUICE_MOTO_SERVER is not set: run the tests with `bash .ci/test`, or \
-                 `python3 -m venv .venv && .venv/bin/pip install 'moto[server]'` and set \
-                 SLUICE_MOTO_SERVER=.venv/bin/moto_server"
-            )
-        });
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
-        let mut child = Command::new(&bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
-        let endpoint = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while ureq::get(&format!("{endpoint}/")).call().is_err() {
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("moto did not start on {endpoint}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Moto { child, endpoint }
-    }
-
-    fn create_bucket(&self, bucket: &str) {
-        ureq::put(&format!("{}/{bucket}", self.endpoint))
-            .call()
-            .expect("create bucket");
-    }
-
-    /// Every key in the bucket (ListObjectsV2, one page is enough here).
-    fn keys(&self, bucket: &str) -> Vec<String> {
-        let body = ureq::get(&format!("{}/{bucket}?list-type=2", self.endpoint))
-            .call()
-            .expect("list")
-            .into_string()
-            .unwrap();
-        body.split("<Key>")
-            .skip(1)
-            .map(|s| s.split("</Key>").next().unwrap_or("").to_string())
-            .collect()
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 const CANARY: &str = "CANARY-7f3a9c2e-s3-secret";
 

@@ -41,6 +41,26 @@ pub(crate) struct FileSink {
     next_seq: BTreeMap<u64, usize>,
     /// Counter for staged object names.
     staged_count: u64,
+    /// Unique to this sink object (process, time, counter): staged names of different
+    /// runs never collide, so a restore that finishes an old run's commit renames that
+    /// run's part and never a later run's part of the same number.
+    token: String,
+}
+
+/// A token no other sink object shares (in any process).
+fn unique_token() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    format!(
+        "{:x}{:x}{:x}",
+        nanos,
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 impl FileSink {
@@ -66,6 +86,7 @@ impl FileSink {
             prepared: BTreeMap::new(),
             next_seq: BTreeMap::new(),
             staged_count: 0,
+            token: unique_token(),
         })
     }
 
@@ -162,8 +183,9 @@ impl FileSink {
             }
         };
         let name = format!(
-            "_staging/part-{}-s{}.{}",
+            "_staging/part-{}-{}-s{}.{}",
             self.worker,
+            self.token,
             self.staged_count,
             self.opts.format.extension()
         );

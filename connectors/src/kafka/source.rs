@@ -320,12 +320,17 @@ impl KafkaSource {
                 }
                 Err(KafkaError::PartitionEOF(partition)) => {
                     // Only the partition number is known: act when it is unambiguous.
+                    // The partition's own queue may still hold messages fetched before
+                    // this event: only an EOF at the end offset itself ends it here (the
+                    // queue's own EOF, in order, ends it otherwise).
                     let mut matching = self
                         .parts
                         .iter_mut()
                         .filter(|p| p.partition == partition && p.end.is_some());
                     if let (Some(part), None) = (matching.next(), matching.next()) {
-                        part.done = true;
+                        if part.end.is_some_and(|e| part.next >= e) {
+                            part.done = true;
+                        }
                     }
                 }
                 Err(_) => {}

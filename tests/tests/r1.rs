@@ -1,0 +1,314 @@
+//! R1: exactly-once Kafka → SQL → S3 Parquet through worker crashes. 1,000,000 JSON
+//! records with unique ids in a 32-partition topic (librdkafka's mock cluster, the real
+//! Kafka protocol) are read by a job under the real master, filtered and projected, and
+//! written as Parquet to an S3 bucket (moto's server, the real S3 protocol). The job's
+//! worker process is kill -9'd at 10 seeded random moments (`SLUICE_R1_KILLS` for
+//! more); the master restarts it from its last checkpoint each time. Afterwards the
+//! bucket holds every surviving id exactly once and no staged object, and the test
+//! prints the recovery times (kill → the new instance running).
+//!
+//! `SLUICE_R1_RECORDS` and `SLUICE_R1_SEED` change the size and the kill schedule.
+
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use serde_json::{json, Value};
+use sluice_tests::{sluice, stderr, stdout, KafkaMock, MasterProcess, Moto};
+use std::time::{Duration, Instant};
+
+const CANARY: &str = "CANARY-r1-5be0d1c7-secret";
+
+/// Partitions of the topic. librdkafka's mock broker keeps about 5 MB per partition
+/// and drops older segments beyond that, so 1M records need more than 4 partitions
+/// to all stay readable (the test checks that they do).
+const PARTITIONS: i64 = 32;
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A small deterministic generator (xorshift64*), so a failing schedule replays.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn between(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo + 1)
+    }
+}
+
+fn live_instance(m: &MasterProcess) -> Option<Value> {
+    m.get("/api/v1/jobs/r1/instances")
+        .as_array()?
+        .iter()
+        .find(|i| i["state"] == "running")
+        .cloned()
+}
+
+fn percentile(sorted: &[u128], p: f64) -> u128 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+#[test]
+fn r1_kafka_to_s3_parquet_exactly_once_through_worker_kills() {
+    let records = env_or("SLUICE_R1_RECORDS", 1_000_000) as i64;
+    let kills = env_or("SLUICE_R1_KILLS", 10);
+    let seed = env_or("SLUICE_R1_SEED", 0x5eed_0001);
+    let mut rng = Rng(seed | 1);
+
+    let mock = KafkaMock::start(
+        env!("CARGO_BIN_EXE_kafka-mock"),
+        &[&format!("events:{PARTITIONS}")],
+    );
+    let moto = Moto::start();
+    moto.create_bucket("lake");
+
+    // Produce: id i in partition i % PARTITIONS; amount = i % 100.
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", &mock.bootstrap)
+        .set("linger.ms", "20")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()
+        .unwrap();
+    let started = Instant::now();
+    for i in 0..records {
+        let value = format!(
+            r#"{{"id":{i},"amount":{},"note":"event number {i}"}}"#,
+            i % 100
+        );
+        let mut record = BaseRecord::<str, str>::to("events")
+            .partition((i % PARTITIONS) as i32)
+            .payload(&value);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((e, r)) => {
+                    assert!(format!("{e}").contains("Queue full"), "produce failed: {e}");
+                    record = r;
+                    producer.poll(Duration::from_millis(5));
+                }
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(120)).unwrap();
+    eprintln!("r1: produced {records} records in {:?}", started.elapsed());
+    {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        let c: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &mock.bootstrap)
+            .create()
+            .unwrap();
+        let mut total = 0;
+        for p in 0..PARTITIONS as i32 {
+            let (lo, hi) = c
+                .fetch_watermarks("events", p, Duration::from_secs(10))
+                .unwrap();
+            assert_eq!(lo, 0, "the mock broker dropped records of partition {p}");
+            total += hi;
+        }
+        assert_eq!(total, records);
+    }
+
+    // `SLUICE_R1_KEEP=1` keeps the data directory (master and worker logs, checkpoints).
+    let dir = tempfile::tempdir().unwrap();
+    let dir = if std::env::var("SLUICE_R1_KEEP").is_ok() {
+        let kept = tempfile::Builder::new().prefix("r1-").tempdir().unwrap();
+        eprintln!("r1: keeping {}", kept.path().display());
+        std::mem::forget(dir);
+        kept.keep()
+    } else {
+        dir.keep()
+    };
+    let _cleanup = RemoveOnDrop((std::env::var("SLUICE_R1_KEEP").is_err()).then(|| dir.clone()));
+    let s3 = format!(
+        "'s3.endpoint' = '{}', 's3.region' = 'us-east-1', 's3.access-key-id' = 'test', \
+         's3.secret-access-key' = '{CANARY}', 's3.allow-http' = 'true'",
+        moto.endpoint
+    );
+    let sql = format!(
+        "SET 'execution.checkpointing.interval' = '200ms';\n\
+         CREATE TABLE events (id BIGINT, amount BIGINT, note VARCHAR) WITH (\n\
+           'connector' = 'kafka', 'topic' = 'events', 'format' = 'json',\n\
+           'properties.bootstrap.servers' = '{}', 'scan.startup.mode' = 'earliest-offset',\n\
+           'scan.bounded.mode' = 'latest-offset');\n\
+         CREATE TABLE lake (id BIGINT, doubled BIGINT) WITH (\n\
+           'connector' = 'filesystem', 'path' = 's3://lake/events', 'format' = 'parquet', {s3});\n\
+         INSERT INTO lake SELECT id, amount * 2 FROM events WHERE amount % 10 <> 3;\n",
+        mock.bootstrap
+    );
+    let data = dir.as_path().join("data");
+    let m = MasterProcess::start(
+        &data,
+        &[
+            "--restart-backoff-ms",
+            "100",
+            "--restart-backoff-max-ms",
+            "400",
+            "--max-restarts",
+            "1000",
+        ],
+    );
+    let (s, v) = m.request(
+        "POST",
+        "/api/v1/jobs",
+        Some(json!({"name": "r1", "sql": sql, "resources": {"parallelism": 2}})),
+    );
+    assert_eq!(s, 201, "{v}");
+
+    // Kill the running worker at seeded moments; time each recovery.
+    let mut recoveries: Vec<u128> = Vec::new();
+    let mut killed = 0;
+    while killed < kills {
+        let wait = rng.between(100, 700);
+        std::thread::sleep(Duration::from_millis(wait));
+        let job = m.get("/api/v1/jobs/r1");
+        if job["state"] == "finished" {
+            break;
+        }
+        let Some(inst) = live_instance(&m) else {
+            continue;
+        };
+        let id = inst["id"].as_str().unwrap().to_string();
+        let (s, v) = m.request("POST", &format!("/api/v1/instances/{id}/kill"), None);
+        if s != 200 && s != 202 {
+            // It ended on its own just now.
+            eprintln!("r1: kill of {id} refused: {s} {v}");
+            continue;
+        }
+        let at = Instant::now();
+        killed += 1;
+        let next = m.wait_for(60, "a new instance after a kill", || {
+            let j = m.get("/api/v1/jobs/r1");
+            if j["state"] == "finished" {
+                return Some(None);
+            }
+            live_instance(&m)
+                .filter(|i| i["id"] != id.as_str())
+                .map(Some)
+        });
+        if next.is_some() {
+            recoveries.push(at.elapsed().as_millis());
+        }
+    }
+    let job = m.wait_for(600, "the job to finish", || {
+        let j = m.get("/api/v1/jobs/r1");
+        (j["state"] == "finished" || j["state"] == "failed").then_some(j)
+    });
+    assert_eq!(job["state"], "finished", "{job}");
+    assert!(
+        killed >= kills.min(10),
+        "only {killed} kills happened before the job finished (make the input larger)"
+    );
+
+    let keys = moto.keys("lake");
+    assert!(
+        keys.iter().all(|k| k.starts_with("events/part-")),
+        "a staged or stray object is visible: {:?}",
+        keys.iter()
+            .filter(|k| !k.starts_with("events/part-"))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(moto.open_multipart_uploads("lake"), 0);
+    if std::env::var("SLUICE_R1_KEEP").is_ok() {
+        std::fs::write(dir.join("keys.txt"), keys.join("\n")).unwrap();
+    }
+    // Every surviving id exactly once.
+    let expected: Vec<i64> = (0..records).filter(|i| (i % 100) % 10 != 3).collect();
+    let n = expected.len() as i64;
+    let sum: i64 = expected.iter().sum();
+    let doubled: i64 = expected.iter().map(|i| (i % 100) * 2).sum();
+    let read = format!(
+        "CREATE TABLE lake (id BIGINT, doubled BIGINT) WITH ('connector' = 'filesystem', 'path' = 's3://lake/events', 'format' = 'parquet', {s3});\n\
+         SELECT COUNT(*) AS n, COUNT(DISTINCT id) AS ids, SUM(id) AS s, SUM(doubled) AS d, MIN(id) AS lo, MAX(id) AS hi FROM lake;\n"
+    );
+    let path = dir.as_path().join("read.sql");
+    std::fs::write(&path, read).unwrap();
+    let o = sluice(
+        dir.as_path(),
+        &["run", "--format", "csv", "--quiet", path.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let line = stdout(&o).lines().nth(1).unwrap_or_default().to_string();
+    assert_eq!(
+        line,
+        format!(
+            "{n},{n},{sum},{doubled},{},{}",
+            expected[0],
+            expected[expected.len() - 1]
+        ),
+        "count, distinct ids, sums, min, max"
+    );
+
+    // The manifest covers every partition up to its end.
+    let commits = m.get("/api/v1/jobs/r1/commits");
+    let last = commits["commits"].as_array().unwrap().last().unwrap();
+    let mut ends = serde_json::Map::new();
+    for p in last["sources"]["0:events"]["to"].as_array().unwrap() {
+        ends.extend(p.as_object().unwrap().clone());
+    }
+    let total: i64 = ends.values().map(|v| v.as_i64().unwrap()).sum();
+    assert_eq!(total, records, "{ends:?}");
+
+    // R12, in part: the canary is in no API response or log.
+    let job_text = m.get("/api/v1/jobs/r1").to_string();
+    assert!(!job_text.contains(CANARY));
+    assert!(!m.log().contains(CANARY), "the master log holds the secret");
+    for inst in m.get("/api/v1/jobs/r1/instances").as_array().unwrap() {
+        let id = inst["id"].as_str().unwrap();
+        let (_, log) = m.request("GET", &format!("/api/v1/instances/{id}/logs"), None);
+        assert!(
+            !log.to_string().contains(CANARY),
+            "a worker log holds the secret"
+        );
+    }
+    for e in walk(&data.join("checkpoints")) {
+        let text = std::fs::read(&e).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&text).contains(CANARY),
+            "{e:?} holds the secret"
+        );
+    }
+
+    recoveries.sort();
+    if !recoveries.is_empty() {
+        eprintln!(
+            "r1: {records} records, {killed} kills (seed {seed:#x}), recovery p50 {} ms, p99 {} ms, max {} ms",
+            percentile(&recoveries, 0.5),
+            percentile(&recoveries, 0.99),
+            recoveries[recoveries.len() - 1]
+        );
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Removes a directory when dropped (when there is one).
+struct RemoveOnDrop(Option<std::path::PathBuf>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if let Some(p) = &self.0 {
+            let _ = std::fs::remove_dir_all(p);
+        }
+    }
+}
