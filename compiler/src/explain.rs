@@ -7,6 +7,8 @@
 //! 00:00:00.000'`, `INTERVAL '5000' MILLISECOND`). The output is a pure function of
 //! the plan: nothing depends on hash order, addresses or time.
 //!
+//! Calc, aggregate and join nodes then say where they may run
+//! (`device=gpu-eligible` or `device=cpu(<reason>)`, see [`crate::placement`]).
 //! Physical nodes end with their state cost class in brackets (`[stateless]`,
 //! `[state: arranged by key]`, …) so a reader sees at a glance what a job keeps in
 //! memory.
@@ -718,6 +720,9 @@ fn physical_node(plan: &PhysicalPlan, depth: usize, out: &mut String) {
                 limit_suffix(*limit, *offset)
             );
         }
+    }
+    if let Some(device) = crate::placement::gpu_eligibility(plan).explain() {
+        let _ = write!(out, " {device}");
     }
     let _ = write!(out, " [{}]", state_class(plan));
     out.push('\n');
