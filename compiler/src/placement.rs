@@ -149,22 +149,33 @@ pub fn expr_gpu_support(e: &ScalarExpr, types: &[SqlType]) -> Result<(), String>
     }
 }
 
-/// Eligibility of a fused `Calc` (predicate, then projection) over `types`.
+/// Eligibility of a fused `Calc` (predicate, then projection) over `types`: the
+/// predicate, if any, must be supported, and the GPU must have something to compute
+/// (the predicate or a supported computed projection). Plain column references are
+/// passed through on the host; unsupported projections are evaluated by the CPU
+/// kernels over the kept rows (delegation per expression). The runtime uses this same
+/// function, so EXPLAIN and placement agree.
 pub fn calc_gpu_support(
     predicate: Option<&ScalarExpr>,
     project: Option<&[ScalarExpr]>,
     types: &[SqlType],
 ) -> Result<(), String> {
     if let Some(p) = predicate {
-        expr_gpu_support(p, types)?;
+        return expr_gpu_support(p, types);
     }
+    let mut first_err = None;
     for e in project.unwrap_or_default() {
-        // Plain column references are passed through on the host, whatever their type.
-        if !matches!(e, ScalarExpr::Column(_)) {
-            expr_gpu_support(e, types)?;
+        if matches!(e, ScalarExpr::Column(_)) {
+            continue;
+        }
+        match expr_gpu_support(e, types) {
+            Ok(()) => return Ok(()),
+            Err(why) => {
+                first_err.get_or_insert(why);
+            }
         }
     }
-    Ok(())
+    Err(first_err.unwrap_or_else(|| "columns only".to_string()))
 }
 
 /// True for a type the GPU group-by takes as a key (integers, or strings through
@@ -336,8 +347,15 @@ mod tests {
         );
         let mixed = ScalarExpr::binary(BinaryOp::Add, col(0), col(1));
         assert!(expr_gpu_support(&mixed, &types).is_err());
-        // Passed-through columns of any type do not block a Calc.
-        assert_eq!(calc_gpu_support(None, Some(&[col(2)]), &types), Ok(()));
+        // Passed-through columns of any type do not block a Calc, but give it no work.
+        let g = ScalarExpr::binary(BinaryOp::Gt, col(0), col(0));
+        assert_eq!(calc_gpu_support(Some(&g), Some(&[col(2)]), &types), Ok(()));
+        assert_eq!(
+            calc_gpu_support(None, Some(&[col(2)]), &types),
+            Err("columns only".into())
+        );
+        let s2 = ScalarExpr::binary(BinaryOp::Eq, col(2), col(2));
+        assert_eq!(calc_gpu_support(None, Some(&[s2, g]), &types), Ok(()));
     }
 
     #[test]

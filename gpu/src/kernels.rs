@@ -25,7 +25,7 @@ use arrow::buffer::{Buffer, NullBuffer};
 use arrow::compute::filter;
 use sluice_catalogs::{Schema, SqlType};
 use sluice_columnar::{normalize, ColumnarKernels, CpuKernels, Device, DeviceMetrics, KernelError};
-use sluice_compiler::placement::expr_gpu_support;
+use sluice_compiler::placement::calc_gpu_support;
 use sluice_compiler::{AggFunc, ScalarExpr};
 use std::collections::{HashMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -167,18 +167,9 @@ impl GpuKernels {
         types: &[SqlType],
         rows: usize,
     ) -> Device {
-        // Eligible when the predicate (if any) and at least one computed projection or
-        // the predicate run on the GPU; other projections are delegated per expression.
-        let pred_ok = predicate.map(|p| expr_gpu_support(p, types));
-        let any_proj = project
-            .unwrap_or_default()
-            .iter()
-            .any(|e| !matches!(e, ScalarExpr::Column(_)) && expr_gpu_support(e, types).is_ok());
-        let eligible = match (&pred_ok, any_proj) {
-            (Some(Err(why)), _) => Err(why.as_str()),
-            (Some(Ok(())), _) | (None, true) => Ok(()),
-            (None, false) => Err("nothing to compute"),
-        };
+        // The compiler's rule, so that EXPLAIN and placement agree.
+        let eligibility = calc_gpu_support(predicate, project, types);
+        let eligible = eligibility.as_ref().map(|_| ()).map_err(String::as_str);
         let avail = if eligible.is_ok() && self.config.wants_gpu() {
             self.availability()
         } else {
