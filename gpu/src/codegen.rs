@@ -123,7 +123,10 @@ fn c_literal(d: &Datum) -> Result<String, Unsupported> {
         Datum::Bool(b) => b.to_string(),
         Datum::Int(i) | Datum::Timestamp(i) => int_literal(*i),
         Datum::Date(d) => int_literal(i64::from(*d)),
-        Datum::Float(f) => format!("__longlong_as_double({}LL)", f.0.to_bits() as i64),
+        Datum::Float(f) => format!(
+            "__longlong_as_double({})",
+            int_literal(f.0.to_bits() as i64)
+        ),
         other => return Err(Unsupported(format!("literal {other:?}"))),
     })
 }
@@ -491,6 +494,11 @@ mod tests {
         assert!(p.has_predicate);
         sanity_check(&p.source).unwrap();
         assert!(p.source.contains("I64_MIN"));
+        // -0.0's bit pattern is i64::MIN: never spelled as an overflowing literal.
+        assert_eq!(
+            c_literal(&Datum::Float(sluice_compiler::F64(-0.0))).unwrap(),
+            "__longlong_as_double(I64_MIN)"
+        );
         assert!(p.source.contains("sl_mul_ovf"));
     }
 

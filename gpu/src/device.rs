@@ -119,13 +119,18 @@ pub(crate) struct DevColumn {
     validity: Option<(DevBuf, u64)>,
 }
 
+/// Compiled modules by source hash, each with its source.
+type ModuleCache = HashMap<u64, Vec<(String, Arc<CudaModule>)>>;
+
 /// One CUDA device, opened once per process and shared by every worker thread.
 pub struct GpuDevice {
     ctx: Arc<CudaContext>,
+    /// `--gpu-architecture=compute_XY` for NVRTC, from the device's capability.
+    arch: String,
     stream: Arc<CudaStream>,
     name: String,
     /// Compiled modules by source hash (the source is kept to rule out collisions).
-    modules: Mutex<HashMap<u64, Vec<(String, Arc<CudaModule>)>>>,
+    modules: Mutex<ModuleCache>,
     /// Free device buffers by size class.
     pool: Mutex<BTreeMap<usize, Vec<CudaSlice<u8>>>>,
     pool_bytes: Mutex<usize>,
@@ -175,8 +180,10 @@ impl GpuDevice {
         let ctx = CudaContext::new(ordinal).map_err(drv)?;
         let name = ctx.name().map_err(drv)?;
         let stream = ctx.default_stream();
+        let (major, minor) = ctx.compute_capability().map_err(drv)?;
         Ok(GpuDevice {
             ctx,
+            arch: format!("--gpu-architecture=compute_{major}{minor}"),
             stream,
             name,
             modules: Mutex::new(HashMap::new()),
@@ -205,6 +212,7 @@ impl GpuDevice {
                 None => {
                     let opts = CompileOptions {
                         fmad: Some(false),
+                        options: vec![self.arch.clone()],
                         ..Default::default()
                     };
                     let ptx = compile_ptx_with_opts(source, opts)

@@ -252,17 +252,13 @@ pub fn group_by_cpu(keys: &ArrayRef, aggs: &[AggInput]) -> Result<GroupByOutput,
         states.rows[g] += 1;
         for (a, arg) in args.iter().enumerate() {
             match arg {
-                None => {}
-                Some((None, raw)) => {
-                    if raw.is_valid(row) {
-                        states.states[a][g].count += 1;
-                    }
+                Some((None, raw)) if raw.is_valid(row) => {
+                    states.states[a][g].count += 1;
                 }
-                Some((Some(ints), _)) => {
-                    if ints.is_valid(row) {
-                        states.states[a][g].add(ints.value(row));
-                    }
+                Some((Some(ints), _)) if ints.is_valid(row) => {
+                    states.states[a][g].add(ints.value(row));
                 }
+                _ => {}
             }
         }
     }
