@@ -7,6 +7,8 @@
 //! 00:00:00.000'`, `INTERVAL '5000' MILLISECOND`). The output is a pure function of
 //! the plan: nothing depends on hash order, addresses or time.
 //!
+//! Calc, aggregate and join nodes then say where they may run
+//! (`device=gpu-eligible` or `device=cpu(<reason>)`, see [`crate::placement`]).
 //! Physical nodes end with their state cost class in brackets (`[stateless]`,
 //! `[state: arranged by key]`, …) so a reader sees at a glance what a job keeps in
 //! memory.
@@ -719,6 +721,9 @@ fn physical_node(plan: &PhysicalPlan, depth: usize, out: &mut String) {
             );
         }
     }
+    if let Some(device) = crate::placement::gpu_eligibility(plan).explain() {
+        let _ = write!(out, " {device}");
+    }
     let _ = write!(out, " [{}]", state_class(plan));
     out.push('\n');
     for input in plan.inputs() {
@@ -955,11 +960,11 @@ mod tests {
         };
         insta::assert_snapshot!(explain_physical(&top), @r"
         TopN: [$agg0 DESC] limit=3 [state: all rows on one worker]
-          Reduce: group_by=[c_name] aggs=[COUNT(*)] [state: arranged by key]
-            HashJoin: Inner keys=[o_custkey = c_custkey] residual=$agg0 > 3 [state: both inputs arranged by key]
-              WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[COUNT(*)] window_end=window_end [state: open windows]
+          Reduce: group_by=[c_name] aggs=[COUNT(*)] device=cpu(stateful; group-by kernel eligible) [state: arranged by key]
+            HashJoin: Inner keys=[o_custkey = c_custkey] residual=$agg0 > 3 device=cpu(stateful; join-probe kernel eligible) [state: both inputs arranged by key]
+              WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[COUNT(*)] window_end=window_end device=cpu(stateful) [state: open windows]
                 WindowAssign: TUMBLE(time_col=o_ts, size=INTERVAL '60000' MILLISECOND) [stateless]
-                  Calc: predicate=o_price > 1.50 project=[o_orderkey, o_custkey, o_ts] [stateless]
+                  Calc: predicate=o_price > 1.50 project=[o_orderkey, o_custkey, o_ts] device=cpu(DECIMAL(10, 2) > DECIMAL(10, 2)) [stateless]
                     Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
               Source: customers projection=[c_custkey, c_name] [stateless]
         ");

@@ -76,6 +76,17 @@ pub struct ProgressSnapshot {
     pub bad_records: u64,
     /// Bad records written to a dead-letter file.
     pub dead_lettered: u64,
+    /// Rows the batch `Calc` stages evaluated on the CPU kernels.
+    #[serde(default)]
+    pub rows_cpu: u64,
+    /// Rows the batch `Calc` stages evaluated on the GPU kernels.
+    #[serde(default)]
+    pub rows_gpu: u64,
+    /// Batches placed on the GPU that fell back to the CPU (driver, device, compile or
+    /// launch failure, or an overflow the CPU had to report exactly); the reasons are
+    /// logged by the worker.
+    #[serde(default)]
+    pub gpu_fallbacks: u64,
 }
 
 /// The rows of one `SinkTarget::Collect` output.

@@ -25,6 +25,7 @@ pub mod expr;
 pub mod instance;
 pub mod parse;
 pub mod physical;
+pub mod placement;
 pub mod plan;
 
 pub use bind::{bind_script, bind_tables, BoundOutput, BoundScript};

@@ -463,8 +463,8 @@ mod tests {
     fn window_aggregate_with_watermark() {
         let plan = tumble_agg(&orders_table());
         insta::assert_snapshot!(lowered(&plan), @r"
-        WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[SUM(o_price)] window_end=window_end [state: open windows]
-          Calc: project=[o_custkey, window_start, window_end, o_price] [stateless]
+        WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[SUM(o_price)] window_end=window_end device=cpu(stateful) [state: open windows]
+          Calc: project=[o_custkey, window_start, window_end, o_price] device=cpu(columns only) [stateless]
             WindowAssign: TUMBLE(time_col=o_ts, size=INTERVAL '60000' MILLISECOND) [stateless]
               Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
         ");
@@ -477,8 +477,8 @@ mod tests {
         t.watermark = None;
         let plan = tumble_agg(&t);
         insta::assert_snapshot!(lowered(&plan), @r"
-        Reduce: group_by=[o_custkey, window_start, window_end] aggs=[SUM(o_price)] [state: arranged by key]
-          Calc: project=[o_custkey, window_start, window_end, o_price] [stateless]
+        Reduce: group_by=[o_custkey, window_start, window_end] aggs=[SUM(o_price)] device=cpu(stateful) [state: arranged by key]
+          Calc: project=[o_custkey, window_start, window_end, o_price] device=cpu(columns only) [stateless]
             WindowAssign: TUMBLE(time_col=o_ts, size=INTERVAL '60000' MILLISECOND) [stateless]
               Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
         ");
@@ -498,7 +498,7 @@ mod tests {
         );
         let plan = aggregate(w, vec![1, 5], vec![count_star()]);
         insta::assert_snapshot!(lowered(&plan), @r"
-        Reduce: group_by=[o_custkey, window_end] aggs=[COUNT(*)] [state: arranged by key]
+        Reduce: group_by=[o_custkey, window_end] aggs=[COUNT(*)] device=cpu(stateful) [state: arranged by key]
           WindowAssign: HOP(time_col=o_ts, slide=INTERVAL '10' MILLISECOND, size=INTERVAL '20' MILLISECOND) [stateless]
             Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
         ");
@@ -514,8 +514,8 @@ mod tests {
         let f = filter(w, gt(col(2), dec(100, 2)));
         let plan = aggregate(f, vec![5, 4], vec![count_star()]);
         insta::assert_snapshot!(lowered(&plan), @r"
-        WindowAggregate: group_by=[window_end, window_start] aggs=[COUNT(*)] window_end=window_end [state: open windows]
-          Calc: predicate=o_price > 1.00 [stateless]
+        WindowAggregate: group_by=[window_end, window_start] aggs=[COUNT(*)] window_end=window_end device=cpu(stateful) [state: open windows]
+          Calc: predicate=o_price > 1.00 device=cpu(DECIMAL(10, 2) > DECIMAL(10, 2)) [stateless]
             WindowAssign: HOP(time_col=o_ts, slide=INTERVAL '10' MILLISECOND, size=INTERVAL '20' MILLISECOND) [stateless]
               Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
         ");
@@ -561,7 +561,7 @@ mod tests {
         let p1 = project(f2, vec![(col(1), "c_name"), (add(col(0), bigint(1)), "k1")]);
         let p2 = project(p1, vec![(col(1), "k1"), (col(0), "name")]);
         insta::assert_snapshot!(lowered(&p2), @r"
-        Calc: predicate=c_custkey > 1 AND c_custkey < 100 project=[c_custkey + 1 AS k1, c_name AS name] [stateless]
+        Calc: predicate=c_custkey > 1 AND c_custkey < 100 project=[c_custkey + 1 AS k1, c_name AS name] device=gpu-eligible [stateless]
           Source: customers projection=[c_custkey, c_name, c_ts] [stateless]
         ");
     }
@@ -572,7 +572,7 @@ mod tests {
         let p = project(s, vec![(col(1), "name"), (col(0), "k")]);
         let f = filter(p, gt(col(1), bigint(3)));
         insta::assert_snapshot!(lowered(&f), @r"
-        Calc: predicate=c_custkey > 3 project=[c_name AS name, c_custkey AS k] [stateless]
+        Calc: predicate=c_custkey > 3 project=[c_name AS name, c_custkey AS k] device=gpu-eligible [stateless]
           Source: customers projection=[c_custkey, c_name, c_ts] [stateless]
         ");
     }
@@ -590,7 +590,7 @@ mod tests {
         // 0..4 orders, 4..7 session columns, 7..10 tumble columns.
         let plan = aggregate(t, vec![7, 8], vec![count_star()]);
         insta::assert_snapshot!(lowered(&plan), @r"
-        Reduce: group_by=[window_start, window_end] aggs=[COUNT(*)] [state: arranged by key]
+        Reduce: group_by=[window_start, window_end] aggs=[COUNT(*)] device=cpu(stateful) [state: arranged by key]
           WindowAssign: TUMBLE(time_col=o_ts, size=INTERVAL '100' MILLISECOND) [stateless]
             SessionAssign: SESSION(time_col=o_ts, gap=INTERVAL '10' MILLISECOND) partition_by=[o_custkey] [state: rows per partition]
               Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
@@ -605,9 +605,9 @@ mod tests {
         let p2 = project(p1, vec![(add(col(0), col(0)), "k6")]);
         let f = filter(p2, gt(col(0), bigint(6)));
         insta::assert_snapshot!(lowered(&f), @r"
-        Calc: predicate=k6 > 6 [stateless]
-          Calc: project=[k3 + k3 AS k6] [stateless]
-            Calc: project=[c_custkey * 3 AS k3] [stateless]
+        Calc: predicate=k6 > 6 device=gpu-eligible [stateless]
+          Calc: project=[k3 + k3 AS k6] device=gpu-eligible [stateless]
+            Calc: project=[c_custkey * 3 AS k3] device=gpu-eligible [stateless]
               Source: customers projection=[c_custkey, c_name, c_ts] [stateless]
         ");
     }
@@ -623,7 +623,7 @@ mod tests {
             filter: Some(gt(col(0), col(4))),
         };
         insta::assert_snapshot!(lowered(&mk(JoinKind::Inner)), @r"
-        HashJoin: Inner keys=[o_custkey = c_custkey] residual=o_orderkey > c_custkey [state: both inputs arranged by key]
+        HashJoin: Inner keys=[o_custkey = c_custkey] residual=o_orderkey > c_custkey device=cpu(stateful; join-probe kernel eligible) [state: both inputs arranged by key]
           Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
           Source: customers projection=[c_custkey, c_name, c_ts] [stateless]
         ");
@@ -683,7 +683,7 @@ mod tests {
         let physical = lower(&plan).unwrap();
         insta::assert_snapshot!(explain_physical(&physical), @r"
         Union: [stateless]
-          Calc: project=[c_custkey AS k] [stateless]
+          Calc: project=[c_custkey AS k] device=cpu(columns only) [stateless]
             Source: customers projection=[c_custkey, c_name, c_ts] [stateless]
           Values: 1 row [k]: (1) [stateless]
         ");

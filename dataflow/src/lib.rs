@@ -38,8 +38,23 @@ pub use sluice_compiler::instance::CollectedResult;
 
 use sluice_compiler::DataflowPlan;
 use sluice_connectors::Registry;
-use sluice_gpu::{ColumnarKernels, CpuKernels};
+use sluice_gpu::{ColumnarKernels, CpuKernels, GpuConfig, GpuKernels};
 use std::sync::Arc;
+
+/// The columnar kernels of a job asking for `job_gpus` GPUs (`resources.gpus`):
+/// [`GpuKernels`] placing each eligible batch by `SLUICE_GPU` (`off`, `auto` — the
+/// default — or `force`), `SLUICE_GPU_MIN_ROWS` and GPU availability, with the CPU
+/// kernels as fallback. An unreadable `SLUICE_GPU` is logged and read as `auto`.
+pub fn kernels_for_job(job_gpus: u32) -> Arc<dyn ColumnarKernels> {
+    let config = GpuConfig::from_env(job_gpus).unwrap_or_else(|e| {
+        eprintln!("sluice-gpu: {e}; using auto");
+        GpuConfig {
+            job_gpus,
+            ..GpuConfig::default()
+        }
+    });
+    Arc::new(GpuKernels::new(config))
+}
 
 /// Rows per source poll unless told otherwise.
 pub const DEFAULT_BATCH_SIZE: usize = 8192;

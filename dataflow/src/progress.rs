@@ -1,6 +1,7 @@
 //! [`Progress`]: live counters of a run, readable from any thread while it runs, and
 //! the handle to cancel it.
 
+use sluice_gpu::DeviceMetrics;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Counters updated by the operators of a running dataflow (all workers add to the
@@ -16,6 +17,8 @@ pub struct Progress {
     /// exhausted (finished, failed or cancelled).
     sources_waiting: AtomicU64,
     cancelled: AtomicBool,
+    /// Rows per device and GPU fallbacks of the batch `Calc` stages.
+    device: DeviceMetrics,
 }
 
 pub use sluice_compiler::instance::ProgressSnapshot;
@@ -34,7 +37,15 @@ impl Progress {
             late_rows: self.late_rows.load(Ordering::Relaxed),
             bad_records: self.bad_records.load(Ordering::Relaxed),
             dead_lettered: self.dead_lettered.load(Ordering::Relaxed),
+            rows_cpu: self.device.rows_cpu(),
+            rows_gpu: self.device.rows_gpu(),
+            gpu_fallbacks: self.device.fallbacks(),
         }
+    }
+
+    /// The per-device counters the columnar kernels add to (fallback reasons included).
+    pub fn device_metrics(&self) -> &DeviceMetrics {
+        &self.device
     }
 
     /// Asks the run to stop: sources stop reading, the dataflow drains, nothing is

@@ -118,6 +118,56 @@ fn calc_filters_and_projects() {
     assert_eq!(got, sorted(expected));
 }
 
+/// The batch Calc through `GpuKernels` with `SLUICE_GPU=force`: the same rows as the
+/// CPU kernels, and the run's counters say where the rows went (on a machine without
+/// a GPU: every row on the CPU and one fallback per batch).
+#[test]
+fn forced_gpu_calc_gives_cpu_results_and_counts_devices() {
+    use sluice_dataflow::{run, Progress, RunOptions};
+    use sluice_gpu::{gpu_available, GpuConfig, GpuKernels, GpuMode};
+    use std::sync::Arc;
+    let env = Env::new();
+    let (t, _) = people(&env, 100);
+    let plan = collect(PhysicalPlan::Calc {
+        input: Box::new(scan(&t)),
+        predicate: Some(ScalarExpr::binary(
+            BinaryOp::Gt,
+            ScalarExpr::col(2),
+            ScalarExpr::lit(int(2), SqlType::BigInt),
+        )),
+        project: Some(vec![
+            ScalarExpr::col(0),
+            ScalarExpr::binary(
+                BinaryOp::Mul,
+                ScalarExpr::col(2),
+                ScalarExpr::lit(int(10), SqlType::BigInt),
+            ),
+        ]),
+        names: vec!["id".into(), "v10".into()],
+    });
+    let cpu = env.run_with(&plan, 1, 10).unwrap();
+    assert_eq!((cpu.metrics.rows_cpu, cpu.metrics.rows_gpu), (100, 0));
+    let kernels = Arc::new(GpuKernels::new(GpuConfig {
+        mode: GpuMode::Force,
+        min_batch_rows: 0,
+        job_gpus: 1,
+    }));
+    let options = RunOptions::new(env.registry.clone())
+        .with_batch_size(10)
+        .with_kernels(kernels);
+    let gpu = run(&plan, options, Arc::new(Progress::new())).unwrap();
+    assert_eq!(gpu.collected, cpu.collected);
+    let m = gpu.metrics;
+    assert_eq!(m.rows_cpu + m.rows_gpu, 100);
+    match gpu_available() {
+        Err(why) => {
+            eprintln!("SKIPPED: GPU launches in the dataflow ({why}); checked the fallback");
+            assert_eq!((m.rows_cpu, m.gpu_fallbacks), (100, 10));
+        }
+        Ok(()) => assert_eq!((m.rows_gpu, m.gpu_fallbacks), (100, 0)),
+    }
+}
+
 #[test]
 fn reduce_grouped_matches_oracle() {
     let env = Env::new();

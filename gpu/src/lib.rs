@@ -1,86 +1,47 @@
-//! # sluice-gpu: columnar kernels for stateless stages
+//! # sluice-gpu: CUDA kernels for the batch-heavy stateless operators
 //!
-//! A Sluice dataflow keeps rows ([`sluice_compiler::Row`]) in its stateful,
-//! differential part, but a chain of stateless operators right after a source — filters
-//! and projections — runs as one fused stage on Arrow [`RecordBatch`]es: the source's
-//! batches go through [`ColumnarKernels::calc`] (predicate, then projection) and only
-//! the surviving, projected rows are turned into datums ([`batch_to_rows`]).
+//! ```text
+//! source ─▶ Arrow batches ─▶ fused Calc stage (filter + project) ─▶ rows ─▶ stateful stages …
+//!                                   │
+//!                          GpuKernels (this crate): per batch, placement picks
+//!                          the GPU (NVRTC kernel over Arrow columns) or CpuKernels
+//! ```
 //!
-//! [`ColumnarKernels`] is the seam between that stage and the hardware. [`CpuKernels`]
-//! is the CPU implementation: Arrow compute kernels where their semantics are SQL's
-//! (comparisons, Kleene logic, checked arithmetic, `LIKE`, `CASE` via `zip`, …) and the
-//! row evaluator ([`sluice_compiler::eval::Evaluator`]) for everything else, so that
-//! the results are the row evaluator's by construction. A CUDA implementation will sit
-//! behind the same trait.
+//! Where it sits: the dataflow's first stage after a source runs on Arrow
+//! [`RecordBatch`](arrow::array::RecordBatch)es through the [`ColumnarKernels`] seam
+//! (defined with the CPU kernels in `sluice-columnar`, which has no CUDA so that the
+//! connectors and the `sluice` master binary never link cudarc). [`GpuKernels`]
+//! implements that seam on the GPU and falls back to [`CpuKernels`].
 //!
-//! Conversions between the two worlds: [`array_value`], [`batch_to_rows`],
-//! [`rows_to_batch`].
+//! Read in this order:
+//!
+//! 1. [`placement`]: `SLUICE_GPU=off|auto|force`, the batch-size threshold and the job's
+//!    `resources.gpus` decide each batch (the compiler's half, eligibility, is
+//!    `sluice_compiler::placement`, printed by `EXPLAIN PHYSICAL`);
+//! 2. [`codegen`]: a `Calc`'s expressions become one CUDA C kernel (NULLs, Kleene
+//!    logic, `IN`, checked integer arithmetic with an overflow flag);
+//! 3. [`cuda`]: the fixed kernels (hash group-by, hash-join probe);
+//! 4. [`groupby`]: their CPU twins and the shared host-side finalization;
+//! 5. [`device`]: cudarc with dynamic loading — guarded library probes, the context,
+//!    NVRTC modules cached per device by source hash, a pooled device allocator,
+//!    pinned staging buffers, the launches;
+//! 6. [`kernels`]: [`GpuKernels`], the fallback rules and the metrics.
+//!
+//! Without a CUDA driver the crate builds, links and runs: [`gpu_available`] reports
+//! why there is no GPU and every batch runs on the CPU kernels.
 
-#![forbid(unsafe_code)]
+pub mod codegen;
+pub mod cuda;
+pub mod device;
+pub mod groupby;
+pub mod kernels;
+pub mod placement;
 
-mod convert;
-mod cpu;
-
-pub use convert::{array_value, batch_to_rows, datums_to_array, normalize, rows_to_batch};
-pub use cpu::CpuKernels;
-
-use arrow::array::{ArrayRef, RecordBatch};
-use sluice_catalogs::{Schema, SqlType};
-use sluice_compiler::ScalarExpr;
-
-/// A kernel failure.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum KernelError {
-    /// A data-dependent error (bad cast, overflow…): the query is wrong for this data.
-    #[error("{0}")]
-    Execution(String),
-    /// A bug: the batch or expression does not have the shape the caller promised.
-    #[error("internal error: {0}")]
-    Internal(String),
-}
-
-impl From<sluice_compiler::eval::EvalError> for KernelError {
-    fn from(e: sluice_compiler::eval::EvalError) -> Self {
-        KernelError::Execution(e.message)
-    }
-}
-
-/// Columnar evaluation of bound expressions over Arrow batches.
-///
-/// Expressions are bound against the batch's columns: `ScalarExpr::Column(i)` is column
-/// `i`, of SQL type `input_types[i]`. Results follow the row evaluator's semantics
-/// exactly (values, NULLs, and whether an error is raised).
-pub trait ColumnarKernels: Send + Sync {
-    /// A short name for logs and EXPLAIN (`"cpu"`).
-    fn name(&self) -> &'static str;
-
-    /// One value per row of `batch`, as an array of the canonical Arrow type of the
-    /// expression's SQL type.
-    fn evaluate(
-        &self,
-        expr: &ScalarExpr,
-        batch: &RecordBatch,
-        input_types: &[SqlType],
-    ) -> Result<ArrayRef, KernelError>;
-
-    /// The rows of `batch` for which the BOOLEAN `predicate` is TRUE (NULL and FALSE
-    /// drop the row).
-    fn filter(
-        &self,
-        predicate: &ScalarExpr,
-        batch: &RecordBatch,
-        input_types: &[SqlType],
-    ) -> Result<RecordBatch, KernelError>;
-
-    /// A fused stateless stage: keep the rows where `predicate` holds (all rows without
-    /// one), then compute `project` over them (the input columns without one). The
-    /// result has the `output` schema; expressions are over `input`.
-    fn calc(
-        &self,
-        predicate: Option<&ScalarExpr>,
-        project: Option<&[ScalarExpr]>,
-        batch: &RecordBatch,
-        input: &Schema,
-        output: &Schema,
-    ) -> Result<RecordBatch, KernelError>;
-}
+pub use device::{GpuDevice, GpuError};
+pub use groupby::{group_by_cpu, join_probe_cpu, AggInput, AggState, GroupByOutput, JoinMatches};
+pub use kernels::{device as gpu_device, gpu_available, gpu_name, GpuKernels};
+pub use placement::{place, Decision, GpuConfig, GpuMode, GPU_MIN_BATCH_ROWS};
+pub use sluice_columnar::{
+    array_value, batch_to_rows, datums_to_array, normalize, rows_to_batch, ColumnarKernels,
+    CpuKernels, Device, DeviceMetrics, KernelError,
+};

@@ -176,13 +176,13 @@ mod tests {
         ");
         let physical = lower(&optimized).unwrap();
         insta::assert_snapshot!(explain_physical(&physical), @r"
-        Calc: project=[c_name, window_start, $agg0 AS total] [stateless]
-          Reduce: group_by=[c_name, window_start, window_end] aggs=[SUM(o_price)] [state: arranged by key]
-            Calc: project=[c_name, window_start, window_end, o_price] [stateless]
-              HashJoin: Inner keys=[o_custkey = c_custkey] [state: both inputs arranged by key]
+        Calc: project=[c_name, window_start, $agg0 AS total] device=cpu(row stage) [stateless]
+          Reduce: group_by=[c_name, window_start, window_end] aggs=[SUM(o_price)] device=cpu(stateful) [state: arranged by key]
+            Calc: project=[c_name, window_start, window_end, o_price] device=cpu(row stage) [stateless]
+              HashJoin: Inner keys=[o_custkey = c_custkey] device=cpu(stateful; join-probe kernel eligible) [state: both inputs arranged by key]
                 WindowAssign: TUMBLE(time_col=o_ts, size=INTERVAL '60000' MILLISECOND) [stateless]
                   Source: orders projection=[o_custkey, o_price, o_ts] filters=[o_price > 1.00] [stateless]
-                Calc: predicate=NOT (c_name = 'x') [stateless]
+                Calc: predicate=NOT (c_name = 'x') device=cpu(VARCHAR = VARCHAR) [stateless]
                   Source: customers projection=[c_custkey, c_name] [stateless]
         ");
         // Window lineage is not traced through joins: the aggregate is a (retracting)

@@ -128,7 +128,8 @@ fn stdin_main() -> ExitCode {
 
     let mut options = RunOptions::new(Registry::builtin())
         .with_workers(request.workers)
-        .with_batch_size(request.batch_size);
+        .with_batch_size(request.batch_size)
+        .with_kernels(sluice_dataflow::kernels_for_job(0));
     options.checkpoint = request.checkpoint.clone();
     let result = sluice_dataflow::run(&request.plan, options, progress.clone());
     finished.store(true, Ordering::SeqCst);
@@ -320,12 +321,14 @@ fn instance_main(dir: PathBuf) -> ExitCode {
     let (done_tx, done_rx) = mpsc::channel::<Result<RunOutput, ExecutionError>>();
     let run_progress = progress.clone();
     let worker = request.worker.clone();
+    let gpus = request.gpus;
     let runner = std::thread::Builder::new()
         .name("sluice-run".to_string())
         .spawn(move || {
             let mut options = RunOptions::new(Registry::builtin())
                 .with_workers(worker.workers.max(1))
-                .with_batch_size(worker.batch_size.max(1));
+                .with_batch_size(worker.batch_size.max(1))
+                .with_kernels(sluice_dataflow::kernels_for_job(gpus));
             options.checkpoint = worker.checkpoint.clone();
             let result = sluice_dataflow::run(&worker.plan, options, run_progress);
             let _ = done_tx.send(result);

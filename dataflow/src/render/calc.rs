@@ -125,16 +125,18 @@ pub(crate) fn render_calc_batches<'s>(
     output: Schema,
 ) -> Batches<'s> {
     let kernels = ctx.kernels.clone();
+    let progress = ctx.progress.clone();
     let (out, errs) =
         fallible_operator(
             batches,
             "Calc",
-            move |b: TimedBatch, oks, errs| match kernels.calc(
+            move |b: TimedBatch, oks, errs| match kernels.calc_metered(
                 predicate.as_ref(),
                 project.as_deref(),
                 &b.batch,
                 &input,
                 &output,
+                progress.device_metrics(),
             ) {
                 Ok(batch) if batch.num_rows() == 0 => {}
                 Ok(batch) => oks.push(TimedBatch {

@@ -6,9 +6,9 @@
 use proptest::prelude::*;
 use proptest::strategy::BoxedStrategy;
 use sluice_catalogs::{Field, Schema, SqlType};
+use sluice_columnar::{array_value, batch_to_rows, rows_to_batch, ColumnarKernels, CpuKernels};
 use sluice_compiler::eval::Evaluator;
 use sluice_compiler::{BinaryOp, Datum, Func, Row, ScalarExpr, TimeUnit, F64};
-use sluice_gpu::{array_value, batch_to_rows, rows_to_batch, ColumnarKernels, CpuKernels};
 
 const DEC_A: SqlType = SqlType::Decimal {
     precision: 10,
@@ -530,7 +530,7 @@ fn check_parity(rows: &[Row], expr: &ScalarExpr) -> Result<(), TestCaseError> {
         }
         (Err(_), Err(e)) => {
             prop_assert!(
-                matches!(e, sluice_gpu::KernelError::Execution(_)),
+                matches!(e, sluice_columnar::KernelError::Execution(_)),
                 "not an execution error: {e:?}"
             );
         }
