@@ -312,3 +312,153 @@ impl Drop for RemoveOnDrop {
         }
     }
 }
+
+/// The README's Kafka → S3 example (`examples/kafka_to_s3.sql`) as a user runs it:
+/// submitted to the master, with only the two addresses (and a shorter checkpoint
+/// interval) replaced. Good records land in S3 once each with their partition and
+/// offset; poison records (bad JSON, wrong types, invalid UTF-8) go to the dead-letter
+/// files with their positions, without a restart.
+#[test]
+fn the_kafka_to_s3_example_runs_and_dead_letters_poison_records() {
+    let mock = KafkaMock::start(env!("CARGO_BIN_EXE_kafka-mock"), &["clicks:4"]);
+    let moto = Moto::start();
+    moto.create_bucket("lake");
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", &mock.bootstrap)
+        .create()
+        .unwrap();
+    let good = 2000i64;
+    let mut poison = 0;
+    for i in 0..good {
+        let url = if i % 10 == 0 { "/health" } else { "/page" };
+        let value = format!(
+            r#"{{"user_id": {i}, "url": "{url}/{i}", "ts": "2026-11-21 10:{:02}:{:02}.000"}}"#,
+            (i / 60) % 60,
+            i % 60
+        );
+        producer
+            .send(
+                BaseRecord::<str, str>::to("clicks")
+                    .partition((i % 4) as i32)
+                    .payload(&value),
+            )
+            .map_err(|(e, _)| e)
+            .unwrap();
+        if i % 100 == 7 {
+            // 1 in 100: broken JSON, a wrong type, invalid UTF-8, in turn.
+            let bad: Vec<u8> = match poison % 3 {
+                0 => b"{\"user_id\": 1, \"url\": ".to_vec(),
+                1 => br#"{"user_id": "not a number", "url": "/x", "ts": "2026-11-21 10:00:00"}"#
+                    .to_vec(),
+                _ => b"{\"user_id\": 5, \"url\": \"\xff\xfe\", \"ts\": \"2026-11-21 10:00:00\"}"
+                    .to_vec(),
+            };
+            poison += 1;
+            producer
+                .send(
+                    BaseRecord::<str, [u8]>::to("clicks")
+                        .partition((i % 4) as i32)
+                        .payload(&bad[..]),
+                )
+                .map_err(|(e, _)| e)
+                .unwrap();
+        }
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let example =
+        std::fs::read_to_string(sluice_tests::workspace_root().join("examples/kafka_to_s3.sql"))
+            .unwrap();
+    let sql = example
+        .replace("127.0.0.1:9092", &mock.bootstrap)
+        .replace("http://127.0.0.1:5055", &moto.endpoint)
+        .replace("'5s'", "'200ms'");
+    let m = MasterProcess::start_with_env(
+        &dir.path().join("data"),
+        &[],
+        &[
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", CANARY),
+        ],
+    );
+    // Relative paths in the SQL resolve against the master's directory: make the
+    // dead-letter path absolute here.
+    let dead = dir.path().join("dead");
+    let sql = sql.replace("'out/clicks-dead-letter'", &format!("'{}'", dead.display()));
+    let (s, v) = m.request(
+        "POST",
+        "/api/v1/jobs",
+        Some(json!({"name": "clicks-to-lake", "sql": sql, "resources": {"parallelism": 2}})),
+    );
+    assert_eq!(s, 201, "{v}");
+    let expected = (0..good).filter(|i| i % 10 != 0).count() as u64;
+    // Unbounded: wait until the commits cover every good record.
+    m.wait_for(60, "every good record committed", || {
+        let c = m.get("/api/v1/jobs/clicks-to-lake/commits");
+        let last = c["commits"].as_array()?.last()?.clone();
+        let mut total = 0;
+        for p in last["sources"]["0:clicks"]["to"].as_array()? {
+            total += p
+                .as_object()?
+                .values()
+                .filter_map(Value::as_i64)
+                .sum::<i64>();
+        }
+        (total == good + poison).then_some(())
+    });
+    let job = m.wait_for(30, "the job to be running", || {
+        let j = m.get("/api/v1/jobs/clicks-to-lake");
+        (j["state"] == "running").then_some(j)
+    });
+    assert_eq!(job["restarts"], 0, "{job}");
+    let job_text = job.to_string();
+    assert!(!job_text.contains(CANARY));
+
+    let read = format!(
+        "CREATE TABLE lake (user_id BIGINT, url VARCHAR, ts TIMESTAMP(3), part INT, off BIGINT) WITH \
+           ('connector' = 'filesystem', 'path' = 's3://lake/clicks', 'format' = 'parquet', \
+            's3.endpoint' = '{}', 's3.region' = 'us-east-1', 's3.allow-http' = 'true', \
+            's3.access-key-id' = 'test', 's3.secret-access-key' = 'x');\n\
+         SELECT COUNT(*) AS n, COUNT(DISTINCT user_id) AS users, COUNT(DISTINCT part) AS parts, \
+                SUM(CASE WHEN url LIKE '%/health%' THEN 1 ELSE 0 END) AS health FROM lake;\n",
+        moto.endpoint
+    );
+    let path = dir.path().join("read.sql");
+    std::fs::write(&path, read).unwrap();
+    let o = sluice(
+        dir.path(),
+        &["run", "--format", "csv", "--quiet", path.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let line = stdout(&o).lines().nth(1).unwrap_or_default().to_string();
+    assert_eq!(line, format!("{expected},{expected},4,0"));
+
+    // Each poison record once in the dead-letter files, with its position.
+    let mut lines = Vec::new();
+    for e in std::fs::read_dir(&dead).unwrap().flatten() {
+        let text = std::fs::read_to_string(e.path()).unwrap();
+        lines.extend(text.lines().map(str::to_string));
+    }
+    assert_eq!(lines.len() as i64, poison, "{lines:?}");
+    let mut positions: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{v}");
+            v["position"].as_str().unwrap().to_string()
+        })
+        .collect();
+    positions.sort();
+    positions.dedup();
+    assert_eq!(positions.len() as i64, poison);
+    assert!(
+        positions.iter().all(|p| p.starts_with("clicks/")),
+        "{positions:?}"
+    );
+    let status = m.get("/api/v1/jobs/clicks-to-lake/instances");
+    let inst = &status.as_array().unwrap()[0];
+    assert_eq!(inst["bad_records"], poison, "{inst}");
+    let (s, _) = m.request("DELETE", "/api/v1/jobs/clicks-to-lake", None);
+    assert!(s == 200 || s == 204);
+}
