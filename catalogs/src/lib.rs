@@ -18,6 +18,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod sealed;
 mod types;
 
 pub use types::{Field, Schema, SqlType};

@@ -24,6 +24,10 @@ pub struct WorkerRequest {
     /// Periodic checkpoints (restored from at start when one exists); none when `None`.
     #[serde(default)]
     pub checkpoint: Option<CheckpointConfig>,
+    /// The key file that opens the plan's sealed secret option values
+    /// (`sluice_catalogs::sealed`); none: the plan holds no sealed value.
+    #[serde(default)]
+    pub secret_key_file: Option<String>,
 }
 
 /// The `SET` key of the checkpoint interval (Flink's name).

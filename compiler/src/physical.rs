@@ -25,6 +25,27 @@ pub struct DataflowPlan {
     pub outputs: Vec<Output>,
 }
 
+impl DataflowPlan {
+    /// Calls `f` on every table the plan reads or writes (sources and sinks), in plan
+    /// order: how secret option values are sealed and opened.
+    pub fn for_each_table_mut(&mut self, f: &mut dyn FnMut(&mut TableDescriptor)) {
+        fn walk(p: &mut PhysicalPlan, f: &mut dyn FnMut(&mut TableDescriptor)) {
+            if let PhysicalPlan::Source { table, .. } = p {
+                f(table);
+            }
+            for i in p.inputs_mut() {
+                walk(i, f);
+            }
+        }
+        for o in &mut self.outputs {
+            walk(&mut o.plan, f);
+            if let SinkTarget::Table(t) = &mut o.target {
+                f(t);
+            }
+        }
+    }
+}
+
 /// Where an output's rows go.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SinkTarget {
@@ -182,6 +203,21 @@ pub enum PhysicalPlan {
 }
 
 impl PhysicalPlan {
+    /// The direct inputs of this node, mutably.
+    pub fn inputs_mut(&mut self) -> Vec<&mut PhysicalPlan> {
+        match self {
+            PhysicalPlan::Source { .. } | PhysicalPlan::Values { .. } => vec![],
+            PhysicalPlan::Calc { input, .. }
+            | PhysicalPlan::WindowAssign { input, .. }
+            | PhysicalPlan::SessionAssign { input, .. }
+            | PhysicalPlan::WindowAggregate { input, .. }
+            | PhysicalPlan::Reduce { input, .. }
+            | PhysicalPlan::TopN { input, .. } => vec![input],
+            PhysicalPlan::HashJoin { left, right, .. } => vec![left, right],
+            PhysicalPlan::Union { inputs } => inputs.iter_mut().collect(),
+        }
+    }
+
     /// The direct inputs of this node.
     pub fn inputs(&self) -> Vec<&PhysicalPlan> {
         match self {

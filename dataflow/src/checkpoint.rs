@@ -440,6 +440,17 @@ impl Coordinator {
     /// Worker 0, between steps: writes the record of the requested epoch once every
     /// source and sink has reported for it. Returns whether it completed one.
     pub(crate) fn try_complete(&self) -> Result<bool, ExecutionError> {
+        self.complete(false)
+    }
+
+    /// Worker 0, after the input ended and every sink staged everything: writes the
+    /// last record, with every source's final position (data read after a source's
+    /// last barrier is in this record's commits too).
+    pub(crate) fn complete_final(&self) -> Result<bool, ExecutionError> {
+        self.complete(true)
+    }
+
+    fn complete(&self, last: bool) -> Result<bool, ExecutionError> {
         let epoch = self.requested();
         if epoch <= self.completed() {
             return Ok(false);
@@ -449,10 +460,14 @@ impl Coordinator {
         let mut sources: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
         for (key, worker) in &inner.sources {
             let k = (key.clone(), *worker);
-            let Some(p) = here
-                .and_then(|m| m.get(&k))
-                .or_else(|| inner.finished.get(&k))
-            else {
+            let at_barrier = here.and_then(|m| m.get(&k));
+            let finished = inner.finished.get(&k);
+            let position = if last {
+                finished.or(at_barrier)
+            } else {
+                at_barrier.or(finished)
+            };
+            let Some(p) = position else {
                 return Ok(false);
             };
             let slot = sources.entry(key.clone()).or_default();

@@ -111,6 +111,28 @@ impl RunOptions {
     }
 }
 
+/// Opens the sealed secret option values of `plan` (see `sluice_catalogs::sealed`)
+/// with the key in `key_file`; nothing to do without one. Errors never contain a value.
+pub fn open_secrets(plan: &mut DataflowPlan, key_file: Option<&str>) -> Result<(), ExecutionError> {
+    let Some(path) = key_file else {
+        return Ok(());
+    };
+    let key = sluice_catalogs::sealed::SealKey::load(std::path::Path::new(path))
+        .map_err(|e| ExecutionError::Internal(e.to_string()))?;
+    let mut failed = None;
+    plan.for_each_table_mut(&mut |t| {
+        if failed.is_none() {
+            if let Err(e) = key.open_options(&mut t.options) {
+                failed = Some(ExecutionError::Connector {
+                    table: t.name.clone(),
+                    message: e.to_string(),
+                });
+            }
+        }
+    });
+    failed.map_or(Ok(()), Err)
+}
+
 /// What a finished run produced.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunOutput {

@@ -173,9 +173,25 @@ pub(crate) fn execute(
                 }
             }
             (Some(c), true) => {
+                // A checkpoint completed after this worker left its loop: commit it
+                // here, so the last record decides only what no record decided yet.
+                let decided = c.completed();
+                if decided > committed {
+                    match sink::commit_epoch(&sinks, decided) {
+                        Ok(()) => c.worker_committed(worker.index(), decided),
+                        Err(e) => errors.raise(e),
+                    }
+                }
+                barrier.wait();
                 // The input ended: one last checkpoint holds everything not yet
                 // decided, with the sources' final positions.
-                let last = c.requested().max(c.completed()) + 1;
+                // (An epoch still in flight becomes that checkpoint: epochs stay
+                // consecutive; a second prepare of an epoch adds to it.)
+                let last = if c.requested() > c.completed() {
+                    c.requested()
+                } else {
+                    c.completed() + 1
+                };
                 match sink::prepare_epoch(&sinks, last) {
                     Ok(list) => {
                         for (key, pending) in list {
@@ -187,7 +203,7 @@ pub(crate) fn execute(
                 barrier.wait();
                 if worker.index() == 0 && errors.first().is_none() {
                     c.request(last);
-                    match c.try_complete() {
+                    match c.complete_final() {
                         Ok(true) => {}
                         Ok(false) => errors.raise(ExecutionError::Internal(
                             "the final checkpoint is incomplete".into(),

@@ -155,3 +155,40 @@ fn stateful_plans_do_not_checkpoint_and_say_why() {
     let why = checkpointable(&p).unwrap();
     assert!(why.contains("Reduce"), "{why}");
 }
+
+#[test]
+fn sealed_secrets_are_opened_with_the_key_file_and_only_with_it() {
+    use sluice_catalogs::sealed::SealKey;
+    let dir = tempfile::tempdir().unwrap();
+    let sql = "CREATE TABLE src (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '3');\n\
+               CREATE TABLE dst (id BIGINT) WITH ('connector' = 'filesystem', 'path' = '/tmp/x', 'format' = 'csv', \
+                 's3.secret-access-key' = 'CANARY-open');\n\
+               INSERT INTO dst SELECT id FROM src;\n";
+    let plan = sluice_compiler::compile(sql, &MemoryCatalog::new(), &Registry::builtin())
+        .unwrap()
+        .plan;
+    let key_file = dir.path().join("secret.key");
+    let key = SealKey::load_or_create(&key_file, || [3u8; 32]).unwrap();
+    let mut sealed = plan.clone();
+    sealed.for_each_table_mut(&mut |t| {
+        key.seal_options(&mut t.options, || [1u8; 12]);
+    });
+    assert!(!serde_json::to_string(&sealed)
+        .unwrap()
+        .contains("CANARY-open"));
+    let mut opened = sealed.clone();
+    sluice_dataflow::open_secrets(&mut opened, Some(key_file.to_str().unwrap())).unwrap();
+    assert_eq!(opened, plan);
+    // Another key: a clear error naming the table and option, never the value.
+    let other = dir.path().join("other.key");
+    SealKey::load_or_create(&other, || [4u8; 32]).unwrap();
+    let mut wrong = sealed.clone();
+    let err = sluice_dataflow::open_secrets(&mut wrong, Some(other.to_str().unwrap()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("dst") && err.contains("s3.secret-access-key"),
+        "{err}"
+    );
+    assert!(!err.contains("CANARY"));
+}

@@ -137,6 +137,7 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
         batch_size: args.batch_size,
         progress_interval_ms: show_progress.then_some(500),
         checkpoint: None,
+        secret_key_file: None,
     };
     let started = Instant::now();
     let mut collected = Vec::new();

@@ -94,6 +94,11 @@ pub fn build_master(args: &ServeArgs) -> anyhow::Result<Arc<Master>> {
         progress_timeout_ms: args.progress_timeout_s.max(1) * 1000,
         start_timeout_ms: args.start_timeout_s.max(1) * 1000,
     };
+    // Secret option values are sealed at rest under this key (created once, mode 0600).
+    let seal_key_path = std::path::absolute(args.data_dir.join("secret.key"))
+        .map_err(|e| anyhow::anyhow!("cannot resolve the data directory: {e}"))?;
+    let seal_key = sluice_catalogs::sealed::SealKey::load_or_create(&seal_key_path, rand::random)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let workflows = SledWorkflowStore::open(&store)
         .map_err(|e| anyhow::anyhow!("cannot open the workflow store: {e}"))?;
     Ok(Arc::new(Master {
@@ -110,6 +115,8 @@ pub fn build_master(args: &ServeArgs) -> anyhow::Result<Arc<Master>> {
         wake: Mutex::new(None),
         counters: Mutex::new(Counters::default()),
         checkpoint_root: args.data_dir.join("checkpoints"),
+        seal_key: Some(seal_key),
+        seal_key_path: Some(seal_key_path),
     }))
 }
 

@@ -149,6 +149,10 @@ pub struct Master {
     pub scheduler: crate::workflow::executor::SchedulerConfig,
     /// Jobs checkpoint under `<this>/<job id>/` (`<data dir>/checkpoints`).
     pub checkpoint_root: std::path::PathBuf,
+    /// Seals secret option values at rest (`<data dir>/secret.key`); none: stored plain.
+    pub seal_key: Option<sluice_catalogs::sealed::SealKey>,
+    /// Where that key is, for the worker processes that open the values.
+    pub seal_key_path: Option<std::path::PathBuf>,
 }
 
 /// A catalog over the store's tables.
@@ -297,7 +301,7 @@ pub fn redacted_sql(job: &Job) -> String {
         }
     }
     let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
-    scrub_secrets(&job.sql, &refs)
+    sluice_catalogs::sealed::redact_sealed(&scrub_secrets(&job.sql, &refs))
 }
 
 fn collect_plan_secrets(p: &PhysicalPlan, out: &mut Vec<String>) {
@@ -310,6 +314,33 @@ fn collect_plan_secrets(p: &PhysicalPlan, out: &mut Vec<String>) {
 }
 
 impl Master {
+    /// `sql` with its secret option values sealed (as stored).
+    pub fn seal_sql(&self, sql: &str) -> String {
+        match &self.seal_key {
+            Some(key) => key.seal_sql_options(sql, rand::random),
+            None => sql.to_string(),
+        }
+    }
+
+    /// `plan` with the secret option values of its tables sealed (as stored and sent to
+    /// instances, which open them with the key file).
+    pub fn seal_plan(
+        &self,
+        mut plan: sluice_compiler::DataflowPlan,
+    ) -> sluice_compiler::DataflowPlan {
+        if let Some(key) = &self.seal_key {
+            plan.for_each_table_mut(&mut |t| {
+                key.seal_options(&mut t.options, rand::random);
+            });
+        }
+        plan
+    }
+
+    /// The key file instances open sealed values with.
+    pub fn seal_key_file(&self) -> Option<String> {
+        self.seal_key_path.as_ref().map(|p| p.display().to_string())
+    }
+
     /// Wakes the watchdog up so a change takes effect now rather than at the next tick.
     pub fn wake_watchdog(&self) {
         if let Ok(guard) = self.wake.lock() {
@@ -388,12 +419,12 @@ impl Master {
             id,
             name: new.name,
             version: 1,
-            sql: new.sql,
+            sql: self.seal_sql(&new.sql),
             resources: new.resources,
             cluster: new.cluster,
             desired_state: new.desired_state,
             checkpoint_interval_ms: checkpoint_interval(&compiled, bounded)?,
-            plan: compiled.plan,
+            plan: self.seal_plan(compiled.plan),
             bounded,
             created_at_ms: now,
             updated_at_ms: now,
@@ -460,8 +491,8 @@ impl Master {
                 changes.push("SQL changed".to_string());
                 job.bounded = plan_is_bounded(&compiled.plan);
                 job.checkpoint_interval_ms = checkpoint_interval(&compiled, job.bounded)?;
-                job.plan = compiled.plan;
-                job.sql = sql;
+                job.plan = self.seal_plan(compiled.plan);
+                job.sql = self.seal_sql(&sql);
             }
         }
         if changes.is_empty() {
@@ -574,10 +605,14 @@ impl Master {
         }
         let now = now_ms();
         let mut out = Vec::new();
-        for t in tables {
+        let sealed_ddl = self.seal_sql(ddl.trim());
+        for mut t in tables {
+            if let Some(key) = &self.seal_key {
+                key.seal_options(&mut t.options, rand::random);
+            }
             let stored = StoredTable {
                 format_version: FORMAT_VERSION,
-                ddl: ddl.trim().to_string(),
+                ddl: sealed_ddl.clone(),
                 descriptor: t,
                 created_at_ms: now,
             };

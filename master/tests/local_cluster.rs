@@ -140,6 +140,7 @@ fn spec(id: &str, job: &str, sql: &str) -> LaunchSpec {
             batch_size: 1024,
             progress_interval_ms: None,
             checkpoint: None,
+            secret_key_file: None,
         },
     }
 }
@@ -357,6 +358,7 @@ fn fake_instance(
             batch_size: 10,
             progress_interval_ms: None,
             checkpoint: None,
+            secret_key_file: None,
         },
     };
     std::fs::write(

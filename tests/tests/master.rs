@@ -229,11 +229,30 @@ fn a_job_that_always_crashes_is_backed_off_and_marked_failed() {
         .map(|e| chrono_ms(e["at"].as_str().unwrap()))
         .collect();
     assert_eq!(starts.len(), 4, "{ev:#?}");
-    let gaps: Vec<i64> = starts.windows(2).map(|w| w[1] - w[0]).collect();
+    // The scheduled delays grow (exponential backoff with jitter; the event says
+    // "restart N in X s"), and no restart came before its delay was up. Wall-clock gaps
+    // also hold the time a crash takes to be seen, which a loaded machine stretches.
+    let delays: Vec<f64> = ev
+        .iter()
+        .filter(|e| e["kind"] == "restart_scheduled")
+        .filter_map(|e| {
+            let m = e["message"].as_str()?;
+            let after = m.rsplit(" in ").next()?;
+            after.strip_suffix(" s")?.parse::<f64>().ok()
+        })
+        .collect();
+    assert_eq!(delays.len(), 3, "{ev:#?}");
     assert!(
-        gaps.windows(2).all(|g| g[1] > g[0]),
-        "restart intervals must grow: {gaps:?}"
+        delays.windows(2).all(|d| d[1] > d[0]),
+        "restart delays must grow: {delays:?}"
     );
+    let gaps: Vec<i64> = starts.windows(2).map(|w| w[1] - w[0]).collect();
+    for (gap, delay) in gaps.iter().zip(&delays) {
+        assert!(
+            *gap as f64 >= delay * 1000.0 - 100.0,
+            "a restart came before its delay: gaps {gaps:?}, delays {delays:?}"
+        );
+    }
     // Failed stays failed: nothing restarts it.
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(job(&m, "crasher")["state"], "failed");

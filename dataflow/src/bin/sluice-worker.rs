@@ -105,7 +105,7 @@ fn stdin_main() -> ExitCode {
         eprintln!("sluice-worker: cannot read the request from standard input: {e}");
         return ExitCode::from(2);
     }
-    let request: WorkerRequest = match serde_json::from_str(&input) {
+    let mut request: WorkerRequest = match serde_json::from_str(&input) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("sluice-worker: the request on standard input is not a WorkerRequest: {e}");
@@ -131,7 +131,9 @@ fn stdin_main() -> ExitCode {
         .with_batch_size(request.batch_size)
         .with_kernels(sluice_dataflow::kernels_for_job(0));
     options.checkpoint = request.checkpoint.clone();
-    let result = sluice_dataflow::run(&request.plan, options, progress.clone());
+    let result =
+        sluice_dataflow::open_secrets(&mut request.plan, request.secret_key_file.as_deref())
+            .and_then(|()| sluice_dataflow::run(&request.plan, options, progress.clone()));
     finished.store(true, Ordering::SeqCst);
     if let Some(handle) = reporter {
         let _ = handle.join();
@@ -320,7 +322,7 @@ fn instance_main(dir: PathBuf) -> ExitCode {
 
     let (done_tx, done_rx) = mpsc::channel::<Result<RunOutput, ExecutionError>>();
     let run_progress = progress.clone();
-    let worker = request.worker.clone();
+    let mut worker = request.worker.clone();
     let gpus = request.gpus;
     let runner = std::thread::Builder::new()
         .name("sluice-run".to_string())
@@ -330,7 +332,9 @@ fn instance_main(dir: PathBuf) -> ExitCode {
                 .with_batch_size(worker.batch_size.max(1))
                 .with_kernels(sluice_dataflow::kernels_for_job(gpus));
             options.checkpoint = worker.checkpoint.clone();
-            let result = sluice_dataflow::run(&worker.plan, options, run_progress);
+            let result =
+                sluice_dataflow::open_secrets(&mut worker.plan, worker.secret_key_file.as_deref())
+                    .and_then(|()| sluice_dataflow::run(&worker.plan, options, run_progress));
             let _ = done_tx.send(result);
         });
     let runner = match runner {

@@ -441,7 +441,7 @@ impl TableView {
                 delay_ms: w.delay_ms,
             }),
             options: d.redacted_options(),
-            ddl: scrub_secrets(&t.ddl, &secrets),
+            ddl: sluice_catalogs::sealed::redact_sealed(&scrub_secrets(&t.ddl, &secrets)),
             created_at: rfc3339(t.created_at_ms),
         }
     }

@@ -405,7 +405,14 @@ fn workflow_view(m: &AppState, wf: &Workflow) -> Result<WorkflowView, ApiError> 
         name: wf.name.clone(),
         version: wf.version,
         schedule: s.schedule.clone(),
-        tasks: s.tasks.clone(),
+        tasks: s
+            .tasks
+            .iter()
+            .map(|t| TaskSpec {
+                sql: sluice_catalogs::sealed::redact_sealed(&t.sql),
+                ..t.clone()
+            })
+            .collect(),
         parameters: s.parameters.clone(),
         concurrency: s.concurrency,
         catchup: s.catchup,

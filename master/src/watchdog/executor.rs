@@ -157,6 +157,7 @@ fn apply(
                     workers: job.resources.parallelism as usize,
                     batch_size: BATCH_SIZE,
                     progress_interval_ms: None,
+                    secret_key_file: m.seal_key_file(),
                     checkpoint: job.checkpoint_interval_ms.map(|interval_ms| {
                         sluice_compiler::instance::CheckpointConfig {
                             dir: m.checkpoint_root.join(&job.id).display().to_string(),

@@ -315,6 +315,7 @@ fn apply(
             batch_size: BATCH_SIZE,
             progress_interval_ms: None,
             checkpoint: None,
+            secret_key_file: m.seal_key_file(),
         },
     };
     match cluster.launch(&spec) {

@@ -160,6 +160,8 @@ fn master(
         scheduler_wake: Mutex::new(None),
         scheduler: SchedulerConfig::default(),
         checkpoint_root: std::env::temp_dir().join("sluice-unused-checkpoints"),
+        seal_key: None,
+        seal_key_path: None,
     }
 }
 

@@ -259,6 +259,14 @@ impl Master {
         Ok(())
     }
 
+    /// The spec with every task's secret option values sealed (as stored).
+    fn seal_workflow(&self, mut spec: WorkflowSpec) -> WorkflowSpec {
+        for t in &mut spec.tasks {
+            t.sql = self.seal_sql(&t.sql);
+        }
+        spec
+    }
+
     /// Creates a workflow: validates, stores (durably) with its scheduler state starting
     /// now (the first tick is the first one after its creation), wakes the scheduler.
     pub fn create_workflow(
@@ -267,6 +275,7 @@ impl Master {
         spec: WorkflowSpec,
     ) -> Result<Workflow, ServiceError> {
         self.validate_workflow(name, &spec)?;
+        let spec = self.seal_workflow(spec);
         if self.workflows.get_workflow(name)?.is_some() {
             return Err(ServiceError::Conflict(format!(
                 "workflow '{name}' already exists"
@@ -327,6 +336,7 @@ impl Master {
             return Ok(old);
         }
         self.validate_workflow(name, &spec)?;
+        let spec = self.seal_workflow(spec);
         let now = now_ms();
         let restart_schedule =
             spec.schedule != old.spec.schedule || (spec.enabled && !old.spec.enabled);
