@@ -334,6 +334,15 @@ impl Sink for FileSink {
             })?
             .map_err(io)?;
         }
+        // A local store also leaves the temporary file of a write the crash cut short
+        // (`<name>#<n>`), which listings do not show: remove the directory itself.
+        if let Some(dir) = &self.loc.local {
+            match std::fs::remove_dir_all(dir.join("_staging")) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(ConnectorError::Io(format!("cleaning _staging: {e}"))),
+            }
+        }
         Ok(())
     }
 }
