@@ -14,6 +14,7 @@
 //! | `format.on-error` | `fail` (default), `skip` or `dead-letter` (applied by the dataflow) |
 //! | `dead-letter.path` | where `dead-letter` writes bad records (required with it) |
 //! | `sink.rolling-policy.file-size` | roll sink files after this size, default `128MB` |
+//! | `sink.rolling-policy.rollover-interval` | also roll a file this long after it was opened (`15min`, `30s`…), default never; a checkpoint always rolls |
 //! | `parquet.compression` | `snappy` (default), `zstd` or `uncompressed` |
 //! | `s3.*`, `gs.*`, `az.*` | storage options (endpoint, region, credentials): [`STORAGE_KEYS`] |
 //!
@@ -121,6 +122,8 @@ pub(crate) struct FsOptions {
     pub header: bool,
     pub null_literal: String,
     pub roll_size: u64,
+    /// Roll a part this long after it was opened (ms).
+    pub roll_interval_ms: Option<u64>,
     pub compression: ParquetCompression,
     /// `s3.*`, `gs.*`, `az.*` options.
     pub storage: BTreeMap<String, String>,
@@ -135,6 +138,7 @@ const FS_KEYS: &[&str] = &[
     "format.on-error",
     "dead-letter.path",
     "sink.rolling-policy.file-size",
+    "sink.rolling-policy.rollover-interval",
     "parquet.compression",
 ];
 
@@ -176,6 +180,19 @@ impl FsOptions {
                 ))
             })?,
         };
+        let roll_interval_ms = match options.get("sink.rolling-policy.rollover-interval") {
+            None => None,
+            Some(v) => Some(
+                sluice_compiler::instance::parse_duration_ms(v)
+                    .ok()
+                    .filter(|ms| *ms > 0)
+                    .ok_or_else(|| {
+                        ConnectorError::Config(format!(
+                            "option 'sink.rolling-policy.rollover-interval' is invalid: '{v}' is not a positive duration (e.g. '30s', '15min')"
+                        ))
+                    })?,
+            ),
+        };
         let compression = match choice(
             options,
             "parquet.compression",
@@ -195,6 +212,7 @@ impl FsOptions {
             header,
             null_literal,
             roll_size,
+            roll_interval_ms,
             compression,
         })
     }

@@ -41,6 +41,8 @@ pub(crate) struct FileSink {
     next_seq: BTreeMap<u64, usize>,
     /// Counter for staged object names.
     staged_count: u64,
+    /// When the current part was opened (time rolling).
+    opened_at: Option<std::time::Instant>,
     /// Unique to this sink object (process, time, counter): staged names of different
     /// runs never collide, so a restore that finishes an old run's commit renames that
     /// run's part and never a later run's part of the same number.
@@ -86,6 +88,7 @@ impl FileSink {
             prepared: BTreeMap::new(),
             next_seq: BTreeMap::new(),
             staged_count: 0,
+            opened_at: None,
             token: unique_token(),
         })
     }
@@ -219,6 +222,7 @@ impl Sink for FileSink {
         }
         if self.part.is_none() {
             self.part = Some(self.new_part()?);
+            self.opened_at = Some(std::time::Instant::now());
         }
         let mut part = self.part.take();
         match &mut part {
@@ -238,7 +242,11 @@ impl Sink for FileSink {
         }
         self.part = part;
         crate::failpoint("sink.after_write");
-        if self.part_size() >= self.opts.roll_size {
+        let too_old = match (self.opts.roll_interval_ms, self.opened_at) {
+            (Some(ms), Some(at)) => at.elapsed().as_millis() >= u128::from(ms),
+            _ => false,
+        };
+        if too_old || self.part_size() >= self.opts.roll_size {
             self.roll()?;
         }
         Ok(())

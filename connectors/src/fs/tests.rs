@@ -273,6 +273,56 @@ fn csv_text_forms_and_header() {
 }
 
 #[test]
+fn a_part_older_than_the_rollover_interval_is_rolled() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = Schema::new(vec![Field::new("x", SqlType::BigInt)]);
+    let t = table(
+        schema.clone(),
+        &[
+            ("path", dir.path().to_str().unwrap()),
+            ("format", "csv"),
+            ("sink.rolling-policy.rollover-interval", "150ms"),
+        ],
+    );
+    let batch = RecordBatch::try_new(
+        schema.to_arrow(),
+        vec![Arc::new(Int64Array::from(vec![1_i64, 2]))],
+    )
+    .unwrap();
+    let mut sink = FilesystemConnector.create_sink(&t, ctx(0, 1)).unwrap();
+    sink.write(&batch).unwrap();
+    sink.write(&batch).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    // This write finds its part too old: it goes in, then the part rolls.
+    sink.write(&batch).unwrap();
+    sink.write(&batch).unwrap();
+    sink.prepare_commit(1).unwrap();
+    sink.commit(1).unwrap();
+    let mut parts: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("part-"))
+        .collect();
+    parts.sort();
+    assert_eq!(parts, vec!["part-0-1-0.csv", "part-0-1-1.csv"]);
+    assert_eq!(rows(&read(&t, &[0], ctx(0, 1), 100).0), 8);
+    // A bad interval is refused with the option's name.
+    let bad = FsOptions::parse(
+        &[
+            ("path", "/tmp/x"),
+            ("format", "csv"),
+            ("sink.rolling-policy.rollover-interval", "soon"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(bad.contains("rollover-interval"), "{bad}");
+}
+
+#[test]
 fn staged_files_are_invisible_until_commit_and_rolling_splits_parts() {
     let dir = tempfile::tempdir().unwrap();
     let schema = Schema::new(vec![Field::new("x", SqlType::BigInt)]);
