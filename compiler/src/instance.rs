@@ -9,6 +9,7 @@ use crate::datum::Row;
 use crate::physical::DataflowPlan;
 use serde::{Deserialize, Serialize};
 use sluice_catalogs::Schema;
+use std::collections::BTreeMap;
 
 /// What a worker process is asked to run.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,6 +42,42 @@ pub struct CheckpointConfig {
     pub dir: String,
     /// Time between the end of one checkpoint and the start of the next (ms).
     pub interval_ms: u64,
+}
+
+/// Format of [`CheckpointRecord`].
+pub const CHECKPOINT_FORMAT: u32 = 1;
+
+/// One complete checkpoint: the commit decision for its epoch and a manifest entry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointRecord {
+    /// [`CHECKPOINT_FORMAT`].
+    pub format_version: u32,
+    /// The checkpoint's epoch (1, 2, …; continues across restores).
+    pub epoch: u64,
+    /// When it completed (ms since the Unix epoch).
+    pub completed_at_ms: i64,
+    /// Workers of the run that wrote it.
+    pub workers: usize,
+    /// Fingerprint of the plan it belongs to: a changed plan does not seek to it.
+    pub plan_fingerprint: String,
+    /// Source (`<n>:<table>`, in render order) → each worker's position at the barrier.
+    pub sources: BTreeMap<String, Vec<serde_json::Value>>,
+    /// The same at the previous checkpoint (`null` entries: the beginning): with
+    /// `sources`, the input range this checkpoint's commit covers.
+    pub from: BTreeMap<String, Vec<serde_json::Value>>,
+    /// Output (`<output index>:<table>`) → the pending commits of every worker for the
+    /// epochs this record decides (what becomes visible).
+    pub sinks: BTreeMap<String, Vec<serde_json::Value>>,
+}
+
+/// The object name of epoch `epoch`'s record.
+pub fn record_name(epoch: u64) -> String {
+    format!("chk-{epoch:020}.json")
+}
+
+/// True for the name of a checkpoint record.
+pub fn is_record_name(name: &str) -> bool {
+    name.starts_with("chk-") && name.ends_with(".json")
 }
 
 /// Reads a duration as Flink writes one: `500ms`, `10s`, `10 s`, `2min`, `1h`, or a

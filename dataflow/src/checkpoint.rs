@@ -33,17 +33,16 @@
 
 use crate::errors::ExecutionError;
 use crate::render::Time;
-use serde::{Deserialize, Serialize};
 use sluice_compiler::instance::CheckpointConfig;
+pub use sluice_compiler::instance::{
+    is_record_name, record_name, CheckpointRecord, CHECKPOINT_FORMAT,
+};
 use sluice_compiler::{DataflowPlan, PhysicalPlan, SinkTarget};
 use sluice_connectors::{ObjectDir, Registry, WorkerContext};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-/// Format of [`CheckpointRecord`].
-pub const CHECKPOINT_FORMAT: u32 = 1;
 
 /// Checkpoint records kept (older ones are deleted; the newest is restored from).
 pub const KEEP_RECORDS: usize = 50;
@@ -58,33 +57,6 @@ pub(crate) fn barrier(epoch: u64) -> Time {
 /// The timestamp of data read during `epoch` (≥ 1), `ms` after the run started.
 pub(crate) fn epoch_time(epoch: u64, ms: u64) -> Time {
     ((epoch.max(1) - 1) << SHIFT) | (ms & ((1 << SHIFT) - 1))
-}
-
-/// One complete checkpoint: the commit decision for its epoch and a manifest entry.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CheckpointRecord {
-    /// [`CHECKPOINT_FORMAT`].
-    pub format_version: u32,
-    /// The checkpoint's epoch (1, 2, …; continues across restores).
-    pub epoch: u64,
-    /// When it completed (ms since the Unix epoch).
-    pub completed_at_ms: i64,
-    /// Workers of the run that wrote it.
-    pub workers: usize,
-    /// Fingerprint of the plan it belongs to: a changed plan does not seek to it.
-    pub plan_fingerprint: String,
-    /// Source (`<n>:<table>`, in render order) → each worker's position at the barrier.
-    pub sources: BTreeMap<String, Vec<serde_json::Value>>,
-    /// The same at the previous checkpoint (`null` entries: the beginning): with
-    /// `sources`, the input range this checkpoint's commit covers.
-    pub from: BTreeMap<String, Vec<serde_json::Value>>,
-    /// Output (`<output index>:<table>`) → the pending commits of every worker for the
-    /// epochs this record decides (what becomes visible).
-    pub sinks: BTreeMap<String, Vec<serde_json::Value>>,
-}
-
-fn record_name(epoch: u64) -> String {
-    format!("chk-{epoch:020}.json")
 }
 
 /// A stable fingerprint of a plan (FNV-1a of its JSON).
@@ -142,7 +114,7 @@ pub fn latest_record(dir: &ObjectDir) -> Result<Option<CheckpointRecord>, Execut
         .list()
         .map_err(io)?
         .into_iter()
-        .filter(|n| n.starts_with("chk-") && n.ends_with(".json"))
+        .filter(|n| is_record_name(n))
         .collect();
     names.sort();
     while let Some(name) = names.pop() {
@@ -168,7 +140,7 @@ pub fn all_records(dir: &ObjectDir) -> Result<Vec<CheckpointRecord>, ExecutionEr
     };
     let mut out = Vec::new();
     for name in dir.list().map_err(io)? {
-        if !(name.starts_with("chk-") && name.ends_with(".json")) {
+        if !is_record_name(&name) {
             continue;
         }
         if let Some(bytes) = dir.get(&name).map_err(io)? {
@@ -527,10 +499,7 @@ impl Coordinator {
         let Ok(names) = self.dir.list() else {
             return;
         };
-        let records: Vec<&String> = names
-            .iter()
-            .filter(|n| n.starts_with("chk-") && n.ends_with(".json"))
-            .collect();
+        let records: Vec<&String> = names.iter().filter(|n| is_record_name(n)).collect();
         if records.len() > KEEP_RECORDS {
             for n in &records[..records.len() - KEEP_RECORDS] {
                 let _ = self.dir.delete(n);

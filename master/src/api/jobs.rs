@@ -105,50 +105,50 @@ async fn job_commits(
     }))
 }
 
-/// The checkpoint records in `dir`, as views (records this master cannot read are
-/// skipped).
+/// The checkpoint records in `dir` (the worker writes them: see
+/// `sluice_compiler::instance::CheckpointRecord`), as views; records this master cannot
+/// read are skipped.
 fn read_commits(dir: &str) -> Result<Vec<CommitView>, String> {
+    use sluice_compiler::instance::{is_record_name, CheckpointRecord};
     let d = sluice_connectors::ObjectDir::open(dir).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     for name in d.list().map_err(|e| e.to_string())? {
-        if !(name.starts_with("chk-") && name.ends_with(".json")) {
+        if !is_record_name(&name) {
             continue;
         }
         let Some(bytes) = d.get(&name).map_err(|e| e.to_string())? else {
             continue;
         };
-        let Ok(r) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        let Ok(r) = serde_json::from_slice::<CheckpointRecord>(&bytes) else {
             continue;
         };
-        let Some(epoch) = r["epoch"].as_u64() else {
-            continue;
-        };
-        let list = |v: &serde_json::Value| v.as_array().cloned().unwrap_or_default();
-        let mut sources = BTreeMap::new();
-        if let Some(to) = r["sources"].as_object() {
-            for (k, v) in to {
-                let to = list(v);
-                let mut from = list(&r["from"][k]);
+        let sources = r
+            .sources
+            .into_iter()
+            .map(|(k, to)| {
+                let mut from = r.from.get(&k).cloned().unwrap_or_default();
                 from.resize(to.len(), serde_json::Value::Null);
-                sources.insert(k.clone(), SourceRangeView { from, to });
-            }
-        }
-        let mut objects = BTreeMap::new();
-        if let Some(sinks) = r["sinks"].as_object() {
-            for (k, pendings) in sinks {
-                let mut keys: Vec<String> = list(pendings)
+                (k, SourceRangeView { from, to })
+            })
+            .collect();
+        let objects = r
+            .sinks
+            .into_iter()
+            .map(|(k, pendings)| {
+                let mut keys: Vec<String> = pendings
                     .iter()
-                    .flat_map(list)
-                    .filter_map(|pair| pair[1].as_str().map(str::to_string))
+                    .filter_map(serde_json::Value::as_array)
+                    .flatten()
+                    .filter_map(|pair| pair.get(1)?.as_str().map(str::to_string))
                     .collect();
                 keys.sort();
-                objects.insert(k.clone(), keys);
-            }
-        }
+                (k, keys)
+            })
+            .collect();
         out.push(CommitView {
-            epoch,
-            completed_at: super::views::rfc3339(r["completed_at_ms"].as_i64().unwrap_or(0)),
-            workers: r["workers"].as_u64().unwrap_or(0) as usize,
+            epoch: r.epoch,
+            completed_at: super::views::rfc3339(r.completed_at_ms),
+            workers: r.workers,
             sources,
             objects,
         });
