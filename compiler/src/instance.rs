@@ -44,8 +44,9 @@ pub struct CheckpointConfig {
     pub interval_ms: u64,
 }
 
-/// Format of [`CheckpointRecord`].
-pub const CHECKPOINT_FORMAT: u32 = 1;
+/// Format of [`CheckpointRecord`] (2: event-time barriers and operator state; readers
+/// of format 1 skip such records rather than restore them without their state).
+pub const CHECKPOINT_FORMAT: u32 = 2;
 
 /// One complete checkpoint: the commit decision for its epoch and a manifest entry.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -68,6 +69,30 @@ pub struct CheckpointRecord {
     /// Output (`<output index>:<table>`) → the pending commits of every worker for the
     /// epochs this record decides (what becomes visible).
     pub sinks: BTreeMap<String, Vec<serde_json::Value>>,
+    /// Event-time checkpoints (every source has a watermark): the barrier's event time.
+    /// Data before the barrier carried a watermark below it; restored sources start
+    /// their watermark here. `None` for processing-time epochs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub barrier_time: Option<u64>,
+    /// Stateful operator (`<n>:<operator>`, in render order) → the object (in the
+    /// checkpoint directory) holding each worker's snapshot of its state at the barrier.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub state: BTreeMap<String, Vec<String>>,
+}
+
+/// The object name of a stateful operator's snapshot: epoch, operator sequence, worker.
+pub fn state_object_name(epoch: u64, operator: usize, worker: usize) -> String {
+    format!("state-{epoch:020}-{operator}-{worker}.bin")
+}
+
+/// True for the name of an operator state snapshot.
+pub fn is_state_object_name(name: &str) -> bool {
+    name.starts_with("state-") && name.ends_with(".bin")
+}
+
+/// The epoch of a state snapshot's name.
+pub fn state_object_epoch(name: &str) -> Option<u64> {
+    name.strip_prefix("state-")?.get(..20)?.parse().ok()
 }
 
 /// The object name of epoch `epoch`'s record.

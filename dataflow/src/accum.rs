@@ -73,7 +73,7 @@ impl Aggregates {
 /// (`WindowAggregate`) and never needs the values again: O(1) per row instead of a
 /// multiset entry. Only order-independent, exact states exist, so the result equals
 /// [`Aggregates::compute`] over the same multiset (see [`Aggregates::incremental`]).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Running {
     /// `COUNT(*)` / `COUNT(x)`: rows (non-NULL x) seen, net of retractions.
     Count(i128),

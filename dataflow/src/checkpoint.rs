@@ -26,16 +26,32 @@
 //! record maps a range of source positions (Kafka offsets per partition, …) to the
 //! objects its commit made visible: the job's manifest (`GET /api/v1/jobs/{name}/commits`).
 //!
-//! **Scope.** Stateless plans (sources without watermarks, `Calc`, `Union`) checkpoint;
-//! a plan with stateful operators runs without checkpoints (their state is not
-//! snapshotted yet) and reads its sources from the start after a restart — see
-//! [`checkpointable`].
+//! **Event time.** When every source has a watermark, timestamps are event times
+//! (watermarks) instead: checkpoint `e`'s barrier is an event time `W` chosen, when it
+//! is requested, above every time any source has emitted ([`Barriers::EventTime`]). A
+//! source records its position just before it first emits at a time `≥ W`, so again
+//! data before the barrier is below it and data after at or above it.
+//!
+//! **Operator state.** A `WindowAggregate` snapshots its open windows when its input
+//! frontier passes the barrier: rows at or above `W` that arrive earlier are held
+//! back until then, windows ending before `W` (whose results belong to the epoch) are
+//! emitted first, and the rest is written to `state-<epoch>-<operator>-<worker>.bin`
+//! beside the record, which names it. A restore sends each snapshot's groups through
+//! the operator's own exchange, so the state is redistributed by key over any new
+//! worker count; restored sources start their watermark at `W`.
+//!
+//! **Scope.** Stateless plans (`Calc`, `Union`) over any sources, and windowed
+//! aggregates (`WindowAssign`, `WindowAggregate`) over sources with watermarks,
+//! checkpoint. Plans with other stateful operators (joins, unbounded aggregates,
+//! sessions, Top-N) run without checkpoints and read their sources from the start
+//! after a restart — see [`barriers`].
 
 use crate::errors::ExecutionError;
 use crate::render::Time;
 use sluice_compiler::instance::CheckpointConfig;
 pub use sluice_compiler::instance::{
-    is_record_name, record_name, CheckpointRecord, CHECKPOINT_FORMAT,
+    is_record_name, is_state_object_name, record_name, state_object_epoch, state_object_name,
+    CheckpointRecord, CHECKPOINT_FORMAT,
 };
 use sluice_compiler::{DataflowPlan, PhysicalPlan, SinkTarget};
 use sluice_connectors::{ObjectDir, Registry, WorkerContext};
@@ -70,39 +86,74 @@ pub fn plan_fingerprint(plan: &DataflowPlan) -> String {
     format!("{h:016x}")
 }
 
-/// Why `plan` cannot checkpoint, or `None` when it can.
-pub fn checkpointable(plan: &DataflowPlan) -> Option<String> {
-    fn walk(p: &PhysicalPlan) -> Option<String> {
+/// How a checkpointed run cuts its data into epochs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Barriers {
+    /// No source has a watermark: processing-time epochs in the timestamps' high bits
+    /// ([`epoch_time`]); the barrier of epoch `e` is [`barrier`]`(e)`.
+    Epochs,
+    /// Every source has a watermark: timestamps are event times and each barrier is an
+    /// event time chosen when the checkpoint is requested.
+    EventTime,
+}
+
+/// How `plan` checkpoints, or why it cannot.
+pub fn barriers(plan: &DataflowPlan) -> Result<Barriers, String> {
+    #[derive(Default)]
+    struct Seen {
+        watermarked: bool,
+        plain: bool,
+        windows: bool,
+    }
+    fn walk(p: &PhysicalPlan, seen: &mut Seen) -> Result<(), String> {
         match p {
-            PhysicalPlan::Source { table, .. } if table.watermark.is_some() => Some(format!(
-                "source '{}' has a watermark (event-time state is not snapshotted yet)",
-                table.name
-            )),
-            PhysicalPlan::Source { .. } => None,
-            PhysicalPlan::Calc { input, .. } => walk(input),
-            PhysicalPlan::Union { inputs } => inputs.iter().find_map(walk),
-            PhysicalPlan::Values { .. } => Some("the plan has a VALUES input".into()),
+            PhysicalPlan::Source { table, .. } => {
+                if table.watermark.is_some() {
+                    seen.watermarked = true;
+                } else {
+                    seen.plain = true;
+                }
+                Ok(())
+            }
+            PhysicalPlan::Calc { input, .. } => walk(input, seen),
+            PhysicalPlan::Union { inputs } => inputs.iter().try_for_each(|i| walk(i, seen)),
+            PhysicalPlan::WindowAssign { input, .. } => walk(input, seen),
+            PhysicalPlan::WindowAggregate { input, .. } => {
+                seen.windows = true;
+                walk(input, seen)
+            }
+            PhysicalPlan::Values { .. } => Err("the plan has a VALUES input".into()),
             other => {
                 let name = match other {
-                    PhysicalPlan::WindowAssign { .. } => "WindowAssign",
                     PhysicalPlan::SessionAssign { .. } => "SessionAssign",
-                    PhysicalPlan::WindowAggregate { .. } => "WindowAggregate",
                     PhysicalPlan::Reduce { .. } => "Reduce",
                     PhysicalPlan::HashJoin { .. } => "HashJoin",
                     _ => "TopN",
                 };
-                Some(format!(
+                Err(format!(
                     "the plan has a stateful operator ({name}) whose state is not snapshotted yet"
                 ))
             }
         }
     }
-    plan.outputs.iter().find_map(|o| {
+    let mut seen = Seen::default();
+    for o in &plan.outputs {
         if !matches!(o.target, SinkTarget::Table(_)) {
-            return Some("the job collects rows for a client".into());
+            return Err("the job collects rows for a client".into());
         }
-        walk(&o.plan)
-    })
+        walk(&o.plan, &mut seen)?;
+    }
+    match (seen.watermarked, seen.plain) {
+        (true, true) => Err("some sources have a watermark and some do not".into()),
+        (true, false) => Ok(Barriers::EventTime),
+        _ if seen.windows => Err("a window aggregate over sources without watermarks".into()),
+        _ => Ok(Barriers::Epochs),
+    }
+}
+
+/// Why `plan` cannot checkpoint, or `None` when it can.
+pub fn checkpointable(plan: &DataflowPlan) -> Option<String> {
+    barriers(plan).err()
 }
 
 /// Reads the newest readable record in `dir`.
@@ -159,6 +210,30 @@ pub(crate) struct Restored {
     pub(crate) record: CheckpointRecord,
     /// The plan is the one the record was written for.
     pub(crate) positions_apply: bool,
+    /// Operator key → every old worker's state snapshot (when `positions_apply`).
+    pub(crate) states: BTreeMap<String, Vec<Vec<u8>>>,
+}
+
+impl Restored {
+    /// The snapshots of operator `key` this worker restores: those of the old workers
+    /// `j` with `j % workers == worker` (the operator re-exchanges their groups by key).
+    pub(crate) fn state_for(&self, key: &str, worker: WorkerContext) -> Vec<&[u8]> {
+        self.states
+            .get(key)
+            .map(|all| {
+                all.iter()
+                    .enumerate()
+                    .filter(|(j, _)| j % worker.workers.max(1) == worker.worker)
+                    .map(|(_, b)| b.as_slice())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The event-time barrier the record was taken at (event-time checkpoints).
+    pub(crate) fn barrier_time(&self) -> Option<Time> {
+        self.record.barrier_time.filter(|_| self.positions_apply)
+    }
 }
 
 /// Before a checkpointed run: finishes the pending commits of the newest record and
@@ -195,9 +270,42 @@ pub(crate) fn restore(
                 message: format!("restoring from checkpoint: {e}"),
             })?;
     }
+    // Operator snapshots: load the record's; delete the others (of checkpoints that
+    // never completed, or older than the record).
+    let io = |e: sluice_connectors::ConnectorError| {
+        ExecutionError::Internal(format!("checkpoint store {}: {e}", dir.display()))
+    };
+    let mut states: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
+    let positions_apply = record
+        .as_ref()
+        .is_some_and(|r| r.plan_fingerprint == fingerprint);
+    let mut keep: Vec<&String> = Vec::new();
+    if let (Some(r), true) = (&record, positions_apply) {
+        for (key, names) in &r.state {
+            let mut all = Vec::new();
+            for name in names {
+                let bytes = dir.get(name).map_err(io)?.ok_or_else(|| {
+                    ExecutionError::Internal(format!(
+                        "checkpoint {} names the state snapshot {name}, which is missing from {}",
+                        r.epoch,
+                        dir.display()
+                    ))
+                })?;
+                all.push(bytes);
+                keep.push(name);
+            }
+            states.insert(key.clone(), all);
+        }
+    }
+    for name in dir.list().map_err(io)? {
+        if is_state_object_name(&name) && !keep.contains(&&name) {
+            dir.delete(&name).map_err(io)?;
+        }
+    }
     Ok(record.map(|record| Restored {
-        positions_apply: record.plan_fingerprint == fingerprint,
+        positions_apply,
         record,
+        states,
     }))
 }
 
@@ -260,11 +368,26 @@ struct Inner {
     /// Positions of the last complete checkpoint.
     last_sources: BTreeMap<String, Vec<serde_json::Value>>,
     last_completed: Option<Instant>,
+    /// Event time: each requested epoch's barrier.
+    barriers: BTreeMap<u64, Time>,
+    /// Event time: the newest time each source has emitted at (or is about to).
+    source_times: BTreeMap<(String, usize), Time>,
+    /// Event time: the newest epoch each source has recorded its position for.
+    recorded: BTreeMap<(String, usize), u64>,
+    /// Stateful operators (key, worker) of the run.
+    states: Vec<(String, usize)>,
+    /// Snapshot object names per epoch.
+    saved: BTreeMap<u64, BTreeMap<(String, usize), String>>,
+    /// The epoch of the record before the last complete one (its snapshots are kept).
+    previous_completed: u64,
 }
 
 /// The checkpoint coordinator of one run, shared by its worker threads.
 pub(crate) struct Coordinator {
     dir: ObjectDir,
+    mode: Barriers,
+    /// Event time: the barrier of the record restored from (sources start there).
+    restored_barrier: Time,
     interval: Duration,
     workers: usize,
     fingerprint: String,
@@ -283,14 +406,18 @@ impl Coordinator {
         plan: &DataflowPlan,
         workers: usize,
         restored: Option<&Restored>,
+        mode: Barriers,
     ) -> Coordinator {
         let base = restored.map_or(0, |r| r.record.epoch);
         let last_sources = restored
             .filter(|r| r.positions_apply)
             .map(|r| r.record.sources.clone())
             .unwrap_or_default();
+        let restored_barrier = restored.and_then(Restored::barrier_time).unwrap_or(0);
         Coordinator {
             dir,
+            mode,
+            restored_barrier,
             interval: Duration::from_millis(cfg.interval_ms.max(1)),
             workers,
             fingerprint: plan_fingerprint(plan),
@@ -300,6 +427,7 @@ impl Coordinator {
             inner: Mutex::new(Inner {
                 last_sources,
                 last_completed: Some(Instant::now()),
+                previous_completed: base,
                 ..Inner::default()
             }),
         }
@@ -307,6 +435,98 @@ impl Coordinator {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How this run's epochs are cut.
+    pub(crate) fn mode(&self) -> Barriers {
+        self.mode
+    }
+
+    /// Event time: where restored sources start their time (0 without a restore).
+    pub(crate) fn restored_barrier(&self) -> Time {
+        self.restored_barrier
+    }
+
+    /// The barrier of a requested `epoch`: data of the epoch is below it.
+    pub(crate) fn barrier_of(&self, epoch: u64) -> Time {
+        match self.mode {
+            Barriers::Epochs => barrier(epoch),
+            Barriers::EventTime => self
+                .lock()
+                .barriers
+                .get(&epoch)
+                .copied()
+                .unwrap_or(Time::MAX),
+        }
+    }
+
+    /// Event time, a source about to emit at `time`: records `position` (where it
+    /// is now, before that data) for every requested epoch whose barrier `time`
+    /// reaches, then publishes `time` (a later barrier is chosen above it).
+    pub(crate) fn event_source_step(
+        &self,
+        key: &str,
+        worker: usize,
+        time: Time,
+        position: impl FnOnce() -> serde_json::Value,
+    ) {
+        let mut inner = self.lock();
+        let k = (key.to_string(), worker);
+        let requested = self.requested();
+        let through = inner
+            .recorded
+            .get(&k)
+            .copied()
+            .unwrap_or_else(|| self.completed());
+        let crossed: Vec<u64> = (through + 1..=requested)
+            .filter(|e| inner.barriers.get(e).is_some_and(|b| *b <= time))
+            .collect();
+        if let Some(&last) = crossed.last() {
+            let p = position();
+            for e in crossed {
+                inner
+                    .positions
+                    .entry(e)
+                    .or_default()
+                    .insert(k.clone(), p.clone());
+            }
+            inner.recorded.insert(k.clone(), last);
+        }
+        let t = inner.source_times.entry(k).or_insert(time);
+        *t = (*t).max(time);
+    }
+
+    /// A stateful operator of the run (its snapshots are part of every record).
+    pub(crate) fn register_state(&self, key: &str, worker: usize) {
+        self.lock().states.push((key.to_string(), worker));
+    }
+
+    /// The epoch (and its barrier) a stateful operator that has snapshotted through
+    /// `saved_through` must snapshot next, if one is requested.
+    pub(crate) fn state_due(&self, saved_through: u64) -> Option<(u64, Time)> {
+        let epoch = saved_through + 1;
+        (epoch <= self.requested()).then(|| (epoch, self.barrier_of(epoch)))
+    }
+
+    /// Writes an operator's snapshot for `epoch` beside the records.
+    pub(crate) fn save_state(
+        &self,
+        epoch: u64,
+        key: &str,
+        seq: usize,
+        worker: usize,
+        bytes: Vec<u8>,
+    ) -> Result<(), ExecutionError> {
+        let name = state_object_name(epoch, seq, worker);
+        self.dir
+            .put(&name, bytes)
+            .map_err(|e| ExecutionError::Internal(format!("writing state snapshot {name}: {e}")))?;
+        self.lock()
+            .saved
+            .entry(epoch)
+            .or_default()
+            .insert((key.to_string(), worker), name);
+        Ok(())
     }
 
     /// The newest epoch whose barrier was requested.
@@ -400,7 +620,21 @@ impl Coordinator {
             .is_none_or(|t| t.elapsed() >= self.interval);
         if due {
             sluice_connectors::failpoint("checkpoint.start");
+            let mut inner = self.lock();
+            if self.mode == Barriers::EventTime {
+                // Above every time emitted so far: whatever is emitted at or above it
+                // comes after its source recorded its position.
+                let top = inner
+                    .source_times
+                    .values()
+                    .copied()
+                    .max()
+                    .unwrap_or(0)
+                    .max(self.restored_barrier);
+                inner.barriers.insert(done + 1, top.saturating_add(1));
+            }
             self.requested.store(done + 1, Ordering::SeqCst);
+            drop(inner);
         }
     }
 
@@ -456,6 +690,26 @@ impl Coordinator {
         {
             return Ok(false);
         }
+        // Every stateful operator's snapshot (none in the last record: the input ended,
+        // so every window was emitted).
+        let mut state: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        if !last {
+            let saved_here = inner.saved.get(&epoch);
+            for (key, worker) in &inner.states {
+                let Some(name) = saved_here.and_then(|m| m.get(&(key.clone(), *worker))) else {
+                    return Ok(false);
+                };
+                let slot = state.entry(key.clone()).or_default();
+                if slot.len() <= *worker {
+                    slot.resize(*worker + 1, String::new());
+                }
+                slot[*worker] = name.clone();
+            }
+        }
+        let barrier_time = match self.mode {
+            Barriers::EventTime if !last => inner.barriers.get(&epoch).copied(),
+            _ => None,
+        };
         // Every pending commit some worker may not have done yet: a restore from this
         // record must finish them all.
         let committed = self.all_committed();
@@ -477,6 +731,8 @@ impl Coordinator {
             sources: sources.clone(),
             from,
             sinks,
+            barrier_time,
+            state,
         };
         let bytes = serde_json::to_vec_pretty(&record)
             .map_err(|e| ExecutionError::Internal(format!("checkpoint record: {e}")))?;
@@ -488,17 +744,29 @@ impl Coordinator {
         inner.last_completed = Some(Instant::now());
         inner.positions = inner.positions.split_off(&(epoch + 1));
         inner.prepared = inner.prepared.split_off(&(committed + 1));
+        inner.saved = inner.saved.split_off(&(epoch + 1));
+        inner.barriers = inner.barriers.split_off(&epoch);
+        let keep_from = inner.previous_completed;
+        inner.previous_completed = epoch;
         drop(inner);
         self.completed.store(epoch, Ordering::SeqCst);
-        self.prune();
+        self.prune(keep_from);
         Ok(true)
     }
 
-    /// Deletes records beyond the newest [`KEEP_RECORDS`] (best effort).
-    fn prune(&self) {
+    /// Deletes records beyond the newest [`KEEP_RECORDS`], and state snapshots older
+    /// than the record before the newest (`keep_from`) (best effort).
+    fn prune(&self, keep_from: u64) {
         let Ok(names) = self.dir.list() else {
             return;
         };
+        if !self.lock().states.is_empty() {
+            for n in names.iter().filter(|n| is_state_object_name(n)) {
+                if state_object_epoch(n).is_some_and(|e| e < keep_from) {
+                    let _ = self.dir.delete(n);
+                }
+            }
+        }
         let records: Vec<&String> = names.iter().filter(|n| is_record_name(n)).collect();
         if records.len() > KEEP_RECORDS {
             for n in &records[..records.len() - KEEP_RECORDS] {
@@ -563,10 +831,13 @@ mod tests {
             ]),
             from: BTreeMap::new(),
             sinks: BTreeMap::new(),
+            barrier_time: None,
+            state: BTreeMap::new(),
         };
         let r = Restored {
             record,
             positions_apply: true,
+            states: BTreeMap::new(),
         };
         let w = |worker, workers| WorkerContext { worker, workers };
         assert_eq!(

@@ -37,11 +37,11 @@ pub(crate) fn execute(
     let mut coordinator: Option<Arc<Coordinator>> = None;
     let mut restored: Option<Arc<Restored>> = None;
     if let Some(cfg) = &options.checkpoint {
-        match checkpoint::checkpointable(plan) {
-            Some(why) => eprintln!(
+        match checkpoint::barriers(plan) {
+            Err(why) => eprintln!(
                 "checkpoints off: {why}; after a restart the job reads its sources from their start"
             ),
-            None => {
+            Ok(mode) => {
                 let dir = ObjectDir::open(&cfg.dir).map_err(|e| {
                     ExecutionError::Internal(format!("checkpoint directory {}: {e}", cfg.dir))
                 })?;
@@ -64,6 +64,7 @@ pub(crate) fn execute(
                     plan,
                     workers,
                     r.as_ref(),
+                    mode,
                 )));
                 restored = r.map(Arc::new);
             }
@@ -95,6 +96,7 @@ pub(crate) fn execute(
                 ckpt: ckpt.clone(),
                 restored: restored.clone(),
                 source_seq: 0,
+                state_seq: 0,
             };
             let mut done: Vec<DoneFlag> = Vec::new();
             let mut gathered: Vec<Gathered> = Vec::new();

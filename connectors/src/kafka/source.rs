@@ -104,6 +104,11 @@ pub(crate) struct KafkaSource {
     consumer: Arc<KafkaConsumer>,
     /// One per part once assigned (`None` for parts not assigned: done ones).
     queues: Option<Vec<Option<PartitionQueue<KafkaContext>>>>,
+    /// The consumer's own queue has been found empty since the partitions were
+    /// assigned: messages fetched before a partition's queue was split off (earlier
+    /// offsets) are all read, so the partition queues may be read. Reading a partition
+    /// queue first would skip those earlier messages as "already read".
+    main_queue_clear: bool,
     /// Where the next poll starts its round over the partitions.
     rr: usize,
 }
@@ -196,6 +201,7 @@ impl KafkaSource {
             parts,
             consumer: Arc::new(consumer),
             queues: None,
+            main_queue_clear: false,
             rr: 0,
         })
     }
@@ -234,6 +240,7 @@ impl KafkaSource {
             queues.push(Some(q));
         }
         self.queues = Some(queues);
+        self.main_queue_clear = false;
         Ok(())
     }
 
@@ -248,6 +255,9 @@ impl KafkaSource {
     /// Take ready messages from the partition queues, round-robin, until the poll is
     /// full or no queue has any.
     fn drain(&mut self, acc: &mut Acc) {
+        if !self.main_queue_clear {
+            return;
+        }
         let Some(queues) = self.queues.as_ref() else {
             return;
         };
@@ -302,6 +312,7 @@ impl KafkaSource {
         let mut wait = wait;
         loop {
             let Some(event) = self.consumer.poll(wait) else {
+                self.main_queue_clear = true;
                 break;
             };
             wait = Duration::ZERO;
@@ -717,12 +728,12 @@ impl Source for KafkaSource {
             bad: Vec::new(),
             max_rows,
         };
+        // The consumer's queue first: events, and messages fetched before the split.
+        self.serve(Duration::ZERO, &mut acc)?;
         self.drain(&mut acc);
         if acc.is_empty() {
             self.serve(POLL_WAIT, &mut acc)?;
             self.drain(&mut acc);
-        } else {
-            self.serve(Duration::ZERO, &mut acc)?;
         }
         if acc.is_empty() {
             return Ok(if self.finished() {

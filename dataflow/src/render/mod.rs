@@ -94,6 +94,8 @@ pub(crate) struct Context<'s> {
     pub(crate) restored: Option<Arc<crate::checkpoint::Restored>>,
     /// Source operators rendered so far on this worker (their checkpoint keys).
     pub(crate) source_seq: usize,
+    /// Stateful operators rendered so far on this worker (their checkpoint keys).
+    pub(crate) state_seq: usize,
 }
 
 impl<'s> Context<'s> {

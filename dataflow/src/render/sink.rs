@@ -244,7 +244,7 @@ pub(crate) fn render_table_sink(
                     if epoch > c.requested() {
                         break;
                     }
-                    let b = crate::checkpoint::barrier(epoch);
+                    let b = c.barrier_of(epoch);
                     if frontier.frontier().iter().any(|t| *t < b) {
                         break;
                     }

@@ -246,6 +246,10 @@ pub(crate) fn render_source<'s>(
                 Err(e) => (None, Some(e)),
             };
             let mut epoch = ckpt.as_ref().map_or(0, |c| c.first_epoch());
+            // Processing-time epochs in the timestamps (else event time, or no checkpoints).
+            let epochs = ckpt
+                .as_ref()
+                .is_some_and(|c| c.mode() == crate::checkpoint::Barriers::Epochs);
             let now_ms = move || start.elapsed().as_millis() as u64;
             move |output| {
                 let Some(cap) = capability.as_mut() else {
@@ -253,15 +257,31 @@ pub(crate) fn render_source<'s>(
                 };
                 // Checkpointed: record the position at each requested barrier, then move
                 // past it (everything read so far is below the barrier's time).
+                // Event time: record the position before the first data at or above a
+                // requested barrier (restored: the time starts at the record's barrier).
                 if let (Some(c), Some(state)) = (&ckpt, state.as_mut()) {
-                    let requested = c.requested();
-                    if requested >= epoch {
-                        c.source_position(requested, &key, worker.worker, state.reader.position());
-                        epoch = requested + 1;
-                    }
-                    let t = epoch_time(epoch, if bounded { 0 } else { now_ms() });
-                    if t > *cap.time() {
-                        cap.downgrade(&t);
+                    if epochs {
+                        let requested = c.requested();
+                        if requested >= epoch {
+                            c.source_position(
+                                requested,
+                                &key,
+                                worker.worker,
+                                state.reader.position(),
+                            );
+                            epoch = requested + 1;
+                        }
+                        let t = epoch_time(epoch, if bounded { 0 } else { now_ms() });
+                        if t > *cap.time() {
+                            cap.downgrade(&t);
+                        }
+                    } else {
+                        let floor = c.restored_barrier();
+                        if floor > *cap.time() {
+                            cap.downgrade(&floor);
+                        }
+                        let reader = &state.reader;
+                        c.event_source_step(&key, worker.worker, *cap.time(), || reader.position());
                     }
                 }
                 let time = *cap.time();
@@ -295,7 +315,7 @@ pub(crate) fn render_source<'s>(
                         }
                         drop(session);
                         let next = match state.watermark {
-                            _ if ckpt.is_some() => None,
+                            _ if epochs => None,
                             Some(_) => state.watermark(),
                             None if !bounded => Some(start.elapsed().as_millis() as Time),
                             None => None,
@@ -308,7 +328,7 @@ pub(crate) fn render_source<'s>(
                         activator.activate();
                     }
                     Ok(SourcePoll::Idle) => {
-                        if state.watermark.is_none() && !bounded && ckpt.is_none() {
+                        if state.watermark.is_none() && !bounded && !epochs {
                             let now = start.elapsed().as_millis() as Time;
                             if now > *cap.time() {
                                 cap.downgrade(&now);

@@ -16,6 +16,7 @@ use arrow::compute::take;
 use arrow::datatypes::TimestampMillisecondType;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use differential_dataflow::Hashable;
+use serde::{Deserialize, Serialize};
 use sluice_catalogs::{Schema, SqlType};
 use sluice_compiler::{AggregateCall, Datum, Row, WindowKind};
 use std::collections::BTreeMap;
@@ -24,6 +25,7 @@ use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::Capability;
+use timely::dataflow::operators::ToStream;
 
 /// The `[start, end)` windows of `kind` containing `ts`, in ascending start order.
 pub(crate) fn windows_of(kind: WindowKind, ts: i64) -> Vec<(i64, i64)> {
@@ -144,6 +146,7 @@ pub(crate) fn render_session_assign<'s>(
 }
 
 /// What one open (window, group) holds.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 enum GroupState {
     /// Running aggregate states (when [`Aggregates::incremental`] holds) and the net
     /// number of rows, so a group whose rows were all retracted emits nothing.
@@ -156,7 +159,151 @@ enum GroupState {
 /// Open windows of one worker: per window end, per group key, the group's state.
 type WindowState = BTreeMap<Time, (Capability<Time>, BTreeMap<Row, GroupState>)>;
 
-/// Renders `WindowAggregate` (see the module docs).
+/// One group of one open window in a checkpoint snapshot: (group key, window end, state).
+type SnapshotEntry = (Row, i64, GroupState);
+
+/// Version of the snapshot encoding (bincode of `(version, Vec<SnapshotEntry>)`).
+const SNAPSHOT_VERSION: u32 = 1;
+
+type Out = (Result<Row, ExecutionError>, Time, Diff);
+
+/// Rows not applied yet, with a capability at their message's time.
+type Waiting = (Capability<Time>, Vec<(Row, Time, Diff)>);
+
+/// What `WindowAggregate` needs to add one row to its state.
+struct Applier {
+    group_by: Vec<usize>,
+    window_end_col: usize,
+    aggregates: Aggregates,
+    incremental: bool,
+    progress: Arc<Progress>,
+}
+
+impl Applier {
+    /// Adds `row` (at `t`) to its window's group; an error row is returned to be emitted.
+    fn apply(
+        &self,
+        state: &mut WindowState,
+        cap: &Capability<Time>,
+        row: &Row,
+        t: Time,
+        diff: Diff,
+    ) -> Option<ExecutionError> {
+        let end = match row.get(self.window_end_col) {
+            Some(Datum::Timestamp(end)) => *end,
+            Some(Datum::Null) => return None,
+            other => {
+                return Some(ExecutionError::Internal(format!(
+                    "WindowAggregate: window end column holds {other:?}"
+                )))
+            }
+        };
+        // Late: the watermark (this row's time) has passed the end. Time 0 means "no
+        // watermark yet" (watermarks below 0 are clamped to 0), so nothing is late at
+        // time 0; windows that end at or before 0 then close with time 0.
+        if t > 0 && end <= t as i64 {
+            self.progress.add_late_rows(diff.unsigned_abs() as u64);
+            return None;
+        }
+        let end = end.max(0) as Time;
+        let key: Row = self
+            .group_by
+            .iter()
+            .map(|&c| row.get(c).cloned().unwrap_or(Datum::Null))
+            .collect();
+        let (_, groups) = state
+            .entry(end)
+            .or_insert_with(|| (cap.delayed(&end), BTreeMap::new()));
+        let group = groups.entry(key).or_insert_with(|| {
+            if self.incremental {
+                GroupState::Running {
+                    rows: 0,
+                    states: self.aggregates.running(),
+                }
+            } else {
+                GroupState::Values(BTreeMap::new())
+            }
+        });
+        match group {
+            GroupState::Running { rows, states } => {
+                *rows += diff;
+                if let Err(m) = self.aggregates.update(states, row, diff) {
+                    return Some(ExecutionError::eval("WindowAggregate", m));
+                }
+            }
+            GroupState::Values(values) => {
+                *values.entry(self.aggregates.arguments(row)).or_default() += diff;
+            }
+        }
+        None
+    }
+
+    /// Removes the windows whose end satisfies `closed` (ascending) and computes
+    /// their results, each with the window's capability.
+    fn close(
+        &self,
+        state: &mut WindowState,
+        closed: impl Fn(Time) -> bool,
+    ) -> Vec<(Capability<Time>, Vec<Out>)> {
+        let ends: Vec<Time> = state.keys().copied().take_while(|e| closed(*e)).collect();
+        let mut out = Vec::new();
+        for end in ends {
+            let Some((cap, groups)) = state.remove(&end) else {
+                continue;
+            };
+            let mut results = Vec::new();
+            for (key, group) in groups {
+                let result = match &group {
+                    GroupState::Running { rows, .. } if *rows <= 0 => continue,
+                    GroupState::Running { states, .. } => self.aggregates.finish(states),
+                    GroupState::Values(values) if values.values().all(|n| *n <= 0) => continue,
+                    GroupState::Values(values) => {
+                        self.aggregates.compute(values.iter().map(|(v, n)| (v, *n)))
+                    }
+                };
+                let result = result
+                    .map(|aggs| key.into_iter().chain(aggs).collect())
+                    .map_err(|m| ExecutionError::eval("WindowAggregate", m));
+                results.push((result, end, 1));
+            }
+            out.push((cap, results));
+        }
+        out
+    }
+}
+
+/// Encodes the open windows for a checkpoint.
+fn snapshot(state: &WindowState) -> Result<Vec<u8>, ExecutionError> {
+    let entries: Vec<SnapshotEntry> = state
+        .iter()
+        .flat_map(|(end, (_, groups))| {
+            groups
+                .iter()
+                .map(move |(key, g)| (key.clone(), *end as i64, g.clone()))
+        })
+        .collect();
+    bincode::serialize(&(SNAPSHOT_VERSION, entries))
+        .map_err(|e| ExecutionError::Internal(format!("WindowAggregate snapshot: {e}")))
+}
+
+/// Decodes a snapshot written by [`snapshot`].
+fn restore_snapshot(bytes: &[u8]) -> Result<Vec<SnapshotEntry>, ExecutionError> {
+    let (version, entries): (u32, Vec<SnapshotEntry>) =
+        bincode::deserialize(bytes).map_err(|e| {
+            ExecutionError::Internal(format!("WindowAggregate: unreadable state snapshot: {e}"))
+        })?;
+    if version != SNAPSHOT_VERSION {
+        return Err(ExecutionError::Internal(format!(
+            "WindowAggregate: state snapshot version {version} (this build reads {SNAPSHOT_VERSION})"
+        )));
+    }
+    Ok(entries)
+}
+
+/// Renders `WindowAggregate` (see the module docs). In a checkpointed run it snapshots
+/// its open windows at each barrier and starts from the restored snapshots, whose
+/// groups it receives through the same exchange as its rows (so they land on the
+/// worker that owns their key at any worker count); see [`crate::checkpoint`].
 pub(crate) fn render_window_aggregate<'s>(
     ctx: &mut Context<'s>,
     rows: Rows<'s>,
@@ -168,7 +315,33 @@ pub(crate) fn render_window_aggregate<'s>(
 ) -> Rows<'s> {
     let aggregates = Aggregates::new(aggs, types);
     let incremental = aggregates.incremental(append_only);
-    let progress: Arc<Progress> = ctx.progress.clone();
+    let applier = Applier {
+        group_by: group_by.clone(),
+        window_end_col,
+        aggregates,
+        incremental,
+        progress: ctx.progress.clone(),
+    };
+    let seq = ctx.state_seq;
+    ctx.state_seq += 1;
+    let state_key = format!("{seq}:WindowAggregate");
+    let worker = ctx.worker;
+    let ckpt = ctx.ckpt.clone();
+    if let Some(c) = &ckpt {
+        c.register_state(&state_key, worker.worker);
+    }
+    let errors = ctx.errors.clone();
+    // This worker's share of the restored snapshots.
+    let mut restored: Vec<SnapshotEntry> = Vec::new();
+    if let Some(r) = &ctx.restored {
+        for bytes in r.state_for(&state_key, worker) {
+            match restore_snapshot(bytes) {
+                Ok(entries) => restored.extend(entries),
+                Err(e) => errors.raise(e),
+            }
+        }
+    }
+    let restored_stream = restored.to_stream(ctx.scope);
     let key_cols = group_by.clone();
     let exchange = Exchange::new(move |(row, _, _): &(Row, Time, Diff)| {
         let key: Row = key_cols
@@ -177,94 +350,103 @@ pub(crate) fn render_window_aggregate<'s>(
             .collect();
         key.hashed()
     });
-    type Out = (Result<Row, ExecutionError>, Time, Diff);
+    let exchange_restored = Exchange::new(|(key, _, _): &SnapshotEntry| key.hashed());
     let results = rows
         .inner
-        .unary_frontier::<CapacityContainerBuilder<Vec<Out>>, _, _, _>(
+        .binary_frontier::<_, CapacityContainerBuilder<Vec<Out>>, _, _, _, _>(
+            restored_stream,
             exchange,
+            exchange_restored,
             "WindowAggregate",
             move |_cap, _info| {
                 let mut state: WindowState = BTreeMap::new();
-                move |(input, frontier), output| {
-                    input.for_each(|cap, data| {
-                        for (row, t, diff) in data.drain(..) {
-                            let end = match row.get(window_end_col) {
-                                Some(Datum::Timestamp(end)) => *end,
-                                Some(Datum::Null) => continue,
-                                other => {
-                                    let e = ExecutionError::Internal(format!(
-                                        "WindowAggregate: window end column holds {other:?}"
-                                    ));
-                                    output.session(&cap).give((Err(e), t, 1));
-                                    continue;
-                                }
-                            };
-                            // Late: the watermark (this row's time) has passed the end.
-                            // Time 0 means "no watermark yet" (watermarks below 0 are
-                            // clamped to 0), so nothing is late at time 0; windows that
-                            // end at or before 0 then close with time 0.
-                            if t > 0 && end <= t as i64 {
-                                progress.add_late_rows(diff.unsigned_abs() as u64);
-                                continue;
-                            }
+                let mut saved_through = ckpt.as_ref().map_or(0, |c| c.completed());
+                // Rows at or above a requested barrier, held until the snapshot.
+                let mut held: Vec<Waiting> = Vec::new();
+                move |(input, frontier), (restored_input, restored_frontier), output| {
+                    restored_input.for_each(|cap, data| {
+                        for (key, end, group) in data.drain(..) {
                             let end = end.max(0) as Time;
-                            let key: Row = group_by
-                                .iter()
-                                .map(|&c| row.get(c).cloned().unwrap_or(Datum::Null))
-                                .collect();
                             let (_, groups) = state
                                 .entry(end)
                                 .or_insert_with(|| (cap.delayed(&end, 0), BTreeMap::new()));
-                            let group = groups.entry(key).or_insert_with(|| {
-                                if incremental {
-                                    GroupState::Running {
-                                        rows: 0,
-                                        states: aggregates.running(),
+                            groups.insert(key, group);
+                        }
+                    });
+                    // Drain first, then look for a barrier: a row emitted after the
+                    // barrier was chosen is then always seen with it.
+                    let mut arrived: Vec<Waiting> = Vec::new();
+                    input.for_each(|cap, data| {
+                        if let Some(c) = cap.retain_least(0) {
+                            arrived.push((c, std::mem::take(data)));
+                        }
+                    });
+                    let due = ckpt.as_ref().and_then(|c| c.state_due(saved_through));
+                    // Rows wait while restored groups are still arriving (a group must be
+                    // restored before rows add to it), and rows at or above a requested
+                    // barrier wait for its snapshot.
+                    let restoring = !restored_frontier.frontier().is_empty();
+                    let limit = if restoring {
+                        Some(0)
+                    } else {
+                        due.map(|(_, w)| w)
+                    };
+                    let mut failed: Vec<(Capability<Time>, ExecutionError, Time)> = Vec::new();
+                    let waiting = std::mem::take(&mut held);
+                    for (cap, data) in waiting.into_iter().chain(arrived) {
+                        let (now, later): (Vec<_>, Vec<_>) = match limit {
+                            Some(w) => data.into_iter().partition(|(_, t, _)| *t < w),
+                            None => (data, Vec::new()),
+                        };
+                        for (row, t, diff) in now {
+                            if let Some(e) = applier.apply(&mut state, &cap, &row, t, diff) {
+                                failed.push((cap.clone(), e, t));
+                            }
+                        }
+                        if !later.is_empty() {
+                            held.push((cap, later));
+                        }
+                    }
+                    let passed = |w: Time| {
+                        frontier.frontier().iter().all(|t| *t >= w)
+                            && restored_frontier.frontier().iter().all(|t| *t >= w)
+                    };
+                    let mut closed = Vec::new();
+                    if let (Some(c), Some((epoch, w))) = (&ckpt, due) {
+                        if !restoring && passed(w) {
+                            // Everything below the barrier is in: emit the windows ending
+                            // before it (their results belong to this epoch), snapshot the
+                            // rest, then take the held rows.
+                            closed.extend(applier.close(&mut state, |end| end < w));
+                            match snapshot(&state).and_then(|bytes| {
+                                c.save_state(epoch, &state_key, seq, worker.worker, bytes)
+                            }) {
+                                Ok(()) => saved_through = epoch,
+                                Err(e) => errors.raise(e),
+                            }
+                            for (cap, data) in std::mem::take(&mut held) {
+                                for (row, t, diff) in data {
+                                    if let Some(e) = applier.apply(&mut state, &cap, &row, t, diff)
+                                    {
+                                        failed.push((cap.clone(), e, t));
                                     }
-                                } else {
-                                    GroupState::Values(BTreeMap::new())
-                                }
-                            });
-                            match group {
-                                GroupState::Running { rows, states } => {
-                                    *rows += diff;
-                                    if let Err(m) = aggregates.update(states, &row, diff) {
-                                        let e = ExecutionError::eval("WindowAggregate", m);
-                                        output.session(&cap).give((Err(e), t, 1));
-                                    }
-                                }
-                                GroupState::Values(values) => {
-                                    *values.entry(aggregates.arguments(&row)).or_default() += diff;
                                 }
                             }
                         }
-                    });
-                    let closed: Vec<Time> = state
-                        .keys()
-                        .copied()
-                        .take_while(|end| !frontier.frontier().less_equal(end))
-                        .collect();
-                    for end in closed {
-                        let Some((cap, groups)) = state.remove(&end) else {
-                            continue;
-                        };
-                        let mut session = output.session(&cap);
-                        for (key, group) in groups {
-                            let result = match &group {
-                                GroupState::Running { rows, .. } if *rows <= 0 => continue,
-                                GroupState::Running { states, .. } => aggregates.finish(states),
-                                GroupState::Values(values) if values.values().all(|n| *n <= 0) => {
-                                    continue
-                                }
-                                GroupState::Values(values) => {
-                                    aggregates.compute(values.iter().map(|(v, n)| (v, *n)))
-                                }
-                            };
-                            let result = result
-                                .map(|aggs| key.into_iter().chain(aggs).collect())
-                                .map_err(|m| ExecutionError::eval("WindowAggregate", m));
-                            session.give((result, end, 1));
-                        }
+                    }
+                    // Windows the frontier has passed are complete (held rows are at or
+                    // above the barrier, which the frontier has not passed yet).
+                    let bound = held.iter().map(|(c, _)| *c.time()).min();
+                    closed.extend(applier.close(&mut state, |end| {
+                        !frontier.frontier().less_equal(&end)
+                            && !restored_frontier.frontier().less_equal(&end)
+                            && bound.is_none_or(|b| end < b)
+                    }));
+                    for (cap, e, t) in failed {
+                        output.session(&cap).give((Err(e), t, 1));
+                    }
+                    for (cap, results) in closed {
+                        output.session(&cap).give_iterator(results.into_iter());
                     }
                 }
             },
