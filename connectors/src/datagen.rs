@@ -298,8 +298,9 @@ impl DatagenOptions {
                 "seed",
                 "format.on-error",
                 "dead-letter.path",
+                "dead-letter.topic",
             ],
-            &["fields."],
+            &["fields.", "dead-letter.properties."],
         )?;
         for k in options.keys().filter(|k| k.starts_with("fields.")) {
             let rest = &k["fields.".len()..];

@@ -164,8 +164,9 @@ impl NexmarkOptions {
                 "nexmark.base-time",
                 "format.on-error",
                 "dead-letter.path",
+                "dead-letter.topic",
             ],
-            &[],
+            &["dead-letter.properties."],
         )?;
         required(options, "nexmark.table")?;
         let table =

@@ -1,4 +1,5 @@
-//! [`DeadLetterWriter`]: where `'format.on-error' = 'dead-letter'` puts bad records.
+//! [`DeadLetterWriter`]: where `'format.on-error' = 'dead-letter'` puts bad records —
+//! JSON-lines files under `'dead-letter.path'`, or messages on `'dead-letter.topic'`.
 
 use super::{block_on, io, Location};
 use crate::{BadRecord, ConnectorError, Result};
@@ -7,15 +8,28 @@ use futures::TryStreamExt;
 use object_store::{ObjectStoreExt, PutPayload};
 use std::collections::BTreeMap;
 
-/// Appends [`BadRecord`]s as JSON lines
-/// `{"table","position","error","raw","raw_base64"}` (`raw` is the record as lossy
-/// UTF-8, `raw_base64` its exact bytes) to files
-/// `<dir>/dead-letter-<worker>-<seq>.json` under a directory or URL. A
-/// [`DeadLetterWriter::flush`] (re)writes the current file with everything written to
-/// it so far (object stores cannot append); once a file passes 8 MiB the next flush
-/// starts a new one. Numbering continues after the files this worker already has
-/// there, so an earlier run's files are never overwritten.
+/// Writes [`BadRecord`]s as JSON objects `{"table","position","error","raw","raw_base64"}`
+/// (`raw` is the record as lossy UTF-8, `raw_base64` its exact bytes).
+///
+/// * **Files** (`'dead-letter.path'`): JSON lines in `<dir>/dead-letter-<worker>-<seq>.json`
+///   under a directory or URL. A [`DeadLetterWriter::flush`] (re)writes the current file
+///   with everything written to it so far (object stores cannot append); once a file
+///   passes 8 MiB the next flush starts a new one. Numbering continues after the files
+///   this worker already has there, so an earlier run's files are never overwritten.
+/// * **Kafka** (`'dead-letter.topic'`): one message per bad record, keyed by its
+///   position, produced idempotently; `flush` waits until every message is acknowledged.
+///   The producer uses `'dead-letter.properties.*'`, or else the table's own
+///   `'properties.*'` (a Kafka table's dead letters go to its own cluster).
 pub struct DeadLetterWriter {
+    target: Target,
+}
+
+enum Target {
+    Files(FileDeadLetters),
+    Kafka(crate::kafka::KafkaDeadLetters),
+}
+
+struct FileDeadLetters {
     loc: Location,
     worker: usize,
     /// The current file's whole content.
@@ -28,7 +42,42 @@ pub struct DeadLetterWriter {
 /// Size after which a dead-letter file is closed and the next one begun.
 const SEGMENT_BYTES: usize = 8 << 20;
 
+/// One bad record of `table` as the JSON object dead letters carry.
+pub(crate) fn dead_letter_json(table: &str, record: &BadRecord) -> Result<String> {
+    let line = serde_json::json!({
+        "table": table,
+        "position": record.position,
+        "error": record.error,
+        "raw": String::from_utf8_lossy(&record.raw),
+        "raw_base64": base64::engine::general_purpose::STANDARD.encode(&record.raw),
+    });
+    serde_json::to_string(&line)
+        .map_err(|e| ConnectorError::Internal(format!("dead letter encoding: {e}")))
+}
+
 impl DeadLetterWriter {
+    /// The dead-letter target of `table` for `worker`: its `'dead-letter.topic'` or its
+    /// `'dead-letter.path'`; `None` when it has neither.
+    pub fn for_table(
+        table: &sluice_catalogs::TableDescriptor,
+        worker: usize,
+    ) -> Result<Option<Self>> {
+        if let Some(topic) = table.options.get("dead-letter.topic") {
+            let kafka = crate::kafka::KafkaDeadLetters::open(topic, &table.options)?;
+            return Ok(Some(DeadLetterWriter {
+                target: Target::Kafka(kafka),
+            }));
+        }
+        match table.options.get("dead-letter.path") {
+            Some(path) => Ok(Some(DeadLetterWriter::open_with(
+                path,
+                &super::storage_options(&table.options),
+                worker,
+            )?)),
+            None => Ok(None),
+        }
+    }
+
     /// A writer for `worker` into the directory `path_or_url` (created on first flush).
     pub fn open(path_or_url: &str, worker: usize) -> Result<Self> {
         DeadLetterWriter::open_with(path_or_url, &BTreeMap::new(), worker)
@@ -62,32 +111,40 @@ impl DeadLetterWriter {
             .max()
             .map_or(0, |s| s + 1);
         Ok(DeadLetterWriter {
-            loc,
-            worker,
-            buf: String::new(),
-            flushed: 0,
-            seq,
+            target: Target::Files(FileDeadLetters {
+                loc,
+                worker,
+                buf: String::new(),
+                flushed: 0,
+                seq,
+            }),
         })
     }
 
     /// Buffer one bad record of `table`.
     pub fn write(&mut self, table: &str, record: &BadRecord) -> Result<()> {
-        let line = serde_json::json!({
-            "table": table,
-            "position": record.position,
-            "error": record.error,
-            "raw": String::from_utf8_lossy(&record.raw),
-            "raw_base64": base64::engine::general_purpose::STANDARD.encode(&record.raw),
-        });
-        let text = serde_json::to_string(&line)
-            .map_err(|e| ConnectorError::Internal(format!("dead letter encoding: {e}")))?;
-        self.buf.push_str(&text);
-        self.buf.push('\n');
-        Ok(())
+        let text = dead_letter_json(table, record)?;
+        match &mut self.target {
+            Target::Files(f) => {
+                f.buf.push_str(&text);
+                f.buf.push('\n');
+                Ok(())
+            }
+            Target::Kafka(k) => k.send(&record.position, &text),
+        }
     }
 
     /// Make everything written so far durable.
     pub fn flush(&mut self) -> Result<()> {
+        match &mut self.target {
+            Target::Files(f) => f.flush(),
+            Target::Kafka(k) => k.flush(),
+        }
+    }
+}
+
+impl FileDeadLetters {
+    fn flush(&mut self) -> Result<()> {
         if self.buf.len() == self.flushed {
             return Ok(());
         }

@@ -12,7 +12,8 @@
 //! | `csv.header` | `true` (default): the first line of each file is a header and is skipped; sinks write one |
 //! | `csv.null-literal` | unquoted text that means NULL; default the empty field |
 //! | `format.on-error` | `fail` (default), `skip` or `dead-letter` (applied by the dataflow) |
-//! | `dead-letter.path` | where `dead-letter` writes bad records (required with it) |
+//! | `dead-letter.path` | where `dead-letter` writes bad records (this or `dead-letter.topic` is required with it) |
+//! | `dead-letter.topic` | or: a Kafka topic for them, with `dead-letter.properties.bootstrap.servers` (and other `dead-letter.properties.*`) |
 //! | `sink.rolling-policy.file-size` | roll sink files after this size, default `128MB` |
 //! | `sink.rolling-policy.rollover-interval` | also roll a file this long after it was opened (`15min`, `30s`…), default never; a checkpoint always rolls |
 //! | `parquet.compression` | `snappy` (default), `zstd` or `uncompressed` |
@@ -80,7 +81,8 @@ pub enum OnError {
     DeadLetter,
 }
 
-/// A table's `'format.on-error'` policy and `'dead-letter.path'` (for the dataflow,
+/// A table's `'format.on-error'` policy and `'dead-letter.path'` (a `'dead-letter.topic'`
+/// is the alternative to the path: see [`DeadLetterWriter::for_table`]) (for the dataflow,
 /// which applies it to the [`crate::BadRecord`]s sources return). Any connector's
 /// table may set these two options.
 pub fn on_error_policy(table: &TableDescriptor) -> Result<(OnError, Option<String>)> {
@@ -97,9 +99,16 @@ pub(crate) fn parse_on_error(
             _ => OnError::Fail,
         };
     let path = options.get("dead-letter.path").cloned();
-    if policy == OnError::DeadLetter && path.is_none() {
+    let topic = options.get("dead-letter.topic");
+    if policy == OnError::DeadLetter && path.is_none() && topic.is_none() {
         return Err(ConnectorError::Config(
-            "'format.on-error' = 'dead-letter' needs option 'dead-letter.path'".into(),
+            "'format.on-error' = 'dead-letter' needs option 'dead-letter.path' or 'dead-letter.topic'"
+                .into(),
+        ));
+    }
+    if path.is_some() && topic.is_some() {
+        return Err(ConnectorError::Config(
+            "options 'dead-letter.path' and 'dead-letter.topic' exclude each other".into(),
         ));
     }
     Ok((policy, path))
@@ -137,6 +146,7 @@ const FS_KEYS: &[&str] = &[
     "csv.null-literal",
     "format.on-error",
     "dead-letter.path",
+    "dead-letter.topic",
     "sink.rolling-policy.file-size",
     "sink.rolling-policy.rollover-interval",
     "parquet.compression",
@@ -144,7 +154,12 @@ const FS_KEYS: &[&str] = &[
 
 impl FsOptions {
     pub(crate) fn parse(options: &BTreeMap<String, String>) -> Result<FsOptions> {
-        check_keys("filesystem", options, FS_KEYS, &["s3.", "gs.", "az."])?;
+        check_keys(
+            "filesystem",
+            options,
+            FS_KEYS,
+            &["s3.", "gs.", "az.", "dead-letter.properties."],
+        )?;
         if let Some(k) = options.keys().find(|k| {
             (k.starts_with("s3.") || k.starts_with("gs.") || k.starts_with("az."))
                 && !STORAGE_KEYS.iter().any(|(o, _)| o == k)

@@ -30,7 +30,8 @@
 //! | `scan.startup.timestamp-millis` | with `timestamp`: start at the first message whose timestamp is at least this many epoch milliseconds |
 //! | `scan.bounded.mode` | `unbounded` (default) or `latest-offset`: the source reads up to the end offsets it saw when it started, then finishes |
 //! | `format.on-error` | `fail` (default), `skip` or `dead-letter`, for messages that cannot be decoded (as the filesystem connector) |
-//! | `dead-letter.path` | where `dead-letter` writes bad records |
+//! | `dead-letter.path` | where `dead-letter` writes bad records (JSON-lines files) |
+//! | `dead-letter.topic` | or: the Kafka topic `dead-letter` produces them to, one message per record keyed by its position (`topic/partition@offset`); the producer takes `dead-letter.properties.*`, or else this table's `properties.*` |
 //! | `sink.key.fields` | `;`-separated columns whose values form the message key (a JSON object or a CSV record per `format`; with `raw`, one column's text); no key when absent |
 //! | `sink.delivery-guarantee` | `at-least-once` (default) or `exactly-once` (Kafka transactions) |
 //! | `sink.transactional-id-prefix` | required with `exactly-once`: worker `i` uses `transactional.id` = `<prefix>-<i>` |
@@ -79,7 +80,7 @@ use crate::options::{check_keys, choice, csv_delimiter, parsed, required, METADA
 use crate::{Connector, ConnectorError, Result, Sink, Source, WorkerContext};
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use sluice_catalogs::{
     is_secret_option, scrub_secrets, Schema, SourceCapabilities, SqlType, TableDescriptor,
 };
@@ -212,12 +213,89 @@ const KAFKA_KEYS: &[&str] = &[
     "scan.bounded.mode",
     "format.on-error",
     "dead-letter.path",
+    "dead-letter.topic",
     "sink.key.fields",
     "sink.delivery-guarantee",
     "sink.transactional-id-prefix",
 ];
 
 const PROPERTIES: &str = "properties.";
+const DEAD_LETTER_PROPERTIES: &str = "dead-letter.properties.";
+
+/// Dead letters on a Kafka topic (`'dead-letter.topic'`): see
+/// [`crate::DeadLetterWriter`].
+pub(crate) struct KafkaDeadLetters {
+    producer: rdkafka::producer::BaseProducer,
+    topic: String,
+    secrets: Vec<String>,
+}
+
+impl KafkaDeadLetters {
+    /// A producer for `topic` from the table's `dead-letter.properties.*`, or else its
+    /// `properties.*`.
+    pub(crate) fn open(topic: &str, options: &BTreeMap<String, String>) -> Result<Self> {
+        let secrets = secret_values(options);
+        let own: Vec<(&String, &String)> = options
+            .iter()
+            .filter(|(k, _)| k.starts_with(DEAD_LETTER_PROPERTIES))
+            .collect();
+        let (prefix, props) = if own.is_empty() {
+            (
+                PROPERTIES,
+                options
+                    .iter()
+                    .filter(|(k, _)| k.starts_with(PROPERTIES))
+                    .collect::<Vec<_>>(),
+            )
+        } else {
+            (DEAD_LETTER_PROPERTIES, own)
+        };
+        let mut config = ClientConfig::new();
+        config.set("enable.idempotence", "true");
+        for (k, v) in &props {
+            config.set(&k[prefix.len()..], v.as_str());
+        }
+        if config.get("bootstrap.servers").is_none() {
+            return Err(ConnectorError::Config(
+                "'dead-letter.topic' needs 'dead-letter.properties.bootstrap.servers' \
+                 (or the table's own 'properties.bootstrap.servers')"
+                    .into(),
+            ));
+        }
+        let producer = config
+            .create()
+            .map_err(|e| kafka_error("dead-letter producer", &e, &secrets))?;
+        Ok(KafkaDeadLetters {
+            producer,
+            topic: topic.to_string(),
+            secrets,
+        })
+    }
+
+    /// Queues one dead letter (keyed by the record's position).
+    pub(crate) fn send(&mut self, position: &str, json: &str) -> Result<()> {
+        use rdkafka::producer::BaseRecord;
+        let mut record = BaseRecord::to(&self.topic).key(position).payload(json);
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                    record = r;
+                    self.producer.poll(std::time::Duration::from_millis(10));
+                }
+                Err((e, _)) => return Err(kafka_error("dead-letter send", &e, &self.secrets)),
+            }
+        }
+    }
+
+    /// Waits until every queued dead letter is acknowledged.
+    pub(crate) fn flush(&mut self) -> Result<()> {
+        use rdkafka::producer::Producer;
+        self.producer
+            .flush(std::time::Duration::from_secs(60))
+            .map_err(|e| kafka_error("dead-letter flush", &e, &self.secrets))
+    }
+}
 
 /// The values of the secret options in `options`.
 pub(crate) fn secret_values(options: &BTreeMap<String, String>) -> Vec<String> {
@@ -262,7 +340,12 @@ impl KafkaOptions {
         schema: &Schema,
         secrets: Vec<String>,
     ) -> Result<Self> {
-        check_keys("kafka", options, KAFKA_KEYS, &[PROPERTIES, METADATA_PREFIX])?;
+        check_keys(
+            "kafka",
+            options,
+            KAFKA_KEYS,
+            &[PROPERTIES, METADATA_PREFIX, DEAD_LETTER_PROPERTIES],
+        )?;
         let topics = match (options.get("topic"), options.get("topic-pattern")) {
             (Some(_), Some(_)) => {
                 return Err(ConnectorError::Config(

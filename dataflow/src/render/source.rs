@@ -61,23 +61,22 @@ impl SourceState {
             table: table.name.clone(),
             message: e.to_string(),
         };
-        let (policy, path) = on_error_policy(table).map_err(connector)?;
-        let bad = match (policy, path) {
-            (OnError::Fail, _) => BadRecordSink::Fail,
-            (OnError::Skip, _) => BadRecordSink::Skip,
-            (OnError::DeadLetter, Some(path)) => BadRecordSink::DeadLetter(
-                DeadLetterWriter::open_with(
-                    &path,
-                    &sluice_connectors::storage_options(&table.options),
-                    worker.worker,
-                )
-                .map_err(connector)?,
-            ),
-            (OnError::DeadLetter, None) => {
-                return Err(ExecutionError::Connector {
-                    table: table.name.clone(),
-                    message: "'format.on-error' = 'dead-letter' needs 'dead-letter.path'".into(),
-                })
+        let (policy, _) = on_error_policy(table).map_err(connector)?;
+        let bad = match policy {
+            OnError::Fail => BadRecordSink::Fail,
+            OnError::Skip => BadRecordSink::Skip,
+            OnError::DeadLetter => {
+                match DeadLetterWriter::for_table(table, worker.worker).map_err(connector)? {
+                    Some(writer) => BadRecordSink::DeadLetter(writer),
+                    None => {
+                        return Err(ExecutionError::Connector {
+                            table: table.name.clone(),
+                            message: "'format.on-error' = 'dead-letter' needs 'dead-letter.path' \
+                                  or 'dead-letter.topic'"
+                                .into(),
+                        })
+                    }
+                }
             }
         };
         let reader = ctx
