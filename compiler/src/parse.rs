@@ -276,7 +276,17 @@ fn parse_statement(mut toks: Vec<TokenWithSpan>) -> Result<ParsedStatement, Comp
     if is_create_table && explain.is_none() {
         watermark = extract_watermark(&mut toks)?;
         metadata = extract_metadata_columns(&mut toks)?;
+        let partitioned = extract_partitioned_by(&mut toks)?;
         options = extract_with_options(&mut toks)?;
+        if let Some((columns, at)) = partitioned {
+            if options.contains_key(PARTITION_COLUMNS_OPTION) {
+                return Err(CompileError::plan(
+                    format!("PARTITIONED BY and a '{PARTITION_COLUMNS_OPTION}' option exclude each other"),
+                    at,
+                ));
+            }
+            options.insert(PARTITION_COLUMNS_OPTION.to_string(), columns.join(","));
+        }
         for m in &metadata {
             let key = metadata_option(&m.column);
             if options.keys().any(|k| k.eq_ignore_ascii_case(&key)) {
@@ -605,6 +615,74 @@ fn extract_metadata_columns(
         i += 1;
     }
     Ok(found)
+}
+
+/// The table option that `PARTITIONED BY (a, b)` becomes (`'a,b'`): the connector
+/// (the filesystem sink) lays data out in `a=…/b=…/` directories.
+pub const PARTITION_COLUMNS_OPTION: &str = "partition.columns";
+
+/// `PARTITIONED BY`'s column names and the clause's position.
+type PartitionedBy = (Vec<String>, Option<Position>);
+
+/// Remove `PARTITIONED BY (col, …)` after the CREATE TABLE column list (Flink's DDL):
+/// the column names and the clause's position.
+fn extract_partitioned_by(
+    toks: &mut Vec<TokenWithSpan>,
+) -> Result<Option<PartitionedBy>, CompileError> {
+    let Some(open) = toks.iter().position(|t| t.token == Token::LParen) else {
+        return Ok(None);
+    };
+    let Some(close) = matching_paren(toks, open) else {
+        return Ok(None);
+    };
+    let at = close + 1;
+    if !is_word(toks.get(at), "PARTITIONED") {
+        return Ok(None);
+    }
+    let position = tok_pos(toks, at);
+    if !is_word(toks.get(at + 1), "BY") || !is_tok(toks.get(at + 2), &Token::LParen) {
+        return Err(CompileError::syntax(
+            "expected PARTITIONED BY (column, ...)",
+            position,
+        ));
+    }
+    let Some(end) = matching_paren(toks, at + 2) else {
+        return Err(CompileError::syntax(
+            "unclosed PARTITIONED BY (...)",
+            position,
+        ));
+    };
+    let mut columns = Vec::new();
+    let mut expect_name = true;
+    for i in at + 3..end {
+        match toks.get(i).map(|t| &t.token) {
+            Some(Token::Word(w)) if expect_name => {
+                columns.push(w.value.clone());
+                expect_name = false;
+            }
+            Some(Token::Comma) if !expect_name => expect_name = true,
+            _ => {
+                return Err(CompileError::syntax(
+                    "PARTITIONED BY takes column names, separated by commas",
+                    tok_pos(toks, i),
+                ))
+            }
+        }
+    }
+    if columns.is_empty() {
+        return Err(CompileError::syntax(
+            "PARTITIONED BY needs at least one column",
+            position,
+        ));
+    }
+    if expect_name {
+        return Err(CompileError::syntax(
+            "PARTITIONED BY takes column names, separated by commas (one is missing after the last comma)",
+            tok_pos(toks, end),
+        ));
+    }
+    toks.drain(at..=end);
+    Ok(Some((columns, position)))
 }
 
 /// Remove `WITH ('k' = 'v', …)` after the CREATE TABLE column list.

@@ -354,3 +354,32 @@ fn compile_reports_binder_errors_with_positions() {
         "error at line 3, column 7: unknown column 'zz'"
     );
 }
+
+#[test]
+fn partitioned_by_errors_carry_their_position() {
+    let ddl = |clause: &str| {
+        format!(
+            "CREATE TABLE s (a BIGINT, dt DATE)\n{clause} WITH ('connector' = 'filesystem', 'path' = '/tmp/x', 'format' = 'csv')"
+        )
+    };
+    assert_err(
+        &ddl("PARTITIONED BY ()"),
+        ErrorKind::Syntax,
+        "line 2, column 1",
+        "at least one column",
+    );
+    assert_err(
+        &ddl("PARTITIONED BY (dt,)"),
+        ErrorKind::Syntax,
+        "line 2",
+        "column names",
+    );
+    assert_err(
+        &ddl("PARTITIONED (dt)"),
+        ErrorKind::Syntax,
+        "line 2, column 1",
+        "PARTITIONED BY",
+    );
+    // Accepted: becomes the 'partition.columns' option.
+    assert!(bind(&format!("{};\nSELECT a FROM s", ddl("PARTITIONED BY (dt)"))).is_ok());
+}

@@ -12,6 +12,7 @@
 //! | `csv.header` | `true` (default): the first line of each file is a header and is skipped; sinks write one |
 //! | `csv.null-literal` | unquoted text that means NULL; default the empty field |
 //! | `format.on-error` | `fail` (default), `skip` or `dead-letter` (applied by the dataflow) |
+//! | `partition.columns` | set by `PARTITIONED BY (a, b)`: Hive-style `a=…/b=…/` directories; the sink leaves these columns out of the files, the source reads them from the directory names and skips directories a pushed-down filter on them excludes (see [`partition`]) |
 //! | `dead-letter.path` | where `dead-letter` writes bad records (this or `dead-letter.topic` is required with it) |
 //! | `dead-letter.topic` | or: a Kafka topic for them, with `dead-letter.properties.bootstrap.servers` (and other `dead-letter.properties.*`) |
 //! | `sink.rolling-policy.file-size` | roll sink files after this size, default `128MB` |
@@ -34,6 +35,7 @@ pub use objdir::ObjectDir;
 mod tests;
 
 pub use dead_letter::DeadLetterWriter;
+pub(crate) mod partition;
 
 use crate::options::{boolean, check_keys, choice, csv_delimiter, parse_size, required};
 use crate::{Connector, ConnectorError, Result, Sink, Source, WorkerContext};
@@ -136,6 +138,8 @@ pub(crate) struct FsOptions {
     pub compression: ParquetCompression,
     /// `s3.*`, `gs.*`, `az.*` options.
     pub storage: BTreeMap<String, String>,
+    /// `PARTITIONED BY` columns (`'partition.columns'`), in order.
+    pub partition_columns: Vec<String>,
 }
 
 const FS_KEYS: &[&str] = &[
@@ -150,6 +154,7 @@ const FS_KEYS: &[&str] = &[
     "sink.rolling-policy.file-size",
     "sink.rolling-policy.rollover-interval",
     "parquet.compression",
+    "partition.columns",
 ];
 
 impl FsOptions {
@@ -219,7 +224,17 @@ impl FsOptions {
             Some("uncompressed") => ParquetCompression::Uncompressed,
             _ => ParquetCompression::Snappy,
         };
+        let partition_columns: Vec<String> = options
+            .get("partition.columns")
+            .map(|v| {
+                v.split(',')
+                    .map(|c| c.trim().to_string())
+                    .filter(|c| !c.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
         Ok(FsOptions {
+            partition_columns,
             storage: storage_options(options),
             path,
             format,
@@ -290,6 +305,18 @@ impl Location {
         rel.split('/')
             .filter(|p| !p.is_empty())
             .fold(self.root.clone(), |p, part| p.join(part))
+    }
+
+    /// `rel`, whose segments are already percent-encoded (Hive partition directories),
+    /// under the root, kept as written.
+    pub(crate) fn child_encoded(&self, rel: &str) -> Path {
+        let root = self.root.as_ref();
+        let full = if root.is_empty() {
+            rel.to_string()
+        } else {
+            format!("{root}/{rel}")
+        };
+        Path::parse(&full).unwrap_or_else(|_| self.child(rel))
     }
 
     /// A user-facing URL of a path in this store.
@@ -476,6 +503,7 @@ impl Connector for FilesystemConnector {
                 "a filesystem table needs at least one column".into(),
             ));
         }
+        partition::Partitioning::new(&opts.partition_columns, schema)?;
         Ok(SourceCapabilities {
             filter_pushdown: true,
             projection_pushdown: true,

@@ -4,11 +4,16 @@
 //! `prepare_commit`) it is put under `<path>/_staging/` (invisible to readers, which
 //! skip `_` names). `prepare_commit(epoch)` assigns the staged parts their final
 //! names `part-<worker>-<epoch>-<seq>.<ext>`; `commit(epoch)` renames them into place.
+//! A partitioned table (`PARTITIONED BY`) keeps one open part per partition directory
+//! (`dt=…/hr=…/`, see [`super::partition`]) and leaves the partition columns out of
+//! the files.
 
 use super::csv::write_field;
+use super::partition::Partitioning;
 use super::{block_on, check_ctx, io, FileFormat, FsOptions, Location, ParquetCompression};
 use crate::values::{write_cell, TextStyle};
 use crate::{ConnectorError, Result, Sink, WorkerContext};
+use arrow::array::{Array, ArrayRef, UInt32Array};
 use arrow::datatypes::{Field as ArrowField, Schema as ArrowSchema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use object_store::path::Path;
@@ -31,18 +36,21 @@ pub(crate) struct FileSink {
     loc: Location,
     opts: FsOptions,
     worker: usize,
+    /// The schema of the files (the data columns of a partitioned table).
     schema: SchemaRef,
-    part: Option<Part>,
-    /// Staged parts not yet assigned to an epoch.
-    staged: Vec<Path>,
+    /// The table's partition columns (none: one directory).
+    partitioning: Partitioning,
+    /// Open parts per partition directory (`""` when unpartitioned), with when each was
+    /// opened (time rolling).
+    parts: BTreeMap<String, (Part, std::time::Instant)>,
+    /// Staged parts not yet assigned to an epoch, with their partition directory.
+    staged: Vec<(Path, String)>,
     /// Parts prepared per epoch: (staged path, final path).
     prepared: BTreeMap<u64, Vec<(Path, Path)>>,
     /// Final names already used per epoch (so a second prepare of an epoch continues).
     next_seq: BTreeMap<u64, usize>,
     /// Counter for staged object names.
     staged_count: u64,
-    /// When the current part was opened (time rolling).
-    opened_at: Option<std::time::Instant>,
     /// Unique to this sink object (process, time, counter): staged names of different
     /// runs never collide, so a restore that finishes an old run's commit renames that
     /// run's part and never a later run's part of the same number.
@@ -70,12 +78,15 @@ impl FileSink {
         check_ctx(ctx)?;
         let opts = FsOptions::parse(&table.options)?;
         let loc = Location::parse_with(&opts.path, &opts.storage)?;
+        let partitioning = Partitioning::new(&opts.partition_columns, &table.schema)?;
         let schema = Arc::new(ArrowSchema::new(
             table
                 .schema
                 .fields
                 .iter()
-                .map(|f| ArrowField::new(&f.name, f.ty.to_arrow(), true))
+                .enumerate()
+                .filter(|(i, _)| !partitioning.columns.contains(i))
+                .map(|(_, f)| ArrowField::new(&f.name, f.ty.to_arrow(), true))
                 .collect::<Vec<_>>(),
         ));
         Ok(FileSink {
@@ -83,12 +94,12 @@ impl FileSink {
             opts,
             worker: ctx.worker,
             schema,
-            part: None,
+            partitioning,
+            parts: BTreeMap::new(),
             staged: Vec::new(),
             prepared: BTreeMap::new(),
             next_seq: BTreeMap::new(),
             staged_count: 0,
-            opened_at: None,
             token: unique_token(),
         })
     }
@@ -171,9 +182,10 @@ impl FileSink {
         }
     }
 
-    /// Finish the current part (if it has rows) and put it under `_staging/`.
-    fn roll(&mut self) -> Result<()> {
-        let bytes = match self.part.take() {
+    /// Finishes the open part of partition directory `dir` (if it has rows) and puts it
+    /// under `_staging/`.
+    fn roll(&mut self, dir: &str) -> Result<()> {
+        let bytes = match self.parts.remove(dir).map(|(p, _)| p) {
             None => return Ok(()),
             Some(Part::Text { rows: 0, .. }) => return Ok(()),
             Some(Part::Text { buf, .. }) => buf.into_bytes(),
@@ -195,42 +207,36 @@ impl FileSink {
         let path = self.loc.child(&name);
         block_on(self.loc.store.put(&path, PutPayload::from(bytes)))?.map_err(io)?;
         self.staged_count += 1;
-        self.staged.push(path);
+        self.staged.push((path, dir.to_string()));
         Ok(())
     }
 
-    fn part_size(&self) -> u64 {
-        match &self.part {
-            None => 0,
-            Some(Part::Text { buf, .. }) => buf.len() as u64,
-            Some(Part::Parquet(w)) => (w.bytes_written() + w.in_progress_size()) as u64,
+    /// Rolls every open part.
+    fn roll_all(&mut self) -> Result<()> {
+        let dirs: Vec<String> = self.parts.keys().cloned().collect();
+        for d in dirs {
+            self.roll(&d)?;
         }
+        Ok(())
     }
-}
 
-impl Sink for FileSink {
-    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        if batch.num_columns() != self.schema.fields().len() {
-            return Err(ConnectorError::Internal(format!(
-                "sink batch has {} columns, the table has {}",
-                batch.num_columns(),
-                self.schema.fields().len()
-            )));
+    /// Appends `batch` (data columns only) to the open part of `dir`, then rolls it
+    /// when it is big or old enough.
+    fn write_part(&mut self, dir: &str, batch: &RecordBatch) -> Result<()> {
+        if !self.parts.contains_key(dir) {
+            let part = self.new_part()?;
+            self.parts
+                .insert(dir.to_string(), (part, std::time::Instant::now()));
         }
-        if batch.num_rows() == 0 {
+        let Some((mut part, opened)) = self.parts.remove(dir) else {
             return Ok(());
-        }
-        if self.part.is_none() {
-            self.part = Some(self.new_part()?);
-            self.opened_at = Some(std::time::Instant::now());
-        }
-        let mut part = self.part.take();
+        };
         match &mut part {
-            Some(Part::Text { buf, rows }) => {
+            Part::Text { buf, rows } => {
                 self.encode_text(buf, batch);
                 *rows += batch.num_rows();
             }
-            Some(Part::Parquet(w)) => {
+            Part::Parquet(w) => {
                 let b = RecordBatch::try_new(self.schema.clone(), batch.columns().to_vec())
                     .map_err(|e| {
                         ConnectorError::Internal(format!("sink batch does not fit the table: {e}"))
@@ -238,33 +244,92 @@ impl Sink for FileSink {
                 w.write(&b)
                     .map_err(|e| ConnectorError::Io(format!("parquet write: {e}")))?;
             }
-            None => {}
         }
-        self.part = part;
+        let size = part_size(&part);
+        self.parts.insert(dir.to_string(), (part, opened));
         crate::failpoint("sink.after_write");
-        let too_old = match (self.opts.roll_interval_ms, self.opened_at) {
-            (Some(ms), Some(at)) => at.elapsed().as_millis() >= u128::from(ms),
-            _ => false,
-        };
-        if too_old || self.part_size() >= self.opts.roll_size {
-            self.roll()?;
+        let too_old = self
+            .opts
+            .roll_interval_ms
+            .is_some_and(|ms| opened.elapsed().as_millis() >= u128::from(ms));
+        if too_old || size >= self.opts.roll_size {
+            self.roll(dir)?;
+        }
+        Ok(())
+    }
+}
+
+/// Bytes a part holds so far.
+fn part_size(part: &Part) -> u64 {
+    match part {
+        Part::Text { buf, .. } => buf.len() as u64,
+        Part::Parquet(w) => (w.bytes_written() + w.in_progress_size()) as u64,
+    }
+}
+
+impl Sink for FileSink {
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        let width = self.schema.fields().len() + self.partitioning.columns.len();
+        if batch.num_columns() != width {
+            return Err(ConnectorError::Internal(format!(
+                "sink batch has {} columns, the table has {width}",
+                batch.num_columns(),
+            )));
+        }
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        if !self.partitioning.is_partitioned() {
+            return self.write_part("", batch);
+        }
+        // Rows by partition directory (directories in order, rows in input order).
+        let keys: Vec<&dyn Array> = self
+            .partitioning
+            .columns
+            .iter()
+            .map(|&i| batch.column(i).as_ref())
+            .collect();
+        let mut groups: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+        for row in 0..batch.num_rows() {
+            groups
+                .entry(self.partitioning.dir_of(&keys, row))
+                .or_default()
+                .push(row as u32);
+        }
+        let data: Vec<ArrayRef> = self
+            .partitioning
+            .data
+            .iter()
+            .map(|&i| batch.column(i).clone())
+            .collect();
+        for (dir, rows) in groups {
+            let indices = UInt32Array::from(rows);
+            let columns = data
+                .iter()
+                .map(|c| arrow::compute::take(c.as_ref(), &indices, None))
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| ConnectorError::Internal(format!("partitioning a batch: {e}")))?;
+            let part = RecordBatch::try_new(self.schema.clone(), columns)
+                .map_err(|e| ConnectorError::Internal(format!("partitioning a batch: {e}")))?;
+            self.write_part(&dir, &part)?;
         }
         Ok(())
     }
 
     fn prepare_commit(&mut self, epoch: u64) -> Result<()> {
-        self.roll()?;
+        self.roll_all()?;
         let seq = self.next_seq.entry(epoch).or_insert(0);
         let list = self.prepared.entry(epoch).or_default();
-        for staged in self.staged.drain(..) {
+        for (staged, dir) in self.staged.drain(..) {
             let name = format!(
-                "part-{}-{epoch}-{}.{}",
+                "{dir}{}part-{}-{epoch}-{}.{}",
+                if dir.is_empty() { "" } else { "/" },
                 self.worker,
                 *seq,
                 self.opts.format.extension()
             );
             *seq += 1;
-            list.push((staged, self.loc.child(&name)));
+            list.push((staged, self.loc.child_encoded(&name)));
         }
         Ok(())
     }

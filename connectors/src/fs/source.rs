@@ -1,6 +1,7 @@
 //! The filesystem source: one worker's share of a table's files.
 
 use super::csv::{Field as CsvField, Reader as CsvReader, MAX_RECORD_BYTES};
+use super::partition::Partitioning;
 use super::{block_on, check_ctx, check_projection, io, no_panic, FileFormat, FsOptions, Location};
 use crate::values::{parse_decimal, parse_json, parse_text, ColumnBuilder, Value};
 use crate::{BadRecord, ConnectorError, Result, Source, SourcePoll, WorkerContext};
@@ -19,7 +20,8 @@ use parquet::file::metadata::{FooterTail, ParquetMetaData, ParquetMetaDataReader
 use parquet::file::reader::{ChunkReader, Length};
 use serde_json::value::RawValue;
 use sluice_catalogs::{SqlType, TableDescriptor};
-use sluice_compiler::ScalarExpr;
+use sluice_compiler::eval::Evaluator;
+use sluice_compiler::{Datum, ScalarExpr};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -96,6 +98,8 @@ pub(crate) struct Split {
     path: Path,
     /// For Parquet: the file's metadata, size and the row group.
     parquet: Option<ParquetSplit>,
+    /// A partitioned table: the file's partition values (from its directories).
+    partition: Vec<Value<'static>>,
 }
 
 /// One row group of a Parquet file.
@@ -196,7 +200,7 @@ pub(crate) struct FileSource {
     pub(crate) files: Vec<Split>,
     /// How many bytes of a text file are fetched at a time.
     pub(crate) chunk: usize,
-    /// Projected column indices in the table schema.
+    /// Projected data columns: their positions in the files' columns (CSV fields).
     projection: Vec<usize>,
     /// Projected column names and types.
     names: Vec<String>,
@@ -204,6 +208,11 @@ pub(crate) struct FileSource {
     /// Number of columns of the table (CSV records must have this many fields).
     width: usize,
     out_schema: SchemaRef,
+    /// A partitioned table: where each projected partition column goes in the output
+    /// (`(output position, partition column)`), and the output schema with them.
+    partition_slots: Vec<(usize, usize)>,
+    full_schema: SchemaRef,
+    full_types: Vec<SqlType>,
     /// Index into `files` of the file being (or next to be) read.
     file: usize,
     open: Option<Open>,
@@ -223,20 +232,81 @@ impl FileSource {
         check_projection(table, projection)?;
         let opts = FsOptions::parse(&table.options)?;
         let loc = Location::parse_with(&opts.path, &opts.storage)?;
+        let partitioning = Partitioning::new(&opts.partition_columns, &table.schema)?;
         let all = block_on(loc.list_files())??;
-        let names: Vec<String> = projection
+        let all_names: Vec<String> = projection
             .iter()
             .filter_map(|&i| table.schema.fields.get(i))
             .map(|f| f.name.clone())
             .collect();
-        let types: Vec<SqlType> = projection
+        let all_types: Vec<SqlType> = projection
             .iter()
             .filter_map(|&i| table.schema.fields.get(i))
             .map(|f| f.ty)
             .collect();
-        let pruner = super::prune::Pruner::new(filters, &names, &types);
+        // Projected partition columns come from the directories, the others from the
+        // files (whose columns are the table's data columns).
+        let mut partition_slots = Vec::new();
+        let mut data_projection = Vec::new();
+        let mut data_fields = Vec::new();
+        for (out, &c) in projection.iter().enumerate() {
+            match partitioning.columns.iter().position(|&p| p == c) {
+                Some(k) => partition_slots.push((out, k)),
+                None => {
+                    let file_pos = partitioning.data.iter().position(|&d| d == c).unwrap_or(c);
+                    data_projection.push(file_pos);
+                    data_fields.push(table.schema.fields[c].clone());
+                }
+            }
+        }
+        let data_names: Vec<String> = data_fields.iter().map(|f| f.name.clone()).collect();
+        let data_types: Vec<SqlType> = data_fields.iter().map(|f| f.ty).collect();
+        let pruner = super::prune::Pruner::new(filters, &all_names, &all_types);
+        // Pushed-down conjuncts over partition columns only decide whole files.
+        let partition_filters: Vec<Evaluator> = filters
+            .iter()
+            .filter(|f| {
+                let cols = f.columns();
+                !partitioning.columns.is_empty()
+                    && !cols.is_empty()
+                    && cols
+                        .iter()
+                        .all(|c| partition_slots.iter().any(|(out, _)| out == c))
+            })
+            .map(|f| Evaluator::new(f, &all_types))
+            .collect();
+        let root_parts = loc.root.parts().count();
         let mut splits = Vec::new();
         for path in all {
+            let partition = if partitioning.is_partitioned() {
+                let segments: Vec<String> = path
+                    .parts()
+                    .skip(root_parts)
+                    .map(|p| p.as_ref().to_string())
+                    .collect();
+                let values = partitioning.values_of(
+                    segments
+                        .iter()
+                        .take(segments.len().saturating_sub(1))
+                        .map(String::as_str),
+                    &loc.display(&path),
+                )?;
+                if !partition_filters.is_empty() {
+                    let mut row = vec![Datum::Null; projection.len()];
+                    for (out, k) in &partition_slots {
+                        row[*out] = to_datum(&values[*k], partitioning.types[*k]);
+                    }
+                    if !partition_filters
+                        .iter()
+                        .all(|f| !matches!(f.eval(&row), Ok(Datum::Bool(false) | Datum::Null)))
+                    {
+                        continue;
+                    }
+                }
+                values
+            } else {
+                Vec::new()
+            };
             if opts.format == FileFormat::Parquet {
                 let (meta, size) = block_on(parquet_metadata(&loc, &path))??;
                 let groups = (0..meta.num_row_groups())
@@ -249,11 +319,13 @@ impl FileSource {
                         size,
                         row_group: g,
                     }),
+                    partition: partition.clone(),
                 }));
             } else {
                 splits.push(Split {
                     path,
                     parquet: None,
+                    partition,
                 });
             }
         }
@@ -263,30 +335,64 @@ impl FileSource {
             .filter(|(i, _)| i % ctx.workers == ctx.worker)
             .map(|(_, p)| p)
             .collect();
-        let fields: Vec<_> = projection
-            .iter()
-            .map(|&i| table.schema.fields[i].clone())
-            .collect();
-        let out_schema = Arc::new(ArrowSchema::new(
-            fields
-                .iter()
-                .map(|f| arrow::datatypes::Field::new(&f.name, f.ty.to_arrow(), true))
-                .collect::<Vec<_>>(),
-        ));
+        let arrow_schema = |names: &[String], types: &[SqlType]| {
+            Arc::new(ArrowSchema::new(
+                names
+                    .iter()
+                    .zip(types)
+                    .map(|(n, t)| arrow::datatypes::Field::new(n, t.to_arrow(), true))
+                    .collect::<Vec<_>>(),
+            ))
+        };
         Ok(FileSource {
             loc,
             opts,
             table: table.name.clone(),
             files,
             chunk: CHUNK_BYTES,
-            projection: projection.to_vec(),
-            names: fields.iter().map(|f| f.name.clone()).collect(),
-            types: fields.iter().map(|f| f.ty).collect(),
-            width: table.schema.len(),
-            out_schema,
+            projection: data_projection,
+            out_schema: arrow_schema(&data_names, &data_types),
+            full_schema: arrow_schema(&all_names, &all_types),
+            full_types: all_types.clone(),
+            names: data_names,
+            types: data_types,
+            width: partitioning.data.len(),
+            partition_slots,
             file: 0,
             open: None,
         })
+    }
+
+    /// A batch of file `file`'s data columns with the projected partition columns
+    /// inserted (constant over the batch).
+    fn with_partition_columns(&self, batch: RecordBatch, file: usize) -> Result<RecordBatch> {
+        if self.partition_slots.is_empty() {
+            return Ok(batch);
+        }
+        let rows = batch.num_rows();
+        let mut data = batch.columns().iter().cloned();
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.full_schema.fields().len());
+        for (out, &ty) in self.full_types.iter().enumerate() {
+            match self.partition_slots.iter().find(|(o, _)| *o == out) {
+                Some((_, k)) => {
+                    let mut b = ColumnBuilder::new(ty, rows);
+                    let v = self
+                        .files
+                        .get(file)
+                        .and_then(|s| s.partition.get(*k))
+                        .cloned()
+                        .unwrap_or(Value::Null);
+                    for _ in 0..rows {
+                        b.append(&v);
+                    }
+                    columns.push(b.finish());
+                }
+                None => columns.push(data.next().ok_or_else(|| {
+                    ConnectorError::Internal("partitioned batch lacks a data column".into())
+                })?),
+            }
+        }
+        make_batch(&self.full_schema, columns, rows)
     }
 
     fn open_file(&mut self, max_rows: usize, skip: usize) -> Result<Open> {
@@ -673,6 +779,21 @@ pub(crate) fn decode_raw(raw: &str, ty: SqlType) -> std::result::Result<Value<'s
     parse_json(&v, ty).map(into_owned)
 }
 
+/// A partition value as a SQL value of its column's type (for partition pruning).
+fn to_datum(v: &Value<'_>, ty: SqlType) -> Datum {
+    match (v, ty) {
+        (Value::Null, _) => Datum::Null,
+        (Value::Bool(b), _) => Datum::Bool(*b),
+        (Value::Int(i), SqlType::Date) => Datum::Date(*i as i32),
+        (Value::Int(i), SqlType::Timestamp) => Datum::Timestamp(*i),
+        (Value::Int(i), SqlType::Interval) => Datum::Interval(*i),
+        (Value::Int(i), _) => Datum::Int(*i),
+        (Value::Float(x), _) => Datum::Float(sluice_compiler::F64(*x)),
+        (Value::Decimal(d), _) => Datum::Decimal(*d),
+        (Value::Str(s), _) => Datum::Str(s.to_string()),
+    }
+}
+
 fn memchr_newline(b: &[u8]) -> Option<usize> {
     b.iter().position(|&c| c == b'\n')
 }
@@ -783,10 +904,17 @@ impl Source for FileSource {
             max_rows,
         };
         let mut parts: Vec<RecordBatch> = Vec::new();
+        // The file the batch's rows come from (one per batch for a partitioned table).
+        let mut from = self.file;
+        let partitioned = !self.partition_slots.is_empty();
         while !acc.full() {
             if self.file >= self.files.len() {
                 break;
             }
+            if partitioned && self.file != from && (acc.rows > 0 || !acc.bad.is_empty()) {
+                break;
+            }
+            from = self.file;
             let open = match self.open.take() {
                 Some(o) => o,
                 None => self.open_file(max_rows, 0)?,
@@ -841,6 +969,7 @@ impl Source for FileSource {
                 make_batch(&self.out_schema, cols, acc.rows)?
             }
         };
+        let batch = self.with_partition_columns(batch, from)?;
         Ok(SourcePoll::Batch {
             batch,
             bad: acc.bad,
