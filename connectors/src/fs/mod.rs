@@ -12,6 +12,7 @@
 //! | `csv.header` | `true` (default): the first line of each file is a header and is skipped; sinks write one |
 //! | `csv.null-literal` | unquoted text that means NULL; default the empty field |
 //! | `format.on-error` | `fail` (default), `skip` or `dead-letter` (applied by the dataflow) |
+//! | `source.monitor-interval` | list the directory again this often (`10s`) and read the files that appeared (Flink's option): an unbounded source. Files are dealt to workers by a hash of their name; positions record every file read, so a restore (at any worker count) reads each file once. Write files atomically (object stores do; locally, write elsewhere and rename in) |
 //! | `partition.columns` | set by `PARTITIONED BY (a, b)`: Hive-style `a=…/b=…/` directories; the sink leaves these columns out of the files, the source reads them from the directory names and skips directories a pushed-down filter on them excludes (see [`partition`]) |
 //! | `dead-letter.path` | where `dead-letter` writes bad records (this or `dead-letter.topic` is required with it) |
 //! | `dead-letter.topic` | or: a Kafka topic for them, with `dead-letter.properties.bootstrap.servers` (and other `dead-letter.properties.*`) |
@@ -140,6 +141,9 @@ pub(crate) struct FsOptions {
     pub storage: BTreeMap<String, String>,
     /// `PARTITIONED BY` columns (`'partition.columns'`), in order.
     pub partition_columns: Vec<String>,
+    /// `'source.monitor-interval'`: list the directory again this often (ms) and read
+    /// new files; the source never ends.
+    pub monitor_interval_ms: Option<u64>,
 }
 
 const FS_KEYS: &[&str] = &[
@@ -155,6 +159,7 @@ const FS_KEYS: &[&str] = &[
     "sink.rolling-policy.rollover-interval",
     "parquet.compression",
     "partition.columns",
+    "source.monitor-interval",
 ];
 
 impl FsOptions {
@@ -233,7 +238,21 @@ impl FsOptions {
                     .collect()
             })
             .unwrap_or_default();
+        let monitor_interval_ms = match options.get("source.monitor-interval") {
+            None => None,
+            Some(v) => Some(
+                sluice_compiler::instance::parse_duration_ms(v)
+                    .ok()
+                    .filter(|ms| *ms > 0)
+                    .ok_or_else(|| {
+                        ConnectorError::Config(format!(
+                            "option 'source.monitor-interval' is invalid: '{v}' is not a positive duration (e.g. '10s')"
+                        ))
+                    })?,
+            ),
+        };
         Ok(FsOptions {
+            monitor_interval_ms,
             partition_columns,
             storage: storage_options(options),
             path,
@@ -507,7 +526,7 @@ impl Connector for FilesystemConnector {
         Ok(SourceCapabilities {
             filter_pushdown: true,
             projection_pushdown: true,
-            bounded: true,
+            bounded: opts.monitor_interval_ms.is_none(),
         })
     }
 

@@ -216,6 +216,108 @@ pub(crate) struct FileSource {
     /// Index into `files` of the file being (or next to be) read.
     file: usize,
     open: Option<Open>,
+    /// What turns a listed path into this worker's splits.
+    planner: SplitPlanner,
+    /// `'source.monitor-interval'`: the directory is listed again this often and new
+    /// files are read (an unbounded source).
+    continuous: Option<Continuous>,
+}
+
+/// Turns listed files into splits (partition values, pruning, Parquet row groups).
+struct SplitPlanner {
+    partitioning: Partitioning,
+    partition_slots: Vec<(usize, usize)>,
+    partition_filters: Vec<Evaluator>,
+    pruner: super::prune::Pruner,
+    projected: usize,
+    root_parts: usize,
+}
+
+/// The state of a continuous (directory-monitoring) source.
+struct Continuous {
+    interval: std::time::Duration,
+    last_listed: std::time::Instant,
+    /// Paths ever listed here (their splits are queued or not this worker's).
+    known: std::collections::BTreeSet<String>,
+    /// Splits read before the restore (by any worker): kept in every position, so
+    /// positions merged over another worker count still have them.
+    done_before: std::collections::BTreeSet<String>,
+    worker: WorkerContext,
+}
+
+/// A split's identity in positions: its path, and `#<row group>` for Parquet.
+fn split_id(s: &Split) -> String {
+    match &s.parquet {
+        Some(p) => format!("{}#{}", s.path, p.row_group),
+        None => s.path.to_string(),
+    }
+}
+
+/// Which worker reads a split of a continuous source: a hash of its id (stable when
+/// files are added, unlike positions in a listing).
+fn owner(id: &str, workers: usize) -> usize {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in id.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h % workers.max(1) as u64) as usize
+}
+
+impl SplitPlanner {
+    /// The splits of `path` (none when partition pruning excludes it).
+    fn splits(&self, loc: &Location, opts: &FsOptions, path: Path) -> Result<Vec<Split>> {
+        let partition = if self.partitioning.is_partitioned() {
+            let segments: Vec<String> = path
+                .parts()
+                .skip(self.root_parts)
+                .map(|p| p.as_ref().to_string())
+                .collect();
+            let values = self.partitioning.values_of(
+                segments
+                    .iter()
+                    .take(segments.len().saturating_sub(1))
+                    .map(String::as_str),
+                &loc.display(&path),
+            )?;
+            if !self.partition_filters.is_empty() {
+                let mut row = vec![Datum::Null; self.projected];
+                for (out, k) in &self.partition_slots {
+                    row[*out] = to_datum(&values[*k], self.partitioning.types[*k]);
+                }
+                if !self
+                    .partition_filters
+                    .iter()
+                    .all(|f| !matches!(f.eval(&row), Ok(Datum::Bool(false) | Datum::Null)))
+                {
+                    return Ok(Vec::new());
+                }
+            }
+            values
+        } else {
+            Vec::new()
+        };
+        if opts.format != FileFormat::Parquet {
+            return Ok(vec![Split {
+                path,
+                parquet: None,
+                partition,
+            }]);
+        }
+        let (meta, size) = block_on(parquet_metadata(loc, &path))??;
+        Ok((0..meta.num_row_groups())
+            .filter(|&g| self.pruner.may_match(&meta, g))
+            .map(|g| Split {
+                path: path.clone(),
+                parquet: Some(ParquetSplit {
+                    meta: meta.clone(),
+                    size,
+                    row_group: g,
+                }),
+                partition: partition.clone(),
+            })
+            .collect())
+    }
 }
 
 impl FileSource {
@@ -233,7 +335,14 @@ impl FileSource {
         let opts = FsOptions::parse(&table.options)?;
         let loc = Location::parse_with(&opts.path, &opts.storage)?;
         let partitioning = Partitioning::new(&opts.partition_columns, &table.schema)?;
-        let all = block_on(loc.list_files())??;
+        let all = match block_on(loc.list_files())? {
+            Ok(all) => all,
+            // A monitored directory may appear later.
+            Err(ConnectorError::Io(_)) if opts.monitor_interval_ms.is_some() => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        let listed: std::collections::BTreeSet<String> =
+            all.iter().map(|p| p.to_string()).collect();
         let all_names: Vec<String> = projection
             .iter()
             .filter_map(|&i| table.schema.fields.get(i))
@@ -275,66 +384,38 @@ impl FileSource {
             })
             .map(|f| Evaluator::new(f, &all_types))
             .collect();
-        let root_parts = loc.root.parts().count();
+        let planner = SplitPlanner {
+            partitioning,
+            partition_slots: partition_slots.clone(),
+            partition_filters,
+            pruner,
+            projected: projection.len(),
+            root_parts: loc.root.parts().count(),
+        };
         let mut splits = Vec::new();
         for path in all {
-            let partition = if partitioning.is_partitioned() {
-                let segments: Vec<String> = path
-                    .parts()
-                    .skip(root_parts)
-                    .map(|p| p.as_ref().to_string())
-                    .collect();
-                let values = partitioning.values_of(
-                    segments
-                        .iter()
-                        .take(segments.len().saturating_sub(1))
-                        .map(String::as_str),
-                    &loc.display(&path),
-                )?;
-                if !partition_filters.is_empty() {
-                    let mut row = vec![Datum::Null; projection.len()];
-                    for (out, k) in &partition_slots {
-                        row[*out] = to_datum(&values[*k], partitioning.types[*k]);
-                    }
-                    if !partition_filters
-                        .iter()
-                        .all(|f| !matches!(f.eval(&row), Ok(Datum::Bool(false) | Datum::Null)))
-                    {
-                        continue;
-                    }
-                }
-                values
-            } else {
-                Vec::new()
-            };
-            if opts.format == FileFormat::Parquet {
-                let (meta, size) = block_on(parquet_metadata(&loc, &path))??;
-                let groups = (0..meta.num_row_groups())
-                    .filter(|&g| pruner.may_match(&meta, g))
-                    .collect::<Vec<_>>();
-                splits.extend(groups.into_iter().map(|g| Split {
-                    path: path.clone(),
-                    parquet: Some(ParquetSplit {
-                        meta: meta.clone(),
-                        size,
-                        row_group: g,
-                    }),
-                    partition: partition.clone(),
-                }));
-            } else {
-                splits.push(Split {
-                    path,
-                    parquet: None,
-                    partition,
-                });
-            }
+            splits.extend(planner.splits(&loc, &opts, path)?);
         }
-        let files = splits
-            .into_iter()
-            .enumerate()
-            .filter(|(i, _)| i % ctx.workers == ctx.worker)
-            .map(|(_, p)| p)
-            .collect();
+        let continuous = opts.monitor_interval_ms.map(|ms| Continuous {
+            interval: std::time::Duration::from_millis(ms),
+            last_listed: std::time::Instant::now(),
+            known: listed,
+            done_before: Default::default(),
+            worker: ctx,
+        });
+        let files = match &continuous {
+            // Continuous: by a hash of the split (new files do not move old ones).
+            Some(_) => splits
+                .into_iter()
+                .filter(|s| owner(&split_id(s), ctx.workers) == ctx.worker)
+                .collect(),
+            None => splits
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| i % ctx.workers == ctx.worker)
+                .map(|(_, p)| p)
+                .collect(),
+        };
         let arrow_schema = |names: &[String], types: &[SqlType]| {
             Arc::new(ArrowSchema::new(
                 names
@@ -356,10 +437,12 @@ impl FileSource {
             full_types: all_types.clone(),
             names: data_names,
             types: data_types,
-            width: partitioning.data.len(),
+            width: planner.partitioning.data.len(),
             partition_slots,
             file: 0,
             open: None,
+            planner,
+            continuous,
         })
     }
 
@@ -890,8 +973,114 @@ fn convert_column(col: &ArrayRef, ty: SqlType) -> std::result::Result<ArrayRef, 
         .map_err(|e| format!("cannot convert {from} to {ty} without loss: {e}"))
 }
 
+impl FileSource {
+    /// Continuous: when every queued split is read and the interval has passed, lists
+    /// the directory again and queues this worker's splits of files not seen before.
+    fn discover(&mut self) -> Result<()> {
+        let Some(c) = self.continuous.as_mut() else {
+            return Ok(());
+        };
+        if self.file < self.files.len() || c.last_listed.elapsed() < c.interval {
+            return Ok(());
+        }
+        c.last_listed = std::time::Instant::now();
+        for done in self.files.drain(..) {
+            c.done_before.insert(split_id(&done));
+        }
+        self.file = 0;
+        self.open = None;
+        let listed = match block_on(self.loc.list_files())? {
+            Ok(l) => l,
+            // The directory may not exist yet.
+            Err(ConnectorError::Io(_)) => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        for path in listed {
+            let p = path.to_string();
+            if c.known.contains(&p) {
+                continue;
+            }
+            c.known.insert(p);
+            for split in self.planner.splits(&self.loc, &self.opts, path)? {
+                let id = split_id(&split);
+                if owner(&id, c.worker.workers) == c.worker.worker && !c.done_before.contains(&id) {
+                    self.files.push(split);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Continuous: `{split id: "done" | {"offset", "line"}}` (keyed, so positions of
+    /// any worker count merge).
+    fn continuous_position(&self, offset: usize, line: usize) -> serde_json::Value {
+        let mut m = serde_json::Map::new();
+        if let Some(c) = &self.continuous {
+            for id in &c.done_before {
+                m.insert(id.clone(), "done".into());
+            }
+        }
+        for s in self.files.iter().take(self.file) {
+            m.insert(split_id(s), "done".into());
+        }
+        if let (Some(_), Some(s)) = (&self.open, self.files.get(self.file)) {
+            m.insert(
+                split_id(s),
+                serde_json::json!({ "offset": offset, "line": line }),
+            );
+        }
+        serde_json::Value::Object(m)
+    }
+
+    /// Continuous: skips the splits `position` says are read, resumes the one in
+    /// progress, and remembers every id (for the positions this worker writes).
+    fn continuous_seek(&mut self, position: &serde_json::Value) -> Result<()> {
+        let map = position.as_object().ok_or_else(|| {
+            ConnectorError::Internal(format!("bad filesystem source position {position}"))
+        })?;
+        let mut resume = None;
+        let mut rest = Vec::new();
+        for split in std::mem::take(&mut self.files) {
+            match map.get(&split_id(&split)) {
+                Some(serde_json::Value::String(d)) if d == "done" => {}
+                Some(serde_json::Value::Object(o)) if resume.is_none() => {
+                    let get = |k: &str| o.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
+                    resume = Some((split, get("offset") as usize, get("line").max(1) as usize));
+                }
+                _ => rest.push(split),
+            }
+        }
+        if let Some(c) = self.continuous.as_mut() {
+            for (id, v) in map {
+                if v.as_str() == Some("done") {
+                    c.done_before.insert(id.clone());
+                }
+            }
+        }
+        self.file = 0;
+        self.open = None;
+        match resume {
+            Some((split, offset, line)) => {
+                self.files = std::iter::once(split).chain(rest).collect();
+                if offset > 0 {
+                    self.open = Some(match self.open_file(8192, offset)? {
+                        Open::Text(mut st) => {
+                            st.line = line;
+                            Open::Text(st)
+                        }
+                        parquet => parquet,
+                    });
+                }
+            }
+            None => self.files = rest,
+        }
+        Ok(())
+    }
+}
+
 impl Source for FileSource {
     fn poll(&mut self, max_rows: usize) -> Result<SourcePoll> {
+        self.discover()?;
         let max_rows = max_rows.max(1);
         let mut acc = Acc {
             builders: self
@@ -960,7 +1149,11 @@ impl Source for FileSource {
             }
         }
         if acc.rows == 0 && acc.bad.is_empty() && self.file >= self.files.len() {
-            return Ok(SourcePoll::Finished);
+            return Ok(if self.continuous.is_some() {
+                SourcePoll::Idle
+            } else {
+                SourcePoll::Finished
+            });
         }
         let batch = match parts.pop() {
             Some(b) => b,
@@ -986,10 +1179,16 @@ impl Source for FileSource {
             Some(Open::Text(st)) => st.line,
             _ => 1,
         };
+        if self.continuous.is_some() {
+            return self.continuous_position(offset, line);
+        }
         serde_json::json!({ "file": self.file, "offset": offset, "line": line })
     }
 
     fn seek(&mut self, position: &serde_json::Value) -> Result<()> {
+        if self.continuous.is_some() {
+            return self.continuous_seek(position);
+        }
         let get = |k: &str| {
             position
                 .get(k)
