@@ -6,10 +6,14 @@
 -- <= 1`), which neither engine accepts ("Column 'rownum' not found" / "unknown column
 -- 'rownum'"); here the filter is one level out (Flink's Top-N form), and the ROW_NUMBER's
 -- columns lose their A./B. prefixes (those aliases are not in scope there), so that each
--- engine reports what it really lacks. Neither runs it: Sluice has no OVER windows, and Flink's
--- own comment says its OVER window cannot consume the retractions the Top-1 produces.
+-- engine reports what it really lacks; and the sink's seller column is BIGINT (Flink's text
+-- declares VARCHAR, which Flink rejects: "Column types of query result and sink ... do not
+-- match"). Neither engine runs it even so: Sluice has no OVER windows (ROW_NUMBER is
+-- refused), and Flink refuses the OVER window ordered by a column that is no longer a time
+-- attribute after the join ("Non-time attribute sort is not supported for bounded OVER
+-- window"); the repository's own comment says Flink does not support this query.
 CREATE TABLE nexmark_q6 (
-  seller VARCHAR,
+  seller BIGINT,
   avg_price  BIGINT
 ) WITH (
   'connector' = 'blackhole'
