@@ -448,10 +448,11 @@ def report(args, m, counts, runs, startup, checks):
                  "Every query writes to a blackhole sink.")
     lines.append("")
     lines.append("events/s = all events of the run (N) / the run's wall seconds, with process startup "
-                 "(`e2e`), and after subtracting the same engine's measured startup (the q0 job on empty "
-                 "files, same parallelism): `net`. per core = N / CPU seconds of the whole process tree "
-                 "(Flink: Python + JVM), startup included. ratio = Sluice files events/s per core / Flink's at "
-                 "the same parallelism.")
+                 "(`e2e`), and after subtracting the same engine's measured startup (the quicker of two runs of "
+                 "q0 on empty files, same parallelism): `net` (`-` where the run is hardly longer than that). per core = N / CPU seconds of the whole process tree "
+                 "(Flink: Python + JVM), startup included. ratio = Sluice's events/s per core / Flink's at "
+                 "the same parallelism (else the one that ran, as noted). A run over the time limit is stopped: "
+                 "`timeout`.")
     lines.append("")
     if startup:
         lines.append("Startup (q0 on empty files): " + "; ".join(
@@ -543,13 +544,18 @@ def main():
 
     if args.check_only:
         args.sluice_parallelism = args.generator_parallelism = args.flink_parallelism = ""
+    # Startup: the quicker of two runs of q0 on empty files (one run is at the mercy of
+    # whatever else the machine is doing).
     startup = {}
-    for p in ints(args.sluice_parallelism):
-        startup[("sluice", p)] = run_sluice(sluice, work, "q0", sluice_files_ddl(f"{empty}/p{min(p, 2)}"), p,
-                                            "empty", args.timeout)
+    for p in sorted(set(ints(args.sluice_parallelism) + ints(args.generator_parallelism))):
+        startup[("sluice", p)] = min(
+            (run_sluice(sluice, work, "q0", sluice_files_ddl(f"{empty}/p{min(p, 2)}"), p, "empty", args.timeout)
+             for _ in range(2)), key=lambda m: m["wall_s"])
     if flink:
         for p in ints(args.flink_parallelism):
-            startup[("flink", p)] = run_flink(work, "q0", flink_files_ddl(f"{empty}/p{min(p, 2)}"), p, args.timeout)
+            startup[("flink", p)] = min(
+                (run_flink(work, "q0", flink_files_ddl(f"{empty}/p{min(p, 2)}"), p, args.timeout) for _ in range(2)),
+                key=lambda m: m["wall_s"])
     for k, s in startup.items():
         if s.get("error"):
             sys.exit(f"the empty {k[0]} job at parallelism {k[1]} failed: {s['error']}\n{s['stderr'][-3000:]}")
@@ -569,9 +575,7 @@ def main():
             r["exec_s"] = m["exec_s"]
             r["events_per_s"] = n / m["wall_s"]
             base = startup.get((engine, p))
-            net = m["wall_s"] - base["wall_s"] if base and inp != "generator" else m["wall_s"]
-            if inp == "generator" and ("sluice", p) in startup:
-                net = m["wall_s"] - startup[("sluice", p)]["wall_s"]
+            net = m["wall_s"] - base["wall_s"] if base else m["wall_s"]
             # Not meaningful when the run is hardly longer than an empty one.
             r["net_events_per_s"] = n / net if net > max(0.05, 0.05 * m["wall_s"]) else None
             r["events_per_cpu_s"] = n / max(m["cpu_s"], 1e-3)
