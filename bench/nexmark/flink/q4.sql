@@ -1,0 +1,20 @@
+-- Nexmark q4 as Flink runs it (Flink's text from github.com/nexmark/nexmark,
+-- nexmark-flink/src/main/resources/queries/q4.sql, Apache License 2.0), unchanged.
+CREATE TABLE nexmark_q4 (
+  id BIGINT,
+  final BIGINT
+) WITH (
+  'connector' = 'blackhole'
+);
+
+INSERT INTO nexmark_q4
+SELECT
+    Q.category,
+    AVG(Q.final)
+FROM (
+    SELECT MAX(B.price) AS final, A.category
+    FROM auction A, bid B
+    WHERE A.id = B.auction AND B.dateTime BETWEEN A.dateTime AND A.expires
+    GROUP BY A.id, A.category
+) Q
+GROUP BY Q.category;

@@ -1,0 +1,26 @@
+-- Nexmark q12: processing-time windows (bids per bidder per 10 s of processing time).
+-- Adapted from the Flink SQL of the public Nexmark benchmark (github.com/nexmark/nexmark,
+-- nexmark-flink/src/main/resources/queries, Apache License 2.0).
+-- Differences from Flink's text: none. Sluice cannot run it: PROCTIME() (processing
+-- time) is not supported, and no rewrite keeps the query's meaning (an event-time
+-- window is a different query; that shape is measured by q5/q7/q8).
+CREATE TABLE nexmark_q12 (
+  bidder BIGINT,
+  bid_count BIGINT,
+  starttime TIMESTAMP(3),
+  endtime TIMESTAMP(3)
+) WITH (
+  'connector' = 'blackhole'
+);
+
+CREATE VIEW B AS SELECT *, PROCTIME() as p_time FROM bid;
+
+INSERT INTO nexmark_q12
+SELECT
+    bidder,
+    count(*) as bid_count,
+    window_start AS starttime,
+    window_end AS endtime
+FROM TABLE(
+        TUMBLE(TABLE B, DESCRIPTOR(p_time), INTERVAL '10' SECOND))
+GROUP BY bidder, window_start, window_end;

@@ -1,0 +1,35 @@
+-- Nexmark q14: calculation (expressions, CASE on the hour, a character count).
+-- Adapted from the Flink SQL of the public Nexmark benchmark (github.com/nexmark/nexmark,
+-- nexmark-flink/src/main/resources/queries, Apache License 2.0).
+-- Differences from Flink's text (both engines run this text): the Java UDF
+-- count_char(extra, 'c') (CREATE FUNCTION ... 'com.github.nexmark.flink.udf.CountChar',
+-- from the nexmark jar) is replaced by the built-in expression
+-- CHAR_LENGTH(extra) - CHAR_LENGTH(REPLACE(extra, 'c', '')), which counts the same
+-- characters; Sluice has no user-defined functions and Flink would need the jar.
+CREATE TABLE nexmark_q14 (
+    auction BIGINT,
+    bidder BIGINT,
+    price  DECIMAL(23, 3),
+    bidTimeType VARCHAR,
+    dateTime TIMESTAMP(3),
+    extra VARCHAR,
+    c_counts BIGINT
+) WITH (
+  'connector' = 'blackhole'
+);
+
+INSERT INTO nexmark_q14
+SELECT
+    auction,
+    bidder,
+    0.908 * price as price,
+    CASE
+        WHEN HOUR(dateTime) >= 8 AND HOUR(dateTime) <= 18 THEN 'dayTime'
+        WHEN HOUR(dateTime) <= 6 OR HOUR(dateTime) >= 20 THEN 'nightTime'
+        ELSE 'otherTime'
+    END AS bidTimeType,
+    dateTime,
+    extra,
+    CHAR_LENGTH(extra) - CHAR_LENGTH(REPLACE(extra, 'c', '')) AS c_counts
+FROM bid
+WHERE 0.908 * price > 1000000 AND 0.908 * price < 50000000;

@@ -1,0 +1,36 @@
+-- Nexmark q17: auction statistics report (unbounded group aggregation per auction and day).
+-- Adapted from the Flink SQL of the public Nexmark benchmark (github.com/nexmark/nexmark,
+-- nexmark-flink/src/main/resources/queries, Apache License 2.0).
+-- Differences from Flink's text (bench/nexmark/flink/q17.sql is Flink's):
+-- DATE_FORMAT(dateTime, 'yyyy-MM-dd') is written CAST(CAST(dateTime AS DATE) AS VARCHAR)
+-- (Sluice has no DATE_FORMAT), and avg(price) is CAST(avg(price) AS BIGINT): Sluice's AVG
+-- is DOUBLE, Flink's AVG of a BIGINT is a truncated BIGINT, and the sink column is BIGINT.
+CREATE TABLE nexmark_q17 (
+  auction BIGINT,
+  `day` VARCHAR,
+  total_bids BIGINT,
+  rank1_bids BIGINT,
+  rank2_bids BIGINT,
+  rank3_bids BIGINT,
+  min_price BIGINT,
+  max_price BIGINT,
+  avg_price BIGINT,
+  sum_price BIGINT
+) WITH (
+  'connector' = 'blackhole'
+);
+
+INSERT INTO nexmark_q17
+SELECT
+     auction,
+     CAST(CAST(dateTime AS DATE) AS VARCHAR) as `day`,
+     count(*) AS total_bids,
+     count(*) filter (where price < 10000) AS rank1_bids,
+     count(*) filter (where price >= 10000 and price < 1000000) AS rank2_bids,
+     count(*) filter (where price >= 1000000) AS rank3_bids,
+     min(price) AS min_price,
+     max(price) AS max_price,
+     CAST(avg(price) AS BIGINT) AS avg_price,
+     sum(price) AS sum_price
+FROM bid
+GROUP BY auction, CAST(CAST(dateTime AS DATE) AS VARCHAR);
