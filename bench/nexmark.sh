@@ -14,7 +14,12 @@ if [[ " $* " != *" --no-flink "* ]]; then
   if ! bench/.venv-flink/bin/python -c "import sys, pyflink.version as v; sys.exit(v.__version__ != '$FLINK_VERSION')" 2>/dev/null; then
     echo "installing apache-flink==$FLINK_VERSION into bench/.venv-flink" >&2
     python3 -m venv bench/.venv-flink
-    bench/.venv-flink/bin/pip install --quiet --disable-pip-version-check "apache-flink==$FLINK_VERSION"
+    for attempt in 1 2 3; do
+      bench/.venv-flink/bin/pip install --quiet --disable-pip-version-check "apache-flink==$FLINK_VERSION" && break
+      [[ $attempt == 3 ]] && { echo "bench/nexmark.sh: could not install apache-flink" >&2; exit 1; }
+      echo "pip install failed (attempt $attempt); retrying" >&2
+      sleep 10
+    done
   fi
 fi
 exec python3 bench/nexmark.py "$@"
