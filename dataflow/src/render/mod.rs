@@ -217,8 +217,9 @@ impl<'s> Context<'s> {
                 aggs,
             } => {
                 let types = input.schema().types();
+                let append_only = !sluice_compiler::lower::is_updating(input);
                 let rows = self.render(input);
-                reduce::render_reduce(self, rows, group_by.clone(), aggs, &types)
+                reduce::render_reduce(self, rows, group_by.clone(), aggs, &types, append_only)
             }
             PhysicalPlan::HashJoin {
                 left,
