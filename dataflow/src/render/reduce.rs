@@ -81,6 +81,9 @@ pub(crate) fn render_reduce<'s>(
     oks
 }
 
+/// Updates of one time, with a capability at it.
+type Pending = (Capability<Time>, Vec<(Row, Diff)>);
+
 /// One group of the incremental reduce.
 struct Group {
     /// Net rows in the group.
@@ -116,8 +119,7 @@ fn render_incremental<'s>(
             "Reduce (incremental)",
             move |_cap, _info| {
                 let mut groups: HashMap<Row, Group> = HashMap::new();
-                let mut pending: BTreeMap<Time, (Capability<Time>, Vec<(Row, Diff)>)> =
-                    BTreeMap::new();
+                let mut pending: BTreeMap<Time, Pending> = BTreeMap::new();
                 move |(input, frontier), output| {
                     input.for_each(|cap, data| {
                         for (row, t, d) in data.drain(..) {
