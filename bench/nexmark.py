@@ -358,7 +358,9 @@ def check(sluice, events, work, queries, log):
         if s.returncode != 0 and "error" in info:
             results[q] = "not compared: both engines fail (see the table)"
         elif s.returncode != 0:
-            results[q] = f"Sluice fails: {first_error_line(s.stderr)}"
+            results[q] = f"Sluice fails: {first_error_line(s.stderr).replace(script + ': ', '')}; Flink ran it"
+            if info.get("mode") == "batch":
+                results[q] += " in batch mode"
         elif "error" in info:
             results[q] = f"Flink fails: {info['error']}"
         else:
