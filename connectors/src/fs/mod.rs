@@ -117,6 +117,22 @@ pub(crate) fn parse_on_error(
     Ok((policy, path))
 }
 
+/// Option `key` as a positive duration in ms (`'30s'`, `'15min'`: Flink's syntax), if set.
+fn positive_duration_ms(options: &BTreeMap<String, String>, key: &str) -> Result<Option<u64>> {
+    let Some(v) = options.get(key) else {
+        return Ok(None);
+    };
+    sluice_compiler::instance::parse_duration_ms(v)
+        .ok()
+        .filter(|ms| *ms > 0)
+        .map(Some)
+        .ok_or_else(|| {
+            ConnectorError::Config(format!(
+                "option '{key}' is invalid: '{v}' is not a positive duration (e.g. '10s', '15min')"
+            ))
+        })
+}
+
 /// Parquet compression codecs sinks can write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ParquetCompression {
@@ -205,19 +221,8 @@ impl FsOptions {
                 ))
             })?,
         };
-        let roll_interval_ms = match options.get("sink.rolling-policy.rollover-interval") {
-            None => None,
-            Some(v) => Some(
-                sluice_compiler::instance::parse_duration_ms(v)
-                    .ok()
-                    .filter(|ms| *ms > 0)
-                    .ok_or_else(|| {
-                        ConnectorError::Config(format!(
-                            "option 'sink.rolling-policy.rollover-interval' is invalid: '{v}' is not a positive duration (e.g. '30s', '15min')"
-                        ))
-                    })?,
-            ),
-        };
+        let roll_interval_ms =
+            positive_duration_ms(options, "sink.rolling-policy.rollover-interval")?;
         let compression = match choice(
             options,
             "parquet.compression",
@@ -238,19 +243,7 @@ impl FsOptions {
                     .collect()
             })
             .unwrap_or_default();
-        let monitor_interval_ms = match options.get("source.monitor-interval") {
-            None => None,
-            Some(v) => Some(
-                sluice_compiler::instance::parse_duration_ms(v)
-                    .ok()
-                    .filter(|ms| *ms > 0)
-                    .ok_or_else(|| {
-                        ConnectorError::Config(format!(
-                            "option 'source.monitor-interval' is invalid: '{v}' is not a positive duration (e.g. '10s')"
-                        ))
-                    })?,
-            ),
-        };
+        let monitor_interval_ms = positive_duration_ms(options, "source.monitor-interval")?;
         Ok(FsOptions {
             monitor_interval_ms,
             partition_columns,
