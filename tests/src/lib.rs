@@ -112,8 +112,12 @@ impl MasterProcess {
         loop {
             let text = std::fs::read(&log_path).unwrap_or_default();
             let text = String::from_utf8_lossy(&text[before as usize..]).into_owned();
-            if let Some(pos) = text.find("listening on http://") {
-                let rest = &text[pos + "listening on ".len()..];
+            // Only a whole line: the log may be read while the line is half written.
+            let line = text
+                .find("listening on http://")
+                .map(|pos| &text[pos + "listening on ".len()..])
+                .filter(|rest| rest.contains('\n'));
+            if let Some(rest) = line {
                 let url: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
                 return MasterProcess {
                     child,
