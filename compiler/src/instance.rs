@@ -132,6 +132,10 @@ pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
 /// Counters of a run (live while it runs, final at the end).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProgressSnapshot {
+    /// Rows read by sources, before pushed-down filters (`rows_in` plus the rows those
+    /// filters dropped inside the source).
+    #[serde(default)]
+    pub rows_read: u64,
     /// Rows emitted by sources (after pushed-down filters).
     pub rows_in: u64,
     /// Rows written to sinks or collected for the client.
@@ -246,9 +250,17 @@ pub struct InstanceStatus {
     pub heartbeat_at_ms: i64,
     /// When a counter last moved (ms since the Unix epoch).
     pub progress_at_ms: i64,
-    /// True while some source still has input to read (an instance that makes no
-    /// progress while this is true is hung).
+    /// True while some source has input available that it has not read yet (an
+    /// instance that makes no progress while this is true is hung; one whose sources
+    /// are caught up is idle).
     pub input_waiting: bool,
+    /// The worker threads' own liveness: the latest time (ms since the Unix epoch) by
+    /// which every worker thread had stepped its dataflow loop since the previous
+    /// status. A worker thread stuck inside an operator holds it back while the
+    /// heartbeat (written by another thread) goes on. Absent from workers that
+    /// predate it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stepped_at_ms: Option<i64>,
     /// Counters so far.
     pub progress: ProgressSnapshot,
 }

@@ -902,3 +902,92 @@ pub fn interval_ms(
     };
     Ok(if negative { -ms } else { ms })
 }
+
+/// The source text of each statement of a script, in order, trimmed and without its
+/// `;` (statements holding only whitespace are skipped). Quotes and comments are
+/// respected, since the split follows the tokenizer. How the master keeps each
+/// catalog table's own `CREATE TABLE` text when one request creates several.
+pub fn statement_texts(sql: &str) -> Result<Vec<String>, CompileError> {
+    let dialect = GenericDialect {};
+    let tokens = Tokenizer::new(&dialect, sql)
+        .tokenize_with_location()
+        .map_err(|e| CompileError::syntax(e.message, position_of(e.location)))?;
+    // Byte offset of each line's start (lines and columns are 1-based, columns count
+    // characters).
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(sql.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
+    let offset = |loc: Location| -> usize {
+        let Some(&start) = usize::try_from(loc.line)
+            .ok()
+            .and_then(|l| l.checked_sub(1))
+            .and_then(|l| line_starts.get(l))
+        else {
+            return sql.len();
+        };
+        let col = usize::try_from(loc.column).unwrap_or(1).saturating_sub(1);
+        sql[start..]
+            .char_indices()
+            .nth(col)
+            .map_or(sql.len(), |(i, _)| start + i)
+    };
+    let mut texts = Vec::new();
+    let mut start = 0;
+    let mut seen_token = false;
+    for t in tokens {
+        match t.token {
+            Token::Whitespace(_) => {}
+            Token::SemiColon | Token::EOF => {
+                let end = if t.token == Token::EOF {
+                    sql.len()
+                } else {
+                    offset(t.span.start)
+                };
+                if seen_token {
+                    texts.push(sql[start.min(end)..end].trim().to_string());
+                }
+                start = (end + 1).min(sql.len());
+                // (The tokenizer may end without an EOF token: the tail is taken below.)
+                seen_token = false;
+            }
+            _ => seen_token = true,
+        }
+    }
+    if seen_token {
+        texts.push(sql[start..].trim().to_string());
+    }
+    Ok(texts)
+}
+
+/// Where the script's first bare query (a final `SELECT`, whose rows go to the client)
+/// starts, when it parses and has one.
+pub fn bare_query_position(sql: &str) -> Option<Position> {
+    parse_script(sql).ok()?.into_iter().find_map(|s| match s {
+        ParsedStatement::Other { stmt, position } if matches!(*stmt, Statement::Query(_)) => {
+            position
+        }
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod statement_text_tests {
+    use super::statement_texts;
+
+    #[test]
+    fn splits_at_top_level_semicolons_only() {
+        let sql = "CREATE TABLE a (x INT) WITH ('k' = 'v;w');\n  -- c;\n\
+                   CREATE TABLE \"b;\" (y VARCHAR) WITH ('connector' = 'print') ;\n;  \n";
+        assert_eq!(
+            statement_texts(sql).unwrap(),
+            vec![
+                "CREATE TABLE a (x INT) WITH ('k' = 'v;w')".to_string(),
+                "-- c;\nCREATE TABLE \"b;\" (y VARCHAR) WITH ('connector' = 'print')".to_string(),
+            ]
+        );
+        assert_eq!(
+            statement_texts("SELECT 'é' AS x").unwrap(),
+            vec!["SELECT 'é' AS x"]
+        );
+    }
+}

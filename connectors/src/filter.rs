@@ -14,6 +14,8 @@ pub struct FilteredSource {
     predicate: ScalarExpr,
     types: Vec<SqlType>,
     table: String,
+    /// Rows the predicate dropped so far.
+    filtered: u64,
 }
 
 /// Wrap `source` so that it applies `filters` (over the projected columns of `table`);
@@ -34,6 +36,7 @@ pub fn with_filters(
                 .filter_map(|&i| table.schema.fields.get(i).map(|f| f.ty))
                 .collect(),
             table: table.name.clone(),
+            filtered: 0,
         }),
     }
 }
@@ -42,6 +45,7 @@ impl Source for FilteredSource {
     fn poll(&mut self, max_rows: usize) -> Result<SourcePoll> {
         match self.inner.poll(max_rows)? {
             SourcePoll::Batch { batch, bad } => {
+                let read = batch.num_rows();
                 let batch = CpuKernels
                     .filter(&self.predicate, &batch, &self.types)
                     .map_err(|e| {
@@ -50,6 +54,7 @@ impl Source for FilteredSource {
                             self.table
                         ))
                     })?;
+                self.filtered += (read - batch.num_rows()) as u64;
                 Ok(SourcePoll::Batch { batch, bad })
             }
             other => Ok(other),
@@ -66,5 +71,13 @@ impl Source for FilteredSource {
 
     fn commit_position(&mut self, position: &serde_json::Value) -> Result<()> {
         self.inner.commit_position(position)
+    }
+
+    fn caught_up(&self) -> bool {
+        self.inner.caught_up()
+    }
+
+    fn rows_filtered(&self) -> u64 {
+        self.filtered + self.inner.rows_filtered()
     }
 }

@@ -132,6 +132,20 @@ pub trait Source: Send {
         let _ = position;
         Ok(())
     }
+    /// Asked after [`Source::poll`] returned [`SourcePoll::Idle`]: true when this source
+    /// has read everything that is available now (an idle topic, a quiet directory, a
+    /// generator waiting for its rate), false when input is available and not yet read
+    /// (Kafka: some partition's position is below its high watermark). A job whose
+    /// sources are all caught up is idle, not hung. Default: true (`Idle` means nothing
+    /// is available).
+    fn caught_up(&self) -> bool {
+        true
+    }
+    /// Rows read and then dropped inside the source by pushed-down filters, since it
+    /// was created: rows read = rows emitted + this. Default: 0 (no filtering).
+    fn rows_filtered(&self) -> u64 {
+        0
+    }
 }
 
 /// One worker's writer for a table. Rows written between two commits become visible
@@ -192,7 +206,7 @@ pub fn failpoint(point: &str) {
             return;
         }
     }
-    eprintln!("failpoint {point}: aborting");
+    tracing::error!("failpoint {point}: aborting");
     std::process::abort();
 }
 

@@ -175,7 +175,7 @@ pub fn latest_record(dir: &ObjectDir) -> Result<Option<CheckpointRecord>, Execut
         match serde_json::from_slice::<CheckpointRecord>(&bytes) {
             Ok(r) if r.format_version <= CHECKPOINT_FORMAT => return Ok(Some(r)),
             // A record we cannot read is skipped (the previous one is still whole).
-            _ => eprintln!(
+            _ => tracing::warn!(
                 "checkpoint {name} in {} is unreadable: skipped",
                 dir.display()
             ),

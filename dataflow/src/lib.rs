@@ -47,7 +47,7 @@ use std::sync::Arc;
 /// kernels as fallback. An unreadable `SLUICE_GPU` is logged and read as `auto`.
 pub fn kernels_for_job(job_gpus: u32) -> Arc<dyn ColumnarKernels> {
     let config = GpuConfig::from_env(job_gpus).unwrap_or_else(|e| {
-        eprintln!("sluice-gpu: {e}; using auto");
+        tracing::warn!("sluice-gpu: {e}; using auto");
         GpuConfig {
             job_gpus,
             ..GpuConfig::default()

@@ -4,24 +4,55 @@
 use sluice_gpu::DeviceMetrics;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+/// Worker threads whose loop iterations [`Progress`] counts (the job's parallelism is
+/// at most 256; higher indices share the last slot).
+const STEP_SLOTS: usize = 256;
+
 /// Counters updated by the operators of a running dataflow (all workers add to the
 /// same atomics). Share it with an `Arc` and call [`Progress::snapshot`] at any time.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Progress {
     rows_in: AtomicU64,
     rows_out: AtomicU64,
     late_rows: AtomicU64,
     bad_records: AtomicU64,
     dead_lettered: AtomicU64,
+    /// Rows read by sources and dropped there by pushed-down filters.
+    rows_filtered: AtomicU64,
     /// Source operators (one per source table per worker) started and not yet
     /// exhausted (finished, failed or cancelled).
     sources_waiting: AtomicU64,
+    /// Source operators that have input available and not yet read: their last poll
+    /// gave rows, or nothing while the source was not caught up (see
+    /// `Source::caught_up`). Zero for a job whose sources are idle.
+    sources_backlogged: AtomicU64,
+    /// Per worker thread: loop iterations so far (the worker's own liveness; a worker
+    /// steps at least every millisecond while it runs).
+    steps: Vec<AtomicU64>,
     cancelled: AtomicBool,
     /// Rows per device and GPU fallbacks of the batch `Calc` stages.
     device: DeviceMetrics,
 }
 
 pub use sluice_compiler::instance::ProgressSnapshot;
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress {
+            rows_in: AtomicU64::new(0),
+            rows_out: AtomicU64::new(0),
+            late_rows: AtomicU64::new(0),
+            bad_records: AtomicU64::new(0),
+            dead_lettered: AtomicU64::new(0),
+            rows_filtered: AtomicU64::new(0),
+            sources_waiting: AtomicU64::new(0),
+            sources_backlogged: AtomicU64::new(0),
+            steps: (0..STEP_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            cancelled: AtomicBool::new(false),
+            device: DeviceMetrics::default(),
+        }
+    }
+}
 
 impl Progress {
     /// All counters at zero.
@@ -33,6 +64,8 @@ impl Progress {
     pub fn snapshot(&self) -> ProgressSnapshot {
         ProgressSnapshot {
             rows_in: self.rows_in.load(Ordering::Relaxed),
+            rows_read: self.rows_in.load(Ordering::Relaxed)
+                + self.rows_filtered.load(Ordering::Relaxed),
             rows_out: self.rows_out.load(Ordering::Relaxed),
             late_rows: self.late_rows.load(Ordering::Relaxed),
             bad_records: self.bad_records.load(Ordering::Relaxed),
@@ -60,11 +93,38 @@ impl Progress {
         self.cancelled.load(Ordering::SeqCst)
     }
 
-    /// True while some source operator has started and is not exhausted yet: the run
-    /// still has input to read (always true for a running unbounded source). A run
-    /// whose counters stop moving while this is true is hung, not done.
+    /// True while some source has input available that it has not read yet. A run
+    /// whose counters stop moving while this is true is hung; a run whose sources are
+    /// all caught up (an idle Kafka topic, a quiet directory) is idle, however long.
     pub fn input_waiting(&self) -> bool {
-        self.sources_waiting.load(Ordering::SeqCst) > 0
+        self.sources_backlogged.load(Ordering::SeqCst) > 0
+    }
+
+    /// Loop iterations of each worker thread so far, indexed by worker (`workers`
+    /// entries): the worker's own liveness signal.
+    pub fn worker_steps(&self, workers: usize) -> Vec<u64> {
+        self.steps
+            .iter()
+            .take(workers.clamp(1, STEP_SLOTS))
+            .map(|s| s.load(Ordering::Relaxed))
+            .collect()
+    }
+
+    /// Worker `index` finished one iteration of its loop.
+    pub(crate) fn worker_stepped(&self, index: usize) {
+        self.steps[index.min(STEP_SLOTS - 1)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A source operator's input became available (`true`) or caught up (`false`);
+    /// called on changes only (see `render/source.rs`).
+    pub(crate) fn source_backlogged(&self, backlogged: bool) {
+        if backlogged {
+            self.sources_backlogged.fetch_add(1, Ordering::SeqCst);
+        } else {
+            let _ = self
+                .sources_backlogged
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        }
     }
 
     /// Source operators started and not yet exhausted (over all workers).
@@ -86,6 +146,9 @@ impl Progress {
 
     pub(crate) fn add_rows_in(&self, n: u64) {
         self.rows_in.fetch_add(n, Ordering::Relaxed);
+    }
+    pub(crate) fn add_rows_filtered(&self, n: u64) {
+        self.rows_filtered.fetch_add(n, Ordering::Relaxed);
     }
     pub(crate) fn add_rows_out(&self, n: u64) {
         self.rows_out.fetch_add(n, Ordering::Relaxed);

@@ -38,7 +38,7 @@ pub(crate) fn execute(
     let mut restored: Option<Arc<Restored>> = None;
     if let Some(cfg) = &options.checkpoint {
         match checkpoint::barriers(plan) {
-            Err(why) => eprintln!(
+            Err(why) => tracing::warn!(
                 "checkpoints off: {why}; after a restart the job reads its sources from their start"
             ),
             Ok(mode) => {
@@ -47,7 +47,7 @@ pub(crate) fn execute(
                 })?;
                 let r = checkpoint::restore(plan, &dir, &options.registry)?;
                 if let Some(r) = &r {
-                    eprintln!(
+                    tracing::info!(
                         "restored from checkpoint {} (written by {} workers){}",
                         r.record.epoch,
                         r.record.workers,
@@ -140,6 +140,7 @@ pub(crate) fn execute(
         let mut committed = ckpt.as_ref().map_or(0, |c| c.completed());
         while !done.iter().all(|d| d.get()) {
             worker.step_or_park(Some(Duration::from_millis(1)));
+            progress.worker_stepped(worker.index());
             let Some(c) = &ckpt else { continue };
             if errors.first().is_some() || progress.is_cancelled() {
                 continue;

@@ -61,7 +61,7 @@ fn log_once(class: &str, msg: &str) {
     let seen = SEEN.get_or_init(|| Mutex::new(HashSet::new()));
     if let Ok(mut s) = seen.lock() {
         if s.insert(class.to_string()) {
-            eprintln!("sluice-gpu: {msg}");
+            tracing::warn!("sluice-gpu: {msg}");
         }
     }
 }

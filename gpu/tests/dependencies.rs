@@ -1,16 +1,38 @@
 //! The dependency rule: the `sluice` master binary (`sluice-master`) never links cudarc,
 //! while the dataflow (and so the worker) does, through `sluice-gpu`. Checked on the
 //! resolved graph from `cargo metadata`, following normal (non-dev, non-build) edges.
+//!
+//! The graph is resolved for the host platform only (`--filter-platform`): a fresh
+//! cargo cache holds just the crates a host build downloaded, and an unfiltered
+//! `cargo metadata --offline` would ask for other platforms' crates
+//! (`android_system_properties`, …) and fail.
 
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 use std::process::Command;
 
+/// The host's target triple, as `rustc -vV` reports it.
+fn host_triple() -> String {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_string());
+    let out = Command::new(rustc)
+        .arg("-vV")
+        .output()
+        .expect("rustc -vV runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .expect("rustc -vV names the host")
+        .trim()
+        .to_string()
+}
+
 fn metadata() -> Value {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let host = host_triple();
     let out = Command::new(cargo)
         .args(["metadata", "--format-version", "1", "--offline"])
+        .args(["--filter-platform", &host])
         .current_dir(root)
         .output()
         .expect("cargo metadata runs");

@@ -17,7 +17,7 @@
 mod output;
 mod run;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -25,8 +25,47 @@ use std::process::ExitCode;
 #[derive(Parser, Debug)]
 #[command(name = "sluice", version, about)]
 struct Cli {
+    /// Log lines as text or as JSON objects (one per line); `RUST_LOG` sets the levels
+    /// (default `info`).
+    #[arg(long, global = true, value_enum, env = "SLUICE_LOG_FORMAT", default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// `--log-format`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LogFormat {
+    /// `2026-12-04T10:00:00.000Z  INFO message`.
+    Text,
+    /// `{"timestamp":…,"level":"INFO","fields":{"message":…},…}`.
+    Json,
+}
+
+/// Logs (the master's, and the library crates' `tracing` events) go to stderr. The
+/// format travels to worker processes in `SLUICE_LOG_FORMAT`.
+fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+    std::env::set_var(
+        "SLUICE_LOG_FORMAT",
+        if format == LogFormat::Json {
+            "json"
+        } else {
+            "text"
+        },
+    );
 }
 
 #[derive(Subcommand, Debug)]
@@ -47,6 +86,11 @@ enum Command {
     Workflow(sluice_master::client::WorkflowArgs),
     /// Run one instance of a job (started by the master's local cluster, not by hand).
     Worker(WorkerArgs),
+    /// Print a shell completion script (`sluice completions bash > /etc/bash_completion.d/sluice`).
+    Completions {
+        /// The shell: bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Arguments of `sluice worker`.
@@ -78,6 +122,7 @@ fn worker(args: WorkerArgs) -> Result<(), run::Failure> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging(cli.log_format);
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Explain(args) => run::explain(args),
@@ -104,6 +149,10 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Worker(args) => worker(args),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "sluice", &mut std::io::stdout());
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

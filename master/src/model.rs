@@ -250,9 +250,17 @@ pub struct ObservedInstance {
     pub heartbeat_at_ms: Option<i64>,
     /// When its counters last moved (ms), if ever.
     pub progress_at_ms: Option<i64>,
-    /// True while some source has input waiting.
+    /// True while some source has input available that it has not read (false for a
+    /// job whose sources are caught up: idle, not hung).
     pub input_waiting: bool,
-    /// Rows read by sources.
+    /// The latest time (ms) by which every worker thread had stepped its dataflow
+    /// loop, once each has (the worker's own liveness; see `InstanceStatus`).
+    #[serde(default)]
+    pub stepped_at_ms: Option<i64>,
+    /// Rows read by sources, before the filters pushed into them.
+    #[serde(default)]
+    pub rows_read: u64,
+    /// Rows emitted by sources (after the filters pushed into them).
     pub rows_in: u64,
     /// Rows written to sinks.
     pub rows_out: u64,

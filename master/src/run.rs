@@ -131,6 +131,7 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
     });
 
     let show_progress = !args.quiet && std::io::stderr().is_terminal();
+    let written_to = outputs_summary(&compiled.plan);
     let request = WorkerRequest {
         plan: compiled.plan,
         workers: args.workers,
@@ -166,22 +167,10 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
     })?;
     if show_progress {
         eprint!("\r\x1b[2K");
-        eprintln!(
-            "done in {:.2}s: {} rows in, {} rows out{}{}",
-            started.elapsed().as_secs_f64(),
-            metrics.rows_in,
-            metrics.rows_out,
-            if metrics.late_rows > 0 {
-                format!(", {} late rows dropped", metrics.late_rows)
-            } else {
-                String::new()
-            },
-            if metrics.bad_records > 0 {
-                format!(", {} bad records", metrics.bad_records)
-            } else {
-                String::new()
-            },
-        );
+    }
+    // One summary line, on a terminal or not (`--quiet` drops it).
+    if !args.quiet {
+        eprintln!("{}", summary_line(&metrics, started.elapsed(), &written_to));
     }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -194,7 +183,8 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
     if args.metrics {
         let m = metrics;
         eprintln!(
-            "{{\"rows_in\":{},\"rows_out\":{},\"late_rows\":{},\"bad_records\":{},\"dead_lettered\":{},\"elapsed_ms\":{}}}",
+            "{{\"rows_read\":{},\"rows_in\":{},\"rows_out\":{},\"late_rows\":{},\"bad_records\":{},\"dead_lettered\":{},\"elapsed_ms\":{}}}",
+            m.rows_read,
             m.rows_in,
             m.rows_out,
             m.late_rows,
@@ -204,6 +194,44 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
         );
     }
     Ok(())
+}
+
+/// Where a plan's rows go, for the summary line: `table (path)` per `INSERT`,
+/// `stdout` for a final `SELECT`.
+fn outputs_summary(plan: &sluice_compiler::DataflowPlan) -> Vec<String> {
+    use sluice_compiler::SinkTarget;
+    plan.outputs
+        .iter()
+        .map(|o| match &o.target {
+            SinkTarget::Table(t) => match t.option("path").or_else(|| t.option("topic")) {
+                Some(at) => format!("{} ({} {at})", t.name, t.connector),
+                None => format!("{} ({})", t.name, t.connector),
+            },
+            SinkTarget::Collect { .. } => "stdout".to_string(),
+        })
+        .collect()
+}
+
+/// `done in 1.20s: 1000 rows read, 1000 rows in, 12 rows out → sink (filesystem ./out)`.
+fn summary_line(m: &ProgressSnapshot, elapsed: std::time::Duration, outputs: &[String]) -> String {
+    let mut line = format!(
+        "done in {:.2}s: {} rows read, {} rows in, {} rows out",
+        elapsed.as_secs_f64(),
+        m.rows_read,
+        m.rows_in,
+        m.rows_out
+    );
+    if m.late_rows > 0 {
+        line.push_str(&format!(", {} late rows dropped", m.late_rows));
+    }
+    if m.bad_records > 0 {
+        line.push_str(&format!(", {} bad records", m.bad_records));
+    }
+    if !outputs.is_empty() {
+        line.push_str(" -> ");
+        line.push_str(&outputs.join(", "));
+    }
+    line
 }
 
 /// Runs `request` in a `sluice-worker` process, handing each message it sends to

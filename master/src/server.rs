@@ -50,6 +50,10 @@ pub struct ServeArgs {
     /// An instance that has not reported this long after its start is hung (seconds).
     #[arg(long, default_value_t = 30)]
     pub start_timeout_s: i64,
+    /// An instance one of whose worker threads has not stepped its dataflow for this
+    /// long is hung (seconds). Idle jobs step all the time; a stuck operator does not.
+    #[arg(long, default_value_t = 300)]
+    pub stall_timeout_s: i64,
     /// Workflow scheduler cycle interval (ms); API changes wake it up at once.
     #[arg(long, default_value_t = 250)]
     pub scheduler_interval_ms: u64,
@@ -93,6 +97,7 @@ pub fn build_master(args: &ServeArgs) -> anyhow::Result<Arc<Master>> {
         heartbeat_timeout_ms: args.heartbeat_timeout_s.max(1) * 1000,
         progress_timeout_ms: args.progress_timeout_s.max(1) * 1000,
         start_timeout_ms: args.start_timeout_s.max(1) * 1000,
+        stall_timeout_ms: args.stall_timeout_s.max(1) * 1000,
     };
     // Secret option values are sealed at rest under this key (created once, mode 0600).
     let seal_key_path = std::path::absolute(args.data_dir.join("secret.key"))
@@ -153,7 +158,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
         let addr = listener.local_addr().unwrap_or(args.listen);
-        eprintln!(
+        tracing::info!(
             "sluice master listening on http://{addr} (Swagger UI: http://{addr}/swagger-ui), data in {}",
             args.data_dir.display()
         );
@@ -162,7 +167,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .with_graceful_shutdown(shutdown_signal())
             .await
             .map_err(|e| anyhow::anyhow!("server error: {e}"))?;
-        eprintln!("sluice master stopped (instances keep running; the next master adopts them)");
+        tracing::info!("sluice master stopped (instances keep running; the next master adopts them)");
         Ok(())
     })
 }

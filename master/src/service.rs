@@ -362,6 +362,19 @@ impl Master {
                 "a job cannot contain EXPLAIN: use POST /api/v1/jobs/validate to see its plans",
             ));
         }
+        let collects = compiled
+            .plan
+            .outputs
+            .iter()
+            .any(|o| matches!(o.target, sluice_compiler::SinkTarget::Collect { .. }));
+        if collects {
+            // A job runs without a client: the rows of a bare SELECT would go nowhere.
+            return Err(ServiceError::Sql(CompileError::plan(
+                "a job cannot end in a bare SELECT (its rows would be discarded): write them \
+                 with INSERT INTO a sink table, or run the query with `sluice run`",
+                sluice_compiler::parse::bare_query_position(sql),
+            )));
+        }
         Ok(compiled)
     }
 
@@ -605,14 +618,25 @@ impl Master {
         }
         let now = now_ms();
         let mut out = Vec::new();
-        let sealed_ddl = self.seal_sql(ddl.trim());
-        for mut t in tables {
+        // Each table keeps its own `CREATE TABLE` text, not the whole request's: a
+        // table dropped later must not live on in its neighbours' DDL.
+        let texts: Vec<String> = sluice_compiler::parse::statement_texts(ddl)
+            .map_err(ServiceError::Sql)?
+            .into_iter()
+            .filter(|t| is_create_table(t))
+            .collect();
+        let whole = (texts.len() != tables.len()).then(|| self.seal_sql(ddl.trim()));
+        for (i, mut t) in tables.into_iter().enumerate() {
+            let own_ddl = match &whole {
+                Some(w) => w.clone(),
+                None => self.seal_sql(&texts[i]),
+            };
             if let Some(key) = &self.seal_key {
                 key.seal_options(&mut t.options, rand::random);
             }
             let stored = StoredTable {
                 format_version: FORMAT_VERSION,
-                ddl: sealed_ddl.clone(),
+                ddl: own_ddl,
                 descriptor: t,
                 created_at_ms: now,
             };
@@ -621,4 +645,18 @@ impl Master {
         }
         Ok(out)
     }
+}
+
+/// True when a statement's text (comments allowed before it) is a `CREATE TABLE`.
+fn is_create_table(text: &str) -> bool {
+    let code: String = text
+        .lines()
+        .map(|l| l.split("--").next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut words = code.split_whitespace().map(str::to_ascii_uppercase);
+    matches!(
+        (words.next().as_deref(), words.next().as_deref()),
+        (Some("CREATE"), Some("TABLE"))
+    )
 }

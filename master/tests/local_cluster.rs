@@ -380,6 +380,7 @@ fn fake_instance(
             heartbeat_at_ms: 2000,
             progress_at_ms: 1500,
             input_waiting: true,
+            stepped_at_ms: None,
             progress: ProgressSnapshot {
                 rows_in: 7,
                 ..ProgressSnapshot::default()

@@ -349,3 +349,43 @@ fn bad_records_follow_the_table_policy() {
     }
     assert_eq!(lines, 30);
 }
+
+/// Counters tell rows read by a source from rows that passed the filter pushed into it,
+/// and `sluice run` prints one summary line on stderr even when nothing is a terminal
+/// (here, with stdout and stderr captured): rows read, in and out, and where they went.
+#[test]
+fn run_reports_rows_read_and_filtered_apart_and_always_prints_a_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let script = write(
+        dir.path(),
+        "filtered.sql",
+        &format!(
+            "CREATE TABLE gen (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '100',
+               'fields.id.kind' = 'sequence', 'fields.id.min' = '1', 'fields.id.max' = '100');
+             CREATE TABLE sink (id BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');
+             INSERT INTO sink SELECT id FROM gen WHERE id % 20 = 0;",
+            out.display()
+        ),
+    );
+    let r = sluice(dir.path(), &["run", &script, "--metrics"]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let m = metrics(&r);
+    assert_eq!(m["rows_read"], 100, "{m}");
+    assert_eq!(m["rows_in"], 5, "{m}");
+    assert_eq!(m["rows_out"], 5, "{m}");
+    let err = stderr(&r);
+    let summary = err
+        .lines()
+        .find(|l| l.starts_with("done in "))
+        .unwrap_or_else(|| panic!("no summary line on stderr: {err}"));
+    assert!(
+        summary.contains("100 rows read, 5 rows in, 5 rows out")
+            && summary.contains(&format!("sink (filesystem {})", out.display())),
+        "{summary}"
+    );
+    // --quiet drops it.
+    let q = sluice(dir.path(), &["run", &script, "--quiet"]);
+    assert!(q.status.success(), "{}", stderr(&q));
+    assert!(!stderr(&q).contains("done in "), "{}", stderr(&q));
+}

@@ -382,6 +382,26 @@ fn errors_are_one_json_body_and_user_mistakes_are_4xx() {
     assert_eq!(v["code"], "invalid_sql");
     assert_eq!(v["details"]["line"], 2);
     assert!(v["details"]["column"].as_u64().unwrap() > 0);
+    // A job ending in a bare SELECT would discard its rows: refused, with the position.
+    let (s, v) = m.request(
+        "POST",
+        "/api/v1/jobs",
+        Some(json!({"name": "lost", "sql": "CREATE TABLE t (a INT) WITH ('connector' = 'datagen');\n\n  SELECT a FROM t;"})),
+    );
+    assert_eq!(s, 422, "{v}");
+    assert_eq!(v["code"], "invalid_sql");
+    assert!(
+        v["message"].as_str().unwrap().contains("bare SELECT"),
+        "{v}"
+    );
+    assert_eq!(
+        (
+            v["details"]["line"].as_u64(),
+            v["details"]["column"].as_u64()
+        ),
+        (Some(3), Some(3)),
+        "{v}"
+    );
     // Validate returns the plans, or the errors.
     let (s, v) = m.request(
         "POST",
@@ -743,4 +763,27 @@ fn a_rogue_second_instance_of_a_job_is_stopped() {
             .then_some(())
     });
     drop(child);
+}
+
+/// Tables created by one request each keep their own `CREATE TABLE` text: after one is
+/// dropped, its neighbour's DDL no longer shows it (it used to hold the whole request).
+#[test]
+fn each_table_keeps_its_own_ddl() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = MasterProcess::start(&dir.path().join("data"), &[]);
+    let ddl = "CREATE TABLE people (id BIGINT, name VARCHAR) WITH ('connector' = 'datagen', 'number-of-rows' = '10');\n\
+               -- the second one\n\
+               CREATE TABLE shout (line VARCHAR) WITH ('connector' = 'print');\n";
+    let (s, v) = m.request("POST", "/api/v1/tables", Some(json!({ "ddl": ddl })));
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = m.request("DELETE", "/api/v1/tables/people", None);
+    assert!(s == 200 || s == 204, "{s} {v}");
+    let shout = m.get("/api/v1/tables/shout");
+    let text = shout["ddl"].as_str().unwrap();
+    assert!(text.contains("CREATE TABLE shout"), "{shout}");
+    assert!(
+        !text.contains("people"),
+        "a dropped table lives on: {shout}"
+    );
+    assert!(!text.trim_end().ends_with(';'), "{shout}");
 }

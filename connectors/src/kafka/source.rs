@@ -40,6 +40,10 @@ struct Part {
     end: Option<i64>,
     /// Bounded mode: nothing more to read here.
     done: bool,
+    /// The partition's queue reported its end (`PartitionEOF`: the position reached the
+    /// broker's high watermark) and no message came after it. Until the first report
+    /// the partition counts as having input available.
+    at_end: bool,
 }
 
 impl Part {
@@ -286,6 +290,7 @@ impl KafkaSource {
                             }
                         }
                         Some(Err(KafkaError::PartitionEOF(_))) => {
+                            part.at_end = true;
                             if part.end.is_some() {
                                 part.done = true;
                                 progress = true;
@@ -371,6 +376,7 @@ fn on_message(
     acc: &mut Acc,
 ) -> bool {
     let offset = msg.offset();
+    part.at_end = false;
     if offset < part.next {
         return false; // already read
     }
@@ -677,6 +683,7 @@ fn start_offsets(
             next,
             end,
             done: end.is_some_and(|e| next >= e),
+            at_end: false,
         });
     }
     Ok(parts)
@@ -748,6 +755,11 @@ impl Source for KafkaSource {
             batch,
             bad: acc.bad,
         })
+    }
+
+    /// Every partition reported its end since its last message: the topic is idle.
+    fn caught_up(&self) -> bool {
+        self.parts.iter().all(|p| p.done || p.at_end)
     }
 
     fn position(&self) -> serde_json::Value {

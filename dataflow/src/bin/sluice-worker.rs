@@ -77,7 +77,25 @@ fn is_user_error(e: &ExecutionError) -> bool {
 
 const USAGE: &str = "usage: sluice-worker                       (a WorkerRequest on standard input)\n       sluice-worker --instance-dir DIR    (DIR/request.json; status in DIR/status.json)";
 
+/// The library crates' `tracing` events go to stderr (the instance's `worker.log`), as
+/// text or, with `SLUICE_LOG_FORMAT=json`, JSON lines; `RUST_LOG` sets the levels.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false);
+    let _ = if std::env::var("SLUICE_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
 fn main() -> ExitCode {
+    init_logging();
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     let as_str: Vec<Option<&str>> = args.iter().map(|a| a.to_str()).collect();
     match as_str.as_slice() {
@@ -223,6 +241,10 @@ struct StatusWriter {
     progress_at_ms: i64,
     last: ProgressSnapshot,
     failing: bool,
+    /// Worker threads of the run (0 until the request is read).
+    workers: usize,
+    /// Per worker thread: its loop count at the last status, and when it last moved.
+    steps: Vec<(u64, i64)>,
 }
 
 impl StatusWriter {
@@ -234,6 +256,7 @@ impl StatusWriter {
             self.last = snapshot;
             self.progress_at_ms = now;
         }
+        let stepped_at_ms = self.stepped_at(progress, now);
         let status = InstanceStatus {
             pid: self.pid,
             instance_id: self.instance_id.clone(),
@@ -242,6 +265,7 @@ impl StatusWriter {
             heartbeat_at_ms: now,
             progress_at_ms: self.progress_at_ms,
             input_waiting: progress.input_waiting(),
+            stepped_at_ms,
             progress: snapshot,
         };
         match write_status(&self.dir, &status) {
@@ -260,6 +284,30 @@ impl StatusWriter {
             }
             Err(_) => {}
         }
+    }
+}
+
+impl StatusWriter {
+    /// The latest time by which every worker thread had stepped its loop; `None` until
+    /// each has stepped once (the dataflow is still being built or restored).
+    fn stepped_at(&mut self, progress: &Progress, now: i64) -> Option<i64> {
+        if self.workers == 0 {
+            return None;
+        }
+        let steps = progress.worker_steps(self.workers);
+        if self.steps.len() != steps.len() {
+            self.steps = steps.iter().map(|&n| (n, now)).collect();
+        }
+        for ((last, at), n) in self.steps.iter_mut().zip(steps) {
+            if n != *last {
+                *last = n;
+                *at = now;
+            }
+        }
+        if self.steps.iter().any(|&(n, _)| n == 0) {
+            return None;
+        }
+        self.steps.iter().map(|&(_, at)| at).min()
     }
 }
 
@@ -292,6 +340,8 @@ fn instance_main(dir: PathBuf) -> ExitCode {
         progress_at_ms: started_at_ms,
         last: ProgressSnapshot::default(),
         failing: false,
+        workers: 0,
+        steps: Vec::new(),
     };
     let request = match read_request(&dir) {
         Ok(request) => request,
@@ -309,6 +359,7 @@ fn instance_main(dir: PathBuf) -> ExitCode {
     };
     status.instance_id = request.instance_id.clone();
     let workers = request.worker.workers.max(1);
+    status.workers = workers;
     log(format_args!(
         "instance {} starting: job {} ({}) version {}, worker threads {workers}, batch size {}, memory {} MiB, pid {pid}",
         request.instance_id,
@@ -369,7 +420,11 @@ fn instance_main(dir: PathBuf) -> ExitCode {
                 p.rows_out,
                 p.late_rows,
                 p.bad_records,
-                if progress.input_waiting() { "" } else { ", sources done" },
+                match (progress.sources_waiting() > 0, progress.input_waiting()) {
+                    (false, _) => ", sources done",
+                    (true, false) => ", sources idle (caught up)",
+                    (true, true) => "",
+                },
             ));
             logged = p;
             last_log = Instant::now();

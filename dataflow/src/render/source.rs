@@ -47,6 +47,8 @@ struct SourceState {
     watermark: Option<(usize, i64)>,
     max_event_time: Option<i64>,
     progress: Arc<Progress>,
+    /// `reader.rows_filtered()` as last added to the progress counters.
+    filtered: u64,
 }
 
 impl SourceState {
@@ -96,6 +98,7 @@ impl SourceState {
             watermark,
             max_event_time: None,
             progress: ctx.progress.clone(),
+            filtered: 0,
         })
     }
 
@@ -166,17 +169,39 @@ impl SourceState {
 }
 
 /// Keeps [`Progress::source_started`] / [`Progress::source_exhausted`] paired: counted
-/// from [`Waiting::start`] until [`Waiting::end`] (or the drop, whichever is first).
-struct Waiting(Option<Arc<Progress>>);
+/// from [`Waiting::start`] until [`Waiting::end`] (or the drop, whichever is first);
+/// within that span, keeps the operator's share of [`Progress::input_waiting`]: counted
+/// as backlogged from the start until a poll finds it caught up, and again whenever a
+/// poll gives rows or finds input it has not read.
+struct Waiting {
+    progress: Option<Arc<Progress>>,
+    backlogged: bool,
+}
 
 impl Waiting {
     fn start(progress: Arc<Progress>) -> Self {
         progress.source_started();
-        Waiting(Some(progress))
+        progress.source_backlogged(true);
+        Waiting {
+            progress: Some(progress),
+            backlogged: true,
+        }
+    }
+
+    /// The last poll gave rows or found unread input (`true`), or found the source
+    /// caught up (`false`).
+    fn backlogged(&mut self, backlogged: bool) {
+        if let Some(progress) = &self.progress {
+            if backlogged != self.backlogged {
+                progress.source_backlogged(backlogged);
+                self.backlogged = backlogged;
+            }
+        }
     }
 
     fn end(&mut self) {
-        if let Some(progress) = self.0.take() {
+        self.backlogged(false);
+        if let Some(progress) = self.progress.take() {
             progress.source_exhausted();
         }
     }
@@ -217,7 +242,7 @@ pub(crate) fn render_source<'s>(
             Ok(None) => {}
             Err(why) => {
                 if worker.worker == 0 {
-                    eprintln!(
+                    tracing::warn!(
                         "source '{}': {why}; it reads from its start position",
                         table.name
                     );
@@ -302,7 +327,13 @@ pub(crate) fn render_source<'s>(
                 }
                 match state.reader.poll(batch_size) {
                     Ok(SourcePoll::Batch { batch, bad }) => {
+                        waiting.backlogged(true);
                         state.progress.add_rows_in(batch.num_rows() as u64);
+                        let filtered = state.reader.rows_filtered();
+                        state
+                            .progress
+                            .add_rows_filtered(filtered.saturating_sub(state.filtered));
+                        state.filtered = filtered;
                         state.observe(&batch);
                         let bad = state.bad_records(bad);
                         let mut session = output.session(&*cap);
@@ -327,6 +358,7 @@ pub(crate) fn render_source<'s>(
                         activator.activate();
                     }
                     Ok(SourcePoll::Idle) => {
+                        waiting.backlogged(!state.reader.caught_up());
                         if state.watermark.is_none() && !bounded && !epochs {
                             let now = start.elapsed().as_millis() as Time;
                             if now > *cap.time() {

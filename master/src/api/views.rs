@@ -156,8 +156,10 @@ pub struct JobView {
     pub bounded: bool,
     /// Live instances (normally at most one).
     pub instances: Vec<String>,
-    /// Rows read by the live instance (or, when none is live, by the latest instance
-    /// of this version).
+    /// Rows read by the sources of the live instance (or, when none is live, of the
+    /// latest instance of this version), before the filters pushed into them.
+    pub rows_read: u64,
+    /// Rows those sources emitted, after the filters pushed into them.
     pub rows_in: u64,
     /// Rows written by the live instance (or the latest one of this version).
     pub rows_out: u64,
@@ -210,6 +212,7 @@ impl JobView {
             next_restart_at: status.next_start_at_ms.map(rfc3339),
             bounded: job.bounded,
             instances: live.iter().map(|i| i.instance_id.clone()).collect(),
+            rows_read: counted.iter().map(|i| i.rows_read).sum(),
             rows_in: counted.iter().map(|i| i.rows_in).sum(),
             rows_out: counted.iter().map(|i| i.rows_out).sum(),
             created_at: rfc3339(job.created_at_ms),
@@ -288,14 +291,22 @@ pub struct InstanceView {
     pub last_heartbeat: Option<String>,
     /// Restarts of its job after failures.
     pub restarts: u64,
-    /// Rows read by its sources.
+    /// Rows its sources read, before the filters pushed into them.
+    pub rows_read: u64,
+    /// Rows its sources emitted (after the filters pushed into them).
     pub rows_in: u64,
     /// Rows written to its sinks.
     pub rows_out: u64,
     /// Undecodable records seen.
     pub bad_records: u64,
-    /// True while some source has input waiting to be read.
+    /// True while some source has input available that it has not read yet; false
+    /// while every source is caught up (an idle job, which is not hung).
     pub input_waiting: bool,
+    /// When its counters last moved (RFC 3339).
+    pub last_progress: Option<String>,
+    /// The latest time by which every worker thread had stepped its dataflow loop
+    /// (RFC 3339): the worker's own liveness.
+    pub last_step: Option<String>,
     /// True when the master asked it to stop.
     pub stop_requested: bool,
 }
@@ -319,10 +330,13 @@ impl InstanceView {
             ended_at: i.ended_at_ms.map(rfc3339),
             last_heartbeat: i.heartbeat_at_ms.map(rfc3339),
             restarts,
+            rows_read: i.rows_read,
             rows_in: i.rows_in,
             rows_out: i.rows_out,
             bad_records: i.bad_records,
             input_waiting: i.input_waiting,
+            last_progress: i.progress_at_ms.map(rfc3339),
+            last_step: i.stepped_at_ms.map(rfc3339),
             stop_requested: i.stop_requested,
         }
     }

@@ -186,6 +186,7 @@ pub fn write_failed_status(instance_dir: &Path, message: &str) {
         heartbeat_at_ms: now,
         progress_at_ms: now,
         input_waiting: false,
+        stepped_at_ms: None,
         progress: ProgressSnapshot::default(),
     };
     if let Ok(body) = serde_json::to_vec(&status) {
@@ -505,6 +506,8 @@ impl LocalCluster {
             heartbeat_at_ms: status.as_ref().map(|s| s.heartbeat_at_ms),
             progress_at_ms: status.as_ref().map(|s| s.progress_at_ms),
             input_waiting: alive && status.as_ref().is_some_and(|s| s.input_waiting),
+            stepped_at_ms: status.as_ref().and_then(|s| s.stepped_at_ms),
+            rows_read: progress.rows_read,
             rows_in: progress.rows_in,
             rows_out: progress.rows_out,
             bad_records: progress.bad_records,

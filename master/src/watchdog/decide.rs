@@ -382,6 +382,17 @@ fn hung(inst: &ObservedInstance, policy: &Policy, now: i64) -> Option<String> {
             return Some(format!("no heartbeat for {}", show_secs(silent)));
         }
     }
+    if let Some(stepped) = inst.stepped_at_ms {
+        let stuck = now.saturating_sub(stepped);
+        if stuck > policy.stall_timeout_ms {
+            return Some(format!(
+                "a worker thread has not stepped its dataflow for {}",
+                show_secs(stuck)
+            ));
+        }
+    }
+    // Idle is not hung: only input that is available and not consumed makes a job
+    // whose counters stand still hung.
     if inst.input_waiting {
         let still = now.saturating_sub(inst.progress_at_ms.unwrap_or(inst.started_at_ms));
         if still > policy.progress_timeout_ms {

@@ -105,6 +105,8 @@ fn inst(id: &str, job: &DesiredJob, state: InstanceState) -> ObservedInstance {
         heartbeat_at_ms: running.then_some(NOW - 1_000),
         progress_at_ms: running.then_some(NOW - 1_000),
         input_waiting: false,
+        stepped_at_ms: None,
+        rows_read: 0,
         rows_in: 0,
         rows_out: 0,
         bad_records: 0,
@@ -963,6 +965,22 @@ fn health_timeouts_are_strict_and_progress_defaults_to_start() {
     // No input waiting: idle is fine.
     i.input_waiting = false;
     assert_eq!(check(&i), vec![]);
+    // Idle for hours, heartbeating and stepping: still fine.
+    let mut i = inst("i1", &j, InstanceState::Running);
+    i.started_at_ms = NOW - 6 * 3_600_000;
+    i.progress_at_ms = Some(NOW - 6 * 3_600_000 + 1_000);
+    i.heartbeat_at_ms = Some(NOW - 500);
+    i.stepped_at_ms = Some(NOW - 500);
+    i.input_waiting = false;
+    assert_eq!(check(&i), vec![]);
+    // A worker thread stuck inside an operator: the heartbeat goes on, the loop does not.
+    i.stepped_at_ms = Some(NOW - p.stall_timeout_ms);
+    assert_eq!(check(&i), vec![]);
+    i.stepped_at_ms = Some(NOW - p.stall_timeout_ms - 1_000);
+    assert!(check(&i).contains(&stop(
+        "i1",
+        "hung: a worker thread has not stepped its dataflow for 301 s"
+    )));
 
     // A running instance without any heartbeat is not judged by heartbeats.
     let mut i = inst("i1", &j, InstanceState::Running);

@@ -33,6 +33,10 @@ pub struct Policy {
     pub progress_timeout_ms: i64,
     /// A started instance that has not reported within this time is hung (ms).
     pub start_timeout_ms: i64,
+    /// A live instance one of whose worker threads has not stepped its dataflow loop
+    /// for this long is hung (ms): a thread stuck inside an operator, while the
+    /// heartbeat thread goes on. Generous, since one step may process a large batch.
+    pub stall_timeout_ms: i64,
 }
 
 impl Default for Policy {
@@ -46,6 +50,7 @@ impl Default for Policy {
             heartbeat_timeout_ms: 15_000,
             progress_timeout_ms: 60_000,
             start_timeout_ms: 30_000,
+            stall_timeout_ms: 300_000,
         }
     }
 }

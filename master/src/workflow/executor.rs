@@ -214,7 +214,7 @@ pub fn cycle(m: &Master, now_ms: i64) -> Result<Vec<String>, String> {
         Ok(log)
     } else {
         for line in log {
-            eprintln!("scheduler: {line}");
+            tracing::info!("scheduler: {line}");
         }
         Err(errors.join("; "))
     }
@@ -370,10 +370,10 @@ pub fn run_loop(m: Arc<Master>, wake: Receiver<()>) {
         match cycle(&m, now_ms()) {
             Ok(lines) => {
                 for line in lines.iter().filter(|l| !l.is_empty()) {
-                    eprintln!("scheduler: {line}");
+                    tracing::info!("scheduler: {line}");
                 }
             }
-            Err(e) => eprintln!("scheduler: cycle error: {e}"),
+            Err(e) => tracing::error!("scheduler: cycle error: {e}"),
         }
         match wake.recv_timeout(interval) {
             Ok(()) => while wake.try_recv().is_ok() {},

@@ -102,6 +102,8 @@ impl Cluster for FakeCluster {
                 heartbeat_at_ms: None,
                 progress_at_ms: None,
                 input_waiting: false,
+                stepped_at_ms: None,
+                rows_read: 0,
                 rows_in: 0,
                 rows_out: 0,
                 bad_records: 0,

@@ -83,6 +83,8 @@ fn inst(id: &str, state: InstanceState) -> ObservedInstance {
         heartbeat_at_ms: None,
         progress_at_ms: None,
         input_waiting: false,
+        stepped_at_ms: None,
+        rows_read: 0,
         rows_in: 10,
         rows_out: 4,
         bad_records: 0,
