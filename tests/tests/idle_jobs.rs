@@ -77,7 +77,10 @@ fn an_idle_kafka_job_stays_running_for_many_hung_timeouts() {
         Some(json!({"name": "quiet", "sql": sql, "resources": {"parallelism": 2}})),
     );
     assert_eq!(s, 201, "{v}");
-    let id = m.wait_for(60, "the instance running and caught up", || {
+    let id = m.wait_for(60, "the job running and its instance caught up", || {
+        if m.get("/api/v1/jobs/quiet")["state"] != "running" {
+            return None;
+        }
         let all = instances(&m);
         let i = all.first()?;
         (i["state"] == "running" && i["input_waiting"] == false)
