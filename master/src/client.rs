@@ -11,14 +11,10 @@ use std::path::PathBuf;
 /// Options every client command takes.
 #[derive(Args, Debug, Clone)]
 pub struct ClientOpts {
-    /// The master's base URL.
-    #[arg(
-        long,
-        global = true,
-        env = "SLUICE_SERVER",
-        default_value = "http://127.0.0.1:8080"
-    )]
-    pub server: String,
+    /// The master's base URL (else the `server` of `~/.config/sluice/config.toml`,
+    /// else http://127.0.0.1:8080).
+    #[arg(long, global = true, env = "SLUICE_SERVER")]
+    pub server: Option<String>,
     /// Print the API's JSON instead of a table.
     #[arg(long, global = true)]
     pub json: bool,
@@ -280,13 +276,15 @@ enum Body {
 }
 
 impl Api {
-    fn new(opts: &ClientOpts) -> Self {
-        Api {
-            base: opts.server.trim_end_matches('/').to_string(),
+    fn new(opts: &ClientOpts) -> Result<Self, ClientError> {
+        let server = crate::config::resolve_server(opts.server.as_deref())
+            .map_err(|e| fail(2, format!("error: {e}")))?;
+        Ok(Api {
+            base: server.trim_end_matches('/').to_string(),
             agent: ureq::AgentBuilder::new()
                 .timeout(std::time::Duration::from_secs(60))
                 .build(),
-        }
+        })
     }
 
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Body, ClientError> {
@@ -464,7 +462,7 @@ fn as_list(v: &Value) -> Vec<Value> {
 
 /// `sluice job …`.
 pub fn job(args: JobArgs) -> Result<(), ClientError> {
-    let api = Api::new(&args.opts);
+    let api = Api::new(&args.opts)?;
     let json_out = args.opts.json;
     match args.command {
         JobCommand::Submit {
@@ -646,7 +644,7 @@ fn patch(
 
 /// `sluice table …`.
 pub fn table_cmd(args: TableArgs) -> Result<(), ClientError> {
-    let api = Api::new(&args.opts);
+    let api = Api::new(&args.opts)?;
     let json_out = args.opts.json;
     match args.command {
         TableCommand::Create { script } => {
@@ -801,7 +799,7 @@ fn read_json_file(path: &PathBuf) -> Result<Value, ClientError> {
 
 /// `sluice workflow …`.
 pub fn workflow_cmd(args: WorkflowArgs) -> Result<(), ClientError> {
-    let api = Api::new(&args.opts);
+    let api = Api::new(&args.opts)?;
     let json_out = args.opts.json;
     let path = |name: &str| format!("/api/v1/workflows/{}", seg(name));
     match args.command {

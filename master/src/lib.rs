@@ -16,6 +16,7 @@
 pub mod api;
 pub mod client;
 pub mod cluster;
+pub mod config;
 pub mod metrics;
 pub mod model;
 pub mod server;

@@ -787,3 +787,43 @@ fn each_table_keeps_its_own_ddl() {
     );
     assert!(!text.trim_end().ends_with(';'), "{shout}");
 }
+
+/// The CLI finds its master in the profile (`SLUICE_CONFIG`, else
+/// `~/.config/sluice/config.toml`) when neither `--server` nor `SLUICE_SERVER` says;
+/// a typo in the profile is a clear error (exit 2).
+#[test]
+fn cli_takes_its_server_from_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = MasterProcess::start(&dir.path().join("data"), &[]);
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(home.join(".config/sluice")).unwrap();
+    std::fs::write(
+        home.join(".config/sluice/config.toml"),
+        format!("server = \"{}\"\n", m.base),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(sluice_tests::sluice_bin())
+            .args(args)
+            .env_remove("SLUICE_SERVER")
+            .env_remove("SLUICE_CONFIG")
+            .env_remove("XDG_CONFIG_HOME")
+            .env("HOME", &home)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["table", "list", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(home.join(".config/sluice/config.toml"), "sever = 'x'\n").unwrap();
+    let out = run(&["table", "list"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("config.toml") && err.contains("sever"),
+        "{err}"
+    );
+}
