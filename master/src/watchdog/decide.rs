@@ -295,7 +295,15 @@ impl<'a> Ctx<'a> {
     /// restarting cannot help).
     fn account_failure(&self, plan: &mut Plan, id: &str, what: String, user_error: Option<String>) {
         let Plan { status, events, .. } = plan;
-        account_failure(status, events, self.policy, self.now_ms, id, what, user_error);
+        account_failure(
+            status,
+            events,
+            self.policy,
+            self.now_ms,
+            id,
+            what,
+            user_error,
+        );
     }
 }
 
@@ -351,19 +359,40 @@ fn account_failure(
         st.next_start_at_ms = None;
         let reason =
             format!("instance {id} failed: {msg}; restarting cannot fix this — change the job");
-        transition(st, events, JobState::Failed, reason, Some("instance_failed"), now);
+        transition(
+            st,
+            events,
+            JobState::Failed,
+            reason,
+            Some("instance_failed"),
+            now,
+        );
     } else if failures > max_restarts {
         st.next_start_at_ms = None;
         let reason = format!(
             "{failures} failures within {}: last: {what}",
             show_secs(policy.restart_window_ms)
         );
-        transition(st, events, JobState::Failed, reason, Some("instance_failed"), now);
+        transition(
+            st,
+            events,
+            JobState::Failed,
+            reason,
+            Some("instance_failed"),
+            now,
+        );
     } else {
         let delay = backoff_ms(policy, &st.job_id, st.restarts, failures);
         st.next_start_at_ms = Some(now.saturating_add(delay));
         let reason = format!("{what}; restart {} in {}", st.restarts, show_secs(delay));
-        transition(st, events, JobState::Restarting, reason, Some("restart_scheduled"), now);
+        transition(
+            st,
+            events,
+            JobState::Restarting,
+            reason,
+            Some("restart_scheduled"),
+            now,
+        );
     }
 }
 

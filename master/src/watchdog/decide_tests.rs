@@ -203,7 +203,11 @@ fn apply(
             Action::Forget { instance_id } => {
                 let before = observed.len();
                 observed.retain(|i| &i.instance_id != instance_id);
-                assert_eq!(observed.len() + 1, before, "Forget names an observed instance");
+                assert_eq!(
+                    observed.len() + 1,
+                    before,
+                    "Forget names an observed instance"
+                );
             }
             Action::SetStatus { status, .. } => {
                 let j = desired
@@ -1185,7 +1189,13 @@ fn finished_report_wins_over_a_stop_request_and_a_counted_hang() {
     j.status.last_accounted_instance = Some("i1".to_string());
     let mut done = inst("i1", &j, InstanceState::Finished);
     done.stop_requested = true;
-    let got = decide(std::slice::from_ref(&j), &[done.clone()], &clusters(), &policy(), NOW);
+    let got = decide(
+        std::slice::from_ref(&j),
+        &[done.clone()],
+        &clusters(),
+        &policy(),
+        NOW,
+    );
     let reason = "instance i1 finished";
     assert_eq!(
         got,
@@ -1236,9 +1246,15 @@ fn start_failures_back_off_and_end_failed_like_crashes() {
         apply(&mut desired, &mut Vec::new(), &got, now);
         let (status, event) = start_failed(&desired[0].status, &instance_id, error, &p, now);
         assert_eq!(status.restarts, failure as u64);
-        assert_eq!(status.last_accounted_instance.as_deref(), Some(instance_id.as_str()));
+        assert_eq!(
+            status.last_accounted_instance.as_deref(),
+            Some(instance_id.as_str())
+        );
         let (kind, message) = event.expect("an event");
-        assert!(message.contains(&instance_id) && message.contains(error), "{message}");
+        assert!(
+            message.contains(&instance_id) && message.contains(error),
+            "{message}"
+        );
         desired[0].status = status;
         let st = &desired[0].status;
         if failure <= p.max_restarts as usize {
@@ -1252,13 +1268,21 @@ fn start_failures_back_off_and_end_failed_like_crashes() {
         } else {
             assert_eq!(st.state, JobState::Failed, "{st:#?}");
             assert_eq!(kind, "instance_failed");
-            assert!(st.reason.starts_with("6 failures within 600 s: last: instance"), "{}", st.reason);
+            assert!(
+                st.reason
+                    .starts_with("6 failures within 600 s: last: instance"),
+                "{}",
+                st.reason
+            );
             assert!(st.reason.contains(error), "{}", st.reason);
         }
     }
     assert!(delays.windows(2).all(|w| w[1] > w[0]), "{delays:?}");
     // Failed: no more starts, ever.
-    assert_eq!(decide(&desired, &[], &clusters(), &p, now + 3_600_000), Vec::new());
+    assert_eq!(
+        decide(&desired, &[], &clusters(), &p, now + 3_600_000),
+        Vec::new()
+    );
 }
 
 #[test]
