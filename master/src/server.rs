@@ -63,6 +63,14 @@ pub struct ServeArgs {
     /// Worker threads the `local` cluster holds in all (default: 4 per core, at least 8).
     #[arg(long)]
     pub local_workers: Option<u64>,
+    /// A stopped instance gets SIGTERM, then SIGKILL when it is still alive after this
+    /// long (seconds).
+    #[arg(long, default_value_t = 3)]
+    pub stop_grace_s: u64,
+    /// An instance's `worker.log` is rotated beyond this size (MiB): it and the one
+    /// rotated copy (`worker.log.1`) are each about this size at most.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..))]
+    pub worker_log_max_mib: u64,
 }
 
 /// Builds the master over `args.data_dir` (store + local cluster).
@@ -85,6 +93,8 @@ pub fn build_master(args: &ServeArgs) -> anyhow::Result<Arc<Master>> {
     if let Some(w) = args.local_workers {
         config.capacity.workers = w;
     }
+    config.stop_grace = Duration::from_secs(args.stop_grace_s);
+    config.log_max_bytes = args.worker_log_max_mib.saturating_mul(1 << 20);
     let local = LocalCluster::new(config).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut clusters: BTreeMap<String, Arc<dyn Cluster>> = BTreeMap::new();
     clusters.insert(local.name().to_string(), Arc::new(local));
@@ -122,6 +132,7 @@ pub fn build_master(args: &ServeArgs) -> anyhow::Result<Arc<Master>> {
         checkpoint_root: args.data_dir.join("checkpoints"),
         seal_key: Some(seal_key),
         seal_key_path: Some(seal_key_path),
+        starts: Mutex::new(()),
     }))
 }
 

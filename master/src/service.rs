@@ -153,6 +153,10 @@ pub struct Master {
     pub seal_key: Option<sluice_catalogs::sealed::SealKey>,
     /// Where that key is, for the worker processes that open the values.
     pub seal_key_path: Option<std::path::PathBuf>,
+    /// Held by job deletes and spec changes while they write, and by the watchdog from
+    /// its last check of a job to the launch of its instance: so no instance starts
+    /// for a job deleted or changed after the watchdog decided to start it.
+    pub starts: Mutex<()>,
 }
 
 /// A catalog over the store's tables.
@@ -341,6 +345,11 @@ impl Master {
         self.seal_key_path.as_ref().map(|p| p.display().to_string())
     }
 
+    /// Takes [`Master::starts`] (a panic while it was held leaves nothing half-done).
+    pub fn lock_starts(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.starts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Wakes the watchdog up so a change takes effect now rather than at the next tick.
     pub fn wake_watchdog(&self) {
         if let Ok(guard) = self.wake.lock() {
@@ -513,7 +522,10 @@ impl Master {
         }
         job.version += 1;
         job.updated_at_ms = now_ms();
-        self.store.update_job(&job, old.version)?;
+        {
+            let _starts = self.lock_starts();
+            self.store.update_job(&job, old.version)?;
+        }
         self.event(
             &job,
             "updated",
@@ -530,7 +542,11 @@ impl Master {
 
     /// Deletes a job; the watchdog stops its instances.
     pub fn delete_job(&self, name: &str) -> Result<Job, ServiceError> {
-        let Some(job) = self.store.delete_job(name)? else {
+        let deleted = {
+            let _starts = self.lock_starts();
+            self.store.delete_job(name)?
+        };
+        let Some(job) = deleted else {
             return Err(ServiceError::NotFound(format!(
                 "job '{name}' does not exist"
             )));
@@ -547,11 +563,21 @@ impl Master {
             .ok_or_else(|| ServiceError::NotFound(format!("job '{name}' does not exist")))
     }
 
-    /// Every job with its status (a job whose status is missing gets a fresh one).
+    /// Every job with its status (a job whose status is missing gets a fresh one). A
+    /// job deleted between the listing and the read of its status is left out (its
+    /// status is gone with it; a fresh one would look like a job never run).
     pub fn jobs_with_status(&self) -> Result<Vec<(Job, JobStatus)>, ServiceError> {
         let mut out = Vec::new();
         for job in self.store.list_jobs()? {
-            let status = self.status_of(&job)?;
+            let status = match self.store.get_status(&job.id)? {
+                Some(status) => status,
+                None => match self.store.get_job(&job.name)? {
+                    Some(now) if now.id == job.id => {
+                        JobStatus::new(&job.id, job.version, job.created_at_ms)
+                    }
+                    _ => continue,
+                },
+            };
             out.push((job, status));
         }
         Ok(out)

@@ -558,3 +558,155 @@ fn sluice_worker_reports_why_it_cannot_run() {
     };
     assert!(message.contains("no-such-worker"), "{message}");
 }
+
+/// An unbounded job printing every row to stdout, i.e. into `worker.log`.
+const PRINT_SQL: &str = "
+    CREATE TABLE bid (auction BIGINT, bidder BIGINT, price BIGINT) WITH (
+        'connector' = 'nexmark', 'nexmark.table' = 'bid');
+    CREATE TABLE out (auction BIGINT, bidder BIGINT, price BIGINT) WITH ('connector' = 'print');
+    INSERT INTO out SELECT auction, bidder, price FROM bid;";
+
+/// A `sluice` that starts its workers with SIGTERM ignored (an ignored signal stays
+/// ignored across `exec`), as a worker stuck where it cannot act on the signal would.
+fn sigterm_ignoring_sluice(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("sluice-ignoring-sigterm");
+    std::fs::write(
+        &path,
+        format!("#!/bin/sh\ntrap '' TERM\nexec '{SLUICE}' \"$@\"\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// Issue 12: a worker that ignores SIGTERM is killed with SIGKILL once the stop grace
+/// has passed.
+#[test]
+fn stop_kills_an_instance_that_ignores_sigterm_after_the_grace() {
+    let scripts = tempfile::tempdir().unwrap();
+    let exe = sigterm_ignoring_sluice(scripts.path());
+    let f = Fixture::with(|c| {
+        c.sluice_exe = exe;
+        c.stop_grace = Duration::from_millis(500);
+    });
+    f.launch("frozen-1", "frozen", UNBOUNDED_SQL);
+    let running = f.wait_for("frozen-1", "running", is_running);
+    let started = Instant::now();
+    f.cluster.stop("frozen-1").unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "it ignores SIGTERM: only SIGKILL after the grace ends it"
+    );
+    let stopped = f.observe("frozen-1");
+    assert_eq!(stopped.state, InstanceState::Stopped, "{stopped:#?}");
+    assert!(!pid_exists(running.pids[0]));
+}
+
+/// Issue 12: an instance whose stop was requested but that is still alive after the
+/// grace (the master that asked died before its SIGKILL, and the process ignores
+/// SIGTERM) is killed by the next master's observation.
+#[test]
+fn observe_kills_a_stop_requested_instance_still_alive_after_the_grace() {
+    let scripts = tempfile::tempdir().unwrap();
+    let exe = sigterm_ignoring_sluice(scripts.path());
+    let f = Fixture::with(|c| c.sluice_exe = exe);
+    f.launch("frozen-2", "frozen", UNBOUNDED_SQL);
+    let running = f.wait_for("frozen-2", "running", is_running);
+    let pid = nix::unistd::Pid::from_raw(running.pids[0] as i32);
+    // What a master that died in the middle of `stop` leaves: the marker, a SIGTERM
+    // (ignored), no SIGKILL.
+    let dir = f.instances_dir().join("frozen-2");
+    let asked = sluice_master::model::now_ms() - 1_000;
+    std::fs::write(dir.join("stop_requested"), asked.to_string()).unwrap();
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+
+    let mut config = LocalClusterConfig::new(f.instances_dir(), SLUICE);
+    config.stop_grace = Duration::from_millis(200);
+    let next = LocalCluster::new(config).unwrap();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let seen = observe(&next, "frozen-2");
+        if !seen.state.is_live() {
+            assert_eq!(seen.state, InstanceState::Stopped, "{seen:#?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never killed: {seen:#?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f.wait_for("frozen-2", "reaped", |i| !i.state.is_live());
+    assert!(!pid_exists(running.pids[0]));
+}
+
+/// Issue 12: `worker.log` of an instance that prints a lot is rotated at its cap:
+/// `worker.log` and `worker.log.1` each stay about the cap, and the log tail spans both.
+#[test]
+fn worker_log_is_rotated_at_its_size_cap() {
+    const CAP: u64 = 64 * 1024;
+    let f = Fixture::with(|c| c.log_max_bytes = CAP);
+    f.launch("chatty-1", "chatty", PRINT_SQL);
+    let dir = f.instances_dir().join("chatty-1");
+    let size = |name: &str| std::fs::metadata(dir.join(name)).map_or(0, |m| m.len());
+    // Observing rotates; wait until it rotated three times (worker.log shrank).
+    let mut rotations = 0;
+    let deadline = Instant::now() + WAIT;
+    while rotations < 3 {
+        let before = size("worker.log");
+        f.observe("chatty-1");
+        if size("worker.log") < before {
+            rotations += 1;
+        }
+        let rotated = size("worker.log.1");
+        assert!(rotated <= CAP, "worker.log.1 is {rotated} bytes");
+        assert!(
+            Instant::now() < deadline,
+            "rotated {rotations} times: {before} bytes"
+        );
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    f.cluster.stop("chatty-1").unwrap();
+    f.observe("chatty-1");
+    assert!(
+        size("worker.log") <= CAP,
+        "worker.log is {} bytes",
+        size("worker.log")
+    );
+    assert!(size("worker.log.1") <= CAP);
+    assert!(
+        size("worker.log.1") > CAP / 2,
+        "the rotated copy keeps the last cap bytes"
+    );
+    let tail = f.cluster.logs("chatty-1", 2 * CAP).unwrap();
+    assert!(
+        tail.len() as u64 > size("worker.log"),
+        "the tail reaches into worker.log.1"
+    );
+    assert!(
+        tail.contains("out> +I["),
+        "{}",
+        &tail[..tail.len().min(500)]
+    );
+}
+
+/// Issue 12: `forget` deletes an ended instance's directory (it is no longer observed,
+/// its logs are not found) and refuses a live one.
+#[test]
+fn forget_deletes_an_ended_instance_and_refuses_a_live_one() {
+    let f = Fixture::new();
+    f.launch("gone-1", "gone", UNBOUNDED_SQL);
+    f.wait_for("gone-1", "running", is_running);
+    let refused = f.cluster.forget("gone-1");
+    assert!(matches!(refused, Err(ClusterError::Io(_))), "{refused:?}");
+    f.cluster.stop("gone-1").unwrap();
+    f.cluster.forget("gone-1").unwrap();
+    assert!(!f.instances_dir().join("gone-1").exists());
+    assert!(f.cluster.observe().unwrap().is_empty());
+    assert!(matches!(
+        f.cluster.logs("gone-1", 10),
+        Err(ClusterError::NotFound(_))
+    ));
+    assert!(matches!(
+        f.cluster.forget("gone-1"),
+        Err(ClusterError::NotFound(_))
+    ));
+}

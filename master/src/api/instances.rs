@@ -130,8 +130,12 @@ async fn instance_logs(
         ));
     }
     let (_, cluster) = m.instance(&id)?;
-    let text = cluster
-        .logs(&id, tail)
-        .map_err(|e| ServiceError::Cluster(e.to_string()))?;
+    let text = cluster.logs(&id, tail).map_err(|e| match e {
+        // Forgotten (its job was deleted) since it was looked up.
+        crate::cluster::ClusterError::NotFound(_) => {
+            ServiceError::NotFound(format!("instance '{id}' does not exist"))
+        }
+        e => ServiceError::Cluster(e.to_string()),
+    })?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text))
 }

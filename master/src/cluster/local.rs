@@ -6,7 +6,8 @@
 //! |------|------------|------|
 //! | `request.json` | launch | the [`InstanceRequest`] (job, version, plan, memory cap, heartbeat interval) |
 //! | `launch.json` | launch | `{"pid": …, "launched_at_ms": …}` |
-//! | `worker.log` | the instance | its standard output and error (appended) |
+//! | `worker.log` | the instance | its standard output and error (appended; rotated by observe) |
+//! | `worker.log.1` | observe | the last `log_max_bytes` of `worker.log` before it was last emptied |
 //! | `status.json` | the instance | its [`InstanceStatus`], replaced every heartbeat and once at its end |
 //! | `stop_requested` | stop | marker: the master asked it to stop |
 //! | `exit_status` | observe | how the process ended, when this master reaped it (`killed by signal SIGKILL`) |
@@ -20,6 +21,13 @@
 //! directory as an argument, which guards against pid reuse. This master reaps the
 //! processes it started itself (no zombies); adopted ones were reparented to init,
 //! which reaps them.
+//!
+//! Every `observe` also keeps instances in bounds: a `worker.log` over `log_max_bytes`
+//! is rotated (its last `log_max_bytes` go to `worker.log.1`, then it is emptied in
+//! place; the worker appends, so it writes on at the start of the emptied file; bytes
+//! written in the instant between the copy and the truncation are lost), and a
+//! stop-requested instance still alive `stop_grace` after the request (its `stop`
+//! was interrupted, e.g. by a master restart, or it ignores SIGTERM) gets SIGKILL.
 
 use super::{Cluster, ClusterError, LaunchSpec};
 use crate::model::{now_ms, Capacity, InstanceState, ObservedInstance};
@@ -47,6 +55,7 @@ const STOP_REQUESTED: &str = "stop_requested";
 const RETIRED: &str = "retired";
 const ENDED_AT: &str = "ended_at";
 const EXIT_STATUS: &str = "exit_status";
+const LOG_ROTATED: &str = "worker.log.1";
 
 /// How often `stop` and `kill` look whether the process is gone.
 const POLL: Duration = Duration::from_millis(50);
@@ -79,11 +88,14 @@ pub struct LocalClusterConfig {
     pub heartbeat_interval_ms: u64,
     /// Retired instance directories kept per job (older ones are deleted on retire).
     pub keep_retired_per_job: usize,
+    /// `worker.log` is rotated once it is larger than this (bytes); it and
+    /// `worker.log.1` are each about this size at most.
+    pub log_max_bytes: u64,
 }
 
 impl LocalClusterConfig {
     /// Defaults: name `local`, [`default_capacity`], a 3 s stop grace, a 500 ms
-    /// heartbeat, 10 retired instances kept per job.
+    /// heartbeat, 10 retired instances kept per job, logs rotated at 16 MiB.
     pub fn new(instances_dir: impl Into<PathBuf>, sluice_exe: impl Into<PathBuf>) -> Self {
         LocalClusterConfig {
             name: "local".to_string(),
@@ -93,6 +105,7 @@ impl LocalClusterConfig {
             stop_grace: Duration::from_secs(3),
             heartbeat_interval_ms: 500,
             keep_retired_per_job: 10,
+            log_max_bytes: 16 << 20,
         }
     }
 }
@@ -194,6 +207,35 @@ pub fn write_failed_status(instance_dir: &Path, message: &str) {
     }
 }
 
+/// Rotates `dir/worker.log` when it is larger than `max` bytes: its last `max` bytes
+/// replace `worker.log.1`, then it is emptied in place (the worker holds it open for
+/// appending, so it writes on from the start). Returns whether it rotated.
+fn rotate_log(dir: &Path, max: u64) -> std::io::Result<bool> {
+    let path = dir.join(LOG);
+    let len = match std::fs::metadata(&path) {
+        Ok(m) => m.len(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    if len <= max {
+        return Ok(false);
+    }
+    let mut file = std::fs::File::open(&path)?;
+    file.seek(SeekFrom::Start(len - max))?;
+    let mut tail = Vec::new();
+    // To the end as it is now (it may have grown since `len`), then empty it at once:
+    // what the worker writes between the two is lost.
+    file.read_to_end(&mut tail)?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)?
+        .set_len(0)?;
+    let keep = usize::try_from(max).unwrap_or(usize::MAX);
+    let from = tail.len().saturating_sub(keep);
+    write_atomic(&dir.join(LOG_ROTATED), &tail[from..])?;
+    Ok(true)
+}
+
 /// How a reaped process ended, in words.
 fn describe_exit(status: ExitStatus) -> String {
     match (status.code(), status.signal()) {
@@ -245,6 +287,28 @@ fn process_alive(pid: u32, dir: &Path) -> bool {
         }
     }
     false
+}
+
+/// The last `tail_bytes` of `path` (nothing when it does not exist), and the offset
+/// they start at.
+fn read_tail(path: &Path, tail_bytes: u64) -> Result<(Vec<u8>, u64), ClusterError> {
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
+        Err(e) => return Err(io(format!("cannot open {}", path.display()), e)),
+    };
+    let len = file
+        .metadata()
+        .map_err(|e| io(format!("cannot read {}", path.display()), e))?
+        .len();
+    let start = len.saturating_sub(tail_bytes);
+    file.seek(SeekFrom::Start(start))
+        .map_err(|e| io(format!("cannot read {}", path.display()), e))?;
+    let mut bytes = Vec::new();
+    file.take(tail_bytes)
+        .read_to_end(&mut bytes)
+        .map_err(|e| io(format!("cannot read {}", path.display()), e))?;
+    Ok((bytes, start))
 }
 
 /// Instance ids are directory names: no separators, no leading dot.
@@ -387,6 +451,33 @@ impl LocalCluster {
         }
     }
 
+    /// SIGKILL for a live instance whose stop was requested more than `stop_grace`
+    /// ago: its `stop` did not end it (interrupted by a master restart, or it ignores
+    /// SIGTERM). The next observation sees it stopped.
+    fn escalate_stop(&self, instance_id: &str, dir: &Path, pid: u32) {
+        let marker = dir.join(STOP_REQUESTED);
+        let requested_at = std::fs::read_to_string(&marker)
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok())
+            .or_else(|| {
+                let modified = std::fs::metadata(&marker).and_then(|m| m.modified()).ok()?;
+                let since = modified.duration_since(SystemTime::UNIX_EPOCH).ok()?;
+                i64::try_from(since.as_millis()).ok()
+            });
+        let grace = i64::try_from(self.config.stop_grace.as_millis()).unwrap_or(i64::MAX);
+        let overdue = requested_at.is_some_and(|at| now_ms().saturating_sub(at) > grace);
+        if !overdue {
+            return;
+        }
+        eprintln!(
+            "local cluster: instance {instance_id} (pid {pid}) is still alive {} s after its stop was requested: SIGKILL",
+            self.config.stop_grace.as_secs_f64()
+        );
+        if let Err(e) = self.signal(instance_id, pid, Signal::SIGKILL) {
+            eprintln!("local cluster: {e}");
+        }
+    }
+
     /// Observes one instance directory; `None` (with a warning) when its request is
     /// unreadable.
     fn observe_one(&self, instance_id: &str, dir: &Path) -> Option<ObservedInstance> {
@@ -427,6 +518,15 @@ impl LocalCluster {
         // before it ended, so a `running` status here really means it died.
         let status = read_json::<InstanceStatus>(&dir.join(STATUS)).ok();
         let stop_requested = dir.join(STOP_REQUESTED).exists();
+        if let (true, true, Some(pid)) = (alive, stop_requested, pid) {
+            self.escalate_stop(instance_id, dir, pid);
+        }
+        if let Err(e) = rotate_log(dir, self.config.log_max_bytes) {
+            eprintln!(
+                "local cluster: cannot rotate {}: {e}",
+                dir.join(LOG).display()
+            );
+        }
         let retired = dir.join(RETIRED).exists();
 
         let (state, message, user_error) = if alive {
@@ -689,25 +789,42 @@ impl Cluster for LocalCluster {
         self.collect_garbage(&request.job_id)
     }
 
+    fn forget(&self, instance_id: &str) -> Result<(), ClusterError> {
+        self.locate(instance_id)?;
+        let dir = self.instance_dir(instance_id);
+        let live = self
+            .observe_one(instance_id, &dir)
+            .is_none_or(|i| i.state.is_live());
+        if live {
+            return Err(ClusterError::Io(format!(
+                "instance {instance_id} is still running: stop it before forgetting it"
+            )));
+        }
+        // Out of the scan first (a hidden name), so nobody observes it half-deleted.
+        let doomed = self
+            .config
+            .instances_dir
+            .join(format!(".{instance_id}.forgotten"));
+        std::fs::rename(&dir, &doomed)
+            .map_err(|e| io(format!("cannot forget {}", dir.display()), e))?;
+        std::fs::remove_dir_all(&doomed)
+            .map_err(|e| io(format!("cannot delete {}", doomed.display()), e))
+    }
+
     fn logs(&self, instance_id: &str, tail_bytes: u64) -> Result<String, ClusterError> {
         self.locate(instance_id)?;
-        let path = self.instance_dir(instance_id).join(LOG);
-        let mut file = match std::fs::File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(String::new()),
-            Err(e) => return Err(io(format!("cannot open {}", path.display()), e)),
-        };
-        let len = file
-            .metadata()
-            .map_err(|e| io(format!("cannot read {}", path.display()), e))?
-            .len();
-        let start = len.saturating_sub(tail_bytes);
-        file.seek(SeekFrom::Start(start))
-            .map_err(|e| io(format!("cannot read {}", path.display()), e))?;
-        let mut bytes = Vec::new();
-        file.take(tail_bytes)
-            .read_to_end(&mut bytes)
-            .map_err(|e| io(format!("cannot read {}", path.display()), e))?;
+        let dir = self.instance_dir(instance_id);
+        // The current log's tail, preceded by the rotated one's when that is not enough.
+        let (mut bytes, mut start) = read_tail(&dir.join(LOG), tail_bytes)?;
+        if start == 0 && (bytes.len() as u64) < tail_bytes {
+            let more = tail_bytes - bytes.len() as u64;
+            let (mut older, older_start) = read_tail(&dir.join(LOG_ROTATED), more)?;
+            if !older.is_empty() {
+                older.append(&mut bytes);
+                bytes = older;
+                start = older_start;
+            }
+        }
         // Do not start in the middle of a UTF-8 character.
         let skip = if start > 0 {
             bytes

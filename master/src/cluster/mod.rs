@@ -62,6 +62,9 @@ pub trait Cluster: Send + Sync {
     /// Marks an ended instance as accounted for (the watchdog saw its end); keeps its
     /// logs for a while.
     fn retire(&self, instance_id: &str) -> Result<(), ClusterError>;
+    /// Deletes everything kept of an ended instance (its directory and logs): it is no
+    /// longer observed, and its logs are gone. Refused while it is live.
+    fn forget(&self, instance_id: &str) -> Result<(), ClusterError>;
     /// The last `tail_bytes` of an instance's log.
     fn logs(&self, instance_id: &str, tail_bytes: u64) -> Result<String, ClusterError>;
 }

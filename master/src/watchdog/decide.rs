@@ -10,7 +10,9 @@
 //!
 //! For each job (by name): its `SetStatus` (at most one, and only when the status
 //! changed), then its `Stop`s, its `Retire`s and its `Start`; after all jobs, the
-//! `Stop`s and `Retire`s of instances whose job no longer exists. The status comes
+//! `Stop`s and `Forget`s of instances whose job no longer exists (a deleted job's
+//! instances are stopped, then forgotten with their directories and logs once they
+//! ended). The status comes
 //! first so that an executor interrupted half-way never loses an accounted failure:
 //! once the status naming an instance as accounted is written, a repeated `Retire` or
 //! `Stop` of that instance is not counted again.
@@ -23,6 +25,11 @@
 //! * `Finished` and `Failed` are terminal for a spec version: a further failure of an
 //!   instance of that version is retired without being counted (it would otherwise
 //!   schedule a restart of a finished or failed job).
+//! * An instance of the current version that reports `finished` finishes the job even
+//!   when it was stop-requested meanwhile or its end was already counted (it looked
+//!   hung): the job's work is done, and a restart would run it again.
+//! * A start that fails ([`start_failed`], applied by the executor) counts like a
+//!   crash: the same backoff, the same limit on failures within the window.
 //! * The backoff is `min(min(initial · multiplier^(k−1), max) · jitter, max)`: the jitter
 //!   never pushes a delay above `backoff_max_ms`.
 //! * A status that leaves `Restarting` for `Stopped` (or `Failed`, or starts an
@@ -107,8 +114,8 @@ pub fn decide(
                     reason: format!("job {} no longer exists", inst.job_name),
                 });
             }
-        } else if !inst.retired {
-            actions.push(Action::Retire {
+        } else {
+            actions.push(Action::Forget {
                 instance_id: inst.instance_id.clone(),
             });
         }
@@ -171,6 +178,17 @@ impl<'a> Ctx<'a> {
             plan.retires.push(Action::Retire {
                 instance_id: inst.instance_id.clone(),
             });
+            // A finished run of this version is the job's end even when a stop was
+            // requested meanwhile (e.g. it looked hung) or its end was already counted
+            // as a failure: restarting would run the finished job again.
+            if inst.state == InstanceState::Finished
+                && inst.job_version == job.version
+                && job.desired_state == DesiredState::Running
+            {
+                let reason = format!("instance {} finished", inst.instance_id);
+                plan.transition(JobState::Finished, reason, Some("instance_finished"), now);
+                continue;
+            }
             if plan.status.last_accounted_instance.as_deref() == Some(inst.instance_id.as_str())
                 || inst.stop_requested
                 || inst.job_version != job.version
@@ -184,11 +202,8 @@ impl<'a> Ctx<'a> {
                 None => format!("instance {id} {what}"),
             };
             let what = match inst.state {
-                InstanceState::Finished => {
-                    let reason = format!("instance {id} finished");
-                    plan.transition(JobState::Finished, reason, Some("instance_finished"), now);
-                    continue;
-                }
+                // Handled above (or a repeated report of a finished job).
+                InstanceState::Finished => continue,
                 InstanceState::Crashed => detail("crashed"),
                 InstanceState::Stopped => detail("stopped without a request"),
                 _ => detail("failed"),
@@ -279,43 +294,133 @@ impl<'a> Ctx<'a> {
     /// after a backoff, or mark the job failed (`user_error` holds the message when
     /// restarting cannot help).
     fn account_failure(&self, plan: &mut Plan, id: &str, what: String, user_error: Option<String>) {
-        let now = self.now_ms;
-        let policy = self.policy;
-        if matches!(plan.status.state, JobState::Finished | JobState::Failed) {
-            return;
-        }
-        let st = &mut plan.status;
-        st.last_accounted_instance = Some(id.to_string());
-        st.restarts = st.restarts.saturating_add(1);
-        st.recent_failures.push(now);
-        let horizon = now.saturating_sub(policy.restart_window_ms);
-        st.recent_failures.retain(|&t| t >= horizon);
-        let failures = st.recent_failures.len();
-        let max_restarts = usize::try_from(policy.max_restarts).unwrap_or(usize::MAX);
-        if let Some(msg) = user_error {
-            st.next_start_at_ms = None;
-            let reason =
-                format!("instance {id} failed: {msg}; restarting cannot fix this — change the job");
-            plan.transition(JobState::Failed, reason, Some("instance_failed"), now);
-        } else if failures > max_restarts {
-            st.next_start_at_ms = None;
-            let reason = format!(
-                "{failures} failures within {}: last: {what}",
-                show_secs(policy.restart_window_ms)
-            );
-            plan.transition(JobState::Failed, reason, Some("instance_failed"), now);
-        } else {
-            let delay = backoff_ms(policy, &st.job_id, st.restarts, failures);
-            st.next_start_at_ms = Some(now.saturating_add(delay));
-            let reason = format!("{what}; restart {} in {}", st.restarts, show_secs(delay));
-            plan.transition(JobState::Restarting, reason, Some("restart_scheduled"), now);
-        }
+        let Plan { status, events, .. } = plan;
+        account_failure(
+            status,
+            events,
+            self.policy,
+            self.now_ms,
+            id,
+            what,
+            user_error,
+        );
     }
 }
 
+/// What becomes of `status` when instance `instance_id` could not be started at all
+/// (`error` says why, e.g. its directory cannot be written or the worker executable is
+/// missing): the same accounting as a crash — a restart after the backoff, or the job
+/// `Failed` after too many failures within the window — and the event to record.
+pub fn start_failed(
+    status: &JobStatus,
+    instance_id: &str,
+    error: &str,
+    policy: &Policy,
+    now_ms: i64,
+) -> (JobStatus, Option<(String, String)>) {
+    let mut status = status.clone();
+    let mut events = Vec::new();
+    let what = format!("instance {instance_id} could not start ({error})");
+    account_failure(
+        &mut status,
+        &mut events,
+        policy,
+        now_ms,
+        instance_id,
+        what,
+        None,
+    );
+    (status, combine(&events))
+}
+
+/// Counts a failure of instance `id` (`what` describes it) against the job whose status
+/// is `st`: restart after a backoff, or mark the job failed (`user_error` holds the
+/// message when restarting cannot help). Nothing changes once the version is over.
+fn account_failure(
+    st: &mut JobStatus,
+    events: &mut Vec<(&'static str, String)>,
+    policy: &Policy,
+    now: i64,
+    id: &str,
+    what: String,
+    user_error: Option<String>,
+) {
+    if matches!(st.state, JobState::Finished | JobState::Failed) {
+        return;
+    }
+    st.last_accounted_instance = Some(id.to_string());
+    st.restarts = st.restarts.saturating_add(1);
+    st.recent_failures.push(now);
+    let horizon = now.saturating_sub(policy.restart_window_ms);
+    st.recent_failures.retain(|&t| t >= horizon);
+    let failures = st.recent_failures.len();
+    let max_restarts = usize::try_from(policy.max_restarts).unwrap_or(usize::MAX);
+    if let Some(msg) = user_error {
+        st.next_start_at_ms = None;
+        let reason =
+            format!("instance {id} failed: {msg}; restarting cannot fix this — change the job");
+        transition(
+            st,
+            events,
+            JobState::Failed,
+            reason,
+            Some("instance_failed"),
+            now,
+        );
+    } else if failures > max_restarts {
+        st.next_start_at_ms = None;
+        let reason = format!(
+            "{failures} failures within {}: last: {what}",
+            show_secs(policy.restart_window_ms)
+        );
+        transition(
+            st,
+            events,
+            JobState::Failed,
+            reason,
+            Some("instance_failed"),
+            now,
+        );
+    } else {
+        let delay = backoff_ms(policy, &st.job_id, st.restarts, failures);
+        st.next_start_at_ms = Some(now.saturating_add(delay));
+        let reason = format!("{what}; restart {} in {}", st.restarts, show_secs(delay));
+        transition(
+            st,
+            events,
+            JobState::Restarting,
+            reason,
+            Some("restart_scheduled"),
+            now,
+        );
+    }
+}
+
+/// Moves `status` to `state` with `reason` (`since_ms` changes only with the state),
+/// recording an event of `kind`, or a `state` event when the state changed.
+fn transition(
+    status: &mut JobStatus,
+    events: &mut Vec<(&'static str, String)>,
+    state: JobState,
+    reason: String,
+    kind: Option<&'static str>,
+    now: i64,
+) {
+    let changed = status.state != state;
+    if changed {
+        status.state = state;
+        status.since_ms = now;
+    }
+    match kind {
+        Some(kind) => events.push((kind, reason.clone())),
+        None if changed => events.push(("state", reason.clone())),
+        None => {}
+    }
+    status.reason = reason;
+}
+
 impl Plan<'_> {
-    /// Moves the status to `state` with `reason` (`since_ms` changes only with the
-    /// state), recording an event of `kind`, or a `state` event when the state changed.
+    /// Moves the status to `state` (see [`transition`]).
     fn transition(
         &mut self,
         state: JobState,
@@ -323,17 +428,7 @@ impl Plan<'_> {
         kind: Option<&'static str>,
         now: i64,
     ) {
-        let changed = self.status.state != state;
-        if changed {
-            self.status.state = state;
-            self.status.since_ms = now;
-        }
-        match kind {
-            Some(kind) => self.events.push((kind, reason.clone())),
-            None if changed => self.events.push(("state", reason.clone())),
-            None => {}
-        }
-        self.status.reason = reason;
+        transition(&mut self.status, &mut self.events, state, reason, kind, now);
     }
 
     fn emit(&mut self, actions: &mut Vec<Action>) {

@@ -2,7 +2,7 @@
 //! (one instance per job, matched by id and version; hung instances are replaced) of
 //! the reliability notes.
 
-use super::{backoff_ms, base36, decide, jitter_permille, show_secs};
+use super::{backoff_ms, base36, decide, jitter_permille, show_secs, start_failed};
 use crate::model::{
     Capacity, DesiredState, InstanceState, JobState, JobStatus, ObservedInstance, Resources,
 };
@@ -133,6 +133,12 @@ fn retire(id: &str) -> Action {
     }
 }
 
+fn forget(id: &str) -> Action {
+    Action::Forget {
+        instance_id: id.to_string(),
+    }
+}
+
 fn start(job: &DesiredJob, now: i64) -> Action {
     Action::Start {
         job_id: job.job_id.clone(),
@@ -156,7 +162,7 @@ fn moved(st: &JobStatus, state: JobState, reason: &str) -> JobStatus {
 
 /// Applies `actions` to the in-memory world the way an executor would: `Start` adds a
 /// starting instance at `now`, `Stop` marks stop-requested, `Retire` marks retired,
-/// `SetStatus` replaces the job's status.
+/// `Forget` removes the instance, `SetStatus` replaces the job's status.
 fn apply(
     desired: &mut [DesiredJob],
     observed: &mut Vec<ObservedInstance>,
@@ -195,6 +201,15 @@ fn apply(
                     .find(|i| &i.instance_id == instance_id)
                     .expect("Retire names an observed instance");
                 i.retired = true;
+            }
+            Action::Forget { instance_id } => {
+                let before = observed.len();
+                observed.retain(|i| &i.instance_id != instance_id);
+                assert_eq!(
+                    observed.len() + 1,
+                    before,
+                    "Forget names an observed instance"
+                );
             }
             Action::SetStatus { status, .. } => {
                 let j = desired
@@ -547,7 +562,7 @@ fn expected(sit: Situation, job: &DesiredJob) -> Vec<Action> {
             } else {
                 stopped(vec![])
             };
-            out.push(retire("ghost-1"));
+            out.push(forget("ghost-1"));
             out
         }
     }
@@ -1184,6 +1199,110 @@ fn late_failure_after_finish_is_not_counted() {
     );
 }
 
+/// Issue 12: an instance that looked hung (its failure counted, a stop requested) but
+/// reports `finished` finishes the job: a finished bounded job is not run again.
+#[test]
+fn finished_report_wins_over_a_stop_request_and_a_counted_hang() {
+    let mut j = job("job", DesiredState::Running, JobState::Restarting);
+    j.status.last_accounted_instance = Some("i1".to_string());
+    let mut done = inst("i1", &j, InstanceState::Finished);
+    done.stop_requested = true;
+    let got = decide(
+        std::slice::from_ref(&j),
+        &[done.clone()],
+        &clusters(),
+        &policy(),
+        NOW,
+    );
+    let reason = "instance i1 finished";
+    assert_eq!(
+        got,
+        vec![
+            set(
+                moved(&j.status, JobState::Finished, reason),
+                "instance_finished",
+                reason
+            ),
+            retire("i1"),
+        ]
+    );
+    assert_fixed_point(&[j], &[done], &clusters(), &policy(), NOW, &got);
+}
+
+/// Issue 12: the ended instances of a deleted job are forgotten (their directories
+/// and logs deleted), retired or not; live ones are stopped first.
+#[test]
+fn a_deleted_jobs_instances_are_stopped_then_forgotten() {
+    let gone = job("gone", DesiredState::Running, JobState::Running);
+    let live = inst("g1", &gone, InstanceState::Running);
+    let mut ended = inst("g0", &gone, InstanceState::Finished);
+    ended.retired = true;
+    let mut stopping = inst("g2", &gone, InstanceState::Running);
+    stopping.stop_requested = true;
+    let got = decide(&[], &[live, ended, stopping], &clusters(), &policy(), NOW);
+    assert_eq!(
+        got,
+        vec![forget("g0"), stop("g1", "job gone no longer exists")]
+    );
+}
+
+/// Issue 12: a start that fails counts like a crash: the same growing backoff, and the
+/// job ends `Failed` with the reason after `max_restarts` failures within the window.
+#[test]
+fn start_failures_back_off_and_end_failed_like_crashes() {
+    let p = policy();
+    let mut desired = vec![job("job", DesiredState::Running, JobState::Pending)];
+    desired[0].status.restarts = 0;
+    let error = "cannot create /data/instances/x: Not a directory (os error 20)";
+    let mut now = NOW;
+    let mut delays = Vec::new();
+    for failure in 1..=p.max_restarts as usize + 1 {
+        let got = decide(&desired, &[], &clusters(), &p, now);
+        let Some(Action::Start { instance_id, .. }) = got.last().cloned() else {
+            panic!("failure {failure}: no start at {now}: {got:#?}");
+        };
+        apply(&mut desired, &mut Vec::new(), &got, now);
+        let (status, event) = start_failed(&desired[0].status, &instance_id, error, &p, now);
+        assert_eq!(status.restarts, failure as u64);
+        assert_eq!(
+            status.last_accounted_instance.as_deref(),
+            Some(instance_id.as_str())
+        );
+        let (kind, message) = event.expect("an event");
+        assert!(
+            message.contains(&instance_id) && message.contains(error),
+            "{message}"
+        );
+        desired[0].status = status;
+        let st = &desired[0].status;
+        if failure <= p.max_restarts as usize {
+            assert_eq!(st.state, JobState::Restarting, "{st:#?}");
+            assert_eq!(kind, "restart_scheduled");
+            let at = st.next_start_at_ms.expect("a backoff");
+            delays.push(at - now);
+            // Nothing starts before the backoff has elapsed.
+            assert_eq!(decide(&desired, &[], &clusters(), &p, at - 1), Vec::new());
+            now = at;
+        } else {
+            assert_eq!(st.state, JobState::Failed, "{st:#?}");
+            assert_eq!(kind, "instance_failed");
+            assert!(
+                st.reason
+                    .starts_with("6 failures within 600 s: last: instance"),
+                "{}",
+                st.reason
+            );
+            assert!(st.reason.contains(error), "{}", st.reason);
+        }
+    }
+    assert!(delays.windows(2).all(|w| w[1] > w[0]), "{delays:?}");
+    // Failed: no more starts, ever.
+    assert_eq!(
+        decide(&desired, &[], &clusters(), &p, now + 3_600_000),
+        Vec::new()
+    );
+}
+
 #[test]
 fn base36_and_seconds_formatting() {
     assert_eq!(base36(0), "0");
@@ -1393,6 +1512,11 @@ proptest! {
                 Action::Retire { instance_id } => {
                     prop_assert!(w.observed.iter().any(|i| &i.instance_id == instance_id
                         && !i.state.is_live() && !i.retired), "retire of {}", instance_id);
+                }
+                Action::Forget { instance_id } => {
+                    prop_assert!(w.observed.iter().any(|i| &i.instance_id == instance_id
+                        && !i.state.is_live()
+                        && !w.desired.iter().any(|j| j.job_id == i.job_id)), "forget of {}", instance_id);
                 }
                 Action::SetStatus { status, .. } => {
                     prop_assert!(statuses.insert(status.job_id.clone()), "two statuses for {}", status.job_id);

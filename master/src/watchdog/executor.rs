@@ -1,14 +1,25 @@
 //! Applies the watchdog's actions to the clusters and the store, and runs the
 //! reconcile loop: observe → [`decide`](super::decide) → apply, every tick or as soon as
 //! the API signals a change.
+//!
+//! A cycle acts on a snapshot, and the API changes jobs meanwhile. A `Start` is
+//! therefore checked again right before the launch, under [`Master::starts`] (which job
+//! deletes and spec changes hold while they write): the job must still exist at the
+//! decided version, desired running, and its stored status must still be the one the
+//! decision wrote. Otherwise the start is dropped and the next cycle decides afresh; so
+//! no instance starts for a deleted job, and a finished one is not run again.
+//!
+//! After the actions, the checkpoint directories of jobs that no longer exist and have
+//! no live instance are deleted (their instances' directories are forgotten by
+//! `decide`'s `Forget`s).
 
-use super::{decide, Action, ClusterView, DesiredJob};
+use super::{decide, start_failed, Action, ClusterView, DesiredJob};
 use crate::cluster::LaunchSpec;
-use crate::model::{now_ms, Job, JobState, ObservedInstance};
+use crate::model::{now_ms, DesiredState, Job, JobState, JobStatus, ObservedInstance};
 use crate::service::Master;
-use crate::store::NewEvent;
+use crate::store::{NewEvent, StoreError};
 use sluice_compiler::instance::WorkerRequest;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,14 +70,18 @@ pub fn reconcile_once(m: &Master) -> Result<Vec<Action>, String> {
         })
         .collect();
     let actions = decide(&desired, &observed, &clusters, &m.policy, now);
-    let by_id: BTreeMap<&str, &Job> = jobs.iter().map(|(j, _)| (j.id.as_str(), j)).collect();
-    let instances: BTreeMap<&str, &ObservedInstance> = observed
-        .iter()
-        .map(|i| (i.instance_id.as_str(), i))
-        .collect();
+    let mut cycle = Cycle {
+        m,
+        jobs: jobs.iter().map(|(j, s)| (j.id.as_str(), (j, s))).collect(),
+        instances: observed
+            .iter()
+            .map(|i| (i.instance_id.as_str(), i))
+            .collect(),
+        written: BTreeMap::new(),
+    };
     let mut errors = Vec::new();
     for action in &actions {
-        if let Err(e) = apply(m, action, &by_id, &instances) {
+        if let Err(e) = cycle.apply(action) {
             errors.push(e);
         }
         if let Ok(mut c) = m.counters.lock() {
@@ -74,10 +89,14 @@ pub fn reconcile_once(m: &Master) -> Result<Vec<Action>, String> {
                 Action::Start { .. } => "start",
                 Action::Stop { .. } => "stop",
                 Action::Retire { .. } => "retire",
+                Action::Forget { .. } => "forget",
                 Action::SetStatus { .. } => "set_status",
             };
             *c.actions.entry(kind.to_string()).or_default() += 1;
         }
+    }
+    if let Err(e) = collect_checkpoints(m, &observed) {
+        errors.push(e);
     }
     if errors.is_empty() {
         Ok(actions)
@@ -106,119 +125,185 @@ fn event(
     );
 }
 
-fn apply(
-    m: &Master,
-    action: &Action,
-    jobs: &BTreeMap<&str, &Job>,
-    instances: &BTreeMap<&str, &ObservedInstance>,
-) -> Result<(), String> {
-    match action {
-        Action::SetStatus { status, event: ev } => {
-            match m.store.put_status(status) {
-                Ok(()) => {}
-                // The job was deleted since this cycle read it: nothing to record.
-                Err(crate::store::StoreError::NotFound(_)) => return Ok(()),
-                Err(e) => return Err(e.to_string()),
-            }
-            if let Some((kind, message)) = ev {
-                event(
-                    m,
-                    &status.job_id,
-                    status.version,
-                    kind,
-                    Some(status.state),
-                    message.clone(),
-                );
-            }
-            Ok(())
-        }
-        Action::Start {
-            job_id,
-            version,
-            instance_id,
-        } => {
-            let Some(job) = jobs.get(job_id.as_str()) else {
-                return Ok(());
-            };
-            if job.version != *version {
-                return Ok(());
-            }
-            let Some(cluster) = m.clusters.get(&job.cluster) else {
-                return Err(format!("cluster '{}' does not exist", job.cluster));
-            };
-            let spec = LaunchSpec {
-                instance_id: instance_id.clone(),
-                job_id: job.id.clone(),
-                job_name: job.name.clone(),
-                job_version: job.version,
-                resources: job.resources,
-                worker: WorkerRequest {
-                    plan: job.plan.clone(),
-                    workers: job.resources.parallelism as usize,
-                    batch_size: BATCH_SIZE,
-                    progress_interval_ms: None,
-                    secret_key_file: m.seal_key_file(),
-                    checkpoint: job.checkpoint_interval_ms.map(|interval_ms| {
-                        sluice_compiler::instance::CheckpointConfig {
-                            dir: m.checkpoint_root.join(&job.id).display().to_string(),
-                            interval_ms,
-                        }
-                    }),
-                },
-            };
-            if let Err(e) = cluster.launch(&spec) {
-                // Count it as a failure of this version so a launch that always fails is
-                // backed off like a crash loop, and retry after the initial backoff.
-                if let Ok(Some(mut st)) = m.store.get_status(&job.id) {
-                    let now = now_ms();
-                    st.state = JobState::Restarting;
-                    st.reason = format!("cannot start instance {instance_id}: {e}");
-                    st.since_ms = now;
-                    st.next_start_at_ms = Some(now + m.policy.backoff_initial_ms);
-                    let _ = m.store.put_status(&st);
+/// One cycle's snapshot, and what it wrote so far.
+struct Cycle<'a> {
+    m: &'a Master,
+    /// The jobs and statuses the decision was made from, by job id.
+    jobs: BTreeMap<&'a str, (&'a Job, &'a JobStatus)>,
+    /// The observed instances, by id.
+    instances: BTreeMap<&'a str, &'a ObservedInstance>,
+    /// The statuses this cycle wrote, by job id.
+    written: BTreeMap<String, JobStatus>,
+}
+
+impl Cycle<'_> {
+    fn apply(&mut self, action: &Action) -> Result<(), String> {
+        let m = self.m;
+        match action {
+            Action::SetStatus { status, event: ev } => {
+                match m.store.put_status(status) {
+                    Ok(()) => {}
+                    // The job was deleted since this cycle read it: nothing to record.
+                    Err(StoreError::NotFound(_)) => return Ok(()),
+                    Err(e) => return Err(e.to_string()),
+                }
+                self.written.insert(status.job_id.clone(), status.clone());
+                if let Some((kind, message)) = ev {
                     event(
                         m,
-                        &job.id,
-                        job.version,
-                        "instance_failed",
-                        Some(st.state),
-                        st.reason.clone(),
+                        &status.job_id,
+                        status.version,
+                        kind,
+                        Some(status.state),
+                        message.clone(),
                     );
                 }
-                return Err(format!("cannot start {instance_id}: {e}"));
+                Ok(())
             }
-            Ok(())
+            Action::Start {
+                job_id,
+                version,
+                instance_id,
+            } => self.start(job_id, *version, instance_id),
+            Action::Stop {
+                instance_id,
+                reason,
+            } => {
+                let Some(inst) = self.instances.get(instance_id.as_str()) else {
+                    return Ok(());
+                };
+                let Some(cluster) = m.clusters.get(&inst.cluster) else {
+                    return Err(format!("cluster '{}' does not exist", inst.cluster));
+                };
+                cluster.stop(instance_id).map_err(|e| e.to_string())?;
+                event(
+                    m,
+                    &inst.job_id,
+                    inst.job_version,
+                    "instance_stopped",
+                    None,
+                    format!("stopped instance {instance_id}: {reason}"),
+                );
+                Ok(())
+            }
+            Action::Retire { instance_id } | Action::Forget { instance_id } => {
+                let Some(inst) = self.instances.get(instance_id.as_str()) else {
+                    return Ok(());
+                };
+                let Some(cluster) = m.clusters.get(&inst.cluster) else {
+                    return Ok(());
+                };
+                let done = match action {
+                    Action::Retire { .. } => cluster.retire(instance_id),
+                    _ => cluster.forget(instance_id),
+                };
+                done.map_err(|e| e.to_string())
+            }
         }
-        Action::Stop {
-            instance_id,
-            reason,
-        } => {
-            let Some(inst) = instances.get(instance_id.as_str()) else {
-                return Ok(());
-            };
-            let Some(cluster) = m.clusters.get(&inst.cluster) else {
-                return Err(format!("cluster '{}' does not exist", inst.cluster));
-            };
-            cluster.stop(instance_id).map_err(|e| e.to_string())?;
-            event(
-                m,
-                &inst.job_id,
-                inst.job_version,
-                "instance_stopped",
-                None,
-                format!("stopped instance {instance_id}: {reason}"),
-            );
-            Ok(())
+    }
+
+    /// Launches `instance_id` of `job_id` at `version` if, under [`Master::starts`], the
+    /// job is still as decided (see the module documentation); a failed launch counts
+    /// as a failure of the job ([`start_failed`]).
+    fn start(&self, job_id: &str, version: u64, instance_id: &str) -> Result<(), String> {
+        let m = self.m;
+        let Some(&(job, decided_from)) = self.jobs.get(job_id) else {
+            return Ok(());
+        };
+        // The status the decision wrote (or, had it nothing to write, the one it read).
+        let expected = self.written.get(job_id).unwrap_or(decided_from);
+        let _starts = m.lock_starts();
+        let current = m.store.get_job(&job.name).map_err(|e| e.to_string())?;
+        let still_wanted = current.is_some_and(|j| {
+            j.id == job.id && j.version == version && j.desired_state == DesiredState::Running
+        });
+        let stored = m.store.get_status(job_id).map_err(|e| e.to_string())?;
+        if !still_wanted || stored.as_ref() != Some(expected) {
+            // Deleted, changed or accounted for since the decision: the next cycle
+            // decides again from what is stored now.
+            return Ok(());
         }
-        Action::Retire { instance_id } => {
-            let Some(inst) = instances.get(instance_id.as_str()) else {
-                return Ok(());
-            };
-            let Some(cluster) = m.clusters.get(&inst.cluster) else {
-                return Ok(());
-            };
-            cluster.retire(instance_id).map_err(|e| e.to_string())
+        let Some(cluster) = m.clusters.get(&job.cluster) else {
+            return Err(format!("cluster '{}' does not exist", job.cluster));
+        };
+        let Err(e) = cluster.launch(&launch_spec(m, job, instance_id)) else {
+            return Ok(());
+        };
+        let error = e.to_string();
+        let (status, ev) = start_failed(expected, instance_id, &error, &m.policy, now_ms());
+        match m.store.put_status(&status) {
+            Ok(()) | Err(StoreError::NotFound(_)) => {}
+            Err(e) => return Err(format!("cannot start {instance_id}: {error}; {e}")),
         }
+        if let Some((kind, message)) = ev {
+            event(m, job_id, version, &kind, Some(status.state), message);
+        }
+        Err(format!("cannot start {instance_id}: {error}"))
+    }
+}
+
+/// What the cluster is asked to launch for `job`.
+fn launch_spec(m: &Master, job: &Job, instance_id: &str) -> LaunchSpec {
+    LaunchSpec {
+        instance_id: instance_id.to_string(),
+        job_id: job.id.clone(),
+        job_name: job.name.clone(),
+        job_version: job.version,
+        resources: job.resources,
+        worker: WorkerRequest {
+            plan: job.plan.clone(),
+            workers: job.resources.parallelism as usize,
+            batch_size: BATCH_SIZE,
+            progress_interval_ms: None,
+            secret_key_file: m.seal_key_file(),
+            checkpoint: job.checkpoint_interval_ms.map(|interval_ms| {
+                sluice_compiler::instance::CheckpointConfig {
+                    dir: m.checkpoint_root.join(&job.id).display().to_string(),
+                    interval_ms,
+                }
+            }),
+        },
+    }
+}
+
+/// Deletes the checkpoint directories (`<checkpoint root>/<job id>`) of jobs that no
+/// longer exist and have no live instance in `observed`. The job ids are read under
+/// [`Master::starts`], so a job created meanwhile cannot have started an instance that
+/// writes there yet.
+fn collect_checkpoints(m: &Master, observed: &[ObservedInstance]) -> Result<(), String> {
+    let root = &m.checkpoint_root;
+    let entries = match std::fs::read_dir(root) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(format!("cannot list {}: {e}", root.display())),
+    };
+    let _starts = m.lock_starts();
+    let jobs: BTreeSet<String> = m
+        .store
+        .list_jobs()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+    let mut errors = Vec::new();
+    for entry in entries.flatten() {
+        let Ok(job_id) = entry.file_name().into_string() else {
+            continue;
+        };
+        let running = observed
+            .iter()
+            .any(|i| i.job_id == job_id && i.state.is_live());
+        if jobs.contains(&job_id) || running || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        if let Err(e) = std::fs::remove_dir_all(entry.path()) {
+            errors.push(format!("cannot delete {}: {e}", entry.path().display()));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
     }
 }
 
@@ -236,7 +321,7 @@ pub fn run_loop(m: Arc<Master>, wake: Receiver<()>, interval: Duration) {
         match result {
             Ok(actions) => {
                 for a in actions {
-                    if !matches!(a, Action::Retire { .. }) {
+                    if !matches!(a, Action::Retire { .. } | Action::Forget { .. }) {
                         eprintln!("watchdog: {}", describe(&a));
                     }
                 }
@@ -267,6 +352,7 @@ pub fn describe(a: &Action) -> String {
             reason,
         } => format!("stop {instance_id}: {reason}"),
         Action::Retire { instance_id } => format!("retire {instance_id}"),
+        Action::Forget { instance_id } => format!("forget {instance_id}"),
         Action::SetStatus { status, event } => format!(
             "job {} v{} → {:?}: {}",
             status.job_id,

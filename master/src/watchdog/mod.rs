@@ -9,7 +9,7 @@
 mod decide;
 pub mod executor;
 
-pub use decide::decide;
+pub use decide::{decide, start_failed};
 
 use crate::model::{Capacity, DesiredState, JobStatus, Resources};
 
@@ -104,6 +104,12 @@ pub enum Action {
     },
     /// Mark an ended instance as accounted for.
     Retire {
+        /// Which.
+        instance_id: String,
+    },
+    /// Forget an ended instance of a job that no longer exists: the cluster deletes
+    /// everything it kept of it (its directory and logs).
+    Forget {
         /// Which.
         instance_id: String,
     },

@@ -138,6 +138,17 @@ impl Cluster for FakeCluster {
         i.retired = true;
         Ok(())
     }
+    fn forget(&self, id: &str) -> Result<(), ClusterError> {
+        let mut all = self.instances.lock().unwrap();
+        match all.get(id) {
+            None => Err(ClusterError::NotFound(id.into())),
+            Some(i) if i.state.is_live() => Err(ClusterError::Io(format!("{id} is live"))),
+            Some(_) => {
+                all.remove(id);
+                Ok(())
+            }
+        }
+    }
     fn logs(&self, _: &str, _: u64) -> Result<String, ClusterError> {
         Ok(String::new())
     }
@@ -164,6 +175,7 @@ fn master(
         checkpoint_root: std::env::temp_dir().join("sluice-unused-checkpoints"),
         seal_key: None,
         seal_key_path: None,
+        starts: Mutex::new(()),
     }
 }
 
