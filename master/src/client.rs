@@ -98,9 +98,12 @@ enum JobCommand {
     Logs {
         /// The job's name.
         name: String,
-        /// Bytes from the end.
-        #[arg(long, default_value_t = 65536)]
+        /// Lines from the end (as `tail -n`).
+        #[arg(long, short = 'n', default_value_t = 100)]
         tail: u64,
+        /// Keep printing what the instance writes until it ends (Ctrl-C to stop).
+        #[arg(long, short = 'f')]
+        follow: bool,
     },
     /// Print a job's history.
     Events {
@@ -340,6 +343,61 @@ impl Api {
             Body::Empty => Ok(Value::Null),
         }
     }
+
+    /// `GET path` as text (a log).
+    fn text(&self, path: &str) -> Result<String, ClientError> {
+        match self.call("GET", path, None)? {
+            Body::Text(t) => Ok(t),
+            Body::Json(v) => Ok(v.to_string()),
+            Body::Empty => Ok(String::new()),
+        }
+    }
+}
+
+/// Window of the log each `--follow` poll reads (bytes from the end).
+const FOLLOW_WINDOW: u64 = 1 << 20;
+/// How much of what was printed last anchors the next poll's new part.
+const FOLLOW_ANCHOR: usize = 4096;
+
+/// The part of `now` (a log's tail) that follows `printed` (the tail printed so far):
+/// found by the last occurrence of `printed`'s final bytes in `now`. `None` when they
+/// are not there any more (the log was rotated, or more than the window was written).
+fn new_part<'a>(printed: &str, now: &'a str) -> Option<&'a str> {
+    if printed.is_empty() {
+        return Some(now);
+    }
+    let mut from = printed.len().saturating_sub(FOLLOW_ANCHOR);
+    while !printed.is_char_boundary(from) {
+        from += 1;
+    }
+    let anchor = &printed[from..];
+    now.rfind(anchor).map(|at| &now[at + anchor.len()..])
+}
+
+/// `sluice job logs --follow`: polls the instance's log every half second and prints
+/// what is new, until the instance has ended and its last lines are out.
+fn follow_log(api: &Api, id: &str, mut printed: String) -> Result<(), ClientError> {
+    use std::io::Write;
+    loop {
+        let ended = {
+            let v = api.json("GET", &format!("/api/v1/instances/{}", seg(id)), None)?;
+            !(v["state"] == json!("running") || v["state"] == json!("starting"))
+        };
+        let now = api.text(&format!(
+            "/api/v1/instances/{}/logs?tail_bytes={FOLLOW_WINDOW}",
+            seg(id)
+        ))?;
+        match new_part(&printed, &now) {
+            Some(part) => print!("{part}"),
+            None => print!("[… part of the log was rotated away or skipped …]\n{now}"),
+        }
+        let _ = std::io::stdout().flush();
+        printed = now;
+        if ended {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
 }
 
 /// Percent-encodes a path segment.
@@ -564,7 +622,7 @@ pub fn job(args: JobArgs) -> Result<(), ClientError> {
                 println!("deleted job {name}");
             }
         }
-        JobCommand::Logs { name, tail } => {
+        JobCommand::Logs { name, tail, follow } => {
             let v = api.json(
                 "GET",
                 &format!("/api/v1/jobs/{}/instances", seg(&name)),
@@ -579,14 +637,13 @@ pub fn job(args: JobArgs) -> Result<(), ClientError> {
                 return Err(fail(2, format!("error: job '{name}' has no instance")));
             };
             let id = s(&inst["id"]);
-            match api.call(
-                "GET",
-                &format!("/api/v1/instances/{}/logs?tail_bytes={tail}", seg(&id)),
-                None,
-            )? {
-                Body::Text(t) => print!("{t}"),
-                Body::Json(v) => print_json(&v),
-                Body::Empty => {}
+            let text = api.text(&format!(
+                "/api/v1/instances/{}/logs?tail_lines={tail}",
+                seg(&id)
+            ))?;
+            print!("{text}");
+            if follow {
+                follow_log(&api, &id, text)?;
             }
         }
         JobCommand::Events { name } => {
@@ -985,4 +1042,18 @@ fn set_enabled(api: &Api, name: &str, enabled: bool, json_out: bool) -> Result<(
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod follow_tests {
+    use super::new_part;
+
+    #[test]
+    fn the_new_part_follows_the_last_printed_bytes() {
+        assert_eq!(new_part("", "a\nb\n"), Some("a\nb\n"));
+        assert_eq!(new_part("a\nb\n", "a\nb\nc\n"), Some("c\n"));
+        assert_eq!(new_part("a\nb\n", "b\nc\n"), None);
+        assert_eq!(new_part("a\nb\n", "a\nb\n"), Some(""));
+        assert_eq!(new_part("a\nb\n", "x\n"), None);
+    }
 }

@@ -827,3 +827,45 @@ fn cli_takes_its_server_from_the_config_file() {
         "{err}"
     );
 }
+
+/// `sluice job logs --tail N` counts lines, as `tail -n` does, and `--follow` prints the
+/// log as the instance writes it and returns once the instance has ended.
+#[test]
+fn job_logs_tail_counts_lines_and_follow_ends_with_the_instance() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = MasterProcess::start(&dir.path().join("data"), &[]);
+    let sql = "CREATE TABLE gen (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '40',
+                 'rows-per-second' = '20', 'fields.id.kind' = 'sequence', 'fields.id.min' = '1');
+               CREATE TABLE out (id BIGINT) WITH ('connector' = 'print');
+               INSERT INTO out SELECT id FROM gen;";
+    submit(&m, "printer", sql, 1);
+    m.wait_for(30, "an instance", || {
+        live_instances(&m, "printer").first().cloned()
+    });
+    let out = m.cli(&["job", "logs", "printer", "--follow"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    for i in 1..=40 {
+        let row = format!("+I[{i}]");
+        assert_eq!(
+            text.lines()
+                .filter(|l| l.trim_end().ends_with(&row))
+                .count(),
+            1,
+            "row {i} printed once by --follow:\n{text}"
+        );
+    }
+    assert_eq!(job(&m, "printer")["state"], "finished");
+    let tail = m.cli(&["job", "logs", "printer", "--tail", "3"]);
+    assert!(tail.status.success());
+    let tail = String::from_utf8_lossy(&tail.stdout).into_owned();
+    assert_eq!(tail.lines().count(), 3, "{tail}");
+    assert!(
+        text.ends_with(&tail),
+        "the last 3 lines:\n{tail}\nof:\n{text}"
+    );
+}

@@ -448,8 +448,9 @@ fn instance_main(dir: PathBuf) -> ExitCode {
     };
     let elapsed = started.elapsed().as_secs_f64();
     match outcome {
+        // The last log line comes before the final status: whoever sees the instance
+        // ended (`sluice job logs --follow`) finds its log complete.
         Ok(output) => {
-            status.write(InstanceRunState::Finished, &progress);
             let m = output.metrics;
             log(format_args!(
                 "instance {} finished in {elapsed:.2}s: rows in {}, rows out {}, late rows {}, bad records {}, dead-lettered {}{}",
@@ -468,11 +469,17 @@ fn instance_main(dir: PathBuf) -> ExitCode {
                     )
                 },
             ));
+            status.write(InstanceRunState::Finished, &progress);
             ExitCode::SUCCESS
         }
         Err(e) => {
             let user_error = is_user_error(&e);
             let message = e.to_string();
+            log(format_args!(
+                "instance {} failed after {elapsed:.2}s{}: {message}",
+                request.instance_id,
+                if user_error { " (user error)" } else { "" },
+            ));
             status.write(
                 InstanceRunState::Failed {
                     user_error,
@@ -480,11 +487,6 @@ fn instance_main(dir: PathBuf) -> ExitCode {
                 },
                 &progress,
             );
-            log(format_args!(
-                "instance {} failed after {elapsed:.2}s{}: {message}",
-                request.instance_id,
-                if user_error { " (user error)" } else { "" },
-            ));
             ExitCode::from(1)
         }
     }

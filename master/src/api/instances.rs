@@ -123,10 +123,20 @@ async fn instance_logs(
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<LogsQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let tail = q.tail_bytes.unwrap_or(65536);
+    let default_bytes = if q.tail_lines.is_some() {
+        1 << 20
+    } else {
+        65536
+    };
+    let tail = q.tail_bytes.unwrap_or(default_bytes);
     if tail == 0 || tail > 16 * 1024 * 1024 {
         return Err(ApiError::invalid(
             "tail_bytes must be between 1 and 16777216",
+        ));
+    }
+    if q.tail_lines.is_some_and(|n| n == 0 || n > 1_000_000) {
+        return Err(ApiError::invalid(
+            "tail_lines must be between 1 and 1000000",
         ));
     }
     let (_, cluster) = m.instance(&id)?;
@@ -137,5 +147,9 @@ async fn instance_logs(
         }
         e => ServiceError::Cluster(e.to_string()),
     })?;
+    let text = match q.tail_lines {
+        Some(n) => crate::api::views::last_lines(&text, n).to_string(),
+        None => text,
+    };
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text))
 }

@@ -356,9 +356,44 @@ pub struct InstanceListQuery {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LogsQuery {
-    /// How many bytes from the end of the log (default 65536, at most 16 MiB).
+    /// How many bytes from the end of the log (default 65536, at most 16 MiB; with
+    /// `tail_lines`, the window the lines are taken from: default 1 MiB).
     #[param(minimum = 1, maximum = 16777216)]
     pub tail_bytes: Option<u64>,
+    /// Only the last this many lines (as `tail -n`), from within `tail_bytes`.
+    #[param(minimum = 1, maximum = 1000000)]
+    pub tail_lines: Option<u64>,
+}
+
+/// The last `n` lines of `text` (a final line without a newline counts as a line).
+pub fn last_lines(text: &str, n: u64) -> &str {
+    let body = text.strip_suffix('\n').unwrap_or(text);
+    let mut start = body.len();
+    let mut seen = 0;
+    while seen < n {
+        match body[..start].rfind('\n') {
+            Some(i) => {
+                start = i;
+                seen += 1;
+            }
+            None => return text,
+        }
+    }
+    &text[start + 1..]
+}
+
+#[cfg(test)]
+mod last_lines_tests {
+    use super::last_lines;
+
+    #[test]
+    fn counts_lines_like_tail() {
+        assert_eq!(last_lines("a\nb\nc\n", 2), "b\nc\n");
+        assert_eq!(last_lines("a\nb\nc", 2), "b\nc");
+        assert_eq!(last_lines("a\nb\n", 5), "a\nb\n");
+        assert_eq!(last_lines("", 3), "");
+        assert_eq!(last_lines("x\n", 1), "x\n");
+    }
 }
 
 /// A cluster.

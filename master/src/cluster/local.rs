@@ -363,7 +363,7 @@ impl LocalCluster {
                 Some(false)
             }
             Err(e) => {
-                eprintln!("local cluster: cannot wait for instance {instance_id}: {e}");
+                tracing::warn!("local cluster: cannot wait for instance {instance_id}: {e}");
                 children.remove(instance_id);
                 None
             }
@@ -469,12 +469,12 @@ impl LocalCluster {
         if !overdue {
             return;
         }
-        eprintln!(
+        tracing::warn!(
             "local cluster: instance {instance_id} (pid {pid}) is still alive {} s after its stop was requested: SIGKILL",
             self.config.stop_grace.as_secs_f64()
         );
         if let Err(e) = self.signal(instance_id, pid, Signal::SIGKILL) {
-            eprintln!("local cluster: {e}");
+            tracing::warn!("local cluster: {e}");
         }
     }
 
@@ -484,7 +484,7 @@ impl LocalCluster {
         let request = match read_json::<RequestHead>(&dir.join(REQUEST)) {
             Ok(r) => r,
             Err(e) => {
-                eprintln!(
+                tracing::warn!(
                     "local cluster: skipping instance directory {}: {e}",
                     dir.display()
                 );
@@ -492,7 +492,7 @@ impl LocalCluster {
             }
         };
         if request.instance_id != instance_id {
-            eprintln!(
+            tracing::warn!(
                 "local cluster: note: {} holds instance {} (observed under its directory name)",
                 dir.display(),
                 request.instance_id
@@ -522,7 +522,7 @@ impl LocalCluster {
             self.escalate_stop(instance_id, dir, pid);
         }
         if let Err(e) = rotate_log(dir, self.config.log_max_bytes) {
-            eprintln!(
+            tracing::warn!(
                 "local cluster: cannot rotate {}: {e}",
                 dir.join(LOG).display()
             );
@@ -575,7 +575,7 @@ impl LocalCluster {
                         _ => now_ms(),
                     };
                     if let Err(e) = write_atomic(&marker, at.to_string().as_bytes()) {
-                        eprintln!("local cluster: cannot write {}: {e}", marker.display());
+                        tracing::warn!("local cluster: cannot write {}: {e}", marker.display());
                     }
                     Some(at)
                 }
@@ -647,7 +647,7 @@ impl LocalCluster {
         for old in retired.iter().skip(self.config.keep_retired_per_job) {
             let dir = self.instance_dir(&old.instance_id);
             if let Err(e) = std::fs::remove_dir_all(&dir) {
-                eprintln!("local cluster: cannot delete {}: {e}", dir.display());
+                tracing::warn!("local cluster: cannot delete {}: {e}", dir.display());
             }
         }
         Ok(())
@@ -740,7 +740,7 @@ impl Cluster for LocalCluster {
             .and_then(|body| write_atomic(&dir.join(LAUNCH), &body));
         if let Err(e) = written {
             // The process runs; its status.json will name its pid.
-            eprintln!(
+            tracing::warn!(
                 "local cluster: cannot write {}: {e}",
                 dir.join(LAUNCH).display()
             );

@@ -322,11 +322,11 @@ pub fn run_loop(m: Arc<Master>, wake: Receiver<()>, interval: Duration) {
             Ok(actions) => {
                 for a in actions {
                     if !matches!(a, Action::Retire { .. } | Action::Forget { .. }) {
-                        eprintln!("watchdog: {}", describe(&a));
+                        tracing::info!("watchdog: {}", describe(&a));
                     }
                 }
             }
-            Err(e) => eprintln!("watchdog: cycle error: {e}"),
+            Err(e) => tracing::error!("watchdog: cycle error: {e}"),
         }
         match wake.recv_timeout(interval) {
             Ok(()) => {
