@@ -1,7 +1,7 @@
 //! `/metrics` in the Prometheus text exposition format, rendered from the store, the
 //! clusters' observations and the watchdog's counters. Deterministic order.
 
-use crate::model::JobState;
+use crate::model::{Counters, JobState};
 use crate::service::Master;
 use std::fmt::Write;
 
@@ -36,59 +36,39 @@ pub fn render(m: &Master) -> String {
     header(&mut out, "sluice_up", "gauge", "1 while the master serves.");
     out.push_str("sluice_up 1\n");
 
-    header(
-        &mut out,
-        "sluice_job_rows_in_total",
-        "counter",
-        "Rows read by the job's live instance (resets when an instance restarts).",
-    );
-    for (j, _) in &jobs {
-        let v: u64 = instances
-            .iter()
-            .filter(|i| i.job_id == j.id && i.state.is_live())
-            .map(|i| i.rows_in)
-            .sum();
-        let _ = writeln!(
-            out,
-            "sluice_job_rows_in_total{{job=\"{}\"}} {v}",
-            label(&j.name)
-        );
-    }
-    header(
-        &mut out,
-        "sluice_job_rows_out_total",
-        "counter",
-        "Rows written by the job's live instance (resets when an instance restarts).",
-    );
-    for (j, _) in &jobs {
-        let v: u64 = instances
-            .iter()
-            .filter(|i| i.job_id == j.id && i.state.is_live())
-            .map(|i| i.rows_out)
-            .sum();
-        let _ = writeln!(
-            out,
-            "sluice_job_rows_out_total{{job=\"{}\"}} {v}",
-            label(&j.name)
-        );
-    }
-    header(
-        &mut out,
-        "sluice_job_bad_records_total",
-        "counter",
-        "Undecodable records seen by the job's live instance.",
-    );
-    for (j, _) in &jobs {
-        let v: u64 = instances
-            .iter()
-            .filter(|i| i.job_id == j.id && i.state.is_live())
-            .map(|i| i.bad_records)
-            .sum();
-        let _ = writeln!(
-            out,
-            "sluice_job_bad_records_total{{job=\"{}\"}} {v}",
-            label(&j.name)
-        );
+    // Counters over every instance the job ran (all versions): monotonic while the
+    // job exists, and still there once it finished.
+    let totals: Vec<(String, Counters)> = jobs
+        .iter()
+        .map(|(j, s)| (label(&j.name), s.job_totals(&instances)))
+        .collect();
+    let counters: [(&str, &str, fn(&Counters) -> u64); 4] = [
+        (
+            "sluice_job_rows_read_total",
+            "Rows the job's sources read, before the filters pushed into them (all its instances).",
+            |c| c.rows_read,
+        ),
+        (
+            "sluice_job_rows_in_total",
+            "Rows the job's sources emitted, after the filters pushed into them (all its instances).",
+            |c| c.rows_in,
+        ),
+        (
+            "sluice_job_rows_out_total",
+            "Rows the job wrote to its sinks (all its instances).",
+            |c| c.rows_out,
+        ),
+        (
+            "sluice_job_bad_records_total",
+            "Undecodable records the job's sources saw (all its instances).",
+            |c| c.bad_records,
+        ),
+    ];
+    for (name, help, get) in counters {
+        header(&mut out, name, "counter", help);
+        for (job, c) in &totals {
+            let _ = writeln!(out, "{name}{{job=\"{job}\"}} {}", get(c));
+        }
     }
     header(
         &mut out,

@@ -132,6 +132,67 @@ pub struct JobStatus {
     pub next_start_at_ms: Option<i64>,
     /// The instance whose end was last accounted for (so one failure is counted once).
     pub last_accounted_instance: Option<String>,
+    /// Counters of the job's ended instances, all versions, added up when each is
+    /// retired: with the live instances' own, the job's monotonic totals.
+    #[serde(default)]
+    pub totals: Counters,
+    /// The ended instances most recently added to `totals` (at most
+    /// [`COUNTED_KEPT`]), so that a cycle interrupted between writing this status and
+    /// retiring them does not add them twice.
+    #[serde(default)]
+    pub counted_instances: Vec<String>,
+}
+
+/// How many added-up instance ids a status remembers (a retire follows the status
+/// write in the same cycle, so only the latest few can be pending).
+pub const COUNTED_KEPT: usize = 16;
+
+/// Row counters of a job or an instance.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Counters {
+    /// Rows read by sources, before the filters pushed into them.
+    pub rows_read: u64,
+    /// Rows emitted by sources (after those filters).
+    pub rows_in: u64,
+    /// Rows written to sinks.
+    pub rows_out: u64,
+    /// Undecodable records.
+    pub bad_records: u64,
+}
+
+impl Counters {
+    /// An instance's counters.
+    pub fn of(i: &ObservedInstance) -> Self {
+        Counters {
+            rows_read: i.rows_read,
+            rows_in: i.rows_in,
+            rows_out: i.rows_out,
+            bad_records: i.bad_records,
+        }
+    }
+
+    /// `self + other`, saturating.
+    pub fn plus(self, other: Counters) -> Self {
+        Counters {
+            rows_read: self.rows_read.saturating_add(other.rows_read),
+            rows_in: self.rows_in.saturating_add(other.rows_in),
+            rows_out: self.rows_out.saturating_add(other.rows_out),
+            bad_records: self.bad_records.saturating_add(other.bad_records),
+        }
+    }
+}
+
+impl JobStatus {
+    /// The job's totals over every instance, all versions: the ended ones added up in
+    /// `totals`, plus `instances` of this job not yet added (live, or ended and not
+    /// retired yet). Monotonic while the job exists (Prometheus counters).
+    pub fn job_totals(&self, instances: &[ObservedInstance]) -> Counters {
+        instances
+            .iter()
+            .filter(|i| i.job_id == self.job_id && !i.retired)
+            .filter(|i| !self.counted_instances.contains(&i.instance_id))
+            .fold(self.totals, |acc, i| acc.plus(Counters::of(i)))
+    }
 }
 
 impl JobStatus {
@@ -148,6 +209,8 @@ impl JobStatus {
             recent_failures: Vec::new(),
             next_start_at_ms: None,
             last_accounted_instance: None,
+            totals: Counters::default(),
+            counted_instances: Vec::new(),
         }
     }
 }

@@ -869,3 +869,56 @@ fn job_logs_tail_counts_lines_and_follow_ends_with_the_instance() {
         "the last 3 lines:\n{tail}\nof:\n{text}"
     );
 }
+
+/// Counters are per job and monotonic: a worker killed and replaced does not reset the
+/// job's totals, and a finished job's totals stay in the API and in `/metrics` (they
+/// used to read 0 once its instance was gone).
+#[test]
+fn job_totals_survive_restarts_and_stay_after_the_job_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = MasterProcess::start(&dir.path().join("data"), &["--restart-backoff-ms", "100"]);
+    submit(&m, "stream", &unbounded_sql(), 1);
+    let first = m.wait_for(30, "rows flowing", || {
+        live_instances(&m, "stream")
+            .into_iter()
+            .find(|i| i["rows_in"].as_u64().unwrap_or(0) > 0)
+    });
+    kill9(first["pids"][0].as_u64().unwrap());
+    m.wait_for(30, "a replacement instance", || {
+        live_instances(&m, "stream")
+            .into_iter()
+            .find(|i| i["id"] != first["id"] && i["state"] == "running")
+    });
+    // The killed instance's rows are in the totals, beside the new instance's.
+    let j = m.wait_for(30, "totals beyond the killed instance's", || {
+        let j = job(&m, "stream");
+        (j["totals"]["rows_in"].as_u64()? > first["rows_in"].as_u64()?
+            && j["totals"]["rows_in"].as_u64()? > j["rows_in"].as_u64()?)
+        .then_some(j)
+    });
+    assert!(
+        j["totals"]["rows_read"].as_u64() >= j["totals"]["rows_in"].as_u64(),
+        "{j}"
+    );
+
+    // A bounded job: its totals remain once it finished.
+    let out = dir.path().join("out");
+    submit(&m, "bounded", &bounded_sql(&out), 1);
+    let done = wait_state(&m, "bounded", "finished", 60);
+    let rows_out = done["rows_out"].as_u64().unwrap();
+    assert!(rows_out > 0, "{done}");
+    let done = m.wait_for(30, "the finished instance retired into the totals", || {
+        let j = job(&m, "bounded");
+        (j["totals"]["rows_out"].as_u64() == Some(rows_out)).then_some(j)
+    });
+    let (_, metrics) = m.request("GET", "/metrics", None);
+    let text = metrics
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| metrics.to_string());
+    let line = format!("sluice_job_rows_out_total{{job=\"bounded\"}} {rows_out}");
+    assert!(
+        text.contains(&line),
+        "no `{line}` in /metrics:\n{text}\n{done}"
+    );
+}

@@ -2,8 +2,8 @@
 //! without changing the contract. Secret connector options never reach these types.
 
 use crate::model::{
-    Capacity, DesiredState, InstanceState, Job, JobState, JobStatus, ObservedInstance, Resources,
-    StoredTable,
+    Capacity, Counters, DesiredState, InstanceState, Job, JobState, JobStatus, ObservedInstance,
+    Resources, StoredTable,
 };
 use crate::service::redacted_sql;
 use serde::{Deserialize, Serialize};
@@ -163,6 +163,10 @@ pub struct JobView {
     pub rows_in: u64,
     /// Rows written by the live instance (or the latest one of this version).
     pub rows_out: u64,
+    /// The job's counters over every instance it ever ran (all versions, restarts and
+    /// rescales): monotonic, as `/metrics` reports them. Rows a restored instance reads
+    /// again after its checkpoint count again.
+    pub totals: Counters,
     /// Created (RFC 3339).
     pub created_at: String,
     /// Last spec change (RFC 3339).
@@ -215,6 +219,7 @@ impl JobView {
             rows_read: counted.iter().map(|i| i.rows_read).sum(),
             rows_in: counted.iter().map(|i| i.rows_in).sum(),
             rows_out: counted.iter().map(|i| i.rows_out).sum(),
+            totals: status.job_totals(instances),
             created_at: rfc3339(job.created_at_ms),
             updated_at: rfc3339(job.updated_at_ms),
         }

@@ -43,7 +43,8 @@
 
 use super::{Action, ClusterView, DesiredJob, Policy};
 use crate::model::{
-    Capacity, DesiredState, InstanceState, JobState, JobStatus, ObservedInstance, Resources,
+    Capacity, Counters, DesiredState, InstanceState, JobState, JobStatus, ObservedInstance,
+    Resources, COUNTED_KEPT,
 };
 
 /// Event kinds, most relevant first: a `SetStatus` carrying several happenings takes
@@ -160,6 +161,8 @@ impl<'a> Ctx<'a> {
         if job.status.version != job.version {
             let mut fresh = JobStatus::new(&job.job_id, job.version, now);
             fresh.restarts = job.status.restarts;
+            fresh.totals = job.status.totals;
+            fresh.counted_instances = job.status.counted_instances.clone();
             plan.status = fresh;
             plan.events
                 .push(("version", format!("spec version {}", job.version)));
@@ -178,6 +181,21 @@ impl<'a> Ctx<'a> {
             plan.retires.push(Action::Retire {
                 instance_id: inst.instance_id.clone(),
             });
+            // Its counters join the job's totals (once: the status remembers it; an
+            // instance that counted nothing changes nothing).
+            let counters = Counters::of(inst);
+            if counters != Counters::default()
+                && !plan.status.counted_instances.contains(&inst.instance_id)
+            {
+                plan.status.totals = plan.status.totals.plus(counters);
+                plan.status.counted_instances.push(inst.instance_id.clone());
+                let extra = plan
+                    .status
+                    .counted_instances
+                    .len()
+                    .saturating_sub(COUNTED_KEPT);
+                plan.status.counted_instances.drain(..extra);
+            }
             // A finished run of this version is the job's end even when a stop was
             // requested meanwhile (e.g. it looked hung) or its end was already counted
             // as a failure: restarting would run the finished job again.

@@ -4,7 +4,8 @@
 
 use super::{backoff_ms, base36, decide, jitter_permille, show_secs, start_failed};
 use crate::model::{
-    Capacity, DesiredState, InstanceState, JobState, JobStatus, ObservedInstance, Resources,
+    Capacity, Counters, DesiredState, InstanceState, JobState, JobStatus, ObservedInstance,
+    Resources,
 };
 use crate::watchdog::{Action, ClusterView, DesiredJob, Policy};
 use proptest::prelude::*;
@@ -1599,4 +1600,57 @@ proptest! {
             prop_assert_eq!(decide(&desired, &observed, &cl, &p, now), Vec::<Action>::new());
         }
     }
+}
+
+/// Defect: counters reset on restart. An ended instance's counters join the job's
+/// totals once, when it is retired, and survive a new spec version; a repeated cycle
+/// (status written, retire not yet applied) does not add them again.
+#[test]
+fn ended_instances_add_their_counters_to_the_job_totals_once() {
+    let mut j = job("a", DesiredState::Running, JobState::Running);
+    let mut ended = inst("i1", &j, InstanceState::Crashed);
+    ended.rows_read = 100;
+    ended.rows_in = 40;
+    ended.rows_out = 30;
+    ended.bad_records = 2;
+    let mut live = inst("i2", &j, InstanceState::Running);
+    live.rows_read = 7;
+    live.rows_in = 5;
+    let status_after = |j: &DesiredJob, observed: &[ObservedInstance]| {
+        decide(
+            std::slice::from_ref(j),
+            observed,
+            &clusters(),
+            &policy(),
+            NOW,
+        )
+        .into_iter()
+        .find_map(|a| match a {
+            Action::SetStatus { status, .. } => Some(status),
+            _ => None,
+        })
+    };
+    let observed = vec![ended.clone(), live.clone()];
+    let st = status_after(&j, &observed).expect("the totals change the status");
+    assert_eq!(
+        st.totals,
+        Counters {
+            rows_read: 100,
+            rows_in: 40,
+            rows_out: 30,
+            bad_records: 2
+        }
+    );
+    assert_eq!(st.counted_instances, vec!["i1".to_string()]);
+    // The job's totals: the ended one (once) plus the live one.
+    assert_eq!(st.job_totals(&observed).rows_read, 107);
+    // The next cycle before the retire landed: nothing is added twice.
+    j.status = st.clone();
+    if let Some(again) = status_after(&j, &observed) {
+        assert_eq!(again.totals, st.totals);
+    }
+    // A new spec version keeps the totals.
+    j.version += 1;
+    let next = status_after(&j, &[]).expect("a new version writes a status");
+    assert_eq!(next.totals, st.totals);
 }
