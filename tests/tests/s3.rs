@@ -35,7 +35,7 @@ fn parquet_round_trip_through_s3_with_credentials_never_printed() {
     let opts = s3_options(&moto.endpoint);
 
     let write = format!(
-        "CREATE TABLE src (id BIGINT, amount BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n\
+        "CREATE TABLE src (id BIGINT, amount BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv', 'csv.header' = 'true');\n\
          CREATE TABLE dst (id BIGINT, amount BIGINT) WITH ('connector' = 'filesystem', 'path' = 's3://lake/orders', 'format' = 'parquet', {opts});\n\
          INSERT INTO dst SELECT id, amount FROM src WHERE amount >= 50;\n",
         input.display()
