@@ -389,7 +389,10 @@ fn insert_overwrite_binds_for_filesystem_and_is_refused_elsewhere() {
     let ddl = "CREATE TABLE fs_out (a INT) WITH ('connector' = 'filesystem', 'path' = '/tmp/x', 'format' = 'csv');\n\
                CREATE TABLE k_out (a INT) WITH ('connector' = 'kafka', 'topic' = 'x');\n";
     // Flink's syntax (and Hive's, with TABLE): the sink's copy of the table carries the flag.
-    for insert in ["INSERT OVERWRITE fs_out SELECT a FROM t", "INSERT OVERWRITE TABLE fs_out SELECT a FROM t"] {
+    for insert in [
+        "INSERT OVERWRITE fs_out SELECT a FROM t",
+        "INSERT OVERWRITE TABLE fs_out SELECT a FROM t",
+    ] {
         let script = bind(&format!("{ddl}{insert}")).unwrap_or_else(|e| panic!("{insert}: {e}"));
         let out = script.outputs.last().unwrap();
         let sluice_compiler::SinkTarget::Table(t) = &out.target else {

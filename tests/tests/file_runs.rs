@@ -100,7 +100,10 @@ fn insert_overwrite_into_an_append_only_sink_is_refused_at_its_position() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(err.contains("line 3, column 18"), "{err}");
-    assert!(err.contains("connector 'print' can only be appended to"), "{err}");
+    assert!(
+        err.contains("connector 'print' can only be appended to"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -127,7 +130,10 @@ fn an_unterminated_quote_costs_one_record_with_policy_skip() {
             data.display()
         ),
     );
-    let o = sluice(dir.path(), &["run", &script, "--format", "csv", "--metrics"]);
+    let o = sluice(
+        dir.path(),
+        &["run", &script, "--format", "csv", "--metrics"],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o), format!("n,s\n999,{}\n", 500_500 - 2));
     assert_eq!(metrics(&o)["bad_records"], 1);

@@ -306,7 +306,10 @@ mod tests {
         let mut rest = Vec::new();
         while let Some(m) = r.next_record(&mut fields) {
             assert!(m.error.is_none());
-            rest.push((m.line, String::from_utf8_lossy(&fields[0].bytes).into_owned()));
+            rest.push((
+                m.line,
+                String::from_utf8_lossy(&fields[0].bytes).into_owned(),
+            ));
         }
         assert_eq!(rest, vec![(3, "3".to_string()), (4, "4".to_string())]);
         // On the last line (no line break): the rest of the data.

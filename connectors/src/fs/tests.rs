@@ -31,7 +31,12 @@ fn part_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut v: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("part-"))
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("part-")
+        })
         .collect();
     v.sort();
     v
@@ -41,7 +46,10 @@ fn part_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 fn without_token(name: &str) -> String {
     let (stem, ext) = name.rsplit_once('.').unwrap();
     let (head, token) = stem.rsplit_once('-').unwrap();
-    assert!(!token.is_empty() && token.chars().all(|c| c.is_ascii_hexdigit()), "{name}");
+    assert!(
+        !token.is_empty() && token.chars().all(|c| c.is_ascii_hexdigit()),
+        "{name}"
+    );
     format!("{head}.{ext}")
 }
 
@@ -1185,7 +1193,11 @@ fn parquet_row_groups_excluded_by_pushed_down_filters_are_never_read() {
 fn bounded_run(t: &TableDescriptor, rows: &[Vec<(i64, &str)>]) {
     let schema = t.schema.clone();
     let mut sinks: Vec<_> = (0..rows.len())
-        .map(|w| FilesystemConnector.create_sink(t, ctx(w, rows.len())).unwrap())
+        .map(|w| {
+            FilesystemConnector
+                .create_sink(t, ctx(w, rows.len()))
+                .unwrap()
+        })
         .collect();
     for (sink, rows) in sinks.iter_mut().zip(rows) {
         let batch = RecordBatch::try_new(
@@ -1266,7 +1278,11 @@ fn insert_overwrite_replaces_the_tables_files_at_the_first_commit() {
     let plain = table(xp_schema(), &[("path", path), ("format", "csv")]);
     let over = table(
         xp_schema(),
-        &[("path", path), ("format", "csv"), ("sink.overwrite", "true")],
+        &[
+            ("path", path),
+            ("format", "csv"),
+            ("sink.overwrite", "true"),
+        ],
     );
     bounded_run(&plain, &[vec![(1, "a")], vec![(2, "a")], vec![(3, "a")]]);
     // A file in a subdirectory is the table's too; `_`/`.` names are not.
@@ -1312,7 +1328,11 @@ fn insert_overwrite_deletes_are_recorded_and_a_restore_finishes_them() {
     let plain = table(xp_schema(), &[("path", path), ("format", "csv")]);
     let over = table(
         xp_schema(),
-        &[("path", path), ("format", "csv"), ("sink.overwrite", "true")],
+        &[
+            ("path", path),
+            ("format", "csv"),
+            ("sink.overwrite", "true"),
+        ],
     );
     bounded_run(&plain, &[vec![(1, "a")], vec![(2, "a")]]);
     let mut sink = FilesystemConnector.create_sink(&over, ctx(0, 1)).unwrap();
@@ -1328,8 +1348,20 @@ fn insert_overwrite_deletes_are_recorded_and_a_restore_finishes_them() {
     sink.prepare_commit(1).unwrap();
     let pending = sink.pending_commit(1);
     let entries = pending.as_array().unwrap();
-    assert_eq!(entries.iter().filter(|e| e.as_array().unwrap().len() == 2).count(), 1);
-    assert_eq!(entries.iter().filter(|e| e.as_array().unwrap().len() == 1).count(), 2);
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|e| e.as_array().unwrap().len() == 2)
+            .count(),
+        1
+    );
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|e| e.as_array().unwrap().len() == 1)
+            .count(),
+        2
+    );
     // The worker dies after the checkpoint record: a restore finishes the commit.
     drop(sink);
     assert_eq!(xs(&plain), vec![1, 2]);
@@ -1345,7 +1377,11 @@ fn insert_overwrite_of_a_partitioned_table_replaces_only_the_partitions_written(
     let path = dir.path().to_str().unwrap();
     let plain = table(
         xp_schema(),
-        &[("path", path), ("format", "csv"), ("partition.columns", "p")],
+        &[
+            ("path", path),
+            ("format", "csv"),
+            ("partition.columns", "p"),
+        ],
     );
     let over = table(
         xp_schema(),
@@ -1400,7 +1436,11 @@ fn an_unterminated_quote_is_one_bad_record_and_reading_resumes_at_the_next_line(
         for chunk in [None, Some(64 << 10)] {
             let (got, bad) = read_chunked(&t, &[0], ctx(0, 1), 1 << 20, chunk);
             assert_eq!(rows(&got), lines - 1, "{sub}, chunk {chunk:?}");
-            assert_eq!(bad_positions(&bad), vec!["x.csv:2"], "{sub}, chunk {chunk:?}");
+            assert_eq!(
+                bad_positions(&bad),
+                vec!["x.csv:2"],
+                "{sub}, chunk {chunk:?}"
+            );
             assert_eq!(bad[0].raw, b"2,\"never closed", "{sub}, chunk {chunk:?}");
             let got = got.unwrap();
             let x = got.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
@@ -1426,15 +1466,26 @@ fn s3_credentials_come_from_the_options_or_from_the_process_only_when_ambient() 
     // endpoint when the first object is read (whatever AWS_* this process has).
     for extra in [&[][..], &[("s3.access-key-id", "k")][..]] {
         let e = check(extra).unwrap_err();
-        assert!(e.contains("no S3 credentials for path 's3://bucket/x'"), "{e}");
+        assert!(
+            e.contains("no S3 credentials for path 's3://bucket/x'"),
+            "{e}"
+        );
         assert!(e.contains("'s3.auth' = 'ambient'"), "{e}");
         assert!(e.contains("'s3.secret-access-key'"), "{e}");
     }
     assert!(check(&[("s3.access-key-id", "k"), ("s3.secret-access-key", "s")]).is_ok());
     assert!(check(&[("s3.auth", "ambient")]).is_ok());
-    assert!(check(&[("s3.auth", "options"), ("s3.access-key-id", "k"), ("s3.secret-access-key", "s")]).is_ok());
+    assert!(check(&[
+        ("s3.auth", "options"),
+        ("s3.access-key-id", "k"),
+        ("s3.secret-access-key", "s")
+    ])
+    .is_ok());
     let e = check(&[("s3.auth", "env")]).unwrap_err();
-    assert!(e.contains("'s3.auth' must be 'options' or 'ambient'"), "{e}");
+    assert!(
+        e.contains("'s3.auth' must be 'options' or 'ambient'"),
+        "{e}"
+    );
     // Local paths need none.
     let t = table(schema.clone(), &[("path", "/tmp/x"), ("format", "csv")]);
     assert!(FilesystemConnector.validate(&t.options, &t.schema).is_ok());

@@ -1405,6 +1405,9 @@ fn kafka_context_drops_partition_eof_in_both_forms_and_scrubs_the_rest() {
         )
         .expect("a real error is printed");
     assert!(line.starts_with("kafka (table 't'): "), "{line}");
-    assert!(line.contains("AllBrokersDown") || line.contains("brokers"), "{line}");
+    assert!(
+        line.contains("AllBrokersDown") || line.contains("brokers"),
+        "{line}"
+    );
     assert!(!line.contains("s3cr3t"), "{line}");
 }
