@@ -137,7 +137,10 @@ fn s3_credentials_come_from_the_table_or_with_ambient_from_the_workers_environme
     let o = run_env(&script(""));
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let err = stderr(&o);
-    assert!(err.contains("no S3 credentials for path 's3://amb/t'"), "{err}");
+    assert!(
+        err.contains("no S3 credentials for path 's3://amb/t'"),
+        "{err}"
+    );
     assert!(err.contains("'s3.auth' = 'ambient'"), "{err}");
     assert!(moto.keys("amb").is_empty());
     // 'ambient': the worker's own environment.

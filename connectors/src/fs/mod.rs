@@ -436,7 +436,8 @@ fn s3_ambient(storage: &BTreeMap<String, String>, path: &str) -> Result<bool> {
         }
     };
     let has = |k: &str| storage.get(k).is_some_and(|v| !v.is_empty());
-    if !ambient && !(has("s3.access-key-id") && has("s3.secret-access-key")) {
+    let keys = has("s3.access-key-id") && has("s3.secret-access-key");
+    if !(ambient || keys) {
         return Err(ConnectorError::Config(format!(
             "no S3 credentials for path '{path}': set 's3.access-key-id' and \
              's3.secret-access-key', or '{S3_AUTH}' = 'ambient' to use the worker process's \
