@@ -10,8 +10,11 @@
 -- Against a local stand-in: `cargo run -p sluice-tests --bin kafka-mock -- clicks:4`
 -- prints a bootstrap address (librdkafka's mock cluster) and
 -- `.venv/bin/moto_server -p 5055` serves S3 (create the bucket with
--- `curl -X PUT http://127.0.0.1:5055/lake`; credentials come from the environment:
--- `export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test`). Replace the two
+-- `curl -X PUT http://127.0.0.1:5055/lake`). S3 credentials: 's3.auth' = 'ambient' below
+-- takes them from the worker's environment, which under `sluice serve` is the master's:
+-- `export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test` before `sluice serve`, not
+-- before `sluice job submit` (or set 's3.access-key-id' and 's3.secret-access-key'
+-- instead of 's3.auth'). Replace the two
 -- addresses below with yours.
 SET 'execution.checkpointing.interval' = '5s';
 
@@ -44,7 +47,8 @@ CREATE TABLE lake (
   'parquet.compression' = 'zstd',
   's3.endpoint' = 'http://127.0.0.1:5055',
   's3.region' = 'us-east-1',
-  's3.allow-http' = 'true'
+  's3.allow-http' = 'true',
+  's3.auth' = 'ambient'
 );
 
 INSERT INTO lake

@@ -233,4 +233,11 @@ pub trait ConnectorValidator: Send + Sync {
         options: &BTreeMap<String, String>,
         schema: &Schema,
     ) -> Result<SourceCapabilities, String>;
+
+    /// Whether tables of `connector` accept `INSERT OVERWRITE` (their sink can replace
+    /// what the table holds at its first commit). Default: no, append only.
+    fn can_overwrite(&self, connector: &str) -> bool {
+        let _ = connector;
+        false
+    }
 }

@@ -53,6 +53,9 @@ impl Compiled {
                 out.push('\n');
             }
             let label = match &q.target {
+                SinkTarget::Table(t) if t.options.contains_key(crate::bind::OVERWRITE_OPTION) => {
+                    format!("INSERT OVERWRITE {}", t.name)
+                }
                 SinkTarget::Table(t) => format!("INSERT INTO {}", t.name),
                 SinkTarget::Collect { .. } => "SELECT".to_string(),
             };

@@ -383,3 +383,35 @@ fn partitioned_by_errors_carry_their_position() {
     // Accepted: becomes the 'partition.columns' option.
     assert!(bind(&format!("{};\nSELECT a FROM s", ddl("PARTITIONED BY (dt)"))).is_ok());
 }
+
+#[test]
+fn insert_overwrite_binds_for_filesystem_and_is_refused_elsewhere() {
+    let ddl = "CREATE TABLE fs_out (a INT) WITH ('connector' = 'filesystem', 'path' = '/tmp/x', 'format' = 'csv');\n\
+               CREATE TABLE k_out (a INT) WITH ('connector' = 'kafka', 'topic' = 'x');\n";
+    // Flink's syntax (and Hive's, with TABLE): the sink's copy of the table carries the flag.
+    for insert in [
+        "INSERT OVERWRITE fs_out SELECT a FROM t",
+        "INSERT OVERWRITE TABLE fs_out SELECT a FROM t",
+    ] {
+        let script = bind(&format!("{ddl}{insert}")).unwrap_or_else(|e| panic!("{insert}: {e}"));
+        let out = script.outputs.last().unwrap();
+        let sluice_compiler::SinkTarget::Table(t) = &out.target else {
+            panic!("{insert}: not a table target");
+        };
+        assert_eq!(t.option("sink.overwrite"), Some("true"), "{insert}");
+        assert_eq!(out.label, "INSERT OVERWRITE fs_out");
+    }
+    // A plain INSERT leaves the table's options as declared.
+    let script = bind(&format!("{ddl}INSERT INTO fs_out SELECT a FROM t")).unwrap();
+    let sluice_compiler::SinkTarget::Table(t) = &script.outputs[0].target else {
+        panic!("not a table target");
+    };
+    assert_eq!(t.option("sink.overwrite"), None);
+    // A sink that can only append: refused at the table's name.
+    assert_err(
+        &format!("{ddl}INSERT OVERWRITE k_out SELECT a FROM t"),
+        ErrorKind::Plan,
+        "line 3, column 18",
+        "connector 'kafka' can only be appended to",
+    );
+}

@@ -236,6 +236,12 @@ pub trait Connector: Send + Sync {
             table.name
         )))
     }
+    /// Whether its sink honours `INSERT OVERWRITE` (the table option
+    /// [`sluice_compiler::bind::OVERWRITE_OPTION`]): the first commit replaces what the
+    /// table held. Default: no (the compiler then refuses `INSERT OVERWRITE`).
+    fn can_overwrite(&self) -> bool {
+        false
+    }
     /// A sink for one worker.
     fn create_sink(&self, table: &TableDescriptor, ctx: WorkerContext) -> Result<Box<dyn Sink>> {
         let _ = ctx;
@@ -321,6 +327,10 @@ impl ConnectorValidator for Registry {
     ) -> std::result::Result<SourceCapabilities, String> {
         let c = self.get(connector).map_err(|e| e.to_string())?;
         c.validate(options, schema).map_err(|e| e.to_string())
+    }
+
+    fn can_overwrite(&self, connector: &str) -> bool {
+        self.get(connector).is_ok_and(|c| c.can_overwrite())
     }
 }
 

@@ -267,7 +267,11 @@ pub(crate) fn restore(
         sink.recover(&pending)
             .map_err(|e| ExecutionError::Connector {
                 table: table.name.clone(),
-                message: format!("restoring from checkpoint: {e}"),
+                message: match &record {
+                    Some(r) => format!("restoring from checkpoint {}: {e}", r.epoch),
+                    // A first start: there is no checkpoint, only staged leftovers.
+                    None => format!("cleaning up staged files before the first checkpoint: {e}"),
+                },
             })?;
     }
     // Operator snapshots: load the record's; delete the others (of checkpoints that

@@ -19,7 +19,7 @@ fn plan(out: &Path, rows: u64, rate: u64) -> sluice_compiler::DataflowPlan {
         "CREATE TABLE src (id BIGINT, v BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '{rows}', \
            'rows-per-second' = '{rate}', 'fields.id.kind' = 'sequence', 'fields.id.min' = '1', \
            'fields.v.min' = '0', 'fields.v.max' = '9');\n\
-         CREATE TABLE dst (id BIGINT, v BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n\
+         CREATE TABLE dst (id BIGINT, v BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv', 'csv.header' = 'true');\n\
          INSERT INTO dst SELECT id, v * 10 FROM src WHERE id % 2 = 0;\n",
         out.display()
     );

@@ -25,6 +25,7 @@ fn fs_table(
     let mut options: BTreeMap<String, String> = [
         ("connector", "filesystem"),
         ("format", "csv"),
+        ("csv.header", "true"),
         ("path", dir.to_str().unwrap()),
     ]
     .iter()

@@ -151,7 +151,7 @@ fn bounded_sql(rows: u64, out: &Path) -> String {
         "CREATE TABLE src (id BIGINT, name VARCHAR) WITH (
             'connector' = 'datagen', 'number-of-rows' = '{rows}', 'fields.id.kind' = 'sequence');
          CREATE TABLE dst (id BIGINT, name VARCHAR) WITH (
-            'connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');
+            'connector' = 'filesystem', 'path' = '{}', 'format' = 'csv', 'csv.header' = 'true');
          INSERT INTO dst SELECT id, name FROM src;",
         out.display()
     )
@@ -485,7 +485,7 @@ fn a_job_failing_at_run_time_ends_failed_with_its_message() {
     let f = Fixture::new();
     let missing = f.path("no-such-input");
     let sql = format!(
-        "CREATE TABLE src (id BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');
+        "CREATE TABLE src (id BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv', 'csv.header' = 'true');
          CREATE TABLE dst (id BIGINT) WITH ('connector' = 'blackhole');
          INSERT INTO dst SELECT id FROM src;",
         missing.display()
@@ -497,7 +497,7 @@ fn a_job_failing_at_run_time_ends_failed_with_its_message() {
     std::fs::write(bad.join("in.csv"), "id,name\n1,a\nnot-a-number,b\n3,c\n").unwrap();
     let sql = format!(
         "CREATE TABLE src (id BIGINT, name VARCHAR) WITH ('connector' = 'filesystem',
-            'path' = '{}', 'format' = 'csv', 'format.on-error' = 'fail');
+            'path' = '{}', 'format' = 'csv', 'csv.header' = 'true', 'format.on-error' = 'fail');
          CREATE TABLE dst (id BIGINT, name VARCHAR) WITH ('connector' = 'blackhole');
          INSERT INTO dst SELECT id, name FROM src;",
         bad.display()

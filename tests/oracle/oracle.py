@@ -219,8 +219,9 @@ def tables_mentioned(sql, schema):
 def ddl_line(table, columns, data_dir, fmt):
     cols = ", ".join("%s %s" % (c, t) for c, t in columns)
     path = os.path.join(data_dir, fmt, table)
-    return ("CREATE TABLE %s (%s) WITH ('connector' = 'filesystem', 'path' = '%s', 'format' = '%s');"
-            % (table, cols, path, fmt))
+    header = ", 'csv.header' = 'true'" if fmt == "csv" else ""  # gen_data.py writes one
+    return ("CREATE TABLE %s (%s) WITH ('connector' = 'filesystem', 'path' = '%s', 'format' = '%s'%s);"
+            % (table, cols, path, fmt, header))
 
 
 def preamble(sql, schema, data_dir, fmt):

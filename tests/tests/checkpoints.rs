@@ -19,7 +19,7 @@ fn job_sql(out: &Path) -> String {
          CREATE TABLE src (id BIGINT, v BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '{ROWS}', \
            'rows-per-second' = '6000', 'fields.id.kind' = 'sequence', 'fields.id.min' = '1', \
            'fields.v.min' = '0', 'fields.v.max' = '9');\n\
-         CREATE TABLE dst (id BIGINT, v BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n\
+         CREATE TABLE dst (id BIGINT, v BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv', 'csv.header' = 'true');\n\
          INSERT INTO dst SELECT id, v FROM src;\n",
         out.display()
     )

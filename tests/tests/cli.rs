@@ -20,7 +20,7 @@ fn people_csv(dir: &Path) -> String {
     )
     .unwrap();
     format!(
-        "CREATE TABLE people (id INT, name VARCHAR, score DOUBLE) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n",
+        "CREATE TABLE people (id INT, name VARCHAR, score DOUBLE) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv', 'csv.header' = 'true');\n",
         data.display()
     )
 }

@@ -109,8 +109,8 @@ fn new_files_are_read_once_each_across_a_restore_at_another_worker_count() {
     }
     let sql = format!(
         "CREATE TABLE src (id BIGINT, v VARCHAR) WITH ('connector' = 'filesystem', 'path' = '{}', \
-           'format' = 'csv', 'source.monitor-interval' = '40ms');\n\
-         CREATE TABLE dst (id BIGINT, v VARCHAR) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n\
+           'format' = 'csv', 'csv.header' = 'true', 'source.monitor-interval' = '40ms');\n\
+         CREATE TABLE dst (id BIGINT, v VARCHAR) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv', 'csv.header' = 'true');\n\
          INSERT INTO dst SELECT id, v FROM src WHERE id >= 0;\n",
         input.display(),
         out.display()

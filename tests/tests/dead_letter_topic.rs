@@ -76,7 +76,7 @@ fn bad_records_go_to_the_dead_letter_topic_once_each_with_their_position() {
         "CREATE TABLE events (id BIGINT, v BIGINT) WITH ('connector' = 'kafka', 'topic' = 'events', \
            'properties.bootstrap.servers' = '{bootstrap}', 'scan.bounded.mode' = 'latest-offset', \
            'format' = 'json', 'format.on-error' = 'dead-letter', 'dead-letter.topic' = 'events-dlq');\n\
-         CREATE TABLE good (id BIGINT, v BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n\
+         CREATE TABLE good (id BIGINT, v BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv', 'csv.header' = 'true');\n\
          INSERT INTO good SELECT id, v FROM events;\n",
         out.display()
     );

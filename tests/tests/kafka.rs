@@ -76,7 +76,7 @@ fn sluice_run_reads_a_kafka_topic_into_csv_files() {
            'scan.bounded.mode' = 'latest-offset'\n\
          );\n\
          CREATE TABLE big (id BIGINT, amount DOUBLE, part INT)\n\
-           WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n\
+           WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv', 'csv.header' = 'true');\n\
          INSERT INTO big SELECT id, amount, part FROM orders WHERE amount > 400 AND customer <> 'c3';\n",
         mock.bootstrap,
         out.display()

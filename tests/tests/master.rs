@@ -20,7 +20,7 @@ fn bounded_sql(out: &Path) -> String {
     format!(
         "CREATE TABLE src (id BIGINT, v BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '1000', \
            'fields.id.kind' = 'sequence', 'fields.id.min' = '1', 'fields.v.min' = '0', 'fields.v.max' = '9');\n\
-         CREATE TABLE dst (id BIGINT, twice BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n\
+         CREATE TABLE dst (id BIGINT, twice BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv', 'csv.header' = 'true');\n\
          INSERT INTO dst SELECT id, id * 2 FROM src WHERE id % 3 = 0;\n",
         out.display()
     )
@@ -194,7 +194,7 @@ fn a_job_that_always_crashes_is_backed_off_and_marked_failed() {
     // A bad record with 'format.on-error' = 'fail' fails every run.
     std::fs::write(input.join("a.csv"), "id,v\n1,2\nnot-a-number,3\n").unwrap();
     let sql = format!(
-        "CREATE TABLE src (id BIGINT, v BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv', 'format.on-error' = 'fail');\n\
+        "CREATE TABLE src (id BIGINT, v BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv', 'csv.header' = 'true', 'format.on-error' = 'fail');\n\
          CREATE TABLE dst (id BIGINT) WITH ('connector' = 'blackhole');\n\
          INSERT INTO dst SELECT id FROM src;\n",
         input.display()

@@ -15,10 +15,15 @@ use std::sync::Arc;
 const ROWS: i64 = 5000;
 
 fn ddl(out: &Path, format: &str) -> String {
+    let header = if format == "csv" {
+        ", 'csv.header' = 'true'"
+    } else {
+        ""
+    };
     format!(
         "CREATE TABLE sales (id BIGINT, amount BIGINT, dt DATE, region VARCHAR) \
            PARTITIONED BY (dt, region) \
-           WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = '{format}');\n",
+           WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = '{format}'{header});\n",
         out.display()
     )
 }

@@ -71,7 +71,7 @@ fn plan(bootstrap: &str, out: &Path) -> sluice_compiler::DataflowPlan {
            'format' = 'json');\n\
          CREATE TABLE per_user (window_start TIMESTAMP(3), window_end TIMESTAMP(3), uid BIGINT, \
            clicks BIGINT, total BIGINT, top BIGINT) WITH ('connector' = 'filesystem', \
-           'path' = '{}', 'format' = 'csv');\n\
+           'path' = '{}', 'format' = 'csv', 'csv.header' = 'true');\n\
          INSERT INTO per_user SELECT window_start, window_end, uid, COUNT(*), SUM(amount), MAX(amount) \
            FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(ts), INTERVAL '2' SECOND)) \
            WHERE amount > 10 GROUP BY window_start, window_end, uid;\n",

@@ -35,7 +35,7 @@ fn parquet_round_trip_through_s3_with_credentials_never_printed() {
     let opts = s3_options(&moto.endpoint);
 
     let write = format!(
-        "CREATE TABLE src (id BIGINT, amount BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n\
+        "CREATE TABLE src (id BIGINT, amount BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv', 'csv.header' = 'true');\n\
          CREATE TABLE dst (id BIGINT, amount BIGINT) WITH ('connector' = 'filesystem', 'path' = 's3://lake/orders', 'format' = 'parquet', {opts});\n\
          INSERT INTO dst SELECT id, amount FROM src WHERE amount >= 50;\n",
         input.display()
@@ -103,4 +103,49 @@ fn unknown_storage_options_are_rejected_with_the_valid_ones() {
     let err = stderr(&o);
     assert!(err.contains("s3.secret-access-key"), "{err}");
     assert!(!err.contains("CANARY-x"), "{err}");
+}
+
+#[test]
+fn s3_credentials_come_from_the_table_or_with_ambient_from_the_workers_environment() {
+    let moto = Moto::start();
+    moto.create_bucket("amb");
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint = format!(
+        "'s3.endpoint' = '{}', 's3.region' = 'us-east-1', 's3.allow-http' = 'true'",
+        moto.endpoint
+    );
+    let script = |auth: &str| {
+        format!(
+            "CREATE TABLE src (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '10');\n\
+             CREATE TABLE dst (id BIGINT) WITH ('connector' = 'filesystem', 'path' = 's3://amb/t', 'format' = 'csv', {endpoint}{auth});\n\
+             INSERT INTO dst SELECT id FROM src;\n"
+        )
+    };
+    // The process has AWS_* credentials, but the table neither names keys nor asks for
+    // ambient ones: a clear compile error, never a fall-through to instance metadata.
+    let run_env = |sql: &str| {
+        let path = dir.path().join("amb.sql");
+        std::fs::write(&path, sql).unwrap();
+        std::process::Command::new(sluice_tests::sluice_bin())
+            .args(["run", path.to_str().unwrap()])
+            .current_dir(dir.path())
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", CANARY)
+            .output()
+            .unwrap()
+    };
+    let o = run_env(&script(""));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("no S3 credentials for path 's3://amb/t'"),
+        "{err}"
+    );
+    assert!(err.contains("'s3.auth' = 'ambient'"), "{err}");
+    assert!(moto.keys("amb").is_empty());
+    // 'ambient': the worker's own environment.
+    let o = run_env(&script(", 's3.auth' = 'ambient'"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains(CANARY));
+    assert!(!moto.keys("amb").is_empty());
 }

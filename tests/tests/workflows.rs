@@ -63,7 +63,7 @@ fn workflow_body(input: &Path, work: &Path) -> Value {
         "parameters": {"min_amount": "0"},
         "tasks": [
             {"id": "extract", "sql": format!(
-                "CREATE TABLE orders (id BIGINT, region VARCHAR, amount BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n\
+                "CREATE TABLE orders (id BIGINT, region VARCHAR, amount BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv', 'csv.header' = 'true');\n\
                  CREATE TABLE staged (id BIGINT, region VARCHAR, amount BIGINT) WITH ('connector' = 'filesystem', 'path' = '{w}/{{{{ ts_nodash }}}}/staged', 'format' = 'parquet');\n\
                  INSERT INTO staged SELECT id, region, amount FROM orders WHERE amount >= {{{{ min_amount }}}};\n",
                 input.display())},
@@ -73,7 +73,7 @@ fn workflow_body(input: &Path, work: &Path) -> Value {
                  INSERT INTO totals SELECT region, COUNT(*), SUM(amount) FROM staged GROUP BY region;\n")},
             {"id": "export", "depends_on": ["aggregate"], "retries": 1, "retry_backoff_ms": 200, "sql": format!(
                 "CREATE TABLE totals (region VARCHAR, n BIGINT, total BIGINT) WITH ('connector' = 'filesystem', 'path' = '{w}/{{{{ ts_nodash }}}}/totals', 'format' = 'parquet');\n\
-                 CREATE TABLE report (region VARCHAR, n BIGINT, total BIGINT) WITH ('connector' = 'filesystem', 'path' = '{w}/{{{{ ts_nodash }}}}/export', 'format' = 'csv');\n\
+                 CREATE TABLE report (region VARCHAR, n BIGINT, total BIGINT) WITH ('connector' = 'filesystem', 'path' = '{w}/{{{{ ts_nodash }}}}/export', 'format' = 'csv', 'csv.header' = 'true');\n\
                  INSERT INTO report SELECT region, n, total FROM totals;\n")}
         ]
     })

@@ -166,7 +166,7 @@ fn bind_statements(
                     catalog: &cat,
                     views: &views,
                 };
-                let out = bind_output(&qb, stmt, *position)?;
+                let out = bind_output(&qb, connectors, stmt, *position)?;
                 explain = Some((*stage, out));
                 explain_seen = Some(*position);
             }
@@ -218,7 +218,7 @@ fn bind_statements(
                         if matches!(stmt.as_ref(), Statement::Query(_)) {
                             select_seen = Some(*position);
                         }
-                        outputs.push(bind_output(&qb, stmt, *position)?);
+                        outputs.push(bind_output(&qb, connectors, stmt, *position)?);
                     }
                     other => {
                         let kind = other.to_string();
@@ -280,6 +280,7 @@ fn table_key(stmt: &Statement) -> String {
 /// Bind an INSERT or a query statement to an output.
 fn bind_output(
     qb: &QueryBinder<'_>,
+    connectors: &dyn ConnectorValidator,
     stmt: &Statement,
     position: Option<Position>,
 ) -> Result<BoundOutput, CompileError> {
@@ -304,7 +305,7 @@ fn bind_output(
                 label: "SELECT".to_string(),
             })
         }
-        Statement::Insert(ins) => bind_insert(qb, ins, position),
+        Statement::Insert(ins) => bind_insert(qb, connectors, ins, position),
         _ => Err(CompileError::unsupported(
             "only SELECT and INSERT INTO can be explained or run",
             position,
@@ -312,13 +313,20 @@ fn bind_output(
     }
 }
 
+/// The table option through which `INSERT OVERWRITE` reaches the sink (on the plan's
+/// copy of the table only; connectors refuse it in a table's own options).
+pub const OVERWRITE_OPTION: &str = "sink.overwrite";
+
+/// Binds `INSERT INTO t [(cols)] query` and `INSERT OVERWRITE [TABLE] t query` (Flink's
+/// syntax: the committed result replaces what the table held; only connectors whose
+/// [`ConnectorValidator::can_overwrite`] says so accept it).
 fn bind_insert(
     qb: &QueryBinder<'_>,
+    connectors: &dyn ConnectorValidator,
     ins: &Insert,
     position: Option<Position>,
 ) -> Result<BoundOutput, CompileError> {
-    if ins.overwrite
-        || ins.on.is_some()
+    if ins.on.is_some()
         || ins.returning.is_some()
         || ins.partitioned.is_some()
         || !ins.assignments.is_empty()
@@ -327,7 +335,7 @@ fn bind_insert(
         || ins.replace_into
     {
         return Err(CompileError::unsupported(
-            "only plain INSERT INTO table [(cols)] query is supported",
+            "only plain INSERT INTO table [(cols)] query and INSERT OVERWRITE table query are supported",
             position,
         ));
     }
@@ -353,6 +361,16 @@ fn bind_insert(
         .table(&tname)
         .map_err(|e| CompileError::from(e).at(name_pos))?
         .ok_or_else(|| CompileError::plan(format!("unknown table '{tname}'"), name_pos))?;
+    if ins.overwrite && !connectors.can_overwrite(&table.connector) {
+        return Err(CompileError::plan(
+            format!(
+                "INSERT OVERWRITE cannot replace the contents of table '{tname}': connector '{}' \
+                 can only be appended to (use INSERT INTO)",
+                table.connector
+            ),
+            name_pos,
+        ));
+    }
     let Some(source) = &ins.source else {
         return Err(CompileError::plan("INSERT needs a query", position));
     };
@@ -444,11 +462,21 @@ fn bind_insert(
             names: dst.fields.iter().map(|f| f.name.clone()).collect(),
         }
     };
+    let mut target = table.clone();
+    if ins.overwrite {
+        target
+            .options
+            .insert(OVERWRITE_OPTION.to_string(), "true".to_string());
+    }
     Ok(BoundOutput {
-        target: SinkTarget::Table(table.clone()),
         schema: table.schema.clone(),
         logical,
-        label: format!("INSERT INTO {}", table.name),
+        label: format!(
+            "INSERT {} {}",
+            if ins.overwrite { "OVERWRITE" } else { "INTO" },
+            table.name
+        ),
+        target: SinkTarget::Table(target),
     })
 }
 

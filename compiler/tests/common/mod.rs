@@ -36,6 +36,10 @@ impl ConnectorValidator for AnyConnector {
             bounded: connector == "filesystem",
         })
     }
+
+    fn can_overwrite(&self, connector: &str) -> bool {
+        connector == "filesystem"
+    }
 }
 
 fn table(name: &str, cols: &[(&str, SqlType)], watermark: Option<usize>) -> TableDescriptor {

@@ -9,6 +9,9 @@ use std::borrow::Cow;
 /// The largest record accepted, in bytes.
 pub(crate) const MAX_RECORD_BYTES: usize = 1 << 20;
 
+/// The error of a record whose quoted field does not end before the data does.
+pub(crate) const UNTERMINATED: &str = "unterminated quoted field";
+
 /// One field of a record.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Field<'a> {
@@ -61,6 +64,25 @@ impl<'a> Reader<'a> {
     /// The line the next record starts on.
     pub(crate) fn line(&self) -> usize {
         self.line
+    }
+
+    /// Resynchronises after the record starting at byte `start` on line `line` that
+    /// cannot end (an unterminated quote would take the rest of the file as one field):
+    /// the next record starts at the line after the record's first line. Returns that
+    /// first line (without its line break), the raw bytes to report.
+    pub(crate) fn resync(&mut self, start: usize, line: usize) -> &'a [u8] {
+        let d = self.data;
+        let start = start.min(d.len());
+        let (mut end, next, next_line) = match d[start..].iter().position(|&b| b == b'\n') {
+            Some(i) => (start + i, start + i + 1, line + 1),
+            None => (d.len(), d.len(), line),
+        };
+        if end > start && d[end - 1] == b'\r' {
+            end -= 1;
+        }
+        self.pos = next;
+        self.line = next_line;
+        &d[start..end]
     }
 
     /// Skip to the end of the current line (after an error), counting it.
@@ -123,7 +145,7 @@ impl<'a> Reader<'a> {
                 let mut seg = begin;
                 loop {
                     if self.pos >= d.len() {
-                        return Some("unterminated quoted field".into());
+                        return Some(UNTERMINATED.into());
                     }
                     let b = d[self.pos];
                     if b == b'"' {
@@ -267,6 +289,33 @@ mod tests {
         assert_eq!(recs[1].1, vec![("ok".into(), false)]);
         assert_eq!(recs[1].0, 2);
         assert!(recs[2].2.as_deref().unwrap().contains("unterminated"));
+    }
+
+    #[test]
+    fn resync_after_an_unterminated_quote_goes_on_at_the_next_line() {
+        let data = b"1,a\n2,\"open\r\n3,c\n4,d\n";
+        let mut r = Reader::new(data, b',');
+        let mut fields = Vec::new();
+        assert!(r.next_record(&mut fields).unwrap().error.is_none());
+        let (start, line) = (r.position(), r.line());
+        let m = r.next_record(&mut fields).unwrap();
+        assert_eq!(m.error.as_deref(), Some(UNTERMINATED));
+        assert_eq!(m.line, 2);
+        assert_eq!(r.resync(start, line), b"2,\"open");
+        assert_eq!((r.position(), r.line()), (13, 3));
+        let mut rest = Vec::new();
+        while let Some(m) = r.next_record(&mut fields) {
+            assert!(m.error.is_none());
+            rest.push((
+                m.line,
+                String::from_utf8_lossy(&fields[0].bytes).into_owned(),
+            ));
+        }
+        assert_eq!(rest, vec![(3, "3".to_string()), (4, "4".to_string())]);
+        // On the last line (no line break): the rest of the data.
+        let mut r = Reader::new(b"\"x", b',');
+        assert_eq!(r.resync(0, 1), b"\"x");
+        assert_eq!(r.position(), 2);
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! | `path` (required) | a file or a directory: `/abs/dir`, `rel/dir` (against the current dir), `file:///abs/dir` |
 //! | `format` (required) | `csv`, `json` (JSON lines) or `parquet` |
 //! | `csv.field-delimiter` | one ASCII character, default `,` |
-//! | `csv.header` | `true` (default): the first line of each file is a header and is skipped; sinks write one |
+//! | `csv.header` | `false` (default, as Flink's `csv` format): every line is data and sinks write no header. `true`: the first line of each file is a header and is skipped, and sinks write one |
 //! | `csv.null-literal` | unquoted text that means NULL; default the empty field |
 //! | `format.on-error` | `fail` (default), `skip` or `dead-letter` (applied by the dataflow) |
 //! | `source.monitor-interval` | list the directory again this often (`10s`) and read the files that appeared (Flink's option): an unbounded source. Files are dealt to workers by a hash of their name; positions record every file read, so a restore (at any worker count) reads each file once. Write files atomically (object stores do; locally, write elsewhere and rename in) |
@@ -19,7 +19,8 @@
 //! | `sink.rolling-policy.file-size` | roll sink files after this size, default `128MB` |
 //! | `sink.rolling-policy.rollover-interval` | also roll a file this long after it was opened (`15min`, `30s`…), default never; a checkpoint always rolls |
 //! | `parquet.compression` | `snappy` (default), `zstd` or `uncompressed` |
-//! | `s3.*`, `gs.*`, `az.*` | storage options (endpoint, region, credentials): [`STORAGE_KEYS`] |
+//! | `sink.overwrite` | not a table option: set on the sink's copy of the table by `INSERT OVERWRITE` (see [`sink`]) |
+//! | `s3.*`, `gs.*`, `az.*` | storage options (endpoint, region, credentials): [`STORAGE_KEYS`]. S3 credentials come from `s3.access-key-id`/`s3.secret-access-key` only, unless `'s3.auth' = 'ambient'` ([`S3_AUTH`]) |
 //!
 //! A directory is listed recursively; names (of files or of directories below `path`)
 //! starting with `_` or `.` are skipped, and files are read in key order. File `i` of
@@ -160,6 +161,9 @@ pub(crate) struct FsOptions {
     /// `'source.monitor-interval'`: list the directory again this often (ms) and read
     /// new files; the source never ends.
     pub monitor_interval_ms: Option<u64>,
+    /// `INSERT OVERWRITE`: the job's first commit replaces the files of the directories
+    /// it writes.
+    pub overwrite: bool,
 }
 
 const FS_KEYS: &[&str] = &[
@@ -176,6 +180,7 @@ const FS_KEYS: &[&str] = &[
     "parquet.compression",
     "partition.columns",
     "source.monitor-interval",
+    sluice_compiler::bind::OVERWRITE_OPTION,
 ];
 
 impl FsOptions {
@@ -210,7 +215,7 @@ impl FsOptions {
             _ => FileFormat::Parquet,
         };
         let delimiter = csv_delimiter(options)?;
-        let header = boolean(options, "csv.header", true)?;
+        let header = boolean(options, "csv.header", false)?;
         let null_literal = options.get("csv.null-literal").cloned().unwrap_or_default();
         parse_on_error(options)?;
         let roll_size = match options.get("sink.rolling-policy.file-size") {
@@ -244,7 +249,9 @@ impl FsOptions {
             })
             .unwrap_or_default();
         let monitor_interval_ms = positive_duration_ms(options, "source.monitor-interval")?;
+        let overwrite = boolean(options, sluice_compiler::bind::OVERWRITE_OPTION, false)?;
         Ok(FsOptions {
+            overwrite,
             monitor_interval_ms,
             partition_columns,
             storage: storage_options(options),
@@ -274,9 +281,10 @@ pub(crate) struct Location {
 
 impl Location {
     /// Resolve a URL or a local path; `storage` holds the table's `s3.*`, `gs.*` and
-    /// `az.*` options (see [`STORAGE_KEYS`]). Cloud credentials not given as options come
-    /// from the environment (`AWS_*`, `GOOGLE_*`, `AZURE_*`), as each SDK reads them.
-    /// Error messages never contain option values.
+    /// `az.*` options (see [`STORAGE_KEYS`]). S3 credentials come from the options only,
+    /// unless `'s3.credentials' = 'ambient'` (see [`S3_CREDENTIALS`]); GCS and Azure
+    /// credentials not given as options come from the environment (`GOOGLE_*`,
+    /// `AZURE_*`), as each SDK reads them. Error messages never contain option values.
     pub(crate) fn parse_with(s: &str, storage: &BTreeMap<String, String>) -> Result<Location> {
         let cfg = |e: String| ConnectorError::Config(format!("invalid path '{s}': {e}"));
         let looks_like_url = s.contains("://");
@@ -289,7 +297,11 @@ impl Location {
                     .map(|(_, v)| v.as_str())
                     .collect();
                 let scrub = |e: String| cfg(sluice_catalogs::scrub_secrets(&e, &secrets));
-                let (store, root) = cloud_store(&url, storage).map_err(scrub)?;
+                let ambient = match url.scheme() {
+                    "s3" | "s3a" => s3_ambient(storage, s)?,
+                    _ => false,
+                };
+                let (store, root) = cloud_store(&url, storage, ambient).map_err(scrub)?;
                 let url_base = format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""));
                 return Ok(Location {
                     store,
@@ -388,6 +400,7 @@ pub const STORAGE_KEYS: &[(&str, &str)] = &[
         "s3.virtual-hosted-style-request",
         "aws_virtual_hosted_style_request",
     ),
+    (S3_AUTH, ""),
     ("gs.service-account-path", "google_service_account"),
     ("gs.service-account-key", "google_service_account_key"),
     (
@@ -401,6 +414,40 @@ pub const STORAGE_KEYS: &[(&str, &str)] = &[
     ("az.allow-http", "azure_allow_http"),
 ];
 
+/// Where S3 credentials come from (`'s3.auth'`): `options` (the default) means only
+/// `'s3.access-key-id'`/`'s3.secret-access-key'` (and `'s3.session-token'`), and a
+/// table without them is refused; `ambient` means the worker process's own AWS
+/// environment: `AWS_*` variables, profiles, web identity, then the instance metadata
+/// endpoint. A worker started by `sluice serve` has the master's environment, never
+/// the environment of the shell that ran a `sluice` CLI command.
+pub const S3_AUTH: &str = "s3.auth";
+
+/// Whether `storage` asks for ambient S3 credentials; an error for a bad value or for
+/// a table with neither keys nor `ambient` (before the SDK would fall through to the
+/// instance metadata endpoint).
+fn s3_ambient(storage: &BTreeMap<String, String>, path: &str) -> Result<bool> {
+    let ambient = match storage.get(S3_AUTH).map(String::as_str) {
+        None | Some("options") => false,
+        Some("ambient") => true,
+        Some(other) => {
+            return Err(ConnectorError::Config(format!(
+                "option '{S3_AUTH}' must be 'options' or 'ambient', not '{other}'"
+            )))
+        }
+    };
+    let has = |k: &str| storage.get(k).is_some_and(|v| !v.is_empty());
+    let keys = has("s3.access-key-id") && has("s3.secret-access-key");
+    if !(ambient || keys) {
+        return Err(ConnectorError::Config(format!(
+            "no S3 credentials for path '{path}': set 's3.access-key-id' and \
+             's3.secret-access-key', or '{S3_AUTH}' = 'ambient' to use the worker process's \
+             AWS environment (AWS_* variables, profiles, instance metadata; variables exported \
+             in the shell of a `sluice` CLI command do not reach workers a master starts)"
+        )));
+    }
+    Ok(ambient)
+}
+
 /// The table's storage options (`s3.*`, `gs.*`, `az.*`).
 pub fn storage_options(options: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     options
@@ -410,22 +457,29 @@ pub fn storage_options(options: &BTreeMap<String, String>) -> BTreeMap<String, S
         .collect()
 }
 
-/// A cloud object store for `url` configured from the environment, then `storage`.
+/// A cloud object store for `url` configured from `storage` (and from the environment:
+/// for S3 only when `ambient`, see [`S3_AUTH`]).
 fn cloud_store(
     url: &url::Url,
     storage: &BTreeMap<String, String>,
+    s3_ambient: bool,
 ) -> std::result::Result<(Arc<dyn ObjectStore>, Path), String> {
     let config = |prefix: &str| -> Vec<(&'static str, String)> {
         STORAGE_KEYS
             .iter()
-            .filter(|(o, _)| o.starts_with(prefix))
+            .filter(|(o, k)| o.starts_with(prefix) && !k.is_empty())
             .filter_map(|(o, k)| storage.get(*o).map(|v| (*k, v.clone())))
             .collect()
     };
     let path = Path::from_url_path(url.path()).map_err(|e| e.to_string())?;
     let store: Arc<dyn ObjectStore> = match url.scheme() {
         "s3" | "s3a" => {
-            let mut b = object_store::aws::AmazonS3Builder::from_env().with_url(url.as_str());
+            let b = if s3_ambient {
+                object_store::aws::AmazonS3Builder::from_env()
+            } else {
+                object_store::aws::AmazonS3Builder::new()
+            };
+            let mut b = b.with_url(url.as_str());
             for (k, v) in config("s3.") {
                 let key = k.parse().map_err(|e: object_store::Error| e.to_string())?;
                 b = b.with_config(key, v);
@@ -508,6 +562,12 @@ impl Connector for FilesystemConnector {
         options: &BTreeMap<String, String>,
         schema: &Schema,
     ) -> Result<SourceCapabilities> {
+        if options.contains_key(sluice_compiler::bind::OVERWRITE_OPTION) {
+            return Err(ConnectorError::Config(format!(
+                "option '{}' is not a table option: write INSERT OVERWRITE instead of INSERT INTO",
+                sluice_compiler::bind::OVERWRITE_OPTION
+            )));
+        }
         let opts = FsOptions::parse(options)?;
         Location::parse_with(&opts.path, &storage_options(options))?;
         if schema.is_empty() {
@@ -535,6 +595,10 @@ impl Connector for FilesystemConnector {
         Ok(crate::filter::with_filters(
             source, table, projection, filters,
         ))
+    }
+
+    fn can_overwrite(&self) -> bool {
+        true
     }
 
     fn create_sink(&self, table: &TableDescriptor, ctx: WorkerContext) -> Result<Box<dyn Sink>> {

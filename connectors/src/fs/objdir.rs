@@ -20,7 +20,12 @@ impl ObjectDir {
     /// URL; cloud credentials come from the environment.
     pub fn open(dir: &str) -> Result<ObjectDir> {
         Ok(ObjectDir {
-            loc: Location::parse_with(dir, &BTreeMap::new())?,
+            // Not a table: an operator's directory, whose S3 credentials can only be
+            // the process's own.
+            loc: Location::parse_with(
+                dir,
+                &BTreeMap::from([(super::S3_AUTH.to_string(), "ambient".to_string())]),
+            )?,
             display: dir.to_string(),
         })
     }

@@ -3,10 +3,26 @@
 //! Rows are encoded into an in-memory part; when it reaches the rolling size (or at
 //! `prepare_commit`) it is put under `<path>/_staging/` (invisible to readers, which
 //! skip `_` names). `prepare_commit(epoch)` assigns the staged parts their final
-//! names `part-<worker>-<epoch>-<seq>.<ext>`; `commit(epoch)` renames them into place.
+//! names `part-<worker>-<epoch>-<seq>-<token>.<ext>`; `commit(epoch)` renames them into
+//! place and removes `_staging/` once it is empty. The token is unique to the sink object
+//! (the `token` field): a bounded job always commits epoch 1, so without it a
+//! second run would replace some files of the first and leave the others (a re-run at
+//! fewer workers counted old and new rows together).
 //! A partitioned table (`PARTITIONED BY`) keeps one open part per partition directory
 //! (`dt=…/hr=…/`, see [`super::partition`]) and leaves the partition columns out of
 //! the files.
+//!
+//! `INSERT OVERWRITE` (option `sink.overwrite`): the commit of epoch 1, the job's first
+//! (a bounded run's only one; a job restored from a checkpoint continues at a later
+//! epoch and never overwrites again), also deletes the data files that were there
+//! before. Which ones: an unpartitioned table's every data file under `path` (worker 0
+//! deletes them, so an empty result empties the table); a partitioned table's files in
+//! the partition directories the job writes, each by the workers writing it (Flink's
+//! dynamic partition overwrite: other partitions are kept). The files to delete are
+//! listed at `prepare_commit(1)`, before any part of the run is visible, and recorded
+//! in the pending commit as one-element arrays `[path]` beside the `[staged, final]`
+//! renames, so a restore finishes them. An object store has no atomic directory swap:
+//! while the commit runs, a reader may see old and new files side by side.
 
 use super::csv::write_field;
 use super::partition::Partitioning;
@@ -49,6 +65,8 @@ pub(crate) struct FileSink {
     prepared: BTreeMap<u64, Vec<(Path, Path)>>,
     /// Final names already used per epoch (so a second prepare of an epoch continues).
     next_seq: BTreeMap<u64, usize>,
+    /// `INSERT OVERWRITE`: the old data files the commit of an epoch deletes.
+    deletes: BTreeMap<u64, Vec<Path>>,
     /// Counter for staged object names.
     staged_count: u64,
     /// Unique to this sink object (process, time, counter): staged names of different
@@ -99,6 +117,7 @@ impl FileSink {
             staged: Vec::new(),
             prepared: BTreeMap::new(),
             next_seq: BTreeMap::new(),
+            deletes: BTreeMap::new(),
             staged_count: 0,
             token: unique_token(),
         })
@@ -318,14 +337,24 @@ impl Sink for FileSink {
 
     fn prepare_commit(&mut self, epoch: u64) -> Result<()> {
         self.roll_all()?;
+        if self.opts.overwrite && epoch == OVERWRITE_EPOCH {
+            let old = self.files_to_overwrite()?;
+            let list = self.deletes.entry(epoch).or_default();
+            for p in old {
+                if !list.contains(&p) {
+                    list.push(p);
+                }
+            }
+        }
         let seq = self.next_seq.entry(epoch).or_insert(0);
         let list = self.prepared.entry(epoch).or_default();
         for (staged, dir) in self.staged.drain(..) {
             let name = format!(
-                "{dir}{}part-{}-{epoch}-{}.{}",
+                "{dir}{}part-{}-{epoch}-{}-{}.{}",
                 if dir.is_empty() { "" } else { "/" },
                 self.worker,
                 *seq,
+                self.token,
                 self.opts.format.extension()
             );
             *seq += 1;
@@ -335,28 +364,37 @@ impl Sink for FileSink {
     }
 
     fn commit(&mut self, epoch: u64) -> Result<()> {
-        let epochs: Vec<u64> = self.prepared.range(..=epoch).map(|(e, _)| *e).collect();
+        let mut epochs: Vec<u64> = self.prepared.range(..=epoch).map(|(e, _)| *e).collect();
+        epochs.extend(self.deletes.range(..=epoch).map(|(e, _)| *e));
+        epochs.sort_unstable();
+        epochs.dedup();
         for e in epochs {
-            let Some(moves) = self.prepared.get(&e).cloned() else {
-                continue;
-            };
+            let moves = self.prepared.get(&e).cloned().unwrap_or_default();
             for (from, to) in moves {
                 self.move_into_place(&from, &to)?;
                 // Some parts of the checkpoint's commit are visible, others not yet.
                 crate::failpoint("commit.mid");
             }
             self.prepared.remove(&e);
+            for old in self.deletes.get(&e).cloned().unwrap_or_default() {
+                self.delete(&old)?;
+            }
+            self.deletes.remove(&e);
         }
+        self.remove_empty_staging();
         Ok(())
     }
 
-    /// `[[staged, final], …]`: the renames `commit(epoch)` does.
+    /// `[[staged, final], …, [deleted], …]`: the renames `commit(epoch)` does, then the
+    /// old files an `INSERT OVERWRITE` deletes.
     fn pending_commit(&self, epoch: u64) -> serde_json::Value {
         let moves = self.prepared.get(&epoch).map(Vec::as_slice).unwrap_or(&[]);
+        let deletes = self.deletes.get(&epoch).map(Vec::as_slice).unwrap_or(&[]);
         serde_json::Value::Array(
             moves
                 .iter()
                 .map(|(from, to)| serde_json::json!([from.as_ref(), to.as_ref()]))
+                .chain(deletes.iter().map(|p| serde_json::json!([p.as_ref()])))
                 .collect(),
         )
     }
@@ -371,15 +409,23 @@ impl Sink for FileSink {
             if p.is_null() {
                 continue;
             }
-            for m in p.as_array().ok_or_else(|| bad(p))? {
-                let pair = m
-                    .as_array()
-                    .filter(|a| a.len() == 2)
-                    .ok_or_else(|| bad(m))?;
-                let (Some(from), Some(to)) = (pair[0].as_str(), pair[1].as_str()) else {
-                    return Err(bad(m));
-                };
-                self.move_into_place(&Path::from(from), &Path::from(to))?;
+            let entries = p.as_array().ok_or_else(|| bad(p))?;
+            for m in entries {
+                match m.as_array().map(Vec::as_slice) {
+                    Some([from, to]) => {
+                        let (Some(from), Some(to)) = (from.as_str(), to.as_str()) else {
+                            return Err(bad(m));
+                        };
+                        self.move_into_place(&Path::from(from), &Path::from(to))?;
+                    }
+                    Some([_]) => {} // a delete: after every rename, below
+                    _ => return Err(bad(m)),
+                }
+            }
+            for m in entries {
+                if let Some([old]) = m.as_array().map(Vec::as_slice) {
+                    self.delete(&Path::from(old.as_str().ok_or_else(|| bad(m))?))?;
+                }
             }
         }
         let staging = self.loc.child("_staging");
@@ -398,14 +444,7 @@ impl Sink for FileSink {
         })
         .map_err(io)?;
         for path in leftovers {
-            let store = &self.loc.store;
-            block_on(async {
-                match store.delete(&path).await {
-                    Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-                    Err(e) => Err(e),
-                }
-            })?
-            .map_err(io)?;
+            self.delete(&path)?;
         }
         // A local store also leaves the temporary file of a write the crash cut short
         // (`<name>#<n>`), which listings do not show: remove the directory itself.
@@ -420,7 +459,65 @@ impl Sink for FileSink {
     }
 }
 
+/// The epoch whose commit an `INSERT OVERWRITE` sink replaces the old files at: the
+/// first of the job (checkpoint epochs count from 1; a bounded run commits only 1).
+const OVERWRITE_EPOCH: u64 = 1;
+
 impl FileSink {
+    /// `INSERT OVERWRITE`: the data files (not `_`/`.` names) this worker's commit of
+    /// the first epoch deletes: all of an unpartitioned table's (worker 0), or those in
+    /// the partition directories this worker has parts for. Called at prepare time,
+    /// before any part of the run is visible.
+    fn files_to_overwrite(&self) -> Result<Vec<Path>> {
+        let dirs: Vec<Path> = if self.partitioning.is_partitioned() {
+            let mut d: Vec<Path> = self
+                .staged
+                .iter()
+                .map(|(_, dir)| self.loc.child_encoded(dir))
+                .collect();
+            d.sort();
+            d.dedup();
+            d
+        } else if self.worker == 0 {
+            vec![self.loc.root.clone()]
+        } else {
+            Vec::new()
+        };
+        if dirs.is_empty() {
+            return Ok(Vec::new());
+        }
+        if self.loc.local.as_ref().is_some_and(|l| !l.exists()) {
+            return Ok(Vec::new());
+        }
+        let files = block_on(self.loc.list_files())??;
+        Ok(files
+            .into_iter()
+            .filter(|f| dirs.iter().any(|d| f.prefix_matches(d)))
+            .collect())
+    }
+
+    /// Deletes an old file (already gone is fine).
+    fn delete(&self, path: &Path) -> Result<()> {
+        let store = &self.loc.store;
+        block_on(async {
+            match store.delete(path).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                Err(e) => Err(e),
+            }
+        })?
+        .map_err(io)
+    }
+
+    /// Removes the local `_staging/` directory when nothing is staged in it (a
+    /// directory still in use by another worker is not empty and stays). Object stores
+    /// have no directories.
+    fn remove_empty_staging(&self) {
+        if let Some(dir) = &self.loc.local {
+            // Not empty, or already gone: both fine.
+            let _ = std::fs::remove_dir(dir.join("_staging"));
+        }
+    }
+
     /// Renames a staged part to its final name; a part already moved (by an earlier,
     /// interrupted commit) is fine.
     fn move_into_place(&self, from: &Path, to: &Path) -> Result<()> {

@@ -1,6 +1,6 @@
 //! The filesystem source: one worker's share of a table's files.
 
-use super::csv::{Field as CsvField, Reader as CsvReader, MAX_RECORD_BYTES};
+use super::csv::{Field as CsvField, Reader as CsvReader, MAX_RECORD_BYTES, UNTERMINATED};
 use super::partition::Partitioning;
 use super::{block_on, check_ctx, check_projection, io, no_panic, FileFormat, FsOptions, Location};
 use crate::values::{parse_decimal, parse_json, parse_text, ColumnBuilder, Value};
@@ -672,6 +672,21 @@ impl FileSource {
             };
             if !eof && reader.position() == data.len() {
                 // The record may go on past the buffer.
+                if data.len() - p0 > MAX_RECORD_BYTES && memchr_newline(&data[p0..]).is_some() {
+                    // A quoted field over several lines past the limit: an unterminated
+                    // quote, most likely. One bad record (its first line), then on at
+                    // the next line rather than past everything the quote took.
+                    let raw = reader.resync(p0, l0);
+                    acc.bad.push(self.bad(
+                        l0,
+                        format!(
+                            "record is larger than the limit of {MAX_RECORD_BYTES} bytes \
+                             (an unterminated quote?); reading resumes at the next line"
+                        ),
+                        raw,
+                    ));
+                    continue;
+                }
                 if data.len() - p0 > MAX_RECORD_BYTES {
                     acc.bad.push(self.bad(
                         l0,
@@ -686,6 +701,14 @@ impl FileSource {
                     st.line = l0;
                 }
                 return Step::NeedMore;
+            }
+            if meta.error.as_deref() == Some(UNTERMINATED) {
+                // At the end of the file: the quote took every later line. Report the
+                // record's first line and read on from the next.
+                let raw = reader.resync(p0, l0);
+                let e = format!("{UNTERMINATED}; reading resumes at the next line");
+                acc.bad.push(self.bad(l0, e, raw));
+                continue;
             }
             if let Some(e) = meta.error {
                 acc.bad.push(self.bad(meta.line, e, meta.raw));

@@ -26,6 +26,43 @@ fn table(schema: Schema, options: &[(&str, &str)]) -> TableDescriptor {
     }
 }
 
+/// The committed part files directly in `dir`, sorted.
+fn part_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("part-")
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// A part's name without the sink's unique token: `part-<worker>-<epoch>-<seq>.<ext>`.
+fn without_token(name: &str) -> String {
+    let (stem, ext) = name.rsplit_once('.').unwrap();
+    let (head, token) = stem.rsplit_once('-').unwrap();
+    assert!(
+        !token.is_empty() && token.chars().all(|c| c.is_ascii_hexdigit()),
+        "{name}"
+    );
+    format!("{head}.{ext}")
+}
+
+/// The names of the committed parts in `dir`, tokens left out, sorted.
+fn part_names(dir: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = part_files(dir)
+        .iter()
+        .map(|p| without_token(&p.file_name().unwrap().to_string_lossy()))
+        .collect();
+    v.sort();
+    v
+}
+
 fn all_types() -> Schema {
     Schema::new(vec![
         Field::new("b", SqlType::Boolean),
@@ -183,7 +220,7 @@ fn round_trip(format: &str) {
     sink.commit(1).unwrap();
     sink.commit(1).unwrap();
     let ext = FileSink_ext(format);
-    assert!(path.join(format!("part-0-1-0.{ext}")).exists());
+    assert_eq!(part_names(&path), vec![format!("part-0-1-0.{ext}")]);
     let (got, bad) = read(&t, &(0..schema.len()).collect::<Vec<_>>(), ctx(0, 1), 3);
     assert!(bad.is_empty(), "{bad:?}");
     let want = concat_batches(&data.schema(), &[data.clone(), data.slice(1, 2)]).unwrap();
@@ -244,7 +281,8 @@ fn json_text_forms() {
     sink.write(&sample(&schema).slice(0, 1)).unwrap();
     sink.prepare_commit(7).unwrap();
     sink.commit(7).unwrap();
-    let text = std::fs::read_to_string(dir.path().join("part-2-7-0.json")).unwrap();
+    assert_eq!(part_names(dir.path()), vec!["part-2-7-0.json"]);
+    let text = std::fs::read_to_string(&part_files(dir.path())[0]).unwrap();
     assert_eq!(
         text,
         "{\"b\":true,\"i\":1,\"l\":-7,\"d\":1.5,\"m\":123.45,\"s\":\"plain\",\"dt\":\"1970-01-01\",\"ts\":\"2015-07-15 00:00:00.123\",\"iv\":1000}\n"
@@ -257,19 +295,69 @@ fn csv_text_forms_and_header() {
     let schema = all_types();
     let t = table(
         schema.clone(),
-        &[("path", dir.path().to_str().unwrap()), ("format", "csv")],
+        &[
+            ("path", dir.path().to_str().unwrap()),
+            ("format", "csv"),
+            ("csv.header", "true"),
+        ],
     );
     let mut sink = FilesystemConnector.create_sink(&t, ctx(0, 1)).unwrap();
     sink.write(&sample(&schema).slice(0, 2)).unwrap();
     sink.prepare_commit(0).unwrap();
     sink.commit(0).unwrap();
-    let text = std::fs::read_to_string(dir.path().join("part-0-0-0.csv")).unwrap();
+    assert_eq!(part_names(dir.path()), vec!["part-0-0-0.csv"]);
+    let text = std::fs::read_to_string(&part_files(dir.path())[0]).unwrap();
     assert_eq!(
         text,
         "b,i,l,d,m,s,dt,ts,iv\n\
          true,1,-7,1.5,123.45,plain,1970-01-01,2015-07-15 00:00:00.123,1000\n\
          ,-2147483648,,-0.1,-0.05,\"\",1969-12-31,,-3\n"
     );
+}
+
+#[test]
+fn a_headerless_csv_read_with_no_option_gives_every_row() {
+    // Flink's `csv` format has no header: a job written for it must not lose line 1.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.csv"), "1,a\n2,b\n3,c\n").unwrap();
+    let schema = Schema::new(vec![
+        Field::new("id", SqlType::BigInt),
+        Field::new("name", SqlType::Varchar),
+    ]);
+    let t = table(
+        schema.clone(),
+        &[("path", dir.path().to_str().unwrap()), ("format", "csv")],
+    );
+    let (got, bad) = read(&t, &[0, 1], ctx(0, 1), 100);
+    assert!(bad.is_empty(), "{bad:?}");
+    assert_eq!(
+        got.unwrap().column(0).as_ref(),
+        &Int64Array::from(vec![1_i64, 2, 3]) as &dyn Array
+    );
+    // The sink agrees: no header by default, so what it writes reads back whole.
+    let out = dir.path().join("out");
+    let t = table(
+        schema.clone(),
+        &[("path", out.to_str().unwrap()), ("format", "csv")],
+    );
+    let batch = RecordBatch::try_new(
+        schema.to_arrow(),
+        vec![
+            Arc::new(Int64Array::from(vec![7_i64, 8])),
+            Arc::new(StringArray::from(vec!["x", "y"])),
+        ],
+    )
+    .unwrap();
+    let mut sink = FilesystemConnector.create_sink(&t, ctx(0, 1)).unwrap();
+    sink.write(&batch).unwrap();
+    sink.prepare_commit(1).unwrap();
+    sink.commit(1).unwrap();
+    let texts: Vec<String> = part_files(&out)
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert_eq!(texts, vec!["7,x\n8,y\n".to_string()]);
+    assert_eq!(rows(&read(&t, &[0], ctx(0, 1), 100).0), 2);
 }
 
 #[test]
@@ -298,13 +386,10 @@ fn a_part_older_than_the_rollover_interval_is_rolled() {
     sink.write(&batch).unwrap();
     sink.prepare_commit(1).unwrap();
     sink.commit(1).unwrap();
-    let mut parts: Vec<String> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("part-"))
-        .collect();
-    parts.sort();
-    assert_eq!(parts, vec!["part-0-1-0.csv", "part-0-1-1.csv"]);
+    assert_eq!(
+        part_names(dir.path()),
+        vec!["part-0-1-0.csv", "part-0-1-1.csv"]
+    );
     assert_eq!(rows(&read(&t, &[0], ctx(0, 1), 100).0), 8);
     // A bad interval is refused with the option's name.
     let bad = FsOptions::parse(
@@ -347,6 +432,7 @@ fn staged_files_are_invisible_until_commit_and_rolling_splits_parts() {
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .filter(|n| !n.starts_with('_'))
+            .map(|n| without_token(&n))
             .collect();
         v.sort();
         v
@@ -354,6 +440,7 @@ fn staged_files_are_invisible_until_commit_and_rolling_splits_parts() {
     assert!(visible(dir.path()).is_empty());
     sink.prepare_commit(3).unwrap();
     assert!(visible(dir.path()).is_empty());
+    assert!(dir.path().join("_staging").is_dir());
     assert_eq!(rows(&read(&t, &[0], ctx(0, 1), 10).0), 0);
     sink.commit(3).unwrap();
     assert_eq!(
@@ -361,6 +448,8 @@ fn staged_files_are_invisible_until_commit_and_rolling_splits_parts() {
         vec!["part-1-3-0.csv", "part-1-3-1.csv"]
     );
     assert_eq!(rows(&read(&t, &[0], ctx(0, 1), 10).0), 4);
+    // Nothing is left staged: no empty `_staging/` after the commit.
+    assert!(!dir.path().join("_staging").exists());
     // Nothing new: committing again and an empty epoch change nothing.
     sink.commit(3).unwrap();
     sink.prepare_commit(4).unwrap();
@@ -445,6 +534,7 @@ fn bad_csv_records_are_reported_and_good_rows_kept() {
         &[
             ("path", dir.path().to_str().unwrap()),
             ("format", "csv"),
+            ("csv.header", "true"),
             ("csv.field-delimiter", ";"),
             ("csv.null-literal", "\\N"),
         ],
@@ -732,8 +822,14 @@ fn options_are_validated() {
         ("dead-letter.path", "/tmp/dl")
     ])
     .is_ok());
-    // Cloud URLs resolve (credentials are looked up when used); unknown schemes do not.
-    assert!(check(&[("path", "s3://bucket/x"), ("format", "csv")]).is_ok());
+    // Cloud URLs resolve; unknown schemes do not.
+    assert!(check(&[
+        ("path", "s3://bucket/x"),
+        ("format", "csv"),
+        ("s3.access-key-id", "k"),
+        ("s3.secret-access-key", "s")
+    ])
+    .is_ok());
     assert!(check(&[("path", "ftp://host/x"), ("format", "csv")]).is_err());
     assert!(check(&[
         ("path", "s3://bucket/x"),
@@ -867,7 +963,11 @@ fn works_when_called_inside_another_tokio_runtime() {
     std::fs::write(dir.path().join("a.csv"), "x\n1\n2\n").unwrap();
     let t = table(
         Schema::new(vec![Field::new("x", SqlType::BigInt)]),
-        &[("path", dir.path().to_str().unwrap()), ("format", "csv")],
+        &[
+            ("path", dir.path().to_str().unwrap()),
+            ("format", "csv"),
+            ("csv.header", "true"),
+        ],
     );
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -917,6 +1017,7 @@ fn reading_in_small_chunks_gives_the_same_rows_and_bad_records() {
             &[
                 ("path", dir.path().join(sub).to_str().unwrap()),
                 ("format", format),
+                ("csv.header", "true"),
             ],
         );
         let (whole, whole_bad) = read(&t, &[0, 1], ctx(0, 1), 1000);
@@ -1085,4 +1186,307 @@ fn parquet_row_groups_excluded_by_pushed_down_filters_are_never_read() {
         }
         assert_eq!(got, want, "{filters:?}");
     }
+}
+
+/// One bounded run of `workers` sinks into `t`: worker `w` writes the rows `rows[w]`
+/// (`(x, p)` pairs) and everything commits epoch 1, as a bounded job does.
+fn bounded_run(t: &TableDescriptor, rows: &[Vec<(i64, &str)>]) {
+    let schema = t.schema.clone();
+    let mut sinks: Vec<_> = (0..rows.len())
+        .map(|w| {
+            FilesystemConnector
+                .create_sink(t, ctx(w, rows.len()))
+                .unwrap()
+        })
+        .collect();
+    for (sink, rows) in sinks.iter_mut().zip(rows) {
+        let batch = RecordBatch::try_new(
+            schema.to_arrow(),
+            vec![
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.1))),
+            ],
+        )
+        .unwrap();
+        sink.write(&batch).unwrap();
+    }
+    // Every worker prepares before any commits (the dataflow's barrier).
+    for sink in &mut sinks {
+        sink.prepare_commit(1).unwrap();
+    }
+    for sink in &mut sinks {
+        sink.commit(1).unwrap();
+    }
+}
+
+/// Every `x` the table holds, sorted.
+fn xs(t: &TableDescriptor) -> Vec<i64> {
+    let (got, bad) = read(t, &[0], ctx(0, 1), 1000);
+    assert!(bad.is_empty(), "{bad:?}");
+    let mut v: Vec<i64> = got.map_or(Vec::new(), |b| {
+        b.column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap()
+            .values()
+            .to_vec()
+    });
+    v.sort_unstable();
+    v
+}
+
+fn xp_schema() -> Schema {
+    Schema::new(vec![
+        Field::new("x", SqlType::BigInt),
+        Field::new("p", SqlType::Varchar),
+    ])
+}
+
+#[test]
+fn a_second_run_at_fewer_workers_never_replaces_a_file_of_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = table(
+        xp_schema(),
+        &[("path", dir.path().to_str().unwrap()), ("format", "csv")],
+    );
+    bounded_run(&t, &[vec![(1, "a")], vec![(2, "a")], vec![(3, "a")]]);
+    let first = part_files(dir.path());
+    assert_eq!(first.len(), 3);
+    bounded_run(&t, &[vec![(10, "a")], vec![(20, "a")]]);
+    // Plain INSERT appends: both runs' files, under distinct names, none rewritten.
+    let all = part_files(dir.path());
+    assert_eq!(all.len(), 5, "{all:?}");
+    assert!(first.iter().all(|f| all.contains(f)));
+    assert_eq!(
+        part_names(dir.path()),
+        vec![
+            "part-0-1-0.csv",
+            "part-0-1-0.csv",
+            "part-1-1-0.csv",
+            "part-1-1-0.csv",
+            "part-2-1-0.csv"
+        ]
+    );
+    assert_eq!(xs(&t), vec![1, 2, 3, 10, 20]);
+    assert!(!dir.path().join("_staging").exists());
+}
+
+#[test]
+fn insert_overwrite_replaces_the_tables_files_at_the_first_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_str().unwrap();
+    let plain = table(xp_schema(), &[("path", path), ("format", "csv")]);
+    let over = table(
+        xp_schema(),
+        &[
+            ("path", path),
+            ("format", "csv"),
+            ("sink.overwrite", "true"),
+        ],
+    );
+    bounded_run(&plain, &[vec![(1, "a")], vec![(2, "a")], vec![(3, "a")]]);
+    // A file in a subdirectory is the table's too; `_`/`.` names are not.
+    std::fs::create_dir_all(dir.path().join("sub")).unwrap();
+    std::fs::write(dir.path().join("sub/old.csv"), "4,a\n").unwrap();
+    std::fs::write(dir.path().join("_SUCCESS"), "").unwrap();
+    assert_eq!(xs(&plain), vec![1, 2, 3, 4]);
+    bounded_run(&over, &[vec![(10, "a")], vec![(20, "a")]]);
+    assert_eq!(xs(&plain), vec![10, 20]);
+    assert!(dir.path().join("_SUCCESS").exists());
+    assert!(!dir.path().join("_staging").exists());
+    // An empty result empties the table (worker 0 deletes even when it wrote nothing).
+    bounded_run(&over, &[vec![], vec![]]);
+    assert_eq!(xs(&plain), Vec::<i64>::new());
+    // Only the job's first epoch overwrites: a job restored from a checkpoint goes on
+    // at later epochs and keeps what it committed.
+    bounded_run(&plain, &[vec![(5, "a")]]);
+    let mut sink = FilesystemConnector.create_sink(&over, ctx(0, 1)).unwrap();
+    let batch = RecordBatch::try_new(
+        xp_schema().to_arrow(),
+        vec![
+            Arc::new(Int64Array::from(vec![6_i64])),
+            Arc::new(StringArray::from(vec!["a"])),
+        ],
+    )
+    .unwrap();
+    sink.write(&batch).unwrap();
+    sink.prepare_commit(2).unwrap();
+    sink.commit(2).unwrap();
+    assert_eq!(xs(&plain), vec![5, 6]);
+    // DDL cannot set the option: it is INSERT OVERWRITE's.
+    let e = FilesystemConnector
+        .validate(&over.options, &over.schema)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("INSERT OVERWRITE"), "{e}");
+}
+
+#[test]
+fn insert_overwrite_deletes_are_recorded_and_a_restore_finishes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_str().unwrap();
+    let plain = table(xp_schema(), &[("path", path), ("format", "csv")]);
+    let over = table(
+        xp_schema(),
+        &[
+            ("path", path),
+            ("format", "csv"),
+            ("sink.overwrite", "true"),
+        ],
+    );
+    bounded_run(&plain, &[vec![(1, "a")], vec![(2, "a")]]);
+    let mut sink = FilesystemConnector.create_sink(&over, ctx(0, 1)).unwrap();
+    let batch = RecordBatch::try_new(
+        xp_schema().to_arrow(),
+        vec![
+            Arc::new(Int64Array::from(vec![7_i64])),
+            Arc::new(StringArray::from(vec!["a"])),
+        ],
+    )
+    .unwrap();
+    sink.write(&batch).unwrap();
+    sink.prepare_commit(1).unwrap();
+    let pending = sink.pending_commit(1);
+    let entries = pending.as_array().unwrap();
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|e| e.as_array().unwrap().len() == 2)
+            .count(),
+        1
+    );
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|e| e.as_array().unwrap().len() == 1)
+            .count(),
+        2
+    );
+    // The worker dies after the checkpoint record: a restore finishes the commit.
+    drop(sink);
+    assert_eq!(xs(&plain), vec![1, 2]);
+    let mut restorer = FilesystemConnector.create_sink(&over, ctx(0, 1)).unwrap();
+    restorer.recover(&[pending]).unwrap();
+    assert_eq!(xs(&plain), vec![7]);
+    assert!(!dir.path().join("_staging").exists());
+}
+
+#[test]
+fn insert_overwrite_of_a_partitioned_table_replaces_only_the_partitions_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_str().unwrap();
+    let plain = table(
+        xp_schema(),
+        &[
+            ("path", path),
+            ("format", "csv"),
+            ("partition.columns", "p"),
+        ],
+    );
+    let over = table(
+        xp_schema(),
+        &[
+            ("path", path),
+            ("format", "csv"),
+            ("partition.columns", "p"),
+            ("sink.overwrite", "true"),
+        ],
+    );
+    bounded_run(
+        &plain,
+        &[vec![(1, "a"), (2, "b")], vec![(3, "c"), (4, "a")]],
+    );
+    assert_eq!(xs(&plain), vec![1, 2, 3, 4]);
+    // Worker 0 writes partition a, worker 1 partition b; c is not written and stays.
+    bounded_run(&over, &[vec![(10, "a")], vec![(20, "b")]]);
+    assert_eq!(xs(&plain), vec![3, 10, 20]);
+}
+
+#[test]
+fn an_unterminated_quote_is_one_bad_record_and_reading_resumes_at_the_next_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = xp_schema();
+    // 1000 lines; line 2 opens a quote it never closes.
+    let mut small = String::new();
+    for i in 1..=1000 {
+        if i == 2 {
+            small.push_str("2,\"never closed\n");
+        } else {
+            small.push_str(&format!("{i},n{i}\n"));
+        }
+    }
+    // The same past the record size limit, so that a reader in chunks gives up on the
+    // quote before the end of the file: 200,000 lines.
+    let mut big = small.clone();
+    for i in 1001..=200_000 {
+        big.push_str(&format!("{i},n{i}\n"));
+    }
+    assert!(big.len() > 2 * MAX_RECORD_BYTES_FOR_TESTS);
+    for (sub, text, lines) in [("small", &small, 1000), ("big", &big, 200_000)] {
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        std::fs::write(dir.path().join(sub).join("x.csv"), text).unwrap();
+        let t = table(
+            schema.clone(),
+            &[
+                ("path", dir.path().join(sub).to_str().unwrap()),
+                ("format", "csv"),
+                ("format.on-error", "skip"),
+            ],
+        );
+        for chunk in [None, Some(64 << 10)] {
+            let (got, bad) = read_chunked(&t, &[0], ctx(0, 1), 1 << 20, chunk);
+            assert_eq!(rows(&got), lines - 1, "{sub}, chunk {chunk:?}");
+            assert_eq!(
+                bad_positions(&bad),
+                vec!["x.csv:2"],
+                "{sub}, chunk {chunk:?}"
+            );
+            assert_eq!(bad[0].raw, b"2,\"never closed", "{sub}, chunk {chunk:?}");
+            let got = got.unwrap();
+            let x = got.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+            assert_eq!((x.value(0), x.value(1)), (1, 3), "{sub}, chunk {chunk:?}");
+        }
+    }
+}
+
+const MAX_RECORD_BYTES_FOR_TESTS: usize = super::csv::MAX_RECORD_BYTES;
+
+#[test]
+fn s3_credentials_come_from_the_options_or_from_the_process_only_when_ambient() {
+    let schema = Schema::new(vec![Field::new("x", SqlType::BigInt)]);
+    let check = |extra: &[(&str, &str)]| {
+        let mut o: Vec<(&str, &str)> = vec![("path", "s3://bucket/x"), ("format", "csv")];
+        o.extend_from_slice(extra);
+        let t = table(schema.clone(), &o);
+        FilesystemConnector
+            .validate(&t.options, &t.schema)
+            .map_err(|e| e.to_string())
+    };
+    // Neither keys nor 'ambient': a clear refusal, not a call to the instance metadata
+    // endpoint when the first object is read (whatever AWS_* this process has).
+    for extra in [&[][..], &[("s3.access-key-id", "k")][..]] {
+        let e = check(extra).unwrap_err();
+        assert!(
+            e.contains("no S3 credentials for path 's3://bucket/x'"),
+            "{e}"
+        );
+        assert!(e.contains("'s3.auth' = 'ambient'"), "{e}");
+        assert!(e.contains("'s3.secret-access-key'"), "{e}");
+    }
+    assert!(check(&[("s3.access-key-id", "k"), ("s3.secret-access-key", "s")]).is_ok());
+    assert!(check(&[("s3.auth", "ambient")]).is_ok());
+    assert!(check(&[
+        ("s3.auth", "options"),
+        ("s3.access-key-id", "k"),
+        ("s3.secret-access-key", "s")
+    ])
+    .is_ok());
+    let e = check(&[("s3.auth", "env")]).unwrap_err();
+    assert!(
+        e.contains("'s3.auth' must be 'options' or 'ambient'"),
+        "{e}"
+    );
+    // Local paths need none.
+    let t = table(schema.clone(), &[("path", "/tmp/x"), ("format", "csv")]);
+    assert!(FilesystemConnector.validate(&t.options, &t.schema).is_ok());
 }

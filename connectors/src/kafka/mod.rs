@@ -656,15 +656,37 @@ impl ClientContext for KafkaContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        if matches!(error, KafkaError::PartitionEOF(_)) {
-            return; // how sources learn a partition's end: not an error
+        if let Some(line) = self.error_line(&error, reason) {
+            eprintln!("{line}");
         }
-        eprintln!(
+    }
+}
+
+impl KafkaContext {
+    /// The line [`ClientContext::error`] prints for `error`, secrets scrubbed; `None` for
+    /// a partition's end, which is how sources learn it (`enable.partition.eof`) and not
+    /// an error. librdkafka reports it two ways: as a consumer event
+    /// (`KafkaError::PartitionEOF`) and, on the main queue of a consumer without a
+    /// `group.id`, as a global error (`KafkaError::Global(PartitionEOF)`, which rdkafka
+    /// prints as "Global error: PartitionEOF").
+    fn error_line(&self, error: &KafkaError, reason: &str) -> Option<String> {
+        if is_partition_eof(error) {
+            return None;
+        }
+        Some(format!(
             "kafka (table '{}'): {}",
             self.table,
             scrub(&format!("{error}: {reason}"), &self.secrets)
-        );
+        ))
     }
+}
+
+/// Whether `error` only says that a partition has no more messages (for now).
+pub(crate) fn is_partition_eof(error: &KafkaError) -> bool {
+    matches!(
+        error,
+        KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)
+    ) || error.rdkafka_error_code() == Some(RDKafkaErrorCode::PartitionEOF)
 }
 
 /// The `kafka` connector.

@@ -1385,3 +1385,29 @@ fn other_connectors_reject_metadata_columns() {
         );
     }
 }
+
+#[test]
+fn kafka_context_drops_partition_eof_in_both_forms_and_scrubs_the_rest() {
+    let ctx = KafkaContext::new("t", &["s3cr3t".to_string()]);
+    // The consumer event, and the main queue's global error ("Global error: PartitionEOF").
+    assert_eq!(ctx.error_line(&KafkaError::PartitionEOF(3), ""), None);
+    assert_eq!(
+        ctx.error_line(
+            &KafkaError::Global(RDKafkaErrorCode::PartitionEOF),
+            "Fetch from broker 1 reached end of partition"
+        ),
+        None
+    );
+    let line = ctx
+        .error_line(
+            &KafkaError::Global(RDKafkaErrorCode::AllBrokersDown),
+            "sasl.password=s3cr3t rejected",
+        )
+        .expect("a real error is printed");
+    assert!(line.starts_with("kafka (table 't'): "), "{line}");
+    assert!(
+        line.contains("AllBrokersDown") || line.contains("brokers"),
+        "{line}"
+    );
+    assert!(!line.contains("s3cr3t"), "{line}");
+}
