@@ -647,7 +647,7 @@ impl ClientContext for KafkaContext {
                 | RDKafkaLogLevel::Error
                 | RDKafkaLogLevel::Warning
         ) {
-            eprintln!(
+            tracing::warn!(
                 "kafka (table '{}'): {fac}: {}",
                 self.table,
                 scrub(log_message, &self.secrets)
@@ -657,7 +657,7 @@ impl ClientContext for KafkaContext {
 
     fn error(&self, error: KafkaError, reason: &str) {
         if let Some(line) = self.error_line(&error, reason) {
-            eprintln!("{line}");
+            tracing::error!("{line}");
         }
     }
 }
