@@ -107,13 +107,17 @@ fn shape(kind: usize, n: usize) -> String {
         9 => (0..n)
             .map(|i| format!("SELECT a, b FROM t WHERE a > {i}"))
             .collect::<Vec<_>>()
-            .join(if n % 2 == 0 { " UNION " } else { " UNION ALL " }),
+            .join(if n.is_multiple_of(2) {
+                " UNION "
+            } else {
+                " UNION ALL "
+            }),
         10 => {
             (0..n)
                 .map(|_| "SELECT a FROM t")
                 .enumerate()
                 .map(|(i, s)| {
-                    if i % 2 == 0 {
+                    if i.is_multiple_of(2) {
                         format!("{s} UNION")
                     } else {
                         format!("{s} UNION ALL")
