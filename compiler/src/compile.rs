@@ -1,9 +1,10 @@
 //! The compile driver: bind every statement of a script, then optimize and lower each
 //! output, and render EXPLAIN text.
 
-use crate::bind::{bind_script, BoundOutput};
+use crate::bind::{bind_statements, BoundOutput};
 use crate::error::CompileError;
 use crate::explain::{explain_logical, explain_physical};
+use crate::limits::on_compile_stack;
 use crate::lower;
 use crate::optimizer;
 use crate::parse::ExplainStage;
@@ -112,12 +113,23 @@ fn compile_output(out: BoundOutput) -> Result<(CompiledQuery, Output), CompileEr
 
 /// Compile a SQL script: every `CREATE TABLE`/`CREATE VIEW`/`SET`/`INSERT INTO`/`SELECT`/
 /// `EXPLAIN` statement, separated by `;`. See the crate docs for the stages.
+///
+/// Runs on a stack of its own ([`crate::limits::COMPILE_STACK_BYTES`]), so any thread
+/// may call it with any input: inputs beyond the [`crate::limits`] are errors.
 pub fn compile(
     sql: &str,
     catalog: &dyn Catalog,
     connectors: &dyn ConnectorValidator,
 ) -> Result<Compiled, CompileError> {
-    let bound = bind_script(sql, catalog, connectors)?;
+    on_compile_stack(|| compile_here(sql, catalog, connectors))
+}
+
+fn compile_here(
+    sql: &str,
+    catalog: &dyn Catalog,
+    connectors: &dyn ConnectorValidator,
+) -> Result<Compiled, CompileError> {
+    let bound = bind_statements(sql, catalog, connectors, false)?;
     let mut queries = Vec::with_capacity(bound.outputs.len());
     let mut outputs = Vec::with_capacity(bound.outputs.len());
     for out in bound.outputs {
@@ -143,6 +155,7 @@ pub fn compile(
 
 /// Compile a script of table declarations only (`CREATE TABLE …; …`), as a catalog that
 /// stores tables does: the descriptors in order, or the first error with its position.
+/// Like [`compile()`], on a stack of its own.
 pub fn compile_tables(
     sql: &str,
     catalog: &dyn Catalog,

@@ -264,3 +264,25 @@ pub struct InstanceStatus {
     /// Counters so far.
     pub progress: ProgressSnapshot,
 }
+
+/// Encodes a value that holds a plan (a [`WorkerRequest`], a stored job) as JSON. A plan
+/// nests one JSON level or two per expression and plan level (up to
+/// [`crate::limits::MAX_EXPR_DEPTH`] and [`crate::limits::MAX_PLAN_DEPTH`]), so the
+/// encoder grows its stack as it goes rather than trusting the calling thread's.
+pub fn plan_to_json<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut ser = serde_json::Serializer::new(&mut out);
+    value.serialize(serde_stacker::Serializer::new(&mut ser))?;
+    Ok(out)
+}
+
+/// Decodes JSON written by [`plan_to_json`]. serde_json refuses documents nested more
+/// than 128 levels, which a plan at the compiler's limits exceeds: this decoder lifts
+/// that limit and grows its stack as it goes instead.
+pub fn plan_from_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> serde_json::Result<T> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    de.disable_recursion_limit();
+    let value = T::deserialize(serde_stacker::Deserializer::new(&mut de))?;
+    de.end()?;
+    Ok(value)
+}

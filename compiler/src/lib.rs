@@ -13,7 +13,8 @@
 //! 4. [`parse`] (Flink SQL to sqlparser statements), [`bind`] (statements to logical
 //!    plans, with name resolution and type coercion) and [`mod@compile`] (the driver).
 //!
-//! Every error is a [`CompileError`] carrying a line and column when one is known.
+//! Every error is a [`CompileError`] carrying a line and column when one is known; the
+//! depth and size limits every input is held to are in [`limits`].
 
 #![forbid(unsafe_code)]
 
@@ -23,6 +24,7 @@ pub mod datum;
 pub mod error;
 pub mod expr;
 pub mod instance;
+pub mod limits;
 pub mod parse;
 pub mod physical;
 pub mod placement;
@@ -33,6 +35,7 @@ pub use compile::{compile, compile_tables, Compiled, CompiledQuery};
 pub use datum::{Datum, Row, F64};
 pub use error::{CompileError, ErrorKind, Position};
 pub use expr::{AggFunc, AggregateCall, BinaryOp, Func, ScalarExpr, SortKey, TimeUnit};
+pub use limits::{MAX_EXPR_DEPTH, MAX_PLAN_DEPTH, MAX_STATEMENT_TOKENS, PARSER_RECURSION_LIMIT};
 pub use parse::ExplainStage;
 pub use physical::{DataflowPlan, Output, PhysicalPlan, SinkTarget};
 pub use plan::{JoinKind, LogicalPlan, WindowKind};

@@ -15,6 +15,7 @@
 //!   `SESSION(TABLE t PARTITION BY k, …)` becomes `SESSION(t, PARTITION_BY(k), …)`.
 
 use crate::error::{CompileError, Position};
+use crate::limits::{MAX_STATEMENT_TOKENS, PARSER_RECURSION_LIMIT};
 use sqlparser::ast::{DateTimeField, Expr, Statement, Value};
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::{Parser, ParserError};
@@ -137,16 +138,34 @@ fn position_in_message(msg: &str) -> (String, Option<Position>) {
     (msg.to_string(), None)
 }
 
-fn parser_error(e: ParserError, fallback: Option<Position>) -> CompileError {
+/// A sqlparser error as a [`CompileError`]. `at` is where the parser stood when it
+/// failed (the position of a recursion-limit error, whose message has none).
+fn parser_error(e: ParserError, at: Option<Position>, fallback: Option<Position>) -> CompileError {
     match e {
         ParserError::TokenizerError(m) | ParserError::ParserError(m) => {
             let (msg, pos) = position_in_message(&m);
             CompileError::syntax(msg, pos.or(fallback))
         }
-        ParserError::RecursionLimitExceeded => {
-            CompileError::syntax("expression nested too deeply", fallback)
-        }
+        ParserError::RecursionLimitExceeded => CompileError::syntax(
+            format!(
+                "parentheses, subqueries, CASE expressions or function calls are nested too \
+                 deeply (more than {PARSER_RECURSION_LIMIT} levels)"
+            ),
+            at.or(fallback),
+        ),
     }
+}
+
+/// A sqlparser parser over `toks`, with Sluice's recursion limit.
+fn parser_for<'a>(dialect: &'a GenericDialect, toks: Vec<TokenWithSpan>) -> Parser<'a> {
+    Parser::new(dialect)
+        .with_recursion_limit(PARSER_RECURSION_LIMIT)
+        .with_tokens_with_locations(toks)
+}
+
+/// Where a parser stands (after an error: about where it failed).
+fn parser_pos(parser: &Parser<'_>) -> Option<Position> {
+    span_pos(parser.peek_token_ref().span)
 }
 
 fn is_word(t: Option<&TokenWithSpan>, word: &str) -> bool {
@@ -197,7 +216,18 @@ pub fn parse_script(sql: &str) -> Result<Vec<ParsedStatement>, CompileError> {
                 }
             }
             Token::EOF => {}
-            _ => current.push(t),
+            _ => {
+                if current.len() >= MAX_STATEMENT_TOKENS {
+                    return Err(CompileError::unsupported(
+                        format!(
+                            "the statement has more than {MAX_STATEMENT_TOKENS} tokens (split \
+                             it, or move data into a table)"
+                        ),
+                        tok_pos(&current, 0),
+                    ));
+                }
+                current.push(t)
+            }
         }
     }
     if !current.is_empty() {
@@ -335,10 +365,10 @@ fn run_parser(
     let eof = eof_after(&toks);
     toks.push(eof);
     let dialect = GenericDialect {};
-    let mut parser = Parser::new(&dialect).with_tokens_with_locations(toks);
+    let mut parser = parser_for(&dialect, toks);
     let stmt = parser
         .parse_statement()
-        .map_err(|e| parser_error(e, position))?;
+        .map_err(|e| parser_error(e, parser_pos(&parser), position))?;
     let next = parser.peek_token();
     if next.token != Token::EOF {
         return Err(CompileError::syntax(
@@ -357,8 +387,10 @@ fn parse_expr_tokens(
     let eof = eof_after(&toks);
     toks.push(eof);
     let dialect = GenericDialect {};
-    let mut parser = Parser::new(&dialect).with_tokens_with_locations(toks);
-    let e = parser.parse_expr().map_err(|e| parser_error(e, position))?;
+    let mut parser = parser_for(&dialect, toks);
+    let e = parser
+        .parse_expr()
+        .map_err(|e| parser_error(e, parser_pos(&parser), position))?;
     let next = parser.peek_token();
     if next.token != Token::EOF {
         return Err(CompileError::syntax(

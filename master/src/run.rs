@@ -242,7 +242,7 @@ fn run_worker(
 ) -> Result<(), Failure> {
     let worker =
         sluice_master::worker_bin::worker_binary().map_err(|e| Failure::runtime(e.to_string()))?;
-    let body = serde_json::to_vec(request)
+    let body = sluice_compiler::instance::plan_to_json(request)
         .map_err(|e| Failure::runtime(format!("internal error: cannot encode the plan: {e}")))?;
     let mut child = Command::new(&worker)
         .stdin(Stdio::piped())

@@ -60,10 +60,7 @@ pub struct ExprBinder<'s> {
     pub depth: usize,
 }
 
-/// The deepest expression nesting the binder accepts (operator chains such as
-/// `a + b + c + …` count one level per operator): deeper trees would risk exhausting
-/// the stack in the later recursive stages.
-pub const MAX_EXPR_DEPTH: usize = 256;
+pub use crate::limits::MAX_EXPR_DEPTH;
 
 /// The start position of an AST node. Computing a span recurses through the whole
 /// subtree, so it runs with stack to spare (see [`crate::bind::bind_script`]).

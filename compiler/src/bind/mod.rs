@@ -18,6 +18,7 @@ pub mod types;
 
 use crate::error::{CompileError, Position};
 use crate::expr::ScalarExpr;
+use crate::limits::{on_compile_stack, MAX_PLAN_DEPTH};
 use crate::parse::{parse_script, ExplainStage, ParsedStatement};
 use crate::physical::SinkTarget;
 use crate::plan::LogicalPlan;
@@ -53,13 +54,13 @@ pub struct BoundScript {
     pub settings: std::collections::BTreeMap<String, String>,
 }
 
-/// Parse and bind a script.
+/// Parse and bind a script (on a stack of its own, see [`crate::limits`]).
 pub fn bind_script(
     sql: &str,
     catalog: &dyn Catalog,
     connectors: &dyn ConnectorValidator,
 ) -> Result<BoundScript, CompileError> {
-    bind_statements(sql, catalog, connectors, false)
+    on_compile_stack(|| bind_statements(sql, catalog, connectors, false))
 }
 
 /// Bind a script of table declarations only (`CREATE TABLE`, `SET`): what a catalog
@@ -69,10 +70,11 @@ pub fn bind_tables(
     catalog: &dyn Catalog,
     connectors: &dyn ConnectorValidator,
 ) -> Result<Vec<TableDescriptor>, CompileError> {
-    Ok(bind_statements(sql, catalog, connectors, true)?.tables)
+    on_compile_stack(|| Ok(bind_statements(sql, catalog, connectors, true)?.tables))
 }
 
-fn bind_statements(
+/// Binds a script; the caller provides the stack (see [`crate::compile()`]).
+pub(crate) fn bind_statements(
     sql: &str,
     catalog: &dyn Catalog,
     connectors: &dyn ConnectorValidator,
@@ -212,6 +214,7 @@ fn bind_statements(
                                 input: Box::new(plan),
                             };
                         }
+                        check_plan_depth(&plan, *position)?;
                         views.insert(key, plan);
                     }
                     Statement::Insert(_) | Statement::Query(_) => {
@@ -257,6 +260,25 @@ fn bind_statements(
     })
 }
 
+/// Refuses a plan deeper than [`MAX_PLAN_DEPTH`] (iterative: safe on any depth), so that
+/// the later stages, which recurse on the plan, are never handed one.
+fn check_plan_depth(plan: &LogicalPlan, position: Option<Position>) -> Result<(), CompileError> {
+    let mut stack = vec![(plan, 1usize)];
+    while let Some((node, depth)) = stack.pop() {
+        if depth > MAX_PLAN_DEPTH {
+            return Err(CompileError::unsupported(
+                format!(
+                    "the query is nested too deeply (its plan has more than {MAX_PLAN_DEPTH} \
+                     levels of subqueries, views, joins and distinct unions)"
+                ),
+                position,
+            ));
+        }
+        stack.extend(node.inputs().into_iter().map(|i| (i, depth + 1)));
+    }
+    Ok(())
+}
+
 /// Where a statement starts (`None` for an ignored `SET`).
 fn statement_position(st: &ParsedStatement) -> Option<Position> {
     match st {
@@ -298,6 +320,7 @@ fn bind_output(
                 offset: bq.offset,
             };
             let logical = bq.plan;
+            check_plan_depth(&logical, position)?;
             Ok(BoundOutput {
                 target,
                 logical,
@@ -462,6 +485,7 @@ fn bind_insert(
             names: dst.fields.iter().map(|f| f.name.clone()).collect(),
         }
     };
+    check_plan_depth(&logical, position)?;
     let mut target = table.clone();
     if ins.overwrite {
         target

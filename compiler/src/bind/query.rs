@@ -211,6 +211,15 @@ fn ordinal(e: &Expr) -> Option<u64> {
 }
 
 /// Cast each input of a set operation to common column types.
+/// Adds a branch to a run of `UNION ALL` inputs, splicing in the inputs of a branch that
+/// is itself a `UNION ALL`.
+fn push_union_input(run: &mut Vec<LogicalPlan>, p: LogicalPlan) {
+    match p {
+        LogicalPlan::Union { inputs } => run.extend(inputs),
+        p => run.push(p),
+    }
+}
+
 fn unify_inputs(
     inputs: Vec<LogicalPlan>,
     pos: Option<Position>,
@@ -413,48 +422,72 @@ impl QueryBinder<'_> {
                 Ok(drop_hidden(plan, hidden))
             }
             SetExpr::Query(q) => Ok(self.bind_query(q, ctes)?.into_plan()),
-            SetExpr::SetOperation {
-                left,
-                op,
-                set_quantifier,
-                right,
-            } => {
-                let pos = pos_of(body);
-                if *op != SetOperator::Union {
-                    return Err(CompileError::unsupported(
-                        format!("{op} is not supported (only UNION [ALL])"),
-                        pos,
-                    ));
-                }
-                let is_distinct = match set_quantifier {
-                    SetQuantifier::All => false,
-                    SetQuantifier::Distinct | SetQuantifier::None => true,
-                    other => {
-                        return Err(CompileError::unsupported(
-                            format!("UNION {other} is not supported"),
-                            pos,
-                        ))
-                    }
-                };
-                let l = self.bind_set_expr(left, ctes)?;
-                let r = self.bind_set_expr(right, ctes)?;
-                let mut inputs = Vec::new();
-                for p in [l, r] {
-                    match p {
-                        LogicalPlan::Union { inputs: inner } => inputs.extend(inner),
-                        p => inputs.push(p),
-                    }
-                }
-                let inputs = unify_inputs(inputs, pos)?;
-                let u = LogicalPlan::Union { inputs };
-                Ok(if is_distinct { distinct(u) } else { u })
-            }
+            SetExpr::SetOperation { .. } => self.bind_set_operations(body, ctes),
             SetExpr::Values(v) => self.bind_values(v),
             other => Err(CompileError::unsupported(
                 format!("'{other}' is not supported as a query"),
                 pos_of(other),
             )),
         }
+    }
+
+    /// A chain of set operations. `a UNION ALL b UNION ALL c …` parses left-deep, one
+    /// level per operator, and generated SQL has thousands of branches: the chain is
+    /// walked iteratively into one n-ary `Union` per run of `UNION ALL` (a `UNION`
+    /// closes the run under a `Distinct`), so its length costs no stack.
+    fn bind_set_operations(
+        &self,
+        body: &SetExpr,
+        ctes: &Ctes,
+    ) -> Result<LogicalPlan, CompileError> {
+        // The operators from the innermost (leftmost) one out.
+        let mut chain = Vec::new();
+        let mut leftmost = body;
+        while let SetExpr::SetOperation {
+            left,
+            op,
+            set_quantifier,
+            right,
+        } = leftmost
+        {
+            chain.push((op, set_quantifier, right.as_ref()));
+            leftmost = left.as_ref();
+        }
+        chain.reverse();
+        // Errors about the chain point at its start, as the span of the whole chain does.
+        let pos = pos_of(leftmost);
+        let mut run: Vec<LogicalPlan> = Vec::new();
+        push_union_input(&mut run, self.bind_set_expr(leftmost, ctes)?);
+        for (op, set_quantifier, right) in chain {
+            if *op != SetOperator::Union {
+                return Err(CompileError::unsupported(
+                    format!("{op} is not supported (only UNION [ALL])"),
+                    pos,
+                ));
+            }
+            let is_distinct = match set_quantifier {
+                SetQuantifier::All => false,
+                SetQuantifier::Distinct | SetQuantifier::None => true,
+                other => {
+                    return Err(CompileError::unsupported(
+                        format!("UNION {other} is not supported"),
+                        pos,
+                    ))
+                }
+            };
+            push_union_input(&mut run, self.bind_set_expr(right, ctes)?);
+            if is_distinct {
+                let inputs = unify_inputs(std::mem::take(&mut run), pos)?;
+                run.push(distinct(LogicalPlan::Union { inputs }));
+            }
+        }
+        if run.len() == 1 {
+            if let Some(only) = run.pop() {
+                return Ok(only);
+            }
+        }
+        let inputs = unify_inputs(run, pos)?;
+        Ok(LogicalPlan::Union { inputs })
     }
 
     fn bind_values(&self, v: &Values) -> Result<LogicalPlan, CompileError> {

@@ -32,7 +32,7 @@
 //! Either way, the `sluice` binary itself never links timely.
 
 use sluice_compiler::instance::{
-    InstanceRequest, InstanceRunState, InstanceStatus, WorkerMessage, WorkerRequest,
+    plan_from_json, InstanceRequest, InstanceRunState, InstanceStatus, WorkerMessage, WorkerRequest,
 };
 use sluice_connectors::{ConnectorError, Registry};
 use sluice_dataflow::{ExecutionError, Progress, ProgressSnapshot, RunOptions, RunOutput};
@@ -123,7 +123,7 @@ fn stdin_main() -> ExitCode {
         eprintln!("sluice-worker: cannot read the request from standard input: {e}");
         return ExitCode::from(2);
     }
-    let mut request: WorkerRequest = match serde_json::from_str(&input) {
+    let mut request: WorkerRequest = match plan_from_json(input.as_bytes()) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("sluice-worker: the request on standard input is not a WorkerRequest: {e}");
@@ -203,8 +203,7 @@ fn write_status(dir: &Path, status: &InstanceStatus) -> std::io::Result<()> {
 fn read_request(dir: &Path) -> Result<InstanceRequest, String> {
     let path = dir.join("request.json");
     let body = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    serde_json::from_slice(&body)
-        .map_err(|e| format!("{} is not an InstanceRequest: {e}", path.display()))
+    plan_from_json(&body).map_err(|e| format!("{} is not an InstanceRequest: {e}", path.display()))
 }
 
 /// Caps this process's address space (see the crate documentation); logs the outcome.

@@ -236,7 +236,10 @@ impl CpuKernels {
         normalize(col, *ty)
     }
 
-    /// Evaluate `e`, on the fast path when possible.
+    /// Evaluate `e`, on the fast path when possible. Recursive (through `fast` and
+    /// `by_rows`) on expressions up to the compiler's `MAX_EXPR_DEPTH`, on timely's
+    /// threads (2 MiB): the stack grows on the heap when it runs low.
+    #[recursive::recursive]
     fn eval(
         &self,
         e: &ScalarExpr,

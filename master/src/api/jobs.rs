@@ -303,7 +303,19 @@ async fn validate_job(
     State(m): State<AppState>,
     ApiJson(req): ApiJson<ValidateRequest>,
 ) -> Result<Json<ValidateResponse>, ApiError> {
-    match m.validate(&req.sql) {
+    // Compiling and rendering the plans is CPU work on trees as deep as the compiler's
+    // limits allow: off the async workers, on a stack sized for those limits.
+    tokio::task::spawn_blocking(move || {
+        sluice_compiler::limits::on_compile_stack(|| validate_sql(&m, &req.sql))
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("validation failed: {e}")))?
+    .map(Json)
+}
+
+/// The body of `POST /api/v1/jobs/validate`.
+fn validate_sql(m: &AppState, sql: &str) -> Result<ValidateResponse, ApiError> {
+    match m.validate(sql) {
         Ok(compiled) => {
             let queries = compiled
                 .queries
@@ -333,15 +345,15 @@ async fn validate_job(
                 })
                 .collect();
             let bounded = crate::service::plan_is_bounded(&compiled.plan);
-            Ok(Json(ValidateResponse {
+            Ok(ValidateResponse {
                 valid: true,
                 queries,
                 tables: compiled.tables.iter().map(|t| t.name.clone()).collect(),
                 bounded,
                 errors: vec![],
-            }))
+            })
         }
-        Err(ServiceError::Sql(e)) => Ok(Json(ValidateResponse {
+        Err(ServiceError::Sql(e)) => Ok(ValidateResponse {
             valid: false,
             queries: vec![],
             tables: vec![],
@@ -352,7 +364,7 @@ async fn validate_job(
                 line: e.position.map(|p| p.line),
                 column: e.position.map(|p| p.column),
             }],
-        })),
+        }),
         Err(e) => Err(e.into()),
     }
 }

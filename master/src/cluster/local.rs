@@ -168,7 +168,8 @@ fn io(context: impl std::fmt::Display, e: impl std::fmt::Display) -> ClusterErro
 
 fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, String> {
     let body = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    serde_json::from_slice(&body).map_err(|e| format!("cannot decode {}: {e}", path.display()))
+    sluice_compiler::instance::plan_from_json(&body)
+        .map_err(|e| format!("cannot decode {}: {e}", path.display()))
 }
 
 /// Writes `path` atomically (a temporary file beside it, then a rename).
@@ -688,7 +689,7 @@ impl Cluster for LocalCluster {
             heartbeat_interval_ms: self.config.heartbeat_interval_ms,
             worker: spec.worker.clone(),
         };
-        let body = serde_json::to_vec(&request)
+        let body = sluice_compiler::instance::plan_to_json(&request)
             .map_err(|e| io(format!("cannot encode the request of instance {id}"), e))?;
         // Prepared under a hidden name, then renamed: a scan never sees a half-made dir.
         let tmp = self.config.instances_dir.join(format!(".{id}.tmp"));

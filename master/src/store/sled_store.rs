@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
+use sluice_compiler::instance::{plan_from_json, plan_to_json};
 
 use super::memory::{check_update, stored_event};
 use super::{job_id_what, job_what, table_what, NewEvent, Store, StoreError};
@@ -89,7 +90,8 @@ fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
 
 /// The JSON form of a record.
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(value).map_err(|e| StoreError::Io(format!("cannot encode a record: {e}")))
+    // Job versions hold plans, deeper than serde_json accepts by default.
+    plan_to_json(value).map_err(|e| StoreError::Io(format!("cannot encode a record: {e}")))
 }
 
 /// Just the version of a stored record, read before the rest.
@@ -105,14 +107,14 @@ fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, StoreError>
         key: key.to_string(),
         message,
     };
-    let header: FormatHeader = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
+    let header: FormatHeader = plan_from_json(bytes).map_err(|e| corrupt(e.to_string()))?;
     if header.format_version > FORMAT_VERSION {
         return Err(corrupt(format!(
             "written by a newer master (format {})",
             header.format_version
         )));
     }
-    serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))
+    plan_from_json(bytes).map_err(|e| corrupt(e.to_string()))
 }
 
 /// A key as text, for errors.
