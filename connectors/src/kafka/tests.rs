@@ -1411,3 +1411,39 @@ fn kafka_context_drops_partition_eof_in_both_forms_and_scrubs_the_rest() {
     );
     assert!(!line.contains("s3cr3t"), "{line}");
 }
+
+/// Idle is not hung: the source says it is caught up only once every partition
+/// reported its end, and is behind again as soon as a message arrives.
+#[test]
+fn kafka_source_is_caught_up_only_at_the_end_of_every_partition() {
+    let m = mock(&[("q", 3)]);
+    m.send_values("q", &json_events(30));
+    let t = kafka_table(
+        event_schema(),
+        &m.options(&[("topic", "q"), ("format", "json")]),
+    );
+    let mut src = source(&t, &[0, 1, 2], ctx(0, 1));
+    assert!(!src.caught_up(), "nothing read yet");
+    let (rows, _) = read(src.as_mut(), 1000, Some(30));
+    assert_eq!(rows.len(), 30);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !src.caught_up() {
+        assert!(std::time::Instant::now() < deadline, "never caught up");
+        assert!(matches!(src.poll(100).unwrap(), SourcePoll::Idle));
+    }
+    // New records: not caught up until they are read.
+    m.send_values("q", &json_events(33).into_iter().skip(30).collect::<Vec<_>>());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut got = 0;
+    while got < 3 {
+        assert!(std::time::Instant::now() < deadline, "the new records never came");
+        if let SourcePoll::Batch { batch, .. } = src.poll(100).unwrap() {
+            got += batch.num_rows();
+        }
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !src.caught_up() {
+        assert!(std::time::Instant::now() < deadline, "never caught up again");
+        let _ = src.poll(100).unwrap();
+    }
+}
