@@ -27,6 +27,9 @@ const STATES: [(JobState, &str); 7] = [
     (JobState::Failed, "failed"),
 ];
 
+/// A per-job counter: its name, help text and which of the job's totals it shows.
+type CounterMetric = (&'static str, &'static str, fn(&Counters) -> u64);
+
 /// The metrics page.
 pub fn render(m: &Master) -> String {
     let mut out = String::new();
@@ -42,7 +45,7 @@ pub fn render(m: &Master) -> String {
         .iter()
         .map(|(j, s)| (label(&j.name), s.job_totals(&instances)))
         .collect();
-    let counters: [(&str, &str, fn(&Counters) -> u64); 4] = [
+    let counters: [CounterMetric; 4] = [
         (
             "sluice_job_rows_read_total",
             "Rows the job's sources read, before the filters pushed into them (all its instances).",
