@@ -1432,18 +1432,27 @@ fn kafka_source_is_caught_up_only_at_the_end_of_every_partition() {
         assert!(matches!(src.poll(100).unwrap(), SourcePoll::Idle));
     }
     // New records: not caught up until they are read.
-    m.send_values("q", &json_events(33).into_iter().skip(30).collect::<Vec<_>>());
+    m.send_values(
+        "q",
+        &json_events(33).into_iter().skip(30).collect::<Vec<_>>(),
+    );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let mut got = 0;
     while got < 3 {
-        assert!(std::time::Instant::now() < deadline, "the new records never came");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new records never came"
+        );
         if let SourcePoll::Batch { batch, .. } = src.poll(100).unwrap() {
             got += batch.num_rows();
         }
     }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while !src.caught_up() {
-        assert!(std::time::Instant::now() < deadline, "never caught up again");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never caught up again"
+        );
         let _ = src.poll(100).unwrap();
     }
 }
