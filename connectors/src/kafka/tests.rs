@@ -1416,7 +1416,7 @@ fn kafka_context_drops_partition_eof_in_both_forms_and_scrubs_the_rest() {
 /// reported its end, and is behind again as soon as a message arrives.
 #[test]
 fn kafka_source_is_caught_up_only_at_the_end_of_every_partition() {
-    let m = mock(&[("q", 3)]);
+    let m = mock(&[("q", 4)]);
     m.send_values("q", &json_events(30));
     let t = kafka_table(
         event_schema(),
