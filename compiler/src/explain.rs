@@ -10,12 +10,12 @@
 //! Calc, aggregate and join nodes then say where they may run
 //! (`device=gpu-eligible` or `device=cpu(<reason>)`, see [`crate::placement`]).
 //! Physical nodes end with their state cost class in brackets (`[stateless]`,
-//! `[state: arranged by key]`, …) so a reader sees at a glance what a job keeps in
+//! `[state: one running state per group]`, …) so a reader sees at a glance what a job keeps in
 //! memory.
 
 use crate::datum::Datum;
 use crate::expr::{AggregateCall, BinaryOp, Func, ScalarExpr, SortKey};
-use crate::physical::PhysicalPlan;
+use crate::physical::{AggStrategy, PhysicalPlan};
 use crate::plan::{JoinKind, LogicalPlan, WindowKind};
 use sluice_catalogs::{Schema, SqlType};
 use std::fmt::Write;
@@ -579,7 +579,13 @@ pub fn state_class(plan: &PhysicalPlan) -> &'static str {
         | PhysicalPlan::Union { .. } => "stateless",
         PhysicalPlan::SessionAssign { .. } => "state: rows per partition",
         PhysicalPlan::WindowAggregate { .. } => "state: open windows",
-        PhysicalPlan::Reduce { .. } => "state: arranged by key",
+        PhysicalPlan::Reduce { strategies, .. } => {
+            if strategies.iter().all(|s| *s == AggStrategy::Accumulate) {
+                "state: one running state per group"
+            } else {
+                "state: per group, an entry per distinct value"
+            }
+        }
         PhysicalPlan::HashJoin { .. } => "state: both inputs arranged by key",
         PhysicalPlan::TopN { .. } => "state: all rows on one worker",
     }
@@ -673,13 +679,16 @@ fn physical_node(plan: &PhysicalPlan, depth: usize, out: &mut String) {
             input,
             group_by,
             aggs,
+            strategies,
         } => {
             let names = input_names(input);
+            let strategies: Vec<&str> = strategies.iter().map(|s| s.name()).collect();
             let _ = write!(
                 out,
-                "Reduce: group_by={} aggs={}",
+                "Reduce: group_by={} aggs={} strategies=[{}]",
                 bracket_columns(group_by, &names),
-                agg_list(aggs, &names)
+                agg_list(aggs, &names),
+                strategies.join(", ")
             );
         }
         PhysicalPlan::HashJoin {
@@ -943,11 +952,7 @@ mod tests {
             right_keys: vec![col(0)],
             residual: Some(gt(col(3), int(3))),
         };
-        let reduce = PhysicalPlan::Reduce {
-            input: Box::new(join),
-            group_by: vec![5],
-            aggs: vec![count_star()],
-        };
+        let reduce = crate::lower::reduce(join, vec![5], vec![count_star()]);
         let top = PhysicalPlan::TopN {
             input: Box::new(reduce),
             keys: vec![SortKey {
@@ -960,7 +965,7 @@ mod tests {
         };
         insta::assert_snapshot!(explain_physical(&top), @r"
         TopN: [$agg0 DESC] limit=3 [state: all rows on one worker]
-          Reduce: group_by=[c_name] aggs=[COUNT(*)] device=cpu(stateful; group-by kernel eligible) [state: arranged by key]
+          Reduce: group_by=[c_name] aggs=[COUNT(*)] strategies=[accumulate] device=cpu(stateful; group-by kernel eligible) [state: one running state per group]
             HashJoin: Inner keys=[o_custkey = c_custkey] residual=$agg0 > 3 device=cpu(stateful; join-probe kernel eligible) [state: both inputs arranged by key]
               WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[COUNT(*)] window_end=window_end device=cpu(stateful) [state: open windows]
                 WindowAssign: TUMBLE(time_col=o_ts, size=INTERVAL '60000' MILLISECOND) [stateless]

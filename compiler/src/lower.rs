@@ -16,6 +16,9 @@
 //!   watermark and a window's groups can be emitted and freed when it passes the
 //!   window end. Anything else becomes a retracting [`PhysicalPlan::Reduce`] (bounded
 //!   batch semantics for tables without watermarks).
+//! - **Aggregate state.** Each aggregate of a `Reduce` gets an [`AggStrategy`] here
+//!   ([`agg_strategies`]): a running state, a distinct-value count feeding one, or an
+//!   ordered multiset; the renderer follows it and EXPLAIN PHYSICAL prints it.
 //!
 //! Lowering checks that every column an expression reads exists in its input and
 //! reports an internal error otherwise (the binder and the optimizer should never
@@ -23,9 +26,11 @@
 
 use crate::error::CompileError;
 use crate::expr::ScalarExpr;
+use crate::expr::{AggFunc, AggregateCall};
 use crate::optimizer::util::{is_trivial, substitute, substitution_is_cheap};
-use crate::physical::PhysicalPlan;
+use crate::physical::{AggStrategy, PhysicalPlan};
 use crate::plan::{JoinKind, LogicalPlan, WindowKind};
+use sluice_catalogs::SqlType;
 
 /// Lower an optimized logical plan to a dataflow operator tree.
 pub fn lower(plan: &LogicalPlan) -> Result<PhysicalPlan, CompileError> {
@@ -130,11 +135,7 @@ pub fn lower(plan: &LogicalPlan) -> Result<PhysicalPlan, CompileError> {
                     aggs: aggs.clone(),
                     window_end_col,
                 },
-                None => PhysicalPlan::Reduce {
-                    input: physical_input,
-                    group_by: group_by.clone(),
-                    aggs: aggs.clone(),
-                },
+                None => reduce(*physical_input, group_by.clone(), aggs.clone()),
             })
         }
         LogicalPlan::Join {
@@ -193,6 +194,59 @@ pub fn lower(plan: &LogicalPlan) -> Result<PhysicalPlan, CompileError> {
             })
         }
     }
+}
+
+/// A [`PhysicalPlan::Reduce`] of `input`, with each aggregate's state strategy
+/// decided by [`agg_strategies`].
+pub fn reduce(input: PhysicalPlan, group_by: Vec<usize>, aggs: Vec<AggregateCall>) -> PhysicalPlan {
+    let strategies = agg_strategies(&aggs, &input.schema().types(), !is_updating(&input));
+    PhysicalPlan::Reduce {
+        input: Box::new(input),
+        group_by,
+        aggs,
+        strategies,
+    }
+}
+
+/// How each aggregate of a `Reduce` keeps its state (see [`AggStrategy`]), given the
+/// input's column types and whether the input never retracts:
+///
+/// | aggregate | input | strategy |
+/// |---|---|---|
+/// | `COUNT`, `SUM`/`AVG` of exact numbers | any | `Accumulate` |
+/// | `COUNT`/`SUM`/`AVG(DISTINCT)` of exact numbers | any | `Distinct` |
+/// | `MIN`/`MAX` (DISTINCT or not) | append-only | `Accumulate` |
+/// | `MIN`/`MAX` (DISTINCT or not) | retracting | `Ordered` |
+/// | `SUM`/`AVG` of DOUBLE/REAL (DISTINCT or not) | any | `Ordered` |
+pub fn agg_strategies(
+    aggs: &[AggregateCall],
+    input_types: &[SqlType],
+    append_only: bool,
+) -> Vec<AggStrategy> {
+    aggs.iter()
+        .map(|call| {
+            let exact = match call.arg.and_then(|a| input_types.get(a)) {
+                None => true, // COUNT(*)
+                Some(ty) => {
+                    call.func == AggFunc::Count
+                        || matches!(
+                            ty,
+                            SqlType::Int
+                                | SqlType::BigInt
+                                | SqlType::Interval
+                                | SqlType::Decimal { .. }
+                        )
+                }
+            };
+            match call.func {
+                AggFunc::Min | AggFunc::Max if append_only => AggStrategy::Accumulate,
+                AggFunc::Min | AggFunc::Max => AggStrategy::Ordered,
+                _ if !exact => AggStrategy::Ordered,
+                _ if call.distinct => AggStrategy::Distinct,
+                _ => AggStrategy::Accumulate,
+            }
+        })
+        .collect()
 }
 
 /// True when the physical plan may retract rows it has emitted (see `Output::updating`).
@@ -477,7 +531,7 @@ mod tests {
         t.watermark = None;
         let plan = tumble_agg(&t);
         insta::assert_snapshot!(lowered(&plan), @r"
-        Reduce: group_by=[o_custkey, window_start, window_end] aggs=[SUM(o_price)] device=cpu(stateful) [state: arranged by key]
+        Reduce: group_by=[o_custkey, window_start, window_end] aggs=[SUM(o_price)] strategies=[accumulate] device=cpu(stateful) [state: one running state per group]
           Calc: project=[o_custkey, window_start, window_end, o_price] device=cpu(columns only) [stateless]
             WindowAssign: TUMBLE(time_col=o_ts, size=INTERVAL '60000' MILLISECOND) [stateless]
               Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
@@ -498,7 +552,7 @@ mod tests {
         );
         let plan = aggregate(w, vec![1, 5], vec![count_star()]);
         insta::assert_snapshot!(lowered(&plan), @r"
-        Reduce: group_by=[o_custkey, window_end] aggs=[COUNT(*)] device=cpu(stateful) [state: arranged by key]
+        Reduce: group_by=[o_custkey, window_end] aggs=[COUNT(*)] strategies=[accumulate] device=cpu(stateful) [state: one running state per group]
           WindowAssign: HOP(time_col=o_ts, slide=INTERVAL '10' MILLISECOND, size=INTERVAL '20' MILLISECOND) [stateless]
             Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
         ");
@@ -590,7 +644,7 @@ mod tests {
         // 0..4 orders, 4..7 session columns, 7..10 tumble columns.
         let plan = aggregate(t, vec![7, 8], vec![count_star()]);
         insta::assert_snapshot!(lowered(&plan), @r"
-        Reduce: group_by=[window_start, window_end] aggs=[COUNT(*)] device=cpu(stateful) [state: arranged by key]
+        Reduce: group_by=[window_start, window_end] aggs=[COUNT(*)] strategies=[accumulate] device=cpu(stateful) [state: one running state per group]
           WindowAssign: TUMBLE(time_col=o_ts, size=INTERVAL '100' MILLISECOND) [stateless]
             SessionAssign: SESSION(time_col=o_ts, gap=INTERVAL '10' MILLISECOND) partition_by=[o_custkey] [state: rows per partition]
               Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]

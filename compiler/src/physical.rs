@@ -82,6 +82,37 @@ pub struct Output {
     pub updating: bool,
 }
 
+/// How one aggregate of a [`PhysicalPlan::Reduce`] keeps its state, chosen by the
+/// compiler from the aggregate, its argument type and whether the input retracts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AggStrategy {
+    /// A running state updated in O(1) per row and never revisited: `COUNT`, `SUM`/`AVG`
+    /// of exact numbers (integers, intervals, DECIMAL), `MIN`/`MAX` over an input that
+    /// never retracts. State: one value per group.
+    Accumulate,
+    /// `COUNT`/`SUM`/`AVG(DISTINCT x)` of exact numbers: a count per distinct
+    /// (group, value); the running state changes only when a value appears or
+    /// disappears. State: one entry per distinct value per group.
+    Distinct,
+    /// An ordered multiset of the group's values (value → count): `MIN`/`MAX` under
+    /// retractions (the first or last key), `SUM`/`AVG` of DOUBLE (summed in value
+    /// order, so the result does not depend on arrival order or the worker count) and
+    /// their DISTINCT forms. Each change re-reads the group's values for such a sum.
+    /// State: one entry per distinct value per group.
+    Ordered,
+}
+
+impl AggStrategy {
+    /// The name EXPLAIN prints.
+    pub fn name(self) -> &'static str {
+        match self {
+            AggStrategy::Accumulate => "accumulate",
+            AggStrategy::Distinct => "distinct",
+            AggStrategy::Ordered => "ordered",
+        }
+    }
+}
+
 /// A dataflow operator tree.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PhysicalPlan {
@@ -155,9 +186,13 @@ pub enum PhysicalPlan {
         /// Input column holding the window end (TIMESTAMP(3)).
         window_end_col: usize,
     },
-    /// Incremental aggregate with retractions (differential reduce), rows exchanged by
-    /// the group key. Output: group columns, then aggregates; with no group columns one
-    /// row even on empty input. State: every input row of every group.
+    /// Incremental grouped aggregate with retractions: rows exchanged by the group key
+    /// (all to worker 0 without group columns); per complete time, each changed group
+    /// retracts the row it last emitted and emits its new one. Output: group columns,
+    /// then aggregates; with no group columns one row even on empty input.
+    /// State: per group, its last emitted row and one state per aggregate as
+    /// `strategies` says (see [`AggStrategy`]): O(groups) when every strategy is
+    /// `Accumulate`, else also O(distinct values per group).
     Reduce {
         /// Input.
         input: Box<PhysicalPlan>,
@@ -165,6 +200,9 @@ pub enum PhysicalPlan {
         group_by: Vec<usize>,
         /// Aggregates.
         aggs: Vec<AggregateCall>,
+        /// How each aggregate keeps its state (one per `aggs` entry), decided by
+        /// [`crate::lower::reduce`].
+        strategies: Vec<AggStrategy>,
     },
     /// Equi-join on arranged keys (both sides exchanged by key hash), then `residual` on
     /// the joined row; outer kinds add NULL-padded unmatched rows. NULL keys never match.
@@ -282,6 +320,7 @@ impl PhysicalPlan {
                 input,
                 group_by,
                 aggs,
+                ..
             } => aggregate_schema(&input.schema(), group_by, aggs),
             PhysicalPlan::HashJoin { left, right, .. } => {
                 concat_schemas(left.schema(), right.schema())

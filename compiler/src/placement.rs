@@ -285,6 +285,7 @@ pub fn gpu_eligibility(plan: &PhysicalPlan) -> GpuEligibility {
             input,
             group_by,
             aggs,
+            ..
         }
         | PhysicalPlan::WindowAggregate {
             input,

@@ -9,7 +9,8 @@
 //! retractions because nothing is ever "subtracted".
 
 use sluice_catalogs::SqlType;
-use sluice_compiler::{AggFunc, AggregateCall, Datum, Row, F64};
+use sluice_compiler::{AggFunc, AggStrategy, AggregateCall, Datum, Row, F64};
+use std::collections::{BTreeMap, HashMap};
 
 /// The aggregates of one operator, ready to evaluate.
 #[derive(Clone, Debug)]
@@ -59,8 +60,17 @@ impl Aggregates {
                     .filter(|(d, _)| call.arg.is_none() || !d.is_null())
                     .collect();
                 vals.sort_by(|a, b| a.0.cmp(b.0));
+                // One entry per value (with its total count), so that a DOUBLE sum
+                // depends only on the multiset of values: the same as the `Ordered`
+                // state's.
+                vals.dedup_by(|next, kept| {
+                    let same = next.0 == kept.0;
+                    if same {
+                        kept.1 += next.1;
+                    }
+                    same
+                });
                 if call.distinct {
-                    vals.dedup_by(|a, b| a.0 == b.0);
                     vals.iter_mut().for_each(|v| v.1 = 1);
                 }
                 aggregate(call, self.arg_types[i], &vals)
@@ -135,40 +145,12 @@ impl Aggregates {
         row: &[Datum],
         diff: isize,
     ) -> Result<(), String> {
-        let n = diff as i128;
         for (call, state) in self.calls.iter().zip(states.iter_mut()) {
             let value = call.arg.and_then(|a| row.get(a)).unwrap_or(&Datum::Null);
             if call.arg.is_some() && value.is_null() {
                 continue;
             }
-            if diff < 0 && matches!(state, Running::Min(_) | Running::Max(_)) {
-                return Err("a MIN/MAX running state received a retraction".to_string());
-            }
-            match state {
-                Running::Count(c) => *c += n,
-                Running::Sum { sum, n: count } => {
-                    let v = match value {
-                        Datum::Int(v) | Datum::Interval(v) => i128::from(*v),
-                        Datum::Decimal(v) => *v,
-                        other => return Err(format!("cannot sum the value {other}")),
-                    };
-                    *sum = v
-                        .checked_mul(n)
-                        .and_then(|d| sum.checked_add(d))
-                        .ok_or("overflow in SUM")?;
-                    *count += n;
-                }
-                Running::Min(m) => {
-                    if m.as_ref().is_none_or(|cur| value < cur) {
-                        *m = Some(value.clone());
-                    }
-                }
-                Running::Max(m) => {
-                    if m.as_ref().is_none_or(|cur| value > cur) {
-                        *m = Some(value.clone());
-                    }
-                }
-            }
+            state.apply(value, diff as i128)?;
         }
         Ok(())
     }
@@ -179,33 +161,171 @@ impl Aggregates {
             .iter()
             .zip(&self.arg_types)
             .zip(states)
-            .map(|((call, ty), state)| match state {
-                Running::Count(c) => i64::try_from(*c)
+            .map(|((call, ty), state)| state.value(call, *ty))
+            .collect()
+    }
+}
+
+impl Running {
+    /// Fold one value (non-NULL, or any for `COUNT(*)`) with multiplicity `n`.
+    pub(crate) fn apply(&mut self, value: &Datum, n: i128) -> Result<(), String> {
+        if n < 0 && matches!(self, Running::Min(_) | Running::Max(_)) {
+            return Err("a MIN/MAX running state received a retraction".to_string());
+        }
+        match self {
+            Running::Count(c) => *c += n,
+            Running::Sum { sum, n: count } => {
+                let v = match value {
+                    Datum::Int(v) | Datum::Interval(v) => i128::from(*v),
+                    Datum::Decimal(v) => *v,
+                    other => return Err(format!("cannot sum the value {other}")),
+                };
+                *sum = v
+                    .checked_mul(n)
+                    .and_then(|d| sum.checked_add(d))
+                    .ok_or("overflow in SUM")?;
+                *count += n;
+            }
+            Running::Min(m) => {
+                if m.as_ref().is_none_or(|cur| value < cur) {
+                    *m = Some(value.clone());
+                }
+            }
+            Running::Max(m) => {
+                if m.as_ref().is_none_or(|cur| value > cur) {
+                    *m = Some(value.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The aggregate value of `call` (argument type `ty`) this state holds.
+    pub(crate) fn value(&self, call: &AggregateCall, ty: Option<SqlType>) -> Result<Datum, String> {
+        match self {
+            Running::Count(c) => i64::try_from(*c)
+                .map(Datum::Int)
+                .map_err(|_| "COUNT overflow".to_string()),
+            Running::Min(m) | Running::Max(m) => Ok(m.clone().unwrap_or(Datum::Null)),
+            Running::Sum { n, .. } if *n <= 0 => Ok(Datum::Null),
+            Running::Sum { sum, n } => match (call.func, ty) {
+                (AggFunc::Avg, Some(SqlType::Decimal { scale, .. })) => Ok(Datum::Float(F64(*sum
+                    as f64
+                    / 10f64.powi(i32::from(scale))
+                    / *n as f64))),
+                (AggFunc::Avg, _) => Ok(Datum::Float(F64(*sum as f64 / *n as f64))),
+                (_, Some(SqlType::Decimal { .. })) => {
+                    if sum.abs() < DECIMAL_LIMIT {
+                        Ok(Datum::Decimal(*sum))
+                    } else {
+                        Err("DECIMAL overflow in SUM".to_string())
+                    }
+                }
+                (_, Some(SqlType::Interval)) => i64::try_from(*sum)
+                    .map(Datum::Interval)
+                    .map_err(|_| "INTERVAL overflow in SUM".to_string()),
+                _ => i64::try_from(*sum)
                     .map(Datum::Int)
-                    .map_err(|_| "COUNT overflow".to_string()),
-                Running::Min(m) | Running::Max(m) => Ok(m.clone().unwrap_or(Datum::Null)),
-                Running::Sum { n, .. } if *n <= 0 => Ok(Datum::Null),
-                Running::Sum { sum, n } => match (call.func, ty) {
-                    (AggFunc::Avg, Some(SqlType::Decimal { scale, .. })) => {
-                        Ok(Datum::Float(F64(*sum as f64
-                            / 10f64.powi(i32::from(*scale))
-                            / *n as f64)))
-                    }
-                    (AggFunc::Avg, _) => Ok(Datum::Float(F64(*sum as f64 / *n as f64))),
-                    (_, Some(SqlType::Decimal { .. })) => {
-                        if sum.abs() < DECIMAL_LIMIT {
-                            Ok(Datum::Decimal(*sum))
-                        } else {
-                            Err("DECIMAL overflow in SUM".to_string())
-                        }
-                    }
-                    (_, Some(SqlType::Interval)) => i64::try_from(*sum)
-                        .map(Datum::Interval)
-                        .map_err(|_| "INTERVAL overflow in SUM".to_string()),
-                    _ => i64::try_from(*sum)
-                        .map(Datum::Int)
-                        .map_err(|_| "BIGINT overflow in SUM".to_string()),
+                    .map_err(|_| "BIGINT overflow in SUM".to_string()),
+            },
+        }
+    }
+}
+
+/// The state of one aggregate of a `Reduce`, of the kind its [`AggStrategy`] names.
+#[derive(Clone, Debug)]
+pub(crate) enum AggState {
+    /// [`AggStrategy::Accumulate`].
+    Running(Running),
+    /// [`AggStrategy::Distinct`]: the net count of each distinct value, and the running
+    /// state over the values whose count is positive.
+    Distinct {
+        /// Value → net count (entries at zero are removed).
+        counts: HashMap<Datum, i128>,
+        /// Over the values present.
+        running: Running,
+    },
+    /// [`AggStrategy::Ordered`]: value → net count, in value order.
+    Ordered(BTreeMap<Datum, i128>),
+}
+
+impl Aggregates {
+    /// Fresh states for `strategies` (one per aggregate).
+    pub(crate) fn states(&self, strategies: &[AggStrategy]) -> Vec<AggState> {
+        self.running()
+            .into_iter()
+            .zip(strategies)
+            .map(|(running, strategy)| match strategy {
+                AggStrategy::Accumulate => AggState::Running(running),
+                AggStrategy::Distinct => AggState::Distinct {
+                    counts: HashMap::new(),
+                    running,
                 },
+                AggStrategy::Ordered => AggState::Ordered(BTreeMap::new()),
+            })
+            .collect()
+    }
+
+    /// Fold one input row (with multiplicity `diff`) into `states`.
+    pub(crate) fn update_states(
+        &self,
+        states: &mut [AggState],
+        row: &[Datum],
+        diff: isize,
+    ) -> Result<(), String> {
+        let n = diff as i128;
+        for (call, state) in self.calls.iter().zip(states.iter_mut()) {
+            let value = call.arg.and_then(|a| row.get(a)).unwrap_or(&Datum::Null);
+            if call.arg.is_some() && value.is_null() {
+                continue;
+            }
+            match state {
+                AggState::Running(running) => running.apply(value, n)?,
+                AggState::Distinct { counts, running } => {
+                    let count = counts.entry(value.clone()).or_insert(0);
+                    let before = *count;
+                    *count += n;
+                    let after = *count;
+                    if after == 0 {
+                        counts.remove(value);
+                    }
+                    if before <= 0 && after > 0 {
+                        running.apply(value, 1)?;
+                    } else if before > 0 && after <= 0 {
+                        running.apply(value, -1)?;
+                    }
+                }
+                AggState::Ordered(values) => {
+                    let count = values.entry(value.clone()).or_insert(0);
+                    *count += n;
+                    if *count == 0 {
+                        values.remove(value);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The aggregate values of `states`: equal to [`Aggregates::compute`] over the
+    /// multiset the states were folded from.
+    pub(crate) fn finish_states(&self, states: &[AggState]) -> Result<Row, String> {
+        self.calls
+            .iter()
+            .zip(&self.arg_types)
+            .zip(states)
+            .map(|((call, ty), state)| match state {
+                AggState::Running(running) | AggState::Distinct { running, .. } => {
+                    running.value(call, *ty)
+                }
+                AggState::Ordered(values) => {
+                    let vals: Vec<(&Datum, i128)> = values
+                        .iter()
+                        .filter(|(_, n)| **n > 0)
+                        .map(|(d, n)| (d, if call.distinct { 1 } else { *n }))
+                        .collect();
+                    aggregate(call, *ty, &vals)
+                }
             })
             .collect()
     }
@@ -457,5 +577,61 @@ mod tests {
             &[SqlType::Double],
         );
         assert!(!doubles.incremental(true));
+    }
+
+    /// Every strategy, folded update by update (insertions and retractions in any
+    /// order), equals the from-scratch multiset computation after every update.
+    #[test]
+    fn strategy_states_equal_the_multiset_computation_after_every_update() {
+        use proptest::prelude::*;
+        let types = [SqlType::BigInt, SqlType::Double];
+        let mut calls = Vec::new();
+        for distinct in [false, true] {
+            for (arg, ty) in [(0, SqlType::BigInt), (1, SqlType::Double)] {
+                calls.push(call(AggFunc::Count, Some(arg), distinct, SqlType::BigInt));
+                calls.push(call(AggFunc::Sum, Some(arg), distinct, ty));
+                calls.push(call(AggFunc::Avg, Some(arg), distinct, SqlType::Double));
+                calls.push(call(AggFunc::Min, Some(arg), distinct, ty));
+                calls.push(call(AggFunc::Max, Some(arg), distinct, ty));
+            }
+        }
+        calls.push(call(AggFunc::Count, None, false, SqlType::BigInt));
+        let aggs = Aggregates::new(&calls, &types);
+        let value = prop_oneof![Just(Datum::Null), (-4i64..4).prop_map(Datum::Int),];
+        let double = prop_oneof![
+            Just(Datum::Null),
+            (-4i64..4).prop_map(|v| Datum::Float(F64(v as f64 * 0.1))),
+        ];
+        let update = (value, double, prop_oneof![Just(1isize), Just(-1), Just(2)]);
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+            cases: 64,
+            ..ProptestConfig::default()
+        });
+        runner
+            .run(&proptest::collection::vec(update, 1..40), |updates| {
+                for append_only in [false, true] {
+                    let strategies =
+                        sluice_compiler::lower::agg_strategies(&calls, &types, append_only);
+                    let mut states = aggs.states(&strategies);
+                    let mut multiset: BTreeMap<Row, isize> = BTreeMap::new();
+                    for (a, b, diff) in &updates {
+                        // An append-only input never retracts.
+                        let diff = if append_only { diff.abs() } else { *diff };
+                        let row = vec![a.clone(), b.clone()];
+                        // Only what is there can be retracted.
+                        let present = multiset.get(&aggs.arguments(&row)).copied();
+                        if diff < 0 && present.unwrap_or(0) < -diff {
+                            continue;
+                        }
+                        aggs.update_states(&mut states, &row, diff).unwrap();
+                        *multiset.entry(aggs.arguments(&row)).or_insert(0) += diff;
+                        let expected = aggs.compute(multiset.iter().map(|(r, n)| (r, *n)));
+                        let got = aggs.finish_states(&states);
+                        prop_assert_eq!(got, expected);
+                    }
+                }
+                Ok(())
+            })
+            .unwrap();
     }
 }

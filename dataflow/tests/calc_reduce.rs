@@ -172,11 +172,7 @@ fn forced_gpu_calc_gives_cpu_results_and_counts_devices() {
 fn reduce_grouped_matches_oracle() {
     let env = Env::new();
     let (t, rows) = people(&env, 200);
-    let plan = PhysicalPlan::Reduce {
-        input: Box::new(scan(&t)),
-        group_by: vec![1],
-        aggs: all_aggs(2),
-    };
+    let plan = sluice_compiler::lower::reduce(scan(&t), vec![1], all_aggs(2));
     let got = env.collect_1_and_4(&collect(plan));
     let mut groups: BTreeMap<Datum, Vec<Datum>> = BTreeMap::new();
     for r in &rows {
@@ -204,11 +200,7 @@ fn global_reduce_on_empty_and_all_null_input_gives_one_row() {
         project: None,
         names: vec![],
     };
-    let plan = PhysicalPlan::Reduce {
-        input: Box::new(empty),
-        group_by: vec![],
-        aggs: all_aggs(2),
-    };
+    let plan = sluice_compiler::lower::reduce(empty, vec![], all_aggs(2));
     let got = env.collect_1_and_4(&collect(plan));
     assert_eq!(got, vec![oracle_aggs(&[])]);
     assert_eq!(got[0][0], int(0));
@@ -219,11 +211,7 @@ fn global_reduce_on_empty_and_all_null_input_gives_one_row() {
         &[("v", SqlType::BigInt)],
         vec![vec![Datum::Null]; 5],
     );
-    let plan = PhysicalPlan::Reduce {
-        input: Box::new(scan(&nulls)),
-        group_by: vec![],
-        aggs: all_aggs(0),
-    };
+    let plan = sluice_compiler::lower::reduce(scan(&nulls), vec![], all_aggs(0));
     let got = env.collect_1_and_4(&collect(plan));
     assert_eq!(got, vec![oracle_aggs(&vec![Datum::Null; 5])]);
 
@@ -233,11 +221,7 @@ fn global_reduce_on_empty_and_all_null_input_gives_one_row() {
         &[("g", SqlType::BigInt), ("v", SqlType::BigInt)],
         vec![],
     );
-    let plan = PhysicalPlan::Reduce {
-        input: Box::new(scan(&empty)),
-        group_by: vec![0],
-        aggs: all_aggs(1),
-    };
+    let plan = sluice_compiler::lower::reduce(scan(&empty), vec![0], all_aggs(1));
     assert!(env.collect_1_and_4(&collect(plan)).is_empty());
 }
 
@@ -253,14 +237,14 @@ fn double_sums_do_not_depend_on_worker_count() {
         })
         .collect();
     let t = env.table("d", &[("x", SqlType::Double)], rows);
-    let plan = PhysicalPlan::Reduce {
-        input: Box::new(scan(&t)),
-        group_by: vec![],
-        aggs: vec![
+    let plan = sluice_compiler::lower::reduce(
+        scan(&t),
+        vec![],
+        vec![
             agg(AggFunc::Sum, Some(0), false, SqlType::Double),
             agg(AggFunc::Avg, Some(0), false, SqlType::Double),
         ],
-    };
+    );
     // collect_1_and_4 asserts bit-identical results.
     let got = env.collect_1_and_4(&collect(plan));
     assert_eq!(got.len(), 1);
@@ -279,11 +263,11 @@ fn decimal_sum_overflow_fails_the_run_with_an_eval_error() {
         &[("x", dec)],
         vec![vec![Datum::Decimal(big)], vec![Datum::Decimal(big)]],
     );
-    let plan = PhysicalPlan::Reduce {
-        input: Box::new(scan(&t)),
-        group_by: vec![],
-        aggs: vec![agg(AggFunc::Sum, Some(0), false, dec)],
-    };
+    let plan = sluice_compiler::lower::reduce(
+        scan(&t),
+        vec![],
+        vec![agg(AggFunc::Sum, Some(0), false, dec)],
+    );
     for workers in [1, 4] {
         let err = env
             .run_with(&collect(plan.clone()), workers, 3)
@@ -327,11 +311,11 @@ fn expression_error_fails_the_run_naming_the_operator() {
 fn calc_after_a_stateful_operator_runs_on_rows() {
     let env = Env::new();
     let (t, rows) = people(&env, 120);
-    let reduce = PhysicalPlan::Reduce {
-        input: Box::new(scan(&t)),
-        group_by: vec![1],
-        aggs: vec![agg(AggFunc::Count, None, false, SqlType::BigInt)],
-    };
+    let reduce = sluice_compiler::lower::reduce(
+        scan(&t),
+        vec![1],
+        vec![agg(AggFunc::Count, None, false, SqlType::BigInt)],
+    );
     // HAVING count > 35, SELECT g, count * 2
     let plan = PhysicalPlan::Calc {
         input: Box::new(reduce),
@@ -365,11 +349,11 @@ fn calc_after_a_stateful_operator_runs_on_rows() {
 
     // An evaluation error on the row path fails the run too.
     let bad = PhysicalPlan::Calc {
-        input: Box::new(PhysicalPlan::Reduce {
-            input: Box::new(scan(&t)),
-            group_by: vec![1],
-            aggs: vec![agg(AggFunc::Count, None, false, SqlType::BigInt)],
-        }),
+        input: Box::new(sluice_compiler::lower::reduce(
+            scan(&t),
+            vec![1],
+            vec![agg(AggFunc::Count, None, false, SqlType::BigInt)],
+        )),
         predicate: None,
         project: Some(vec![ScalarExpr::Cast {
             expr: Box::new(ScalarExpr::col(0)),

@@ -111,8 +111,8 @@ fn csv_to_reduce_to_csv_sink_and_back() {
         let plan = DataflowPlan {
             outputs: vec![Output {
                 target: SinkTarget::Table(output.clone()),
-                plan: PhysicalPlan::Reduce {
-                    input: Box::new(PhysicalPlan::Calc {
+                plan: sluice_compiler::lower::reduce(
+                    PhysicalPlan::Calc {
                         input: Box::new(PhysicalPlan::Source {
                             table: input.clone(),
                             projection: vec![1, 2],
@@ -125,9 +125,9 @@ fn csv_to_reduce_to_csv_sink_and_back() {
                         )),
                         project: None,
                         names: vec![],
-                    }),
-                    group_by: vec![0],
-                    aggs: vec![
+                    },
+                    vec![0],
+                    vec![
                         AggregateCall {
                             func: AggFunc::Count,
                             arg: None,
@@ -141,7 +141,7 @@ fn csv_to_reduce_to_csv_sink_and_back() {
                             ty: SqlType::BigInt,
                         },
                     ],
-                },
+                ),
                 schema: output.schema.clone(),
                 updating: true,
             }],

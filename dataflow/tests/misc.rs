@@ -149,16 +149,16 @@ fn table_sinks_write_and_commit() {
         &[("g", SqlType::Varchar), ("n", SqlType::BigInt)],
         vec![],
     );
-    let reduce = PhysicalPlan::Reduce {
-        input: Box::new(scan(&t)),
-        group_by: vec![1],
-        aggs: vec![AggregateCall {
+    let reduce = sluice_compiler::lower::reduce(
+        scan(&t),
+        vec![1],
+        vec![AggregateCall {
             func: AggFunc::Count,
             arg: None,
             distinct: false,
             ty: SqlType::BigInt,
         }],
-    };
+    );
     let plan = DataflowPlan {
         outputs: vec![
             Output {
@@ -342,16 +342,16 @@ fn retraction_into_append_only_sink_is_internal_error() {
         &[],
     );
     let out = env.table("counts_ao", &[("n", SqlType::BigInt)], vec![]);
-    let reduce = PhysicalPlan::Reduce {
-        input: Box::new(scan(&t)),
-        group_by: vec![],
-        aggs: vec![AggregateCall {
+    let reduce = sluice_compiler::lower::reduce(
+        scan(&t),
+        vec![],
+        vec![AggregateCall {
             func: AggFunc::Count,
             arg: None,
             distinct: false,
             ty: SqlType::BigInt,
         }],
-    };
+    );
     let mut plan = DataflowPlan {
         outputs: vec![Output {
             target: SinkTarget::Table(out.clone()),

@@ -126,20 +126,20 @@ fn unbounded_source_runs_until_cancelled() {
         .validate(&t.options, &t.schema)
         .unwrap();
     assert!(!t.capabilities.bounded);
-    let plan = collect(PhysicalPlan::Reduce {
-        input: Box::new(PhysicalPlan::Source {
+    let plan = collect(sluice_compiler::lower::reduce(
+        PhysicalPlan::Source {
             table: t,
             projection: vec![0],
             filters: vec![],
-        }),
-        group_by: vec![],
-        aggs: vec![AggregateCall {
+        },
+        vec![],
+        vec![AggregateCall {
             func: AggFunc::Count,
             arg: None,
             distinct: false,
             ty: SqlType::BigInt,
         }],
-    });
+    ));
     for workers in [1, 4] {
         let progress = Arc::new(Progress::new());
         let watcher = progress.clone();

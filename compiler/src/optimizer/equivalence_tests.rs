@@ -496,6 +496,7 @@ fn to_logical(plan: &PhysicalPlan) -> LogicalPlan {
             input,
             group_by,
             aggs,
+            ..
         }
         | PhysicalPlan::WindowAggregate {
             input,

@@ -177,7 +177,7 @@ mod tests {
         let physical = lower(&optimized).unwrap();
         insta::assert_snapshot!(explain_physical(&physical), @r"
         Calc: project=[c_name, window_start, $agg0 AS total] device=cpu(row stage) [stateless]
-          Reduce: group_by=[c_name, window_start, window_end] aggs=[SUM(o_price)] device=cpu(stateful) [state: arranged by key]
+          Reduce: group_by=[c_name, window_start, window_end] aggs=[SUM(o_price)] strategies=[accumulate] device=cpu(stateful) [state: one running state per group]
             Calc: project=[c_name, window_start, window_end, o_price] device=cpu(row stage) [stateless]
               HashJoin: Inner keys=[o_custkey = c_custkey] device=cpu(stateful; join-probe kernel eligible) [state: both inputs arranged by key]
                 WindowAssign: TUMBLE(time_col=o_ts, size=INTERVAL '60000' MILLISECOND) [stateless]

@@ -215,11 +215,20 @@ impl<'s> Context<'s> {
                 input,
                 group_by,
                 aggs,
+                strategies,
             } => {
                 let types = input.schema().types();
-                let append_only = !sluice_compiler::lower::is_updating(input);
                 let rows = self.render(input);
-                reduce::render_reduce(self, rows, group_by.clone(), aggs, &types, append_only)
+                reduce::render_reduce(
+                    self,
+                    rows,
+                    reduce::ReduceSpec {
+                        group_by: group_by.clone(),
+                        aggs,
+                        strategies,
+                        types: &types,
+                    },
+                )
             }
             PhysicalPlan::HashJoin {
                 left,

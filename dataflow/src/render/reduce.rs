@@ -1,125 +1,101 @@
-//! `Reduce`: grouped aggregation.
+//! `Reduce`: grouped aggregation with retractions, one keyed operator per worker.
 //!
-//! * **Incremental** (grouped, and every aggregate has a running state: COUNT, SUM/AVG of
-//!   exact numbers, MIN/MAX over an append-only input — [`Aggregates::incremental`]):
-//!   a keyed operator keeps, per group, the running states and the row it last emitted;
-//!   each complete time applies its updates in O(1) per row and emits, per changed
-//!   group, the retraction of the old row and the new one. State: one entry per group.
-//! * **Otherwise** (DISTINCT, DOUBLE sums, MIN/MAX under retractions, global aggregates):
-//!   a differential reduce per group key recomputing every aggregate from the group's
-//!   whole multiset of argument rows (see [`crate::accum`]). A global aggregate (no group
-//!   columns) gets one sentinel value (`None`) on worker 0 so that its single group
-//!   exists — and its row is produced — even for empty input. State: the multiset.
+//! Rows are exchanged by the hash of their group key (a global aggregate, with no
+//! group columns, sends every row to worker 0). Per group the operator keeps one
+//! state per aggregate, of the kind the compiler chose ([`AggStrategy`], see
+//! `sluice_compiler::lower::agg_strategies`), and the row it last emitted. Updates are
+//! buffered per timely time; once a time is complete (the input frontier passed it)
+//! its updates are folded in and each changed group retracts its old row and emits its
+//! new one at that time, so that, for every time `t`,
+//!
+//! > output up to `t` = `Aggregates::compute` over the input up to `t`, per group
+//!
+//! (the oracle `dataflow/tests/calc_reduce.rs` checks). A group whose net row count
+//! drops to zero emits nothing and is freed; a global aggregate's single group always
+//! exists, so its row is produced at time 0 even for empty input.
+//!
+//! State: per group, the last emitted row and the aggregate states — O(1) for
+//! `Accumulate`, O(distinct values) for `Distinct` and `Ordered`.
 
-use super::{constant, map_updates, split_results, Context, Diff, Rows, Time};
-use crate::accum::{Aggregates, Running};
+use super::{split_results, Context, Diff, Rows, Time};
+use crate::accum::{AggState, Aggregates};
 use crate::errors::ExecutionError;
 use differential_dataflow::Hashable;
+use rustc_hash::FxHashMap;
 use sluice_catalogs::SqlType;
-use sluice_compiler::{AggregateCall, Datum, Row};
-use std::collections::{BTreeMap, HashMap};
+use sluice_compiler::{AggStrategy, AggregateCall, Datum, Row};
+use std::collections::BTreeMap;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::Capability;
 
-/// Renders `Reduce` (`append_only`: the input never retracts).
-pub(crate) fn render_reduce<'s>(
-    ctx: &mut Context<'s>,
-    rows: Rows<'s>,
-    group_by: Vec<usize>,
-    aggs: &[AggregateCall],
-    types: &[SqlType],
-    append_only: bool,
-) -> Rows<'s> {
-    let aggregates = Aggregates::new(aggs, types);
-    let global = group_by.is_empty();
-    if !global && aggregates.incremental(append_only) {
-        return render_incremental(ctx, rows, group_by, aggregates);
-    }
-    let args = aggregates.clone();
-    let mut keyed = map_updates(rows, "Reduce: key", move |row: Row, t, r, out| {
-        let key: Row = group_by
-            .iter()
-            .map(|&c| row.get(c).cloned().unwrap_or(Datum::Null))
-            .collect();
-        out.push(((key, Some(args.arguments(&row))), t, r));
-    });
-    if global {
-        let sentinel = map_updates(
-            constant(ctx.scope, "Reduce: global sentinel", vec![Vec::new()]),
-            "Reduce: sentinel key",
-            |key: Row, t, r, out| out.push(((key, None), t, r)),
-        );
-        keyed = keyed.concat(sentinel);
-    }
-    let reduced = keyed.reduce_named(
-        "Reduce",
-        move |key: &Row,
-              input: &[(&Option<Row>, Diff)],
-              output: &mut Vec<(Result<Row, ExecutionError>, Diff)>| {
-            let values = input
-                .iter()
-                .filter_map(|(v, n)| v.as_ref().map(|row| (row, *n)));
-            if !global && values.clone().all(|(_, n)| n <= 0) {
-                return;
-            }
-            let result = aggregates
-                .compute(values)
-                .map(|aggs| key.iter().cloned().chain(aggs).collect())
-                .map_err(|m| ExecutionError::eval("Reduce", m));
-            output.push((result, 1));
-        },
-    );
-    let results = map_updates(
-        reduced,
-        "Reduce: unkey",
-        |(_k, v): (Row, Result<Row, ExecutionError>), t: Time, r, out| out.push((v, t, r)),
-    );
-    let (oks, errs) = split_results(results.inner, "Reduce: split errors");
-    ctx.errs.push(errs);
-    oks
+/// What `render_reduce` needs of the plan node.
+pub(crate) struct ReduceSpec<'a> {
+    /// Group columns.
+    pub(crate) group_by: Vec<usize>,
+    /// Aggregates.
+    pub(crate) aggs: &'a [AggregateCall],
+    /// One per aggregate.
+    pub(crate) strategies: &'a [AggStrategy],
+    /// The input's column types.
+    pub(crate) types: &'a [SqlType],
 }
 
 /// Updates of one time, with a capability at it.
 type Pending = (Capability<Time>, Vec<(Row, Diff)>);
 
-/// One group of the incremental reduce.
+/// One group.
 struct Group {
     /// Net rows in the group.
     rows: Diff,
-    states: Vec<Running>,
-    /// The row last emitted for the group (with a positive count), if any.
+    states: Vec<AggState>,
+    /// The row last emitted for the group, if any.
     emitted: Option<Result<Row, ExecutionError>>,
 }
 
-/// The incremental `Reduce` (see the module docs).
-fn render_incremental<'s>(
+/// Renders `Reduce` (see the module docs).
+pub(crate) fn render_reduce<'s>(
     ctx: &mut Context<'s>,
     rows: Rows<'s>,
-    group_by: Vec<usize>,
-    aggregates: Aggregates,
+    spec: ReduceSpec<'_>,
 ) -> Rows<'s> {
     type Out = (Result<Row, ExecutionError>, Time, Diff);
-    let key_of = {
-        let group_by = group_by.clone();
-        move |row: &Row| -> Row {
-            group_by
-                .iter()
-                .map(|&c| row.get(c).cloned().unwrap_or(Datum::Null))
-                .collect()
-        }
+    let aggregates = Aggregates::new(spec.aggs, spec.types);
+    let strategies = spec.strategies.to_vec();
+    let group_by = spec.group_by;
+    let global = group_by.is_empty();
+    let key_of = move |row: &Row| -> Row {
+        group_by
+            .iter()
+            .map(|&c| row.get(c).cloned().unwrap_or(Datum::Null))
+            .collect()
     };
     let route = key_of.clone();
-    let exchange = Exchange::new(move |(row, _, _): &(Row, Time, Diff)| route(row).hashed());
+    // Without group columns every row goes to worker 0, which owns the one group.
+    let exchange = Exchange::new(
+        move |(row, _, _): &(Row, Time, Diff)| {
+            if global {
+                0
+            } else {
+                route(row).hashed()
+            }
+        },
+    );
+    let worker = ctx.worker.worker;
     let results = rows
         .inner
         .unary_frontier::<CapacityContainerBuilder<Vec<Out>>, _, _, _>(
             exchange,
-            "Reduce (incremental)",
-            move |_cap, _info| {
-                let mut groups: HashMap<Row, Group> = HashMap::new();
+            "Reduce",
+            move |cap, _info| {
+                let mut groups: FxHashMap<Row, Group> = FxHashMap::default();
                 let mut pending: BTreeMap<Time, Pending> = BTreeMap::new();
+                // The global group exists from time 0, on the worker that owns it.
+                let mut create_global = global && worker == 0;
+                if create_global {
+                    pending.insert(0, (cap, Vec::new()));
+                }
                 move |(input, frontier), output| {
                     input.for_each(|cap, data| {
                         for (row, t, d) in data.drain(..) {
@@ -143,15 +119,29 @@ fn render_incremental<'s>(
                         };
                         let mut out: Vec<Out> = Vec::new();
                         let mut changed: Vec<Row> = Vec::new();
+                        if std::mem::take(&mut create_global) {
+                            groups.insert(
+                                Vec::new(),
+                                Group {
+                                    rows: 0,
+                                    states: aggregates.states(&strategies),
+                                    emitted: None,
+                                },
+                            );
+                            changed.push(Vec::new());
+                        }
                         for (row, d) in updates {
                             let key = key_of(&row);
-                            let group = groups.entry(key.clone()).or_insert_with(|| Group {
-                                rows: 0,
-                                states: aggregates.running(),
-                                emitted: None,
-                            });
+                            let group = match groups.get_mut(&key) {
+                                Some(group) => group,
+                                None => groups.entry(key.clone()).or_insert_with(|| Group {
+                                    rows: 0,
+                                    states: aggregates.states(&strategies),
+                                    emitted: None,
+                                }),
+                            };
                             group.rows += d;
-                            if let Err(m) = aggregates.update(&mut group.states, &row, d) {
+                            if let Err(m) = aggregates.update_states(&mut group.states, &row, d) {
                                 out.push((Err(ExecutionError::eval("Reduce", m)), t, 1));
                             }
                             changed.push(key);
@@ -162,27 +152,28 @@ fn render_incremental<'s>(
                             let Some(group) = groups.get_mut(&key) else {
                                 continue;
                             };
-                            let new = (group.rows > 0).then(|| {
+                            let new = (global || group.rows > 0).then(|| {
                                 aggregates
-                                    .finish(&group.states)
+                                    .finish_states(&group.states)
                                     .map(|aggs| key.iter().cloned().chain(aggs).collect())
                                     .map_err(|m| ExecutionError::eval("Reduce", m))
                             });
-                            if new == group.emitted {
-                                continue;
+                            if new != group.emitted {
+                                if let Some(old) = group.emitted.take() {
+                                    out.push((old, t, -1));
+                                }
+                                if let Some(new) = new {
+                                    group.emitted = Some(new.clone());
+                                    out.push((new, t, 1));
+                                }
                             }
-                            if let Some(old) = group.emitted.take() {
-                                out.push((old, t, -1));
-                            }
-                            if let Some(new) = new {
-                                group.emitted = Some(new.clone());
-                                out.push((new, t, 1));
-                            }
-                            if group.rows <= 0 && group.emitted.is_none() {
+                            if !global && group.rows <= 0 && group.emitted.is_none() {
                                 groups.remove(&key);
                             }
                         }
-                        output.session(&cap).give_iterator(out.into_iter());
+                        if !out.is_empty() {
+                            output.session(&cap).give_iterator(out.into_iter());
+                        }
                     }
                 }
             },
