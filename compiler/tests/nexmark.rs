@@ -114,3 +114,26 @@ fn nexmark_queries_with_unsupported_features_fail_clearly() {
         "{text}"
     );
 }
+
+/// The compiler picks each aggregate's state strategy and EXPLAIN PHYSICAL shows it:
+/// COUNT(DISTINCT) keeps distinct-value counts (q15), MIN/MAX over a retracting input
+/// and DOUBLE sums keep ordered multisets, plain counts and exact sums a running state.
+#[test]
+fn explain_physical_shows_each_aggregates_state_strategy() {
+    let physical = |sql: &str| {
+        let logical = sluice_compiler::optimizer::optimize(plan(sql)).unwrap();
+        sluice_compiler::explain::explain_physical(&sluice_compiler::lower::lower(&logical).unwrap())
+    };
+    insta::assert_snapshot!(physical(
+        "SELECT auction, count(*), count(distinct bidder), count(distinct bidder) filter (where price < 10000), \
+         sum(price), min(price) FROM bid GROUP BY auction"
+    ));
+    // q4's shape: MAX over a join's rows (append-only), then AVG of those maxima per
+    // category over a retracting input, and MIN of them.
+    insta::assert_snapshot!(physical(
+        "SELECT Q.category, AVG(Q.final), MIN(Q.final), SUM(CAST(Q.final AS DOUBLE)) FROM (\
+           SELECT MAX(B.price) AS final, A.category FROM auction A, bid B \
+           WHERE A.id = B.auction AND B.dateTime BETWEEN A.dateTime AND A.expires GROUP BY A.id, A.category) Q \
+         GROUP BY Q.category"
+    ));
+}
