@@ -122,7 +122,9 @@ fn nexmark_queries_with_unsupported_features_fail_clearly() {
 fn explain_physical_shows_each_aggregates_state_strategy() {
     let physical = |sql: &str| {
         let logical = sluice_compiler::optimizer::optimize(plan(sql)).unwrap();
-        sluice_compiler::explain::explain_physical(&sluice_compiler::lower::lower(&logical).unwrap())
+        sluice_compiler::explain::explain_physical(
+            &sluice_compiler::lower::lower(&logical).unwrap(),
+        )
     };
     insta::assert_snapshot!(physical(
         "SELECT auction, count(*), count(distinct bidder), count(distinct bidder) filter (where price < 10000), \
