@@ -29,6 +29,7 @@ pub mod parse;
 pub mod physical;
 pub mod placement;
 pub mod plan;
+pub mod temporal;
 
 pub use bind::{bind_script, bind_tables, BoundOutput, BoundScript};
 pub use compile::{compile, compile_tables, Compiled, CompiledQuery};

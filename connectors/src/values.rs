@@ -23,7 +23,7 @@ use arrow::array::{
     Float64Builder, Int32Array, Int32Builder, Int64Array, Int64Builder, NullArray, StringArray,
     StringBuilder, TimestampMillisecondArray, TimestampMillisecondBuilder,
 };
-use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime};
+use chrono::{DateTime, NaiveDate};
 use sluice_catalogs::SqlType;
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -212,27 +212,15 @@ pub fn parse_decimal(s: &str, precision: u8, scale: u8) -> Result<i128, String> 
     Ok(if neg { -unscaled } else { unscaled })
 }
 
-/// Days since 1970-01-01 of a `YYYY-MM-DD` date.
+/// Days since 1970-01-01 of a `YYYY-MM-DD` date (see [`sluice_compiler::temporal`]).
 pub fn parse_date(s: &str) -> Option<i64> {
-    let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
-    Some(i64::from(d.num_days_from_ce()) - i64::from(UNIX_EPOCH_DAYS_FROM_CE))
+    sluice_compiler::temporal::parse_date(s).map(i64::from)
 }
 
 /// Epoch milliseconds of a `YYYY-MM-DD HH:MM:SS[.fff]` (or `T`-separated, or bare date)
-/// timestamp; sub-millisecond digits are truncated.
+/// timestamp; sub-millisecond digits are truncated (see [`sluice_compiler::temporal`]).
 pub fn parse_timestamp(s: &str) -> Option<i64> {
-    let s = s.strip_suffix('Z').unwrap_or(s);
-    for fmt in [
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M",
-        "%Y-%m-%dT%H:%M",
-    ] {
-        if let Ok(ts) = NaiveDateTime::parse_from_str(s, fmt) {
-            return Some(ts.and_utc().timestamp_millis());
-        }
-    }
-    parse_date(s).map(|d| d * 86_400_000)
+    sluice_compiler::temporal::parse_timestamp(s)
 }
 
 /// `YYYY-MM-DD` for days since 1970-01-01 (the number itself when out of range).

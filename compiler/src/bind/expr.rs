@@ -235,29 +235,7 @@ fn str_lit(s: impl Into<String>) -> ScalarExpr {
     ScalarExpr::Literal(Datum::Str(s.into()), SqlType::Varchar)
 }
 
-/// Days since 1970-01-01 of a `YYYY-MM-DD` string.
-pub fn parse_date(s: &str) -> Option<i32> {
-    let d = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()?;
-    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?;
-    i32::try_from(d.signed_duration_since(epoch).num_days()).ok()
-}
-
-/// Milliseconds since the epoch of a `YYYY-MM-DD[ HH:MM[:SS[.fff]]]` string.
-pub fn parse_timestamp(s: &str) -> Option<i64> {
-    let s = s.trim();
-    for fmt in [
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M",
-        "%Y-%m-%dT%H:%M",
-    ] {
-        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, fmt) {
-            return Some(t.and_utc().timestamp_millis());
-        }
-    }
-    let days = parse_date(s)?;
-    Some(days as i64 * 86_400_000)
-}
+pub use crate::temporal::{parse_date, parse_timestamp};
 
 /// The TimeUnit of an EXTRACT / FLOOR … TO field.
 fn time_unit_of_field(f: &DateTimeField) -> Option<TimeUnit> {

@@ -3,7 +3,7 @@
 
 use super::EvalError;
 use crate::datum::{Datum, F64};
-use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
+use chrono::{Datelike, NaiveDate, NaiveDateTime};
 use sluice_catalogs::SqlType;
 
 /// Milliseconds in a day.
@@ -255,48 +255,7 @@ fn parse_decimal(s: &str, scale: u8) -> Option<i128> {
     Some(if neg { -value } else { value })
 }
 
-fn parse_time(s: &str) -> Option<i64> {
-    let (hms, frac) = match s.find('.') {
-        Some(i) => (&s[..i], &s[i + 1..]),
-        None => (s, ""),
-    };
-    let mut parts = hms.split(':');
-    let h: u32 = parts.next()?.parse().ok()?;
-    let m: u32 = parts.next()?.parse().ok()?;
-    let sec: u32 = match parts.next() {
-        Some(p) => p.parse().ok()?,
-        None => 0,
-    };
-    if parts.next().is_some() || !frac.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let t = NaiveTime::from_hms_opt(h, m, sec)?;
-    let mut ms_digits: String = frac.chars().take(3).collect();
-    while ms_digits.len() < 3 {
-        ms_digits.push('0');
-    }
-    let ms: i64 = ms_digits.parse().ok()?;
-    Some(i64::from(t.num_seconds_from_midnight()) * 1000 + ms)
-}
-
-fn parse_date(s: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
-}
-
-fn parse_timestamp(s: &str) -> Option<i64> {
-    let (date, time) = match s.find([' ', 'T']) {
-        Some(i) => (&s[..i], s[i + 1..].trim()),
-        None => (s, ""),
-    };
-    let day = i64::from(days_from_date(parse_date(date)?));
-    let time = time.strip_suffix('Z').unwrap_or(time);
-    let ms = if time.is_empty() {
-        0
-    } else {
-        parse_time(time)?
-    };
-    day.checked_mul(MS_PER_DAY)?.checked_add(ms)
-}
+use crate::temporal::{parse_date, parse_time, parse_timestamp};
 
 /// Parse text as a value of type `ty` (CAST from VARCHAR, CSV readers). Leading and
 /// trailing whitespace is ignored except for VARCHAR. Accepted forms: integers
@@ -326,7 +285,7 @@ pub fn parse_datum(s: &str, ty: SqlType) -> Result<Datum, EvalError> {
             let v = parse_decimal(t, scale).ok_or_else(err)?;
             Datum::Decimal(check_precision(v, ty)?)
         }
-        SqlType::Date => Datum::Date(days_from_date(parse_date(t).ok_or_else(err)?)),
+        SqlType::Date => Datum::Date(parse_date(t).ok_or_else(err)?),
         SqlType::Timestamp => Datum::Timestamp(parse_timestamp(t).ok_or_else(err)?),
         SqlType::Interval => match t.parse::<i64>() {
             Ok(ms) => Datum::Interval(ms),
