@@ -21,7 +21,7 @@ use crate::errors::{ErrorSlot, ExecutionError};
 use crate::progress::Progress;
 use arrow::record_batch::RecordBatch;
 use differential_dataflow::{AsCollection, VecCollection};
-use sluice_compiler::{PhysicalPlan, Row};
+use sluice_compiler::{Datum, PhysicalPlan, Row};
 use sluice_connectors::{Registry, WorkerContext};
 use sluice_gpu::ColumnarKernels;
 use std::sync::Arc;
@@ -273,6 +273,20 @@ impl<'s> Context<'s> {
     }
 }
 
+/// The exchange hash of the key made of `cols` of `row`: equal to
+/// `differential_dataflow::Hashable::hashed` of that key as a [`Row`] (so routing, and
+/// the checkpointed state keyed by it, do not change), without building the key.
+pub(crate) fn key_hash(row: &[Datum], cols: &[usize]) -> u64 {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let mut h = foldhash::quality::FixedState::with_seed(0).build_hasher();
+    // As `<[Datum]>::hash` does: the length, then each element.
+    h.write_usize(cols.len());
+    for &c in cols {
+        row.get(c).unwrap_or(&Datum::Null).hash(&mut h);
+    }
+    h.finish()
+}
+
 /// A collection holding `rows` once, emitted by worker 0 at time 0.
 pub(crate) fn constant<'s>(scope: Scope<'s, Time>, name: &str, rows: Vec<Row>) -> Rows<'s> {
     let worker = scope.index();
@@ -404,4 +418,32 @@ where
     let (oks, errs) = split_results(results.inner, &format!("{name}: split errors"));
     ctx.errs.push(errs);
     oks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_hash;
+    use differential_dataflow::Hashable;
+    use sluice_compiler::{Datum, Row, F64};
+
+    #[test]
+    fn key_hash_is_the_hash_of_the_key_row() {
+        let row: Row = vec![
+            Datum::Int(7),
+            Datum::Str("bid".into()),
+            Datum::Null,
+            Datum::Float(F64(0.5)),
+            Datum::Timestamp(1_700_000_000_000),
+        ];
+        for cols in [
+            vec![],
+            vec![0],
+            vec![1, 0],
+            vec![4, 2, 3],
+            vec![0, 1, 2, 3, 4],
+        ] {
+            let key: Row = cols.iter().map(|&c| row[c].clone()).collect();
+            assert_eq!(key_hash(&row, &cols), key.hashed(), "{cols:?}");
+        }
+    }
 }

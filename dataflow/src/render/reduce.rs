@@ -17,10 +17,9 @@
 //! State: per group, the last emitted row and the aggregate states — O(1) for
 //! `Accumulate`, O(distinct values) for `Distinct` and `Ordered`.
 
-use super::{split_results, Context, Diff, Rows, Time};
+use super::{key_hash, split_results, Context, Diff, Rows, Time};
 use crate::accum::{AggState, Aggregates};
 use crate::errors::ExecutionError;
-use differential_dataflow::Hashable;
 use rustc_hash::FxHashMap;
 use sluice_catalogs::SqlType;
 use sluice_compiler::{AggStrategy, AggregateCall, Datum, Row};
@@ -63,7 +62,7 @@ pub(crate) fn render_reduce<'s>(
     type Out = (Result<Row, ExecutionError>, Time, Diff);
     let aggregates = Aggregates::new(spec.aggs, spec.types);
     let strategies = spec.strategies.to_vec();
-    let group_by = spec.group_by;
+    let group_by = spec.group_by.clone();
     let global = group_by.is_empty();
     let key_of = move |row: &Row| -> Row {
         group_by
@@ -71,14 +70,14 @@ pub(crate) fn render_reduce<'s>(
             .map(|&c| row.get(c).cloned().unwrap_or(Datum::Null))
             .collect()
     };
-    let route = key_of.clone();
+    let route = spec.group_by.clone();
     // Without group columns every row goes to worker 0, which owns the one group.
     let exchange = Exchange::new(
         move |(row, _, _): &(Row, Time, Diff)| {
             if global {
                 0
             } else {
-                route(row).hashed()
+                key_hash(row, &route)
             }
         },
     );

@@ -343,13 +343,8 @@ pub(crate) fn render_window_aggregate<'s>(
     }
     let restored_stream = restored.to_stream(ctx.scope);
     let key_cols = group_by.clone();
-    let exchange = Exchange::new(move |(row, _, _): &(Row, Time, Diff)| {
-        let key: Row = key_cols
-            .iter()
-            .filter_map(|&c| row.get(c).cloned())
-            .collect();
-        key.hashed()
-    });
+    let exchange =
+        Exchange::new(move |(row, _, _): &(Row, Time, Diff)| super::key_hash(row, &key_cols));
     let exchange_restored = Exchange::new(|(key, _, _): &SnapshotEntry| key.hashed());
     let results = rows
         .inner
