@@ -953,10 +953,19 @@ impl ExprBinder<'_> {
     ) -> Result<Bound, CompileError> {
         let name = function_name(f);
         if f.over.is_some() {
-            return Err(CompileError::unsupported(
-                format!("window function {name}(...) OVER (...) is not supported"),
-                pos,
-            ));
+            let message = if name == "ROW_NUMBER" {
+                format!(
+                    "ROW_NUMBER() OVER (…) inside an expression or an aggregating SELECT is \
+                     not supported: {}",
+                    super::rank::SUPPORTED
+                )
+            } else {
+                format!(
+                    "window function {name}(...) OVER (...) is not supported: {}",
+                    super::rank::SUPPORTED
+                )
+            };
+            return Err(CompileError::unsupported(message, pos));
         }
         if !f.within_group.is_empty() || f.null_treatment.is_some() {
             return Err(CompileError::unsupported(

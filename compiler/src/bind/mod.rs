@@ -6,6 +6,7 @@
 //! - [`types`]: SQL type names and implicit coercions;
 //! - [`expr`]: expressions, aggregates, legacy group-window functions;
 //! - [`query`]: SELECT / FROM / joins / window TVFs / set operations / ORDER BY;
+//! - [`rank`]: `ROW_NUMBER() OVER (…)` filtered by the enclosing query (Top-N);
 //! - [`ddl`]: CREATE TABLE.
 //!
 //! The entry point is [`bind_script`]; [`crate::compile()`] runs the later stages.
@@ -13,6 +14,7 @@
 pub mod ddl;
 pub mod expr;
 pub mod query;
+pub mod rank;
 pub mod scope;
 pub mod types;
 
@@ -301,6 +303,17 @@ fn table_key(stmt: &Statement) -> String {
 
 /// Bind an INSERT or a query statement to an output.
 fn bind_output(
+    qb: &QueryBinder<'_>,
+    connectors: &dyn ConnectorValidator,
+    stmt: &Statement,
+    position: Option<Position>,
+) -> Result<BoundOutput, CompileError> {
+    let out = bind_output_unchecked(qb, connectors, stmt, position)?;
+    rank::check_filtered(&out.logical, position)?;
+    Ok(out)
+}
+
+fn bind_output_unchecked(
     qb: &QueryBinder<'_>,
     connectors: &dyn ConnectorValidator,
     stmt: &Statement,

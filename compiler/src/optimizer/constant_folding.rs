@@ -314,6 +314,21 @@ fn fold_plan(plan: LogicalPlan) -> LogicalPlan {
             limit,
             offset,
         },
+        LogicalPlan::TopK {
+            input,
+            partition_by,
+            order_by,
+            limit,
+            rank_column,
+            position,
+        } => LogicalPlan::TopK {
+            input: fold_box_plan(input),
+            partition_by,
+            order_by,
+            limit,
+            rank_column,
+            position,
+        },
     }
 }
 

@@ -21,6 +21,8 @@
 //! - **Aggregate**: through, when the conjunct reads only group columns (and there
 //!   is at least one: a global aggregate emits a row even on empty input).
 //! - **Sort**: through a plain ORDER BY, never below a LIMIT or OFFSET.
+//! - **TopK**: through, when the conjunct reads only `PARTITION BY` columns (it keeps
+//!   or drops whole partitions, so the numbering within a kept one is unchanged).
 //! - **Scan**: into `Scan.filters` when the table's source can evaluate predicates
 //!   (`capabilities.filter_pushdown`), else as a Filter right above the scan.
 //!
@@ -165,6 +167,28 @@ fn push(plan: LogicalPlan, preds: Vec<ScalarExpr>) -> Result<LogicalPlan, Compil
                 input: Box::new(push(*input, below)?),
                 group_by,
                 aggs,
+            };
+            Ok(wrap(node, above))
+        }
+        LogicalPlan::TopK {
+            input,
+            partition_by,
+            order_by,
+            limit,
+            rank_column,
+            position,
+        } => {
+            let (below, above): (Vec<_>, Vec<_>) = preds.into_iter().partition(|p| {
+                let cols = p.columns();
+                !cols.is_empty() && cols.iter().all(|c| partition_by.contains(c))
+            });
+            let node = LogicalPlan::TopK {
+                input: Box::new(push(*input, below)?),
+                partition_by,
+                order_by,
+                limit,
+                rank_column,
+                position,
             };
             Ok(wrap(node, above))
         }

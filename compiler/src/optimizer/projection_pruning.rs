@@ -332,6 +332,34 @@ fn prune(
                 kept,
             ))
         }
+        LogicalPlan::TopK {
+            input,
+            partition_by,
+            order_by,
+            limit,
+            rank_column,
+            position,
+        } => {
+            // Every input column is kept: ties in `order_by` are broken by the whole
+            // row, so dropping a column could change which tied row is kept. Only the
+            // row number itself is dropped when nobody reads it (the operator then
+            // never renumbers).
+            let input_width = input.schema().len();
+            let (input, _) = prune(*input, &(0..input_width).collect())?;
+            let rank_column = rank_column && required.contains(&input_width);
+            let kept = (0..input_width + usize::from(rank_column)).collect();
+            Ok((
+                LogicalPlan::TopK {
+                    input: Box::new(input),
+                    partition_by,
+                    order_by,
+                    limit,
+                    rank_column,
+                    position,
+                },
+                kept,
+            ))
+        }
     }
 }
 
