@@ -153,7 +153,8 @@ pub enum LogicalPlan {
     /// order_by)` where the enclosing query keeps `rn <= limit` (Flink's Top-N; with
     /// `limit = 1`, its deduplication). Output: the input's columns, then the row number
     /// (`BIGINT`, from 1) when `rank_column`; only rows numbered `1..=limit`. Ties in
-    /// `order_by` are broken by the whole row, so the numbering is deterministic.
+    /// `order_by` are broken by the whole input row (the columns projection pruning
+    /// left it), so the numbering is deterministic at any worker count.
     /// Updating: a row entering a partition's top retracts the row it displaces (and,
     /// with the rank column, the rows whose number changes). State: on append-only
     /// input the current top `limit` rows per partition; otherwise every input row.
