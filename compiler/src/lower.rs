@@ -212,7 +212,8 @@ pub fn lower(plan: &LogicalPlan) -> Result<PhysicalPlan, CompileError> {
             };
             let input = lower(input)?;
             let width = input.schema().len();
-            if partition_by.iter().any(|&c| c >= width) || order_by.iter().any(|k| k.column >= width)
+            if partition_by.iter().any(|&c| c >= width)
+                || order_by.iter().any(|k| k.column >= width)
             {
                 return Err(CompileError::internal(
                     "Top-N column out of range of its input",

@@ -164,9 +164,8 @@ fn other_uses_of_window_functions_fail_with_positions() {
         );
     }
     // Filtered in the same SELECT that defines it: the alias is not in scope (as Flink).
-    let text = err(
-        "SELECT auction, ROW_NUMBER() OVER (ORDER BY price) AS rn FROM bid WHERE rn <= 3",
-    );
+    let text =
+        err("SELECT auction, ROW_NUMBER() OVER (ORDER BY price) AS rn FROM bid WHERE rn <= 3");
     assert!(text.contains("rn"), "{text}");
     // RANK, DENSE_RANK, aggregates OVER a window.
     for (sql, col) in [
@@ -220,5 +219,8 @@ fn the_logical_node_carries_the_row_number_type() {
         panic!("{}", shape(&p));
     };
     let topk = input.schema();
-    assert_eq!(topk.fields.last().map(|f| (f.ty, f.nullable)), Some((BigInt, false)));
+    assert_eq!(
+        topk.fields.last().map(|f| (f.ty, f.nullable)),
+        Some((BigInt, false))
+    );
 }

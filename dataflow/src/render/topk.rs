@@ -54,7 +54,10 @@ impl TopKSpec {
     }
 
     /// The output rows of a partition whose sorted top is `top` (one entry per copy).
-    fn numbered<'a>(&'a self, top: impl Iterator<Item = &'a Row> + 'a) -> impl Iterator<Item = Row> + 'a {
+    fn numbered<'a>(
+        &'a self,
+        top: impl Iterator<Item = &'a Row> + 'a,
+    ) -> impl Iterator<Item = Row> + 'a {
         top.enumerate().map(move |(i, row)| {
             let mut out = row.clone();
             if self.rank_column {
@@ -80,10 +83,7 @@ pub(crate) fn render_topk<'s>(
 
 /// The sorted top of a multiset given as `(row, count)`: one entry per copy, at most
 /// `limit` entries.
-fn sorted_top<'a>(
-    rows: impl Iterator<Item = (&'a Row, Diff)>,
-    spec: &TopKSpec,
-) -> Vec<&'a Row> {
+fn sorted_top<'a>(rows: impl Iterator<Item = (&'a Row, Diff)>, spec: &TopKSpec) -> Vec<&'a Row> {
     let mut live: Vec<(&Row, Diff)> = rows.filter(|(_, n)| *n > 0).collect();
     live.sort_by(|a, b| compare_rows(&spec.order_by, a.0, b.0));
     let limit = usize::try_from(spec.limit).unwrap_or(usize::MAX);
@@ -278,7 +278,10 @@ mod tests {
         let s = spec(3, true);
         let top = [row(1, 9), row(1, 7)];
         let numbered: Vec<Row> = s.numbered(top.iter()).collect();
-        assert_eq!(numbered[1], vec![Datum::Int(1), Datum::Int(7), Datum::Int(2)]);
+        assert_eq!(
+            numbered[1],
+            vec![Datum::Int(1), Datum::Int(7), Datum::Int(2)]
+        );
         let s = spec(3, false);
         assert_eq!(s.numbered(top.iter()).next(), Some(row(1, 9)));
     }
