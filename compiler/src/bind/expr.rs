@@ -1267,8 +1267,20 @@ impl ExprBinder<'_> {
                 format!("{name}(...) is only allowed in GROUP BY or as a table function in FROM"),
                 pos,
             )),
-            "PROCTIME" | "NOW" | "CURRENT_TIMESTAMP" | "CURRENT_DATE" | "LOCALTIMESTAMP"
-            | "RAND" | "RANDOM" | "UUID" => Err(CompileError::unsupported(
+            "PROCTIME" => {
+                if !args.is_empty() {
+                    return Err(CompileError::plan("PROCTIME() takes no arguments", pos));
+                }
+                Ok((
+                    ScalarExpr::Call {
+                        func: Func::ProcTime,
+                        args: vec![],
+                    },
+                    SqlType::Timestamp,
+                ))
+            }
+            "NOW" | "CURRENT_TIMESTAMP" | "CURRENT_DATE" | "LOCALTIMESTAMP" | "RAND" | "RANDOM"
+            | "UUID" => Err(CompileError::unsupported(
                 format!("non-deterministic function {name} is not supported"),
                 pos,
             )),
