@@ -15,7 +15,7 @@
 
 use crate::datum::Datum;
 use crate::expr::{AggregateCall, BinaryOp, Func, ScalarExpr, SortKey};
-use crate::physical::{AggStrategy, PhysicalPlan};
+use crate::physical::{AggStrategy, PhysicalPlan, TopKStrategy};
 use crate::plan::{JoinKind, LogicalPlan, WindowKind};
 use sluice_catalogs::{Schema, SqlType};
 use std::fmt::Write;
@@ -562,6 +562,24 @@ fn logical_node(plan: &LogicalPlan, depth: usize, out: &mut String) {
                 limit_suffix(*limit, *offset)
             );
         }
+        LogicalPlan::TopK {
+            input,
+            partition_by,
+            order_by,
+            limit,
+            rank_column,
+            ..
+        } => {
+            out.push_str("TopK:");
+            top_k_text(
+                &input_names(input),
+                partition_by,
+                order_by,
+                *limit,
+                *rank_column,
+                out,
+            );
+        }
     }
     out.push('\n');
     for input in plan.inputs() {
@@ -588,6 +606,40 @@ pub fn state_class(plan: &PhysicalPlan) -> &'static str {
         }
         PhysicalPlan::HashJoin { .. } => "state: both inputs arranged by key",
         PhysicalPlan::TopN { .. } => "state: all rows on one worker",
+        PhysicalPlan::TopK {
+            strategy: TopKStrategy::Monotonic,
+            ..
+        } => "state: top rows per partition",
+        PhysicalPlan::TopK {
+            strategy: TopKStrategy::Retracting,
+            ..
+        } => "state: all rows per partition",
+    }
+}
+
+/// ` partition_by=[…] order_by=[…] limit=N[ row_number]` of a Top-N node.
+fn top_k_text(
+    names: &[String],
+    partition_by: &[usize],
+    order_by: &[SortKey],
+    limit: Option<u64>,
+    rank_column: bool,
+    out: &mut String,
+) {
+    let _ = write!(
+        out,
+        " partition_by={} order_by={}",
+        bracket_columns(partition_by, names),
+        sort_list(order_by, names)
+    );
+    match limit {
+        Some(n) => {
+            let _ = write!(out, " limit={n}");
+        }
+        None => out.push_str(" limit=none"),
+    }
+    if rank_column {
+        out.push_str(" row_number");
     }
 }
 
@@ -727,6 +779,24 @@ fn physical_node(plan: &PhysicalPlan, depth: usize, out: &mut String) {
                 "TopN: {}{}",
                 sort_list(keys, &input_names(input)),
                 limit_suffix(*limit, *offset)
+            );
+        }
+        PhysicalPlan::TopK {
+            input,
+            partition_by,
+            order_by,
+            limit,
+            rank_column,
+            strategy,
+        } => {
+            let _ = write!(out, "TopK: {strategy:?}");
+            top_k_text(
+                &input_names(input),
+                partition_by,
+                order_by,
+                Some(*limit),
+                *rank_column,
+                out,
             );
         }
     }

@@ -161,6 +161,10 @@ pub enum Func {
     DateTrunc(TimeUnit),
     /// `CEIL(t TO unit)`: same type as `t`.
     DateCeil(TimeUnit),
+    /// `PROCTIME()`: the processing time (wall clock, ms) at which the row is
+    /// evaluated, TIMESTAMP(3); no arguments. Not deterministic: never constant-folded
+    /// (see [`ScalarExpr::is_deterministic`]).
+    ProcTime,
 }
 
 impl Func {
@@ -191,7 +195,13 @@ impl Func {
             },
             Func::Power | Func::Sqrt | Func::Ln | Func::Exp => SqlType::Double,
             Func::DateTrunc(_) | Func::DateCeil(_) => first,
+            Func::ProcTime => SqlType::Timestamp,
         }
+    }
+
+    /// False for functions whose value depends on when they are evaluated.
+    pub fn is_deterministic(self) -> bool {
+        !matches!(self, Func::ProcTime)
     }
 }
 
@@ -408,6 +418,38 @@ impl ScalarExpr {
             ScalarExpr::Like { expr, pattern, .. } => {
                 expr.visit_columns(f);
                 pattern.visit_columns(f);
+            }
+        }
+    }
+
+    /// False when the expression calls a function whose value depends on when it is
+    /// evaluated (`PROCTIME()`): such an expression is not a constant even without
+    /// columns.
+    pub fn is_deterministic(&self) -> bool {
+        match self {
+            ScalarExpr::Column(_) | ScalarExpr::Literal(..) => true,
+            ScalarExpr::Binary { left, right, .. } => {
+                left.is_deterministic() && right.is_deterministic()
+            }
+            ScalarExpr::Not(e) | ScalarExpr::Negate(e) | ScalarExpr::IsNull { expr: e, .. } => {
+                e.is_deterministic()
+            }
+            ScalarExpr::Cast { expr, .. } => expr.is_deterministic(),
+            ScalarExpr::Case { whens, else_ } => {
+                whens
+                    .iter()
+                    .all(|(c, r)| c.is_deterministic() && r.is_deterministic())
+                    && else_.as_ref().is_none_or(|e| e.is_deterministic())
+            }
+            ScalarExpr::Coalesce(args) => args.iter().all(ScalarExpr::is_deterministic),
+            ScalarExpr::Call { func, args } => {
+                func.is_deterministic() && args.iter().all(ScalarExpr::is_deterministic)
+            }
+            ScalarExpr::InList { expr, list, .. } => {
+                expr.is_deterministic() && list.iter().all(ScalarExpr::is_deterministic)
+            }
+            ScalarExpr::Like { expr, pattern, .. } => {
+                expr.is_deterministic() && pattern.is_deterministic()
             }
         }
     }

@@ -20,6 +20,11 @@
 //!   ([`agg_strategies`]): a running state, a distinct-value count feeding one, or an
 //!   ordered multiset; the renderer follows it and EXPLAIN PHYSICAL prints it.
 //!
+//! - **Per-partition Top-N.** A `TopK` becomes [`PhysicalPlan::TopK`] with
+//!   [`TopKStrategy::Monotonic`] when its input is append-only (it then keeps only the
+//!   current top rows per partition) and [`TopKStrategy::Retracting`] otherwise; the
+//!   choice is made here so that `EXPLAIN PHYSICAL` names the state that runs.
+//!
 //! Lowering checks that every column an expression reads exists in its input and
 //! reports an internal error otherwise (the binder and the optimizer should never
 //! produce such a plan).
@@ -28,7 +33,7 @@ use crate::error::CompileError;
 use crate::expr::ScalarExpr;
 use crate::expr::{AggFunc, AggregateCall};
 use crate::optimizer::util::{is_trivial, substitute, substitution_is_cheap};
-use crate::physical::{AggStrategy, PhysicalPlan};
+use crate::physical::{AggStrategy, PhysicalPlan, TopKStrategy};
 use crate::plan::{JoinKind, LogicalPlan, WindowKind};
 use sluice_catalogs::SqlType;
 
@@ -193,6 +198,42 @@ pub fn lower(plan: &LogicalPlan) -> Result<PhysicalPlan, CompileError> {
                 offset: *offset,
             })
         }
+        LogicalPlan::TopK {
+            input,
+            partition_by,
+            order_by,
+            limit,
+            rank_column,
+            ..
+        } => {
+            let Some(limit) = *limit else {
+                return Err(CompileError::internal(
+                    "ROW_NUMBER() without a filter on it reached lowering",
+                ));
+            };
+            let input = lower(input)?;
+            let width = input.schema().len();
+            if partition_by.iter().any(|&c| c >= width)
+                || order_by.iter().any(|k| k.column >= width)
+            {
+                return Err(CompileError::internal(
+                    "Top-N column out of range of its input",
+                ));
+            }
+            let strategy = if is_updating(&input) {
+                TopKStrategy::Retracting
+            } else {
+                TopKStrategy::Monotonic
+            };
+            Ok(PhysicalPlan::TopK {
+                input: Box::new(input),
+                partition_by: partition_by.clone(),
+                order_by: order_by.clone(),
+                limit,
+                rank_column: *rank_column,
+                strategy,
+            })
+        }
     }
 }
 
@@ -255,6 +296,7 @@ pub fn is_updating(plan: &PhysicalPlan) -> bool {
         PhysicalPlan::Source { .. } | PhysicalPlan::Values { .. } => false,
         PhysicalPlan::Reduce { .. }
         | PhysicalPlan::TopN { .. }
+        | PhysicalPlan::TopK { .. }
         | PhysicalPlan::SessionAssign { .. } => true,
         PhysicalPlan::HashJoin {
             kind: JoinKind::Left | JoinKind::Right | JoinKind::Full,

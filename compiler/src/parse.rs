@@ -77,6 +77,8 @@ pub enum ParsedStatement {
         watermark: Option<WatermarkDecl>,
         /// The `METADATA` columns (also recorded in `options` as `metadata.<column>`).
         metadata: Vec<MetadataColumn>,
+        /// The `col AS PROCTIME()` computed column, if any (removed from `stmt`).
+        proctime: Option<ProctimeColumn>,
         /// Where the statement starts.
         position: Option<Position>,
     },
@@ -161,6 +163,17 @@ fn parser_for<'a>(dialect: &'a GenericDialect, toks: Vec<TokenWithSpan>) -> Pars
     Parser::new(dialect)
         .with_recursion_limit(PARSER_RECURSION_LIMIT)
         .with_tokens_with_locations(toks)
+}
+
+/// A `col AS PROCTIME()` computed column: the table's processing-time attribute.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProctimeColumn {
+    /// The column name as written.
+    pub column: String,
+    /// Its place among the declared columns (0-based).
+    pub index: usize,
+    /// Where the column is written.
+    pub position: Option<Position>,
 }
 
 /// Where a parser stands (after an error: about where it failed).
@@ -303,8 +316,10 @@ fn parse_statement(mut toks: Vec<TokenWithSpan>) -> Result<ParsedStatement, Comp
     let mut options = BTreeMap::new();
     let mut watermark = None;
     let mut metadata = Vec::new();
+    let mut proctime = None;
     if is_create_table && explain.is_none() {
         watermark = extract_watermark(&mut toks)?;
+        proctime = extract_proctime_column(&mut toks)?;
         metadata = extract_metadata_columns(&mut toks)?;
         let partitioned = extract_partitioned_by(&mut toks)?;
         options = extract_with_options(&mut toks)?;
@@ -344,6 +359,7 @@ fn parse_statement(mut toks: Vec<TokenWithSpan>) -> Result<ParsedStatement, Comp
             options,
             watermark,
             metadata,
+            proctime,
             position,
         },
         None => ParsedStatement::Other { stmt, position },
@@ -571,6 +587,88 @@ fn extract_watermark(toks: &mut Vec<TokenWithSpan>) -> Result<Option<WatermarkDe
         delay_ms,
         position,
     }))
+}
+
+/// Remove a `col AS PROCTIME()` item from a CREATE TABLE column list (Flink's
+/// processing-time attribute), returning it. At most one per table.
+fn extract_proctime_column(
+    toks: &mut Vec<TokenWithSpan>,
+) -> Result<Option<ProctimeColumn>, CompileError> {
+    let Some(open) = toks.iter().position(|t| t.token == Token::LParen) else {
+        return Ok(None);
+    };
+    let Some(close) = matching_paren(toks, open) else {
+        return Ok(None);
+    };
+    let mut found: Option<ProctimeColumn> = None;
+    let mut item = open + 1;
+    let mut index = 0usize;
+    let mut i = open + 1;
+    let mut close = close;
+    let mut depth = 0usize;
+    while i < close {
+        match toks.get(i).map(|t| &t.token) {
+            Some(Token::LParen) => depth += 1,
+            Some(Token::RParen) => depth = depth.saturating_sub(1),
+            Some(Token::Comma) if depth == 0 => {
+                item = i + 1;
+                index += 1;
+            }
+            Some(Token::Word(_))
+                if depth == 0
+                    && i == item + 1
+                    && is_word(toks.get(i), "AS")
+                    && is_word(toks.get(i + 1), "PROCTIME")
+                    && is_tok(toks.get(i + 2), &Token::LParen)
+                    && is_tok(toks.get(i + 3), &Token::RParen) =>
+            {
+                let position = tok_pos(toks, item);
+                let column = match toks.get(item).map(|t| &t.token) {
+                    Some(Token::Word(w)) => w.value.clone(),
+                    _ => {
+                        return Err(CompileError::syntax(
+                            "expected a column name before AS PROCTIME()",
+                            position,
+                        ))
+                    }
+                };
+                if found.is_some() {
+                    return Err(CompileError::plan(
+                        "a table can have at most one PROCTIME() column",
+                        position,
+                    ));
+                }
+                found = Some(ProctimeColumn {
+                    column,
+                    index,
+                    position,
+                });
+                // The item and one comma next to it (after it, else before it).
+                let end = i + 4;
+                let (from, to) = if is_tok(toks.get(end), &Token::Comma) {
+                    (item, end + 1)
+                } else if item > open + 1 {
+                    (item - 1, end)
+                } else {
+                    (item, end)
+                };
+                if to >= close && from == open + 1 {
+                    return Err(CompileError::plan(
+                        "a table needs at least one column besides its PROCTIME() column",
+                        position,
+                    ));
+                }
+                toks.drain(from..to);
+                close -= to - from;
+                i = from;
+                item = from;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(found)
 }
 
 /// Remove `METADATA [FROM 'key'] [VIRTUAL]` from the columns of a CREATE TABLE column

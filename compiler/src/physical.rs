@@ -13,7 +13,7 @@
 
 use crate::datum::Row;
 use crate::expr::{AggregateCall, ScalarExpr, SortKey};
-use crate::plan::{aggregate_schema, concat_schemas, with_window_columns};
+use crate::plan::{aggregate_schema, concat_schemas, with_rank_column, with_window_columns};
 use crate::plan::{JoinKind, WindowKind};
 use serde::{Deserialize, Serialize};
 use sluice_catalogs::{Field, Schema, TableDescriptor};
@@ -238,6 +238,44 @@ pub enum PhysicalPlan {
         /// OFFSET.
         offset: u64,
     },
+    /// Per-partition Top-N (`ROW_NUMBER() OVER (PARTITION BY … ORDER BY …)` kept where
+    /// the row number is at most `limit`): rows exchanged by the hash of the
+    /// `partition_by` columns; per partition, the rows ordered by `order_by` (ties broken
+    /// by the whole row) numbered from 1, the first `limit` kept. Output: the input's
+    /// columns, then the row number (BIGINT) when `rank_column`. Always updating: when
+    /// a partition's top changes at a time, the rows that left it (or whose number
+    /// changed) are retracted and the new ones emitted at that time. Without the rank
+    /// column, a row entering the top only displaces the last one (no renumbering).
+    /// State: see [`TopKStrategy`], chosen by lowering.
+    TopK {
+        /// Input.
+        input: Box<PhysicalPlan>,
+        /// Partition columns (empty: one partition, on one worker).
+        partition_by: Vec<usize>,
+        /// Order within a partition.
+        order_by: Vec<SortKey>,
+        /// Rows kept per partition.
+        limit: u64,
+        /// Whether the row number is appended.
+        rank_column: bool,
+        /// How it runs.
+        strategy: TopKStrategy,
+    },
+}
+
+/// How a [`PhysicalPlan::TopK`] runs (Materialize's monotonic/general TopK split;
+/// Flink's append-only vs. retract rank operators).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum TopKStrategy {
+    /// The input never retracts (append-only). A keyed operator processes each time once
+    /// the frontier passes it and keeps, per partition, only the current top `limit`
+    /// rows: an arriving row either enters (evicting the last) or is dropped at once.
+    /// State: at most `limit` rows per partition seen so far.
+    Monotonic,
+    /// The input may retract: a retracted top row must be replaced by the next best, so
+    /// a differential reduce per partition keeps the partition's whole multiset and
+    /// recomputes its top at each time it changes. State: every live input row.
+    Retracting,
 }
 
 impl PhysicalPlan {
@@ -250,7 +288,8 @@ impl PhysicalPlan {
             | PhysicalPlan::SessionAssign { input, .. }
             | PhysicalPlan::WindowAggregate { input, .. }
             | PhysicalPlan::Reduce { input, .. }
-            | PhysicalPlan::TopN { input, .. } => vec![input],
+            | PhysicalPlan::TopN { input, .. }
+            | PhysicalPlan::TopK { input, .. } => vec![input],
             PhysicalPlan::HashJoin { left, right, .. } => vec![left, right],
             PhysicalPlan::Union { inputs } => inputs.iter_mut().collect(),
         }
@@ -265,7 +304,8 @@ impl PhysicalPlan {
             | PhysicalPlan::SessionAssign { input, .. }
             | PhysicalPlan::WindowAggregate { input, .. }
             | PhysicalPlan::Reduce { input, .. }
-            | PhysicalPlan::TopN { input, .. } => vec![input],
+            | PhysicalPlan::TopN { input, .. }
+            | PhysicalPlan::TopK { input, .. } => vec![input],
             PhysicalPlan::HashJoin { left, right, .. } => vec![left, right],
             PhysicalPlan::Union { inputs } => inputs.iter().collect(),
         }
@@ -329,6 +369,9 @@ impl PhysicalPlan {
                 inputs.first().map(|i| i.schema()).unwrap_or_default()
             }
             PhysicalPlan::TopN { input, .. } => input.schema(),
+            PhysicalPlan::TopK {
+                input, rank_column, ..
+            } => with_rank_column(input.schema(), *rank_column),
         }
     }
 }

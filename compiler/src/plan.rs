@@ -10,6 +10,7 @@
 //! optimizer driver checks this after every rule).
 
 use crate::datum::Row;
+use crate::error::Position;
 use crate::expr::{AggregateCall, ScalarExpr, SortKey};
 use serde::{Deserialize, Serialize};
 use sluice_catalogs::{Field, Schema, SqlType, TableDescriptor};
@@ -148,6 +149,33 @@ pub enum LogicalPlan {
         /// Rows skipped first.
         offset: u64,
     },
+    /// Per-partition Top-N: `ROW_NUMBER() OVER (PARTITION BY partition_by ORDER BY
+    /// order_by)` where the enclosing query keeps `rn <= limit` (Flink's Top-N; with
+    /// `limit = 1`, its deduplication). Output: the input's columns, then the row number
+    /// (`BIGINT`, from 1) when `rank_column`; only rows numbered `1..=limit`. Ties in
+    /// `order_by` are broken by the whole input row (the columns projection pruning
+    /// left it), so the numbering is deterministic at any worker count.
+    /// Updating: a row entering a partition's top retracts the row it displaces (and,
+    /// with the rank column, the rows whose number changes). State: on append-only
+    /// input the current top `limit` rows per partition; otherwise every input row.
+    ///
+    /// `limit` is `None` only between binding the `ROW_NUMBER()` select item and the
+    /// enclosing query's filter on it; the binder refuses a plan that still has one.
+    TopK {
+        /// Input.
+        input: Box<LogicalPlan>,
+        /// `PARTITION BY` columns of the input (may be empty: one partition).
+        partition_by: Vec<usize>,
+        /// `ORDER BY` keys over the input.
+        order_by: Vec<SortKey>,
+        /// Rows kept per partition.
+        limit: Option<u64>,
+        /// Whether the row number is an output column.
+        rank_column: bool,
+        /// Where the `ROW_NUMBER()` call is in the SQL text (for the binder's errors).
+        #[serde(skip)]
+        position: Option<Position>,
+    },
 }
 
 /// Names of the three columns a window table function appends.
@@ -190,6 +218,9 @@ impl LogicalPlan {
             LogicalPlan::Window { input, .. } => with_window_columns(input.schema()),
             LogicalPlan::Union { inputs } => inputs.first().map(|i| i.schema()).unwrap_or_default(),
             LogicalPlan::Sort { input, .. } => input.schema(),
+            LogicalPlan::TopK {
+                input, rank_column, ..
+            } => with_rank_column(input.schema(), *rank_column),
         }
     }
 
@@ -201,7 +232,8 @@ impl LogicalPlan {
             | LogicalPlan::Project { input, .. }
             | LogicalPlan::Aggregate { input, .. }
             | LogicalPlan::Window { input, .. }
-            | LogicalPlan::Sort { input, .. } => vec![input],
+            | LogicalPlan::Sort { input, .. }
+            | LogicalPlan::TopK { input, .. } => vec![input],
             LogicalPlan::Join { left, right, .. } => vec![left, right],
             LogicalPlan::Union { inputs } => inputs.iter().collect(),
         }
@@ -228,6 +260,23 @@ pub fn with_window_columns(input: Schema) -> Schema {
         fields.push(Field {
             name: name.to_string(),
             ty: SqlType::Timestamp,
+            nullable: false,
+        });
+    }
+    Schema::new(fields)
+}
+
+/// Name of the row-number column a [`LogicalPlan::TopK`] appends (the select item's
+/// alias names it in the query's own projection).
+pub const ROW_NUMBER_COLUMN: &str = "$row_number";
+
+/// `input` followed, when `rank_column`, by the non-null BIGINT row number of a Top-N.
+pub fn with_rank_column(input: Schema, rank_column: bool) -> Schema {
+    let mut fields = input.fields;
+    if rank_column {
+        fields.push(Field {
+            name: ROW_NUMBER_COLUMN.to_string(),
+            ty: SqlType::BigInt,
             nullable: false,
         });
     }

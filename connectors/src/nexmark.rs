@@ -49,25 +49,28 @@ const AUCTION_ID_LEAD: u64 = 10;
 const HOT_RATIO: u64 = 100;
 const NUM_CATEGORIES: u64 = 5;
 
-const US_STATES: [&str; 6] = ["az", "ca", "id", "or", "wa", "wy"];
+// The standard generator's (nexmark-flink's `PersonGenerator`, after the Beam/Java one)
+// spellings: states upper case (Nexmark q3 filters `state IN ('OR', 'ID', 'CA')`),
+// cities and names capitalized.
+const US_STATES: [&str; 6] = ["AZ", "CA", "ID", "OR", "WA", "WY"];
 const US_CITIES: [&str; 10] = [
-    "phoenix",
-    "los angeles",
-    "san francisco",
-    "boise",
-    "portland",
-    "bend",
-    "redmond",
-    "seattle",
-    "kent",
-    "cheyenne",
+    "Phoenix",
+    "Los Angeles",
+    "San Francisco",
+    "Boise",
+    "Portland",
+    "Bend",
+    "Redmond",
+    "Seattle",
+    "Kent",
+    "Cheyenne",
 ];
 const HOT_CHANNELS: [&str; 4] = ["Google", "Facebook", "Baidu", "Apple"];
 const FIRST_NAMES: [&str; 11] = [
-    "peter", "paul", "luke", "john", "saul", "vicky", "kate", "julie", "sarah", "deiter", "walter",
+    "Peter", "Paul", "Luke", "John", "Saul", "Vicky", "Kate", "Julie", "Sarah", "Deiter", "Walter",
 ];
 const LAST_NAMES: [&str; 9] = [
-    "shultz", "abrams", "spencer", "white", "bartels", "walton", "smith", "jones", "noris",
+    "Shultz", "Abrams", "Spencer", "White", "Bartels", "Walton", "Smith", "Jones", "Noris",
 ];
 
 /// Which Nexmark stream a table is.

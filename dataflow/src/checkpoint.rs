@@ -128,6 +128,7 @@ pub fn barriers(plan: &DataflowPlan) -> Result<Barriers, String> {
                     PhysicalPlan::SessionAssign { .. } => "SessionAssign",
                     PhysicalPlan::Reduce { .. } => "Reduce",
                     PhysicalPlan::HashJoin { .. } => "HashJoin",
+                    PhysicalPlan::TopK { .. } => "TopK",
                     _ => "TopN",
                 };
                 Err(format!(

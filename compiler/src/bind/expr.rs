@@ -931,10 +931,19 @@ impl ExprBinder<'_> {
     ) -> Result<Bound, CompileError> {
         let name = function_name(f);
         if f.over.is_some() {
-            return Err(CompileError::unsupported(
-                format!("window function {name}(...) OVER (...) is not supported"),
-                pos,
-            ));
+            let message = if name == "ROW_NUMBER" {
+                format!(
+                    "ROW_NUMBER() OVER (…) inside an expression or an aggregating SELECT is \
+                     not supported: {}",
+                    super::rank::SUPPORTED
+                )
+            } else {
+                format!(
+                    "window function {name}(...) OVER (...) is not supported: {}",
+                    super::rank::SUPPORTED
+                )
+            };
+            return Err(CompileError::unsupported(message, pos));
         }
         if !f.within_group.is_empty() || f.null_treatment.is_some() {
             return Err(CompileError::unsupported(
@@ -1236,8 +1245,20 @@ impl ExprBinder<'_> {
                 format!("{name}(...) is only allowed in GROUP BY or as a table function in FROM"),
                 pos,
             )),
-            "PROCTIME" | "NOW" | "CURRENT_TIMESTAMP" | "CURRENT_DATE" | "LOCALTIMESTAMP"
-            | "RAND" | "RANDOM" | "UUID" => Err(CompileError::unsupported(
+            "PROCTIME" => {
+                if !args.is_empty() {
+                    return Err(CompileError::plan("PROCTIME() takes no arguments", pos));
+                }
+                Ok((
+                    ScalarExpr::Call {
+                        func: Func::ProcTime,
+                        args: vec![],
+                    },
+                    SqlType::Timestamp,
+                ))
+            }
+            "NOW" | "CURRENT_TIMESTAMP" | "CURRENT_DATE" | "LOCALTIMESTAMP" | "RAND" | "RANDOM"
+            | "UUID" => Err(CompileError::unsupported(
                 format!("non-deterministic function {name} is not supported"),
                 pos,
             )),

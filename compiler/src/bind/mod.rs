@@ -6,6 +6,7 @@
 //! - [`types`]: SQL type names and implicit coercions;
 //! - [`expr`]: expressions, aggregates, legacy group-window functions;
 //! - [`query`]: SELECT / FROM / joins / window TVFs / set operations / ORDER BY;
+//! - [`rank`]: `ROW_NUMBER() OVER (…)` filtered by the enclosing query (Top-N);
 //! - [`ddl`]: CREATE TABLE.
 //!
 //! The entry point is [`bind_script`]; [`crate::compile()`] runs the later stages.
@@ -13,6 +14,7 @@
 pub mod ddl;
 pub mod expr;
 pub mod query;
+pub mod rank;
 pub mod scope;
 pub mod types;
 
@@ -129,6 +131,7 @@ pub(crate) fn bind_statements(
                 options,
                 watermark,
                 metadata,
+                proctime,
                 position,
             } => {
                 let key = table_key(stmt);
@@ -157,6 +160,16 @@ pub(crate) fn bind_statements(
                 )?;
                 cat.register(desc.clone())
                     .map_err(|e| CompileError::plan(e.to_string(), *position))?;
+                if let Some(p) = proctime {
+                    if tables_only {
+                        return Err(CompileError::unsupported(
+                            "a PROCTIME() column is only supported in a job's own script \
+                             (declare it in the job's CREATE TABLE)",
+                            p.position,
+                        ));
+                    }
+                    views.insert(key, with_proctime_column(&desc, p)?);
+                }
                 tables.push(desc);
             }
             ParsedStatement::Explain {
@@ -260,6 +273,42 @@ pub(crate) fn bind_statements(
     })
 }
 
+/// A table with a `col AS PROCTIME()` column, as the queries see it: the table's
+/// columns with `PROCTIME()` computed at the declared place (a view of the same name,
+/// so the connector never reads the column and the table cannot be written to).
+fn with_proctime_column(
+    table: &TableDescriptor,
+    p: &crate::parse::ProctimeColumn,
+) -> Result<LogicalPlan, CompileError> {
+    if table.schema.index_of(&p.column).is_some() {
+        return Err(CompileError::plan(
+            format!("duplicate column '{}'", p.column),
+            p.position,
+        ));
+    }
+    let n = table.schema.len();
+    let mut exprs: Vec<ScalarExpr> = (0..n).map(ScalarExpr::Column).collect();
+    let mut names: Vec<String> = table.schema.fields.iter().map(|f| f.name.clone()).collect();
+    let at = p.index.min(n);
+    exprs.insert(
+        at,
+        ScalarExpr::Call {
+            func: crate::expr::Func::ProcTime,
+            args: vec![],
+        },
+    );
+    names.insert(at, p.column.clone());
+    Ok(LogicalPlan::Project {
+        input: Box::new(LogicalPlan::Scan {
+            table: table.clone(),
+            projection: (0..n).collect(),
+            filters: vec![],
+        }),
+        exprs,
+        names,
+    })
+}
+
 /// Refuses a plan deeper than [`MAX_PLAN_DEPTH`] (iterative: safe on any depth), so that
 /// the later stages, which recurse on the plan, are never handed one.
 fn check_plan_depth(plan: &LogicalPlan, position: Option<Position>) -> Result<(), CompileError> {
@@ -301,6 +350,17 @@ fn table_key(stmt: &Statement) -> String {
 
 /// Bind an INSERT or a query statement to an output.
 fn bind_output(
+    qb: &QueryBinder<'_>,
+    connectors: &dyn ConnectorValidator,
+    stmt: &Statement,
+    position: Option<Position>,
+) -> Result<BoundOutput, CompileError> {
+    let out = bind_output_unchecked(qb, connectors, stmt, position)?;
+    rank::check_filtered(&out.logical, position)?;
+    Ok(out)
+}
+
+fn bind_output_unchecked(
     qb: &QueryBinder<'_>,
     connectors: &dyn ConnectorValidator,
     stmt: &Statement,

@@ -997,10 +997,15 @@ impl QueryBinder<'_> {
         let (mut plan, mut scope) = self.bind_from(&s.from, ctes)?;
         if let Some(w) = &s.selection {
             let predicate = ExprBinder::new(&scope, "WHERE").bind_bool(w)?;
-            plan = LogicalPlan::Filter {
-                input: Box::new(plan),
-                predicate,
-            };
+            // `rn <= N` on a ROW_NUMBER() of the FROM becomes that Top-N's limit.
+            let (folded, rest) = super::rank::fold_rank_filter(plan, predicate);
+            plan = folded;
+            if let Some(predicate) = rest {
+                plan = LogicalPlan::Filter {
+                    input: Box::new(plan),
+                    predicate,
+                };
+            }
         }
         // SELECT list, with * expanded.
         let mut items: Vec<Item> = Vec::new();
@@ -1297,6 +1302,38 @@ impl QueryBinder<'_> {
                 order_exprs,
                 is_distinct,
             );
+        }
+        // ROW_NUMBER() OVER (...) items: a Top-N node whose row number the item reads.
+        let mut row_number_seen = false;
+        for it in items.iter_mut() {
+            let Item::Expr(e, name) = it else {
+                continue;
+            };
+            let Some(f) = super::rank::row_number_call(e) else {
+                continue;
+            };
+            let fpos = pos_of(*e);
+            if row_number_seen {
+                return Err(CompileError::unsupported(
+                    "only one ROW_NUMBER() per SELECT is supported",
+                    fpos,
+                ));
+            }
+            row_number_seen = true;
+            let width = plan.schema().len();
+            if scope.cols.len() != width {
+                return Err(CompileError::internal(
+                    "the SELECT scope does not match its input's columns",
+                ));
+            }
+            plan = super::rank::bind_row_number(f, &scope, plan, fpos)?;
+            scope.cols.push(ScopeColumn {
+                qualifier: None,
+                name: crate::plan::ROW_NUMBER_COLUMN.to_string(),
+                ty: SqlType::BigInt,
+                hidden: true,
+            });
+            *it = Item::Col(width, name.clone());
         }
         self.finish_select(
             plan,

@@ -68,6 +68,9 @@ fn as_i64(d: &Datum) -> Option<i64> {
 
 /// Call `func` on evaluated arguments of types `types`.
 pub fn call(func: Func, args: &[Datum], types: &[SqlType]) -> Result<Datum, EvalError> {
+    if func == Func::ProcTime {
+        return proctime();
+    }
     if func == Func::Concat {
         let mut out = String::new();
         for (a, t) in args.iter().zip(
@@ -229,7 +232,18 @@ pub fn call(func: Func, args: &[Datum], types: &[SqlType]) -> Result<Datum, Eval
         Func::DateCeil(unit) => {
             date_trunc(unit, a0, true).ok_or_else(|| range_error(func, a0, ty0))?
         }
+        Func::ProcTime => proctime()?,
     })
+}
+
+/// `PROCTIME()`: the wall clock now, in ms since 1970-01-01 (TIMESTAMP(3)).
+fn proctime() -> Result<Datum, EvalError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|_| EvalError::new("PROCTIME(): the system clock is before 1970"))?;
+    i64::try_from(now.as_millis())
+        .map(Datum::Timestamp)
+        .map_err(|_| EvalError::new("PROCTIME(): the system clock is out of range"))
 }
 
 fn range_error(func: Func, d: &Datum, ty: SqlType) -> EvalError {

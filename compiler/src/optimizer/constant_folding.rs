@@ -54,7 +54,7 @@ pub fn fold_expr(e: ScalarExpr, input: &[SqlType]) -> ScalarExpr {
     }
     let mut reads_column = false;
     e.visit_columns(&mut |_| reads_column = true);
-    if reads_column {
+    if reads_column || !e.is_deterministic() {
         return e;
     }
     match Evaluator::new(&e, &[]).eval(&[]) {
@@ -313,6 +313,21 @@ fn fold_plan(plan: LogicalPlan) -> LogicalPlan {
             keys,
             limit,
             offset,
+        },
+        LogicalPlan::TopK {
+            input,
+            partition_by,
+            order_by,
+            limit,
+            rank_column,
+            position,
+        } => LogicalPlan::TopK {
+            input: fold_box_plan(input),
+            partition_by,
+            order_by,
+            limit,
+            rank_column,
+            position,
         },
     }
 }

@@ -446,6 +446,7 @@ fn exec(plan: &LogicalPlan, db: &BTreeMap<String, Vec<Row>>) -> Vec<Row> {
                 .collect()
         }
         LogicalPlan::Window { .. } => unreachable!("generator does not produce windows"),
+        LogicalPlan::TopK { .. } => unreachable!("generator does not produce Top-K"),
     }
 }
 
@@ -543,6 +544,7 @@ fn to_logical(plan: &PhysicalPlan) -> LogicalPlan {
         PhysicalPlan::WindowAssign { .. } | PhysicalPlan::SessionAssign { .. } => {
             unreachable!("generator does not produce windows")
         }
+        PhysicalPlan::TopK { .. } => unreachable!("generator does not produce Top-K"),
     }
 }
 

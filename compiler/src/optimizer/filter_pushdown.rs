@@ -4,7 +4,8 @@
 //! current node, and at each node sends every conjunct as far down as is valid:
 //!
 //! - **Filter**: adjacent filters merge (their conjuncts join the carried ones).
-//! - **Project**: through, with the projection's expressions substituted for columns.
+//! - **Project**: through, with the projection's expressions substituted for columns
+//!   (not a conjunct reading a `PROCTIME()` column: it must see the projected value).
 //! - **Join**: first, an outer join becomes less outer when a WHERE conjunct can never
 //!   be TRUE on a row NULL-padded on one side (`LEFT JOIN … WHERE r.x > 5` is an inner
 //!   join: the padded rows fail `r.x > 5`). The analysis is conservative: only strict
@@ -21,6 +22,8 @@
 //! - **Aggregate**: through, when the conjunct reads only group columns (and there
 //!   is at least one: a global aggregate emits a row even on empty input).
 //! - **Sort**: through a plain ORDER BY, never below a LIMIT or OFFSET.
+//! - **TopK**: through, when the conjunct reads only `PARTITION BY` columns (it keeps
+//!   or drops whole partitions, so the numbering within a kept one is unchanged).
 //! - **Scan**: into `Scan.filters` when the table's source can evaluate predicates
 //!   (`capabilities.filter_pushdown`), else as a Filter right above the scan.
 //!
@@ -103,15 +106,23 @@ fn push(plan: LogicalPlan, preds: Vec<ScalarExpr>) -> Result<LogicalPlan, Compil
             exprs,
             names,
         } => {
-            let below = preds
+            // A conjunct reading a non-deterministic column (`PROCTIME()`) stays above:
+            // below, it would see another evaluation than the projected value.
+            let (stay, go): (Vec<_>, Vec<_>) = preds.into_iter().partition(|p| {
+                p.columns()
+                    .iter()
+                    .any(|&c| exprs.get(c).is_some_and(|e| !e.is_deterministic()))
+            });
+            let below = go
                 .iter()
                 .map(|p| substitute(p, &exprs))
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok(LogicalPlan::Project {
+            let node = LogicalPlan::Project {
                 input: Box::new(push(*input, below)?),
                 exprs,
                 names,
-            })
+            };
+            Ok(wrap(node, stay))
         }
         LogicalPlan::Join {
             left,
@@ -165,6 +176,28 @@ fn push(plan: LogicalPlan, preds: Vec<ScalarExpr>) -> Result<LogicalPlan, Compil
                 input: Box::new(push(*input, below)?),
                 group_by,
                 aggs,
+            };
+            Ok(wrap(node, above))
+        }
+        LogicalPlan::TopK {
+            input,
+            partition_by,
+            order_by,
+            limit,
+            rank_column,
+            position,
+        } => {
+            let (below, above): (Vec<_>, Vec<_>) = preds.into_iter().partition(|p| {
+                let cols = p.columns();
+                !cols.is_empty() && cols.iter().all(|c| partition_by.contains(c))
+            });
+            let node = LogicalPlan::TopK {
+                input: Box::new(push(*input, below)?),
+                partition_by,
+                order_by,
+                limit,
+                rank_column,
+                position,
             };
             Ok(wrap(node, above))
         }

@@ -332,6 +332,53 @@ fn prune(
                 kept,
             ))
         }
+        LogicalPlan::TopK {
+            input,
+            partition_by,
+            order_by,
+            limit,
+            rank_column,
+            position,
+        } => {
+            // The input keeps what is required above, the partition and the order
+            // columns (ties are broken by the rest of the pruned row: any tied row is a
+            // correct first). The row number is dropped when nobody reads it (the
+            // operator then never renumbers).
+            let input_width = input.schema().len();
+            let mut need: BTreeSet<usize> = required
+                .iter()
+                .copied()
+                .filter(|&c| c < input_width)
+                .collect();
+            need.extend(partition_by.iter().copied());
+            need.extend(order_by.iter().map(|k| k.column));
+            let (input, kept_in) = prune(*input, &need)?;
+            let map = index_map(&kept_in, input_width);
+            let partition_by = partition_by.iter().map(|&c| remap_col(c, &map)).collect();
+            let order_by = order_by
+                .into_iter()
+                .map(|mut k| {
+                    k.column = remap_col(k.column, &map);
+                    k
+                })
+                .collect();
+            let rank_column = rank_column && required.contains(&input_width);
+            let mut kept = kept_in;
+            if rank_column {
+                kept.push(input_width);
+            }
+            Ok((
+                LogicalPlan::TopK {
+                    input: Box::new(input),
+                    partition_by,
+                    order_by,
+                    limit,
+                    rank_column,
+                    position,
+                },
+                kept,
+            ))
+        }
     }
 }
 

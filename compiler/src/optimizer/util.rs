@@ -71,6 +71,21 @@ pub fn map_inputs(
             limit,
             offset,
         },
+        LogicalPlan::TopK {
+            input,
+            partition_by,
+            order_by,
+            limit,
+            rank_column,
+            position,
+        } => LogicalPlan::TopK {
+            input: Box::new(f(*input)?),
+            partition_by,
+            order_by,
+            limit,
+            rank_column,
+            position,
+        },
     })
 }
 

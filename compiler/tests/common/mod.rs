@@ -166,6 +166,16 @@ pub fn out_types(sql: &str) -> Vec<SqlType> {
     plan(sql).schema().types()
 }
 
+/// Compile a script against the test catalog (every stage, for EXPLAIN).
+pub fn compiled(sql: &str) -> sluice_compiler::Compiled {
+    let cat = catalog();
+    let c: &dyn Catalog = &cat;
+    match sluice_compiler::compile(sql, c, &AnyConnector) {
+        Ok(c) => c,
+        Err(e) => panic!("{sql}\n=> {e}"),
+    }
+}
+
 /// The error text of a script that must fail.
 pub fn err(sql: &str) -> String {
     match bind(sql) {
@@ -195,6 +205,7 @@ pub fn shape(p: &LogicalPlan) -> String {
         LogicalPlan::Window { .. } => "Window",
         LogicalPlan::Union { .. } => "Union",
         LogicalPlan::Sort { .. } => "Sort",
+        LogicalPlan::TopK { .. } => "TopK",
     };
     format!(
         "{name}({})",
@@ -242,6 +253,13 @@ pub fn show(p: &LogicalPlan) -> String {
                 offset,
                 ..
             } => format!("Sort {keys:?} {limit:?} {offset}"),
+            LogicalPlan::TopK {
+                partition_by,
+                order_by,
+                limit,
+                rank_column,
+                ..
+            } => format!("TopK {partition_by:?} {order_by:?} {limit:?} rn={rank_column}"),
         };
         out.push_str(&format!("{pad}{line}\n"));
         for i in p.inputs() {

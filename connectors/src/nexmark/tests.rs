@@ -49,8 +49,17 @@ fn seed_zero_is_the_standard_generator() {
         ("nexmark.rate", "10000"),
         ("nexmark.base-time", "1436918400000"),
     ];
+    // The crate's defaults spell states, cities and names in lower case; the standard
+    // (Java, nexmark-flink) generator's spellings, which Sluice's follows, are set here.
+    let words = |s: &str| s.split(',').map(String::from).collect::<Vec<_>>();
     let cfg = nexmark::config::NexmarkConfig {
         base_time: base,
+        us_states: words("AZ,CA,ID,OR,WA,WY"),
+        us_cities: words(
+            "Phoenix,Los Angeles,San Francisco,Boise,Portland,Bend,Redmond,Seattle,Kent,Cheyenne",
+        ),
+        first_names: words("Peter,Paul,Luke,John,Saul,Vicky,Kate,Julie,Sarah,Deiter,Walter"),
+        last_names: words("Shultz,Abrams,Spencer,White,Bartels,Walton,Smith,Jones,Noris"),
         ..Default::default()
     };
     let (mut bids, mut auctions, mut persons) = (Vec::new(), Vec::new(), Vec::new());

@@ -13,6 +13,7 @@ pub(crate) mod join;
 pub(crate) mod reduce;
 pub(crate) mod sink;
 pub(crate) mod source;
+pub(crate) mod topk;
 pub(crate) mod topn;
 pub(crate) mod window;
 
@@ -268,6 +269,23 @@ impl<'s> Context<'s> {
             } => {
                 let rows = self.render(input);
                 topn::render_topn(rows, keys.clone(), *limit, *offset)
+            }
+            PhysicalPlan::TopK {
+                input,
+                partition_by,
+                order_by,
+                limit,
+                rank_column,
+                strategy,
+            } => {
+                let rows = self.render(input);
+                let spec = topk::TopKSpec {
+                    partition_by: partition_by.clone(),
+                    order_by: order_by.clone(),
+                    limit: *limit,
+                    rank_column: *rank_column,
+                };
+                topk::render_topk(self, rows, spec, *strategy)
             }
         }
     }

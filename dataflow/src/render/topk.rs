@@ -1,0 +1,288 @@
+//! `TopK`: per-partition Top-N (`ROW_NUMBER() OVER (PARTITION BY … ORDER BY …)` kept
+//! where the row number is at most `limit`), a stateful stage: rows arrive exchanged by
+//! the hash of their partition key, and the output is an updating collection.
+//!
+//! Invariant, for every partition `p` and time `t` (both strategies): the output
+//! accumulated up to `t` equals `number(top_limit(sort(input_p up to t)))`, where the
+//! sort is by the ORDER BY keys with ties broken by the whole row (so the numbering,
+//! and which of several tied rows is kept, is deterministic and the same at any worker
+//! count), and `number` appends 1, 2, … when the row number is an output column.
+//!
+//! * **Monotonic** (append-only input, decided by lowering): a keyed operator applies
+//!   each time once the frontier has passed it. Per partition it keeps only the current
+//!   top rows (at most `limit`); an arriving row is inserted at its place when that is
+//!   within the top, evicting the last row, and forgotten otherwise. Per changed
+//!   partition the operator emits the difference between the old and new numbered
+//!   top: the evicted row, and, with the row number, every row whose number shifted.
+//!   A retraction reaching it (a planning bug) is reported in the errs collection.
+//! * **Retracting**: a differential reduce keyed by the partition, recomputing the
+//!   numbered top from the partition's whole multiset whenever it changes (a retracted
+//!   top row is replaced by the next best). State: every live input row.
+
+use super::topn::compare_rows;
+use super::{map_updates, split_results, Context, Diff, Rows, Time};
+use crate::errors::ExecutionError;
+use differential_dataflow::Hashable;
+use sluice_compiler::physical::TopKStrategy;
+use sluice_compiler::{Datum, Row, SortKey};
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, HashMap};
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::Capability;
+
+/// What a `TopK` node computes (its physical parameters).
+#[derive(Clone, Debug)]
+pub(crate) struct TopKSpec {
+    /// Partition columns.
+    pub(crate) partition_by: Vec<usize>,
+    /// Order within a partition.
+    pub(crate) order_by: Vec<SortKey>,
+    /// Rows kept per partition.
+    pub(crate) limit: u64,
+    /// Whether the row number is appended.
+    pub(crate) rank_column: bool,
+}
+
+impl TopKSpec {
+    fn key(&self, row: &Row) -> Row {
+        self.partition_by
+            .iter()
+            .map(|&c| row.get(c).cloned().unwrap_or(Datum::Null))
+            .collect()
+    }
+
+    /// The output rows of a partition whose sorted top is `top` (one entry per copy).
+    fn numbered<'a>(
+        &'a self,
+        top: impl Iterator<Item = &'a Row> + 'a,
+    ) -> impl Iterator<Item = Row> + 'a {
+        top.enumerate().map(move |(i, row)| {
+            let mut out = row.clone();
+            if self.rank_column {
+                out.push(Datum::Int(i as i64 + 1));
+            }
+            out
+        })
+    }
+}
+
+/// Renders `TopK` with the strategy lowering chose.
+pub(crate) fn render_topk<'s>(
+    ctx: &mut Context<'s>,
+    rows: Rows<'s>,
+    spec: TopKSpec,
+    strategy: TopKStrategy,
+) -> Rows<'s> {
+    match strategy {
+        TopKStrategy::Monotonic => render_monotonic(ctx, rows, spec),
+        TopKStrategy::Retracting => render_retracting(rows, spec),
+    }
+}
+
+/// The sorted top of a multiset given as `(row, count)`: one entry per copy, at most
+/// `limit` entries.
+fn sorted_top<'a>(rows: impl Iterator<Item = (&'a Row, Diff)>, spec: &TopKSpec) -> Vec<&'a Row> {
+    let mut live: Vec<(&Row, Diff)> = rows.filter(|(_, n)| *n > 0).collect();
+    live.sort_by(|a, b| compare_rows(&spec.order_by, a.0, b.0));
+    let limit = usize::try_from(spec.limit).unwrap_or(usize::MAX);
+    let mut top = Vec::new();
+    for (row, n) in live {
+        for _ in 0..n {
+            if top.len() >= limit {
+                return top;
+            }
+            top.push(row);
+        }
+    }
+    top
+}
+
+/// The general strategy: a differential reduce per partition.
+fn render_retracting<'s>(rows: Rows<'s>, spec: TopKSpec) -> Rows<'s> {
+    let key_spec = spec.clone();
+    let keyed = map_updates(rows, "TopK: key", move |row: Row, t, r, out| {
+        out.push(((key_spec.key(&row), row), t, r))
+    });
+    let top = keyed.reduce_named(
+        "TopK (retracting)",
+        move |_key: &Row, input: &[(&Row, Diff)], output: &mut Vec<(Row, Diff)>| {
+            let top = sorted_top(input.iter().map(|(r, n)| (*r, *n)), &spec);
+            let mut merged: BTreeMap<Row, Diff> = BTreeMap::new();
+            for row in spec.numbered(top.into_iter()) {
+                *merged.entry(row).or_default() += 1;
+            }
+            output.extend(merged);
+        },
+    );
+    map_updates(top, "TopK: unkey", |(_k, row): (Row, Row), t, r, out| {
+        out.push((row, t, r))
+    })
+}
+
+/// Updates of one time, with a capability at it.
+type Pending = (Capability<Time>, Vec<(Row, Diff)>);
+
+/// Inserts `copies` copies of `row` into the sorted `top` (at most `limit` long),
+/// after any equal rows; rows pushed past `limit` are dropped.
+fn insert_sorted(top: &mut Vec<Row>, row: &Row, copies: Diff, spec: &TopKSpec) {
+    let limit = usize::try_from(spec.limit).unwrap_or(usize::MAX);
+    for _ in 0..copies {
+        let at = top.partition_point(|x| compare_rows(&spec.order_by, x, row) != Ordering::Greater);
+        if at >= limit {
+            return;
+        }
+        top.insert(at, row.clone());
+        top.truncate(limit);
+    }
+}
+
+/// The monotonic strategy: a keyed operator keeping only the top rows (module docs).
+fn render_monotonic<'s>(ctx: &mut Context<'s>, rows: Rows<'s>, spec: TopKSpec) -> Rows<'s> {
+    type Out = (Result<Row, ExecutionError>, Time, Diff);
+    let route = spec.clone();
+    let exchange = Exchange::new(move |(row, _, _): &(Row, Time, Diff)| route.key(row).hashed());
+    let results = rows
+        .inner
+        .unary_frontier::<CapacityContainerBuilder<Vec<Out>>, _, _, _>(
+            exchange,
+            "TopK (monotonic)",
+            move |_cap, _info| {
+                let mut partitions: HashMap<Row, Vec<Row>> = HashMap::new();
+                let mut pending: BTreeMap<Time, Pending> = BTreeMap::new();
+                move |(input, frontier), output| {
+                    input.for_each(|cap, data| {
+                        for (row, t, d) in data.drain(..) {
+                            pending
+                                .entry(t)
+                                .or_insert_with(|| (cap.delayed(&t, 0), Vec::new()))
+                                .1
+                                .push((row, d));
+                        }
+                    });
+                    // Times in order, once complete: the output at `t` reflects exactly
+                    // the input up to `t`.
+                    let ready: Vec<Time> = pending
+                        .keys()
+                        .copied()
+                        .take_while(|t| !frontier.frontier().less_equal(t))
+                        .collect();
+                    for t in ready {
+                        let Some((cap, updates)) = pending.remove(&t) else {
+                            continue;
+                        };
+                        let mut out: Vec<Out> = Vec::new();
+                        // The top of each partition this time changed, as it was before.
+                        let mut before: BTreeMap<Row, Vec<Row>> = BTreeMap::new();
+                        for (row, d) in updates {
+                            if d < 0 {
+                                out.push((
+                                    Err(ExecutionError::eval(
+                                        "TopK",
+                                        "a retraction reached the append-only Top-N \
+                                         (a planning bug; please report it)",
+                                    )),
+                                    t,
+                                    1,
+                                ));
+                                continue;
+                            }
+                            let key = spec.key(&row);
+                            let top = partitions.entry(key.clone()).or_default();
+                            let limit = usize::try_from(spec.limit).unwrap_or(usize::MAX);
+                            let enters = top.len() < limit
+                                || top.last().is_some_and(|last| {
+                                    compare_rows(&spec.order_by, &row, last) == Ordering::Less
+                                });
+                            if !enters {
+                                if top.is_empty() {
+                                    partitions.remove(&key);
+                                }
+                                continue;
+                            }
+                            before.entry(key).or_insert_with(|| top.clone());
+                            insert_sorted(top, &row, d, &spec);
+                        }
+                        for (key, old) in before {
+                            let new = partitions.get(&key).map(Vec::as_slice).unwrap_or(&[]);
+                            let mut diff: BTreeMap<Row, Diff> = BTreeMap::new();
+                            for row in spec.numbered(old.iter()) {
+                                *diff.entry(row).or_default() -= 1;
+                            }
+                            for row in spec.numbered(new.iter()) {
+                                *diff.entry(row).or_default() += 1;
+                            }
+                            out.extend(
+                                diff.into_iter()
+                                    .filter(|(_, d)| *d != 0)
+                                    .map(|(row, d)| (Ok(row), t, d)),
+                            );
+                        }
+                        if !out.is_empty() {
+                            output.session(&cap).give_iterator(out.into_iter());
+                        }
+                    }
+                }
+            },
+        );
+    let (oks, errs) = split_results(results, "TopK: split errors");
+    ctx.errs.push(errs);
+    oks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(limit: u64, rank_column: bool) -> TopKSpec {
+        TopKSpec {
+            partition_by: vec![0],
+            order_by: vec![SortKey {
+                column: 1,
+                descending: true,
+                nulls_first: false,
+            }],
+            limit,
+            rank_column,
+        }
+    }
+
+    fn row(k: i64, v: i64) -> Row {
+        vec![Datum::Int(k), Datum::Int(v)]
+    }
+
+    /// The monotonic insertion keeps exactly what sorting everything and cutting keeps.
+    #[test]
+    fn insert_sorted_matches_sort_and_cut() {
+        let values = [5, 1, 9, 9, 3, 7, 9, 2, 8, 5, 0, 6];
+        for limit in 0..6 {
+            let s = spec(limit, true);
+            let mut top = Vec::new();
+            let mut all = Vec::new();
+            for (i, v) in values.iter().enumerate() {
+                let r = row(1, *v);
+                insert_sorted(&mut top, &r, 1 + (i % 2) as Diff, &s);
+                all.push((r, 1 + (i % 2) as Diff));
+                let expected: Vec<Row> = sorted_top(all.iter().map(|(r, n)| (r, *n)), &s)
+                    .into_iter()
+                    .cloned()
+                    .collect();
+                assert_eq!(top, expected, "limit {limit} after {} rows", i + 1);
+            }
+        }
+    }
+
+    #[test]
+    fn numbering_appends_the_row_number() {
+        let s = spec(3, true);
+        let top = [row(1, 9), row(1, 7)];
+        let numbered: Vec<Row> = s.numbered(top.iter()).collect();
+        assert_eq!(
+            numbered[1],
+            vec![Datum::Int(1), Datum::Int(7), Datum::Int(2)]
+        );
+        let s = spec(3, false);
+        assert_eq!(s.numbered(top.iter()).next(), Some(row(1, 9)));
+    }
+}
