@@ -7,7 +7,7 @@ use crate::errors::{ErrorSlot, ExecutionError};
 use crate::progress::Progress;
 use crate::render::sink::{self, DoneFlag, Gathered, TableSinkHandle, TableSinkSpec};
 use crate::render::topn::top_rows;
-use crate::render::{Context, Diff, Time};
+use crate::render::{Context, Diff, Rendered, Time};
 use crate::{CollectedResult, RunOptions, RunOutput};
 use sluice_compiler::{DataflowPlan, Row, SinkTarget};
 use sluice_connectors::ObjectDir;
@@ -102,27 +102,39 @@ pub(crate) fn execute(
             let mut gathered: Vec<Gathered> = Vec::new();
             let mut sinks: Vec<TableSinkHandle> = Vec::new();
             for (i, output) in plan.outputs.iter().enumerate() {
-                let rows = ctx.render(&output.plan);
                 match &output.target {
                     SinkTarget::Table(table) => {
-                        let (flag, handle) = sink::render_table_sink(
-                            rows,
-                            TableSinkSpec {
-                                table,
-                                schema: &output.schema,
-                                updating: output.updating,
-                                registry: &registry,
-                                worker: ctx_worker,
-                                errors: errors.clone(),
-                                progress: progress.clone(),
-                                output: i,
-                                ckpt: ckpt.clone(),
-                            },
-                        );
+                        let spec = TableSinkSpec {
+                            table,
+                            schema: &output.schema,
+                            updating: output.updating,
+                            registry: &registry,
+                            worker: ctx_worker,
+                            errors: errors.clone(),
+                            progress: progress.clone(),
+                            output: i,
+                            ckpt: ckpt.clone(),
+                        };
+                        // Append-only and still columnar, of the table's own types:
+                        // batches go to the sink as they are.
+                        let columnar = !output.updating
+                            && output.plan.schema().types() == output.schema.types();
+                        let rendered = if columnar {
+                            ctx.render_any(&output.plan)
+                        } else {
+                            Rendered::Rows(ctx.render(&output.plan))
+                        };
+                        let (flag, handle) = match rendered {
+                            Rendered::Batches(batches) => {
+                                sink::render_table_sink_batches(batches, spec)
+                            }
+                            Rendered::Rows(rows) => sink::render_table_sink(rows, spec),
+                        };
                         done.push(flag);
                         sinks.push(handle);
                     }
                     SinkTarget::Collect { .. } => {
+                        let rows = ctx.render(&output.plan);
                         let (flag, rows) = sink::render_collect(rows, &format!("Collect({i})"));
                         done.push(flag);
                         gathered.push(rows);

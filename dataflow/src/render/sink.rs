@@ -2,10 +2,11 @@
 //! the error sink. Each sets a `done` flag once its input is complete and its last
 //! work is finished; the worker steps until every flag is set.
 
-use super::{Diff, Errs, Rows, Time};
+use super::{Batches, Diff, Errs, Rows, Time};
 use crate::convert::rows_to_batch;
 use crate::errors::{ErrorSlot, ExecutionError};
 use crate::progress::Progress;
+use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use sluice_catalogs::{Schema, TableDescriptor};
 use sluice_compiler::Row;
 use sluice_connectors::Registry;
@@ -120,6 +121,21 @@ impl TableWriter {
         });
         match result {
             Ok(()) => self.progress.add_rows_out(expanded.len() as u64),
+            Err(e) => self.errors.raise(e),
+        }
+    }
+
+    /// Writes one append-only batch of the table's schema.
+    fn write_batch(&self, batch: &RecordBatch) {
+        if self.errors.is_cancelled() || self.progress.is_cancelled() {
+            return;
+        }
+        let result = match self.sink.borrow_mut().as_mut() {
+            Some(sink) => sink.write(batch).map_err(|e| self.connector(e)),
+            None => Ok(()),
+        };
+        match result {
+            Ok(()) => self.progress.add_rows_out(batch.num_rows() as u64),
             Err(e) => self.errors.raise(e),
         }
     }
@@ -259,6 +275,120 @@ pub(crate) fn render_table_sink(
                     .flatten()
                     .collect();
                 writer.write(rest);
+                if ckpt.is_none() {
+                    writer.prepare(BOUNDED_EPOCH);
+                }
+                flag.set(true);
+            }
+        },
+    );
+    (done, TableSinkHandle { table, key, sink })
+}
+
+/// A table sink of an append-only output still in Arrow batches (a source and the
+/// stateless stages after it): batches are written as they are, time by time as the
+/// frontier passes each time (so that a checkpoint barrier splits epochs exactly as
+/// for rows), each re-labelled with the table's Arrow schema; no row round-trip and no
+/// consolidation (nothing is ever retracted). The plan's column types must be the
+/// table's (`run` checks, else it renders rows).
+pub(crate) fn render_table_sink_batches(
+    batches: Batches<'_>,
+    spec: TableSinkSpec<'_>,
+) -> (DoneFlag, TableSinkHandle) {
+    let table = spec.table.name.clone();
+    let key = crate::checkpoint::sink_key(spec.output, &table);
+    let ckpt = spec.ckpt.clone();
+    let worker = spec.worker.worker;
+    if let Some(c) = &ckpt {
+        c.register_sink(&key, worker);
+    }
+    let mut prepared_through = ckpt.as_ref().map_or(0, |c| c.completed());
+    let sink_key = key.clone();
+    let sink = match spec.registry.create_sink(spec.table, spec.worker) {
+        Ok(sink) => Some(sink),
+        Err(e) => {
+            spec.errors.raise(ExecutionError::Connector {
+                table: table.clone(),
+                message: e.to_string(),
+            });
+            None
+        }
+    };
+    let sink = Rc::new(RefCell::new(sink));
+    let arrow_schema = spec.schema.to_arrow();
+    let types = spec.schema.types();
+    let writer = TableWriter {
+        table: table.clone(),
+        schema: spec.schema.clone(),
+        sink: sink.clone(),
+        errors: spec.errors,
+        progress: spec.progress,
+    };
+    let done: DoneFlag = Rc::new(Cell::new(false));
+    let flag = done.clone();
+    let mut pending: BTreeMap<Time, Vec<RecordBatch>> = BTreeMap::new();
+    let write = move |writer: &TableWriter, batches: Vec<RecordBatch>| {
+        for batch in batches {
+            if batch.num_rows() == 0 {
+                continue;
+            }
+            let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+            match RecordBatch::try_new_with_options(
+                arrow_schema.clone(),
+                batch.columns().to_vec(),
+                &options,
+            ) {
+                Ok(batch) => writer.write_batch(&batch),
+                // Same SQL types, another Arrow form: through rows.
+                Err(_) => match crate::convert::batch_to_rows(&batch, &types, "Sink")
+                    .and_then(|rows| rows_to_batch(&rows, &writer.schema, "Sink"))
+                {
+                    Ok(batch) => writer.write_batch(&batch),
+                    Err(e) => writer.errors.raise(e),
+                },
+            }
+        }
+    };
+    batches.sink(
+        Pipeline,
+        &format!("Sink({table})"),
+        move |(input, frontier)| {
+            input.for_each(|_cap, data| {
+                for b in data.drain(..) {
+                    pending.entry(b.time).or_default().push(b.batch);
+                }
+            });
+            let ready: Vec<Time> = pending
+                .keys()
+                .copied()
+                .take_while(|t| !frontier.frontier().less_equal(t))
+                .collect();
+            for t in ready {
+                if let Some(batches) = pending.remove(&t) {
+                    write(&writer, batches);
+                }
+            }
+            if let Some(c) = &ckpt {
+                loop {
+                    let epoch = prepared_through + 1;
+                    if epoch > c.requested() {
+                        break;
+                    }
+                    let b = c.barrier_of(epoch);
+                    if frontier.frontier().iter().any(|t| *t < b) {
+                        break;
+                    }
+                    writer.prepare(epoch);
+                    c.sink_prepared(epoch, &sink_key, worker, writer.pending(epoch));
+                    prepared_through = epoch;
+                }
+            }
+            if frontier.frontier().is_empty() && !flag.get() {
+                let rest: Vec<RecordBatch> = std::mem::take(&mut pending)
+                    .into_values()
+                    .flatten()
+                    .collect();
+                write(&writer, rest);
                 if ckpt.is_none() {
                     writer.prepare(BOUNDED_EPOCH);
                 }
