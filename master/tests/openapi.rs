@@ -40,3 +40,14 @@ fn every_operation_documents_its_errors_with_the_error_body() {
         }
     }
 }
+
+/// A commit's first source range starts at `null` (the source's start): the document
+/// must allow it (schemathesis found the response violating the old schema).
+#[test]
+fn a_source_range_may_start_at_null() {
+    let doc: serde_json::Value =
+        serde_json::from_str(&sluice_master::api::openapi_json()).expect("openapi json");
+    let items = &doc["components"]["schemas"]["SourceRangeView"]["properties"]["from"]["items"];
+    let types = items["type"].as_array().expect("a list of types");
+    assert!(types.iter().any(|t| t == "null"), "{items}");
+}

@@ -35,7 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SourceRangeView {
     /// Positions at the previous checkpoint, one per worker.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<Option<Object>>)]
     pub from: Vec<serde_json::Value>,
     /// Positions at this checkpoint, one per worker (Kafka: next offset per
     /// `topic/partition`).
