@@ -569,6 +569,25 @@ fn logical_node(plan: &LogicalPlan, depth: usize, out: &mut String) {
     }
 }
 
+/// A [`crate::physical::WindowStrategy`] as EXPLAIN PHYSICAL prints it.
+fn window_strategy_text(strategy: &crate::physical::WindowStrategy) -> String {
+    use crate::physical::WindowStrategy;
+    match strategy {
+        WindowStrategy::Tumble => "tumble".to_string(),
+        WindowStrategy::Generic => "generic".to_string(),
+        WindowStrategy::HopByPane {
+            slide_ms,
+            size_ms,
+            pane_ms,
+            ..
+        } => format!(
+            "hop-by-pane(pane=INTERVAL '{pane_ms}' MILLISECOND, panes per window={}, updates per row=1 instead of {})",
+            size_ms / pane_ms.max(&1),
+            (size_ms + slide_ms.max(&1) - 1) / slide_ms.max(&1)
+        ),
+    }
+}
+
 /// The state cost class of a physical node, as printed in brackets.
 pub fn state_class(plan: &PhysicalPlan) -> &'static str {
     match plan {
@@ -578,6 +597,10 @@ pub fn state_class(plan: &PhysicalPlan) -> &'static str {
         | PhysicalPlan::WindowAssign { .. }
         | PhysicalPlan::Union { .. } => "stateless",
         PhysicalPlan::SessionAssign { .. } => "state: rows per partition",
+        PhysicalPlan::WindowAggregate {
+            strategy: crate::physical::WindowStrategy::HopByPane { .. },
+            ..
+        } => "state: one accumulator per (pane, group) until the pane's last window closes",
         PhysicalPlan::WindowAggregate { .. } => "state: open windows",
         PhysicalPlan::Reduce { .. } => "state: arranged by key",
         PhysicalPlan::HashJoin { .. } => "state: both inputs arranged by key",
@@ -658,15 +681,17 @@ fn physical_node(plan: &PhysicalPlan, depth: usize, out: &mut String) {
             group_by,
             aggs,
             window_end_col,
+            strategy,
         } => {
             let names = input_names(input);
             let mut end = String::new();
             write_column(*window_end_col, &names, &mut end);
             let _ = write!(
                 out,
-                "WindowAggregate: group_by={} aggs={} window_end={end}",
+                "WindowAggregate: group_by={} aggs={} window_end={end} strategy={}",
                 bracket_columns(group_by, &names),
-                agg_list(aggs, &names)
+                agg_list(aggs, &names),
+                window_strategy_text(strategy)
             );
         }
         PhysicalPlan::Reduce {
@@ -929,6 +954,7 @@ mod tests {
             group_by: vec![1, 3, 4],
             aggs: vec![count_star()],
             window_end_col: 4,
+            strategy: crate::physical::WindowStrategy::Tumble,
         };
         let cust = PhysicalPlan::Source {
             table: customers_table(),

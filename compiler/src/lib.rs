@@ -29,6 +29,7 @@ pub mod parse;
 pub mod physical;
 pub mod placement;
 pub mod plan;
+pub mod window_plan;
 
 pub use bind::{bind_script, bind_tables, BoundOutput, BoundScript};
 pub use compile::{compile, compile_tables, Compiled, CompiledQuery};
@@ -37,7 +38,7 @@ pub use error::{CompileError, ErrorKind, Position};
 pub use expr::{AggFunc, AggregateCall, BinaryOp, Func, ScalarExpr, SortKey, TimeUnit};
 pub use limits::{MAX_EXPR_DEPTH, MAX_PLAN_DEPTH, MAX_STATEMENT_TOKENS, PARSER_RECURSION_LIMIT};
 pub use parse::ExplainStage;
-pub use physical::{DataflowPlan, Output, PhysicalPlan, SinkTarget};
+pub use physical::{DataflowPlan, Output, PhysicalPlan, SinkTarget, WindowStrategy};
 pub use plan::{JoinKind, LogicalPlan, WindowKind};
 pub mod eval;
 pub mod explain;

@@ -14,7 +14,8 @@
 //!   pass-through Projects and other Windows) and that window's time column is, traced
 //!   the same way, the watermark column of a `Scan`. Then the frontier is the
 //!   watermark and a window's groups can be emitted and freed when it passes the
-//!   window end. Anything else becomes a retracting [`PhysicalPlan::Reduce`] (bounded
+//!   window end; its [`crate::physical::WindowStrategy`] is chosen by
+//!   [`crate::window_plan`] (HOP by pane when the aggregates merge). Anything else becomes a retracting [`PhysicalPlan::Reduce`] (bounded
 //!   batch semantics for tables without watermarks).
 //!
 //! Lowering checks that every column an expression reads exists in its input and
@@ -124,12 +125,22 @@ pub fn lower(plan: &LogicalPlan) -> Result<PhysicalPlan, CompileError> {
                 ));
             }
             Ok(match window_end_col {
-                Some(window_end_col) => PhysicalPlan::WindowAggregate {
-                    input: physical_input,
-                    group_by: group_by.clone(),
-                    aggs: aggs.clone(),
-                    window_end_col,
-                },
+                Some(window_end_col) => {
+                    let (strategy, physical_input) = crate::window_plan::choose(
+                        input,
+                        group_by,
+                        aggs,
+                        window_end_col,
+                        *physical_input,
+                    )?;
+                    PhysicalPlan::WindowAggregate {
+                        input: Box::new(physical_input),
+                        group_by: group_by.clone(),
+                        aggs: aggs.clone(),
+                        window_end_col,
+                        strategy,
+                    }
+                }
                 None => PhysicalPlan::Reduce {
                     input: physical_input,
                     group_by: group_by.clone(),

@@ -14,6 +14,7 @@ pub(crate) mod reduce;
 pub(crate) mod sink;
 pub(crate) mod source;
 pub(crate) mod topn;
+pub(crate) mod hop_panes;
 pub(crate) mod window;
 
 use crate::convert::batch_to_rows;
@@ -197,6 +198,7 @@ impl<'s> Context<'s> {
                 group_by,
                 aggs,
                 window_end_col,
+                strategy,
             } => {
                 let types = input.schema().types();
                 let append_only = !sluice_compiler::lower::is_updating(input);
@@ -209,6 +211,7 @@ impl<'s> Context<'s> {
                     *window_end_col,
                     &types,
                     append_only,
+                    *strategy,
                 )
             }
             PhysicalPlan::Reduce {
