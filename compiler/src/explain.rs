@@ -988,7 +988,7 @@ mod tests {
         TopN: [$agg0 DESC] limit=3 [state: all rows on one worker]
           Reduce: group_by=[c_name] aggs=[COUNT(*)] device=cpu(stateful; group-by kernel eligible) [state: arranged by key]
             HashJoin: Inner keys=[o_custkey = c_custkey] residual=$agg0 > 3 device=cpu(stateful; join-probe kernel eligible) [state: both inputs arranged by key]
-              WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[COUNT(*)] window_end=window_end device=cpu(stateful) [state: open windows]
+              WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[COUNT(*)] window_end=window_end strategy=tumble device=cpu(stateful) [state: open windows]
                 WindowAssign: TUMBLE(time_col=o_ts, size=INTERVAL '60000' MILLISECOND) [stateless]
                   Calc: predicate=o_price > 1.50 project=[o_orderkey, o_custkey, o_ts] device=cpu(DECIMAL(10, 2) > DECIMAL(10, 2)) [stateless]
                     Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]

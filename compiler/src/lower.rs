@@ -474,7 +474,7 @@ mod tests {
     fn window_aggregate_with_watermark() {
         let plan = tumble_agg(&orders_table());
         insta::assert_snapshot!(lowered(&plan), @r"
-        WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[SUM(o_price)] window_end=window_end device=cpu(stateful) [state: open windows]
+        WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[SUM(o_price)] window_end=window_end strategy=tumble device=cpu(stateful) [state: open windows]
           Calc: project=[o_custkey, window_start, window_end, o_price] device=cpu(columns only) [stateless]
             WindowAssign: TUMBLE(time_col=o_ts, size=INTERVAL '60000' MILLISECOND) [stateless]
               Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
@@ -525,9 +525,56 @@ mod tests {
         let f = filter(w, gt(col(2), dec(100, 2)));
         let plan = aggregate(f, vec![5, 4], vec![count_star()]);
         insta::assert_snapshot!(lowered(&plan), @r"
-        WindowAggregate: group_by=[window_end, window_start] aggs=[COUNT(*)] window_end=window_end device=cpu(stateful) [state: open windows]
+        WindowAggregate: group_by=[window_end, window_start] aggs=[COUNT(*)] window_end=window_end strategy=hop-by-pane(pane=INTERVAL '10' MILLISECOND, panes per window=2, updates per row=1 instead of 2) device=cpu(stateful) [state: one accumulator per (pane, group) until the pane's last window closes]
           Calc: predicate=o_price > 1.00 device=cpu(DECIMAL(10, 2) > DECIMAL(10, 2)) [stateless]
-            WindowAssign: HOP(time_col=o_ts, slide=INTERVAL '10' MILLISECOND, size=INTERVAL '20' MILLISECOND) [stateless]
+            WindowAssign: TUMBLE(time_col=o_ts, size=INTERVAL '10' MILLISECOND) [stateless]
+              Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
+        ");
+    }
+
+    #[test]
+    fn hop_by_pane_only_for_merging_aggregates_and_unread_window_columns() {
+        let hop = || {
+            window(
+                scan(&orders_table()),
+                WindowKind::Hop {
+                    slide_ms: 4_000,
+                    size_ms: 10_000,
+                },
+                3,
+            )
+        };
+        // COUNT and MAX on an append-only input merge: panes of gcd(10 s, 4 s) = 2 s.
+        let max = crate::expr::AggregateCall {
+            func: crate::expr::AggFunc::Max,
+            arg: Some(2),
+            distinct: false,
+            ty: dec_ty(10, 2),
+        };
+        let plan = aggregate(hop(), vec![1, 4, 5], vec![count_star(), max.clone()]);
+        insta::assert_snapshot!(lowered(&plan), @r"
+        WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[COUNT(*), MAX(o_price)] window_end=window_end strategy=hop-by-pane(pane=INTERVAL '2000' MILLISECOND, panes per window=5, updates per row=1 instead of 3) device=cpu(stateful) [state: one accumulator per (pane, group) until the pane's last window closes]
+          WindowAssign: TUMBLE(time_col=o_ts, size=INTERVAL '2000' MILLISECOND) [stateless]
+            Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
+        ");
+        // A DISTINCT aggregate has no mergeable state: rows copied into their windows.
+        let distinct = crate::expr::AggregateCall {
+            distinct: true,
+            ..max
+        };
+        let plan = aggregate(hop(), vec![1, 4, 5], vec![distinct]);
+        insta::assert_snapshot!(lowered(&plan), @r"
+        WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[MAX(DISTINCT o_price)] window_end=window_end strategy=generic device=cpu(stateful) [state: open windows]
+          WindowAssign: HOP(time_col=o_ts, slide=INTERVAL '4000' MILLISECOND, size=INTERVAL '10000' MILLISECOND) [stateless]
+            Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
+        ");
+        // A filter reading window_start needs each window's own row.
+        let f = filter(hop(), gt(col(4), col(3)));
+        let plan = aggregate(f, vec![1, 4, 5], vec![count_star()]);
+        insta::assert_snapshot!(lowered(&plan), @r"
+        WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[COUNT(*)] window_end=window_end strategy=generic device=cpu(stateful) [state: open windows]
+          Calc: predicate=window_start > o_ts device=gpu-eligible [stateless]
+            WindowAssign: HOP(time_col=o_ts, slide=INTERVAL '4000' MILLISECOND, size=INTERVAL '10000' MILLISECOND) [stateless]
               Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
         ");
     }
