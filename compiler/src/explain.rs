@@ -575,6 +575,9 @@ fn window_strategy_text(strategy: &crate::physical::WindowStrategy) -> String {
     match strategy {
         WindowStrategy::Tumble => "tumble".to_string(),
         WindowStrategy::Generic => "generic".to_string(),
+        WindowStrategy::Session { gap_ms, .. } => {
+            format!("session(gap=INTERVAL '{gap_ms}' MILLISECOND, merged incrementally, no retractions)")
+        }
         WindowStrategy::HopByPane {
             slide_ms,
             size_ms,
@@ -601,6 +604,10 @@ pub fn state_class(plan: &PhysicalPlan) -> &'static str {
             strategy: crate::physical::WindowStrategy::HopByPane { .. },
             ..
         } => "state: one accumulator per (pane, group) until the pane's last window closes",
+        PhysicalPlan::WindowAggregate {
+            strategy: crate::physical::WindowStrategy::Session { .. },
+            ..
+        } => "state: one accumulator per open (session, key)",
         PhysicalPlan::WindowAggregate { .. } => "state: open windows",
         PhysicalPlan::Reduce { .. } => "state: arranged by key",
         PhysicalPlan::HashJoin { .. } => "state: both inputs arranged by key",

@@ -15,7 +15,10 @@
 //!   the same way, the watermark column of a `Scan`. Then the frontier is the
 //!   watermark and a window's groups can be emitted and freed when it passes the
 //!   window end; its [`crate::physical::WindowStrategy`] is chosen by
-//!   [`crate::window_plan`] (HOP by pane when the aggregates merge). Anything else becomes a retracting [`PhysicalPlan::Reduce`] (bounded
+//!   [`crate::window_plan`] (HOP by pane when the aggregates merge). An `Aggregate` over
+//!   a SESSION `Window` on a watermark column, grouped by its start, end and partition
+//!   columns, becomes an incremental session `WindowAggregate` (also
+//!   [`crate::window_plan`]). Anything else becomes a retracting [`PhysicalPlan::Reduce`] (bounded
 //!   batch semantics for tables without watermarks).
 //!
 //! Lowering checks that every column an expression reads exists in its input and
@@ -141,10 +144,26 @@ pub fn lower(plan: &LogicalPlan) -> Result<PhysicalPlan, CompileError> {
                         strategy,
                     }
                 }
-                None => PhysicalPlan::Reduce {
-                    input: physical_input,
-                    group_by: group_by.clone(),
-                    aggs: aggs.clone(),
+                None => match crate::window_plan::choose_session(
+                    input,
+                    group_by,
+                    aggs,
+                    &physical_input,
+                )? {
+                    Some((strategy, session_input, window_end_col)) => {
+                        PhysicalPlan::WindowAggregate {
+                            input: Box::new(session_input),
+                            group_by: group_by.clone(),
+                            aggs: aggs.clone(),
+                            window_end_col,
+                            strategy,
+                        }
+                    }
+                    None => PhysicalPlan::Reduce {
+                        input: physical_input,
+                        group_by: group_by.clone(),
+                        aggs: aggs.clone(),
+                    },
                 },
             })
         }

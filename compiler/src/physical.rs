@@ -113,6 +113,25 @@ pub enum WindowStrategy {
         /// Input column holding the pane's `window_time`, when grouped by.
         time_col: Option<usize>,
     },
+    /// SESSION, incremental: the `Calc` below gives each row its own proto-session
+    /// `[ts, ts + gap)` in the window columns (rows with a NULL time dropped); the
+    /// operator, rows exchanged by the partition key (the group columns other than the
+    /// window's), keeps per key its open sessions with running accumulators, merges a
+    /// row's proto-session with every session it overlaps (a row bridging two sessions
+    /// merges them), and emits each session once, with no retraction, when the watermark
+    /// passes its end (last ts + gap), then frees it. A row whose proto-session ended
+    /// at or before the watermark is late: counted and dropped. Only for aggregates
+    /// whose running states merge, grouped by exactly the session's partition columns
+    /// and its start and end.
+    /// State: one running accumulator per open (session, partition key).
+    Session {
+        /// Inactivity gap in ms.
+        gap_ms: i64,
+        /// Input column holding the (proto-)session start (`window_end_col` its end).
+        start_col: usize,
+        /// Input column holding `window_time`, when grouped by.
+        time_col: Option<usize>,
+    },
 }
 
 /// A dataflow operator tree.

@@ -207,3 +207,230 @@ fn assign_panes(plan: &mut PhysicalPlan, depth: usize, pane_ms: i64) -> bool {
         _ => false,
     }
 }
+
+/// Where a column of the aggregate's input comes from, relative to a SESSION window.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum SessionColumn {
+    /// The window's column `offset` (0 start, 1 end, 2 time).
+    Window(usize),
+    /// Column `c` of the window's input.
+    Input(usize),
+}
+
+/// For an `Aggregate` over `input` grouped by `group_by` that is not a TUMBLE/HOP
+/// window aggregate: an incremental [`WindowStrategy::Session`] when `input` is a
+/// SESSION `Window` on a watermark column, reached through Filters, Projects and
+/// TUMBLE/HOP Windows that do not read its window columns, grouped by exactly its
+/// start, end (optionally time) and all its partition columns, with aggregates that
+/// merge and read no window column. Returns the strategy, `physical_input` with its
+/// `SessionAssign` replaced by a per-row proto-session `Calc`, and the end column.
+pub(crate) fn choose_session(
+    input: &LogicalPlan,
+    group_by: &[usize],
+    aggs: &[AggregateCall],
+    physical_input: &PhysicalPlan,
+) -> Result<Option<(WindowStrategy, PhysicalPlan, usize)>, CompileError> {
+    let Some((window, carried, depth)) = session_columns(input) else {
+        return Ok(None);
+    };
+    let LogicalPlan::Window {
+        input: window_input,
+        kind: WindowKind::Session { gap_ms },
+        time_col,
+        partition_by,
+    } = window
+    else {
+        return Ok(None);
+    };
+    let gap_ms = *gap_ms;
+    if gap_ms <= 0 || !is_watermark_column(window_input, *time_col) {
+        return Ok(None);
+    }
+    let find = |want: SessionColumn| {
+        group_by
+            .iter()
+            .copied()
+            .find(|c| carried.get(c) == Some(&want))
+    };
+    let (Some(start_col), Some(end_col)) = (
+        find(SessionColumn::Window(0)),
+        find(SessionColumn::Window(1)),
+    ) else {
+        return Ok(None);
+    };
+    let time_col_out = find(SessionColumn::Window(2));
+    // Every other group column is a partition column, and every partition column is
+    // grouped by.
+    let mut grouped_partition = Vec::new();
+    for c in group_by {
+        match carried.get(c) {
+            Some(SessionColumn::Window(_)) => {}
+            Some(SessionColumn::Input(i)) if partition_by.contains(i) => {
+                grouped_partition.push(*i)
+            }
+            _ => return Ok(None),
+        }
+    }
+    if !partition_by.iter().all(|p| grouped_partition.contains(p)) {
+        return Ok(None);
+    }
+    let reads_window = aggs.iter().any(|a| {
+        a.arg
+            .is_some_and(|c| matches!(carried.get(&c), Some(SessionColumn::Window(_))))
+    });
+    if reads_window {
+        return Ok(None);
+    }
+    let mut rewritten = physical_input.clone();
+    if !assign_proto_sessions(&mut rewritten, depth) {
+        return Ok(None);
+    }
+    let types = rewritten.schema().types();
+    let append_only = !crate::lower::is_updating(&rewritten);
+    if !aggregates_merge(aggs, &types, append_only) {
+        return Ok(None);
+    }
+    Ok(Some((
+        WindowStrategy::Session {
+            gap_ms,
+            start_col,
+            time_col: time_col_out,
+        },
+        rewritten,
+        end_col,
+    )))
+}
+
+/// The SESSION `Window` below `plan` (through Filters, Projects and TUMBLE/HOP
+/// Windows), the columns of `plan` that carry its window or input columns unchanged,
+/// and how many Windows lie between; `None` when there is none or a node on the way
+/// reads a window column other than by passing it on.
+#[allow(clippy::type_complexity)]
+fn session_columns(
+    plan: &LogicalPlan,
+) -> Option<(&LogicalPlan, BTreeMap<usize, SessionColumn>, usize)> {
+    let reads = |e: &ScalarExpr, m: &BTreeMap<usize, SessionColumn>| {
+        e.columns()
+            .iter()
+            .any(|c| matches!(m.get(c), Some(SessionColumn::Window(_))))
+    };
+    match plan {
+        LogicalPlan::Window {
+            input,
+            kind: WindowKind::Session { .. },
+            ..
+        } => {
+            let w = input.schema().len();
+            let mut m: BTreeMap<usize, SessionColumn> =
+                (0..w).map(|c| (c, SessionColumn::Input(c))).collect();
+            m.extend((0..3).map(|o| (w + o, SessionColumn::Window(o))));
+            Some((plan, m, 0))
+        }
+        LogicalPlan::Filter { input, predicate } => {
+            let (win, m, d) = session_columns(input)?;
+            (!reads(predicate, &m)).then_some((win, m, d))
+        }
+        LogicalPlan::Project { input, exprs, .. } => {
+            let (win, m, d) = session_columns(input)?;
+            let mut out = BTreeMap::new();
+            for (i, e) in exprs.iter().enumerate() {
+                match e {
+                    ScalarExpr::Column(c) if m.contains_key(c) => {
+                        out.insert(i, m[c]);
+                    }
+                    e if reads(e, &m) => return None,
+                    _ => {}
+                }
+            }
+            Some((win, out, d))
+        }
+        LogicalPlan::Window {
+            input,
+            kind: WindowKind::Tumble { .. } | WindowKind::Hop { .. },
+            time_col,
+            partition_by,
+        } => {
+            let (win, m, d) = session_columns(input)?;
+            let is_window = |c: &usize| matches!(m.get(c), Some(SessionColumn::Window(_)));
+            if is_window(time_col) || partition_by.iter().any(is_window) {
+                return None;
+            }
+            Some((win, m, d + 1))
+        }
+        _ => None,
+    }
+}
+
+/// True when column `col` of `plan` is, through Filters, column Projects and
+/// TUMBLE/HOP Windows, a scan's watermark column.
+fn is_watermark_column(plan: &LogicalPlan, col: usize) -> bool {
+    match plan {
+        LogicalPlan::Scan {
+            table, projection, ..
+        } => projection
+            .get(col)
+            .is_some_and(|&t| table.watermark.as_ref().is_some_and(|w| w.column == t)),
+        LogicalPlan::Filter { input, .. } => is_watermark_column(input, col),
+        LogicalPlan::Project { input, exprs, .. } => match exprs.get(col) {
+            Some(ScalarExpr::Column(c)) => is_watermark_column(input, *c),
+            _ => false,
+        },
+        LogicalPlan::Window {
+            input,
+            kind: WindowKind::Tumble { .. } | WindowKind::Hop { .. },
+            ..
+        } => col < input.schema().len() && is_watermark_column(input, col),
+        _ => false,
+    }
+}
+
+/// Replaces the `depth`-th (from the top, 0-based) window node of the chain of Calcs,
+/// WindowAssigns and SessionAssigns at `plan`, which must be a `SessionAssign`, by a
+/// `Calc` that drops rows with a NULL time and appends each row's proto-session
+/// `[ts, ts + gap)` as `window_start`, `window_end`, `window_time`.
+fn assign_proto_sessions(plan: &mut PhysicalPlan, depth: usize) -> bool {
+    match plan {
+        PhysicalPlan::Calc { input, .. } => assign_proto_sessions(input, depth),
+        PhysicalPlan::WindowAssign { input, .. } if depth > 0 => {
+            assign_proto_sessions(input, depth - 1)
+        }
+        PhysicalPlan::SessionAssign {
+            input,
+            time_col,
+            gap_ms,
+            ..
+        } if depth == 0 => {
+            let schema = input.schema();
+            let t = ScalarExpr::col(*time_col);
+            let plus = |ms: i64| {
+                ScalarExpr::binary(
+                    crate::expr::BinaryOp::Add,
+                    t.clone(),
+                    ScalarExpr::lit(crate::datum::Datum::Interval(ms), SqlType::Interval),
+                )
+            };
+            let mut project: Vec<ScalarExpr> = (0..schema.len()).map(ScalarExpr::col).collect();
+            project.extend([t.clone(), plus(*gap_ms), plus(gap_ms.saturating_sub(1))]);
+            let mut names: Vec<String> = schema.fields.iter().map(|f| f.name.clone()).collect();
+            names.extend(["window_start", "window_end", "window_time"].map(String::from));
+            let input = std::mem::replace(
+                input,
+                Box::new(PhysicalPlan::Values {
+                    schema: Default::default(),
+                    rows: vec![],
+                }),
+            );
+            *plan = PhysicalPlan::Calc {
+                input,
+                predicate: Some(ScalarExpr::IsNull {
+                    expr: Box::new(t),
+                    negated: true,
+                }),
+                project: Some(project),
+                names,
+            };
+            true
+        }
+        _ => false,
+    }
+}

@@ -15,6 +15,7 @@ pub(crate) mod sink;
 pub(crate) mod source;
 pub(crate) mod topn;
 pub(crate) mod hop_panes;
+pub(crate) mod sessions;
 pub(crate) mod window;
 
 use crate::convert::batch_to_rows;

@@ -437,6 +437,25 @@ pub(crate) fn render_window_aggregate<'s>(
             let key_cols = panes.key_cols();
             (Box::new(panes), key_cols)
         }
+        WindowStrategy::Session {
+            start_col,
+            time_col,
+            ..
+        } => {
+            let sessions = super::sessions::Sessions::new(
+                super::sessions::SessionLayout {
+                    group_by: group_by.clone(),
+                    start_col,
+                    end_col: window_end_col,
+                    time_col,
+                },
+                aggregates,
+                incremental,
+                ctx.progress.clone(),
+            );
+            let key_cols = sessions.key_cols();
+            (Box::new(sessions), key_cols)
+        }
         WindowStrategy::Tumble | WindowStrategy::Generic => (
             Box::new(PerWindow {
                 applier: Applier {
