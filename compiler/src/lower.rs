@@ -552,6 +552,30 @@ mod tests {
     }
 
     #[test]
+    fn session_aggregate_is_incremental_when_grouped_by_partition_and_session() {
+        let session = || LogicalPlan::Window {
+            input: Box::new(scan(&orders_table())),
+            kind: WindowKind::Session { gap_ms: 10_000 },
+            time_col: 3,
+            partition_by: vec![1],
+        };
+        // Nexmark q11's shape: per custkey and session, COUNT(*).
+        let plan = aggregate(session(), vec![1, 4, 5], vec![count_star()]);
+        insta::assert_snapshot!(lowered(&plan), @r"
+        WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[COUNT(*)] window_end=window_end strategy=session(gap=INTERVAL '10000' MILLISECOND, merged incrementally, no retractions) device=cpu(stateful) [state: one accumulator per open (session, key)]
+          Calc: predicate=o_ts IS NOT NULL project=[o_orderkey, o_custkey, o_price, o_ts, o_ts AS window_start, o_ts + INTERVAL '10000' MILLISECOND AS window_end, o_ts + INTERVAL '9999' MILLISECOND AS window_time] device=gpu-eligible [stateless]
+            Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
+        ");
+        // Grouped by a column that is not a partition column: the generic path.
+        let plan = aggregate(session(), vec![0, 4, 5], vec![count_star()]);
+        insta::assert_snapshot!(lowered(&plan), @r"
+        Reduce: group_by=[o_orderkey, window_start, window_end] aggs=[COUNT(*)] device=cpu(stateful) [state: arranged by key]
+          SessionAssign: SESSION(time_col=o_ts, gap=INTERVAL '10000' MILLISECOND) partition_by=[o_custkey] [state: rows per partition]
+            Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
+        ");
+    }
+
+    #[test]
     fn hop_by_pane_only_for_merging_aggregates_and_unread_window_columns() {
         let hop = || {
             window(
