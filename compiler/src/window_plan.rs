@@ -26,7 +26,11 @@ use std::collections::BTreeMap;
 /// True when every aggregate has a running state that two partial states can be merged
 /// from: COUNT, SUM/AVG of exact types (integers, intervals, DECIMAL), MIN/MAX when the
 /// input never retracts; never DISTINCT. (The dataflow's `Aggregates::incremental`.)
-pub fn aggregates_merge(aggs: &[AggregateCall], input_types: &[SqlType], append_only: bool) -> bool {
+pub fn aggregates_merge(
+    aggs: &[AggregateCall],
+    input_types: &[SqlType],
+    append_only: bool,
+) -> bool {
     aggs.iter().all(|call| {
         let ty = call.arg.and_then(|a| input_types.get(a).copied());
         !call.distinct
@@ -34,7 +38,12 @@ pub fn aggregates_merge(aggs: &[AggregateCall], input_types: &[SqlType], append_
                 AggFunc::Count => true,
                 AggFunc::Sum | AggFunc::Avg => matches!(
                     ty,
-                    Some(SqlType::Int | SqlType::BigInt | SqlType::Interval | SqlType::Decimal { .. })
+                    Some(
+                        SqlType::Int
+                            | SqlType::BigInt
+                            | SqlType::Interval
+                            | SqlType::Decimal { .. }
+                    )
                 ),
                 AggFunc::Min | AggFunc::Max => append_only,
             }
@@ -68,9 +77,7 @@ pub(crate) fn choose(
     };
     let (slide_ms, size_ms) = match *kind {
         WindowKind::Tumble { .. } => return Ok((WindowStrategy::Tumble, physical_input)),
-        WindowKind::Hop { slide_ms, size_ms } if slide_ms > 0 && size_ms > 0 => {
-            (slide_ms, size_ms)
-        }
+        WindowKind::Hop { slide_ms, size_ms } if slide_ms > 0 && size_ms > 0 => (slide_ms, size_ms),
         _ => return Ok((WindowStrategy::Generic, physical_input)),
     };
     let pane_ms = gcd(size_ms, slide_ms);
@@ -149,9 +156,8 @@ fn carried_window_columns(
     plan: &LogicalPlan,
     window: &LogicalPlan,
 ) -> Option<(BTreeMap<usize, usize>, usize)> {
-    let reads = |e: &ScalarExpr, m: &BTreeMap<usize, usize>| {
-        e.columns().iter().any(|c| m.contains_key(c))
-    };
+    let reads =
+        |e: &ScalarExpr, m: &BTreeMap<usize, usize>| e.columns().iter().any(|c| m.contains_key(c));
     if std::ptr::eq(plan, window) {
         let LogicalPlan::Window { input, .. } = plan else {
             return None;
@@ -265,9 +271,7 @@ pub(crate) fn choose_session(
     for c in group_by {
         match carried.get(c) {
             Some(SessionColumn::Window(_)) => {}
-            Some(SessionColumn::Input(i)) if partition_by.contains(i) => {
-                grouped_partition.push(*i)
-            }
+            Some(SessionColumn::Input(i)) if partition_by.contains(i) => grouped_partition.push(*i),
             _ => return Ok(None),
         }
     }

@@ -10,8 +10,8 @@ use sluice_compiler::{
     AggFunc, AggregateCall, Datum, PhysicalPlan, Row, WindowKind, WindowStrategy,
 };
 use sluice_dataflow::{run, Progress, RunOptions};
-use std::sync::Arc;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 const DELAY: i64 = 300;
 
@@ -84,7 +84,11 @@ fn windowed(t: &sluice_catalogs::TableDescriptor, kind: WindowKind) -> PhysicalP
 
 /// `windowed` for a HOP run by pane: the assignment is a TUMBLE of gcd(size, slide)
 /// and the aggregate assembles windows from panes, as `lower` plans it.
-fn windowed_by_pane(t: &sluice_catalogs::TableDescriptor, slide_ms: i64, size_ms: i64) -> PhysicalPlan {
+fn windowed_by_pane(
+    t: &sluice_catalogs::TableDescriptor,
+    slide_ms: i64,
+    size_ms: i64,
+) -> PhysicalPlan {
     fn gcd(a: i64, b: i64) -> i64 {
         if b == 0 {
             a
@@ -435,7 +439,10 @@ fn hop_by_pane_matches_batch_recomputation_and_counts_late_rows() {
             );
             total_late += late;
         }
-        assert!(total_late > 0, "{kind:?}: the test data produced no late rows");
+        assert!(
+            total_late > 0,
+            "{kind:?}: the test data produced no late rows"
+        );
     }
 }
 
@@ -535,8 +542,7 @@ fn session_aggregate(t: &sluice_catalogs::TableDescriptor, gap: i64) -> Physical
             ScalarExpr::lit(Datum::Interval(ms), SqlType::Interval),
         )
     };
-    let PhysicalPlan::WindowAggregate { aggs, .. } =
-        windowed(t, WindowKind::Tumble { size_ms: 1 })
+    let PhysicalPlan::WindowAggregate { aggs, .. } = windowed(t, WindowKind::Tumble { size_ms: 1 })
     else {
         unreachable!()
     };
@@ -612,7 +618,11 @@ fn session_aggregate_matches_batch_recomputation_over_out_of_order_input() {
     let mut rows: Vec<Row> = Vec::new();
     let mut clock = 1_000i64;
     for i in 0..600 {
-        clock += if i % 40 == 39 { 900 } else { rng.next(60) as i64 };
+        clock += if i % 40 == 39 {
+            900
+        } else {
+            rng.next(60) as i64
+        };
         rows.push(vec![
             ts(clock),
             s(["a", "b", "c"][rng.next(3) as usize]),
@@ -632,7 +642,11 @@ fn session_aggregate_matches_batch_recomputation_over_out_of_order_input() {
     for gap in [100, 250] {
         let plan = collect(session_aggregate(&t, gap));
         let expected = session_oracle(&rows, gap);
-        assert!(expected.len() > 20, "gap {gap}: {} sessions", expected.len());
+        assert!(
+            expected.len() > 20,
+            "gap {gap}: {} sessions",
+            expected.len()
+        );
         for (workers, batch) in [(1, 7), (4, 7), (2, 1), (3, 64)] {
             let out = env.run_with(&plan, workers, batch).unwrap();
             assert_eq!(out.metrics.late_rows, 0, "gap {gap} at {workers} workers");

@@ -131,7 +131,11 @@ impl Panes {
                         Some((rows, states)) => {
                             *rows += partial.rows;
                             if let Err(m) = self.aggregates.merge(states, &partial.states) {
-                                out.push((Err(ExecutionError::eval("WindowAggregate", m)), time, 1));
+                                out.push((
+                                    Err(ExecutionError::eval("WindowAggregate", m)),
+                                    time,
+                                    1,
+                                ));
                             }
                         }
                         None => {
@@ -333,8 +337,7 @@ impl OpenWindows for Panes {
         } = group
         else {
             return Some(ExecutionError::Internal(
-                "WindowAggregate: restored a per-window state into a HOP-by-pane aggregate"
-                    .into(),
+                "WindowAggregate: restored a per-window state into a HOP-by-pane aggregate".into(),
             ));
         };
         let (_, partial) = self.partial_mut(start, key, min_end, cap);

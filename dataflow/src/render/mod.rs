@@ -9,13 +9,13 @@
 //! nodes over rows evaluate row-at-a-time; stateful nodes exchange rows by key hash.
 
 pub(crate) mod calc;
+pub(crate) mod hop_panes;
 pub(crate) mod join;
 pub(crate) mod reduce;
+pub(crate) mod sessions;
 pub(crate) mod sink;
 pub(crate) mod source;
 pub(crate) mod topn;
-pub(crate) mod hop_panes;
-pub(crate) mod sessions;
 pub(crate) mod window;
 
 use crate::convert::batch_to_rows;

@@ -70,9 +70,7 @@ impl Sessions {
             .group_by
             .iter()
             .copied()
-            .filter(|&c| {
-                c != layout.start_col && c != layout.end_col && Some(c) != layout.time_col
-            })
+            .filter(|&c| c != layout.start_col && c != layout.end_col && Some(c) != layout.time_col)
             .collect();
         Sessions {
             layout,
@@ -152,10 +150,7 @@ impl OpenWindows for Sessions {
                     .into(),
             ));
         }
-        let (start, end) = match (
-            row.get(self.layout.start_col),
-            row.get(self.layout.end_col),
-        ) {
+        let (start, end) = match (row.get(self.layout.start_col), row.get(self.layout.end_col)) {
             (Some(Datum::Timestamp(s)), Some(Datum::Timestamp(e))) => (*s, *e),
             (Some(Datum::Null), _) | (_, Some(Datum::Null)) => return None,
             other => {

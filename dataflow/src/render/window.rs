@@ -571,8 +571,7 @@ pub(crate) fn render_window_aggregate<'s>(
                             }
                             for (cap, data) in std::mem::take(&mut held) {
                                 for (row, t, diff) in data {
-                                    if let Some(e) = open.apply(&cap, &row, t, diff)
-                                    {
+                                    if let Some(e) = open.apply(&cap, &row, t, diff) {
                                         failed.push((cap.clone(), e, t));
                                     }
                                 }
