@@ -56,8 +56,12 @@ pub(crate) struct Sessions {
     open: BTreeMap<Row, BTreeMap<i64, Session>>,
     /// Per session end (as a time): its capability and the (key, start) of the
     /// sessions ending there.
-    ends: BTreeMap<Time, (Capability<Time>, Vec<(Row, i64)>)>,
+    ends: BTreeMap<Time, Ending>,
 }
+
+/// The capability of one session end and the (key, start) of the sessions ending there
+/// (some may since have merged into later sessions).
+type Ending = (Capability<Time>, Vec<(Row, i64)>);
 
 impl Sessions {
     pub(crate) fn new(

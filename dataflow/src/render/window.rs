@@ -400,6 +400,7 @@ fn restore_snapshot(bytes: &[u8]) -> Result<Vec<SnapshotEntry>, ExecutionError> 
 /// its open windows at each barrier and starts from the restored snapshots, whose
 /// groups it receives through the same exchange as its rows (so they land on the
 /// worker that owns their key at any worker count); see [`crate::checkpoint`].
+#[allow(clippy::too_many_arguments)] // the plan node's fields, as `render` reads them
 pub(crate) fn render_window_aggregate<'s>(
     ctx: &mut Context<'s>,
     rows: Rows<'s>,
