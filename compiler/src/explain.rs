@@ -587,6 +587,28 @@ fn logical_node(plan: &LogicalPlan, depth: usize, out: &mut String) {
     }
 }
 
+/// A [`crate::physical::WindowStrategy`] as EXPLAIN PHYSICAL prints it.
+fn window_strategy_text(strategy: &crate::physical::WindowStrategy) -> String {
+    use crate::physical::WindowStrategy;
+    match strategy {
+        WindowStrategy::Tumble => "tumble".to_string(),
+        WindowStrategy::Generic => "generic".to_string(),
+        WindowStrategy::Session { gap_ms, .. } => {
+            format!("session(gap=INTERVAL '{gap_ms}' MILLISECOND, merged incrementally, no retractions)")
+        }
+        WindowStrategy::HopByPane {
+            slide_ms,
+            size_ms,
+            pane_ms,
+            ..
+        } => format!(
+            "hop-by-pane(pane=INTERVAL '{pane_ms}' MILLISECOND, panes per window={}, updates per row=1 instead of {})",
+            size_ms / pane_ms.max(&1),
+            (size_ms + slide_ms.max(&1) - 1) / slide_ms.max(&1)
+        ),
+    }
+}
+
 /// The state cost class of a physical node, as printed in brackets.
 pub fn state_class(plan: &PhysicalPlan) -> &'static str {
     match plan {
@@ -596,6 +618,14 @@ pub fn state_class(plan: &PhysicalPlan) -> &'static str {
         | PhysicalPlan::WindowAssign { .. }
         | PhysicalPlan::Union { .. } => "stateless",
         PhysicalPlan::SessionAssign { .. } => "state: rows per partition",
+        PhysicalPlan::WindowAggregate {
+            strategy: crate::physical::WindowStrategy::HopByPane { .. },
+            ..
+        } => "state: one accumulator per (pane, group) until the pane's last window closes",
+        PhysicalPlan::WindowAggregate {
+            strategy: crate::physical::WindowStrategy::Session { .. },
+            ..
+        } => "state: one accumulator per open (session, key)",
         PhysicalPlan::WindowAggregate { .. } => "state: open windows",
         PhysicalPlan::Reduce { strategies, .. } => {
             if strategies.iter().all(|s| *s == AggStrategy::Accumulate) {
@@ -716,15 +746,17 @@ fn physical_node(plan: &PhysicalPlan, depth: usize, out: &mut String) {
             group_by,
             aggs,
             window_end_col,
+            strategy,
         } => {
             let names = input_names(input);
             let mut end = String::new();
             write_column(*window_end_col, &names, &mut end);
             let _ = write!(
                 out,
-                "WindowAggregate: group_by={} aggs={} window_end={end}",
+                "WindowAggregate: group_by={} aggs={} window_end={end} strategy={}",
                 bracket_columns(group_by, &names),
-                agg_list(aggs, &names)
+                agg_list(aggs, &names),
+                window_strategy_text(strategy)
             );
         }
         PhysicalPlan::Reduce {
@@ -1008,6 +1040,7 @@ mod tests {
             group_by: vec![1, 3, 4],
             aggs: vec![count_star()],
             window_end_col: 4,
+            strategy: crate::physical::WindowStrategy::Tumble,
         };
         let cust = PhysicalPlan::Source {
             table: customers_table(),
@@ -1037,7 +1070,7 @@ mod tests {
         TopN: [$agg0 DESC] limit=3 [state: all rows on one worker]
           Reduce: group_by=[c_name] aggs=[COUNT(*)] strategies=[accumulate] device=cpu(stateful; group-by kernel eligible) [state: one running state per group]
             HashJoin: Inner keys=[o_custkey = c_custkey] residual=$agg0 > 3 device=cpu(stateful; join-probe kernel eligible) [state: both inputs arranged by key]
-              WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[COUNT(*)] window_end=window_end device=cpu(stateful) [state: open windows]
+              WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[COUNT(*)] window_end=window_end strategy=tumble device=cpu(stateful) [state: open windows]
                 WindowAssign: TUMBLE(time_col=o_ts, size=INTERVAL '60000' MILLISECOND) [stateless]
                   Calc: predicate=o_price > 1.50 project=[o_orderkey, o_custkey, o_ts] device=cpu(DECIMAL(10, 2) > DECIMAL(10, 2)) [stateless]
                     Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]

@@ -30,6 +30,7 @@ pub mod physical;
 pub mod placement;
 pub mod plan;
 pub mod temporal;
+pub mod window_plan;
 
 pub use bind::{bind_script, bind_tables, BoundOutput, BoundScript};
 pub use compile::{compile, compile_tables, Compiled, CompiledQuery};
@@ -38,7 +39,7 @@ pub use error::{CompileError, ErrorKind, Position};
 pub use expr::{AggFunc, AggregateCall, BinaryOp, Func, ScalarExpr, SortKey, TimeUnit};
 pub use limits::{MAX_EXPR_DEPTH, MAX_PLAN_DEPTH, MAX_STATEMENT_TOKENS, PARSER_RECURSION_LIMIT};
 pub use parse::ExplainStage;
-pub use physical::{AggStrategy, DataflowPlan, Output, PhysicalPlan, SinkTarget};
+pub use physical::{AggStrategy, DataflowPlan, Output, PhysicalPlan, SinkTarget, WindowStrategy};
 pub use plan::{JoinKind, LogicalPlan, WindowKind};
 pub mod eval;
 pub mod explain;

@@ -14,7 +14,11 @@
 //!   pass-through Projects and other Windows) and that window's time column is, traced
 //!   the same way, the watermark column of a `Scan`. Then the frontier is the
 //!   watermark and a window's groups can be emitted and freed when it passes the
-//!   window end. Anything else becomes a retracting [`PhysicalPlan::Reduce`] (bounded
+//!   window end; its [`crate::physical::WindowStrategy`] is chosen by
+//!   [`crate::window_plan`] (HOP by pane when the aggregates merge). An `Aggregate` over
+//!   a SESSION `Window` on a watermark column, grouped by its start, end and partition
+//!   columns, becomes an incremental session `WindowAggregate` (also
+//!   [`crate::window_plan`]). Anything else becomes a retracting [`PhysicalPlan::Reduce`] (bounded
 //!   batch semantics for tables without watermarks).
 //! - **Aggregate state.** Each aggregate of a `Reduce` gets an [`AggStrategy`] here
 //!   ([`agg_strategies`]): a running state, a distinct-value count feeding one, or an
@@ -134,13 +138,39 @@ pub fn lower(plan: &LogicalPlan) -> Result<PhysicalPlan, CompileError> {
                 ));
             }
             Ok(match window_end_col {
-                Some(window_end_col) => PhysicalPlan::WindowAggregate {
-                    input: physical_input,
-                    group_by: group_by.clone(),
-                    aggs: aggs.clone(),
-                    window_end_col,
+                Some(window_end_col) => {
+                    let (strategy, physical_input) = crate::window_plan::choose(
+                        input,
+                        group_by,
+                        aggs,
+                        window_end_col,
+                        *physical_input,
+                    )?;
+                    PhysicalPlan::WindowAggregate {
+                        input: Box::new(physical_input),
+                        group_by: group_by.clone(),
+                        aggs: aggs.clone(),
+                        window_end_col,
+                        strategy,
+                    }
+                }
+                None => match crate::window_plan::choose_session(
+                    input,
+                    group_by,
+                    aggs,
+                    &physical_input,
+                )? {
+                    Some((strategy, session_input, window_end_col)) => {
+                        PhysicalPlan::WindowAggregate {
+                            input: Box::new(session_input),
+                            group_by: group_by.clone(),
+                            aggs: aggs.clone(),
+                            window_end_col,
+                            strategy,
+                        }
+                    }
+                    None => reduce(*physical_input, group_by.clone(), aggs.clone()),
                 },
-                None => reduce(*physical_input, group_by.clone(), aggs.clone()),
             })
         }
         LogicalPlan::Join {
@@ -559,7 +589,7 @@ mod tests {
     fn window_aggregate_with_watermark() {
         let plan = tumble_agg(&orders_table());
         insta::assert_snapshot!(lowered(&plan), @r"
-        WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[SUM(o_price)] window_end=window_end device=cpu(stateful) [state: open windows]
+        WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[SUM(o_price)] window_end=window_end strategy=tumble device=cpu(stateful) [state: open windows]
           Calc: project=[o_custkey, window_start, window_end, o_price] device=cpu(columns only) [stateless]
             WindowAssign: TUMBLE(time_col=o_ts, size=INTERVAL '60000' MILLISECOND) [stateless]
               Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
@@ -610,9 +640,80 @@ mod tests {
         let f = filter(w, gt(col(2), dec(100, 2)));
         let plan = aggregate(f, vec![5, 4], vec![count_star()]);
         insta::assert_snapshot!(lowered(&plan), @r"
-        WindowAggregate: group_by=[window_end, window_start] aggs=[COUNT(*)] window_end=window_end device=cpu(stateful) [state: open windows]
+        WindowAggregate: group_by=[window_end, window_start] aggs=[COUNT(*)] window_end=window_end strategy=hop-by-pane(pane=INTERVAL '10' MILLISECOND, panes per window=2, updates per row=1 instead of 2) device=cpu(stateful) [state: one accumulator per (pane, group) until the pane's last window closes]
           Calc: predicate=o_price > 1.00 device=cpu(DECIMAL(10, 2) > DECIMAL(10, 2)) [stateless]
-            WindowAssign: HOP(time_col=o_ts, slide=INTERVAL '10' MILLISECOND, size=INTERVAL '20' MILLISECOND) [stateless]
+            WindowAssign: TUMBLE(time_col=o_ts, size=INTERVAL '10' MILLISECOND) [stateless]
+              Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
+        ");
+    }
+
+    #[test]
+    fn session_aggregate_is_incremental_when_grouped_by_partition_and_session() {
+        let session = || LogicalPlan::Window {
+            input: Box::new(scan(&orders_table())),
+            kind: WindowKind::Session { gap_ms: 10_000 },
+            time_col: 3,
+            partition_by: vec![1],
+        };
+        // Nexmark q11's shape: per custkey and session, COUNT(*).
+        let plan = aggregate(session(), vec![1, 4, 5], vec![count_star()]);
+        insta::assert_snapshot!(lowered(&plan), @r"
+        WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[COUNT(*)] window_end=window_end strategy=session(gap=INTERVAL '10000' MILLISECOND, merged incrementally, no retractions) device=cpu(stateful) [state: one accumulator per open (session, key)]
+          Calc: predicate=o_ts IS NOT NULL project=[o_orderkey, o_custkey, o_price, o_ts, o_ts AS window_start, o_ts + INTERVAL '10000' MILLISECOND AS window_end, o_ts + INTERVAL '9999' MILLISECOND AS window_time] device=gpu-eligible [stateless]
+            Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
+        ");
+        // Grouped by a column that is not a partition column: the generic path.
+        let plan = aggregate(session(), vec![0, 4, 5], vec![count_star()]);
+        insta::assert_snapshot!(lowered(&plan), @r"
+        Reduce: group_by=[o_orderkey, window_start, window_end] aggs=[COUNT(*)] strategies=[accumulate] device=cpu(stateful) [state: one running state per group]
+          SessionAssign: SESSION(time_col=o_ts, gap=INTERVAL '10000' MILLISECOND) partition_by=[o_custkey] [state: rows per partition]
+            Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
+        ");
+    }
+
+    #[test]
+    fn hop_by_pane_only_for_merging_aggregates_and_unread_window_columns() {
+        let hop = || {
+            window(
+                scan(&orders_table()),
+                WindowKind::Hop {
+                    slide_ms: 4_000,
+                    size_ms: 10_000,
+                },
+                3,
+            )
+        };
+        // COUNT and MAX on an append-only input merge: panes of gcd(10 s, 4 s) = 2 s.
+        let max = crate::expr::AggregateCall {
+            func: crate::expr::AggFunc::Max,
+            arg: Some(2),
+            distinct: false,
+            ty: dec_ty(10, 2),
+        };
+        let plan = aggregate(hop(), vec![1, 4, 5], vec![count_star(), max.clone()]);
+        insta::assert_snapshot!(lowered(&plan), @r"
+        WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[COUNT(*), MAX(o_price)] window_end=window_end strategy=hop-by-pane(pane=INTERVAL '2000' MILLISECOND, panes per window=5, updates per row=1 instead of 3) device=cpu(stateful) [state: one accumulator per (pane, group) until the pane's last window closes]
+          WindowAssign: TUMBLE(time_col=o_ts, size=INTERVAL '2000' MILLISECOND) [stateless]
+            Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
+        ");
+        // A DISTINCT aggregate has no mergeable state: rows copied into their windows.
+        let distinct = crate::expr::AggregateCall {
+            distinct: true,
+            ..max
+        };
+        let plan = aggregate(hop(), vec![1, 4, 5], vec![distinct]);
+        insta::assert_snapshot!(lowered(&plan), @r"
+        WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[MAX(DISTINCT o_price)] window_end=window_end strategy=generic device=cpu(stateful) [state: open windows]
+          WindowAssign: HOP(time_col=o_ts, slide=INTERVAL '4000' MILLISECOND, size=INTERVAL '10000' MILLISECOND) [stateless]
+            Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
+        ");
+        // A filter reading window_start needs each window's own row.
+        let f = filter(hop(), gt(col(4), col(3)));
+        let plan = aggregate(f, vec![1, 4, 5], vec![count_star()]);
+        insta::assert_snapshot!(lowered(&plan), @r"
+        WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[COUNT(*)] window_end=window_end strategy=generic device=cpu(stateful) [state: open windows]
+          Calc: predicate=window_start > o_ts device=gpu-eligible [stateless]
+            WindowAssign: HOP(time_col=o_ts, slide=INTERVAL '4000' MILLISECOND, size=INTERVAL '10000' MILLISECOND) [stateless]
               Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
         ");
     }

@@ -113,6 +113,58 @@ impl AggStrategy {
     }
 }
 
+/// How a [`PhysicalPlan::WindowAggregate`] keeps its state; decided in `lower`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WindowStrategy {
+    /// TUMBLE: each input row carries its one window. State: one accumulator (or, for
+    /// aggregates without a running state, one value multiset) per open (window, group).
+    Tumble,
+    /// Any window assignment, rows as assigned (a HOP `WindowAssign` copies each row
+    /// into size/slide windows). State: one accumulator or value multiset per open
+    /// (window, group): size/slide updates per row.
+    #[default]
+    Generic,
+    /// HOP by pane: the `WindowAssign` below assigns each row to one pane (a TUMBLE of
+    /// `pane_ms` = gcd(size, slide)), so the input's window columns hold the *pane*
+    /// start/end; the operator keeps a running accumulator per (pane, group), assembles
+    /// each window `[s, s + size)` from its size/pane panes when the watermark passes
+    /// `s + size`, emits the window's own `window_start`/`window_end`/`window_time`, and
+    /// frees panes no open window needs. Only for aggregates whose running states merge
+    /// (COUNT, exact SUM/AVG, MIN/MAX on append-only input).
+    /// State: one running accumulator per (open pane, group): size/pane panes per group.
+    HopByPane {
+        /// HOP slide in ms.
+        slide_ms: i64,
+        /// HOP size in ms.
+        size_ms: i64,
+        /// Pane length in ms: gcd(size, slide).
+        pane_ms: i64,
+        /// Input column holding the pane start (`window_end_col` holds the pane end).
+        start_col: usize,
+        /// Input column holding the pane's `window_time`, when grouped by.
+        time_col: Option<usize>,
+    },
+    /// SESSION, incremental: the `Calc` below gives each row its own proto-session
+    /// `[ts, ts + gap)` in the window columns (rows with a NULL time dropped); the
+    /// operator, rows exchanged by the partition key (the group columns other than the
+    /// window's), keeps per key its open sessions with running accumulators, merges a
+    /// row's proto-session with every session it overlaps (a row bridging two sessions
+    /// merges them), and emits each session once, with no retraction, when the watermark
+    /// passes its end (last ts + gap), then frees it. A row whose proto-session ended
+    /// at or before the watermark is late: counted and dropped. Only for aggregates
+    /// whose running states merge, grouped by exactly the session's partition columns
+    /// and its start and end.
+    /// State: one running accumulator per open (session, partition key).
+    Session {
+        /// Inactivity gap in ms.
+        gap_ms: i64,
+        /// Input column holding the (proto-)session start (`window_end_col` its end).
+        start_col: usize,
+        /// Input column holding `window_time`, when grouped by.
+        time_col: Option<usize>,
+    },
+}
+
 /// A dataflow operator tree.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PhysicalPlan {
@@ -175,7 +227,7 @@ pub enum PhysicalPlan {
     /// (watermark) passes the value in `window_end_col`, and its state is then freed.
     /// Rows arriving after their window closed are late: counted and dropped.
     /// Output: group columns, then aggregates (as `Reduce`). Append-only.
-    /// State: one accumulator per open (window, group).
+    /// State: see [`WindowStrategy`], chosen in `lower`.
     WindowAggregate {
         /// Input.
         input: Box<PhysicalPlan>,
@@ -185,6 +237,9 @@ pub enum PhysicalPlan {
         aggs: Vec<AggregateCall>,
         /// Input column holding the window end (TIMESTAMP(3)).
         window_end_col: usize,
+        /// How rows reach their windows and what state is kept.
+        #[serde(default)]
+        strategy: WindowStrategy,
     },
     /// Incremental grouped aggregate with retractions: rows exchanged by the group key
     /// (all to worker 0 without group columns); per complete time, each changed group

@@ -140,3 +140,37 @@ fn explain_physical_shows_each_aggregates_state_strategy() {
          GROUP BY Q.category"
     ));
 }
+
+/// The window strategy `lower` picks for Nexmark q5 (HOP, COUNT) and q11 (SESSION,
+/// COUNT) over the watermarked `bid` table, as EXPLAIN PHYSICAL prints it.
+#[test]
+fn nexmark_q5_runs_hop_by_pane_and_q11_incremental_sessions() {
+    let physical = |sql: &str| {
+        let logical = sluice_compiler::optimizer::optimize(plan(sql)).unwrap();
+        let lowered = sluice_compiler::lower::lower(&logical).unwrap();
+        sluice_compiler::explain::explain_physical(&lowered)
+    };
+    let q5 = physical(
+        "SELECT auction, count(*) AS num, window_start, window_end \
+         FROM TABLE(HOP(TABLE bid, DESCRIPTOR(dateTime), INTERVAL '2' SECOND, INTERVAL '10' SECOND)) \
+         GROUP BY auction, window_start, window_end",
+    );
+    assert!(
+        q5.contains("strategy=hop-by-pane(pane=INTERVAL '2000' MILLISECOND, panes per window=5"),
+        "{q5}"
+    );
+    assert!(
+        !q5.contains("HOP("),
+        "the HOP assignment is a pane TUMBLE: {q5}"
+    );
+    let q11 = physical(
+        "SELECT B.bidder, count(*) as bid_count, SESSION_START(B.dateTime, INTERVAL '10' SECOND) as starttime, \
+         SESSION_END(B.dateTime, INTERVAL '10' SECOND) as endtime FROM bid B \
+         GROUP BY B.bidder, SESSION(B.dateTime, INTERVAL '10' SECOND)",
+    );
+    assert!(
+        q11.contains("strategy=session(gap=INTERVAL '10000' MILLISECOND"),
+        "{q11}"
+    );
+    assert!(!q11.contains("SessionAssign"), "{q11}");
+}

@@ -155,6 +155,36 @@ impl Aggregates {
         Ok(())
     }
 
+    /// Merges the running states `other` into `states` (of the same aggregates): the
+    /// states of the union of both inputs, as if `update` had seen every row of both.
+    pub(crate) fn merge(&self, states: &mut [Running], other: &[Running]) -> Result<(), String> {
+        if states.len() != other.len() {
+            return Err("merging running states of different aggregates".to_string());
+        }
+        for (state, o) in states.iter_mut().zip(other) {
+            match (state, o) {
+                (Running::Count(a), Running::Count(b)) => *a += b,
+                (Running::Sum { sum, n }, Running::Sum { sum: s, n: m }) => {
+                    *sum = sum.checked_add(*s).ok_or("overflow in SUM")?;
+                    *n += m;
+                }
+                (Running::Min(a), Running::Min(Some(b))) => {
+                    if a.as_ref().is_none_or(|cur| b < cur) {
+                        *a = Some(b.clone());
+                    }
+                }
+                (Running::Max(a), Running::Max(Some(b))) => {
+                    if a.as_ref().is_none_or(|cur| b > cur) {
+                        *a = Some(b.clone());
+                    }
+                }
+                (Running::Min(_), Running::Min(None)) | (Running::Max(_), Running::Max(None)) => {}
+                _ => return Err("merging running states of different aggregates".to_string()),
+            }
+        }
+        Ok(())
+    }
+
     /// The aggregate values of running states.
     pub(crate) fn finish(&self, states: &[Running]) -> Result<Row, String> {
         self.calls
@@ -561,6 +591,18 @@ mod tests {
         }
         let want = aggs.compute(multiset.iter().map(|(r, n)| (r, *n))).unwrap();
         assert_eq!(aggs.finish(&states).unwrap(), want);
+        // Merging the states of any split of the input gives the same result.
+        for split in [0, 1, 17, 49, 50] {
+            let (mut left, mut right) = (aggs.running(), aggs.running());
+            for row in &inputs[..split] {
+                aggs.update(&mut left, row, 1).unwrap();
+            }
+            for row in &inputs[split..] {
+                aggs.update(&mut right, row, 1).unwrap();
+            }
+            aggs.merge(&mut right, &left).unwrap();
+            assert_eq!(aggs.finish(&right).unwrap(), want, "split at {split}");
+        }
         // All-NULL input: SUM/AVG/MIN/MAX are NULL, COUNT(x) is 0, as in the multiset path.
         let mut states = aggs.running();
         aggs.update(&mut states, &[Datum::Null, Datum::Null], 1)

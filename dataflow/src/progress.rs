@@ -30,6 +30,11 @@ pub struct Progress {
     /// steps at least every millisecond while it runs).
     steps: Vec<AtomicU64>,
     cancelled: AtomicBool,
+    /// Entries of open window-aggregate state held now, all workers together: (pane,
+    /// group) accumulators of HOP-by-pane window aggregates.
+    window_state: AtomicU64,
+    /// The most `window_state` has been.
+    window_state_peak: AtomicU64,
     /// Rows per device and GPU fallbacks of the batch `Calc` stages.
     device: DeviceMetrics,
 }
@@ -49,6 +54,8 @@ impl Default for Progress {
             sources_backlogged: AtomicU64::new(0),
             steps: (0..STEP_SLOTS).map(|_| AtomicU64::new(0)).collect(),
             cancelled: AtomicBool::new(false),
+            window_state: AtomicU64::new(0),
+            window_state_peak: AtomicU64::new(0),
             device: DeviceMetrics::default(),
         }
     }
@@ -153,6 +160,31 @@ impl Progress {
     pub(crate) fn add_rows_out(&self, n: u64) {
         self.rows_out.fetch_add(n, Ordering::Relaxed);
     }
+    /// Open window-state entries now (see the field docs): the operators' state size.
+    pub fn window_state(&self) -> u64 {
+        self.window_state.load(Ordering::Relaxed)
+    }
+
+    /// The most open window-state entries held at once during the run.
+    pub fn window_state_peak(&self) -> u64 {
+        self.window_state_peak.load(Ordering::Relaxed)
+    }
+
+    /// Window-state entries were created (`added`) and freed (`freed`).
+    pub(crate) fn window_state_changed(&self, added: u64, freed: u64) {
+        if added > 0 {
+            let now = self.window_state.fetch_add(added, Ordering::Relaxed) + added;
+            self.window_state_peak.fetch_max(now, Ordering::Relaxed);
+        }
+        if freed > 0 {
+            let _ = self
+                .window_state
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                    Some(v.saturating_sub(freed))
+                });
+        }
+    }
+
     pub(crate) fn add_late_rows(&self, n: u64) {
         self.late_rows.fetch_add(n, Ordering::Relaxed);
     }

@@ -87,6 +87,7 @@ fn tumbling_count_per_auction_is_exact_and_worker_independent() {
             },
         ],
         window_end_col: 4,
+        strategy: sluice_compiler::WindowStrategy::Tumble,
     };
     let one = go(&plan, 1);
     let four = go(&plan, 4);

@@ -6,8 +6,12 @@ mod common;
 
 use common::*;
 use sluice_catalogs::{SqlType, Watermark};
-use sluice_compiler::{AggFunc, AggregateCall, Datum, PhysicalPlan, Row, WindowKind};
+use sluice_compiler::{
+    AggFunc, AggregateCall, Datum, PhysicalPlan, Row, WindowKind, WindowStrategy,
+};
+use sluice_dataflow::{run, Progress, RunOptions};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 const DELAY: i64 = 300;
 
@@ -74,6 +78,50 @@ fn windowed(t: &sluice_catalogs::TableDescriptor, kind: WindowKind) -> PhysicalP
             },
         ],
         window_end_col: 4,
+        strategy: sluice_compiler::WindowStrategy::Generic,
+    }
+}
+
+/// `windowed` for a HOP run by pane: the assignment is a TUMBLE of gcd(size, slide)
+/// and the aggregate assembles windows from panes, as `lower` plans it.
+fn windowed_by_pane(
+    t: &sluice_catalogs::TableDescriptor,
+    slide_ms: i64,
+    size_ms: i64,
+) -> PhysicalPlan {
+    fn gcd(a: i64, b: i64) -> i64 {
+        if b == 0 {
+            a
+        } else {
+            gcd(b, a % b)
+        }
+    }
+    let pane_ms = gcd(size_ms, slide_ms);
+    let PhysicalPlan::WindowAggregate {
+        group_by,
+        aggs,
+        window_end_col,
+        ..
+    } = windowed(t, WindowKind::Tumble { size_ms: pane_ms })
+    else {
+        unreachable!()
+    };
+    PhysicalPlan::WindowAggregate {
+        input: Box::new(PhysicalPlan::WindowAssign {
+            input: Box::new(scan(t)),
+            kind: WindowKind::Tumble { size_ms: pane_ms },
+            time_col: 0,
+        }),
+        group_by,
+        aggs,
+        window_end_col,
+        strategy: WindowStrategy::HopByPane {
+            slide_ms,
+            size_ms,
+            pane_ms,
+            start_col: 3,
+            time_col: None,
+        },
     }
 }
 
@@ -364,4 +412,296 @@ fn window_aggregate_without_watermark_keeps_windows_before_1970() {
         vec![w(-3_000, 1), w(-1_000, 3), w(0, 2), w(1_000, 1)]
     );
     assert_eq!(env.collect_1_and_4(&plan), out.collected[0].rows);
+}
+
+#[test]
+fn hop_by_pane_matches_batch_recomputation_and_counts_late_rows() {
+    // Out-of-order input (jitter beyond the delay, so some rows are late for some of
+    // their windows only); sizes that are, are not, and are less than a multiple of the
+    // slide. The per-window path is checked against the same oracle above.
+    let env = Env::new();
+    let rows = events();
+    let t = table(&env, rows.clone());
+    for (slide_ms, size_ms) in [(500, 1_500), (400, 1_000), (700, 500), (250, 250)] {
+        let kind = WindowKind::Hop { slide_ms, size_ms };
+        let plan = collect(windowed_by_pane(&t, slide_ms, size_ms));
+        let mut total_late = 0;
+        for (workers, batch) in [(1, 7), (4, 7), (2, 1), (3, 50)] {
+            let out = env.run_with(&plan, workers, batch).unwrap();
+            let (expected, late) = oracle(&rows, kind, workers, batch);
+            assert_eq!(
+                out.collected[0].rows, expected,
+                "{kind:?} by pane at {workers} workers, batch {batch}"
+            );
+            assert_eq!(
+                out.metrics.late_rows, late,
+                "{kind:?} by pane: late rows at {workers} workers"
+            );
+            total_late += late;
+        }
+        assert!(
+            total_late > 0,
+            "{kind:?}: the test data produced no late rows"
+        );
+    }
+}
+
+#[test]
+fn hop_by_pane_in_order_input_is_identical_at_1_and_4_workers() {
+    let env = Env::new();
+    let mut rows = events();
+    rows.sort();
+    let t = table(&env, rows.clone());
+    let plan = collect(windowed_by_pane(&t, 300, 1_200));
+    let one = env.run_with(&plan, 1, 10_000).unwrap();
+    let four = env.run_with(&plan, 4, 10_000).unwrap();
+    assert_eq!(one.collected, four.collected);
+    assert_eq!(one.metrics.late_rows, 0);
+    let kind = WindowKind::Hop {
+        slide_ms: 300,
+        size_ms: 1_200,
+    };
+    assert_eq!(one.collected[0].rows, oracle(&rows, kind, 1, 10_000).0);
+}
+
+#[test]
+fn hop_by_pane_without_watermark_keeps_windows_before_1970() {
+    let env = Env::new();
+    let rows: Vec<Row> = [-2_500, -1_000, -1, 0, 999, 1_000, -1]
+        .iter()
+        .map(|t| vec![ts(*t), s("k"), int(1)])
+        .collect();
+    let t = env.table(
+        "old",
+        &[
+            ("ts", SqlType::Timestamp),
+            ("k", SqlType::Varchar),
+            ("v", SqlType::BigInt),
+        ],
+        rows.clone(),
+    );
+    let generic = collect(windowed(
+        &t,
+        WindowKind::Hop {
+            slide_ms: 500,
+            size_ms: 1_000,
+        },
+    ));
+    let by_pane = collect(windowed_by_pane(&t, 500, 1_000));
+    let want = env.collect_1_and_4(&generic);
+    assert!(want.len() > 4);
+    assert_eq!(env.collect_1_and_4(&by_pane), want);
+}
+
+#[test]
+fn hop_by_pane_state_stays_bounded_over_a_long_input() {
+    // 20,000 rows over 200 s of event time, 10 keys, in order: the open (pane, group)
+    // accumulators the operator reports must stay near (panes between the oldest open
+    // window and the newest row) × keys, not grow with the input (400 panes × 10 keys).
+    // One worker: with several, a worker's source may run ahead of another's, holding
+    // the frontier back, which bounds nothing about the operator.
+    let env = Env::new();
+    let rows: Vec<Row> = (0..20_000i64)
+        .map(|i| vec![ts(i * 10), s(&format!("k{}", i % 10)), int(i % 7)])
+        .collect();
+    let t = table(&env, rows.clone());
+    let plan = collect(windowed_by_pane(&t, 500, 2_000));
+    {
+        let workers = 1;
+        let progress = Arc::new(Progress::new());
+        let options = RunOptions::new(env.registry.clone())
+            .with_workers(workers)
+            .with_batch_size(100);
+        let out = run(&plan, options, progress.clone()).unwrap();
+        assert_eq!(out.metrics.late_rows, 0);
+        // 20 s / 0.5 s slide windows, 10 keys each (the first windows are partial).
+        assert_eq!(out.collected[0].rows.len(), (200_000 / 500 + 3) * 10);
+        // Panes of 500 ms: a window needs 4; the watermark trails by DELAY and a poll of
+        // 100 rows spans 1 s of event time.
+        let bound = (4 + 2 + 2 * workers as u64 + 2) * 10;
+        assert!(
+            progress.window_state_peak() <= bound,
+            "{workers} workers: peak {} open (pane, group) states, bound {bound}",
+            progress.window_state_peak()
+        );
+        assert!(progress.window_state_peak() >= 40);
+        assert_eq!(progress.window_state(), 0, "all panes freed at the end");
+    }
+}
+
+/// A session window aggregate as `lower` plans it: a `Calc` giving each row of `t`
+/// (ts, k, v) its proto-session `[ts, ts + gap)`, then COUNT(*), SUM(v), MAX(v) per
+/// (k, window_start, window_end) merged incrementally.
+fn session_aggregate(t: &sluice_catalogs::TableDescriptor, gap: i64) -> PhysicalPlan {
+    use sluice_compiler::BinaryOp;
+    use sluice_compiler::ScalarExpr;
+    let plus = |ms: i64| {
+        ScalarExpr::binary(
+            BinaryOp::Add,
+            ScalarExpr::col(0),
+            ScalarExpr::lit(Datum::Interval(ms), SqlType::Interval),
+        )
+    };
+    let PhysicalPlan::WindowAggregate { aggs, .. } = windowed(t, WindowKind::Tumble { size_ms: 1 })
+    else {
+        unreachable!()
+    };
+    PhysicalPlan::WindowAggregate {
+        input: Box::new(PhysicalPlan::Calc {
+            input: Box::new(scan(t)),
+            predicate: Some(ScalarExpr::IsNull {
+                expr: Box::new(ScalarExpr::col(0)),
+                negated: true,
+            }),
+            project: Some(vec![
+                ScalarExpr::col(0),
+                ScalarExpr::col(1),
+                ScalarExpr::col(2),
+                ScalarExpr::col(0),
+                plus(gap),
+                plus(gap - 1),
+            ]),
+            names: ["ts", "k", "v", "window_start", "window_end", "window_time"]
+                .map(String::from)
+                .to_vec(),
+        }),
+        group_by: vec![1, 3, 4],
+        aggs,
+        window_end_col: 4,
+        strategy: WindowStrategy::Session {
+            gap_ms: gap,
+            start_col: 3,
+            time_col: None,
+        },
+    }
+}
+
+/// Batch recomputation of [`session_aggregate`]: per key, times sorted, a new session
+/// where the distance to the previous row is at least `gap`.
+fn session_oracle(rows: &[Row], gap: i64) -> Vec<Row> {
+    let mut by_key: BTreeMap<Datum, Vec<(i64, i64)>> = BTreeMap::new();
+    for r in rows {
+        if let (Datum::Timestamp(t), Datum::Int(v)) = (&r[0], &r[2]) {
+            by_key.entry(r[1].clone()).or_default().push((*t, *v));
+        }
+    }
+    let mut out = Vec::new();
+    for (k, mut rows) in by_key {
+        rows.sort();
+        let mut i = 0;
+        while i < rows.len() {
+            let mut j = i + 1;
+            while j < rows.len() && rows[j].0 - rows[j - 1].0 < gap {
+                j += 1;
+            }
+            let vs: Vec<i64> = rows[i..j].iter().map(|r| r.1).collect();
+            out.push(vec![
+                k.clone(),
+                ts(rows[i].0),
+                ts(rows[j - 1].0 + gap),
+                int(vs.len() as i64),
+                int(vs.iter().sum()),
+                int(*vs.iter().max().unwrap()),
+            ]);
+            i = j;
+        }
+    }
+    sorted(out)
+}
+
+#[test]
+fn session_aggregate_matches_batch_recomputation_over_out_of_order_input() {
+    // Bursts per key with pauses, shuffled within less than the watermark delay: no
+    // row is late, rows arrive out of order and bridge sessions already open.
+    let env = Env::new();
+    let mut rng = Rng(0x5e55);
+    let mut rows: Vec<Row> = Vec::new();
+    let mut clock = 1_000i64;
+    for i in 0..600 {
+        clock += if i % 40 == 39 {
+            900
+        } else {
+            rng.next(60) as i64
+        };
+        rows.push(vec![
+            ts(clock),
+            s(["a", "b", "c"][rng.next(3) as usize]),
+            int(rng.next(50) as i64),
+        ]);
+    }
+    // Local shuffle: swap rows whose times differ by less than DELAY / 2.
+    for i in 1..rows.len() {
+        let j = i - (rng.next(3) as usize).min(i);
+        if let (Datum::Timestamp(a), Datum::Timestamp(b)) = (&rows[i][0], &rows[j][0]) {
+            if (a - b).abs() < DELAY / 2 {
+                rows.swap(i, j);
+            }
+        }
+    }
+    let t = table(&env, rows.clone());
+    for gap in [100, 250] {
+        let plan = collect(session_aggregate(&t, gap));
+        let expected = session_oracle(&rows, gap);
+        assert!(
+            expected.len() > 20,
+            "gap {gap}: {} sessions",
+            expected.len()
+        );
+        for (workers, batch) in [(1, 7), (4, 7), (2, 1), (3, 64)] {
+            let out = env.run_with(&plan, workers, batch).unwrap();
+            assert_eq!(out.metrics.late_rows, 0, "gap {gap} at {workers} workers");
+            assert_eq!(
+                sorted(out.collected[0].rows.clone()),
+                expected,
+                "gap {gap} at {workers} workers, batch {batch}"
+            );
+        }
+    }
+}
+
+#[test]
+fn session_aggregate_drops_and_counts_late_rows() {
+    // The last row's proto-session [100, 200) ended before the watermark (5,000 - 300).
+    let env = Env::new();
+    let rows: Vec<Row> = [1_000, 1_050, 5_000, 100]
+        .iter()
+        .map(|t| vec![ts(*t), s("k"), int(1)])
+        .collect();
+    let t = table(&env, rows);
+    let plan = collect(session_aggregate(&t, 100));
+    let out = env.run_with(&plan, 1, 1).unwrap();
+    assert_eq!(out.metrics.late_rows, 1);
+    let w = |start: i64, end: i64, n: i64| vec![s("k"), ts(start), ts(end), int(n), int(n), int(1)];
+    assert_eq!(
+        out.collected[0].rows,
+        vec![w(1_000, 1_150, 2), w(5_000, 5_100, 1)]
+    );
+}
+
+#[test]
+fn session_aggregate_state_stays_bounded_over_a_long_input() {
+    // 20,000 rows, 10 keys, a session per key every ~2 s: open sessions stay a few per
+    // key although 1,000 sessions are emitted.
+    let env = Env::new();
+    let rows: Vec<Row> = (0..20_000i64)
+        .map(|i| {
+            let t = (i / 200) * 2_000 + (i % 200) * 5;
+            vec![ts(t), s(&format!("k{}", i % 10)), int(1)]
+        })
+        .collect();
+    let t = table(&env, rows);
+    let plan = collect(session_aggregate(&t, 500));
+    let progress = Arc::new(Progress::new());
+    let options = RunOptions::new(env.registry.clone())
+        .with_workers(1)
+        .with_batch_size(100);
+    let out = run(&plan, options, progress.clone()).unwrap();
+    assert_eq!(out.metrics.late_rows, 0);
+    assert_eq!(out.collected[0].rows.len(), 100 * 10);
+    assert!(
+        progress.window_state_peak() <= 3 * 10,
+        "peak {} open sessions",
+        progress.window_state_peak()
+    );
+    assert_eq!(progress.window_state(), 0, "all sessions freed at the end");
 }

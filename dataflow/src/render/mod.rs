@@ -9,8 +9,10 @@
 //! nodes over rows evaluate row-at-a-time; stateful nodes exchange rows by key hash.
 
 pub(crate) mod calc;
+pub(crate) mod hop_panes;
 pub(crate) mod join;
 pub(crate) mod reduce;
+pub(crate) mod sessions;
 pub(crate) mod sink;
 pub(crate) mod source;
 pub(crate) mod topk;
@@ -198,6 +200,7 @@ impl<'s> Context<'s> {
                 group_by,
                 aggs,
                 window_end_col,
+                strategy,
             } => {
                 let types = input.schema().types();
                 let append_only = !sluice_compiler::lower::is_updating(input);
@@ -210,6 +213,7 @@ impl<'s> Context<'s> {
                     *window_end_col,
                     &types,
                     append_only,
+                    *strategy,
                 )
             }
             PhysicalPlan::Reduce {

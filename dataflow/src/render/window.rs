@@ -18,7 +18,7 @@ use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use differential_dataflow::Hashable;
 use serde::{Deserialize, Serialize};
 use sluice_catalogs::{Schema, SqlType};
-use sluice_compiler::{AggregateCall, Datum, Row, WindowKind};
+use sluice_compiler::{AggregateCall, Datum, Row, WindowKind, WindowStrategy};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use timely::container::CapacityContainerBuilder;
@@ -147,25 +147,36 @@ pub(crate) fn render_session_assign<'s>(
 
 /// What one open (window, group) holds.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-enum GroupState {
+pub(crate) enum GroupState {
     /// Running aggregate states (when [`Aggregates::incremental`] holds) and the net
     /// number of rows, so a group whose rows were all retracted emits nothing.
     Running { rows: Diff, states: Vec<Running> },
     /// The multiset of aggregate argument rows (DISTINCT, DOUBLE sums, MIN/MAX under
     /// retractions).
     Values(BTreeMap<Row, Diff>),
+    /// A partial state of one pane of a HOP-by-pane aggregate (see
+    /// [`super::hop_panes`]), valid for its windows ending at or after the snapshot
+    /// entry's end.
+    Pane {
+        /// Pane start (ms).
+        start: i64,
+        /// Net rows.
+        rows: Diff,
+        /// Running states.
+        states: Vec<Running>,
+    },
 }
 
 /// Open windows of one worker: per window end, per group key, the group's state.
 type WindowState = BTreeMap<Time, (Capability<Time>, BTreeMap<Row, GroupState>)>;
 
 /// One group of one open window in a checkpoint snapshot: (group key, window end, state).
-type SnapshotEntry = (Row, i64, GroupState);
+pub(crate) type SnapshotEntry = (Row, i64, GroupState);
 
 /// Version of the snapshot encoding (bincode of `(version, Vec<SnapshotEntry>)`).
 const SNAPSHOT_VERSION: u32 = 1;
 
-type Out = (Result<Row, ExecutionError>, Time, Diff);
+pub(crate) type Out = (Result<Row, ExecutionError>, Time, Diff);
 
 /// Rows not applied yet, with a capability at their message's time.
 type Waiting = (Capability<Time>, Vec<(Row, Time, Diff)>);
@@ -234,6 +245,11 @@ impl Applier {
             GroupState::Values(values) => {
                 *values.entry(self.aggregates.arguments(row)).or_default() += diff;
             }
+            GroupState::Pane { .. } => {
+                return Some(ExecutionError::Internal(
+                    "WindowAggregate: a pane state in a per-window aggregate".into(),
+                ))
+            }
         }
         None
     }
@@ -243,7 +259,7 @@ impl Applier {
     fn close(
         &self,
         state: &mut WindowState,
-        closed: impl Fn(Time) -> bool,
+        closed: &dyn Fn(Time) -> bool,
     ) -> Vec<(Capability<Time>, Vec<Out>)> {
         let ends: Vec<Time> = state.keys().copied().take_while(|e| closed(*e)).collect();
         let mut out = Vec::new();
@@ -260,6 +276,16 @@ impl Applier {
                     GroupState::Values(values) => {
                         self.aggregates.compute(values.iter().map(|(v, n)| (v, *n)))
                     }
+                    GroupState::Pane { .. } => {
+                        results.push((
+                            Err(ExecutionError::Internal(
+                                "WindowAggregate: a pane state in a per-window aggregate".into(),
+                            )),
+                            end,
+                            1,
+                        ));
+                        continue;
+                    }
                 };
                 let result = result
                     .map(|aggs| key.into_iter().chain(aggs).collect())
@@ -272,16 +298,86 @@ impl Applier {
     }
 }
 
+/// The open state of one worker's window aggregate: what the operator of
+/// [`render_window_aggregate`] applies rows to, closes windows of, and snapshots.
+pub(crate) trait OpenWindows: 'static {
+    /// Adds `row` (at `t`, in a message whose capability is `cap`); an error row is
+    /// returned to be emitted.
+    fn apply(
+        &mut self,
+        cap: &Capability<Time>,
+        row: &Row,
+        t: Time,
+        diff: Diff,
+    ) -> Option<ExecutionError>;
+    /// Removes the windows whose end satisfies `closed` (monotone: true up to some
+    /// end) and computes their results, each with the window's capability.
+    fn close(&mut self, closed: &dyn Fn(Time) -> bool) -> Vec<(Capability<Time>, Vec<Out>)>;
+    /// The open state as snapshot entries.
+    fn entries(&self) -> Vec<SnapshotEntry>;
+    /// Takes back one entry of a restored snapshot; `cap` gives a capability at a time.
+    fn restore(
+        &mut self,
+        entry: SnapshotEntry,
+        cap: &dyn Fn(Time) -> Capability<Time>,
+    ) -> Option<ExecutionError>;
+}
+
+/// [`WindowStrategy::Tumble`]/[`WindowStrategy::Generic`]: one state per (window, group).
+struct PerWindow {
+    applier: Applier,
+    state: WindowState,
+}
+
+impl OpenWindows for PerWindow {
+    fn apply(
+        &mut self,
+        cap: &Capability<Time>,
+        row: &Row,
+        t: Time,
+        diff: Diff,
+    ) -> Option<ExecutionError> {
+        self.applier.apply(&mut self.state, cap, row, t, diff)
+    }
+
+    fn close(&mut self, closed: &dyn Fn(Time) -> bool) -> Vec<(Capability<Time>, Vec<Out>)> {
+        self.applier.close(&mut self.state, closed)
+    }
+
+    fn entries(&self) -> Vec<SnapshotEntry> {
+        self.state
+            .iter()
+            .flat_map(|(end, (_, groups))| {
+                groups
+                    .iter()
+                    .map(move |(key, g)| (key.clone(), *end as i64, g.clone()))
+            })
+            .collect()
+    }
+
+    fn restore(
+        &mut self,
+        (key, end, group): SnapshotEntry,
+        cap: &dyn Fn(Time) -> Capability<Time>,
+    ) -> Option<ExecutionError> {
+        if matches!(group, GroupState::Pane { .. }) {
+            return Some(ExecutionError::Internal(
+                "WindowAggregate: restored a pane state into a per-window aggregate".into(),
+            ));
+        }
+        let end = end.max(0) as Time;
+        let (_, groups) = self
+            .state
+            .entry(end)
+            .or_insert_with(|| (cap(end), BTreeMap::new()));
+        groups.insert(key, group);
+        None
+    }
+}
+
 /// Encodes the open windows for a checkpoint.
-fn snapshot(state: &WindowState) -> Result<Vec<u8>, ExecutionError> {
-    let entries: Vec<SnapshotEntry> = state
-        .iter()
-        .flat_map(|(end, (_, groups))| {
-            groups
-                .iter()
-                .map(move |(key, g)| (key.clone(), *end as i64, g.clone()))
-        })
-        .collect();
+fn snapshot(open: &dyn OpenWindows) -> Result<Vec<u8>, ExecutionError> {
+    let entries: Vec<SnapshotEntry> = open.entries();
     bincode::serialize(&(SNAPSHOT_VERSION, entries))
         .map_err(|e| ExecutionError::Internal(format!("WindowAggregate snapshot: {e}")))
 }
@@ -304,6 +400,7 @@ fn restore_snapshot(bytes: &[u8]) -> Result<Vec<SnapshotEntry>, ExecutionError> 
 /// its open windows at each barrier and starts from the restored snapshots, whose
 /// groups it receives through the same exchange as its rows (so they land on the
 /// worker that owns their key at any worker count); see [`crate::checkpoint`].
+#[allow(clippy::too_many_arguments)] // the plan node's fields, as `render` reads them
 pub(crate) fn render_window_aggregate<'s>(
     ctx: &mut Context<'s>,
     rows: Rows<'s>,
@@ -312,15 +409,67 @@ pub(crate) fn render_window_aggregate<'s>(
     window_end_col: usize,
     types: &[SqlType],
     append_only: bool,
+    strategy: WindowStrategy,
 ) -> Rows<'s> {
     let aggregates = Aggregates::new(aggs, types);
     let incremental = aggregates.incremental(append_only);
-    let applier = Applier {
-        group_by: group_by.clone(),
-        window_end_col,
-        aggregates,
-        incremental,
-        progress: ctx.progress.clone(),
+    let (open, key_cols): (Box<dyn OpenWindows>, Vec<usize>) = match strategy {
+        WindowStrategy::HopByPane {
+            slide_ms,
+            size_ms,
+            pane_ms,
+            start_col,
+            time_col,
+        } => {
+            let panes = super::hop_panes::Panes::new(
+                super::hop_panes::PaneLayout {
+                    slide_ms,
+                    size_ms,
+                    pane_ms,
+                    group_by: group_by.clone(),
+                    start_col,
+                    end_col: window_end_col,
+                    time_col,
+                },
+                aggregates,
+                incremental,
+                ctx.progress.clone(),
+            );
+            let key_cols = panes.key_cols();
+            (Box::new(panes), key_cols)
+        }
+        WindowStrategy::Session {
+            start_col,
+            time_col,
+            ..
+        } => {
+            let sessions = super::sessions::Sessions::new(
+                super::sessions::SessionLayout {
+                    group_by: group_by.clone(),
+                    start_col,
+                    end_col: window_end_col,
+                    time_col,
+                },
+                aggregates,
+                incremental,
+                ctx.progress.clone(),
+            );
+            let key_cols = sessions.key_cols();
+            (Box::new(sessions), key_cols)
+        }
+        WindowStrategy::Tumble | WindowStrategy::Generic => (
+            Box::new(PerWindow {
+                applier: Applier {
+                    group_by: group_by.clone(),
+                    window_end_col,
+                    aggregates,
+                    incremental,
+                    progress: ctx.progress.clone(),
+                },
+                state: BTreeMap::new(),
+            }),
+            group_by.clone(),
+        ),
     };
     let seq = ctx.state_seq;
     ctx.state_seq += 1;
@@ -342,7 +491,6 @@ pub(crate) fn render_window_aggregate<'s>(
         }
     }
     let restored_stream = restored.to_stream(ctx.scope);
-    let key_cols = group_by.clone();
     let exchange =
         Exchange::new(move |(row, _, _): &(Row, Time, Diff)| super::key_hash(row, &key_cols));
     let exchange_restored = Exchange::new(|(key, _, _): &SnapshotEntry| key.hashed());
@@ -354,18 +502,16 @@ pub(crate) fn render_window_aggregate<'s>(
             exchange_restored,
             "WindowAggregate",
             move |_cap, _info| {
-                let mut state: WindowState = BTreeMap::new();
+                let mut open = open;
                 let mut saved_through = ckpt.as_ref().map_or(0, |c| c.completed());
                 // Rows at or above a requested barrier, held until the snapshot.
                 let mut held: Vec<Waiting> = Vec::new();
                 move |(input, frontier), (restored_input, restored_frontier), output| {
                     restored_input.for_each(|cap, data| {
-                        for (key, end, group) in data.drain(..) {
-                            let end = end.max(0) as Time;
-                            let (_, groups) = state
-                                .entry(end)
-                                .or_insert_with(|| (cap.delayed(&end, 0), BTreeMap::new()));
-                            groups.insert(key, group);
+                        for entry in data.drain(..) {
+                            if let Some(e) = open.restore(entry, &|t| cap.delayed(&t, 0)) {
+                                errors.raise(e);
+                            }
                         }
                     });
                     // Drain first, then look for a barrier: a row emitted after the
@@ -394,7 +540,7 @@ pub(crate) fn render_window_aggregate<'s>(
                             None => (data, Vec::new()),
                         };
                         for (row, t, diff) in now {
-                            if let Some(e) = applier.apply(&mut state, &cap, &row, t, diff) {
+                            if let Some(e) = open.apply(&cap, &row, t, diff) {
                                 failed.push((cap.clone(), e, t));
                             }
                         }
@@ -412,8 +558,8 @@ pub(crate) fn render_window_aggregate<'s>(
                             // Everything below the barrier is in: emit the windows ending
                             // before it (their results belong to this epoch), snapshot the
                             // rest, then take the held rows.
-                            closed.extend(applier.close(&mut state, |end| end < w));
-                            match snapshot(&state).and_then(|bytes| {
+                            closed.extend(open.close(&|end| end < w));
+                            match snapshot(open.as_ref()).and_then(|bytes| {
                                 c.save_state(epoch, &state_key, seq, worker.worker, bytes)
                             }) {
                                 Ok(()) => saved_through = epoch,
@@ -421,8 +567,7 @@ pub(crate) fn render_window_aggregate<'s>(
                             }
                             for (cap, data) in std::mem::take(&mut held) {
                                 for (row, t, diff) in data {
-                                    if let Some(e) = applier.apply(&mut state, &cap, &row, t, diff)
-                                    {
+                                    if let Some(e) = open.apply(&cap, &row, t, diff) {
                                         failed.push((cap.clone(), e, t));
                                     }
                                 }
@@ -432,7 +577,7 @@ pub(crate) fn render_window_aggregate<'s>(
                     // Windows the frontier has passed are complete (held rows are at or
                     // above the barrier, which the frontier has not passed yet).
                     let bound = held.iter().map(|(c, _)| *c.time()).min();
-                    closed.extend(applier.close(&mut state, |end| {
+                    closed.extend(open.close(&|end| {
                         !frontier.frontier().less_equal(&end)
                             && !restored_frontier.frontier().less_equal(&end)
                             && bound.is_none_or(|b| end < b)

@@ -1,0 +1,362 @@
+//! HOP by pane: the state of a `WindowAggregate` with
+//! [`sluice_compiler::WindowStrategy::HopByPane`], on the data path right after the
+//! exchange by group key inside [`super::window::render_window_aggregate`].
+//!
+//! Its input rows were assigned to one pane each (a TUMBLE of `pane` = gcd(size,
+//! slide)), so their window columns hold the pane `[p, p + pane)`. Invariants:
+//!
+//! - pane `p` lies in exactly the windows `[s, s + size)` with `s ≡ 0 (mod slide)` and
+//!   `p + pane - size ≤ s ≤ p` (those of every time in the pane);
+//! - `result(window s, group g) = finish(merge{ partial(q, g, m) : s ≤ q < s + size,
+//!   m ≤ s + size })`, where `partial(q, g, m)` holds the rows of group `g` in pane `q`
+//!   that were on time for the windows ending at or after `m` (a row at time `t` is
+//!   late for, and left out of, its windows ending at or before `t`);
+//! - a pane is freed once its last window (`s = p - p mod slide`) has closed, so the
+//!   state is one accumulator per (pane, group) for the panes between the oldest open
+//!   window's start and the newest row.
+
+use super::window::{GroupState, OpenWindows, Out, SnapshotEntry};
+use super::{Diff, Time};
+use crate::accum::{Aggregates, Running};
+use crate::errors::ExecutionError;
+use crate::progress::Progress;
+use sluice_compiler::{Datum, Row};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use timely::dataflow::operators::Capability;
+
+/// Where the window columns are and the HOP's shape.
+pub(crate) struct PaneLayout {
+    pub(crate) slide_ms: i64,
+    pub(crate) size_ms: i64,
+    pub(crate) pane_ms: i64,
+    /// Group columns of the input, in output order.
+    pub(crate) group_by: Vec<usize>,
+    /// Input column of the pane start.
+    pub(crate) start_col: usize,
+    /// Input column of the pane end.
+    pub(crate) end_col: usize,
+    /// Input column of the pane's `window_time`, when grouped by.
+    pub(crate) time_col: Option<usize>,
+}
+
+/// Rows of one group in one pane, on time for the windows ending at or after `min_end`.
+#[derive(Clone, Debug)]
+struct Partial {
+    min_end: i64,
+    rows: Diff,
+    states: Vec<Running>,
+}
+
+/// One worker's panes (see the module docs).
+pub(crate) struct Panes {
+    layout: PaneLayout,
+    aggregates: Aggregates,
+    /// False when an aggregate has no mergeable running state: a plan error, reported
+    /// on every row.
+    mergeable: bool,
+    progress: Arc<Progress>,
+    /// The group columns that are not window columns.
+    key_cols: Vec<usize>,
+    /// Per pane start, per group key (the non-window group columns), the partials.
+    panes: BTreeMap<i64, BTreeMap<Row, Vec<Partial>>>,
+    /// Capabilities of the window ends some partial contributes to.
+    windows: BTreeMap<Time, Capability<Time>>,
+}
+
+impl Panes {
+    pub(crate) fn new(
+        layout: PaneLayout,
+        aggregates: Aggregates,
+        mergeable: bool,
+        progress: Arc<Progress>,
+    ) -> Self {
+        let key_cols = layout
+            .group_by
+            .iter()
+            .copied()
+            .filter(|&c| c != layout.start_col && c != layout.end_col && Some(c) != layout.time_col)
+            .collect();
+        Panes {
+            layout,
+            aggregates,
+            mergeable,
+            progress,
+            key_cols,
+            panes: BTreeMap::new(),
+            windows: BTreeMap::new(),
+        }
+    }
+
+    /// The group columns that are not window columns: the key rows are exchanged by.
+    pub(crate) fn key_cols(&self) -> Vec<usize> {
+        self.key_cols.clone()
+    }
+
+    /// The ends of the windows pane `p` lies in, ascending.
+    fn window_ends(&self, p: i64) -> impl Iterator<Item = i64> {
+        let (slide, size, pane) = (
+            self.layout.slide_ms,
+            self.layout.size_ms,
+            self.layout.pane_ms,
+        );
+        let last = p.saturating_sub(p.rem_euclid(slide));
+        let lowest = p.saturating_add(pane).saturating_sub(size);
+        // The least multiple of `slide` at or above `lowest`.
+        let first = lowest.saturating_add((slide - lowest.rem_euclid(slide)) % slide);
+        let count = if first > last {
+            0
+        } else {
+            (last - first) / slide + 1
+        };
+        (0..count).map(move |i| first + i * slide + size)
+    }
+
+    /// The end of the last window of pane `p`.
+    fn last_end(&self, p: i64) -> i64 {
+        p.saturating_sub(p.rem_euclid(self.layout.slide_ms))
+            .saturating_add(self.layout.size_ms)
+    }
+
+    /// Assembles the window ending at `end` from its panes.
+    fn assemble(&self, end: i64) -> Vec<Out> {
+        let start = end.saturating_sub(self.layout.size_ms);
+        let mut groups: BTreeMap<&Row, (Diff, Vec<Running>)> = BTreeMap::new();
+        let mut out = Vec::new();
+        let time = end.max(0) as Time;
+        for (_, keys) in self.panes.range(start..end) {
+            for (key, partials) in keys {
+                for partial in partials.iter().filter(|p| p.min_end <= end) {
+                    match groups.get_mut(key) {
+                        Some((rows, states)) => {
+                            *rows += partial.rows;
+                            if let Err(m) = self.aggregates.merge(states, &partial.states) {
+                                out.push((
+                                    Err(ExecutionError::eval("WindowAggregate", m)),
+                                    time,
+                                    1,
+                                ));
+                            }
+                        }
+                        None => {
+                            groups.insert(key, (partial.rows, partial.states.clone()));
+                        }
+                    }
+                }
+            }
+        }
+        let l = &self.layout;
+        for (key, (rows, states)) in groups {
+            if rows <= 0 {
+                continue;
+            }
+            let result = self.aggregates.finish(&states).map(|aggs| {
+                let mut rest = key.iter();
+                let mut row: Row = Vec::with_capacity(l.group_by.len() + aggs.len());
+                for &c in &l.group_by {
+                    row.push(if c == l.start_col {
+                        Datum::Timestamp(start)
+                    } else if c == l.end_col {
+                        Datum::Timestamp(end)
+                    } else if Some(c) == l.time_col {
+                        Datum::Timestamp(end.saturating_sub(1))
+                    } else {
+                        rest.next().cloned().unwrap_or(Datum::Null)
+                    });
+                }
+                row.extend(aggs);
+                row
+            });
+            out.push((
+                result.map_err(|m| ExecutionError::eval("WindowAggregate", m)),
+                time,
+                1,
+            ));
+        }
+        out
+    }
+
+    /// The partial of pane `p` for `key` on time from `min_end`, created (and its
+    /// windows' capabilities taken) when new.
+    fn partial_mut(
+        &mut self,
+        p: i64,
+        key: Row,
+        min_end: i64,
+        cap: &dyn Fn(Time) -> Capability<Time>,
+    ) -> (&Aggregates, &mut Partial) {
+        let ends: Vec<i64> = self.window_ends(p).filter(|e| *e >= min_end).collect();
+        let Panes {
+            aggregates,
+            progress,
+            panes,
+            windows,
+            ..
+        } = self;
+        let partials = panes.entry(p).or_default().entry(key).or_default();
+        let i = match partials.iter().position(|x| x.min_end == min_end) {
+            Some(i) => i,
+            None => {
+                partials.push(Partial {
+                    min_end,
+                    rows: 0,
+                    states: aggregates.running(),
+                });
+                progress.window_state_changed(1, 0);
+                for e in ends {
+                    let t = e.max(0) as Time;
+                    windows.entry(t).or_insert_with(|| cap(t));
+                }
+                partials.len() - 1
+            }
+        };
+        (aggregates, &mut partials[i])
+    }
+}
+
+impl OpenWindows for Panes {
+    fn apply(
+        &mut self,
+        cap: &Capability<Time>,
+        row: &Row,
+        t: Time,
+        diff: Diff,
+    ) -> Option<ExecutionError> {
+        if !self.mergeable {
+            return Some(ExecutionError::Internal(
+                "WindowAggregate: HOP-by-pane planned for aggregates without mergeable states"
+                    .into(),
+            ));
+        }
+        let p = match row.get(self.layout.start_col) {
+            Some(Datum::Timestamp(p)) => *p,
+            Some(Datum::Null) => return None,
+            other => {
+                return Some(ExecutionError::Internal(format!(
+                    "WindowAggregate: pane start column holds {other:?}"
+                )))
+            }
+        };
+        // Late for its windows ending at or before the watermark (`t`; time 0 means no
+        // watermark yet), as in the per-window path, counted once per such window.
+        let mut min_end = None;
+        let mut late = 0u64;
+        for e in self.window_ends(p) {
+            if t > 0 && e <= t as i64 {
+                late += 1;
+            } else if min_end.is_none() {
+                min_end = Some(e);
+            }
+        }
+        if late > 0 {
+            self.progress
+                .add_late_rows(late.saturating_mul(diff.unsigned_abs() as u64));
+        }
+        let min_end = min_end?;
+        let key: Row = self
+            .key_cols
+            .iter()
+            .map(|&c| row.get(c).cloned().unwrap_or(Datum::Null))
+            .collect();
+        let (aggregates, partial) = self.partial_mut(p, key, min_end, &|e| cap.delayed(&e));
+        partial.rows += diff;
+        aggregates
+            .update(&mut partial.states, row, diff)
+            .err()
+            .map(|m| ExecutionError::eval("WindowAggregate", m))
+    }
+
+    fn close(&mut self, closed: &dyn Fn(Time) -> bool) -> Vec<(Capability<Time>, Vec<Out>)> {
+        let ends: Vec<Time> = self
+            .windows
+            .keys()
+            .copied()
+            .take_while(|e| closed(*e))
+            .collect();
+        let mut out = Vec::new();
+        for end in ends {
+            let Some(cap) = self.windows.remove(&end) else {
+                continue;
+            };
+            // A window ending at or before 0 closes with time 0; several share it.
+            let results: Vec<Out> = if end == 0 {
+                let mut r = Vec::new();
+                for e in self.zero_ends() {
+                    r.extend(self.assemble(e));
+                }
+                r
+            } else {
+                self.assemble(end as i64)
+            };
+            out.push((cap, results));
+        }
+        // Free the panes whose last window has closed.
+        let mut freed = 0u64;
+        while let Some((&p, _)) = self.panes.first_key_value() {
+            if !closed(self.last_end(p).max(0) as Time) {
+                break;
+            }
+            if let Some(keys) = self.panes.remove(&p) {
+                freed += keys.values().map(|v| v.len() as u64).sum::<u64>();
+            }
+        }
+        self.progress.window_state_changed(0, freed);
+        out
+    }
+
+    fn entries(&self) -> Vec<SnapshotEntry> {
+        self.panes
+            .iter()
+            .flat_map(|(p, keys)| {
+                keys.iter().flat_map(move |(key, partials)| {
+                    partials.iter().map(move |x| {
+                        (
+                            key.clone(),
+                            x.min_end,
+                            GroupState::Pane {
+                                start: *p,
+                                rows: x.rows,
+                                states: x.states.clone(),
+                            },
+                        )
+                    })
+                })
+            })
+            .collect()
+    }
+
+    fn restore(
+        &mut self,
+        (key, min_end, group): SnapshotEntry,
+        cap: &dyn Fn(Time) -> Capability<Time>,
+    ) -> Option<ExecutionError> {
+        let GroupState::Pane {
+            start,
+            rows,
+            states,
+        } = group
+        else {
+            return Some(ExecutionError::Internal(
+                "WindowAggregate: restored a per-window state into a HOP-by-pane aggregate".into(),
+            ));
+        };
+        let (_, partial) = self.partial_mut(start, key, min_end, cap);
+        partial.rows = rows;
+        partial.states = states;
+        None
+    }
+}
+
+impl Panes {
+    /// The distinct window ends at or below 0 that open panes contribute to.
+    fn zero_ends(&self) -> Vec<i64> {
+        let mut ends: Vec<i64> = self
+            .panes
+            .keys()
+            .flat_map(|&p| self.window_ends(p).filter(|e| *e <= 0).collect::<Vec<_>>())
+            .collect();
+        ends.sort_unstable();
+        ends.dedup();
+        ends
+    }
+}
