@@ -29,8 +29,8 @@
 //! reports an internal error otherwise (the binder and the optimizer should never
 //! produce such a plan).
 
-use crate::error::CompileError;
 use crate::datum::Datum;
+use crate::error::CompileError;
 use crate::expr::ScalarExpr;
 use crate::expr::{AggFunc, AggregateCall, BinaryOp};
 use crate::optimizer::util::{is_trivial, substitute, substitution_is_cheap};
@@ -282,9 +282,8 @@ pub fn interval_bound(
         .into_iter()
         .chain(time_bounded_columns(right))
         .collect();
-    let time_col = |c: usize| {
-        bounded.get(c) == Some(&true) && types.get(c) == Some(&SqlType::Timestamp)
-    };
+    let time_col =
+        |c: usize| bounded.get(c) == Some(&true) && types.get(c) == Some(&SqlType::Timestamp);
     // `col ± INTERVAL 'n'` as (col, offset ms).
     fn shifted(e: &ScalarExpr) -> Option<(usize, i64)> {
         match e {
@@ -328,7 +327,12 @@ pub fn interval_bound(
     // (left col, right col) → (tightest lower, tightest upper) of left - right.
     let mut found: Vec<((usize, usize), Option<i64>, Option<i64>)> = Vec::new();
     for c in conjuncts {
-        let ScalarExpr::Binary { op, left: a, right: b } = c else {
+        let ScalarExpr::Binary {
+            op,
+            left: a,
+            right: b,
+        } = c
+        else {
             continue;
         };
         let (Some((ca, oa)), Some((cb, ob))) = (shifted(a), shifted(b)) else {
@@ -671,9 +675,9 @@ fn window_has_watermark_time(window: &LogicalPlan) -> bool {
 mod tests {
     use super::*;
     use crate::explain::explain_physical;
-    use crate::physical::IntervalJoin;
     use crate::expr::SortKey;
     use crate::optimizer::test_util::*;
+    use crate::physical::IntervalJoin;
     use sluice_catalogs::SqlType;
 
     fn lowered(plan: &LogicalPlan) -> String {
@@ -954,7 +958,7 @@ mod tests {
             right: Box::new(counts),
             kind,
             on: vec![(col(1), col(0))],
-            filter: Some(and(
+            filter: Some(crate::optimizer::test_util::and(
                 ge(col(3), sub(col(5), ms(1000))),
                 le(col(3), col(5)),
             )),
@@ -1016,7 +1020,11 @@ mod tests {
     fn a_repeated_sub_plan_is_marked_shared() {
         // Nexmark q5's shape: a window aggregate joined with an aggregate of itself.
         let counts = || {
-            let w = window(scan(&orders_table()), WindowKind::Tumble { size_ms: 1000 }, 3);
+            let w = window(
+                scan(&orders_table()),
+                WindowKind::Tumble { size_ms: 1000 },
+                3,
+            );
             aggregate(w, vec![1, 4, 5], vec![count_star()])
         };
         let max = aggregate(counts(), vec![1, 2], vec![sum(3, SqlType::BigInt)]);
@@ -1029,5 +1037,4 @@ mod tests {
         };
         insta::assert_snapshot!(lowered(&plan), @"");
     }
-
 }

@@ -105,8 +105,7 @@ fn nested_loops(left: &[Row], right: &[Row]) -> Vec<Row> {
             let (Datum::Timestamp(lt), Datum::Timestamp(rt)) = (&l[1], &r[1]) else {
                 continue;
             };
-            if !l[0].is_null() && l[0] == r[0] && *lt >= rt - 50 && *lt < rt + 20 && l[2] <= r[2]
-            {
+            if !l[0].is_null() && l[0] == r[0] && *lt >= rt - 50 && *lt < rt + 20 && l[2] <= r[2] {
                 out.push(l.iter().chain(r.iter()).cloned().collect());
             }
         }

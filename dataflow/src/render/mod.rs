@@ -267,14 +267,16 @@ impl<'s> Context<'s> {
                     right_types,
                 };
                 match (interval, kind) {
-                    (Some(bound), sluice_compiler::JoinKind::Inner) => interval_join::render_interval_join(
-                        self,
-                        sides,
-                        left_keys,
-                        right_keys,
-                        residual.as_ref(),
-                        *bound,
-                    ),
+                    (Some(bound), sluice_compiler::JoinKind::Inner) => {
+                        interval_join::render_interval_join(
+                            self,
+                            sides,
+                            left_keys,
+                            right_keys,
+                            residual.as_ref(),
+                            *bound,
+                        )
+                    }
                     _ => join::render_join(
                         self,
                         sides,
