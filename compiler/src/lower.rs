@@ -968,7 +968,14 @@ mod tests {
     #[test]
     fn a_time_bounded_inner_join_is_an_interval_join() {
         let plan = q7_shape(JoinKind::Inner, &orders_table());
-        insta::assert_snapshot!(lowered(&plan), @"");
+        insta::assert_snapshot!(lowered(&plan), @r"
+        HashJoin: Inner keys=[o_custkey = n] residual=o_ts >= wend - INTERVAL '1000' MILLISECOND AND o_ts <= wend strategy=interval(o_ts - wend in [-1000ms, 0ms]; left rows freed when the right watermark passes o_ts + 1000ms, right rows when the left watermark passes wend + 0ms) device=cpu(stateful; join-probe kernel eligible) [state: each side's rows until the watermark passes the time bound]
+          Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
+          Calc: project=[$agg0 AS n, window_end AS wend] device=cpu(row stage) [stateless]
+            WindowAggregate: group_by=[window_start, window_end] aggs=[COUNT(*)] window_end=window_end device=cpu(stateful) [state: open windows]
+              WindowAssign: TUMBLE(time_col=o_ts, size=INTERVAL '1000' MILLISECOND) [stateless]
+                Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
+        ");
         let physical = lower(&plan).unwrap();
         let PhysicalPlan::HashJoin { interval, .. } = &physical else {
             unreachable!()
@@ -1035,6 +1042,15 @@ mod tests {
             on: vec![(col(1), col(0)), (col(2), col(1))],
             filter: None,
         };
-        insta::assert_snapshot!(lowered(&plan), @"");
+        insta::assert_snapshot!(lowered(&plan), @r"
+        HashJoin: Inner keys=[window_start = window_start, window_end = window_end] device=cpu(stateful) [state: both inputs arranged by key]
+          WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[COUNT(*)] window_end=window_end device=cpu(stateful) [state: open windows] shared ×2
+            WindowAssign: TUMBLE(time_col=o_ts, size=INTERVAL '1000' MILLISECOND) [stateless]
+              Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
+          Reduce: group_by=[window_start, window_end] aggs=[SUM($agg0)] strategies=[accumulate] device=cpu(stateful) [state: one running state per group]
+            WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[COUNT(*)] window_end=window_end device=cpu(stateful) [state: open windows] shared ×2
+              WindowAssign: TUMBLE(time_col=o_ts, size=INTERVAL '1000' MILLISECOND) [stateless]
+                Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
+        ");
     }
 }
