@@ -325,7 +325,9 @@ pub fn interval_bound(
         }
     }
     // (left col, right col) → (tightest lower, tightest upper) of left - right.
-    let mut found: Vec<((usize, usize), Option<i64>, Option<i64>)> = Vec::new();
+    /// (left column, right column), tightest lower and upper bound of left - right.
+    type Bounds = ((usize, usize), Option<i64>, Option<i64>);
+    let mut found: Vec<Bounds> = Vec::new();
     for c in conjuncts {
         let ScalarExpr::Binary {
             op,
