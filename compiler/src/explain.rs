@@ -33,7 +33,8 @@ pub fn explain_logical(plan: &LogicalPlan) -> String {
 /// Indented tree text of a physical plan, each node with its state cost class.
 pub fn explain_physical(plan: &PhysicalPlan) -> String {
     let mut out = String::new();
-    physical_node(plan, 0, &mut out);
+    let shared = plan.shared_subplans();
+    physical_node(plan, 0, &shared, &mut out);
     out
 }
 
@@ -634,6 +635,9 @@ pub fn state_class(plan: &PhysicalPlan) -> &'static str {
                 "state: per group, an entry per distinct value"
             }
         }
+        PhysicalPlan::HashJoin {
+            interval: Some(_), ..
+        } => "state: each side's rows until the watermark passes the time bound",
         PhysicalPlan::HashJoin { .. } => "state: both inputs arranged by key",
         PhysicalPlan::TopN { .. } => "state: all rows on one worker",
         PhysicalPlan::TopK {
@@ -673,7 +677,12 @@ fn top_k_text(
     }
 }
 
-fn physical_node(plan: &PhysicalPlan, depth: usize, out: &mut String) {
+fn physical_node(
+    plan: &PhysicalPlan,
+    depth: usize,
+    shared: &[(&PhysicalPlan, usize)],
+    out: &mut String,
+) {
     indent(depth, out);
     let input_names = |i: &PhysicalPlan| column_names(&i.schema());
     match plan {
@@ -782,6 +791,7 @@ fn physical_node(plan: &PhysicalPlan, depth: usize, out: &mut String) {
             left_keys,
             right_keys,
             residual,
+            interval,
         } => {
             let l: Vec<&ScalarExpr> = left_keys.iter().collect();
             let r: Vec<&ScalarExpr> = right_keys.iter().collect();
@@ -796,6 +806,21 @@ fn physical_node(plan: &PhysicalPlan, depth: usize, out: &mut String) {
                     out,
                     " residual={}",
                     expr_to_sql(f, &column_names(&plan.schema()))
+                );
+            }
+            if let Some(b) = interval {
+                let (ln, rn) = (input_names(left), input_names(right));
+                let name = |names: &[String], c: usize| {
+                    names.get(c).cloned().unwrap_or_else(|| format!("#{c}"))
+                };
+                let (l, r) = (name(&ln, b.left_time), name(&rn, b.right_time));
+                let _ = write!(
+                    out,
+                    " strategy=interval({l} - {r} in [{}ms, {}ms]; left rows freed when the right watermark passes {l} + {}ms, right rows when the left watermark passes {r} + {}ms)",
+                    b.lower_ms,
+                    b.upper_ms,
+                    -i128::from(b.lower_ms),
+                    b.upper_ms,
                 );
             }
         }
@@ -836,9 +861,12 @@ fn physical_node(plan: &PhysicalPlan, depth: usize, out: &mut String) {
         let _ = write!(out, " {device}");
     }
     let _ = write!(out, " [{}]", state_class(plan));
+    if let Some((_, n)) = shared.iter().find(|(p, _)| *p == plan) {
+        let _ = write!(out, " shared ×{n}");
+    }
     out.push('\n');
     for input in plan.inputs() {
-        physical_node(input, depth + 1, out);
+        physical_node(input, depth + 1, shared, out);
     }
 }
 
@@ -1054,6 +1082,7 @@ mod tests {
             left_keys: vec![col(0)],
             right_keys: vec![col(0)],
             residual: Some(gt(col(3), int(3))),
+            interval: None,
         };
         let reduce = crate::lower::reduce(join, vec![5], vec![count_star()]);
         let top = PhysicalPlan::TopN {

@@ -39,7 +39,9 @@ pub use error::{CompileError, ErrorKind, Position};
 pub use expr::{AggFunc, AggregateCall, BinaryOp, Func, ScalarExpr, SortKey, TimeUnit};
 pub use limits::{MAX_EXPR_DEPTH, MAX_PLAN_DEPTH, MAX_STATEMENT_TOKENS, PARSER_RECURSION_LIMIT};
 pub use parse::ExplainStage;
-pub use physical::{AggStrategy, DataflowPlan, Output, PhysicalPlan, SinkTarget, WindowStrategy};
+pub use physical::{
+    AggStrategy, DataflowPlan, IntervalJoin, Output, PhysicalPlan, SinkTarget, WindowStrategy,
+};
 pub use plan::{JoinKind, LogicalPlan, WindowKind};
 pub mod eval;
 pub mod explain;

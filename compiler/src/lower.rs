@@ -29,15 +29,21 @@
 //!   current top rows per partition) and [`TopKStrategy::Retracting`] otherwise; the
 //!   choice is made here so that `EXPLAIN PHYSICAL` names the state that runs.
 //!
+//! - **Interval joins.** An inner `Join` of two inputs that never retract, whose
+//!   condition bounds a time-bounded column of one side between a time-bounded column
+//!   of the other plus INTERVAL literals ([`interval_bound`], [`time_bounded_columns`]),
+//!   gets an [`IntervalJoin`] bound: its rows are freed as the watermark passes.
+//!
 //! Lowering checks that every column an expression reads exists in its input and
 //! reports an internal error otherwise (the binder and the optimizer should never
 //! produce such a plan).
 
+use crate::datum::Datum;
 use crate::error::CompileError;
 use crate::expr::ScalarExpr;
-use crate::expr::{AggFunc, AggregateCall};
+use crate::expr::{AggFunc, AggregateCall, BinaryOp};
 use crate::optimizer::util::{is_trivial, substitute, substitution_is_cheap};
-use crate::physical::{AggStrategy, PhysicalPlan, TopKStrategy};
+use crate::physical::{AggStrategy, IntervalJoin, PhysicalPlan, TopKStrategy};
 use crate::plan::{JoinKind, LogicalPlan, WindowKind};
 use sluice_catalogs::SqlType;
 
@@ -190,6 +196,12 @@ pub fn lower(plan: &LogicalPlan) -> Result<PhysicalPlan, CompileError> {
             if let Some(f) = filter {
                 check_columns(f, lw + rw, "Join filter")?;
             }
+            let interval = match (kind, filter) {
+                (JoinKind::Inner, Some(f)) if !is_updating(&left) && !is_updating(&right) => {
+                    interval_bound(&left, &right, f)
+                }
+                _ => None,
+            };
             Ok(PhysicalPlan::HashJoin {
                 left: Box::new(left),
                 right: Box::new(right),
@@ -197,6 +209,7 @@ pub fn lower(plan: &LogicalPlan) -> Result<PhysicalPlan, CompileError> {
                 left_keys: on.iter().map(|(l, _)| l.clone()).collect(),
                 right_keys: on.iter().map(|(_, r)| r.clone()).collect(),
                 residual: filter.clone(),
+                interval,
             })
         }
         LogicalPlan::Union { inputs } => {
@@ -265,6 +278,181 @@ pub fn lower(plan: &LogicalPlan) -> Result<PhysicalPlan, CompileError> {
             })
         }
     }
+}
+
+/// Which output columns of `plan` are *time-bounded*: TIMESTAMP(3) columns whose value
+/// is at least the row's timely time on every row not behind the watermark. A
+/// watermarked source's event-time column (rows are emitted at the watermark, which
+/// trails every on-time row's event time); a column passed through a `Calc`; a
+/// TUMBLE/HOP window's end and time (after the row's time) over a time-bounded column;
+/// a window aggregate's window-end group column (its rows are emitted at that time).
+pub fn time_bounded_columns(plan: &PhysicalPlan) -> Vec<bool> {
+    match plan {
+        PhysicalPlan::Source {
+            table, projection, ..
+        } => projection
+            .iter()
+            .map(|&c| table.watermark.as_ref().is_some_and(|w| w.column == c))
+            .collect(),
+        PhysicalPlan::Calc {
+            input,
+            project: None,
+            ..
+        } => time_bounded_columns(input),
+        PhysicalPlan::Calc {
+            input,
+            project: Some(exprs),
+            ..
+        } => {
+            let bounded = time_bounded_columns(input);
+            exprs
+                .iter()
+                .map(|e| matches!(e, ScalarExpr::Column(c) if bounded.get(*c) == Some(&true)))
+                .collect()
+        }
+        PhysicalPlan::WindowAssign {
+            input, time_col, ..
+        } => {
+            let mut bounded = time_bounded_columns(input);
+            let t = bounded.get(*time_col) == Some(&true);
+            bounded.extend([false, t, t]); // window_start, window_end, window_time
+            bounded
+        }
+        PhysicalPlan::WindowAggregate {
+            group_by,
+            aggs,
+            window_end_col,
+            ..
+        } => group_by
+            .iter()
+            .map(|g| g == window_end_col)
+            .chain(aggs.iter().map(|_| false))
+            .collect(),
+        other => vec![false; other.schema().len()],
+    }
+}
+
+/// The interval-join bound of an inner join of `left` and `right` with `residual` (over
+/// `left ++ right`), when the residual's conjuncts hold `L >= R + a` (or `>`) and
+/// `L <= R + b` (or `<`) for one time-bounded TIMESTAMP column `L` of the left input,
+/// one `R` of the right, and INTERVAL literals (`col`, `col ± INTERVAL`, either side of
+/// the comparison). See [`IntervalJoin`] for what the renderer does with it.
+pub fn interval_bound(
+    left: &PhysicalPlan,
+    right: &PhysicalPlan,
+    residual: &ScalarExpr,
+) -> Option<IntervalJoin> {
+    let lw = left.schema().len();
+    let types: Vec<SqlType> = left
+        .schema()
+        .types()
+        .into_iter()
+        .chain(right.schema().types())
+        .collect();
+    let bounded: Vec<bool> = time_bounded_columns(left)
+        .into_iter()
+        .chain(time_bounded_columns(right))
+        .collect();
+    let time_col =
+        |c: usize| bounded.get(c) == Some(&true) && types.get(c) == Some(&SqlType::Timestamp);
+    // `col ± INTERVAL 'n'` as (col, offset ms).
+    fn shifted(e: &ScalarExpr) -> Option<(usize, i64)> {
+        match e {
+            ScalarExpr::Column(c) => Some((*c, 0)),
+            ScalarExpr::Binary { op, left, right } => match (op, &**left, &**right) {
+                (
+                    BinaryOp::Add,
+                    ScalarExpr::Column(c),
+                    ScalarExpr::Literal(Datum::Interval(ms), _),
+                )
+                | (
+                    BinaryOp::Add,
+                    ScalarExpr::Literal(Datum::Interval(ms), _),
+                    ScalarExpr::Column(c),
+                ) => Some((*c, *ms)),
+                (
+                    BinaryOp::Sub,
+                    ScalarExpr::Column(c),
+                    ScalarExpr::Literal(Datum::Interval(ms), _),
+                ) => Some((*c, ms.checked_neg()?)),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+    let mut conjuncts = Vec::new();
+    let mut stack = vec![residual];
+    while let Some(e) = stack.pop() {
+        match e {
+            ScalarExpr::Binary {
+                op: BinaryOp::And,
+                left,
+                right,
+            } => {
+                stack.push(left);
+                stack.push(right);
+            }
+            other => conjuncts.push(other),
+        }
+    }
+    // (left col, right col) → (tightest lower, tightest upper) of left - right.
+    /// (left column, right column), tightest lower and upper bound of left - right.
+    type Bounds = ((usize, usize), Option<i64>, Option<i64>);
+    let mut found: Vec<Bounds> = Vec::new();
+    for c in conjuncts {
+        let ScalarExpr::Binary {
+            op,
+            left: a,
+            right: b,
+        } = c
+        else {
+            continue;
+        };
+        let (Some((ca, oa)), Some((cb, ob))) = (shifted(a), shifted(b)) else {
+            continue;
+        };
+        if !time_col(ca) || !time_col(cb) {
+            continue;
+        }
+        // a + oa  op  b + ob, with one side left and the other right.
+        let (l, r, lower) = match (ca < lw, cb < lw, op) {
+            (true, false, BinaryOp::Gt | BinaryOp::GtEq) => (ca, cb, true),
+            (true, false, BinaryOp::Lt | BinaryOp::LtEq) => (ca, cb, false),
+            (false, true, BinaryOp::Gt | BinaryOp::GtEq) => (cb, ca, false),
+            (false, true, BinaryOp::Lt | BinaryOp::LtEq) => (cb, ca, true),
+            _ => continue,
+        };
+        // left - right (op) offset, the offset moved to the right's side.
+        let Some(offset) = (if ca < lw {
+            ob.checked_sub(oa)
+        } else {
+            oa.checked_sub(ob)
+        }) else {
+            continue;
+        };
+        let key = (l, r - lw);
+        let i = match found.iter().position(|(k, _, _)| *k == key) {
+            Some(i) => i,
+            None => {
+                found.push((key, None, None));
+                found.len() - 1
+            }
+        };
+        let entry = &mut found[i];
+        if lower {
+            entry.1 = Some(entry.1.map_or(offset, |o: i64| o.max(offset)));
+        } else {
+            entry.2 = Some(entry.2.map_or(offset, |o: i64| o.min(offset)));
+        }
+    }
+    found.into_iter().find_map(|((l, r), lo, hi)| {
+        Some(IntervalJoin {
+            left_time: l,
+            right_time: r,
+            lower_ms: lo?,
+            upper_ms: hi?,
+        })
+    })
 }
 
 /// A [`PhysicalPlan::Reduce`] of `input`, with each aggregate's state strategy
@@ -563,6 +751,7 @@ mod tests {
     use crate::explain::explain_physical;
     use crate::expr::SortKey;
     use crate::optimizer::test_util::*;
+    use crate::physical::IntervalJoin;
     use sluice_catalogs::SqlType;
 
     fn lowered(plan: &LogicalPlan) -> String {
@@ -898,5 +1087,115 @@ mod tests {
         assert!(lower(&plan).is_err());
         let plan = aggregate(scan(&customers_table()), vec![7], vec![]);
         assert!(lower(&plan).is_err());
+    }
+
+    /// `orders` joined with the order count of each 1 s TUMBLE window of `orders`, the
+    /// order's time within the second before the window's end (Nexmark q7's shape).
+    fn q7_shape(kind: JoinKind, t: &sluice_catalogs::TableDescriptor) -> LogicalPlan {
+        let w = window(scan(t), WindowKind::Tumble { size_ms: 1000 }, 3);
+        let counts = aggregate(w, vec![4, 5], vec![count_star()]);
+        let counts = project(counts, vec![(col(2), "n"), (col(1), "wend")]);
+        let ms = |n| ScalarExpr::Literal(crate::Datum::Interval(n), SqlType::Interval);
+        let ge = |a, b| ScalarExpr::binary(crate::expr::BinaryOp::GtEq, a, b);
+        let le = |a, b| ScalarExpr::binary(crate::expr::BinaryOp::LtEq, a, b);
+        LogicalPlan::Join {
+            left: Box::new(scan(t)),
+            right: Box::new(counts),
+            kind,
+            on: vec![(col(1), col(0))],
+            filter: Some(crate::optimizer::test_util::and(
+                ge(col(3), sub(col(5), ms(1000))),
+                le(col(3), col(5)),
+            )),
+        }
+    }
+
+    #[test]
+    fn a_time_bounded_inner_join_is_an_interval_join() {
+        let plan = q7_shape(JoinKind::Inner, &orders_table());
+        insta::assert_snapshot!(lowered(&plan), @r"
+        HashJoin: Inner keys=[o_custkey = n] residual=o_ts >= wend - INTERVAL '1000' MILLISECOND AND o_ts <= wend strategy=interval(o_ts - wend in [-1000ms, 0ms]; left rows freed when the right watermark passes o_ts + 1000ms, right rows when the left watermark passes wend + 0ms) device=cpu(stateful; join-probe kernel eligible) [state: each side's rows until the watermark passes the time bound]
+          Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
+          Calc: project=[$agg0 AS n, window_end AS wend] device=cpu(row stage) [stateless]
+            WindowAggregate: group_by=[window_start, window_end] aggs=[COUNT(*)] window_end=window_end strategy=tumble device=cpu(stateful) [state: open windows]
+              WindowAssign: TUMBLE(time_col=o_ts, size=INTERVAL '1000' MILLISECOND) [stateless]
+                Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
+        ");
+        let physical = lower(&plan).unwrap();
+        let PhysicalPlan::HashJoin { interval, .. } = &physical else {
+            unreachable!()
+        };
+        assert_eq!(
+            *interval,
+            Some(IntervalJoin {
+                left_time: 3,
+                right_time: 1,
+                lower_ms: -1000,
+                upper_ms: 0,
+            })
+        );
+        assert!(!is_updating(&physical));
+    }
+
+    #[test]
+    fn joins_without_a_time_bound_keep_the_regular_join() {
+        let no_bound = |p: &LogicalPlan| {
+            matches!(
+                lower(p).unwrap(),
+                PhysicalPlan::HashJoin { interval: None, .. }
+            )
+        };
+        // Outer kinds keep today's path.
+        assert!(no_bound(&q7_shape(JoinKind::Left, &orders_table())));
+        // Without a watermark the time is not the frontier (and the aggregate retracts).
+        let mut t = orders_table();
+        t.watermark = None;
+        assert!(no_bound(&q7_shape(JoinKind::Inner, &t)));
+        // Only one side of the bound.
+        let LogicalPlan::Join {
+            left, right, on, ..
+        } = q7_shape(JoinKind::Inner, &orders_table())
+        else {
+            unreachable!()
+        };
+        let half = LogicalPlan::Join {
+            left,
+            right,
+            kind: JoinKind::Inner,
+            on,
+            filter: Some(lt(col(3), col(5))),
+        };
+        assert!(no_bound(&half));
+    }
+
+    #[test]
+    fn a_repeated_sub_plan_is_marked_shared() {
+        // Nexmark q5's shape: a window aggregate joined with an aggregate of itself.
+        let counts = || {
+            let w = window(
+                scan(&orders_table()),
+                WindowKind::Tumble { size_ms: 1000 },
+                3,
+            );
+            aggregate(w, vec![1, 4, 5], vec![count_star()])
+        };
+        let max = aggregate(counts(), vec![1, 2], vec![sum(3, SqlType::BigInt)]);
+        let plan = LogicalPlan::Join {
+            left: Box::new(counts()),
+            right: Box::new(max),
+            kind: JoinKind::Inner,
+            on: vec![(col(1), col(0)), (col(2), col(1))],
+            filter: None,
+        };
+        insta::assert_snapshot!(lowered(&plan), @r"
+        HashJoin: Inner keys=[window_start = window_start, window_end = window_end] device=cpu(stateful) [state: both inputs arranged by key]
+          WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[COUNT(*)] window_end=window_end strategy=tumble device=cpu(stateful) [state: open windows] shared ×2
+            WindowAssign: TUMBLE(time_col=o_ts, size=INTERVAL '1000' MILLISECOND) [stateless]
+              Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
+          Reduce: group_by=[window_start, window_end] aggs=[SUM($agg0)] strategies=[accumulate] device=cpu(stateful) [state: one running state per group]
+            WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[COUNT(*)] window_end=window_end strategy=tumble device=cpu(stateful) [state: open windows] shared ×2
+              WindowAssign: TUMBLE(time_col=o_ts, size=INTERVAL '1000' MILLISECOND) [stateless]
+                Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
+        ");
     }
 }

@@ -165,6 +165,33 @@ pub enum WindowStrategy {
     },
 }
 
+/// The time bound of an interval join (an inner [`PhysicalPlan::HashJoin`]): its
+/// residual implies
+///
+/// ```text
+/// right[right_time] + lower_ms  <=  left[left_time]  <=  right[right_time] + upper_ms
+/// ```
+///
+/// and both columns are *time-bounded*: on every row not behind the watermark, the
+/// value (TIMESTAMP(3), ms) is at least the row's timely time (a watermarked source's
+/// event-time column, a window end computed from one, a window aggregate's window end;
+/// see `lower::time_bounded_columns`). So once the right input's frontier `F` passes
+/// `l - lower_ms` (and `F > 0`), no future right row can match a left row with time `l`,
+/// and it is freed; a right row with time `r` is freed once the left frontier passes
+/// `r + upper_ms`. Rows behind the watermark (late) still probe what is held, but
+/// pairs whose partner was already freed are not produced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct IntervalJoin {
+    /// The left input's time column.
+    pub left_time: usize,
+    /// The right input's time column.
+    pub right_time: usize,
+    /// `left_time - right_time >= lower_ms`.
+    pub lower_ms: i64,
+    /// `left_time - right_time <= upper_ms`.
+    pub upper_ms: i64,
+}
+
 /// A dataflow operator tree.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PhysicalPlan {
@@ -275,6 +302,12 @@ pub enum PhysicalPlan {
         right_keys: Vec<ScalarExpr>,
         /// Residual condition over `left ++ right`.
         residual: Option<ScalarExpr>,
+        /// Set by [`crate::lower`] for an inner join whose residual bounds one side's
+        /// event time by the other's: then each side's rows are held only while a future
+        /// row of the other side could still match, and freed as the watermark passes.
+        /// State: the rows of each side within the time bound (see [`IntervalJoin`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        interval: Option<IntervalJoin>,
     },
     /// Concatenation (UNION ALL). State: none.
     Union {
@@ -334,6 +367,56 @@ pub enum TopKStrategy {
 }
 
 impl PhysicalPlan {
+    /// True for the nodes that run on row collections (all but `Source`, `Calc`,
+    /// `WindowAssign`, which stay columnar after a source, and `Values`): the nodes a
+    /// renderer can compute once and reuse (see [`PhysicalPlan::shared_subplans`]).
+    pub fn is_shareable(&self) -> bool {
+        !matches!(
+            self,
+            PhysicalPlan::Source { .. }
+                | PhysicalPlan::Calc { .. }
+                | PhysicalPlan::WindowAssign { .. }
+                | PhysicalPlan::Values { .. }
+        )
+    }
+
+    /// The common sub-plans of this plan: shareable nodes (see
+    /// [`PhysicalPlan::is_shareable`]) that occur more than once, structurally equal,
+    /// with their number of occurrences; maximal ones only (the inside of a shared
+    /// sub-plan is not listed again). The renderer computes each once and feeds every
+    /// occurrence from the same rows; EXPLAIN PHYSICAL marks them `shared ×N`.
+    pub fn shared_subplans(&self) -> Vec<(&PhysicalPlan, usize)> {
+        fn all<'a>(p: &'a PhysicalPlan, out: &mut Vec<&'a PhysicalPlan>) {
+            out.push(p);
+            for i in p.inputs() {
+                all(i, out);
+            }
+        }
+        fn maximal<'a>(
+            p: &'a PhysicalPlan,
+            nodes: &[&'a PhysicalPlan],
+            out: &mut Vec<(&'a PhysicalPlan, usize)>,
+        ) {
+            if p.is_shareable() {
+                let n = nodes.iter().filter(|q| **q == p).count();
+                if n > 1 {
+                    if !out.iter().any(|(q, _)| *q == p) {
+                        out.push((p, n));
+                    }
+                    return;
+                }
+            }
+            for i in p.inputs() {
+                maximal(i, nodes, out);
+            }
+        }
+        let mut nodes = Vec::new();
+        all(self, &mut nodes);
+        let mut out = Vec::new();
+        maximal(self, &nodes, &mut out);
+        out
+    }
+
     /// The direct inputs of this node, mutably.
     pub fn inputs_mut(&mut self) -> Vec<&mut PhysicalPlan> {
         match self {

@@ -35,6 +35,10 @@ pub struct Progress {
     window_state: AtomicU64,
     /// The most `window_state` has been.
     window_state_peak: AtomicU64,
+    /// Rows of both sides held by interval joins now (all operators, all workers).
+    join_state_rows: AtomicU64,
+    /// The most `join_state_rows` has been.
+    join_state_peak: AtomicU64,
     /// Rows per device and GPU fallbacks of the batch `Calc` stages.
     device: DeviceMetrics,
 }
@@ -56,6 +60,8 @@ impl Default for Progress {
             cancelled: AtomicBool::new(false),
             window_state: AtomicU64::new(0),
             window_state_peak: AtomicU64::new(0),
+            join_state_rows: AtomicU64::new(0),
+            join_state_peak: AtomicU64::new(0),
             device: DeviceMetrics::default(),
         }
     }
@@ -86,6 +92,32 @@ impl Progress {
     /// The per-device counters the columnar kernels add to (fallback reasons included).
     pub fn device_metrics(&self) -> &DeviceMetrics {
         &self.device
+    }
+
+    /// Rows held by the interval joins of the run now (both sides, all workers): the
+    /// state the watermark bounds (see `render/interval_join.rs`).
+    pub fn join_state_rows(&self) -> u64 {
+        self.join_state_rows.load(Ordering::SeqCst)
+    }
+
+    /// The most rows the interval joins of the run have held at once.
+    pub fn join_state_peak(&self) -> u64 {
+        self.join_state_peak.load(Ordering::SeqCst)
+    }
+
+    /// An interval join stored `added` rows and freed `freed`.
+    pub(crate) fn join_state_changed(&self, added: u64, freed: u64) {
+        if added > 0 {
+            let now = self.join_state_rows.fetch_add(added, Ordering::SeqCst) + added;
+            self.join_state_peak.fetch_max(now, Ordering::SeqCst);
+        }
+        if freed > 0 {
+            let _ = self
+                .join_state_rows
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                    Some(n.saturating_sub(freed))
+                });
+        }
     }
 
     /// Asks the run to stop: sources stop reading, the dataflow drains, nothing is

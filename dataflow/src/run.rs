@@ -97,6 +97,7 @@ pub(crate) fn execute(
                 restored: restored.clone(),
                 source_seq: 0,
                 state_seq: 0,
+                shared: Vec::new(),
             };
             let mut done: Vec<DoneFlag> = Vec::new();
             let mut gathered: Vec<Gathered> = Vec::new();

@@ -88,6 +88,7 @@ fn join(kind: JoinKind, l: PhysicalPlan, r: PhysicalPlan, residual: bool) -> Phy
         right_keys: vec![ScalarExpr::col(0)],
         residual: residual
             .then(|| ScalarExpr::binary(BinaryOp::LtEq, ScalarExpr::col(1), ScalarExpr::col(4))),
+        interval: None,
     }
 }
 
@@ -136,6 +137,7 @@ fn join_without_keys_is_a_cross_product() {
             ScalarExpr::col(0),
             ScalarExpr::col(1),
         )),
+        interval: None,
     };
     let got = env.collect_1_and_4(&collect(plan));
     let mut expected = Vec::new();

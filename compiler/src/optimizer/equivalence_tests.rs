@@ -516,6 +516,7 @@ fn to_logical(plan: &PhysicalPlan) -> LogicalPlan {
             left_keys,
             right_keys,
             residual,
+            ..
         } => LogicalPlan::Join {
             left: Box::new(to_logical(left)),
             right: Box::new(to_logical(right)),

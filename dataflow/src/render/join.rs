@@ -30,7 +30,7 @@ pub(crate) struct JoinSides<'s> {
 type Keyed<'s> = VecCollection<'s, super::Time, (Option<Row>, Row), super::Diff>;
 
 /// Evaluates the key of every row: `(Some(key), row)`, or `(None, row)` for a NULL key.
-fn key_side<'s>(
+pub(crate) fn key_side<'s>(
     ctx: &mut Context<'s>,
     rows: Rows<'s>,
     keys: &[ScalarExpr],

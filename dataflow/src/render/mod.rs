@@ -10,6 +10,7 @@
 
 pub(crate) mod calc;
 pub(crate) mod hop_panes;
+pub(crate) mod interval_join;
 pub(crate) mod join;
 pub(crate) mod reduce;
 pub(crate) mod sessions;
@@ -99,6 +100,11 @@ pub(crate) struct Context<'s> {
     pub(crate) source_seq: usize,
     /// Stateful operators rendered so far on this worker (their checkpoint keys).
     pub(crate) state_seq: usize,
+    /// Row sub-plans rendered so far, with their rows: a sub-plan that occurs again
+    /// (structurally equal, see `PhysicalPlan::shared_subplans`) reuses them, so its
+    /// sources and state exist once (and take one `source_seq`/`state_seq` each, the
+    /// same on every run of the plan).
+    pub(crate) shared: Vec<(PhysicalPlan, Rows<'s>)>,
 }
 
 impl<'s> Context<'s> {
@@ -176,8 +182,19 @@ impl<'s> Context<'s> {
         }
     }
 
-    /// Renders a node that runs on rows.
+    /// Renders a node that runs on rows, once per distinct sub-plan.
     fn render_stateful(&mut self, plan: &PhysicalPlan) -> Rows<'s> {
+        if let Some((_, rows)) = self.shared.iter().find(|(p, _)| p == plan) {
+            return rows.clone();
+        }
+        let rows = self.render_stateful_once(plan);
+        if plan.is_shareable() {
+            self.shared.push((plan.clone(), rows.clone()));
+        }
+        rows
+    }
+
+    fn render_stateful_once(&mut self, plan: &PhysicalPlan) -> Rows<'s> {
         match plan {
             PhysicalPlan::Source { .. }
             | PhysicalPlan::Calc { .. }
@@ -242,24 +259,38 @@ impl<'s> Context<'s> {
                 left_keys,
                 right_keys,
                 residual,
+                interval,
             } => {
                 let left_types = left.schema().types();
                 let right_types = right.schema().types();
                 let l = self.render(left);
                 let r = self.render(right);
-                join::render_join(
-                    self,
-                    join::JoinSides {
-                        left: l,
-                        right: r,
-                        left_types,
-                        right_types,
-                    },
-                    *kind,
-                    left_keys,
-                    right_keys,
-                    residual.as_ref(),
-                )
+                let sides = join::JoinSides {
+                    left: l,
+                    right: r,
+                    left_types,
+                    right_types,
+                };
+                match (interval, kind) {
+                    (Some(bound), sluice_compiler::JoinKind::Inner) => {
+                        interval_join::render_interval_join(
+                            self,
+                            sides,
+                            left_keys,
+                            right_keys,
+                            residual.as_ref(),
+                            *bound,
+                        )
+                    }
+                    _ => join::render_join(
+                        self,
+                        sides,
+                        *kind,
+                        left_keys,
+                        right_keys,
+                        residual.as_ref(),
+                    ),
+                }
             }
             PhysicalPlan::Union { inputs } => {
                 let rendered: Vec<Rows<'s>> = inputs.iter().map(|i| self.render(i)).collect();

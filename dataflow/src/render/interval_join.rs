@@ -1,0 +1,221 @@
+//! `HashJoin` with an interval bound ([`IntervalJoin`], decided by `lower`): the
+//! stateful stage between both inputs' exchange by key hash and the rest of the plan.
+//! An inner join whose residual bounds the left side's event time by the right's, so
+//! each side's rows are held only while a future row of the other side could match.
+//!
+//! Invariants (`l`, `r`: the rows' time-column values; `F_L`, `F_R`: the input
+//! frontiers, i.e. the watermarks; on-time rows have a value at least their timely time):
+//!
+//! ```text
+//! a pair (L, R) can match  ⇔  r + lower ≤ l ≤ r + upper   (implied by the residual)
+//! left row held   while  F_R ≤ max(l − lower, 0)   (a future right row has r ≥ F_R)
+//! right row held  while  F_L ≤ max(r + upper, 0)
+//! ```
+//!
+//! Every pair is produced once, by whichever row arrives second, at the later of the
+//! two rows' times and with the product of their diffs (the join is bilinear, as
+//! differential's). The residual decides the match; the bound only decides freeing. A
+//! row with a NULL time can match nothing and is not held; a late row (behind the
+//! watermark) probes only what is still held.
+
+use super::calc::RowExpr;
+use super::join::{key_side, JoinSides};
+use super::{split_results, Context, Diff, Rows, Time};
+use crate::errors::ExecutionError;
+use crate::progress::Progress;
+use differential_dataflow::Hashable;
+use sluice_compiler::{Datum, IntervalJoin, Row, ScalarExpr};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::Operator;
+
+type Keyed = ((Option<Row>, Row), Time, Diff);
+type Out = (Result<Row, ExecutionError>, Time, Diff);
+
+/// The rows one side holds, by key, and when each may be freed.
+struct Side {
+    /// key → (row, time, diff, expiry).
+    rows: HashMap<Row, Vec<(Row, Time, Diff, i64)>>,
+    /// expiry → keys holding a row that expires then.
+    expiry: BTreeMap<i64, Vec<Row>>,
+    /// The time column.
+    time_col: usize,
+    /// Rows held.
+    held: u64,
+}
+
+impl Side {
+    fn new(time_col: usize) -> Self {
+        Side {
+            rows: HashMap::new(),
+            expiry: BTreeMap::new(),
+            time_col,
+            held: 0,
+        }
+    }
+
+    /// The row's time value (`None` for NULL).
+    fn time_of(&self, row: &Row) -> Result<Option<i64>, ExecutionError> {
+        match row.get(self.time_col) {
+            Some(Datum::Timestamp(t)) => Ok(Some(*t)),
+            Some(Datum::Null) => Ok(None),
+            other => Err(ExecutionError::Internal(format!(
+                "HashJoin (interval): time column holds {other:?}"
+            ))),
+        }
+    }
+
+    fn hold(&mut self, key: Row, row: Row, t: Time, d: Diff, expiry: i64) {
+        self.expiry.entry(expiry).or_default().push(key.clone());
+        self.rows.entry(key).or_default().push((row, t, d, expiry));
+        self.held += 1;
+    }
+
+    /// Frees the rows no future row of the other side can match, given that side's
+    /// frontier (`None`: that side is complete). Returns how many were freed.
+    fn free(&mut self, other: Option<Time>) -> u64 {
+        let before = self.held;
+        match other {
+            None => {
+                self.rows.clear();
+                self.expiry.clear();
+                self.held = 0;
+            }
+            Some(0) => {}
+            Some(f) => {
+                let f = i64::try_from(f).unwrap_or(i64::MAX);
+                let rest = self.expiry.split_off(&f);
+                let due = std::mem::replace(&mut self.expiry, rest);
+                for key in due.into_values().flatten() {
+                    if let Some(held) = self.rows.get_mut(&key) {
+                        let n = held.len();
+                        held.retain(|(_, _, _, e)| *e >= f);
+                        self.held -= (n - held.len()) as u64;
+                        if held.is_empty() {
+                            self.rows.remove(&key);
+                        }
+                    }
+                }
+            }
+        }
+        before - self.held
+    }
+}
+
+/// `l - lower` (left rows) or `r + upper` (right rows), saturated.
+fn expiry(value: i64, offset: i128) -> i64 {
+    let e = i128::from(value) + offset;
+    i64::try_from(e).unwrap_or(if e < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// Renders an inner `HashJoin` with an interval bound.
+pub(crate) fn render_interval_join<'s>(
+    ctx: &mut Context<'s>,
+    sides: JoinSides<'s>,
+    left_keys: &[ScalarExpr],
+    right_keys: &[ScalarExpr],
+    residual: Option<&ScalarExpr>,
+    bound: IntervalJoin,
+) -> Rows<'s> {
+    let left = key_side(
+        ctx,
+        sides.left,
+        left_keys,
+        &sides.left_types,
+        "HashJoin: left key",
+    );
+    let right = key_side(
+        ctx,
+        sides.right,
+        right_keys,
+        &sides.right_types,
+        "HashJoin: right key",
+    );
+    let mut joined_types = sides.left_types.clone();
+    joined_types.extend(sides.right_types.iter().copied());
+    let residual = residual.map(|p| RowExpr::new(p, &joined_types));
+    let progress: Arc<Progress> = ctx.progress.clone();
+    let exchange_left = Exchange::new(|((k, _), _, _): &Keyed| k.hashed());
+    let exchange_right = Exchange::new(|((k, _), _, _): &Keyed| k.hashed());
+    let results = left
+        .inner
+        .binary_frontier::<_, CapacityContainerBuilder<Vec<Out>>, _, _, _, _>(
+            right.inner,
+            exchange_left,
+            exchange_right,
+            "HashJoin: interval",
+            move |_cap, _info| {
+                let mut held_left = Side::new(bound.left_time);
+                let mut held_right = Side::new(bound.right_time);
+                let left_offset = -i128::from(bound.lower_ms);
+                let right_offset = i128::from(bound.upper_ms);
+                let mut out: Vec<Out> = Vec::new();
+                move |(left_input, left_frontier), (right_input, right_frontier), output| {
+                    let mut added = 0;
+                    // A matched pair, `l ++ r`, through the residual.
+                    let pair = |l: &Row, r: &Row, t: Time, d: Diff, out: &mut Vec<Out>| {
+                        let mut joined = l.clone();
+                        joined.extend(r.iter().cloned());
+                        match residual.as_ref().map(|p| p.holds(&joined, "HashJoin")) {
+                            None | Some(Ok(true)) => out.push((Ok(joined), t, d)),
+                            Some(Ok(false)) => {}
+                            Some(Err(e)) => out.push((Err(e), t, d)),
+                        }
+                    };
+                    left_input.for_each(|cap, data| {
+                        for ((key, row), t, d) in data.drain(..) {
+                            let Some(key) = key else { continue };
+                            if let Some(others) = held_right.rows.get(&key) {
+                                for (r, rt, rd, _) in others {
+                                    pair(&row, r, t.max(*rt), d.saturating_mul(*rd), &mut out);
+                                }
+                            }
+                            match held_left.time_of(&row) {
+                                Ok(Some(v)) => {
+                                    held_left.hold(key, row, t, d, expiry(v, left_offset));
+                                    added += 1;
+                                }
+                                Ok(None) => {}
+                                Err(e) => out.push((Err(e), t, d)),
+                            }
+                        }
+                        if !out.is_empty() {
+                            output.session(&cap).give_iterator(out.drain(..));
+                        }
+                    });
+                    right_input.for_each(|cap, data| {
+                        for ((key, row), t, d) in data.drain(..) {
+                            let Some(key) = key else { continue };
+                            if let Some(others) = held_left.rows.get(&key) {
+                                for (l, lt, ld, _) in others {
+                                    pair(l, &row, t.max(*lt), d.saturating_mul(*ld), &mut out);
+                                }
+                            }
+                            match held_right.time_of(&row) {
+                                Ok(Some(v)) => {
+                                    held_right.hold(key, row, t, d, expiry(v, right_offset));
+                                    added += 1;
+                                }
+                                Ok(None) => {}
+                                Err(e) => out.push((Err(e), t, d)),
+                            }
+                        }
+                        if !out.is_empty() {
+                            output.session(&cap).give_iterator(out.drain(..));
+                        }
+                    });
+                    let frontier = |f: timely::progress::frontier::AntichainRef<'_, Time>| {
+                        f.iter().min().copied()
+                    };
+                    let freed = held_left.free(frontier(right_frontier.frontier()))
+                        + held_right.free(frontier(left_frontier.frontier()));
+                    progress.join_state_changed(added, freed);
+                }
+            },
+        );
+    let (oks, errs) = split_results(results, "HashJoin: interval: split errors");
+    ctx.errs.push(errs);
+    oks
+}
