@@ -31,8 +31,9 @@
 //!
 //! Either way, the `sluice` binary itself never links timely.
 //!
-//! Allocator: mimalloc (feature `mimalloc`, on by default). Stateful operators allocate
-//! per row and per key, and the system allocator cost 14–40% of their CPU time.
+//! Allocator: mimalloc with feature `mimalloc` (opt-in: its large address-space
+//! reservations do not fit under the `RLIMIT_AS` cap of an instance with `memory_mb`),
+//! else the system allocator. Stateful operators allocate per row and per key.
 
 use sluice_compiler::instance::{
     plan_from_json, InstanceRequest, InstanceRunState, InstanceStatus, WorkerMessage, WorkerRequest,
