@@ -190,6 +190,77 @@ pub(crate) struct TableSinkSpec<'a> {
     pub(crate) ckpt: Option<Arc<crate::checkpoint::Coordinator>>,
 }
 
+/// Opens the table's sink on this worker (an open error is raised and leaves no sink)
+/// and registers it with the checkpoint coordinator: `(checkpoint key, sink, stager)`.
+fn open_sink(spec: &TableSinkSpec<'_>, table: &str) -> (String, SharedSink, EpochStager) {
+    let key = crate::checkpoint::sink_key(spec.output, table);
+    let worker = spec.worker.worker;
+    if let Some(c) = &spec.ckpt {
+        c.register_sink(&key, worker);
+    }
+    let sink = match spec.registry.create_sink(spec.table, spec.worker) {
+        Ok(sink) => Some(sink),
+        Err(e) => {
+            spec.errors.raise(ExecutionError::Connector {
+                table: table.to_string(),
+                message: e.to_string(),
+            });
+            None
+        }
+    };
+    let stager = EpochStager {
+        prepared_through: spec.ckpt.as_ref().map_or(0, |c| c.completed()),
+        ckpt: spec.ckpt.clone(),
+        key: key.clone(),
+        worker,
+    };
+    (key, Rc::new(RefCell::new(sink)), stager)
+}
+
+/// One worker's sink of a table, shared by its operator and the commit after the run.
+type SharedSink = Rc<RefCell<Option<Box<dyn Sink>>>>;
+
+/// The worker half of a checkpointed sink's two-phase commit: once the input frontier
+/// passes a requested barrier, this worker's share of that epoch is written, so it is
+/// staged (`prepare_commit`) and reported to the coordinator.
+struct EpochStager {
+    ckpt: Option<Arc<crate::checkpoint::Coordinator>>,
+    key: String,
+    worker: usize,
+    prepared_through: u64,
+}
+
+impl EpochStager {
+    /// True in a checkpointed run (else the run commits `BOUNDED_EPOCH` at its end).
+    fn checkpointed(&self) -> bool {
+        self.ckpt.is_some()
+    }
+
+    /// Stages every requested epoch whose barrier `frontier` has passed.
+    fn stage_passed(
+        &mut self,
+        frontier: timely::progress::frontier::AntichainRef<'_, Time>,
+        writer: &TableWriter,
+    ) {
+        let Some(c) = &self.ckpt else {
+            return;
+        };
+        loop {
+            let epoch = self.prepared_through + 1;
+            if epoch > c.requested() {
+                break;
+            }
+            let b = c.barrier_of(epoch);
+            if frontier.iter().any(|t| *t < b) {
+                break;
+            }
+            writer.prepare(epoch);
+            c.sink_prepared(epoch, &self.key, self.worker, writer.pending(epoch));
+            self.prepared_through = epoch;
+        }
+    }
+}
+
 /// A table sink on this worker's share of `rows`. Append-only inputs are written time
 /// by time as the frontier passes each time; updating inputs once, consolidated, when
 /// the input is complete. Then `prepare_commit(1)`.
@@ -198,25 +269,7 @@ pub(crate) fn render_table_sink(
     spec: TableSinkSpec<'_>,
 ) -> (DoneFlag, TableSinkHandle) {
     let table = spec.table.name.clone();
-    let key = crate::checkpoint::sink_key(spec.output, &table);
-    let ckpt = spec.ckpt.clone();
-    let worker = spec.worker.worker;
-    if let Some(c) = &ckpt {
-        c.register_sink(&key, worker);
-    }
-    let mut prepared_through = ckpt.as_ref().map_or(0, |c| c.completed());
-    let sink_key = key.clone();
-    let sink = match spec.registry.create_sink(spec.table, spec.worker) {
-        Ok(sink) => Some(sink),
-        Err(e) => {
-            spec.errors.raise(ExecutionError::Connector {
-                table: table.clone(),
-                message: e.to_string(),
-            });
-            None
-        }
-    };
-    let sink = Rc::new(RefCell::new(sink));
+    let (key, sink, mut stager) = open_sink(&spec, &table);
     let writer = TableWriter {
         table: table.clone(),
         schema: spec.schema.clone(),
@@ -254,28 +307,14 @@ pub(crate) fn render_table_sink(
             }
             // Checkpointed: once the input frontier passes a requested barrier, this
             // worker's share of the epoch is written: stage it.
-            if let Some(c) = &ckpt {
-                loop {
-                    let epoch = prepared_through + 1;
-                    if epoch > c.requested() {
-                        break;
-                    }
-                    let b = c.barrier_of(epoch);
-                    if frontier.frontier().iter().any(|t| *t < b) {
-                        break;
-                    }
-                    writer.prepare(epoch);
-                    c.sink_prepared(epoch, &sink_key, worker, writer.pending(epoch));
-                    prepared_through = epoch;
-                }
-            }
+            stager.stage_passed(frontier.frontier(), &writer);
             if frontier.frontier().is_empty() && !flag.get() {
                 let rest: Vec<(Row, Diff)> = std::mem::take(&mut pending)
                     .into_values()
                     .flatten()
                     .collect();
                 writer.write(rest);
-                if ckpt.is_none() {
+                if !stager.checkpointed() {
                     writer.prepare(BOUNDED_EPOCH);
                 }
                 flag.set(true);
@@ -296,25 +335,7 @@ pub(crate) fn render_table_sink_batches(
     spec: TableSinkSpec<'_>,
 ) -> (DoneFlag, TableSinkHandle) {
     let table = spec.table.name.clone();
-    let key = crate::checkpoint::sink_key(spec.output, &table);
-    let ckpt = spec.ckpt.clone();
-    let worker = spec.worker.worker;
-    if let Some(c) = &ckpt {
-        c.register_sink(&key, worker);
-    }
-    let mut prepared_through = ckpt.as_ref().map_or(0, |c| c.completed());
-    let sink_key = key.clone();
-    let sink = match spec.registry.create_sink(spec.table, spec.worker) {
-        Ok(sink) => Some(sink),
-        Err(e) => {
-            spec.errors.raise(ExecutionError::Connector {
-                table: table.clone(),
-                message: e.to_string(),
-            });
-            None
-        }
-    };
-    let sink = Rc::new(RefCell::new(sink));
+    let (key, sink, mut stager) = open_sink(&spec, &table);
     let arrow_schema = spec.schema.to_arrow();
     let types = spec.schema.types();
     let writer = TableWriter {
@@ -368,28 +389,14 @@ pub(crate) fn render_table_sink_batches(
                     write(&writer, batches);
                 }
             }
-            if let Some(c) = &ckpt {
-                loop {
-                    let epoch = prepared_through + 1;
-                    if epoch > c.requested() {
-                        break;
-                    }
-                    let b = c.barrier_of(epoch);
-                    if frontier.frontier().iter().any(|t| *t < b) {
-                        break;
-                    }
-                    writer.prepare(epoch);
-                    c.sink_prepared(epoch, &sink_key, worker, writer.pending(epoch));
-                    prepared_through = epoch;
-                }
-            }
+            stager.stage_passed(frontier.frontier(), &writer);
             if frontier.frontier().is_empty() && !flag.get() {
                 let rest: Vec<RecordBatch> = std::mem::take(&mut pending)
                     .into_values()
                     .flatten()
                     .collect();
                 write(&writer, rest);
-                if ckpt.is_none() {
+                if !stager.checkpointed() {
                     writer.prepare(BOUNDED_EPOCH);
                 }
                 flag.set(true);
