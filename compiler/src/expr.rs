@@ -161,6 +161,16 @@ pub enum Func {
     DateTrunc(TimeUnit),
     /// `CEIL(t TO unit)`: same type as `t`.
     DateCeil(TimeUnit),
+    /// `DATE_FORMAT(t, pattern)`: TIMESTAMP `t` spelled in a Java date-time pattern
+    /// (`'yyyy-MM-dd HH:mm'`, as Flink's), VARCHAR; see [`crate::temporal::format_java`].
+    DateFormat,
+    /// `REGEXP_EXTRACT(s, regex[, group])`: the text of capture group `group` (default 0,
+    /// the whole match) of the first match of `regex` in `s`, VARCHAR; NULL when nothing
+    /// matches or the group did not take part in the match (Flink's semantics).
+    RegexpExtract,
+    /// `SPLIT_INDEX(s, delimiter, i)`: field `i` (0-based) of `s` split at every
+    /// `delimiter`, VARCHAR; NULL when `i` is negative or past the last field (Flink's).
+    SplitIndex,
     /// `PROCTIME()`: the processing time (wall clock, ms) at which the row is
     /// evaluated, TIMESTAMP(3); no arguments. Not deterministic: never constant-folded
     /// (see [`ScalarExpr::is_deterministic`]).
@@ -184,6 +194,7 @@ impl Func {
         match self {
             Func::Upper | Func::Lower | Func::Substring | Func::Concat => SqlType::Varchar,
             Func::Trim | Func::LTrim | Func::RTrim | Func::Replace => SqlType::Varchar,
+            Func::DateFormat | Func::RegexpExtract | Func::SplitIndex => SqlType::Varchar,
             Func::CharLength | Func::Position | Func::Extract(_) => SqlType::BigInt,
             Func::Abs | Func::Round => first,
             Func::Floor | Func::Ceil => match first {

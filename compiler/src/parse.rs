@@ -190,6 +190,48 @@ fn is_tok(t: Option<&TokenWithSpan>, tok: &Token) -> bool {
     t.map(|t| &t.token == tok).unwrap_or(false)
 }
 
+/// In a CREATE TABLE column list, a column named `key` or `index` (Flink accepts both
+/// unquoted: Nexmark q13's side input has a `key` column) would be read by sqlparser as
+/// a MySQL `KEY`/`INDEX` constraint, which Sluice does not have: such a word at the start
+/// of a column definition becomes a quoted identifier with the same spelling.
+fn quote_keyword_column_names(toks: &mut [TokenWithSpan]) {
+    let Some(open) = toks.iter().position(|t| t.token == Token::LParen) else {
+        return;
+    };
+    let mut depth = 0usize;
+    let mut at_column_start = false;
+    for t in toks.iter_mut().skip(open) {
+        match &mut t.token {
+            Token::LParen => {
+                depth += 1;
+                at_column_start = depth == 1;
+                continue;
+            }
+            Token::RParen => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return;
+                }
+            }
+            Token::Comma if depth == 1 => {
+                at_column_start = true;
+                continue;
+            }
+            Token::Word(w)
+                if at_column_start
+                    && w.quote_style.is_none()
+                    && (w.value.eq_ignore_ascii_case("key")
+                        || w.value.eq_ignore_ascii_case("index")) =>
+            {
+                w.quote_style = Some('`');
+                w.keyword = sqlparser::keywords::Keyword::NoKeyword;
+            }
+            _ => {}
+        }
+        at_column_start = false;
+    }
+}
+
 /// Index of the `)` matching the `(` at `open`, if any.
 fn matching_paren(toks: &[TokenWithSpan], open: usize) -> Option<usize> {
     let mut depth = 0usize;
@@ -318,6 +360,7 @@ fn parse_statement(mut toks: Vec<TokenWithSpan>) -> Result<ParsedStatement, Comp
     let mut metadata = Vec::new();
     let mut proctime = None;
     if is_create_table && explain.is_none() {
+        quote_keyword_column_names(&mut toks);
         watermark = extract_watermark(&mut toks)?;
         proctime = extract_proctime_column(&mut toks)?;
         metadata = extract_metadata_columns(&mut toks)?;

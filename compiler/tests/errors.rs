@@ -415,3 +415,38 @@ fn insert_overwrite_binds_for_filesystem_and_is_refused_elsewhere() {
         "connector 'kafka' can only be appended to",
     );
 }
+
+#[test]
+fn date_format_and_regexp_extract_check_their_literal_patterns() {
+    assert_err(
+        "SELECT DATE_FORMAT(ts, 'yyyy-QQ') FROM t",
+        ErrorKind::Plan,
+        "line 1, column 24",
+        "unsupported pattern letter 'Q'",
+    );
+    assert_err(
+        "SELECT DATE_FORMAT(ts, 'yyyy ''at') FROM t",
+        ErrorKind::Plan,
+        "line 1, column 24",
+        "unclosed quote",
+    );
+    assert_err(
+        "SELECT DATE_FORMAT(flag, 'yyyy') FROM t",
+        ErrorKind::Plan,
+        "line 1, column 20",
+        "DATE_FORMAT expects a TIMESTAMP, DATE or VARCHAR, got BOOLEAN",
+    );
+    assert_err(
+        "SELECT REGEXP_EXTRACT(s, '(a') FROM t",
+        ErrorKind::Plan,
+        "line 1, column 26",
+        "invalid regular expression",
+    );
+    assert_err(
+        "SELECT REGEXP_EXTRACT(s, '(a)(b)', 3) FROM t",
+        ErrorKind::Plan,
+        "line 1, column 36",
+        "group 3 does not exist (the expression has 2 group(s))",
+    );
+    assert!(bind("SELECT DATE_FORMAT(ts, 'yyyy-MM-dd''T''HH:mm'), REGEXP_EXTRACT(s, 'a(b)?', 1) FROM t").is_ok());
+}

@@ -183,3 +183,18 @@ fn metadata_columns_become_options() {
     assert_eq!(k.options.len(), 5);
     assert_eq!(k.watermark.as_ref().map(|w| w.column), Some(1));
 }
+
+/// Nexmark q13's side input names a column `key` unquoted, as Flink allows; sqlparser
+/// read it as a MySQL `KEY` constraint ("Expected: a list of columns in parentheses").
+#[test]
+fn columns_named_key_and_index_need_no_quotes() {
+    let s = bind(
+        "CREATE TABLE side_input (\n  key BIGINT,\n  index INT,\n  `value` VARCHAR\n) WITH ('connector' = 'filesystem');\n\
+         SELECT key, index, `value` FROM side_input WHERE key > 1",
+    )
+    .unwrap();
+    let t = &s.tables[0];
+    let names: Vec<&str> = t.schema.fields.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["key", "index", "value"]);
+    assert_eq!(s.outputs[0].schema.types(), vec![BigInt, Int, Varchar]);
+}

@@ -2,8 +2,7 @@
 -- Adapted from the Flink SQL of the public Nexmark benchmark (github.com/nexmark/nexmark,
 -- nexmark-flink/src/main/resources/queries, Apache License 2.0).
 -- Differences from Flink's text (bench/nexmark/flink/q17.sql is Flink's):
--- DATE_FORMAT(dateTime, 'yyyy-MM-dd') is written CAST(CAST(dateTime AS DATE) AS VARCHAR)
--- (Sluice has no DATE_FORMAT), and avg(price) is CAST(avg(price) AS BIGINT): Sluice's AVG
+-- avg(price) is CAST(avg(price) AS BIGINT): Sluice's AVG
 -- is DOUBLE, Flink's AVG of a BIGINT is a truncated BIGINT, and the sink column is BIGINT.
 CREATE TABLE nexmark_q17 (
   auction BIGINT,
@@ -23,7 +22,7 @@ CREATE TABLE nexmark_q17 (
 INSERT INTO nexmark_q17
 SELECT
      auction,
-     CAST(CAST(dateTime AS DATE) AS VARCHAR) as `day`,
+     DATE_FORMAT(dateTime, 'yyyy-MM-dd') as `day`,
      count(*) AS total_bids,
      count(*) filter (where price < 10000) AS rank1_bids,
      count(*) filter (where price >= 10000 and price < 1000000) AS rank2_bids,
@@ -33,4 +32,4 @@ SELECT
      CAST(avg(price) AS BIGINT) AS avg_price,
      sum(price) AS sum_price
 FROM bid
-GROUP BY auction, CAST(CAST(dateTime AS DATE) AS VARCHAR);
+GROUP BY auction, DATE_FORMAT(dateTime, 'yyyy-MM-dd');

@@ -1077,6 +1077,69 @@ impl ExprBinder<'_> {
                 };
                 Ok(call(func, a, SqlType::Varchar))
             }
+            "DATE_FORMAT" => {
+                arity(2, 2)?;
+                let (t_expr, t) = self.bind(arg(0)?)?;
+                let t_expr = match t {
+                    SqlType::Timestamp => t_expr,
+                    SqlType::Date | SqlType::Varchar | SqlType::Null => {
+                        coerce(t_expr, t, SqlType::Timestamp)
+                    }
+                    other => {
+                        return Err(CompileError::plan(
+                            format!("DATE_FORMAT expects a TIMESTAMP, DATE or VARCHAR, got {other}"),
+                            pos_of(arg(0)?),
+                        ))
+                    }
+                };
+                let pattern = self.string_arg(arg(1)?, &name)?;
+                if let ScalarExpr::Literal(Datum::Str(p), _) = &pattern {
+                    let at = pos_of(arg(1)?);
+                    crate::temporal::check_java_pattern(p)
+                        .map_err(|m| CompileError::plan(m, at))?;
+                }
+                Ok(call(Func::DateFormat, vec![t_expr, pattern], SqlType::Varchar))
+            }
+            "SPLIT_INDEX" => {
+                arity(3, 3)?;
+                let a = vec![
+                    self.string_arg(arg(0)?, &name)?,
+                    self.string_arg(arg(1)?, &name)?,
+                    self.int_arg(arg(2)?, &name)?,
+                ];
+                Ok(call(Func::SplitIndex, a, SqlType::Varchar))
+            }
+            "REGEXP_EXTRACT" => {
+                arity(2, 3)?;
+                let mut a = vec![
+                    self.string_arg(arg(0)?, &name)?,
+                    self.string_arg(arg(1)?, &name)?,
+                ];
+                if let Some(g) = args.get(2) {
+                    a.push(self.int_arg(g, &name)?);
+                }
+                if let ScalarExpr::Literal(Datum::Str(p), _) = &a[1] {
+                    let at = pos_of(arg(1)?);
+                    let re = regex::Regex::new(p).map_err(|e| {
+                        CompileError::plan(
+                            format!("REGEXP_EXTRACT: invalid regular expression: {e}"),
+                            at,
+                        )
+                    })?;
+                    if let Some(ScalarExpr::Literal(Datum::Int(g), _)) = a.get(2) {
+                        let groups = re.captures_len() - 1;
+                        if *g < 0 || *g as u64 > groups as u64 {
+                            return Err(CompileError::plan(
+                                format!(
+                                    "REGEXP_EXTRACT: group {g} does not exist (the expression has {groups} group(s))"
+                                ),
+                                pos_of(arg(2)?),
+                            ));
+                        }
+                    }
+                }
+                Ok(call(Func::RegexpExtract, a, SqlType::Varchar))
+            }
             "REPLACE" => {
                 arity(3, 3)?;
                 let a = vec![

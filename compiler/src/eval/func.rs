@@ -66,6 +66,37 @@ fn as_i64(d: &Datum) -> Option<i64> {
     }
 }
 
+/// The first match of `pattern` in `s`, capture group `group`; `None` when nothing
+/// matches or the group did not take part (or does not exist), as Flink's. Compiled
+/// patterns are kept per thread (a query's pattern is almost always a literal).
+fn regexp_extract(s: &str, pattern: &str, group: i64) -> Result<Option<String>, EvalError> {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    thread_local! {
+        static CACHE: RefCell<HashMap<String, regex::Regex>> = RefCell::new(HashMap::new());
+    }
+    CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if !cache.contains_key(pattern) {
+            let re = regex::Regex::new(pattern).map_err(|e| {
+                EvalError::new(format!("REGEXP_EXTRACT: invalid regular expression: {e}"))
+            })?;
+            if cache.len() >= 64 {
+                cache.clear();
+            }
+            cache.insert(pattern.to_string(), re);
+        }
+        let re = &cache[pattern];
+        let Ok(group) = usize::try_from(group) else {
+            return Ok(None);
+        };
+        Ok(re
+            .captures(s)
+            .and_then(|c| c.get(group))
+            .map(|m| m.as_str().to_string()))
+    })
+}
+
 /// Call `func` on evaluated arguments of types `types`.
 pub fn call(func: Func, args: &[Datum], types: &[SqlType]) -> Result<Datum, EvalError> {
     if func == Func::ProcTime {
@@ -138,6 +169,36 @@ pub fn call(func: Func, args: &[Datum], types: &[SqlType]) -> Result<Datum, Eval
                 }
                 .to_string(),
             )
+        }
+        Func::DateFormat => {
+            let Datum::Timestamp(ms) = a0 else {
+                return Err(bad());
+            };
+            let mut out = String::new();
+            crate::temporal::format_java(*ms, str_arg(1)?, &mut out).map_err(EvalError::new)?;
+            Datum::Str(out)
+        }
+        Func::SplitIndex => {
+            let (s, delimiter, i) = (str_arg(0)?, str_arg(1)?, int_arg(2)?);
+            let field = usize::try_from(i).ok().and_then(|i| {
+                if delimiter.is_empty() {
+                    // Flink splits at whitespace when the delimiter is empty.
+                    s.split(char::is_whitespace).nth(i)
+                } else {
+                    s.split(delimiter).nth(i)
+                }
+            });
+            match field {
+                Some(f) => Datum::Str(f.to_string()),
+                None => Datum::Null,
+            }
+        }
+        Func::RegexpExtract => {
+            let group = if args.len() > 2 { int_arg(2)? } else { 0 };
+            match regexp_extract(str_arg(0)?, str_arg(1)?, group)? {
+                Some(s) => Datum::Str(s),
+                None => Datum::Null,
+            }
         }
         Func::Replace => {
             let (s, from, to) = (str_arg(0)?, str_arg(1)?, str_arg(2)?);

@@ -669,3 +669,64 @@ fn evaluator_is_shareable_across_workers() {
     assert_send_sync::<Evaluator>();
     assert_send_sync::<LikePattern>();
 }
+
+#[test]
+fn date_format_and_regexp_extract() {
+    use Func::*;
+    check(vec![
+        (
+            call(DateFormat, vec![ts("2026-12-04 09:05:07.042"), s("yyyy-MM-dd")]),
+            "2026-12-04",
+        ),
+        (
+            call(DateFormat, vec![ts("2026-12-04 09:05:07.042"), s("HH:mm")]),
+            "09:05",
+        ),
+        (
+            call(
+                DateFormat,
+                vec![ts("2026-12-04 21:05:07.042"), s("yy/M/d h:m:s.SSS a EEE MMM D 'o''clock'")],
+            ),
+            "26/12/4 9:5:7.042 PM Fri Dec 338 o'clock",
+        ),
+        (
+            call(DateFormat, vec![ts("2026-01-01 00:00:00"), s("EEEE MMMM u S")]),
+            "Thursday January 4 0",
+        ),
+        (call(DateFormat, vec![null(T::Timestamp), s("yyyy")]), "NULL"),
+        (
+            call(
+                RegexpExtract,
+                vec![
+                    s("https://x.com/item?a=1&channel_id=42&b=2"),
+                    s("(&|^)channel_id=([^&]*)"),
+                    big(2),
+                ],
+            ),
+            "42",
+        ),
+        (
+            call(RegexpExtract, vec![s("channel_id=7"), s("(&|^)channel_id=([^&]*)"), big(2)]),
+            "7",
+        ),
+        (
+            call(RegexpExtract, vec![s("no id here"), s("(&|^)channel_id=([^&]*)"), big(2)]),
+            "NULL",
+        ),
+        (call(RegexpExtract, vec![s("abc"), s("b(x)?")]), "b"),
+        (call(RegexpExtract, vec![s("abc"), s("b(x)?"), big(1)]), "NULL"),
+        (call(RegexpExtract, vec![s("abc"), s("b"), big(5)]), "NULL"),
+        (
+            call(SplitIndex, vec![s("https://www.nexmark.com/a/b/item.htm"), s("/"), big(3)]),
+            "a",
+        ),
+        (call(SplitIndex, vec![s("a//b"), s("/"), big(1)]), ""),
+        (call(SplitIndex, vec![s("a::b::c"), s("::"), big(2)]), "c"),
+        (call(SplitIndex, vec![s("a/b"), s("/"), big(2)]), "NULL"),
+        (call(SplitIndex, vec![s("a/b"), s("/"), big(-1)]), "NULL"),
+        (call(SplitIndex, vec![s("a b"), s(""), big(1)]), "b"),
+    ]);
+    // A pattern known only at run time that does not compile is an error, as data.
+    let bad = call(RegexpExtract, vec![s("abc"), s("(")]);
+    assert!(ev(&bad).is_err());
+}
