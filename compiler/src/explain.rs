@@ -627,7 +627,13 @@ pub fn state_class(plan: &PhysicalPlan) -> &'static str {
             strategy: crate::physical::WindowStrategy::Session { .. },
             ..
         } => "state: one accumulator per open (session, key)",
-        PhysicalPlan::WindowAggregate { .. } => "state: open windows",
+        PhysicalPlan::WindowAggregate { strategies, .. } => {
+            if strategies.iter().all(|s| *s == AggStrategy::Accumulate) {
+                "state: one running state per open (window, group)"
+            } else {
+                "state: per open (window, group), an entry per distinct value"
+            }
+        }
         PhysicalPlan::Reduce { strategies, .. } => {
             if strategies.iter().all(|s| *s == AggStrategy::Accumulate) {
                 "state: one running state per group"
@@ -756,16 +762,19 @@ fn physical_node(
             aggs,
             window_end_col,
             strategy,
+            strategies,
         } => {
             let names = input_names(input);
             let mut end = String::new();
             write_column(*window_end_col, &names, &mut end);
+            let strategies: Vec<&str> = strategies.iter().map(|s| s.name()).collect();
             let _ = write!(
                 out,
-                "WindowAggregate: group_by={} aggs={} window_end={end} strategy={}",
+                "WindowAggregate: group_by={} aggs={} window_end={end} strategy={} strategies=[{}]",
                 bracket_columns(group_by, &names),
                 agg_list(aggs, &names),
-                window_strategy_text(strategy)
+                window_strategy_text(strategy),
+                strategies.join(", ")
             );
         }
         PhysicalPlan::Reduce {
@@ -1069,6 +1078,7 @@ mod tests {
             aggs: vec![count_star()],
             window_end_col: 4,
             strategy: crate::physical::WindowStrategy::Tumble,
+            strategies: vec![AggStrategy::Accumulate],
         };
         let cust = PhysicalPlan::Source {
             table: customers_table(),
@@ -1099,7 +1109,7 @@ mod tests {
         TopN: [$agg0 DESC] limit=3 [state: all rows on one worker]
           Reduce: group_by=[c_name] aggs=[COUNT(*)] strategies=[accumulate] device=cpu(stateful; group-by kernel eligible) [state: one running state per group]
             HashJoin: Inner keys=[o_custkey = c_custkey] residual=$agg0 > 3 device=cpu(stateful; join-probe kernel eligible) [state: both inputs arranged by key]
-              WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[COUNT(*)] window_end=window_end strategy=tumble device=cpu(stateful) [state: open windows]
+              WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[COUNT(*)] window_end=window_end strategy=tumble strategies=[accumulate] device=cpu(stateful) [state: one running state per open (window, group)]
                 WindowAssign: TUMBLE(time_col=o_ts, size=INTERVAL '60000' MILLISECOND) [stateless]
                   Calc: predicate=o_price > 1.50 project=[o_orderkey, o_custkey, o_ts] device=cpu(DECIMAL(10, 2) > DECIMAL(10, 2)) [stateless]
                     Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]

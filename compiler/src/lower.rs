@@ -152,13 +152,13 @@ pub fn lower(plan: &LogicalPlan) -> Result<PhysicalPlan, CompileError> {
                         window_end_col,
                         *physical_input,
                     )?;
-                    PhysicalPlan::WindowAggregate {
-                        input: Box::new(physical_input),
-                        group_by: group_by.clone(),
-                        aggs: aggs.clone(),
+                    window_aggregate(
+                        physical_input,
+                        group_by.clone(),
+                        aggs.clone(),
                         window_end_col,
                         strategy,
-                    }
+                    )
                 }
                 None => match crate::window_plan::choose_session(
                     input,
@@ -167,13 +167,13 @@ pub fn lower(plan: &LogicalPlan) -> Result<PhysicalPlan, CompileError> {
                     &physical_input,
                 )? {
                     Some((strategy, session_input, window_end_col)) => {
-                        PhysicalPlan::WindowAggregate {
-                            input: Box::new(session_input),
-                            group_by: group_by.clone(),
-                            aggs: aggs.clone(),
+                        window_aggregate(
+                            session_input,
+                            group_by.clone(),
+                            aggs.clone(),
                             window_end_col,
                             strategy,
-                        }
+                        )
                     }
                     None => reduce(*physical_input, group_by.clone(), aggs.clone()),
                 },
@@ -508,6 +508,25 @@ pub fn agg_strategies(
         .collect()
 }
 
+/// A `WindowAggregate` with each aggregate's state strategy decided from its input.
+fn window_aggregate(
+    input: PhysicalPlan,
+    group_by: Vec<usize>,
+    aggs: Vec<AggregateCall>,
+    window_end_col: usize,
+    strategy: crate::physical::WindowStrategy,
+) -> PhysicalPlan {
+    let strategies = agg_strategies(&aggs, &input.schema().types(), !is_updating(&input));
+    PhysicalPlan::WindowAggregate {
+        input: Box::new(input),
+        group_by,
+        aggs,
+        window_end_col,
+        strategy,
+        strategies,
+    }
+}
+
 /// True when the physical plan may retract rows it has emitted (see `Output::updating`).
 pub fn is_updating(plan: &PhysicalPlan) -> bool {
     match plan {
@@ -778,7 +797,7 @@ mod tests {
     fn window_aggregate_with_watermark() {
         let plan = tumble_agg(&orders_table());
         insta::assert_snapshot!(lowered(&plan), @r"
-        WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[SUM(o_price)] window_end=window_end strategy=tumble device=cpu(stateful) [state: open windows]
+        WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[SUM(o_price)] window_end=window_end strategy=tumble strategies=[accumulate] device=cpu(stateful) [state: one running state per open (window, group)]
           Calc: project=[o_custkey, window_start, window_end, o_price] device=cpu(columns only) [stateless]
             WindowAssign: TUMBLE(time_col=o_ts, size=INTERVAL '60000' MILLISECOND) [stateless]
               Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
@@ -829,7 +848,7 @@ mod tests {
         let f = filter(w, gt(col(2), dec(100, 2)));
         let plan = aggregate(f, vec![5, 4], vec![count_star()]);
         insta::assert_snapshot!(lowered(&plan), @r"
-        WindowAggregate: group_by=[window_end, window_start] aggs=[COUNT(*)] window_end=window_end strategy=hop-by-pane(pane=INTERVAL '10' MILLISECOND, panes per window=2, updates per row=1 instead of 2) device=cpu(stateful) [state: one accumulator per (pane, group) until the pane's last window closes]
+        WindowAggregate: group_by=[window_end, window_start] aggs=[COUNT(*)] window_end=window_end strategy=hop-by-pane(pane=INTERVAL '10' MILLISECOND, panes per window=2, updates per row=1 instead of 2) strategies=[accumulate] device=cpu(stateful) [state: one accumulator per (pane, group) until the pane's last window closes]
           Calc: predicate=o_price > 1.00 device=cpu(DECIMAL(10, 2) > DECIMAL(10, 2)) [stateless]
             WindowAssign: TUMBLE(time_col=o_ts, size=INTERVAL '10' MILLISECOND) [stateless]
               Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
@@ -847,7 +866,7 @@ mod tests {
         // Nexmark q11's shape: per custkey and session, COUNT(*).
         let plan = aggregate(session(), vec![1, 4, 5], vec![count_star()]);
         insta::assert_snapshot!(lowered(&plan), @r"
-        WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[COUNT(*)] window_end=window_end strategy=session(gap=INTERVAL '10000' MILLISECOND, merged incrementally, no retractions) device=cpu(stateful) [state: one accumulator per open (session, key)]
+        WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[COUNT(*)] window_end=window_end strategy=session(gap=INTERVAL '10000' MILLISECOND, merged incrementally, no retractions) strategies=[accumulate] device=cpu(stateful) [state: one accumulator per open (session, key)]
           Calc: predicate=o_ts IS NOT NULL project=[o_orderkey, o_custkey, o_price, o_ts, o_ts AS window_start, o_ts + INTERVAL '10000' MILLISECOND AS window_end, o_ts + INTERVAL '9999' MILLISECOND AS window_time] device=gpu-eligible [stateless]
             Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
         ");
@@ -881,7 +900,7 @@ mod tests {
         };
         let plan = aggregate(hop(), vec![1, 4, 5], vec![count_star(), max.clone()]);
         insta::assert_snapshot!(lowered(&plan), @r"
-        WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[COUNT(*), MAX(o_price)] window_end=window_end strategy=hop-by-pane(pane=INTERVAL '2000' MILLISECOND, panes per window=5, updates per row=1 instead of 3) device=cpu(stateful) [state: one accumulator per (pane, group) until the pane's last window closes]
+        WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[COUNT(*), MAX(o_price)] window_end=window_end strategy=hop-by-pane(pane=INTERVAL '2000' MILLISECOND, panes per window=5, updates per row=1 instead of 3) strategies=[accumulate, accumulate] device=cpu(stateful) [state: one accumulator per (pane, group) until the pane's last window closes]
           WindowAssign: TUMBLE(time_col=o_ts, size=INTERVAL '2000' MILLISECOND) [stateless]
             Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
         ");
@@ -892,15 +911,15 @@ mod tests {
         };
         let plan = aggregate(hop(), vec![1, 4, 5], vec![distinct]);
         insta::assert_snapshot!(lowered(&plan), @r"
-        WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[MAX(DISTINCT o_price)] window_end=window_end strategy=generic device=cpu(stateful) [state: open windows]
-          WindowAssign: HOP(time_col=o_ts, slide=INTERVAL '4000' MILLISECOND, size=INTERVAL '10000' MILLISECOND) [stateless]
+        WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[MAX(DISTINCT o_price)] window_end=window_end strategy=hop-by-pane(pane=INTERVAL '2000' MILLISECOND, panes per window=5, updates per row=1 instead of 3) strategies=[accumulate] device=cpu(stateful) [state: one accumulator per (pane, group) until the pane's last window closes]
+          WindowAssign: TUMBLE(time_col=o_ts, size=INTERVAL '2000' MILLISECOND) [stateless]
             Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
         ");
         // A filter reading window_start needs each window's own row.
         let f = filter(hop(), gt(col(4), col(3)));
         let plan = aggregate(f, vec![1, 4, 5], vec![count_star()]);
         insta::assert_snapshot!(lowered(&plan), @r"
-        WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[COUNT(*)] window_end=window_end strategy=generic device=cpu(stateful) [state: open windows]
+        WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[COUNT(*)] window_end=window_end strategy=generic strategies=[accumulate] device=cpu(stateful) [state: one running state per open (window, group)]
           Calc: predicate=window_start > o_ts device=gpu-eligible [stateless]
             WindowAssign: HOP(time_col=o_ts, slide=INTERVAL '4000' MILLISECOND, size=INTERVAL '10000' MILLISECOND) [stateless]
               Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
@@ -1117,7 +1136,7 @@ mod tests {
         HashJoin: Inner keys=[o_custkey = n] residual=o_ts >= wend - INTERVAL '1000' MILLISECOND AND o_ts <= wend strategy=interval(o_ts - wend in [-1000ms, 0ms]; left rows freed when the right watermark passes o_ts + 1000ms, right rows when the left watermark passes wend + 0ms) device=cpu(stateful; join-probe kernel eligible) [state: each side's rows until the watermark passes the time bound]
           Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
           Calc: project=[$agg0 AS n, window_end AS wend] device=cpu(row stage) [stateless]
-            WindowAggregate: group_by=[window_start, window_end] aggs=[COUNT(*)] window_end=window_end strategy=tumble device=cpu(stateful) [state: open windows]
+            WindowAggregate: group_by=[window_start, window_end] aggs=[COUNT(*)] window_end=window_end strategy=tumble strategies=[accumulate] device=cpu(stateful) [state: one running state per open (window, group)]
               WindowAssign: TUMBLE(time_col=o_ts, size=INTERVAL '1000' MILLISECOND) [stateless]
                 Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
         ");
@@ -1189,11 +1208,11 @@ mod tests {
         };
         insta::assert_snapshot!(lowered(&plan), @r"
         HashJoin: Inner keys=[window_start = window_start, window_end = window_end] device=cpu(stateful) [state: both inputs arranged by key]
-          WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[COUNT(*)] window_end=window_end strategy=tumble device=cpu(stateful) [state: open windows] shared ×2
+          WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[COUNT(*)] window_end=window_end strategy=tumble strategies=[accumulate] device=cpu(stateful) [state: one running state per open (window, group)] shared ×2
             WindowAssign: TUMBLE(time_col=o_ts, size=INTERVAL '1000' MILLISECOND) [stateless]
               Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
           Reduce: group_by=[window_start, window_end] aggs=[SUM($agg0)] strategies=[accumulate] device=cpu(stateful) [state: one running state per group]
-            WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[COUNT(*)] window_end=window_end strategy=tumble device=cpu(stateful) [state: open windows] shared ×2
+            WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[COUNT(*)] window_end=window_end strategy=tumble strategies=[accumulate] device=cpu(stateful) [state: one running state per open (window, group)] shared ×2
               WindowAssign: TUMBLE(time_col=o_ts, size=INTERVAL '1000' MILLISECOND) [stateless]
                 Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
         ");

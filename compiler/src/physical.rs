@@ -267,6 +267,12 @@ pub enum PhysicalPlan {
         /// How rows reach their windows and what state is kept.
         #[serde(default)]
         strategy: WindowStrategy,
+        /// Per aggregate, the state it keeps per (window or pane, group), as `Reduce`'s
+        /// (`accumulate`: a running state; otherwise a multiset of values), decided by
+        /// `lower::agg_strategies` from whether the input retracts. Empty in plans
+        /// serialized before it existed: the dataflow then derives it the same way.
+        #[serde(default)]
+        strategies: Vec<AggStrategy>,
     },
     /// Incremental grouped aggregate with retractions: rows exchanged by the group key
     /// (all to worker 0 without group columns); per complete time, each changed group

@@ -18,36 +18,23 @@
 
 use crate::error::CompileError;
 use crate::expr::{AggFunc, AggregateCall, ScalarExpr};
+use crate::physical::AggStrategy;
 use crate::physical::{PhysicalPlan, WindowStrategy};
 use crate::plan::{LogicalPlan, WindowKind};
 use sluice_catalogs::SqlType;
 use std::collections::BTreeMap;
 
-/// True when every aggregate has a running state that two partial states can be merged
-/// from: COUNT, SUM/AVG of exact types (integers, intervals, DECIMAL), MIN/MAX when the
-/// input never retracts; never DISTINCT. (The dataflow's `Aggregates::incremental`.)
+/// True when every aggregate keeps a running state that two partial states can be
+/// merged from: each one's [`AggStrategy`] is `Accumulate` (COUNT, SUM/AVG of exact
+/// types, MIN/MAX when the input never retracts; not COUNT/SUM/AVG DISTINCT).
 pub fn aggregates_merge(
     aggs: &[AggregateCall],
     input_types: &[SqlType],
     append_only: bool,
 ) -> bool {
-    aggs.iter().all(|call| {
-        let ty = call.arg.and_then(|a| input_types.get(a).copied());
-        !call.distinct
-            && match call.func {
-                AggFunc::Count => true,
-                AggFunc::Sum | AggFunc::Avg => matches!(
-                    ty,
-                    Some(
-                        SqlType::Int
-                            | SqlType::BigInt
-                            | SqlType::Interval
-                            | SqlType::Decimal { .. }
-                    )
-                ),
-                AggFunc::Min | AggFunc::Max => append_only,
-            }
-    })
+    crate::lower::agg_strategies(aggs, input_types, append_only)
+        .iter()
+        .all(|s| *s == AggStrategy::Accumulate)
 }
 
 fn gcd(a: i64, b: i64) -> i64 {

@@ -82,7 +82,7 @@ impl Aggregates {
 /// The running state of one aggregate for an operator that sees its input row by row
 /// (`WindowAggregate`) and never needs the values again: O(1) per row instead of a
 /// multiset entry. Only order-independent, exact states exist, so the result equals
-/// [`Aggregates::compute`] over the same multiset (see [`Aggregates::incremental`]).
+/// [`Aggregates::compute`] over the same multiset (for aggregates whose `AggStrategy` is `Accumulate`).
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Running {
     /// `COUNT(*)` / `COUNT(x)`: rows (non-NULL x) seen, net of retractions.
@@ -102,30 +102,8 @@ pub(crate) enum Running {
 }
 
 impl Aggregates {
-    /// True when every aggregate has a [`Running`] state: no DISTINCT, no DOUBLE sums
-    /// (whose result would depend on arrival order), and MIN/MAX only when the input
-    /// never retracts (`append_only`).
-    pub(crate) fn incremental(&self, append_only: bool) -> bool {
-        self.calls.iter().zip(&self.arg_types).all(|(call, ty)| {
-            !call.distinct
-                && match call.func {
-                    AggFunc::Count => true,
-                    AggFunc::Sum | AggFunc::Avg => matches!(
-                        ty,
-                        Some(
-                            SqlType::Int
-                                | SqlType::BigInt
-                                | SqlType::Interval
-                                | SqlType::Decimal { .. }
-                        )
-                    ),
-                    AggFunc::Min | AggFunc::Max => append_only,
-                }
-        })
-    }
-
-    /// Fresh running states, one per aggregate (only meaningful when
-    /// [`Aggregates::incremental`] holds).
+    /// Fresh running states, one per aggregate (only meaningful when every aggregate's
+    /// `AggStrategy` is `Accumulate`).
     pub(crate) fn running(&self) -> Vec<Running> {
         self.calls
             .iter()
@@ -562,11 +540,13 @@ mod tests {
             ),
         ];
         let aggs = Aggregates::new(&calls, &types);
-        assert!(aggs.incremental(true));
-        assert!(
-            !aggs.incremental(false),
-            "MIN/MAX need an append-only input"
-        );
+        let all_accumulate = |append_only| {
+            sluice_compiler::lower::agg_strategies(&calls, &types, append_only)
+                .iter()
+                .all(|s| *s == sluice_compiler::AggStrategy::Accumulate)
+        };
+        assert!(all_accumulate(true));
+        assert!(!all_accumulate(false), "MIN/MAX need an append-only input");
         let inputs: Vec<Row> = (0..50i64)
             .map(|i| {
                 vec![
@@ -613,12 +593,15 @@ mod tests {
             aggs.finish(&states).unwrap(),
             aggs.compute(multiset.iter().map(|(r, n)| (r, *n))).unwrap()
         );
-        // Double sums are order-dependent: never incremental.
-        let doubles = Aggregates::new(
-            &[call(AggFunc::Sum, Some(0), false, SqlType::Double)],
-            &[SqlType::Double],
+        // Double sums are order-dependent: never a running state.
+        assert_eq!(
+            sluice_compiler::lower::agg_strategies(
+                &[call(AggFunc::Sum, Some(0), false, SqlType::Double)],
+                &[SqlType::Double],
+                true
+            ),
+            [sluice_compiler::AggStrategy::Ordered]
         );
-        assert!(!doubles.incremental(true));
     }
 
     /// Every strategy, folded update by update (insertions and retractions in any

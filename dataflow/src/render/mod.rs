@@ -218,9 +218,19 @@ impl<'s> Context<'s> {
                 aggs,
                 window_end_col,
                 strategy,
+                strategies,
             } => {
                 let types = input.schema().types();
-                let append_only = !sluice_compiler::lower::is_updating(input);
+                // Decided by `lower`; a plan serialized before the field existed has none.
+                let strategies = if strategies.len() == aggs.len() {
+                    strategies.clone()
+                } else {
+                    sluice_compiler::lower::agg_strategies(
+                        aggs,
+                        &types,
+                        !sluice_compiler::lower::is_updating(input),
+                    )
+                };
                 let rows = self.render(input);
                 window::render_window_aggregate(
                     self,
@@ -229,7 +239,7 @@ impl<'s> Context<'s> {
                     aggs,
                     *window_end_col,
                     &types,
-                    append_only,
+                    &strategies,
                     *strategy,
                 )
             }

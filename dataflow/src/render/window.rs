@@ -18,7 +18,7 @@ use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use differential_dataflow::Hashable;
 use serde::{Deserialize, Serialize};
 use sluice_catalogs::{Schema, SqlType};
-use sluice_compiler::{AggregateCall, Datum, Row, WindowKind, WindowStrategy};
+use sluice_compiler::{AggStrategy, AggregateCall, Datum, Row, WindowKind, WindowStrategy};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use timely::container::CapacityContainerBuilder;
@@ -148,7 +148,7 @@ pub(crate) fn render_session_assign<'s>(
 /// What one open (window, group) holds.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) enum GroupState {
-    /// Running aggregate states (when [`Aggregates::incremental`] holds) and the net
+    /// Running aggregate states (when every `AggStrategy` is `Accumulate`) and the net
     /// number of rows, so a group whose rows were all retracted emits nothing.
     Running { rows: Diff, states: Vec<Running> },
     /// The multiset of aggregate argument rows (DISTINCT, DOUBLE sums, MIN/MAX under
@@ -408,11 +408,11 @@ pub(crate) fn render_window_aggregate<'s>(
     aggs: &[AggregateCall],
     window_end_col: usize,
     types: &[SqlType],
-    append_only: bool,
+    strategies: &[AggStrategy],
     strategy: WindowStrategy,
 ) -> Rows<'s> {
     let aggregates = Aggregates::new(aggs, types);
-    let incremental = aggregates.incremental(append_only);
+    let incremental = strategies.iter().all(|s| *s == AggStrategy::Accumulate);
     let (open, key_cols): (Box<dyn OpenWindows>, Vec<usize>) = match strategy {
         WindowStrategy::HopByPane {
             slide_ms,
