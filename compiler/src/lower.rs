@@ -166,15 +166,13 @@ pub fn lower(plan: &LogicalPlan) -> Result<PhysicalPlan, CompileError> {
                     aggs,
                     &physical_input,
                 )? {
-                    Some((strategy, session_input, window_end_col)) => {
-                        window_aggregate(
-                            session_input,
-                            group_by.clone(),
-                            aggs.clone(),
-                            window_end_col,
-                            strategy,
-                        )
-                    }
+                    Some((strategy, session_input, window_end_col)) => window_aggregate(
+                        session_input,
+                        group_by.clone(),
+                        aggs.clone(),
+                        window_end_col,
+                        strategy,
+                    ),
                     None => reduce(*physical_input, group_by.clone(), aggs.clone()),
                 },
             })

@@ -448,5 +448,8 @@ fn date_format_and_regexp_extract_check_their_literal_patterns() {
         "line 1, column 36",
         "group 3 does not exist (the expression has 2 group(s))",
     );
-    assert!(bind("SELECT DATE_FORMAT(ts, 'yyyy-MM-dd''T''HH:mm'), REGEXP_EXTRACT(s, 'a(b)?', 1) FROM t").is_ok());
+    assert!(bind(
+        "SELECT DATE_FORMAT(ts, 'yyyy-MM-dd''T''HH:mm'), REGEXP_EXTRACT(s, 'a(b)?', 1) FROM t"
+    )
+    .is_ok());
 }

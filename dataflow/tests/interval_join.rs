@@ -168,6 +168,8 @@ fn q7_shape_over_a_window_aggregate_is_bounded_and_exact() {
     let b = table(&env, "bid", bids.clone());
     let max_per_window = PhysicalPlan::Calc {
         input: Box::new(PhysicalPlan::WindowAggregate {
+            // Derived by the dataflow, as for a plan serialized before strategies.
+            strategies: Vec::new(),
             input: Box::new(PhysicalPlan::WindowAssign {
                 input: Box::new(scan(&b)),
                 kind: WindowKind::Tumble { size_ms: 10 },
@@ -252,6 +254,7 @@ fn a_shared_sub_plan_is_rendered_once() {
     let input = rows(6, 500, 4, 5);
     let t = table(&env, "t", input.clone());
     let count = PhysicalPlan::WindowAggregate {
+        strategies: Vec::new(),
         input: Box::new(PhysicalPlan::WindowAssign {
             input: Box::new(scan(&t)),
             kind: WindowKind::Tumble { size_ms: 100 },

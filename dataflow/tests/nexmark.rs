@@ -66,6 +66,7 @@ fn tumbling_count_per_auction_is_exact_and_worker_independent() {
         filters: vec![],
     };
     let plan = PhysicalPlan::WindowAggregate {
+        strategies: Vec::new(),
         input: Box::new(PhysicalPlan::WindowAssign {
             input: Box::new(scan.clone()),
             kind: WindowKind::Tumble { size_ms: 1_000 },

@@ -50,6 +50,8 @@ fn table(env: &Env, rows: Vec<Row>) -> sluice_catalogs::TableDescriptor {
 
 fn windowed(t: &sluice_catalogs::TableDescriptor, kind: WindowKind) -> PhysicalPlan {
     PhysicalPlan::WindowAggregate {
+        // Derived by the dataflow, as for a plan serialized before strategies.
+        strategies: Vec::new(),
         input: Box::new(PhysicalPlan::WindowAssign {
             input: Box::new(scan(t)),
             kind,
@@ -107,6 +109,8 @@ fn windowed_by_pane(
         unreachable!()
     };
     PhysicalPlan::WindowAggregate {
+        // Derived by the dataflow, as for a plan serialized before strategies.
+        strategies: Vec::new(),
         input: Box::new(PhysicalPlan::WindowAssign {
             input: Box::new(scan(t)),
             kind: WindowKind::Tumble { size_ms: pane_ms },
@@ -547,6 +551,8 @@ fn session_aggregate(t: &sluice_catalogs::TableDescriptor, gap: i64) -> Physical
         unreachable!()
     };
     PhysicalPlan::WindowAggregate {
+        // Derived by the dataflow, as for a plan serialized before strategies.
+        strategies: Vec::new(),
         input: Box::new(PhysicalPlan::Calc {
             input: Box::new(scan(t)),
             predicate: Some(ScalarExpr::IsNull {

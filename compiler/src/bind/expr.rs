@@ -1087,7 +1087,9 @@ impl ExprBinder<'_> {
                     }
                     other => {
                         return Err(CompileError::plan(
-                            format!("DATE_FORMAT expects a TIMESTAMP, DATE or VARCHAR, got {other}"),
+                            format!(
+                                "DATE_FORMAT expects a TIMESTAMP, DATE or VARCHAR, got {other}"
+                            ),
                             pos_of(arg(0)?),
                         ))
                     }
@@ -1098,7 +1100,11 @@ impl ExprBinder<'_> {
                     crate::temporal::check_java_pattern(p)
                         .map_err(|m| CompileError::plan(m, at))?;
                 }
-                Ok(call(Func::DateFormat, vec![t_expr, pattern], SqlType::Varchar))
+                Ok(call(
+                    Func::DateFormat,
+                    vec![t_expr, pattern],
+                    SqlType::Varchar,
+                ))
             }
             "SPLIT_INDEX" => {
                 arity(3, 3)?;

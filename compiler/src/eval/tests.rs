@@ -675,7 +675,10 @@ fn date_format_and_regexp_extract() {
     use Func::*;
     check(vec![
         (
-            call(DateFormat, vec![ts("2026-12-04 09:05:07.042"), s("yyyy-MM-dd")]),
+            call(
+                DateFormat,
+                vec![ts("2026-12-04 09:05:07.042"), s("yyyy-MM-dd")],
+            ),
             "2026-12-04",
         ),
         (
@@ -685,15 +688,24 @@ fn date_format_and_regexp_extract() {
         (
             call(
                 DateFormat,
-                vec![ts("2026-12-04 21:05:07.042"), s("yy/M/d h:m:s.SSS a EEE MMM D 'o''clock'")],
+                vec![
+                    ts("2026-12-04 21:05:07.042"),
+                    s("yy/M/d h:m:s.SSS a EEE MMM D 'o''clock'"),
+                ],
             ),
             "26/12/4 9:5:7.042 PM Fri Dec 338 o'clock",
         ),
         (
-            call(DateFormat, vec![ts("2026-01-01 00:00:00"), s("EEEE MMMM u S")]),
+            call(
+                DateFormat,
+                vec![ts("2026-01-01 00:00:00"), s("EEEE MMMM u S")],
+            ),
             "Thursday January 4 0",
         ),
-        (call(DateFormat, vec![null(T::Timestamp), s("yyyy")]), "NULL"),
+        (
+            call(DateFormat, vec![null(T::Timestamp), s("yyyy")]),
+            "NULL",
+        ),
         (
             call(
                 RegexpExtract,
@@ -706,18 +718,30 @@ fn date_format_and_regexp_extract() {
             "42",
         ),
         (
-            call(RegexpExtract, vec![s("channel_id=7"), s("(&|^)channel_id=([^&]*)"), big(2)]),
+            call(
+                RegexpExtract,
+                vec![s("channel_id=7"), s("(&|^)channel_id=([^&]*)"), big(2)],
+            ),
             "7",
         ),
         (
-            call(RegexpExtract, vec![s("no id here"), s("(&|^)channel_id=([^&]*)"), big(2)]),
+            call(
+                RegexpExtract,
+                vec![s("no id here"), s("(&|^)channel_id=([^&]*)"), big(2)],
+            ),
             "NULL",
         ),
         (call(RegexpExtract, vec![s("abc"), s("b(x)?")]), "b"),
-        (call(RegexpExtract, vec![s("abc"), s("b(x)?"), big(1)]), "NULL"),
+        (
+            call(RegexpExtract, vec![s("abc"), s("b(x)?"), big(1)]),
+            "NULL",
+        ),
         (call(RegexpExtract, vec![s("abc"), s("b"), big(5)]), "NULL"),
         (
-            call(SplitIndex, vec![s("https://www.nexmark.com/a/b/item.htm"), s("/"), big(3)]),
+            call(
+                SplitIndex,
+                vec![s("https://www.nexmark.com/a/b/item.htm"), s("/"), big(3)],
+            ),
             "a",
         ),
         (call(SplitIndex, vec![s("a//b"), s("/"), big(1)]), ""),
