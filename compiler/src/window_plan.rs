@@ -17,7 +17,7 @@
 //! `s ≤ p` and `p + pane ≤ s + size`, which are the windows of every time in the pane.
 
 use crate::error::CompileError;
-use crate::expr::{AggFunc, AggregateCall, ScalarExpr};
+use crate::expr::{AggregateCall, ScalarExpr};
 use crate::physical::AggStrategy;
 use crate::physical::{PhysicalPlan, WindowStrategy};
 use crate::plan::{LogicalPlan, WindowKind};

@@ -7,11 +7,13 @@ use crate::convert::rows_to_batch;
 use crate::errors::{ErrorSlot, ExecutionError};
 use crate::progress::Progress;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use rustc_hash::FxHashMap;
 use sluice_catalogs::{Schema, TableDescriptor};
 use sluice_compiler::Row;
 use sluice_connectors::Registry;
 use sluice_connectors::{Sink, WorkerContext};
 use std::cell::{Cell, RefCell};
+use std::collections::hash_map::Entry;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -262,8 +264,9 @@ impl EpochStager {
 }
 
 /// A table sink on this worker's share of `rows`. Append-only inputs are written time
-/// by time as the frontier passes each time; updating inputs once, consolidated, when
-/// the input is complete. Then `prepare_commit(1)`.
+/// by time as the frontier passes each time; updating inputs are consolidated as they
+/// arrive (state: one count per row of the current result) and written once, when the
+/// input is complete. Then `prepare_commit(1)`.
 pub(crate) fn render_table_sink(
     rows: Rows<'_>,
     spec: TableSinkSpec<'_>,
@@ -281,16 +284,33 @@ pub(crate) fn render_table_sink(
     let done: DoneFlag = Rc::new(Cell::new(false));
     let flag = done.clone();
     let mut pending: BTreeMap<Time, Vec<(Row, Diff)>> = BTreeMap::new();
+    // An updating input's net result so far: each row's multiplicity, updated in place
+    // as its changelog arrives (rows whose count returns to 0 are dropped), so memory is
+    // the size of the result, not of the changelog.
+    let mut net: FxHashMap<Row, Diff> = FxHashMap::default();
     rows.inner.sink(
         Pipeline,
         &format!("Sink({table})"),
         move |(input, frontier)| {
             input.for_each(|_cap, data| {
                 for (row, t, d) in data.drain(..) {
-                    pending
-                        .entry(if updating { 0 } else { t })
-                        .or_default()
-                        .push((row, d));
+                    if updating {
+                        match net.entry(row) {
+                            Entry::Occupied(mut e) => {
+                                *e.get_mut() += d;
+                                if *e.get() == 0 {
+                                    e.remove();
+                                }
+                            }
+                            Entry::Vacant(e) => {
+                                if d != 0 {
+                                    e.insert(d);
+                                }
+                            }
+                        }
+                    } else {
+                        pending.entry(t).or_default().push((row, d));
+                    }
                 }
             });
             if !updating {
@@ -312,6 +332,7 @@ pub(crate) fn render_table_sink(
                 let rest: Vec<(Row, Diff)> = std::mem::take(&mut pending)
                     .into_values()
                     .flatten()
+                    .chain(std::mem::take(&mut net))
                     .collect();
                 writer.write(rest);
                 if !stager.checkpointed() {
