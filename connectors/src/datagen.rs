@@ -367,8 +367,8 @@ impl Connector for DatagenConnector {
         filters: &[ScalarExpr],
         ctx: WorkerContext,
     ) -> Result<Box<dyn Source>> {
-        crate::fs::check_ctx(ctx)?;
-        crate::fs::check_projection(table, projection)?;
+        crate::check_ctx(ctx)?;
+        crate::check_projection(table, projection)?;
         let o = DatagenOptions::parse(&table.options, &table.schema)?;
         let schema = Arc::new(ArrowSchema::new(
             projection
@@ -445,7 +445,7 @@ impl Source for DatagenSource {
         self.next += budget;
         self.emitted_since_start += budget;
         let cols = builders.iter_mut().map(ColumnBuilder::finish).collect();
-        let batch = crate::fs::source::make_batch(&self.schema, cols, n)?;
+        let batch = crate::format::make_batch(&self.schema, cols, n)?;
         Ok(SourcePoll::Batch {
             batch,
             bad: Vec::new(),

@@ -37,6 +37,7 @@
 pub mod filter;
 
 mod datagen;
+mod format;
 mod fs;
 mod kafka;
 mod nexmark;
@@ -45,9 +46,9 @@ mod print;
 pub mod values;
 
 pub use datagen::DatagenConnector;
+pub use format::{on_error_policy, OnError};
 pub use fs::{
-    on_error_policy, storage_options, DeadLetterWriter, FileFormat, FilesystemConnector, ObjectDir,
-    OnError, STORAGE_KEYS,
+    storage_options, DeadLetterWriter, FileFormat, FilesystemConnector, ObjectDir, STORAGE_KEYS,
 };
 pub use kafka::KafkaConnector;
 pub use nexmark::{NexmarkConnector, NexmarkTable};
@@ -345,6 +346,29 @@ pub(crate) fn counter_position(
         .get(key)
         .and_then(serde_json::Value::as_u64)
         .ok_or_else(|| ConnectorError::Internal(format!("bad {source} source position {position}")))
+}
+
+/// Check a projection against a schema.
+pub(crate) fn check_projection(table: &TableDescriptor, projection: &[usize]) -> Result<()> {
+    match projection.iter().find(|&&i| i >= table.schema.len()) {
+        Some(i) => Err(ConnectorError::Internal(format!(
+            "projection column {i} out of range for table '{}' with {} columns",
+            table.name,
+            table.schema.len()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Check the worker context.
+pub(crate) fn check_ctx(ctx: WorkerContext) -> Result<()> {
+    if ctx.workers == 0 || ctx.worker >= ctx.workers {
+        return Err(ConnectorError::Internal(format!(
+            "worker {} of {} is not a valid worker",
+            ctx.worker, ctx.workers
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

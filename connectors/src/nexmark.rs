@@ -253,8 +253,8 @@ impl Connector for NexmarkConnector {
         filters: &[ScalarExpr],
         ctx: WorkerContext,
     ) -> Result<Box<dyn Source>> {
-        crate::fs::check_ctx(ctx)?;
-        crate::fs::check_projection(table, projection)?;
+        crate::check_ctx(ctx)?;
+        crate::check_projection(table, projection)?;
         let o = NexmarkOptions::parse(&table.options)?;
         let map = map_columns(o.table, &table.schema)?;
         let out: Vec<usize> = projection.iter().map(|&p| map[p]).collect();
@@ -633,7 +633,7 @@ impl crate::Source for NexmarkSource {
                 }
             })
             .collect();
-        let batch = crate::fs::source::make_batch(&self.schema, arrays, rows)?;
+        let batch = crate::format::make_batch(&self.schema, arrays, rows)?;
         Ok(SourcePoll::Batch {
             batch,
             bad: Vec::new(),

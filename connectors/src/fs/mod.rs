@@ -26,7 +26,6 @@
 //! starting with `_` or `.` are skipped, and files are read in key order. File `i` of
 //! the sorted list is read by worker `i % workers`.
 
-pub(crate) mod csv;
 mod dead_letter;
 mod objdir;
 mod prune;
@@ -71,51 +70,6 @@ impl FileFormat {
             FileFormat::Parquet => "parquet",
         }
     }
-}
-
-/// What to do with a record that cannot be decoded (the `'format.on-error'` option).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum OnError {
-    /// Fail the job (default).
-    #[default]
-    Fail,
-    /// Drop the record (and count it).
-    Skip,
-    /// Write it to the `'dead-letter.path'` with a [`DeadLetterWriter`] and go on.
-    DeadLetter,
-}
-
-/// A table's `'format.on-error'` policy and `'dead-letter.path'` (a `'dead-letter.topic'`
-/// is the alternative to the path: see [`DeadLetterWriter::for_table`]) (for the dataflow,
-/// which applies it to the [`crate::BadRecord`]s sources return). Any connector's
-/// table may set these two options.
-pub fn on_error_policy(table: &TableDescriptor) -> Result<(OnError, Option<String>)> {
-    parse_on_error(&table.options)
-}
-
-pub(crate) fn parse_on_error(
-    options: &BTreeMap<String, String>,
-) -> Result<(OnError, Option<String>)> {
-    let policy =
-        match choice(options, "format.on-error", &["fail", "skip", "dead-letter"])?.as_deref() {
-            Some("skip") => OnError::Skip,
-            Some("dead-letter") => OnError::DeadLetter,
-            _ => OnError::Fail,
-        };
-    let path = options.get("dead-letter.path").cloned();
-    let topic = options.get("dead-letter.topic");
-    if policy == OnError::DeadLetter && path.is_none() && topic.is_none() {
-        return Err(ConnectorError::Config(
-            "'format.on-error' = 'dead-letter' needs option 'dead-letter.path' or 'dead-letter.topic'"
-                .into(),
-        ));
-    }
-    if path.is_some() && topic.is_some() {
-        return Err(ConnectorError::Config(
-            "options 'dead-letter.path' and 'dead-letter.topic' exclude each other".into(),
-        ));
-    }
-    Ok((policy, path))
 }
 
 /// Option `key` as a positive duration in ms (`'30s'`, `'15min'`: Flink's syntax), if set.
@@ -217,7 +171,7 @@ impl FsOptions {
         let delimiter = csv_delimiter(options)?;
         let header = boolean(options, "csv.header", false)?;
         let null_literal = options.get("csv.null-literal").cloned().unwrap_or_default();
-        parse_on_error(options)?;
+        crate::format::parse_on_error(options)?;
         let roll_size = match options.get("sink.rolling-policy.file-size") {
             None => 128 << 20,
             Some(v) => parse_size(v).map_err(|e| {
@@ -619,27 +573,4 @@ pub(crate) fn no_panic<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T
             "cannot decode {what}: {msg}"
         )))
     })
-}
-
-/// Check a projection against a schema.
-pub(crate) fn check_projection(table: &TableDescriptor, projection: &[usize]) -> Result<()> {
-    match projection.iter().find(|&&i| i >= table.schema.len()) {
-        Some(i) => Err(ConnectorError::Internal(format!(
-            "projection column {i} out of range for table '{}' with {} columns",
-            table.name,
-            table.schema.len()
-        ))),
-        None => Ok(()),
-    }
-}
-
-/// Check the worker context.
-pub(crate) fn check_ctx(ctx: WorkerContext) -> Result<()> {
-    if ctx.workers == 0 || ctx.worker >= ctx.workers {
-        return Err(ConnectorError::Internal(format!(
-            "worker {} of {} is not a valid worker",
-            ctx.worker, ctx.workers
-        )));
-    }
-    Ok(())
 }

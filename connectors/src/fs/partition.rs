@@ -105,7 +105,7 @@ impl Partitioning {
             found[i] = Some(if v == NULL_PARTITION {
                 Value::Null
             } else {
-                crate::fs::source::into_owned(parse_text(&v, self.types[i]).map_err(|e| {
+                crate::format::json::into_owned(parse_text(&v, self.types[i]).map_err(|e| {
                     ConnectorError::Format(format!("file {file}: partition directory '{seg}': {e}"))
                 })?)
             });

@@ -24,9 +24,10 @@
 //! renames, so a restore finishes them. An object store has no atomic directory swap:
 //! while the commit runs, a reader may see old and new files side by side.
 
-use super::csv::write_field;
 use super::partition::Partitioning;
-use super::{block_on, check_ctx, io, FileFormat, FsOptions, Location, ParquetCompression};
+use super::{block_on, io, FileFormat, FsOptions, Location, ParquetCompression};
+use crate::check_ctx;
+use crate::format::csv::write_field;
 use crate::values::{write_cell, TextStyle};
 use crate::{ConnectorError, Result, Sink, WorkerContext};
 use arrow::array::{Array, ArrayRef, UInt32Array};

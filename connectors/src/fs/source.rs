@@ -1,14 +1,17 @@
 //! The filesystem source: one worker's share of a table's files.
 
-use super::csv::{Field as CsvField, Reader as CsvReader, MAX_RECORD_BYTES, UNTERMINATED};
 use super::partition::Partitioning;
-use super::{block_on, check_ctx, check_projection, io, no_panic, FileFormat, FsOptions, Location};
-use crate::values::{parse_decimal, parse_json, parse_text, ColumnBuilder, Value};
+use super::{block_on, io, no_panic, FileFormat, FsOptions, Location};
+use crate::format::csv::{Field as CsvField, Reader as CsvReader, MAX_RECORD_BYTES, UNTERMINATED};
+use crate::format::json::{decode_raw, into_owned, RawObject};
+use crate::format::{make_batch, MAX_RAW_BYTES};
+use crate::values::{parse_text, ColumnBuilder, Value};
+use crate::{check_ctx, check_projection};
 use crate::{BadRecord, ConnectorError, Result, Source, SourcePoll, WorkerContext};
 use arrow::array::{new_null_array, ArrayRef};
 use arrow::compute::{cast_with_options, CastOptions};
 use arrow::datatypes::{DataType, Schema as ArrowSchema, SchemaRef};
-use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use arrow::record_batch::RecordBatch;
 use bytes::Buf;
 use bytes::Bytes;
 use object_store::path::Path;
@@ -18,17 +21,11 @@ use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchR
 use parquet::arrow::ProjectionMask;
 use parquet::file::metadata::{FooterTail, ParquetMetaData, ParquetMetaDataReader};
 use parquet::file::reader::{ChunkReader, Length};
-use serde_json::value::RawValue;
 use sluice_catalogs::{SqlType, TableDescriptor};
 use sluice_compiler::eval::Evaluator;
 use sluice_compiler::{Datum, ScalarExpr};
-use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::Arc;
-
-/// Raw bytes kept in a [`BadRecord`] at most.
-pub(crate) const MAX_RAW_BYTES: usize = 64 << 10;
 
 /// What one poll has decoded so far.
 struct Acc {
@@ -867,24 +864,6 @@ impl FileSource {
     }
 }
 
-/// A JSON object with its values left as JSON text.
-pub(crate) type RawObject<'a> = BTreeMap<Cow<'a, str>, &'a RawValue>;
-
-/// Decode one JSON value (as text) for a column of `ty`. DECIMAL numbers are read
-/// from their text, so no precision is lost through `f64`.
-pub(crate) fn decode_raw(raw: &str, ty: SqlType) -> std::result::Result<Value<'static>, String> {
-    if let SqlType::Decimal { precision, scale } = ty {
-        if raw.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
-            return parse_decimal(raw, precision, scale)
-                .map(Value::Decimal)
-                .map_err(|e| format!("{raw} as {ty}: {e}"));
-        }
-    }
-    let v: serde_json::Value =
-        serde_json::from_str(raw).map_err(|e| format!("invalid JSON: {e}"))?;
-    parse_json(&v, ty).map(into_owned)
-}
-
 /// A partition value as a SQL value of its column's type (for partition pruning).
 fn to_datum(v: &Value<'_>, ty: SqlType) -> Datum {
     match (v, ty) {
@@ -904,17 +883,6 @@ fn memchr_newline(b: &[u8]) -> Option<usize> {
     b.iter().position(|&c| c == b'\n')
 }
 
-pub(crate) fn into_owned(v: Value<'_>) -> Value<'static> {
-    match v {
-        Value::Null => Value::Null,
-        Value::Bool(b) => Value::Bool(b),
-        Value::Int(i) => Value::Int(i),
-        Value::Float(f) => Value::Float(f),
-        Value::Decimal(d) => Value::Decimal(d),
-        Value::Str(s) => Value::Str(std::borrow::Cow::Owned(s.into_owned())),
-    }
-}
-
 /// The index of the field named `name` (exact match first, then case-insensitive).
 fn find_field(schema: &ArrowSchema, name: &str) -> Option<usize> {
     schema
@@ -927,20 +895,6 @@ fn find_field(schema: &ArrowSchema, name: &str) -> Option<usize> {
                 .iter()
                 .position(|f| f.name().eq_ignore_ascii_case(name))
         })
-}
-
-/// A batch of `cols` with `rows` rows (also when there are no columns).
-pub(crate) fn make_batch(
-    schema: &SchemaRef,
-    cols: Vec<ArrayRef>,
-    rows: usize,
-) -> Result<RecordBatch> {
-    RecordBatch::try_new_with_options(
-        schema.clone(),
-        cols,
-        &RecordBatchOptions::new().with_row_count(Some(rows)),
-    )
-    .map_err(|e| ConnectorError::Internal(format!("cannot build a batch: {e}")))
 }
 
 /// Cast a Parquet column to the Arrow type of a SQL type, refusing lossy conversions.

@@ -1,6 +1,7 @@
 //! Tests of the filesystem connector against local temporary directories.
 
 use super::*;
+use crate::format::{on_error_policy, OnError};
 use crate::{BadRecord, Registry, SourcePoll};
 use arrow::array::{
     Array, ArrayRef, BooleanArray, Date32Array, Decimal128Array, DurationMillisecondArray,
@@ -1449,7 +1450,7 @@ fn an_unterminated_quote_is_one_bad_record_and_reading_resumes_at_the_next_line(
     }
 }
 
-const MAX_RECORD_BYTES_FOR_TESTS: usize = super::csv::MAX_RECORD_BYTES;
+const MAX_RECORD_BYTES_FOR_TESTS: usize = crate::format::csv::MAX_RECORD_BYTES;
 
 #[test]
 fn s3_credentials_come_from_the_options_or_from_the_process_only_when_ambient() {

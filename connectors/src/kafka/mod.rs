@@ -433,7 +433,7 @@ impl KafkaOptions {
         };
         let delimiter = csv_delimiter(options)?;
         let null_literal = options.get("csv.null-literal").cloned().unwrap_or_default();
-        crate::fs::parse_on_error(options)?;
+        crate::format::parse_on_error(options)?;
 
         let startup = match choice(
             options,

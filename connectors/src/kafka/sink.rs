@@ -5,8 +5,8 @@ use super::{
     kafka_error, scrub, scrub_error, ColumnKind, Delivery, KafkaContext, KafkaFormat, KafkaOptions,
     MetaKey, Topics, REQUEST_TIMEOUT,
 };
-use crate::fs::check_ctx;
-use crate::fs::csv::write_field;
+use crate::check_ctx;
+use crate::format::csv::write_field;
 use crate::values::{write_cell, TextStyle};
 use crate::{ConnectorError, Result, Sink, WorkerContext};
 use arrow::array::{Array, TimestampMillisecondArray};

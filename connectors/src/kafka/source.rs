@@ -5,10 +5,11 @@ use super::{
     kafka_error, scrub_error, ColumnKind, KafkaContext, KafkaFormat, KafkaOptions, MetaKey,
     StartupMode, Topics, REQUEST_TIMEOUT,
 };
-use crate::fs::csv::{Field as CsvField, Reader as CsvReader};
-use crate::fs::source::{decode_raw, into_owned, make_batch, RawObject, MAX_RAW_BYTES};
-use crate::fs::{check_ctx, check_projection};
+use crate::format::csv::{Field as CsvField, Reader as CsvReader};
+use crate::format::json::{decode_raw, into_owned, RawObject};
+use crate::format::{make_batch, MAX_RAW_BYTES};
 use crate::values::{parse_text, ColumnBuilder, Value};
+use crate::{check_ctx, check_projection};
 use crate::{BadRecord, ConnectorError, Result, Source, SourcePoll, WorkerContext};
 use arrow::datatypes::{Field as ArrowField, Schema as ArrowSchema, SchemaRef};
 use rdkafka::config::ClientConfig;

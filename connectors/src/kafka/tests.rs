@@ -543,7 +543,7 @@ fn kafka_bad_records_have_positions_and_good_ones_flow() {
     assert!(bad[0].error.contains("invalid JSON"), "{}", bad[0].error);
     assert_eq!(bad[0].raw, br#"{"id": 2, "name": "#);
     assert!(bad[1].error.contains("column 'id'"), "{}", bad[1].error);
-    assert!(bad[2].raw.len() <= crate::fs::source::MAX_RAW_BYTES);
+    assert!(bad[2].raw.len() <= crate::format::MAX_RAW_BYTES);
     assert!(
         bad[3].error.contains("expected a JSON object"),
         "{}",
