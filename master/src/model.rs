@@ -234,6 +234,9 @@ pub struct JobEvent {
     pub state: Option<JobState>,
     /// Human-readable detail (the reason).
     pub message: String,
+    /// Who caused it (a token's name), when a request did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 /// A table stored in the catalog, usable by any job.

@@ -417,6 +417,7 @@ impl Master {
                 version: job.version,
                 state: None,
                 message,
+                by: crate::auth::current_actor(),
             },
         )?)
     }

@@ -2,11 +2,13 @@
 //! and instances.
 
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
+use super::guard::secured;
 use super::views::{
     CreateJobRequest, EventView, EventsQuery, InstanceView, JobListQuery, JobView, QueryPlanView,
     SqlErrorView, UpdateJobRequest, ValidateRequest, ValidateResponse,
 };
 use super::AppState;
+use crate::auth::Role;
 use crate::model::{DesiredState, Resources};
 use crate::service::{JobPatch, NewJob, ServiceError};
 use axum::extract::State;
@@ -22,12 +24,15 @@ use utoipa_axum::routes;
 /// The routes of this resource.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_jobs, create_job))
-        .routes(routes!(validate_job))
-        .routes(routes!(get_job, update_job, delete_job))
-        .routes(routes!(job_events))
-        .routes(routes!(job_instances))
-        .routes(routes!(job_commits))
+        .routes(secured(Role::Viewer, routes!(list_jobs)))
+        .routes(secured(Role::Editor, routes!(create_job)))
+        .routes(secured(Role::Viewer, routes!(validate_job)))
+        .routes(secured(Role::Viewer, routes!(get_job)))
+        .routes(secured(Role::Editor, routes!(update_job)))
+        .routes(secured(Role::Editor, routes!(delete_job)))
+        .routes(secured(Role::Viewer, routes!(job_events)))
+        .routes(secured(Role::Viewer, routes!(job_instances)))
+        .routes(secured(Role::Viewer, routes!(job_commits)))
 }
 
 /// The input range one source covered in a commit: each worker's position at the
@@ -407,6 +412,7 @@ async fn job_events(
                 version: e.version,
                 state: e.state,
                 message: e.message,
+                by: e.by,
             })
             .collect(),
     ))

@@ -261,6 +261,8 @@ pub struct EventView {
     pub state: Option<JobState>,
     /// Detail.
     pub message: String,
+    /// Who caused it (a token's name), when a request did.
+    pub by: Option<String>,
 }
 
 /// An instance.

@@ -56,6 +56,8 @@ pub struct NewEvent {
     pub state: Option<JobState>,
     /// Detail.
     pub message: String,
+    /// Who caused it (a token's name), when a request did.
+    pub by: Option<String>,
 }
 
 /// Durable master state. Every method is atomic; a method that returns `Ok` after a
@@ -180,6 +182,7 @@ mod fixtures {
             version,
             state: Some(JobState::Running),
             message: format!("{kind} v{version}"),
+            by: None,
         }
     }
 
