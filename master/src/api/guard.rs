@@ -194,7 +194,33 @@ pub async fn guard(State(g): State<Arc<Guard>>, mut req: Request, next: Next) ->
     } else {
         method.as_str().to_string()
     };
-    let access = g.table.get(&(lookup, route.clone())).copied().flatten();
+    let declared = g.table.get(&(lookup, route.clone())).copied();
+    let mut allowed: Vec<&str> = g
+        .table
+        .keys()
+        .filter(|(_, p)| *p == route)
+        .map(|(m, _)| m.as_str())
+        .collect();
+    let mut not_allowed: Option<Response> = None;
+    let access = match declared {
+        Some(a) => a,
+        None if !allowed.is_empty() => {
+            // A known route without this method: 405, without running anything.
+            allowed.sort_unstable();
+            let mut r = ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not accept that method",
+            )
+            .into_response();
+            if let Ok(v) = HeaderValue::from_str(&allowed.join(",")) {
+                r.headers_mut().insert(header::ALLOW, v);
+            }
+            not_allowed = Some(r);
+            Some(Access::Public)
+        }
+        None => None,
+    };
     let access = match access {
         Some(Access::Role(_)) if route == "/metrics" && g.security.metrics_public => {
             Some(Access::Public)
@@ -240,7 +266,7 @@ pub async fn guard(State(g): State<Arc<Guard>>, mut req: Request, next: Next) ->
         }
     };
 
-    let mut resp = match denial {
+    let mut resp = match denial.or(not_allowed) {
         Some(r) => r,
         None => {
             if let Some(p) = &principal {
