@@ -87,6 +87,16 @@ pub struct ServeArgs {
     /// The audit log drops entries older than this many days.
     #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u64).range(1..))]
     pub audit_max_age_days: u64,
+    /// Requests per second one token may make on average (0: unlimited); beyond it,
+    /// 429 with `Retry-After`.
+    #[arg(long, default_value_t = 100)]
+    pub rate_limit_per_s: u32,
+    /// Requests one token may make in a burst above the average rate.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit_burst: u32,
+    /// Jobs one owner (the token that submitted them) may hold (0: unlimited).
+    #[arg(long, default_value_t = 100)]
+    pub max_jobs_per_owner: u64,
 }
 
 /// Builds the master over `args.data_dir` (store + local cluster), and its security
@@ -142,6 +152,11 @@ pub fn build_master(args: &ServeArgs) -> anyhow::Result<(Arc<Master>, Arc<Securi
     )
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     security.metrics_public = args.metrics_public;
+    security.max_jobs_per_owner = args.max_jobs_per_owner;
+    security.rate_limit = std::num::NonZeroU32::new(args.rate_limit_per_s).map(|rate| {
+        let burst = std::num::NonZeroU32::new(args.rate_limit_burst).unwrap_or(rate);
+        crate::auth::RateLimit::new(rate, burst)
+    });
     let workflows = SledWorkflowStore::open(&store)
         .map_err(|e| anyhow::anyhow!("cannot open the workflow store: {e}"))?;
     let master = Arc::new(Master {

@@ -393,3 +393,48 @@ fn metrics_need_a_token_unless_public_or_on_their_own_listener() {
     let (s, _) = p.request_as(None, "GET", "/api/v1/jobs", None);
     assert_eq!(s, 401);
 }
+
+#[test]
+fn a_token_beyond_its_rate_gets_429_with_retry_after_and_an_owner_beyond_the_job_cap_429() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = MasterProcess::start(
+        &dir.path().join("a"),
+        &["--rate-limit-per-s", "1", "--rate-limit-burst", "3"],
+    );
+    let other = create_token(&m, "other", "viewer", None);
+    let auth = format!("Bearer {}", m.admin_token());
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for _ in 0..4 {
+        let (s, h, v) = m.request_full(Some(&auth), "GET", "/api/v1/jobs", None);
+        if s == 429 {
+            assert_eq!(v["code"], "too_many_requests", "{v}");
+            retry_after = header(&h, "retry-after").map(str::to_string);
+        }
+        statuses.push(s);
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+    let wait: u64 = retry_after.expect("Retry-After").parse().unwrap();
+    assert!((1..=2).contains(&wait), "{wait}");
+    // Another token has its own budget.
+    let (s, _) = m.request_as(Some(&other), "GET", "/api/v1/jobs", None);
+    assert_eq!(s, 200);
+
+    let p = MasterProcess::start(&dir.path().join("b"), &["--max-jobs-per-owner", "1"]);
+    let ed = create_token(&p, "ed", "editor", None);
+    let job = |name: &str| {
+        json!({"name": name, "sql": "CREATE TABLE g (a BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '10');\n\
+            CREATE TABLE b (a BIGINT) WITH ('connector' = 'blackhole');\nINSERT INTO b SELECT a FROM g;\n"})
+    };
+    let (s, v) = p.request_as(Some(&ed), "POST", "/api/v1/jobs", Some(job("one")));
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["owner"], "ed");
+    let (s, v) = p.request_as(Some(&ed), "POST", "/api/v1/jobs", Some(job("two")));
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (429, Some("quota_exceeded")),
+        "{v}"
+    );
+    let (s, v) = p.request("POST", "/api/v1/jobs", Some(job("three")));
+    assert_eq!(s, 201, "another owner is not capped: {v}");
+}

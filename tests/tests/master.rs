@@ -648,7 +648,8 @@ fn acknowledged_writes_survive_kill9_of_the_master_during_writes() {
     // moment; every write that got a 201 must be there after a restart, exactly once.
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut m = MasterProcess::start(&data, &[]);
+    // As fast as it can: beyond any per-token rate limit.
+    let mut m = MasterProcess::start(&data, &["--rate-limit-per-s", "0"]);
     let base = m.base.clone();
     let auth = format!("Bearer {}", m.admin_token());
     let writer = std::thread::spawn(move || {

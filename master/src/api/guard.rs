@@ -72,6 +72,11 @@ pub fn secured<S>(role: Role, r: UtoipaMethodRouter<S>) -> UtoipaMethodRouter<S>
                 "403".into(),
                 error_response(format!("The token's role is below `{role}`")).into(),
             );
+            op.responses.responses.insert(
+                "429".into(),
+                error_response("Too many requests from this token (see `Retry-After`)".into())
+                    .into(),
+            );
             let note = format!("Needs the role `{role}` or higher.");
             op.description = Some(match op.description.take() {
                 Some(d) if !d.is_empty() => format!("{d}\n\n{note}"),
@@ -180,6 +185,19 @@ fn unauthorized(e: &AuthError) -> Response {
     r
 }
 
+fn too_many(who: &str, wait: std::time::Duration) -> Response {
+    let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+    let mut r = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_requests",
+        format!("too many requests from '{who}': retry in {secs} s"),
+    )
+    .into_response();
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    r
+}
+
 /// The middleware: authenticate, authorize, run, audit.
 pub async fn guard(State(g): State<Arc<Guard>>, mut req: Request, next: Next) -> Response {
     let rid = request_id();
@@ -248,17 +266,20 @@ pub async fn guard(State(g): State<Arc<Guard>>, mut req: Request, next: Next) ->
             match bearer(&req).and_then(|v| g.security.authenticate(&v)) {
                 Err(e) => Some(unauthorized(&e)),
                 Ok(p) => {
-                    let deny = (p.role < needed).then(|| {
-                        ApiError::new(
-                            StatusCode::FORBIDDEN,
-                            "forbidden",
-                            format!(
-                                "this route needs the role {needed}; the token has {}",
-                                p.role
-                            ),
-                        )
-                        .into_response()
-                    });
+                    let deny = match g.security.rate_limit.as_ref().map(|l| l.check(&p.name)) {
+                        Some(Err(wait)) => Some(too_many(&p.name, wait)),
+                        _ => (p.role < needed).then(|| {
+                            ApiError::new(
+                                StatusCode::FORBIDDEN,
+                                "forbidden",
+                                format!(
+                                    "this route needs the role {needed}; the token has {}",
+                                    p.role
+                                ),
+                            )
+                            .into_response()
+                        }),
+                    };
                     principal = Some(p);
                     deny
                 }

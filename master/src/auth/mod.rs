@@ -124,6 +124,38 @@ pub struct Security {
     pub audit: audit::AuditLog,
     /// Serve `/metrics` without a token (`--metrics-public`).
     pub metrics_public: bool,
+    /// Requests per second each caller may make (none: unlimited).
+    pub rate_limit: Option<RateLimit>,
+    /// Jobs one owner (the token that submitted them) may hold (0: unlimited).
+    pub max_jobs_per_owner: u64,
+}
+
+/// A per-caller request rate limit (a token bucket per token name).
+pub struct RateLimit {
+    limiter: governor::DefaultKeyedRateLimiter<String>,
+}
+
+impl RateLimit {
+    /// `per_second` requests a second on average, bursts of up to `burst`.
+    pub fn new(per_second: std::num::NonZeroU32, burst: std::num::NonZeroU32) -> RateLimit {
+        let quota = governor::Quota::per_second(per_second).allow_burst(burst);
+        RateLimit {
+            limiter: governor::RateLimiter::keyed(quota),
+        }
+    }
+
+    /// `Ok` when `who` may make a request now, else how long to wait.
+    pub fn check(&self, who: &str) -> Result<(), std::time::Duration> {
+        use governor::clock::Clock;
+        let key = who.to_string();
+        match self.limiter.check_key(&key) {
+            Ok(()) => Ok(()),
+            Err(not_until) => {
+                let now = governor::clock::DefaultClock::default().now();
+                Err(not_until.wait_time_from(now))
+            }
+        }
+    }
 }
 
 impl Security {
@@ -133,6 +165,8 @@ impl Security {
             tokens: tokens::TokenStore::open(db)?,
             audit: audit::AuditLog::open(db, retention)?,
             metrics_public: false,
+            rate_limit: None,
+            max_jobs_per_owner: 0,
         })
     }
 }

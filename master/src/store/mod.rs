@@ -144,6 +144,7 @@ mod fixtures {
             bounded: false,
             created_at_ms: 1_000,
             updated_at_ms: 1_000 + version as i64,
+            owner: None,
         }
     }
 
