@@ -97,6 +97,22 @@ pub struct ServeArgs {
     /// Jobs one owner (the token that submitted them) may hold (0: unlimited).
     #[arg(long, default_value_t = 100)]
     pub max_jobs_per_owner: u64,
+    /// Also accept JWTs (RS256/ES256) signed by a key of this JWKS file (an identity
+    /// provider's `jwks_uri` document, saved); needs --jwt-issuer and --jwt-audience.
+    #[arg(long, requires_all = ["jwt_issuer", "jwt_audience"])]
+    pub jwks: Option<PathBuf>,
+    /// The `iss` a JWT must carry.
+    #[arg(long)]
+    pub jwt_issuer: Option<String>,
+    /// The `aud` a JWT must carry.
+    #[arg(long)]
+    pub jwt_audience: Option<String>,
+    /// The claim that holds a JWT's role (viewer, editor or admin).
+    #[arg(long, default_value = "role")]
+    pub jwt_role_claim: String,
+    /// Clock skew allowed on a JWT's exp and nbf (seconds).
+    #[arg(long, default_value_t = 30)]
+    pub jwt_leeway_s: u64,
 }
 
 /// Builds the master over `args.data_dir` (store + local cluster), and its security
@@ -153,6 +169,18 @@ pub fn build_master(args: &ServeArgs) -> anyhow::Result<(Arc<Master>, Arc<Securi
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     security.metrics_public = args.metrics_public;
     security.max_jobs_per_owner = args.max_jobs_per_owner;
+    if let (Some(jwks), Some(iss), Some(aud)) = (&args.jwks, &args.jwt_issuer, &args.jwt_audience) {
+        security.jwt = Some(
+            crate::auth::jwt::JwtVerifier::from_file(
+                jwks,
+                iss,
+                aud,
+                &args.jwt_role_claim,
+                args.jwt_leeway_s,
+            )
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+        );
+    }
     security.rate_limit = std::num::NonZeroU32::new(args.rate_limit_per_s).map(|rate| {
         let burst = std::num::NonZeroU32::new(args.rate_limit_burst).unwrap_or(rate);
         crate::auth::RateLimit::new(rate, burst)

@@ -4,7 +4,9 @@
 //! covered without touching this file: every operation × {no token, malformed, revoked,
 //! expired, viewer, editor, admin} must answer exactly what its declared role implies
 //! (401 / 403, never an unexpected 2xx), and every mutation attempt and every denial
-//! must be in the audit log exactly once, with its status.
+//! must be in the audit log exactly once, with its status. JWTs are signed here with
+//! RSA and EC keys that `openssl` generates at test time, served to the master as a
+//! JWKS file.
 
 use serde_json::{json, Value};
 use sluice_tests::{stderr, stdout, MasterProcess};
@@ -51,6 +53,118 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+fn openssl(args: &[&str]) -> Vec<u8> {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("run openssl");
+    assert!(out.status.success(), "openssl {args:?}: {}", stderr(&out));
+    out.stdout
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A test identity provider: an RSA and an EC (P-256) key in a JWKS file, and a second
+/// RSA key the JWKS does not hold.
+struct Idp {
+    rsa: jsonwebtoken::EncodingKey,
+    ec: jsonwebtoken::EncodingKey,
+    stranger: jsonwebtoken::EncodingKey,
+    jwks: PathBuf,
+}
+
+const ISSUER: &str = "https://idp.test";
+const AUDIENCE: &str = "sluice";
+
+impl Idp {
+    fn new(dir: &Path) -> Idp {
+        let p = |n: &str| dir.join(n).to_str().unwrap().to_string();
+        for (name, alg) in [
+            ("rsa.pem", "RSA"),
+            ("stranger.pem", "RSA"),
+            ("ec.pem", "EC"),
+        ] {
+            let mut args = vec!["genpkey", "-algorithm", alg, "-out"];
+            let path = p(name);
+            args.push(&path);
+            if alg == "RSA" {
+                args.extend(["-pkeyopt", "rsa_keygen_bits:2048"]);
+            } else {
+                args.extend(["-pkeyopt", "ec_paramgen_curve:P-256"]);
+            }
+            openssl(&args);
+        }
+        let modulus = String::from_utf8(openssl(&[
+            "rsa",
+            "-in",
+            &p("rsa.pem"),
+            "-noout",
+            "-modulus",
+        ]))
+        .unwrap();
+        let hex = modulus.trim().trim_start_matches("Modulus=");
+        let n: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        let der = openssl(&["pkey", "-in", &p("ec.pem"), "-pubout", "-outform", "DER"]);
+        let xy = &der[der.len() - 64..];
+        let jwks = json!({"keys": [
+            {"kty": "RSA", "kid": "rsa", "use": "sig", "alg": "RS256", "n": b64(&n), "e": "AQAB"},
+            {"kty": "EC", "kid": "ec", "use": "sig", "alg": "ES256", "crv": "P-256",
+             "x": b64(&xy[..32]), "y": b64(&xy[32..])},
+        ]});
+        let path = dir.join("jwks.json");
+        std::fs::write(&path, jwks.to_string()).unwrap();
+        let read = |n: &str| std::fs::read(dir.join(n)).unwrap();
+        Idp {
+            rsa: jsonwebtoken::EncodingKey::from_rsa_pem(&read("rsa.pem")).unwrap(),
+            ec: jsonwebtoken::EncodingKey::from_ec_pem(&read("ec.pem")).unwrap(),
+            stranger: jsonwebtoken::EncodingKey::from_rsa_pem(&read("stranger.pem")).unwrap(),
+            jwks: path,
+        }
+    }
+
+    fn flags(&self) -> Vec<String> {
+        vec![
+            "--jwks".into(),
+            self.jwks.to_str().unwrap().into(),
+            "--jwt-issuer".into(),
+            ISSUER.into(),
+            "--jwt-audience".into(),
+            AUDIENCE.into(),
+        ]
+    }
+
+    /// A token for `sub` with `role`; `tweak` edits the claims before signing.
+    fn token(&self, ec: bool, sub: &str, role: &str, tweak: impl FnOnce(&mut Value)) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let mut claims = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": sub, "role": role,
+                                "iat": now, "nbf": now, "exp": now + 600});
+        tweak(&mut claims);
+        let (alg, kid, key) = if ec {
+            (jsonwebtoken::Algorithm::ES256, "ec", &self.ec)
+        } else {
+            (jsonwebtoken::Algorithm::RS256, "rsa", &self.rsa)
+        };
+        let mut header = jsonwebtoken::Header::new(alg);
+        header.kid = Some(kid.into());
+        jsonwebtoken::encode(&header, &claims, key).unwrap()
+    }
+
+    /// Signed by a key the JWKS does not hold, under the RSA key's kid.
+    fn forged(&self) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let claims = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "mallory", "role": "admin", "exp": now + 600});
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        header.kid = Some("rsa".into());
+        jsonwebtoken::encode(&header, &claims, &self.stranger).unwrap()
+    }
+}
+
 /// The declared role of each operation, from the served document: `None` = public.
 fn operations(doc: &Value) -> Vec<(String, String, Option<String>)> {
     let mut ops = Vec::new();
@@ -75,7 +189,9 @@ fn operations(doc: &Value) -> Vec<(String, String, Option<String>)> {
 fn every_route_answers_each_credential_as_its_role_says_and_is_audited_once() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let m = MasterProcess::start(&data, &[]);
+    let idp = Idp::new(dir.path());
+    let flags = idp.flags();
+    let m = MasterProcess::start(&data, &flags.iter().map(String::as_str).collect::<Vec<_>>());
     let admin = m.admin_token();
     let viewer = create_token(&m, "matrix-viewer", "viewer", None);
     let editor = create_token(&m, "matrix-editor", "editor", None);
@@ -105,6 +221,48 @@ fn every_route_answers_each_credential_as_its_role_says_and_is_audited_once() {
         ("viewer", bearer(&viewer), Some("viewer")),
         ("editor", bearer(&editor), Some("editor")),
         ("admin", bearer(&admin), Some("admin")),
+        (
+            "jwt-expired",
+            bearer(&idp.token(false, "alice", "admin", |c| {
+                c["exp"] = json!(c["exp"].as_i64().unwrap() - 4000)
+            })),
+            None,
+        ),
+        (
+            "jwt-not-yet-valid",
+            bearer(&idp.token(true, "alice", "admin", |c| {
+                c["nbf"] = json!(c["nbf"].as_i64().unwrap() + 3600)
+            })),
+            None,
+        ),
+        ("jwt-bad-signature", bearer(&idp.forged()), None),
+        (
+            "jwt-wrong-issuer",
+            bearer(&idp.token(false, "alice", "admin", |c| {
+                c["iss"] = json!("https://evil.test")
+            })),
+            None,
+        ),
+        (
+            "jwt-wrong-audience",
+            bearer(&idp.token(true, "alice", "admin", |c| c["aud"] = json!("other"))),
+            None,
+        ),
+        (
+            "jwt-no-role",
+            bearer(&idp.token(false, "alice", "root", |_| {})),
+            None,
+        ),
+        (
+            "jwt-viewer-rs256",
+            bearer(&idp.token(false, "alice", "viewer", |_| {})),
+            Some("viewer"),
+        ),
+        (
+            "jwt-editor-es256",
+            bearer(&idp.token(true, "bob", "editor", |_| {})),
+            Some("editor"),
+        ),
     ];
     let mut covered = 0;
     // request id → (status, method, route, who)
@@ -204,8 +362,15 @@ fn every_route_answers_each_credential_as_its_role_says_and_is_audited_once() {
         );
     }
     // The matrix's denials name the caller when the token was valid.
-    let viewer_denials = m.get("/api/v1/audit?who=matrix-viewer&outcome=denied&limit=10000");
-    assert!(!viewer_denials.as_array().unwrap().is_empty());
+    for who in ["matrix-viewer", "alice", "bob"] {
+        let denials = m.get(&format!(
+            "/api/v1/audit?who={who}&outcome=denied&limit=10000"
+        ));
+        assert!(
+            !denials.as_array().unwrap().is_empty(),
+            "no denial of {who}"
+        );
+    }
 
     // Secrets: no token value in any response (but its creation's), the audit log, the
     // metrics, the master's log or the store's files.
@@ -214,14 +379,24 @@ fn every_route_answers_each_credential_as_its_role_says_and_is_audited_once() {
     let master_log = m.log();
     let store_files = walk(&data.join("store"));
     assert!(!store_files.is_empty());
-    for (name, value) in [
+    let mut secrets: Vec<(String, String)> = [
         ("admin", &admin),
         ("viewer", &viewer),
         ("editor", &editor),
         ("revoked", &revoked),
         ("expired", &expired),
-    ] {
-        let secret = value.rsplit('_').next().unwrap();
+    ]
+    .iter()
+    .map(|(n, v)| (n.to_string(), v.rsplit('_').next().unwrap().to_string()))
+    .collect();
+    // A JWT's signature (its last part).
+    for (label, auth, _) in &creds {
+        if let (true, Some(a)) = (label.starts_with("jwt-"), auth) {
+            secrets.push((label.to_string(), a.rsplit('.').next().unwrap().to_string()));
+        }
+    }
+    for (name, secret) in &secrets {
+        let secret = secret.as_str();
         assert!(
             !bodies.contains(secret),
             "a response holds the {name} token"

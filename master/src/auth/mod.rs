@@ -13,6 +13,7 @@
 //! sled tree written before the response leaves.
 
 pub mod audit;
+pub mod jwt;
 pub mod tokens;
 
 use serde::{Deserialize, Serialize};
@@ -87,6 +88,9 @@ pub enum AuthError {
     /// The token's expiry has passed.
     #[error("the token has expired")]
     Expired,
+    /// A JWT that does not verify (the reason, never the token).
+    #[error("{0}")]
+    Jwt(String),
 }
 
 /// Errors of the token and audit stores.
@@ -128,6 +132,8 @@ pub struct Security {
     pub rate_limit: Option<RateLimit>,
     /// Jobs one owner (the token that submitted them) may hold (0: unlimited).
     pub max_jobs_per_owner: u64,
+    /// Verifies JWTs from an identity provider (`--jwks`); none: API tokens only.
+    pub jwt: Option<jwt::JwtVerifier>,
 }
 
 /// A per-caller request rate limit (a token bucket per token name).
@@ -167,6 +173,7 @@ impl Security {
             metrics_public: false,
             rate_limit: None,
             max_jobs_per_owner: 0,
+            jwt: None,
         })
     }
 }
@@ -174,7 +181,10 @@ impl Security {
 impl Security {
     /// Checks a bearer credential.
     pub fn authenticate(&self, value: &str) -> Result<Principal, AuthError> {
-        self.tokens.authenticate(value)
+        match &self.jwt {
+            Some(v) if !tokens::looks_like_token(value) => v.verify(value),
+            _ => self.tokens.authenticate(value),
+        }
     }
 }
 
