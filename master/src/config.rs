@@ -6,9 +6,8 @@
 //! (`--data-dir`/`SLUICE_DATA_DIR`, default `./sluice-data`).
 //!
 //! ```toml
-//! server = "https://sluice.internal:8443"
+//! server = "http://sluice.internal:8080"
 //! token = "sluice_…"
-//! ca_cert = "/etc/sluice/ca.pem"
 //! ```
 
 use serde::Deserialize;
@@ -25,8 +24,6 @@ pub struct ClientConfig {
     pub server: Option<String>,
     /// The API token to present.
     pub token: Option<String>,
-    /// A PEM file of CA certificates that sign the master's TLS certificate.
-    pub ca_cert: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for ClientConfig {
@@ -34,7 +31,6 @@ impl std::fmt::Debug for ClientConfig {
         f.debug_struct("ClientConfig")
             .field("server", &self.server)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
-            .field("ca_cert", &self.ca_cert)
             .finish()
     }
 }
@@ -149,7 +145,7 @@ mod tests {
         std::fs::write(&path, "sever = \"http://h:1\"\n").unwrap();
         let e = load(&path).unwrap_err().to_string();
         assert!(e.contains("config.toml") && e.contains("sever"), "{e}");
-        std::fs::write(&path, "token = \"sluice_x\"\nca_cert = \"/c.pem\"\n").unwrap();
+        std::fs::write(&path, "token = \"sluice_x\"\n").unwrap();
         let c = load(&path).unwrap();
         assert_eq!(c.token.as_deref(), Some("sluice_x"));
         assert!(!format!("{c:?}").contains("sluice_x"));
