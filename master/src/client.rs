@@ -18,6 +18,14 @@ pub struct ClientOpts {
     /// Print the API's JSON instead of a table.
     #[arg(long, global = true)]
     pub json: bool,
+    /// The API token (else the `token` of the profile, else — for a master on this
+    /// machine — `<data dir>/admin.token`).
+    #[arg(long, global = true, env = "SLUICE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// The data directory of a local master, where its admin token is (default
+    /// ./sluice-data).
+    #[arg(long, global = true, env = "SLUICE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
 }
 
 /// `sluice job …`.
@@ -248,7 +256,7 @@ pub struct ClientError {
     pub message: String,
 }
 
-fn fail(code: u8, message: impl Into<String>) -> ClientError {
+pub(crate) fn fail(code: u8, message: impl Into<String>) -> ClientError {
     ClientError {
         code,
         message: message.into(),
@@ -267,32 +275,54 @@ fn read_script(path: &PathBuf) -> Result<String, ClientError> {
         .map_err(|e| fail(2, format!("cannot read {}: {e}", path.display())))
 }
 
-struct Api {
+pub(crate) struct Api {
     base: String,
     agent: ureq::Agent,
+    token: Option<String>,
 }
 
-enum Body {
+pub(crate) enum Body {
     Json(Value),
     Text(String),
     Empty,
 }
 
 impl Api {
-    fn new(opts: &ClientOpts) -> Result<Self, ClientError> {
-        let server = crate::config::resolve_server(opts.server.as_deref())
-            .map_err(|e| fail(2, format!("error: {e}")))?;
+    pub(crate) fn new(opts: &ClientOpts) -> Result<Self, ClientError> {
+        let profile = crate::config::profile().map_err(|e| fail(2, format!("error: {e}")))?;
+        let server = match &opts.server {
+            Some(s) => s.clone(),
+            None => profile
+                .server
+                .clone()
+                .unwrap_or_else(|| crate::config::DEFAULT_SERVER.to_string()),
+        };
+        let token = crate::config::resolve_token(
+            opts.token.as_deref(),
+            &profile,
+            &server,
+            opts.data_dir.as_deref(),
+        );
         Ok(Api {
             base: server.trim_end_matches('/').to_string(),
             agent: ureq::AgentBuilder::new()
                 .timeout(std::time::Duration::from_secs(60))
                 .build(),
+            token,
         })
     }
 
-    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Body, ClientError> {
+    pub(crate) fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Body, ClientError> {
         let url = format!("{}{path}", self.base);
-        let req = self.agent.request(method, &url);
+        let mut req = self.agent.request(method, &url);
+        if let Some(t) = &self.token {
+            req = req.set("Authorization", &format!("Bearer {t}"));
+        }
         let result = match body {
             Some(b) => req.send_json(b),
             None => req.call(),
@@ -305,9 +335,13 @@ impl Api {
                     .ok()
                     .and_then(|v| v["message"].as_str().map(str::to_string))
                     .unwrap_or(text);
+                let hint = match status {
+                    401 => " (pass --token, set SLUICE_TOKEN or the profile's `token`; a local master's admin token is <data dir>/admin.token)",
+                    _ => "",
+                };
                 return Err(fail(
                     if (400..500).contains(&status) { 2 } else { 1 },
-                    format!("error: {message}"),
+                    format!("error: {message}{hint}"),
                 ));
             }
             Err(e) => {
@@ -336,7 +370,12 @@ impl Api {
         }
     }
 
-    fn json(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, ClientError> {
+    pub(crate) fn json(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, ClientError> {
         match self.call(method, path, body)? {
             Body::Json(v) => Ok(v),
             Body::Text(t) => Ok(Value::String(t)),
@@ -401,7 +440,7 @@ fn follow_log(api: &Api, id: &str, mut printed: String) -> Result<(), ClientErro
 }
 
 /// Percent-encodes a path segment.
-fn seg(s: &str) -> String {
+pub(crate) fn seg(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
@@ -413,7 +452,7 @@ fn seg(s: &str) -> String {
     out
 }
 
-fn s(v: &Value) -> String {
+pub(crate) fn s(v: &Value) -> String {
     match v {
         Value::Null => "-".to_string(),
         Value::String(s) => s.clone(),
@@ -422,7 +461,7 @@ fn s(v: &Value) -> String {
 }
 
 /// Prints rows as an aligned table.
-fn table(headers: &[&str], rows: Vec<Vec<String>>) {
+pub(crate) fn table(headers: &[&str], rows: Vec<Vec<String>>) {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
     for r in &rows {
         for (i, c) in r.iter().enumerate() {
@@ -510,11 +549,11 @@ fn print_tables(tables: &[Value]) {
     );
 }
 
-fn print_json(v: &Value) {
+pub(crate) fn print_json(v: &Value) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
-fn as_list(v: &Value) -> Vec<Value> {
+pub(crate) fn as_list(v: &Value) -> Vec<Value> {
     v.as_array().cloned().unwrap_or_default()
 }
 

@@ -1,9 +1,13 @@
 //! The command-line clients' profile: `~/.config/sluice/config.toml` (or the file
 //! `SLUICE_CONFIG` names). Where a client command finds its master: `--server`, then
-//! `SLUICE_SERVER`, then the file's `server`, then `http://127.0.0.1:8080`.
+//! `SLUICE_SERVER`, then the file's `server`, then `http://127.0.0.1:8080`. Which token
+//! it presents: `--token`, then `SLUICE_TOKEN`, then the file's `token`, then — for a
+//! master on this machine — the admin token `sluice serve` wrote into its data directory
+//! (`--data-dir`/`SLUICE_DATA_DIR`, default `./sluice-data`).
 //!
 //! ```toml
 //! server = "http://sluice.internal:8080"
+//! token = "sluice_…"
 //! ```
 
 use serde::Deserialize;
@@ -13,11 +17,22 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
 
 /// The file's contents. Unknown keys are refused, so a typo does not go unnoticed.
-#[derive(Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct ClientConfig {
     /// The master's base URL.
     pub server: Option<String>,
+    /// The API token to present.
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("server", &self.server)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// Why the profile could not be read.
@@ -63,11 +78,57 @@ pub fn resolve_server(given: Option<&str>) -> Result<String, ConfigError> {
     if let Some(s) = given {
         return Ok(s.to_string());
     }
-    let from_file = match config_path() {
-        Some(p) => load(&p)?.server,
-        None => None,
+    Ok(profile()?
+        .server
+        .unwrap_or_else(|| DEFAULT_SERVER.to_string()))
+}
+
+/// The profile, or an empty one without a home.
+pub fn profile() -> Result<ClientConfig, ConfigError> {
+    match config_path() {
+        Some(p) => load(&p),
+        None => Ok(ClientConfig::default()),
+    }
+}
+
+/// The default data directory of `sluice serve`.
+pub const DEFAULT_DATA_DIR: &str = "./sluice-data";
+
+/// Whether `server` is a master on this machine (a loopback host).
+pub fn is_local(server: &str) -> bool {
+    let rest = server.split_once("://").map(|(_, r)| r).unwrap_or(server);
+    let host = rest.split(['/', '?']).next().unwrap_or("");
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host),
     };
-    Ok(from_file.unwrap_or_else(|| DEFAULT_SERVER.to_string()))
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The token to present: `given` (`--token`/`SLUICE_TOKEN`), else the profile's, else
+/// for a local master the admin token file in `data_dir` (default
+/// [`DEFAULT_DATA_DIR`]); `None`: no token (the master answers 401 where one is needed).
+pub fn resolve_token(
+    given: Option<&str>,
+    profile: &ClientConfig,
+    server: &str,
+    data_dir: Option<&Path>,
+) -> Option<String> {
+    if let Some(t) = given.filter(|t| !t.is_empty()) {
+        return Some(t.trim().to_string());
+    }
+    if let Some(t) = &profile.token {
+        return Some(t.trim().to_string());
+    }
+    if !is_local(server) && data_dir.is_none() {
+        return None;
+    }
+    let dir = data_dir.unwrap_or(Path::new(DEFAULT_DATA_DIR));
+    let text = std::fs::read_to_string(crate::auth::admin_token_path(dir)).ok()?;
+    Some(text.trim().to_string()).filter(|t| !t.is_empty())
 }
 
 #[cfg(test)]
@@ -84,5 +145,40 @@ mod tests {
         std::fs::write(&path, "sever = \"http://h:1\"\n").unwrap();
         let e = load(&path).unwrap_err().to_string();
         assert!(e.contains("config.toml") && e.contains("sever"), "{e}");
+        std::fs::write(&path, "token = \"sluice_x\"\n").unwrap();
+        let c = load(&path).unwrap();
+        assert_eq!(c.token.as_deref(), Some("sluice_x"));
+        assert!(!format!("{c:?}").contains("sluice_x"));
+    }
+
+    #[test]
+    fn the_token_comes_from_the_flag_the_profile_or_a_local_data_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("admin.token"), "sluice_file\n").unwrap();
+        let empty = ClientConfig::default();
+        let with = ClientConfig {
+            token: Some("sluice_profile".into()),
+            ..Default::default()
+        };
+        let local = "http://127.0.0.1:8080";
+        let d = Some(dir.path());
+        assert_eq!(
+            resolve_token(Some("sluice_flag"), &with, local, d).as_deref(),
+            Some("sluice_flag")
+        );
+        assert_eq!(
+            resolve_token(None, &with, local, d).as_deref(),
+            Some("sluice_profile")
+        );
+        assert_eq!(
+            resolve_token(None, &empty, local, d).as_deref(),
+            Some("sluice_file")
+        );
+        assert_eq!(
+            resolve_token(None, &empty, "http://h.example:80", None),
+            None
+        );
+        assert!(is_local("http://localhost:1") && is_local("https://[::1]:8443/x"));
+        assert!(!is_local("http://10.0.0.1:8080"));
     }
 }

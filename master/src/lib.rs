@@ -14,7 +14,9 @@
 //! `sluice-worker` executable built by the dataflow crate).
 
 pub mod api;
+pub mod auth;
 pub mod client;
+pub mod client_security;
 pub mod cluster;
 pub mod config;
 pub mod metrics;

@@ -84,6 +84,10 @@ enum Command {
     Table(sluice_master::client::TableArgs),
     /// Manage scheduled workflows (create, list, get, runs, trigger, backfill, cancel…).
     Workflow(sluice_master::client::WorkflowArgs),
+    /// Manage API tokens (create, list, revoke; admin).
+    Token(sluice_master::client_security::TokenArgs),
+    /// Read the master's audit log (admin).
+    Audit(sluice_master::client_security::AuditArgs),
     /// Run one instance of a job (started by the master's local cluster, not by hand).
     Worker(WorkerArgs),
     /// Print a shell completion script (`sluice completions bash > /etc/bash_completion.d/sluice`).
@@ -140,6 +144,18 @@ fn main() -> ExitCode {
         }),
         Command::Workflow(args) => {
             sluice_master::client::workflow_cmd(args).map_err(|e| run::Failure {
+                code: e.code,
+                message: e.message,
+            })
+        }
+        Command::Token(args) => {
+            sluice_master::client_security::token_cmd(args).map_err(|e| run::Failure {
+                code: e.code,
+                message: e.message,
+            })
+        }
+        Command::Audit(args) => {
+            sluice_master::client_security::audit_cmd(args).map_err(|e| run::Failure {
                 code: e.code,
                 message: e.message,
             })

@@ -86,6 +86,9 @@ pub struct Job {
     pub created_at_ms: i64,
     /// Time of the last spec change.
     pub updated_at_ms: i64,
+    /// Who submitted it (a token's name); none: before authentication, or a workflow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 /// Where a job is in its life, as the watchdog last decided.
@@ -234,6 +237,9 @@ pub struct JobEvent {
     pub state: Option<JobState>,
     /// Human-readable detail (the reason).
     pub message: String,
+    /// Who caused it (a token's name), when a request did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 /// A table stored in the catalog, usable by any job.

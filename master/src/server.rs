@@ -2,6 +2,8 @@
 //! workflow scheduler, and serve the REST API. Instances are separate processes: stopping or killing the master leaves
 //! them running, and the next master adopts them.
 
+use crate::auth::audit::Retention;
+use crate::auth::{admin_token_path, Role, Security};
 use crate::cluster::{Cluster, LocalCluster, LocalClusterConfig};
 use crate::service::{Counters, Master};
 use crate::store::SledStore;
@@ -71,10 +73,51 @@ pub struct ServeArgs {
     /// rotated copy (`worker.log.1`) are each about this size at most.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..))]
     pub worker_log_max_mib: u64,
+    /// Serve `/metrics` without authentication on the main listener (default: it needs
+    /// a viewer token).
+    #[arg(long)]
+    pub metrics_public: bool,
+    /// Also serve `/metrics`, unauthenticated, on this address (for a Prometheus that
+    /// scrapes without a token); the main listener keeps it behind authentication.
+    #[arg(long)]
+    pub metrics_listen: Option<SocketAddr>,
+    /// The audit log keeps at most this many entries (the oldest go first).
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub audit_max_entries: u64,
+    /// The audit log drops entries older than this many days.
+    #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u64).range(1..))]
+    pub audit_max_age_days: u64,
+    /// Requests per second one token may make on average (0: unlimited); beyond it,
+    /// 429 with `Retry-After`.
+    #[arg(long, default_value_t = 100)]
+    pub rate_limit_per_s: u32,
+    /// Requests one token may make in a burst above the average rate.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit_burst: u32,
+    /// Jobs one owner (the token that submitted them) may hold (0: unlimited).
+    #[arg(long, default_value_t = 100)]
+    pub max_jobs_per_owner: u64,
+    /// Also accept JWTs (RS256/ES256) signed by a key of this JWKS file (an identity
+    /// provider's `jwks_uri` document, saved); needs --jwt-issuer and --jwt-audience.
+    #[arg(long, requires_all = ["jwt_issuer", "jwt_audience"])]
+    pub jwks: Option<PathBuf>,
+    /// The `iss` a JWT must carry.
+    #[arg(long)]
+    pub jwt_issuer: Option<String>,
+    /// The `aud` a JWT must carry.
+    #[arg(long)]
+    pub jwt_audience: Option<String>,
+    /// The claim that holds a JWT's role (viewer, editor or admin).
+    #[arg(long, default_value = "role")]
+    pub jwt_role_claim: String,
+    /// Clock skew allowed on a JWT's exp and nbf (seconds).
+    #[arg(long, default_value_t = 30)]
+    pub jwt_leeway_s: u64,
 }
 
-/// Builds the master over `args.data_dir` (store + local cluster).
-pub fn build_master(args: &ServeArgs) -> anyhow::Result<Arc<Master>> {
+/// Builds the master over `args.data_dir` (store + local cluster), and its security
+/// state (API tokens, audit log) over the same store.
+pub fn build_master(args: &ServeArgs) -> anyhow::Result<(Arc<Master>, Arc<Security>)> {
     std::fs::create_dir_all(&args.data_dir).map_err(|e| {
         anyhow::anyhow!(
             "cannot create the data directory {}: {e}",
@@ -114,9 +157,37 @@ pub fn build_master(args: &ServeArgs) -> anyhow::Result<Arc<Master>> {
         .map_err(|e| anyhow::anyhow!("cannot resolve the data directory: {e}"))?;
     let seal_key = sluice_catalogs::sealed::SealKey::load_or_create(&seal_key_path, rand::random)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut security = Security::open(
+        store.db(),
+        Retention {
+            max_entries: args.audit_max_entries,
+            max_age_ms: i64::try_from(args.audit_max_age_days)
+                .unwrap_or(i64::MAX / 86_400_000)
+                .saturating_mul(86_400_000),
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    security.metrics_public = args.metrics_public;
+    security.max_jobs_per_owner = args.max_jobs_per_owner;
+    if let (Some(jwks), Some(iss), Some(aud)) = (&args.jwks, &args.jwt_issuer, &args.jwt_audience) {
+        security.jwt = Some(
+            crate::auth::jwt::JwtVerifier::from_file(
+                jwks,
+                iss,
+                aud,
+                &args.jwt_role_claim,
+                args.jwt_leeway_s,
+            )
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+        );
+    }
+    security.rate_limit = std::num::NonZeroU32::new(args.rate_limit_per_s).map(|rate| {
+        let burst = std::num::NonZeroU32::new(args.rate_limit_burst).unwrap_or(rate);
+        crate::auth::RateLimit::new(rate, burst)
+    });
     let workflows = SledWorkflowStore::open(&store)
         .map_err(|e| anyhow::anyhow!("cannot open the workflow store: {e}"))?;
-    Ok(Arc::new(Master {
+    let master = Arc::new(Master {
         workflows: Arc::new(workflows),
         scheduler_wake: Mutex::new(None),
         scheduler: SchedulerConfig {
@@ -133,12 +204,49 @@ pub fn build_master(args: &ServeArgs) -> anyhow::Result<Arc<Master>> {
         seal_key: Some(seal_key),
         seal_key_path: Some(seal_key_path),
         starts: Mutex::new(()),
-    }))
+    });
+    Ok((master, Arc::new(security)))
 }
+
+/// On first start (no `<data dir>/admin.token`), mints an admin token and writes it
+/// there (mode 0600), revoking an earlier bootstrap token whose file was removed. Logs
+/// the file's path, never the value.
+pub fn ensure_admin_token(data_dir: &std::path::Path, security: &Security) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = admin_token_path(data_dir);
+    if path.exists() {
+        tracing::info!("admin token: {}", path.display());
+        return Ok(());
+    }
+    let _ = security.tokens.revoke(BOOTSTRAP_TOKEN);
+    let minted = security
+        .tokens
+        .create(BOOTSTRAP_TOKEN, Role::Admin, None, "sluice serve")
+        .map_err(|e| anyhow::anyhow!("cannot create the admin token: {e}"))?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    f.write_all(format!("{}\n", minted.value).as_bytes())
+        .and_then(|_| f.sync_all())
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    tracing::info!(
+        "created an admin token in {} (the CLI reads it for this data directory; `sluice token create` makes more)",
+        path.display()
+    );
+    Ok(())
+}
+
+/// The name of the token `sluice serve` creates on first start.
+pub const BOOTSTRAP_TOKEN: &str = "admin";
 
 /// `sluice serve`: runs until SIGINT/SIGTERM.
 pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let master = build_master(&args)?;
+    let (master, security) = build_master(&args)?;
+    ensure_admin_token(&args.data_dir, &security)?;
     let (tx, rx) = std::sync::mpsc::channel();
     if let Ok(mut w) = master.wake.lock() {
         *w = Some(tx);
@@ -173,7 +281,25 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "sluice master listening on http://{addr} (Swagger UI: http://{addr}/swagger-ui), data in {}",
             args.data_dir.display()
         );
-        let app = crate::api::app(master.clone());
+        if !addr.ip().is_loopback() {
+            tracing::warn!(
+                "listening on {addr} without TLS: tokens travel in clear text (put a TLS-terminating proxy in front)"
+            );
+        }
+        if let Some(maddr) = args.metrics_listen {
+            let ml = tokio::net::TcpListener::bind(maddr)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {maddr}: {e}"))?;
+            let maddr = ml.local_addr().unwrap_or(maddr);
+            tracing::info!("metrics (unauthenticated) on http://{maddr}/metrics");
+            let mapp = crate::api::metrics_app(master.clone());
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(ml, mapp).await {
+                    tracing::error!("metrics listener failed: {e}");
+                }
+            });
+        }
+        let app = crate::api::app(master.clone(), security.clone());
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown_signal())
             .await

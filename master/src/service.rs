@@ -417,6 +417,7 @@ impl Master {
                 version: job.version,
                 state: None,
                 message,
+                by: crate::auth::current_actor(),
             },
         )?)
     }
@@ -450,6 +451,7 @@ impl Master {
             bounded,
             created_at_ms: now,
             updated_at_ms: now,
+            owner: crate::auth::current_actor(),
         };
         let status = JobStatus::new(&job.id, 1, now);
         self.store.create_job(&job, &status)?;

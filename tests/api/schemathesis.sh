@@ -4,9 +4,11 @@
 # 5xx and every response conforms to the document (status codes, content types,
 # headers, schemas). Usage: tests/api/schemathesis.sh SLUICE_BIN SCHEMATHESIS_BIN [MAX_EXAMPLES]
 #
-# Excluded checks, and why: positive_data_acceptance (a schema-valid body may still be
+# It runs authenticated with the admin token `sluice serve` writes on first start;
+# `ignored_auth` checks that every secured operation refuses a request without it.
+# Excluded check, and why: positive_data_acceptance (a schema-valid body may still be
 # refused: SQL that does not compile is a 422 by design, and the schema cannot express
-# "compiles"); ignored_auth (the API has no authentication yet).
+# "compiles").
 set -euo pipefail
 sluice="$1"
 st="$2"
@@ -38,6 +40,9 @@ done
 if [[ -z "$base" ]]; then
   echo "sluice serve did not start:"; cat "$work/master.log"; exit 1
 fi
+# The admin token (written before the master listens); the CLI seeds below use it too.
+SLUICE_TOKEN=$(cat "$work/data/admin.token")
+export SLUICE_TOKEN
 # Seed data, so operations on an existing job and table are exercised too (the names
 # are the examples in the document).
 cat >"$work/job.sql" <<'SQL'
@@ -58,7 +63,8 @@ echo "schemathesis against $base (max $max_examples examples per operation)"
 run_st() {
   "$st" run "$base/api-docs/openapi.json" \
     --checks all \
-    --exclude-checks positive_data_acceptance,ignored_auth \
+    --exclude-checks positive_data_acceptance \
+    -H "Authorization: Bearer $SLUICE_TOKEN" \
     --max-examples "$max_examples" \
     --phases "$1" \
     --workers 2 \

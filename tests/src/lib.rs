@@ -146,15 +146,56 @@ impl MasterProcess {
         let _ = self.child.wait();
     }
 
-    /// A request: returns (status, body as JSON, or as a string when not JSON).
+    /// The admin token `sluice serve` wrote on first start (`<data>/admin.token`).
+    pub fn admin_token(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("admin.token"))
+            .expect("read admin.token")
+            .trim()
+            .to_string()
+    }
+
+    /// A request with the admin token: returns (status, body as JSON, or as a string
+    /// when not JSON).
     pub fn request(
         &self,
         method: &str,
         path: &str,
         body: Option<serde_json::Value>,
     ) -> (u16, serde_json::Value) {
+        self.request_as(Some(&self.admin_token()), method, path, body)
+    }
+
+    /// A request presenting `token` (none: no `Authorization` header).
+    pub fn request_as(
+        &self,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let (status, _, value) = self.request_full(
+            token.map(|t| format!("Bearer {t}")).as_deref(),
+            method,
+            path,
+            body,
+        );
+        (status, value)
+    }
+
+    /// A request with this `Authorization` header value (none: no header): returns
+    /// (status, headers, body).
+    pub fn request_full(
+        &self,
+        authorization: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, Vec<(String, String)>, serde_json::Value) {
         let url = format!("{}{path}", self.base);
-        let req = ureq::request(method, &url).timeout(std::time::Duration::from_secs(60));
+        let mut req = ureq::request(method, &url).timeout(std::time::Duration::from_secs(60));
+        if let Some(a) = authorization {
+            req = req.set("Authorization", a);
+        }
         let result = match body {
             Some(b) => req.send_json(b),
             None => req.call(),
@@ -165,9 +206,14 @@ impl MasterProcess {
             Err(e) => panic!("{method} {url}: {e}"),
         };
         let status = resp.status();
+        let headers = resp
+            .headers_names()
+            .into_iter()
+            .filter_map(|n| resp.header(&n).map(|v| (n.clone(), v.to_string())))
+            .collect();
         let text = resp.into_string().unwrap_or_default();
         let value = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
-        (status, value)
+        (status, headers, value)
     }
 
     /// GET, expecting 200.
@@ -177,11 +223,15 @@ impl MasterProcess {
         v
     }
 
-    /// Runs `sluice <args> --server BASE` and returns its output.
+    /// Runs `sluice <args> --server BASE` and returns its output. The CLI finds the
+    /// admin token in the data directory (`SLUICE_DATA_DIR`), as it does for a local
+    /// master.
     pub fn cli(&self, args: &[&str]) -> Output {
         Command::new(sluice_bin())
             .args(args)
             .args(["--server", &self.base])
+            .env_remove("SLUICE_TOKEN")
+            .env("SLUICE_DATA_DIR", &self.data_dir)
             .output()
             .expect("run the sluice CLI")
     }

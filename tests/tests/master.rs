@@ -463,6 +463,7 @@ fn errors_are_one_json_body_and_user_mistakes_are_4xx() {
     let (s, v) = m.request("POST", "/api/v1/jobs", Some(json!({"name": 5})));
     assert_eq!((s, v["code"].as_str()), (422, Some("invalid_json")), "{v}");
     let resp = ureq::post(&format!("{}/api/v1/jobs", m.base))
+        .set("Authorization", &format!("Bearer {}", m.admin_token()))
         .set("Content-Type", "application/json")
         .send_string("{not json");
     match resp {
@@ -647,14 +648,17 @@ fn acknowledged_writes_survive_kill9_of_the_master_during_writes() {
     // moment; every write that got a 201 must be there after a restart, exactly once.
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut m = MasterProcess::start(&data, &[]);
+    // As fast as it can: beyond any per-token rate limit.
+    let mut m = MasterProcess::start(&data, &["--rate-limit-per-s", "0"]);
     let base = m.base.clone();
+    let auth = format!("Bearer {}", m.admin_token());
     let writer = std::thread::spawn(move || {
         let mut acknowledged = Vec::new();
         for i in 0..100_000 {
             let name = format!("t{i}");
             let ddl = format!("CREATE TABLE {name} (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '1')");
             let r = ureq::post(&format!("{base}/api/v1/tables"))
+                .set("Authorization", &auth)
                 .timeout(Duration::from_secs(5))
                 .send_json(json!({"ddl": ddl}));
             match r {
@@ -788,7 +792,7 @@ fn each_table_keeps_its_own_ddl() {
     assert!(!text.trim_end().ends_with(';'), "{shout}");
 }
 
-/// The CLI finds its master in the profile (`SLUICE_CONFIG`, else
+/// The CLI finds its master and its token in the profile (`SLUICE_CONFIG`, else
 /// `~/.config/sluice/config.toml`) when neither `--server` nor `SLUICE_SERVER` says;
 /// a typo in the profile is a clear error (exit 2).
 #[test]
@@ -799,13 +803,16 @@ fn cli_takes_its_server_from_the_config_file() {
     std::fs::create_dir_all(home.join(".config/sluice")).unwrap();
     std::fs::write(
         home.join(".config/sluice/config.toml"),
-        format!("server = \"{}\"\n", m.base),
+        format!("server = \"{}\"\ntoken = \"{}\"\n", m.base, m.admin_token()),
     )
     .unwrap();
     let run = |args: &[&str]| {
         std::process::Command::new(sluice_tests::sluice_bin())
             .args(args)
+            .current_dir(dir.path())
             .env_remove("SLUICE_SERVER")
+            .env_remove("SLUICE_TOKEN")
+            .env_remove("SLUICE_DATA_DIR")
             .env_remove("SLUICE_CONFIG")
             .env_remove("XDG_CONFIG_HOME")
             .env("HOME", &home)

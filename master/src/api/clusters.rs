@@ -1,8 +1,10 @@
 //! `/api/v1/clusters`: where instances run, with capacity and use.
 
 use super::error::{ApiError, ErrorBody};
+use super::guard::secured;
 use super::views::ClusterView;
 use super::AppState;
+use crate::auth::Role;
 use crate::model::Capacity;
 use axum::extract::State;
 use axum::Json;
@@ -11,7 +13,7 @@ use utoipa_axum::routes;
 
 /// The routes of this resource.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_clusters))
+    OpenApiRouter::new().routes(secured(Role::Admin, routes!(list_clusters)))
 }
 
 /// Clusters with their capacity and what live instances use of it.

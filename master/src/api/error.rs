@@ -16,7 +16,9 @@ use utoipa::ToSchema;
 pub struct ErrorBody {
     /// A stable, machine-readable code: `invalid_request`, `invalid_json`,
     /// `unsupported_media_type`, `payload_too_large`, `invalid_sql`, `not_found`,
-    /// `conflict`, `method_not_allowed`, `internal`, `unavailable`.
+    /// `conflict`, `method_not_allowed`, `unauthorized` (no valid bearer token),
+    /// `forbidden` (the token's role is too low), `too_many_requests`, `quota_exceeded`,
+    /// `internal`, `unavailable`.
     #[schema(example = "invalid_sql")]
     pub code: String,
     /// One human-readable line.

@@ -1,8 +1,10 @@
 //! `/api/v1/instances`: list, get, kill, logs.
 
 use super::error::{ApiError, ApiPath, ApiQuery, ErrorBody};
+use super::guard::secured;
 use super::views::{InstanceListQuery, InstanceView, LogsQuery};
 use super::AppState;
+use crate::auth::Role;
 use crate::service::ServiceError;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -15,10 +17,10 @@ use utoipa_axum::routes;
 /// The routes of this resource.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_instances))
-        .routes(routes!(get_instance))
-        .routes(routes!(kill_instance))
-        .routes(routes!(instance_logs))
+        .routes(secured(Role::Viewer, routes!(list_instances)))
+        .routes(secured(Role::Viewer, routes!(get_instance)))
+        .routes(secured(Role::Editor, routes!(kill_instance)))
+        .routes(secured(Role::Viewer, routes!(instance_logs)))
 }
 
 fn restarts_by_job(m: &AppState) -> BTreeMap<String, u64> {

@@ -2,19 +2,24 @@
 //! and instances.
 
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
+use super::guard::secured;
 use super::views::{
     CreateJobRequest, EventView, EventsQuery, InstanceView, JobListQuery, JobView, QueryPlanView,
     SqlErrorView, UpdateJobRequest, ValidateRequest, ValidateResponse,
 };
 use super::AppState;
+use crate::auth::Role;
+use crate::auth::{Principal, Security};
 use crate::model::{DesiredState, Resources};
 use crate::service::{JobPatch, NewJob, ServiceError};
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::Extension;
 use axum::Json;
 use serde::Serialize;
 use sluice_compiler::{ExplainStage, SinkTarget};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -22,12 +27,15 @@ use utoipa_axum::routes;
 /// The routes of this resource.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_jobs, create_job))
-        .routes(routes!(validate_job))
-        .routes(routes!(get_job, update_job, delete_job))
-        .routes(routes!(job_events))
-        .routes(routes!(job_instances))
-        .routes(routes!(job_commits))
+        .routes(secured(Role::Viewer, routes!(list_jobs)))
+        .routes(secured(Role::Editor, routes!(create_job)))
+        .routes(secured(Role::Viewer, routes!(validate_job)))
+        .routes(secured(Role::Viewer, routes!(get_job)))
+        .routes(secured(Role::Editor, routes!(update_job)))
+        .routes(secured(Role::Editor, routes!(delete_job)))
+        .routes(secured(Role::Viewer, routes!(job_events)))
+        .routes(secured(Role::Viewer, routes!(job_instances)))
+        .routes(secured(Role::Viewer, routes!(job_commits)))
 }
 
 /// The input range one source covered in a commit: each worker's position at the
@@ -165,14 +173,37 @@ fn read_commits(dir: &str) -> Result<Vec<CommitView>, String> {
         (status = 400, description = "Invalid request (name, limits, cluster)", body = ErrorBody),
         (status = 409, description = "A job of that name exists", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 429, description = "The caller owns as many jobs as one owner may (`quota_exceeded`), or sends too many requests", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Malformed body, or SQL that does not compile", body = ErrorBody),
         (status = 503, description = "The store failed", body = ErrorBody),
     ))]
 async fn create_job(
     State(m): State<AppState>,
+    Extension(security): Extension<Arc<Security>>,
+    Extension(caller): Extension<Principal>,
     ApiJson(req): ApiJson<CreateJobRequest>,
 ) -> Result<(StatusCode, Json<JobView>), ApiError> {
+    let cap = security.max_jobs_per_owner;
+    if cap > 0 {
+        let owned = m
+            .store
+            .list_jobs()
+            .map_err(ServiceError::from)?
+            .iter()
+            .filter(|j| j.owner.as_deref() == Some(caller.name.as_str()))
+            .count() as u64;
+        if owned >= cap {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "quota_exceeded",
+                format!(
+                    "'{}' owns {owned} jobs, the most one owner may (--max-jobs-per-owner {cap}): delete one first",
+                    caller.name
+                ),
+            ));
+        }
+    }
     let d = Resources::default();
     let resources = Resources {
         parallelism: req.resources.parallelism.unwrap_or(d.parallelism),
@@ -407,6 +438,7 @@ async fn job_events(
                 version: e.version,
                 state: e.state,
                 message: e.message,
+                by: e.by,
             })
             .collect(),
     ))

@@ -1,8 +1,10 @@
 //! `/healthz` and `/metrics`.
 
 use super::error::{ApiError, ErrorBody};
+use super::guard::{public, secured};
 use super::views::Health;
 use super::AppState;
+use crate::auth::Role;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -13,8 +15,8 @@ use utoipa_axum::routes;
 /// The routes of this resource.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(healthz))
-        .routes(routes!(metrics))
+        .routes(public(routes!(healthz)))
+        .routes(secured(Role::Viewer, routes!(metrics)))
 }
 
 /// Liveness: 200 while the master serves requests and its store answers.
@@ -39,7 +41,7 @@ async fn healthz(State(m): State<AppState>) -> Result<Json<Health>, ApiError> {
     responses(
         (status = 200, description = "Metrics", body = String, content_type = "text/plain"),
     ))]
-async fn metrics(State(m): State<AppState>) -> impl IntoResponse {
+pub(crate) async fn metrics(State(m): State<AppState>) -> impl IntoResponse {
     (
         [(
             header::CONTENT_TYPE,

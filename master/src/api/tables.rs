@@ -1,8 +1,10 @@
 //! `/api/v1/tables`: the persisted catalog; tables created here are usable by any job.
 
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
+use super::guard::secured;
 use super::views::{CreateTableRequest, TableView};
 use super::AppState;
+use crate::auth::Role;
 use crate::service::ServiceError;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -13,8 +15,10 @@ use utoipa_axum::routes;
 /// The routes of this resource.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_tables, create_tables))
-        .routes(routes!(get_table, drop_table))
+        .routes(secured(Role::Viewer, routes!(list_tables)))
+        .routes(secured(Role::Editor, routes!(create_tables)))
+        .routes(secured(Role::Viewer, routes!(get_table)))
+        .routes(secured(Role::Editor, routes!(drop_table)))
 }
 
 /// Create tables from `CREATE TABLE` statements.

@@ -154,6 +154,8 @@ pub struct JobView {
     pub next_restart_at: Option<String>,
     /// True when every source is bounded.
     pub bounded: bool,
+    /// Who submitted it (a token's name).
+    pub owner: Option<String>,
     /// Live instances (normally at most one).
     pub instances: Vec<String>,
     /// Rows read by the sources of the live instance (or, when none is live, of the
@@ -199,6 +201,7 @@ impl JobView {
             version: job.version,
             sql: redacted_sql(job),
             resources: job.resources,
+            owner: job.owner.clone(),
             cluster: job.cluster.clone(),
             desired_state: job.desired_state,
             state: if current {
@@ -261,6 +264,8 @@ pub struct EventView {
     pub state: Option<JobState>,
     /// Detail.
     pub message: String,
+    /// Who caused it (a token's name), when a request did.
+    pub by: Option<String>,
 }
 
 /// An instance.

@@ -3,8 +3,10 @@
 //! attempts, instance and log link, rows in/out), trigger, backfill, cancel.
 
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
+use super::guard::secured;
 use super::views::{rfc3339, ResourcesInput};
 use super::AppState;
+use crate::auth::Role;
 use crate::model::{ObservedInstance, Resources};
 use crate::workflow::schedule::Schedule;
 use crate::workflow::service::WorkflowPatch;
@@ -24,12 +26,16 @@ use utoipa_axum::routes;
 /// The routes of this resource.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_workflows, create_workflow))
-        .routes(routes!(get_workflow, update_workflow, delete_workflow))
-        .routes(routes!(list_runs, trigger_run))
-        .routes(routes!(get_run))
-        .routes(routes!(cancel_run))
-        .routes(routes!(backfill))
+        .routes(secured(Role::Viewer, routes!(list_workflows)))
+        .routes(secured(Role::Editor, routes!(create_workflow)))
+        .routes(secured(Role::Viewer, routes!(get_workflow)))
+        .routes(secured(Role::Editor, routes!(update_workflow)))
+        .routes(secured(Role::Editor, routes!(delete_workflow)))
+        .routes(secured(Role::Viewer, routes!(list_runs)))
+        .routes(secured(Role::Editor, routes!(trigger_run)))
+        .routes(secured(Role::Viewer, routes!(get_run)))
+        .routes(secured(Role::Editor, routes!(cancel_run)))
+        .routes(secured(Role::Editor, routes!(backfill)))
 }
 
 /// Default delay before a task's retry (ms).

@@ -193,6 +193,7 @@ pub(super) fn stored_event(seq: u64, event: NewEvent) -> JobEvent {
         version: event.version,
         state: event.state,
         message: event.message,
+        by: event.by,
     }
 }
 

@@ -56,6 +56,8 @@ pub struct NewEvent {
     pub state: Option<JobState>,
     /// Detail.
     pub message: String,
+    /// Who caused it (a token's name), when a request did.
+    pub by: Option<String>,
 }
 
 /// Durable master state. Every method is atomic; a method that returns `Ok` after a
@@ -142,6 +144,7 @@ mod fixtures {
             bounded: false,
             created_at_ms: 1_000,
             updated_at_ms: 1_000 + version as i64,
+            owner: None,
         }
     }
 
@@ -180,6 +183,7 @@ mod fixtures {
             version,
             state: Some(JobState::Running),
             message: format!("{kind} v{version}"),
+            by: None,
         }
     }
 

@@ -121,6 +121,7 @@ fn event(
             version,
             state,
             message,
+            by: None,
         },
     );
 }
