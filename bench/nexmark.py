@@ -444,6 +444,10 @@ def machine(sluice):
         else "not installed"
     return dict(cpu=cpu, cores=os.cpu_count(), memory=mem, os=platform.platform(),
                 sluice_commit=cmd("git", "rev-parse", "--short", "HEAD"),
+                # The profile the binary was built with, read off its path (target/<profile>/sluice).
+                sluice_build=("debug build" if f"{os.sep}debug{os.sep}" in os.path.abspath(sluice)
+                              else "release build" if f"{os.sep}release{os.sep}" in os.path.abspath(sluice)
+                              else f"binary {sluice}"),
                 sluice_binary=sluice, flink=flink, java=java[0] if java else "unknown",
                 python=platform.python_version())
 
@@ -458,7 +462,7 @@ def report(args, m, counts, runs, startup, checks):
     else:
         lines = [f"# Nexmark: Sluice beside Apache Flink, {args.events:,} events", ""]
     lines.append(f"{datetime.date.today().isoformat()}. Machine: {m['cpu']}, {m['cores']} cores, {m['memory']}; "
-                 f"{m['os']}. Sluice {m['sluice_commit']} (release build), Flink {m['flink']} (PyFlink, "
+                 f"{m['os']}. Sluice {m['sluice_commit']} ({m['sluice_build']}; the working tree's commit when the run started), Flink {m['flink']} (PyFlink, "
                  f"local mini-cluster, streaming mode), {m['java']}, Python {m['python']}. Load average "
                  f"(1/5/15 min) before the runs: {m['load_average_before']}, after: {m['load_average_after']} "
                  "(other work on the machine shares its 2 cores).")
