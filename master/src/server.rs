@@ -71,6 +71,38 @@ pub struct ServeArgs {
     /// rotated copy (`worker.log.1`) are each about this size at most.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..))]
     pub worker_log_max_mib: u64,
+    /// A directory jobs may read and write local files under (repeatable; default: a
+    /// `files/` directory in the master's working directory, created at start). The
+    /// data directory is never reachable, even inside an allowed directory.
+    #[arg(long = "allow-path", value_name = "DIR")]
+    pub allow_paths: Vec<PathBuf>,
+    /// A custom object-store endpoint jobs may use (`s3.endpoint`, `az.endpoint`), as a
+    /// URL (repeatable; default: none, only the providers' public endpoints).
+    #[arg(long = "allow-endpoint", value_name = "URL")]
+    pub allow_endpoints: Vec<String>,
+    /// Lend this master's own (ambient) cloud credentials to jobs for this endpoint:
+    /// `aws`, `gcs`, `azure` (the public endpoints) or an allowed custom endpoint's URL
+    /// (repeatable; default: never).
+    #[arg(long = "allow-ambient-credentials", value_name = "ENDPOINT")]
+    pub allow_ambient_credentials: Vec<String>,
+}
+
+/// The job sandbox from the flags; without `--allow-path`, `./files` (created).
+fn build_sandbox(args: &ServeArgs) -> anyhow::Result<crate::sandbox::Sandbox> {
+    let mut roots = args.allow_paths.clone();
+    if roots.is_empty() {
+        let files = PathBuf::from("files");
+        std::fs::create_dir_all(&files)
+            .map_err(|e| anyhow::anyhow!("cannot create the jobs' files directory ./files: {e}"))?;
+        roots.push(files);
+    }
+    crate::sandbox::Sandbox::new(
+        &roots,
+        &args.data_dir,
+        &args.allow_endpoints,
+        &args.allow_ambient_credentials,
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// Builds the master over `args.data_dir` (store + local cluster).
@@ -114,6 +146,16 @@ pub fn build_master(args: &ServeArgs) -> anyhow::Result<Arc<Master>> {
         .map_err(|e| anyhow::anyhow!("cannot resolve the data directory: {e}"))?;
     let seal_key = sluice_catalogs::sealed::SealKey::load_or_create(&seal_key_path, rand::random)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let sandbox = build_sandbox(args)?;
+    tracing::info!(
+        "jobs may use files under {}",
+        sandbox
+            .roots()
+            .iter()
+            .map(|r| r.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     let workflows = SledWorkflowStore::open(&store)
         .map_err(|e| anyhow::anyhow!("cannot open the workflow store: {e}"))?;
     Ok(Arc::new(Master {
@@ -133,6 +175,7 @@ pub fn build_master(args: &ServeArgs) -> anyhow::Result<Arc<Master>> {
         seal_key: Some(seal_key),
         seal_key_path: Some(seal_key_path),
         starts: Mutex::new(()),
+        sandbox: Some(sandbox),
     }))
 }
 
