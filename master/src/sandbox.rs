@@ -116,6 +116,15 @@ impl Sandbox {
     /// `Err(message naming the option)` when a table with these options would reach
     /// outside the sandbox.
     pub fn check(&self, options: &BTreeMap<String, String>) -> Result<(), String> {
+        // Endpoints first: where the credentials would go is the first thing to refuse.
+        for key in ["s3.endpoint", "az.endpoint"] {
+            if let Some(v) = options.get(key) {
+                self.check_endpoint(key, v)?;
+            }
+        }
+        if flag(options, "az.use-emulator") {
+            self.check_endpoint("az.use-emulator", AZURITE)?;
+        }
         for (key, value) in options {
             let bare = key
                 .strip_prefix("dead-letter.properties.")
@@ -129,14 +138,6 @@ impl Sandbox {
             if is_path_option(key) && !is_probe(key, value) {
                 self.check_location(key, value, options)?;
             }
-        }
-        for key in ["s3.endpoint", "az.endpoint"] {
-            if let Some(v) = options.get(key) {
-                self.check_endpoint(key, v)?;
-            }
-        }
-        if flag(options, "az.use-emulator") {
-            self.check_endpoint("az.use-emulator", AZURITE)?;
         }
         Ok(())
     }
@@ -295,7 +296,7 @@ pub fn resolve(base: &Path, path: &Path) -> PathBuf {
     }
 }
 
-/// The connector registry with the sandbox's checks after each table's own
+/// The connector registry with the sandbox's checks before each table's own
 /// validation; without a sandbox, the registry alone.
 pub struct SandboxedValidator<'a> {
     /// The connectors.
@@ -311,11 +312,12 @@ impl ConnectorValidator for SandboxedValidator<'_> {
         options: &BTreeMap<String, String>,
         schema: &Schema,
     ) -> Result<SourceCapabilities, String> {
-        let caps = self.registry.validate(connector, options, schema)?;
+        // The sandbox first: what a table may reach is judged before the connector
+        // looks at it (and its message points at the option).
         if let Some(s) = self.sandbox {
             s.check(options)?;
         }
-        Ok(caps)
+        self.registry.validate(connector, options, schema)
     }
 
     fn can_overwrite(&self, connector: &str) -> bool {

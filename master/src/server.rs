@@ -71,9 +71,9 @@ pub struct ServeArgs {
     /// rotated copy (`worker.log.1`) are each about this size at most.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..))]
     pub worker_log_max_mib: u64,
-    /// A directory jobs may read and write local files under (repeatable; default: a
-    /// `files/` directory in the master's working directory, created at start). The
-    /// data directory is never reachable, even inside an allowed directory.
+    /// A directory jobs may read and write local files under (repeatable, created when
+    /// missing; default: `files/` in the master's working directory). The data
+    /// directory is never reachable, even inside an allowed directory.
     #[arg(long = "allow-path", value_name = "DIR")]
     pub allow_paths: Vec<PathBuf>,
     /// A custom object-store endpoint jobs may use (`s3.endpoint`, `az.endpoint`), as a
@@ -91,10 +91,12 @@ pub struct ServeArgs {
 fn build_sandbox(args: &ServeArgs) -> anyhow::Result<crate::sandbox::Sandbox> {
     let mut roots = args.allow_paths.clone();
     if roots.is_empty() {
-        let files = PathBuf::from("files");
-        std::fs::create_dir_all(&files)
-            .map_err(|e| anyhow::anyhow!("cannot create the jobs' files directory ./files: {e}"))?;
-        roots.push(files);
+        roots.push(PathBuf::from("files"));
+    }
+    for root in &roots {
+        std::fs::create_dir_all(root).map_err(|e| {
+            anyhow::anyhow!("cannot create the jobs' directory {}: {e}", root.display())
+        })?;
     }
     crate::sandbox::Sandbox::new(
         &roots,
