@@ -1043,6 +1043,20 @@ pub fn interval_ms(
     Ok(if negative { -ms } else { ms })
 }
 
+/// The number of tokens of `sql`, whitespace and comments not counted: how the
+/// master checks that workflow parameters, substituted as values, left a task's SQL
+/// with the structure of its template.
+pub fn token_count(sql: &str) -> Result<usize, CompileError> {
+    let dialect = GenericDialect {};
+    let tokens = Tokenizer::new(&dialect, sql)
+        .tokenize_with_location()
+        .map_err(|e| CompileError::syntax(e.message, position_of(e.location)))?;
+    Ok(tokens
+        .iter()
+        .filter(|t| !matches!(t.token, Token::Whitespace(_)))
+        .count())
+}
+
 /// The source text of each statement of a script, in order, trimmed and without its
 /// `;` (statements holding only whitespace are skipped). Quotes and comments are
 /// respected, since the split follows the tokenizer. How the master keeps each
