@@ -85,6 +85,22 @@ pub struct ServeArgs {
     /// (repeatable; default: never).
     #[arg(long = "allow-ambient-credentials", value_name = "ENDPOINT")]
     pub allow_ambient_credentials: Vec<String>,
+    /// Host names the master answers to (repeatable or comma-separated; default: the
+    /// loopback names, the listen address and this machine's host name; `*`: any). A
+    /// request naming another `Host` gets 421.
+    #[arg(long = "allowed-hosts", value_name = "HOST", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+    /// Browser origins (`https://ui.example`) allowed to send state-changing requests
+    /// besides the master's own (repeatable); any other `Origin` gets 403.
+    #[arg(long = "allowed-origins", value_name = "URL", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+    /// A connection that has not sent a whole request head this long after it opened
+    /// or after its last response (idle) is closed (ms).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout_ms: u64,
+    /// Most connections open at once; more are closed as they arrive.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
 }
 
 /// The job sandbox from the flags; without `--allow-path`, `./files` (created).
@@ -218,14 +234,70 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "sluice master listening on http://{addr} (Swagger UI: http://{addr}/swagger-ui), data in {}",
             args.data_dir.display()
         );
-        let app = crate::api::app(master.clone());
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .map_err(|e| anyhow::anyhow!("server error: {e}"))?;
+        let guard = Arc::new(crate::api::guard::Guard::new(
+            &args.allowed_hosts,
+            &args.allowed_origins,
+            addr,
+        ));
+        let app = crate::api::app(master.clone()).layer(axum::middleware::from_fn_with_state(
+            guard,
+            crate::api::guard::check,
+        ));
+        serve_connections(
+            listener,
+            app,
+            Duration::from_millis(args.header_timeout_ms),
+            usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+        )
+        .await;
         tracing::info!("sluice master stopped (instances keep running; the next master adopts them)");
         Ok(())
     })
+}
+
+/// Serves HTTP/1.1 connections until SIGINT/SIGTERM: at most `max` at once (more are
+/// closed as they arrive), each closed when a request head does not arrive within
+/// `header_timeout` of its opening or of its last response.
+async fn serve_connections(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    header_timeout: Duration,
+    max: usize,
+) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(max));
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little, go on.
+                    tracing::warn!("cannot accept a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => return,
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            drop(stream);
+            continue;
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let _slot = slot;
+            let served = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .with_upgrades()
+                .await;
+            if let Err(e) = served {
+                tracing::debug!("connection ended: {e}");
+            }
+        });
+    }
 }
 
 async fn shutdown_signal() {

@@ -5,6 +5,7 @@
 
 pub mod clusters;
 pub mod error;
+pub mod guard;
 pub mod instances;
 pub mod jobs;
 pub mod system;
