@@ -53,6 +53,12 @@ fn cross_origin_kills_and_foreign_hosts_are_refused_while_same_origin_and_the_cl
             .find(|i| i["state"] == "running")
             .map(|i| i["id"].as_str().unwrap().to_string())
     });
+    // Instance ids end in 128 random bits: nobody can guess one to kill.
+    let random = id.rsplit('-').next().unwrap();
+    assert!(
+        random.len() == 32 && random.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{id}"
+    );
     let host = addr(&m);
     let kill = format!("POST /api/v1/instances/{id}/kill HTTP/1.1\r\nHost: {host}");
     let form = "Content-Type: application/x-www-form-urlencoded";
