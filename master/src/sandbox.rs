@@ -153,7 +153,8 @@ impl Sandbox {
         if !value.contains("://") {
             return self.check_local(key, value, Path::new(value));
         }
-        let url = url::Url::parse(value).map_err(|e| format!("option '{key}': invalid URL: {e}"))?;
+        let url =
+            url::Url::parse(value).map_err(|e| format!("option '{key}': invalid URL: {e}"))?;
         match url.scheme() {
             "file" => {
                 let p = url
@@ -431,16 +432,26 @@ mod tests {
         };
         assert!(s3(&[("s3.access-key-id", "a"), ("s3.secret-access-key", "b")]).is_ok());
         let e = s3(&[("s3.endpoint", "http://evil.example:80")]).unwrap_err();
-        assert!(e.contains("'s3.endpoint'") && e.contains("--allow-endpoint"), "{e}");
+        assert!(
+            e.contains("'s3.endpoint'") && e.contains("--allow-endpoint"),
+            "{e}"
+        );
         assert!(s3(&[("s3.endpoint", "http://127.0.0.1:9000")]).is_ok());
-        assert!(s3(&[("s3.endpoint", "http://127.0.0.1:9000"), ("s3.auth", "ambient")]).is_ok());
+        assert!(s3(&[
+            ("s3.endpoint", "http://127.0.0.1:9000"),
+            ("s3.auth", "ambient")
+        ])
+        .is_ok());
         let e = s3(&[("s3.auth", "ambient")]).unwrap_err();
         assert!(e.contains("'s3.auth'") && e.contains("aws"), "{e}");
         let gs = f.sandbox.check(&opts(&[("path", "gs://b/x")])).unwrap_err();
         assert!(gs.contains("gcs"), "{gs}");
         assert!(f
             .sandbox
-            .check(&opts(&[("path", "gs://b/x"), ("gs.service-account-key", "{}")]))
+            .check(&opts(&[
+                ("path", "gs://b/x"),
+                ("gs.service-account-key", "{}")
+            ]))
             .is_ok());
         assert!(f
             .sandbox

@@ -687,8 +687,7 @@ impl Master {
         };
         // Bind against the stored tables, so a name clash is reported with its position.
         let layered = MemoryCatalog::layered(&catalog);
-        let tables =
-            compile_tables(ddl, &layered, &self.validator()).map_err(ServiceError::Sql)?;
+        let tables = compile_tables(ddl, &layered, &self.validator()).map_err(ServiceError::Sql)?;
         for t in &tables {
             check_name("table", &t.name)?;
         }

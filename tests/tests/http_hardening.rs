@@ -71,7 +71,11 @@ fn cross_origin_kills_and_foreign_hosts_are_refused_while_same_origin_and_the_cl
     );
     assert_eq!(status, 403, "{text}");
     assert!(text.contains("\"cross_origin\""), "{text}");
-    let (status, text) = raw(&m, &format!("{kill}\r\nSec-Fetch-Site: cross-site\r\n{form}"), "x=1");
+    let (status, text) = raw(
+        &m,
+        &format!("{kill}\r\nSec-Fetch-Site: cross-site\r\n{form}"),
+        "x=1",
+    );
     assert_eq!(status, 403, "{text}");
     let state = |m: &MasterProcess| m.get(&format!("/api/v1/instances/{id}"))["state"].clone();
     assert_eq!(state(&m), "running");
@@ -152,7 +156,9 @@ fn half_open_connections_are_closed_after_the_header_timeout_and_the_cap_leaves_
     extra
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         .unwrap();
-    extra.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let mut answer = String::new();
     let _ = extra.read_to_string(&mut answer);
     assert!(!answer.contains("200"), "served beyond the cap: {answer}");

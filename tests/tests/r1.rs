@@ -401,7 +401,10 @@ fn the_kafka_to_s3_example_runs_and_dead_letters_poison_records() {
     // Relative paths in the SQL resolve against the master's directory: make the
     // dead-letter path absolute here.
     let dead = dir.path().join("dead");
-    let sql = sql.replace("'files/clicks-dead-letter'", &format!("'{}'", dead.display()));
+    let sql = sql.replace(
+        "'files/clicks-dead-letter'",
+        &format!("'{}'", dead.display()),
+    );
     let (s, v) = m.request(
         "POST",
         "/api/v1/jobs",

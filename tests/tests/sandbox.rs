@@ -40,7 +40,9 @@ fn submit(m: &MasterProcess, name: &str, sql: &str) -> (u16, Value) {
 /// The line and column (from 1) where `'option' =` is written in `sql`.
 fn position_of(sql: &str, option: &str) -> (u64, u64) {
     let needle = format!("'{option}' =");
-    let at = sql.find(&needle).unwrap_or_else(|| panic!("no {needle} in {sql}"));
+    let at = sql
+        .find(&needle)
+        .unwrap_or_else(|| panic!("no {needle} in {sql}"));
     let before = &sql[..at];
     let line = before.matches('\n').count() as u64 + 1;
     let column = before.rsplit('\n').next().unwrap_or("").chars().count() as u64 + 1;
@@ -55,7 +57,10 @@ fn refused(m: &MasterProcess, sql: &str, option: &str, why: &str) -> String {
     assert_eq!(status, 422, "{sql}\n→ {v}");
     assert_eq!(v["code"], "invalid_sql", "{v}");
     assert_eq!(
-        (v["details"]["line"].as_u64(), v["details"]["column"].as_u64()),
+        (
+            v["details"]["line"].as_u64(),
+            v["details"]["column"].as_u64()
+        ),
         (Some(at.0), Some(at.1)),
         "{v}"
     );
@@ -108,7 +113,12 @@ fn jobs_reaching_outside_the_allowed_paths_are_refused_at_submit_with_line_and_c
     let d = data.display();
 
     refused(&m, &reader("/etc/passwd"), "path", "outside");
-    refused(&m, &reader(&format!("{d}/secret.key")), "path", "data directory");
+    refused(
+        &m,
+        &reader(&format!("{d}/secret.key")),
+        "path",
+        "data directory",
+    );
     refused(
         &m,
         &reader(&format!("file://{d}/instances/probe-v1-x/request.json")),
@@ -117,14 +127,39 @@ fn jobs_reaching_outside_the_allowed_paths_are_refused_at_submit_with_line_and_c
     );
     // A directory above the data directory would list it.
     refused(&m, &reader(&r.to_string()), "path", "data directory");
-    refused(&m, &writer(&format!("{}/out", outside.path().display())), "path", "outside");
-    refused(&m, &writer(&format!("{r}/a/../../escaped")), "path", "outside");
-    refused(&m, &writer(&format!("{r}/x/../data/store")), "path", "data directory");
+    refused(
+        &m,
+        &writer(&format!("{}/out", outside.path().display())),
+        "path",
+        "outside",
+    );
+    refused(
+        &m,
+        &writer(&format!("{r}/a/../../escaped")),
+        "path",
+        "outside",
+    );
+    refused(
+        &m,
+        &writer(&format!("{r}/x/../data/store")),
+        "path",
+        "data directory",
+    );
     // A symlink inside the root pointing out of it.
     std::os::unix::fs::symlink("/etc", root.join("etc-link")).unwrap();
-    refused(&m, &reader(&format!("{r}/etc-link/passwd")), "path", "outside");
+    refused(
+        &m,
+        &reader(&format!("{r}/etc-link/passwd")),
+        "path",
+        "outside",
+    );
     std::os::unix::fs::symlink(&data, root.join("data-link")).unwrap();
-    refused(&m, &reader(&format!("{r}/data-link/secret.key")), "path", "data directory");
+    refused(
+        &m,
+        &reader(&format!("{r}/data-link/secret.key")),
+        "path",
+        "data directory",
+    );
     // The dead-letter path too.
     let bad_records = format!(
         "CREATE TABLE src (id BIGINT) WITH ('connector' = 'filesystem', 'format' = 'csv', 'path' = '{r}/in',\n  'format.on-error' = 'dead-letter',\n    'dead-letter.path' = '{d}');\n\

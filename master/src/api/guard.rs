@@ -49,7 +49,12 @@ impl Guard {
             }
             Some(d)
         } else {
-            Some(hosts.iter().map(|h| strip_port(h).to_ascii_lowercase()).collect())
+            Some(
+                hosts
+                    .iter()
+                    .map(|h| strip_port(h).to_ascii_lowercase())
+                    .collect(),
+            )
         };
         let origins = origins
             .iter()

@@ -133,9 +133,14 @@ fn substitute_all(
             (Context::BlockComment(d), b'/') if next == Some(b'*') => {
                 (Context::BlockComment(d + 1), 2)
             }
-            (Context::BlockComment(d), b'*') if next == Some(b'/') => {
-                (if d > 1 { Context::BlockComment(d - 1) } else { Context::Code }, 2)
-            }
+            (Context::BlockComment(d), b'*') if next == Some(b'/') => (
+                if d > 1 {
+                    Context::BlockComment(d - 1)
+                } else {
+                    Context::Code
+                },
+                2,
+            ),
             (Context::LineComment | Context::BlockComment(_), _) => (context, 1),
             (_, b'{') if next == Some(b'{') => {
                 out.push_str(&sql[copied..i]);
@@ -271,8 +276,11 @@ mod tests {
         );
         assert!(is_plain_number("1.5") && !is_plain_number("-1") && !is_plain_number("1."));
         // Literals the scanner does not model are caught by the token check.
-        let e = render("SELECT $$ {{ dollar }} $$", &params(&[("dollar", "$$; DROP TABLE t; --")]))
-            .unwrap_err();
+        let e = render(
+            "SELECT $$ {{ dollar }} $$",
+            &params(&[("dollar", "$$; DROP TABLE t; --")]),
+        )
+        .unwrap_err();
         assert!(e.message.contains("change the SQL"), "{e}");
     }
 
