@@ -68,7 +68,7 @@ impl Guard {
             None => true,
             Some(hosts) => {
                 let name = strip_port(host).to_ascii_lowercase();
-                hosts.iter().any(|h| *h == name)
+                hosts.contains(&name)
             }
         }
     }
