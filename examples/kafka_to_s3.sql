@@ -2,7 +2,8 @@
 --
 -- Run it under the master (it checkpoints every 5 s and restarts from the last
 -- checkpoint after any crash; every record lands in S3 exactly once):
---   sluice serve &
+--   sluice serve --allow-endpoint http://127.0.0.1:5055 \
+--     --allow-ambient-credentials http://127.0.0.1:5055 &
 --   sluice job submit clicks-to-lake examples/kafka_to_s3.sql --parallelism 2
 --   sluice job get clicks-to-lake
 --   curl -s http://127.0.0.1:8080/api/v1/jobs/clicks-to-lake/commits   # lineage: offsets → objects
@@ -14,7 +15,8 @@
 -- takes them from the worker's environment, which under `sluice serve` is the master's:
 -- `export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test` before `sluice serve`, not
 -- before `sluice job submit` (or set 's3.access-key-id' and 's3.secret-access-key'
--- instead of 's3.auth'). Replace the two
+-- instead of 's3.auth'). A master lets jobs use a custom endpoint, and lends them its
+-- own credentials, only when started with the two flags above. Replace the two
 -- addresses below with yours.
 SET 'execution.checkpointing.interval' = '5s';
 
@@ -29,7 +31,7 @@ CREATE TABLE clicks (
   'topic' = 'clicks',
   'format' = 'json',
   'format.on-error' = 'dead-letter',
-  'dead-letter.path' = 'out/clicks-dead-letter',
+  'dead-letter.path' = 'files/clicks-dead-letter',
   'properties.bootstrap.servers' = '127.0.0.1:9092',
   'scan.startup.mode' = 'earliest-offset'
 );

@@ -10,7 +10,7 @@ CREATE TABLE bid_stats (
     avg_price    DOUBLE
 ) WITH (
     'connector' = 'filesystem',
-    'path' = 'out/bid_stats',
+    'path' = 'files/bid_stats',
     'format' = 'parquet'
 );
 

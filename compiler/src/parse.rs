@@ -73,6 +73,8 @@ pub enum ParsedStatement {
         stmt: Box<Statement>,
         /// The `WITH` options, in key order.
         options: BTreeMap<String, String>,
+        /// Where each `WITH` option's key is written (errors about an option point at it).
+        option_positions: BTreeMap<String, Position>,
         /// The watermark declaration.
         watermark: Option<WatermarkDecl>,
         /// The `METADATA` columns (also recorded in `options` as `metadata.<column>`).
@@ -356,6 +358,7 @@ fn parse_statement(mut toks: Vec<TokenWithSpan>) -> Result<ParsedStatement, Comp
         && (is_word(toks.get(1), "TABLE")
             || (is_word(toks.get(1), "TEMPORARY") && is_word(toks.get(2), "TABLE")));
     let mut options = BTreeMap::new();
+    let mut option_positions = BTreeMap::new();
     let mut watermark = None;
     let mut metadata = Vec::new();
     let mut proctime = None;
@@ -365,7 +368,7 @@ fn parse_statement(mut toks: Vec<TokenWithSpan>) -> Result<ParsedStatement, Comp
         proctime = extract_proctime_column(&mut toks)?;
         metadata = extract_metadata_columns(&mut toks)?;
         let partitioned = extract_partitioned_by(&mut toks)?;
-        options = extract_with_options(&mut toks)?;
+        (options, option_positions) = extract_with_options(&mut toks)?;
         if let Some((columns, at)) = partitioned {
             if options.contains_key(PARTITION_COLUMNS_OPTION) {
                 return Err(CompileError::plan(
@@ -400,6 +403,7 @@ fn parse_statement(mut toks: Vec<TokenWithSpan>) -> Result<ParsedStatement, Comp
         None if is_create_table => ParsedStatement::CreateTable {
             stmt,
             options,
+            option_positions,
             watermark,
             metadata,
             proctime,
@@ -858,20 +862,22 @@ fn extract_partitioned_by(
     Ok(Some((columns, position)))
 }
 
+/// The options of a `WITH (...)` clause, and where each key is written.
+type WithOptions = (BTreeMap<String, String>, BTreeMap<String, Position>);
+
 /// Remove `WITH ('k' = 'v', …)` after the CREATE TABLE column list.
-fn extract_with_options(
-    toks: &mut Vec<TokenWithSpan>,
-) -> Result<BTreeMap<String, String>, CompileError> {
+fn extract_with_options(toks: &mut Vec<TokenWithSpan>) -> Result<WithOptions, CompileError> {
     let mut options = BTreeMap::new();
+    let mut positions = BTreeMap::new();
     let Some(open) = toks.iter().position(|t| t.token == Token::LParen) else {
-        return Ok(options);
+        return Ok((options, positions));
     };
     let Some(close) = matching_paren(toks, open) else {
-        return Ok(options);
+        return Ok((options, positions));
     };
     let with = close + 1;
     if !is_word(toks.get(with), "WITH") || !is_tok(toks.get(with + 1), &Token::LParen) {
-        return Ok(options);
+        return Ok((options, positions));
     }
     let Some(end) = matching_paren(toks, with + 1) else {
         return Err(CompileError::syntax(
@@ -885,6 +891,7 @@ fn extract_with_options(
         .unwrap_or_default();
     let mut i = 0;
     while i < inner.len() {
+        let key_position = tok_pos(&inner, i);
         let key = match inner.get(i).map(|t| &t.token) {
             Some(Token::SingleQuotedString(s)) | Some(Token::DoubleQuotedString(s)) => s.clone(),
             Some(Token::Word(w)) => {
@@ -925,6 +932,9 @@ fn extract_with_options(
                 ))
             }
         };
+        if let Some(p) = key_position {
+            positions.insert(key.clone(), p);
+        }
         options.insert(key, value);
         i += 3;
         match inner.get(i).map(|t| &t.token) {
@@ -939,7 +949,7 @@ fn extract_with_options(
         }
     }
     toks.drain(with..=end);
-    Ok(options)
+    Ok((options, positions))
 }
 
 fn remove_not_enforced(toks: &mut Vec<TokenWithSpan>) {
@@ -1074,6 +1084,20 @@ pub fn interval_ms(
         }
     };
     Ok(if negative { -ms } else { ms })
+}
+
+/// The number of tokens of `sql`, whitespace and comments not counted: how the
+/// master checks that workflow parameters, substituted as values, left a task's SQL
+/// with the structure of its template.
+pub fn token_count(sql: &str) -> Result<usize, CompileError> {
+    let dialect = GenericDialect {};
+    let tokens = Tokenizer::new(&dialect, sql)
+        .tokenize_with_location()
+        .map_err(|e| CompileError::syntax(e.message, position_of(e.location)))?;
+    Ok(tokens
+        .iter()
+        .filter(|t| !matches!(t.token, Token::Whitespace(_)))
+        .count())
 }
 
 /// The source text of each statement of a script, in order, trimmed and without its

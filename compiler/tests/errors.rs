@@ -238,6 +238,13 @@ fn ddl_errors() {
         "line 2, column 1",
         "connector 'broken' is unknown",
     );
+    // A connector's error naming an option points at that option's key.
+    assert_err(
+        "CREATE TABLE x (a INT) WITH (\n  'connector' = 'm',\n    'refused' = 'x');\nSELECT * FROM x",
+        ErrorKind::Plan,
+        "line 3, column 5",
+        "option 'refused' is not allowed",
+    );
     assert_err(
         "CREATE TABLE x (a INT, WATERMARK FOR a AS a) WITH ('connector' = 'm'); SELECT * FROM x",
         ErrorKind::Plan,

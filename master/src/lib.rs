@@ -21,6 +21,7 @@ pub mod cluster;
 pub mod config;
 pub mod metrics;
 pub mod model;
+pub mod sandbox;
 pub mod server;
 pub mod service;
 pub mod store;

@@ -106,10 +106,12 @@ struct WorkerArgs {
 }
 
 /// `sluice worker`: becomes `sluice-worker --instance-dir DIR` (same process id, so the
-/// pid the launcher recorded stays the instance's); returns only on failure, after
-/// writing a `failed` status into DIR so the master sees why.
+/// pid the launcher recorded stays the instance's) under umask 077; returns only on
+/// failure, after writing a `failed` status into DIR so the master sees why.
 fn worker(args: WorkerArgs) -> Result<(), run::Failure> {
     use std::os::unix::process::CommandExt;
+    // Files a job writes under a master are its owner's only (0600, directories 0700).
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     let message = match sluice_master::worker_bin::worker_binary() {
         Ok(worker) => {
             let error = std::process::Command::new(&worker)

@@ -113,6 +113,56 @@ pub struct ServeArgs {
     /// Clock skew allowed on a JWT's exp and nbf (seconds).
     #[arg(long, default_value_t = 30)]
     pub jwt_leeway_s: u64,
+    /// A directory jobs may read and write local files under (repeatable, created when
+    /// missing; default: `files/` in the master's working directory). The data
+    /// directory is never reachable, even inside an allowed directory.
+    #[arg(long = "allow-path", value_name = "DIR")]
+    pub allow_paths: Vec<PathBuf>,
+    /// A custom object-store endpoint jobs may use (`s3.endpoint`, `az.endpoint`), as a
+    /// URL (repeatable; default: none, only the providers' public endpoints).
+    #[arg(long = "allow-endpoint", value_name = "URL")]
+    pub allow_endpoints: Vec<String>,
+    /// Lend this master's own (ambient) cloud credentials to jobs for this endpoint:
+    /// `aws`, `gcs`, `azure` (the public endpoints) or an allowed custom endpoint's URL
+    /// (repeatable; default: never).
+    #[arg(long = "allow-ambient-credentials", value_name = "ENDPOINT")]
+    pub allow_ambient_credentials: Vec<String>,
+    /// Host names the master answers to (repeatable or comma-separated; default: the
+    /// loopback names, the listen address and this machine's host name; `*`: any). A
+    /// request naming another `Host` gets 421.
+    #[arg(long = "allowed-hosts", value_name = "HOST", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+    /// Browser origins (`https://ui.example`) allowed to send state-changing requests
+    /// besides the master's own (repeatable); any other `Origin` gets 403.
+    #[arg(long = "allowed-origins", value_name = "URL", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+    /// A connection that has not sent a whole request head this long after it opened
+    /// or after its last response (idle) is closed (ms).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout_ms: u64,
+    /// Most connections open at once; more are closed as they arrive.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
+}
+
+/// The job sandbox from the flags; without `--allow-path`, `./files` (created).
+fn build_sandbox(args: &ServeArgs) -> anyhow::Result<crate::sandbox::Sandbox> {
+    let mut roots = args.allow_paths.clone();
+    if roots.is_empty() {
+        roots.push(PathBuf::from("files"));
+    }
+    for root in &roots {
+        std::fs::create_dir_all(root).map_err(|e| {
+            anyhow::anyhow!("cannot create the jobs' directory {}: {e}", root.display())
+        })?;
+    }
+    crate::sandbox::Sandbox::new(
+        &roots,
+        &args.data_dir,
+        &args.allow_endpoints,
+        &args.allow_ambient_credentials,
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// Builds the master over `args.data_dir` (store + local cluster), and its security
@@ -185,6 +235,16 @@ pub fn build_master(args: &ServeArgs) -> anyhow::Result<(Arc<Master>, Arc<Securi
         let burst = std::num::NonZeroU32::new(args.rate_limit_burst).unwrap_or(rate);
         crate::auth::RateLimit::new(rate, burst)
     });
+    let sandbox = build_sandbox(args)?;
+    tracing::info!(
+        "jobs may use files under {}",
+        sandbox
+            .roots()
+            .iter()
+            .map(|r| r.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     let workflows = SledWorkflowStore::open(&store)
         .map_err(|e| anyhow::anyhow!("cannot open the workflow store: {e}"))?;
     let master = Arc::new(Master {
@@ -204,6 +264,7 @@ pub fn build_master(args: &ServeArgs) -> anyhow::Result<(Arc<Master>, Arc<Securi
         seal_key: Some(seal_key),
         seal_key_path: Some(seal_key_path),
         starts: Mutex::new(()),
+        sandbox: Some(sandbox),
     });
     Ok((master, Arc::new(security)))
 }
@@ -299,14 +360,69 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 }
             });
         }
-        let app = crate::api::app(master.clone(), security.clone());
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .map_err(|e| anyhow::anyhow!("server error: {e}"))?;
+        let origin = Arc::new(crate::api::origin::Guard::new(
+            &args.allowed_hosts,
+            &args.allowed_origins,
+            addr,
+        ));
+        let app = crate::api::app(master.clone(), security.clone()).layer(
+            axum::middleware::from_fn_with_state(origin, crate::api::origin::check),
+        );
+        serve_connections(
+            listener,
+            app,
+            Duration::from_millis(args.header_timeout_ms),
+            usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+        )
+        .await;
         tracing::info!("sluice master stopped (instances keep running; the next master adopts them)");
         Ok(())
     })
+}
+
+/// Serves HTTP/1.1 connections until SIGINT/SIGTERM: at most `max` at once (more are
+/// closed as they arrive), each closed when a request head does not arrive within
+/// `header_timeout` of its opening or of its last response.
+async fn serve_connections(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    header_timeout: Duration,
+    max: usize,
+) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(max));
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little, go on.
+                    tracing::warn!("cannot accept a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => return,
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            drop(stream);
+            continue;
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let _slot = slot;
+            let served = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .with_upgrades()
+                .await;
+            if let Err(e) = served {
+                tracing::debug!("connection ended: {e}");
+            }
+        });
+    }
 }
 
 async fn shutdown_signal() {

@@ -157,6 +157,9 @@ pub struct Master {
     /// its last check of a job to the launch of its instance: so no instance starts
     /// for a job deleted or changed after the watchdog decided to start it.
     pub starts: Mutex<()>,
+    /// What jobs' tables may touch (paths, endpoints, credentials); none: anything
+    /// (a master built by a test). `sluice serve` always has one.
+    pub sandbox: Option<crate::sandbox::Sandbox>,
 }
 
 /// A catalog over the store's tables.
@@ -359,13 +362,57 @@ impl Master {
         }
     }
 
+    /// The connector registry behind the sandbox's checks.
+    fn validator(&self) -> crate::sandbox::SandboxedValidator<'_> {
+        crate::sandbox::SandboxedValidator {
+            registry: &self.registry,
+            sandbox: self.sandbox.as_ref(),
+        }
+    }
+
+    /// Checks every table a compiled script uses against the sandbox: the script's own
+    /// tables were checked (with positions) as they were bound; this catches catalog
+    /// tables stored before the sandbox's roots changed.
+    fn check_sandbox(&self, compiled: &Compiled) -> Result<(), ServiceError> {
+        let Some(sandbox) = &self.sandbox else {
+            return Ok(());
+        };
+        let mut result = Ok(());
+        let mut check = |t: &TableDescriptor| {
+            if result.is_ok() {
+                if let Err(m) = sandbox.check(&t.options) {
+                    result = Err(ServiceError::Sql(CompileError::plan(
+                        format!("table '{}': {m}", t.name),
+                        None,
+                    )));
+                }
+            }
+        };
+        fn walk(p: &PhysicalPlan, check: &mut dyn FnMut(&TableDescriptor)) {
+            if let PhysicalPlan::Source { table, .. } = p {
+                check(table);
+            }
+            for i in p.inputs() {
+                walk(i, check);
+            }
+        }
+        for o in &compiled.plan.outputs {
+            walk(&o.plan, &mut check);
+            if let sluice_compiler::SinkTarget::Table(t) = &o.target {
+                check(t);
+            }
+        }
+        result
+    }
+
     /// Compiles a job's SQL against the stored tables.
     pub fn compile_job_sql(&self, sql: &str) -> Result<Compiled, ServiceError> {
         check_sql(sql)?;
         let catalog = StoreCatalog {
             store: self.store.as_ref(),
         };
-        let compiled = compile(sql, &catalog, &self.registry).map_err(ServiceError::Sql)?;
+        let compiled = compile(sql, &catalog, &self.validator()).map_err(ServiceError::Sql)?;
+        self.check_sandbox(&compiled)?;
         if compiled.explain.is_some() {
             return Err(invalid(
                 "a job cannot contain EXPLAIN: use POST /api/v1/jobs/validate to see its plans",
@@ -629,7 +676,9 @@ impl Master {
         let catalog = StoreCatalog {
             store: self.store.as_ref(),
         };
-        compile(sql, &catalog, &self.registry).map_err(ServiceError::Sql)
+        let compiled = compile(sql, &catalog, &self.validator()).map_err(ServiceError::Sql)?;
+        self.check_sandbox(&compiled)?;
+        Ok(compiled)
     }
 
     /// Creates catalog tables from `CREATE TABLE` statements.
@@ -640,7 +689,7 @@ impl Master {
         };
         // Bind against the stored tables, so a name clash is reported with its position.
         let layered = MemoryCatalog::layered(&catalog);
-        let tables = compile_tables(ddl, &layered, &self.registry).map_err(ServiceError::Sql)?;
+        let tables = compile_tables(ddl, &layered, &self.validator()).map_err(ServiceError::Sql)?;
         for t in &tables {
             check_name("table", &t.name)?;
         }

@@ -195,6 +195,7 @@ impl World {
             }),
             clusters,
             registry: Registry::builtin(),
+            sandbox: None,
             policy,
             wake: Mutex::new(None),
             counters: Mutex::new(Counters::default()),

@@ -29,7 +29,7 @@ kill_instances() {
 }
 trap 'kill_instances; cleanup' EXIT
 
-"$sluice" serve --data-dir "$work/data" --listen 127.0.0.1:0 >"$work/master.log" 2>&1 &
+"$sluice" serve --data-dir "$work/data" --allow-path "$work/files" --listen 127.0.0.1:0 >"$work/master.log" 2>&1 &
 pid=$!
 base=""
 for _ in $(seq 1 300); do

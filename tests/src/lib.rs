@@ -76,7 +76,9 @@ pub struct MasterProcess {
 
 impl MasterProcess {
     /// Starts `sluice serve --data-dir data_dir --listen 127.0.0.1:0 flags…` and waits
-    /// until it listens.
+    /// until it listens. Without an `--allow-path` in `flags`, jobs may use files under
+    /// the data directory's parent (a test's temporary directory; the data directory
+    /// itself stays out of reach).
     // The child is moved into the returned value, whose `Drop` kills and waits for it.
     #[allow(clippy::zombie_processes)]
     pub fn start(data_dir: &Path, flags: &[&str]) -> MasterProcess {
@@ -96,11 +98,18 @@ impl MasterProcess {
             .open(&log_path)
             .expect("open master log");
         let before = std::fs::metadata(&log_path).map(|m| m.len()).unwrap_or(0);
+        let mut default_root = Vec::new();
+        if !flags.contains(&"--allow-path") {
+            let parent = data_dir.parent().unwrap_or(data_dir);
+            default_root.push("--allow-path".into());
+            default_root.push(parent.as_os_str().to_owned());
+        }
         let mut child = Command::new(sluice_bin())
             .arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--listen", "127.0.0.1:0"])
+            .args(&default_root)
             .args(flags)
             .envs(env.iter().copied())
             .stdin(std::process::Stdio::null())

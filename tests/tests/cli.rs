@@ -233,7 +233,7 @@ fn insert_into_parquet_then_read_back() {
     let script = write(dir.path(), "quickstart.sql", &small);
     let out = sluice(dir.path(), &["run", &script, "--workers", "2"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let files: Vec<_> = std::fs::read_dir(dir.path().join("out/bid_stats"))
+    let files: Vec<_> = std::fs::read_dir(dir.path().join("files/bid_stats"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.ends_with(".parquet"))

@@ -153,6 +153,8 @@ fn r1_kafka_to_s3_parquet_exactly_once_through_worker_kills() {
             "400",
             "--max-restarts",
             "1000",
+            "--allow-endpoint",
+            &moto.endpoint,
         ],
     );
     let (s, v) = m.request(
@@ -385,7 +387,12 @@ fn the_kafka_to_s3_example_runs_and_dead_letters_poison_records() {
         .replace("'5s'", "'200ms'");
     let m = MasterProcess::start_with_env(
         &dir.path().join("data"),
-        &[],
+        &[
+            "--allow-endpoint",
+            &moto.endpoint,
+            "--allow-ambient-credentials",
+            &moto.endpoint,
+        ],
         &[
             ("AWS_ACCESS_KEY_ID", "test"),
             ("AWS_SECRET_ACCESS_KEY", CANARY),
@@ -394,7 +401,10 @@ fn the_kafka_to_s3_example_runs_and_dead_letters_poison_records() {
     // Relative paths in the SQL resolve against the master's directory: make the
     // dead-letter path absolute here.
     let dead = dir.path().join("dead");
-    let sql = sql.replace("'out/clicks-dead-letter'", &format!("'{}'", dead.display()));
+    let sql = sql.replace(
+        "'files/clicks-dead-letter'",
+        &format!("'{}'", dead.display()),
+    );
     let (s, v) = m.request(
         "POST",
         "/api/v1/jobs",

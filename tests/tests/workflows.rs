@@ -245,7 +245,18 @@ fn manual_trigger_backfill_and_cancel_over_the_api_and_cli() {
     let input = dir.path().join("orders.csv");
     let work = dir.path().join("work");
     let expected = write_orders(&input);
-    let m = MasterProcess::start(&dir.path().join("data"), &[]);
+    // The README's example workflow (created at the end) names paths relative to the
+    // master's directory: allow it besides the test's own.
+    let cwd = std::env::current_dir().unwrap();
+    let m = MasterProcess::start(
+        &dir.path().join("data"),
+        &[
+            "--allow-path",
+            dir.path().to_str().unwrap(),
+            "--allow-path",
+            cwd.to_str().unwrap(),
+        ],
+    );
     let mut body = workflow_body(&input, &work);
     body["enabled"] = json!(false);
     body["schedule"] = json!({"cron": "0 0 3 * * *", "timezone": "America/New_York"});
@@ -350,4 +361,101 @@ fn manual_trigger_backfill_and_cancel_over_the_api_and_cli() {
     assert!(o.status.success(), "{}", sluice_tests::stderr(&o));
     let o = m.cli(&["workflow", "list"]);
     assert!(sluice_tests::stdout(&o).contains("Europe/Berlin"));
+}
+
+/// A parameter is a value, never SQL: one that closes its string literal and adds a
+/// `CREATE TABLE … INSERT INTO` stays a string (the run writes nothing anywhere else),
+/// and so does one that adds statements after a number.
+#[test]
+fn a_triggered_parameter_stays_a_value_and_cannot_add_statements() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("orders.csv");
+    std::fs::write(&input, "id,region,amount\n1,r1,10\n2,r2,20\n3,r1,30\n").unwrap();
+    let work = dir.path().join("work");
+    let evil = dir.path().join("evil");
+    let m = MasterProcess::start(&dir.path().join("data"), &[]);
+    let (s, v) = m.request(
+        "POST",
+        "/api/v1/workflows",
+        Some(json!({
+            "name": "params",
+            "enabled": false,
+            "schedule": {"cron": "0 0 3 * * *", "timezone": "UTC"},
+            "parameters": {"region": "r1", "min_amount": "0"},
+            "tasks": [{"id": "pick", "sql": format!(
+                "CREATE TABLE orders (id BIGINT, region VARCHAR, amount BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv', 'csv.header' = 'true');\n\
+                 CREATE TABLE picked (id BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}/{{{{ run_id }}}}', 'format' = 'csv');\n\
+                 INSERT INTO picked SELECT id FROM orders WHERE region = '{{{{ region }}}}' AND amount >= {{{{ min_amount }}}};\n",
+                input.display(), work.display())}]
+        })),
+    );
+    assert_eq!(s, 201, "{v}");
+    let trigger = |params: Value| {
+        m.request(
+            "POST",
+            "/api/v1/workflows/params/runs",
+            Some(json!({ "parameters": params })),
+        )
+    };
+    let finished = |run: &Value| {
+        let run_id = run["run_id"].as_str().unwrap().to_string();
+        m.wait_for(60, "the run to end", || {
+            let r = m.get(&format!("/api/v1/workflows/params/runs/{run_id}"));
+            (r["state"] != "running" && r["state"] != "queued").then_some(r)
+        })
+    };
+    let rows = |run: &Value| -> Vec<String> {
+        let dir = work.join(run["run_id"].as_str().unwrap());
+        let mut out: Vec<String> = std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".csv"))
+            .flat_map(|e| {
+                std::fs::read_to_string(e.path())
+                    .unwrap()
+                    .lines()
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        out.sort();
+        out
+    };
+    // The defaults: the rows of region r1.
+    let (s, run) = trigger(json!({}));
+    assert_eq!(s, 201, "{run}");
+    let done = finished(&run);
+    assert_eq!(done["state"], "succeeded", "{done}");
+    assert_eq!(rows(&run), ["1", "3"]);
+
+    // Closing the literal and adding statements: the value is compared as a string.
+    let injected = format!(
+        "r1'; CREATE TABLE evil (id BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv'); INSERT INTO evil SELECT id FROM orders; --",
+        evil.display()
+    );
+    let (s, run) = trigger(json!({ "region": injected }));
+    assert_eq!(s, 201, "{run}");
+    let done = finished(&run);
+    assert_eq!(done["state"], "succeeded", "{done}");
+    assert!(rows(&run).is_empty(), "no region is named that");
+    assert!(!evil.exists(), "the injected INSERT ran");
+
+    // Statements after a number: the value becomes one string literal, which is no
+    // number (the trigger is refused, or the run fails on it), and adds nothing.
+    let evil2 = dir.path().join("evil2");
+    let injected = format!(
+        "0; CREATE TABLE evil2 (id BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv'); INSERT INTO evil2 SELECT id FROM orders; --",
+        evil2.display()
+    );
+    let (s, v) = trigger(json!({ "min_amount": injected }));
+    match s {
+        422 => assert_eq!(v["details"]["task"], "pick", "{v}"),
+        201 => {
+            let done = finished(&v);
+            assert_eq!(done["state"], "failed", "{done}");
+        }
+        other => panic!("{other}: {v}"),
+    }
+    assert!(!evil2.exists(), "the injected INSERT ran");
 }

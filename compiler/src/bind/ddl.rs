@@ -10,11 +10,13 @@ use sluice_catalogs::{
 use sqlparser::ast::{ColumnOption, Statement};
 use std::collections::BTreeMap;
 
-/// Build the descriptor of a `CREATE TABLE` statement. `options` already hold the
-/// `metadata.<column>` option of each of the `metadata` columns.
+/// Build the descriptor of a `CREATE TABLE` statement. `options` (with where each key
+/// is written) already hold the `metadata.<column>` option of each of the `metadata`
+/// columns. A connector's error that names an option (`'key'`) points at that option.
 pub fn bind_create_table(
     stmt: &Statement,
     options: &BTreeMap<String, String>,
+    option_positions: &BTreeMap<String, Position>,
     watermark: Option<&WatermarkDecl>,
     metadata: &[MetadataColumn],
     connectors: &dyn ConnectorValidator,
@@ -115,7 +117,13 @@ pub fn bind_create_table(
                 .iter()
                 .find(|c| m.contains(&format!("'{}'", metadata_option(&c.column))))
                 .and_then(|c| c.position);
-            CompileError::plan(format!("table '{name}': {m}"), at.or(position))
+            // Else the option the message names first.
+            let named = option_positions
+                .iter()
+                .filter_map(|(k, p)| m.find(&format!("'{k}'")).map(|at| (at, *p)))
+                .min_by_key(|(at, _)| *at)
+                .map(|(_, p)| p);
+            CompileError::plan(format!("table '{name}': {m}"), at.or(named).or(position))
         })?;
     Ok(TableDescriptor {
         name,

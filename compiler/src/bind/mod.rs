@@ -129,6 +129,7 @@ pub(crate) fn bind_statements(
             ParsedStatement::CreateTable {
                 stmt,
                 options,
+                option_positions,
                 watermark,
                 metadata,
                 proctime,
@@ -153,6 +154,7 @@ pub(crate) fn bind_statements(
                 let desc = ddl::bind_create_table(
                     stmt,
                     options,
+                    option_positions,
                     watermark.as_ref(),
                     metadata,
                     connectors,

@@ -9,7 +9,8 @@ use sluice_catalogs::{
 use sluice_compiler::{bind_script, BoundScript, CompileError, LogicalPlan};
 use std::collections::BTreeMap;
 
-/// Accepts any connector, except `'broken'` (to test validation errors); only
+/// Accepts any connector, except `'broken'` and a `'refused'` option (to test
+/// validation errors); only
 /// `'kafka'` accepts METADATA columns (`metadata.*` options), as the real registry.
 pub struct AnyConnector;
 
@@ -22,6 +23,9 @@ impl ConnectorValidator for AnyConnector {
     ) -> Result<SourceCapabilities, String> {
         if connector == "broken" {
             return Err("connector 'broken' is unknown".into());
+        }
+        if options.contains_key("refused") {
+            return Err("option 'refused' is not allowed here".into());
         }
         if let Some(k) = options.keys().find(|k| k.starts_with("metadata.")) {
             if connector != "kafka" {

@@ -12,6 +12,7 @@ pub mod error;
 pub mod guard;
 pub mod instances;
 pub mod jobs;
+pub mod origin;
 pub mod security;
 pub mod system;
 pub mod tables;

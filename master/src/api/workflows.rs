@@ -608,6 +608,8 @@ async fn list_runs(
 
 /// Trigger a run now, optionally with parameter values and a logical time. Under the
 /// `skip` and `queue` policies it waits for the active run (it is never skipped).
+/// Parameter values are values, never SQL: each task is rendered with them and
+/// compiled again before the run is accepted.
 #[utoipa::path(post, path = "/api/v1/workflows/{name}/runs", tag = "workflows",
     params(("name" = String, Path, description = "The workflow's name")),
     request_body = TriggerRequest,
@@ -617,7 +619,7 @@ async fn list_runs(
         (status = 404, description = "No such workflow", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 422, description = "Malformed body", body = ErrorBody),
+        (status = 422, description = "Malformed body, or a task does not compile with these parameters", body = ErrorBody),
         (status = 503, description = "The store failed", body = ErrorBody),
     ))]
 async fn trigger_run(

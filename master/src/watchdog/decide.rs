@@ -284,7 +284,13 @@ impl<'a> Ctx<'a> {
                 Some(cluster) => {
                     let used = usage(&cluster.name, self.instances, started);
                     if fits(used, job.resources, cluster.capacity) {
-                        let instance_id = format!("{}-v{}-{}", job.name, job.version, base36(now));
+                        let instance_id = format!(
+                            "{}-v{}-{}{}",
+                            job.name,
+                            job.version,
+                            base36(now),
+                            job.id_suffix
+                        );
                         started.push((&cluster.name, job.resources));
                         plan.status.next_start_at_ms = None;
                         let reason = format!("starting instance {instance_id}");

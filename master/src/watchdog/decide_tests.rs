@@ -78,6 +78,7 @@ fn job(name: &str, desired: DesiredState, state: JobState) -> DesiredJob {
         desired_state: desired,
         resources: Resources::default(),
         cluster: "local".to_string(),
+        id_suffix: String::new(),
     }
 }
 

@@ -67,6 +67,7 @@ pub fn reconcile_once(m: &Master) -> Result<Vec<Action>, String> {
             resources: j.resources,
             cluster: j.cluster.clone(),
             status: s.clone(),
+            id_suffix: format!("-{:032x}", rand::random::<u128>()),
         })
         .collect();
     let actions = decide(&desired, &observed, &clusters, &m.policy, now);

@@ -72,6 +72,9 @@ pub struct DesiredJob {
     pub cluster: String,
     /// The watchdog's memory of it (possibly of an older version).
     pub status: JobStatus,
+    /// Appended to the id of an instance started for it: random (128 bits) from the
+    /// executor, so instance ids cannot be guessed; empty in tests.
+    pub id_suffix: String,
 }
 
 /// One cluster as the watchdog sees it.

@@ -166,6 +166,7 @@ fn master(
         store: store.clone(),
         clusters,
         registry: Registry::builtin(),
+        sandbox: None,
         policy: Policy::default(),
         wake: Mutex::new(None),
         counters: Mutex::new(Counters::default()),

@@ -222,40 +222,7 @@ impl Master {
             &spec.parameters,
             &BTreeMap::new(),
         );
-        for t in &spec.tasks {
-            crate::service::check_sql(&t.sql)
-                .map_err(|e| invalid(format!("task '{}': {e}", t.id)))?;
-            let rendered = render(&t.sql, &params).map_err(|e| ServiceError::TaskSql {
-                task: t.id.clone(),
-                kind: "template".to_string(),
-                message: e.to_string(),
-                line: Some(e.line),
-                column: Some(e.column),
-            })?;
-            let compiled = self.compile_job_sql(&rendered).map_err(|e| match e {
-                ServiceError::Sql(c) => ServiceError::TaskSql {
-                    task: t.id.clone(),
-                    kind: format!("{:?}", c.kind).to_lowercase(),
-                    message: c.to_string(),
-                    line: c.position.map(|p| p.line),
-                    column: c.position.map(|p| p.column),
-                },
-                ServiceError::Invalid { message } => invalid(format!("task '{}': {message}", t.id)),
-                other => other,
-            })?;
-            if compiled.plan.outputs.is_empty() {
-                return Err(invalid(format!(
-                    "task '{}' has no INSERT INTO: a task writes its results to a table",
-                    t.id
-                )));
-            }
-            if !plan_is_bounded(&compiled.plan) {
-                return Err(invalid(format!(
-                    "task '{}' reads an unbounded source: a task must finish by itself",
-                    t.id
-                )));
-            }
-        }
+        self.check_task_sql(&spec.tasks, &params)?;
         Ok(())
     }
 
@@ -399,6 +366,51 @@ impl Master {
             }))
     }
 
+    /// Renders every task's SQL with `params` and compiles it against the catalog (and
+    /// the job sandbox) into a bounded plan: at validation with the defaults, and again
+    /// at a trigger with the run's own parameters.
+    fn check_task_sql(
+        &self,
+        tasks: &[super::TaskSpec],
+        params: &BTreeMap<String, String>,
+    ) -> Result<(), ServiceError> {
+        for t in tasks {
+            crate::service::check_sql(&t.sql)
+                .map_err(|e| invalid(format!("task '{}': {e}", t.id)))?;
+            let rendered = render(&t.sql, params).map_err(|e| ServiceError::TaskSql {
+                task: t.id.clone(),
+                kind: "template".to_string(),
+                message: e.to_string(),
+                line: Some(e.line),
+                column: Some(e.column),
+            })?;
+            let compiled = self.compile_job_sql(&rendered).map_err(|e| match e {
+                ServiceError::Sql(c) => ServiceError::TaskSql {
+                    task: t.id.clone(),
+                    kind: format!("{:?}", c.kind).to_lowercase(),
+                    message: c.to_string(),
+                    line: c.position.map(|p| p.line),
+                    column: c.position.map(|p| p.column),
+                },
+                ServiceError::Invalid { message } => invalid(format!("task '{}': {message}", t.id)),
+                other => other,
+            })?;
+            if compiled.plan.outputs.is_empty() {
+                return Err(invalid(format!(
+                    "task '{}' has no INSERT INTO: a task writes its results to a table",
+                    t.id
+                )));
+            }
+            if !plan_is_bounded(&compiled.plan) {
+                return Err(invalid(format!(
+                    "task '{}' reads an unbounded source: a task must finish by itself",
+                    t.id
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Starts a run now, with `overrides` of the workflow's parameters, standing for
     /// `logical_time_ms` (default: now, to the second). Under the `skip` and `queue`
     /// policies it waits for the active run; it is never skipped.
@@ -441,6 +453,9 @@ impl Master {
             RunState::Queued,
             now,
         );
+        // The run's own parameters are values: re-checked here, so a trigger whose
+        // values do not make valid tasks is refused now rather than failing later.
+        self.check_task_sql(&wf.spec.tasks, &run.parameters)?;
         self.workflows
             .create_runs(std::slice::from_ref(&run), None)?;
         self.wake_scheduler();
