@@ -60,7 +60,12 @@ fn cross_origin_kills_and_foreign_hosts_are_refused_while_same_origin_and_the_cl
         "{id}"
     );
     let host = addr(&m);
-    let kill = format!("POST /api/v1/instances/{id}/kill HTTP/1.1\r\nHost: {host}");
+    // With the admin token: the Origin check refuses even an authorized request from a
+    // foreign page (and comes before authentication).
+    let token = m.admin_token();
+    let kill = format!(
+        "POST /api/v1/instances/{id}/kill HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}"
+    );
     let form = "Content-Type: application/x-www-form-urlencoded";
 
     // A form on another site posting to the master.
