@@ -26,6 +26,10 @@ pub struct ClientOpts {
     /// ./sluice-data).
     #[arg(long, global = true, env = "SLUICE_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Trust this CA certificate (PEM) for an https:// master, instead of the public
+    /// roots (else the profile's `ca_cert`).
+    #[arg(long, global = true, env = "SLUICE_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 /// `sluice job …`.
@@ -303,11 +307,14 @@ impl Api {
             &server,
             opts.data_dir.as_deref(),
         );
+        let mut agent = ureq::AgentBuilder::new().timeout(std::time::Duration::from_secs(60));
+        if let Some(ca) = opts.ca_cert.as_ref().or(profile.ca_cert.as_ref()) {
+            let tls = crate::tls::client_config(ca).map_err(|e| fail(2, format!("error: {e}")))?;
+            agent = agent.tls_config(tls);
+        }
         Ok(Api {
             base: server.trim_end_matches('/').to_string(),
-            agent: ureq::AgentBuilder::new()
-                .timeout(std::time::Duration::from_secs(60))
-                .build(),
+            agent: agent.build(),
             token,
         })
     }

@@ -24,6 +24,9 @@ pub struct ClientConfig {
     pub server: Option<String>,
     /// The API token to present.
     pub token: Option<String>,
+    /// A CA certificate (PEM file) to trust for an `https://` server instead of the
+    /// public roots.
+    pub ca_cert: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for ClientConfig {
@@ -31,6 +34,7 @@ impl std::fmt::Debug for ClientConfig {
         f.debug_struct("ClientConfig")
             .field("server", &self.server)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("ca_cert", &self.ca_cert)
             .finish()
     }
 }

@@ -25,6 +25,7 @@ pub mod sandbox;
 pub mod server;
 pub mod service;
 pub mod store;
+pub mod tls;
 pub mod watchdog;
 pub mod worker_bin;
 pub mod workflow;

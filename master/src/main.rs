@@ -75,7 +75,7 @@ enum Command {
     /// Print the plans of a SQL script's queries without running them.
     Explain(run::ExplainArgs),
     /// Start the master: REST API, Swagger UI, watchdog and the local cluster.
-    Serve(sluice_master::server::ServeArgs),
+    Serve(Box<sluice_master::server::ServeArgs>),
     /// Print the OpenAPI document of the REST API.
     Openapi,
     /// Manage jobs on a master (submit, list, get, stop, start, scale, delete, logs…).
@@ -132,7 +132,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Explain(args) => run::explain(args),
-        Command::Serve(args) => sluice_master::server::serve(args).map_err(|e| run::Failure {
+        Command::Serve(args) => sluice_master::server::serve(*args).map_err(|e| run::Failure {
             code: 1,
             message: format!("error: {e:#}"),
         }),

@@ -143,6 +143,12 @@ pub struct ServeArgs {
     /// Most connections open at once; more are closed as they arrive.
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM: PKCS#8, PKCS#1 or SEC1) of --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// The job sandbox from the flags; without `--allow-path`, `./files` (created).
@@ -338,13 +344,18 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
         let addr = listener.local_addr().unwrap_or(args.listen);
+        let tls = match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
+            _ => None,
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         tracing::info!(
-            "sluice master listening on http://{addr} (Swagger UI: http://{addr}/swagger-ui), data in {}",
+            "sluice master listening on {scheme}://{addr} (Swagger UI: {scheme}://{addr}/swagger-ui), data in {}",
             args.data_dir.display()
         );
-        if !addr.ip().is_loopback() {
+        if tls.is_none() && !addr.ip().is_loopback() {
             tracing::warn!(
-                "listening on {addr} without TLS: tokens travel in clear text (put a TLS-terminating proxy in front)"
+                "listening on {addr} without TLS: tokens travel in clear text (give --tls-cert/--tls-key, or put a TLS-terminating proxy in front)"
             );
         }
         if let Some(maddr) = args.metrics_listen {
@@ -371,6 +382,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         serve_connections(
             listener,
             app,
+            tls,
             Duration::from_millis(args.header_timeout_ms),
             usize::try_from(args.max_connections).unwrap_or(usize::MAX),
         )
@@ -383,9 +395,12 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
 /// Serves HTTP/1.1 connections until SIGINT/SIGTERM: at most `max` at once (more are
 /// closed as they arrive), each closed when a request head does not arrive within
 /// `header_timeout` of its opening or of its last response.
+/// With `tls`, each connection first completes a TLS handshake (within the same
+/// timeout; a failed one is closed and logged at debug level).
 async fn serve_connections(
     listener: tokio::net::TcpListener,
     app: axum::Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     header_timeout: Duration,
     max: usize,
 ) {
@@ -410,18 +425,39 @@ async fn serve_connections(
             continue;
         };
         let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let tls = tls.clone();
         tokio::spawn(async move {
             let _slot = slot;
-            let served = hyper::server::conn::http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(header_timeout)
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .with_upgrades()
-                .await;
-            if let Err(e) = served {
-                tracing::debug!("connection ended: {e}");
+            match tls {
+                None => serve_one(stream, service, header_timeout).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => serve_one(stream, service, header_timeout).await,
+                        Ok(Err(e)) => tracing::debug!("TLS handshake failed: {e}"),
+                        Err(_) => tracing::debug!("TLS handshake timed out"),
+                    }
+                }
             }
         });
+    }
+}
+
+/// Serves one HTTP/1.1 connection over `io` (plain TCP or TLS).
+async fn serve_one<I>(
+    io: I,
+    service: hyper_util::service::TowerToHyperService<axum::Router>,
+    header_timeout: Duration,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let served = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(hyper_util::rt::TokioIo::new(io), service)
+        .with_upgrades()
+        .await;
+    if let Err(e) = served {
+        tracing::debug!("connection ended: {e}");
     }
 }
 

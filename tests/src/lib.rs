@@ -123,7 +123,7 @@ impl MasterProcess {
             let text = String::from_utf8_lossy(&text[before as usize..]).into_owned();
             // Only a whole line: the log may be read while the line is half written.
             let line = text
-                .find("listening on http://")
+                .find("listening on http") // http:// or https://
                 .map(|pos| &text[pos + "listening on ".len()..])
                 .filter(|rest| rest.contains('\n'));
             if let Some(rest) = line {
