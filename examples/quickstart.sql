@@ -1,6 +1,6 @@
 -- Sluice quickstart: Nexmark bids → filter → 10-second tumbling windows → Parquet files.
 -- Run: cargo build --release && target/release/sluice run examples/quickstart.sql
--- Output: ./out/bid_stats/part-*.parquet (read it back with examples/top_auctions.sql)
+-- Output: ./files/bid_stats/part-*.parquet (read it back with examples/top_auctions.sql)
 
 CREATE TABLE bid (
     auction  BIGINT,
