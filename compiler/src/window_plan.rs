@@ -135,6 +135,27 @@ fn window_of(plan: &LogicalPlan, col: usize) -> Option<&LogicalPlan> {
     }
 }
 
+/// Tracked columns `m` (input column → what it holds) carried through a projection:
+/// the output positions that copy one, or `None` when an expression `reads` one (the
+/// window's columns must travel unchanged).
+fn project_carried<V: Copy>(
+    exprs: &[ScalarExpr],
+    m: &BTreeMap<usize, V>,
+    reads: impl Fn(&ScalarExpr, &BTreeMap<usize, V>) -> bool,
+) -> Option<BTreeMap<usize, V>> {
+    let mut out = BTreeMap::new();
+    for (i, e) in exprs.iter().enumerate() {
+        match e {
+            ScalarExpr::Column(c) if m.contains_key(c) => {
+                out.insert(i, m[c]);
+            }
+            e if reads(e, m) => return None,
+            _ => {}
+        }
+    }
+    Some(out)
+}
+
 /// The columns of `plan` that carry a column of `window` unchanged, as column → offset
 /// (0 `window_start`, 1 `window_end`, 2 `window_time`), and how many other Windows lie
 /// between; `None` when `window` is not reached through Filters, Projects and TUMBLE/HOP
@@ -159,17 +180,7 @@ fn carried_window_columns(
         }
         LogicalPlan::Project { input, exprs, .. } => {
             let (m, d) = carried_window_columns(input, window)?;
-            let mut out = BTreeMap::new();
-            for (i, e) in exprs.iter().enumerate() {
-                match e {
-                    ScalarExpr::Column(c) if m.contains_key(c) => {
-                        out.insert(i, m[c]);
-                    }
-                    e if reads(e, &m) => return None,
-                    _ => {}
-                }
-            }
-            Some((out, d))
+            Some((project_carried(exprs, &m, reads)?, d))
         }
         LogicalPlan::Window {
             input,
@@ -323,17 +334,7 @@ fn session_columns(
         }
         LogicalPlan::Project { input, exprs, .. } => {
             let (win, m, d) = session_columns(input)?;
-            let mut out = BTreeMap::new();
-            for (i, e) in exprs.iter().enumerate() {
-                match e {
-                    ScalarExpr::Column(c) if m.contains_key(c) => {
-                        out.insert(i, m[c]);
-                    }
-                    e if reads(e, &m) => return None,
-                    _ => {}
-                }
-            }
-            Some((win, out, d))
+            Some((win, project_carried(exprs, &m, reads)?, d))
         }
         LogicalPlan::Window {
             input,
