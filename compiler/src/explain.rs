@@ -644,6 +644,9 @@ pub fn state_class(plan: &PhysicalPlan) -> &'static str {
         PhysicalPlan::HashJoin {
             interval: Some(_), ..
         } => "state: each side's rows until the watermark passes the time bound",
+        PhysicalPlan::HashJoin {
+            append_only: true, ..
+        } => "state: each side's rows by key until the other input completes",
         PhysicalPlan::HashJoin { .. } => "state: both inputs arranged by key",
         PhysicalPlan::TopN { .. } => "state: all rows on one worker",
         PhysicalPlan::TopK {
@@ -801,6 +804,7 @@ fn physical_node(
             right_keys,
             residual,
             interval,
+            append_only,
         } => {
             let l: Vec<&ScalarExpr> = left_keys.iter().collect();
             let r: Vec<&ScalarExpr> = right_keys.iter().collect();
@@ -830,6 +834,11 @@ fn physical_node(
                     b.upper_ms,
                     -i128::from(b.lower_ms),
                     b.upper_ms,
+                );
+            }
+            if *append_only {
+                out.push_str(
+                    " strategy=append-only(symmetric hash; a side's rows freed when the other input completes)",
                 );
             }
         }
@@ -1093,6 +1102,7 @@ mod tests {
             right_keys: vec![col(0)],
             residual: Some(gt(col(3), int(3))),
             interval: None,
+            append_only: false,
         };
         let reduce = crate::lower::reduce(join, vec![5], vec![count_star()]);
         let top = PhysicalPlan::TopN {

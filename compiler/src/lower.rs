@@ -200,6 +200,12 @@ pub fn lower(plan: &LogicalPlan) -> Result<PhysicalPlan, CompileError> {
                 }
                 _ => None,
             };
+            // Both inputs append-only and no time bound: the symmetric hash join
+            // (no arrangement; a side is freed when the other completes).
+            let append_only = *kind == JoinKind::Inner
+                && interval.is_none()
+                && !is_updating(&left)
+                && !is_updating(&right);
             Ok(PhysicalPlan::HashJoin {
                 left: Box::new(left),
                 right: Box::new(right),
@@ -208,6 +214,7 @@ pub fn lower(plan: &LogicalPlan) -> Result<PhysicalPlan, CompileError> {
                 right_keys: on.iter().map(|(_, r)| r.clone()).collect(),
                 residual: filter.clone(),
                 interval,
+                append_only,
             })
         }
         LogicalPlan::Union { inputs } => {
@@ -1026,7 +1033,7 @@ mod tests {
             filter: Some(gt(col(0), col(4))),
         };
         insta::assert_snapshot!(lowered(&mk(JoinKind::Inner)), @r"
-        HashJoin: Inner keys=[o_custkey = c_custkey] residual=o_orderkey > c_custkey device=cpu(stateful; join-probe kernel eligible) [state: both inputs arranged by key]
+        HashJoin: Inner keys=[o_custkey = c_custkey] residual=o_orderkey > c_custkey strategy=append-only(symmetric hash; a side's rows freed when the other input completes) device=cpu(stateful; join-probe kernel eligible) [state: each side's rows by key until the other input completes]
           Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
           Source: customers projection=[c_custkey, c_name, c_ts] [stateless]
         ");
@@ -1037,7 +1044,25 @@ mod tests {
         // An inner join over an updating input is updating.
         let agg = aggregate(scan(&customers_table()), vec![0], vec![count_star()]);
         let plan = join(scan(&orders_table()), agg, JoinKind::Inner, None);
-        assert!(is_updating(&lower(&plan).unwrap()));
+        let lowered_plan = lower(&plan).unwrap();
+        assert!(is_updating(&lowered_plan));
+        // … and keeps the arranged strategy (the symmetric one never consolidates).
+        assert!(matches!(
+            lowered_plan,
+            PhysicalPlan::HashJoin {
+                append_only: false,
+                ..
+            }
+        ));
+        for kind in [JoinKind::Left, JoinKind::Right, JoinKind::Full] {
+            assert!(matches!(
+                lower(&mk(kind)).unwrap(),
+                PhysicalPlan::HashJoin {
+                    append_only: false,
+                    ..
+                }
+            ));
+        }
     }
 
     #[test]

@@ -314,6 +314,14 @@ pub enum PhysicalPlan {
         /// State: the rows of each side within the time bound (see [`IntervalJoin`]).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         interval: Option<IntervalJoin>,
+        /// Set by [`crate::lower`] for an inner join of two append-only inputs without an
+        /// interval bound: a symmetric hash join, where each arriving row probes the
+        /// other side's rows held by key and is then held itself, so every pair is
+        /// produced once, by whichever row arrives second, with no sorting or merging.
+        /// State: each side's rows by key, freed once the other input is complete (a
+        /// bounded table joined with a stream holds only the table).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        append_only: bool,
     },
     /// Concatenation (UNION ALL). State: none.
     Union {

@@ -1,8 +1,10 @@
 //! Interval joins (an inner `HashJoin` with an `IntervalJoin` bound, decided by
 //! `lower::interval_bound`) over watermarked, out-of-order input: the rows equal a
 //! nested-loop oracle and the unbounded join's at 1 and 4 workers, and the rows the join
-//! holds stay bounded over a long input (the `join_state_peak` counter). Also: a
-//! sub-plan that occurs twice is rendered once (its source rows are read once).
+//! holds stay bounded over a long input (the `join_state_peak` counter). The append-only
+//! (symmetric hash) strategy gives the same rows, and a stream joined with a bounded
+//! table holds only the table once the table is complete. Also: a sub-plan that occurs
+//! twice is rendered once (its source rows are read once).
 
 mod common;
 
@@ -65,9 +67,20 @@ fn table(env: &Env, name: &str, rows: Vec<Row>) -> sluice_catalogs::TableDescrip
     )
 }
 
+/// The strategy a test join runs with.
+#[derive(Clone, Copy, PartialEq)]
+enum Strategy {
+    /// Differential's arranged join.
+    Arranged,
+    /// Symmetric hash join, rows held until the other input completes.
+    AppendOnly,
+    /// Symmetric hash join, rows freed by the watermark.
+    Interval,
+}
+
 /// `l.k = r.k AND l.t >= r.t - 50ms AND l.t < r.t + 20ms AND l.v <= r.v`, with the bound
 /// `lower` decides (it must find one).
-fn join(l: PhysicalPlan, r: PhysicalPlan, bounded: bool) -> PhysicalPlan {
+fn join(l: PhysicalPlan, r: PhysicalPlan, strategy: Strategy) -> PhysicalPlan {
     let residual = ScalarExpr::binary(
         BinaryOp::And,
         ScalarExpr::binary(
@@ -94,7 +107,8 @@ fn join(l: PhysicalPlan, r: PhysicalPlan, bounded: bool) -> PhysicalPlan {
         left_keys: vec![ScalarExpr::col(0)],
         right_keys: vec![ScalarExpr::col(0)],
         residual: Some(residual),
-        interval: bounded.then_some(bound),
+        interval: (strategy == Strategy::Interval).then_some(bound),
+        append_only: strategy == Strategy::AppendOnly,
     }
 }
 
@@ -122,10 +136,34 @@ fn interval_join_equals_the_oracle_and_the_unbounded_join() {
     let r = table(&env, "r", right.clone());
     let expected = nested_loops(&left, &right);
     assert!(expected.len() > 50, "a test that joins something");
-    let bounded = sorted(env.collect_1_and_4(&collect(join(scan(&l), scan(&r), true))));
-    let unbounded = sorted(env.collect_1_and_4(&collect(join(scan(&l), scan(&r), false))));
-    assert_eq!(bounded, expected);
-    assert_eq!(unbounded, expected);
+    for strategy in [Strategy::Interval, Strategy::Arranged, Strategy::AppendOnly] {
+        let got = sorted(env.collect_1_and_4(&collect(join(scan(&l), scan(&r), strategy))));
+        assert_eq!(got, expected);
+    }
+}
+
+/// A long stream joined (append-only strategy) with a 12-row table: once the table is
+/// complete the stream's rows are no longer held, so the join holds about the table,
+/// never the stream (6,000 rows); the rows equal the oracle's at 1 and 3 workers.
+#[test]
+fn append_only_join_frees_a_side_once_the_other_is_complete() {
+    let env = Env::new();
+    let left = rows(5, 6_000, 5, 8);
+    let right = rows(6, 12, 5, 8);
+    let l = table(&env, "l", left.clone());
+    let r = table(&env, "r", right.clone());
+    let expected = nested_loops(&left, &right);
+    for workers in [1, 3] {
+        let (got, progress) = run_counted(
+            &env,
+            join(scan(&l), scan(&r), Strategy::AppendOnly),
+            workers,
+        );
+        assert_eq!(got, expected, "{workers} workers");
+        let peak = progress.join_state_peak();
+        assert!(peak > 0 && peak < 600, "peak {peak} at {workers} workers");
+        assert_eq!(progress.join_state_rows(), 0, "everything freed at the end");
+    }
 }
 
 /// Runs `plan` on `workers` workers (batch 3) and returns the rows and the counters.
@@ -150,7 +188,7 @@ fn interval_join_state_stays_bounded_over_a_long_input() {
     // One worker: both sources advance one poll per step, so the watermarks move in
     // step (with several worker threads, one may run ahead of another and the frontier
     // waits for the slowest: the bound then depends on scheduling).
-    let (got, progress) = run_counted(&env, join(scan(&l), scan(&r), true), 1);
+    let (got, progress) = run_counted(&env, join(scan(&l), scan(&r), Strategy::Interval), 1);
     assert_eq!(got, expected);
     // Rows within the bound (70 ms), the watermark delay (100 ms) and the jitter
     // (100 ms), 5 ms apart: about a hundred rows, never the whole input (12,000 rows).
@@ -208,6 +246,7 @@ fn q7_shape_over_a_window_aggregate_is_bounded_and_exact() {
         right_keys: vec![ScalarExpr::col(0)],
         residual: Some(residual.clone()),
         interval,
+        append_only: false,
     };
     // Oracle: per window [s, s + 10), the bids whose value is the window's max, joined
     // with every window end e where e - 10 <= t <= e.
@@ -279,6 +318,7 @@ fn a_shared_sub_plan_is_rendered_once() {
         right_keys: vec![ScalarExpr::col(0), ScalarExpr::col(1)],
         residual: None,
         interval: None,
+        append_only: false,
     };
     assert_eq!(plan.shared_subplans(), vec![(&count, 2)]);
     let (alone, _) = run_counted(&env, count.clone(), 2);

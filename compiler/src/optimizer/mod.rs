@@ -179,7 +179,7 @@ mod tests {
         Calc: project=[c_name, window_start, $agg0 AS total] device=cpu(row stage) [stateless]
           Reduce: group_by=[c_name, window_start, window_end] aggs=[SUM(o_price)] strategies=[accumulate] device=cpu(stateful) [state: one running state per group]
             Calc: project=[c_name, window_start, window_end, o_price] device=cpu(row stage) [stateless]
-              HashJoin: Inner keys=[o_custkey = c_custkey] device=cpu(stateful; join-probe kernel eligible) [state: both inputs arranged by key]
+              HashJoin: Inner keys=[o_custkey = c_custkey] strategy=append-only(symmetric hash; a side's rows freed when the other input completes) device=cpu(stateful; join-probe kernel eligible) [state: each side's rows by key until the other input completes]
                 WindowAssign: TUMBLE(time_col=o_ts, size=INTERVAL '60000' MILLISECOND) [stateless]
                   Source: orders projection=[o_custkey, o_price, o_ts] filters=[o_price > 1.00] [stateless]
                 Calc: predicate=NOT (c_name = 'x') device=cpu(VARCHAR = VARCHAR) [stateless]

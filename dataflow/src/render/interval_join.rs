@@ -1,7 +1,15 @@
-//! `HashJoin` with an interval bound ([`IntervalJoin`], decided by `lower`): the
-//! stateful stage between both inputs' exchange by key hash and the rest of the plan.
-//! An inner join whose residual bounds the left side's event time by the right's, so
-//! each side's rows are held only while a future row of the other side could match.
+//! The symmetric hash join: the stateful stage between both inputs' exchange by key
+//! hash and the rest of the plan, for the two inner `HashJoin` strategies `lower`
+//! decides besides the arranged one:
+//!
+//! * **interval** ([`IntervalJoin`]): the residual bounds the left side's event time by
+//!   the right's, so each side's rows are held only while a future row of the other
+//!   side could match;
+//! * **append-only** (both inputs append-only, no bound): each side's rows are held
+//!   until the other input is complete — a stream joined with a bounded table ends up
+//!   holding only the table, and nothing is ever sorted or merged.
+//!
+//! Interval joins, additionally:
 //!
 //! Invariants (`l`, `r`: the rows' time-column values; `F_L`, `F_R`: the input
 //! frontiers, i.e. the watermarks; on-time rows have a value at least their timely time):
@@ -24,8 +32,9 @@ use super::{split_results, Context, Diff, Rows, Time};
 use crate::errors::ExecutionError;
 use crate::progress::Progress;
 use differential_dataflow::Hashable;
+use rustc_hash::FxHashMap;
 use sluice_compiler::{Datum, IntervalJoin, Row, ScalarExpr};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
@@ -37,28 +46,32 @@ type Out = (Result<Row, ExecutionError>, Time, Diff);
 /// The rows one side holds, by key, and when each may be freed.
 struct Side {
     /// key → (row, time, diff, expiry).
-    rows: HashMap<Row, Vec<(Row, Time, Diff, i64)>>,
-    /// expiry → keys holding a row that expires then.
+    rows: FxHashMap<Row, Vec<(Row, Time, Diff, i64)>>,
+    /// expiry → keys holding a row that expires then (interval joins only).
     expiry: BTreeMap<i64, Vec<Row>>,
-    /// The time column.
-    time_col: usize,
+    /// The time column (`None`: append-only, rows expire only with the other input).
+    time_col: Option<usize>,
     /// Rows held.
     held: u64,
 }
 
 impl Side {
-    fn new(time_col: usize) -> Self {
+    fn new(time_col: Option<usize>) -> Self {
         Side {
-            rows: HashMap::new(),
+            rows: FxHashMap::default(),
             expiry: BTreeMap::new(),
             time_col,
             held: 0,
         }
     }
 
-    /// The row's time value (`None` for NULL).
+    /// The row's time value (`None` for NULL); `i64::MAX` (never expires by time)
+    /// without a time column.
     fn time_of(&self, row: &Row) -> Result<Option<i64>, ExecutionError> {
-        match row.get(self.time_col) {
+        let Some(time_col) = self.time_col else {
+            return Ok(Some(i64::MAX));
+        };
+        match row.get(time_col) {
             Some(Datum::Timestamp(t)) => Ok(Some(*t)),
             Some(Datum::Null) => Ok(None),
             other => Err(ExecutionError::Internal(format!(
@@ -68,7 +81,9 @@ impl Side {
     }
 
     fn hold(&mut self, key: Row, row: Row, t: Time, d: Diff, expiry: i64) {
-        self.expiry.entry(expiry).or_default().push(key.clone());
+        if self.time_col.is_some() {
+            self.expiry.entry(expiry).or_default().push(key.clone());
+        }
         self.rows.entry(key).or_default().push((row, t, d, expiry));
         self.held += 1;
     }
@@ -84,6 +99,7 @@ impl Side {
                 self.held = 0;
             }
             Some(0) => {}
+            Some(_) if self.time_col.is_none() => {}
             Some(f) => {
                 let f = i64::try_from(f).unwrap_or(i64::MAX);
                 let rest = self.expiry.split_off(&f);
@@ -110,14 +126,15 @@ fn expiry(value: i64, offset: i128) -> i64 {
     i64::try_from(e).unwrap_or(if e < 0 { i64::MIN } else { i64::MAX })
 }
 
-/// Renders an inner `HashJoin` with an interval bound.
-pub(crate) fn render_interval_join<'s>(
+/// Renders an inner `HashJoin` with an interval bound, or (`bound` `None`) of two
+/// append-only inputs.
+pub(crate) fn render_symmetric_join<'s>(
     ctx: &mut Context<'s>,
     sides: JoinSides<'s>,
     left_keys: &[ScalarExpr],
     right_keys: &[ScalarExpr],
     residual: Option<&ScalarExpr>,
-    bound: IntervalJoin,
+    bound: Option<IntervalJoin>,
 ) -> Rows<'s> {
     let left = key_side(
         ctx,
@@ -145,12 +162,16 @@ pub(crate) fn render_interval_join<'s>(
             right.inner,
             exchange_left,
             exchange_right,
-            "HashJoin: interval",
+            if bound.is_some() {
+                "HashJoin: interval"
+            } else {
+                "HashJoin: append-only"
+            },
             move |_cap, _info| {
-                let mut held_left = Side::new(bound.left_time);
-                let mut held_right = Side::new(bound.right_time);
-                let left_offset = -i128::from(bound.lower_ms);
-                let right_offset = i128::from(bound.upper_ms);
+                let mut held_left = Side::new(bound.map(|b| b.left_time));
+                let mut held_right = Side::new(bound.map(|b| b.right_time));
+                let left_offset = bound.map_or(0, |b| -i128::from(b.lower_ms));
+                let right_offset = bound.map_or(0, |b| i128::from(b.upper_ms));
                 let mut out: Vec<Out> = Vec::new();
                 move |(left_input, left_frontier), (right_input, right_frontier), output| {
                     let mut added = 0;
@@ -215,7 +236,7 @@ pub(crate) fn render_interval_join<'s>(
                 }
             },
         );
-    let (oks, errs) = split_results(results, "HashJoin: interval: split errors");
+    let (oks, errs) = split_results(results, "HashJoin: symmetric: split errors");
     ctx.errs.push(errs);
     oks
 }

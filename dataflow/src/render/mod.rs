@@ -270,6 +270,7 @@ impl<'s> Context<'s> {
                 right_keys,
                 residual,
                 interval,
+                append_only,
             } => {
                 let left_types = left.schema().types();
                 let right_types = right.schema().types();
@@ -283,13 +284,23 @@ impl<'s> Context<'s> {
                 };
                 match (interval, kind) {
                     (Some(bound), sluice_compiler::JoinKind::Inner) => {
-                        interval_join::render_interval_join(
+                        interval_join::render_symmetric_join(
                             self,
                             sides,
                             left_keys,
                             right_keys,
                             residual.as_ref(),
-                            *bound,
+                            Some(*bound),
+                        )
+                    }
+                    (None, sluice_compiler::JoinKind::Inner) if *append_only => {
+                        interval_join::render_symmetric_join(
+                            self,
+                            sides,
+                            left_keys,
+                            right_keys,
+                            residual.as_ref(),
+                            None,
                         )
                     }
                     _ => join::render_join(

@@ -23,10 +23,11 @@ use super::topn::compare_rows;
 use super::{map_updates, split_results, Context, Diff, Rows, Time};
 use crate::errors::ExecutionError;
 use differential_dataflow::Hashable;
+use rustc_hash::FxHashMap;
 use sluice_compiler::physical::TopKStrategy;
 use sluice_compiler::{Datum, Row, SortKey};
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
@@ -138,6 +139,52 @@ fn insert_sorted(top: &mut Vec<Row>, row: &Row, copies: Diff, spec: &TopKSpec) {
     }
 }
 
+/// The output changes of a partition whose sorted top went from `old` to `new` by
+/// insertions only (the monotonic strategy), one `(row, ±1)` per copy. With the row
+/// number, every row from the first position where the tops differ is renumbered
+/// (retracted at its old number, inserted at its new one); without it, only the evicted
+/// and the inserted rows change, found by one merge of the two sorted tops.
+fn top_changes(spec: &TopKSpec, old: &[Row], new: &[Row], mut emit: impl FnMut(Row, Diff)) {
+    if spec.rank_column {
+        let same = old.iter().zip(new).take_while(|(a, b)| a == b).count();
+        let numbered = |i: usize, row: &Row| {
+            let mut out = row.clone();
+            out.push(Datum::Int(i as i64 + 1));
+            out
+        };
+        for (i, row) in old.iter().enumerate().skip(same) {
+            emit(numbered(i, row), -1);
+        }
+        for (i, row) in new.iter().enumerate().skip(same) {
+            emit(numbered(i, row), 1);
+        }
+        return;
+    }
+    let (mut i, mut j) = (0, 0);
+    while i < old.len() && j < new.len() {
+        match compare_rows(&spec.order_by, &old[i], &new[j]) {
+            Ordering::Equal => {
+                i += 1;
+                j += 1;
+            }
+            Ordering::Less => {
+                emit(old[i].clone(), -1);
+                i += 1;
+            }
+            Ordering::Greater => {
+                emit(new[j].clone(), 1);
+                j += 1;
+            }
+        }
+    }
+    for row in &old[i..] {
+        emit(row.clone(), -1);
+    }
+    for row in &new[j..] {
+        emit(row.clone(), 1);
+    }
+}
+
 /// The monotonic strategy: a keyed operator keeping only the top rows (module docs).
 fn render_monotonic<'s>(ctx: &mut Context<'s>, rows: Rows<'s>, spec: TopKSpec) -> Rows<'s> {
     type Out = (Result<Row, ExecutionError>, Time, Diff);
@@ -149,7 +196,7 @@ fn render_monotonic<'s>(ctx: &mut Context<'s>, rows: Rows<'s>, spec: TopKSpec) -
             exchange,
             "TopK (monotonic)",
             move |_cap, _info| {
-                let mut partitions: HashMap<Row, Vec<Row>> = HashMap::new();
+                let mut partitions: FxHashMap<Row, Vec<Row>> = FxHashMap::default();
                 let mut pending: BTreeMap<Time, Pending> = BTreeMap::new();
                 move |(input, frontier), output| {
                     input.for_each(|cap, data| {
@@ -188,36 +235,36 @@ fn render_monotonic<'s>(ctx: &mut Context<'s>, rows: Rows<'s>, spec: TopKSpec) -
                                 ));
                                 continue;
                             }
-                            let key = spec.key(&row);
-                            let top = partitions.entry(key.clone()).or_default();
-                            let limit = usize::try_from(spec.limit).unwrap_or(usize::MAX);
-                            let enters = top.len() < limit
-                                || top.last().is_some_and(|last| {
-                                    compare_rows(&spec.order_by, &row, last) == Ordering::Less
-                                });
-                            if !enters {
-                                if top.is_empty() {
-                                    partitions.remove(&key);
-                                }
+                            if spec.limit == 0 {
                                 continue;
                             }
-                            before.entry(key).or_insert_with(|| top.clone());
+                            let key = spec.key(&row);
+                            let limit = usize::try_from(spec.limit).unwrap_or(usize::MAX);
+                            let top = match partitions.get_mut(&key) {
+                                Some(top) => {
+                                    let enters = top.len() < limit
+                                        || top.last().is_some_and(|last| {
+                                            compare_rows(&spec.order_by, &row, last)
+                                                == Ordering::Less
+                                        });
+                                    if !enters {
+                                        continue;
+                                    }
+                                    if !before.contains_key(&key) {
+                                        before.insert(key.clone(), top.clone());
+                                    }
+                                    top
+                                }
+                                None => {
+                                    before.insert(key.clone(), Vec::new());
+                                    partitions.entry(key).or_default()
+                                }
+                            };
                             insert_sorted(top, &row, d, &spec);
                         }
                         for (key, old) in before {
                             let new = partitions.get(&key).map(Vec::as_slice).unwrap_or(&[]);
-                            let mut diff: BTreeMap<Row, Diff> = BTreeMap::new();
-                            for row in spec.numbered(old.iter()) {
-                                *diff.entry(row).or_default() -= 1;
-                            }
-                            for row in spec.numbered(new.iter()) {
-                                *diff.entry(row).or_default() += 1;
-                            }
-                            out.extend(
-                                diff.into_iter()
-                                    .filter(|(_, d)| *d != 0)
-                                    .map(|(row, d)| (Ok(row), t, d)),
-                            );
+                            top_changes(&spec, &old, new, |row, d| out.push((Ok(row), t, d)));
                         }
                         if !out.is_empty() {
                             output.session(&cap).give_iterator(out.into_iter());
@@ -269,6 +316,38 @@ mod tests {
                     .cloned()
                     .collect();
                 assert_eq!(top, expected, "limit {limit} after {} rows", i + 1);
+            }
+        }
+    }
+
+    /// The changes of a partition equal the difference of its numbered tops, computed
+    /// the slow way (a multiset difference), for every insertion sequence tried.
+    #[test]
+    fn top_changes_equal_the_difference_of_the_numbered_tops() {
+        let values = [5, 1, 9, 9, 3, 7, 9, 2, 8, 5, 0, 6, 9, 4];
+        for rank_column in [false, true] {
+            for limit in 1..5 {
+                let s = spec(limit, rank_column);
+                let mut top = Vec::new();
+                for (i, v) in values.iter().enumerate() {
+                    let old = top.clone();
+                    insert_sorted(&mut top, &row(1, *v), 1, &s);
+                    if i % 3 == 0 {
+                        insert_sorted(&mut top, &row(1, v - 1), 1, &s);
+                    }
+                    let mut got: BTreeMap<Row, Diff> = BTreeMap::new();
+                    top_changes(&s, &old, &top, |r, d| *got.entry(r).or_default() += d);
+                    got.retain(|_, d| *d != 0);
+                    let mut expected: BTreeMap<Row, Diff> = BTreeMap::new();
+                    for r in s.numbered(old.iter()) {
+                        *expected.entry(r).or_default() -= 1;
+                    }
+                    for r in s.numbered(top.iter()) {
+                        *expected.entry(r).or_default() += 1;
+                    }
+                    expected.retain(|_, d| *d != 0);
+                    assert_eq!(got, expected, "limit {limit} rank {rank_column} step {i}");
+                }
             }
         }
     }
