@@ -140,6 +140,10 @@ pub struct ServeArgs {
     /// or after its last response (idle) is closed (ms).
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub header_timeout_ms: u64,
+    /// A request whose body has not arrived whole this long after its head gets 408
+    /// and its connection is closed (ms).
+    #[arg(long, default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout_ms: u64,
     /// Most connections open at once; more are closed as they arrive.
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,
@@ -171,15 +175,40 @@ fn build_sandbox(args: &ServeArgs) -> anyhow::Result<crate::sandbox::Sandbox> {
     .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
+/// Creates the data directory (and missing parents) and makes it mode 0700 even when
+/// it existed: it holds `secret.key`, `admin.token`, the store and the instances'
+/// requests, which no other local user may read or list.
+fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| anyhow::anyhow!("cannot create the data directory {}: {e}", dir.display()))?;
+    let mode = std::fs::metadata(dir)
+        .map_err(|e| anyhow::anyhow!("cannot read the data directory {}: {e}", dir.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot make the data directory {} private (mode 0700): {e}",
+                dir.display()
+            )
+        })?;
+        tracing::info!(
+            "made the data directory {} private (mode {:o} → 700)",
+            dir.display(),
+            mode & 0o777
+        );
+    }
+    Ok(())
+}
+
 /// Builds the master over `args.data_dir` (store + local cluster), and its security
 /// state (API tokens, audit log) over the same store.
 pub fn build_master(args: &ServeArgs) -> anyhow::Result<(Arc<Master>, Arc<Security>)> {
-    std::fs::create_dir_all(&args.data_dir).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot create the data directory {}: {e}",
-            args.data_dir.display()
-        )
-    })?;
+    create_private_dir(&args.data_dir)?;
     let store = SledStore::open(&args.data_dir.join("store")).map_err(|e| {
         anyhow::anyhow!(
             "cannot open the store under {} (is another master using it?): {e}",
@@ -225,6 +254,7 @@ pub fn build_master(args: &ServeArgs) -> anyhow::Result<(Arc<Master>, Arc<Securi
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     security.metrics_public = args.metrics_public;
     security.max_jobs_per_owner = args.max_jobs_per_owner;
+    security.body_timeout = Duration::from_millis(args.body_timeout_ms);
     if let (Some(jwks), Some(iss), Some(aud)) = (&args.jwks, &args.jwt_issuer, &args.jwt_audience) {
         security.jwt = Some(
             crate::auth::jwt::JwtVerifier::from_file(

@@ -613,3 +613,21 @@ fn a_token_beyond_its_rate_gets_429_with_retry_after_and_an_owner_beyond_the_job
     let (s, v) = p.request("POST", "/api/v1/jobs", Some(job("three")));
     assert_eq!(s, 201, "another owner is not capped: {v}");
 }
+
+/// The data directory holds the seal key, the admin token, the store and the
+/// instances' requests: `sluice serve` makes it private (0700) even when it existed
+/// with a looser mode, and its key files are 0600.
+#[test]
+fn the_data_directory_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let m = MasterProcess::start(&data, &[]);
+    m.get("/healthz");
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700, "{}", data.display());
+    assert_eq!(mode(&data.join("admin.token")), 0o600);
+    assert_eq!(mode(&data.join("secret.key")), 0o600);
+}
