@@ -2,7 +2,7 @@
 //! workflow scheduler, and serve the REST API. Instances are separate processes: stopping or killing the master leaves
 //! them running, and the next master adopts them.
 
-use crate::auth::audit::Retention;
+use crate::auth::audit::{AnonymousBudget, Retention};
 use crate::auth::{admin_token_path, Role, Security};
 use crate::cluster::{Cluster, LocalCluster, LocalClusterConfig};
 use crate::service::{Counters, Master};
@@ -87,6 +87,14 @@ pub struct ServeArgs {
     /// The audit log drops entries older than this many days.
     #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u64).range(1..))]
     pub audit_max_age_days: u64,
+    /// Audit entries of anonymous requests (no valid credential) per minute on average;
+    /// beyond the budget they are counted in a summary entry instead of logged one by
+    /// one (and they are never flushed to disk one by one).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    pub audit_anonymous_per_min: u32,
+    /// Audit entries of anonymous requests logged one by one in a burst.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub audit_anonymous_burst: u32,
     /// Requests per second one token may make on average (0: unlimited); beyond it,
     /// 429 with `Retry-After`.
     #[arg(long, default_value_t = 100)]
@@ -249,6 +257,12 @@ pub fn build_master(args: &ServeArgs) -> anyhow::Result<(Arc<Master>, Arc<Securi
             max_age_ms: i64::try_from(args.audit_max_age_days)
                 .unwrap_or(i64::MAX / 86_400_000)
                 .saturating_mul(86_400_000),
+        },
+        AnonymousBudget {
+            per_minute: std::num::NonZeroU32::new(args.audit_anonymous_per_min)
+                .unwrap_or(std::num::NonZeroU32::MIN),
+            burst: std::num::NonZeroU32::new(args.audit_anonymous_burst)
+                .unwrap_or(std::num::NonZeroU32::MIN),
         },
     )
     .map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -631,3 +631,61 @@ fn the_data_directory_is_private() {
     assert_eq!(mode(&data.join("admin.token")), 0o600);
     assert_eq!(mode(&data.join("secret.key")), 0o600);
 }
+
+/// A flood of anonymous requests neither fills the audit log (pushing real entries
+/// out) nor makes the master sync its disk per request: beyond the anonymous budget
+/// the refusals are counted in summary entries, and the count is exact.
+#[test]
+fn an_anonymous_flood_is_audited_as_a_bounded_number_of_entries_and_a_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = MasterProcess::start(
+        &dir.path().join("data"),
+        &[
+            "--audit-anonymous-burst",
+            "20",
+            "--audit-anonymous-per-min",
+            "60",
+        ],
+    );
+    let started = std::time::Instant::now();
+    for i in 0..500 {
+        let auth = (i % 2 == 0).then_some("Bearer not-a-token");
+        let (s, _, v) = m.request_full(auth, "DELETE", "/api/v1/jobs/x", None);
+        assert_eq!(s, 401, "{v}");
+    }
+    let refill = started.elapsed().as_secs() + 2;
+    let log = m.get("/api/v1/audit?who=-&limit=10000");
+    let entries = log.as_array().unwrap();
+    let single = entries.iter().filter(|e| e["suppressed"].is_null()).count() as u64;
+    let counted: u64 = entries
+        .iter()
+        .filter_map(|e| e["suppressed"].as_u64())
+        .sum();
+    assert!(
+        single >= 20 && single <= 20 + refill,
+        "{single} single entries"
+    );
+    assert_eq!(single + counted, 500, "{log}");
+    let summary = entries.iter().find(|e| !e["suppressed"].is_null()).unwrap();
+    assert_eq!(summary["status"], 401, "{summary}");
+    assert_eq!(summary["outcome"], "denied", "{summary}");
+    // An authenticated mutation is still audited one by one.
+    let (s, v) = m.request("DELETE", "/api/v1/jobs/x", None);
+    assert_eq!(s, 404, "{v}");
+    let mine = m.get("/api/v1/audit?who=admin&limit=10");
+    assert!(
+        mine.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["route"] == "/api/v1/jobs/{name}" && e["status"] == 404),
+        "{mine}"
+    );
+    // The CLI shows the summary.
+    let o = m.cli(&["audit", "--who", "-"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("anonymous requests, not logged one by one"),
+        "{}",
+        stdout(&o)
+    );
+}

@@ -76,5 +76,6 @@ pub async fn read_body(State(limits): State<BodyLimits>, req: Request, next: Nex
             ))
         }
     };
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }

@@ -275,8 +275,7 @@ mod tests {
         }
         assert!(codes.len() >= 15, "{codes:?}");
         let doc = serde_json::to_value(super::super::openapi()).unwrap();
-        let listed = doc["components"]["schemas"]["ErrorBody"]["properties"]["code"]
-            ["description"]
+        let listed = doc["components"]["schemas"]["ErrorBody"]["properties"]["code"]["description"]
             .as_str()
             .unwrap()
             .to_string();

@@ -148,7 +148,10 @@ pub fn app(master: AppState, security: Arc<Security>) -> Router {
         max_bytes: MAX_BODY_BYTES,
     };
     router
-        .route_layer(axum::middleware::from_fn_with_state(limits, body::read_body))
+        .route_layer(axum::middleware::from_fn_with_state(
+            limits,
+            body::read_body,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(g, guard::guard))
         .merge(SwaggerUi::new("/swagger-ui").url("/api-docs/openapi.json", api))
         .fallback(not_found)

@@ -168,10 +168,14 @@ impl RateLimit {
 
 impl Security {
     /// Opens the token and audit trees of `db`.
-    pub fn open(db: &sled::Db, retention: audit::Retention) -> Result<Security, SecurityError> {
+    pub fn open(
+        db: &sled::Db,
+        retention: audit::Retention,
+        anonymous: audit::AnonymousBudget,
+    ) -> Result<Security, SecurityError> {
         Ok(Security {
             tokens: tokens::TokenStore::open(db)?,
-            audit: audit::AuditLog::open(db, retention)?,
+            audit: audit::AuditLog::open_with(db, retention, anonymous)?,
             metrics_public: false,
             rate_limit: None,
             max_jobs_per_owner: 0,

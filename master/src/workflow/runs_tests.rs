@@ -3,8 +3,8 @@
 use super::*;
 use crate::model::{InstanceState, ObservedInstance, Resources};
 use crate::workflow::{
-    manual_run_id, run_id, CatchupPolicy, ConcurrencyPolicy, RunState, RunTrigger, ScheduleSpec, TaskSpec,
-    TaskState, Workflow, WorkflowRun, WorkflowSpec,
+    manual_run_id, run_id, CatchupPolicy, ConcurrencyPolicy, RunState, RunTrigger, ScheduleSpec,
+    TaskSpec, TaskState, Workflow, WorkflowRun, WorkflowSpec,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -194,10 +194,7 @@ fn workflow_run_ids_are_deterministic_per_tick_but_unguessable() {
     assert_ne!(m1, m2);
     let bits = m1.strip_prefix("w000001-manual-").unwrap();
     assert!(bits.len() == 32 && bits.bytes().all(|b| b.is_ascii_hexdigit()));
-    assert_eq!(
-        instance_id(&id, "extract", 2),
-        format!("{id}.extract.2")
-    );
+    assert_eq!(instance_id(&id, "extract", 2), format!("{id}.extract.2"));
     assert_eq!(
         crate::workflow::run_of_instance(&format!("{id}.extract.2")),
         id
