@@ -105,10 +105,15 @@ pub struct ServeArgs {
     /// Jobs one owner (the token that submitted them) may hold (0: unlimited).
     #[arg(long, default_value_t = 100)]
     pub max_jobs_per_owner: u64,
-    /// Also accept JWTs (RS256/ES256) signed by a key of this JWKS file (an identity
-    /// provider's `jwks_uri` document, saved); needs --jwt-issuer and --jwt-audience.
-    #[arg(long, requires_all = ["jwt_issuer", "jwt_audience"])]
-    pub jwks: Option<PathBuf>,
+    /// Also accept JWTs (RS256/ES256) signed by a key of this JWKS: a file, or the
+    /// identity provider's `jwks_uri` URL (https; http only on loopback), fetched at
+    /// start and refreshed; needs --jwt-issuer and --jwt-audience.
+    #[arg(long, value_name = "FILE|URL", requires_all = ["jwt_issuer", "jwt_audience"])]
+    pub jwks: Option<String>,
+    /// Fetch a URL --jwks again this often (seconds); a token with an unknown `kid`
+    /// also makes the master fetch it (at most every 30 s).
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    pub jwks_refresh_s: u64,
     /// The `iss` a JWT must carry.
     #[arg(long)]
     pub jwt_issuer: Option<String>,
@@ -271,12 +276,13 @@ pub fn build_master(args: &ServeArgs) -> anyhow::Result<(Arc<Master>, Arc<Securi
     security.body_timeout = Duration::from_millis(args.body_timeout_ms);
     if let (Some(jwks), Some(iss), Some(aud)) = (&args.jwks, &args.jwt_issuer, &args.jwt_audience) {
         security.jwt = Some(
-            crate::auth::jwt::JwtVerifier::from_file(
+            crate::auth::jwt::JwtVerifier::open(
                 jwks,
                 iss,
                 aud,
                 &args.jwt_role_claim,
                 args.jwt_leeway_s,
+                Duration::from_secs(args.jwks_refresh_s),
             )
             .map_err(|e| anyhow::anyhow!("{e}"))?,
         );

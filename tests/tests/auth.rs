@@ -67,6 +67,24 @@ fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// The public JWK (kid `kid`) of the RSA key in the PEM file `pem`.
+fn rsa_jwk(pem: &Path, kid: &str) -> Value {
+    let modulus = String::from_utf8(openssl(&[
+        "rsa",
+        "-in",
+        pem.to_str().unwrap(),
+        "-noout",
+        "-modulus",
+    ]))
+    .unwrap();
+    let hex = modulus.trim().trim_start_matches("Modulus=");
+    let n: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    json!({"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256", "n": b64(&n), "e": "AQAB"})
+}
+
 /// A test identity provider: an RSA and an EC (P-256) key in a JWKS file, and a second
 /// RSA key the JWKS does not hold.
 struct Idp {
@@ -97,23 +115,10 @@ impl Idp {
             }
             openssl(&args);
         }
-        let modulus = String::from_utf8(openssl(&[
-            "rsa",
-            "-in",
-            &p("rsa.pem"),
-            "-noout",
-            "-modulus",
-        ]))
-        .unwrap();
-        let hex = modulus.trim().trim_start_matches("Modulus=");
-        let n: Vec<u8> = (0..hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-            .collect();
         let der = openssl(&["pkey", "-in", &p("ec.pem"), "-pubout", "-outform", "DER"]);
         let xy = &der[der.len() - 64..];
         let jwks = json!({"keys": [
-            {"kty": "RSA", "kid": "rsa", "use": "sig", "alg": "RS256", "n": b64(&n), "e": "AQAB"},
+            rsa_jwk(&dir.join("rsa.pem"), "rsa"),
             {"kty": "EC", "kid": "ec", "use": "sig", "alg": "ES256", "crv": "P-256",
              "x": b64(&xy[..32]), "y": b64(&xy[32..])},
         ]});
@@ -153,6 +158,17 @@ impl Idp {
         let mut header = jsonwebtoken::Header::new(alg);
         header.kid = Some(kid.into());
         jsonwebtoken::encode(&header, &claims, key).unwrap()
+    }
+
+    /// A viewer token for `sub` signed by the key the JWKS does not hold (or holds
+    /// after a rotation), under `kid`.
+    fn stranger_token(&self, kid: &str, sub: &str) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let claims = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": sub, "role": "viewer",
+                            "nbf": now, "exp": now + 600});
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        header.kid = Some(kid.into());
+        jsonwebtoken::encode(&header, &claims, &self.stranger).unwrap()
     }
 
     /// Signed by a key the JWKS does not hold, under the RSA key's kid.
@@ -688,4 +704,105 @@ fn an_anonymous_flood_is_audited_as_a_bounded_number_of_entries_and_a_count() {
         "{}",
         stdout(&o)
     );
+}
+
+/// A tiny identity-provider endpoint: serves the current JWKS text at any path and
+/// counts the requests.
+struct JwksServer {
+    addr: std::net::SocketAddr,
+    body: std::sync::Arc<std::sync::Mutex<String>>,
+    hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl JwksServer {
+    fn start(body: String) -> JwksServer {
+        use std::io::{BufRead, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let body = std::sync::Arc::new(std::sync::Mutex::new(body));
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (b, h) = (body.clone(), hits.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = std::io::BufReader::new(stream);
+                let mut line = String::new();
+                // The request head, up to its blank line.
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let text = b.lock().unwrap().clone();
+                let _ = write!(
+                    reader.get_mut(),
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                    text.len()
+                );
+            }
+        });
+        JwksServer { addr, body, hits }
+    }
+
+    fn hits(&self) -> usize {
+        self.hits.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// `--jwks` as a URL: the keys are fetched at start; after the provider rotates its
+/// key, a token under the new `kid` is accepted at once (an unknown kid makes the
+/// master fetch again, at most every 30 s) and the retired key stops working; the
+/// periodic refresh (`--jwks-refresh-s`) drops a retired key no token asked about.
+#[test]
+fn a_jwks_url_is_fetched_and_follows_a_key_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let idp = Idp::new(dir.path());
+    let server = JwksServer::start(std::fs::read_to_string(&idp.jwks).unwrap());
+    let url = format!("http://{}/.well-known/jwks.json", server.addr);
+    let start = |data: &str, refresh_s: &str| {
+        MasterProcess::start(
+            &dir.path().join(data),
+            &[
+                "--jwks",
+                &url,
+                "--jwt-issuer",
+                ISSUER,
+                "--jwt-audience",
+                AUDIENCE,
+                "--jwks-refresh-s",
+                refresh_s,
+            ],
+        )
+    };
+    let m = start("data", "3600");
+    assert_eq!(server.hits(), 1, "fetched once at start");
+    let bearer = |t: &str| format!("Bearer {t}");
+    let status = |m: &MasterProcess, t: &str| {
+        m.request_full(Some(&bearer(t)), "GET", "/api/v1/jobs", None)
+            .0
+    };
+    let alice = idp.token(false, "alice", "viewer", |_| {});
+    let carol = idp.stranger_token("rsa2", "carol");
+    assert_eq!(status(&m, &alice), 200);
+
+    // The provider rotates: the stranger key under kid `rsa2` replaces the RSA key.
+    let rotated = json!({"keys": [rsa_jwk(&dir.path().join("stranger.pem"), "rsa2")]});
+    *server.body.lock().unwrap() = rotated.to_string();
+    assert_eq!(status(&m, &carol), 200, "the new kid is fetched at once");
+    assert_eq!(server.hits(), 2);
+    assert_eq!(status(&m, &alice), 401, "the retired key is gone");
+    // Unknown kids do not make the master fetch again within 30 s.
+    for _ in 0..20 {
+        assert_eq!(status(&m, &idp.stranger_token("nope", "mallory")), 401);
+    }
+    assert_eq!(server.hits(), 2, "unknown kids fetched the JWKS again");
+    drop(m);
+
+    // A master refreshing every second drops the `rsa2` key once the provider does,
+    // although no token names an unknown kid.
+    let m = start("data2", "1");
+    assert_eq!(status(&m, &carol), 200);
+    *server.body.lock().unwrap() = std::fs::read_to_string(&idp.jwks).unwrap();
+    m.wait_for(15, "the periodic refresh to drop the retired key", || {
+        (status(&m, &carol) == 401).then_some(())
+    });
+    assert_eq!(status(&m, &alice), 200);
 }
