@@ -135,6 +135,10 @@ pub struct ServeArgs {
     /// URL (repeatable; default: none, only the providers' public endpoints).
     #[arg(long = "allow-endpoint", value_name = "URL")]
     pub allow_endpoints: Vec<String>,
+    /// An object-store bucket jobs may use, as `s3://name` or `gs://name` (repeatable;
+    /// default: any bucket, within the endpoint and credential rules).
+    #[arg(long = "allow-bucket", value_name = "URL")]
+    pub allow_buckets: Vec<String>,
     /// Lend this master's own (ambient) cloud credentials to jobs for this endpoint:
     /// `aws`, `gcs`, `azure` (the public endpoints) or an allowed custom endpoint's URL
     /// (repeatable; default: never).
@@ -185,6 +189,7 @@ fn build_sandbox(args: &ServeArgs) -> anyhow::Result<crate::sandbox::Sandbox> {
         &args.allow_endpoints,
         &args.allow_ambient_credentials,
     )
+    .and_then(|s| s.with_buckets(&args.allow_buckets))
     .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
