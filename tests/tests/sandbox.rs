@@ -1,8 +1,7 @@
 //! The job sandbox of the real `sluice serve` over HTTP: a job's tables may reach local
 //! files only under `--allow-path` (never the data directory, not by `..` nor a
-//! symlink), custom object-store endpoints (and, with `--allow-bucket`, buckets) only when
-//! listed, and the master's own cloud
-//! credentials only when lent. A violation is a 422 at submit with the offending
+//! symlink), custom object-store endpoints (and, with `--allow-bucket`, buckets) only
+//! when listed, and the master's own cloud credentials only when lent. A violation is a 422 at submit with the offending
 //! option's line and column; an allowed job runs and its files are its owner's only.
 
 use serde_json::{json, Value};

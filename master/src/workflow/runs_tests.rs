@@ -49,7 +49,7 @@ fn workflow(tasks: Vec<TaskSpec>) -> Workflow {
 fn running(wf: &Workflow) -> WorkflowRun {
     let run = new_run(
         wf,
-        run_id(&wf, T0),
+        run_id(wf, T0),
         RunTrigger::Scheduled,
         T0,
         &BTreeMap::new(),
