@@ -157,7 +157,10 @@ pub fn audit_cmd(args: AuditArgs) -> Result<(), ClientError> {
             vec![
                 s(&e["at"]),
                 e["who"].as_str().unwrap_or("-").to_string(),
-                format!("{} {}", s(&e["method"]), s(&e["route"])),
+                match e["suppressed"].as_u64() {
+                    Some(n) => format!("({n} anonymous requests, not logged one by one)"),
+                    None => format!("{} {}", s(&e["method"]), s(&e["route"])),
+                },
                 s(&e["target"]),
                 s(&e["status"]),
                 s(&e["outcome"]),

@@ -14,6 +14,9 @@
 //!   checkpoints);
 //! - librdkafka settings that load code or run commands (`plugin.library.paths`,
 //!   `ssl.engine.location`, `sasl.kerberos.kinit.cmd`) are refused;
+//! - with `--allow-bucket` given, an `s3://` (`s3a://`) or `gs://` location must be in
+//!   one of the listed buckets (without it, any bucket: the endpoint and credential
+//!   rules below still apply);
 //! - a custom object-store endpoint (`s3.endpoint`, `az.endpoint`, `az.use-emulator`)
 //!   must be listed by `--allow-endpoint`; the providers' public endpoints need nothing;
 //! - the master's ambient cloud credentials (`'s3.auth' = 'ambient'`; a `gs://` table
@@ -47,6 +50,8 @@ pub struct Sandbox {
     endpoints: Vec<String>,
     /// Where ambient credentials may go: `aws`, `gcs`, `azure` or origins.
     ambient: Vec<String>,
+    /// Buckets allowed, as `s3://name` or `gs://name`; empty: any.
+    buckets: Vec<String>,
 }
 
 /// The public endpoint names `--allow-ambient-credentials` accepts besides URLs.
@@ -105,7 +110,24 @@ impl Sandbox {
             base,
             endpoints,
             ambient,
+            buckets: Vec::new(),
         })
+    }
+
+    /// Only these object-store buckets (`s3://name`, `s3a://name` or `gs://name`) may be
+    /// used; with none given, any bucket may.
+    pub fn with_buckets(mut self, buckets: &[String]) -> Result<Sandbox, SandboxError> {
+        self.buckets = buckets
+            .iter()
+            .map(|b| {
+                bucket_of(b).map_err(|m| {
+                    SandboxError(format!(
+                        "--allow-bucket {b}: {m} (expected s3://bucket or gs://bucket)"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(self)
     }
 
     /// The allowed roots (canonical), for messages.
@@ -163,6 +185,7 @@ impl Sandbox {
                 self.check_local(key, value, &p)
             }
             "s3" | "s3a" => {
+                self.check_bucket(key, &url)?;
                 let ambient = options.get("s3.auth").is_some_and(|v| v == "ambient");
                 let at = match options.get("s3.endpoint") {
                     Some(e) => origin(e).map_err(|m| format!("option 's3.endpoint': {m}"))?,
@@ -171,6 +194,7 @@ impl Sandbox {
                 self.check_ambient("s3.auth", ambient, &at)
             }
             "gs" => {
+                self.check_bucket(key, &url)?;
                 let ambient = ![
                     "gs.service-account-path",
                     "gs.service-account-key",
@@ -209,6 +233,20 @@ impl Sandbox {
             ));
         }
         Ok(())
+    }
+
+    fn check_bucket(&self, key: &str, url: &url::Url) -> Result<(), String> {
+        if self.buckets.is_empty() {
+            return Ok(());
+        }
+        let bucket = bucket_of(url.as_str()).map_err(|m| format!("option '{key}': {m}"))?;
+        if self.buckets.contains(&bucket) {
+            return Ok(());
+        }
+        Err(format!(
+            "option '{key}': bucket {bucket} is not allowed on this master (it lets jobs use {}; the operator lists buckets with --allow-bucket)",
+            self.buckets.join(", ")
+        ))
     }
 
     fn check_endpoint(&self, key: &str, value: &str) -> Result<(), String> {
@@ -256,6 +294,21 @@ fn is_path_option(key: &str) -> bool {
 /// librdkafka's `ssl.ca.location = probe` (the system's CA paths) names no file.
 fn is_probe(key: &str, value: &str) -> bool {
     key.ends_with("ssl.ca.location") && value == "probe"
+}
+
+/// `s3://bucket` or `gs://bucket` of an object-store URL (`s3a` counts as `s3`), the
+/// form buckets are compared in.
+fn bucket_of(text: &str) -> Result<String, String> {
+    let url = url::Url::parse(text.trim()).map_err(|e| format!("invalid URL: {e}"))?;
+    let scheme = match url.scheme() {
+        "s3" | "s3a" => "s3",
+        "gs" => "gs",
+        other => return Err(format!("buckets are s3:// or gs://, not {other}://")),
+    };
+    match url.host_str() {
+        Some(b) if !b.is_empty() => Ok(format!("{scheme}://{b}")),
+        _ => Err("the URL names no bucket".to_string()),
+    }
 }
 
 /// `scheme://host[:port]` of an http(s) URL, the form endpoints are compared in.
@@ -462,6 +515,45 @@ mod tests {
             .sandbox
             .check(&opts(&[("path", "s3://b/x"), ("s3.auth", "ambient")]))
             .is_ok());
+    }
+
+    #[test]
+    fn with_buckets_listed_only_those_buckets_are_allowed() {
+        let f = fixture(&[], &[]);
+        let key = [("s3.access-key-id", "a"), ("s3.secret-access-key", "b")];
+        let at = |s: &Sandbox, path: &str| {
+            let mut o = opts(&[("path", path), ("gs.service-account-key", "{}")]);
+            o.extend(opts(&key));
+            s.check(&o)
+        };
+        // None listed: any bucket (today's behaviour).
+        assert!(at(&f.sandbox, "s3://anything/x").is_ok());
+        let s = f
+            .sandbox
+            .clone()
+            .with_buckets(&["s3://lake".into(), "gs://exports/".into()])
+            .unwrap();
+        assert!(at(&s, "s3://lake/t/part-0.parquet").is_ok());
+        assert!(at(&s, "s3a://lake/t").is_ok());
+        assert!(at(&s, "gs://exports/x").is_ok());
+        let e = at(&s, "s3://other/x").unwrap_err();
+        assert!(
+            e.contains("'path'") && e.contains("s3://other") && e.contains("--allow-bucket"),
+            "{e}"
+        );
+        // The bucket, not the scheme or a prefix, is what is compared.
+        assert!(at(&s, "gs://lake/x").is_err());
+        assert!(at(&s, "s3://lake-other/x").is_err());
+        let e = s
+            .check(&opts(&[("dead-letter.path", "s3://other/dlq")]))
+            .unwrap_err();
+        assert!(e.contains("'dead-letter.path'"), "{e}");
+        for bad in ["lake", "http://lake", "s3://"] {
+            assert!(
+                f.sandbox.clone().with_buckets(&[bad.into()]).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! workflow scheduler, and serve the REST API. Instances are separate processes: stopping or killing the master leaves
 //! them running, and the next master adopts them.
 
-use crate::auth::audit::Retention;
+use crate::auth::audit::{AnonymousBudget, Retention};
 use crate::auth::{admin_token_path, Role, Security};
 use crate::cluster::{Cluster, LocalCluster, LocalClusterConfig};
 use crate::service::{Counters, Master};
@@ -87,6 +87,14 @@ pub struct ServeArgs {
     /// The audit log drops entries older than this many days.
     #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u64).range(1..))]
     pub audit_max_age_days: u64,
+    /// Audit entries of anonymous requests (no valid credential) per minute on average;
+    /// beyond the budget they are counted in a summary entry instead of logged one by
+    /// one (and they are never flushed to disk one by one).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    pub audit_anonymous_per_min: u32,
+    /// Audit entries of anonymous requests logged one by one in a burst.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub audit_anonymous_burst: u32,
     /// Requests per second one token may make on average (0: unlimited); beyond it,
     /// 429 with `Retry-After`.
     #[arg(long, default_value_t = 100)]
@@ -97,10 +105,15 @@ pub struct ServeArgs {
     /// Jobs one owner (the token that submitted them) may hold (0: unlimited).
     #[arg(long, default_value_t = 100)]
     pub max_jobs_per_owner: u64,
-    /// Also accept JWTs (RS256/ES256) signed by a key of this JWKS file (an identity
-    /// provider's `jwks_uri` document, saved); needs --jwt-issuer and --jwt-audience.
-    #[arg(long, requires_all = ["jwt_issuer", "jwt_audience"])]
-    pub jwks: Option<PathBuf>,
+    /// Also accept JWTs (RS256/ES256) signed by a key of this JWKS: a file, or the
+    /// identity provider's `jwks_uri` URL (https; http only on loopback), fetched at
+    /// start and refreshed; needs --jwt-issuer and --jwt-audience.
+    #[arg(long, value_name = "FILE|URL", requires_all = ["jwt_issuer", "jwt_audience"])]
+    pub jwks: Option<String>,
+    /// Fetch a URL --jwks again this often (seconds); a token with an unknown `kid`
+    /// also makes the master fetch it (at most every 30 s).
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    pub jwks_refresh_s: u64,
     /// The `iss` a JWT must carry.
     #[arg(long)]
     pub jwt_issuer: Option<String>,
@@ -122,6 +135,10 @@ pub struct ServeArgs {
     /// URL (repeatable; default: none, only the providers' public endpoints).
     #[arg(long = "allow-endpoint", value_name = "URL")]
     pub allow_endpoints: Vec<String>,
+    /// An object-store bucket jobs may use, as `s3://name` or `gs://name` (repeatable;
+    /// default: any bucket, within the endpoint and credential rules).
+    #[arg(long = "allow-bucket", value_name = "URL")]
+    pub allow_buckets: Vec<String>,
     /// Lend this master's own (ambient) cloud credentials to jobs for this endpoint:
     /// `aws`, `gcs`, `azure` (the public endpoints) or an allowed custom endpoint's URL
     /// (repeatable; default: never).
@@ -140,6 +157,10 @@ pub struct ServeArgs {
     /// or after its last response (idle) is closed (ms).
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub header_timeout_ms: u64,
+    /// A request whose body has not arrived whole this long after its head gets 408
+    /// and its connection is closed (ms).
+    #[arg(long, default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout_ms: u64,
     /// Most connections open at once; more are closed as they arrive.
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,
@@ -168,18 +189,44 @@ fn build_sandbox(args: &ServeArgs) -> anyhow::Result<crate::sandbox::Sandbox> {
         &args.allow_endpoints,
         &args.allow_ambient_credentials,
     )
+    .and_then(|s| s.with_buckets(&args.allow_buckets))
     .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Creates the data directory (and missing parents) and makes it mode 0700 even when
+/// it existed: it holds `secret.key`, `admin.token`, the store and the instances'
+/// requests, which no other local user may read or list.
+fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| anyhow::anyhow!("cannot create the data directory {}: {e}", dir.display()))?;
+    let mode = std::fs::metadata(dir)
+        .map_err(|e| anyhow::anyhow!("cannot read the data directory {}: {e}", dir.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot make the data directory {} private (mode 0700): {e}",
+                dir.display()
+            )
+        })?;
+        tracing::info!(
+            "made the data directory {} private (mode {:o} → 700)",
+            dir.display(),
+            mode & 0o777
+        );
+    }
+    Ok(())
 }
 
 /// Builds the master over `args.data_dir` (store + local cluster), and its security
 /// state (API tokens, audit log) over the same store.
 pub fn build_master(args: &ServeArgs) -> anyhow::Result<(Arc<Master>, Arc<Security>)> {
-    std::fs::create_dir_all(&args.data_dir).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot create the data directory {}: {e}",
-            args.data_dir.display()
-        )
-    })?;
+    create_private_dir(&args.data_dir)?;
     let store = SledStore::open(&args.data_dir.join("store")).map_err(|e| {
         anyhow::anyhow!(
             "cannot open the store under {} (is another master using it?): {e}",
@@ -221,18 +268,26 @@ pub fn build_master(args: &ServeArgs) -> anyhow::Result<(Arc<Master>, Arc<Securi
                 .unwrap_or(i64::MAX / 86_400_000)
                 .saturating_mul(86_400_000),
         },
+        AnonymousBudget {
+            per_minute: std::num::NonZeroU32::new(args.audit_anonymous_per_min)
+                .unwrap_or(std::num::NonZeroU32::MIN),
+            burst: std::num::NonZeroU32::new(args.audit_anonymous_burst)
+                .unwrap_or(std::num::NonZeroU32::MIN),
+        },
     )
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     security.metrics_public = args.metrics_public;
     security.max_jobs_per_owner = args.max_jobs_per_owner;
+    security.body_timeout = Duration::from_millis(args.body_timeout_ms);
     if let (Some(jwks), Some(iss), Some(aud)) = (&args.jwks, &args.jwt_issuer, &args.jwt_audience) {
         security.jwt = Some(
-            crate::auth::jwt::JwtVerifier::from_file(
+            crate::auth::jwt::JwtVerifier::open(
                 jwks,
                 iss,
                 aud,
                 &args.jwt_role_claim,
                 args.jwt_leeway_s,
+                Duration::from_secs(args.jwks_refresh_s),
             )
             .map_err(|e| anyhow::anyhow!("{e}"))?,
         );

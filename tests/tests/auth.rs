@@ -67,6 +67,24 @@ fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// The public JWK (kid `kid`) of the RSA key in the PEM file `pem`.
+fn rsa_jwk(pem: &Path, kid: &str) -> Value {
+    let modulus = String::from_utf8(openssl(&[
+        "rsa",
+        "-in",
+        pem.to_str().unwrap(),
+        "-noout",
+        "-modulus",
+    ]))
+    .unwrap();
+    let hex = modulus.trim().trim_start_matches("Modulus=");
+    let n: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    json!({"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256", "n": b64(&n), "e": "AQAB"})
+}
+
 /// A test identity provider: an RSA and an EC (P-256) key in a JWKS file, and a second
 /// RSA key the JWKS does not hold.
 struct Idp {
@@ -97,23 +115,10 @@ impl Idp {
             }
             openssl(&args);
         }
-        let modulus = String::from_utf8(openssl(&[
-            "rsa",
-            "-in",
-            &p("rsa.pem"),
-            "-noout",
-            "-modulus",
-        ]))
-        .unwrap();
-        let hex = modulus.trim().trim_start_matches("Modulus=");
-        let n: Vec<u8> = (0..hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-            .collect();
         let der = openssl(&["pkey", "-in", &p("ec.pem"), "-pubout", "-outform", "DER"]);
         let xy = &der[der.len() - 64..];
         let jwks = json!({"keys": [
-            {"kty": "RSA", "kid": "rsa", "use": "sig", "alg": "RS256", "n": b64(&n), "e": "AQAB"},
+            rsa_jwk(&dir.join("rsa.pem"), "rsa"),
             {"kty": "EC", "kid": "ec", "use": "sig", "alg": "ES256", "crv": "P-256",
              "x": b64(&xy[..32]), "y": b64(&xy[32..])},
         ]});
@@ -153,6 +158,17 @@ impl Idp {
         let mut header = jsonwebtoken::Header::new(alg);
         header.kid = Some(kid.into());
         jsonwebtoken::encode(&header, &claims, key).unwrap()
+    }
+
+    /// A viewer token for `sub` signed by the key the JWKS does not hold (or holds
+    /// after a rotation), under `kid`.
+    fn stranger_token(&self, kid: &str, sub: &str) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let claims = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": sub, "role": "viewer",
+                            "nbf": now, "exp": now + 600});
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        header.kid = Some(kid.into());
+        jsonwebtoken::encode(&header, &claims, &self.stranger).unwrap()
     }
 
     /// Signed by a key the JWKS does not hold, under the RSA key's kid.
@@ -612,4 +628,181 @@ fn a_token_beyond_its_rate_gets_429_with_retry_after_and_an_owner_beyond_the_job
     );
     let (s, v) = p.request("POST", "/api/v1/jobs", Some(job("three")));
     assert_eq!(s, 201, "another owner is not capped: {v}");
+}
+
+/// The data directory holds the seal key, the admin token, the store and the
+/// instances' requests: `sluice serve` makes it private (0700) even when it existed
+/// with a looser mode, and its key files are 0600.
+#[test]
+fn the_data_directory_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let m = MasterProcess::start(&data, &[]);
+    m.get("/healthz");
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700, "{}", data.display());
+    assert_eq!(mode(&data.join("admin.token")), 0o600);
+    assert_eq!(mode(&data.join("secret.key")), 0o600);
+}
+
+/// A flood of anonymous requests neither fills the audit log (pushing real entries
+/// out) nor makes the master sync its disk per request: beyond the anonymous budget
+/// the refusals are counted in summary entries, and the count is exact.
+#[test]
+fn an_anonymous_flood_is_audited_as_a_bounded_number_of_entries_and_a_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = MasterProcess::start(
+        &dir.path().join("data"),
+        &[
+            "--audit-anonymous-burst",
+            "20",
+            "--audit-anonymous-per-min",
+            "60",
+        ],
+    );
+    let started = std::time::Instant::now();
+    for i in 0..500 {
+        let auth = (i % 2 == 0).then_some("Bearer not-a-token");
+        let (s, _, v) = m.request_full(auth, "DELETE", "/api/v1/jobs/x", None);
+        assert_eq!(s, 401, "{v}");
+    }
+    let refill = started.elapsed().as_secs() + 2;
+    let log = m.get("/api/v1/audit?who=-&limit=10000");
+    let entries = log.as_array().unwrap();
+    let single = entries.iter().filter(|e| e["suppressed"].is_null()).count() as u64;
+    let counted: u64 = entries
+        .iter()
+        .filter_map(|e| e["suppressed"].as_u64())
+        .sum();
+    assert!(
+        single >= 20 && single <= 20 + refill,
+        "{single} single entries"
+    );
+    assert_eq!(single + counted, 500, "{log}");
+    let summary = entries.iter().find(|e| !e["suppressed"].is_null()).unwrap();
+    assert_eq!(summary["status"], 401, "{summary}");
+    assert_eq!(summary["outcome"], "denied", "{summary}");
+    // An authenticated mutation is still audited one by one.
+    let (s, v) = m.request("DELETE", "/api/v1/jobs/x", None);
+    assert_eq!(s, 404, "{v}");
+    let mine = m.get("/api/v1/audit?who=admin&limit=10");
+    assert!(
+        mine.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["route"] == "/api/v1/jobs/{name}" && e["status"] == 404),
+        "{mine}"
+    );
+    // The CLI shows the summary.
+    let o = m.cli(&["audit", "--who", "-"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("anonymous requests, not logged one by one"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+/// A tiny identity-provider endpoint: serves the current JWKS text at any path and
+/// counts the requests.
+struct JwksServer {
+    addr: std::net::SocketAddr,
+    body: std::sync::Arc<std::sync::Mutex<String>>,
+    hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl JwksServer {
+    fn start(body: String) -> JwksServer {
+        use std::io::{BufRead, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let body = std::sync::Arc::new(std::sync::Mutex::new(body));
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (b, h) = (body.clone(), hits.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = std::io::BufReader::new(stream);
+                let mut line = String::new();
+                // The request head, up to its blank line.
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let text = b.lock().unwrap().clone();
+                let _ = write!(
+                    reader.get_mut(),
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                    text.len()
+                );
+            }
+        });
+        JwksServer { addr, body, hits }
+    }
+
+    fn hits(&self) -> usize {
+        self.hits.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// `--jwks` as a URL: the keys are fetched at start; after the provider rotates its
+/// key, a token under the new `kid` is accepted at once (an unknown kid makes the
+/// master fetch again, at most every 30 s) and the retired key stops working; the
+/// periodic refresh (`--jwks-refresh-s`) drops a retired key no token asked about.
+#[test]
+fn a_jwks_url_is_fetched_and_follows_a_key_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let idp = Idp::new(dir.path());
+    let server = JwksServer::start(std::fs::read_to_string(&idp.jwks).unwrap());
+    let url = format!("http://{}/.well-known/jwks.json", server.addr);
+    let start = |data: &str, refresh_s: &str| {
+        MasterProcess::start(
+            &dir.path().join(data),
+            &[
+                "--jwks",
+                &url,
+                "--jwt-issuer",
+                ISSUER,
+                "--jwt-audience",
+                AUDIENCE,
+                "--jwks-refresh-s",
+                refresh_s,
+            ],
+        )
+    };
+    let m = start("data", "3600");
+    assert_eq!(server.hits(), 1, "fetched once at start");
+    let bearer = |t: &str| format!("Bearer {t}");
+    let status = |m: &MasterProcess, t: &str| {
+        m.request_full(Some(&bearer(t)), "GET", "/api/v1/jobs", None)
+            .0
+    };
+    let alice = idp.token(false, "alice", "viewer", |_| {});
+    let carol = idp.stranger_token("rsa2", "carol");
+    assert_eq!(status(&m, &alice), 200);
+
+    // The provider rotates: the stranger key under kid `rsa2` replaces the RSA key.
+    let rotated = json!({"keys": [rsa_jwk(&dir.path().join("stranger.pem"), "rsa2")]});
+    *server.body.lock().unwrap() = rotated.to_string();
+    assert_eq!(status(&m, &carol), 200, "the new kid is fetched at once");
+    assert_eq!(server.hits(), 2);
+    assert_eq!(status(&m, &alice), 401, "the retired key is gone");
+    // Unknown kids do not make the master fetch again within 30 s.
+    for _ in 0..20 {
+        assert_eq!(status(&m, &idp.stranger_token("nope", "mallory")), 401);
+    }
+    assert_eq!(server.hits(), 2, "unknown kids fetched the JWKS again");
+    drop(m);
+
+    // A master refreshing every second drops the `rsa2` key once the provider does,
+    // although no token names an unknown kid.
+    let m = start("data2", "1");
+    assert_eq!(status(&m, &carol), 200);
+    *server.body.lock().unwrap() = std::fs::read_to_string(&idp.jwks).unwrap();
+    m.wait_for(15, "the periodic refresh to drop the retired key", || {
+        (status(&m, &carol) == 401).then_some(())
+    });
+    assert_eq!(status(&m, &alice), 200);
 }

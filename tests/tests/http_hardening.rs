@@ -172,3 +172,94 @@ fn half_open_connections_are_closed_after_the_header_timeout_and_the_cap_leaves_
     }
     m.get("/healthz");
 }
+
+/// Reads what the master sends on `s` until it closes the connection or `secs` pass;
+/// the text, and whether it closed.
+fn read_until_closed(s: &mut TcpStream, secs: u64) -> (String, bool) {
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        match s.read(&mut buf) {
+            Ok(0) => return (String::from_utf8_lossy(&out).into_owned(), true),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return (String::from_utf8_lossy(&out).into_owned(), true),
+        }
+    }
+    (String::from_utf8_lossy(&out).into_owned(), false)
+}
+
+#[test]
+fn a_stalled_or_trickled_body_gets_408_and_a_huge_one_413() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = MasterProcess::start(&dir.path().join("data"), &["--body-timeout-ms", "1000"]);
+    let token = m.admin_token();
+    let host = addr(&m);
+    let head = |len: usize| {
+        format!(
+            "POST /api/v1/jobs HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/json\r\nContent-Length: {len}\r\n\r\n"
+        )
+    };
+
+    // Headers, 10 of the 100 bytes announced, then nothing.
+    let mut stalled = TcpStream::connect(&host).unwrap();
+    stalled.write_all(head(100).as_bytes()).unwrap();
+    stalled.write_all(b"{\"name\": \"").unwrap();
+    let started = Instant::now();
+    let (text, closed) = read_until_closed(&mut stalled, 10);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("\"request_timeout\""), "{text}");
+    assert!(closed, "the stalled connection is still open: {text}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+
+    // A body trickled a byte every 100 ms: the deadline is for the whole body.
+    let mut trickle = TcpStream::connect(&host).unwrap();
+    trickle.write_all(head(200).as_bytes()).unwrap();
+    trickle
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    for _ in 0..100 {
+        if trickle.write_all(b" ").is_err() {
+            break;
+        }
+        match trickle.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                answer.extend_from_slice(&buf[..n]);
+                break;
+            }
+            Err(_) => {}
+        }
+    }
+    let (rest, _) = read_until_closed(&mut trickle, 5);
+    let text = String::from_utf8_lossy(&answer).into_owned() + &rest;
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // A body announced beyond the limit is refused before it is read.
+    let mut huge = TcpStream::connect(&host).unwrap();
+    huge.write_all(head(64 << 20).as_bytes()).unwrap();
+    let (text, closed) = read_until_closed(&mut huge, 10);
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    assert!(text.contains("\"payload_too_large\""), "{text}");
+    assert!(closed, "{text}");
+
+    // A body that arrives in time is served as before.
+    let (s, v) = m.request("POST", "/api/v1/jobs", Some(json!({"name": "x"})));
+    assert_eq!(s, 422, "{v}");
+}

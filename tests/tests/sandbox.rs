@@ -1,7 +1,7 @@
 //! The job sandbox of the real `sluice serve` over HTTP: a job's tables may reach local
 //! files only under `--allow-path` (never the data directory, not by `..` nor a
-//! symlink), custom object-store endpoints only when listed, and the master's own cloud
-//! credentials only when lent. A violation is a 422 at submit with the offending
+//! symlink), custom object-store endpoints (and, with `--allow-bucket`, buckets) only
+//! when listed, and the master's own cloud credentials only when lent. A violation is a 422 at submit with the offending
 //! option's line and column; an allowed job runs and its files are its owner's only.
 
 use serde_json::{json, Value};
@@ -310,4 +310,39 @@ fn unlisted_endpoints_and_unlent_ambient_credentials_are_refused_before_anything
     let seen = String::from_utf8_lossy(&fake.seen.lock().unwrap()).into_owned();
     assert!(!seen.contains(CANARY) && !seen.contains("AKIA-canary"));
     assert!(!m.log().contains(CANARY));
+}
+
+/// `--allow-bucket`: with buckets listed, a job's `s3://`/`gs://` location in another
+/// bucket is refused at submit with the option's line and column; a listed bucket
+/// compiles. Nothing runs, so no object store is needed.
+#[test]
+fn with_buckets_listed_a_job_in_another_bucket_is_refused_at_submit() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = MasterProcess::start(
+        &dir.path().join("data"),
+        &[
+            "--allow-bucket",
+            "s3://lake",
+            "--allow-bucket",
+            "gs://exports",
+        ],
+    );
+    let job = |path: &str| {
+        format!(
+            "CREATE TABLE src (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '10');\n\
+             CREATE TABLE dst (id BIGINT) WITH ('connector' = 'filesystem', 'format' = 'csv',\n  \
+               'path' = '{path}',\n  's3.region' = 'us-east-1', 's3.access-key-id' = 'k', 's3.secret-access-key' = 's');\n\
+             INSERT INTO dst SELECT id FROM src;\n"
+        )
+    };
+    let message = refused(&m, &job("s3://elsewhere/t"), "path", "--allow-bucket");
+    assert!(message.contains("s3://elsewhere"), "{message}");
+    refused(&m, &job("s3a://lake-2/t"), "path", "--allow-bucket");
+    let (s, v) = m.request(
+        "POST",
+        "/api/v1/jobs/validate",
+        Some(json!({"sql": job("s3://lake/t")})),
+    );
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["valid"], true, "{v}");
 }

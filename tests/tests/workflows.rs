@@ -323,6 +323,25 @@ fn manual_trigger_backfill_and_cancel_over_the_api_and_cli() {
         .collect();
     ds.sort();
     assert_eq!(ds, ["2026-03-07", "2026-03-08", "2026-03-09"]);
+    // Run ids cannot be guessed: each ends in 128 bits (32 hex digits) that differ from
+    // run to run, the manual run's random, the scheduled ones' keyed with a secret of
+    // the workflow — knowing one run's id and the next tick does not give the next id.
+    let mut tails: Vec<String> = backfilled
+        .iter()
+        .map(|r| r["run_id"].as_str().unwrap().to_string())
+        .chain([run_id.clone()])
+        .map(|id| {
+            let tail = id.rsplit('-').next().unwrap().to_string();
+            assert!(
+                tail.len() == 32 && tail.bytes().all(|b| b.is_ascii_hexdigit()),
+                "{id}"
+            );
+            tail
+        })
+        .collect();
+    tails.sort();
+    tails.dedup();
+    assert_eq!(tails.len(), 4, "{tails:?}");
 
     // Cancel: a run whose first task cannot finish (an unbounded source) is cancelled;
     // its task ends cancelled and the rest are skipped.

@@ -14,11 +14,15 @@ use utoipa::ToSchema;
 /// The body of every error response.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
-    /// A stable, machine-readable code: `invalid_request`, `invalid_json`,
-    /// `unsupported_media_type`, `payload_too_large`, `invalid_sql`, `not_found`,
-    /// `conflict`, `method_not_allowed`, `unauthorized` (no valid bearer token),
-    /// `forbidden` (the token's role is too low), `too_many_requests`, `quota_exceeded`,
-    /// `internal`, `unavailable`.
+    /// A stable, machine-readable code: `invalid_request` (400), `invalid_json` (400,
+    /// 422), `unsupported_media_type` (415), `payload_too_large` (413, the body is over
+    /// 1 MiB), `request_timeout` (408, the body did not arrive in time), `invalid_sql`
+    /// (422), `not_found` (404), `conflict` (409), `method_not_allowed` (405),
+    /// `misdirected_request` (421, a `Host` the master does not answer to),
+    /// `cross_origin` (403, a state-changing request from another site's page),
+    /// `unauthorized` (401, no valid bearer token), `forbidden` (403, the token's role
+    /// is too low), `too_many_requests` (429), `quota_exceeded` (429), `internal` (500),
+    /// `unavailable` (503).
     #[schema(example = "invalid_sql")]
     pub code: String,
     /// One human-readable line.
@@ -220,5 +224,68 @@ where
                 e.body_text()
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every code the master emits (the literal code of each `ApiError` built in its
+    /// sources) is listed in the OpenAPI description of `ErrorBody.code`, so a client
+    /// can rely on the documented list.
+    #[test]
+    fn every_emitted_error_code_is_documented() {
+        fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for e in std::fs::read_dir(dir).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    sources(&p, out);
+                } else if p.extension().is_some_and(|x| x == "rs") {
+                    out.push(p);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        sources(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut files,
+        );
+        let needle = ["ApiError", "::new("].concat();
+        let mut codes = std::collections::BTreeSet::new();
+        for f in &files {
+            let text = std::fs::read_to_string(f).unwrap();
+            for (at, _) in text.match_indices(&needle) {
+                let rest = &text[at + needle.len()..];
+                let arg = rest
+                    .split_once(',')
+                    .map(|(_, a)| a.trim_start())
+                    .unwrap_or_default();
+                let code = arg
+                    .strip_prefix('"')
+                    .and_then(|a| a.split_once('"'))
+                    .map(|(c, _)| c)
+                    .unwrap_or_else(|| {
+                        panic!(
+                            "{}: the code of an ApiError must be a string literal: {}",
+                            f.display(),
+                            &rest[..rest.len().min(120)]
+                        )
+                    });
+                codes.insert(code.to_string());
+            }
+        }
+        assert!(codes.len() >= 15, "{codes:?}");
+        let doc = serde_json::to_value(super::super::openapi()).unwrap();
+        let listed = doc["components"]["schemas"]["ErrorBody"]["properties"]["code"]["description"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let missing: Vec<&String> = codes
+            .iter()
+            .filter(|c| !listed.contains(&format!("`{c}`")))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "emitted but not listed in ErrorBody.code: {missing:?}"
+        );
     }
 }

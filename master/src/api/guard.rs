@@ -9,7 +9,9 @@
 //! everybody — a forgotten declaration fails closed, and `api::tests` fails on it.
 //!
 //! Every mutation (any method but GET/HEAD) and every denied request is written to the
-//! audit log, flushed, before the response leaves.
+//! audit log, flushed, before the response leaves — except an anonymous one's, which is
+//! not flushed on its own and, beyond the anonymous budget, only counted (see
+//! `auth::audit`).
 
 use super::error::ApiError;
 use crate::auth::audit::{AuditEntry, Outcome};
@@ -321,6 +323,7 @@ pub async fn guard(State(g): State<Arc<Guard>>, mut req: Request, next: Next) ->
             status: status.as_u16(),
             outcome: Outcome::of(status.as_u16()),
             request_id: rid.clone(),
+            suppressed: None,
         };
         if let Err(e) = g.security.audit.record(entry) {
             // No durable record, no success: the caller learns the change may have

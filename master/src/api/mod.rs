@@ -7,6 +7,7 @@
 //! `/healthz`, `/swagger-ui` and `/api-docs/openapi.json` are open; `/metrics` needs a
 //! viewer token unless `--metrics-public` (or it is served on `--metrics-listen`).
 
+pub mod body;
 pub mod clusters;
 pub mod error;
 pub mod guard;
@@ -142,7 +143,15 @@ pub fn app(master: AppState, security: Arc<Security>) -> Router {
         security: security.clone(),
         table: guard::access_table(&api),
     });
+    let limits = body::BodyLimits {
+        timeout: security.body_timeout,
+        max_bytes: MAX_BODY_BYTES,
+    };
     router
+        .route_layer(axum::middleware::from_fn_with_state(
+            limits,
+            body::read_body,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(g, guard::guard))
         .merge(SwaggerUi::new("/swagger-ui").url("/api-docs/openapi.json", api))
         .fallback(not_found)

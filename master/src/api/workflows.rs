@@ -279,8 +279,8 @@ pub struct TaskRunView {
 /// A run of a workflow.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RunView {
-    /// `<workflow id>-<tick epoch seconds>` (scheduled, backfill) or
-    /// `<workflow id>-manual-<n>`.
+    /// `<workflow id>-<tick epoch seconds>-<32 hex digits>` (scheduled, backfill) or
+    /// `<workflow id>-manual-<32 hex digits>`: the digits make it unguessable.
     pub run_id: String,
     /// The workflow's name.
     pub workflow: String,

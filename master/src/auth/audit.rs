@@ -3,6 +3,13 @@
 //! Entries name who acted, when, the route, the target, the status and the request id —
 //! never a credential or a request body. Retention keeps at most `max_entries` entries
 //! and none older than `max_age_ms`.
+//!
+//! Anonymous requests (no valid credential) cannot make the master sync its disk nor
+//! push real entries out: their entries are written without a flush (sled writes them
+//! out within half a second), and only as many as the [`AnonymousBudget`] admits (a
+//! token bucket). Those beyond it are counted, and the count is written as one summary
+//! entry per status (`suppressed: n`, method and route `*`) before the next entry that
+//! is written, or when the log is read.
 
 use super::{now_ms, SecurityError};
 use serde::{Deserialize, Serialize};
@@ -61,6 +68,38 @@ pub struct AuditEntry {
     pub outcome: Outcome,
     /// The request's id (also its `x-request-id` response header).
     pub request_id: String,
+    /// Present on a summary entry only: this many anonymous requests that ended with
+    /// `status` were not logged one by one (beyond the anonymous audit budget,
+    /// `--audit-anonymous-per-min` / `--audit-anonymous-burst`); its method and route
+    /// are `*` and its request id is empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppressed: Option<u64>,
+}
+
+/// How many entries of anonymous requests the log takes: `burst` at once, refilled at
+/// `per_minute`.
+#[derive(Debug, Clone, Copy)]
+pub struct AnonymousBudget {
+    /// Entries per minute on average.
+    pub per_minute: std::num::NonZeroU32,
+    /// Entries in a burst.
+    pub burst: std::num::NonZeroU32,
+}
+
+impl Default for AnonymousBudget {
+    fn default() -> Self {
+        AnonymousBudget {
+            per_minute: std::num::NonZeroU32::new(60).unwrap_or(std::num::NonZeroU32::MIN),
+            burst: std::num::NonZeroU32::new(1000).unwrap_or(std::num::NonZeroU32::MIN),
+        }
+    }
+}
+
+/// The anonymous budget's state: the bucket and the counts not yet summarized.
+struct Anonymous {
+    limiter: governor::DefaultDirectRateLimiter,
+    /// status → anonymous requests with that status not logged since the last summary.
+    suppressed: std::collections::BTreeMap<u16, u64>,
 }
 
 /// Retention of the audit log.
@@ -108,6 +147,7 @@ pub struct AuditLog {
     count: AtomicU64,
     retention: Retention,
     prune: Mutex<()>,
+    anonymous: Mutex<Anonymous>,
 }
 
 fn store_err(e: impl std::fmt::Display) -> SecurityError {
@@ -121,8 +161,17 @@ fn parse_time(s: &str, what: &str) -> Result<i64, SecurityError> {
 }
 
 impl AuditLog {
-    /// Opens the `audit` tree.
+    /// Opens the `audit` tree, with the default [`AnonymousBudget`].
     pub fn open(db: &sled::Db, retention: Retention) -> Result<AuditLog, SecurityError> {
+        Self::open_with(db, retention, AnonymousBudget::default())
+    }
+
+    /// Opens the `audit` tree.
+    pub fn open_with(
+        db: &sled::Db,
+        retention: Retention,
+        budget: AnonymousBudget,
+    ) -> Result<AuditLog, SecurityError> {
         let tree = db.open_tree("audit").map_err(store_err)?;
         let next = match tree.last().map_err(store_err)? {
             Some((k, _)) => u64::from_be_bytes(k.as_ref().try_into().unwrap_or([0; 8])) + 1,
@@ -136,11 +185,69 @@ impl AuditLog {
             count: AtomicU64::new(count),
             retention,
             prune: Mutex::new(()),
+            anonymous: Mutex::new(Anonymous {
+                limiter: governor::RateLimiter::direct(
+                    governor::Quota::per_minute(budget.per_minute).allow_burst(budget.burst),
+                ),
+                suppressed: Default::default(),
+            }),
         })
     }
 
     /// Appends an entry (its `seq` and time are assigned here) and flushes the store.
-    pub fn record(&self, mut entry: AuditEntry) -> Result<AuditEntry, SecurityError> {
+    /// An anonymous entry (`who` is none) is written without a flush, and only within
+    /// the anonymous budget; beyond it, it is counted for a summary and `None` is
+    /// returned.
+    pub fn record(&self, entry: AuditEntry) -> Result<Option<AuditEntry>, SecurityError> {
+        if entry.who.is_some() {
+            self.write_summaries()?;
+            let written = self.append(entry)?;
+            self.db.flush().map_err(store_err)?;
+            return Ok(Some(written));
+        }
+        let admitted = {
+            let mut anon = self.anonymous.lock().unwrap_or_else(|p| p.into_inner());
+            let admitted = anon.limiter.check().is_ok();
+            if !admitted {
+                *anon.suppressed.entry(entry.status).or_default() += 1;
+            }
+            admitted
+        };
+        if !admitted {
+            return Ok(None);
+        }
+        self.write_summaries()?;
+        self.append(entry).map(Some)
+    }
+
+    /// Writes the pending counts of unlogged anonymous requests, one summary entry per
+    /// status.
+    fn write_summaries(&self) -> Result<(), SecurityError> {
+        let pending = {
+            let mut anon = self.anonymous.lock().unwrap_or_else(|p| p.into_inner());
+            std::mem::take(&mut anon.suppressed)
+        };
+        for (status, n) in pending {
+            self.append(AuditEntry {
+                seq: 0,
+                at: String::new(),
+                at_ms: 0,
+                who: None,
+                role: None,
+                method: "*".into(),
+                route: "*".into(),
+                target: None,
+                status,
+                outcome: Outcome::of(status),
+                request_id: String::new(),
+                suppressed: Some(n),
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Appends an entry without flushing.
+    fn append(&self, mut entry: AuditEntry) -> Result<AuditEntry, SecurityError> {
         let seq = self.next.fetch_add(1, Ordering::SeqCst);
         let now = now_ms();
         entry.seq = seq;
@@ -152,7 +259,6 @@ impl AuditLog {
             .map_err(store_err)?;
         self.count.fetch_add(1, Ordering::SeqCst);
         self.enforce_retention(now)?;
-        self.db.flush().map_err(store_err)?;
         Ok(entry)
     }
 
@@ -175,8 +281,9 @@ impl AuditLog {
         }
     }
 
-    /// Entries matching `q`, newest first.
+    /// Entries matching `q`, newest first (pending summaries are written first).
     pub fn query(&self, q: &AuditQuery) -> Result<Vec<AuditEntry>, SecurityError> {
+        self.write_summaries()?;
         let since = q
             .since
             .as_deref()
@@ -237,6 +344,7 @@ mod tests {
             status,
             outcome: Outcome::of(status),
             request_id: "r".into(),
+            suppressed: None,
         }
     }
 
@@ -264,7 +372,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(log.query(&denied).unwrap().len(), 2);
-        let next = log.record(entry(Some("a"), 204)).unwrap();
+        let next = log.record(entry(Some("a"), 204)).unwrap().unwrap();
         assert_eq!(next.seq, 4);
         let bad = AuditQuery {
             since: Some("yesterday".into()),
@@ -295,5 +403,51 @@ mod tests {
             .map(|e| e.seq)
             .collect();
         assert_eq!(seqs, [5, 4]);
+    }
+
+    #[test]
+    fn anonymous_entries_beyond_the_budget_become_a_counted_summary() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::Config::new().path(dir.path()).open().unwrap();
+        let n = |v: u32| std::num::NonZeroU32::new(v).unwrap();
+        let log = AuditLog::open_with(
+            &db,
+            Retention::default(),
+            AnonymousBudget {
+                per_minute: n(1),
+                burst: n(5),
+            },
+        )
+        .unwrap();
+        let written = (0..500)
+            .filter(|i| {
+                let status = if i % 100 == 99 { 405 } else { 401 };
+                log.record(entry(None, status)).unwrap().is_some()
+            })
+            .count();
+        assert_eq!(written, 5);
+        // An authenticated entry is never held back; the summaries come before it.
+        log.record(entry(Some("a"), 201)).unwrap().unwrap();
+        let all = log.query(&AuditQuery::default()).unwrap();
+        assert_eq!(all.len(), 5 + 2 + 1, "{all:?}");
+        let summaries: Vec<(u16, u64)> = all
+            .iter()
+            .filter_map(|e| e.suppressed.map(|n| (e.status, n)))
+            .collect();
+        assert_eq!(summaries, [(405, 5), (401, 490)]);
+        let summary = all.iter().find(|e| e.suppressed.is_some()).unwrap();
+        assert_eq!(
+            (summary.method.as_str(), summary.route.as_str()),
+            ("*", "*")
+        );
+        assert_eq!(summary.who, None);
+        // Counts still pending are written when the log is read.
+        assert!(log.record(entry(None, 401)).unwrap().is_none());
+        let anon = AuditQuery {
+            who: Some("-".into()),
+            limit: Some(1),
+            ..Default::default()
+        };
+        assert_eq!(log.query(&anon).unwrap()[0].suppressed, Some(1));
     }
 }

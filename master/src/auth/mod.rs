@@ -134,6 +134,8 @@ pub struct Security {
     pub max_jobs_per_owner: u64,
     /// Verifies JWTs from an identity provider (`--jwks`); none: API tokens only.
     pub jwt: Option<jwt::JwtVerifier>,
+    /// How long a request body may take to arrive after its head (`--body-timeout-ms`).
+    pub body_timeout: std::time::Duration,
 }
 
 /// A per-caller request rate limit (a token bucket per token name).
@@ -166,14 +168,19 @@ impl RateLimit {
 
 impl Security {
     /// Opens the token and audit trees of `db`.
-    pub fn open(db: &sled::Db, retention: audit::Retention) -> Result<Security, SecurityError> {
+    pub fn open(
+        db: &sled::Db,
+        retention: audit::Retention,
+        anonymous: audit::AnonymousBudget,
+    ) -> Result<Security, SecurityError> {
         Ok(Security {
             tokens: tokens::TokenStore::open(db)?,
-            audit: audit::AuditLog::open(db, retention)?,
+            audit: audit::AuditLog::open_with(db, retention, anonymous)?,
             metrics_public: false,
             rate_limit: None,
             max_jobs_per_owner: 0,
             jwt: None,
+            body_timeout: std::time::Duration::from_secs(30),
         })
     }
 }

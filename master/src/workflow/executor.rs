@@ -105,7 +105,7 @@ pub fn cycle(m: &Master, now_ms: i64) -> Result<Vec<String>, String> {
             .map(|&t| {
                 runs::new_run(
                     wf,
-                    run_id(&wf.id, t),
+                    run_id(wf, t),
                     RunTrigger::Scheduled,
                     t,
                     &BTreeMap::new(),

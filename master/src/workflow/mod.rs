@@ -144,6 +144,12 @@ pub struct Workflow {
     pub created_at_ms: i64,
     /// Time of the last change (ms).
     pub updated_at_ms: i64,
+    /// 128 random bits (hex) drawn at creation: scheduled run ids end in a hash of the
+    /// tick keyed with it, so nobody can guess a run's id (or its instances'), while a
+    /// tick always gets the same id. Empty in workflows created before it existed,
+    /// whose runs keep the plain `<id>-<tick>` form.
+    #[serde(default)]
+    pub run_key: String,
 }
 
 /// The scheduler's durable memory of one workflow.
@@ -313,8 +319,9 @@ impl TaskRun {
 pub struct WorkflowRun {
     /// Format of this record.
     pub format_version: u32,
-    /// `<workflow id>-<tick, epoch seconds>` for scheduled and backfilled runs,
-    /// `<workflow id>-manual-<n>` for manual ones.
+    /// `<workflow id>-<tick, epoch seconds>-<keyed hash>` for scheduled and backfilled
+    /// runs ([`run_id`]), `<workflow id>-manual-<random>` for manual ones
+    /// ([`manual_run_id`]); neither can be guessed.
     pub run_id: String,
     /// The workflow's id.
     pub workflow_id: String,
@@ -355,9 +362,33 @@ impl WorkflowRun {
     }
 }
 
-/// The id of the scheduled (or backfilled) run of a workflow's tick.
-pub fn run_id(workflow_id: &str, tick_ms: i64) -> String {
-    format!("{workflow_id}-{}", tick_ms.div_euclid(1000))
+/// The id of the scheduled (or backfilled) run of a workflow's tick:
+/// `<workflow id>-<tick, epoch seconds>-<32 hex digits>`, the digits a hash of the tick
+/// keyed with the workflow's [`Workflow::run_key`] — the same for the same tick (a tick
+/// is never run twice), unguessable without the key.
+pub fn run_id(wf: &Workflow, tick_ms: i64) -> String {
+    use sha2::{Digest, Sha256};
+    let secs = tick_ms.div_euclid(1000);
+    if wf.run_key.is_empty() {
+        return format!("{}-{secs}", wf.id);
+    }
+    let digest = Sha256::new()
+        .chain_update(wf.run_key.as_bytes())
+        .chain_update(b"\0")
+        .chain_update(secs.to_be_bytes())
+        .finalize();
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}-{secs}-{hex}", wf.id)
+}
+
+/// The id of a manual run: `<workflow id>-manual-<128 random bits, hex>`.
+pub fn manual_run_id(wf: &Workflow) -> String {
+    format!("{}-manual-{:032x}", wf.id, rand::random::<u128>())
+}
+
+/// A fresh [`Workflow::run_key`].
+pub fn new_run_key() -> String {
+    format!("{:032x}", rand::random::<u128>())
 }
 
 /// The instance id of a task attempt: `<run id>.<task id>.<attempt>`.

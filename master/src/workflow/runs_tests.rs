@@ -3,8 +3,8 @@
 use super::*;
 use crate::model::{InstanceState, ObservedInstance, Resources};
 use crate::workflow::{
-    run_id, CatchupPolicy, ConcurrencyPolicy, RunState, RunTrigger, ScheduleSpec, TaskSpec,
-    TaskState, Workflow, WorkflowRun, WorkflowSpec,
+    manual_run_id, run_id, CatchupPolicy, ConcurrencyPolicy, RunState, RunTrigger, ScheduleSpec,
+    TaskSpec, TaskState, Workflow, WorkflowRun, WorkflowSpec,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -42,13 +42,14 @@ fn workflow(tasks: Vec<TaskSpec>) -> Workflow {
         },
         created_at_ms: T0,
         updated_at_ms: T0,
+        run_key: "k".into(),
     }
 }
 
 fn running(wf: &Workflow) -> WorkflowRun {
     let run = new_run(
         wf,
-        run_id(&wf.id, T0),
+        run_id(wf, T0),
         RunTrigger::Scheduled,
         T0,
         &BTreeMap::new(),
@@ -150,28 +151,60 @@ fn launches(actions: &[RunAction]) -> Vec<String> {
 }
 
 fn id(task: &str, attempt: u32) -> String {
-    instance_id(&run_id("w000001", T0), task, attempt)
+    instance_id(&run_id(&workflow(vec![]), T0), task, attempt)
 }
 
 #[test]
-fn workflow_run_ids_are_deterministic() {
-    assert_eq!(run_id("w000001", T0), "w000001-1704067200");
-    assert_eq!(run_id("w000001", T0 + 999), "w000001-1704067200");
-    assert_eq!(
-        instance_id("w000001-1704067200", "extract", 2),
-        "w000001-1704067200.extract.2"
-    );
-    assert_eq!(
-        crate::workflow::run_of_instance("w000001-1704067200.extract.2"),
-        "w000001-1704067200"
-    );
+fn workflow_run_ids_are_deterministic_per_tick_but_unguessable() {
     let wf = workflow(vec![task("a", &[])]);
+    let id = run_id(&wf, T0);
+    // One id per tick, so a tick is never run twice.
+    assert_eq!(run_id(&wf, T0 + 999), id);
+    // `<workflow id>-<tick>-<128 bits keyed with the workflow's run key>`.
+    let hash = id
+        .strip_prefix("w000001-1704067200-")
+        .unwrap_or_else(|| panic!("{id}"));
+    assert!(
+        hash.len() == 32 && hash.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{id}"
+    );
+    let next = run_id(&wf, T0 + 1000);
+    let next_hash = next.rsplit('-').next().unwrap();
+    assert_eq!(next.strip_suffix(next_hash), Some("w000001-1704067201-"));
+    // The hash is not derivable from the previous tick's, nor from another key's.
+    let differing = hash
+        .bytes()
+        .zip(next_hash.bytes())
+        .filter(|(a, b)| a != b)
+        .count();
+    assert!(differing > 16, "{hash} vs {next_hash}");
+    let other = Workflow {
+        run_key: "another key".into(),
+        ..wf.clone()
+    };
+    assert_ne!(run_id(&other, T0), id);
+    // Workflows stored before run keys existed keep the plain form.
+    let legacy = Workflow {
+        run_key: String::new(),
+        ..wf.clone()
+    };
+    assert_eq!(run_id(&legacy, T0), "w000001-1704067200");
+    // Manual runs: 128 random bits.
+    let (m1, m2) = (manual_run_id(&wf), manual_run_id(&wf));
+    assert_ne!(m1, m2);
+    let bits = m1.strip_prefix("w000001-manual-").unwrap();
+    assert!(bits.len() == 32 && bits.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_eq!(instance_id(&id, "extract", 2), format!("{id}.extract.2"));
+    assert_eq!(
+        crate::workflow::run_of_instance(&format!("{id}.extract.2")),
+        id
+    );
     let a = running(&wf);
     let b = running(&wf);
     assert_eq!(a, b);
     assert_eq!(a.parameters["ds_nodash"], "20240101");
     assert_eq!(a.parameters["region"], "eu");
-    assert_eq!(a.parameters["run_id"], "w000001-1704067200");
+    assert_eq!(a.parameters["run_id"], id);
 }
 
 #[test]
@@ -387,7 +420,7 @@ fn workflow_cancel_stops_running_tasks_and_skips_the_rest() {
     // A queued run is cancelled without running anything.
     let queued = new_run(
         &wf,
-        run_id(&wf.id, T0 + 2000),
+        run_id(&wf, T0 + 2000),
         RunTrigger::Scheduled,
         T0 + 2000,
         &BTreeMap::new(),
@@ -481,7 +514,7 @@ fn workflow_concurrency_policies_skip_queue_allow() {
     let mk = |tick: i64, created: i64| {
         new_run(
             &wf,
-            run_id(&wf.id, tick),
+            run_id(&wf, tick),
             RunTrigger::Scheduled,
             tick,
             &BTreeMap::new(),
@@ -499,7 +532,7 @@ fn workflow_concurrency_policies_skip_queue_allow() {
     assert_eq!(tick_state(ConcurrencyPolicy::Allow, 5), RunState::Queued);
     let skipped = new_run(
         &wf,
-        run_id(&wf.id, T0 + 2000),
+        run_id(&wf, T0 + 2000),
         RunTrigger::Scheduled,
         T0 + 2000,
         &BTreeMap::new(),

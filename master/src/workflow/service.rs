@@ -257,6 +257,7 @@ impl Master {
             spec,
             created_at_ms: now,
             updated_at_ms: now,
+            run_key: super::new_run_key(),
         };
         let state = SchedulerState {
             format_version: FORMAT_VERSION,
@@ -443,7 +444,7 @@ impl Master {
         }
         let now = now_ms();
         let logical = logical_time_ms.unwrap_or(now.div_euclid(1000) * 1000);
-        let id = format!("{}-manual-{}", wf.id, self.store.next_id()?);
+        let id = super::manual_run_id(&wf);
         let run = new_run(
             &wf,
             id,
@@ -495,7 +496,7 @@ impl Master {
             .map(|&t| {
                 new_run(
                     &wf,
-                    run_id(&wf.id, t),
+                    run_id(&wf, t),
                     RunTrigger::Backfill,
                     t,
                     &BTreeMap::new(),

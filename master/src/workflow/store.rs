@@ -601,6 +601,7 @@ mod tests {
             },
             created_at_ms: 1,
             updated_at_ms: 1,
+            run_key: "k".into(),
         }
     }
 
@@ -615,7 +616,7 @@ mod tests {
     fn run(w: &Workflow, tick: i64) -> WorkflowRun {
         new_run(
             w,
-            crate::workflow::run_id(&w.id, tick),
+            crate::workflow::run_id(w, tick),
             RunTrigger::Scheduled,
             tick,
             &BTreeMap::new(),
