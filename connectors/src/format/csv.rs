@@ -87,13 +87,12 @@ impl<'a> Reader<'a> {
 
     /// Skip to the end of the current line (after an error), counting it.
     fn skip_line(&mut self) {
-        while self.pos < self.data.len() {
-            let b = self.data[self.pos];
-            self.pos += 1;
-            if b == b'\n' {
+        match memchr::memchr(b'\n', &self.data[self.pos..]) {
+            Some(i) => {
+                self.pos += i + 1;
                 self.line += 1;
-                return;
             }
+            None => self.pos = self.data.len(),
         }
     }
 
@@ -144,24 +143,23 @@ impl<'a> Reader<'a> {
                 let mut owned: Option<Vec<u8>> = None;
                 let mut seg = begin;
                 loop {
-                    if self.pos >= d.len() {
+                    // The next quote; the line breaks before it are inside the field.
+                    let rest = &d[self.pos..];
+                    let Some(i) = memchr::memchr(b'"', rest) else {
+                        self.line += memchr::memchr_iter(b'\n', rest).count();
+                        self.pos = d.len();
                         return Some(UNTERMINATED.into());
+                    };
+                    self.line += memchr::memchr_iter(b'\n', &rest[..i]).count();
+                    self.pos += i;
+                    if d.get(self.pos + 1) == Some(&b'"') {
+                        let o = owned.get_or_insert_with(Vec::new);
+                        o.extend_from_slice(&d[seg..=self.pos]);
+                        self.pos += 2;
+                        seg = self.pos;
+                        continue;
                     }
-                    let b = d[self.pos];
-                    if b == b'"' {
-                        if d.get(self.pos + 1) == Some(&b'"') {
-                            let o = owned.get_or_insert_with(Vec::new);
-                            o.extend_from_slice(&d[seg..=self.pos]);
-                            self.pos += 2;
-                            seg = self.pos;
-                            continue;
-                        }
-                        break;
-                    }
-                    if b == b'\n' {
-                        self.line += 1;
-                    }
-                    self.pos += 1;
+                    break;
                 }
                 let bytes = match owned {
                     Some(mut o) => {
@@ -177,9 +175,8 @@ impl<'a> Reader<'a> {
                 });
             } else {
                 let begin = self.pos;
-                while self.pos < d.len() && d[self.pos] != self.delim && d[self.pos] != b'\n' {
-                    self.pos += 1;
-                }
+                self.pos =
+                    memchr::memchr2(self.delim, b'\n', &d[begin..]).map_or(d.len(), |i| begin + i);
                 let mut end = self.pos;
                 if end > begin && d[end - 1] == b'\r' && (end == d.len() || d[end] == b'\n') {
                     end -= 1;

@@ -655,6 +655,13 @@ impl FileSource {
         }
         let data = st.buf.clone();
         let eof = st.eof();
+        // The buffer's text is checked for UTF-8 once (the longest valid prefix): a field
+        // inside it is then a sub-slice (`sub_str`); only fields past it, or unescaped
+        // into a copy, are checked one by one.
+        let text: &str = match std::str::from_utf8(&data[st.pos..]) {
+            Ok(text) => text,
+            Err(e) => std::str::from_utf8(&data[st.pos..st.pos + e.valid_up_to()]).unwrap_or(""),
+        };
         let mut reader = CsvReader::resume(&data, st.pos, st.line, self.opts.delimiter);
         let mut fields: Vec<CsvField<'_>> = Vec::new();
         let mut values: Vec<Value<'_>> = Vec::with_capacity(self.projection.len());
@@ -732,7 +739,8 @@ impl FileSource {
                     values.push(Value::Null);
                     continue;
                 }
-                let parsed = std::str::from_utf8(&f.bytes)
+                let parsed = sub_str(text, &f.bytes)
+                    .map_or_else(|| std::str::from_utf8(&f.bytes), Ok)
                     .map_err(|e| format!("invalid UTF-8: {e}"))
                     .and_then(|s| parse_text(s, ty))
                     .map(into_owned);
@@ -879,8 +887,15 @@ fn to_datum(v: &Value<'_>, ty: SqlType) -> Datum {
     }
 }
 
+/// `bytes` as a slice of `text` when it lies within it on character boundaries (it
+/// is then valid UTF-8 without another check), else `None`.
+fn sub_str<'t>(text: &'t str, bytes: &[u8]) -> Option<&'t str> {
+    let start = (bytes.as_ptr() as usize).checked_sub(text.as_ptr() as usize)?;
+    text.get(start..start.checked_add(bytes.len())?)
+}
+
 fn memchr_newline(b: &[u8]) -> Option<usize> {
-    b.iter().position(|&c| c == b'\n')
+    memchr::memchr(b'\n', b)
 }
 
 /// The index of the field named `name` (exact match first, then case-insensitive).
@@ -1195,5 +1210,22 @@ impl Source for FileSource {
             parquet => parquet,
         });
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod sub_str_tests {
+    use super::sub_str;
+
+    #[test]
+    fn a_field_inside_the_checked_text_is_a_slice_of_it_else_none() {
+        let data = "a,é,b\n".as_bytes();
+        let text = std::str::from_utf8(&data[..4]).unwrap(); // "a,é" (é is 2 bytes)
+        assert_eq!(sub_str(text, &data[2..4]), Some("é"));
+        assert_eq!(sub_str(text, &data[0..1]), Some("a"));
+        // Past the checked prefix, on a non-boundary, or in another buffer: not taken.
+        assert_eq!(sub_str(text, &data[4..5]), None);
+        assert_eq!(sub_str(text, &data[3..4]), None);
+        assert_eq!(sub_str(text, b"a"), None);
     }
 }
