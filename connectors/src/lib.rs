@@ -154,6 +154,16 @@ pub trait Source: Send {
 pub trait Sink: Send {
     /// Buffer or stage rows (of the table's schema).
     fn write(&mut self, batch: &RecordBatch) -> Result<()>;
+    /// True for a sink that drops what it is given (`blackhole`): the dataflow then
+    /// only counts the rows it would write ([`Sink::count`]), never building batches or
+    /// consolidating an updating result. Default: false.
+    fn discards(&self) -> bool {
+        false
+    }
+    /// Counts `rows` rows as written (a [`Sink::discards`] sink only). Default: nothing.
+    fn count(&mut self, rows: u64) {
+        let _ = rows;
+    }
     /// Phase one: make everything written so far durable but not yet visible.
     fn prepare_commit(&mut self, epoch: u64) -> Result<()>;
     /// Phase two: make what `prepare_commit(epoch)` staged visible. Idempotent.

@@ -151,6 +151,14 @@ impl Sink for BlackholeSink {
         Ok(())
     }
 
+    fn discards(&self) -> bool {
+        true
+    }
+
+    fn count(&mut self, rows: u64) {
+        self.rows.fetch_add(rows, Ordering::Relaxed);
+    }
+
     fn prepare_commit(&mut self, _epoch: u64) -> Result<()> {
         Ok(())
     }

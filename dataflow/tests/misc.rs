@@ -194,6 +194,69 @@ fn table_sinks_write_and_commit() {
     }
 }
 
+/// A `blackhole` sink keeps no state and builds no batches (it discards), yet counts
+/// exactly the rows a real sink would hold: every appended row, and the net size of an
+/// updating result (a count per group whose changelog retracts and re-inserts rows).
+#[test]
+fn blackhole_sinks_count_the_net_result_without_materializing_it() {
+    let mut env = Env::new();
+    let blackhole = sluice_connectors::BlackholeConnector::default();
+    env.registry
+        .register(std::sync::Arc::new(blackhole.clone()));
+    let (t, rows) = numbers(&env);
+    let table = |name: &str, fields: &[(&str, SqlType)]| {
+        let mut d = env.table(name, fields, vec![]);
+        d.connector = "blackhole".into();
+        d.options = [("connector".to_string(), "blackhole".to_string())].into();
+        d
+    };
+    let out = table("out", &[("v", SqlType::BigInt), ("g", SqlType::Varchar)]);
+    let counts = table("counts", &[("v", SqlType::BigInt), ("n", SqlType::BigInt)]);
+    // COUNT(*) per v: 21 groups at most (NULL and 0..20), with retractions on the way.
+    let reduce = sluice_compiler::lower::reduce(
+        scan(&t),
+        vec![0],
+        vec![AggregateCall {
+            func: AggFunc::Count,
+            arg: None,
+            distinct: false,
+            ty: SqlType::BigInt,
+        }],
+    );
+    let groups = rows
+        .iter()
+        .map(|r| r[0].clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len() as u64;
+    let plan = DataflowPlan {
+        outputs: vec![
+            Output {
+                target: SinkTarget::Table(out.clone()),
+                plan: scan(&t),
+                schema: out.schema.clone(),
+                updating: false,
+            },
+            Output {
+                target: SinkTarget::Table(counts.clone()),
+                plan: reduce,
+                schema: counts.schema.clone(),
+                updating: true,
+            },
+        ],
+    };
+    let mut before = 0;
+    for workers in [1, 3] {
+        // Batches of 1: each group's count is retracted and re-inserted many times.
+        let result = env.run_with(&plan, workers, 1).unwrap();
+        assert_eq!(result.metrics.rows_out, rows.len() as u64 + groups);
+        assert_eq!(
+            blackhole.rows_written() - before,
+            rows.len() as u64 + groups
+        );
+        before = blackhole.rows_written();
+    }
+}
+
 #[test]
 fn failed_run_commits_nothing() {
     let env = Env::new();

@@ -127,6 +127,22 @@ impl TableWriter {
         }
     }
 
+    /// Whether the sink drops what it is given ([`sluice_connectors::Sink::discards`]).
+    fn discards(&self) -> bool {
+        self.sink.borrow().as_ref().is_some_and(|s| s.discards())
+    }
+
+    /// Counts `rows` rows written to a discarding sink.
+    fn count(&self, rows: Diff) {
+        if rows <= 0 || self.errors.is_cancelled() || self.progress.is_cancelled() {
+            return;
+        }
+        if let Some(sink) = self.sink.borrow_mut().as_mut() {
+            sink.count(rows as u64);
+        }
+        self.progress.add_rows_out(rows as u64);
+    }
+
     /// Writes one append-only batch of the table's schema.
     fn write_batch(&self, batch: &RecordBatch) {
         if self.errors.is_cancelled() || self.progress.is_cancelled() {
@@ -266,7 +282,9 @@ impl EpochStager {
 /// A table sink on this worker's share of `rows`. Append-only inputs are written time
 /// by time as the frontier passes each time; updating inputs are consolidated as they
 /// arrive (state: one count per row of the current result) and written once, when the
-/// input is complete. Then `prepare_commit(1)`.
+/// input is complete. Then `prepare_commit(1)`. A discarding sink (`blackhole`) keeps
+/// no state: it counts the rows (the sum of the diffs, which is the net result's size)
+/// as they arrive.
 pub(crate) fn render_table_sink(
     rows: Rows<'_>,
     spec: TableSinkSpec<'_>,
@@ -288,13 +306,17 @@ pub(crate) fn render_table_sink(
     // as its changelog arrives (rows whose count returns to 0 are dropped), so memory is
     // the size of the result, not of the changelog.
     let mut net: FxHashMap<Row, Diff> = FxHashMap::default();
+    let discards = writer.discards();
+    let mut discarded: Diff = 0;
     rows.inner.sink(
         Pipeline,
         &format!("Sink({table})"),
         move |(input, frontier)| {
             input.for_each(|_cap, data| {
                 for (row, t, d) in data.drain(..) {
-                    if updating {
+                    if discards {
+                        discarded += d;
+                    } else if updating {
                         match net.entry(row) {
                             Entry::Occupied(mut e) => {
                                 *e.get_mut() += d;
@@ -313,6 +335,9 @@ pub(crate) fn render_table_sink(
                     }
                 }
             });
+            if discards && !updating {
+                writer.count(std::mem::take(&mut discarded));
+            }
             if !updating {
                 let ready: Vec<Time> = pending
                     .keys()
@@ -335,6 +360,7 @@ pub(crate) fn render_table_sink(
                     .chain(std::mem::take(&mut net))
                     .collect();
                 writer.write(rest);
+                writer.count(std::mem::take(&mut discarded));
                 if !stager.checkpointed() {
                     writer.prepare(BOUNDED_EPOCH);
                 }
