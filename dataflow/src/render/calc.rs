@@ -64,6 +64,10 @@ impl RowExpr {
 pub(crate) struct CalcProgram {
     predicate: Option<RowExpr>,
     project: Option<Vec<RowExpr>>,
+    /// The projection when it only picks columns, each at most once: they are moved
+    /// out of the (owned) input row, not cloned. An identity projection (every column
+    /// in order: a rename) is no projection at all.
+    moves: Option<Vec<usize>>,
 }
 
 impl CalcProgram {
@@ -73,9 +77,31 @@ impl CalcProgram {
         project: Option<&[ScalarExpr]>,
         types: &[SqlType],
     ) -> Self {
+        let mut project: Option<Vec<RowExpr>> =
+            project.map(|ps| ps.iter().map(|p| RowExpr::new(p, types)).collect());
+        let columns: Option<Vec<usize>> = project.as_ref().and_then(|exprs| {
+            exprs
+                .iter()
+                .map(|e| match e {
+                    RowExpr::Column(i) if *i < types.len() => Some(*i),
+                    _ => None,
+                })
+                .collect()
+        });
+        let mut moves = columns.filter(|cols| {
+            let mut seen = vec![false; types.len()];
+            cols.iter().all(|&c| !std::mem::replace(&mut seen[c], true))
+        });
+        if moves.as_ref().is_some_and(|cols| {
+            cols.len() == types.len() && cols.iter().enumerate().all(|(i, &c)| i == c)
+        }) {
+            project = None;
+            moves = None;
+        }
         CalcProgram {
             predicate: predicate.map(|p| RowExpr::new(p, types)),
-            project: project.map(|ps| ps.iter().map(|p| RowExpr::new(p, types)).collect()),
+            project,
+            moves,
         }
     }
 
@@ -85,6 +111,20 @@ impl CalcProgram {
             if !p.holds(&row, operator)? {
                 return Ok(None);
             }
+        }
+        if let Some(cols) = &self.moves {
+            let mut row = row;
+            if cols.iter().any(|&c| c >= row.len()) {
+                return Err(ExecutionError::Internal(format!(
+                    "{operator}: a projected column is past a row of {} columns",
+                    row.len()
+                )));
+            }
+            return Ok(Some(
+                cols.iter()
+                    .map(|&c| std::mem::replace(&mut row[c], Datum::Null))
+                    .collect(),
+            ));
         }
         match &self.project {
             None => Ok(Some(row)),
@@ -148,4 +188,56 @@ pub(crate) fn render_calc_batches<'s>(
         );
     ctx.errs.push(errs);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_compiler::BinaryOp;
+
+    fn row() -> Row {
+        vec![Datum::Int(1), Datum::Str("a".into()), Datum::Int(3)]
+    }
+
+    /// Picked columns are moved, repeated ones cloned, computed ones evaluated, an
+    /// identity projection leaves the row as it is: the same rows in every case.
+    #[test]
+    fn projections_pick_move_clone_or_evaluate_with_the_same_result() {
+        let types = [SqlType::BigInt, SqlType::Varchar, SqlType::BigInt];
+        let col = ScalarExpr::col;
+        let cases: Vec<(Vec<ScalarExpr>, Row)> = vec![
+            (
+                vec![col(2), col(1)],
+                vec![Datum::Int(3), Datum::Str("a".into())],
+            ),
+            (
+                vec![col(1), col(1)],
+                vec![Datum::Str("a".into()), Datum::Str("a".into())],
+            ),
+            (vec![col(0), col(1), col(2)], row()),
+            (
+                vec![col(1), ScalarExpr::binary(BinaryOp::Add, col(0), col(2))],
+                vec![Datum::Str("a".into()), Datum::Int(4)],
+            ),
+        ];
+        for (project, expected) in cases {
+            let p = CalcProgram::new(None, Some(&project), &types);
+            assert_eq!(
+                p.apply(row(), "Calc").unwrap(),
+                Some(expected),
+                "{project:?}"
+            );
+        }
+        let identity = CalcProgram::new(None, Some(&[col(0), col(1), col(2)]), &types);
+        assert!(identity.project.is_none() && identity.moves.is_none());
+        let moved = CalcProgram::new(None, Some(&[col(2), col(0)]), &types);
+        assert_eq!(moved.moves, Some(vec![2, 0]));
+        // The predicate sees the whole row before columns are moved out of it.
+        let pred = ScalarExpr::binary(BinaryOp::Gt, col(2), col(0));
+        let p = CalcProgram::new(Some(&pred), Some(&[col(1)]), &types);
+        assert_eq!(
+            p.apply(row(), "Calc").unwrap(),
+            Some(vec![Datum::Str("a".into())])
+        );
+    }
 }

@@ -28,6 +28,7 @@ use sluice_compiler::physical::TopKStrategy;
 use sluice_compiler::{Datum, Row, SortKey};
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
@@ -125,12 +126,17 @@ fn render_retracting<'s>(rows: Rows<'s>, spec: TopKSpec) -> Rows<'s> {
 /// Updates of one time, with a capability at it.
 type Pending = (Capability<Time>, Vec<(Row, Diff)>);
 
+/// A row the monotonic strategy holds: shared, so that keeping a partition's old top
+/// while a time is applied copies pointers, not rows.
+type Held = Rc<Row>;
+
 /// Inserts `copies` copies of `row` into the sorted `top` (at most `limit` long),
 /// after any equal rows; rows pushed past `limit` are dropped.
-fn insert_sorted(top: &mut Vec<Row>, row: &Row, copies: Diff, spec: &TopKSpec) {
+fn insert_sorted(top: &mut Vec<Held>, row: Held, copies: Diff, spec: &TopKSpec) {
     let limit = usize::try_from(spec.limit).unwrap_or(usize::MAX);
     for _ in 0..copies {
-        let at = top.partition_point(|x| compare_rows(&spec.order_by, x, row) != Ordering::Greater);
+        let at =
+            top.partition_point(|x| compare_rows(&spec.order_by, x, &row) != Ordering::Greater);
         if at >= limit {
             return;
         }
@@ -144,11 +150,16 @@ fn insert_sorted(top: &mut Vec<Row>, row: &Row, copies: Diff, spec: &TopKSpec) {
 /// number, every row from the first position where the tops differ is renumbered
 /// (retracted at its old number, inserted at its new one); without it, only the evicted
 /// and the inserted rows change, found by one merge of the two sorted tops.
-fn top_changes(spec: &TopKSpec, old: &[Row], new: &[Row], mut emit: impl FnMut(Row, Diff)) {
+fn top_changes(spec: &TopKSpec, old: &[Held], new: &[Held], mut emit: impl FnMut(Row, Diff)) {
     if spec.rank_column {
-        let same = old.iter().zip(new).take_while(|(a, b)| a == b).count();
+        let same = old
+            .iter()
+            .zip(new)
+            .take_while(|(a, b)| Rc::ptr_eq(a, b) || a == b)
+            .count();
         let numbered = |i: usize, row: &Row| {
-            let mut out = row.clone();
+            let mut out = Vec::with_capacity(row.len() + 1);
+            out.extend_from_slice(row);
             out.push(Datum::Int(i as i64 + 1));
             out
         };
@@ -168,20 +179,20 @@ fn top_changes(spec: &TopKSpec, old: &[Row], new: &[Row], mut emit: impl FnMut(R
                 j += 1;
             }
             Ordering::Less => {
-                emit(old[i].clone(), -1);
+                emit(Row::clone(&old[i]), -1);
                 i += 1;
             }
             Ordering::Greater => {
-                emit(new[j].clone(), 1);
+                emit(Row::clone(&new[j]), 1);
                 j += 1;
             }
         }
     }
     for row in &old[i..] {
-        emit(row.clone(), -1);
+        emit(Row::clone(row), -1);
     }
     for row in &new[j..] {
-        emit(row.clone(), 1);
+        emit(Row::clone(row), 1);
     }
 }
 
@@ -196,7 +207,7 @@ fn render_monotonic<'s>(ctx: &mut Context<'s>, rows: Rows<'s>, spec: TopKSpec) -
             exchange,
             "TopK (monotonic)",
             move |_cap, _info| {
-                let mut partitions: FxHashMap<Row, Vec<Row>> = FxHashMap::default();
+                let mut partitions: FxHashMap<Row, Vec<Held>> = FxHashMap::default();
                 let mut pending: BTreeMap<Time, Pending> = BTreeMap::new();
                 move |(input, frontier), output| {
                     input.for_each(|cap, data| {
@@ -221,7 +232,7 @@ fn render_monotonic<'s>(ctx: &mut Context<'s>, rows: Rows<'s>, spec: TopKSpec) -
                         };
                         let mut out: Vec<Out> = Vec::new();
                         // The top of each partition this time changed, as it was before.
-                        let mut before: BTreeMap<Row, Vec<Row>> = BTreeMap::new();
+                        let mut before: BTreeMap<Row, Vec<Held>> = BTreeMap::new();
                         for (row, d) in updates {
                             if d < 0 {
                                 out.push((
@@ -260,7 +271,7 @@ fn render_monotonic<'s>(ctx: &mut Context<'s>, rows: Rows<'s>, spec: TopKSpec) -
                                     partitions.entry(key).or_default()
                                 }
                             };
-                            insert_sorted(top, &row, d, &spec);
+                            insert_sorted(top, Rc::new(row), d, &spec);
                         }
                         for (key, old) in before {
                             let new = partitions.get(&key).map(Vec::as_slice).unwrap_or(&[]);
@@ -309,13 +320,14 @@ mod tests {
             let mut all = Vec::new();
             for (i, v) in values.iter().enumerate() {
                 let r = row(1, *v);
-                insert_sorted(&mut top, &r, 1 + (i % 2) as Diff, &s);
+                insert_sorted(&mut top, Rc::new(r.clone()), 1 + (i % 2) as Diff, &s);
                 all.push((r, 1 + (i % 2) as Diff));
                 let expected: Vec<Row> = sorted_top(all.iter().map(|(r, n)| (r, *n)), &s)
                     .into_iter()
                     .cloned()
                     .collect();
-                assert_eq!(top, expected, "limit {limit} after {} rows", i + 1);
+                let held: Vec<Row> = top.iter().map(|r| Row::clone(r)).collect();
+                assert_eq!(held, expected, "limit {limit} after {} rows", i + 1);
             }
         }
     }
@@ -331,18 +343,18 @@ mod tests {
                 let mut top = Vec::new();
                 for (i, v) in values.iter().enumerate() {
                     let old = top.clone();
-                    insert_sorted(&mut top, &row(1, *v), 1, &s);
+                    insert_sorted(&mut top, Rc::new(row(1, *v)), 1, &s);
                     if i % 3 == 0 {
-                        insert_sorted(&mut top, &row(1, v - 1), 1, &s);
+                        insert_sorted(&mut top, Rc::new(row(1, v - 1)), 1, &s);
                     }
                     let mut got: BTreeMap<Row, Diff> = BTreeMap::new();
                     top_changes(&s, &old, &top, |r, d| *got.entry(r).or_default() += d);
                     got.retain(|_, d| *d != 0);
                     let mut expected: BTreeMap<Row, Diff> = BTreeMap::new();
-                    for r in s.numbered(old.iter()) {
+                    for r in s.numbered(old.iter().map(|r| &**r)) {
                         *expected.entry(r).or_default() -= 1;
                     }
-                    for r in s.numbered(top.iter()) {
+                    for r in s.numbered(top.iter().map(|r| &**r)) {
                         *expected.entry(r).or_default() += 1;
                     }
                     expected.retain(|_, d| *d != 0);
