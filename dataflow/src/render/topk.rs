@@ -22,12 +22,12 @@
 use super::topn::compare_rows;
 use super::{map_updates, split_results, Context, Diff, Rows, Time};
 use crate::errors::ExecutionError;
-use differential_dataflow::Hashable;
 use rustc_hash::FxHashMap;
 use sluice_compiler::physical::TopKStrategy;
 use sluice_compiler::{Datum, Row, SortKey};
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
@@ -53,6 +53,15 @@ impl TopKSpec {
             .iter()
             .map(|&c| row.get(c).cloned().unwrap_or(Datum::Null))
             .collect()
+    }
+
+    /// A hash of the partition key, for the exchange (no key row is built).
+    fn key_hash(&self, row: &Row) -> u64 {
+        let mut h = rustc_hash::FxHasher::default();
+        for &c in &self.partition_by {
+            row.get(c).unwrap_or(&Datum::Null).hash(&mut h);
+        }
+        h.finish()
     }
 
     /// The output rows of a partition whose sorted top is `top` (one entry per copy).
@@ -200,7 +209,7 @@ fn top_changes(spec: &TopKSpec, old: &[Held], new: &[Held], mut emit: impl FnMut
 fn render_monotonic<'s>(ctx: &mut Context<'s>, rows: Rows<'s>, spec: TopKSpec) -> Rows<'s> {
     type Out = (Result<Row, ExecutionError>, Time, Diff);
     let route = spec.clone();
-    let exchange = Exchange::new(move |(row, _, _): &(Row, Time, Diff)| route.key(row).hashed());
+    let exchange = Exchange::new(move |(row, _, _): &(Row, Time, Diff)| route.key_hash(row));
     let results = rows
         .inner
         .unary_frontier::<CapacityContainerBuilder<Vec<Out>>, _, _, _>(
