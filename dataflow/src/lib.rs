@@ -72,6 +72,11 @@ pub struct RunOptions {
     pub kernels: Arc<dyn ColumnarKernels>,
     /// Periodic checkpoints, restored from at start ([`checkpoint`]); none when `None`.
     pub checkpoint: Option<sluice_compiler::instance::CheckpointConfig>,
+    /// The process exits when the run ends (a worker process): stateful operators whose
+    /// input is complete then leave their state to the OS rather than freeing it entry
+    /// by entry (which costs as much CPU as building it: millions of rows). Off by
+    /// default (a library caller runs again in the same process).
+    pub exit_after_run: bool,
 }
 
 impl RunOptions {
@@ -83,7 +88,15 @@ impl RunOptions {
             batch_size: DEFAULT_BATCH_SIZE,
             kernels: Arc::new(CpuKernels),
             checkpoint: None,
+            exit_after_run: false,
         }
+    }
+
+    /// The same options for a process that exits when the run ends
+    /// ([`RunOptions::exit_after_run`]).
+    pub fn with_exit_after_run(mut self) -> Self {
+        self.exit_after_run = true;
+        self
     }
 
     /// The same options with periodic checkpoints.

@@ -29,6 +29,7 @@ pub(crate) fn execute(
     let shared_plan = Arc::new(plan.clone());
     let registry = options.registry.clone();
     let batch_size = options.batch_size;
+    let exit_after_run = options.exit_after_run;
     let kernels = options.kernels.clone();
     let worker_errors = errors.clone();
     let worker_progress = progress.clone();
@@ -88,6 +89,7 @@ pub(crate) fn execute(
                 worker: ctx_worker,
                 registry: registry.clone(),
                 batch_size,
+                exit_after_run,
                 progress: progress.clone(),
                 errors: errors.clone(),
                 start,

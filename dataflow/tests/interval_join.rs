@@ -164,6 +164,15 @@ fn append_only_join_frees_a_side_once_the_other_is_complete() {
         assert!(peak > 0 && peak < 600, "peak {peak} at {workers} workers");
         assert_eq!(progress.join_state_rows(), 0, "everything freed at the end");
     }
+    // In a process that exits after the run, state is left to the OS at the end: the
+    // same rows.
+    let options = RunOptions::new(env.registry.clone())
+        .with_workers(2)
+        .with_batch_size(3)
+        .with_exit_after_run();
+    let plan = collect(join(scan(&l), scan(&r), Strategy::AppendOnly));
+    let out = run(&plan, options, Arc::new(Progress::new())).expect("run");
+    assert_eq!(sorted(out.collected[0].rows.clone()), expected);
 }
 
 /// Runs `plan` on `workers` workers (batch 3) and returns the rows and the counters.

@@ -155,7 +155,8 @@ fn stdin_main() -> ExitCode {
     let mut options = RunOptions::new(Registry::builtin())
         .with_workers(request.workers)
         .with_batch_size(request.batch_size)
-        .with_kernels(sluice_dataflow::kernels_for_job(0));
+        .with_kernels(sluice_dataflow::kernels_for_job(0))
+        .with_exit_after_run();
     options.checkpoint = request.checkpoint.clone();
     let result =
         sluice_dataflow::open_secrets(&mut request.plan, request.secret_key_file.as_deref())
@@ -388,7 +389,8 @@ fn instance_main(dir: PathBuf) -> ExitCode {
             let mut options = RunOptions::new(Registry::builtin())
                 .with_workers(worker.workers.max(1))
                 .with_batch_size(worker.batch_size.max(1))
-                .with_kernels(sluice_dataflow::kernels_for_job(gpus));
+                .with_kernels(sluice_dataflow::kernels_for_job(gpus))
+                .with_exit_after_run();
             options.checkpoint = worker.checkpoint.clone();
             let result =
                 sluice_dataflow::open_secrets(&mut worker.plan, worker.secret_key_file.as_deref())

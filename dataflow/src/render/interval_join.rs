@@ -28,7 +28,7 @@
 
 use super::calc::RowExpr;
 use super::join::{key_side, JoinSides};
-use super::{split_results, Context, Diff, Rows, Time};
+use super::{release, split_results, Context, Diff, Rows, Time};
 use crate::errors::ExecutionError;
 use crate::progress::Progress;
 use differential_dataflow::Hashable;
@@ -89,13 +89,15 @@ impl Side {
     }
 
     /// Frees the rows no future row of the other side can match, given that side's
-    /// frontier (`None`: that side is complete). Returns how many were freed.
-    fn free(&mut self, other: Option<Time>) -> u64 {
+    /// frontier (`None`: that side is complete). Returns how many were freed. `leak`:
+    /// both inputs are complete and the process exits after the run, so the rows are
+    /// left to the OS (see `release`).
+    fn free(&mut self, other: Option<Time>, leak: bool) -> u64 {
         let before = self.held;
         match other {
             None => {
-                self.rows.clear();
-                self.expiry.clear();
+                release(std::mem::take(&mut self.rows), leak);
+                release(std::mem::take(&mut self.expiry), leak);
                 self.held = 0;
             }
             Some(0) => {}
@@ -154,6 +156,7 @@ pub(crate) fn render_symmetric_join<'s>(
     joined_types.extend(sides.right_types.iter().copied());
     let residual = residual.map(|p| RowExpr::new(p, &joined_types));
     let progress: Arc<Progress> = ctx.progress.clone();
+    let exit_after_run = ctx.exit_after_run;
     let exchange_left = Exchange::new(|((k, _), _, _): &Keyed| k.hashed());
     let exchange_right = Exchange::new(|((k, _), _, _): &Keyed| k.hashed());
     let results = left
@@ -173,6 +176,10 @@ pub(crate) fn render_symmetric_join<'s>(
                 let left_offset = bound.map_or(0, |b| -i128::from(b.lower_ms));
                 let right_offset = bound.map_or(0, |b| i128::from(b.upper_ms));
                 let mut out: Vec<Out> = Vec::new();
+                // Whether a side's input was complete (drained, frontier empty) at the
+                // end of an earlier activation: rows of the other side then need not be
+                // held at all, as no row can come to match them.
+                let (mut left_done, mut right_done) = (false, false);
                 move |(left_input, left_frontier), (right_input, right_frontier), output| {
                     let mut added = 0;
                     // A matched pair, `l ++ r`, through the residual.
@@ -194,6 +201,7 @@ pub(crate) fn render_symmetric_join<'s>(
                                 }
                             }
                             match held_left.time_of(&row) {
+                                Ok(Some(_)) if right_done => {}
                                 Ok(Some(v)) => {
                                     held_left.hold(key, row, t, d, expiry(v, left_offset));
                                     added += 1;
@@ -215,6 +223,7 @@ pub(crate) fn render_symmetric_join<'s>(
                                 }
                             }
                             match held_right.time_of(&row) {
+                                Ok(Some(_)) if left_done => {}
                                 Ok(Some(v)) => {
                                     held_right.hold(key, row, t, d, expiry(v, right_offset));
                                     added += 1;
@@ -230,8 +239,13 @@ pub(crate) fn render_symmetric_join<'s>(
                     let frontier = |f: timely::progress::frontier::AntichainRef<'_, Time>| {
                         f.iter().min().copied()
                     };
-                    let freed = held_left.free(frontier(right_frontier.frontier()))
-                        + held_right.free(frontier(left_frontier.frontier()));
+                    left_done = left_frontier.frontier().is_empty();
+                    right_done = right_frontier.frontier().is_empty();
+                    let leak = exit_after_run
+                        && left_frontier.frontier().is_empty()
+                        && right_frontier.frontier().is_empty();
+                    let freed = held_left.free(frontier(right_frontier.frontier()), leak)
+                        + held_right.free(frontier(left_frontier.frontier()), leak);
                     progress.join_state_changed(added, freed);
                 }
             },

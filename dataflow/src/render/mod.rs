@@ -82,6 +82,8 @@ pub(crate) struct Context<'s> {
     pub(crate) registry: Registry,
     /// Rows per source poll.
     pub(crate) batch_size: usize,
+    /// The process exits when the run ends: state is left to the OS ([`release`]).
+    pub(crate) exit_after_run: bool,
     /// Live counters.
     pub(crate) progress: Arc<Progress>,
     /// Errors raised outside the errs collections, and the cancel flag.
@@ -105,6 +107,17 @@ pub(crate) struct Context<'s> {
     /// sources and state exist once (and take one `source_seq`/`state_seq` each, the
     /// same on every run of the plan).
     pub(crate) shared: Vec<(PhysicalPlan, Rows<'s>)>,
+}
+
+/// Lets go of an operator's state once its input is complete: dropped, or, when the
+/// process exits after the run (`exit_after_run`), left to the OS without freeing its
+/// entries one by one.
+pub(crate) fn release<T>(state: T, exit_after_run: bool) {
+    if exit_after_run {
+        std::mem::forget(state);
+    } else {
+        drop(state);
+    }
 }
 
 impl<'s> Context<'s> {

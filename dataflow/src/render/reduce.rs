@@ -17,7 +17,7 @@
 //! State: per group, the last emitted row and the aggregate states — O(1) for
 //! `Accumulate`, O(distinct values) for `Distinct` and `Ordered`.
 
-use super::{key_hash, split_results, Context, Diff, Rows, Time};
+use super::{key_hash, release, split_results, Context, Diff, Rows, Time};
 use crate::accum::{AggState, Aggregates};
 use crate::errors::ExecutionError;
 use rustc_hash::FxHashMap;
@@ -64,6 +64,7 @@ pub(crate) fn render_reduce<'s>(
     let strategies = spec.strategies.to_vec();
     let group_by = spec.group_by.clone();
     let global = group_by.is_empty();
+    let exit_after_run = ctx.exit_after_run;
     let key_of = move |row: &Row| -> Row {
         group_by
             .iter()
@@ -173,6 +174,9 @@ pub(crate) fn render_reduce<'s>(
                         if !out.is_empty() {
                             output.session(&cap).give_iterator(out.into_iter());
                         }
+                    }
+                    if frontier.frontier().is_empty() && pending.is_empty() {
+                        release(std::mem::take(&mut groups), exit_after_run);
                     }
                 }
             },

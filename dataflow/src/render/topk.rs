@@ -20,14 +20,13 @@
 //!   top row is replaced by the next best). State: every live input row.
 
 use super::topn::compare_rows;
-use super::{map_updates, split_results, Context, Diff, Rows, Time};
+use super::{key_hash, map_updates, release, split_results, Context, Diff, Rows, Time};
 use crate::errors::ExecutionError;
 use rustc_hash::FxHashMap;
 use sluice_compiler::physical::TopKStrategy;
 use sluice_compiler::{Datum, Row, SortKey};
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
-use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
@@ -53,15 +52,6 @@ impl TopKSpec {
             .iter()
             .map(|&c| row.get(c).cloned().unwrap_or(Datum::Null))
             .collect()
-    }
-
-    /// A hash of the partition key, for the exchange (no key row is built).
-    fn key_hash(&self, row: &Row) -> u64 {
-        let mut h = rustc_hash::FxHasher::default();
-        for &c in &self.partition_by {
-            row.get(c).unwrap_or(&Datum::Null).hash(&mut h);
-        }
-        h.finish()
     }
 
     /// The output rows of a partition whose sorted top is `top` (one entry per copy).
@@ -207,9 +197,11 @@ fn top_changes(spec: &TopKSpec, old: &[Held], new: &[Held], mut emit: impl FnMut
 
 /// The monotonic strategy: a keyed operator keeping only the top rows (module docs).
 fn render_monotonic<'s>(ctx: &mut Context<'s>, rows: Rows<'s>, spec: TopKSpec) -> Rows<'s> {
+    let exit_after_run = ctx.exit_after_run;
     type Out = (Result<Row, ExecutionError>, Time, Diff);
     let route = spec.clone();
-    let exchange = Exchange::new(move |(row, _, _): &(Row, Time, Diff)| route.key_hash(row));
+    let exchange =
+        Exchange::new(move |(row, _, _): &(Row, Time, Diff)| key_hash(row, &route.partition_by));
     let results = rows
         .inner
         .unary_frontier::<CapacityContainerBuilder<Vec<Out>>, _, _, _>(
@@ -289,6 +281,9 @@ fn render_monotonic<'s>(ctx: &mut Context<'s>, rows: Rows<'s>, spec: TopKSpec) -
                         if !out.is_empty() {
                             output.session(&cap).give_iterator(out.into_iter());
                         }
+                    }
+                    if frontier.frontier().is_empty() && pending.is_empty() {
+                        release(std::mem::take(&mut partitions), exit_after_run);
                     }
                 }
             },
