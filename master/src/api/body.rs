@@ -18,6 +18,10 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use std::time::Duration;
 
+/// A declared body up to this many times the limit is read and dropped before the 413
+/// (a lingering close); a larger one is refused without reading it.
+const DRAIN_FACTOR: u64 = 4;
+
 /// How long a request body may take to arrive, and how large it may be.
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimits {
@@ -50,7 +54,18 @@ pub async fn read_body(State(limits): State<BodyLimits>, req: Request, next: Nex
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limits.max_bytes as u64) {
+    if let Some(n) = declared.filter(|&n| n > limits.max_bytes as u64) {
+        // A body somewhat over the limit is read and dropped (within the body timeout)
+        // before the answer, so a client still sending it reads the 413 instead of a
+        // reset connection; a far larger one is answered at once.
+        if n <= DRAIN_FACTOR * limits.max_bytes as u64 {
+            let drain = async {
+                let mut body =
+                    Limited::new(req.into_body(), DRAIN_FACTOR as usize * limits.max_bytes);
+                while let Some(Ok(_)) = body.frame().await {}
+            };
+            let _ = tokio::time::timeout(limits.timeout, drain).await;
+        }
         return too_large(limits.max_bytes);
     }
     let (parts, body) = req.into_parts();
