@@ -296,24 +296,17 @@ impl<'s> Context<'s> {
                     right_types,
                 };
                 match (interval, kind) {
-                    (Some(bound), sluice_compiler::JoinKind::Inner) => {
+                    // Interval bound or append-only inputs: the symmetric hash join.
+                    (bound, sluice_compiler::JoinKind::Inner)
+                        if bound.is_some() || *append_only =>
+                    {
                         interval_join::render_symmetric_join(
                             self,
                             sides,
                             left_keys,
                             right_keys,
                             residual.as_ref(),
-                            Some(*bound),
-                        )
-                    }
-                    (None, sluice_compiler::JoinKind::Inner) if *append_only => {
-                        interval_join::render_symmetric_join(
-                            self,
-                            sides,
-                            left_keys,
-                            right_keys,
-                            residual.as_ref(),
-                            None,
+                            *bound,
                         )
                     }
                     _ => join::render_join(
