@@ -34,6 +34,13 @@ pub struct WorkerRequest {
 /// The `SET` key of the checkpoint interval (Flink's name).
 pub const CHECKPOINT_INTERVAL_KEY: &str = "execution.checkpointing.interval";
 
+/// The `SET` key of how many of the newest checkpoints stay restorable (Flink's
+/// `state.checkpoints.num-retained`).
+pub const CHECKPOINTS_RETAINED_KEY: &str = "state.checkpoints.num-retained";
+
+/// Checkpoints kept restorable by default (the newest and the one before it).
+pub const DEFAULT_CHECKPOINTS_RETAINED: u32 = 2;
+
 /// Where and how often a run checkpoints.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckpointConfig {
@@ -42,11 +49,58 @@ pub struct CheckpointConfig {
     pub dir: String,
     /// Time between the end of one checkpoint and the start of the next (ms).
     pub interval_ms: u64,
+    /// Start from a savepoint rather than the latest checkpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_from: Option<RestoreFrom>,
+    /// How many of the newest checkpoints stay restorable (their snapshots are kept;
+    /// older ones are deleted, savepoints never). At least 1.
+    #[serde(default = "default_retained")]
+    pub retained: u32,
 }
 
-/// Format of [`CheckpointRecord`] (2: event-time barriers and operator state; readers
-/// of format 1 skip such records rather than restore them without their state).
-pub const CHECKPOINT_FORMAT: u32 = 2;
+fn default_retained() -> u32 {
+    DEFAULT_CHECKPOINTS_RETAINED
+}
+
+/// A start from a savepoint (`sluice job start --from-savepoint`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreFrom {
+    /// The savepoint: the epoch of the checkpoint it pinned.
+    pub savepoint: u64,
+    /// The newest checkpoint epoch when the start was asked for: once a run has written
+    /// a newer one, restarts continue from the latest checkpoint as usual.
+    pub unless_newer_than: u64,
+}
+
+/// A checkpoint pinned as a savepoint (`savepoint-<epoch>.json` beside the records):
+/// never pruned, with every snapshot it names, and a job can start from it later, in
+/// any version (what a changed plan keeps follows its stable ids).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Savepoint {
+    /// When it was taken (ms since the Unix epoch).
+    pub taken_at_ms: i64,
+    /// The job's spec version when it was taken (the version that was running, when
+    /// taking it stopped the job).
+    pub job_version: u64,
+    /// The checkpoint.
+    pub record: CheckpointRecord,
+}
+
+/// The object name of the savepoint of epoch `epoch`.
+pub fn savepoint_name(epoch: u64) -> String {
+    format!("savepoint-{epoch:020}.json")
+}
+
+/// True for the name of a savepoint.
+pub fn is_savepoint_name(name: &str) -> bool {
+    name.starts_with("savepoint-") && name.ends_with(".json")
+}
+
+/// Format of [`CheckpointRecord`] (2: event-time barriers and operator state; 3:
+/// sources and operator states keyed by stable ids (`crate::state`), so that a changed
+/// plan keeps what it did not change. Readers skip records of a newer format rather
+/// than restore them wrongly; format-2 records still restore their own plan).
+pub const CHECKPOINT_FORMAT: u32 = 3;
 
 /// One complete checkpoint: the commit decision for its epoch and a manifest entry.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -61,7 +115,8 @@ pub struct CheckpointRecord {
     pub workers: usize,
     /// Fingerprint of the plan it belongs to: a changed plan does not seek to it.
     pub plan_fingerprint: String,
-    /// Source (`<n>:<table>`, in render order) → each worker's position at the barrier.
+    /// Source (its stable key, `crate::state::source_key`; `<n>:<table>` in render order
+    /// in format 2) → each worker's position at the barrier.
     pub sources: BTreeMap<String, Vec<serde_json::Value>>,
     /// The same at the previous checkpoint (`null` entries: the beginning): with
     /// `sources`, the input range this checkpoint's commit covers.
@@ -74,15 +129,29 @@ pub struct CheckpointRecord {
     /// their watermark here. `None` for processing-time epochs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub barrier_time: Option<u64>,
-    /// Stateful operator (`<n>:<operator>`, in render order) → the object (in the
-    /// checkpoint directory) holding each worker's snapshot of its state at the barrier.
+    /// Stateful operator (its stable id, `crate::state::operator_id`; `<n>:<operator>`
+    /// in render order in format 2) → the object (in the checkpoint directory) holding
+    /// each worker's snapshot of its state at the barrier.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub state: BTreeMap<String, Vec<String>>,
+    /// The run (one start of an instance) that wrote it. A record is written only if
+    /// no record of its epoch exists, so exactly one run decides each epoch: a second
+    /// instance of the job (a stale master's) finds the epoch taken by another run and
+    /// stops without committing. Empty in records written before runs had ids.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub run: String,
+    /// When the checkpoint was requested (ms since the Unix epoch): with
+    /// `completed_at_ms`, how long it took (barrier alignment, snapshots, sink staging
+    /// and the record). `None` for the final record of a run whose input ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_at_ms: Option<i64>,
 }
 
-/// The object name of a stateful operator's snapshot: epoch, operator sequence, worker.
-pub fn state_object_name(epoch: u64, operator: usize, worker: usize) -> String {
-    format!("state-{epoch:020}-{operator}-{worker}.bin")
+/// The object name of a stateful operator's snapshot: epoch, operator sequence, worker
+/// and the run writing it (two instances of a job racing for one epoch never write over
+/// each other's snapshots; the record that wins names its own).
+pub fn state_object_name(epoch: u64, operator: usize, worker: usize, run: &str) -> String {
+    format!("state-{epoch:020}-{operator}-{worker}-{run}.bin")
 }
 
 /// True for the name of an operator state snapshot.
@@ -230,6 +299,12 @@ pub enum InstanceRunState {
         user_error: bool,
         /// One line.
         message: String,
+        /// True when another instance of the same job took over its checkpoints (a
+        /// second master over a copy of the data directory, a partitioned host): this
+        /// one stopped without committing, and restarting it would only take the job
+        /// back from the other.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        superseded: bool,
     },
 }
 

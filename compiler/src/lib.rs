@@ -10,7 +10,8 @@
 //! 1. [`datum`], [`expr`]: values and bound scalar expressions;
 //! 2. [`plan`]: the logical plan, each variant with its state cost;
 //! 3. [`physical`]: the dataflow plan that `sluice-dataflow` renders;
-//! 4. [`parse`] (Flink SQL to sqlparser statements), [`bind`] (statements to logical
+//! 4. [`state`]: what a plan keeps across restarts and SQL changes (stable ids);
+//! 5. [`parse`] (Flink SQL to sqlparser statements), [`bind`] (statements to logical
 //!    plans, with name resolution and type coercion) and [`mod@compile`] (the driver).
 //!
 //! Every error is a [`CompileError`] carrying a line and column when one is known; the
@@ -29,6 +30,7 @@ pub mod parse;
 pub mod physical;
 pub mod placement;
 pub mod plan;
+pub mod state;
 pub mod temporal;
 pub mod window_plan;
 

@@ -77,6 +77,14 @@ impl Source for FilteredSource {
         self.inner.caught_up()
     }
 
+    fn event_time(&self) -> Option<i64> {
+        self.inner.event_time()
+    }
+
+    fn tracks_event_time(&self) -> bool {
+        self.inner.tracks_event_time()
+    }
+
     fn rows_filtered(&self) -> u64 {
         self.filtered + self.inner.rows_filtered()
     }

@@ -48,7 +48,8 @@ pub mod values;
 pub use datagen::DatagenConnector;
 pub use format::{on_error_policy, OnError};
 pub use fs::{
-    storage_options, DeadLetterWriter, FileFormat, FilesystemConnector, ObjectDir, STORAGE_KEYS,
+    checkpoint_store, storage_options, DeadLetterWriter, FileFormat, FilesystemConnector,
+    ObjectDir, STORAGE_KEYS,
 };
 pub use kafka::KafkaConnector;
 pub use nexmark::{NexmarkConnector, NexmarkTable};
@@ -142,11 +143,40 @@ pub trait Source: Send {
     fn caught_up(&self) -> bool {
         true
     }
+    /// Event time tracked per split (Kafka partition): the smallest, over the splits
+    /// that can still hold it back, of the largest event time (the table's watermark
+    /// column, ms) each has read, or `None` while one of them has read nothing. The
+    /// dataflow derives the source's watermark from it (minus the delay), so splits far
+    /// apart in event time never make each other's records late. Default: not tracked
+    /// (`None`; the dataflow takes the largest event time of the batches).
+    fn event_time(&self) -> Option<i64> {
+        None
+    }
+    /// True when the source tracks [`Source::event_time`] per split.
+    fn tracks_event_time(&self) -> bool {
+        false
+    }
     /// Rows read and then dropped inside the source by pushed-down filters, since it
     /// was created: rows read = rows emitted + this. Default: 0 (no filtering).
     fn rows_filtered(&self) -> u64 {
         0
     }
+}
+
+/// An id no other call returns, in any process (time, process id, a counter): a file
+/// sink's part names, a run's checkpoint records.
+pub fn unique_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    format!(
+        "{nanos:x}{:x}{:x}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// One worker's writer for a table. Rows written between two commits become visible
@@ -177,11 +207,26 @@ pub trait Sink: Send {
     }
     /// Restore, before a run starts writing: finish the commits described by
     /// `pending` (values of [`Sink::pending_commit`] from any worker of an earlier run,
-    /// recorded in the checkpoint restored from; idempotent), then abort whatever
-    /// earlier runs staged and no checkpoint covers. Called on one sink per table (the
-    /// first worker's). Default: nothing to do.
+    /// recorded in the checkpoint restored from). Idempotent, also when another
+    /// instance of the job finishes the same commits at the same time. Called on one
+    /// sink per table (the first worker's). Default: nothing to do.
     fn recover(&mut self, pending: &[serde_json::Value]) -> Result<()> {
         let _ = pending;
+        Ok(())
+    }
+    /// What earlier runs left staged that no checkpoint covers, as data, listed right
+    /// after [`Sink::recover`] and before this run writes anything. The run aborts them
+    /// ([`Sink::abort_leftovers`]) only once it owns the job, i.e. once its first
+    /// checkpoint record is written: until then they may be the parts of another
+    /// instance of the job that is still running (a stale master's), whose commit
+    /// needs them. Default: nothing (`null`).
+    fn leftovers(&mut self) -> Result<serde_json::Value> {
+        Ok(serde_json::Value::Null)
+    }
+    /// Deletes what [`Sink::leftovers`] listed (what is gone already is fine).
+    /// Default: nothing to do.
+    fn abort_leftovers(&mut self, leftovers: &serde_json::Value) -> Result<()> {
+        let _ = leftovers;
         Ok(())
     }
 }

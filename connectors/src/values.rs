@@ -346,6 +346,21 @@ impl ColumnBuilder {
         }
     }
 
+    /// The last value appended to a timestamp column (ms), `None` when it is null or
+    /// the column is of another type.
+    pub(crate) fn last_timestamp(&self) -> Option<i64> {
+        match self {
+            ColumnBuilder::Timestamp(b) => {
+                let n = b.values_slice().len().checked_sub(1)?;
+                let valid = b
+                    .validity_slice()
+                    .is_none_or(|bits| bits[n / 8] & (1 << (n % 8)) != 0);
+                valid.then(|| b.values_slice()[n])
+            }
+            _ => None,
+        }
+    }
+
     /// The finished array (the builder is reset and can be reused).
     pub fn finish(&mut self) -> ArrayRef {
         match self {

@@ -241,7 +241,7 @@ impl Running {
 }
 
 /// The state of one aggregate of a `Reduce`, of the kind its [`AggStrategy`] names.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) enum AggState {
     /// [`AggStrategy::Accumulate`].
     Running(Running),

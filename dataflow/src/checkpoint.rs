@@ -18,9 +18,15 @@
 //! **The record is the commit decision.** `chk-<e>.json` holds every source position at
 //! the barrier and every sink's pending commit (what `commit` will rename). Sinks make
 //! their parts visible only after the record is durable; a restore finishes the pending
-//! commits of the record it restores from (idempotently) and aborts whatever else was
-//! staged, then seeks the sources to the record's positions. So every input record is
-//! in exactly one committed epoch: exactly-once output across crashes.
+//! commits of the record it restores from (idempotently), seeks the sources to the
+//! record's positions, and aborts whatever else was staged once its own first record is
+//! written. So every input record is in exactly one committed epoch: exactly-once
+//! output across crashes.
+//!
+//! **One writer per epoch (fencing).** A record is created only if its epoch has none
+//! yet, and names the run that wrote it: when two instances of a job share the store
+//! (a stale master's and a new one), one decides each epoch and the other stops with
+//! [`ExecutionError::Superseded`] before committing anything (see [`Coordinator`]).
 //!
 //! **Lineage.** Each record also keeps the positions of the checkpoint before it, so a
 //! record maps a range of source positions (Kafka offsets per partition, …) to the
@@ -35,25 +41,34 @@
 //! **Operator state.** A `WindowAggregate` snapshots its open windows when its input
 //! frontier passes the barrier: rows at or above `W` that arrive earlier are held
 //! back until then, windows ending before `W` (whose results belong to the epoch) are
-//! emitted first, and the rest is written to `state-<epoch>-<operator>-<worker>.bin`
+//! emitted first, and the rest is written to `state-<epoch>-<operator>-<worker>-<run>.bin`
 //! beside the record, which names it. A restore sends each snapshot's groups through
 //! the operator's own exchange, so the state is redistributed by key over any new
 //! worker count; restored sources start their watermark at `W`.
 //!
-//! **Scope.** Stateless plans (`Calc`, `Union`) over any sources, and windowed
-//! aggregates (`WindowAssign`, `WindowAggregate`) over sources with watermarks,
-//! checkpoint. Plans with other stateful operators (joins, unbounded aggregates,
-//! sessions, Top-N) run without checkpoints and read their sources from the start
-//! after a restart — see [`barriers`].
+//! **Across SQL changes.** Positions and snapshots are keyed by stable ids
+//! ([`sluice_compiler::state`]): a source by its table and options, an operator by its
+//! whole sub-plan. A restore of a changed plan resumes the sources and keeps the
+//! operator states whose ids it still has; the rest start from scratch (what
+//! `POST /api/v1/jobs/{name}/plan` reports before the change).
+//!
+//! **Scope.** Stateless plans (`Calc`, `Union`) over any sources, windowed aggregates
+//! (`WindowAssign`, `WindowAggregate`) over sources with watermarks, and aggregates
+//! (`Reduce`, every strategy) whose result goes to a sink checkpoint; a `Reduce`
+//! snapshots its groups like a window aggregate and re-emits their rows at a restore
+//! (see `render/reduce.rs`). Plans with other stateful operators (joins, sessions,
+//! Top-N) run without checkpoints and read their sources from the start after a
+//! restart — see [`barriers`].
 
 use crate::errors::ExecutionError;
 use crate::render::Time;
 use sluice_compiler::instance::CheckpointConfig;
 pub use sluice_compiler::instance::{
-    is_record_name, is_state_object_name, record_name, state_object_epoch, state_object_name,
-    CheckpointRecord, CHECKPOINT_FORMAT,
+    is_record_name, is_savepoint_name, is_state_object_name, record_name, savepoint_name,
+    state_object_epoch, state_object_name, CheckpointRecord, RestoreFrom, Savepoint,
+    CHECKPOINT_FORMAT,
 };
-use sluice_compiler::{DataflowPlan, PhysicalPlan, SinkTarget};
+use sluice_compiler::{DataflowPlan, SinkTarget};
 use sluice_connectors::{ObjectDir, Registry, WorkerContext};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -77,79 +92,15 @@ pub(crate) fn epoch_time(epoch: u64, ms: u64) -> Time {
 
 /// A stable fingerprint of a plan (FNV-1a of its JSON).
 pub fn plan_fingerprint(plan: &DataflowPlan) -> String {
-    let json = serde_json::to_vec(plan).unwrap_or_default();
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in json {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")
+    sluice_compiler::state::fnv(&serde_json::to_vec(plan).unwrap_or_default())
 }
 
-/// How a checkpointed run cuts its data into epochs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Barriers {
-    /// No source has a watermark: processing-time epochs in the timestamps' high bits
-    /// ([`epoch_time`]); the barrier of epoch `e` is [`barrier`]`(e)`.
-    Epochs,
-    /// Every source has a watermark: timestamps are event times and each barrier is an
-    /// event time chosen when the checkpoint is requested.
-    EventTime,
-}
+pub use sluice_compiler::state::Barriers;
 
-/// How `plan` checkpoints, or why it cannot.
+/// How `plan` checkpoints, or why it cannot (decided by the compiler:
+/// [`sluice_compiler::state::checkpoint_mode`]).
 pub fn barriers(plan: &DataflowPlan) -> Result<Barriers, String> {
-    #[derive(Default)]
-    struct Seen {
-        watermarked: bool,
-        plain: bool,
-        windows: bool,
-    }
-    fn walk(p: &PhysicalPlan, seen: &mut Seen) -> Result<(), String> {
-        match p {
-            PhysicalPlan::Source { table, .. } => {
-                if table.watermark.is_some() {
-                    seen.watermarked = true;
-                } else {
-                    seen.plain = true;
-                }
-                Ok(())
-            }
-            PhysicalPlan::Calc { input, .. } => walk(input, seen),
-            PhysicalPlan::Union { inputs } => inputs.iter().try_for_each(|i| walk(i, seen)),
-            PhysicalPlan::WindowAssign { input, .. } => walk(input, seen),
-            PhysicalPlan::WindowAggregate { input, .. } => {
-                seen.windows = true;
-                walk(input, seen)
-            }
-            PhysicalPlan::Values { .. } => Err("the plan has a VALUES input".into()),
-            other => {
-                let name = match other {
-                    PhysicalPlan::SessionAssign { .. } => "SessionAssign",
-                    PhysicalPlan::Reduce { .. } => "Reduce",
-                    PhysicalPlan::HashJoin { .. } => "HashJoin",
-                    PhysicalPlan::TopK { .. } => "TopK",
-                    _ => "TopN",
-                };
-                Err(format!(
-                    "the plan has a stateful operator ({name}) whose state is not snapshotted yet"
-                ))
-            }
-        }
-    }
-    let mut seen = Seen::default();
-    for o in &plan.outputs {
-        if !matches!(o.target, SinkTarget::Table(_)) {
-            return Err("the job collects rows for a client".into());
-        }
-        walk(&o.plan, &mut seen)?;
-    }
-    match (seen.watermarked, seen.plain) {
-        (true, true) => Err("some sources have a watermark and some do not".into()),
-        (true, false) => Ok(Barriers::EventTime),
-        _ if seen.windows => Err("a window aggregate over sources without watermarks".into()),
-        _ => Ok(Barriers::Epochs),
-    }
+    sluice_compiler::state::checkpoint_mode(plan)
 }
 
 /// Why `plan` cannot checkpoint, or `None` when it can.
@@ -159,68 +110,67 @@ pub fn checkpointable(plan: &DataflowPlan) -> Option<String> {
 
 /// Reads the newest readable record in `dir`.
 pub fn latest_record(dir: &ObjectDir) -> Result<Option<CheckpointRecord>, ExecutionError> {
-    let io = |e: sluice_connectors::ConnectorError| {
-        ExecutionError::Internal(format!("checkpoint store {}: {e}", dir.display()))
-    };
-    let mut names: Vec<String> = dir
-        .list()
-        .map_err(io)?
-        .into_iter()
-        .filter(|n| is_record_name(n))
-        .collect();
-    names.sort();
-    while let Some(name) = names.pop() {
-        let Some(bytes) = dir.get(&name).map_err(io)? else {
-            continue;
-        };
-        match serde_json::from_slice::<CheckpointRecord>(&bytes) {
-            Ok(r) if r.format_version <= CHECKPOINT_FORMAT => return Ok(Some(r)),
-            // A record we cannot read is skipped (the previous one is still whole).
-            _ => tracing::warn!(
-                "checkpoint {name} in {} is unreadable: skipped",
-                dir.display()
-            ),
-        }
-    }
-    Ok(None)
+    sluice_connectors::checkpoint_store::latest_record(dir).map_err(|e| store_error(dir, e))
 }
 
 /// Every record in `dir`, oldest first (the job's manifest).
 pub fn all_records(dir: &ObjectDir) -> Result<Vec<CheckpointRecord>, ExecutionError> {
-    let io = |e: sluice_connectors::ConnectorError| {
-        ExecutionError::Internal(format!("checkpoint store {}: {e}", dir.display()))
-    };
-    let mut out = Vec::new();
-    for name in dir.list().map_err(io)? {
-        if !is_record_name(&name) {
-            continue;
-        }
-        if let Some(bytes) = dir.get(&name).map_err(io)? {
-            if let Ok(r) = serde_json::from_slice::<CheckpointRecord>(&bytes) {
-                out.push(r);
-            }
-        }
-    }
-    out.sort_by_key(|r| r.epoch);
-    Ok(out)
+    Ok(sluice_connectors::checkpoint_store::all_records(dir)
+        .map_err(|e| store_error(dir, e))?
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect())
+}
+
+fn store_error(dir: &ObjectDir, e: sluice_connectors::ConnectorError) -> ExecutionError {
+    ExecutionError::Internal(format!("checkpoint store {}: {e}", dir.display()))
 }
 
 /// Where the run restores from.
 pub(crate) struct Restored {
-    /// The record (its positions apply only when `positions_apply`).
+    /// The record (the latest checkpoint's, or a savepoint's).
     pub(crate) record: CheckpointRecord,
+    /// The newest epoch in the store: the run's epochs continue after it (a savepoint
+    /// can be older than the latest checkpoint).
+    pub(crate) base_epoch: u64,
+    /// The record is a savepoint's.
+    pub(crate) from_savepoint: bool,
+    /// A record of format 2, keyed by render order: it applies as a whole, and only to
+    /// the very plan it was written for (`fingerprint_match`).
+    legacy: bool,
     /// The plan is the one the record was written for.
-    pub(crate) positions_apply: bool,
-    /// Operator key → every old worker's state snapshot (when `positions_apply`).
+    fingerprint_match: bool,
+    /// Source reads of the plan that resume from the record (when some do, its
+    /// event-time barrier applies), and all of them.
+    resumed_sources: usize,
+    plan_sources: usize,
+    /// Operator key → every old worker's state snapshot (of the operators the plan
+    /// still has).
     pub(crate) states: BTreeMap<String, Vec<Vec<u8>>>,
 }
 
 impl Restored {
-    /// The snapshots of operator `key` this worker restores: those of the old workers
-    /// `j` with `j % workers == worker` (the operator re-exchanges their groups by key).
-    pub(crate) fn state_for(&self, key: &str, worker: WorkerContext) -> Vec<&[u8]> {
-        self.states
-            .get(key)
+    /// The key a lookup uses: the stable id, or the render-order key of a legacy record
+    /// (`None`: a legacy record of another plan, which applies to nothing).
+    fn key<'k>(&self, key: &'k str, legacy_key: &'k str) -> Option<&'k str> {
+        match (self.legacy, self.fingerprint_match) {
+            (false, _) => Some(key),
+            (true, true) => Some(legacy_key),
+            (true, false) => None,
+        }
+    }
+
+    /// The snapshots of operator `key` (`legacy_key` in a legacy record) this worker
+    /// restores: those of the old workers `j` with `j % workers == worker` (the
+    /// operator re-exchanges their groups by key).
+    pub(crate) fn state_for(
+        &self,
+        key: &str,
+        legacy_key: &str,
+        worker: WorkerContext,
+    ) -> Vec<&[u8]> {
+        self.key(key, legacy_key)
+            .and_then(|k| self.states.get(k))
             .map(|all| {
                 all.iter()
                     .enumerate()
@@ -231,62 +181,132 @@ impl Restored {
             .unwrap_or_default()
     }
 
-    /// The event-time barrier the record was taken at (event-time checkpoints).
+    /// The event-time barrier the record was taken at, when some source resumes from it.
     pub(crate) fn barrier_time(&self) -> Option<Time> {
-        self.record.barrier_time.filter(|_| self.positions_apply)
+        self.record
+            .barrier_time
+            .filter(|_| self.resumed_sources > 0)
+    }
+
+    /// How much of the record the run takes over: `(source reads resumed, source
+    /// reads of the plan, operator states kept)`.
+    pub(crate) fn summary(&self) -> (usize, usize, usize) {
+        (self.resumed_sources, self.plan_sources, self.states.len())
     }
 }
 
-/// Before a checkpointed run: finishes the pending commits of the newest record and
-/// aborts every other staged part of the plan's sinks. Returns the record.
+/// What a restored run deletes once it owns the job: the parts earlier runs left staged
+/// and the state snapshots no record names. Listed at restore, before the run writes
+/// anything, and deleted only after the run's first record is written: until then they
+/// may belong to another instance of the job that is still running (see [`Coordinator`],
+/// *Fencing*), and a record it writes could name them.
+#[derive(Default)]
+pub(crate) struct Cleanup {
+    /// Snapshots savepoints name: never deleted (also not by pruning).
+    pinned: std::collections::BTreeSet<String>,
+    /// Each table output's sink and what [`sluice_connectors::Sink::leftovers`] listed.
+    sinks: Vec<(Box<dyn sluice_connectors::Sink>, serde_json::Value)>,
+    /// State snapshot objects no record names.
+    states: Vec<String>,
+}
+
+impl Cleanup {
+    /// Deletes everything listed (best effort: what stays is invisible, and the next
+    /// restore lists it again).
+    fn run(self, dir: &ObjectDir) {
+        for (mut sink, leftovers) in self.sinks {
+            if let Err(e) = sink.abort_leftovers(&leftovers) {
+                tracing::warn!("cannot delete parts staged by an earlier run: {e}");
+            }
+        }
+        for name in self.states {
+            if let Err(e) = dir.delete(&name) {
+                tracing::warn!("cannot delete the stale state snapshot {name}: {e}");
+            }
+        }
+    }
+}
+
+/// Before a checkpointed run: finishes the pending commits of the newest record (and
+/// loads its operator snapshots). Returns the record, and the [`Cleanup`] of what the
+/// run deletes once it owns the job.
 pub(crate) fn restore(
     plan: &DataflowPlan,
     dir: &ObjectDir,
     registry: &Registry,
-) -> Result<Option<Restored>, ExecutionError> {
-    let record = latest_record(dir)?;
+    restore_from: Option<RestoreFrom>,
+) -> Result<(Option<Restored>, Cleanup), ExecutionError> {
+    let latest = latest_record(dir)?;
+    let base_epoch = latest.as_ref().map_or(0, |r| r.epoch);
+    let (record, from_savepoint) = match restore_from {
+        // A start from a savepoint, until this job has checkpointed since.
+        Some(rf) if base_epoch <= rf.unless_newer_than => {
+            (Some(savepoint(dir, rf.savepoint)?.record), true)
+        }
+        _ => (latest, false),
+    };
     let fingerprint = plan_fingerprint(plan);
     let one = WorkerContext {
         worker: 0,
         workers: 1,
     };
+    let mut cleanup = Cleanup::default();
     for (i, output) in plan.outputs.iter().enumerate() {
         let SinkTarget::Table(table) = &output.target else {
             continue;
         };
+        // The commits of this table pending in the record: under its output's key, or
+        // (the plan's outputs changed order) under any key of the same table.
         let key = sink_key(i, &table.name);
         let pending: Vec<serde_json::Value> = record
             .as_ref()
-            .and_then(|r| r.sinks.get(&key).cloned())
+            .and_then(|r| {
+                r.sinks.get(&key).cloned().or_else(|| {
+                    let suffix = format!(":{}", table.name);
+                    r.sinks
+                        .iter()
+                        .find(|(k, _)| k.ends_with(&suffix))
+                        .map(|(_, v)| v.clone())
+                })
+            })
             .unwrap_or_default();
-        let mut sink = registry
-            .create_sink(table, one)
-            .map_err(|e| ExecutionError::Connector {
-                table: table.name.clone(),
-                message: e.to_string(),
-            })?;
-        sink.recover(&pending)
-            .map_err(|e| ExecutionError::Connector {
-                table: table.name.clone(),
-                message: match &record {
-                    Some(r) => format!("restoring from checkpoint {}: {e}", r.epoch),
-                    // A first start: there is no checkpoint, only staged leftovers.
-                    None => format!("cleaning up staged files before the first checkpoint: {e}"),
-                },
-            })?;
+        let connector = |e: sluice_connectors::ConnectorError| ExecutionError::Connector {
+            table: table.name.clone(),
+            message: match &record {
+                Some(r) => format!("restoring from checkpoint {}: {e}", r.epoch),
+                // A first start: there is no checkpoint, only staged leftovers.
+                None => format!("cleaning up staged files before the first checkpoint: {e}"),
+            },
+        };
+        let mut sink = registry.create_sink(table, one).map_err(connector)?;
+        sink.recover(&pending).map_err(connector)?;
+        let leftovers = sink.leftovers().map_err(connector)?;
+        if !leftovers.is_null() {
+            cleanup.sinks.push((sink, leftovers));
+        }
     }
-    // Operator snapshots: load the record's; delete the others (of checkpoints that
-    // never completed, or older than the record).
+    // Operator snapshots: load those of the operators the plan still has; the others
+    // (of operators no longer in the plan, of checkpoints that never completed, or
+    // older than the record) are deleted with the cleanup.
     let io = |e: sluice_connectors::ConnectorError| {
         ExecutionError::Internal(format!("checkpoint store {}: {e}", dir.display()))
     };
-    let mut states: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
-    let positions_apply = record
+    let layout = sluice_compiler::state::layout(plan);
+    let legacy = record.as_ref().is_some_and(|r| r.format_version < 3);
+    let fingerprint_match = record
         .as_ref()
         .is_some_and(|r| r.plan_fingerprint == fingerprint);
+    let wanted = |key: &str| {
+        if legacy {
+            fingerprint_match
+        } else {
+            layout.operators.iter().any(|o| o.key == key)
+        }
+    };
+    let mut states: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
     let mut keep: Vec<&String> = Vec::new();
-    if let (Some(r), true) = (&record, positions_apply) {
-        for (key, names) in &r.state {
+    if let Some(r) = &record {
+        for (key, names) in r.state.iter().filter(|(k, _)| wanted(k)) {
             let mut all = Vec::new();
             for name in names {
                 let bytes = dir.get(name).map_err(io)?.ok_or_else(|| {
@@ -297,25 +317,94 @@ pub(crate) fn restore(
                     ))
                 })?;
                 all.push(bytes);
-                keep.push(name);
             }
             states.insert(key.clone(), all);
         }
+        // Every snapshot the record names stays (a restore from it needs them all).
+        keep.extend(r.state.values().flatten());
     }
-    for name in dir.list().map_err(io)? {
-        if is_state_object_name(&name) && !keep.contains(&&name) {
-            dir.delete(&name).map_err(io)?;
-        }
+    for sp in sluice_connectors::checkpoint_store::all_savepoints(dir).map_err(io)? {
+        cleanup
+            .pinned
+            .extend(sp.record.state.into_values().flatten());
     }
-    Ok(record.map(|record| Restored {
-        positions_apply,
+    cleanup.states = dir
+        .list()
+        .map_err(io)?
+        .into_iter()
+        .filter(|name| {
+            is_state_object_name(name) && !keep.contains(&name) && !cleanup.pinned.contains(name)
+        })
+        .collect();
+    let restored = record.map(|record| Restored {
+        base_epoch: base_epoch.max(record.epoch),
+        from_savepoint,
+        resumed_sources: match (legacy, fingerprint_match) {
+            (true, true) => layout.sources.len(),
+            (true, false) => 0,
+            (false, _) => layout
+                .sources
+                .iter()
+                .filter(|s| record.sources.contains_key(&s.key))
+                .count(),
+        },
+        plan_sources: layout.sources.len(),
+        legacy,
+        fingerprint_match,
         record,
         states,
-    }))
+    });
+    Ok((restored, cleanup))
 }
 
-/// The key of a source operator: its render order on a worker, and its table.
-pub(crate) fn source_key(seq: usize, table: &str) -> String {
+/// The savepoint of epoch `epoch` in `dir`.
+pub fn savepoint(dir: &ObjectDir, epoch: u64) -> Result<Savepoint, ExecutionError> {
+    let name = savepoint_name(epoch);
+    let bytes = dir
+        .get(&name)
+        .map_err(|e| ExecutionError::Internal(format!("checkpoint store {}: {e}", dir.display())))?
+        .ok_or_else(|| ExecutionError::Connector {
+            table: "(checkpoints)".into(),
+            message: format!("there is no savepoint {epoch} in {}", dir.display()),
+        })?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        ExecutionError::Internal(format!(
+            "savepoint {epoch} in {} is unreadable: {e}",
+            dir.display()
+        ))
+    })
+}
+
+/// Encodes an operator's snapshot: bincode of `(version, entries)`.
+pub(crate) fn encode_snapshot<T: serde::Serialize>(
+    operator: &str,
+    version: u32,
+    entries: &T,
+) -> Result<Vec<u8>, ExecutionError> {
+    bincode::serialize(&(version, entries))
+        .map_err(|e| ExecutionError::Internal(format!("{operator} snapshot: {e}")))
+}
+
+/// Decodes a snapshot written by [`encode_snapshot`] with the same `version`.
+pub(crate) fn decode_snapshot<T: serde::de::DeserializeOwned>(
+    operator: &str,
+    version: u32,
+    bytes: &[u8],
+) -> Result<T, ExecutionError> {
+    let (found, entries): (u32, T) = bincode::deserialize(bytes).map_err(|e| {
+        ExecutionError::Internal(format!("{operator}: unreadable state snapshot: {e}"))
+    })?;
+    if found != version {
+        return Err(ExecutionError::Internal(format!(
+            "{operator}: state snapshot version {found} (this build reads {version})"
+        )));
+    }
+    Ok(entries)
+}
+
+/// The key a format-2 record gave a source operator: its render order on a worker, and
+/// its table (records of format 3 use stable ids: [`sluice_compiler::state::source_key`]).
+pub(crate) fn legacy_source_key(seq: usize, table: &str) -> String {
     format!("{seq}:{table}")
 }
 
@@ -330,11 +419,12 @@ pub(crate) fn sink_key(output: usize, table: &str) -> String {
 pub(crate) fn restored_position(
     restored: &Restored,
     key: &str,
+    legacy_key: &str,
     worker: WorkerContext,
 ) -> Result<Option<serde_json::Value>, String> {
-    if !restored.positions_apply {
+    let Some(key) = restored.key(key, legacy_key) else {
         return Ok(None);
-    }
+    };
     let Some(positions) = restored.record.sources.get(key) else {
         return Ok(None);
     };
@@ -373,6 +463,8 @@ struct Inner {
     /// Positions of the last complete checkpoint.
     last_sources: BTreeMap<String, Vec<serde_json::Value>>,
     last_completed: Option<Instant>,
+    /// When the checkpoint in flight was requested (ms since the Unix epoch).
+    requested_at_ms: Option<i64>,
     /// Event time: each requested epoch's barrier.
     barriers: BTreeMap<u64, Time>,
     /// Event time: the newest time each source has emitted at (or is about to).
@@ -383,13 +475,31 @@ struct Inner {
     states: Vec<(String, usize)>,
     /// Snapshot object names per epoch.
     saved: BTreeMap<u64, BTreeMap<(String, usize), String>>,
-    /// The epoch of the record before the last complete one (its snapshots are kept).
-    previous_completed: u64,
+    /// The newest complete epochs, oldest first: the snapshots of the newest
+    /// `retained` are kept.
+    recent: std::collections::VecDeque<u64>,
+    /// What to delete once this run's first record is written.
+    cleanup: Option<Cleanup>,
 }
 
 /// The checkpoint coordinator of one run, shared by its worker threads.
+///
+/// **Fencing.** Each record is created only if no record of its epoch exists
+/// ([`ObjectDir::create`]), and carries the id of the run that wrote it. Two instances
+/// of one job over the same checkpoint store (a second master on a copy of the data
+/// directory, a host cut off and restarted elsewhere) both continue from the newest
+/// record `L`; whichever writes `L + 1` first owns the job, and the other finds the
+/// epoch taken, stops with [`ExecutionError::Superseded`] and commits nothing. Until a
+/// run has written its first record it deletes nothing that another run could still
+/// need ([`Cleanup`]); operator snapshots carry the run's id in their names.
 pub(crate) struct Coordinator {
     dir: ObjectDir,
+    /// This run's id (in its records and snapshot names).
+    run: String,
+    /// Snapshots savepoints name (never pruned).
+    pinned: std::collections::BTreeSet<String>,
+    /// Checkpoints kept restorable (`CheckpointConfig::retained`).
+    retained: usize,
     mode: Barriers,
     /// Event time: the barrier of the record restored from (sources start there).
     restored_barrier: Time,
@@ -411,16 +521,20 @@ impl Coordinator {
         plan: &DataflowPlan,
         workers: usize,
         restored: Option<&Restored>,
+        cleanup: Cleanup,
         mode: Barriers,
     ) -> Coordinator {
-        let base = restored.map_or(0, |r| r.record.epoch);
+        let base = restored.map_or(0, |r| r.base_epoch);
         let last_sources = restored
-            .filter(|r| r.positions_apply)
+            .filter(|r| !r.legacy)
             .map(|r| r.record.sources.clone())
             .unwrap_or_default();
         let restored_barrier = restored.and_then(Restored::barrier_time).unwrap_or(0);
         Coordinator {
             dir,
+            run: sluice_connectors::unique_id(),
+            pinned: cleanup.pinned.clone(),
+            retained: cfg.retained.max(1) as usize,
             mode,
             restored_barrier,
             interval: Duration::from_millis(cfg.interval_ms.max(1)),
@@ -432,7 +546,8 @@ impl Coordinator {
             inner: Mutex::new(Inner {
                 last_sources,
                 last_completed: Some(Instant::now()),
-                previous_completed: base,
+                recent: std::collections::VecDeque::from([base]),
+                cleanup: Some(cleanup),
                 ..Inner::default()
             }),
         }
@@ -522,7 +637,7 @@ impl Coordinator {
         worker: usize,
         bytes: Vec<u8>,
     ) -> Result<(), ExecutionError> {
-        let name = state_object_name(epoch, seq, worker);
+        let name = state_object_name(epoch, seq, worker, &self.run);
         self.dir
             .put(&name, bytes)
             .map_err(|e| ExecutionError::Internal(format!("writing state snapshot {name}: {e}")))?;
@@ -638,6 +753,7 @@ impl Coordinator {
                     .max(self.restored_barrier);
                 inner.barriers.insert(done + 1, top.saturating_add(1));
             }
+            inner.requested_at_ms = Some(now_ms());
             self.requested.store(done + 1, Ordering::SeqCst);
             drop(inner);
         }
@@ -738,36 +854,71 @@ impl Coordinator {
             sinks,
             barrier_time,
             state,
+            run: self.run.clone(),
+            requested_at_ms: inner.requested_at_ms.filter(|_| !last),
         };
         let bytes = serde_json::to_vec_pretty(&record)
             .map_err(|e| ExecutionError::Internal(format!("checkpoint record: {e}")))?;
-        self.dir
-            .put(&record_name(epoch), bytes)
-            .map_err(|e| ExecutionError::Internal(format!("writing checkpoint {epoch}: {e}")))?;
+        let name = record_name(epoch);
+        let write = |e: sluice_connectors::ConnectorError| {
+            ExecutionError::Internal(format!("writing checkpoint {epoch}: {e}"))
+        };
+        if !self.dir.create(&name, bytes).map_err(write)? {
+            // Taken: by another run, or by this one in a try whose answer was lost.
+            let theirs = self
+                .dir
+                .get(&name)
+                .map_err(write)?
+                .and_then(|b| serde_json::from_slice::<CheckpointRecord>(&b).ok());
+            match theirs {
+                Some(r) if r.run == self.run && r.epoch == epoch => {}
+                other => {
+                    let by = match other {
+                        Some(r) if !r.run.is_empty() => format!(
+                            "run {}, record written at {} ms since the epoch",
+                            r.run, r.completed_at_ms
+                        ),
+                        _ => "its record is unreadable or predates run ids".to_string(),
+                    };
+                    return Err(ExecutionError::Superseded { epoch, by });
+                }
+            }
+        }
         sluice_connectors::failpoint("checkpoint.before_commit");
         inner.last_sources = sources;
         inner.last_completed = Some(Instant::now());
+        inner.requested_at_ms = None;
         inner.positions = inner.positions.split_off(&(epoch + 1));
         inner.prepared = inner.prepared.split_off(&(committed + 1));
         inner.saved = inner.saved.split_off(&(epoch + 1));
         inner.barriers = inner.barriers.split_off(&epoch);
-        let keep_from = inner.previous_completed;
-        inner.previous_completed = epoch;
+        inner.recent.push_back(epoch);
+        while inner.recent.len() > self.retained.max(1) {
+            inner.recent.pop_front();
+        }
+        let keep_from = inner.recent.front().copied().unwrap_or(epoch);
+        let cleanup = inner.cleanup.take();
         drop(inner);
+        // This run owns the job now: what earlier runs left is garbage.
+        if let Some(c) = cleanup {
+            c.run(&self.dir);
+        }
         self.completed.store(epoch, Ordering::SeqCst);
         self.prune(keep_from);
         Ok(true)
     }
 
     /// Deletes records beyond the newest [`KEEP_RECORDS`], and state snapshots older
-    /// than the record before the newest (`keep_from`) (best effort).
+    /// than the oldest retained checkpoint (`keep_from`) but those savepoints name
+    /// (best effort).
     fn prune(&self, keep_from: u64) {
         let Ok(names) = self.dir.list() else {
             return;
         };
         if !self.lock().states.is_empty() {
             for n in names.iter().filter(|n| is_state_object_name(n)) {
-                if state_object_epoch(n).is_some_and(|e| e < keep_from) {
+                if state_object_epoch(n).is_some_and(|e| e < keep_from) && !self.pinned.contains(n)
+                {
                     let _ = self.dir.delete(n);
                 }
             }
@@ -816,21 +967,21 @@ mod tests {
     #[test]
     fn keyed_positions_are_merged_when_the_worker_count_changes() {
         let record = CheckpointRecord {
-            format_version: 1,
+            format_version: 3,
             epoch: 3,
             completed_at_ms: 0,
             workers: 2,
             plan_fingerprint: "x".into(),
             sources: BTreeMap::from([
                 (
-                    "0:k".to_string(),
+                    "k@1#0".to_string(),
                     vec![
                         serde_json::json!({"t/0": 5, "t/2": 7}),
                         serde_json::json!({"t/1": 6, "t/3": 8}),
                     ],
                 ),
                 (
-                    "1:g".to_string(),
+                    "g@2#0".to_string(),
                     vec![serde_json::json!(1), serde_json::json!(2)],
                 ),
             ]),
@@ -838,27 +989,58 @@ mod tests {
             sinks: BTreeMap::new(),
             barrier_time: None,
             state: BTreeMap::new(),
+            run: String::new(),
+            requested_at_ms: None,
         };
         let r = Restored {
             record,
-            positions_apply: true,
+            base_epoch: 3,
+            from_savepoint: false,
+            legacy: false,
+            fingerprint_match: false,
+            resumed_sources: 1,
+            plan_sources: 1,
             states: BTreeMap::new(),
         };
         let w = |worker, workers| WorkerContext { worker, workers };
         assert_eq!(
-            restored_position(&r, "0:k", w(1, 2)).unwrap(),
+            restored_position(&r, "k@1#0", "0:k", w(1, 2)).unwrap(),
             Some(serde_json::json!({"t/1": 6, "t/3": 8}))
         );
         assert_eq!(
-            restored_position(&r, "0:k", w(0, 3)).unwrap(),
+            restored_position(&r, "k@1#0", "0:k", w(0, 3)).unwrap(),
             Some(serde_json::json!({"t/0": 5, "t/1": 6, "t/2": 7, "t/3": 8}))
         );
-        assert!(restored_position(&r, "1:g", w(0, 3)).is_err());
-        assert_eq!(restored_position(&r, "2:none", w(0, 3)).unwrap(), None);
-        let stale = Restored {
-            positions_apply: false,
-            ..r
+        assert!(restored_position(&r, "g@2#0", "1:g", w(0, 3)).is_err());
+        assert_eq!(
+            restored_position(&r, "none@3#0", "2:none", w(0, 3)).unwrap(),
+            None
+        );
+        // A format-2 record is keyed by render order, and applies only to its own plan.
+        let mut legacy = r.record.clone();
+        legacy.format_version = 2;
+        legacy.sources = BTreeMap::from([("0:k".to_string(), vec![serde_json::json!(1)])]);
+        let same = Restored {
+            record: legacy.clone(),
+            base_epoch: 3,
+            from_savepoint: false,
+            legacy: true,
+            fingerprint_match: true,
+            resumed_sources: 1,
+            plan_sources: 1,
+            states: BTreeMap::new(),
         };
-        assert_eq!(restored_position(&stale, "0:k", w(0, 2)).unwrap(), None);
+        assert_eq!(
+            restored_position(&same, "k@1#0", "0:k", w(0, 1)).unwrap(),
+            Some(serde_json::json!(1))
+        );
+        let stale = Restored {
+            fingerprint_match: false,
+            ..same
+        };
+        assert_eq!(
+            restored_position(&stale, "k@1#0", "0:k", w(0, 1)).unwrap(),
+            None
+        );
     }
 }

@@ -43,6 +43,18 @@ pub enum ExecutionError {
         /// What went wrong.
         message: String,
     },
+    /// Another instance of the same job wrote the checkpoint record of an epoch this
+    /// run was about to decide: this run stops without committing it (fencing).
+    #[error(
+        "superseded: checkpoint {epoch} of this job was written by another instance ({by}); \
+         this instance stops without committing, so that only one instance writes the job's output"
+    )]
+    Superseded {
+        /// The epoch both runs tried to decide.
+        epoch: u64,
+        /// The other run: its id and when its record was written.
+        by: String,
+    },
     /// The run was cancelled with [`crate::Progress::cancel`].
     #[error("the run was cancelled")]
     Cancelled,

@@ -34,7 +34,8 @@ pub(crate) fn execute(
     let worker_errors = errors.clone();
     let worker_progress = progress.clone();
 
-    // Checkpointed runs: finish the decided commits, abort the rest, find the positions.
+    // Checkpointed runs: finish the decided commits, find the positions (what earlier
+    // runs left is deleted once this run writes its first record).
     let mut coordinator: Option<Arc<Coordinator>> = None;
     let mut restored: Option<Arc<Restored>> = None;
     if let Some(cfg) = &options.checkpoint {
@@ -46,16 +47,27 @@ pub(crate) fn execute(
                 let dir = ObjectDir::open(&cfg.dir).map_err(|e| {
                     ExecutionError::Internal(format!("checkpoint directory {}: {e}", cfg.dir))
                 })?;
-                let r = checkpoint::restore(plan, &dir, &options.registry)?;
+                let restore_started = Instant::now();
+                let (r, cleanup) =
+                    checkpoint::restore(plan, &dir, &options.registry, cfg.restore_from)?;
                 if let Some(r) = &r {
+                    let (resumed, sources, states) = r.summary();
                     tracing::info!(
-                        "restored from checkpoint {} (written by {} workers){}",
+                        "restored from {} {} (written by {} workers) in {} ms: {resumed} of \
+                         {sources} source reads resume at its positions, {states} operator \
+                         states are kept{}",
+                        if r.from_savepoint {
+                            "savepoint"
+                        } else {
+                            "checkpoint"
+                        },
                         r.record.epoch,
                         r.record.workers,
-                        if r.positions_apply {
-                            ""
+                        restore_started.elapsed().as_millis(),
+                        if resumed < sources {
+                            "; the others read from their start"
                         } else {
-                            "; the plan changed since: its sources start over"
+                            ""
                         }
                     );
                 }
@@ -65,6 +77,7 @@ pub(crate) fn execute(
                     plan,
                     workers,
                     r.as_ref(),
+                    cleanup,
                     mode,
                 )));
                 restored = r.map(Arc::new);
@@ -98,6 +111,7 @@ pub(crate) fn execute(
                 ckpt: ckpt.clone(),
                 restored: restored.clone(),
                 source_seq: 0,
+                source_reads: BTreeMap::new(),
                 state_seq: 0,
                 shared: Vec::new(),
             };

@@ -57,6 +57,8 @@ fn options(workers: usize, chk: &Path, interval_ms: u64) -> RunOptions {
         .with_checkpoint(CheckpointConfig {
             dir: chk.display().to_string(),
             interval_ms,
+            restore_from: None,
+            retained: 2,
         })
 }
 
@@ -99,7 +101,10 @@ fn a_checkpointed_run_commits_every_epoch_and_records_its_lineage() {
         .count();
     assert_eq!(on_disk, n);
     let last = records.last().unwrap();
-    assert_eq!(last.sources["0:src"].len(), 2);
+    // Positions are keyed by the source's stable id (table, options, read number).
+    let (key, positions) = last.sources.iter().next().unwrap();
+    assert!(key.starts_with("src@") && key.ends_with("#0"), "{key}");
+    assert_eq!(positions.len(), 2);
 }
 
 fn interrupted_then_restored(first_workers: usize, second_workers: usize) -> Result<(), String> {
@@ -148,12 +153,12 @@ fn a_stopped_run_restores_and_the_output_is_exactly_once() {
 fn stateful_plans_do_not_checkpoint_and_say_why() {
     let sql = "CREATE TABLE src (id BIGINT, v BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '10');\n\
                CREATE TABLE dst (v BIGINT, n BIGINT) WITH ('connector' = 'blackhole');\n\
-               INSERT INTO dst SELECT v, COUNT(*) FROM src GROUP BY v;\n";
+               INSERT INTO dst SELECT a.v, b.id FROM src a JOIN src b ON a.id = b.v;\n";
     let p = sluice_compiler::compile(sql, &MemoryCatalog::new(), &Registry::builtin())
         .unwrap()
         .plan;
     let why = checkpointable(&p).unwrap();
-    assert!(why.contains("Reduce"), "{why}");
+    assert!(why.contains("HashJoin"), "{why}");
 }
 
 #[test]
@@ -191,4 +196,96 @@ fn sealed_secrets_are_opened_with_the_key_file_and_only_with_it() {
         "{err}"
     );
     assert!(!err.contains("CANARY"));
+}
+
+/// Two runs of one job over the same checkpoint store at once (a stale master's
+/// instance and a new one): each epoch is decided by exactly one of them, the other
+/// stops as superseded without committing, and the output holds every row exactly once.
+#[test]
+fn a_second_run_over_the_same_checkpoints_is_fenced_and_nothing_is_written_twice() {
+    for delay_ms in [150, 400, 700] {
+        let dir = tempfile::tempdir().unwrap();
+        let (out, chk) = (dir.path().join("out"), dir.path().join("chk"));
+        // 6000 rows at 5000/s: over a second; the second run starts while the first
+        // is at some checkpoint.
+        let p = plan(&out, 6000, 5000);
+        let first = {
+            let (p, chk) = (p.clone(), chk.clone());
+            std::thread::spawn(move || run(&p, options(2, &chk, 40), Arc::new(Progress::new())))
+        };
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let second = run(&p, options(2, &chk, 40), Arc::new(Progress::new()));
+        let first = first.join().unwrap();
+        let outcomes = [&first, &second];
+        let superseded = outcomes
+            .iter()
+            .filter(|r| matches!(r, Err(ExecutionError::Superseded { .. })))
+            .count();
+        let ok = outcomes.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(
+            (ok, superseded),
+            (1, 1),
+            "after {delay_ms} ms: first {first:?}, second {second:?}"
+        );
+        let loser = outcomes.iter().find_map(|r| r.as_ref().err()).unwrap();
+        let message = loser.to_string();
+        assert!(
+            message.contains("another instance") && message.contains("without committing"),
+            "{message}"
+        );
+        let ids = committed_ids(&out);
+        let expected: Vec<i64> = (1..=6000).filter(|i| i % 2 == 0).collect();
+        let dups: Vec<_> = ids.iter().filter(|(_, n)| **n != 1).take(5).collect();
+        assert!(dups.is_empty(), "after {delay_ms} ms: duplicates {dups:?}");
+        assert_eq!(ids.keys().copied().collect::<Vec<_>>(), expected);
+        // Every epoch has one record, written by one run.
+        let records = all_records(&ObjectDir::open(chk.to_str().unwrap()).unwrap()).unwrap();
+        assert!(records.windows(2).all(|w| w[1].epoch == w[0].epoch + 1));
+        assert!(records.iter().all(|r| !r.run.is_empty()));
+    }
+}
+
+/// `retained`: the snapshots of the newest N checkpoints stay (so each of them can be
+/// restored), older ones are deleted; here for an unbounded aggregate, which
+/// checkpoints its groups.
+#[test]
+fn the_newest_retained_checkpoints_keep_their_snapshots() {
+    for retained in [1u32, 3] {
+        let dir = tempfile::tempdir().unwrap();
+        let (out, chk) = (dir.path().join("out"), dir.path().join("chk"));
+        let sql = format!(
+            "CREATE TABLE src (id BIGINT, v BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '3000', \
+               'rows-per-second' = '6000', 'fields.id.kind' = 'sequence', 'fields.id.min' = '1', \
+               'fields.v.min' = '0', 'fields.v.max' = '9');\n\
+             CREATE TABLE dst (v BIGINT, n BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n\
+             INSERT INTO dst SELECT v, COUNT(*) FROM src GROUP BY v;\n",
+            out.display()
+        );
+        let p = sluice_compiler::compile(&sql, &MemoryCatalog::new(), &Registry::builtin())
+            .unwrap()
+            .plan;
+        assert_eq!(checkpointable(&p), None);
+        let mut options = options(2, &chk, 40);
+        if let Some(c) = options.checkpoint.as_mut() {
+            c.retained = retained;
+        }
+        run(&p, options, Arc::new(Progress::new())).unwrap();
+        let d = ObjectDir::open(chk.to_str().unwrap()).unwrap();
+        let records = all_records(&d).unwrap();
+        assert!(records.len() > 4, "only {} checkpoints", records.len());
+        let newest: Vec<u64> = records[records.len() - retained as usize..]
+            .iter()
+            .filter(|r| !r.state.is_empty())
+            .map(|r| r.epoch)
+            .collect();
+        let mut kept: Vec<u64> = d
+            .list()
+            .unwrap()
+            .iter()
+            .filter_map(|n| sluice_dataflow::checkpoint::state_object_epoch(n))
+            .collect();
+        kept.sort_unstable();
+        kept.dedup();
+        assert_eq!(kept, newest, "retained {retained}");
+    }
 }

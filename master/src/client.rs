@@ -81,9 +81,22 @@ enum JobCommand {
     Stop {
         /// The job's name.
         name: String,
+        /// Keep its latest checkpoint as a savepoint once it stopped (to start from
+        /// later with `start --from-savepoint`).
+        #[arg(long)]
+        savepoint: bool,
     },
     /// Start a stopped (or failed) job.
     Start {
+        /// The job's name.
+        name: String,
+        /// Start from this savepoint (its epoch: `sluice job savepoints NAME`) instead
+        /// of the latest checkpoint.
+        #[arg(long, value_name = "EPOCH")]
+        from_savepoint: Option<u64>,
+    },
+    /// List a job's savepoints.
+    Savepoints {
         /// The job's name.
         name: String,
     },
@@ -100,6 +113,22 @@ enum JobCommand {
         name: String,
         /// The new SQL script (`-` reads standard input).
         script: PathBuf,
+        /// Apply only if this is still the change's plan (from `sluice job plan`):
+        /// refused when the job changed since.
+        #[arg(long)]
+        plan_id: Option<String>,
+    },
+    /// Show what replacing a job's SQL would do, without changing anything: per
+    /// source, stateful operator and sink whether it is kept, reset, new or dropped,
+    /// and why; the restart; the plan id to apply exactly this with `update --plan-id`.
+    Plan {
+        /// The job's name.
+        name: String,
+        /// The new SQL script (`-` reads standard input).
+        script: PathBuf,
+        /// Also change the parallelism.
+        #[arg(long, short = 'p')]
+        parallelism: Option<u32>,
     },
     /// Delete a job (its instance is stopped).
     Delete {
@@ -637,20 +666,60 @@ pub fn job(args: JobArgs) -> Result<(), ClientError> {
                 print_events(recent);
             }
         }
-        JobCommand::Stop { name } => patch(
+        JobCommand::Stop { name, savepoint } if savepoint => {
+            let v = api.json(
+                "POST",
+                &format!("/api/v1/jobs/{}/savepoints", seg(&name)),
+                None,
+            )?;
+            if json_out {
+                print_json(&v);
+            } else {
+                println!(
+                    "stopped job {name} with savepoint {} (start from it: sluice job start {name} --from-savepoint {})",
+                    s(&v["epoch"]),
+                    s(&v["epoch"])
+                );
+            }
+        }
+        JobCommand::Stop { name, .. } => patch(
             &api,
             &name,
             json!({"desired_state": "stopped"}),
             json_out,
             "stopping",
         )?,
-        JobCommand::Start { name } => patch(
-            &api,
-            &name,
-            json!({"desired_state": "running"}),
-            json_out,
-            "starting",
-        )?,
+        JobCommand::Start {
+            name,
+            from_savepoint,
+        } => {
+            let mut body = json!({"desired_state": "running"});
+            if let Some(n) = from_savepoint {
+                body["from_savepoint"] = json!(n);
+            }
+            patch(&api, &name, body, json_out, "starting")?
+        }
+        JobCommand::Savepoints { name } => {
+            let v = api.json(
+                "GET",
+                &format!("/api/v1/jobs/{}/savepoints", seg(&name)),
+                None,
+            )?;
+            if json_out {
+                print_json(&v);
+            } else {
+                println!("{:<8} {:<26} {:<8} OPERATORS", "EPOCH", "TAKEN", "VERSION");
+                for sp in as_list(&v) {
+                    println!(
+                        "{:<8} {:<26} {:<8} {}",
+                        s(&sp["epoch"]),
+                        s(&sp["taken_at"]),
+                        s(&sp["job_version"]),
+                        sp["operators"].as_array().map_or(0, Vec::len)
+                    );
+                }
+            }
+        }
         JobCommand::Scale { name, parallelism } => patch(
             &api,
             &name,
@@ -658,9 +727,38 @@ pub fn job(args: JobArgs) -> Result<(), ClientError> {
             json_out,
             "rescaling",
         )?,
-        JobCommand::Update { name, script } => {
+        JobCommand::Update {
+            name,
+            script,
+            plan_id,
+        } => {
             let sql = read_script(&script)?;
-            patch(&api, &name, json!({"sql": sql}), json_out, "updating")?
+            let mut body = json!({"sql": sql});
+            if let Some(id) = plan_id {
+                body["plan_id"] = json!(id);
+            }
+            patch(&api, &name, body, json_out, "updating")?
+        }
+        JobCommand::Plan {
+            name,
+            script,
+            parallelism,
+        } => {
+            let sql = read_script(&script)?;
+            let mut body = json!({"sql": sql});
+            if let Some(p) = parallelism {
+                body["resources"] = json!({"parallelism": p});
+            }
+            let v = api.json(
+                "POST",
+                &format!("/api/v1/jobs/{}/plan", seg(&name)),
+                Some(body),
+            )?;
+            if json_out {
+                print_json(&v);
+            } else {
+                print_plan(&v, &name, &script);
+            }
         }
         JobCommand::Delete { name } => {
             api.call("DELETE", &format!("/api/v1/jobs/{}", seg(&name)), None)?;
@@ -723,6 +821,62 @@ pub fn job(args: JobArgs) -> Result<(), ClientError> {
         }
     }
     Ok(())
+}
+
+/// A change's plan (`POST /api/v1/jobs/{name}/plan`) for a terminal.
+fn print_plan(v: &Value, name: &str, script: &std::path::Path) {
+    let changes: Vec<String> = as_list(&v["changes"]).iter().map(s).collect();
+    println!(
+        "plan {} for job {} (version {}): {}",
+        s(&v["plan_id"]),
+        s(&v["job"]),
+        s(&v["version"]),
+        if changes.is_empty() {
+            "no change".to_string()
+        } else {
+            changes.join(", ")
+        }
+    );
+    println!("restart: {}", s(&v["restart"]));
+    for key in ["old_not_checkpointed", "new_not_checkpointed"] {
+        if let Some(why) = v[key].as_str() {
+            let when = if key.starts_with("old") {
+                "now"
+            } else {
+                "after the change"
+            };
+            println!("checkpoints {when}: none ({why})");
+        }
+    }
+    for (title, key) in [
+        ("sources", "sources"),
+        ("stateful operators", "operators"),
+        ("sinks", "sinks"),
+    ] {
+        let items = as_list(&v[key]);
+        if items.is_empty() {
+            continue;
+        }
+        println!("{title}:");
+        for i in items {
+            let size = i["state_bytes"]
+                .as_u64()
+                .map(|b| format!(" [{b} bytes of state]"))
+                .unwrap_or_default();
+            println!(
+                "  {:<8} {} ({}): {}{size}",
+                s(&i["outcome"]),
+                s(&i["name"]),
+                s(&i["detail"]),
+                s(&i["reason"]),
+            );
+        }
+    }
+    println!(
+        "apply exactly this plan: sluice job update {name} {} --plan-id {}",
+        script.display(),
+        s(&v["plan_id"])
+    );
 }
 
 fn patch(

@@ -15,6 +15,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod checkpoints;
 pub mod client;
 pub mod client_security;
 pub mod cluster;

@@ -82,6 +82,9 @@ pub struct Job {
     /// 10 s for unbounded jobs; `None`: the job does not checkpoint.
     #[serde(default)]
     pub checkpoint_interval_ms: Option<u64>,
+    /// Checkpoints kept restorable: `SET 'state.checkpoints.num-retained'`; `None`: 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoints_retained: Option<u32>,
     /// Creation time.
     pub created_at_ms: i64,
     /// Time of the last spec change.
@@ -89,6 +92,10 @@ pub struct Job {
     /// Who submitted it (a token's name); none: before authentication, or a workflow.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+    /// Instances of this version start from a savepoint (until they checkpoint
+    /// themselves) rather than from the latest checkpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_from: Option<sluice_compiler::instance::RestoreFrom>,
 }
 
 /// Where a job is in its life, as the watchdog last decided.
@@ -305,6 +312,10 @@ pub struct ObservedInstance {
     pub message: Option<String>,
     /// True when the failure is the user's to fix (restarting will not help).
     pub user_error: bool,
+    /// True when another instance of the job took over its checkpoints (fencing): it
+    /// stopped without committing, and restarting it would take the job back.
+    #[serde(default)]
+    pub superseded: bool,
     /// True once the master asked it to stop (its end is then not a failure).
     pub stop_requested: bool,
     /// True once the watchdog accounted for its end (it is history now).

@@ -4,6 +4,7 @@
 
 use crate::auth::audit::{AnonymousBudget, Retention};
 use crate::auth::{admin_token_path, Role, Security};
+use crate::checkpoints::CheckpointStore;
 use crate::cluster::{Cluster, LocalCluster, LocalClusterConfig};
 use crate::service::{Counters, Master};
 use crate::store::SledStore;
@@ -27,6 +28,13 @@ pub struct ServeArgs {
     /// Where the store (sled) and the local cluster's instance directories live.
     #[arg(long, default_value = "./sluice-data")]
     pub data_dir: PathBuf,
+    /// Where jobs checkpoint (`<this>/<job id>/`): a directory or an object-store URL
+    /// (`s3://bucket/prefix`, credentials from the environment). Masters that may run
+    /// the same job (a standby over a copy of the data directory) must share it: each
+    /// checkpoint is written only if its epoch is free, so only one instance of a job
+    /// commits and the other stops. Default: `<data dir>/checkpoints`.
+    #[arg(long, value_name = "DIR|URL")]
+    pub checkpoint_store: Option<String>,
     /// Watchdog cycle interval (ms); API changes wake it up at once.
     #[arg(long, default_value_t = 500)]
     pub watchdog_interval_ms: u64,
@@ -223,6 +231,25 @@ fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The data directory's id (`<data dir>/data-dir.id`, created with a random id on first
+/// use; a copy of the directory keeps it).
+fn data_dir_id(dir: &std::path::Path) -> anyhow::Result<String> {
+    use rand::RngCore;
+    let path = dir.join("data-dir.id");
+    match std::fs::read_to_string(&path) {
+        Ok(id) if !id.trim().is_empty() => return Ok(id.trim().to_string()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => anyhow::bail!("cannot read {}: {e}", path.display()),
+    }
+    let mut b = [0u8; 8];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    let id: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    std::fs::write(&path, &id)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    Ok(id)
+}
+
 /// Builds the master over `args.data_dir` (store + local cluster), and its security
 /// state (API tokens, audit log) over the same store.
 pub fn build_master(args: &ServeArgs) -> anyhow::Result<(Arc<Master>, Arc<Security>)> {
@@ -321,7 +348,10 @@ pub fn build_master(args: &ServeArgs) -> anyhow::Result<(Arc<Master>, Arc<Securi
         policy,
         wake: Mutex::new(None),
         counters: Mutex::new(Counters::default()),
-        checkpoint_root: args.data_dir.join("checkpoints"),
+        checkpoints: match &args.checkpoint_store {
+            Some(root) => CheckpointStore::shared(root, &data_dir_id(&args.data_dir)?),
+            None => CheckpointStore::private(&args.data_dir.join("checkpoints")),
+        },
         seal_key: Some(seal_key),
         seal_key_path: Some(seal_key_path),
         starts: Mutex::new(()),

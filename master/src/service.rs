@@ -63,6 +63,9 @@ pub enum ServiceError {
     /// A cluster driver failed (500).
     #[error("{0}")]
     Cluster(String),
+    /// The checkpoint store could not be read or written (503).
+    #[error("{0}")]
+    CheckpointStore(String),
 }
 
 impl From<StoreError> for ServiceError {
@@ -113,6 +116,51 @@ pub struct JobPatch {
     pub cluster: Option<String>,
     /// New desired state.
     pub desired_state: Option<DesiredState>,
+    /// Start from this savepoint (the epoch of the checkpoint it pinned).
+    pub from_savepoint: Option<u64>,
+}
+
+/// A job after a patch (see `Master::patched`).
+struct Patched {
+    job: Job,
+    changes: Vec<String>,
+    plan: Option<sluice_compiler::DataflowPlan>,
+}
+
+/// What a change of a job would do ([`Master::plan_job_change`]).
+#[derive(Debug)]
+pub struct JobPlan {
+    /// The plan's id: the job's version and a hash of the change; an update guarded
+    /// by it is refused once either differs.
+    pub plan_id: String,
+    /// The job now.
+    pub old: Job,
+    /// The job after the change (version not yet bumped).
+    pub new: Job,
+    /// The changes in words (empty: nothing changes).
+    pub changes: Vec<String>,
+    /// Per source, stateful operator and sink.
+    pub state: sluice_compiler::state::ChangePlan,
+    /// The checkpoint a restart would restore from.
+    pub latest: Option<crate::checkpoints::LatestCheckpoint>,
+}
+
+/// The id of the plan of `patch` against `job` as it is now.
+pub fn plan_id_of(job: &Job, patch: &JobPatch) -> String {
+    let key = serde_json::json!([
+        patch.sql,
+        patch.parallelism,
+        patch.memory_mb,
+        patch.gpus,
+        patch.cluster,
+        patch.desired_state,
+        patch.from_savepoint,
+    ]);
+    format!(
+        "v{}-{}",
+        job.version,
+        sluice_compiler::state::fnv(key.to_string().as_bytes())
+    )
 }
 
 /// Counters the watchdog and API keep for `/metrics`.
@@ -147,8 +195,9 @@ pub struct Master {
     pub scheduler_wake: Mutex<Option<Sender<()>>>,
     /// The workflow scheduler's settings.
     pub scheduler: crate::workflow::executor::SchedulerConfig,
-    /// Jobs checkpoint under `<this>/<job id>/` (`<data dir>/checkpoints`).
-    pub checkpoint_root: std::path::PathBuf,
+    /// Jobs checkpoint under `<this>/<job id>/` (`<data dir>/checkpoints`, or
+    /// `--checkpoint-store`).
+    pub checkpoints: crate::checkpoints::CheckpointStore,
     /// Seals secret option values at rest (`<data dir>/secret.key`); none: stored plain.
     pub seal_key: Option<sluice_catalogs::sealed::SealKey>,
     /// Where that key is, for the worker processes that open the values.
@@ -258,6 +307,21 @@ pub fn checkpoint_interval(c: &Compiled, bounded: bool) -> Result<Option<u64>, S
         }
         None if bounded => Ok(None),
         None => Ok(Some(DEFAULT_CHECKPOINT_INTERVAL_MS)),
+    }
+}
+
+/// How many checkpoints stay restorable: `SET 'state.checkpoints.num-retained' = 'N'`
+/// (1 to 100), else `None` (the default, 2).
+pub fn checkpoints_retained(c: &Compiled) -> Result<Option<u32>, ServiceError> {
+    use sluice_compiler::instance::CHECKPOINTS_RETAINED_KEY;
+    let Some(text) = c.settings.get(CHECKPOINTS_RETAINED_KEY) else {
+        return Ok(None);
+    };
+    match text.trim().parse::<u32>() {
+        Ok(n) if (1..=100).contains(&n) => Ok(Some(n)),
+        _ => Err(invalid(format!(
+            "SET '{CHECKPOINTS_RETAINED_KEY}': a number of checkpoints from 1 to 100, got '{text}'"
+        ))),
     }
 }
 
@@ -494,11 +558,13 @@ impl Master {
             cluster: new.cluster,
             desired_state: new.desired_state,
             checkpoint_interval_ms: checkpoint_interval(&compiled, bounded)?,
+            checkpoints_retained: checkpoints_retained(&compiled)?,
             plan: self.seal_plan(compiled.plan),
             bounded,
             created_at_ms: now,
             updated_at_ms: now,
             owner: crate::auth::current_actor(),
+            restore_from: None,
         };
         let status = JobStatus::new(&job.id, 1, now);
         self.store.create_job(&job, &status)?;
@@ -516,13 +582,64 @@ impl Master {
 
     /// Changes a job's spec; bumps its version when anything changed.
     pub fn update_job(&self, name: &str, patch: JobPatch) -> Result<Job, ServiceError> {
+        self.update_job_planned(name, patch, None)
+    }
+
+    /// [`Master::update_job`], refused with 409 when `plan_id` is given and is not the
+    /// id of the plan this change has now ([`Master::plan_job_change`]): the plan the
+    /// caller reviewed was computed against another version, or for another change.
+    pub fn update_job_planned(
+        &self,
+        name: &str,
+        patch: JobPatch,
+        plan_id: Option<&str>,
+    ) -> Result<Job, ServiceError> {
         let Some(old) = self.store.get_job(name)? else {
             return Err(ServiceError::NotFound(format!(
                 "job '{name}' does not exist"
             )));
         };
+        if let Some(wanted) = plan_id {
+            let now = plan_id_of(&old, &patch);
+            if wanted != now {
+                return Err(ServiceError::Conflict(format!(
+                    "plan '{wanted}' is outdated: job '{name}' is at version {} and this change's plan is '{now}'; review the plan again (POST /api/v1/jobs/{name}/plan)",
+                    old.version
+                )));
+            }
+        }
+        let Patched {
+            mut job, changes, ..
+        } = self.patched(&old, patch)?;
+        if changes.is_empty() {
+            return Ok(old);
+        }
+        job.version += 1;
+        job.updated_at_ms = now_ms();
+        {
+            let _starts = self.lock_starts();
+            self.store.update_job(&job, old.version)?;
+        }
+        self.event(
+            &job,
+            "updated",
+            format!(
+                "version {} → {}: {}",
+                old.version,
+                job.version,
+                changes.join(", ")
+            ),
+        )?;
+        self.wake_watchdog();
+        Ok(job)
+    }
+
+    /// `old` with `patch` applied (checked and compiled), the changes in words, and the
+    /// new plan (unsealed) when the SQL changed.
+    fn patched(&self, old: &Job, patch: JobPatch) -> Result<Patched, ServiceError> {
         let mut job = old.clone();
         let mut changes = Vec::new();
+        let mut plan = None;
         if let Some(p) = patch.parallelism {
             if p != job.resources.parallelism {
                 changes.push(format!("parallelism {} → {p}", job.resources.parallelism));
@@ -556,37 +673,63 @@ impl Master {
                 job.desired_state = d;
             }
         }
+        if let Some(n) = patch.from_savepoint {
+            let dir = self.checkpoints.job_dir(&job.id);
+            let known =
+                crate::checkpoints::savepoints(&dir).map_err(ServiceError::CheckpointStore)?;
+            if !known.iter().any(|s| s.record.epoch == n) {
+                return Err(ServiceError::NotFound(format!(
+                    "job '{}' has no savepoint {n} (GET /api/v1/jobs/{}/savepoints lists them)",
+                    job.name, job.name
+                )));
+            }
+            let latest = crate::checkpoints::latest(&dir).map_or(0, |l| l.epoch);
+            job.restore_from = Some(sluice_compiler::instance::RestoreFrom {
+                savepoint: n,
+                unless_newer_than: latest,
+            });
+            changes.push(format!("start from savepoint {n}"));
+        }
         if let Some(sql) = patch.sql {
             let compiled = self.compile_job_sql(&sql)?;
             if sql != job.sql {
                 changes.push("SQL changed".to_string());
                 job.bounded = plan_is_bounded(&compiled.plan);
                 job.checkpoint_interval_ms = checkpoint_interval(&compiled, job.bounded)?;
+                job.checkpoints_retained = checkpoints_retained(&compiled)?;
+                plan = Some(compiled.plan.clone());
                 job.plan = self.seal_plan(compiled.plan);
                 job.sql = self.seal_sql(&sql);
             }
         }
-        if changes.is_empty() {
-            return Ok(old);
-        }
-        job.version += 1;
-        job.updated_at_ms = now_ms();
-        {
-            let _starts = self.lock_starts();
-            self.store.update_job(&job, old.version)?;
-        }
-        self.event(
-            &job,
-            "updated",
-            format!(
-                "version {} → {}: {}",
-                old.version,
-                job.version,
-                changes.join(", ")
-            ),
-        )?;
-        self.wake_watchdog();
-        Ok(job)
+        Ok(Patched { job, changes, plan })
+    }
+
+    /// What applying `patch` to job `name` would do, without doing it: the changes, the
+    /// restart, and per source, stateful operator and sink whether it is kept, reset,
+    /// new or dropped, and why (`sluice_compiler::state::change_plan`).
+    pub fn plan_job_change(&self, name: &str, patch: JobPatch) -> Result<JobPlan, ServiceError> {
+        let Some(old) = self.store.get_job(name)? else {
+            return Err(ServiceError::NotFound(format!(
+                "job '{name}' does not exist"
+            )));
+        };
+        let plan_id = plan_id_of(&old, &patch);
+        let Patched { job, changes, plan } = self.patched(&old, patch)?;
+        let new_plan = plan.as_ref().unwrap_or(&old.plan);
+        let state = sluice_compiler::state::change_plan(&old.plan, new_plan);
+        let latest = match old.checkpoint_interval_ms {
+            Some(_) => crate::checkpoints::latest(&self.checkpoints.job_dir(&old.id)),
+            None => None,
+        };
+        Ok(JobPlan {
+            plan_id,
+            old,
+            new: job,
+            changes,
+            state,
+            latest,
+        })
     }
 
     /// Deletes a job; the watchdog stops its instances.

@@ -202,7 +202,9 @@ impl World {
             workflows: Arc::new(MemoryWorkflowStore::new()),
             scheduler_wake: Mutex::new(None),
             scheduler: SchedulerConfig::default(),
-            checkpoint_root: tmp.path().join("checkpoints"),
+            checkpoints: sluice_master::checkpoints::CheckpointStore::private(
+                &tmp.path().join("checkpoints"),
+            ),
             seal_key: None,
             seal_key_path: None,
             starts: Mutex::new(()),
@@ -406,7 +408,7 @@ fn a_deleted_jobs_directories_are_collected_and_its_logs_are_gone() {
         INSERT INTO sink SELECT auction, price FROM bid;";
     let id = w.create("stream", sql);
     let keep = w.create("other", &bounded_sql(&w.path("out")));
-    let checkpoints = w.m.checkpoint_root.join(&id);
+    let checkpoints = std::path::PathBuf::from(w.m.checkpoints.job_dir(&id));
     // The epochs of the checkpoint records kept.
     let records = || -> Vec<u64> {
         std::fs::read_dir(&checkpoints)

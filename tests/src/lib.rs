@@ -245,6 +245,21 @@ impl MasterProcess {
             .expect("run the sluice CLI")
     }
 
+    /// The log of job `job`'s most recently started instance.
+    pub fn newest_instance_log(&self, job: &str) -> String {
+        let instances = self.get(&format!("/api/v1/jobs/{job}/instances"));
+        let newest = instances
+            .as_array()
+            .expect("instances")
+            .iter()
+            .max_by_key(|i| i["started_at"].as_str().unwrap_or_default().to_string())
+            .unwrap_or_else(|| panic!("job {job} has no instance"))
+            .clone();
+        let id = newest["id"].as_str().expect("instance id");
+        let (_, log) = self.request("GET", &format!("/api/v1/instances/{id}/logs"), None);
+        log.as_str().map(str::to_string).unwrap_or(log.to_string())
+    }
+
     /// Polls `f` every 100 ms until it returns `Some`, or panics after `secs` with `what`
     /// and the master's log.
     pub fn wait_for<T>(&self, secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
@@ -269,6 +284,25 @@ impl Drop for MasterProcess {
         self.kill9();
         kill_instances(&self.data_dir);
     }
+}
+
+/// id → occurrences over the committed CSV part files (`part-*`, header skipped) of a
+/// filesystem sink whose first column is an integer id; staged parts are not counted.
+pub fn committed_ids(dir: &Path) -> std::collections::BTreeMap<i64, usize> {
+    let mut ids = std::collections::BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return ids;
+    };
+    for e in entries.flatten() {
+        if !e.file_name().to_string_lossy().starts_with("part-") {
+            continue;
+        }
+        for line in std::fs::read_to_string(e.path()).unwrap().lines().skip(1) {
+            let id: i64 = line.split(',').next().unwrap().parse().unwrap();
+            *ids.entry(id).or_default() += 1;
+        }
+    }
+    ids
 }
 
 /// SIGKILLs every instance process whose `launch.json` is under `data_dir/instances`

@@ -6,8 +6,7 @@
 //! files on disk.
 
 use serde_json::{json, Value};
-use sluice_tests::MasterProcess;
-use std::collections::BTreeMap;
+use sluice_tests::{committed_ids, MasterProcess};
 use std::path::Path;
 use std::time::Duration;
 
@@ -23,24 +22,6 @@ fn job_sql(out: &Path) -> String {
          INSERT INTO dst SELECT id, v FROM src;\n",
         out.display()
     )
-}
-
-fn committed_ids(dir: &Path) -> BTreeMap<i64, usize> {
-    let mut ids = BTreeMap::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return ids;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if !name.starts_with("part-") {
-            continue;
-        }
-        for line in std::fs::read_to_string(e.path()).unwrap().lines().skip(1) {
-            let id: i64 = line.split(',').next().unwrap().parse().unwrap();
-            *ids.entry(id).or_default() += 1;
-        }
-    }
-    ids
 }
 
 fn crash_at(point: &str, skip: u32) {
@@ -81,16 +62,7 @@ fn crash_at(point: &str, skip: u32) {
         .unwrap_or(0);
     assert_eq!(staged, 0, "{point}: staged parts left behind");
     // The instance that crashed says where it was restored from.
-    let instances = m.get("/api/v1/jobs/r2/instances");
-    let last = instances.as_array().unwrap().last().unwrap().clone();
-    let log = m
-        .request(
-            "GET",
-            &format!("/api/v1/instances/{}/logs", last["id"].as_str().unwrap()),
-            None,
-        )
-        .1;
-    let log = log.as_str().map(str::to_string).unwrap_or(log.to_string());
+    let log = m.newest_instance_log("r2");
     assert!(
         log.contains("restored from checkpoint") || point == "sink.after_write",
         "{point}: {log}"

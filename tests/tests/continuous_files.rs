@@ -7,7 +7,7 @@ use sluice_catalogs::MemoryCatalog;
 use sluice_compiler::instance::CheckpointConfig;
 use sluice_connectors::Registry;
 use sluice_dataflow::{run, ExecutionError, Progress, RunOptions};
-use std::collections::BTreeMap;
+use sluice_tests::committed_ids;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -24,23 +24,6 @@ fn add_file(dir: &Path, staging: &Path, n: i64) {
     let tmp = staging.join(format!("f{n:04}.csv"));
     std::fs::write(&tmp, text).unwrap();
     std::fs::rename(&tmp, dir.join(format!("f{n:04}.csv"))).unwrap();
-}
-
-fn committed(dir: &Path) -> BTreeMap<i64, usize> {
-    let mut ids = BTreeMap::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return ids;
-    };
-    for e in entries.flatten() {
-        if !e.file_name().to_string_lossy().starts_with("part-") {
-            continue;
-        }
-        for line in std::fs::read_to_string(e.path()).unwrap().lines().skip(1) {
-            *ids.entry(line.split(',').next().unwrap().parse().unwrap())
-                .or_default() += 1;
-        }
-    }
-    ids
 }
 
 /// Runs at `workers` while files `from..to` are added one by one, until every row of
@@ -66,7 +49,7 @@ fn run_while_adding(
             }
             let deadline = Instant::now() + Duration::from_secs(120);
             while Instant::now() < deadline && !ended.load(Ordering::SeqCst) {
-                if committed(&out).len() as i64 >= to * PER_FILE {
+                if committed_ids(&out).len() as i64 >= to * PER_FILE {
                     std::thread::sleep(Duration::from_millis(300));
                     break;
                 }
@@ -82,6 +65,8 @@ fn run_while_adding(
             .with_checkpoint(CheckpointConfig {
                 dir: chk.display().to_string(),
                 interval_ms: 50,
+                restore_from: None,
+                retained: 2,
             }),
         progress,
     );
@@ -126,13 +111,13 @@ fn new_files_are_read_once_each_across_a_restore_at_another_worker_count() {
     );
 
     run_while_adding(&plan, 2, paths, 3, 12);
-    let first = committed(&out);
+    let first = committed_ids(&out);
     assert_eq!(first.len() as i64, 12 * PER_FILE);
     assert!(first.values().all(|n| *n == 1));
 
     // Restored at 3 workers: the files read before are not read again.
     run_while_adding(&plan, 3, paths, 12, 20);
-    let all = committed(&out);
+    let all = committed_ids(&out);
     assert_eq!(all.len() as i64, 20 * PER_FILE);
     let dups: Vec<_> = all.iter().filter(|(_, n)| **n != 1).take(5).collect();
     assert!(dups.is_empty(), "rows committed twice: {dups:?}");

@@ -26,6 +26,7 @@
 //! starting with `_` or `.` are skipped, and files are read in key order. File `i` of
 //! the sorted list is read by worker `i % workers`.
 
+pub mod checkpoint_store;
 mod dead_letter;
 mod objdir;
 mod prune;

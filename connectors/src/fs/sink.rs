@@ -76,22 +76,6 @@ pub(crate) struct FileSink {
     token: String,
 }
 
-/// A token no other sink object shares (in any process).
-fn unique_token() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    format!(
-        "{:x}{:x}{:x}",
-        nanos,
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
 impl FileSink {
     pub(crate) fn new(table: &TableDescriptor, ctx: WorkerContext) -> Result<FileSink> {
         check_ctx(ctx)?;
@@ -120,7 +104,7 @@ impl FileSink {
             next_seq: BTreeMap::new(),
             deletes: BTreeMap::new(),
             staged_count: 0,
-            token: unique_token(),
+            token: crate::unique_id(),
         })
     }
 
@@ -400,8 +384,8 @@ impl Sink for FileSink {
         )
     }
 
-    /// Finishes the recorded renames, then deletes everything left under `_staging/`
-    /// (parts of epochs no complete checkpoint covers: their rows are read again).
+    /// Finishes the recorded renames and deletes (idempotent: a part already moved, by
+    /// an earlier interrupted commit or by a concurrent one, is fine).
     fn recover(&mut self, pending: &[serde_json::Value]) -> Result<()> {
         let bad = |v: &serde_json::Value| {
             ConnectorError::Internal(format!("bad pending commit in checkpoint: {v}"))
@@ -429,33 +413,70 @@ impl Sink for FileSink {
                 }
             }
         }
+        self.remove_empty_staging();
+        Ok(())
+    }
+
+    /// Everything under `_staging/` now (parts of epochs no complete checkpoint covers:
+    /// their rows are read again), as `[path, …]`. A local store also lists the
+    /// temporary files of writes a crash cut short (`<name>#<n>`), which object-store
+    /// listings do not show.
+    fn leftovers(&mut self) -> Result<serde_json::Value> {
         let staging = self.loc.child("_staging");
-        let store = self.loc.store.clone();
-        let leftovers: Vec<Path> = block_on(async {
-            use futures::TryStreamExt;
-            store
-                .list(Some(&staging))
-                .map_ok(|o| o.location)
-                .try_collect::<Vec<_>>()
-                .await
-        })?
-        .or_else(|e| match e {
-            object_store::Error::NotFound { .. } => Ok(Vec::new()),
-            e => Err(e),
-        })
-        .map_err(io)?;
-        for path in leftovers {
-            self.delete(&path)?;
-        }
-        // A local store also leaves the temporary file of a write the crash cut short
-        // (`<name>#<n>`), which listings do not show: remove the directory itself.
-        if let Some(dir) = &self.loc.local {
-            match std::fs::remove_dir_all(dir.join("_staging")) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(ConnectorError::Io(format!("cleaning _staging: {e}"))),
+        let mut names: Vec<String> = if let Some(dir) = &self.loc.local {
+            match std::fs::read_dir(dir.join("_staging")) {
+                Ok(entries) => entries
+                    .flatten()
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .map(|n| format!("{staging}/{n}"))
+                    .collect(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+                Err(e) => return Err(ConnectorError::Io(format!("listing _staging: {e}"))),
+            }
+        } else {
+            let store = self.loc.store.clone();
+            block_on(async move {
+                use futures::TryStreamExt;
+                store
+                    .list(Some(&staging))
+                    .map_ok(|o| o.location.to_string())
+                    .try_collect::<Vec<_>>()
+                    .await
+            })?
+            .or_else(|e| match e {
+                object_store::Error::NotFound { .. } => Ok(Vec::new()),
+                e => Err(e),
+            })
+            .map_err(io)?
+        };
+        names.sort();
+        Ok(serde_json::Value::from(names))
+    }
+
+    /// Deletes what [`Sink::leftovers`] listed (gone already: fine).
+    fn abort_leftovers(&mut self, leftovers: &serde_json::Value) -> Result<()> {
+        for name in leftovers.as_array().into_iter().flatten() {
+            let Some(name) = name.as_str() else {
+                return Err(ConnectorError::Internal(format!(
+                    "bad staged leftover: {name}"
+                )));
+            };
+            match &self.loc.local {
+                // A temporary file (`#`) is not an object the store can name.
+                Some(dir) => {
+                    let file = name.rsplit('/').next().unwrap_or(name);
+                    match std::fs::remove_file(dir.join("_staging").join(file)) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => {
+                            return Err(ConnectorError::Io(format!("cleaning _staging: {e}")))
+                        }
+                    }
+                }
+                None => self.delete(&Path::from(name))?,
             }
         }
+        self.remove_empty_staging();
         Ok(())
     }
 }

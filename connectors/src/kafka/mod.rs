@@ -29,6 +29,7 @@
 //! | `scan.startup.mode` | `earliest-offset` (default), `latest-offset`, `group-offsets` (the group's committed offsets; a partition without one starts where `properties.auto.offset.reset` says — `earliest` or `latest` — and is an error when that is not set) or `timestamp` |
 //! | `scan.startup.timestamp-millis` | with `timestamp`: start at the first message whose timestamp is at least this many epoch milliseconds |
 //! | `scan.bounded.mode` | `unbounded` (default) or `latest-offset`: the source reads up to the end offsets it saw when it started, then finishes |
+//! | `scan.watermark.idle-timeout` | with a `WATERMARK`: the event time (and so the watermark) is tracked per partition and is the smallest over the partitions, so partitions far apart in event time never make each other's records late; a partition that has read all its available input stops holding it back this long after its last record (a duration, `30s`; default `0`: at once). A partition that has input it has not read yet always holds it back |
 //! | `format.on-error` | `fail` (default), `skip` or `dead-letter`, for messages that cannot be decoded (as the filesystem connector) |
 //! | `dead-letter.path` | where `dead-letter` writes bad records (JSON-lines files) |
 //! | `dead-letter.topic` | or: the Kafka topic `dead-letter` produces them to, one message per record keyed by its position (`topic/partition@offset`); the producer takes `dead-letter.properties.*`, or else this table's `properties.*` |
@@ -191,6 +192,8 @@ pub(crate) struct KafkaOptions {
     pub null_literal: String,
     pub startup: StartupMode,
     pub bounded: bool,
+    /// `scan.watermark.idle-timeout` (default 0).
+    pub idle_timeout: std::time::Duration,
     /// One per table column.
     pub columns: Vec<ColumnKind>,
     /// Table column indices of the value columns, in order.
@@ -211,6 +214,7 @@ const KAFKA_KEYS: &[&str] = &[
     "scan.startup.mode",
     "scan.startup.timestamp-millis",
     "scan.bounded.mode",
+    "scan.watermark.idle-timeout",
     "format.on-error",
     "dead-letter.path",
     "dead-letter.topic",
@@ -479,6 +483,14 @@ impl KafkaOptions {
         )?
         .as_deref()
             == Some("latest-offset");
+        let idle_timeout = match options.get("scan.watermark.idle-timeout") {
+            None => std::time::Duration::ZERO,
+            Some(v) => std::time::Duration::from_millis(
+                sluice_compiler::instance::parse_duration_ms(v).map_err(|e| {
+                    ConnectorError::Config(format!("option 'scan.watermark.idle-timeout': {e}"))
+                })?,
+            ),
+        };
 
         // Columns: metadata or value.
         let mut columns = vec![ColumnKind::Value(0); schema.len()];
@@ -591,6 +603,7 @@ impl KafkaOptions {
             null_literal,
             startup,
             bounded,
+            idle_timeout,
             columns,
             value_columns,
             key_columns,

@@ -45,6 +45,10 @@ struct Part {
     /// broker's high watermark) and no message came after it. Until the first report
     /// the partition counts as having input available.
     at_end: bool,
+    /// Event time (the table's watermark column): the largest value read here.
+    max_event_ms: Option<i64>,
+    /// When a row was last read here.
+    last_row: Option<std::time::Instant>,
 }
 
 impl Part {
@@ -91,11 +95,16 @@ struct Decoder {
     null_literal: String,
     value_width: usize,
     outs: Vec<Out>,
+    /// The position in `outs` of the table's watermark column, when projected.
+    event_time_out: Option<usize>,
 }
 
 /// One worker's kafka source.
 pub(crate) struct KafkaSource {
     table: String,
+    /// `scan.watermark.idle-timeout`: how long a caught-up partition keeps holding
+    /// the event time back after its last row.
+    idle_timeout: Duration,
     secrets: Vec<String>,
     bounded: bool,
     /// Whether the table names a consumer group (`properties.group.id`).
@@ -200,7 +209,12 @@ impl KafkaSource {
                 null_literal: opts.null_literal.clone(),
                 value_width: opts.value_columns.len(),
                 outs,
+                event_time_out: table
+                    .watermark
+                    .as_ref()
+                    .and_then(|w| projection.iter().position(|&i| i == w.column)),
             },
+            idle_timeout: opts.idle_timeout,
             types,
             out_schema: Arc::new(ArrowSchema::new(fields)),
             parts,
@@ -386,7 +400,10 @@ fn on_message(
         return true;
     }
     part.next = offset + 1;
-    decoder.decode(msg, acc);
+    if let Some(t) = decoder.decode(msg, acc) {
+        part.max_event_ms = Some(part.max_event_ms.map_or(t, |m| m.max(t)));
+    }
+    part.last_row = Some(std::time::Instant::now());
     if part.end.is_some_and(|end| part.next >= end) {
         part.done = true;
         return true;
@@ -395,8 +412,9 @@ fn on_message(
 }
 
 impl Decoder {
-    /// Append the row of one message to `acc`, or a bad record.
-    fn decode(&self, msg: &BorrowedMessage<'_>, acc: &mut Acc) {
+    /// Append the row of one message to `acc`, or a bad record. Returns the row's event
+    /// time (its watermark column), when it has one.
+    fn decode(&self, msg: &BorrowedMessage<'_>, acc: &mut Acc) -> Option<i64> {
         let payload = msg.payload();
         let bad = |error: String| BadRecord {
             position: format!("{}/{}@{}", msg.topic(), msg.partition(), msg.offset()),
@@ -408,18 +426,24 @@ impl Decoder {
         let mut values: Vec<Value<'_>> = Vec::with_capacity(self.outs.len());
         let result = match (self.format, payload) {
             // Tombstones carry no row.
-            (KafkaFormat::Json | KafkaFormat::Csv, None) => return,
+            (KafkaFormat::Json | KafkaFormat::Csv, None) => return None,
             (KafkaFormat::Json, Some(p)) => self.decode_json(p, msg, &mut values),
             (KafkaFormat::Csv, Some(p)) => self.decode_csv(p, msg, &mut values),
             (KafkaFormat::Raw, p) => self.decode_raw_value(p, msg, &mut values),
         };
         match result {
-            Err(e) => acc.bad.push(bad(e)),
+            Err(e) => {
+                acc.bad.push(bad(e));
+                None
+            }
             Ok(()) => {
                 for (b, v) in acc.builders.iter_mut().zip(&values) {
                     b.append(v);
                 }
                 acc.rows += 1;
+                self.event_time_out
+                    .and_then(|k| acc.builders.get(k))
+                    .and_then(ColumnBuilder::last_timestamp)
             }
         }
     }
@@ -685,6 +709,8 @@ fn start_offsets(
             end,
             done: end.is_some_and(|e| next >= e),
             at_end: false,
+            max_event_ms: None,
+            last_row: None,
         });
     }
     Ok(parts)
@@ -756,6 +782,31 @@ impl Source for KafkaSource {
             batch,
             bad: acc.bad,
         })
+    }
+
+    /// The smallest, over the partitions that can still hold the event time back, of the
+    /// largest event time each has read: a partition that is done, or caught up with
+    /// no row for `scan.watermark.idle-timeout`, does not hold it back; one with unread
+    /// input and no row yet holds it at nothing (`None`). When no partition holds it
+    /// back, the largest event time read anywhere.
+    fn tracks_event_time(&self) -> bool {
+        self.decoder.event_time_out.is_some()
+    }
+
+    fn event_time(&self) -> Option<i64> {
+        let now = std::time::Instant::now();
+        let idle = |p: &Part| {
+            p.done
+                || (p.at_end
+                    && p.last_row
+                        .is_none_or(|t| now.duration_since(t) >= self.idle_timeout))
+        };
+        let mut active = self.parts.iter().filter(|p| !idle(p)).peekable();
+        if active.peek().is_some() {
+            active.map(|p| p.max_event_ms).min().flatten()
+        } else {
+            self.parts.iter().filter_map(|p| p.max_event_ms).max()
+        }
     }
 
     /// Every partition reported its end since its last message: the topic is idle.

@@ -359,6 +359,7 @@ fn instance_main(dir: PathBuf) -> ExitCode {
                 InstanceRunState::Failed {
                     user_error: false,
                     message,
+                    superseded: false,
                 },
                 &progress,
             );
@@ -406,6 +407,7 @@ fn instance_main(dir: PathBuf) -> ExitCode {
                 InstanceRunState::Failed {
                     user_error: false,
                     message,
+                    superseded: false,
                 },
                 &progress,
             );
@@ -493,6 +495,7 @@ fn instance_main(dir: PathBuf) -> ExitCode {
                 InstanceRunState::Failed {
                     user_error,
                     message: message.clone(),
+                    superseded: matches!(e, ExecutionError::Superseded { .. }),
                 },
                 &progress,
             );

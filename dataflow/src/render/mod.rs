@@ -98,8 +98,10 @@ pub(crate) struct Context<'s> {
     pub(crate) ckpt: Option<Arc<crate::checkpoint::Coordinator>>,
     /// The checkpoint the run restores from.
     pub(crate) restored: Option<Arc<crate::checkpoint::Restored>>,
-    /// Source operators rendered so far on this worker (their checkpoint keys).
+    /// Source operators rendered so far on this worker (format-2 checkpoint keys).
     pub(crate) source_seq: usize,
+    /// Reads of each source id so far on this worker (their checkpoint keys).
+    pub(crate) source_reads: std::collections::BTreeMap<String, usize>,
     /// Stateful operators rendered so far on this worker (their checkpoint keys).
     pub(crate) state_seq: usize,
     /// Row sub-plans rendered so far, with their rows: a sub-plan that occurs again
@@ -244,9 +246,11 @@ impl<'s> Context<'s> {
                         !sluice_compiler::lower::is_updating(input),
                     )
                 };
+                let state_key = sluice_compiler::state::operator_id(plan);
                 let rows = self.render(input);
                 window::render_window_aggregate(
                     self,
+                    &state_key,
                     rows,
                     group_by.clone(),
                     aggs,
@@ -263,9 +267,11 @@ impl<'s> Context<'s> {
                 strategies,
             } => {
                 let types = input.schema().types();
+                let state_key = sluice_compiler::state::operator_id(plan);
                 let rows = self.render(input);
                 reduce::render_reduce(
                     self,
+                    &state_key,
                     rows,
                     reduce::ReduceSpec {
                         group_by: group_by.clone(),

@@ -16,11 +16,22 @@
 //!
 //! State: per group, the last emitted row and the aggregate states — O(1) for
 //! `Accumulate`, O(distinct values) for `Distinct` and `Ordered`.
+//!
+//! **Checkpoints.** In a checkpointed run the groups are snapshotted at each barrier:
+//! the updates of every time below it are folded in, none at or above it (a time at
+//! or above a due barrier waits for the snapshot). A restore sends each snapshot's
+//! groups through the operator's own exchange (at any worker count) and re-emits each
+//! group's last row at the restore: the compiler checkpoints a `Reduce` only when no
+//! stateful operator is above it, so what consumes it is a sink, which writes an
+//! updating result once, at the end of the input, from what it received (nothing of it
+//! was written before).
 
 use super::{key_hash, release, split_results, Context, Diff, Rows, Time};
 use crate::accum::{AggState, Aggregates};
 use crate::errors::ExecutionError;
+use differential_dataflow::Hashable;
 use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
 use sluice_catalogs::SqlType;
 use sluice_compiler::{AggStrategy, AggregateCall, Datum, Row};
 use std::collections::BTreeMap;
@@ -28,6 +39,7 @@ use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::Capability;
+use timely::dataflow::operators::ToStream;
 
 /// What `render_reduce` needs of the plan node.
 pub(crate) struct ReduceSpec<'a> {
@@ -44,7 +56,8 @@ pub(crate) struct ReduceSpec<'a> {
 /// Updates of one time, with a capability at it.
 type Pending = (Capability<Time>, Vec<(Row, Diff)>);
 
-/// One group.
+/// One group (also as snapshotted).
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct Group {
     /// Net rows in the group.
     rows: Diff,
@@ -53,9 +66,26 @@ struct Group {
     emitted: Option<Result<Row, ExecutionError>>,
 }
 
+/// One group in a checkpoint snapshot: its key and state.
+type SnapshotEntry = (Row, Group);
+
+/// Version of the snapshot encoding (bincode of `(version, Vec<SnapshotEntry>)`).
+const SNAPSHOT_VERSION: u32 = 1;
+
+fn snapshot(groups: &FxHashMap<Row, Group>) -> Result<Vec<u8>, ExecutionError> {
+    let mut entries: Vec<(&Row, &Group)> = groups.iter().collect();
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    crate::checkpoint::encode_snapshot("Reduce", SNAPSHOT_VERSION, &entries)
+}
+
+fn restore_snapshot(bytes: &[u8]) -> Result<Vec<SnapshotEntry>, ExecutionError> {
+    crate::checkpoint::decode_snapshot("Reduce", SNAPSHOT_VERSION, bytes)
+}
+
 /// Renders `Reduce` (see the module docs).
 pub(crate) fn render_reduce<'s>(
     ctx: &mut Context<'s>,
+    state_key: &str,
     rows: Rows<'s>,
     spec: ReduceSpec<'_>,
 ) -> Rows<'s> {
@@ -83,20 +113,76 @@ pub(crate) fn render_reduce<'s>(
         },
     );
     let worker = ctx.worker.worker;
+    // Checkpoints: register, and take this worker's share of the restored snapshots.
+    let seq = ctx.state_seq;
+    ctx.state_seq += 1;
+    let state_key = state_key.to_string();
+    let ckpt = ctx.ckpt.clone();
+    if let Some(c) = &ckpt {
+        c.register_state(&state_key, worker);
+    }
+    let errors = ctx.errors.clone();
+    let mut restored: Vec<SnapshotEntry> = Vec::new();
+    let mut was_restored = false;
+    if let Some(r) = &ctx.restored {
+        let everyone = sluice_connectors::WorkerContext {
+            worker: 0,
+            workers: 1,
+        };
+        was_restored = !r.state_for(&state_key, "", everyone).is_empty();
+        for bytes in r.state_for(&state_key, "", ctx.worker) {
+            match restore_snapshot(bytes) {
+                Ok(entries) => restored.extend(entries),
+                Err(e) => errors.raise(e),
+            }
+        }
+    }
+    let restored_stream = restored.to_stream(ctx.scope);
+    let exchange_restored = Exchange::new(
+        move |(key, _): &SnapshotEntry| {
+            if global {
+                0
+            } else {
+                key.hashed()
+            }
+        },
+    );
     let results = rows
         .inner
-        .unary_frontier::<CapacityContainerBuilder<Vec<Out>>, _, _, _>(
+        .binary_frontier::<_, CapacityContainerBuilder<Vec<Out>>, _, _, _, _>(
+            restored_stream,
             exchange,
+            exchange_restored,
             "Reduce",
             move |cap, _info| {
                 let mut groups: FxHashMap<Row, Group> = FxHashMap::default();
                 let mut pending: BTreeMap<Time, Pending> = BTreeMap::new();
-                // The global group exists from time 0, on the worker that owns it.
-                let mut create_global = global && worker == 0;
+                let mut saved_through = ckpt.as_ref().map_or(0, |c| c.completed());
+                // The global group exists from time 0, on the worker that owns it
+                // (restored from a snapshot when there is one).
+                let mut create_global = global && worker == 0 && !was_restored;
                 if create_global {
                     pending.insert(0, (cap, Vec::new()));
                 }
-                move |(input, frontier), output| {
+                move |(input, frontier), (restored_input, restored_frontier), output| {
+                    // Restored groups, with the rows they had emitted (see the module
+                    // docs: the sink consuming them rebuilds its result from them).
+                    restored_input.for_each(|cap, data| {
+                        let Some(cap) = cap.retain_least(0) else {
+                            return;
+                        };
+                        let t = *cap.time();
+                        let mut out: Vec<Out> = Vec::new();
+                        for (key, group) in data.drain(..) {
+                            if let Some(Ok(row)) = &group.emitted {
+                                out.push((Ok(row.clone()), t, 1));
+                            }
+                            groups.insert(key, group);
+                        }
+                        if !out.is_empty() {
+                            output.session(&cap).give_iterator(out.into_iter());
+                        }
+                    });
                     input.for_each(|cap, data| {
                         for (row, t, d) in data.drain(..) {
                             pending
@@ -106,6 +192,25 @@ pub(crate) fn render_reduce<'s>(
                                 .push((row, d));
                         }
                     });
+                    // Updates wait until every restored group is in.
+                    if !restored_frontier.frontier().is_empty() {
+                        return;
+                    }
+                    // Snapshots `groups` for `epoch`; false when that failed (the error
+                    // is raised).
+                    let save = |epoch: u64, groups: &FxHashMap<Row, Group>| -> bool {
+                        let Some(c) = &ckpt else { return false };
+                        match snapshot(groups)
+                            .and_then(|bytes| c.save_state(epoch, &state_key, seq, worker, bytes))
+                        {
+                            Ok(()) => true,
+                            Err(e) => {
+                                errors.raise(e);
+                                false
+                            }
+                        }
+                    };
+                    let due = |saved: u64| ckpt.as_ref().and_then(|c| c.state_due(saved));
                     // Times in order, once complete: the output at `t` reflects exactly
                     // the input up to `t`.
                     let ready: Vec<Time> = pending
@@ -114,6 +219,17 @@ pub(crate) fn render_reduce<'s>(
                         .take_while(|t| !frontier.frontier().less_equal(t))
                         .collect();
                     for t in ready {
+                        // A barrier at or below `t`: everything below it is folded in,
+                        // nothing at or above it yet — snapshot now.
+                        while let Some((epoch, w)) = due(saved_through) {
+                            if t < w {
+                                break;
+                            }
+                            if !save(epoch, &groups) {
+                                break;
+                            }
+                            saved_through = epoch;
+                        }
                         let Some((cap, updates)) = pending.remove(&t) else {
                             continue;
                         };
@@ -175,7 +291,21 @@ pub(crate) fn render_reduce<'s>(
                             output.session(&cap).give_iterator(out.into_iter());
                         }
                     }
-                    if frontier.frontier().is_empty() && pending.is_empty() {
+                    // Barriers the input has passed with nothing at or above them folded.
+                    while let Some((epoch, w)) = due(saved_through) {
+                        let passed = frontier.frontier().iter().all(|f| *f >= w)
+                            && pending.keys().next().is_none_or(|t| *t >= w);
+                        if !passed {
+                            break;
+                        }
+                        if !save(epoch, &groups) {
+                            break;
+                        }
+                        saved_through = epoch;
+                    }
+                    // A checkpointed run keeps its groups to the end: a checkpoint taken
+                    // after the input ended still restores them.
+                    if frontier.frontier().is_empty() && pending.is_empty() && ckpt.is_none() {
                         release(std::mem::take(&mut groups), exit_after_run);
                     }
                 }

@@ -4,7 +4,9 @@
 //! ([`TimedBatch`]); the stateless stages after it run on those batches.
 //!
 //! Time: with a watermark, batches are emitted at the current capability, which is
-//! then downgraded to `max event time seen - delay` (never backwards); without one,
+//! then downgraded to `event time - delay` (never backwards), where the event time is
+//! the largest seen, or, for a connector that tracks it per split (Kafka partitions),
+//! the smallest over the splits of the largest each has read; without one,
 //! bounded input is emitted at time 0 and unbounded input at processing-time epochs
 //! (ms since the run started). The capability is dropped when the source is finished
 //! (or the run is cancelled).
@@ -161,9 +163,16 @@ impl SourceState {
         }
     }
 
+    /// The event time minus the delay: per split when the connector tracks it (the
+    /// smallest over its splits, see [`Source::event_time`]), else the largest event
+    /// time of the batches so far.
     fn watermark(&self) -> Option<Time> {
         let (_, delay) = self.watermark?;
-        let max = self.max_event_time?;
+        let max = if self.reader.tracks_event_time() {
+            self.reader.event_time()?
+        } else {
+            self.max_event_time?
+        };
         Some(max.saturating_sub(delay).max(0) as Time)
     }
 }
@@ -221,7 +230,14 @@ pub(crate) fn render_source<'s>(
     filters: &[ScalarExpr],
 ) -> Batches<'s> {
     let name = format!("Source({})", table.name);
-    let key = crate::checkpoint::source_key(ctx.source_seq, &table.name);
+    // Its checkpoint key: the table's stable id and how often it was read before
+    // (`sluice_compiler::state::layout` counts the same way); format-2 records used
+    // the render order.
+    let id = sluice_compiler::state::source_id(table);
+    let reads = ctx.source_reads.entry(id.clone()).or_default();
+    let key = sluice_compiler::state::source_key(&id, *reads);
+    *reads += 1;
+    let legacy_key = crate::checkpoint::legacy_source_key(ctx.source_seq, &table.name);
     ctx.source_seq += 1;
     let worker = ctx.worker;
     let ckpt = ctx.ckpt.clone();
@@ -230,7 +246,7 @@ pub(crate) fn render_source<'s>(
     }
     let mut opened = SourceState::open(ctx, table, projection, filters, ctx.worker);
     if let (Ok(state), Some(restored)) = (&mut opened, &ctx.restored) {
-        match crate::checkpoint::restored_position(restored, &key, worker) {
+        match crate::checkpoint::restored_position(restored, &key, &legacy_key, worker) {
             Ok(Some(position)) => {
                 if let Err(e) = state.reader.seek(&position) {
                     opened = Err(ExecutionError::Connector {
@@ -363,6 +379,15 @@ pub(crate) fn render_source<'s>(
                             let now = start.elapsed().as_millis() as Time;
                             if now > *cap.time() {
                                 cap.downgrade(&now);
+                            }
+                        }
+                        // Per-split event time moves on idle too (a split that went
+                        // idle stops holding it back).
+                        if !epochs && state.reader.tracks_event_time() {
+                            if let Some(next) = state.watermark() {
+                                if next > *cap.time() {
+                                    cap.downgrade(&next);
+                                }
                             }
                         }
                         activator.activate_after(Duration::from_millis(1));

@@ -377,23 +377,12 @@ impl OpenWindows for PerWindow {
 
 /// Encodes the open windows for a checkpoint.
 fn snapshot(open: &dyn OpenWindows) -> Result<Vec<u8>, ExecutionError> {
-    let entries: Vec<SnapshotEntry> = open.entries();
-    bincode::serialize(&(SNAPSHOT_VERSION, entries))
-        .map_err(|e| ExecutionError::Internal(format!("WindowAggregate snapshot: {e}")))
+    crate::checkpoint::encode_snapshot("WindowAggregate", SNAPSHOT_VERSION, &open.entries())
 }
 
 /// Decodes a snapshot written by [`snapshot`].
 fn restore_snapshot(bytes: &[u8]) -> Result<Vec<SnapshotEntry>, ExecutionError> {
-    let (version, entries): (u32, Vec<SnapshotEntry>) =
-        bincode::deserialize(bytes).map_err(|e| {
-            ExecutionError::Internal(format!("WindowAggregate: unreadable state snapshot: {e}"))
-        })?;
-    if version != SNAPSHOT_VERSION {
-        return Err(ExecutionError::Internal(format!(
-            "WindowAggregate: state snapshot version {version} (this build reads {SNAPSHOT_VERSION})"
-        )));
-    }
-    Ok(entries)
+    crate::checkpoint::decode_snapshot("WindowAggregate", SNAPSHOT_VERSION, bytes)
 }
 
 /// Renders `WindowAggregate` (see the module docs). In a checkpointed run it snapshots
@@ -403,6 +392,7 @@ fn restore_snapshot(bytes: &[u8]) -> Result<Vec<SnapshotEntry>, ExecutionError> 
 #[allow(clippy::too_many_arguments)] // the plan node's fields, as `render` reads them
 pub(crate) fn render_window_aggregate<'s>(
     ctx: &mut Context<'s>,
+    state_key: &str,
     rows: Rows<'s>,
     group_by: Vec<usize>,
     aggs: &[AggregateCall],
@@ -473,7 +463,8 @@ pub(crate) fn render_window_aggregate<'s>(
     };
     let seq = ctx.state_seq;
     ctx.state_seq += 1;
-    let state_key = format!("{seq}:WindowAggregate");
+    let legacy_key = format!("{seq}:WindowAggregate");
+    let state_key = state_key.to_string();
     let worker = ctx.worker;
     let ckpt = ctx.ckpt.clone();
     if let Some(c) = &ckpt {
@@ -483,7 +474,7 @@ pub(crate) fn render_window_aggregate<'s>(
     // This worker's share of the restored snapshots.
     let mut restored: Vec<SnapshotEntry> = Vec::new();
     if let Some(r) = &ctx.restored {
-        for bytes in r.state_for(&state_key, worker) {
+        for bytes in r.state_for(&state_key, &legacy_key, worker) {
             match restore_snapshot(bytes) {
                 Ok(entries) => restored.extend(entries),
                 Err(e) => errors.raise(e),

@@ -125,6 +125,11 @@ impl From<ServiceError> for ApiError {
                 "internal",
                 format!("cluster driver failure: {m}"),
             ),
+            ServiceError::CheckpointStore(m) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                format!("the checkpoint store failed: {m}"),
+            ),
         }
     }
 }

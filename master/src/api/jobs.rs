@@ -1,11 +1,12 @@
-//! `/api/v1/jobs`: submit, list, get, change, delete and validate jobs; their events
-//! and instances.
+//! `/api/v1/jobs`: submit, list, get, plan a change of, change, delete and validate
+//! jobs; their events and instances.
 
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
 use super::guard::secured;
 use super::views::{
-    CreateJobRequest, EventView, EventsQuery, InstanceView, JobListQuery, JobView, QueryPlanView,
-    SqlErrorView, UpdateJobRequest, ValidateRequest, ValidateResponse,
+    CreateJobRequest, EventView, EventsQuery, InstanceView, JobListQuery, JobPlanView, JobView,
+    QueryPlanView, SavepointView, SqlErrorView, UpdateJobQuery, UpdateJobRequest, ValidateRequest,
+    ValidateResponse,
 };
 use super::AppState;
 use crate::auth::Role;
@@ -32,6 +33,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(secured(Role::Viewer, routes!(validate_job)))
         .routes(secured(Role::Viewer, routes!(get_job)))
         .routes(secured(Role::Editor, routes!(update_job)))
+        .routes(secured(Role::Viewer, routes!(plan_job)))
+        .routes(secured(Role::Editor, routes!(stop_with_savepoint)))
+        .routes(secured(Role::Viewer, routes!(list_savepoints)))
+        .routes(secured(Role::Editor, routes!(delete_savepoint)))
         .routes(secured(Role::Editor, routes!(delete_job)))
         .routes(secured(Role::Viewer, routes!(job_events)))
         .routes(secured(Role::Viewer, routes!(job_instances)))
@@ -60,10 +65,22 @@ pub struct CommitView {
     pub completed_at: String,
     /// Workers of the instance that wrote it.
     pub workers: usize,
-    /// Source (`<n>:<table>`) → the input range.
+    /// The run (one start of an instance) that wrote it: one run decides each epoch.
+    pub run: String,
+    /// Source (its stable id: `<table>@<options hash>#<read>`) → the input range.
     pub sources: BTreeMap<String, SourceRangeView>,
     /// Output (`<n>:<table>`) → the objects the commit made visible.
     pub objects: BTreeMap<String, Vec<String>>,
+    /// Stateful operator (its stable id) → the size of its snapshots (bytes, all
+    /// workers); empty for a job without snapshotted state.
+    pub state: BTreeMap<String, u64>,
+    /// The record and its snapshots (bytes).
+    pub size_bytes: u64,
+    /// From its request to its record (ms): barrier alignment, snapshots, staging.
+    pub duration_ms: Option<i64>,
+    /// True when every snapshot it names is still kept: the job can restore from it
+    /// (the newest two checkpoints with state always are).
+    pub restorable: bool,
 }
 
 /// A job's commit manifest.
@@ -100,7 +117,7 @@ async fn job_commits(
             commits: Vec::new(),
         }));
     }
-    let dir = m.checkpoint_root.join(&job.id).display().to_string();
+    let dir = m.checkpoints.job_dir(&job.id);
     let read_dir = dir.clone();
     let commits = tokio::task::spawn_blocking(move || read_commits(&read_dir))
         .await
@@ -117,19 +134,14 @@ async fn job_commits(
 /// `sluice_compiler::instance::CheckpointRecord`), as views; records this master cannot
 /// read are skipped.
 fn read_commits(dir: &str) -> Result<Vec<CommitView>, String> {
-    use sluice_compiler::instance::{is_record_name, CheckpointRecord};
     let d = sluice_connectors::ObjectDir::open(dir).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
-    for name in d.list().map_err(|e| e.to_string())? {
-        if !is_record_name(&name) {
-            continue;
-        }
-        let Some(bytes) = d.get(&name).map_err(|e| e.to_string())? else {
-            continue;
-        };
-        let Ok(r) = serde_json::from_slice::<CheckpointRecord>(&bytes) else {
-            continue;
-        };
+    for (r, record_bytes) in
+        sluice_connectors::checkpoint_store::all_records(&d).map_err(|e| e.to_string())?
+    {
+        let (state, restorable) =
+            crate::checkpoints::state_sizes(&d, &r).map_err(|e| e.to_string())?;
+        let size_bytes = record_bytes + state.values().sum::<u64>();
         let sources = r
             .sources
             .into_iter()
@@ -157,11 +169,15 @@ fn read_commits(dir: &str) -> Result<Vec<CommitView>, String> {
             epoch: r.epoch,
             completed_at: super::views::rfc3339(r.completed_at_ms),
             workers: r.workers,
+            run: r.run,
             sources,
             objects,
+            state,
+            size_bytes,
+            duration_ms: r.requested_at_ms.map(|t| r.completed_at_ms - t),
+            restorable,
         });
     }
-    out.sort_by_key(|c| c.epoch);
     Ok(out)
 }
 
@@ -264,15 +280,17 @@ async fn get_job(
 
 /// Change a job's SQL, resources, cluster or desired state. Any change bumps its
 /// version; the watchdog then replaces the running instance (a parallelism change is
-/// a rescale).
+/// a rescale). With `plan_id` (from `POST …/plan`) the change applies only if that is
+/// still its plan; with `?dry_run=true` nothing changes and the answer is the job as it
+/// would be.
 #[utoipa::path(patch, path = "/api/v1/jobs/{name}", tag = "jobs",
-    params(("name" = String, Path, description = "The job's name")),
+    params(("name" = String, Path, description = "The job's name"), UpdateJobQuery),
     request_body = UpdateJobRequest,
     responses(
-        (status = 200, description = "The job after the change", body = JobView),
+        (status = 200, description = "The job after the change (or as it would be, with `dry_run`)", body = JobView),
         (status = 400, description = "Invalid request (limits, cluster)", body = ErrorBody),
         (status = 404, description = "No such job", body = ErrorBody),
-        (status = 409, description = "Changed concurrently; read it again", body = ErrorBody),
+        (status = 409, description = "Changed concurrently, or `plan_id` is outdated; read it again", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Malformed body, or SQL that does not compile", body = ErrorBody),
@@ -281,23 +299,214 @@ async fn get_job(
 async fn update_job(
     State(m): State<AppState>,
     ApiPath(name): ApiPath<String>,
+    ApiQuery(q): ApiQuery<UpdateJobQuery>,
     ApiJson(req): ApiJson<UpdateJobRequest>,
 ) -> Result<Json<JobView>, ApiError> {
-    let r = req.resources.unwrap_or_default();
-    let job = m.update_job(
-        &name,
-        JobPatch {
-            sql: req.sql,
-            parallelism: r.parallelism,
-            memory_mb: r.memory_mb,
-            gpus: r.gpus,
-            cluster: req.cluster,
-            desired_state: req.desired_state,
-        },
-    )?;
+    let plan_id = req.plan_id.clone();
+    let patch = job_patch(req);
+    if q.dry_run == Some(true) {
+        let plan = plan_off_thread(&m, &name, patch).await?;
+        let status = m.status_of(&plan.old)?;
+        let mut job = plan.new;
+        if !plan.changes.is_empty() {
+            job.version += 1;
+        }
+        return Ok(Json(JobView::new(&job, &status, &[])));
+    }
+    let job = m.update_job_planned(&name, patch, plan_id.as_deref())?;
     let status = m.status_of(&job)?;
     let instances = m.instances().unwrap_or_default();
     Ok(Json(JobView::new(&job, &status, &instances)))
+}
+
+fn job_patch(req: UpdateJobRequest) -> JobPatch {
+    let r = req.resources.unwrap_or_default();
+    JobPatch {
+        sql: req.sql,
+        parallelism: r.parallelism,
+        memory_mb: r.memory_mb,
+        gpus: r.gpus,
+        cluster: req.cluster,
+        desired_state: req.desired_state,
+        from_savepoint: req.from_savepoint,
+    }
+}
+
+/// Computes a change's plan off the async workers (it compiles SQL and reads the
+/// checkpoint store).
+async fn plan_off_thread(
+    m: &AppState,
+    name: &str,
+    patch: JobPatch,
+) -> Result<crate::service::JobPlan, ApiError> {
+    let (m, name) = (m.clone(), name.to_string());
+    Ok(tokio::task::spawn_blocking(move || {
+        sluice_compiler::limits::on_compile_stack(|| m.plan_job_change(&name, patch))
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("planning the change: {e}")))??)
+}
+
+/// Stop a job with a savepoint: the job is stopped (its instance ends without
+/// committing anything after its latest checkpoint), then that checkpoint is kept as a
+/// savepoint — never pruned, listed by `GET …/savepoints`, and the job (or a new
+/// version of it) can start from it later (`PATCH` with `from_savepoint`). A stopped
+/// job's latest checkpoint is kept the same way.
+#[utoipa::path(post, path = "/api/v1/jobs/{name}/savepoints", tag = "jobs",
+    params(("name" = String, Path, description = "The job's name")),
+    responses(
+        (status = 201, description = "Stopped; the savepoint", body = SavepointView),
+        (status = 400, description = "Invalid path", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 409, description = "The job does not checkpoint or has no checkpoint yet (nothing is stopped then), or its instance did not stop within 60 s", body = ErrorBody),
+        (status = 503, description = "The store or the checkpoint store failed", body = ErrorBody),
+    ))]
+async fn stop_with_savepoint(
+    State(m): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<(StatusCode, Json<SavepointView>), ApiError> {
+    let job = m.job(&name)?;
+    if job.checkpoint_interval_ms.is_none() {
+        return Err(ServiceError::Conflict(format!(
+            "job '{name}' does not checkpoint (a bounded job without SET '{}'): there is nothing to keep",
+            sluice_compiler::instance::CHECKPOINT_INTERVAL_KEY
+        ))
+        .into());
+    }
+    // Nothing to keep yet: say so before stopping anything.
+    let dir = m.checkpoints.job_dir(&job.id);
+    let probe = dir.clone();
+    let has_checkpoint =
+        tokio::task::spawn_blocking(move || crate::checkpoints::latest(&probe).is_some())
+            .await
+            .map_err(|e| ApiError::internal(format!("reading checkpoints: {e}")))?;
+    if !has_checkpoint {
+        return Err(ServiceError::Conflict(format!(
+            "job '{name}' has no checkpoint yet (it checkpoints every {} ms): nothing was stopped; try again after its first checkpoint",
+            job.checkpoint_interval_ms.unwrap_or_default()
+        ))
+        .into());
+    }
+    // The version that ran (the stop makes a new one).
+    let version = job.version;
+    let job = if job.desired_state == DesiredState::Running {
+        m.update_job(
+            &name,
+            JobPatch {
+                desired_state: Some(DesiredState::Stopped),
+                ..JobPatch::default()
+            },
+        )?
+    } else {
+        job
+    };
+    // The instance ends without committing past its latest checkpoint; only then is
+    // that checkpoint final (a running instance would prune snapshots behind it).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while m
+        .instances()?
+        .iter()
+        .any(|i| i.job_id == job.id && i.state.is_live())
+    {
+        if std::time::Instant::now() > deadline {
+            return Err(ServiceError::Conflict(format!(
+                "job '{name}' is stopping but its instance has not ended within 60 s: try again"
+            ))
+            .into());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let sp = tokio::task::spawn_blocking(move || crate::checkpoints::pin_latest(&dir, version))
+        .await
+        .map_err(|e| ApiError::internal(format!("taking the savepoint: {e}")))?
+        .map_err(|e| match e {
+            crate::checkpoints::SavepointError::NoCheckpoint => {
+                ServiceError::Conflict(format!("job '{name}' stopped, but {e}"))
+            }
+            crate::checkpoints::SavepointError::Store(m) => ServiceError::CheckpointStore(m),
+        })?;
+    Ok((StatusCode::CREATED, Json(SavepointView::new(&sp))))
+}
+
+/// A job's savepoints, oldest first.
+#[utoipa::path(get, path = "/api/v1/jobs/{name}/savepoints", tag = "jobs",
+    params(("name" = String, Path, description = "The job's name")),
+    responses(
+        (status = 200, description = "Its savepoints", body = Vec<SavepointView>),
+        (status = 400, description = "Invalid path", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 503, description = "The store or the checkpoint store failed", body = ErrorBody),
+    ))]
+async fn list_savepoints(
+    State(m): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<Vec<SavepointView>>, ApiError> {
+    let job = m.job(&name)?;
+    let dir = m.checkpoints.job_dir(&job.id);
+    let list = tokio::task::spawn_blocking(move || crate::checkpoints::savepoints(&dir))
+        .await
+        .map_err(|e| ApiError::internal(format!("listing savepoints: {e}")))?
+        .map_err(ServiceError::CheckpointStore)?;
+    Ok(Json(list.iter().map(SavepointView::new).collect()))
+}
+
+/// Delete a savepoint: its snapshots are no longer kept for it (runs of the job prune
+/// them like any other checkpoint's).
+#[utoipa::path(delete, path = "/api/v1/jobs/{name}/savepoints/{epoch}", tag = "jobs",
+    params(
+        ("name" = String, Path, description = "The job's name"),
+        ("epoch" = u64, Path, description = "The savepoint's epoch"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Invalid path", body = ErrorBody),
+        (status = 404, description = "No such job or savepoint", body = ErrorBody),
+        (status = 503, description = "The store or the checkpoint store failed", body = ErrorBody),
+    ))]
+async fn delete_savepoint(
+    State(m): State<AppState>,
+    ApiPath((name, epoch)): ApiPath<(String, u64)>,
+) -> Result<StatusCode, ApiError> {
+    let job = m.job(&name)?;
+    let dir = m.checkpoints.job_dir(&job.id);
+    let deleted =
+        tokio::task::spawn_blocking(move || crate::checkpoints::delete_savepoint(&dir, epoch))
+            .await
+            .map_err(|e| ApiError::internal(format!("deleting the savepoint: {e}")))?
+            .map_err(ServiceError::CheckpointStore)?;
+    if !deleted {
+        return Err(
+            ServiceError::NotFound(format!("job '{name}' has no savepoint {epoch}")).into(),
+        );
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Plan a change before applying it: the same body as `PATCH /api/v1/jobs/{name}`,
+/// nothing is changed or stopped. Says per source whether it resumes at its
+/// checkpointed position or reads from its start, per stateful operator whether its
+/// state is kept, reset, new or dropped (with the state size in the latest checkpoint),
+/// per sink what changes, and what happens to the running instance. Apply exactly this
+/// plan with `PATCH` and its `plan_id`.
+#[utoipa::path(post, path = "/api/v1/jobs/{name}/plan", tag = "jobs",
+    params(("name" = String, Path, description = "The job's name")),
+    request_body = UpdateJobRequest,
+    responses(
+        (status = 200, description = "What the change would do", body = JobPlanView),
+        (status = 400, description = "Invalid request (limits, cluster)", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "Malformed body, or SQL that does not compile", body = ErrorBody),
+        (status = 503, description = "The store failed", body = ErrorBody),
+    ))]
+async fn plan_job(
+    State(m): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(req): ApiJson<UpdateJobRequest>,
+) -> Result<Json<JobPlanView>, ApiError> {
+    let plan = plan_off_thread(&m, &name, job_patch(req)).await?;
+    Ok(Json(JobPlanView::new(&plan)))
 }
 
 /// Delete a job; the watchdog stops its instances. Its events stay readable by id

@@ -74,6 +74,211 @@ pub struct UpdateJobRequest {
     pub cluster: Option<String>,
     /// `running` or `stopped`.
     pub desired_state: Option<DesiredState>,
+    /// Start from this savepoint (its epoch, from `GET /api/v1/jobs/{name}/savepoints`)
+    /// instead of the latest checkpoint; output committed after it is written again.
+    pub from_savepoint: Option<u64>,
+    /// Apply only if this is still the change's plan (`plan_id` of
+    /// `POST /api/v1/jobs/{name}/plan` for the same body): 409 `conflict` when the job
+    /// changed since the plan was made.
+    pub plan_id: Option<String>,
+}
+
+/// `PATCH /api/v1/jobs/{name}` query.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UpdateJobQuery {
+    /// Check and compile the change and answer the job as it would be, without
+    /// changing anything (the plan of what the change keeps: `POST …/plan`).
+    pub dry_run: Option<bool>,
+}
+
+/// A savepoint: a checkpoint kept until the job is deleted, to start from later.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SavepointView {
+    /// The epoch of the checkpoint it keeps (what `from_savepoint` names).
+    pub epoch: u64,
+    /// When it was taken (RFC 3339).
+    pub taken_at: String,
+    /// When its checkpoint completed (RFC 3339).
+    pub checkpoint_completed_at: String,
+    /// The job's spec version when it was taken (the version that was running, when
+    /// taking it stopped the job).
+    pub job_version: u64,
+    /// Workers of the run that wrote it.
+    pub workers: usize,
+    /// Source (its stable id) → each worker's position.
+    #[schema(value_type = Object)]
+    pub sources: BTreeMap<String, Vec<serde_json::Value>>,
+    /// The stateful operators (stable ids) whose state it holds.
+    pub operators: Vec<String>,
+}
+
+impl SavepointView {
+    /// The view of a savepoint.
+    pub fn new(s: &sluice_compiler::instance::Savepoint) -> SavepointView {
+        SavepointView {
+            epoch: s.record.epoch,
+            taken_at: rfc3339(s.taken_at_ms),
+            checkpoint_completed_at: rfc3339(s.record.completed_at_ms),
+            job_version: s.job_version,
+            workers: s.record.workers,
+            sources: s.record.sources.clone(),
+            operators: s.record.state.keys().cloned().collect(),
+        }
+    }
+}
+
+/// One source, stateful operator or sink in a [`JobPlanView`].
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlanItemView {
+    /// The table (sources, sinks) or operator kind (`WindowAggregate`, `Reduce`, …).
+    pub name: String,
+    /// Its stable id: the key of its position or state in checkpoints.
+    pub id: String,
+    /// The operator's EXPLAIN PHYSICAL line, or the table's connector.
+    pub detail: String,
+    /// `kept` (a source resumes at its checkpointed position, an operator keeps its
+    /// state, a sink is unchanged), `reset` (starts from scratch, or the sink changed),
+    /// `new` or `dropped`.
+    #[schema(example = "kept")]
+    pub outcome: String,
+    /// Why, in a sentence.
+    pub reason: String,
+    /// Kept or dropped operator state: its size in the latest checkpoint (bytes).
+    pub state_bytes: Option<u64>,
+    /// A kept source: its position in the latest checkpoint (one entry per worker of
+    /// the run that wrote it).
+    pub position: Option<Vec<serde_json::Value>>,
+}
+
+/// The checkpoint a restart restores from.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlanCheckpointView {
+    /// Its epoch.
+    pub epoch: u64,
+    /// When it completed (RFC 3339).
+    pub completed_at: String,
+    /// Workers of the run that wrote it.
+    pub workers: usize,
+}
+
+/// `POST /api/v1/jobs/{name}/plan`: what a change would do, before it is applied.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobPlanView {
+    /// The job.
+    pub job: String,
+    /// Its version now (the change would make it the next one).
+    pub version: u64,
+    /// Pass it as `plan_id` to `PATCH /api/v1/jobs/{name}` (same body) to apply exactly
+    /// this plan: refused with 409 once the job changed.
+    pub plan_id: String,
+    /// The changes in words (empty: the change changes nothing).
+    pub changes: Vec<String>,
+    /// What happens to the running instance.
+    pub restart: String,
+    /// Why the job does not checkpoint now, if it does not.
+    pub old_not_checkpointed: Option<String>,
+    /// Why it would not checkpoint after the change, if it would not.
+    pub new_not_checkpointed: Option<String>,
+    /// The checkpoint a restart would restore from (none yet: sources start over).
+    pub latest_checkpoint: Option<PlanCheckpointView>,
+    /// Per source read.
+    pub sources: Vec<PlanItemView>,
+    /// Per stateful operator.
+    pub operators: Vec<PlanItemView>,
+    /// Per sink table.
+    pub sinks: Vec<PlanItemView>,
+    /// Operator state carried over (bytes, from the latest checkpoint).
+    pub state_bytes_kept: u64,
+    /// Operator state dropped or rebuilt from the inputs (bytes in the latest
+    /// checkpoint; state never snapshotted is not counted).
+    pub state_bytes_dropped: u64,
+}
+
+impl JobPlanView {
+    /// The view of a plan.
+    pub fn new(p: &crate::service::JobPlan) -> JobPlanView {
+        use sluice_compiler::state::{Change, Outcome};
+        let outcome = |o: Outcome| {
+            match o {
+                Outcome::Kept => "kept",
+                Outcome::Reset => "reset",
+                Outcome::New => "new",
+                Outcome::Dropped => "dropped",
+            }
+            .to_string()
+        };
+        let latest = p.latest.as_ref();
+        let state_bytes = |c: &Change| latest.and_then(|l| l.state_bytes.get(&c.id).copied());
+        let item = |c: &Change, with_position: bool| PlanItemView {
+            name: c.name.clone(),
+            id: c.id.clone(),
+            detail: c.detail.clone(),
+            outcome: outcome(c.outcome),
+            reason: c.reason.clone(),
+            state_bytes: state_bytes(c),
+            position: if with_position && c.outcome == Outcome::Kept {
+                latest.and_then(|l| l.sources.get(&c.id).cloned())
+            } else {
+                None
+            },
+        };
+        let operators: Vec<PlanItemView> =
+            p.state.operators.iter().map(|c| item(c, false)).collect();
+        let kept: u64 = operators
+            .iter()
+            .filter(|o| o.outcome == "kept")
+            .filter_map(|o| o.state_bytes)
+            .sum();
+        let dropped: u64 = operators
+            .iter()
+            .filter(|o| o.outcome != "kept")
+            .filter_map(|o| o.state_bytes)
+            .sum();
+        let (old, new) = (&p.old, &p.new);
+        let restart = if p.changes.is_empty() {
+            "nothing changes: no restart".to_string()
+        } else if new.desired_state == DesiredState::Stopped {
+            "the job stops (its instance is stopped); its checkpoints are kept".to_string()
+        } else if old.desired_state == DesiredState::Stopped {
+            "the job starts with the change (it was stopped)".to_string()
+        } else {
+            let from = match latest {
+                Some(l) => format!("from checkpoint {}", l.epoch),
+                None => "with its sources at their start (no checkpoint yet)".to_string(),
+            };
+            let mut r = format!("the running instance is stopped and a new one starts {from}");
+            if new.resources.parallelism != old.resources.parallelism {
+                r.push_str(&format!(
+                    ", at parallelism {} instead of {} (partitioned positions and window \
+                     state are dealt over the new workers; a generator's per-worker \
+                     position starts over)",
+                    new.resources.parallelism, old.resources.parallelism
+                ));
+            }
+            r
+        };
+        JobPlanView {
+            job: old.name.clone(),
+            version: old.version,
+            plan_id: p.plan_id.clone(),
+            changes: p.changes.clone(),
+            restart,
+            old_not_checkpointed: p.state.old_not_checkpointed.clone(),
+            new_not_checkpointed: p.state.new_not_checkpointed.clone(),
+            latest_checkpoint: latest.map(|l| PlanCheckpointView {
+                epoch: l.epoch,
+                completed_at: rfc3339(l.completed_at_ms),
+                workers: l.workers,
+            }),
+            sources: p.state.sources.iter().map(|c| item(c, true)).collect(),
+            operators,
+            sinks: p.state.sinks.iter().map(|c| item(c, false)).collect(),
+            state_bytes_kept: kept,
+            state_bytes_dropped: dropped,
+        }
+    }
 }
 
 /// `POST /api/v1/jobs/validate`.

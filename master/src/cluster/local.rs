@@ -195,6 +195,7 @@ pub fn write_failed_status(instance_dir: &Path, message: &str) {
         run: InstanceRunState::Failed {
             user_error: false,
             message: message.to_string(),
+            superseded: false,
         },
         started_at_ms: now,
         heartbeat_at_ms: now,
@@ -530,6 +531,7 @@ impl LocalCluster {
         }
         let retired = dir.join(RETIRED).exists();
 
+        let mut superseded = false;
         let (state, message, user_error) = if alive {
             let state = if status.is_some() {
                 InstanceState::Running
@@ -543,7 +545,11 @@ impl LocalCluster {
                 Some(InstanceRunState::Failed {
                     user_error,
                     message,
-                }) => (InstanceState::Failed, Some(message.clone()), *user_error),
+                    superseded: s,
+                }) => {
+                    superseded = *s;
+                    (InstanceState::Failed, Some(message.clone()), *user_error)
+                }
                 _ if stop_requested => (InstanceState::Stopped, None, false),
                 _ => {
                     let message = match std::fs::read_to_string(dir.join(EXIT_STATUS)) {
@@ -596,6 +602,7 @@ impl LocalCluster {
             state,
             message,
             user_error,
+            superseded,
             stop_requested,
             retired,
             pids: pid.into_iter().collect(),

@@ -141,10 +141,12 @@ mod fixtures {
             desired_state: DesiredState::Running,
             plan: sluice_compiler::DataflowPlan { outputs: vec![] },
             checkpoint_interval_ms: None,
+            checkpoints_retained: None,
             bounded: false,
             created_at_ms: 1_000,
             updated_at_ms: 1_000 + version as i64,
             owner: None,
+            restore_from: None,
         }
     }
 

@@ -28,6 +28,10 @@
 //! * An instance of the current version that reports `finished` finishes the job even
 //!   when it was stop-requested meanwhile or its end was already counted (it looked
 //!   hung): the job's work is done, and a restart would run it again.
+//! * An instance that ended *superseded* (another instance of the job, e.g. a second
+//!   master's over a copy of the data directory, wrote the checkpoint it was about to
+//!   write, and it stopped without committing) fails the job without a restart: a
+//!   restart would only take the job back from the instance that owns it now.
 //! * A start that fails ([`start_failed`], applied by the executor) counts like a
 //!   crash: the same backoff, the same limit on failures within the window.
 //! * The backoff is `min(min(initial · multiplier^(k−1), max) · jitter, max)`: the jitter
@@ -49,7 +53,8 @@ use crate::model::{
 
 /// Event kinds, most relevant first: a `SetStatus` carrying several happenings takes
 /// the kind of the most relevant one and joins all their messages.
-const EVENT_RANK: [&str; 6] = [
+const EVENT_RANK: [&str; 7] = [
+    "instance_superseded",
     "instance_failed",
     "restart_scheduled",
     "instance_finished",
@@ -226,6 +231,22 @@ impl<'a> Ctx<'a> {
                 InstanceState::Stopped => detail("stopped without a request"),
                 _ => detail("failed"),
             };
+            if inst.superseded {
+                if matches!(plan.status.state, JobState::Finished | JobState::Failed) {
+                    continue;
+                }
+                // Fenced: another instance of this job (another master's, over the same
+                // checkpoints) owns it now; a restart would take it back from that one.
+                plan.status.last_accounted_instance = Some(id.clone());
+                plan.status.next_start_at_ms = None;
+                let reason = format!(
+                    "{what}; another instance of this job, started by another master over \
+                     the same checkpoint store, owns it now, so this master does not restart \
+                     it (if that is wrong, stop the other master's job, then restart this one)"
+                );
+                plan.transition(JobState::Failed, reason, Some("instance_superseded"), now);
+                continue;
+            }
             let user_error = inst
                 .user_error
                 .then(|| inst.message.as_deref().unwrap_or("no message").to_string());

@@ -99,6 +99,7 @@ fn inst(id: &str, job: &DesiredJob, state: InstanceState) -> ObservedInstance {
         state,
         message: None,
         user_error: false,
+        superseded: false,
         stop_requested: false,
         retired: false,
         pids: vec![4242],
@@ -257,6 +258,7 @@ enum Situation {
     Finished,
     Failed,
     FailedUserError,
+    Superseded,
     Crashed,
     StoppedWithoutRequest,
     StoppedWithRequest,
@@ -272,13 +274,14 @@ enum Situation {
     AlreadyAccounted,
 }
 
-const SITUATIONS: [Situation; 19] = [
+const SITUATIONS: [Situation; 20] = [
     Situation::None,
     Situation::Starting,
     Situation::Running,
     Situation::Finished,
     Situation::Failed,
     Situation::FailedUserError,
+    Situation::Superseded,
     Situation::Crashed,
     Situation::StoppedWithoutRequest,
     Situation::StoppedWithRequest,
@@ -332,6 +335,12 @@ fn build(sit: Situation, job: &mut DesiredJob) -> Vec<ObservedInstance> {
             let mut i = inst("i1", job, I::Failed);
             i.message = Some("table t does not exist".to_string());
             i.user_error = true;
+            vec![i]
+        }
+        Situation::Superseded => {
+            let mut i = inst("i1", job, I::Failed);
+            i.message = Some("superseded: checkpoint 7 was written by another instance".into());
+            i.superseded = true;
             vec![i]
         }
         Situation::Crashed => {
@@ -489,6 +498,22 @@ fn expected(sit: Situation, job: &DesiredJob) -> Vec<Action> {
             status.next_start_at_ms = None;
             vec![set(status, "instance_failed", reason), retire("i1")]
         }
+        // Fenced by another instance of the job: failed, never restarted (a restart
+        // would take the job back from the instance that owns it now).
+        (S::Superseded, WantRunning) => {
+            if terminal {
+                return vec![retire("i1")];
+            }
+            let reason = "instance i1 failed (superseded: checkpoint 7 was written by another \
+                          instance); another instance of this job, started by another master \
+                          over the same checkpoint store, owns it now, so this master does not \
+                          restart it (if that is wrong, stop the other master's job, then \
+                          restart this one)";
+            let mut status = moved(st, JobState::Failed, reason);
+            status.last_accounted_instance = Some("i1".to_string());
+            status.next_start_at_ms = None;
+            vec![set(status, "instance_superseded", reason), retire("i1")]
+        }
         (S::Crashed, WantRunning) => restart(
             "instance i1 crashed (killed by signal 9)",
             vec![retire("i1")],
@@ -506,6 +531,7 @@ fn expected(sit: Situation, job: &DesiredJob) -> Vec<Action> {
             S::Finished
             | S::Failed
             | S::FailedUserError
+            | S::Superseded
             | S::Crashed
             | S::StoppedWithoutRequest
             | S::StoppedWithRequest
@@ -597,7 +623,7 @@ fn table_desired_state_x_job_state_x_situation_gives_exact_actions_and_is_idempo
             }
         }
     }
-    assert_eq!(cases, 2 * 7 * 19);
+    assert_eq!(cases, 2 * 7 * 20);
 }
 
 /// The table's status fixtures are what `decide` writes: a world that already

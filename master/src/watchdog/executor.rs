@@ -260,8 +260,12 @@ fn launch_spec(m: &Master, job: &Job, instance_id: &str) -> LaunchSpec {
             secret_key_file: m.seal_key_file(),
             checkpoint: job.checkpoint_interval_ms.map(|interval_ms| {
                 sluice_compiler::instance::CheckpointConfig {
-                    dir: m.checkpoint_root.join(&job.id).display().to_string(),
+                    dir: m.checkpoints.job_dir(&job.id),
                     interval_ms,
+                    restore_from: job.restore_from,
+                    retained: job
+                        .checkpoints_retained
+                        .unwrap_or(sluice_compiler::instance::DEFAULT_CHECKPOINTS_RETAINED),
                 }
             }),
         },
@@ -269,16 +273,11 @@ fn launch_spec(m: &Master, job: &Job, instance_id: &str) -> LaunchSpec {
 }
 
 /// Deletes the checkpoint directories (`<checkpoint root>/<job id>`) of jobs that no
-/// longer exist and have no live instance in `observed`. The job ids are read under
-/// [`Master::starts`], so a job created meanwhile cannot have started an instance that
-/// writes there yet.
+/// longer exist and have no live instance in `observed` (in a shared store, only of
+/// jobs this master ran: see [`crate::checkpoints::CheckpointStore::collect`]). The job
+/// ids are read under [`Master::starts`], so a job created meanwhile cannot have
+/// started an instance that writes there yet.
 fn collect_checkpoints(m: &Master, observed: &[ObservedInstance]) -> Result<(), String> {
-    let root = &m.checkpoint_root;
-    let entries = match std::fs::read_dir(root) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(format!("cannot list {}: {e}", root.display())),
-    };
     let _starts = m.lock_starts();
     let jobs: BTreeSet<String> = m
         .store
@@ -287,26 +286,13 @@ fn collect_checkpoints(m: &Master, observed: &[ObservedInstance]) -> Result<(), 
         .into_iter()
         .map(|j| j.id)
         .collect();
-    let mut errors = Vec::new();
-    for entry in entries.flatten() {
-        let Ok(job_id) = entry.file_name().into_string() else {
-            continue;
-        };
-        let running = observed
-            .iter()
-            .any(|i| i.job_id == job_id && i.state.is_live());
-        if jobs.contains(&job_id) || running || !entry.file_type().is_ok_and(|t| t.is_dir()) {
-            continue;
-        }
-        if let Err(e) = std::fs::remove_dir_all(entry.path()) {
-            errors.push(format!("cannot delete {}: {e}", entry.path().display()));
-        }
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors.join("; "))
-    }
+    let live: BTreeSet<String> = observed
+        .iter()
+        .filter(|i| i.state.is_live())
+        .map(|i| i.job_id.clone())
+        .collect();
+    let seen: BTreeSet<String> = observed.iter().map(|i| i.job_id.clone()).collect();
+    m.checkpoints.collect(&jobs, &live, &seen)
 }
 
 /// Runs the reconcile loop until `wake` is disconnected: a cycle every `interval`, or

@@ -94,6 +94,7 @@ impl Cluster for FakeCluster {
                 state: InstanceState::Running,
                 message: None,
                 user_error: false,
+                superseded: false,
                 stop_requested: false,
                 retired: false,
                 pids: vec![1],
@@ -173,7 +174,9 @@ fn master(
         workflows: workflows.clone(),
         scheduler_wake: Mutex::new(None),
         scheduler: SchedulerConfig::default(),
-        checkpoint_root: std::env::temp_dir().join("sluice-unused-checkpoints"),
+        checkpoints: crate::checkpoints::CheckpointStore::private(
+            &std::env::temp_dir().join("sluice-unused-checkpoints"),
+        ),
         seal_key: None,
         seal_key_path: None,
         starts: Mutex::new(()),

@@ -76,6 +76,7 @@ fn inst(id: &str, state: InstanceState) -> ObservedInstance {
         },
         state,
         user_error: false,
+        superseded: false,
         stop_requested: false,
         retired: false,
         pids: vec![42],

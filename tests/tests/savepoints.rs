@@ -1,0 +1,117 @@
+//! R5, stop with a savepoint: a job checkpointing every 100 ms (so a checkpoint is
+//! nearly always in flight) is stopped with `sluice job stop --savepoint`, its savepoint
+//! is listed over REST, and `sluice job start --from-savepoint` resumes it there: no
+//! record is written twice and none is lost. The real `sluice serve`, its CLI, real
+//! worker processes, files on disk.
+
+use serde_json::json;
+use sluice_tests::{committed_ids, stdout, MasterProcess};
+
+#[test]
+fn stop_with_a_savepoint_then_start_from_it_writes_every_record_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let m = MasterProcess::start(&dir.path().join("data"), &[]);
+    let sql = format!(
+        "SET 'execution.checkpointing.interval' = '100ms';\n\
+         CREATE TABLE src (id BIGINT, v BIGINT) WITH ('connector' = 'datagen', \
+           'rows-per-second' = '500', 'fields.id.kind' = 'sequence', 'fields.id.min' = '1', \
+           'fields.v.min' = '0', 'fields.v.max' = '9');\n\
+         CREATE TABLE dst (id BIGINT, v BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', \
+           'format' = 'csv', 'csv.header' = 'true');\n\
+         INSERT INTO dst SELECT id, v FROM src;\n",
+        out.display()
+    );
+    let (s, v) = m.request(
+        "POST",
+        "/api/v1/jobs",
+        Some(json!({"name": "sp", "sql": sql, "resources": {"parallelism": 2}})),
+    );
+    assert_eq!(s, 201, "{v}");
+    m.wait_for(60, "committed output", || {
+        (committed_ids(&out).len() > 300).then_some(())
+    });
+
+    let o = m.cli(&["job", "stop", "sp", "--savepoint"]);
+    let text = stdout(&o);
+    assert!(
+        o.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let epoch: u64 = text
+        .split("with savepoint ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no savepoint epoch in: {text}"));
+    let job = m.get("/api/v1/jobs/sp");
+    assert_eq!(job["desired_state"], "stopped", "{job}");
+    let listed = m.get("/api/v1/jobs/sp/savepoints");
+    let sp = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["epoch"] == epoch)
+        .unwrap_or_else(|| panic!("savepoint {epoch} not listed: {listed}"))
+        .clone();
+    assert_eq!(sp["job_version"], 1, "{sp}");
+    // Stopped at the savepoint: what is committed is exactly what it covers.
+    let at_stop = committed_ids(&out);
+    assert!(at_stop.values().all(|n| *n == 1));
+    let last = *at_stop.keys().max().unwrap();
+
+    // An unknown savepoint is refused.
+    let (s, v) = m.request(
+        "PATCH",
+        "/api/v1/jobs/sp",
+        Some(json!({"desired_state": "running", "from_savepoint": 999_999})),
+    );
+    assert_eq!(s, 404, "{v}");
+
+    let o = m.cli(&["job", "start", "sp", "--from-savepoint", &epoch.to_string()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    m.wait_for(60, "output after the restart", || {
+        let ids = committed_ids(&out);
+        (ids.keys().filter(|id| **id > last + 500).count() > 100).then_some(())
+    });
+    let ids = committed_ids(&out);
+    let twice: Vec<_> = ids.iter().filter(|(_, n)| **n > 1).take(5).collect();
+    assert!(twice.is_empty(), "written twice: {twice:?}");
+    let missing: Vec<i64> = (1..=last + 500)
+        .filter(|i| !ids.contains_key(i))
+        .take(5)
+        .collect();
+    assert!(missing.is_empty(), "lost: {missing:?}");
+    // The new instance says where it started.
+    let log = m.newest_instance_log("sp");
+    assert!(
+        log.contains(&format!("restored from savepoint {epoch}")),
+        "{log}"
+    );
+
+    // A savepoint is deleted on request; once only.
+    let path = format!("/api/v1/jobs/sp/savepoints/{epoch}");
+    assert_eq!(m.request("DELETE", &path, None).0, 204);
+    assert_eq!(m.get("/api/v1/jobs/sp/savepoints"), json!([]));
+    assert_eq!(m.request("DELETE", &path, None).0, 404);
+
+    // A job without a checkpoint yet is not stopped: there would be nothing to keep.
+    let slow = sql.replace("'100ms'", "'1h'").replace(
+        &out.display().to_string(),
+        &dir.path().join("out2").display().to_string(),
+    );
+    let (s, v) = m.request(
+        "POST",
+        "/api/v1/jobs",
+        Some(json!({"name": "fresh", "sql": slow})),
+    );
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = m.request("POST", "/api/v1/jobs/fresh/savepoints", None);
+    assert_eq!(s, 409, "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("no checkpoint yet"),
+        "{v}"
+    );
+    assert_eq!(m.get("/api/v1/jobs/fresh")["desired_state"], "running");
+}
