@@ -381,6 +381,21 @@ pub enum TopKStrategy {
 }
 
 impl PhysicalPlan {
+    /// True for a `HashJoin` that runs as the symmetric hash join (an inner join with an
+    /// interval bound, or of two append-only inputs): state is each side's held rows,
+    /// and its output is append-only. Other joins run arranged.
+    pub fn is_symmetric_join(&self) -> bool {
+        matches!(
+            self,
+            PhysicalPlan::HashJoin {
+                kind: JoinKind::Inner,
+                interval,
+                append_only,
+                ..
+            } if interval.is_some() || *append_only
+        )
+    }
+
     /// True for the nodes that run on row collections (all but `Source`, `Calc`,
     /// `WindowAssign`, which stay columnar after a source, and `Values`): the nodes a
     /// renderer can compute once and reuse (see [`PhysicalPlan::shared_subplans`]).

@@ -26,7 +26,7 @@
 //! Top-N, an aggregate feeding one) does not yet, and after a restart its sources read
 //! from their start.
 
-use crate::physical::{DataflowPlan, PhysicalPlan, SinkTarget};
+use crate::physical::{DataflowPlan, PhysicalPlan, SinkTarget, TopKStrategy};
 use serde::{Deserialize, Serialize};
 use sluice_catalogs::TableDescriptor;
 use std::collections::{BTreeMap, BTreeSet};
@@ -70,11 +70,27 @@ pub fn checkpoint_mode(plan: &DataflowPlan) -> Result<Barriers, String> {
                 walk(input, seen, true)
             }
             PhysicalPlan::Reduce { input, .. } if !above => walk(input, seen, true),
-            PhysicalPlan::Reduce { .. } => Err(
-                "the plan has an aggregate (Reduce) feeding another stateful operator, \
-                 which is not snapshotted yet"
-                    .into(),
-            ),
+            // Re-emits its restored tops, as `Reduce` does.
+            PhysicalPlan::TopK {
+                input,
+                strategy: TopKStrategy::Monotonic,
+                ..
+            } if !above => walk(input, seen, true),
+            // Restores without emitting anything, so any operator may consume it; its
+            // inputs must not re-emit into it.
+            PhysicalPlan::HashJoin { left, right, .. } if p.is_symmetric_join() => {
+                walk(left, seen, true)?;
+                walk(right, seen, true)
+            }
+            PhysicalPlan::Reduce { .. }
+            | PhysicalPlan::TopK {
+                strategy: TopKStrategy::Monotonic,
+                ..
+            } => Err(format!(
+                "the plan has an operator that re-emits its state when restored ({}) feeding \
+                 another stateful operator, which is not snapshotted yet",
+                kind(p)
+            )),
             PhysicalPlan::Values { .. } => Err("the plan has a VALUES input".into()),
             other => Err(format!(
                 "the plan has a stateful operator ({}) whose state is not snapshotted yet",
@@ -131,8 +147,13 @@ pub fn is_stateful(p: &PhysicalPlan) -> bool {
 pub fn is_snapshotted(p: &PhysicalPlan) -> bool {
     matches!(
         p,
-        PhysicalPlan::WindowAggregate { .. } | PhysicalPlan::Reduce { .. }
-    )
+        PhysicalPlan::WindowAggregate { .. }
+            | PhysicalPlan::Reduce { .. }
+            | PhysicalPlan::TopK {
+                strategy: TopKStrategy::Monotonic,
+                ..
+            }
+    ) || p.is_symmetric_join()
 }
 
 /// 64-bit FNV-1a of `bytes`, as 16 hex digits (stable across builds and machines): the

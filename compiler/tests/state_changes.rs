@@ -172,7 +172,7 @@ fn a_changed_sink_path_and_a_dropped_output_are_reported() {
 fn a_job_that_does_not_checkpoint_resets_everything_and_says_why() {
     let joined = "CREATE TABLE pairs (a BIGINT, b BIGINT) WITH ('connector' = 'filesystem', \
         'path' = '/out/pairs', 'format' = 'csv');\n\
-        INSERT INTO pairs SELECT x.uid, y.amount FROM clicks x JOIN clicks y ON x.uid = y.amount;\n";
+        INSERT INTO pairs SELECT x.uid, y.amount FROM clicks x LEFT JOIN clicks y ON x.uid = y.amount;\n";
     let p = change_plan(
         &plan(&format!("{CLICKS}{joined}")),
         &plan(&format!("{CLICKS}{joined}")),
@@ -185,6 +185,43 @@ fn a_job_that_does_not_checkpoint_resets_everything_and_says_why() {
         vec![("HashJoin".into(), Outcome::Reset)]
     );
     assert!(p.operators[0].reason.contains("does not checkpoint"));
+}
+
+#[test]
+fn a_symmetric_join_and_a_monotonic_top_n_are_snapshotted_and_kept() {
+    let joined = "CREATE TABLE pairs (a BIGINT, b BIGINT) WITH ('connector' = 'filesystem', \
+        'path' = '/out/pairs', 'format' = 'csv');\n\
+        INSERT INTO pairs SELECT x.uid, y.amount FROM clicks x JOIN clicks y ON x.uid = y.amount;\n";
+    let p = change_plan(
+        &plan(&format!("{CLICKS}{joined}")),
+        &plan(&format!("{CLICKS}{joined}")),
+    );
+    assert_eq!(p.old_not_checkpointed, None);
+    assert_eq!(
+        outcomes(&p.operators),
+        vec![("HashJoin".into(), Outcome::Kept)]
+    );
+    let tops = "CREATE TABLE tops (uid BIGINT, amount BIGINT) WITH ('connector' = 'filesystem', \
+        'path' = '/out/tops', 'format' = 'csv');\n\
+        INSERT INTO tops SELECT uid, amount FROM (SELECT uid, amount, ROW_NUMBER() OVER \
+        (PARTITION BY uid ORDER BY amount DESC) AS rn FROM clicks) WHERE rn <= 2;\n";
+    let p = change_plan(
+        &plan(&format!("{CLICKS}{tops}")),
+        &plan(&format!("{CLICKS}{tops}")),
+    );
+    assert_eq!(p.old_not_checkpointed, None);
+    assert_eq!(outcomes(&p.operators), vec![("TopK".into(), Outcome::Kept)]);
+    // A Top-N of an aggregate is not: the aggregate would re-emit its restored rows
+    // into the Top-N's restored state.
+    let nested = "CREATE TABLE best (uid BIGINT, n BIGINT) WITH ('connector' = 'filesystem', \
+        'path' = '/out/best', 'format' = 'csv');\n\
+        INSERT INTO best SELECT uid, n FROM (SELECT uid, n, ROW_NUMBER() OVER (ORDER BY n DESC) AS rn \
+        FROM (SELECT uid, COUNT(*) AS n FROM clicks GROUP BY uid)) WHERE rn <= 3;\n";
+    let p = change_plan(
+        &plan(&format!("{CLICKS}{nested}")),
+        &plan(&format!("{CLICKS}{nested}")),
+    );
+    assert!(p.old_not_checkpointed.is_some());
 }
 
 #[test]

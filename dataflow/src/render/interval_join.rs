@@ -25,6 +25,16 @@
 //! differential's). The residual decides the match; the bound only decides freeing. A
 //! row with a NULL time can match nothing and is not held; a late row (behind the
 //! watermark) probes only what is still held.
+//!
+//! **Checkpoints.** In a checkpointed run the held rows of both sides are snapshotted at
+//! each barrier `w`: rows at or above a requested barrier are parked until both inputs
+//! have passed it (every row below it probed and held, none above it), and nothing is
+//! freed on the strength of a frontier beyond `w` until then — a row at or above `w`
+//! is replayed after a restore and must find what it matched before. A restore holds
+//! the snapshot's rows again (each worker keeps the keys it owns at the new worker
+//! count, by the exchange's own routing) and emits nothing: every pair of restored rows
+//! was emitted before the barrier. So the output stays append-only, and any operator
+//! may consume it.
 
 use super::calc::RowExpr;
 use super::join::{key_side, JoinSides};
@@ -39,9 +49,23 @@ use std::sync::Arc;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::Capability;
+use timely::progress::frontier::AntichainRef;
 
 type Keyed = ((Option<Row>, Row), Time, Diff);
 type Out = (Result<Row, ExecutionError>, Time, Diff);
+
+/// One held row in a snapshot: `(key, row, time, diff)`.
+type HeldEntry = (Row, Row, Time, Diff);
+
+/// A snapshot: the left side's held rows, then the right side's.
+type Snapshot = (Vec<HeldEntry>, Vec<HeldEntry>);
+
+/// Version of the snapshot encoding (bincode of `(version, Snapshot)`).
+const SNAPSHOT_VERSION: u32 = 1;
+
+/// Rows of one input message: its capability, whether they are left rows, the rows.
+type Message = (Capability<Time>, bool, Vec<Keyed>);
 
 /// The rows one side holds, by key, and when each may be freed.
 struct Side {
@@ -88,6 +112,17 @@ impl Side {
         self.held += 1;
     }
 
+    /// This side's held rows as snapshot entries.
+    fn entries(&self) -> Vec<HeldEntry> {
+        self.rows
+            .iter()
+            .flat_map(|(key, held)| {
+                held.iter()
+                    .map(move |(row, t, d, _)| (key.clone(), row.clone(), *t, *d))
+            })
+            .collect()
+    }
+
     /// Frees the rows no future row of the other side can match, given that side's
     /// frontier (`None`: that side is complete). Returns how many were freed. `leak`:
     /// both inputs are complete and the process exits after the run, so the rows are
@@ -128,10 +163,98 @@ fn expiry(value: i64, offset: i128) -> i64 {
     i64::try_from(e).unwrap_or(if e < 0 { i64::MIN } else { i64::MAX })
 }
 
+/// Both sides of one worker's join, and the rule that turns an arriving row into
+/// pairs and held state.
+struct Joiner {
+    left: Side,
+    right: Side,
+    /// Expiry offsets: `-lower` for left rows, `upper` for right rows (0 without bound).
+    left_offset: i128,
+    right_offset: i128,
+    residual: Option<RowExpr>,
+    /// Whether a side's input was complete at the end of an earlier activation: rows
+    /// of the other side then need not be held at all, as no row can come to match them.
+    left_done: bool,
+    right_done: bool,
+}
+
+impl Joiner {
+    /// A matched pair, `l ++ r`, through the residual.
+    fn pair(&self, l: &Row, r: &Row, t: Time, d: Diff, out: &mut Vec<Out>) {
+        let mut joined = l.clone();
+        joined.extend(r.iter().cloned());
+        match self.residual.as_ref().map(|p| p.holds(&joined, "HashJoin")) {
+            None | Some(Ok(true)) => out.push((Ok(joined), t, d)),
+            Some(Ok(false)) => {}
+            Some(Err(e)) => out.push((Err(e), t, d)),
+        }
+    }
+
+    /// Rows of one side arrive: each probes the other side's held rows, then is held.
+    /// Returns how many were held.
+    fn arrive(&mut self, from_left: bool, rows: Vec<Keyed>, out: &mut Vec<Out>) -> u64 {
+        let mut added = 0;
+        for ((key, row), t, d) in rows {
+            let Some(key) = key else { continue };
+            let others = if from_left { &self.right } else { &self.left };
+            if let Some(others) = others.rows.get(&key) {
+                for (o, ot, od, _) in others {
+                    let (l, r) = if from_left { (&row, o) } else { (o, &row) };
+                    self.pair(l, r, t.max(*ot), d.saturating_mul(*od), out);
+                }
+            }
+            let (side, offset, other_done) = if from_left {
+                (&mut self.left, self.left_offset, self.right_done)
+            } else {
+                (&mut self.right, self.right_offset, self.left_done)
+            };
+            match side.time_of(&row) {
+                Ok(Some(_)) if other_done => {}
+                Ok(Some(v)) => {
+                    side.hold(key, row, t, d, expiry(v, offset));
+                    added += 1;
+                }
+                Ok(None) => {}
+                Err(e) => out.push((Err(e), t, d)),
+            }
+        }
+        added
+    }
+
+    /// Holds a restored row again (it probes nothing: its pairs were emitted before).
+    fn restore(
+        &mut self,
+        from_left: bool,
+        (key, row, t, d): HeldEntry,
+    ) -> Result<(), ExecutionError> {
+        let (side, offset) = if from_left {
+            (&mut self.left, self.left_offset)
+        } else {
+            (&mut self.right, self.right_offset)
+        };
+        if let Some(v) = side.time_of(&row)? {
+            side.hold(key, row, t, d, expiry(v, offset));
+        }
+        Ok(())
+    }
+
+    fn snapshot(&self) -> Result<Vec<u8>, ExecutionError> {
+        let snapshot: Snapshot = (self.left.entries(), self.right.entries());
+        crate::checkpoint::encode_snapshot("HashJoin", SNAPSHOT_VERSION, &snapshot)
+    }
+}
+
+/// The worker that owns `key` among `workers`: the route of the join's exchange
+/// (timely sends a record to `hash % peers`; `Some(&key)` hashes as `Some(key)`).
+fn owner(key: &Row, workers: usize) -> usize {
+    (Some(key).hashed() % workers.max(1) as u64) as usize
+}
+
 /// Renders an inner `HashJoin` with an interval bound, or (`bound` `None`) of two
-/// append-only inputs.
+/// append-only inputs; `state_key` names its snapshots.
 pub(crate) fn render_symmetric_join<'s>(
     ctx: &mut Context<'s>,
+    state_key: &str,
     sides: JoinSides<'s>,
     left_keys: &[ScalarExpr],
     right_keys: &[ScalarExpr],
@@ -154,9 +277,57 @@ pub(crate) fn render_symmetric_join<'s>(
     );
     let mut joined_types = sides.left_types.clone();
     joined_types.extend(sides.right_types.iter().copied());
-    let residual = residual.map(|p| RowExpr::new(p, &joined_types));
+    let mut joiner = Joiner {
+        left: Side::new(bound.map(|b| b.left_time)),
+        right: Side::new(bound.map(|b| b.right_time)),
+        left_offset: bound.map_or(0, |b| -i128::from(b.lower_ms)),
+        right_offset: bound.map_or(0, |b| i128::from(b.upper_ms)),
+        residual: residual.map(|p| RowExpr::new(p, &joined_types)),
+        left_done: false,
+        right_done: false,
+    };
     let progress: Arc<Progress> = ctx.progress.clone();
     let exit_after_run = ctx.exit_after_run;
+    // Checkpoints: register, and hold again the restored rows whose key this worker
+    // owns (whichever worker snapshotted them).
+    let worker = ctx.worker;
+    let seq = ctx.state_seq;
+    ctx.state_seq += 1;
+    let state_key = state_key.to_string();
+    let ckpt = ctx.ckpt.clone();
+    if let Some(c) = &ckpt {
+        c.register_state(&state_key, worker.worker);
+    }
+    let errors = ctx.errors.clone();
+    if let Some(r) = &ctx.restored {
+        let everyone = sluice_connectors::WorkerContext {
+            worker: 0,
+            workers: 1,
+        };
+        for bytes in r.state_for(&state_key, "", everyone) {
+            let snapshot: Result<Snapshot, _> =
+                crate::checkpoint::decode_snapshot("HashJoin", SNAPSHOT_VERSION, bytes);
+            let (l, rr) = match snapshot {
+                Ok(s) => s,
+                Err(e) => {
+                    errors.raise(e);
+                    continue;
+                }
+            };
+            let mine = |e: &HeldEntry| owner(&e.0, worker.workers) == worker.worker;
+            let entries = l
+                .into_iter()
+                .filter(mine)
+                .map(|e| (true, e))
+                .chain(rr.into_iter().filter(mine).map(|e| (false, e)));
+            for (from_left, entry) in entries {
+                if let Err(e) = joiner.restore(from_left, entry) {
+                    errors.raise(e);
+                }
+            }
+        }
+        progress.join_state_changed(joiner.left.held + joiner.right.held, 0);
+    }
     let exchange_left = Exchange::new(|((k, _), _, _): &Keyed| k.hashed());
     let exchange_right = Exchange::new(|((k, _), _, _): &Keyed| k.hashed());
     let results = left
@@ -171,81 +342,79 @@ pub(crate) fn render_symmetric_join<'s>(
                 "HashJoin: append-only"
             },
             move |_cap, _info| {
-                let mut held_left = Side::new(bound.map(|b| b.left_time));
-                let mut held_right = Side::new(bound.map(|b| b.right_time));
-                let left_offset = bound.map_or(0, |b| -i128::from(b.lower_ms));
-                let right_offset = bound.map_or(0, |b| i128::from(b.upper_ms));
+                let mut joiner = joiner;
                 let mut out: Vec<Out> = Vec::new();
-                // Whether a side's input was complete (drained, frontier empty) at the
-                // end of an earlier activation: rows of the other side then need not be
-                // held at all, as no row can come to match them.
-                let (mut left_done, mut right_done) = (false, false);
+                let mut saved_through = ckpt.as_ref().map_or(0, |c| c.completed());
+                // Rows at or above a requested barrier, parked until its snapshot.
+                let mut parked: Vec<Message> = Vec::new();
                 move |(left_input, left_frontier), (right_input, right_frontier), output| {
-                    let mut added = 0;
-                    // A matched pair, `l ++ r`, through the residual.
-                    let pair = |l: &Row, r: &Row, t: Time, d: Diff, out: &mut Vec<Out>| {
-                        let mut joined = l.clone();
-                        joined.extend(r.iter().cloned());
-                        match residual.as_ref().map(|p| p.holds(&joined, "HashJoin")) {
-                            None | Some(Ok(true)) => out.push((Ok(joined), t, d)),
-                            Some(Ok(false)) => {}
-                            Some(Err(e)) => out.push((Err(e), t, d)),
-                        }
-                    };
+                    // Drain first, then look for a barrier: a row emitted after the
+                    // barrier was chosen is then always seen with it.
+                    let mut arrived: Vec<Message> = Vec::new();
                     left_input.for_each(|cap, data| {
-                        for ((key, row), t, d) in data.drain(..) {
-                            let Some(key) = key else { continue };
-                            if let Some(others) = held_right.rows.get(&key) {
-                                for (r, rt, rd, _) in others {
-                                    pair(&row, r, t.max(*rt), d.saturating_mul(*rd), &mut out);
-                                }
-                            }
-                            match held_left.time_of(&row) {
-                                Ok(Some(_)) if right_done => {}
-                                Ok(Some(v)) => {
-                                    held_left.hold(key, row, t, d, expiry(v, left_offset));
-                                    added += 1;
-                                }
-                                Ok(None) => {}
-                                Err(e) => out.push((Err(e), t, d)),
-                            }
-                        }
-                        if !out.is_empty() {
-                            output.session(&cap).give_iterator(out.drain(..));
+                        if let Some(c) = cap.retain_least(0) {
+                            arrived.push((c, true, std::mem::take(data)));
                         }
                     });
                     right_input.for_each(|cap, data| {
-                        for ((key, row), t, d) in data.drain(..) {
-                            let Some(key) = key else { continue };
-                            if let Some(others) = held_left.rows.get(&key) {
-                                for (l, lt, ld, _) in others {
-                                    pair(l, &row, t.max(*lt), d.saturating_mul(*ld), &mut out);
-                                }
-                            }
-                            match held_right.time_of(&row) {
-                                Ok(Some(_)) if left_done => {}
-                                Ok(Some(v)) => {
-                                    held_right.hold(key, row, t, d, expiry(v, right_offset));
-                                    added += 1;
-                                }
-                                Ok(None) => {}
-                                Err(e) => out.push((Err(e), t, d)),
-                            }
+                        if let Some(c) = cap.retain_least(0) {
+                            arrived.push((c, false, std::mem::take(data)));
                         }
+                    });
+                    let mut due = ckpt.as_ref().and_then(|c| c.state_due(saved_through));
+                    let mut added = 0;
+                    for (cap, from_left, rows) in arrived {
+                        let (now, later): (Vec<Keyed>, Vec<Keyed>) = match due {
+                            Some((_, w)) => rows.into_iter().partition(|(_, t, _)| *t < w),
+                            None => (rows, Vec::new()),
+                        };
+                        added += joiner.arrive(from_left, now, &mut out);
                         if !out.is_empty() {
                             output.session(&cap).give_iterator(out.drain(..));
                         }
-                    });
-                    let frontier = |f: timely::progress::frontier::AntichainRef<'_, Time>| {
-                        f.iter().min().copied()
+                        if !later.is_empty() {
+                            parked.push((cap, from_left, later));
+                        }
+                    }
+                    let passed = |f: AntichainRef<'_, Time>, w: Time| f.iter().all(|t| *t >= w);
+                    if let (Some(c), Some((epoch, w))) = (&ckpt, due) {
+                        if passed(left_frontier.frontier(), w)
+                            && passed(right_frontier.frontier(), w)
+                        {
+                            // Every row below the barrier is in, none at or above it.
+                            match joiner.snapshot().and_then(|b| {
+                                c.save_state(epoch, &state_key, seq, worker.worker, b)
+                            }) {
+                                Ok(()) => {
+                                    saved_through = epoch;
+                                    due = None;
+                                }
+                                Err(e) => errors.raise(e),
+                            }
+                        }
+                    }
+                    if due.is_none() {
+                        for (cap, from_left, rows) in std::mem::take(&mut parked) {
+                            added += joiner.arrive(from_left, rows, &mut out);
+                            if !out.is_empty() {
+                                output.session(&cap).give_iterator(out.drain(..));
+                            }
+                        }
+                    }
+                    // What a side's frontier promises about its future rows, no further
+                    // than an unsaved barrier (rows at or above it are still to come
+                    // after a restore); `None`: complete.
+                    let limit = due.map(|(_, w)| w);
+                    let bound = |f: AntichainRef<'_, Time>| match (f.iter().min().copied(), limit) {
+                        (Some(f), Some(w)) => Some(f.min(w)),
+                        (f, w) => f.or(w),
                     };
-                    left_done = left_frontier.frontier().is_empty();
-                    right_done = right_frontier.frontier().is_empty();
-                    let leak = exit_after_run
-                        && left_frontier.frontier().is_empty()
-                        && right_frontier.frontier().is_empty();
-                    let freed = held_left.free(frontier(right_frontier.frontier()), leak)
-                        + held_right.free(frontier(left_frontier.frontier()), leak);
+                    let parked_from = |left: bool| parked.iter().any(|(_, l, _)| *l == left);
+                    joiner.left_done = left_frontier.frontier().is_empty() && !parked_from(true);
+                    joiner.right_done = right_frontier.frontier().is_empty() && !parked_from(false);
+                    let leak = exit_after_run && joiner.left_done && joiner.right_done;
+                    let freed = joiner.left.free(bound(right_frontier.frontier()), leak)
+                        + joiner.right.free(bound(left_frontier.frontier()), leak);
                     progress.join_state_changed(added, freed);
                 }
             },

@@ -289,8 +289,9 @@ impl<'s> Context<'s> {
                 right_keys,
                 residual,
                 interval,
-                append_only,
+                ..
             } => {
+                let state_key = sluice_compiler::state::operator_id(plan);
                 let left_types = left.schema().types();
                 let right_types = right.schema().types();
                 let l = self.render(left);
@@ -301,28 +302,19 @@ impl<'s> Context<'s> {
                     left_types,
                     right_types,
                 };
-                match (interval, kind) {
+                if plan.is_symmetric_join() {
                     // Interval bound or append-only inputs: the symmetric hash join.
-                    (bound, sluice_compiler::JoinKind::Inner)
-                        if bound.is_some() || *append_only =>
-                    {
-                        interval_join::render_symmetric_join(
-                            self,
-                            sides,
-                            left_keys,
-                            right_keys,
-                            residual.as_ref(),
-                            *bound,
-                        )
-                    }
-                    _ => join::render_join(
+                    interval_join::render_symmetric_join(
                         self,
+                        &state_key,
                         sides,
-                        *kind,
                         left_keys,
                         right_keys,
                         residual.as_ref(),
-                    ),
+                        *interval,
+                    )
+                } else {
+                    join::render_join(self, sides, *kind, left_keys, right_keys, residual.as_ref())
                 }
             }
             PhysicalPlan::Union { inputs } => {
@@ -346,6 +338,7 @@ impl<'s> Context<'s> {
                 rank_column,
                 strategy,
             } => {
+                let state_key = sluice_compiler::state::operator_id(plan);
                 let rows = self.render(input);
                 let spec = topk::TopKSpec {
                     partition_by: partition_by.clone(),
@@ -353,7 +346,7 @@ impl<'s> Context<'s> {
                     limit: *limit,
                     rank_column: *rank_column,
                 };
-                topk::render_topk(self, rows, spec, *strategy)
+                topk::render_topk(self, &state_key, rows, spec, *strategy)
             }
         }
     }

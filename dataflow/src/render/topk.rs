@@ -15,6 +15,10 @@
 //!   partition the operator emits the difference between the old and new numbered
 //!   top: the evicted row, and, with the row number, every row whose number shifted.
 //!   A retraction reaching it (a planning bug) is reported in the errs collection.
+//!   In a checkpointed run the partitions' tops are snapshotted at each barrier (the
+//!   times below it applied, none at or above it), as `Reduce` does; a restore holds
+//!   each partition on the worker that owns its key at the new worker count and
+//!   re-emits its numbered top, which only a sink may receive (the compiler checks).
 //! * **Retracting**: a differential reduce keyed by the partition, recomputing the
 //!   numbered top from the partition's whole multiset whenever it changes (a retracted
 //!   top row is replaced by the next best). State: every live input row.
@@ -22,6 +26,7 @@
 use super::topn::compare_rows;
 use super::{key_hash, map_updates, release, split_results, Context, Diff, Rows, Time};
 use crate::errors::ExecutionError;
+use differential_dataflow::Hashable;
 use rustc_hash::FxHashMap;
 use sluice_compiler::physical::TopKStrategy;
 use sluice_compiler::{Datum, Row, SortKey};
@@ -70,14 +75,16 @@ impl TopKSpec {
 }
 
 /// Renders `TopK` with the strategy lowering chose.
+/// (`state_key` names the monotonic strategy's snapshots.)
 pub(crate) fn render_topk<'s>(
     ctx: &mut Context<'s>,
+    state_key: &str,
     rows: Rows<'s>,
     spec: TopKSpec,
     strategy: TopKStrategy,
 ) -> Rows<'s> {
     match strategy {
-        TopKStrategy::Monotonic => render_monotonic(ctx, rows, spec),
+        TopKStrategy::Monotonic => render_monotonic(ctx, state_key, rows, spec),
         TopKStrategy::Retracting => render_retracting(rows, spec),
     }
 }
@@ -195,22 +202,102 @@ fn top_changes(spec: &TopKSpec, old: &[Held], new: &[Held], mut emit: impl FnMut
     }
 }
 
+/// Version of the monotonic strategy's snapshot encoding (bincode of `(version,
+/// Vec<(partition key, sorted top)>)`).
+const SNAPSHOT_VERSION: u32 = 1;
+
+/// The partitions' tops, encoded for a checkpoint.
+fn snapshot(partitions: &FxHashMap<Row, Vec<Held>>) -> Result<Vec<u8>, ExecutionError> {
+    let entries: Vec<(&Row, Vec<&Row>)> = partitions
+        .iter()
+        .map(|(key, top)| (key, top.iter().map(|r| &**r).collect()))
+        .collect();
+    crate::checkpoint::encode_snapshot("TopK", SNAPSHOT_VERSION, &entries)
+}
+
 /// The monotonic strategy: a keyed operator keeping only the top rows (module docs).
-fn render_monotonic<'s>(ctx: &mut Context<'s>, rows: Rows<'s>, spec: TopKSpec) -> Rows<'s> {
+fn render_monotonic<'s>(
+    ctx: &mut Context<'s>,
+    state_key: &str,
+    rows: Rows<'s>,
+    spec: TopKSpec,
+) -> Rows<'s> {
     let exit_after_run = ctx.exit_after_run;
     type Out = (Result<Row, ExecutionError>, Time, Diff);
     let route = spec.clone();
     let exchange =
         Exchange::new(move |(row, _, _): &(Row, Time, Diff)| key_hash(row, &route.partition_by));
+    // Checkpoints: register, and take the restored partitions whose key this worker
+    // owns (the exchange routes a key to `hash % workers`).
+    let worker = ctx.worker;
+    let seq = ctx.state_seq;
+    ctx.state_seq += 1;
+    let state_key = state_key.to_string();
+    let ckpt = ctx.ckpt.clone();
+    if let Some(c) = &ckpt {
+        c.register_state(&state_key, worker.worker);
+    }
+    let errors = ctx.errors.clone();
+    let mut restored: Vec<(Row, Vec<Row>)> = Vec::new();
+    if let Some(r) = &ctx.restored {
+        let everyone = sluice_connectors::WorkerContext {
+            worker: 0,
+            workers: 1,
+        };
+        for bytes in r.state_for(&state_key, "", everyone) {
+            match crate::checkpoint::decode_snapshot::<Vec<(Row, Vec<Row>)>>(
+                "TopK",
+                SNAPSHOT_VERSION,
+                bytes,
+            ) {
+                Ok(entries) => restored.extend(entries.into_iter().filter(|(key, _)| {
+                    (key.hashed() % worker.workers.max(1) as u64) as usize == worker.worker
+                })),
+                Err(e) => errors.raise(e),
+            }
+        }
+    }
     let results = rows
         .inner
         .unary_frontier::<CapacityContainerBuilder<Vec<Out>>, _, _, _>(
             exchange,
             "TopK (monotonic)",
-            move |_cap, _info| {
+            move |cap, _info| {
                 let mut partitions: FxHashMap<Row, Vec<Held>> = FxHashMap::default();
                 let mut pending: BTreeMap<Time, Pending> = BTreeMap::new();
+                // Restored partitions re-emit their numbered tops (see the module docs).
+                let mut initial: Vec<Out> = Vec::new();
+                for (key, top) in restored {
+                    let top: Vec<Held> = top.into_iter().map(Rc::new).collect();
+                    initial.extend(
+                        spec.numbered(top.iter().map(|r| &**r))
+                            .map(|r| (Ok(r), 0, 1)),
+                    );
+                    partitions.insert(key, top);
+                }
+                let mut initial = Some((cap, initial));
+                let mut saved_through = ckpt.as_ref().map_or(0, |c| c.completed());
                 move |(input, frontier), output| {
+                    if let Some((cap, rows)) = initial.take() {
+                        if !rows.is_empty() {
+                            output.session(&cap).give_iterator(rows.into_iter());
+                        }
+                    }
+                    // Snapshots the partitions for `epoch`; false when that failed (the
+                    // error is raised).
+                    let save = |epoch: u64, partitions: &FxHashMap<Row, Vec<Held>>| -> bool {
+                        let Some(c) = &ckpt else { return false };
+                        match snapshot(partitions).and_then(|bytes| {
+                            c.save_state(epoch, &state_key, seq, worker.worker, bytes)
+                        }) {
+                            Ok(()) => true,
+                            Err(e) => {
+                                errors.raise(e);
+                                false
+                            }
+                        }
+                    };
+                    let due = |saved: u64| ckpt.as_ref().and_then(|c| c.state_due(saved));
                     input.for_each(|cap, data| {
                         for (row, t, d) in data.drain(..) {
                             pending
@@ -228,6 +315,14 @@ fn render_monotonic<'s>(ctx: &mut Context<'s>, rows: Rows<'s>, spec: TopKSpec) -
                         .take_while(|t| !frontier.frontier().less_equal(t))
                         .collect();
                     for t in ready {
+                        // A barrier at or below `t`: every time below it is applied,
+                        // none at or above it — snapshot now.
+                        while let Some((epoch, w)) = due(saved_through) {
+                            if t < w || !save(epoch, &partitions) {
+                                break;
+                            }
+                            saved_through = epoch;
+                        }
                         let Some((cap, updates)) = pending.remove(&t) else {
                             continue;
                         };
@@ -282,7 +377,18 @@ fn render_monotonic<'s>(ctx: &mut Context<'s>, rows: Rows<'s>, spec: TopKSpec) -
                             output.session(&cap).give_iterator(out.into_iter());
                         }
                     }
-                    if frontier.frontier().is_empty() && pending.is_empty() {
+                    // Barriers the input has passed with nothing at or above them applied.
+                    while let Some((epoch, w)) = due(saved_through) {
+                        let passed = frontier.frontier().iter().all(|f| *f >= w)
+                            && pending.keys().next().is_none_or(|t| *t >= w);
+                        if !passed || !save(epoch, &partitions) {
+                            break;
+                        }
+                        saved_through = epoch;
+                    }
+                    // A checkpointed run keeps its partitions to the end: a checkpoint
+                    // taken after the input ended still restores them.
+                    if frontier.frontier().is_empty() && pending.is_empty() && ckpt.is_none() {
                         release(std::mem::take(&mut partitions), exit_after_run);
                     }
                 }
