@@ -62,6 +62,9 @@ pub(crate) struct Panes {
     panes: BTreeMap<i64, BTreeMap<Row, Vec<Partial>>>,
     /// Capabilities of the window ends some partial contributes to.
     windows: BTreeMap<Time, Capability<Time>>,
+    /// The newest window end closed (emitted) so far: a snapshot's partials are on time
+    /// only for the windows after it, so a restore does not emit a closed window again.
+    closed_through: Option<i64>,
 }
 
 impl Panes {
@@ -85,6 +88,7 @@ impl Panes {
             key_cols,
             panes: BTreeMap::new(),
             windows: BTreeMap::new(),
+            closed_through: None,
         }
     }
 
@@ -278,6 +282,8 @@ impl OpenWindows for Panes {
             let Some(cap) = self.windows.remove(&end) else {
                 continue;
             };
+            let closed_end = i64::try_from(end).unwrap_or(i64::MAX);
+            self.closed_through = self.closed_through.max(Some(closed_end));
             // A window ending at or before 0 closes with time 0; several share it.
             let results: Vec<Out> = if end == 0 {
                 let mut r = Vec::new();
@@ -312,7 +318,10 @@ impl OpenWindows for Panes {
                     partials.iter().map(move |x| {
                         (
                             key.clone(),
-                            x.min_end,
+                            // Windows up to `closed_through` were emitted before the
+                            // barrier: the restored partial is on time for later ones only.
+                            self.closed_through
+                                .map_or(x.min_end, |c| x.min_end.max(c.saturating_add(1))),
                             GroupState::Pane {
                                 start: *p,
                                 rows: x.rows,
@@ -340,10 +349,13 @@ impl OpenWindows for Panes {
                 "WindowAggregate: restored a per-window state into a HOP-by-pane aggregate".into(),
             ));
         };
-        let (_, partial) = self.partial_mut(start, key, min_end, cap);
-        partial.rows = rows;
-        partial.states = states;
-        None
+        // Partials once on time from different windows may now share `min_end`: merged.
+        let (aggregates, partial) = self.partial_mut(start, key, min_end, cap);
+        partial.rows += rows;
+        aggregates
+            .merge(&mut partial.states, &states)
+            .err()
+            .map(|m| ExecutionError::eval("WindowAggregate", m))
     }
 }
 

@@ -254,6 +254,26 @@ impl EpochStager {
         self.ckpt.is_some()
     }
 
+    /// Before the rows of time `t` are written (the frontier has passed `t`): stages
+    /// every requested epoch whose barrier is at or below `t`, so that those rows land
+    /// in the epoch after — when the frontier jumps past a barrier and past later times
+    /// at once, writing first would put rows of the next epoch into this one's files
+    /// (committed again after a restore from this epoch's checkpoint).
+    fn stage_through(&mut self, t: Time, writer: &TableWriter) {
+        let Some(c) = &self.ckpt else {
+            return;
+        };
+        loop {
+            let epoch = self.prepared_through + 1;
+            if epoch > c.requested() || c.barrier_of(epoch) > t {
+                break;
+            }
+            writer.prepare(epoch);
+            c.sink_prepared(epoch, &self.key, self.worker, writer.pending(epoch));
+            self.prepared_through = epoch;
+        }
+    }
+
     /// Stages every requested epoch whose barrier `frontier` has passed.
     fn stage_passed(
         &mut self,
@@ -346,6 +366,7 @@ pub(crate) fn render_table_sink(
                     .collect();
                 for t in ready {
                     if let Some(updates) = pending.remove(&t) {
+                        stager.stage_through(t, &writer);
                         writer.write(updates);
                     }
                 }
@@ -433,6 +454,7 @@ pub(crate) fn render_table_sink_batches(
                 .collect();
             for t in ready {
                 if let Some(batches) = pending.remove(&t) {
+                    stager.stage_through(t, &writer);
                     write(&writer, batches);
                 }
             }
