@@ -485,3 +485,241 @@ fn the_kafka_to_s3_example_runs_and_dead_letters_poison_records() {
     let (s, _) = m.request("DELETE", "/api/v1/jobs/clicks-to-lake", None);
     assert!(s == 200 || s == 204);
 }
+
+/// Produces `records` JSON records to `topic`, record `i` to partition `i % partitions`
+/// with the value `value(i)`.
+fn produce_json(bootstrap: &str, topic: &str, records: i64, value: impl Fn(i64) -> String) {
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("linger.ms", "20")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()
+        .unwrap();
+    for i in 0..records {
+        let value = value(i);
+        let mut record = BaseRecord::<str, str>::to(topic)
+            .partition((i % JOIN_PARTITIONS) as i32)
+            .payload(&value);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((e, r)) => {
+                    assert!(format!("{e}").contains("Queue full"), "produce failed: {e}");
+                    record = r;
+                    producer.poll(Duration::from_millis(5));
+                }
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(120)).unwrap();
+}
+
+/// Partitions of each topic of the join job.
+const JOIN_PARTITIONS: i64 = 16;
+
+/// R1 for a stateful job: an interval join of two Kafka streams (orders and their
+/// payments, up to 2 s later in event time) feeding an unbounded aggregate per
+/// customer, written to files. The worker is kill -9'd at 10 seeded moments
+/// (`SLUICE_R1_KILLS`); each restart restores the join's held rows and the aggregate's
+/// groups from the last checkpoint and the sources from its positions. The result
+/// equals the recomputation (every order matched with its payment exactly once), and
+/// the test prints the recovery times. `SLUICE_R1_JOIN_RECORDS` (orders; 450,000 by
+/// default) and `SLUICE_R1_SEED` change the size and the schedule.
+#[test]
+fn r1_join_and_aggregate_recover_their_state_through_worker_kills() {
+    let records = env_or("SLUICE_R1_JOIN_RECORDS", 450_000) as i64;
+    let kills = env_or("SLUICE_R1_KILLS", 10);
+    let seed = env_or("SLUICE_R1_SEED", 0x5eed_0002);
+    let mut rng = Rng(seed | 1);
+    const CUSTOMERS: i64 = 101;
+    let mock = KafkaMock::start(
+        env!("CARGO_BIN_EXE_kafka-mock"),
+        &[
+            &format!("orders:{JOIN_PARTITIONS}"),
+            &format!("payments:{JOIN_PARTITIONS}"),
+        ],
+    );
+    // Order i at i ms of event time; its payment up to 499 ms later (out of order
+    // within a partition by less than the 1 s watermark delay).
+    let ts = |ms: i64| {
+        (chrono::NaiveDate::from_ymd_opt(2026, 3, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+            + chrono::Duration::milliseconds(ms))
+        .format("%Y-%m-%d %H:%M:%S%.3f")
+        .to_string()
+    };
+    produce_json(&mock.bootstrap, "orders", records, |i| {
+        format!(
+            r#"{{"id":{i},"customer":{},"amount":{},"ts":"{}"}}"#,
+            i % CUSTOMERS,
+            i % 1000,
+            ts(i)
+        )
+    });
+    produce_json(&mock.bootstrap, "payments", records, |i| {
+        format!(
+            r#"{{"order_id":{i},"paid":{},"ts":"{}"}}"#,
+            i % 7,
+            ts(i + (i * 7919) % 500)
+        )
+    });
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("totals");
+    let kafka = |topic: &str| {
+        format!(
+            "'connector' = 'kafka', 'topic' = '{topic}', 'format' = 'json', \
+             'properties.bootstrap.servers' = '{}', 'scan.startup.mode' = 'earliest-offset', \
+             'properties.max.partition.fetch.bytes' = '4096', 'scan.bounded.mode' = 'latest-offset'",
+            mock.bootstrap
+        )
+    };
+    let sql = format!(
+        "SET 'execution.checkpointing.interval' = '100ms';\n\
+         CREATE TABLE orders (id BIGINT, customer BIGINT, amount BIGINT, ts TIMESTAMP(3),\n\
+           WATERMARK FOR ts AS ts - INTERVAL '1' SECOND) WITH ({});\n\
+         CREATE TABLE payments (order_id BIGINT, paid BIGINT, ts TIMESTAMP(3),\n\
+           WATERMARK FOR ts AS ts - INTERVAL '1' SECOND) WITH ({});\n\
+         CREATE TABLE totals (customer BIGINT, orders BIGINT, amount BIGINT, paid BIGINT) WITH (\n\
+           'connector' = 'filesystem', 'path' = '{}', 'format' = 'csv', 'csv.header' = 'true');\n\
+         INSERT INTO totals SELECT o.customer, COUNT(*), SUM(o.amount), SUM(p.paid)\n\
+           FROM orders o JOIN payments p ON o.id = p.order_id\n\
+             AND p.ts BETWEEN o.ts AND o.ts + INTERVAL '2' SECOND\n\
+           GROUP BY o.customer;\n",
+        kafka("orders"),
+        kafka("payments"),
+        out.display()
+    );
+    let data = dir.path().join("data");
+    let m = MasterProcess::start(
+        &data,
+        &[
+            "--restart-backoff-ms",
+            "100",
+            "--restart-backoff-max-ms",
+            "400",
+            "--max-restarts",
+            "1000",
+        ],
+    );
+    let (s, v) = m.request(
+        "POST",
+        "/api/v1/jobs",
+        Some(json!({"name": "r1", "sql": sql, "resources": {"parallelism": 2}})),
+    );
+    assert_eq!(s, 201, "{v}");
+
+    // Kill the running worker at seeded moments, once it has a checkpoint to restore
+    // from; time each recovery.
+    let mut recoveries: Vec<u128> = Vec::new();
+    let mut killed = 0;
+    let commits = || {
+        m.get("/api/v1/jobs/r1/commits")["commits"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    let mut seen = 0;
+    while killed < kills {
+        // Once the running instance has written a checkpoint of its own, at a seeded
+        // moment up to 200 ms later.
+        let Some(n) = m.wait_for(60, "a checkpoint of the running instance", || {
+            if m.get("/api/v1/jobs/r1")["state"] == "finished" {
+                return Some(None);
+            }
+            let n = commits();
+            (n > seen).then_some(Some(n))
+        }) else {
+            break;
+        };
+        seen = n;
+        std::thread::sleep(Duration::from_millis(rng.between(0, 200)));
+        let Some(inst) = live_instance(&m) else {
+            continue;
+        };
+        let id = inst["id"].as_str().unwrap().to_string();
+        let (s, v) = m.request("POST", &format!("/api/v1/instances/{id}/kill"), None);
+        if s != 200 && s != 202 {
+            eprintln!("r1 join: kill of {id} refused: {s} {v}");
+            continue;
+        }
+        let at = Instant::now();
+        killed += 1;
+        let next = m.wait_for(60, "a new instance after a kill", || {
+            if m.get("/api/v1/jobs/r1")["state"] == "finished" {
+                return Some(None);
+            }
+            live_instance(&m)
+                .filter(|i| i["id"] != id.as_str())
+                .map(Some)
+        });
+        if next.is_some() {
+            recoveries.push(at.elapsed().as_millis());
+        }
+    }
+    let job = m.wait_for(600, "the job to finish", || {
+        let j = m.get("/api/v1/jobs/r1");
+        (j["state"] == "finished" || j["state"] == "failed").then_some(j)
+    });
+    assert_eq!(job["state"], "finished", "{job}");
+    assert!(
+        killed >= kills.min(10),
+        "only {killed} kills happened before the job finished (make the input larger)"
+    );
+    // Checkpoints held state: the join's and the aggregate's snapshots.
+    let commits = m.get("/api/v1/jobs/r1/commits");
+    let runs: std::collections::BTreeSet<&str> = commits["commits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["run"].as_str())
+        .collect();
+    assert!(
+        runs.len() > kills.min(10) as usize,
+        "checkpoints by {} runs only",
+        runs.len()
+    );
+    assert!(
+        commits["commits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["state"].as_object().is_some_and(|s| s.len() == 2)),
+        "no checkpoint held operator state: {commits}"
+    );
+
+    // The recomputation: every order matches its own payment.
+    let mut expected: std::collections::BTreeMap<i64, (i64, i64, i64)> = Default::default();
+    for i in 0..records {
+        let e = expected.entry(i % CUSTOMERS).or_default();
+        e.0 += 1;
+        e.1 += i % 1000;
+        e.2 += i % 7;
+    }
+    let mut got: std::collections::BTreeMap<i64, (i64, i64, i64)> = Default::default();
+    for e in std::fs::read_dir(&out).unwrap().flatten() {
+        if !e.file_name().to_string_lossy().starts_with("part-") {
+            continue;
+        }
+        for line in std::fs::read_to_string(e.path()).unwrap().lines().skip(1) {
+            let v: Vec<i64> = line.split(',').map(|x| x.parse().unwrap()).collect();
+            assert!(
+                got.insert(v[0], (v[1], v[2], v[3])).is_none(),
+                "customer {} written twice",
+                v[0]
+            );
+        }
+    }
+    assert_eq!(got, expected, "the result differs from the recomputation");
+
+    recoveries.sort();
+    if !recoveries.is_empty() {
+        eprintln!(
+            "r1 join: {records} orders and payments, {killed} kills (seed {seed:#x}), recovery p50 {} ms, p99 {} ms, max {} ms",
+            percentile(&recoveries, 0.5),
+            percentile(&recoveries, 0.99),
+            recoveries[recoveries.len() - 1]
+        );
+    }
+}
