@@ -236,12 +236,15 @@ pub trait Sink: Send {
 /// end it). With `SLUICE_FAILPOINT_ONCE=FILE` it aborts only if it can create `FILE`,
 /// so a restarted process passes the point; `SLUICE_FAILPOINT_SKIP=N` passes the first
 /// N hits of the point in a process. Points: `sink.after_write`,
-/// `checkpoint.start`, `checkpoint.before_commit`, `commit.mid`, `commit.after`.
+/// `checkpoint.start`, `checkpoint.before_commit`, `commit.mid`, `commit.after`,
+/// `state.snapshot` (before an operator's snapshot is written), `state.restore`
+/// (before a restored snapshot is read), `join.step` (a symmetric join's activation
+/// with input, once it has snapshotted in this run).
 pub fn failpoint(point: &str) {
-    let Ok(want) = std::env::var("SLUICE_FAILPOINT") else {
-        return;
-    };
-    if want != point {
+    // Read once: some points are on the data path.
+    static WANT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let want = WANT.get_or_init(|| std::env::var("SLUICE_FAILPOINT").ok());
+    if want.as_deref() != Some(point) {
         return;
     }
     static HITS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

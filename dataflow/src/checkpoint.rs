@@ -309,6 +309,7 @@ pub(crate) fn restore(
         for (key, names) in r.state.iter().filter(|(k, _)| wanted(k)) {
             let mut all = Vec::new();
             for name in names {
+                sluice_connectors::failpoint("state.restore");
                 let bytes = dir.get(name).map_err(io)?.ok_or_else(|| {
                     ExecutionError::Internal(format!(
                         "checkpoint {} names the state snapshot {name}, which is missing from {}",
@@ -638,6 +639,7 @@ impl Coordinator {
         bytes: Vec<u8>,
     ) -> Result<(), ExecutionError> {
         let name = state_object_name(epoch, seq, worker, &self.run);
+        sluice_connectors::failpoint("state.snapshot");
         self.dir
             .put(&name, bytes)
             .map_err(|e| ExecutionError::Internal(format!("writing state snapshot {name}: {e}")))?;

@@ -2,8 +2,10 @@
 //! protocol — after a sink write, at a checkpoint's start, after the checkpoint record
 //! is written but before any commit, in the middle of the commit, after the commit —
 //! is restarted by the master from its last checkpoint, and the output holds every row
-//! exactly once with nothing left staged. The real `sluice serve`, real processes,
-//! files on disk.
+//! exactly once with nothing left staged. R3: a stateful job (a join feeding an
+//! aggregate) whose worker dies while processing, while writing a state snapshot, or
+//! whose restore fails once, ends with the golden result. The real `sluice serve`,
+//! real processes, files on disk.
 
 use serde_json::{json, Value};
 use sluice_tests::{committed_ids, MasterProcess};
@@ -106,4 +108,112 @@ fn r2_crash_in_the_middle_of_a_commit() {
 #[test]
 fn r2_crash_after_the_commit_before_it_is_acknowledged() {
     crash_at("commit.after", 4);
+}
+
+/// R3: the stateful job — two sequences joined by id (a symmetric hash join) feeding an
+/// aggregate per `id % 10` — into an updating result.
+fn stateful_sql(out: &Path) -> String {
+    let src = |name: &str| {
+        format!(
+            "CREATE TABLE {name} (id BIGINT) WITH ('connector' = 'datagen', \
+               'number-of-rows' = '{ROWS}', 'rows-per-second' = '6000', \
+               'fields.id.kind' = 'sequence', 'fields.id.min' = '1');\n"
+        )
+    };
+    format!(
+        "SET 'execution.checkpointing.interval' = '100ms';\n{}{}\
+         CREATE TABLE totals (k BIGINT, n BIGINT, s BIGINT) WITH ('connector' = 'filesystem', \
+           'path' = '{}', 'format' = 'csv', 'csv.header' = 'true');\n\
+         INSERT INTO totals SELECT a.id % 10, COUNT(*), SUM(b.id) FROM a JOIN b ON a.id = b.id \
+           GROUP BY a.id % 10;\n",
+        src("a"),
+        src("b"),
+        out.display()
+    )
+}
+
+/// R3: the stateful job with the failpoint `point` (passed `skip` times, then fired
+/// once); with `kill_first`, the instance is first killed after a checkpoint holding
+/// state, so that the next one restores (and `point` can fail the restore). The
+/// output equals the golden result and the job restarted as often as it failed.
+fn stateful_failure_at(point: &str, skip: u32, kill_first: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let marker = dir.path().join("fired");
+    let skip = skip.to_string();
+    let m = MasterProcess::start_with_env(
+        &dir.path().join("data"),
+        &["--restart-backoff-ms", "200"],
+        &[
+            ("SLUICE_FAILPOINT", point),
+            ("SLUICE_FAILPOINT_ONCE", marker.to_str().unwrap()),
+            ("SLUICE_FAILPOINT_SKIP", &skip),
+        ],
+    );
+    let (s, v) = m.request(
+        "POST",
+        "/api/v1/jobs",
+        Some(json!({"name": "r3", "sql": stateful_sql(&out), "resources": {"parallelism": 2}})),
+    );
+    assert_eq!(s, 201, "{v}");
+    if kill_first {
+        let id: String = m.wait_for(60, "a checkpoint holding state", || {
+            let commits = m.get("/api/v1/jobs/r3/commits");
+            let stateful = commits["commits"].as_array()?.iter().any(|c| {
+                c["state"]
+                    .as_object()
+                    .is_some_and(|s| s.values().any(|b| b.as_u64() > Some(100)))
+            });
+            let instances = m.get("/api/v1/jobs/r3/instances");
+            let live = instances
+                .as_array()?
+                .iter()
+                .find(|i| i["state"] == "running")?;
+            stateful.then(|| live["id"].as_str().unwrap().to_string())
+        });
+        let (s, v) = m.request("POST", &format!("/api/v1/instances/{id}/kill"), None);
+        assert!(s == 200 || s == 202, "{s} {v}");
+    }
+    let job: Value = m.wait_for(120, &format!("the job to finish ({point})"), || {
+        let j = m.get("/api/v1/jobs/r3");
+        (j["state"] == "finished" || j["state"] == "failed").then_some(j)
+    });
+    assert_eq!(job["state"], "finished", "{point}: {job}");
+    assert!(marker.exists(), "{point}: the failpoint never fired");
+    let restarts = if kill_first { 2 } else { 1 };
+    assert_eq!(job["restarts"], restarts, "{point}: {job}");
+    let log = m.newest_instance_log("r3");
+    assert!(log.contains("restored from checkpoint"), "{point}: {log}");
+    // The golden result.
+    let mut expected: Vec<String> = (0..10)
+        .map(|k| {
+            let ids: Vec<i64> = (1..=ROWS).filter(|i| i % 10 == k).collect();
+            format!("{k},{},{}", ids.len(), ids.iter().sum::<i64>())
+        })
+        .collect();
+    expected.sort();
+    let mut got: Vec<String> = Vec::new();
+    for e in std::fs::read_dir(&out).unwrap().flatten() {
+        if e.file_name().to_string_lossy().starts_with("part-") {
+            let text = std::fs::read_to_string(e.path()).unwrap();
+            got.extend(text.lines().skip(1).map(str::to_string));
+        }
+    }
+    got.sort();
+    assert_eq!(got, expected, "{point}");
+}
+
+#[test]
+fn r3_failure_while_processing_a_stateful_job() {
+    stateful_failure_at("join.step", 300, false);
+}
+
+#[test]
+fn r3_failure_during_a_state_snapshot() {
+    stateful_failure_at("state.snapshot", 6, false);
+}
+
+#[test]
+fn r3_a_restore_that_fails_once() {
+    stateful_failure_at("state.restore", 0, true);
 }

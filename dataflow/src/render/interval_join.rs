@@ -345,6 +345,7 @@ pub(crate) fn render_symmetric_join<'s>(
                 let mut joiner = joiner;
                 let mut out: Vec<Out> = Vec::new();
                 let mut saved_through = ckpt.as_ref().map_or(0, |c| c.completed());
+                let restored_through = saved_through;
                 // Rows at or above a requested barrier, parked until its snapshot.
                 let mut parked: Vec<Message> = Vec::new();
                 move |(left_input, left_frontier), (right_input, right_frontier), output| {
@@ -361,6 +362,9 @@ pub(crate) fn render_symmetric_join<'s>(
                             arrived.push((c, false, std::mem::take(data)));
                         }
                     });
+                    if !arrived.is_empty() && saved_through > restored_through {
+                        sluice_connectors::failpoint("join.step");
+                    }
                     let mut due = ckpt.as_ref().and_then(|c| c.state_due(saved_through));
                     let mut added = 0;
                     for (cap, from_left, rows) in arrived {
