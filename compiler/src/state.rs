@@ -70,6 +70,10 @@ pub fn checkpoint_mode(plan: &DataflowPlan) -> Result<Barriers, String> {
                 walk(input, seen, true)
             }
             PhysicalPlan::Reduce { input, .. } if !above => walk(input, seen, true),
+            // Checkpointed as its inputs, replayed at a restore: re-emits its output.
+            p if is_kept_as_inputs(p) && !above => {
+                p.inputs().into_iter().try_for_each(|i| walk(i, seen, true))
+            }
             // Re-emits its restored tops, as `Reduce` does.
             PhysicalPlan::TopK {
                 input,
@@ -82,6 +86,11 @@ pub fn checkpoint_mode(plan: &DataflowPlan) -> Result<Barriers, String> {
                 walk(left, seen, true)?;
                 walk(right, seen, true)
             }
+            p if is_kept_as_inputs(p) => Err(format!(
+                "the plan has an operator that re-emits its state when restored ({}) feeding \
+                 another stateful operator, which is not snapshotted yet",
+                kind(p)
+            )),
             PhysicalPlan::Reduce { .. }
             | PhysicalPlan::TopK {
                 strategy: TopKStrategy::Monotonic,
@@ -154,6 +163,31 @@ pub fn is_snapshotted(p: &PhysicalPlan) -> bool {
                 ..
             }
     ) || p.is_symmetric_join()
+        || is_kept_as_inputs(p)
+}
+
+/// True for a stateful operator checkpointed as its inputs (their net collections,
+/// replayed into it at a restore, so that it re-emits its whole output): the arranged
+/// `HashJoin`, the retracting `TopK` and `TopN`.
+pub fn is_kept_as_inputs(p: &PhysicalPlan) -> bool {
+    match p {
+        PhysicalPlan::HashJoin { .. } => !p.is_symmetric_join(),
+        PhysicalPlan::TopK { strategy, .. } => *strategy == TopKStrategy::Retracting,
+        PhysicalPlan::TopN { .. } => true,
+        _ => false,
+    }
+}
+
+/// The checkpoint key of input `input` of the operator whose key is `op` (one
+/// [`is_kept_as_inputs`]).
+pub fn input_key(op: &str, input: usize) -> String {
+    format!("{op}/{input}")
+}
+
+/// The operator a checkpoint key belongs to: the key itself, or the operator of an
+/// [`input_key`].
+pub fn operator_of(key: &str) -> &str {
+    key.split_once('/').map_or(key, |(op, _)| op)
 }
 
 /// 64-bit FNV-1a of `bytes`, as 16 hex digits (stable across builds and machines): the

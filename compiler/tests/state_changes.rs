@@ -172,7 +172,8 @@ fn a_changed_sink_path_and_a_dropped_output_are_reported() {
 fn a_job_that_does_not_checkpoint_resets_everything_and_says_why() {
     let joined = "CREATE TABLE pairs (a BIGINT, b BIGINT) WITH ('connector' = 'filesystem', \
         'path' = '/out/pairs', 'format' = 'csv');\n\
-        INSERT INTO pairs SELECT x.uid, y.amount FROM clicks x LEFT JOIN clicks y ON x.uid = y.amount;\n";
+        INSERT INTO pairs SELECT x.uid, COUNT(*) FROM clicks x LEFT JOIN clicks y ON x.uid = y.amount \
+        GROUP BY x.uid;\n";
     let p = change_plan(
         &plan(&format!("{CLICKS}{joined}")),
         &plan(&format!("{CLICKS}{joined}")),
@@ -182,13 +183,16 @@ fn a_job_that_does_not_checkpoint_resets_everything_and_says_why() {
     assert!(p.sources.iter().all(|s| s.outcome == Outcome::Reset));
     assert_eq!(
         outcomes(&p.operators),
-        vec![("HashJoin".into(), Outcome::Reset)]
+        vec![
+            ("Reduce".into(), Outcome::Reset),
+            ("HashJoin".into(), Outcome::Reset)
+        ]
     );
     assert!(p.operators[0].reason.contains("does not checkpoint"));
 }
 
 #[test]
-fn a_symmetric_join_and_a_monotonic_top_n_are_snapshotted_and_kept() {
+fn joins_and_top_ns_are_snapshotted_and_kept() {
     let joined = "CREATE TABLE pairs (a BIGINT, b BIGINT) WITH ('connector' = 'filesystem', \
         'path' = '/out/pairs', 'format' = 'csv');\n\
         INSERT INTO pairs SELECT x.uid, y.amount FROM clicks x JOIN clicks y ON x.uid = y.amount;\n";
@@ -211,6 +215,19 @@ fn a_symmetric_join_and_a_monotonic_top_n_are_snapshotted_and_kept() {
     );
     assert_eq!(p.old_not_checkpointed, None);
     assert_eq!(outcomes(&p.operators), vec![("TopK".into(), Outcome::Kept)]);
+    // An outer join (arranged) and a global Top-N are checkpointed as their inputs.
+    let outer = "CREATE TABLE pairs (a BIGINT, b BIGINT) WITH ('connector' = 'filesystem', \
+        'path' = '/out/pairs', 'format' = 'csv');\n\
+        INSERT INTO pairs SELECT x.uid, y.amount FROM clicks x LEFT JOIN clicks y ON x.uid = y.amount;\n";
+    let p = change_plan(
+        &plan(&format!("{CLICKS}{outer}")),
+        &plan(&format!("{CLICKS}{outer}")),
+    );
+    assert_eq!(p.old_not_checkpointed, None);
+    assert_eq!(
+        outcomes(&p.operators),
+        vec![("HashJoin".into(), Outcome::Kept)]
+    );
     // A Top-N of an aggregate is not: the aggregate would re-emit its restored rows
     // into the Top-N's restored state.
     let nested = "CREATE TABLE best (uid BIGINT, n BIGINT) WITH ('connector' = 'filesystem', \

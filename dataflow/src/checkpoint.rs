@@ -300,7 +300,8 @@ pub(crate) fn restore(
         if legacy {
             fingerprint_match
         } else {
-            layout.operators.iter().any(|o| o.key == key)
+            let op = sluice_compiler::state::operator_of(key);
+            layout.operators.iter().any(|o| o.key == op)
         }
     };
     let mut states: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();

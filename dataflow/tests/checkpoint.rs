@@ -153,7 +153,7 @@ fn a_stopped_run_restores_and_the_output_is_exactly_once() {
 fn stateful_plans_do_not_checkpoint_and_say_why() {
     let sql = "CREATE TABLE src (id BIGINT, v BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '10');\n\
                CREATE TABLE dst (v BIGINT, n BIGINT) WITH ('connector' = 'blackhole');\n\
-               INSERT INTO dst SELECT a.v, b.id FROM src a LEFT JOIN src b ON a.id = b.v;\n";
+               INSERT INTO dst SELECT a.v, COUNT(b.id) FROM src a LEFT JOIN src b ON a.id = b.v GROUP BY a.v;\n";
     let p = sluice_compiler::compile(sql, &MemoryCatalog::new(), &Registry::builtin())
         .unwrap()
         .plan;

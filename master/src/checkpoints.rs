@@ -135,7 +135,10 @@ pub fn state_sizes(
                 None => restorable = false,
             }
         }
-        sizes.insert(op.clone(), total);
+        // An operator checkpointed as its inputs: their snapshots together.
+        *sizes
+            .entry(sluice_compiler::state::operator_of(op).to_string())
+            .or_insert(0) += total;
     }
     Ok((sizes, restorable))
 }

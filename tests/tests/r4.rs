@@ -517,6 +517,25 @@ fn r4_top_n_restores_at_other_parallelism_and_equals_an_uninterrupted_run() {
     );
 }
 
+#[test]
+fn r4_outer_join_restores_at_other_parallelism_and_equals_an_uninterrupted_run() {
+    // Arranged (an outer join), checkpointed as its inputs and replayed at a restore.
+    r4_updating(
+        "a BIGINT, b BIGINT, total BIGINT",
+        "SELECT a.id, b.id, a.amount + b.amount FROM clicks a LEFT JOIN clicks b ON a.id = b.id + 6",
+        RECORDS,
+    );
+}
+
+#[test]
+fn r4_global_top_n_restores_at_other_parallelism_and_equals_an_uninterrupted_run() {
+    r4_updating(
+        "id BIGINT, amount BIGINT",
+        "SELECT id, amount FROM clicks ORDER BY amount DESC, id LIMIT 50",
+        50,
+    );
+}
+
 /// R4 for a job with an updating result (written once, at the end of the input):
 /// `INSERT INTO result <query>` over an unwatermarked clicks topic, with `columns` the
 /// result table's; the uninterrupted result has `rows` rows.

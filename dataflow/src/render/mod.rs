@@ -12,6 +12,7 @@ pub(crate) mod calc;
 pub(crate) mod hop_panes;
 pub(crate) mod interval_join;
 pub(crate) mod join;
+pub(crate) mod keep;
 pub(crate) mod reduce;
 pub(crate) mod sessions;
 pub(crate) mod sink;
@@ -25,6 +26,7 @@ use crate::errors::{ErrorSlot, ExecutionError};
 use crate::progress::Progress;
 use arrow::record_batch::RecordBatch;
 use differential_dataflow::{AsCollection, VecCollection};
+use sluice_compiler::physical::TopKStrategy;
 use sluice_compiler::{Datum, PhysicalPlan, Row};
 use sluice_connectors::{Registry, WorkerContext};
 use sluice_gpu::ColumnarKernels;
@@ -314,6 +316,12 @@ impl<'s> Context<'s> {
                         *interval,
                     )
                 } else {
+                    // Checkpointed as its inputs (see `keep`).
+                    let sides = join::JoinSides {
+                        left: keep::render_keep(self, &state_key, 0, sides.left),
+                        right: keep::render_keep(self, &state_key, 1, sides.right),
+                        ..sides
+                    };
                     join::render_join(self, sides, *kind, left_keys, right_keys, residual.as_ref())
                 }
             }
@@ -327,7 +335,9 @@ impl<'s> Context<'s> {
                 limit,
                 offset,
             } => {
+                let state_key = sluice_compiler::state::operator_id(plan);
                 let rows = self.render(input);
+                let rows = keep::render_keep(self, &state_key, 0, rows);
                 topn::render_topn(rows, keys.clone(), *limit, *offset)
             }
             PhysicalPlan::TopK {
@@ -340,6 +350,10 @@ impl<'s> Context<'s> {
             } => {
                 let state_key = sluice_compiler::state::operator_id(plan);
                 let rows = self.render(input);
+                let rows = match strategy {
+                    TopKStrategy::Retracting => keep::render_keep(self, &state_key, 0, rows),
+                    TopKStrategy::Monotonic => rows,
+                };
                 let spec = topk::TopKSpec {
                     partition_by: partition_by.clone(),
                     order_by: order_by.clone(),

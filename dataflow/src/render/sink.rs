@@ -7,6 +7,7 @@ use crate::convert::rows_to_batch;
 use crate::errors::{ErrorSlot, ExecutionError};
 use crate::progress::Progress;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use differential_dataflow::Hashable;
 use rustc_hash::FxHashMap;
 use sluice_catalogs::{Schema, TableDescriptor};
 use sluice_compiler::Row;
@@ -19,6 +20,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::Exchange as _;
 
 /// Set by a terminal operator when it has seen and handled its whole input.
 pub(crate) type DoneFlag = Rc<Cell<bool>>;
@@ -328,7 +330,17 @@ pub(crate) fn render_table_sink(
     let mut net: FxHashMap<Row, Diff> = FxHashMap::default();
     let discards = writer.discards();
     let mut discarded: Diff = 0;
-    rows.inner.sink(
+    // An updating input is consolidated per row, so every update of a row must reach
+    // the same worker: operators may emit a row's insertion and its retraction on
+    // different workers (differential's `antijoin` keeps its input's rows where they
+    // are and retracts the matched ones where their key lives).
+    let stream = if updating && !discards {
+        rows.inner
+            .exchange(|(row, _, _): &(Row, Time, Diff)| row.hashed())
+    } else {
+        rows.inner
+    };
+    stream.sink(
         Pipeline,
         &format!("Sink({table})"),
         move |(input, frontier)| {

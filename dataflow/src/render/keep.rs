@@ -1,0 +1,138 @@
+//! `Keep`: the checkpoint of an operator whose own state is not snapshotted — the
+//! arranged `HashJoin` (outer joins and joins of updating inputs), the retracting
+//! `TopK` and `TopN` — kept as its inputs. It sits on each input of such an operator,
+//! in a checkpointed run only, and passes every update through unchanged, on the same
+//! worker (no exchange).
+//!
+//! State: the input's net collection so far on this worker, one count per row (rows
+//! whose count returns to 0 are dropped). At each barrier `w` it snapshots the updates
+//! of the times below `w` (those at or above `w` are folded in after the snapshot).
+//! A restore replays the snapshot's rows into the operator at time 0, so the operator
+//! rebuilds its state — and re-emits its whole output, which only a sink may receive
+//! (the compiler checks: `sluice_compiler::state::checkpoint_mode`). Any worker may
+//! replay any rows: the operator exchanges them by its own key.
+
+use super::{Context, Diff, Rows, Time};
+use differential_dataflow::AsCollection;
+use rustc_hash::FxHashMap;
+use sluice_compiler::Row;
+use std::collections::hash_map::Entry;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::Operator;
+
+/// Version of the snapshot encoding (bincode of `(version, Vec<(row, count)>)`).
+const SNAPSHOT_VERSION: u32 = 1;
+
+/// Folds `(row, diff)` into the net collection.
+fn fold(net: &mut FxHashMap<Row, Diff>, row: Row, d: Diff) {
+    match net.entry(row) {
+        Entry::Occupied(mut e) => {
+            *e.get_mut() += d;
+            if *e.get() == 0 {
+                e.remove();
+            }
+        }
+        Entry::Vacant(e) => {
+            if d != 0 {
+                e.insert(d);
+            }
+        }
+    }
+}
+
+/// Keeps `rows` (input `input` of the operator whose checkpoint key is `state_key`)
+/// for checkpoints; returns them unchanged, after the restored rows. Without
+/// checkpoints, `rows` itself.
+pub(crate) fn render_keep<'s>(
+    ctx: &mut Context<'s>,
+    state_key: &str,
+    input: usize,
+    rows: Rows<'s>,
+) -> Rows<'s> {
+    let Some(ckpt) = ctx.ckpt.clone() else {
+        return rows;
+    };
+    let key = sluice_compiler::state::input_key(state_key, input);
+    let worker = ctx.worker;
+    let seq = ctx.state_seq;
+    ctx.state_seq += 1;
+    ckpt.register_state(&key, worker.worker);
+    let errors = ctx.errors.clone();
+    // This worker's share of the restored rows (any share will do: see the module docs).
+    let mut restored: Vec<(Row, Diff)> = Vec::new();
+    if let Some(r) = &ctx.restored {
+        for bytes in r.state_for(&key, "", worker) {
+            match crate::checkpoint::decode_snapshot::<Vec<(Row, Diff)>>(
+                "Keep",
+                SNAPSHOT_VERSION,
+                bytes,
+            ) {
+                Ok(entries) => restored.extend(entries),
+                Err(e) => errors.raise(e),
+            }
+        }
+    }
+    type Out = (Row, Time, Diff);
+    rows.inner
+        .unary_frontier::<CapacityContainerBuilder<Vec<Out>>, _, _, _>(
+            Pipeline,
+            "Keep",
+            move |cap, _info| {
+                let mut net: FxHashMap<Row, Diff> = FxHashMap::default();
+                let mut initial: Vec<Out> = Vec::with_capacity(restored.len());
+                for (row, d) in restored {
+                    initial.push((row.clone(), 0, d));
+                    fold(&mut net, row, d);
+                }
+                let mut initial = Some((cap, initial));
+                let mut saved_through = ckpt.completed();
+                // Updates at or above a requested barrier, folded in after its snapshot.
+                let mut later: Vec<(Row, Time, Diff)> = Vec::new();
+                move |(input, frontier), output| {
+                    if let Some((cap, rows)) = initial.take() {
+                        if !rows.is_empty() {
+                            output.session(&cap).give_iterator(rows.into_iter());
+                        }
+                    }
+                    let due = ckpt.state_due(saved_through);
+                    input.for_each(|cap, data| {
+                        for (row, t, d) in data.iter() {
+                            match due {
+                                Some((_, w)) if *t >= w => later.push((row.clone(), *t, *d)),
+                                _ => fold(&mut net, row.clone(), *d),
+                            }
+                        }
+                        output.session(&cap).give_container(data);
+                    });
+                    let Some((epoch, w)) = due else {
+                        // No barrier requested: what waited is folded in.
+                        for (row, _, d) in later.drain(..) {
+                            fold(&mut net, row, d);
+                        }
+                        return;
+                    };
+                    if !frontier.frontier().iter().all(|t| *t >= w) {
+                        return;
+                    }
+                    let entries: Vec<(&Row, &Diff)> = net.iter().collect();
+                    match crate::checkpoint::encode_snapshot("Keep", SNAPSHOT_VERSION, &entries)
+                        .and_then(|b| ckpt.save_state(epoch, &key, seq, worker.worker, b))
+                    {
+                        Ok(()) => saved_through = epoch,
+                        Err(e) => errors.raise(e),
+                    }
+                    // Updates of later epochs wait for their own barrier.
+                    let next = ckpt.state_due(saved_through).map(|(_, w)| w);
+                    let (now, still): (Vec<_>, Vec<_>) = std::mem::take(&mut later)
+                        .into_iter()
+                        .partition(|(_, t, _)| next.is_none_or(|w| *t < w));
+                    later = still;
+                    for (row, _, d) in now {
+                        fold(&mut net, row, d);
+                    }
+                }
+            },
+        )
+        .as_collection()
+}
