@@ -20,11 +20,14 @@
 //! id (they are sealed at rest with a random nonce, and must not leak through a hash).
 //!
 //! **Which state is snapshotted.** [`checkpoint_mode`] decides whether a plan
-//! checkpoints at all: stateless plans, event-time window aggregates and aggregates
-//! (`Reduce`: unbounded `GROUP BY`, of every strategy, `DISTINCT` included) whose
-//! result goes to a sink do; a plan with another stateful operator (joins, sessions,
-//! Top-N, an aggregate feeding one) does not yet, and after a restart its sources read
-//! from their start.
+//! checkpoints at all. Event-time window aggregates (tumble, hop by pane, session) and
+//! the symmetric hash join (regular inner join of append-only inputs, interval join)
+//! snapshot their state and restore without emitting anything, so anything may
+//! consume them. Aggregates (`Reduce`, every strategy) and the monotonic Top-N snapshot
+//! their state and re-emit their result at a restore; the arranged join and the other
+//! Top-Ns are checkpointed as their inputs ([`is_kept_as_inputs`]) and re-emit too —
+//! so each of these may feed only a sink. A plan that breaks that rule does not
+//! checkpoint, and after a restart its sources read from their start.
 
 use crate::physical::{DataflowPlan, PhysicalPlan, SinkTarget, TopKStrategy};
 use serde::{Deserialize, Serialize};
