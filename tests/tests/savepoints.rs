@@ -114,4 +114,16 @@ fn stop_with_a_savepoint_then_start_from_it_writes_every_record_once() {
         "{v}"
     );
     assert_eq!(m.get("/api/v1/jobs/fresh")["desired_state"], "running");
+
+    // Both jobs deleted, no worker process outlives the test.
+    for job in ["fresh", "sp"] {
+        let (s, v) = m.request("DELETE", &format!("/api/v1/jobs/{job}"), None);
+        assert!(s == 200 || s == 202 || s == 204, "{s} {v}");
+    }
+    m.wait_for(60, "every instance to stop", || {
+        m.get("/api/v1/instances?live=true")
+            .as_array()
+            .is_some_and(Vec::is_empty)
+            .then_some(())
+    });
 }
