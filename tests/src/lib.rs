@@ -367,6 +367,63 @@ impl Drop for KafkaMock {
     }
 }
 
+/// A `fault-proxy` process in front of `upstream` (`bin` is
+/// `env!("CARGO_BIN_EXE_fault-proxy")`), killed when dropped.
+pub struct FaultProxy {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+}
+
+impl FaultProxy {
+    /// Starts it and waits for its address.
+    pub fn start(bin: &str, upstream: &str) -> FaultProxy {
+        use std::io::BufRead;
+        let mut child = Command::new(bin)
+            .arg(upstream)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start fault-proxy");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read fault-proxy's address");
+        let endpoint = line
+            .trim()
+            .strip_prefix("endpoint=")
+            .unwrap_or_else(|| panic!("unexpected fault-proxy output: {line}"))
+            .to_string();
+        FaultProxy { child, endpoint }
+    }
+
+    /// From now on: each request delayed by up to `delay_ms`, a fraction `error_rate`
+    /// answered 503, and every request for the next `outage_ms`.
+    pub fn set(&self, delay_ms: u64, error_rate: f64, outage_ms: u64) {
+        ureq::put(&format!("{}/__fault", self.endpoint))
+            .send_json(serde_json::json!({
+                "delay_ms": delay_ms, "error_rate": error_rate, "outage_ms": outage_ms
+            }))
+            .expect("set faults");
+    }
+
+    /// What the faults did: `requests`, `delayed`, `errors`, `outage`.
+    pub fn stats(&self) -> serde_json::Value {
+        ureq::get(&format!("{}/__fault", self.endpoint))
+            .call()
+            .expect("fault stats")
+            .into_json()
+            .expect("fault stats JSON")
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A moto S3 server (`SLUICE_MOTO_SERVER`, set by `.ci/test`) on a free port, killed on
 /// drop.
 pub struct Moto {
