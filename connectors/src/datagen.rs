@@ -297,6 +297,7 @@ impl DatagenOptions {
                 "rows-per-second",
                 "seed",
                 "format.on-error",
+                "scan.late-records",
                 "dead-letter.path",
                 "dead-letter.topic",
             ],

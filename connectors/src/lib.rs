@@ -46,7 +46,7 @@ mod print;
 pub mod values;
 
 pub use datagen::DatagenConnector;
-pub use format::{on_error_policy, OnError};
+pub use format::{late_records_policy, on_error_policy, LateRecords, OnError};
 pub use fs::{
     checkpoint_store, storage_options, DeadLetterWriter, FileFormat, FilesystemConnector,
     ObjectDir, STORAGE_KEYS,
@@ -385,7 +385,10 @@ impl ConnectorValidator for Registry {
         schema: &Schema,
     ) -> std::result::Result<SourceCapabilities, String> {
         let c = self.get(connector).map_err(|e| e.to_string())?;
-        c.validate(options, schema).map_err(|e| e.to_string())
+        let capabilities = c.validate(options, schema).map_err(|e| e.to_string())?;
+        // Options any connector's table may set.
+        format::check_late_records(options).map_err(|e| e.to_string())?;
+        Ok(capabilities)
     }
 
     fn can_overwrite(&self, connector: &str) -> bool {

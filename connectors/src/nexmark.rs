@@ -166,6 +166,7 @@ impl NexmarkOptions {
                 "nexmark.max-out-of-order",
                 "nexmark.base-time",
                 "format.on-error",
+                "scan.late-records",
                 "dead-letter.path",
                 "dead-letter.topic",
             ],

@@ -386,6 +386,30 @@ impl ColumnBuilder {
     }
 }
 
+/// Row `row` of `batch` as a JSON object keyed by its column names (NULL cells as
+/// `null`).
+pub fn row_json(batch: &arrow::record_batch::RecordBatch, row: usize) -> String {
+    let mut out = String::from("{");
+    for (i, (field, column)) in batch
+        .schema()
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .enumerate()
+    {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&serde_json::Value::from(field.name().as_str()).to_string());
+        out.push(':');
+        if !write_cell(&mut out, column.as_ref(), row, TextStyle::Json) {
+            out.push_str("null");
+        }
+    }
+    out.push('}');
+    out
+}
+
 /// How a cell is rendered as text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TextStyle {

@@ -431,3 +431,109 @@ fn retraction_into_append_only_sink_is_internal_error() {
     env.run_with(&plan, 1, 1).unwrap();
     assert_eq!(env.memory.committed("counts_ao"), vec![vec![int(10)]]);
 }
+
+/// `'scan.late-records' = 'dead-letter'`: a record whose event time is behind the
+/// source's watermark when it is read is written to the dead letters (as a JSON object
+/// of its columns, with the watermark it missed) and not processed; the others flow on.
+#[test]
+fn late_records_go_to_the_dead_letters_when_the_table_says_so() {
+    let env = Env::new();
+    let dir = tempfile::tempdir().unwrap();
+    // Seconds 0..10 in order, then one record from second 0.5 and one at second 12.
+    let mut rows: Vec<Row> = (0..10).map(|i| vec![int(i), ts(i * 1_000)]).collect();
+    rows.push(vec![int(100), ts(500)]);
+    rows.push(vec![int(101), ts(12_000)]);
+    let dead = dir.path().join("dead");
+    let dead_path = dead.display().to_string();
+    let t = env.table_with(
+        "events",
+        &[("id", SqlType::BigInt), ("ts", SqlType::Timestamp)],
+        rows.clone(),
+        vec![],
+        Some(sluice_catalogs::Watermark {
+            column: 1,
+            delay_ms: 2_000,
+        }),
+        &[
+            ("scan.late-records", "dead-letter"),
+            ("dead-letter.path", &dead_path),
+        ],
+    );
+    let got = env.run_with(&collect(scan(&t)), 1, 1).unwrap();
+    let ids: Vec<i64> = got.collected[0]
+        .rows
+        .iter()
+        .map(|r| match r[0] {
+            Datum::Int(i) => i,
+            _ => unreachable!(),
+        })
+        .collect();
+    let mut expected: Vec<i64> = (0..10).collect();
+    expected.push(101);
+    assert_eq!(sorted_ids(ids), expected);
+    assert_eq!(got.metrics.late_rows, 1);
+    assert_eq!(got.metrics.dead_lettered, 1);
+    let letters: String = std::fs::read_dir(&dead)
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect();
+    let letter: serde_json::Value = serde_json::from_str(letters.trim()).unwrap();
+    assert_eq!(letter["table"], "events");
+    assert_eq!(
+        letter["raw"],
+        r#"{"id":100,"ts":"1970-01-01 00:00:00.500"}"#
+    );
+    assert!(
+        letter["error"]
+            .as_str()
+            .unwrap()
+            .contains("behind the watermark 1970-01-01 00:00:07"),
+        "{letter}"
+    );
+    // Without a WATERMARK the option is refused with a clear message.
+    let plain = env.table_with(
+        "plain",
+        &[("id", SqlType::BigInt)],
+        vec![],
+        vec![],
+        None,
+        &[
+            ("scan.late-records", "dead-letter"),
+            ("dead-letter.path", &dead_path),
+        ],
+    );
+    let err = env.run_with(&collect(scan(&plain)), 1, 1).unwrap_err();
+    assert!(err.to_string().contains("needs a WATERMARK"), "{err}");
+    // A value it does not know, or no dead-letter target, is refused at compile time.
+    for (options, why) in [
+        (
+            "'scan.late-records' = 'sometimes'",
+            "expected one of 'process', 'dead-letter'",
+        ),
+        (
+            "'scan.late-records' = 'dead-letter'",
+            "needs option 'dead-letter.path' or 'dead-letter.topic'",
+        ),
+    ] {
+        let sql = format!(
+            "CREATE TABLE k (id BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts) WITH (\
+               'connector' = 'kafka', 'topic' = 't', 'properties.bootstrap.servers' = 'x:1', \
+               'format' = 'json', {options});\n\
+             SELECT id FROM k;\n"
+        );
+        let err = sluice_compiler::compile(
+            &sql,
+            &sluice_catalogs::MemoryCatalog::new(),
+            &sluice_connectors::Registry::builtin(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains(why) && err.contains("line 1"), "{err}");
+    }
+}
+
+fn sorted_ids(mut ids: Vec<i64>) -> Vec<i64> {
+    ids.sort();
+    ids
+}

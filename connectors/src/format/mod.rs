@@ -62,6 +62,53 @@ pub(crate) fn parse_on_error(
     Ok((policy, path))
 }
 
+/// What a source does with a record whose event time is behind its watermark when it
+/// is read (`'scan.late-records'`, tables with a `WATERMARK` only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LateRecords {
+    /// `process` (the default): it flows on; a window it is too late for leaves it out
+    /// and counts it as a late row.
+    Process,
+    /// `dead-letter`: it is written to the table's dead-letter target (`'dead-letter.path'`
+    /// or `'dead-letter.topic'`) with the watermark it missed, counted as late and
+    /// dead-lettered, and not processed.
+    DeadLetter,
+}
+
+/// `'scan.late-records'` among a table's options: its value, and the dead-letter target
+/// that `dead-letter` needs.
+pub(crate) fn check_late_records(options: &BTreeMap<String, String>) -> Result<LateRecords> {
+    let policy = match choice(options, "scan.late-records", &["process", "dead-letter"])?.as_deref()
+    {
+        Some("dead-letter") => LateRecords::DeadLetter,
+        _ => LateRecords::Process,
+    };
+    if policy == LateRecords::DeadLetter
+        && !options.contains_key("dead-letter.path")
+        && !options.contains_key("dead-letter.topic")
+    {
+        return Err(ConnectorError::Config(
+            "'scan.late-records' = 'dead-letter' needs option 'dead-letter.path' or \
+             'dead-letter.topic'"
+                .into(),
+        ));
+    }
+    Ok(policy)
+}
+
+/// A table's `'scan.late-records'` policy (any connector's table may set it).
+pub fn late_records_policy(table: &TableDescriptor) -> Result<LateRecords> {
+    let policy = check_late_records(&table.options)?;
+    if policy == LateRecords::DeadLetter && table.watermark.is_none() {
+        return Err(ConnectorError::Config(format!(
+            "table '{}': 'scan.late-records' = 'dead-letter' needs a WATERMARK (a record is \
+             late when its event time is behind the watermark)",
+            table.name
+        )));
+    }
+    Ok(policy)
+}
+
 /// A batch of `cols` with `rows` rows (also when there are no columns).
 pub(crate) fn make_batch(
     schema: &SchemaRef,

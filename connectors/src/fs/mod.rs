@@ -128,6 +128,7 @@ const FS_KEYS: &[&str] = &[
     "csv.header",
     "csv.null-literal",
     "format.on-error",
+    "scan.late-records",
     "dead-letter.path",
     "dead-letter.topic",
     "sink.rolling-policy.file-size",

@@ -215,6 +215,7 @@ const KAFKA_KEYS: &[&str] = &[
     "scan.startup.timestamp-millis",
     "scan.bounded.mode",
     "scan.watermark.idle-timeout",
+    "scan.late-records",
     "format.on-error",
     "dead-letter.path",
     "dead-letter.topic",

@@ -13,7 +13,9 @@
 //!
 //! Bad records follow the table's `'format.on-error'` policy: `fail` emits
 //! [`ExecutionError::BadRecord`] into the errs collection, `skip` counts them,
-//! `dead-letter` counts them and appends them to `'dead-letter.path'`.
+//! `dead-letter` counts them and appends them to `'dead-letter.path'`. With
+//! `'scan.late-records' = 'dead-letter'`, records whose event time is behind the
+//! source's watermark when read go to the same dead letters, not downstream.
 
 use super::{fallible_operator, Batches, Context, Time, TimedBatch};
 use crate::checkpoint::epoch_time;
@@ -23,7 +25,8 @@ use arrow::record_batch::RecordBatch;
 use sluice_catalogs::TableDescriptor;
 use sluice_compiler::ScalarExpr;
 use sluice_connectors::{
-    on_error_policy, BadRecord, DeadLetterWriter, OnError, Source, SourcePoll, WorkerContext,
+    late_records_policy, on_error_policy, BadRecord, DeadLetterWriter, LateRecords, OnError,
+    Source, SourcePoll, WorkerContext,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -51,6 +54,16 @@ struct SourceState {
     progress: Arc<Progress>,
     /// `reader.rows_filtered()` as last added to the progress counters.
     filtered: u64,
+    /// `'scan.late-records' = 'dead-letter'`: records behind the watermark go to the
+    /// dead letters (this writer, or the bad records' one when they share it).
+    late: Option<LateSink>,
+}
+
+/// Where late records go.
+enum LateSink {
+    /// The bad records' dead-letter writer (one writer per target and worker).
+    Shared,
+    Own(DeadLetterWriter),
 }
 
 impl SourceState {
@@ -83,6 +96,15 @@ impl SourceState {
                 }
             }
         };
+        let late = match late_records_policy(table).map_err(connector)? {
+            LateRecords::Process => None,
+            LateRecords::DeadLetter if matches!(bad, BadRecordSink::DeadLetter(_)) => {
+                Some(LateSink::Shared)
+            }
+            LateRecords::DeadLetter => DeadLetterWriter::for_table(table, worker.worker)
+                .map_err(connector)?
+                .map(LateSink::Own),
+        };
         let reader = ctx
             .registry
             .create_source(table, projection, filters, worker)
@@ -101,7 +123,68 @@ impl SourceState {
             max_event_time: None,
             progress: ctx.progress.clone(),
             filtered: 0,
+            late,
         })
+    }
+
+    /// `'scan.late-records' = 'dead-letter'`: the rows of `batch` whose event time is
+    /// behind `watermark` (the source's, before this batch) are written to the dead
+    /// letters, counted, and left out of the batch returned.
+    fn divert_late(
+        &mut self,
+        batch: RecordBatch,
+        watermark: Option<Time>,
+    ) -> Result<RecordBatch, ExecutionError> {
+        use arrow::array::{Array, AsArray, BooleanArray};
+        use arrow::datatypes::TimestampMillisecondType;
+        let (Some(late), Some((col, _)), Some(wm)) = (&mut self.late, self.watermark, watermark)
+        else {
+            return Ok(batch);
+        };
+        let wm = i64::try_from(wm).unwrap_or(i64::MAX);
+        let Some(times) = batch
+            .columns()
+            .get(col)
+            .and_then(|c| c.as_primitive_opt::<TimestampMillisecondType>())
+        else {
+            return Ok(batch);
+        };
+        let is_late = |i: usize| times.is_valid(i) && times.value(i) < wm;
+        let late_rows: Vec<usize> = (0..times.len()).filter(|&i| is_late(i)).collect();
+        if late_rows.is_empty() {
+            return Ok(batch);
+        }
+        let writer = match late {
+            LateSink::Own(w) => w,
+            LateSink::Shared => match &mut self.bad {
+                BadRecordSink::DeadLetter(w) => w,
+                _ => return Ok(batch),
+            },
+        };
+        let table = self.table.clone();
+        let connector = |e: sluice_connectors::ConnectorError| ExecutionError::Connector {
+            table: table.clone(),
+            message: format!("dead-letter: {e}"),
+        };
+        let watermark_text = sluice_connectors::values::format_timestamp(wm);
+        for &i in &late_rows {
+            let record = BadRecord {
+                position: format!("behind the watermark {watermark_text}"),
+                error: format!(
+                    "late: event time {} is behind the watermark {watermark_text}",
+                    sluice_connectors::values::format_timestamp(times.value(i))
+                ),
+                raw: sluice_connectors::values::row_json(&batch, i).into_bytes(),
+            };
+            writer.write(&self.table, &record).map_err(connector)?;
+        }
+        writer.flush().map_err(connector)?;
+        let n = late_rows.len() as u64;
+        self.progress.add_late_rows(n);
+        self.progress.add_dead_lettered(n);
+        let keep: BooleanArray = (0..times.len()).map(|i| Some(!is_late(i))).collect();
+        arrow::compute::filter_record_batch(&batch, &keep)
+            .map_err(|e| ExecutionError::Internal(format!("dropping late rows: {e}")))
     }
 
     /// Applies the bad-record policy; `fail` yields the errors to emit.
@@ -341,10 +424,25 @@ pub(crate) fn render_source<'s>(
                     waiting.end();
                     return;
                 }
+                // The watermark as it stands before this poll's rows arrive.
+                let watermark_before = if state.late.is_some() {
+                    state.watermark()
+                } else {
+                    None
+                };
                 match state.reader.poll(batch_size) {
                     Ok(SourcePoll::Batch { batch, bad }) => {
                         waiting.backlogged(true);
                         state.progress.add_rows_in(batch.num_rows() as u64);
+                        let batch = match state.divert_late(batch, watermark_before) {
+                            Ok(batch) => batch,
+                            Err(e) => {
+                                output.session(&*cap).give(Err((e, time)));
+                                capability = None;
+                                waiting.end();
+                                return;
+                            }
+                        };
                         let filtered = state.reader.rows_filtered();
                         state
                             .progress
