@@ -12,6 +12,11 @@ checkpoint interval), and the restore itself as the new instance logs it. Figure
 measured, never asserted; see bench/README.md.
 
     python3 bench/checkpoints.py --sluice target/release/sluice [--keys 1000,100000,1000000]
+
+`--job join` measures the symmetric hash join instead: two generated sequences joined
+on their ids (`SELECT a.id, b.v FROM a JOIN b ON a.id = b.id`, each side at the rate),
+whose state is every row read (an append-only join frees a side's rows only when the
+other input ends); `--keys` then lists the held rows to measure at.
 """
 import argparse
 import datetime
@@ -51,6 +56,7 @@ def main():
     ap.add_argument("--sluice", default="target/release/sluice")
     ap.add_argument("--keys", default="1000,100000,1000000")
     ap.add_argument("--rate", type=int, default=200000)
+    ap.add_argument("--job", choices=["aggregate", "join"], default="aggregate")
     args = ap.parse_args()
     sluice = os.path.abspath(args.sluice)
     work = tempfile.mkdtemp(prefix="sluice-chk-bench-")
@@ -72,8 +78,17 @@ def main():
                      and open(os.path.join(data, "admin.token")).read().strip())
         rows = []
         for k in [int(x) for x in args.keys.split(",")]:
-            name = f"groups-{k}"
-            sql = (
+            name = f"{args.job}-{k}"
+            join_sql = (
+                "SET 'execution.checkpointing.interval' = '2s';\n"
+                + "".join(
+                    f"CREATE TABLE {t} (id BIGINT, v BIGINT) WITH ('connector' = 'datagen', "
+                    f"'rows-per-second' = '{args.rate}', 'fields.id.kind' = 'sequence', "
+                    "'fields.id.min' = '1', 'fields.v.min' = '0', 'fields.v.max' = '1000000');\n"
+                    for t in ("a", "b"))
+                + "CREATE TABLE dst (id BIGINT, v BIGINT) WITH ('connector' = 'blackhole');\n"
+                "INSERT INTO dst SELECT a.id, b.v FROM a JOIN b ON a.id = b.id;\n")
+            sql = join_sql if args.job == "join" else (
                 "SET 'execution.checkpointing.interval' = '2s';\n"
                 f"CREATE TABLE src (k BIGINT, v BIGINT) WITH ('connector' = 'datagen', "
                 f"'rows-per-second' = '{args.rate}', 'fields.k.min' = '1', 'fields.k.max' = '{k}', "
@@ -85,7 +100,7 @@ def main():
             api(base, token, "POST", "/api/v1/jobs",
                 {"name": name, "sql": sql, "resources": {"parallelism": 2, "memory_mb": 8192}})
             # Enough rows for (nearly) every key, then three more checkpoints.
-            need = max(5 * k, 400000)
+            need = k if args.job == "join" else max(5 * k, 400000)
             wait("the groups", 900, lambda: api(base, token, "GET", f"/api/v1/jobs/{name}")
                  .get("rows_in", 0) >= need)
             first = len(api(base, token, "GET", f"/api/v1/jobs/{name}/commits")["commits"])
@@ -118,7 +133,8 @@ def main():
                         restore_ms = line.split(" in ")[1].split(" ms")[0]
             rows.append((k, state, duration, restore_ms, recovery))
             api(base, token, "DELETE", f"/api/v1/jobs/{name}")
-        print("| groups | snapshot bytes (all workers) | checkpoint duration ms | restore read ms | kill -9 → first checkpoint after recovery, s |")
+        unit = "held rows" if args.job == "join" else "groups"
+        print(f"| {unit} | snapshot bytes (all workers) | checkpoint duration ms | restore read ms | kill -9 → first checkpoint after recovery, s |")
         print("|---:|---:|---:|---:|---:|")
         for k, state, duration, restore_ms, recovery in rows:
             print(f"| {k:,} | {state:,.0f} | {duration:,.0f} | {restore_ms} | {recovery:.2f} |")
