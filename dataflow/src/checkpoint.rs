@@ -919,9 +919,26 @@ impl Coordinator {
             return;
         };
         if !self.lock().states.is_empty() {
+            // Savepoints taken while this run goes on (`POST …/savepoints?stop=false`)
+            // pin their snapshots as those that existed when it started do.
+            let mut pinned = self.pinned.clone();
+            if names
+                .iter()
+                .any(|n| sluice_compiler::instance::is_savepoint_name(n))
+            {
+                match sluice_connectors::checkpoint_store::all_savepoints(&self.dir) {
+                    Ok(all) => {
+                        pinned.extend(
+                            all.into_iter()
+                                .flat_map(|sp| sp.record.state.into_values().flatten()),
+                        );
+                    }
+                    // Unreadable now: delete nothing this time.
+                    Err(_) => return,
+                }
+            }
             for n in names.iter().filter(|n| is_state_object_name(n)) {
-                if state_object_epoch(n).is_some_and(|e| e < keep_from) && !self.pinned.contains(n)
-                {
+                if state_object_epoch(n).is_some_and(|e| e < keep_from) && !pinned.contains(n) {
                     let _ = self.dir.delete(n);
                 }
             }

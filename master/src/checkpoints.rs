@@ -215,6 +215,35 @@ pub fn pin_latest(
         .ok_or_else(|| SavepointError::Store(format!("savepoint {name} is unreadable")))
 }
 
+/// [`pin_latest`] while the job runs: its instance prunes snapshots behind its newest
+/// checkpoints, but never those a savepoint names once the savepoint is written. A
+/// prune between reading the latest record and writing the savepoint may have taken
+/// some of its snapshots: then the savepoint is withdrawn and taken again from the
+/// newer latest record (at most five times).
+pub fn pin_running(
+    dir: &str,
+    job_version: u64,
+) -> Result<sluice_compiler::instance::Savepoint, SavepointError> {
+    let store = |e: sluice_connectors::ConnectorError| SavepointError::Store(e.to_string());
+    let d = ObjectDir::open(dir).map_err(store)?;
+    for _ in 0..5 {
+        let sp = pin_latest(dir, job_version)?;
+        let mut complete = true;
+        for name in sp.record.state.values().flatten() {
+            if d.size(name).map_err(store)?.is_none() {
+                complete = false;
+            }
+        }
+        if complete {
+            return Ok(sp);
+        }
+        let _ = d.delete(&sluice_compiler::instance::savepoint_name(sp.record.epoch));
+    }
+    Err(SavepointError::Store(
+        "the job's checkpoints moved on faster than a savepoint could pin one: try again".into(),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

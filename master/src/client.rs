@@ -95,6 +95,12 @@ enum JobCommand {
         #[arg(long, value_name = "EPOCH")]
         from_savepoint: Option<u64>,
     },
+    /// Keep a running job's latest checkpoint as a savepoint; the job goes on (to stop
+    /// it with one: `stop --savepoint`).
+    Savepoint {
+        /// The job's name.
+        name: String,
+    },
     /// List a job's savepoints.
     Savepoints {
         /// The job's name.
@@ -677,6 +683,22 @@ pub fn job(args: JobArgs) -> Result<(), ClientError> {
             } else {
                 println!(
                     "stopped job {name} with savepoint {} (start from it: sluice job start {name} --from-savepoint {})",
+                    s(&v["epoch"]),
+                    s(&v["epoch"])
+                );
+            }
+        }
+        JobCommand::Savepoint { name } => {
+            let v = api.json(
+                "POST",
+                &format!("/api/v1/jobs/{}/savepoints?stop=false", seg(&name)),
+                None,
+            )?;
+            if json_out {
+                print_json(&v);
+            } else {
+                println!(
+                    "job {name} goes on; savepoint {} kept (start from it: sluice job start {name} --from-savepoint {})",
                     s(&v["epoch"]),
                     s(&v["epoch"])
                 );

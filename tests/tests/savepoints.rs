@@ -127,3 +127,116 @@ fn stop_with_a_savepoint_then_start_from_it_writes_every_record_once() {
             .then_some(())
     });
 }
+
+/// A savepoint of a running job (`sluice job savepoint`): the job goes on, its instance
+/// no longer prunes the savepoint's snapshots (before, they were deleted two
+/// checkpoints later and the savepoint could not be restored), and a new version of the
+/// job started from it keeps the aggregate's state: its result equals the golden one.
+#[test]
+fn a_savepoint_of_a_running_job_keeps_its_snapshots_and_restores() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, out2) = (dir.path().join("out"), dir.path().join("out2"));
+    let m = MasterProcess::start(&dir.path().join("data"), &[]);
+    let sql = |out: &std::path::Path| {
+        format!(
+            "SET 'execution.checkpointing.interval' = '100ms';\n\
+             CREATE TABLE src (id BIGINT) WITH ('connector' = 'datagen', \
+               'number-of-rows' = '6000', 'rows-per-second' = '1500', \
+               'fields.id.kind' = 'sequence', 'fields.id.min' = '1');\n\
+             CREATE TABLE dst (k BIGINT, n BIGINT, s BIGINT) WITH ('connector' = 'filesystem', \
+               'path' = '{}', 'format' = 'csv', 'csv.header' = 'true');\n\
+             INSERT INTO dst SELECT id % 10, COUNT(*), SUM(id) FROM src GROUP BY id % 10;\n",
+            out.display()
+        )
+    };
+    let (s, v) = m.request(
+        "POST",
+        "/api/v1/jobs",
+        Some(json!({"name": "live", "sql": sql(&out), "resources": {"parallelism": 2}})),
+    );
+    assert_eq!(s, 201, "{v}");
+    let commits = || m.get("/api/v1/jobs/live/commits");
+    m.wait_for(60, "a checkpoint holding state", || {
+        commits()["commits"]
+            .as_array()?
+            .iter()
+            .any(|c| c["state"].as_object().is_some_and(|s| !s.is_empty()))
+            .then_some(())
+    });
+    let o = m.cli(&["job", "savepoint", "live"]);
+    let text = stdout(&o);
+    assert!(
+        o.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let epoch: u64 = text
+        .split("savepoint ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no savepoint epoch in: {text}"));
+    assert_eq!(m.get("/api/v1/jobs/live")["desired_state"], "running");
+    // Four more checkpoints: beyond the two retained, so a prune has passed it.
+    m.wait_for(60, "four more checkpoints", || {
+        let c = commits();
+        let newest = c["commits"].as_array()?.last()?["epoch"].as_u64()?;
+        (newest >= epoch + 4 || m.get("/api/v1/jobs/live")["state"] == "finished").then_some(())
+    });
+    let job = m.wait_for(120, "the job to finish", || {
+        let j = m.get("/api/v1/jobs/live");
+        (j["state"] == "finished" || j["state"] == "failed").then_some(j)
+    });
+    assert_eq!(job["state"], "finished", "{job}");
+    let newest = commits()["commits"].as_array().unwrap().last().unwrap()["epoch"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        newest >= epoch + 4,
+        "the job ended too soon after the savepoint"
+    );
+    let golden: Vec<String> = {
+        let mut g: Vec<String> = (0..10)
+            .map(|k| {
+                let ids: Vec<i64> = (1..=6000).filter(|i| i % 10 == k).collect();
+                format!("{k},{},{}", ids.len(), ids.iter().sum::<i64>())
+            })
+            .collect();
+        g.sort();
+        g
+    };
+    let result = |dir: &std::path::Path| {
+        let mut rows: Vec<String> = Vec::new();
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            if e.file_name().to_string_lossy().starts_with("part-") {
+                let text = std::fs::read_to_string(e.path()).unwrap();
+                rows.extend(text.lines().skip(1).map(str::to_string));
+            }
+        }
+        rows.sort();
+        rows
+    };
+    assert_eq!(result(&out), golden);
+    // A new version writing elsewhere, from the savepoint: the aggregate's groups as
+    // they were there, the rest of the input after it.
+    let (s, v) = m.request(
+        "PATCH",
+        "/api/v1/jobs/live",
+        Some(json!({"sql": sql(&out2), "desired_state": "running", "from_savepoint": epoch})),
+    );
+    assert_eq!(s, 200, "{v}");
+    let job = m.wait_for(120, "the new version to finish", || {
+        let j = m.get("/api/v1/jobs/live");
+        (j["version"].as_u64() > Some(1) && (j["state"] == "finished" || j["state"] == "failed"))
+            .then_some(j)
+    });
+    assert_eq!(job["state"], "finished", "{job}");
+    let log = m.newest_instance_log("live");
+    assert!(
+        log.contains(&format!("restored from savepoint {epoch}")),
+        "{log}"
+    );
+    assert_eq!(result(&out2), golden);
+    let (s, v) = m.request("DELETE", "/api/v1/jobs/live", None);
+    assert!(s == 200 || s == 202 || s == 204, "{s} {v}");
+}

@@ -5,8 +5,8 @@ use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
 use super::guard::secured;
 use super::views::{
     CreateJobRequest, EventView, EventsQuery, InstanceView, JobListQuery, JobPlanView, JobView,
-    QueryPlanView, SavepointView, SqlErrorView, UpdateJobQuery, UpdateJobRequest, ValidateRequest,
-    ValidateResponse,
+    QueryPlanView, SavepointQuery, SavepointView, SqlErrorView, UpdateJobQuery, UpdateJobRequest,
+    ValidateRequest, ValidateResponse,
 };
 use super::AppState;
 use crate::auth::Role;
@@ -347,15 +347,17 @@ async fn plan_off_thread(
     .map_err(|e| ApiError::internal(format!("planning the change: {e}")))??)
 }
 
-/// Stop a job with a savepoint: the job is stopped (its instance ends without
+/// Take a savepoint. By default the job is stopped (its instance ends without
 /// committing anything after its latest checkpoint), then that checkpoint is kept as a
 /// savepoint — never pruned, listed by `GET …/savepoints`, and the job (or a new
-/// version of it) can start from it later (`PATCH` with `from_savepoint`). A stopped
-/// job's latest checkpoint is kept the same way.
+/// version of it) can start from it later (`PATCH` with `from_savepoint`). With
+/// `stop=false` the job keeps running and its latest checkpoint is kept the same way
+/// (its instance no longer prunes that checkpoint's snapshots). A stopped job's latest
+/// checkpoint is kept the same way.
 #[utoipa::path(post, path = "/api/v1/jobs/{name}/savepoints", tag = "jobs",
-    params(("name" = String, Path, description = "The job's name")),
+    params(("name" = String, Path, description = "The job's name"), SavepointQuery),
     responses(
-        (status = 201, description = "Stopped; the savepoint", body = SavepointView),
+        (status = 201, description = "Stopped (unless stop=false); the savepoint", body = SavepointView),
         (status = 400, description = "Invalid path", body = ErrorBody),
         (status = 404, description = "No such job", body = ErrorBody),
         (status = 409, description = "The job does not checkpoint or has no checkpoint yet (nothing is stopped then), or its instance did not stop within 60 s", body = ErrorBody),
@@ -364,6 +366,7 @@ async fn plan_off_thread(
 async fn stop_with_savepoint(
     State(m): State<AppState>,
     ApiPath(name): ApiPath<String>,
+    ApiQuery(q): ApiQuery<SavepointQuery>,
 ) -> Result<(StatusCode, Json<SavepointView>), ApiError> {
     let job = m.job(&name)?;
     if job.checkpoint_interval_ms.is_none() {
@@ -389,6 +392,21 @@ async fn stop_with_savepoint(
     }
     // The version that ran (the stop makes a new one).
     let version = job.version;
+    if !q.stop.unwrap_or(true) && job.desired_state == DesiredState::Running {
+        let sp =
+            tokio::task::spawn_blocking(move || crate::checkpoints::pin_running(&dir, version))
+                .await
+                .map_err(|e| ApiError::internal(format!("taking the savepoint: {e}")))?
+                .map_err(|e| match e {
+                    crate::checkpoints::SavepointError::NoCheckpoint => {
+                        ServiceError::Conflict(format!("job '{name}': {e}"))
+                    }
+                    crate::checkpoints::SavepointError::Store(m) => {
+                        ServiceError::CheckpointStore(m)
+                    }
+                })?;
+        return Ok((StatusCode::CREATED, Json(SavepointView::new(&sp))));
+    }
     let job = if job.desired_state == DesiredState::Running {
         m.update_job(
             &name,

@@ -557,6 +557,14 @@ impl InstanceView {
     }
 }
 
+/// `POST /api/v1/jobs/{name}/savepoints`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SavepointQuery {
+    /// Stop the job (the default) or, with `false`, keep it running.
+    pub stop: Option<bool>,
+}
+
 /// `GET /api/v1/instances` filters.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
