@@ -553,6 +553,18 @@ fn print_jobs(jobs: &[Value]) {
     );
 }
 
+/// Prints a savepoint `v` just taken of job `name`: `what` then where to start from it.
+fn print_savepoint(v: &serde_json::Value, json_out: bool, what: &str, name: &str) {
+    if json_out {
+        print_json(v);
+    } else {
+        let epoch = s(&v["epoch"]);
+        println!(
+            "{what} savepoint {epoch} (start from it: sluice job start {name} --from-savepoint {epoch})"
+        );
+    }
+}
+
 fn print_events(events: &[Value]) {
     table(
         &["seq", "at", "version", "kind", "message"],
@@ -678,15 +690,7 @@ pub fn job(args: JobArgs) -> Result<(), ClientError> {
                 &format!("/api/v1/jobs/{}/savepoints", seg(&name)),
                 None,
             )?;
-            if json_out {
-                print_json(&v);
-            } else {
-                println!(
-                    "stopped job {name} with savepoint {} (start from it: sluice job start {name} --from-savepoint {})",
-                    s(&v["epoch"]),
-                    s(&v["epoch"])
-                );
-            }
+            print_savepoint(&v, json_out, &format!("stopped job {name} with"), &name);
         }
         JobCommand::Savepoint { name } => {
             let v = api.json(
@@ -694,15 +698,7 @@ pub fn job(args: JobArgs) -> Result<(), ClientError> {
                 &format!("/api/v1/jobs/{}/savepoints?stop=false", seg(&name)),
                 None,
             )?;
-            if json_out {
-                print_json(&v);
-            } else {
-                println!(
-                    "job {name} goes on; savepoint {} kept (start from it: sluice job start {name} --from-savepoint {})",
-                    s(&v["epoch"]),
-                    s(&v["epoch"])
-                );
-            }
+            print_savepoint(&v, json_out, &format!("job {name} goes on;"), &name);
         }
         JobCommand::Stop { name, .. } => patch(
             &api,

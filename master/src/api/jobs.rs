@@ -397,14 +397,7 @@ async fn stop_with_savepoint(
             tokio::task::spawn_blocking(move || crate::checkpoints::pin_running(&dir, version))
                 .await
                 .map_err(|e| ApiError::internal(format!("taking the savepoint: {e}")))?
-                .map_err(|e| match e {
-                    crate::checkpoints::SavepointError::NoCheckpoint => {
-                        ServiceError::Conflict(format!("job '{name}': {e}"))
-                    }
-                    crate::checkpoints::SavepointError::Store(m) => {
-                        ServiceError::CheckpointStore(m)
-                    }
-                })?;
+                .map_err(|e| savepoint_error(e, &format!("job '{name}':")))?;
         return Ok((StatusCode::CREATED, Json(SavepointView::new(&sp))));
     }
     let job = if job.desired_state == DesiredState::Running {
@@ -437,13 +430,18 @@ async fn stop_with_savepoint(
     let sp = tokio::task::spawn_blocking(move || crate::checkpoints::pin_latest(&dir, version))
         .await
         .map_err(|e| ApiError::internal(format!("taking the savepoint: {e}")))?
-        .map_err(|e| match e {
-            crate::checkpoints::SavepointError::NoCheckpoint => {
-                ServiceError::Conflict(format!("job '{name}' stopped, but {e}"))
-            }
-            crate::checkpoints::SavepointError::Store(m) => ServiceError::CheckpointStore(m),
-        })?;
+        .map_err(|e| savepoint_error(e, &format!("job '{name}' stopped, but")))?;
     Ok((StatusCode::CREATED, Json(SavepointView::new(&sp))))
+}
+
+/// A savepoint that could not be taken, as the API answers it (`context` first).
+fn savepoint_error(e: crate::checkpoints::SavepointError, context: &str) -> ServiceError {
+    match e {
+        crate::checkpoints::SavepointError::NoCheckpoint => {
+            ServiceError::Conflict(format!("{context} {e}"))
+        }
+        crate::checkpoints::SavepointError::Store(m) => ServiceError::CheckpointStore(m),
+    }
 }
 
 /// A job's savepoints, oldest first.
