@@ -624,16 +624,14 @@ fn r1_join_and_aggregate_recover_their_state_through_worker_kills() {
     while killed < kills {
         // Once the running instance has written a checkpoint of its own, at a seeded
         // moment up to 200 ms later.
-        let Some(n) = m.wait_for(60, "a checkpoint of the running instance", || {
+        let Some(()) = m.wait_for(60, "a checkpoint of the running instance", || {
             if m.get("/api/v1/jobs/r1")["state"] == "finished" {
                 return Some(None);
             }
-            let n = commits();
-            (n > seen).then_some(Some(n))
+            (commits() > seen).then_some(Some(()))
         }) else {
             break;
         };
-        seen = n;
         std::thread::sleep(Duration::from_millis(rng.between(0, 200)));
         let Some(inst) = live_instance(&m) else {
             continue;
@@ -646,6 +644,8 @@ fn r1_join_and_aggregate_recover_their_state_through_worker_kills() {
         }
         let at = Instant::now();
         killed += 1;
+        // The killed instance writes nothing more: the next commit is its successor's.
+        seen = commits();
         let next = m.wait_for(60, "a new instance after a kill", || {
             if m.get("/api/v1/jobs/r1")["state"] == "finished" {
                 return Some(None);
