@@ -95,16 +95,20 @@ pub(crate) fn render_keep<'s>(
                             output.session(&cap).give_iterator(rows.into_iter());
                         }
                     }
-                    let due = ckpt.state_due(saved_through);
+                    // Drain first, then look for a barrier: an update emitted after the
+                    // barrier was chosen is then always seen with it.
+                    let mut arrived: Vec<(Row, Time, Diff)> = Vec::new();
                     input.for_each(|cap, data| {
-                        for (row, t, d) in data.iter() {
-                            match due {
-                                Some((_, w)) if *t >= w => later.push((row.clone(), *t, *d)),
-                                _ => fold(&mut net, row.clone(), *d),
-                            }
-                        }
+                        arrived.extend(data.iter().cloned());
                         output.session(&cap).give_container(data);
                     });
+                    let due = ckpt.state_due(saved_through);
+                    for (row, t, d) in arrived {
+                        match due {
+                            Some((_, w)) if t >= w => later.push((row, t, d)),
+                            _ => fold(&mut net, row, d),
+                        }
+                    }
                     let Some((epoch, w)) = due else {
                         // No barrier requested: what waited is folded in.
                         for (row, _, d) in later.drain(..) {
