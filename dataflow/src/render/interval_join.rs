@@ -291,41 +291,25 @@ pub(crate) fn render_symmetric_join<'s>(
     // Checkpoints: register, and hold again the restored rows whose key this worker
     // owns (whichever worker snapshotted them).
     let worker = ctx.worker;
-    let seq = ctx.state_seq;
-    ctx.state_seq += 1;
     let state_key = state_key.to_string();
+    let (seq, restored): (usize, Vec<Snapshot>) =
+        ctx.stateful(&state_key, "HashJoin", SNAPSHOT_VERSION, true);
     let ckpt = ctx.ckpt.clone();
-    if let Some(c) = &ckpt {
-        c.register_state(&state_key, worker.worker);
-    }
     let errors = ctx.errors.clone();
-    if let Some(r) = &ctx.restored {
-        let everyone = sluice_connectors::WorkerContext {
-            worker: 0,
-            workers: 1,
-        };
-        for bytes in r.state_for(&state_key, "", everyone) {
-            let snapshot: Result<Snapshot, _> =
-                crate::checkpoint::decode_snapshot("HashJoin", SNAPSHOT_VERSION, bytes);
-            let (l, rr) = match snapshot {
-                Ok(s) => s,
-                Err(e) => {
-                    errors.raise(e);
-                    continue;
-                }
-            };
-            let mine = |e: &HeldEntry| owner(&e.0, worker.workers) == worker.worker;
-            let entries = l
-                .into_iter()
-                .filter(mine)
-                .map(|e| (true, e))
-                .chain(rr.into_iter().filter(mine).map(|e| (false, e)));
-            for (from_left, entry) in entries {
-                if let Err(e) = joiner.restore(from_left, entry) {
-                    errors.raise(e);
-                }
+    let mine = |e: &HeldEntry| owner(&e.0, worker.workers) == worker.worker;
+    for (l, r) in restored {
+        let entries = l
+            .into_iter()
+            .filter(mine)
+            .map(|e| (true, e))
+            .chain(r.into_iter().filter(mine).map(|e| (false, e)));
+        for (from_left, entry) in entries {
+            if let Err(e) = joiner.restore(from_left, entry) {
+                errors.raise(e);
             }
         }
+    }
+    if ctx.restored.is_some() {
         progress.join_state_changed(joiner.left.held + joiner.right.held, 0);
     }
     let exchange_left = Exchange::new(|((k, _), _, _): &Keyed| k.hashed());

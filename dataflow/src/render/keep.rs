@@ -55,24 +55,11 @@ pub(crate) fn render_keep<'s>(
     };
     let key = sluice_compiler::state::input_key(state_key, input);
     let worker = ctx.worker;
-    let seq = ctx.state_seq;
-    ctx.state_seq += 1;
-    ckpt.register_state(&key, worker.worker);
-    let errors = ctx.errors.clone();
     // This worker's share of the restored rows (any share will do: see the module docs).
-    let mut restored: Vec<(Row, Diff)> = Vec::new();
-    if let Some(r) = &ctx.restored {
-        for bytes in r.state_for(&key, "", worker) {
-            match crate::checkpoint::decode_snapshot::<Vec<(Row, Diff)>>(
-                "Keep",
-                SNAPSHOT_VERSION,
-                bytes,
-            ) {
-                Ok(entries) => restored.extend(entries),
-                Err(e) => errors.raise(e),
-            }
-        }
-    }
+    let (seq, snapshots): (usize, Vec<Vec<(Row, Diff)>>) =
+        ctx.stateful(&key, "Keep", SNAPSHOT_VERSION, false);
+    let restored: Vec<(Row, Diff)> = snapshots.into_iter().flatten().collect();
+    let errors = ctx.errors.clone();
     type Out = (Row, Time, Diff);
     rows.inner
         .unary_frontier::<CapacityContainerBuilder<Vec<Out>>, _, _, _>(

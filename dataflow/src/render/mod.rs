@@ -125,6 +125,43 @@ pub(crate) fn release<T>(state: T, exit_after_run: bool) {
 }
 
 impl<'s> Context<'s> {
+    /// A stateful operator whose checkpoint key is `key`: registers it with the run's
+    /// checkpoints (its sequence number names its snapshot objects) and decodes the
+    /// snapshots it restores — every old worker's with `all_workers` (the operator
+    /// keeps the keys this worker owns at the new worker count), else this worker's
+    /// share. A snapshot that cannot be decoded is raised as an error and skipped.
+    pub(crate) fn stateful<S: serde::de::DeserializeOwned>(
+        &mut self,
+        key: &str,
+        operator: &str,
+        version: u32,
+        all_workers: bool,
+    ) -> (usize, Vec<S>) {
+        let seq = self.state_seq;
+        self.state_seq += 1;
+        if let Some(c) = &self.ckpt {
+            c.register_state(key, self.worker.worker);
+        }
+        let share = if all_workers {
+            WorkerContext {
+                worker: 0,
+                workers: 1,
+            }
+        } else {
+            self.worker
+        };
+        let mut restored = Vec::new();
+        if let Some(r) = &self.restored {
+            for bytes in r.state_for(key, "", share) {
+                match crate::checkpoint::decode_snapshot(operator, version, bytes) {
+                    Ok(s) => restored.push(s),
+                    Err(e) => self.errors.raise(e),
+                }
+            }
+        }
+        (seq, restored)
+    }
+
     /// Renders `plan` as rows, returning its oks (errs go to `self.errs`).
     pub(crate) fn render(&mut self, plan: &PhysicalPlan) -> Rows<'s> {
         match self.render_any(plan) {

@@ -202,6 +202,9 @@ fn top_changes(spec: &TopKSpec, old: &[Held], new: &[Held], mut emit: impl FnMut
     }
 }
 
+/// One partition in a snapshot: its key and its sorted top rows.
+type Partition = (Row, Vec<Row>);
+
 /// Version of the monotonic strategy's snapshot encoding (bincode of `(version,
 /// Vec<(partition key, sorted top)>)`).
 const SNAPSHOT_VERSION: u32 = 1;
@@ -230,33 +233,16 @@ fn render_monotonic<'s>(
     // Checkpoints: register, and take the restored partitions whose key this worker
     // owns (the exchange routes a key to `hash % workers`).
     let worker = ctx.worker;
-    let seq = ctx.state_seq;
-    ctx.state_seq += 1;
     let state_key = state_key.to_string();
+    let (seq, snapshots): (usize, Vec<Vec<Partition>>) =
+        ctx.stateful(&state_key, "TopK", SNAPSHOT_VERSION, true);
+    let restored: Vec<Partition> = snapshots
+        .into_iter()
+        .flatten()
+        .filter(|(key, _)| (key.hashed() % worker.workers.max(1) as u64) as usize == worker.worker)
+        .collect();
     let ckpt = ctx.ckpt.clone();
-    if let Some(c) = &ckpt {
-        c.register_state(&state_key, worker.worker);
-    }
     let errors = ctx.errors.clone();
-    let mut restored: Vec<(Row, Vec<Row>)> = Vec::new();
-    if let Some(r) = &ctx.restored {
-        let everyone = sluice_connectors::WorkerContext {
-            worker: 0,
-            workers: 1,
-        };
-        for bytes in r.state_for(&state_key, "", everyone) {
-            match crate::checkpoint::decode_snapshot::<Vec<(Row, Vec<Row>)>>(
-                "TopK",
-                SNAPSHOT_VERSION,
-                bytes,
-            ) {
-                Ok(entries) => restored.extend(entries.into_iter().filter(|(key, _)| {
-                    (key.hashed() % worker.workers.max(1) as u64) as usize == worker.worker
-                })),
-                Err(e) => errors.raise(e),
-            }
-        }
-    }
     let results = rows
         .inner
         .unary_frontier::<CapacityContainerBuilder<Vec<Out>>, _, _, _>(
