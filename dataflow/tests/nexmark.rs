@@ -146,14 +146,24 @@ fn unbounded_source_runs_until_cancelled() {
     for workers in [1, 4] {
         let progress = Arc::new(Progress::new());
         let watcher = progress.clone();
+        let mut seen_waiting = 0;
         let result = std::thread::scope(|scope| {
+            let seen = &mut seen_waiting;
             scope.spawn(move || {
-                while watcher.snapshot().rows_in < 5_000 {
+                // Every worker's source operator is running and never exhausted: once
+                // 5,000 rows are in, all of them are seen waiting on input (within
+                // 30 s). The run is cancelled either way, so that a failure is
+                // reported, not a hang.
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+                while std::time::Instant::now() < deadline {
+                    if watcher.snapshot().rows_in >= 5_000 && watcher.input_waiting() {
+                        *seen = watcher.sources_waiting();
+                        if *seen == workers as u64 {
+                            break;
+                        }
+                    }
                     std::thread::yield_now();
                 }
-                // Every worker's source operator is running and never exhausted.
-                assert!(watcher.input_waiting());
-                assert_eq!(watcher.sources_waiting(), workers as u64);
                 watcher.cancel();
             });
             let options = RunOptions::new(Registry::builtin())
@@ -164,6 +174,10 @@ fn unbounded_source_runs_until_cancelled() {
         assert_eq!(
             result.unwrap_err(),
             sluice_dataflow::ExecutionError::Cancelled
+        );
+        assert_eq!(
+            seen_waiting, workers as u64,
+            "sources waiting at {workers} workers"
         );
         assert!(progress.snapshot().rows_in >= 5_000);
         assert!(
