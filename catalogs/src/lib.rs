@@ -47,6 +47,28 @@ pub struct SourceCapabilities {
     pub projection_pushdown: bool,
     /// The source is bounded (finite) with its current options.
     pub bounded: bool,
+    /// How the table's sink can take a result that retracts rows (an unwindowed
+    /// aggregate, an outer join, a Top-N): see [`SinkKind`].
+    #[serde(default)]
+    pub sink: SinkKind,
+}
+
+/// How a connector's sink takes an *updating* result (one that retracts rows it
+/// emitted). The compiler picks the sink mode from it (`sluice_compiler`'s `SinkMode`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SinkKind {
+    /// Only appends rows (files): an updating result is written once, consolidated, when
+    /// its input is complete, so it is refused over an unbounded source.
+    #[default]
+    Append,
+    /// Writes keyed messages (Kafka with `sink.key.fields`): a row replaces the previous
+    /// one of its key, a delete removes it (Kafka: a tombstone). The key columns, as
+    /// indexes into the table's schema.
+    Upsert(Vec<usize>),
+    /// Shows each change as it is (`print`: `+I[…]` and `-D[…]` lines).
+    Changelog,
+    /// Drops what it is given (`blackhole`): takes any result.
+    Discard,
 }
 
 /// Everything the compiler and the runtime need to know about one table.

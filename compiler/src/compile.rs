@@ -8,9 +8,9 @@ use crate::limits::on_compile_stack;
 use crate::lower;
 use crate::optimizer;
 use crate::parse::ExplainStage;
-use crate::physical::{DataflowPlan, Output, PhysicalPlan, SinkTarget};
+use crate::physical::{DataflowPlan, Output, PhysicalPlan, SinkMode, SinkTarget};
 use crate::plan::LogicalPlan;
-use sluice_catalogs::{Catalog, ConnectorValidator, TableDescriptor};
+use sluice_catalogs::{Catalog, ConnectorValidator, SinkKind, TableDescriptor};
 
 /// One compiled output (an `INSERT INTO` or the final `SELECT`) at every plan stage.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,6 +25,8 @@ pub struct CompiledQuery {
     pub physical: PhysicalPlan,
     /// True when the physical plan may retract rows (see [`Output::updating`]).
     pub updating: bool,
+    /// How a table sink writes the rows (see [`Output::sink`]).
+    pub sink: SinkMode,
 }
 
 /// A compiled script.
@@ -79,25 +81,55 @@ fn stage_text(q: &CompiledQuery, stage: ExplainStage) -> String {
     match stage {
         ExplainStage::Logical => ensure_newline(explain_logical(&q.logical)),
         ExplainStage::Optimized => ensure_newline(explain_logical(&q.optimized)),
-        ExplainStage::Physical => ensure_newline(explain_physical(&q.physical)),
+        ExplainStage::Physical => sink_line(q) + &ensure_newline(explain_physical(&q.physical)),
         ExplainStage::All => format!(
             "== Logical Plan ==\n{}\n== Optimized Logical Plan ==\n{}\n== Physical Plan ==\n{}",
             ensure_newline(explain_logical(&q.logical)),
             ensure_newline(explain_logical(&q.optimized)),
-            ensure_newline(explain_physical(&q.physical)),
+            sink_line(q) + &ensure_newline(explain_physical(&q.physical)),
         ),
     }
+}
+
+/// EXPLAIN PHYSICAL's line for a table sink that does more than append: how it writes
+/// an updating result and what state it keeps.
+fn sink_line(q: &CompiledQuery) -> String {
+    let SinkTarget::Table(table) = &q.target else {
+        return String::new();
+    };
+    let names = |cols: &[usize]| -> String {
+        cols.iter()
+            .map(|&c| table.schema.fields.get(c).map_or("?", |f| f.name.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let what = match &q.sink {
+        SinkMode::Append => return String::new(),
+        SinkMode::Final => "mode=final(updating result consolidated, written once when the input is complete) [state: one count per result row]".to_string(),
+        SinkMode::Upsert { key, unique: true } => format!(
+            "mode=upsert(key=[{}]; per changed key its new row or a delete, as each time completes) [state: none, rows are unique by the key]",
+            names(key)
+        ),
+        SinkMode::Upsert { key, unique: false } => format!(
+            "mode=upsert(key=[{}]; per changed key its latest live row or a delete, as each time completes) [state: each key's live rows]",
+            names(key)
+        ),
+        SinkMode::Changelog => "mode=changelog(each time's retractions, then insertions) [stateless]".to_string(),
+    };
+    format!("Sink: {} {what}\n", table.name)
 }
 
 fn compile_output(out: BoundOutput) -> Result<(CompiledQuery, Output), CompileError> {
     let optimized = optimizer::optimize(out.logical.clone())?;
     let physical = lower::lower(&optimized)?;
     let updating = lower::is_updating(&physical);
+    let sink = sink_mode(&out.target, &physical, updating).map_err(|e| e.at(out.position))?;
     let output = Output {
         target: out.target.clone(),
         plan: physical.clone(),
         schema: out.schema,
         updating,
+        sink: sink.clone(),
     };
     Ok((
         CompiledQuery {
@@ -106,9 +138,62 @@ fn compile_output(out: BoundOutput) -> Result<(CompiledQuery, Output), CompileEr
             optimized,
             physical,
             updating,
+            sink,
         },
         output,
     ))
+}
+
+/// How the sink of `target` takes the rows of `plan`: see [`SinkMode`]. An updating
+/// result of an unbounded source into a sink that only appends is an error (it could
+/// only be written when its input ends, which is never).
+fn sink_mode(
+    target: &SinkTarget,
+    plan: &PhysicalPlan,
+    updating: bool,
+) -> Result<SinkMode, CompileError> {
+    let SinkTarget::Table(table) = target else {
+        return Ok(SinkMode::Final);
+    };
+    if !updating {
+        return Ok(SinkMode::Append);
+    }
+    match &table.capabilities.sink {
+        SinkKind::Discard => Ok(SinkMode::Append),
+        SinkKind::Changelog => Ok(SinkMode::Changelog),
+        SinkKind::Upsert(key) => {
+            let unique = lower::unique_key(plan).is_some_and(|u| u.iter().all(|c| key.contains(c)));
+            Ok(SinkMode::Upsert {
+                key: key.clone(),
+                unique,
+            })
+        }
+        SinkKind::Append => match first_unbounded_source(plan) {
+            None => Ok(SinkMode::Final),
+            Some(source) => Err(CompileError::plan(
+                format!(
+                    "table '{}' (connector '{}') only appends rows, but this query's result \
+                     is updating (an aggregate without a window, an outer join or a Top-N \
+                     changes rows it already emitted) and its source '{source}' is \
+                     unbounded, so the result would never be complete; aggregate over \
+                     TUMBLE/HOP/SESSION windows, or write it to a keyed sink (a kafka table \
+                     with 'sink.key.fields' takes it as upserts)",
+                    table.name, table.connector
+                ),
+                None,
+            )),
+        },
+    }
+}
+
+/// The name of the first source table of `plan` that is not bounded.
+fn first_unbounded_source(plan: &PhysicalPlan) -> Option<String> {
+    if let PhysicalPlan::Source { table, .. } = plan {
+        if !table.capabilities.bounded {
+            return Some(table.name.clone());
+        }
+    }
+    plan.inputs().into_iter().find_map(first_unbounded_source)
 }
 
 /// Compile a SQL script: every `CREATE TABLE`/`CREATE VIEW`/`SET`/`INSERT INTO`/`SELECT`/

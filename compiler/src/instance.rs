@@ -246,6 +246,9 @@ pub enum WorkerMessage {
     Progress(ProgressSnapshot),
     /// One collected output (in output order), once the run succeeded.
     Result(CollectedResult),
+    /// Lines a `print` sink wrote (the worker's stdout carries these messages, so the
+    /// rows travel inside one; `sluice run` writes them to its stdout as they come).
+    Printed(String),
     /// The run succeeded; the final counters. Always the last message of a success.
     Done(ProgressSnapshot),
     /// The run failed; always the last message of a failure.

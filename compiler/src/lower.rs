@@ -552,6 +552,47 @@ pub fn is_updating(plan: &PhysicalPlan) -> bool {
     }
 }
 
+/// A set of output columns of `plan` that no two of its rows share at any time (its
+/// *unique key*), where one is known: an aggregate's group columns (none: at most one
+/// row), a numbered Top-N's partition columns and row number, through filters and
+/// projections that keep those columns. `None` when no key is known (the rows may
+/// repeat). An upsert sink keyed by a superset of it needs no state of its own.
+pub fn unique_key(plan: &PhysicalPlan) -> Option<Vec<usize>> {
+    match plan {
+        PhysicalPlan::Reduce { group_by, .. } | PhysicalPlan::WindowAggregate { group_by, .. } => {
+            Some((0..group_by.len()).collect())
+        }
+        PhysicalPlan::TopK {
+            input,
+            partition_by,
+            rank_column: true,
+            ..
+        } => {
+            let mut key = partition_by.clone();
+            key.push(input.schema().len());
+            Some(key)
+        }
+        PhysicalPlan::Calc {
+            input,
+            project: None,
+            ..
+        } => unique_key(input),
+        PhysicalPlan::Calc {
+            input,
+            project: Some(project),
+            ..
+        } => unique_key(input)?
+            .into_iter()
+            .map(|c| {
+                project
+                    .iter()
+                    .position(|e| matches!(e, ScalarExpr::Column(i) if *i == c))
+            })
+            .collect(),
+        _ => None,
+    }
+}
+
 fn check_columns(expr: &ScalarExpr, width: usize, what: &str) -> Result<(), CompileError> {
     match expr.columns().last() {
         Some(&c) if c >= width => Err(CompileError::internal(format!(

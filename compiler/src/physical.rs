@@ -77,9 +77,42 @@ pub struct Output {
     /// are dropped after sorting (only the first `schema.len()` columns are the result).
     pub schema: Schema,
     /// True when the plan may retract rows it emitted (non-windowed aggregates, outer
-    /// joins). Append-only sinks then receive the consolidated result once the input
-    /// is complete; on unbounded input such a plan into an append-only sink is rejected.
+    /// joins). How a table sink then takes them is `sink`.
     pub updating: bool,
+    /// How a table sink writes the rows, decided by the compiler from `updating`, the
+    /// table's [`sluice_catalogs::SinkKind`] and whether every source is bounded.
+    #[serde(default)]
+    pub sink: SinkMode,
+}
+
+/// How a table sink writes its output (decided in `compile`; EXPLAIN PHYSICAL shows it
+/// under the sink).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SinkMode {
+    /// An append-only result (or a discarding sink): each time's rows are written once
+    /// the input has passed that time. State: the rows of times not yet complete.
+    #[default]
+    Append,
+    /// An updating result of bounded sources into a sink that only appends (files):
+    /// consolidated as it arrives and written once, when the input is complete.
+    /// State: one count per row of the current result.
+    Final,
+    /// An updating result into a keyed sink (Kafka with `sink.key.fields`): rows are
+    /// exchanged by the key; when the input passes a time, each key whose rows changed
+    /// at that time gets its new row (an upsert) or, when it has none left, a delete.
+    Upsert {
+        /// Key columns (indexes into the output/table schema).
+        key: Vec<usize>,
+        /// The plan's rows are unique by `key` (it contains the plan's unique key, e.g.
+        /// the GROUP BY columns): a time's changes of a key say its new row, so the sink
+        /// keeps no state. Otherwise the sink keeps each key's live rows (state:
+        /// O(result)) and writes the latest one still live, or a delete.
+        unique: bool,
+    },
+    /// An updating result into a sink that shows changes (`print`): when the input
+    /// passes a time, its consolidated retractions are written as deletes, then its
+    /// insertions. State: the rows of times not yet complete.
+    Changelog,
 }
 
 /// How one aggregate of a [`PhysicalPlan::Reduce`] keeps its state, chosen by the

@@ -170,8 +170,8 @@ fn a_changed_sink_path_and_a_dropped_output_are_reported() {
 
 #[test]
 fn a_job_that_does_not_checkpoint_resets_everything_and_says_why() {
-    let joined = "CREATE TABLE pairs (a BIGINT, b BIGINT) WITH ('connector' = 'filesystem', \
-        'path' = '/out/pairs', 'format' = 'csv');\n\
+    let joined = "CREATE TABLE pairs (a BIGINT, b BIGINT) WITH ('connector' = 'kafka', \
+        'topic' = 'pairs', 'properties.bootstrap.servers' = 'k:9092', 'format' = 'json', 'sink.key.fields' = 'a');\n\
         INSERT INTO pairs SELECT x.uid, COUNT(*) FROM clicks x LEFT JOIN clicks y ON x.uid = y.amount \
         GROUP BY x.uid;\n";
     let p = change_plan(
@@ -193,8 +193,8 @@ fn a_job_that_does_not_checkpoint_resets_everything_and_says_why() {
 
 #[test]
 fn joins_and_top_ns_are_snapshotted_and_kept() {
-    let joined = "CREATE TABLE pairs (a BIGINT, b BIGINT) WITH ('connector' = 'filesystem', \
-        'path' = '/out/pairs', 'format' = 'csv');\n\
+    let joined = "CREATE TABLE pairs (a BIGINT, b BIGINT) WITH ('connector' = 'kafka', \
+        'topic' = 'pairs', 'properties.bootstrap.servers' = 'k:9092', 'format' = 'json', 'sink.key.fields' = 'a');\n\
         INSERT INTO pairs SELECT x.uid, y.amount FROM clicks x JOIN clicks y ON x.uid = y.amount;\n";
     let p = change_plan(
         &plan(&format!("{CLICKS}{joined}")),
@@ -205,8 +205,8 @@ fn joins_and_top_ns_are_snapshotted_and_kept() {
         outcomes(&p.operators),
         vec![("HashJoin".into(), Outcome::Kept)]
     );
-    let tops = "CREATE TABLE tops (uid BIGINT, amount BIGINT) WITH ('connector' = 'filesystem', \
-        'path' = '/out/tops', 'format' = 'csv');\n\
+    let tops = "CREATE TABLE tops (uid BIGINT, amount BIGINT) WITH ('connector' = 'kafka', \
+        'topic' = 'tops', 'properties.bootstrap.servers' = 'k:9092', 'format' = 'json', 'sink.key.fields' = 'uid');\n\
         INSERT INTO tops SELECT uid, amount FROM (SELECT uid, amount, ROW_NUMBER() OVER \
         (PARTITION BY uid ORDER BY amount DESC) AS rn FROM clicks) WHERE rn <= 2;\n";
     let p = change_plan(
@@ -216,8 +216,8 @@ fn joins_and_top_ns_are_snapshotted_and_kept() {
     assert_eq!(p.old_not_checkpointed, None);
     assert_eq!(outcomes(&p.operators), vec![("TopK".into(), Outcome::Kept)]);
     // An outer join (arranged) and a global Top-N are checkpointed as their inputs.
-    let outer = "CREATE TABLE pairs (a BIGINT, b BIGINT) WITH ('connector' = 'filesystem', \
-        'path' = '/out/pairs', 'format' = 'csv');\n\
+    let outer = "CREATE TABLE pairs (a BIGINT, b BIGINT) WITH ('connector' = 'kafka', \
+        'topic' = 'pairs', 'properties.bootstrap.servers' = 'k:9092', 'format' = 'json', 'sink.key.fields' = 'a');\n\
         INSERT INTO pairs SELECT x.uid, y.amount FROM clicks x LEFT JOIN clicks y ON x.uid = y.amount;\n";
     let p = change_plan(
         &plan(&format!("{CLICKS}{outer}")),
@@ -230,8 +230,8 @@ fn joins_and_top_ns_are_snapshotted_and_kept() {
     );
     // A Top-N of an aggregate is not: the aggregate would re-emit its restored rows
     // into the Top-N's restored state.
-    let nested = "CREATE TABLE best (uid BIGINT, n BIGINT) WITH ('connector' = 'filesystem', \
-        'path' = '/out/best', 'format' = 'csv');\n\
+    let nested = "CREATE TABLE best (uid BIGINT, n BIGINT) WITH ('connector' = 'kafka', \
+        'topic' = 'best', 'properties.bootstrap.servers' = 'k:9092', 'format' = 'json', 'sink.key.fields' = 'uid');\n\
         INSERT INTO best SELECT uid, n FROM (SELECT uid, n, ROW_NUMBER() OVER (ORDER BY n DESC) AS rn \
         FROM (SELECT uid, COUNT(*) AS n FROM clicks GROUP BY uid)) WHERE rn <= 3;\n";
     let p = change_plan(
@@ -243,8 +243,8 @@ fn joins_and_top_ns_are_snapshotted_and_kept() {
 
 #[test]
 fn an_unbounded_aggregate_is_snapshotted_and_kept_but_not_under_another_stateful_operator() {
-    let totals = "CREATE TABLE totals (uid BIGINT, n BIGINT) WITH ('connector' = 'filesystem', \
-        'path' = '/out/totals', 'format' = 'csv');\n\
+    let totals = "CREATE TABLE totals (uid BIGINT, n BIGINT) WITH ('connector' = 'kafka', \
+        'topic' = 'totals', 'properties.bootstrap.servers' = 'k:9092', 'format' = 'json', 'sink.key.fields' = 'uid');\n\
         INSERT INTO totals SELECT uid, COUNT(DISTINCT amount) FROM clicks GROUP BY uid;\n";
     let p = change_plan(
         &plan(&format!("{CLICKS}{totals}")),
@@ -257,8 +257,8 @@ fn an_unbounded_aggregate_is_snapshotted_and_kept_but_not_under_another_stateful
     );
     // An aggregate of an aggregate: the inner one would re-emit its restored rows into
     // the outer one's restored state.
-    let nested = "CREATE TABLE hist (n BIGINT, users BIGINT) WITH ('connector' = 'filesystem', \
-        'path' = '/out/hist', 'format' = 'csv');\n\
+    let nested = "CREATE TABLE hist (n BIGINT, users BIGINT) WITH ('connector' = 'kafka', \
+        'topic' = 'hist', 'properties.bootstrap.servers' = 'k:9092', 'format' = 'json', 'sink.key.fields' = 'n');\n\
         INSERT INTO hist SELECT n, COUNT(*) FROM (SELECT uid, COUNT(*) AS n FROM clicks GROUP BY uid) GROUP BY n;\n";
     let p = change_plan(
         &plan(&format!("{CLICKS}{nested}")),

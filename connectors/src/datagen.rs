@@ -358,6 +358,7 @@ impl Connector for DatagenConnector {
             filter_pushdown: true,
             projection_pushdown: true,
             bounded: o.rows.is_some(),
+            ..Default::default()
         })
     }
 

@@ -194,6 +194,16 @@ pub trait Sink: Send {
     fn count(&mut self, rows: u64) {
         let _ = rows;
     }
+    /// Removes rows of an updating result (the table's schema), written only where the
+    /// table's [`SinkKind`](sluice_catalogs::SinkKind) is `Upsert` (each row's key is
+    /// deleted: Kafka writes a tombstone) or `Changelog` (each row is shown retracted).
+    /// Part of the open epoch like `write`. Default: refused.
+    fn write_deletes(&mut self, batch: &RecordBatch) -> Result<()> {
+        let _ = batch;
+        Err(ConnectorError::Internal(
+            "this sink only appends rows; it cannot delete".into(),
+        ))
+    }
     /// Phase one: make everything written so far durable but not yet visible.
     fn prepare_commit(&mut self, epoch: u64) -> Result<()>;
     /// Phase two: make what `prepare_commit(epoch)` staged visible. Idempotent.

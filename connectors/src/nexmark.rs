@@ -244,6 +244,7 @@ impl Connector for NexmarkConnector {
             filter_pushdown: true,
             projection_pushdown: true,
             bounded: o.events.is_some(),
+            ..Default::default()
         })
     }
 

@@ -4,7 +4,7 @@ use crate::options::check_keys;
 use crate::values::{write_cell, TextStyle};
 use crate::{Connector, ConnectorError, Result, Sink, WorkerContext};
 use arrow::record_batch::RecordBatch;
-use sluice_catalogs::{Schema, SourceCapabilities, TableDescriptor};
+use sluice_catalogs::{Schema, SinkKind, SourceCapabilities, TableDescriptor};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 type SharedWriter = Arc<Mutex<Box<dyn Write + Send>>>;
 
 /// The `print` connector: every row written becomes a line `<table>> +I[v1, v2, …]`
-/// (Flink style; NULL prints as `null`, timestamps as `YYYY-MM-DD HH:MM:SS.mmm`) on
+/// (Flink style; a row an updating result retracts prints as `-D[…]`; NULL prints as `null`, timestamps as `YYYY-MM-DD HH:MM:SS.mmm`) on
 /// stdout, or on the writer given to [`PrintConnector::to_writer`]. Lines are written
 /// under a lock, a batch at a time, so workers' lines never interleave. Rows are
 /// printed when written (the print sink is not transactional). Option:
@@ -50,7 +50,10 @@ impl Connector for PrintConnector {
         _schema: &Schema,
     ) -> Result<SourceCapabilities> {
         check_keys("print", options, &["print-identifier"], &[])?;
-        Ok(SourceCapabilities::default())
+        Ok(SourceCapabilities {
+            sink: SinkKind::Changelog,
+            ..Default::default()
+        })
     }
 
     fn create_sink(&self, table: &TableDescriptor, _ctx: WorkerContext) -> Result<Box<dyn Sink>> {
@@ -70,12 +73,14 @@ struct PrintSink {
     out: SharedWriter,
 }
 
-impl Sink for PrintSink {
-    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+impl PrintSink {
+    /// Prints every row of `batch` as `<prefix><op>[v1, v2, …]`.
+    fn print(&mut self, batch: &RecordBatch, op: &str) -> Result<()> {
         let mut text = String::new();
         for row in 0..batch.num_rows() {
             text.push_str(&self.prefix);
-            text.push_str("+I[");
+            text.push_str(op);
+            text.push('[');
             for (c, col) in batch.columns().iter().enumerate() {
                 if c > 0 {
                     text.push_str(", ");
@@ -93,6 +98,17 @@ impl Sink for PrintSink {
         out.write_all(text.as_bytes())
             .and_then(|()| out.flush())
             .map_err(|e| ConnectorError::Io(format!("print: {e}")))
+    }
+}
+
+impl Sink for PrintSink {
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.print(batch, "+I")
+    }
+
+    /// A retracted row of an updating result: `-D[…]`.
+    fn write_deletes(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.print(batch, "-D")
     }
 
     fn prepare_commit(&mut self, _epoch: u64) -> Result<()> {
@@ -129,7 +145,10 @@ impl Connector for BlackholeConnector {
         _schema: &Schema,
     ) -> Result<SourceCapabilities> {
         check_keys("blackhole", options, &[], &[])?;
-        Ok(SourceCapabilities::default())
+        Ok(SourceCapabilities {
+            sink: SinkKind::Discard,
+            ..Default::default()
+        })
     }
 
     fn create_sink(&self, table: &TableDescriptor, _ctx: WorkerContext) -> Result<Box<dyn Sink>> {

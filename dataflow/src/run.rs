@@ -9,6 +9,7 @@ use crate::render::sink::{self, DoneFlag, Gathered, TableSinkHandle, TableSinkSp
 use crate::render::topn::top_rows;
 use crate::render::{Context, Diff, Rendered, Time};
 use crate::{CollectedResult, RunOptions, RunOutput};
+use sluice_compiler::physical::SinkMode;
 use sluice_compiler::{DataflowPlan, Row, SinkTarget};
 use sluice_connectors::ObjectDir;
 use sluice_connectors::WorkerContext;
@@ -124,7 +125,11 @@ pub(crate) fn execute(
                         let spec = TableSinkSpec {
                             table,
                             schema: &output.schema,
-                            updating: output.updating,
+                            // A plan stored before `sink` existed says `Append`.
+                            mode: match &output.sink {
+                                SinkMode::Append if output.updating => SinkMode::Final,
+                                mode => mode.clone(),
+                            },
                             registry: &registry,
                             worker: ctx_worker,
                             errors: errors.clone(),
@@ -145,7 +150,14 @@ pub(crate) fn execute(
                             Rendered::Batches(batches) => {
                                 sink::render_table_sink_batches(batches, spec)
                             }
-                            Rendered::Rows(rows) => sink::render_table_sink(rows, spec),
+                            Rendered::Rows(rows) => match spec.mode {
+                                SinkMode::Upsert { .. } | SinkMode::Changelog => {
+                                    sink::render_change_sink(rows, spec)
+                                }
+                                SinkMode::Append | SinkMode::Final => {
+                                    sink::render_table_sink(rows, spec)
+                                }
+                            },
                         };
                         done.push(flag);
                         sinks.push(handle);

@@ -144,6 +144,7 @@ fn csv_to_reduce_to_csv_sink_and_back() {
                 ),
                 schema: output.schema.clone(),
                 updating: true,
+                sink: Default::default(),
             }],
         };
         let result = go(&plan, workers).unwrap();

@@ -201,6 +201,7 @@ fn outer_joins_into_a_table_sink_equal_the_oracle_at_any_worker_count() {
                     plan,
                     schema: out.schema.clone(),
                     updating: true,
+                    sink: Default::default(),
                 }],
             };
             let expected = oracle(kind, &left, &right, false);

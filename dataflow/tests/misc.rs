@@ -166,12 +166,14 @@ fn table_sinks_write_and_commit() {
                 plan: scan(&t),
                 schema: out.schema.clone(),
                 updating: false,
+                sink: Default::default(),
             },
             Output {
                 target: SinkTarget::Table(counts.clone()),
                 plan: reduce,
                 schema: counts.schema.clone(),
                 updating: true,
+                sink: Default::default(),
             },
         ],
     };
@@ -235,12 +237,14 @@ fn blackhole_sinks_count_the_net_result_without_materializing_it() {
                 plan: scan(&t),
                 schema: out.schema.clone(),
                 updating: false,
+                sink: Default::default(),
             },
             Output {
                 target: SinkTarget::Table(counts.clone()),
                 plan: reduce,
                 schema: counts.schema.clone(),
                 updating: true,
+                sink: Default::default(),
             },
         ],
     };
@@ -279,6 +283,7 @@ fn failed_run_commits_nothing() {
             plan: scan(&t),
             schema: out.schema.clone(),
             updating: false,
+            sink: Default::default(),
         }],
     };
     for workers in [1, 4] {
@@ -378,6 +383,7 @@ fn append_only_sink_keeps_duplicates() {
             },
             schema: out.schema.clone(),
             updating: false,
+            sink: Default::default(),
         }],
     };
     env.run_with(&plan, 3, 5).unwrap();
@@ -421,6 +427,7 @@ fn retraction_into_append_only_sink_is_internal_error() {
             plan: reduce,
             schema: out.schema.clone(),
             updating: false,
+            sink: Default::default(),
         }],
     };
     let err = env.run_with(&plan, 1, 1).unwrap_err();

@@ -162,6 +162,10 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
             }
         }
         WorkerMessage::Result(r) => collected.push(r),
+        WorkerMessage::Printed(text) => {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+        }
         WorkerMessage::Done(m) => metrics = m,
         WorkerMessage::Failed { .. } => {}
     })?;

@@ -53,6 +53,7 @@ impl Connector for SquaresConnector {
             filter_pushdown: false,
             projection_pushdown: true,
             bounded: true,
+            ..Default::default()
         })
     }
 

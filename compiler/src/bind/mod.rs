@@ -41,6 +41,9 @@ pub struct BoundOutput {
     pub schema: Schema,
     /// A short description (`INSERT INTO t`, `SELECT`) for EXPLAIN headers.
     pub label: String,
+    /// Where the statement names its target table (else where it starts), for errors
+    /// found after binding (e.g. a sink that cannot take the result).
+    pub position: Option<Position>,
 }
 
 /// A bound script.
@@ -388,6 +391,7 @@ fn bind_output_unchecked(
                 logical,
                 schema,
                 label: "SELECT".to_string(),
+                position,
             })
         }
         Statement::Insert(ins) => bind_insert(qb, connectors, ins, position),
@@ -555,6 +559,7 @@ fn bind_insert(
             .insert(OVERWRITE_OPTION.to_string(), "true".to_string());
     }
     Ok(BoundOutput {
+        position: name_pos,
         schema: table.schema.clone(),
         logical,
         label: format!(

@@ -56,6 +56,7 @@ fn tables() -> Vec<TableDescriptor> {
                 filter_pushdown: pushdown,
                 projection_pushdown: pushdown,
                 bounded: true,
+                ..Default::default()
             },
         };
     vec![

@@ -3,8 +3,8 @@
 #![allow(dead_code)]
 
 use sluice_catalogs::{
-    Catalog, ConnectorValidator, Field, MemoryCatalog, Schema, SourceCapabilities, SqlType,
-    TableDescriptor, Watermark,
+    Catalog, ConnectorValidator, Field, MemoryCatalog, Schema, SinkKind, SourceCapabilities,
+    SqlType, TableDescriptor, Watermark,
 };
 use sluice_compiler::{bind_script, BoundScript, CompileError, LogicalPlan};
 use std::collections::BTreeMap;
@@ -19,7 +19,7 @@ impl ConnectorValidator for AnyConnector {
         &self,
         connector: &str,
         options: &BTreeMap<String, String>,
-        _schema: &Schema,
+        schema: &Schema,
     ) -> Result<SourceCapabilities, String> {
         if connector == "broken" {
             return Err("connector 'broken' is unknown".into());
@@ -38,6 +38,16 @@ impl ConnectorValidator for AnyConnector {
             filter_pushdown: true,
             projection_pushdown: true,
             bounded: connector == "filesystem",
+            // As the kafka connector: keyed messages take an updating result as upserts.
+            sink: match options.get("sink.key.fields") {
+                Some(fields) => SinkKind::Upsert(
+                    fields
+                        .split(';')
+                        .filter_map(|f| schema.fields.iter().position(|c| c.name == f.trim()))
+                        .collect(),
+                ),
+                None => SinkKind::Append,
+            },
         })
     }
 

@@ -536,6 +536,7 @@ impl Connector for FilesystemConnector {
             filter_pushdown: true,
             projection_pushdown: true,
             bounded: opts.monitor_interval_ms.is_none(),
+            ..Default::default()
         })
     }
 

@@ -777,10 +777,11 @@ fn options_are_validated() {
     let caps = check(&[("path", "/tmp/x"), ("format", "CSV")]).unwrap();
     assert_eq!(
         caps,
-        SourceCapabilities {
+        sluice_catalogs::SourceCapabilities {
             filter_pushdown: true,
             projection_pushdown: true,
-            bounded: true
+            bounded: true,
+            sink: sluice_catalogs::SinkKind::Append,
         }
     );
     let e = check(&[("path", "/tmp/x"), ("format", "csv"), ("fromat", "x")]).unwrap_err();

@@ -33,7 +33,7 @@
 //! | `format.on-error` | `fail` (default), `skip` or `dead-letter`, for messages that cannot be decoded (as the filesystem connector) |
 //! | `dead-letter.path` | where `dead-letter` writes bad records (JSON-lines files) |
 //! | `dead-letter.topic` | or: the Kafka topic `dead-letter` produces them to, one message per record keyed by its position (`topic/partition@offset`); the producer takes `dead-letter.properties.*`, or else this table's `properties.*` |
-//! | `sink.key.fields` | `;`-separated columns whose values form the message key (a JSON object or a CSV record per `format`; with `raw`, one column's text); no key when absent |
+//! | `sink.key.fields` | `;`-separated columns whose values form the message key (a JSON object or a CSV record per `format`; with `raw`, one column's text); no key when absent. With a key the sink takes an *updating* result (an unwindowed `GROUP BY`, an outer join, a Top-N) as upserts: each time a key's row changes, its new row is written under the key, and a key whose row is gone gets a tombstone (the key, no value) — a compacted topic holds the current result |
 //! | `sink.delivery-guarantee` | `at-least-once` (default) or `exactly-once` (Kafka transactions) |
 //! | `sink.transactional-id-prefix` | required with `exactly-once`: worker `i` uses `transactional.id` = `<prefix>-<i>` |
 //! | `metadata.<column>` | written by the compiler for `<column> <type> METADATA [FROM '<key>'] [VIRTUAL]`: the column is the message's `<key>` rather than part of its value |
@@ -83,7 +83,7 @@ use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use sluice_catalogs::{
-    is_secret_option, scrub_secrets, Schema, SourceCapabilities, SqlType, TableDescriptor,
+    is_secret_option, scrub_secrets, Schema, SinkKind, SourceCapabilities, SqlType, TableDescriptor,
 };
 use sluice_compiler::ScalarExpr;
 use std::collections::BTreeMap;
@@ -727,6 +727,11 @@ impl Connector for KafkaConnector {
             filter_pushdown: true,
             projection_pushdown: true,
             bounded: o.bounded,
+            sink: if o.key_columns.is_empty() {
+                SinkKind::Append
+            } else {
+                SinkKind::Upsert(o.key_columns.clone())
+            },
         })
     }
 

@@ -309,8 +309,10 @@ impl KafkaSink {
     }
 }
 
-impl Sink for KafkaSink {
-    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+impl KafkaSink {
+    /// Sends one message per row of `batch`: the row's key and value, or with
+    /// `tombstone` its key and no value (a delete of a keyed, compacted topic).
+    fn send_rows(&mut self, batch: &RecordBatch, tombstone: bool) -> Result<()> {
         if batch.num_columns() != self.width {
             return Err(ConnectorError::Internal(format!(
                 "sink batch has {} columns, the table has {}",
@@ -330,7 +332,11 @@ impl Sink for KafkaSink {
                 } else {
                     self.encode(batch, row, &self.key_columns)
                 },
-                value: self.encode(batch, row, &self.value_columns),
+                value: if tombstone {
+                    None
+                } else {
+                    self.encode(batch, row, &self.value_columns)
+                },
                 timestamp: times.filter(|t| t.is_valid(row)).map(|t| t.value(row)),
             };
             if !self.transactional {
@@ -347,6 +353,23 @@ impl Sink for KafkaSink {
             }
         }
         Ok(())
+    }
+}
+
+impl Sink for KafkaSink {
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.send_rows(batch, false)
+    }
+
+    /// Tombstones: each row's key (`sink.key.fields`) with no value.
+    fn write_deletes(&mut self, batch: &RecordBatch) -> Result<()> {
+        if self.key_columns.is_empty() {
+            return Err(ConnectorError::Config(format!(
+                "table '{}': deleting rows of an updating result needs 'sink.key.fields'",
+                self.table
+            )));
+        }
+        self.send_rows(batch, true)
     }
 
     fn prepare_commit(&mut self, epoch: u64) -> Result<()> {

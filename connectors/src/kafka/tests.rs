@@ -224,10 +224,11 @@ fn kafka_reads_json_with_one_and_three_workers() {
     );
     assert_eq!(
         t.capabilities,
-        SourceCapabilities {
+        sluice_catalogs::SourceCapabilities {
             filter_pushdown: true,
             projection_pushdown: true,
-            bounded: true
+            bounded: true,
+            sink: sluice_catalogs::SinkKind::Append,
         }
     );
     for workers in [1, 3] {

@@ -38,7 +38,7 @@
 use sluice_compiler::instance::{
     plan_from_json, InstanceRequest, InstanceRunState, InstanceStatus, WorkerMessage, WorkerRequest,
 };
-use sluice_connectors::{ConnectorError, Registry};
+use sluice_connectors::{ConnectorError, PrintConnector, Registry};
 use sluice_dataflow::{ExecutionError, Progress, ProgressSnapshot, RunOptions, RunOutput};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -123,6 +123,25 @@ fn main() -> ExitCode {
     }
 }
 
+/// The stdin mode's `print` output: each write becomes a `WorkerMessage::Printed`.
+struct PrintedLines {
+    out: Arc<Mutex<std::io::Stdout>>,
+}
+
+impl std::io::Write for PrintedLines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        send(
+            &self.out,
+            &WorkerMessage::Printed(String::from_utf8_lossy(buf).into_owned()),
+        );
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The stdin mode: a `WorkerRequest` in, `WorkerMessage` lines out.
 fn stdin_main() -> ExitCode {
     let out = Arc::new(Mutex::new(std::io::stdout()));
@@ -152,7 +171,12 @@ fn stdin_main() -> ExitCode {
         })
     });
 
-    let mut options = RunOptions::new(Registry::builtin())
+    // A `print` sink's rows travel as messages: stdout is the protocol.
+    let mut registry = Registry::builtin();
+    registry.register(Arc::new(PrintConnector::to_writer(PrintedLines {
+        out: out.clone(),
+    })));
+    let mut options = RunOptions::new(registry)
         .with_workers(request.workers)
         .with_batch_size(request.batch_size)
         .with_kernels(sluice_dataflow::kernels_for_job(0))

@@ -145,6 +145,7 @@ impl Connector for MemoryHandle {
             filter_pushdown: true,
             projection_pushdown: true,
             bounded: true,
+            ..Default::default()
         })
     }
     fn create_source(
@@ -246,6 +247,7 @@ impl Env {
                 filter_pushdown: true,
                 projection_pushdown: true,
                 bounded: true,
+                ..Default::default()
             },
         }
     }
@@ -308,6 +310,7 @@ pub fn collect_ordered(
             plan,
             schema,
             updating: true,
+            sink: Default::default(),
         }],
     }
 }
