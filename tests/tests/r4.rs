@@ -6,7 +6,8 @@
 //! snapshotted and redistributed) — for every snapshotted strategy: tumbling, hopping
 //! (by pane) and session window aggregates (also over partitions far apart in event
 //! time), the unbounded GROUP BY with COUNT(DISTINCT), the monotonic Top-N, and the
-//! symmetric hash join, unbounded and interval.
+//! symmetric hash join, unbounded and interval; and an updating result written as
+//! upserts into a keyed Kafka topic, whose compacted view equals an uninterrupted run's.
 
 use rdkafka::config::ClientConfig;
 use rdkafka::mocking::MockCluster;
@@ -675,4 +676,124 @@ fn r4_interval_join_restores_at_other_parallelism_and_equals_an_uninterrupted_ru
         " AND a.ts BETWEEN b.ts AND b.ts + INTERVAL '1' SECOND",
         "strategy=interval",
     );
+}
+
+/// The compacted view of `topic` (each key's last value; a tombstone removes the key)
+/// and how many tombstones it held, read from the start to its end.
+fn compacted(bootstrap: &str, topic: &str) -> (BTreeMap<String, String>, usize) {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{Message, Offset, TopicPartitionList};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", format!("r4-read-{topic}"))
+        .create()
+        .unwrap();
+    let meta = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    let mut assignment = TopicPartitionList::new();
+    let mut ends = BTreeMap::new();
+    for p in meta.topics()[0].partitions() {
+        let (_, high) = consumer
+            .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
+            .unwrap();
+        assignment
+            .add_partition_offset(topic, p.id(), Offset::Beginning)
+            .unwrap();
+        ends.insert(p.id(), high);
+    }
+    consumer.assign(&assignment).unwrap();
+    let (mut view, mut tombstones) = (BTreeMap::new(), 0);
+    let mut read: BTreeMap<i32, i64> = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while ends
+        .iter()
+        .any(|(p, high)| read.get(p).copied().unwrap_or(0) < *high)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "could not read {topic} to its end"
+        );
+        let Some(m) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let m = m.unwrap();
+        read.insert(m.partition(), m.offset() + 1);
+        let key = String::from_utf8(m.key().unwrap().to_vec()).unwrap();
+        match m.payload() {
+            Some(v) => {
+                view.insert(key, String::from_utf8(v.to_vec()).unwrap());
+            }
+            None => {
+                view.remove(&key);
+                tombstones += 1;
+            }
+        }
+    }
+    (view, tombstones)
+}
+
+/// R4 for an updating result written as upserts into a keyed Kafka topic (at least
+/// once): stopped and restored 2 → 3 → 1 as above, the topic's compacted view (each
+/// key's last message, tombstones deleting keys) equals an uninterrupted run's — the
+/// restored aggregate state and the source positions agree, and a restore that writes
+/// every live key again converges to the same rows.
+#[test]
+fn r4_upserts_into_kafka_restore_at_other_parallelism_and_equal_an_uninterrupted_run() {
+    const PLAIN: &str = "plain";
+    let cluster = MockCluster::new(2).unwrap();
+    cluster.create_topic(PLAIN, PARTITIONS, 1).unwrap();
+    let bootstrap = cluster.bootstrap_servers();
+    produce_to(&bootstrap, PLAIN, 0);
+    let plan = |topic: &str| {
+        cluster.create_topic(topic, 3, 1).unwrap();
+        let sql = format!(
+            "CREATE TABLE clicks (id BIGINT, uid BIGINT, amount BIGINT, ts TIMESTAMP(3)) \
+               WITH ('connector' = 'kafka', 'topic' = '{PLAIN}', \
+               'properties.bootstrap.servers' = '{bootstrap}', \
+               'properties.max.partition.fetch.bytes' = '2048', \
+               'scan.startup.mode' = 'earliest-offset', 'scan.bounded.mode' = 'latest-offset', \
+               'format' = 'json');\n\
+             CREATE TABLE per_user (uid BIGINT, clicks BIGINT, total BIGINT) \
+               WITH ('connector' = 'kafka', 'topic' = '{topic}', 'format' = 'json', \
+               'properties.bootstrap.servers' = '{bootstrap}', 'sink.key.fields' = 'uid');\n\
+             INSERT INTO per_user SELECT uid, COUNT(*), SUM(amount) FROM clicks \
+               WHERE amount > 10 GROUP BY uid HAVING COUNT(*) % 3 <> 0;\n"
+        );
+        sluice_compiler::compile(&sql, &MemoryCatalog::new(), &Registry::builtin())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .plan
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let p = plan("out-a");
+    assert_eq!(barriers(&p), Ok(Barriers::Epochs));
+    run(
+        &p,
+        options(2, &dir.path().join("chk-a")),
+        Arc::new(Progress::new()),
+    )
+    .unwrap();
+    let (expected, tombstones) = compacted(&bootstrap, "out-a");
+    assert!(!expected.is_empty() && (expected.len() as u64) < USERS);
+    assert!(tombstones > 0, "keys left the result on the way");
+    for attempt in 0..4 {
+        let topic = format!("out-b{attempt}");
+        let chk = dir.path().join(format!("chk-b{attempt}"));
+        let p = plan(&topic);
+        let unused = dir.path().join("unused");
+        let Some(first) = run_until(&p, 2, &chk, &unused, 0, None) else {
+            continue;
+        };
+        let Some(_) = run_until(&p, 3, &chk, &unused, first, None) else {
+            continue;
+        };
+        run(&p, options(1, &chk), Arc::new(Progress::new())).unwrap();
+        let (got, _) = compacted(&bootstrap, &topic);
+        assert_eq!(
+            got, expected,
+            "the restored job's topic differs from an uninterrupted run's"
+        );
+        return;
+    }
+    panic!("no attempt was stopped twice: the runs ended first");
 }
