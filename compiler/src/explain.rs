@@ -581,6 +581,23 @@ fn logical_node(plan: &LogicalPlan, depth: usize, out: &mut String) {
                 out,
             );
         }
+        LogicalPlan::Over {
+            input,
+            partition_by,
+            order_by,
+            aggs,
+            preceding,
+        } => {
+            out.push_str("Over:");
+            over_text(
+                &input_names(input),
+                partition_by,
+                order_by,
+                aggs,
+                *preceding,
+                out,
+            );
+        }
     }
     out.push('\n');
     for input in plan.inputs() {
@@ -657,7 +674,29 @@ pub fn state_class(plan: &PhysicalPlan) -> &'static str {
             strategy: TopKStrategy::Retracting,
             ..
         } => "state: all rows per partition",
+        PhysicalPlan::Over { .. } => {
+            "state: all rows per partition and their last output; a changed partition is recomputed"
+        }
     }
+}
+
+/// ` partition_by=[…] order_by=[…] aggs=[…] rows=N preceding` of an OVER aggregate.
+fn over_text(
+    names: &[String],
+    partition_by: &[usize],
+    order_by: &[SortKey],
+    aggs: &[AggregateCall],
+    preceding: Option<u64>,
+    out: &mut String,
+) {
+    let _ = write!(
+        out,
+        " partition_by={} order_by={} aggs={} frame=rows({} preceding, current row)",
+        bracket_columns(partition_by, names),
+        sort_list(order_by, names),
+        agg_list(aggs, names),
+        preceding.map_or("unbounded".to_string(), |n| n.to_string())
+    );
 }
 
 /// ` partition_by=[…] order_by=[…] limit=N[ row_number]` of a Top-N node.
@@ -871,6 +910,23 @@ fn physical_node(
                 order_by,
                 Some(*limit),
                 *rank_column,
+                out,
+            );
+        }
+        PhysicalPlan::Over {
+            input,
+            partition_by,
+            order_by,
+            aggs,
+            preceding,
+        } => {
+            out.push_str("Over:");
+            over_text(
+                &input_names(input),
+                partition_by,
+                order_by,
+                aggs,
+                *preceding,
                 out,
             );
         }

@@ -282,6 +282,31 @@ pub fn lower(plan: &LogicalPlan) -> Result<PhysicalPlan, CompileError> {
                 strategy,
             })
         }
+        LogicalPlan::Over {
+            input,
+            partition_by,
+            order_by,
+            aggs,
+            preceding,
+        } => {
+            let input = lower(input)?;
+            let width = input.schema().len();
+            if partition_by.iter().any(|&c| c >= width)
+                || order_by.iter().any(|k| k.column >= width)
+                || aggs.iter().any(|a| a.arg.is_some_and(|c| c >= width))
+            {
+                return Err(CompileError::internal(
+                    "OVER aggregate column out of range of its input",
+                ));
+            }
+            Ok(PhysicalPlan::Over {
+                input: Box::new(input),
+                partition_by: partition_by.clone(),
+                order_by: order_by.clone(),
+                aggs: aggs.clone(),
+                preceding: *preceding,
+            })
+        }
     }
 }
 
@@ -539,6 +564,7 @@ pub fn is_updating(plan: &PhysicalPlan) -> bool {
         PhysicalPlan::Reduce { .. }
         | PhysicalPlan::TopN { .. }
         | PhysicalPlan::TopK { .. }
+        | PhysicalPlan::Over { .. }
         | PhysicalPlan::SessionAssign { .. } => true,
         PhysicalPlan::HashJoin {
             kind: JoinKind::Left | JoinKind::Right | JoinKind::Full,

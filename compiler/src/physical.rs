@@ -13,7 +13,9 @@
 
 use crate::datum::Row;
 use crate::expr::{AggregateCall, ScalarExpr, SortKey};
-use crate::plan::{aggregate_schema, concat_schemas, with_rank_column, with_window_columns};
+use crate::plan::{
+    aggregate_schema, concat_schemas, with_over_columns, with_rank_column, with_window_columns,
+};
 use crate::plan::{JoinKind, WindowKind};
 use serde::{Deserialize, Serialize};
 use sluice_catalogs::{Field, Schema, TableDescriptor};
@@ -396,6 +398,25 @@ pub enum PhysicalPlan {
         /// How it runs.
         strategy: TopKStrategy,
     },
+    /// OVER aggregate (see the logical node): rows exchanged by the hash of the
+    /// `partition_by` columns; a keyed operator holds each partition's rows in order,
+    /// and at each complete time recomputes the aggregates of every row of a changed
+    /// partition from its frame (the row and up to `preceding` rows before it),
+    /// emitting only the output rows that changed. Output: the input's columns, then one
+    /// column per aggregate. Updating. State: every live input row and its last output,
+    /// per partition (checkpointed as its input, replayed at a restore).
+    Over {
+        /// Input.
+        input: Box<PhysicalPlan>,
+        /// Partition columns (empty: one partition, on one worker).
+        partition_by: Vec<usize>,
+        /// Order within a partition (ties broken by the whole row).
+        order_by: Vec<SortKey>,
+        /// Aggregates over each row's frame.
+        aggs: Vec<AggregateCall>,
+        /// Rows before the current one in a frame; `None`: unbounded.
+        preceding: Option<u64>,
+    },
 }
 
 /// How a [`PhysicalPlan::TopK`] runs (Materialize's monotonic/general TopK split;
@@ -489,7 +510,8 @@ impl PhysicalPlan {
             | PhysicalPlan::WindowAggregate { input, .. }
             | PhysicalPlan::Reduce { input, .. }
             | PhysicalPlan::TopN { input, .. }
-            | PhysicalPlan::TopK { input, .. } => vec![input],
+            | PhysicalPlan::TopK { input, .. }
+            | PhysicalPlan::Over { input, .. } => vec![input],
             PhysicalPlan::HashJoin { left, right, .. } => vec![left, right],
             PhysicalPlan::Union { inputs } => inputs.iter_mut().collect(),
         }
@@ -505,7 +527,8 @@ impl PhysicalPlan {
             | PhysicalPlan::WindowAggregate { input, .. }
             | PhysicalPlan::Reduce { input, .. }
             | PhysicalPlan::TopN { input, .. }
-            | PhysicalPlan::TopK { input, .. } => vec![input],
+            | PhysicalPlan::TopK { input, .. }
+            | PhysicalPlan::Over { input, .. } => vec![input],
             PhysicalPlan::HashJoin { left, right, .. } => vec![left, right],
             PhysicalPlan::Union { inputs } => inputs.iter().collect(),
         }
@@ -572,6 +595,7 @@ impl PhysicalPlan {
             PhysicalPlan::TopK {
                 input, rank_column, ..
             } => with_rank_column(input.schema(), *rank_column),
+            PhysicalPlan::Over { input, aggs, .. } => with_over_columns(input.schema(), aggs),
         }
     }
 }

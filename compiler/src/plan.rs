@@ -176,6 +176,26 @@ pub enum LogicalPlan {
         #[serde(skip)]
         position: Option<Position>,
     },
+    /// Aggregates over a frame of rows: `AGG(x) OVER (PARTITION BY partition_by ORDER BY
+    /// order_by ROWS BETWEEN n PRECEDING AND CURRENT ROW)` (Flink's OVER aggregate).
+    /// Output: every input row, then one column per aggregate, computed over the row's
+    /// frame: itself and the `preceding` rows before it in its partition, in `order_by`
+    /// order with ties broken by the whole input row (every row from the partition's
+    /// first when `preceding` is `None`: `UNBOUNDED PRECEDING`). Updating: a row arriving
+    /// or leaving changes the values of the rows after it in its partition. State: every
+    /// input row, per partition.
+    Over {
+        /// Input.
+        input: Box<LogicalPlan>,
+        /// `PARTITION BY` columns of the input (may be empty: one partition).
+        partition_by: Vec<usize>,
+        /// `ORDER BY` keys over the input.
+        order_by: Vec<SortKey>,
+        /// The aggregates (arguments are input columns).
+        aggs: Vec<AggregateCall>,
+        /// Rows before the current one in the frame; `None`: all of them.
+        preceding: Option<u64>,
+    },
 }
 
 /// Names of the three columns a window table function appends.
@@ -221,6 +241,7 @@ impl LogicalPlan {
             LogicalPlan::TopK {
                 input, rank_column, ..
             } => with_rank_column(input.schema(), *rank_column),
+            LogicalPlan::Over { input, aggs, .. } => with_over_columns(input.schema(), aggs),
         }
     }
 
@@ -233,7 +254,8 @@ impl LogicalPlan {
             | LogicalPlan::Aggregate { input, .. }
             | LogicalPlan::Window { input, .. }
             | LogicalPlan::Sort { input, .. }
-            | LogicalPlan::TopK { input, .. } => vec![input],
+            | LogicalPlan::TopK { input, .. }
+            | LogicalPlan::Over { input, .. } => vec![input],
             LogicalPlan::Join { left, right, .. } => vec![left, right],
             LogicalPlan::Union { inputs } => inputs.iter().collect(),
         }
@@ -279,6 +301,15 @@ pub fn with_rank_column(input: Schema, rank_column: bool) -> Schema {
             ty: SqlType::BigInt,
             nullable: false,
         });
+    }
+    Schema::new(fields)
+}
+
+/// `input` followed by one `$over{i}` column per aggregate of an OVER aggregate.
+pub fn with_over_columns(input: Schema, aggs: &[AggregateCall]) -> Schema {
+    let mut fields = input.fields;
+    for (i, a) in aggs.iter().enumerate() {
+        fields.push(Field::new(format!("$over{i}"), a.ty));
     }
     Schema::new(fields)
 }

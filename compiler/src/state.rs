@@ -138,6 +138,7 @@ pub fn kind(p: &PhysicalPlan) -> &'static str {
         PhysicalPlan::HashJoin { .. } => "HashJoin",
         PhysicalPlan::TopN { .. } => "TopN",
         PhysicalPlan::TopK { .. } => "TopK",
+        PhysicalPlan::Over { .. } => "Over",
         PhysicalPlan::Union { .. } => "Union",
     }
 }
@@ -152,6 +153,7 @@ pub fn is_stateful(p: &PhysicalPlan) -> bool {
             | PhysicalPlan::HashJoin { .. }
             | PhysicalPlan::TopN { .. }
             | PhysicalPlan::TopK { .. }
+            | PhysicalPlan::Over { .. }
     )
 }
 
@@ -171,12 +173,12 @@ pub fn is_snapshotted(p: &PhysicalPlan) -> bool {
 
 /// True for a stateful operator checkpointed as its inputs (their net collections,
 /// replayed into it at a restore, so that it re-emits its whole output): the arranged
-/// `HashJoin`, the retracting `TopK` and `TopN`.
+/// `HashJoin`, the retracting `TopK`, `TopN` and `Over`.
 pub fn is_kept_as_inputs(p: &PhysicalPlan) -> bool {
     match p {
         PhysicalPlan::HashJoin { .. } => !p.is_symmetric_join(),
         PhysicalPlan::TopK { strategy, .. } => *strategy == TopKStrategy::Retracting,
-        PhysicalPlan::TopN { .. } => true,
+        PhysicalPlan::TopN { .. } | PhysicalPlan::Over { .. } => true,
         _ => false,
     }
 }

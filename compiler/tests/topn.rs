@@ -171,7 +171,6 @@ fn other_uses_of_window_functions_fail_with_positions() {
     for (sql, col) in [
         ("SELECT * FROM (SELECT auction, RANK() OVER (ORDER BY price) AS r FROM bid) WHERE r <= 3", 32),
         ("SELECT * FROM (SELECT auction, DENSE_RANK() OVER (ORDER BY price) AS r FROM bid) WHERE r <= 3", 32),
-        ("SELECT auction, SUM(price) OVER (PARTITION BY auction) FROM bid", 17),
     ] {
         let text = err(sql);
         assert!(
@@ -180,6 +179,12 @@ fn other_uses_of_window_functions_fail_with_positions() {
         );
         assert!(text.contains("only ROW_NUMBER()"), "{text}");
     }
+    // An aggregate OVER a window without ORDER BY (so without a ROWS frame).
+    let text = err("SELECT auction, SUM(price) OVER (PARTITION BY auction) FROM bid");
+    assert!(
+        text.starts_with("error at line 1, column 17: SUM(…) OVER needs an ORDER BY"),
+        "{text}"
+    );
     // ROW_NUMBER inside an expression, in an aggregating SELECT, twice, without ORDER BY,
     // over an expression.
     for (sql, prefix) in [

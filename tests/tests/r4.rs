@@ -5,8 +5,9 @@
 //! checkpoints it restored from held operator state (so state, not only positions, was
 //! snapshotted and redistributed) — for every snapshotted strategy: tumbling, hopping
 //! (by pane) and session window aggregates (also over partitions far apart in event
-//! time), the unbounded GROUP BY with COUNT(DISTINCT), the monotonic Top-N, and the
-//! symmetric hash join, unbounded and interval; and an updating result written as
+//! time), the unbounded GROUP BY with COUNT(DISTINCT), the monotonic Top-N, the OVER
+//! aggregate, and the symmetric hash join, unbounded and interval; and an updating
+//! result written as
 //! upserts into a keyed Kafka topic, whose compacted view equals an uninterrupted run's.
 
 use rdkafka::config::ClientConfig;
@@ -534,6 +535,19 @@ fn r4_global_top_n_restores_at_other_parallelism_and_equals_an_uninterrupted_run
         "id BIGINT, amount BIGINT",
         "SELECT id, amount FROM clicks ORDER BY amount DESC, id LIMIT 50",
         50,
+    );
+}
+
+#[test]
+fn r4_over_aggregate_restores_at_other_parallelism_and_equals_an_uninterrupted_run() {
+    // Checkpointed as its input, replayed at a restore.
+    r4_updating(
+        "uid BIGINT, id BIGINT, total BIGINT, n BIGINT",
+        "SELECT uid, id, \
+           SUM(amount) OVER (PARTITION BY uid ORDER BY id ROWS BETWEEN 3 PRECEDING AND CURRENT ROW), \
+           COUNT(*) OVER (PARTITION BY uid ORDER BY id ROWS BETWEEN 3 PRECEDING AND CURRENT ROW) \
+         FROM clicks WHERE id % 10 = 0",
+        RECORDS / 10,
     );
 }
 

@@ -8,10 +8,10 @@
 -- columns lose their A./B. prefixes (those aliases are not in scope there), so that each
 -- engine reports what it really lacks; and the sink's seller column is BIGINT (Flink's text
 -- declares VARCHAR, which Flink rejects: "Column types of query result and sink ... do not
--- match"). Neither engine runs it even so: Sluice runs the inner ROW_NUMBER() as a
--- per-partition Top-N but has no aggregate OVER windows (AVG(...) OVER (... ROWS
--- BETWEEN 10 PRECEDING AND CURRENT ROW) is refused at its position), and Flink refuses
--- the OVER window ordered by a column that is no longer a time attribute after the join ("Non-time attribute sort is not supported for bounded OVER
+-- match"). Sluice runs it: the inner ROW_NUMBER() is a per-partition Top-N (the winning bid
+-- per auction) and the AVG(...) OVER (... ROWS BETWEEN 10 PRECEDING AND CURRENT ROW) an OVER
+-- aggregate over it. Flink refuses the OVER window ordered by a column that is no longer a
+-- time attribute after the join ("Non-time attribute sort is not supported for bounded OVER
 -- window"); the repository's own comment says Flink does not support this query.
 CREATE TABLE nexmark_q6 (
   seller BIGINT,

@@ -13,6 +13,7 @@
 
 pub mod ddl;
 pub mod expr;
+pub mod over;
 pub mod query;
 pub mod rank;
 pub mod scope;

@@ -1303,6 +1303,39 @@ impl QueryBinder<'_> {
                 is_distinct,
             );
         }
+        // Aggregates OVER a frame of rows: one node appending their values, which the
+        // items read.
+        let over: Vec<(usize, &sqlparser::ast::Function, Option<Position>)> = items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, it)| match it {
+                Item::Expr(e, _) => super::over::over_call(e).map(|f| (i, f, pos_of(*e))),
+                Item::Col(..) => None,
+            })
+            .collect();
+        if !over.is_empty() {
+            let width = plan.schema().len();
+            if scope.cols.len() != width {
+                return Err(CompileError::internal(
+                    "the SELECT scope does not match its input's columns",
+                ));
+            }
+            let calls: Vec<(&sqlparser::ast::Function, Option<Position>)> =
+                over.iter().map(|(_, f, p)| (*f, *p)).collect();
+            plan = super::over::bind_over(&calls, &scope, plan)?;
+            let types = plan.schema().types();
+            for (k, (i, _, _)) in over.iter().enumerate() {
+                scope.cols.push(ScopeColumn {
+                    qualifier: None,
+                    name: format!("$over{k}"),
+                    ty: types.get(width + k).copied().unwrap_or(SqlType::Null),
+                    hidden: true,
+                });
+                if let Some(it) = items.get_mut(*i) {
+                    *it = Item::Col(width + k, it.name().to_string());
+                }
+            }
+        }
         // ROW_NUMBER() OVER (...) items: a Top-N node whose row number the item reads.
         let mut row_number_seen = false;
         for it in items.iter_mut() {

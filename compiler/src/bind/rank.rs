@@ -20,9 +20,9 @@
 //!    without a limit, at the `ROW_NUMBER()` call's position: an unbounded numbering of
 //!    an unbounded stream would keep and renumber every row, which Sluice does not run.
 //!
-//! Other window functions (RANK, DENSE_RANK, aggregates OVER …) and a `ROW_NUMBER()`
-//! anywhere but as a whole select item are refused where the expression binder meets
-//! them.
+//! Aggregates OVER a frame of rows are bound by `bind/over.rs`. Other window functions
+//! (RANK, DENSE_RANK, …) and a `ROW_NUMBER()` or an OVER aggregate anywhere but as a
+//! whole select item are refused where the expression binder meets them.
 
 use super::expr::{function_name, pos_of, ExprBinder};
 use super::scope::Scope;
@@ -30,11 +30,13 @@ use crate::datum::Datum;
 use crate::error::{CompileError, Position};
 use crate::expr::{BinaryOp, ScalarExpr, SortKey};
 use crate::plan::LogicalPlan;
-use sqlparser::ast::{Expr, Function, FunctionArguments, OrderBySort, WindowType};
+use sqlparser::ast::{Expr, Function, FunctionArguments, OrderBySort, WindowSpec, WindowType};
 
 /// The hint every refusal of a window function ends with.
 pub const SUPPORTED: &str = "only ROW_NUMBER() OVER (PARTITION BY … ORDER BY …) as a select \
-     item, filtered by the enclosing query (WHERE rn <= N, rn < N or rn = 1), is supported";
+     item, filtered by the enclosing query (WHERE rn <= N, rn < N or rn = 1), and \
+     COUNT/SUM/AVG/MIN/MAX(column) OVER (PARTITION BY … ORDER BY … ROWS BETWEEN n PRECEDING \
+     AND CURRENT ROW) as select items are supported";
 
 /// `e` when it is a `ROW_NUMBER() OVER (…)` call.
 pub fn row_number_call(e: &Expr) -> Option<&Function> {
@@ -82,14 +84,34 @@ pub fn bind_row_number(
             pos,
         ));
     }
+    let (partition_by, order_by) = partition_and_order(spec, scope, "ROW_NUMBER()")?;
+    Ok(LogicalPlan::TopK {
+        input: Box::new(input),
+        partition_by,
+        order_by,
+        limit: None,
+        rank_column: true,
+        position: pos,
+    })
+}
+
+/// The `PARTITION BY` columns and `ORDER BY` keys of a window specification over the
+/// columns `scope` names (`what` names the call, for errors): both must list columns.
+pub fn partition_and_order(
+    spec: &WindowSpec,
+    scope: &Scope,
+    what: &str,
+) -> Result<(Vec<usize>, Vec<SortKey>), CompileError> {
     let mut partition_by = Vec::new();
     for e in &spec.partition_by {
         match ExprBinder::new(scope, "PARTITION BY").bind(e)? {
             (ScalarExpr::Column(i), _) => partition_by.push(i),
             _ => {
                 return Err(CompileError::unsupported(
-                    "PARTITION BY of ROW_NUMBER() must list columns (compute expressions \
-                     in a subquery first)",
+                    format!(
+                        "PARTITION BY of {what} must list columns (compute expressions \
+                         in a subquery first)"
+                    ),
                     pos_of(e),
                 ))
             }
@@ -101,8 +123,10 @@ pub fn bind_row_number(
             (ScalarExpr::Column(i), _) => i,
             _ => {
                 return Err(CompileError::unsupported(
-                    "ORDER BY of ROW_NUMBER() must list columns (compute expressions in a \
-                     subquery first)",
+                    format!(
+                        "ORDER BY of {what} must list columns (compute expressions in a \
+                         subquery first)"
+                    ),
                     pos_of(&o.expr),
                 ))
             }
@@ -123,14 +147,7 @@ pub fn bind_row_number(
             nulls_first: o.options.nulls_first.unwrap_or(false),
         });
     }
-    Ok(LogicalPlan::TopK {
-        input: Box::new(input),
-        partition_by,
-        order_by,
-        limit: None,
-        rank_column: true,
-        position: pos,
-    })
+    Ok((partition_by, order_by))
 }
 
 /// An integer literal (possibly cast).

@@ -329,6 +329,19 @@ fn fold_plan(plan: LogicalPlan) -> LogicalPlan {
             rank_column,
             position,
         },
+        LogicalPlan::Over {
+            input,
+            partition_by,
+            order_by,
+            aggs,
+            preceding,
+        } => LogicalPlan::Over {
+            input: fold_box_plan(input),
+            partition_by,
+            order_by,
+            aggs,
+            preceding,
+        },
     }
 }
 

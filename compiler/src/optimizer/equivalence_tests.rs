@@ -448,6 +448,7 @@ fn exec(plan: &LogicalPlan, db: &BTreeMap<String, Vec<Row>>) -> Vec<Row> {
         }
         LogicalPlan::Window { .. } => unreachable!("generator does not produce windows"),
         LogicalPlan::TopK { .. } => unreachable!("generator does not produce Top-K"),
+        LogicalPlan::Over { .. } => unreachable!("generator does not produce OVER aggregates"),
     }
 }
 
@@ -547,6 +548,7 @@ fn to_logical(plan: &PhysicalPlan) -> LogicalPlan {
             unreachable!("generator does not produce windows")
         }
         PhysicalPlan::TopK { .. } => unreachable!("generator does not produce Top-K"),
+        PhysicalPlan::Over { .. } => unreachable!("generator does not produce OVER aggregates"),
     }
 }
 

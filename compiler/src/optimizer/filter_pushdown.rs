@@ -201,6 +201,28 @@ fn push(plan: LogicalPlan, preds: Vec<ScalarExpr>) -> Result<LogicalPlan, Compil
             };
             Ok(wrap(node, above))
         }
+        // As for a Top-N: a predicate on partition columns only keeps or drops whole
+        // partitions, so it may run first.
+        LogicalPlan::Over {
+            input,
+            partition_by,
+            order_by,
+            aggs,
+            preceding,
+        } => {
+            let (below, above): (Vec<_>, Vec<_>) = preds.into_iter().partition(|p| {
+                let cols = p.columns();
+                !cols.is_empty() && cols.iter().all(|c| partition_by.contains(c))
+            });
+            let node = LogicalPlan::Over {
+                input: Box::new(push(*input, below)?),
+                partition_by,
+                order_by,
+                aggs,
+                preceding,
+            };
+            Ok(wrap(node, above))
+        }
         LogicalPlan::Sort {
             input,
             keys,

@@ -379,6 +379,55 @@ fn prune(
                 kept,
             ))
         }
+        LogicalPlan::Over {
+            input,
+            partition_by,
+            order_by,
+            aggs,
+            preceding,
+        } => {
+            // The input keeps what is required above and what the frames need: the
+            // partition, order and argument columns. Every aggregate column is kept
+            // (pruning one would renumber the rest; they cost little).
+            let input_width = input.schema().len();
+            let mut need: BTreeSet<usize> = required
+                .iter()
+                .copied()
+                .filter(|&c| c < input_width)
+                .collect();
+            need.extend(partition_by.iter().copied());
+            need.extend(order_by.iter().map(|k| k.column));
+            need.extend(aggs.iter().filter_map(|a| a.arg));
+            let (input, kept_in) = prune(*input, &need)?;
+            let map = index_map(&kept_in, input_width);
+            let partition_by = partition_by.iter().map(|&c| remap_col(c, &map)).collect();
+            let order_by = order_by
+                .into_iter()
+                .map(|mut k| {
+                    k.column = remap_col(k.column, &map);
+                    k
+                })
+                .collect();
+            let aggs = aggs
+                .into_iter()
+                .map(|mut a| {
+                    a.arg = a.arg.map(|c| remap_col(c, &map));
+                    a
+                })
+                .collect::<Vec<_>>();
+            let mut kept = kept_in;
+            kept.extend(input_width..input_width + aggs.len());
+            Ok((
+                LogicalPlan::Over {
+                    input: Box::new(input),
+                    partition_by,
+                    order_by,
+                    aggs,
+                    preceding,
+                },
+                kept,
+            ))
+        }
     }
 }
 

@@ -86,6 +86,19 @@ pub fn map_inputs(
             rank_column,
             position,
         },
+        LogicalPlan::Over {
+            input,
+            partition_by,
+            order_by,
+            aggs,
+            preceding,
+        } => LogicalPlan::Over {
+            input: Box::new(f(*input)?),
+            partition_by,
+            order_by,
+            aggs,
+            preceding,
+        },
     })
 }
 

@@ -220,6 +220,7 @@ pub fn shape(p: &LogicalPlan) -> String {
         LogicalPlan::Union { .. } => "Union",
         LogicalPlan::Sort { .. } => "Sort",
         LogicalPlan::TopK { .. } => "TopK",
+        LogicalPlan::Over { .. } => "Over",
     };
     format!(
         "{name}({})",
@@ -274,6 +275,13 @@ pub fn show(p: &LogicalPlan) -> String {
                 rank_column,
                 ..
             } => format!("TopK {partition_by:?} {order_by:?} {limit:?} rn={rank_column}"),
+            LogicalPlan::Over {
+                partition_by,
+                order_by,
+                aggs,
+                preceding,
+                ..
+            } => format!("Over {partition_by:?} {order_by:?} {aggs:?} preceding={preceding:?}"),
         };
         out.push_str(&format!("{pad}{line}\n"));
         for i in p.inputs() {

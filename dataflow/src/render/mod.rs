@@ -13,11 +13,12 @@ pub(crate) mod hop_panes;
 pub(crate) mod interval_join;
 pub(crate) mod join;
 pub(crate) mod keep;
+pub(crate) mod over;
 pub(crate) mod reduce;
 pub(crate) mod sessions;
 pub(crate) mod sink;
 pub(crate) mod source;
-pub(crate) mod topk;
+mod topk;
 pub(crate) mod topn;
 pub(crate) mod window;
 
@@ -398,6 +399,26 @@ impl<'s> Context<'s> {
                     rank_column: *rank_column,
                 };
                 topk::render_topk(self, &state_key, rows, spec, *strategy)
+            }
+            PhysicalPlan::Over {
+                input,
+                partition_by,
+                order_by,
+                aggs,
+                preceding,
+            } => {
+                let state_key = sluice_compiler::state::operator_id(plan);
+                let input_types = input.schema().types();
+                let rows = self.render(input);
+                let rows = keep::render_keep(self, &state_key, 0, rows);
+                let spec = over::OverSpec {
+                    partition_by: partition_by.clone(),
+                    order_by: order_by.clone(),
+                    aggs: aggs.clone(),
+                    preceding: preceding.unwrap_or(u64::MAX),
+                    input_types,
+                };
+                over::render_over(self, rows, spec)
             }
         }
     }
