@@ -121,6 +121,11 @@ impl TableDescriptor {
     }
 }
 
+/// The table option through which a `PRIMARY KEY (…) NOT ENFORCED` reaches the
+/// connector (written by the compiler, `;`-separated column names; every connector
+/// accepts it, a keyed sink keys its messages by it).
+pub const PRIMARY_KEY_OPTION: &str = "primary-key";
+
 /// What a secret option value is replaced with wherever it would be shown.
 pub const REDACTED: &str = "******";
 

@@ -177,7 +177,7 @@ fn sink_mode(
                      changes rows it already emitted) and its source '{source}' is \
                      unbounded, so the result would never be complete; aggregate over \
                      TUMBLE/HOP/SESSION windows, or write it to a keyed sink (a kafka table \
-                     with 'sink.key.fields' takes it as upserts)",
+                     with 'sink.key.fields' or a PRIMARY KEY takes it as upserts)",
                     table.name, table.connector
                 ),
                 None,

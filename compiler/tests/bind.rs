@@ -765,7 +765,9 @@ fn scripts_with_ddl_set_views_and_multiple_inserts() {
     assert!(!src.schema.fields[0].nullable);
     assert_eq!(src.connector, "kafka");
     assert_eq!(src.option("format"), Some("json"));
-    assert_eq!(src.options.len(), 3);
+    // connector, topic, format, and the PRIMARY KEY passed on to the connector.
+    assert_eq!(src.options.len(), 4);
+    assert_eq!(src.option("primary-key"), Some("id"));
     let wm = src.watermark.as_ref().unwrap();
     assert_eq!((wm.column, wm.delay_ms), (5, 5000));
     assert!(src.capabilities.filter_pushdown);

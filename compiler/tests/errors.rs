@@ -226,6 +226,37 @@ fn unsupported_features() {
 
 #[test]
 fn ddl_errors() {
+    // PRIMARY KEY: a column it lacks, a column twice, two keys, other constraints.
+    assert_err(
+        "CREATE TABLE x (a INT, b INT,\n  PRIMARY KEY (a, c) NOT ENFORCED) WITH ('connector' = 'm');\nSELECT * FROM x",
+        ErrorKind::Plan,
+        "line 2, column 19",
+        "unknown column 'c' in PRIMARY KEY",
+    );
+    assert_err(
+        "CREATE TABLE x (a INT, b INT, PRIMARY KEY (a, A) NOT ENFORCED) WITH ('connector' = 'm');\nSELECT * FROM x",
+        ErrorKind::Plan,
+        "line 1, column 47",
+        "column 'a' is in the PRIMARY KEY twice",
+    );
+    assert_err(
+        "CREATE TABLE x (a INT PRIMARY KEY NOT ENFORCED, b INT, PRIMARY KEY (b) NOT ENFORCED) WITH ('connector' = 'm');\nSELECT * FROM x",
+        ErrorKind::Plan,
+        "line 1, column 1",
+        "declares its PRIMARY KEY twice",
+    );
+    assert_err(
+        "CREATE TABLE x (a INT, b INT, UNIQUE (a)) WITH ('connector' = 'm');\nSELECT * FROM x",
+        ErrorKind::Unsupported,
+        "line 1, column 1",
+        "only PRIMARY KEY (…) NOT ENFORCED",
+    );
+    assert_err(
+        "CREATE TABLE x (a INT, PRIMARY KEY (a) NOT ENFORCED) WITH ('connector' = 'm', 'primary-key' = 'a');\nSELECT * FROM x",
+        ErrorKind::Plan,
+        "line 1, column 79",
+        "written by the compiler",
+    );
     assert_err(
         "CREATE TABLE x (a INT) WITH ('topic' = 'q');\nSELECT * FROM x",
         ErrorKind::Plan,

@@ -18,7 +18,9 @@ const TABLES: &str = "CREATE TABLE clicks (uid BIGINT, amount BIGINT) WITH ('con
     CREATE TABLE by_uid (uid BIGINT, n BIGINT) WITH ('connector' = 'kafka', 'topic' = 'o', \
     'properties.bootstrap.servers' = 'k:9092', 'format' = 'json', 'sink.key.fields' = 'uid');\n\
     CREATE TABLE by_n (uid BIGINT, n BIGINT) WITH ('connector' = 'kafka', 'topic' = 'o', \
-    'properties.bootstrap.servers' = 'k:9092', 'format' = 'json', 'sink.key.fields' = 'n');\n";
+    'properties.bootstrap.servers' = 'k:9092', 'format' = 'json', 'sink.key.fields' = 'n');\n\
+    CREATE TABLE by_pk (uid BIGINT, n BIGINT, PRIMARY KEY (uid) NOT ENFORCED) WITH ('connector' = 'kafka', \
+    'topic' = 'o', 'properties.bootstrap.servers' = 'k:9092', 'format' = 'json');\n";
 
 fn mode(insert: &str) -> Result<SinkMode, CompileError> {
     let c = compile(
@@ -47,6 +49,14 @@ fn each_sink_takes_the_result_as_its_kind_allows() {
             unique: true
         })
     );
+    // Keyed by the table's PRIMARY KEY (the compiler passes it as an option).
+    assert_eq!(
+        mode(&format!("INSERT INTO by_pk {agg};")),
+        Ok(SinkMode::Upsert {
+            key: vec![0],
+            unique: true
+        })
+    );
     // Keyed by a column that repeats: the sink keeps each key's live rows.
     assert_eq!(
         mode(&format!("INSERT INTO by_n {agg};")),
@@ -66,7 +76,7 @@ fn each_sink_takes_the_result_as_its_kind_allows() {
 fn an_unbounded_updating_result_into_a_table_that_only_appends_is_an_error_at_the_table() {
     let e =
         mode("INSERT INTO out_files SELECT uid, COUNT(*) FROM clicks GROUP BY uid;").unwrap_err();
-    assert_eq!(e.position.map(|p| (p.line, p.column)), Some((6, 13)), "{e}");
+    assert_eq!(e.position.map(|p| (p.line, p.column)), Some((7, 13)), "{e}");
     assert!(
         e.message
             .contains("table 'out_files' (connector 'filesystem') only appends rows")

@@ -16,7 +16,10 @@ pub(crate) fn check_keys(
         .keys()
         .map(String::as_str)
         .filter(|k| {
-            *k != "connector" && !keys.contains(k) && !prefixes.iter().any(|p| k.starts_with(p))
+            *k != "connector"
+                && *k != sluice_catalogs::PRIMARY_KEY_OPTION
+                && !keys.contains(k)
+                && !prefixes.iter().any(|p| k.starts_with(p))
         })
         .collect();
     if unknown.is_empty() {

@@ -1,6 +1,6 @@
 //! Updating results of unbounded sources, through the real binary: an unwindowed
-//! `GROUP BY` over a Kafka topic (librdkafka's mock cluster) written to a keyed Kafka
-//! table as upserts and tombstones while the job runs, and to `print` as a changelog;
+//! `GROUP BY` over a Kafka topic (librdkafka's mock cluster) written to a Kafka table
+//! keyed by its `PRIMARY KEY` as upserts and tombstones while the job runs, and to `print` as a changelog;
 //! and the same result refused, with its position, for a table that only appends.
 
 use rdkafka::config::ClientConfig;
@@ -77,8 +77,8 @@ fn an_unbounded_group_by_is_written_as_upserts_and_tombstones_while_it_runs() {
     let script = format!(
         "CREATE TABLE clicks (user_id VARCHAR, n BIGINT) WITH ('connector' = 'kafka', 'topic' = 'clicks', \
            'format' = 'json', 'properties.bootstrap.servers' = '{bs}', 'scan.startup.mode' = 'earliest-offset');\n\
-         CREATE TABLE counts (user_id VARCHAR, clicks BIGINT, total BIGINT) WITH ('connector' = 'kafka', \
-           'topic' = 'counts', 'format' = 'json', 'properties.bootstrap.servers' = '{bs}', 'sink.key.fields' = 'user_id');\n\
+         CREATE TABLE counts (user_id VARCHAR, clicks BIGINT, total BIGINT, PRIMARY KEY (user_id) NOT ENFORCED) \
+           WITH ('connector' = 'kafka', 'topic' = 'counts', 'format' = 'json', 'properties.bootstrap.servers' = '{bs}');\n\
          CREATE TABLE changes (user_id VARCHAR, total BIGINT) WITH ('connector' = 'print');\n\
          INSERT INTO counts SELECT user_id, COUNT(*), SUM(n) FROM clicks GROUP BY user_id HAVING SUM(n) < 100;\n\
          INSERT INTO changes SELECT user_id, SUM(n) FROM clicks GROUP BY user_id;\n"

@@ -6,8 +6,9 @@ use crate::error::{CompileError, Position};
 use crate::parse::{metadata_option, MetadataColumn, WatermarkDecl};
 use sluice_catalogs::{
     ConnectorValidator, Field, Schema, SourceCapabilities, SqlType, TableDescriptor, Watermark,
+    PRIMARY_KEY_OPTION,
 };
-use sqlparser::ast::{ColumnOption, Statement};
+use sqlparser::ast::{ColumnOption, Expr, Statement, TableConstraint};
 use std::collections::BTreeMap;
 
 /// Build the descriptor of a `CREATE TABLE` statement. `options` (with where each key
@@ -42,6 +43,9 @@ pub fn bind_create_table(
         _ => return Err(CompileError::plan("invalid table name", position)),
     };
     let mut fields: Vec<Field> = Vec::with_capacity(ct.columns.len());
+    // `PRIMARY KEY` columns (Flink's `PRIMARY KEY (…) NOT ENFORCED`: not checked, it
+    // tells a keyed sink its key), with where each is named.
+    let mut primary_key: Vec<(String, Option<Position>)> = Vec::new();
     for c in &ct.columns {
         let cpos = crate::parse::span_pos(c.name.span).or(position);
         if fields
@@ -59,7 +63,10 @@ pub fn bind_create_table(
             match &o.option {
                 ColumnOption::NotNull => nullable = false,
                 ColumnOption::Null => nullable = true,
-                ColumnOption::PrimaryKey(_) => nullable = false,
+                ColumnOption::PrimaryKey(_) => {
+                    nullable = false;
+                    primary_key.push((c.name.value.clone(), cpos));
+                }
                 ColumnOption::Comment(_) => {}
                 _ => {
                     return Err(CompileError::unsupported(
@@ -75,6 +82,73 @@ pub fn bind_create_table(
             nullable,
         });
     }
+    for constraint in &ct.constraints {
+        match constraint {
+            TableConstraint::PrimaryKey(pk) if primary_key.is_empty() => {
+                for ic in &pk.columns {
+                    match &ic.column.expr {
+                        Expr::Identifier(id) => primary_key
+                            .push((id.value.clone(), crate::parse::span_pos(id.span).or(position))),
+                        other => {
+                            return Err(CompileError::plan(
+                                "PRIMARY KEY must list columns",
+                                super::expr::pos_of(other).or(position),
+                            ))
+                        }
+                    }
+                }
+            }
+            TableConstraint::PrimaryKey(_) => {
+                return Err(CompileError::plan(
+                    format!("table '{name}' declares its PRIMARY KEY twice"),
+                    position,
+                ))
+            }
+            other => {
+                return Err(CompileError::unsupported(
+                    format!(
+                        "table constraint '{other}' is not supported (only PRIMARY KEY (…) NOT ENFORCED)"
+                    ),
+                    position,
+                ))
+            }
+        }
+    }
+    let mut pk_names: Vec<String> = Vec::with_capacity(primary_key.len());
+    for (column, at) in &primary_key {
+        let Some(f) = fields.iter().find(|f| f.name.eq_ignore_ascii_case(column)) else {
+            return Err(CompileError::plan(
+                format!("unknown column '{column}' in PRIMARY KEY"),
+                *at,
+            ));
+        };
+        if pk_names.contains(&f.name) {
+            return Err(CompileError::plan(
+                format!("column '{}' is in the PRIMARY KEY twice", f.name),
+                *at,
+            ));
+        }
+        pk_names.push(f.name.clone());
+    }
+    for f in fields.iter_mut() {
+        if pk_names.contains(&f.name) {
+            f.nullable = false;
+        }
+    }
+    let mut options = options.clone();
+    if !pk_names.is_empty() {
+        if options.contains_key(PRIMARY_KEY_OPTION) {
+            return Err(CompileError::plan(
+                format!(
+                    "option '{PRIMARY_KEY_OPTION}' is written by the compiler from PRIMARY KEY (…); \
+                     declare the key there"
+                ),
+                option_positions.get(PRIMARY_KEY_OPTION).copied().or(position),
+            ));
+        }
+        options.insert(PRIMARY_KEY_OPTION.to_string(), pk_names.join(";"));
+    }
+    let options = &options;
     let schema = Schema::new(fields);
     let watermark = match watermark {
         None => None,

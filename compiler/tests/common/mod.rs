@@ -39,7 +39,10 @@ impl ConnectorValidator for AnyConnector {
             projection_pushdown: true,
             bounded: connector == "filesystem",
             // As the kafka connector: keyed messages take an updating result as upserts.
-            sink: match options.get("sink.key.fields") {
+            sink: match options
+                .get("sink.key.fields")
+                .or_else(|| options.get(sluice_catalogs::PRIMARY_KEY_OPTION))
+            {
                 Some(fields) => SinkKind::Upsert(
                     fields
                         .split(';')

@@ -33,7 +33,7 @@
 //! | `format.on-error` | `fail` (default), `skip` or `dead-letter`, for messages that cannot be decoded (as the filesystem connector) |
 //! | `dead-letter.path` | where `dead-letter` writes bad records (JSON-lines files) |
 //! | `dead-letter.topic` | or: the Kafka topic `dead-letter` produces them to, one message per record keyed by its position (`topic/partition@offset`); the producer takes `dead-letter.properties.*`, or else this table's `properties.*` |
-//! | `sink.key.fields` | `;`-separated columns whose values form the message key (a JSON object or a CSV record per `format`; with `raw`, one column's text); no key when absent. With a key the sink takes an *updating* result (an unwindowed `GROUP BY`, an outer join, a Top-N) as upserts: each time a key's row changes, its new row is written under the key, and a key whose row is gone gets a tombstone (the key, no value) — a compacted topic holds the current result |
+//! | `sink.key.fields` | `;`-separated columns whose values form the message key (a JSON object or a CSV record per `format`; with `raw`, one column's text); when absent, the table's `PRIMARY KEY (…) NOT ENFORCED` columns, else no key. With a key the sink takes an *updating* result (an unwindowed `GROUP BY`, an outer join, a Top-N) as upserts: each time a key's row changes, its new row is written under the key, and a key whose row is gone gets a tombstone (the key, no value) — a compacted topic holds the current result |
 //! | `sink.delivery-guarantee` | `at-least-once` (default) or `exactly-once` (Kafka transactions) |
 //! | `sink.transactional-id-prefix` | required with `exactly-once`: worker `i` uses `transactional.id` = `<prefix>-<i>` |
 //! | `metadata.<column>` | written by the compiler for `<column> <type> METADATA [FROM '<key>'] [VIRTUAL]`: the column is the message's `<key>` rather than part of its value |
@@ -547,30 +547,35 @@ impl KafkaOptions {
             }
         }
 
+        // The message key: `sink.key.fields`, else the table's PRIMARY KEY.
         let mut key_columns = Vec::new();
-        if let Some(fields) = options.get("sink.key.fields") {
+        let key_source = match options.get("sink.key.fields") {
+            Some(fields) => Some(("option 'sink.key.fields'", fields)),
+            None => options
+                .get(sluice_catalogs::PRIMARY_KEY_OPTION)
+                .map(|fields| ("the PRIMARY KEY", fields)),
+        };
+        if let Some((what, fields)) = key_source {
             for name in fields.split(';').map(str::trim).filter(|s| !s.is_empty()) {
                 let Some(i) = schema.index_of(name) else {
                     return Err(ConnectorError::Config(format!(
-                        "option 'sink.key.fields': unknown column '{name}'"
+                        "{what}: unknown column '{name}'"
                     )));
                 };
                 if key_columns.contains(&i) {
                     return Err(ConnectorError::Config(format!(
-                        "option 'sink.key.fields' names column '{name}' twice"
+                        "{what} names column '{name}' twice"
                     )));
                 }
                 key_columns.push(i);
             }
             if key_columns.is_empty() {
-                return Err(ConnectorError::Config(
-                    "option 'sink.key.fields' is empty".into(),
-                ));
+                return Err(ConnectorError::Config(format!("{what} is empty")));
             }
             if format == KafkaFormat::Raw && key_columns.len() != 1 {
-                return Err(ConnectorError::Config(
-                    "with 'format' = 'raw', 'sink.key.fields' must name one column".into(),
-                ));
+                return Err(ConnectorError::Config(format!(
+                    "with 'format' = 'raw', {what} must name one column"
+                )));
             }
         }
 
