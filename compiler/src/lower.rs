@@ -194,9 +194,25 @@ pub fn lower(plan: &LogicalPlan) -> Result<PhysicalPlan, CompileError> {
             if let Some(f) = filter {
                 check_columns(f, lw + rw, "Join filter")?;
             }
-            let interval = match (kind, filter) {
-                (JoinKind::Inner, Some(f)) if !is_updating(&left) && !is_updating(&right) => {
-                    interval_bound(&left, &right, f)
+            // A time bound from the residual, or from equal time-bounded key columns
+            // (a window join: `A.window_end = B.window_end` bounds `A - B` to [0, 0]).
+            let interval = match kind {
+                JoinKind::Inner if !is_updating(&left) && !is_updating(&right) => {
+                    let mut bounds: Vec<ScalarExpr> = on
+                        .iter()
+                        .filter_map(|(l, r)| match (l, r) {
+                            (ScalarExpr::Column(a), ScalarExpr::Column(b)) => {
+                                let (a, b) = (ScalarExpr::Column(*a), ScalarExpr::Column(lw + b));
+                                Some(and(
+                                    ScalarExpr::binary(BinaryOp::GtEq, a.clone(), b.clone()),
+                                    ScalarExpr::binary(BinaryOp::LtEq, a, b),
+                                ))
+                            }
+                            _ => None,
+                        })
+                        .collect();
+                    bounds.extend(filter.clone());
+                    ScalarExpr::and_all(bounds).and_then(|f| interval_bound(&left, &right, &f))
                 }
                 _ => None,
             };

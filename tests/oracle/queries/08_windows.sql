@@ -65,6 +65,16 @@ SELECT t.window_start, t.k, t.c, d.label FROM (SELECT window_start, window_end, 
 -- duckdb:
 SELECT t.window_start, t.k, t.c, d.label FROM (SELECT win_floor(ts, 10800000) AS window_start, k, COUNT(*) AS c FROM events GROUP BY win_floor(ts, 10800000), k) t JOIN dims d ON t.k = d.k
 
+-- name: tumble_window_join_of_two_streams
+SELECT e.window_start, e.k, e.c, c.n FROM (SELECT window_start, window_end, k, COUNT(*) AS c FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), INTERVAL '1' HOUR)) GROUP BY window_start, window_end, k) e JOIN (SELECT window_start, window_end, k, COUNT(*) AS n FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(ts), INTERVAL '1' HOUR)) GROUP BY window_start, window_end, k) c ON e.k = c.k AND e.window_start = c.window_start AND e.window_end = c.window_end
+-- duckdb:
+SELECT e.window_start, e.k, e.c, c.n FROM (SELECT win_floor(ts, 3600000) AS window_start, k, COUNT(*) AS c FROM events GROUP BY win_floor(ts, 3600000), k) e JOIN (SELECT win_floor(ts, 3600000) AS window_start, k, COUNT(*) AS n FROM clicks GROUP BY win_floor(ts, 3600000), k) c ON e.k = c.k AND e.window_start = c.window_start
+
+-- name: hop_window_join_on_the_end_only_like_nexmark_q5
+SELECT a.window_end, a.k, a.c FROM (SELECT window_start, window_end, k, COUNT(*) AS c FROM TABLE(HOP(TABLE events, DESCRIPTOR(ts), INTERVAL '30' MINUTE, INTERVAL '2' HOUR)) GROUP BY window_start, window_end, k) a JOIN (SELECT window_start, window_end, COUNT(*) AS total FROM TABLE(HOP(TABLE events, DESCRIPTOR(ts), INTERVAL '30' MINUTE, INTERVAL '2' HOUR)) GROUP BY window_start, window_end) b ON a.window_end = b.window_end AND a.c * 10 >= b.total
+-- duckdb:
+SELECT a.ws + INTERVAL '2' HOUR AS window_end, a.k, a.c FROM (SELECT ws, k, COUNT(*) AS c FROM (SELECT k, unnest(generate_series(win_floor(ts, 1800000) - INTERVAL '90' MINUTE, win_floor(ts, 1800000), INTERVAL '30' MINUTE)) AS ws FROM events) h GROUP BY ws, k) a JOIN (SELECT ws, COUNT(*) AS total FROM (SELECT unnest(generate_series(win_floor(ts, 1800000) - INTERVAL '90' MINUTE, win_floor(ts, 1800000), INTERVAL '30' MINUTE)) AS ws FROM events) h GROUP BY ws) b ON a.ws = b.ws AND a.c * 10 >= b.total
+
 -- name: tumble_ordered
 SELECT window_start, window_end, k, COUNT(*) AS c FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), INTERVAL '4' HOUR)) WHERE k IS NOT NULL GROUP BY window_start, window_end, k ORDER BY window_start, c DESC, k
 -- duckdb:
