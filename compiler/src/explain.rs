@@ -611,6 +611,9 @@ fn window_strategy_text(strategy: &crate::physical::WindowStrategy) -> String {
     match strategy {
         WindowStrategy::Tumble => "tumble".to_string(),
         WindowStrategy::Generic => "generic".to_string(),
+        WindowStrategy::TimeKeyed => {
+            "time-keyed(a group's rows all come at its window end: emitted once when the watermark passes it)".to_string()
+        }
         WindowStrategy::Session { gap_ms, .. } => {
             format!("session(gap=INTERVAL '{gap_ms}' MILLISECOND, merged incrementally, no retractions)")
         }

@@ -43,7 +43,7 @@ use crate::error::CompileError;
 use crate::expr::ScalarExpr;
 use crate::expr::{AggFunc, AggregateCall, BinaryOp};
 use crate::optimizer::util::{is_trivial, substitute, substitution_is_cheap};
-use crate::physical::{AggStrategy, IntervalJoin, PhysicalPlan, TopKStrategy};
+use crate::physical::{AggStrategy, IntervalJoin, PhysicalPlan, TopKStrategy, WindowStrategy};
 use crate::plan::{JoinKind, LogicalPlan, WindowKind};
 use sluice_catalogs::SqlType;
 
@@ -173,7 +173,21 @@ pub fn lower(plan: &LogicalPlan) -> Result<PhysicalPlan, CompileError> {
                         window_end_col,
                         strategy,
                     ),
-                    None => reduce(*physical_input, group_by.clone(), aggs.clone()),
+                    None => {
+                        // Grouped by a column whose rows all come at its value (another
+                        // window aggregate's end): closed by the watermark, append-only.
+                        let keyed = time_keyed_columns(&physical_input);
+                        match group_by.iter().find(|&&g| keyed.get(g) == Some(&true)) {
+                            Some(&end) if !is_updating(&physical_input) => window_aggregate(
+                                *physical_input,
+                                group_by.clone(),
+                                aggs.clone(),
+                                end,
+                                WindowStrategy::TimeKeyed,
+                            ),
+                            _ => reduce(*physical_input, group_by.clone(), aggs.clone()),
+                        }
+                    }
                 },
             })
         }
@@ -363,6 +377,42 @@ pub fn time_bounded_columns(plan: &PhysicalPlan) -> Vec<bool> {
             let t = bounded.get(*time_col) == Some(&true);
             bounded.extend([false, t, t]); // window_start, window_end, window_time
             bounded
+        }
+        PhysicalPlan::WindowAggregate {
+            group_by,
+            aggs,
+            window_end_col,
+            ..
+        } => group_by
+            .iter()
+            .map(|g| g == window_end_col)
+            .chain(aggs.iter().map(|_| false))
+            .collect(),
+        other => vec![false; other.schema().len()],
+    }
+}
+
+/// Which output columns of `plan` say when their rows come: every row is emitted at
+/// the time the column holds (a window aggregate's window-end group column: each
+/// window's rows are emitted at its end), passed through projections. Rows sharing
+/// such a value all arrive at one time.
+pub fn time_keyed_columns(plan: &PhysicalPlan) -> Vec<bool> {
+    match plan {
+        PhysicalPlan::Calc {
+            input,
+            project: None,
+            ..
+        } => time_keyed_columns(input),
+        PhysicalPlan::Calc {
+            input,
+            project: Some(exprs),
+            ..
+        } => {
+            let keyed = time_keyed_columns(input);
+            exprs
+                .iter()
+                .map(|e| matches!(e, ScalarExpr::Column(c) if keyed.get(*c) == Some(&true)))
+                .collect()
         }
         PhysicalPlan::WindowAggregate {
             group_by,
@@ -1313,11 +1363,11 @@ mod tests {
             filter: None,
         };
         insta::assert_snapshot!(lowered(&plan), @r"
-        HashJoin: Inner keys=[window_start = window_start, window_end = window_end] device=cpu(stateful) [state: both inputs arranged by key]
+        HashJoin: Inner keys=[window_start = window_start, window_end = window_end] strategy=interval(window_end - window_end in [0ms, 0ms]; left rows freed when the right watermark passes window_end + 0ms, right rows when the left watermark passes window_end + 0ms) device=cpu(stateful) [state: each side's rows until the watermark passes the time bound]
           WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[COUNT(*)] window_end=window_end strategy=tumble strategies=[accumulate] device=cpu(stateful) [state: one running state per open (window, group)] shared ×2
             WindowAssign: TUMBLE(time_col=o_ts, size=INTERVAL '1000' MILLISECOND) [stateless]
               Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
-          Reduce: group_by=[window_start, window_end] aggs=[SUM($agg0)] strategies=[accumulate] device=cpu(stateful) [state: one running state per group]
+          WindowAggregate: group_by=[window_start, window_end] aggs=[SUM($agg0)] window_end=window_end strategy=time-keyed(a group's rows all come at its window end: emitted once when the watermark passes it) strategies=[accumulate] device=cpu(stateful) [state: one running state per open (window, group)]
             WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[COUNT(*)] window_end=window_end strategy=tumble strategies=[accumulate] device=cpu(stateful) [state: one running state per open (window, group)] shared ×2
               WindowAssign: TUMBLE(time_col=o_ts, size=INTERVAL '1000' MILLISECOND) [stateless]
                 Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]

@@ -154,6 +154,13 @@ pub enum WindowStrategy {
     /// TUMBLE: each input row carries its one window. State: one accumulator (or, for
     /// aggregates without a running state, one value multiset) per open (window, group).
     Tumble,
+    /// An aggregate grouped by a column that says when its rows come: another window
+    /// aggregate's `window_end`, at which that aggregate emits every row of the window
+    /// (Nexmark q5's `MAX(num) … GROUP BY starttime, endtime` over a window aggregate).
+    /// Each group's rows all arrive at that one time, so the group is complete once the
+    /// watermark passes it: emitted once, state freed — an append-only aggregate instead
+    /// of a retracting `Reduce` that would keep every group. State: as `Tumble`.
+    TimeKeyed,
     /// Any window assignment, rows as assigned (a HOP `WindowAssign` copies each row
     /// into size/slide windows). State: one accumulator or value multiset per open
     /// (window, group): size/slide updates per row.

@@ -136,3 +136,70 @@ fn a_window_join_frees_closed_windows_and_equals_joining_the_aggregates() {
         assert_eq!(got, want, "{workers} workers");
     }
 }
+
+/// Nexmark q5's shape: per key and HOP window its count, joined on the window with the
+/// window's largest count (an aggregate grouped by the window columns of another window
+/// aggregate: time-keyed, emitted once per window) where the count reaches it. The
+/// rows equal the per-key aggregate's own result filtered by its per-window maximum.
+#[test]
+fn hot_keys_per_window_like_nexmark_q5_equal_the_aggregate_filtered_by_its_maximum() {
+    let dir = tempfile::tempdir().unwrap();
+    write_rows(&dir.path().join("events.csv"), 0x2545_f491, 8_000);
+    write_rows(&dir.path().join("clicks.csv"), 0x1234_5678, 10);
+    let tables = ddl(dir.path());
+    let per_key = "SELECT k, COUNT(*) AS num, window_start AS starttime, window_end AS endtime \
+         FROM TABLE(HOP(TABLE events, DESCRIPTOR(ts), INTERVAL '2' SECOND, INTERVAL '10' SECOND)) \
+         GROUP BY k, window_start, window_end";
+    let hot = format!(
+        "SELECT a.k, a.num, a.endtime FROM ({per_key}) a JOIN (\
+           SELECT MAX(num) AS maxn, starttime, endtime FROM ({per_key}) GROUP BY starttime, endtime) b \
+         ON a.starttime = b.starttime AND a.endtime = b.endtime AND a.num >= b.maxn"
+    );
+    let explained = run(
+        dir.path(),
+        "explain.sql",
+        &format!("{tables}EXPLAIN PHYSICAL {hot};\n"),
+        "1",
+    );
+    assert!(
+        explained.contains("strategy=time-keyed(")
+            && explained.contains("strategy=interval(endtime - endtime in [0ms, 0ms]")
+            && !explained.contains("Reduce"),
+        "{explained}"
+    );
+    // The oracle: the per-key counts, filtered here by each window's maximum.
+    let rows: Vec<Vec<String>> = run(
+        dir.path(),
+        "per_key.sql",
+        &format!("{tables}{per_key};\n"),
+        "1",
+    )
+    .lines()
+    .skip(1)
+    .map(|l| l.split(',').map(String::from).collect())
+    .collect();
+    let mut max: BTreeMap<&str, i64> = BTreeMap::new();
+    for r in &rows {
+        let n: i64 = r[1].parse().unwrap();
+        let m = max.entry(r[3].as_str()).or_insert(n);
+        *m = (*m).max(n);
+    }
+    let mut want: BTreeMap<String, usize> = BTreeMap::new();
+    for r in &rows {
+        if r[1].parse::<i64>().unwrap() >= max[r[3].as_str()] {
+            *want
+                .entry(format!("{},{},{}", r[0], r[1], r[3]))
+                .or_default() += 1;
+        }
+    }
+    assert!(want.len() > 50, "{} rows", want.len());
+    for workers in ["1", "3"] {
+        let got = lines(&run(
+            dir.path(),
+            "hot.sql",
+            &format!("{tables}{hot};\n"),
+            workers,
+        ));
+        assert_eq!(got, want, "{workers} workers");
+    }
+}

@@ -188,6 +188,9 @@ struct Applier {
     aggregates: Aggregates,
     incremental: bool,
     progress: Arc<Progress>,
+    /// [`WindowStrategy::TimeKeyed`]: rows arrive at their window's end, so a row is late
+    /// only once the watermark is past the end, not at it.
+    rows_at_end: bool,
 }
 
 impl Applier {
@@ -209,10 +212,11 @@ impl Applier {
                 )))
             }
         };
-        // Late: the watermark (this row's time) has passed the end. Time 0 means "no
+        // Late: the watermark (this row's time) has passed the end (a time-keyed row
+        // comes at its end). Time 0 means "no
         // watermark yet" (watermarks below 0 are clamped to 0), so nothing is late at
         // time 0; windows that end at or before 0 then close with time 0.
-        if t > 0 && end <= t as i64 {
+        if t > 0 && (end < t as i64 || (end == t as i64 && !self.rows_at_end)) {
             self.progress.add_late_rows(diff.unsigned_abs() as u64);
             return None;
         }
@@ -447,7 +451,7 @@ pub(crate) fn render_window_aggregate<'s>(
             let key_cols = sessions.key_cols();
             (Box::new(sessions), key_cols)
         }
-        WindowStrategy::Tumble | WindowStrategy::Generic => (
+        WindowStrategy::Tumble | WindowStrategy::Generic | WindowStrategy::TimeKeyed => (
             Box::new(PerWindow {
                 applier: Applier {
                     group_by: group_by.clone(),
@@ -455,6 +459,7 @@ pub(crate) fn render_window_aggregate<'s>(
                     aggregates,
                     incremental,
                     progress: ctx.progress.clone(),
+                    rows_at_end: strategy == WindowStrategy::TimeKeyed,
                 },
                 state: BTreeMap::new(),
             }),
