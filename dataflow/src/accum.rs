@@ -10,7 +10,8 @@
 
 use sluice_catalogs::SqlType;
 use sluice_compiler::{AggFunc, AggStrategy, AggregateCall, Datum, Row, F64};
-use std::collections::{BTreeMap, HashMap};
+use rustc_hash::FxHashMap;
+use std::collections::BTreeMap;
 
 /// The aggregates of one operator, ready to evaluate.
 #[derive(Clone, Debug)]
@@ -248,8 +249,9 @@ pub(crate) enum AggState {
     /// [`AggStrategy::Distinct`]: the net count of each distinct value, and the running
     /// state over the values whose count is positive.
     Distinct {
-        /// Value → net count (entries at zero are removed).
-        counts: HashMap<Datum, i128>,
+        /// Value → net count (entries at zero are removed). Fx-hashed: values are
+        /// hashed once per input row, and SipHash was a tenth of Nexmark q16's CPU.
+        counts: FxHashMap<Datum, i128>,
         /// Over the values present.
         running: Running,
     },
@@ -266,7 +268,7 @@ impl Aggregates {
             .map(|(running, strategy)| match strategy {
                 AggStrategy::Accumulate => AggState::Running(running),
                 AggStrategy::Distinct => AggState::Distinct {
-                    counts: HashMap::new(),
+                    counts: FxHashMap::default(),
                     running,
                 },
                 AggStrategy::Ordered => AggState::Ordered(BTreeMap::new()),
@@ -290,10 +292,18 @@ impl Aggregates {
             match state {
                 AggState::Running(running) => running.apply(value, n)?,
                 AggState::Distinct { counts, running } => {
-                    let count = counts.entry(value.clone()).or_insert(0);
-                    let before = *count;
-                    *count += n;
-                    let after = *count;
+                    // A value seen before is found without cloning it.
+                    let (before, after) = match counts.get_mut(value) {
+                        Some(count) => {
+                            let before = *count;
+                            *count += n;
+                            (before, *count)
+                        }
+                        None => {
+                            counts.insert(value.clone(), n);
+                            (0, n)
+                        }
+                    };
                     if after == 0 {
                         counts.remove(value);
                     }
