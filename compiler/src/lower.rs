@@ -363,13 +363,7 @@ pub fn time_bounded_columns(plan: &PhysicalPlan) -> Vec<bool> {
             input,
             project: Some(exprs),
             ..
-        } => {
-            let bounded = time_bounded_columns(input);
-            exprs
-                .iter()
-                .map(|e| matches!(e, ScalarExpr::Column(c) if bounded.get(*c) == Some(&true)))
-                .collect()
-        }
+        } => passed_through(&time_bounded_columns(input), exprs),
         PhysicalPlan::WindowAssign {
             input, time_col, ..
         } => {
@@ -392,6 +386,14 @@ pub fn time_bounded_columns(plan: &PhysicalPlan) -> Vec<bool> {
     }
 }
 
+/// A projection's output columns that pass on an input column holding `flags`.
+fn passed_through(flags: &[bool], exprs: &[ScalarExpr]) -> Vec<bool> {
+    exprs
+        .iter()
+        .map(|e| matches!(e, ScalarExpr::Column(c) if flags.get(*c) == Some(&true)))
+        .collect()
+}
+
 /// Which output columns of `plan` say when their rows come: every row is emitted at
 /// the time the column holds (a window aggregate's window-end group column: each
 /// window's rows are emitted at its end), passed through projections. Rows sharing
@@ -407,13 +409,7 @@ pub fn time_keyed_columns(plan: &PhysicalPlan) -> Vec<bool> {
             input,
             project: Some(exprs),
             ..
-        } => {
-            let keyed = time_keyed_columns(input);
-            exprs
-                .iter()
-                .map(|e| matches!(e, ScalarExpr::Column(c) if keyed.get(*c) == Some(&true)))
-                .collect()
-        }
+        } => passed_through(&time_keyed_columns(input), exprs),
         PhysicalPlan::WindowAggregate {
             group_by,
             aggs,

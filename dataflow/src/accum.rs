@@ -8,9 +8,9 @@
 //! the number of workers; `DISTINCT` drops repeated values; `MIN`/`MAX` survive
 //! retractions because nothing is ever "subtracted".
 
+use rustc_hash::FxHashMap;
 use sluice_catalogs::SqlType;
 use sluice_compiler::{AggFunc, AggStrategy, AggregateCall, Datum, Row, F64};
-use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 
 /// The aggregates of one operator, ready to evaluate.

@@ -257,11 +257,7 @@ impl OpenWindows for Panes {
                 .add_late_rows(late.saturating_mul(diff.unsigned_abs() as u64));
         }
         let min_end = min_end?;
-        let key: Row = self
-            .key_cols
-            .iter()
-            .map(|&c| row.get(c).cloned().unwrap_or(Datum::Null))
-            .collect();
+        let key: Row = super::key_row(row, &self.key_cols);
         let (aggregates, partial) = self.partial_mut(p, key, min_end, &|e| cap.delayed(&e));
         partial.rows += diff;
         aggregates

@@ -424,6 +424,14 @@ impl<'s> Context<'s> {
     }
 }
 
+/// The key made of columns `cols` of `row` (NULL for a column it lacks): its hash is
+/// [`key_hash`] of the same columns.
+pub(crate) fn key_row(row: &[Datum], cols: &[usize]) -> Row {
+    cols.iter()
+        .map(|&c| row.get(c).cloned().unwrap_or(Datum::Null))
+        .collect()
+}
+
 /// The exchange hash of the key made of `cols` of `row`: equal to
 /// `differential_dataflow::Hashable::hashed` of that key as a [`Row`] (so routing, and
 /// the checkpointed state keyed by it, do not change), without building the key.

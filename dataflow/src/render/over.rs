@@ -16,7 +16,7 @@ use super::{map_updates, split_results, Context, Diff, Rows};
 use crate::accum::Aggregates;
 use crate::errors::ExecutionError;
 use sluice_catalogs::SqlType;
-use sluice_compiler::{AggregateCall, Datum, Row, SortKey};
+use sluice_compiler::{AggregateCall, Row, SortKey};
 use std::collections::BTreeMap;
 
 /// What an `Over` node computes (its physical parameters).
@@ -36,10 +36,7 @@ pub(crate) struct OverSpec {
 
 impl OverSpec {
     fn key(&self, row: &Row) -> Row {
-        self.partition_by
-            .iter()
-            .map(|&c| row.get(c).cloned().unwrap_or(Datum::Null))
-            .collect()
+        super::key_row(row, &self.partition_by)
     }
 }
 
@@ -108,7 +105,7 @@ pub(crate) fn render_over<'s>(ctx: &mut Context<'s>, rows: Rows<'s>, spec: OverS
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sluice_compiler::AggFunc;
+    use sluice_compiler::{AggFunc, Datum};
 
     fn spec(preceding: u64) -> OverSpec {
         OverSpec {

@@ -33,7 +33,7 @@ use differential_dataflow::Hashable;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use sluice_catalogs::SqlType;
-use sluice_compiler::{AggStrategy, AggregateCall, Datum, Row};
+use sluice_compiler::{AggStrategy, AggregateCall, Row};
 use std::collections::BTreeMap;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
@@ -95,12 +95,7 @@ pub(crate) fn render_reduce<'s>(
     let group_by = spec.group_by.clone();
     let global = group_by.is_empty();
     let exit_after_run = ctx.exit_after_run;
-    let key_of = move |row: &Row| -> Row {
-        group_by
-            .iter()
-            .map(|&c| row.get(c).cloned().unwrap_or(Datum::Null))
-            .collect()
-    };
+    let key_of = move |row: &Row| -> Row { super::key_row(row, &group_by) };
     let route = spec.group_by.clone();
     // Without group columns every row goes to worker 0, which owns the one group.
     let exchange = Exchange::new(

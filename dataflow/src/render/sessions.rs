@@ -167,11 +167,7 @@ impl OpenWindows for Sessions {
             self.progress.add_late_rows(diff.unsigned_abs() as u64);
             return None;
         }
-        let key: Row = self
-            .key_cols
-            .iter()
-            .map(|&c| row.get(c).cloned().unwrap_or(Datum::Null))
-            .collect();
+        let key: Row = super::key_row(row, &self.key_cols);
         let mut states = self.aggregates.running();
         if let Err(m) = self.aggregates.update(&mut states, row, diff) {
             return Some(ExecutionError::eval("WindowAggregate", m));

@@ -2,7 +2,7 @@
 //! the error sink. Each sets a `done` flag once its input is complete and its last
 //! work is finished; the worker steps until every flag is set.
 
-use super::{key_hash, Batches, Diff, Errs, Rows, Time};
+use super::{key_hash, key_row, Batches, Diff, Errs, Rows, Time};
 use crate::convert::rows_to_batch;
 use crate::errors::{ErrorSlot, ExecutionError};
 use crate::progress::Progress;
@@ -11,7 +11,7 @@ use differential_dataflow::Hashable;
 use rustc_hash::FxHashMap;
 use sluice_catalogs::{Schema, TableDescriptor};
 use sluice_compiler::physical::SinkMode;
-use sluice_compiler::{Datum, Row};
+use sluice_compiler::Row;
 use sluice_connectors::Registry;
 use sluice_connectors::{Sink, WorkerContext};
 use std::cell::{Cell, RefCell};
@@ -532,19 +532,12 @@ fn changelog(changes: Vec<(Row, Diff)>) -> (Vec<Row>, Vec<Row>) {
     (deletes, inserts)
 }
 
-/// The key columns `cols` of `row`.
-fn key_of(row: &Row, cols: &[usize]) -> Row {
-    cols.iter()
-        .map(|&c| row.get(c).cloned().unwrap_or(Datum::Null))
-        .collect()
-}
-
 /// Upserts of a result unique by its key: a key with an inserted row gets it; a key
 /// with only retractions is deleted (the retracted row carries the key).
 fn upserts_of_unique(changes: Vec<(Row, Diff)>, cols: &[usize]) -> (Vec<Row>, Vec<Row>) {
     let mut by_key: BTreeMap<Row, (Option<Row>, Option<Row>)> = BTreeMap::new();
     for (row, d) in changes {
-        let entry = by_key.entry(key_of(&row, cols)).or_default();
+        let entry = by_key.entry(key_row(&row, cols)).or_default();
         if d > 0 {
             entry.0 = Some(row);
         } else {
@@ -572,7 +565,7 @@ fn upserts_of_live(
 ) -> (Vec<Row>, Vec<Row>) {
     let mut before: BTreeMap<Row, Option<Row>> = BTreeMap::new();
     for (row, d) in changes {
-        let key = key_of(&row, cols);
+        let key = key_row(&row, cols);
         let rows = live.entry(key.clone()).or_default();
         before.entry(key).or_insert_with(|| rows.last().cloned());
         if d > 0 {
@@ -733,6 +726,7 @@ pub(crate) fn render_error_sink(errs: Errs<'_>, errors: ErrorSlot) -> DoneFlag {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use sluice_compiler::Datum;
     use std::collections::BTreeSet;
 
     fn row(k: i64, v: i64) -> Row {
@@ -754,10 +748,10 @@ mod tests {
     /// Applies a time's sink output to a compacted view (key → last row written).
     fn apply(view: &mut BTreeMap<Row, Row>, deletes: Vec<Row>, upserts: Vec<Row>) {
         for r in deletes {
-            view.remove(&key_of(&r, &[0]));
+            view.remove(&key_row(&r, &[0]));
         }
         for r in upserts {
-            view.insert(key_of(&r, &[0]), r);
+            view.insert(key_row(&r, &[0]), r);
         }
     }
 
@@ -784,7 +778,7 @@ mod tests {
                 let (d, u) = upserts_of_unique(net_changes(diff(&old_u, &new_u)), &[0]);
                 apply(&mut view_u, d, u);
                 let want: BTreeMap<Row, Row> =
-                    new_u.keys().map(|r| (key_of(r, &[0]), r.clone())).collect();
+                    new_u.keys().map(|r| (key_row(r, &[0]), r.clone())).collect();
                 prop_assert_eq!(&view_u, &want);
                 old_u = new_u;
 
@@ -795,7 +789,7 @@ mod tests {
                 }
                 let (d, u) = upserts_of_live(net_changes(diff(&old_m, &new_m)), &[0], &mut live);
                 apply(&mut view_m, d, u);
-                let keys: BTreeSet<Row> = new_m.keys().map(|r| key_of(r, &[0])).collect();
+                let keys: BTreeSet<Row> = new_m.keys().map(|r| key_row(r, &[0])).collect();
                 prop_assert_eq!(view_m.keys().cloned().collect::<BTreeSet<_>>(), keys);
                 for r in view_m.values() {
                     prop_assert!(new_m.contains_key(r), "{:?} is not live", r);

@@ -53,10 +53,7 @@ pub(crate) struct TopKSpec {
 
 impl TopKSpec {
     fn key(&self, row: &Row) -> Row {
-        self.partition_by
-            .iter()
-            .map(|&c| row.get(c).cloned().unwrap_or(Datum::Null))
-            .collect()
+        super::key_row(row, &self.partition_by)
     }
 
     /// The output rows of a partition whose sorted top is `top` (one entry per copy).

@@ -98,10 +98,7 @@ pub(crate) fn render_session_assign<'s>(
 ) -> Rows<'s> {
     let keyed = map_updates(rows, "SessionAssign: key", move |row: Row, t, r, out| {
         if let Some(Datum::Timestamp(_)) = row.get(time_col) {
-            let key: Row = partition_by
-                .iter()
-                .map(|&c| row.get(c).cloned().unwrap_or(Datum::Null))
-                .collect();
+            let key: Row = super::key_row(&row, &partition_by);
             out.push(((key, row), t, r));
         }
     });
@@ -221,11 +218,7 @@ impl Applier {
             return None;
         }
         let end = end.max(0) as Time;
-        let key: Row = self
-            .group_by
-            .iter()
-            .map(|&c| row.get(c).cloned().unwrap_or(Datum::Null))
-            .collect();
+        let key: Row = super::key_row(row, &self.group_by);
         let (_, groups) = state
             .entry(end)
             .or_insert_with(|| (cap.delayed(&end), BTreeMap::new()));
