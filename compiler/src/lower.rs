@@ -372,16 +372,8 @@ pub fn time_bounded_columns(plan: &PhysicalPlan) -> Vec<bool> {
             bounded.extend([false, t, t]); // window_start, window_end, window_time
             bounded
         }
-        PhysicalPlan::WindowAggregate {
-            group_by,
-            aggs,
-            window_end_col,
-            ..
-        } => group_by
-            .iter()
-            .map(|g| g == window_end_col)
-            .chain(aggs.iter().map(|_| false))
-            .collect(),
+        // Emitted at its window end: at least the row's time.
+        PhysicalPlan::WindowAggregate { .. } => time_keyed_columns(plan),
         other => vec![false; other.schema().len()],
     }
 }

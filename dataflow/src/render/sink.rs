@@ -97,6 +97,17 @@ struct TableWriter {
 }
 
 impl TableWriter {
+    /// The writer of `sink`, the table `table` of `spec`.
+    fn new(spec: &TableSinkSpec<'_>, table: &str, sink: &SharedSink) -> TableWriter {
+        TableWriter {
+            table: table.to_string(),
+            schema: spec.schema.clone(),
+            sink: sink.clone(),
+            errors: spec.errors.clone(),
+            progress: spec.progress.clone(),
+        }
+    }
+
     fn write(&self, updates: Vec<(Row, Diff)>) {
         if self.errors.is_cancelled() || self.progress.is_cancelled() {
             return;
@@ -342,13 +353,7 @@ pub(crate) fn render_table_sink(
 ) -> (DoneFlag, TableSinkHandle) {
     let table = spec.table.name.clone();
     let (key, sink, mut stager) = open_sink(&spec, &table);
-    let writer = TableWriter {
-        table: table.clone(),
-        schema: spec.schema.clone(),
-        sink: sink.clone(),
-        errors: spec.errors,
-        progress: spec.progress,
-    };
+    let writer = TableWriter::new(&spec, &table, &sink);
     let updating = spec.mode == SinkMode::Final;
     let done: DoneFlag = Rc::new(Cell::new(false));
     let flag = done.clone();
@@ -450,13 +455,7 @@ pub(crate) fn render_change_sink(
 ) -> (DoneFlag, TableSinkHandle) {
     let table = spec.table.name.clone();
     let (key, sink, mut stager) = open_sink(&spec, &table);
-    let writer = TableWriter {
-        table: table.clone(),
-        schema: spec.schema.clone(),
-        sink: sink.clone(),
-        errors: spec.errors,
-        progress: spec.progress,
-    };
+    let writer = TableWriter::new(&spec, &table, &sink);
     let (cols, unique) = match spec.mode {
         SinkMode::Upsert { key, unique } => (Some(key), unique),
         _ => (None, true),
@@ -607,13 +606,7 @@ pub(crate) fn render_table_sink_batches(
     let (key, sink, mut stager) = open_sink(&spec, &table);
     let arrow_schema = spec.schema.to_arrow();
     let types = spec.schema.types();
-    let writer = TableWriter {
-        table: table.clone(),
-        schema: spec.schema.clone(),
-        sink: sink.clone(),
-        errors: spec.errors,
-        progress: spec.progress,
-    };
+    let writer = TableWriter::new(&spec, &table, &sink);
     let done: DoneFlag = Rc::new(Cell::new(false));
     let flag = done.clone();
     let mut pending: BTreeMap<Time, Vec<RecordBatch>> = BTreeMap::new();
