@@ -20,7 +20,7 @@
 
 use super::Rule;
 use crate::error::CompileError;
-use crate::expr::ScalarExpr;
+use crate::expr::{ScalarExpr, SortKey};
 use crate::plan::LogicalPlan;
 use std::collections::BTreeSet;
 
@@ -69,6 +69,49 @@ fn add_columns(set: &mut BTreeSet<usize>, e: &ScalarExpr) {
     e.visit_columns(&mut |c| {
         set.insert(c);
     });
+}
+
+/// The input of a node that appends columns to its input's rows and reads partition,
+/// order and `more` columns of it (a Top-N, an OVER aggregate), pruned to those and to
+/// the input columns `required` above: the pruned input, the old input columns it
+/// keeps, the old → new column map, and the partition and order keys remapped.
+#[allow(clippy::type_complexity)]
+fn prune_partitioned(
+    input: LogicalPlan,
+    required: &BTreeSet<usize>,
+    partition_by: &[usize],
+    order_by: Vec<SortKey>,
+    more: &[usize],
+) -> Result<
+    (
+        LogicalPlan,
+        Vec<usize>,
+        Vec<usize>,
+        Vec<usize>,
+        Vec<SortKey>,
+    ),
+    CompileError,
+> {
+    let input_width = input.schema().len();
+    let mut need: BTreeSet<usize> = required
+        .iter()
+        .copied()
+        .filter(|&c| c < input_width)
+        .collect();
+    need.extend(partition_by.iter().copied());
+    need.extend(order_by.iter().map(|k| k.column));
+    need.extend(more.iter().copied());
+    let (input, kept_in) = prune(input, &need)?;
+    let map = index_map(&kept_in, input_width);
+    let partition_by = partition_by.iter().map(|&c| remap_col(c, &map)).collect();
+    let order_by = order_by
+        .into_iter()
+        .map(|mut k| {
+            k.column = remap_col(k.column, &map);
+            k
+        })
+        .collect();
+    Ok((input, kept_in, map, partition_by, order_by))
 }
 
 /// Rewrites `plan` to produce (at least) the `required` columns of its output; returns
@@ -345,23 +388,8 @@ fn prune(
             // correct first). The row number is dropped when nobody reads it (the
             // operator then never renumbers).
             let input_width = input.schema().len();
-            let mut need: BTreeSet<usize> = required
-                .iter()
-                .copied()
-                .filter(|&c| c < input_width)
-                .collect();
-            need.extend(partition_by.iter().copied());
-            need.extend(order_by.iter().map(|k| k.column));
-            let (input, kept_in) = prune(*input, &need)?;
-            let map = index_map(&kept_in, input_width);
-            let partition_by = partition_by.iter().map(|&c| remap_col(c, &map)).collect();
-            let order_by = order_by
-                .into_iter()
-                .map(|mut k| {
-                    k.column = remap_col(k.column, &map);
-                    k
-                })
-                .collect();
+            let (input, kept_in, _, partition_by, order_by) =
+                prune_partitioned(*input, required, &partition_by, order_by, &[])?;
             let rank_column = rank_column && required.contains(&input_width);
             let mut kept = kept_in;
             if rank_column {
@@ -390,24 +418,9 @@ fn prune(
             // partition, order and argument columns. Every aggregate column is kept
             // (pruning one would renumber the rest; they cost little).
             let input_width = input.schema().len();
-            let mut need: BTreeSet<usize> = required
-                .iter()
-                .copied()
-                .filter(|&c| c < input_width)
-                .collect();
-            need.extend(partition_by.iter().copied());
-            need.extend(order_by.iter().map(|k| k.column));
-            need.extend(aggs.iter().filter_map(|a| a.arg));
-            let (input, kept_in) = prune(*input, &need)?;
-            let map = index_map(&kept_in, input_width);
-            let partition_by = partition_by.iter().map(|&c| remap_col(c, &map)).collect();
-            let order_by = order_by
-                .into_iter()
-                .map(|mut k| {
-                    k.column = remap_col(k.column, &map);
-                    k
-                })
-                .collect();
+            let args: Vec<usize> = aggs.iter().filter_map(|a| a.arg).collect();
+            let (input, kept_in, map, partition_by, order_by) =
+                prune_partitioned(*input, required, &partition_by, order_by, &args)?;
             let aggs = aggs
                 .into_iter()
                 .map(|mut a| {

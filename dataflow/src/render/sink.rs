@@ -71,6 +71,22 @@ pub(crate) fn commit_epoch(sinks: &[TableSinkHandle], epoch: u64) -> Result<(), 
     Ok(())
 }
 
+/// Removes and returns, in time order, the pending entries of every time `frontier`
+/// has passed (complete: nothing more arrives at them).
+fn take_complete<V>(
+    pending: &mut BTreeMap<Time, V>,
+    frontier: timely::progress::frontier::AntichainRef<'_, Time>,
+) -> Vec<(Time, V)> {
+    let mut out = Vec::new();
+    while let Some(entry) = pending.first_entry() {
+        if frontier.less_equal(entry.key()) {
+            break;
+        }
+        out.push(entry.remove_entry());
+    }
+    out
+}
+
 /// Consolidates updates; a net retraction is reported as `Err(row)`.
 fn consolidate(updates: impl IntoIterator<Item = (Row, Diff)>) -> Result<Vec<(Row, Diff)>, Row> {
     let mut acc: BTreeMap<Row, Diff> = BTreeMap::new();
@@ -405,16 +421,9 @@ pub(crate) fn render_table_sink(
                 writer.count(std::mem::take(&mut discarded));
             }
             if !updating {
-                let ready: Vec<Time> = pending
-                    .keys()
-                    .copied()
-                    .take_while(|t| !frontier.frontier().less_equal(t))
-                    .collect();
-                for t in ready {
-                    if let Some(updates) = pending.remove(&t) {
-                        stager.stage_through(t, &writer);
-                        writer.write(updates);
-                    }
+                for (t, updates) in take_complete(&mut pending, frontier.frontier()) {
+                    stager.stage_through(t, &writer);
+                    writer.write(updates);
                 }
             }
             // Checkpointed: once the input frontier passes a requested barrier, this
@@ -481,15 +490,7 @@ pub(crate) fn render_change_sink(
                     pending.entry(t).or_default().push((row, d));
                 }
             });
-            let ready: Vec<Time> = pending
-                .keys()
-                .copied()
-                .take_while(|t| !frontier.frontier().less_equal(t))
-                .collect();
-            for t in ready {
-                let Some(updates) = pending.remove(&t) else {
-                    continue;
-                };
+            for (t, updates) in take_complete(&mut pending, frontier.frontier()) {
                 stager.stage_through(t, &writer);
                 let changes = net_changes(updates);
                 let (deletes, upserts) = match &cols {
@@ -641,16 +642,9 @@ pub(crate) fn render_table_sink_batches(
                     pending.entry(b.time).or_default().push(b.batch);
                 }
             });
-            let ready: Vec<Time> = pending
-                .keys()
-                .copied()
-                .take_while(|t| !frontier.frontier().less_equal(t))
-                .collect();
-            for t in ready {
-                if let Some(batches) = pending.remove(&t) {
-                    stager.stage_through(t, &writer);
-                    write(&writer, batches);
-                }
+            for (t, batches) in take_complete(&mut pending, frontier.frontier()) {
+                stager.stage_through(t, &writer);
+                write(&writer, batches);
             }
             stager.stage_passed(frontier.frontier(), &writer);
             if frontier.frontier().is_empty() && !flag.get() {
