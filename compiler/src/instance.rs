@@ -274,8 +274,9 @@ pub struct InstanceRequest {
     /// The job spec version this instance realizes.
     pub job_version: u64,
     /// Memory cap in MiB applied to the worker process where the OS allows (0: none).
-    /// `sluice-worker` applies it as `RLIMIT_AS` (virtual memory) with an allowance
-    /// for the runtime on top (see its documentation).
+    /// `sluice-worker` enforces it on its resident memory, with an allowance for the
+    /// runtime on top, and fails the instance with a message beyond it (see its
+    /// documentation).
     pub memory_mb: u64,
     /// GPUs the instance may use (0: none). Recorded so that a cluster driver can
     /// report an adopted instance's resources; absent (0) in requests written before

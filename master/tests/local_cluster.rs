@@ -218,9 +218,48 @@ fn bounded_job_finishes_and_writes_its_output() {
     assert!(log.contains("instance bounded-1 starting"), "{log}");
     assert!(log.contains("instance bounded-1 finished"), "{log}");
     assert!(
-        log.contains("RLIMIT_AS"),
+        log.contains("memory cap: 1120 MiB resident"),
         "the memory cap is applied: {log}"
     );
+}
+
+/// A job whose state outgrows `memory_mb` ends as a failed instance with a message
+/// that says so (a user error: restarting it would fail the same way), instead of
+/// being killed by the kernel or taking the machine's memory.
+#[test]
+fn state_beyond_memory_mb_is_a_clear_failure() {
+    let f = Fixture::new();
+    // Unbounded distinct ids: the GROUP BY keeps a row of state per id, forever.
+    let sql = "
+        CREATE TABLE src (id BIGINT, name VARCHAR) WITH (
+            'connector' = 'datagen', 'fields.id.kind' = 'sequence');
+        CREATE TABLE sink (id BIGINT, n BIGINT) WITH ('connector' = 'blackhole');
+        INSERT INTO sink SELECT id, COUNT(*) FROM src GROUP BY id;";
+    // The control: a stateless job under the same cap keeps running.
+    let mut control = spec("lean-1", "lean", UNBOUNDED_SQL);
+    control.resources.memory_mb = 32;
+    f.cluster.launch(&control).unwrap();
+    let mut launch = spec("hungry-1", "hungry", sql);
+    launch.resources.memory_mb = 32;
+    f.cluster.launch(&launch).unwrap();
+    let done = f.wait_for("hungry-1", "failed", |i| !i.state.is_live());
+    assert_eq!(done.state, InstanceState::Failed, "{done:#?}");
+    assert!(done.user_error, "{done:#?}");
+    let message = done.message.clone().unwrap_or_default();
+    assert!(
+        message.contains("exceeded its memory limit")
+            && message.contains("resources.memory_mb = 32 MiB plus 96 MiB"),
+        "{message}"
+    );
+    assert!(done.rows_in > 0, "it ran before it failed: {done:#?}");
+    assert!(!pid_exists(done.pids[0]), "the process is gone");
+    let log = f.cluster.logs("hungry-1", 1 << 20).unwrap();
+    assert!(log.contains("exceeded its memory limit"), "{log}");
+
+    let lean = f.wait_for("lean-1", "rows under the cap", |i| {
+        is_running(i) && i.rows_in > 1_000_000
+    });
+    assert!(lean.message.is_none(), "{lean:#?}");
 }
 
 #[test]

@@ -66,10 +66,10 @@ fn as_i64(d: &Datum) -> Option<i64> {
     }
 }
 
-/// The first match of `pattern` in `s`, capture group `group`; `None` when nothing
-/// matches or the group did not take part (or does not exist), as Flink's. Compiled
-/// patterns are kept per thread (a query's pattern is almost always a literal).
-fn regexp_extract(s: &str, pattern: &str, group: i64) -> Result<Option<String>, EvalError> {
+/// Calls `f` with `pattern` compiled. Compiled patterns are kept per thread (a
+/// query's pattern is almost always a literal), so the columnar kernels and the row
+/// evaluator compile each once.
+pub fn with_regex<R>(pattern: &str, f: impl FnOnce(&regex::Regex) -> R) -> Result<R, EvalError> {
     use std::cell::RefCell;
     use std::collections::HashMap;
     thread_local! {
@@ -86,14 +86,20 @@ fn regexp_extract(s: &str, pattern: &str, group: i64) -> Result<Option<String>, 
             }
             cache.insert(pattern.to_string(), re);
         }
-        let re = &cache[pattern];
-        let Ok(group) = usize::try_from(group) else {
-            return Ok(None);
-        };
-        Ok(re
-            .captures(s)
+        Ok(f(&cache[pattern]))
+    })
+}
+
+/// The first match of `pattern` in `s`, capture group `group`; `None` when nothing
+/// matches or the group did not take part (or does not exist), as Flink's.
+fn regexp_extract(s: &str, pattern: &str, group: i64) -> Result<Option<String>, EvalError> {
+    let Ok(group) = usize::try_from(group) else {
+        return Ok(None);
+    };
+    with_regex(pattern, |re| {
+        re.captures(s)
             .and_then(|c| c.get(group))
-            .map(|m| m.as_str().to_string()))
+            .map(|m| m.as_str().to_string())
     })
 }
 

@@ -20,7 +20,7 @@ mod like;
 mod tests;
 
 pub use cast::{cast_datum, decimal_to_f64, format_datum, parse_datum};
-pub use func::{extract_time_ms, fixed_unit_ms, sql_lower, sql_upper, trunc_ms};
+pub use func::{extract_time_ms, fixed_unit_ms, sql_lower, sql_upper, trunc_ms, with_regex};
 pub use like::LikePattern;
 
 use crate::datum::{Datum, F64};

@@ -21,19 +21,22 @@
 //!   process at once, without a final status: the launcher knows it asked for the
 //!   stop.
 //!
-//!   Memory: when `memory_mb > 0` the process caps its own address space with
-//!   `setrlimit(RLIMIT_AS)` before starting the dataflow. `RLIMIT_AS` counts virtual
-//!   memory (thread stacks, the allocator's per-thread arenas, mapped code), not only
-//!   what is resident, so the cap is `memory_mb` MiB plus an allowance of
-//!   [`RLIMIT_BASE_ALLOWANCE_MIB`] MiB plus [`RLIMIT_PER_WORKER_MIB`] MiB per worker
-//!   thread. An allocation beyond it fails and aborts the process (no final status:
-//!   the launcher sees a crash). A failure to set the limit is logged, not fatal.
+//!   Memory: when `memory_mb > 0` a watcher thread reads the process's resident set
+//!   ([`resident_bytes`], `/proc/self/status`) every [`MEMORY_POLL`] and, once it is
+//!   above `memory_mb` MiB plus an allowance for the runtime
+//!   ([`RUNTIME_ALLOWANCE_MIB`] MiB plus [`PER_WORKER_ALLOWANCE_MIB`] MiB per worker
+//!   thread), ends the instance with a `failed` status (a user error: the job's state
+//!   does not fit its `resources.memory_mb`) whose message says how much was resident
+//!   and what to change — a clear failure instead of the kernel's OOM kill. Resident
+//!   memory, not address space: `RLIMIT_AS`, the earlier cap, counted the allocator's
+//!   reservations and thread stacks, which ruled out allocators that reserve large
+//!   arenas. Where `/proc` is missing the cap is logged as not enforced.
 //!
 //! Either way, the `sluice` binary itself never links timely.
 //!
-//! Allocator: mimalloc with feature `mimalloc` (opt-in: its large address-space
-//! reservations do not fit under the `RLIMIT_AS` cap of an instance with `memory_mb`),
-//! else the system allocator. Stateful operators allocate per row and per key.
+//! Allocator: mimalloc (stateful operators allocate per row and per key; it takes
+//! 0.5–0.9× the CPU of the system allocator on them, `bench/README.md`); build with
+//! `--no-default-features` for the system allocator.
 
 use sluice_compiler::instance::{
     plan_from_json, InstanceRequest, InstanceRunState, InstanceStatus, WorkerMessage, WorkerRequest,
@@ -51,12 +54,14 @@ use std::time::{Duration, Instant};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// The address-space allowance (MiB) added to an instance's `memory_mb` for the
-/// runtime: the executable and its libraries, the main thread, I/O threads.
-const RLIMIT_BASE_ALLOWANCE_MIB: u64 = 512;
-/// The address-space allowance (MiB) added per worker thread: its stack and the
-/// allocator arena it may reserve (glibc reserves 64 MiB of address space per arena).
-const RLIMIT_PER_WORKER_MIB: u64 = 64;
+/// The resident memory (MiB) allowed beyond an instance's `memory_mb` for the
+/// runtime: the executable and its libraries, the main and I/O threads.
+const RUNTIME_ALLOWANCE_MIB: u64 = 64;
+/// The resident memory (MiB) allowed beyond `memory_mb` per worker thread: its stack,
+/// its allocator pages and exchange buffers.
+const PER_WORKER_ALLOWANCE_MIB: u64 = 16;
+/// How often the memory watcher reads the resident set.
+const MEMORY_POLL: Duration = Duration::from_millis(50);
 /// How often instance mode logs a progress line.
 const PROGRESS_LOG_EVERY: Duration = Duration::from_secs(10);
 
@@ -239,28 +244,76 @@ fn read_request(dir: &Path) -> Result<InstanceRequest, String> {
     plan_from_json(&body).map_err(|e| format!("{} is not an InstanceRequest: {e}", path.display()))
 }
 
-/// Caps this process's address space (see the crate documentation); logs the outcome.
-fn cap_memory(memory_mb: u64, workers: usize) {
-    use nix::sys::resource::{getrlimit, setrlimit, Resource};
-    if memory_mb == 0 {
+/// This process's resident set in bytes (`VmRSS` of `/proc/self/status`), `None`
+/// where unreadable.
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line["VmRSS:".len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib.saturating_mul(1024))
+}
+
+/// The resident-memory cap (bytes) of an instance asking for `memory_mb` with
+/// `workers` worker threads: `None` when it asked for none.
+fn memory_cap_bytes(memory_mb: u64, workers: usize) -> Option<u64> {
+    (memory_mb > 0).then(|| {
+        memory_mb
+            .saturating_add(RUNTIME_ALLOWANCE_MIB)
+            .saturating_add(PER_WORKER_ALLOWANCE_MIB.saturating_mul(workers as u64))
+            .saturating_mul(1 << 20)
+    })
+}
+
+/// What the instance's main loop waits for: the run's result, or the memory
+/// watcher's verdict.
+enum Event {
+    Ran(Result<RunOutput, ExecutionError>),
+    OverMemory(String),
+}
+
+/// Starts the memory watcher (see the crate documentation) when `memory_mb > 0`;
+/// logs the cap.
+fn watch_memory(memory_mb: u64, workers: usize, events: mpsc::Sender<Event>) {
+    let Some(cap) = memory_cap_bytes(memory_mb, workers) else {
+        return;
+    };
+    if resident_bytes().is_none() {
+        log(format_args!(
+            "warning: memory cap of {} MiB not enforced: the resident set is unreadable here (no /proc/self/status)",
+            cap >> 20
+        ));
         return;
     }
-    let mib = memory_mb
-        .saturating_add(RLIMIT_BASE_ALLOWANCE_MIB)
-        .saturating_add(RLIMIT_PER_WORKER_MIB.saturating_mul(workers as u64));
-    let bytes = mib.saturating_mul(1 << 20);
-    let result = getrlimit(Resource::RLIMIT_AS).and_then(|(_, hard)| {
-        let soft = bytes.min(hard);
-        setrlimit(Resource::RLIMIT_AS, soft, hard).map(|()| soft)
-    });
-    match result {
-        Ok(soft) => log(format_args!(
-            "memory cap: RLIMIT_AS = {} MiB ({memory_mb} MiB asked + {RLIMIT_BASE_ALLOWANCE_MIB} MiB + {RLIMIT_PER_WORKER_MIB} MiB per worker thread for the runtime)",
-            soft >> 20
-        )),
-        Err(e) => log(format_args!(
-            "warning: cannot cap memory at {mib} MiB with RLIMIT_AS ({e}); running without a cap"
-        )),
+    log(format_args!(
+        "memory cap: {} MiB resident ({memory_mb} MiB asked + {RUNTIME_ALLOWANCE_MIB} MiB + {PER_WORKER_ALLOWANCE_MIB} MiB per worker thread for the runtime)",
+        cap >> 20
+    ));
+    let watcher = std::thread::Builder::new()
+        .name("sluice-memory".to_string())
+        .spawn(move || loop {
+            std::thread::sleep(MEMORY_POLL);
+            let Some(resident) = resident_bytes() else {
+                continue;
+            };
+            if resident > cap {
+                let message = format!(
+                    "the instance exceeded its memory limit: {} MiB resident, above resources.memory_mb = {memory_mb} MiB plus {} MiB for the runtime; give the job more memory (resources.memory_mb), more parallelism, or less state (window the aggregation, bound the join in time)",
+                    resident >> 20,
+                    (cap >> 20) - memory_mb
+                );
+                let _ = events.send(Event::OverMemory(message));
+                return;
+            }
+        });
+    if let Err(e) = watcher {
+        log(format_args!(
+            "warning: memory cap not enforced: cannot start its watcher thread: {e}"
+        ));
     }
 }
 
@@ -402,9 +455,8 @@ fn instance_main(dir: PathBuf) -> ExitCode {
         request.worker.batch_size,
         request.memory_mb,
     ));
-    cap_memory(request.memory_mb, workers);
-
-    let (done_tx, done_rx) = mpsc::channel::<Result<RunOutput, ExecutionError>>();
+    let (done_tx, done_rx) = mpsc::channel::<Event>();
+    watch_memory(request.memory_mb, workers, done_tx.clone());
     let run_progress = progress.clone();
     let mut worker = request.worker.clone();
     let gpus = request.gpus;
@@ -420,7 +472,7 @@ fn instance_main(dir: PathBuf) -> ExitCode {
             let result =
                 sluice_dataflow::open_secrets(&mut worker.plan, worker.secret_key_file.as_deref())
                     .and_then(|()| sluice_dataflow::run(&worker.plan, options, run_progress));
-            let _ = done_tx.send(result);
+            let _ = done_tx.send(Event::Ran(result));
         });
     let runner = match runner {
         Ok(handle) => handle,
@@ -465,7 +517,32 @@ fn instance_main(dir: PathBuf) -> ExitCode {
             last_log = Instant::now();
         }
         match done_rx.recv_timeout(heartbeat) {
-            Ok(result) => break Some(result),
+            Ok(Event::Ran(result)) => break Some(result),
+            Ok(Event::OverMemory(message)) => {
+                // The run thread is still going: end the process without joining it.
+                log(format_args!(
+                    "instance {} failed after {:.2}s (user error): {message}",
+                    request.instance_id,
+                    started.elapsed().as_secs_f64()
+                ));
+                status.write(
+                    InstanceRunState::Failed {
+                        user_error: true,
+                        message,
+                        superseded: false,
+                    },
+                    &progress,
+                );
+                return ExitCode::from(1);
+            }
+            // The memory watcher holds a sender too: a run thread that ended without
+            // sending (it panicked) is seen here.
+            Err(mpsc::RecvTimeoutError::Timeout) if runner.is_finished() => {
+                match done_rx.try_recv() {
+                    Ok(Event::Ran(result)) => break Some(result),
+                    _ => break None,
+                }
+            }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break None,
         }

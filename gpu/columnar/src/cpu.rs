@@ -14,7 +14,7 @@ use crate::convert::{array_value, datums_to_array, normalize};
 use crate::{ColumnarKernels, KernelError};
 use arrow::array::{
     new_null_array, Array, ArrayRef, AsArray, BooleanArray, Datum as ArrowDatum, Decimal128Array,
-    Float64Array, Int64Array, RecordBatch, RecordBatchOptions, Scalar, StringArray,
+    Float64Array, Int64Array, RecordBatch, RecordBatchOptions, Scalar, StringArray, StringBuilder,
     TimestampMillisecondArray, UInt32Array,
 };
 use arrow::compute::kernels::arity::try_binary;
@@ -28,8 +28,8 @@ use arrow::datatypes::{
 use arrow::error::ArrowError;
 use sluice_catalogs::{Schema, SqlType};
 use sluice_compiler::eval::{
-    decimal_to_f64, extract_time_ms, fixed_unit_ms, sql_lower, sql_upper, trunc_ms, Evaluator,
-    LikePattern, FLOAT_DIVISION_BY_ZERO_IS_NULL,
+    decimal_to_f64, extract_time_ms, fixed_unit_ms, sql_lower, sql_upper, trunc_ms, with_regex,
+    Evaluator, LikePattern, FLOAT_DIVISION_BY_ZERO_IS_NULL,
 };
 use sluice_compiler::{BinaryOp, Datum, Func, ScalarExpr};
 use std::sync::Arc;
@@ -159,6 +159,16 @@ fn may_error(e: &ScalarExpr, types: &[SqlType]) -> bool {
                 _ => false,
             };
             !pattern_ok || may_error(expr, types)
+        }
+        ScalarExpr::Call {
+            func: Func::RegexpExtract,
+            args,
+        } => {
+            // A literal pattern that compiles and a literal group cannot fail.
+            let pattern_ok = matches!(args.get(1), Some(ScalarExpr::Literal(Datum::Str(p), _))
+                if with_regex(p, |_| ()).is_ok());
+            let group_ok = matches!(args.get(2), None | Some(ScalarExpr::Literal(..)));
+            !(pattern_ok && group_ok) || may_error(&args[0], types)
         }
         ScalarExpr::Call { func, args } => {
             let own = !matches!(
@@ -837,6 +847,68 @@ impl CpuKernels {
                     t.try_unary(|t| trunc_ms(t, step, ceil).ok_or(()));
                 Ok(Some(Value::wrap(Arc::new(arrow_try!(out)), v.is_scalar())))
             }
+            Func::DateFormat => {
+                let [x, ScalarExpr::Literal(Datum::Str(pattern), _)] = args else {
+                    return Ok(None);
+                };
+                let v = self.eval(x, batch, types)?;
+                let Some(t) = v.array().as_primitive_opt::<TimestampMillisecondType>() else {
+                    return Ok(None);
+                };
+                let mut out = StringBuilder::with_capacity(t.len(), t.len() * pattern.len());
+                let mut text = String::new();
+                for ms in t.iter() {
+                    match ms {
+                        None => out.append_null(),
+                        Some(ms) => {
+                            text.clear();
+                            // A failure (a pattern the binder let through, a timestamp
+                            // out of range) is the row evaluator's to report.
+                            if sluice_compiler::temporal::format_java(ms, pattern, &mut text)
+                                .is_err()
+                            {
+                                return Ok(None);
+                            }
+                            out.append_value(&text);
+                        }
+                    }
+                }
+                Ok(Some(Value::wrap(Arc::new(out.finish()), v.is_scalar())))
+            }
+            Func::RegexpExtract => {
+                let (x, pattern, group) = match args {
+                    [x, ScalarExpr::Literal(Datum::Str(p), _)] => (x, p, 0),
+                    [x, ScalarExpr::Literal(Datum::Str(p), _), ScalarExpr::Literal(Datum::Int(g), _)] => {
+                        (x, p, *g)
+                    }
+                    _ => return Ok(None),
+                };
+                let Ok(group) = usize::try_from(group) else {
+                    return Ok(None);
+                };
+                let v = self.eval(x, batch, types)?;
+                let Some(s) = strings(&v) else {
+                    return Ok(None);
+                };
+                let out = with_regex(pattern, |re| {
+                    let mut locations = re.capture_locations();
+                    let mut out = StringBuilder::with_capacity(s.len(), s.len() * 4);
+                    for text in s.iter() {
+                        // The first match's group, as the row evaluator's `captures`.
+                        match text.and_then(|text| {
+                            re.captures_read(&mut locations, text)?;
+                            let (a, b) = locations.get(group)?;
+                            Some(&text[a..b])
+                        }) {
+                            Some(m) => out.append_value(m),
+                            None => out.append_null(),
+                        }
+                    }
+                    out.finish()
+                });
+                let Ok(out) = out else { return Ok(None) };
+                Ok(Some(Value::wrap(Arc::new(out), v.is_scalar())))
+            }
             _ => Ok(None),
         }
     }
@@ -1094,6 +1166,35 @@ mod tests {
             (
                 ScalarExpr::Coalesce(vec![col(1), big(-1)]),
                 vec![Datum::Int(10), Datum::Int(0), Datum::Int(-1)],
+            ),
+            // Nexmark q21's shape: a CASE whose ELSE extracts with a literal pattern
+            // (which cannot fail, so the CASE stays columnar too).
+            (
+                ScalarExpr::Case {
+                    whens: vec![(
+                        col(5),
+                        ScalarExpr::lit(Datum::Str("x".into()), SqlType::Varchar),
+                    )],
+                    else_: Some(Box::new(ScalarExpr::Call {
+                        func: Func::RegexpExtract,
+                        args: vec![
+                            col(4),
+                            ScalarExpr::lit(Datum::Str("a(n+)".into()), SqlType::Varchar),
+                            int(1),
+                        ],
+                    })),
+                },
+                vec![Datum::Str("x".into()), Datum::Str("n".into()), Datum::Null],
+            ),
+            (
+                ScalarExpr::Call {
+                    func: Func::DateFormat,
+                    args: vec![
+                        ScalarExpr::lit(Datum::Timestamp(86_400_000), SqlType::Timestamp),
+                        ScalarExpr::lit(Datum::Str("yyyy-MM-dd".into()), SqlType::Varchar),
+                    ],
+                },
+                vec![Datum::Str("1970-01-02".into()); 3],
             ),
         ];
         for (e, want) in cases {

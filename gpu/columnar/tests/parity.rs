@@ -100,6 +100,7 @@ fn decimal_value(precision: u32) -> BoxedStrategy<i128> {
 fn string_value() -> BoxedStrategy<String> {
     prop_oneof![
         3 => "[ab%_ éßİ]{0,6}",
+        1 => "(&?a=[bé&x]{0,3}){0,3}",
         1 => Just(String::new()),
         1 => Just("42".to_string()),
         1 => Just(" 2024-02-29 ".to_string()),
@@ -444,6 +445,34 @@ fn expr_strategies(depth: usize) -> Vec<BoxedStrategy<ScalarExpr>> {
             p(Kind::Double).prop_map(cast(SqlType::Varchar)),
             p(Kind::Dec).prop_map(cast(SqlType::Varchar)),
             p(Kind::Ts).prop_map(cast(SqlType::Varchar)),
+            (
+                p(Kind::Ts),
+                proptest::sample::select(vec![
+                    "yyyy-MM-dd",
+                    "HH:mm:ss.SSS",
+                    "yy/M/d h a EEE MMM D 'o''clock'",
+                ])
+            )
+                .prop_map(|(e, f)| ScalarExpr::Call {
+                    func: Func::DateFormat,
+                    args: vec![e, ScalarExpr::lit(Datum::Str(f.into()), SqlType::Varchar)],
+                }),
+            (
+                p(Kind::Str),
+                proptest::sample::select(vec!["(&|^)a=([^&]*)", "a", "(x)?b", "é+", "^$"]),
+                proptest::option::of(-1i64..4)
+            )
+                .prop_map(|(e, pattern, group)| {
+                    let mut args = vec![
+                        e,
+                        ScalarExpr::lit(Datum::Str(pattern.into()), SqlType::Varchar),
+                    ];
+                    args.extend(group.map(|g| ScalarExpr::lit(Datum::Int(g), SqlType::Int)));
+                    ScalarExpr::Call {
+                        func: Func::RegexpExtract,
+                        args,
+                    }
+                }),
             case_of(Kind::Str),
             coalesce_of(Kind::Str),
         ]
