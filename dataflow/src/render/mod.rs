@@ -446,6 +446,39 @@ pub(crate) fn key_hash(row: &[Datum], cols: &[usize]) -> u64 {
     h.finish()
 }
 
+/// The key made of columns `cols` of `row`, borrowed: it hashes and compares as
+/// [`key_row`] of the same columns does, so a map keyed by [`Row`] (a
+/// [`hashbrown::HashMap`]) is probed with it without building the key.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct KeyRef<'a> {
+    pub(crate) row: &'a [Datum],
+    pub(crate) cols: &'a [usize],
+}
+
+impl std::hash::Hash for KeyRef<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // As `<[Datum]>::hash` of the key row: the length, then each element.
+        state.write_usize(self.cols.len());
+        for &c in self.cols {
+            self.row.get(c).unwrap_or(&Datum::Null).hash(state);
+        }
+    }
+}
+
+impl hashbrown::Equivalent<Row> for KeyRef<'_> {
+    fn equivalent(&self, key: &Row) -> bool {
+        key.len() == self.cols.len()
+            && self
+                .cols
+                .iter()
+                .zip(key)
+                .all(|(&c, k)| self.row.get(c).unwrap_or(&Datum::Null) == k)
+    }
+}
+
+/// A hash map keyed by rows, probed with [`KeyRef`]s.
+pub(crate) type RowMap<V> = hashbrown::HashMap<Row, V, rustc_hash::FxBuildHasher>;
+
 /// A collection holding `rows` once, emitted by worker 0 at time 0.
 pub(crate) fn constant<'s>(scope: Scope<'s, Time>, name: &str, rows: Vec<Row>) -> Rows<'s> {
     let worker = scope.index();
@@ -603,6 +636,43 @@ mod tests {
         ] {
             let key: Row = cols.iter().map(|&c| row[c].clone()).collect();
             assert_eq!(key_hash(&row, &cols), key.hashed(), "{cols:?}");
+        }
+    }
+
+    /// A map keyed by rows finds a key through its `KeyRef`, and only that key.
+    #[test]
+    fn key_refs_find_their_key_rows() {
+        use super::{key_row, KeyRef, RowMap};
+        let rows: Vec<Row> = (0..50)
+            .map(|i| {
+                vec![
+                    Datum::Int(i % 7),
+                    Datum::Str(format!("k{}", i % 5)),
+                    if i % 3 == 0 {
+                        Datum::Null
+                    } else {
+                        Datum::Int(i)
+                    },
+                ]
+            })
+            .collect();
+        for cols in [vec![], vec![0], vec![1, 0], vec![2, 1, 0]] {
+            let mut map: RowMap<usize> = RowMap::default();
+            for (i, row) in rows.iter().enumerate() {
+                map.entry(key_row(row, &cols)).or_insert(i);
+            }
+            for row in &rows {
+                let key = key_row(row, &cols);
+                let probe = KeyRef { row, cols: &cols };
+                assert_eq!(map.get(&probe), map.get(&key), "{cols:?} {row:?}");
+                assert!(map.get(&probe).is_some());
+            }
+            let absent = vec![Datum::Int(99), Datum::Str("none".into()), Datum::Int(-1)];
+            let probe = KeyRef {
+                row: &absent,
+                cols: &cols,
+            };
+            assert_eq!(map.get(&probe).is_some(), cols.is_empty());
         }
     }
 }

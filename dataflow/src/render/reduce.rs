@@ -26,11 +26,10 @@
 //! updating result once, at the end of the input, from what it received (nothing of it
 //! was written before).
 
-use super::{key_hash, release, split_results, Context, Diff, Rows, Time};
+use super::{key_hash, release, split_results, Context, Diff, KeyRef, RowMap, Rows, Time};
 use crate::accum::{AggState, Aggregates};
 use crate::errors::ExecutionError;
 use differential_dataflow::Hashable;
-use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use sluice_catalogs::SqlType;
 use sluice_compiler::{AggStrategy, AggregateCall, Row};
@@ -64,6 +63,10 @@ struct Group {
     states: Vec<AggState>,
     /// The row last emitted for the group, if any.
     emitted: Option<Result<Row, ExecutionError>>,
+    /// Whether the time being applied changed the group (not snapshotted: false
+    /// between times).
+    #[serde(skip)]
+    changed: bool,
 }
 
 /// One group in a checkpoint snapshot: its key and state.
@@ -72,7 +75,7 @@ type SnapshotEntry = (Row, Group);
 /// Version of the snapshot encoding (bincode of `(version, Vec<SnapshotEntry>)`).
 const SNAPSHOT_VERSION: u32 = 1;
 
-fn snapshot(groups: &FxHashMap<Row, Group>) -> Result<Vec<u8>, ExecutionError> {
+fn snapshot(groups: &RowMap<Group>) -> Result<Vec<u8>, ExecutionError> {
     let mut entries: Vec<(&Row, &Group)> = groups.iter().collect();
     entries.sort_by(|a, b| a.0.cmp(b.0));
     crate::checkpoint::encode_snapshot("Reduce", SNAPSHOT_VERSION, &entries)
@@ -95,7 +98,6 @@ pub(crate) fn render_reduce<'s>(
     let group_by = spec.group_by.clone();
     let global = group_by.is_empty();
     let exit_after_run = ctx.exit_after_run;
-    let key_of = move |row: &Row| -> Row { super::key_row(row, &group_by) };
     let route = spec.group_by.clone();
     // Without group columns every row goes to worker 0, which owns the one group.
     let exchange = Exchange::new(
@@ -150,7 +152,7 @@ pub(crate) fn render_reduce<'s>(
             exchange_restored,
             "Reduce",
             move |cap, _info| {
-                let mut groups: FxHashMap<Row, Group> = FxHashMap::default();
+                let mut groups: RowMap<Group> = RowMap::default();
                 let mut pending: BTreeMap<Time, Pending> = BTreeMap::new();
                 let mut saved_through = ckpt.as_ref().map_or(0, |c| c.completed());
                 // The global group exists from time 0, on the worker that owns it
@@ -193,7 +195,7 @@ pub(crate) fn render_reduce<'s>(
                     }
                     // Snapshots `groups` for `epoch`; false when that failed (the error
                     // is raised).
-                    let save = |epoch: u64, groups: &FxHashMap<Row, Group>| -> bool {
+                    let save = |epoch: u64, groups: &RowMap<Group>| -> bool {
                         let Some(c) = &ckpt else { return false };
                         match snapshot(groups)
                             .and_then(|bytes| c.save_state(epoch, &state_key, seq, worker, bytes))
@@ -229,6 +231,8 @@ pub(crate) fn render_reduce<'s>(
                             continue;
                         };
                         let mut out: Vec<Out> = Vec::new();
+                        // The groups this time changed, each once, in the order first
+                        // changed.
                         let mut changed: Vec<Row> = Vec::new();
                         if std::mem::take(&mut create_global) {
                             groups.insert(
@@ -237,32 +241,45 @@ pub(crate) fn render_reduce<'s>(
                                     rows: 0,
                                     states: aggregates.states(&strategies),
                                     emitted: None,
+                                    changed: true,
                                 },
                             );
                             changed.push(Vec::new());
                         }
                         for (row, d) in updates {
-                            let key = key_of(&row);
-                            let group = match groups.get_mut(&key) {
-                                Some(group) => group,
-                                None => groups.entry(key.clone()).or_insert_with(|| Group {
-                                    rows: 0,
-                                    states: aggregates.states(&strategies),
-                                    emitted: None,
-                                }),
+                            let probe = KeyRef {
+                                row: &row,
+                                cols: &group_by,
+                            };
+                            let group = match groups.get_mut(&probe) {
+                                Some(group) => {
+                                    if !group.changed {
+                                        group.changed = true;
+                                        changed.push(super::key_row(&row, &group_by));
+                                    }
+                                    group
+                                }
+                                None => {
+                                    let key = super::key_row(&row, &group_by);
+                                    changed.push(key.clone());
+                                    groups.entry(key).or_insert(Group {
+                                        rows: 0,
+                                        states: aggregates.states(&strategies),
+                                        emitted: None,
+                                        changed: true,
+                                    })
+                                }
                             };
                             group.rows += d;
                             if let Err(m) = aggregates.update_states(&mut group.states, &row, d) {
                                 out.push((Err(ExecutionError::eval("Reduce", m)), t, 1));
                             }
-                            changed.push(key);
                         }
-                        changed.sort();
-                        changed.dedup();
                         for key in changed {
                             let Some(group) = groups.get_mut(&key) else {
                                 continue;
                             };
+                            group.changed = false;
                             let new = (global || group.rows > 0).then(|| {
                                 aggregates
                                     .finish_states(&group.states)
