@@ -191,7 +191,7 @@ fn reduce_grouped_matches_oracle() {
 #[test]
 fn reduce_over_many_times_matches_oracle() {
     let env = Env::new();
-    let mut rng = Rng(0x5eed_0f_7135);
+    let mut rng = Rng(0x005e_ed0f_7135);
     let rows: Vec<Row> = (0..300)
         .map(|i| {
             vec![
