@@ -108,6 +108,7 @@ fn init_logging() {
 }
 
 fn main() -> ExitCode {
+    disable_transparent_huge_pages();
     init_logging();
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     let as_str: Vec<Option<&str>> = args.iter().map(|a| a.to_str()).collect();
@@ -125,6 +126,19 @@ fn main() -> ExitCode {
             eprintln!("sluice-worker: unexpected arguments {args:?}\n{USAGE}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// Turns transparent huge pages off for this process (Linux). mimalloc asks for huge
+/// pages on its arenas; with keyed state growing and shrinking, the kernel then zeroes
+/// 2 MiB pages that are used sparsely and split when freed: on Nexmark q18 (10M
+/// events) that was 1.5–2.5 CPU-s of kernel time out of about 15 (bench/README.md).
+fn disable_transparent_huge_pages() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = nix::sys::prctl::set_thp_disable(true) {
+        log(format_args!(
+            "warning: cannot turn transparent huge pages off ({e}); running with them"
+        ));
     }
 }
 

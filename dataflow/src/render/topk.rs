@@ -24,10 +24,11 @@
 //!   top row is replaced by the next best). State: every live input row.
 
 use super::topn::compare_rows;
-use super::{key_hash, map_updates, release, split_results, Context, Diff, Rows, Time};
+use super::{
+    key_hash, map_updates, release, split_results, Context, Diff, KeyRef, RowMap, Rows, Time,
+};
 use crate::errors::ExecutionError;
 use differential_dataflow::Hashable;
-use rustc_hash::FxHashMap;
 use sluice_compiler::physical::TopKStrategy;
 use sluice_compiler::{Datum, Row, SortKey};
 use std::cmp::Ordering;
@@ -207,7 +208,7 @@ type Partition = (Row, Vec<Row>);
 const SNAPSHOT_VERSION: u32 = 1;
 
 /// The partitions' tops, encoded for a checkpoint.
-fn snapshot(partitions: &FxHashMap<Row, Vec<Held>>) -> Result<Vec<u8>, ExecutionError> {
+fn snapshot(partitions: &RowMap<Vec<Held>>) -> Result<Vec<u8>, ExecutionError> {
     let entries: Vec<(&Row, Vec<&Row>)> = partitions
         .iter()
         .map(|(key, top)| (key, top.iter().map(|r| &**r).collect()))
@@ -246,7 +247,7 @@ fn render_monotonic<'s>(
             exchange,
             "TopK (monotonic)",
             move |cap, _info| {
-                let mut partitions: FxHashMap<Row, Vec<Held>> = FxHashMap::default();
+                let mut partitions: RowMap<Vec<Held>> = RowMap::default();
                 let mut pending: BTreeMap<Time, Pending> = BTreeMap::new();
                 // Restored partitions re-emit their numbered tops (see the module docs).
                 let mut initial: Vec<Out> = Vec::new();
@@ -268,7 +269,7 @@ fn render_monotonic<'s>(
                     }
                     // Snapshots the partitions for `epoch`; false when that failed (the
                     // error is raised).
-                    let save = |epoch: u64, partitions: &FxHashMap<Row, Vec<Held>>| -> bool {
+                    let save = |epoch: u64, partitions: &RowMap<Vec<Held>>| -> bool {
                         let Some(c) = &ckpt else { return false };
                         match snapshot(partitions).and_then(|bytes| {
                             c.save_state(epoch, &state_key, seq, worker.worker, bytes)
@@ -311,7 +312,7 @@ fn render_monotonic<'s>(
                         };
                         let mut out: Vec<Out> = Vec::new();
                         // The top of each partition this time changed, as it was before.
-                        let mut before: BTreeMap<Row, Vec<Held>> = BTreeMap::new();
+                        let mut before: RowMap<Vec<Held>> = RowMap::default();
                         for (row, d) in updates {
                             if d < 0 {
                                 out.push((
@@ -328,9 +329,12 @@ fn render_monotonic<'s>(
                             if spec.limit == 0 {
                                 continue;
                             }
-                            let key = spec.key(&row);
+                            let probe = KeyRef {
+                                row: &row,
+                                cols: &spec.partition_by,
+                            };
                             let limit = usize::try_from(spec.limit).unwrap_or(usize::MAX);
-                            let top = match partitions.get_mut(&key) {
+                            let top = match partitions.get_mut(&probe) {
                                 Some(top) => {
                                     let enters = top.len() < limit
                                         || top.last().is_some_and(|last| {
@@ -340,12 +344,13 @@ fn render_monotonic<'s>(
                                     if !enters {
                                         continue;
                                     }
-                                    if !before.contains_key(&key) {
-                                        before.insert(key.clone(), top.clone());
+                                    if !before.contains_key(&probe) {
+                                        before.insert(spec.key(&row), top.clone());
                                     }
                                     top
                                 }
                                 None => {
+                                    let key = spec.key(&row);
                                     before.insert(key.clone(), Vec::new());
                                     partitions.entry(key).or_default()
                                 }
