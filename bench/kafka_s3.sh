@@ -46,7 +46,6 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 moto_pid=$!
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.2; done
 curl -sf -X PUT "http://127.0.0.1:$port/lake" >/dev/null
-export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench
 
 # 1. Records: a generator → JSON lines (also the parse-ceiling input) → Kafka.
 cat >"$work/gen.sql" <<SQL
@@ -78,7 +77,8 @@ CREATE TABLE events (id BIGINT, user_id BIGINT, amount BIGINT, url VARCHAR) WITH
   'properties.bootstrap.servers' = '$bootstrap', 'scan.bounded.mode' = 'latest-offset');
 CREATE TABLE lake (id BIGINT, user_id BIGINT, cents BIGINT) WITH (
   'connector' = 'filesystem', 'path' = 's3://lake/events', 'format' = 'parquet',
-  's3.endpoint' = 'http://127.0.0.1:$port', 's3.region' = 'us-east-1', 's3.allow-http' = 'true');
+  's3.endpoint' = 'http://127.0.0.1:$port', 's3.region' = 'us-east-1', 's3.allow-http' = 'true',
+  's3.access-key-id' = 'bench', 's3.secret-access-key' = 'bench');
 INSERT INTO lake SELECT id, user_id, amount * 100 FROM events WHERE amount % 10 <> 3;
 SQL
 measure() { # label, workers, script → "wall user sys maxrss_kb"

@@ -27,7 +27,10 @@ pub struct Resources {
     /// Worker threads of the job's instance (1..=256).
     #[schema(minimum = 1, maximum = 256, example = 2)]
     pub parallelism: u32,
-    /// Memory cap of the instance process in MiB (64..=1048576).
+    /// Memory cap of the instance process in MiB (64..=1048576): its resident memory
+    /// may exceed it by a runtime allowance (64 MiB + 16 MiB per worker thread); past
+    /// that the instance fails with a message saying so (a user error: the job is not
+    /// restarted into the same failure).
     #[schema(minimum = 64, maximum = 1048576, example = 1024)]
     pub memory_mb: u64,
     /// GPUs the instance may use (0..=64).

@@ -16,7 +16,7 @@
 //!   already emitted session starts a new one.)
 
 use super::window::{GroupState, OpenWindows, Out, SnapshotEntry};
-use super::{Diff, Time};
+use super::{Diff, RowMap, Time};
 use crate::accum::{Aggregates, Running};
 use crate::errors::ExecutionError;
 use crate::progress::Progress;
@@ -52,8 +52,8 @@ pub(crate) struct Sessions {
     mergeable: bool,
     progress: Arc<Progress>,
     key_cols: Vec<usize>,
-    /// Per key, per session start, the session.
-    open: BTreeMap<Row, BTreeMap<i64, Session>>,
+    /// Per key, per session start, the session (keys hashed: a lookup per row).
+    open: RowMap<BTreeMap<i64, Session>>,
     /// Per session end (as a time): its capability and the (key, start) of the
     /// sessions ending there.
     ends: BTreeMap<Time, Ending>,
@@ -82,7 +82,7 @@ impl Sessions {
             mergeable,
             progress,
             key_cols,
-            open: BTreeMap::new(),
+            open: RowMap::default(),
             ends: BTreeMap::new(),
         }
     }
@@ -247,8 +247,10 @@ impl OpenWindows for Sessions {
     }
 
     fn entries(&self) -> Vec<SnapshotEntry> {
-        self.open
-            .iter()
+        // In key order, so that a snapshot does not depend on the hash map's layout.
+        let mut keys: Vec<(&Row, &BTreeMap<i64, Session>)> = self.open.iter().collect();
+        keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        keys.into_iter()
             .flat_map(|(key, sessions)| {
                 sessions.iter().map(move |(start, s)| {
                     (

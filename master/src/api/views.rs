@@ -26,7 +26,10 @@ pub struct ResourcesInput {
     /// Worker threads (1..=256).
     #[schema(minimum = 1, maximum = 256, example = 2)]
     pub parallelism: Option<u32>,
-    /// Memory cap in MiB (64..=1048576).
+    /// Memory cap in MiB (64..=1048576): the instance's resident memory may exceed it
+    /// by a runtime allowance (64 MiB + 16 MiB per worker thread); past that the
+    /// instance fails with a message saying so (a user error: the job is not restarted
+    /// into the same failure).
     #[schema(minimum = 64, maximum = 1048576, example = 1024)]
     pub memory_mb: Option<u64>,
     /// GPUs (0..=64).
