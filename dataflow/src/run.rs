@@ -115,6 +115,7 @@ pub(crate) fn execute(
                 source_reads: BTreeMap::new(),
                 state_seq: 0,
                 shared: Vec::new(),
+                last_source: None,
             };
             let mut done: Vec<DoneFlag> = Vec::new();
             let mut gathered: Vec<Gathered> = Vec::new();

@@ -256,6 +256,10 @@ pub(crate) fn render_symmetric_join<'s>(
     ctx: &mut Context<'s>,
     state_key: &str,
     sides: JoinSides<'s>,
+    (left_flow, right_flow): (
+        Option<super::flow::FlowConsumer>,
+        Option<super::flow::FlowConsumer>,
+    ),
     left_keys: &[ScalarExpr],
     right_keys: &[ScalarExpr],
     residual: Option<&ScalarExpr>,
@@ -346,6 +350,8 @@ pub(crate) fn render_symmetric_join<'s>(
                             arrived.push((c, false, std::mem::take(data)));
                         }
                     });
+                    super::flow::observe(&left_flow, left_frontier.frontier());
+                    super::flow::observe(&right_flow, right_frontier.frontier());
                     if !arrived.is_empty() && saved_through > restored_through {
                         sluice_connectors::failpoint("join.step");
                     }

@@ -9,6 +9,7 @@
 //! nodes over rows evaluate row-at-a-time; stateful nodes exchange rows by key hash.
 
 pub(crate) mod calc;
+pub(crate) mod flow;
 pub(crate) mod hop_panes;
 pub(crate) mod interval_join;
 pub(crate) mod join;
@@ -112,6 +113,8 @@ pub(crate) struct Context<'s> {
     /// sources and state exist once (and take one `source_seq`/`state_seq` each, the
     /// same on every run of the plan).
     pub(crate) shared: Vec<(PhysicalPlan, Rows<'s>)>,
+    /// The flow-control handle of the source rendered last ([`Context::render_fed`]).
+    pub(crate) last_source: Option<std::rc::Rc<flow::SourceFlow>>,
 }
 
 /// Lets go of an operator's state once its input is complete: dropped, or, when the
@@ -249,6 +252,29 @@ impl<'s> Context<'s> {
         rows
     }
 
+    /// Renders the input of a stateful operator, with a [`flow::FlowConsumer`] of the
+    /// source feeding it when that is exactly one source through stateless stages
+    /// (see `flow`): a rendered input reused from [`Context::shared`] has none.
+    fn render_fed(&mut self, plan: &PhysicalPlan) -> (Rows<'s>, Option<flow::FlowConsumer>) {
+        fn one_source_statelessly(plan: &PhysicalPlan) -> bool {
+            match plan {
+                PhysicalPlan::Source { .. } => true,
+                PhysicalPlan::Calc { input, .. }
+                | PhysicalPlan::WindowAssign { input, .. }
+                | PhysicalPlan::SessionAssign { input, .. } => one_source_statelessly(input),
+                _ => false,
+            }
+        }
+        self.last_source = None;
+        let rows = self.render(plan);
+        let consumer = self
+            .last_source
+            .take()
+            .filter(|_| one_source_statelessly(plan))
+            .map(|source| source.consumer());
+        (rows, consumer)
+    }
+
     fn render_stateful_once(&mut self, plan: &PhysicalPlan) -> Rows<'s> {
         match plan {
             PhysicalPlan::Source { .. }
@@ -287,11 +313,12 @@ impl<'s> Context<'s> {
                     )
                 };
                 let state_key = sluice_compiler::state::operator_id(plan);
-                let rows = self.render(input);
+                let (rows, flow) = self.render_fed(input);
                 window::render_window_aggregate(
                     self,
                     &state_key,
                     rows,
+                    flow,
                     group_by.clone(),
                     aggs,
                     *window_end_col,
@@ -308,11 +335,12 @@ impl<'s> Context<'s> {
             } => {
                 let types = input.schema().types();
                 let state_key = sluice_compiler::state::operator_id(plan);
-                let rows = self.render(input);
+                let (rows, flow) = self.render_fed(input);
                 reduce::render_reduce(
                     self,
                     &state_key,
                     rows,
+                    flow,
                     reduce::ReduceSpec {
                         group_by: group_by.clone(),
                         aggs,
@@ -334,8 +362,8 @@ impl<'s> Context<'s> {
                 let state_key = sluice_compiler::state::operator_id(plan);
                 let left_types = left.schema().types();
                 let right_types = right.schema().types();
-                let l = self.render(left);
-                let r = self.render(right);
+                let (l, left_flow) = self.render_fed(left);
+                let (r, right_flow) = self.render_fed(right);
                 let sides = join::JoinSides {
                     left: l,
                     right: r,
@@ -348,6 +376,7 @@ impl<'s> Context<'s> {
                         self,
                         &state_key,
                         sides,
+                        (left_flow, right_flow),
                         left_keys,
                         right_keys,
                         residual.as_ref(),
@@ -387,7 +416,7 @@ impl<'s> Context<'s> {
                 strategy,
             } => {
                 let state_key = sluice_compiler::state::operator_id(plan);
-                let rows = self.render(input);
+                let (rows, flow) = self.render_fed(input);
                 let rows = match strategy {
                     TopKStrategy::Retracting => keep::render_keep(self, &state_key, 0, rows),
                     TopKStrategy::Monotonic => rows,
@@ -398,7 +427,7 @@ impl<'s> Context<'s> {
                     limit: *limit,
                     rank_column: *rank_column,
                 };
-                topk::render_topk(self, &state_key, rows, spec, *strategy)
+                topk::render_topk(self, &state_key, rows, flow, spec, *strategy)
             }
             PhysicalPlan::Over {
                 input,

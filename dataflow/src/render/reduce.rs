@@ -90,6 +90,7 @@ pub(crate) fn render_reduce<'s>(
     ctx: &mut Context<'s>,
     state_key: &str,
     rows: Rows<'s>,
+    flow: Option<super::flow::FlowConsumer>,
     spec: ReduceSpec<'_>,
 ) -> Rows<'s> {
     type Out = (Result<Row, ExecutionError>, Time, Diff);
@@ -189,6 +190,7 @@ pub(crate) fn render_reduce<'s>(
                                 .push((row, d));
                         }
                     });
+                    super::flow::observe(&flow, frontier.frontier());
                     // Updates wait until every restored group is in.
                     if !restored_frontier.frontier().is_empty() {
                         return;

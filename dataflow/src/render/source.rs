@@ -355,6 +355,9 @@ pub(crate) fn render_source<'s>(
     let start: Instant = ctx.start;
     let scope = ctx.scope;
     let progress = ctx.progress.clone();
+    // The stateful operators this source feeds report what they have taken in here.
+    let flow = std::rc::Rc::new(super::flow::SourceFlow::default());
+    ctx.last_source = Some(std::rc::Rc::clone(&flow));
 
     let stream = timely_source::<_, CapacityContainerBuilder<Vec<SourceItem>>, _, _>(
         scope,
@@ -422,6 +425,13 @@ pub(crate) fn render_source<'s>(
                 if errors.is_cancelled() || state.progress.is_cancelled() {
                     capability = None;
                     waiting.end();
+                    return;
+                }
+                // Flow control: no reading while the stateful operators this source
+                // feeds are more than `FLOW_LAG` behind it (on any worker).
+                if super::flow::pause(*cap.time(), flow.consumed()) {
+                    waiting.backlogged(true);
+                    activator.activate_after(Duration::from_millis(1));
                     return;
                 }
                 // The watermark as it stands before this poll's rows arrive.

@@ -78,11 +78,12 @@ pub(crate) fn render_topk<'s>(
     ctx: &mut Context<'s>,
     state_key: &str,
     rows: Rows<'s>,
+    flow: Option<super::flow::FlowConsumer>,
     spec: TopKSpec,
     strategy: TopKStrategy,
 ) -> Rows<'s> {
     match strategy {
-        TopKStrategy::Monotonic => render_monotonic(ctx, state_key, rows, spec),
+        TopKStrategy::Monotonic => render_monotonic(ctx, state_key, rows, flow, spec),
         TopKStrategy::Retracting => render_retracting(rows, spec),
     }
 }
@@ -221,6 +222,7 @@ fn render_monotonic<'s>(
     ctx: &mut Context<'s>,
     state_key: &str,
     rows: Rows<'s>,
+    flow: Option<super::flow::FlowConsumer>,
     spec: TopKSpec,
 ) -> Rows<'s> {
     let exit_after_run = ctx.exit_after_run;
@@ -291,6 +293,7 @@ fn render_monotonic<'s>(
                                 .push((row, d));
                         }
                     });
+                    super::flow::observe(&flow, frontier.frontier());
                     // Times in order, once complete: the output at `t` reflects exactly
                     // the input up to `t`.
                     let ready: Vec<Time> = pending

@@ -391,6 +391,7 @@ pub(crate) fn render_window_aggregate<'s>(
     ctx: &mut Context<'s>,
     state_key: &str,
     rows: Rows<'s>,
+    flow: Option<super::flow::FlowConsumer>,
     group_by: Vec<usize>,
     aggs: &[AggregateCall],
     window_end_col: usize,
@@ -511,6 +512,7 @@ pub(crate) fn render_window_aggregate<'s>(
                             arrived.push((c, std::mem::take(data)));
                         }
                     });
+                    super::flow::observe(&flow, frontier.frontier());
                     let due = ckpt.as_ref().and_then(|c| c.state_due(saved_through));
                     // Rows wait while restored groups are still arriving (a group must be
                     // restored before rows add to it), and rows at or above a requested
