@@ -256,10 +256,6 @@ pub(crate) fn render_symmetric_join<'s>(
     ctx: &mut Context<'s>,
     state_key: &str,
     sides: JoinSides<'s>,
-    (left_flow, right_flow): (
-        Option<super::flow::FlowConsumer>,
-        Option<super::flow::FlowConsumer>,
-    ),
     left_keys: &[ScalarExpr],
     right_keys: &[ScalarExpr],
     residual: Option<&ScalarExpr>,
@@ -279,6 +275,7 @@ pub(crate) fn render_symmetric_join<'s>(
         &sides.right_types,
         "HashJoin: right key",
     );
+    let (left_flow, right_flow) = sides.flows;
     let mut joined_types = sides.left_types.clone();
     joined_types.extend(sides.right_types.iter().copied());
     let mut joiner = Joiner {

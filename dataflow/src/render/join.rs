@@ -25,6 +25,12 @@ pub(crate) struct JoinSides<'s> {
     pub(crate) left_types: Vec<SqlType>,
     /// Right column types.
     pub(crate) right_types: Vec<SqlType>,
+    /// Flow-control reports of each side to its source (the symmetric join sends them;
+    /// the arranged join drops them, which holds nothing back).
+    pub(crate) flows: (
+        Option<super::flow::FlowConsumer>,
+        Option<super::flow::FlowConsumer>,
+    ),
 }
 
 type Keyed<'s> = VecCollection<'s, super::Time, (Option<Row>, Row), super::Diff>;

@@ -369,6 +369,7 @@ impl<'s> Context<'s> {
                     right: r,
                     left_types,
                     right_types,
+                    flows: (left_flow, right_flow),
                 };
                 if plan.is_symmetric_join() {
                     // Interval bound or append-only inputs: the symmetric hash join.
@@ -376,7 +377,6 @@ impl<'s> Context<'s> {
                         self,
                         &state_key,
                         sides,
-                        (left_flow, right_flow),
                         left_keys,
                         right_keys,
                         residual.as_ref(),
