@@ -116,6 +116,7 @@ pub(crate) fn execute(
                 state_seq: 0,
                 shared: Vec::new(),
                 last_source: None,
+                alignment: Default::default(),
             };
             let mut done: Vec<DoneFlag> = Vec::new();
             let mut gathered: Vec<Gathered> = Vec::new();

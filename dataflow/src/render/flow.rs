@@ -12,6 +12,16 @@
 //! own worker ([`SourceFlow`]), and the source does not read while its capability is
 //! more than [`FLOW_LAG`] ahead of what its consumers have taken in ([`pause`]).
 //!
+//! The same bound aligns the event-time sources of a job on each worker
+//! ([`Alignment`], Flink's watermark alignment): a source whose capability is more
+//! than [`FLOW_LAG`] ahead of the least capability of the other event-time sources
+//! still reading waits for them, so that one table read far ahead in event time (a
+//! small table, or a partition with little data) does not pile its rows up in a join
+//! or window that waits for the others' watermarks (Nexmark q8 held every person of
+//! the run in its window join: the person source finished while the auctions were
+//! still read). A source that is idle (caught up) or finished does not hold the
+//! others back, and the least one never waits, so the sources always progress.
+//!
 //! Why it cannot deadlock: a consumer drains its input on every activation whatever
 //! else it waits for, and its frontier depends only on the one source's capabilities
 //! and the rows in flight (no stateful stage between them holds a capability back), so
@@ -84,6 +94,51 @@ pub(crate) fn pause(cap: Time, consumed: Option<Time>) -> bool {
     consumed.is_some_and(|c| cap > c.saturating_add(FLOW_LAG))
 }
 
+/// The event-time sources of one worker (see the module docs).
+#[derive(Default)]
+pub(crate) struct Alignment {
+    sources: RefCell<Vec<Rc<Cell<Option<Time>>>>>,
+}
+
+impl Alignment {
+    /// Registers an event-time source; it holds nothing back until it reports.
+    pub(crate) fn member(&self) -> AlignedSource {
+        let cell = Rc::new(Cell::new(None));
+        self.sources.borrow_mut().push(Rc::clone(&cell));
+        AlignedSource(cell)
+    }
+
+    /// Whether `source`, at capability `cap`, is more than [`FLOW_LAG`] ahead of the
+    /// least capability of the other sources still reading.
+    pub(crate) fn ahead(&self, source: &AlignedSource, cap: Time) -> bool {
+        let least = self
+            .sources
+            .borrow()
+            .iter()
+            .filter(|c| !Rc::ptr_eq(c, &source.0))
+            .filter_map(|c| c.get())
+            .min();
+        pause(cap, least)
+    }
+}
+
+/// An event-time source's place in its worker's [`Alignment`].
+pub(crate) struct AlignedSource(Rc<Cell<Option<Time>>>);
+
+impl AlignedSource {
+    /// Reports the source's capability while it has rows to read; `None` while it is
+    /// idle (caught up) or once it has finished.
+    pub(crate) fn report(&self, cap: Option<Time>) {
+        self.0.set(cap);
+    }
+}
+
+impl Drop for AlignedSource {
+    fn drop(&mut self) {
+        self.0.set(None);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,5 +173,23 @@ mod tests {
         b.observe(Antichain::new().borrow());
         assert_eq!(flow.consumed(), None);
         assert!(!pause(u64::MAX, flow.consumed()));
+    }
+
+    #[test]
+    fn aligned_sources_wait_only_for_a_reading_source_far_behind() {
+        let alignment = Alignment::default();
+        let fast = alignment.member();
+        let slow = alignment.member();
+        assert!(!alignment.ahead(&fast, 1_000_000), "nobody has reported");
+        fast.report(Some(1_000_000));
+        slow.report(Some(10_000));
+        assert!(alignment.ahead(&fast, 1_000_000));
+        assert!(!alignment.ahead(&slow, 10_000), "the least one never waits");
+        assert!(!alignment.ahead(&fast, 10_000 + FLOW_LAG));
+        slow.report(None); // idle: caught up
+        assert!(!alignment.ahead(&fast, 1_000_000));
+        slow.report(Some(10_000));
+        drop(slow); // finished
+        assert!(!alignment.ahead(&fast, 1_000_000));
     }
 }

@@ -115,6 +115,8 @@ pub(crate) struct Context<'s> {
     pub(crate) shared: Vec<(PhysicalPlan, Rows<'s>)>,
     /// The flow-control handle of the source rendered last ([`Context::render_fed`]).
     pub(crate) last_source: Option<std::rc::Rc<flow::SourceFlow>>,
+    /// This worker's event-time sources, aligned (see `flow`).
+    pub(crate) alignment: std::rc::Rc<flow::Alignment>,
 }
 
 /// Lets go of an operator's state once its input is complete: dropped, or, when the

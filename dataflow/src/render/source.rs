@@ -358,6 +358,14 @@ pub(crate) fn render_source<'s>(
     // The stateful operators this source feeds report what they have taken in here.
     let flow = std::rc::Rc::new(super::flow::SourceFlow::default());
     ctx.last_source = Some(std::rc::Rc::clone(&flow));
+    // An event-time source keeps in step with the job's other event-time sources (in
+    // processing-time epochs the timestamps are not event times).
+    let epochs_mode = ctx
+        .ckpt
+        .as_ref()
+        .is_some_and(|c| c.mode() == crate::checkpoint::Barriers::Epochs);
+    let alignment = std::rc::Rc::clone(&ctx.alignment);
+    let aligned = (table.watermark.is_some() && !epochs_mode).then(|| alignment.member());
 
     let stream = timely_source::<_, CapacityContainerBuilder<Vec<SourceItem>>, _, _>(
         scope,
@@ -379,6 +387,10 @@ pub(crate) fn render_source<'s>(
             let now_ms = move || start.elapsed().as_millis() as u64;
             move |output| {
                 let Some(cap) = capability.as_mut() else {
+                    // Ended (finished, failed or cancelled): holds no source back.
+                    if let Some(a) = &aligned {
+                        a.report(None);
+                    }
                     return;
                 };
                 // Checkpointed: record the position at each requested barrier, then move
@@ -429,7 +441,10 @@ pub(crate) fn render_source<'s>(
                 }
                 // Flow control: no reading while the stateful operators this source
                 // feeds are more than `FLOW_LAG` behind it (on any worker).
-                if super::flow::pause(*cap.time(), flow.consumed()) {
+                let ahead = aligned
+                    .as_ref()
+                    .is_some_and(|a| alignment.ahead(a, *cap.time()));
+                if ahead || super::flow::pause(*cap.time(), flow.consumed()) {
                     waiting.backlogged(true);
                     activator.activate_after(Duration::from_millis(1));
                     return;
@@ -479,9 +494,16 @@ pub(crate) fn render_source<'s>(
                                 cap.downgrade(&next);
                             }
                         }
+                        if let Some(a) = &aligned {
+                            a.report(Some(*cap.time()));
+                        }
                         activator.activate();
                     }
                     Ok(SourcePoll::Idle) => {
+                        // Caught up: holds no other source back.
+                        if let Some(a) = &aligned {
+                            a.report(None);
+                        }
                         waiting.backlogged(!state.reader.caught_up());
                         if state.watermark.is_none() && !bounded && !epochs {
                             let now = start.elapsed().as_millis() as Time;
@@ -501,6 +523,9 @@ pub(crate) fn render_source<'s>(
                         activator.activate_after(Duration::from_millis(1));
                     }
                     Ok(SourcePoll::Finished) => {
+                        if let Some(a) = &aligned {
+                            a.report(None);
+                        }
                         if let Some(c) = &ckpt {
                             c.source_finished(&key, worker.worker, state.reader.position());
                         }
