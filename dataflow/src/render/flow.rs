@@ -19,7 +19,8 @@
 //! small table, or a partition with little data) does not pile its rows up in a join
 //! or window that waits for the others' watermarks (Nexmark q8 held every person of
 //! the run in its window join: the person source finished while the auctions were
-//! still read). A source that is idle (caught up) or finished does not hold the
+//! still read). Only sources feeding an operator that frees state by event time take
+//! part (`SourceFlow::aligns`). A source that is idle (caught up) or finished does not hold the
 //! others back, and the least one never waits, so the sources always progress.
 //!
 //! Why it cannot deadlock: a consumer drains its input on every activation whatever
@@ -44,6 +45,9 @@ pub(crate) const FLOW_LAG: Time = 1_000;
 #[derive(Default)]
 pub(crate) struct SourceFlow {
     consumers: RefCell<Vec<Rc<Cell<Option<Time>>>>>,
+    /// Whether a consumer frees its state by event time (a window aggregate, a
+    /// time-bounded join): then the source takes part in its worker's [`Alignment`].
+    aligns: Cell<bool>,
 }
 
 impl SourceFlow {
@@ -51,10 +55,21 @@ impl SourceFlow {
     /// through the handle.
     /// Until its first report (and after it is dropped: an input nobody observes) the
     /// consumer holds nothing back.
-    pub(crate) fn consumer(&self) -> FlowConsumer {
+    pub(crate) fn consumer(&self, frees_by_event_time: bool) -> FlowConsumer {
+        if frees_by_event_time {
+            self.aligns.set(true);
+        }
         let cell = Rc::new(Cell::new(None));
         self.consumers.borrow_mut().push(Rc::clone(&cell));
         FlowConsumer(cell)
+    }
+
+    /// Whether the source aligns with the other event-time sources (see
+    /// [`SourceFlow::consumer`]). Only those whose rows wait in event-time state for
+    /// the others' watermarks gain from it: a join that holds one side until the other
+    /// input is complete is better served by reading the other input first.
+    pub(crate) fn aligns(&self) -> bool {
+        self.aligns.get()
     }
 
     /// The least input frontier over the consumers still taking rows: `None` when
@@ -149,10 +164,12 @@ mod tests {
         let flow = SourceFlow::default();
         assert_eq!(flow.consumed(), None);
         assert!(!pause(1_000_000, flow.consumed()), "no consumer: never");
-        let a = flow.consumer();
-        let b = flow.consumer();
+        let a = flow.consumer(false);
+        let b = flow.consumer(false);
+        assert!(!flow.aligns());
         assert_eq!(flow.consumed(), None, "nothing reported yet");
-        let unused = flow.consumer();
+        let unused = flow.consumer(true);
+        assert!(flow.aligns());
         unused.observe(Antichain::from_elem(10).borrow());
         assert_eq!(flow.consumed(), Some(10));
         drop(unused);

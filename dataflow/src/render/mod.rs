@@ -257,7 +257,13 @@ impl<'s> Context<'s> {
     /// Renders the input of a stateful operator, with a [`flow::FlowConsumer`] of the
     /// source feeding it when that is exactly one source through stateless stages
     /// (see `flow`): a rendered input reused from [`Context::shared`] has none.
-    fn render_fed(&mut self, plan: &PhysicalPlan) -> (Rows<'s>, Option<flow::FlowConsumer>) {
+    /// `frees_by_event_time`: the operator frees its state as the watermark passes (its
+    /// source then aligns with the job's other event-time sources).
+    fn render_fed(
+        &mut self,
+        plan: &PhysicalPlan,
+        frees_by_event_time: bool,
+    ) -> (Rows<'s>, Option<flow::FlowConsumer>) {
         fn one_source_statelessly(plan: &PhysicalPlan) -> bool {
             match plan {
                 PhysicalPlan::Source { .. } => true,
@@ -273,7 +279,7 @@ impl<'s> Context<'s> {
             .last_source
             .take()
             .filter(|_| one_source_statelessly(plan))
-            .map(|source| source.consumer());
+            .map(|source| source.consumer(frees_by_event_time));
         (rows, consumer)
     }
 
@@ -315,7 +321,7 @@ impl<'s> Context<'s> {
                     )
                 };
                 let state_key = sluice_compiler::state::operator_id(plan);
-                let (rows, flow) = self.render_fed(input);
+                let (rows, flow) = self.render_fed(input, true);
                 window::render_window_aggregate(
                     self,
                     &state_key,
@@ -337,7 +343,7 @@ impl<'s> Context<'s> {
             } => {
                 let types = input.schema().types();
                 let state_key = sluice_compiler::state::operator_id(plan);
-                let (rows, flow) = self.render_fed(input);
+                let (rows, flow) = self.render_fed(input, false);
                 reduce::render_reduce(
                     self,
                     &state_key,
@@ -364,8 +370,10 @@ impl<'s> Context<'s> {
                 let state_key = sluice_compiler::state::operator_id(plan);
                 let left_types = left.schema().types();
                 let right_types = right.schema().types();
-                let (l, left_flow) = self.render_fed(left);
-                let (r, right_flow) = self.render_fed(right);
+                // A time-bounded join frees rows as the watermarks pass.
+                let bounded = interval.is_some();
+                let (l, left_flow) = self.render_fed(left, bounded);
+                let (r, right_flow) = self.render_fed(right, bounded);
                 let sides = join::JoinSides {
                     left: l,
                     right: r,
@@ -418,7 +426,7 @@ impl<'s> Context<'s> {
                 strategy,
             } => {
                 let state_key = sluice_compiler::state::operator_id(plan);
-                let (rows, flow) = self.render_fed(input);
+                let (rows, flow) = self.render_fed(input, false);
                 let rows = match strategy {
                     TopKStrategy::Retracting => keep::render_keep(self, &state_key, 0, rows),
                     TopKStrategy::Monotonic => rows,

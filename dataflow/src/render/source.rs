@@ -441,9 +441,10 @@ pub(crate) fn render_source<'s>(
                 }
                 // Flow control: no reading while the stateful operators this source
                 // feeds are more than `FLOW_LAG` behind it (on any worker).
-                let ahead = aligned
-                    .as_ref()
-                    .is_some_and(|a| alignment.ahead(a, *cap.time()));
+                let ahead = flow.aligns()
+                    && aligned
+                        .as_ref()
+                        .is_some_and(|a| alignment.ahead(a, *cap.time()));
                 if ahead || super::flow::pause(*cap.time(), flow.consumed()) {
                     waiting.backlogged(true);
                     activator.activate_after(Duration::from_millis(1));
@@ -495,7 +496,7 @@ pub(crate) fn render_source<'s>(
                             }
                         }
                         if let Some(a) = &aligned {
-                            a.report(Some(*cap.time()));
+                            a.report(flow.aligns().then_some(*cap.time()));
                         }
                         activator.activate();
                     }
