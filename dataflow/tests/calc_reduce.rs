@@ -185,26 +185,11 @@ fn reduce_grouped_matches_oracle() {
     assert_eq!(got, expected);
 }
 
-/// Updates over many times (a watermarked source: each batch its own time): the
-/// groups a time changes are re-emitted at that time, again at every later time that
-/// changes them, so the consolidated output equals the oracle.
-#[test]
-fn reduce_over_many_times_matches_oracle() {
+/// `GROUP BY g` with every aggregate of `v` over `(ts, g, v)` rows from a watermarked
+/// source (each batch its own time), run at each `(workers, batch size)`, against the
+/// oracle.
+fn watermarked_reduce_matches_oracle(rows: Vec<Row>, runs: &[(usize, usize)]) {
     let env = Env::new();
-    let mut rng = Rng(0x005e_ed0f_7135);
-    let rows: Vec<Row> = (0..300)
-        .map(|i| {
-            vec![
-                ts(1_000 + i * 10),
-                s(["a", "b", "c", "d"][rng.next(4) as usize]),
-                if rng.next(6) == 0 {
-                    Datum::Null
-                } else {
-                    int(rng.next(20) as i64 - 5)
-                },
-            ]
-        })
-        .collect();
     let t = env.table_with(
         "timed",
         &[
@@ -233,7 +218,7 @@ fn reduce_over_many_times_matches_oracle() {
         .into_iter()
         .map(|(g, vals)| std::iter::once(g).chain(oracle_aggs(&vals)).collect())
         .collect();
-    for (workers, batch) in [(1, 1), (1, 7), (4, 3)] {
+    for &(workers, batch) in runs {
         let out = env.run_with(&plan, workers, batch).unwrap();
         assert_eq!(
             sorted(out.collected[0].rows.clone()),
@@ -243,13 +228,34 @@ fn reduce_over_many_times_matches_oracle() {
     }
 }
 
+/// Updates over many times: the groups a time changes are re-emitted at that time,
+/// again at every later time that changes them, so the consolidated output equals the
+/// oracle.
+#[test]
+fn reduce_over_many_times_matches_oracle() {
+    let mut rng = Rng(0x005e_ed0f_7135);
+    let rows: Vec<Row> = (0..300)
+        .map(|i| {
+            vec![
+                ts(1_000 + i * 10),
+                s(["a", "b", "c", "d"][rng.next(4) as usize]),
+                if rng.next(6) == 0 {
+                    Datum::Null
+                } else {
+                    int(rng.next(20) as i64 - 5)
+                },
+            ]
+        })
+        .collect();
+    watermarked_reduce_matches_oracle(rows, &[(1, 1), (1, 7), (4, 3)]);
+}
+
 /// Flow control (`render/flow.rs`) under skew: almost every row goes to one worker's
 /// `Reduce`, so the other workers' sources run ahead of it by far more than the flow
 /// bound (the rows span 400 s of event time) and wait for it; the run neither stalls
 /// nor changes the result.
 #[test]
 fn a_skewed_aggregate_with_sources_waiting_matches_oracle() {
-    let env = Env::new();
     let mut rng = Rng(0x00f1_0c0d);
     let rows: Vec<Row> = (0..40_000)
         .map(|i| {
@@ -261,42 +267,7 @@ fn a_skewed_aggregate_with_sources_waiting_matches_oracle() {
             vec![ts(i * 10), key, int(rng.next(100) as i64)]
         })
         .collect();
-    let t = env.table_with(
-        "skewed",
-        &[
-            ("ts", SqlType::Timestamp),
-            ("g", SqlType::Varchar),
-            ("v", SqlType::BigInt),
-        ],
-        rows.clone(),
-        vec![],
-        Some(sluice_catalogs::Watermark {
-            column: 0,
-            delay_ms: 0,
-        }),
-        &[],
-    );
-    let plan = collect(sluice_compiler::lower::reduce(
-        scan(&t),
-        vec![1],
-        all_aggs(2),
-    ));
-    let mut groups: BTreeMap<Datum, Vec<Datum>> = BTreeMap::new();
-    for r in &rows {
-        groups.entry(r[1].clone()).or_default().push(r[2].clone());
-    }
-    let expected: Vec<Row> = groups
-        .into_iter()
-        .map(|(g, vals)| std::iter::once(g).chain(oracle_aggs(&vals)).collect())
-        .collect();
-    for workers in [2, 4] {
-        let out = env.run_with(&plan, workers, 64).unwrap();
-        assert_eq!(
-            sorted(out.collected[0].rows.clone()),
-            expected,
-            "{workers} workers"
-        );
-    }
+    watermarked_reduce_matches_oracle(rows, &[(2, 64), (4, 64)]);
 }
 
 #[test]
