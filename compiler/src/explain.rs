@@ -827,15 +827,21 @@ fn physical_node(
             group_by,
             aggs,
             strategies,
+            preaggregate,
         } => {
             let names = input_names(input);
             let strategies: Vec<&str> = strategies.iter().map(|s| s.name()).collect();
             let _ = write!(
                 out,
-                "Reduce: group_by={} aggs={} strategies=[{}]",
+                "Reduce: group_by={} aggs={} strategies=[{}]{}",
                 bracket_columns(group_by, &names),
                 agg_list(aggs, &names),
-                strategies.join(", ")
+                strategies.join(", "),
+                if *preaggregate {
+                    " preaggregate=per-batch"
+                } else {
+                    ""
+                }
             );
         }
         PhysicalPlan::HashJoin {

@@ -27,6 +27,7 @@ pub mod expr;
 pub mod instance;
 pub mod limits;
 pub mod parse;
+pub mod partial;
 pub mod physical;
 pub mod placement;
 pub mod plan;

@@ -542,12 +542,16 @@ pub fn interval_bound(
 /// A [`PhysicalPlan::Reduce`] of `input`, with each aggregate's state strategy
 /// decided by [`agg_strategies`].
 pub fn reduce(input: PhysicalPlan, group_by: Vec<usize>, aggs: Vec<AggregateCall>) -> PhysicalPlan {
-    let strategies = agg_strategies(&aggs, &input.schema().types(), !is_updating(&input));
+    let types = input.schema().types();
+    let strategies = agg_strategies(&aggs, &types, !is_updating(&input));
+    let preaggregate = crate::placement::is_columnar(&input)
+        && crate::partial::preaggregable(&aggs, &strategies, &types);
     PhysicalPlan::Reduce {
         input: Box::new(input),
         group_by,
         aggs,
         strategies,
+        preaggregate,
     }
 }
 
@@ -937,7 +941,7 @@ mod tests {
         t.watermark = None;
         let plan = tumble_agg(&t);
         insta::assert_snapshot!(lowered(&plan), @r"
-        Reduce: group_by=[o_custkey, window_start, window_end] aggs=[SUM(o_price)] strategies=[accumulate] device=cpu(stateful) [state: one running state per group]
+        Reduce: group_by=[o_custkey, window_start, window_end] aggs=[SUM(o_price)] strategies=[accumulate] preaggregate=per-batch device=cpu(stateful) [state: one running state per group]
           Calc: project=[o_custkey, window_start, window_end, o_price] device=cpu(columns only) [stateless]
             WindowAssign: TUMBLE(time_col=o_ts, size=INTERVAL '60000' MILLISECOND) [stateless]
               Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
@@ -958,7 +962,7 @@ mod tests {
         );
         let plan = aggregate(w, vec![1, 5], vec![count_star()]);
         insta::assert_snapshot!(lowered(&plan), @r"
-        Reduce: group_by=[o_custkey, window_end] aggs=[COUNT(*)] strategies=[accumulate] device=cpu(stateful) [state: one running state per group]
+        Reduce: group_by=[o_custkey, window_end] aggs=[COUNT(*)] strategies=[accumulate] preaggregate=per-batch device=cpu(stateful) [state: one running state per group]
           WindowAssign: HOP(time_col=o_ts, slide=INTERVAL '10' MILLISECOND, size=INTERVAL '20' MILLISECOND) [stateless]
             Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
         ");

@@ -333,6 +333,12 @@ pub enum PhysicalPlan {
         /// How each aggregate keeps its state (one per `aggs` entry), decided by
         /// [`crate::lower::reduce`].
         strategies: Vec<AggStrategy>,
+        /// Set by [`crate::lower::reduce`] when every aggregate keeps a running state
+        /// and the input is columnar: each input batch is grouped where it was read
+        /// and one partial row per (batch, group) is exchanged ([`crate::partial`]).
+        /// The state is the same either way.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        preaggregate: bool,
     },
     /// Equi-join on arranged keys (both sides exchanged by key hash), then `residual` on
     /// the joined row; outer kinds add NULL-padded unmatched rows. NULL keys never match.

@@ -22,9 +22,10 @@
 //! Aggregates: group-by with `COUNT`, `SUM`, `MIN`, `MAX`, `AVG` (not `DISTINCT`) on
 //! `INT`/`BIGINT`/`DATE`/`TIMESTAMP` keys (one key column) or a `VARCHAR` key (through
 //! dictionary codes) and integer arguments. Joins: the probe of an equi-join on one
-//! integer key. These are exposed as kernels; in this version the differential
-//! `Reduce`/`HashJoin` operators run on rows, so the runtime places only batch `Calc`
-//! stages, and EXPLAIN says so for the stateful ones.
+//! integer key. The stateful operators themselves run on rows; what the runtime places
+//! is each batch `Calc` stage and each batch's pre-aggregation below a `Reduce` marked
+//! `preaggregate` (`device=cpu(stateful; pre-aggregation group-by kernel eligible)`
+//! when the group-by kernel can compute its partial states).
 
 use crate::expr::{AggFunc, AggregateCall, BinaryOp, ScalarExpr};
 use crate::physical::PhysicalPlan;
@@ -280,6 +281,21 @@ pub fn gpu_eligibility(plan: &PhysicalPlan) -> GpuEligibility {
                 project.as_deref(),
                 &types,
             ))
+        }
+        PhysicalPlan::Reduce {
+            input,
+            group_by,
+            aggs,
+            preaggregate: true,
+            ..
+        } => {
+            let types = input.schema().types();
+            match aggregate_gpu_support(group_by, aggs, &types) {
+                Ok(()) => GpuEligibility::Cpu(
+                    "stateful; pre-aggregation group-by kernel eligible".to_string(),
+                ),
+                Err(_) => GpuEligibility::Cpu("stateful".to_string()),
+            }
         }
         PhysicalPlan::Reduce {
             input,

@@ -224,8 +224,11 @@ pub fn source_id(table: &TableDescriptor) -> String {
 /// option values of the tables below it left out).
 pub fn operator_id(node: &PhysicalPlan) -> String {
     fn scrub(p: &mut PhysicalPlan) {
-        if let PhysicalPlan::Source { table, .. } = p {
-            *table = without_secrets(table);
+        match p {
+            PhysicalPlan::Source { table, .. } => *table = without_secrets(table),
+            // How the input reaches the state does not change the state.
+            PhysicalPlan::Reduce { preaggregate, .. } => *preaggregate = false,
+            _ => {}
         }
         for i in p.inputs_mut() {
             scrub(i);

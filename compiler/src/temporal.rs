@@ -220,8 +220,27 @@ pub fn format_java(ms: i64, pattern: &str, out: &mut String) -> Result<(), Strin
         }
         let n = b[i..].iter().take_while(|&&x| x == c).count();
         i += n;
+        // Zero-padded to `n` digits; small non-negative values (every field but a
+        // year past 9999) without the formatting machinery, which was a tenth of a
+        // `GROUP BY DATE_FORMAT(…)` job's CPU.
         let num = |out: &mut String, v: i64| {
-            let _ = write!(out, "{v:0n$}");
+            if (0..10_000).contains(&v) && n <= 4 {
+                let digits = [v / 1000, v / 100 % 10, v / 10 % 10, v % 10];
+                let used = if v >= 1000 {
+                    4
+                } else if v >= 100 {
+                    3
+                } else if v >= 10 {
+                    2
+                } else {
+                    1
+                };
+                for d in &digits[4 - used.max(n)..] {
+                    out.push(char::from(b'0' + *d as u8));
+                }
+            } else {
+                let _ = write!(out, "{v:0n$}");
+            }
         };
         match c {
             'y' => {

@@ -154,6 +154,13 @@ fn explain_physical_shows_each_aggregates_state_strategy() {
            WHERE A.id = B.auction AND B.dateTime BETWEEN A.dateTime AND A.expires GROUP BY A.id, A.category) Q \
          GROUP BY Q.category"
     ));
+    // q17's shape: every aggregate keeps a running state and the input is columnar, so
+    // each batch is pre-aggregated before the exchange; with one integer key the GPU
+    // group-by kernel can compute the partial states.
+    insta::assert_snapshot!(physical(
+        "SELECT auction, count(*), count(*) filter (where price < 10000), min(price), \
+         max(dateTime), avg(price), sum(price) FROM bid GROUP BY auction"
+    ));
 }
 
 /// Nexmark q6 (average selling price per seller over its last 10 closed auctions): the

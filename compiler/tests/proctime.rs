@@ -37,7 +37,7 @@ fn a_processing_time_tumble_binds_and_is_not_folded() {
     insta::assert_snapshot!(compiled(&sql).explain(ExplainStage::Physical), @r"
     -- query 1: SELECT
     Calc: project=[user_id, $agg0 AS n, window_start, window_end] device=cpu(row stage) [stateless]
-      Reduce: group_by=[user_id, window_start, window_end] aggs=[COUNT(*)] strategies=[accumulate] device=cpu(stateful) [state: one running state per group]
+      Reduce: group_by=[user_id, window_start, window_end] aggs=[COUNT(*)] strategies=[accumulate] preaggregate=per-batch device=cpu(stateful) [state: one running state per group]
         Calc: project=[user_id, window_start, window_end] device=cpu(columns only) [stateless]
           WindowAssign: TUMBLE(time_col=p, size=INTERVAL '10000' MILLISECOND) [stateless]
             Calc: project=[user_id, PROCTIME() AS p] device=cpu(PROCTIME) [stateless]

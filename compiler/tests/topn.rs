@@ -128,7 +128,7 @@ fn strategy_follows_the_input() {
     Calc: project=[auction, n, $row_number AS rn] device=cpu(row stage) [stateless]
       TopK: Retracting partition_by=[auction] order_by=[n DESC] limit=3 row_number [state: all rows per partition]
         Calc: project=[auction, $agg0 AS n] device=cpu(row stage) [stateless]
-          Reduce: group_by=[auction, bidder] aggs=[COUNT(*)] strategies=[accumulate] device=cpu(stateful) [state: one running state per group]
+          Reduce: group_by=[auction, bidder] aggs=[COUNT(*)] strategies=[accumulate] preaggregate=per-batch device=cpu(stateful) [state: one running state per group]
             Calc: project=[auction, bidder] device=cpu(columns only) [stateless]
               Source: bid projection=[auction, bidder, dateTime] [stateless]
     ");

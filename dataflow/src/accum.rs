@@ -241,6 +241,80 @@ impl Running {
     }
 }
 
+impl Aggregates {
+    /// The partial row of one input row (`sluice_compiler::partial`): its group
+    /// columns, one row, and per aggregate the partial state of the row's value alone.
+    /// What a pre-aggregation of a batch holding only this row would produce.
+    pub(crate) fn partial_of_row(&self, row: &[Datum], group_by: &[usize]) -> Row {
+        let mut out: Row = group_by
+            .iter()
+            .map(|&c| row.get(c).cloned().unwrap_or(Datum::Null))
+            .collect();
+        out.push(Datum::Int(1));
+        for call in &self.calls {
+            let value = call.arg.and_then(|a| row.get(a)).unwrap_or(&Datum::Null);
+            let present = call.arg.is_none() || !value.is_null();
+            match call.func {
+                AggFunc::Count => out.push(Datum::Int(i64::from(present))),
+                AggFunc::Sum | AggFunc::Avg => {
+                    let sum = match value {
+                        Datum::Int(v) | Datum::Interval(v) => i128::from(*v),
+                        Datum::Decimal(v) => *v,
+                        _ => 0,
+                    };
+                    out.push(Datum::Decimal(sum));
+                    out.push(Datum::Int(i64::from(present)));
+                }
+                AggFunc::Min | AggFunc::Max => out.push(value.clone()),
+            }
+        }
+        out
+    }
+
+    /// Folds a partial row's aggregate columns (`partial`: everything after its group
+    /// columns and row count), with multiplicity `diff`, into running states: the
+    /// states as if `update_states` had seen each row the partial row stands for.
+    pub(crate) fn merge_partial(
+        &self,
+        states: &mut [AggState],
+        partial: &[Datum],
+        diff: isize,
+    ) -> Result<(), String> {
+        let n = diff as i128;
+        let int = |d: Option<&Datum>| match d {
+            Some(Datum::Int(v)) => Ok(i128::from(*v)),
+            other => Err(format!("a partial row holds {other:?} for a count")),
+        };
+        let mut cols = partial.iter();
+        for (call, state) in self.calls.iter().zip(states.iter_mut()) {
+            let AggState::Running(running) = state else {
+                return Err("a pre-aggregated Reduce keeps only running states".to_string());
+            };
+            match (call.func, running) {
+                (AggFunc::Count, Running::Count(c)) => *c += int(cols.next())? * n,
+                (AggFunc::Sum | AggFunc::Avg, Running::Sum { sum, n: count }) => {
+                    let s = match cols.next() {
+                        Some(Datum::Decimal(v)) => *v,
+                        other => return Err(format!("a partial row holds {other:?} for a sum")),
+                    };
+                    *sum = s
+                        .checked_mul(n)
+                        .and_then(|d| sum.checked_add(d))
+                        .ok_or("overflow in SUM")?;
+                    *count += int(cols.next())? * n;
+                }
+                (AggFunc::Min | AggFunc::Max, running) => match cols.next() {
+                    Some(Datum::Null) => {}
+                    Some(v) => running.apply(v, n)?,
+                    None => return Err("a partial row is too short".to_string()),
+                },
+                _ => return Err("a partial row does not match its aggregates".to_string()),
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The state of one aggregate of a `Reduce`, of the kind its [`AggStrategy`] names.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) enum AggState {

@@ -452,3 +452,120 @@ fn calc_after_a_stateful_operator_runs_on_rows() {
         "{err:?}"
     );
 }
+
+/// Every aggregate that keeps a running state, over column `arg` (and `MAX` of `time`).
+fn running_aggs(arg: usize, time: usize) -> Vec<AggregateCall> {
+    vec![
+        agg(AggFunc::Count, None, false, SqlType::BigInt),
+        agg(AggFunc::Count, Some(arg), false, SqlType::BigInt),
+        agg(AggFunc::Sum, Some(arg), false, SqlType::BigInt),
+        agg(AggFunc::Avg, Some(arg), false, SqlType::Double),
+        agg(AggFunc::Min, Some(arg), false, SqlType::BigInt),
+        agg(AggFunc::Max, Some(arg), false, SqlType::BigInt),
+        agg(AggFunc::Max, Some(time), false, SqlType::Timestamp),
+    ]
+}
+
+/// Pre-aggregation (`sluice_compiler::partial`): a `Reduce` whose aggregates all keep
+/// running states over a source is planned `preaggregate`, each batch grouped by the
+/// columnar kernels and merged as partial rows. Grouped by a string, by an integer
+/// with NULL keys (the fixed-width path), by both (the packed-row path) and by nothing,
+/// at several worker counts and batch sizes (each batch its own time), its result is
+/// the row-by-row `Reduce`'s, and for the string key the from-scratch oracle's.
+#[test]
+fn a_preaggregated_reduce_matches_the_row_by_row_one_and_the_oracle() {
+    let env = Env::new();
+    let mut rng = Rng(0x0bad_cafe_f00d);
+    let rows: Vec<Row> = (0..2_000)
+        .map(|i| {
+            let k = if rng.next(9) == 0 {
+                Datum::Null
+            } else {
+                int(rng.next(5) as i64 - 2)
+            };
+            let v = if rng.next(6) == 0 {
+                Datum::Null
+            } else {
+                int(rng.next(1_000) as i64 - 400)
+            };
+            vec![
+                ts(i * 7),
+                s(["a", "b", "c", "d"][rng.next(4) as usize]),
+                k,
+                v,
+            ]
+        })
+        .collect();
+    let t = env.table_with(
+        "timed",
+        &[
+            ("ts", SqlType::Timestamp),
+            ("g", SqlType::Varchar),
+            ("k", SqlType::BigInt),
+            ("v", SqlType::BigInt),
+        ],
+        rows.clone(),
+        vec![],
+        Some(sluice_catalogs::Watermark {
+            column: 0,
+            delay_ms: 0,
+        }),
+        &[],
+    );
+    for group_by in [vec![1], vec![2], vec![2, 1], vec![]] {
+        let plan = sluice_compiler::lower::reduce(scan(&t), group_by.clone(), running_aggs(3, 0));
+        let PhysicalPlan::Reduce {
+            preaggregate: true, ..
+        } = &plan
+        else {
+            panic!("not pre-aggregated: {plan:?}");
+        };
+        let mut by_rows = plan.clone();
+        if let PhysicalPlan::Reduce { preaggregate, .. } = &mut by_rows {
+            *preaggregate = false;
+        }
+        let expected = sorted(
+            env.run_with(&collect(by_rows), 1, 1).unwrap().collected[0]
+                .rows
+                .clone(),
+        );
+        assert!(!expected.is_empty());
+        for (workers, batch) in [(1, 1), (1, 64), (2, 7), (4, 500)] {
+            let out = env
+                .run_with(&collect(plan.clone()), workers, batch)
+                .unwrap();
+            assert_eq!(
+                sorted(out.collected[0].rows.clone()),
+                expected,
+                "group by {group_by:?}, {workers} workers, batches of {batch}"
+            );
+        }
+        if group_by == [1] {
+            let mut groups: BTreeMap<Datum, Vec<&Row>> = BTreeMap::new();
+            for r in &rows {
+                groups.entry(r[1].clone()).or_default().push(r);
+            }
+            let oracle: Vec<Row> = groups
+                .into_iter()
+                .map(|(g, rs)| {
+                    let vals: Vec<Datum> = rs.iter().map(|r| r[3].clone()).collect();
+                    let all = oracle_aggs(&vals);
+                    let last = rs.iter().map(|r| r[0].clone()).max().unwrap_or(Datum::Null);
+                    // `oracle_aggs` is COUNT(*), COUNT, COUNT(DISTINCT), SUM,
+                    // SUM(DISTINCT), AVG, MIN, MAX.
+                    vec![
+                        g,
+                        all[0].clone(),
+                        all[1].clone(),
+                        all[3].clone(),
+                        all[5].clone(),
+                        all[6].clone(),
+                        all[7].clone(),
+                        last,
+                    ]
+                })
+                .collect();
+            assert_eq!(expected, oracle);
+        }
+    }
+}

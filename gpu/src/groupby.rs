@@ -220,6 +220,16 @@ pub(crate) fn check_inputs(keys: &ArrayRef, aggs: &[AggInput]) -> Result<(), Ker
 
 /// The CPU twin of the GPU group-by: hash aggregation on the host.
 pub fn group_by_cpu(keys: &ArrayRef, aggs: &[AggInput]) -> Result<GroupByOutput, KernelError> {
+    let (states, k) = group_states_cpu(keys, aggs)?;
+    finalize(states, keys, &k.dictionary, aggs)
+}
+
+/// The CPU twin of the GPU group-by's accumulation: the per-group states, and the keys
+/// as integers (with the dictionary of a string key).
+pub(crate) fn group_states_cpu(
+    keys: &ArrayRef,
+    aggs: &[AggInput],
+) -> Result<(GroupStates, IntKeys), KernelError> {
     check_inputs(keys, aggs)?;
     let k = int_keys(keys)?;
     let args = aggs
@@ -262,7 +272,78 @@ pub fn group_by_cpu(keys: &ArrayRef, aggs: &[AggInput]) -> Result<GroupByOutput,
             }
         }
     }
-    finalize(states, keys, &k.dictionary, aggs)
+    Ok((states, k))
+}
+
+/// The partial batch of a pre-aggregation (layout: `sluice_compiler::partial`, one key
+/// column of the key's type) from accumulated states: both devices' group-by states
+/// become partial rows here, groups in the states' order.
+pub(crate) fn partial_from_states(
+    states: &GroupStates,
+    keys: &ArrayRef,
+    dictionary: &Option<Vec<String>>,
+    aggs: &[AggInput],
+    schema: arrow::datatypes::SchemaRef,
+) -> Result<arrow::array::RecordBatch, KernelError> {
+    let key_array: ArrayRef = match dictionary {
+        Some(d) => Arc::new(
+            states
+                .keys
+                .iter()
+                .map(|k| k.and_then(|c| d.get(c as usize).cloned()))
+                .collect::<StringArray>(),
+        ),
+        None => cast_back(
+            Arc::new(states.keys.iter().copied().collect::<Int64Array>()),
+            keys.data_type(),
+        )?,
+    };
+    let rows: Vec<i64> = states.rows.iter().map(|r| *r as i64).collect();
+    let mut out: Vec<ArrayRef> = vec![key_array, Arc::new(Int64Array::from(rows.clone()))];
+    for (a, agg) in aggs.iter().enumerate() {
+        let st = &states.states[a];
+        match agg.func {
+            AggFunc::Count if agg.arg.is_none() => {
+                out.push(Arc::new(Int64Array::from(rows.clone())))
+            }
+            AggFunc::Count => out.push(Arc::new(
+                st.iter().map(|s| s.count as i64).collect::<Int64Array>(),
+            )),
+            AggFunc::Sum | AggFunc::Avg => {
+                out.push(sluice_columnar::sum_array(
+                    st.iter().map(|s| s.sum).collect(),
+                )?);
+                out.push(Arc::new(
+                    st.iter().map(|s| s.count as i64).collect::<Int64Array>(),
+                ));
+            }
+            AggFunc::Min | AggFunc::Max => {
+                let ints: Int64Array = st
+                    .iter()
+                    .map(|s| {
+                        (s.count > 0).then_some(if agg.func == AggFunc::Min {
+                            s.min
+                        } else {
+                            s.max
+                        })
+                    })
+                    .collect();
+                let dt = agg
+                    .arg
+                    .as_ref()
+                    .map(|a| a.data_type().clone())
+                    .unwrap_or(DataType::Int64);
+                out.push(cast_back(Arc::new(ints), &dt)?);
+            }
+        }
+    }
+    let n = states.keys.len();
+    arrow::array::RecordBatch::try_new_with_options(
+        schema,
+        out,
+        &arrow::array::RecordBatchOptions::new().with_row_count(Some(n)),
+    )
+    .map_err(|e| internal(format!("partial batch: {e}")))
 }
 
 /// Builds the output arrays from accumulated states (shared by both devices).
@@ -361,6 +442,50 @@ pub(crate) fn finalize(
         keys: key_array,
         aggs: out,
     })
+}
+
+/// The group-by kernel's inputs for a pre-aggregation: the one key column and each
+/// aggregate's argument column (`None` when a column is missing).
+pub(crate) fn agg_inputs(
+    batch: &arrow::array::RecordBatch,
+    group_by: &[usize],
+    aggs: &[sluice_compiler::AggregateCall],
+) -> Option<(ArrayRef, Vec<AggInput>)> {
+    let keys = Arc::clone(batch.columns().get(*group_by.first()?)?);
+    let inputs = aggs
+        .iter()
+        .map(|a| {
+            Some(AggInput {
+                func: a.func,
+                arg: match a.arg {
+                    Some(c) => Some(Arc::clone(batch.columns().get(c)?)),
+                    None => None,
+                },
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some((keys, inputs))
+}
+
+/// The CPU twin of the GPU pre-aggregation: the group-by's states accumulated on the
+/// host ([`group_states_cpu`]) and turned into partial rows by the same code as the
+/// GPU's. `Ok(None)` when the shape is not the group-by kernel's (see
+/// `sluice_compiler::placement::aggregate_gpu_support`).
+pub fn partial_aggregate_twin(
+    batch: &arrow::array::RecordBatch,
+    group_by: &[usize],
+    aggs: &[sluice_compiler::AggregateCall],
+    input_types: &[sluice_catalogs::SqlType],
+) -> Result<Option<arrow::array::RecordBatch>, KernelError> {
+    if sluice_compiler::placement::aggregate_gpu_support(group_by, aggs, input_types).is_err() {
+        return Ok(None);
+    }
+    let Some((keys, inputs)) = agg_inputs(batch, group_by, aggs) else {
+        return Ok(None);
+    };
+    let (states, k) = group_states_cpu(&keys, &inputs)?;
+    let schema = sluice_columnar::partial_schema(input_types, group_by, aggs).to_arrow();
+    partial_from_states(&states, &keys, &k.dictionary, &inputs, schema).map(Some)
 }
 
 /// An `Int64` array back in the integer type `dt` it was widened from.

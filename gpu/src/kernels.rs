@@ -13,8 +13,9 @@
 use crate::codegen::{generate_calc, CalcProgram};
 use crate::device::{GpuDevice, GpuError};
 use crate::groupby::{
-    check_inputs, finalize, group_by_cpu, int_keys, int_values, join_inputs, join_probe_cpu,
-    AggInput, GroupByOutput, JoinMatches,
+    agg_inputs, check_inputs, finalize, group_by_cpu, int_keys, int_values, join_inputs,
+    join_probe_cpu, partial_from_states, AggInput, GroupByOutput, GroupStates, IntKeys,
+    JoinMatches,
 };
 use crate::placement::{place, GpuConfig};
 use arrow::array::{
@@ -26,7 +27,7 @@ use arrow::compute::filter;
 use sluice_catalogs::{Schema, SqlType};
 use sluice_columnar::{normalize, ColumnarKernels, CpuKernels, Device, DeviceMetrics, KernelError};
 use sluice_compiler::placement::calc_gpu_support;
-use sluice_compiler::{AggFunc, ScalarExpr};
+use sluice_compiler::{AggFunc, AggregateCall, ScalarExpr};
 use std::collections::{HashMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -322,6 +323,16 @@ impl GpuKernels {
         keys: &ArrayRef,
         aggs: &[AggInput],
     ) -> Result<Result<GroupByOutput, KernelError>, GpuError> {
+        let (states, k) = self.group_states_gpu(keys, aggs)?;
+        Ok(finalize(states, keys, &k.dictionary, aggs))
+    }
+
+    /// The group-by's accumulation on the GPU: per-group states and the integer keys.
+    fn group_states_gpu(
+        &self,
+        keys: &ArrayRef,
+        aggs: &[AggInput],
+    ) -> Result<(GroupStates, IntKeys), GpuError> {
         let dev = self.device()?;
         let k = int_keys(keys).map_err(|e| GpuError::Unsupported(e.to_string()))?;
         let key_array = Int64Array::new(
@@ -355,7 +366,55 @@ impl GpuKernels {
             }
         }
         let states = guarded(|| dev.run_group_by(&key_array, &args))?;
-        Ok(finalize(states, keys, &k.dictionary, aggs))
+        Ok((states, k))
+    }
+
+    /// The pre-aggregation of one batch with the group-by kernel: the GPU's group
+    /// states as partial rows. `Ok(None)` when the shape is not the kernel's (more than
+    /// one key, non-integer arguments) or placement keeps the batch on the CPU.
+    fn partial_aggregate_gpu(
+        &self,
+        batch: &RecordBatch,
+        group_by: &[usize],
+        aggs: &[AggregateCall],
+        input_types: &[SqlType],
+        metrics: &DeviceMetrics,
+    ) -> Result<Option<RecordBatch>, KernelError> {
+        let rows = batch.num_rows();
+        if !self.config.wants_gpu()
+            || sluice_compiler::placement::aggregate_gpu_support(group_by, aggs, input_types)
+                .is_err()
+        {
+            return Ok(None);
+        }
+        let decision = place(
+            &self.config,
+            Ok(()),
+            self.availability()
+                .as_ref()
+                .map(|_| ())
+                .map_err(String::as_str),
+            rows,
+        );
+        if decision.device != Device::Gpu {
+            return Ok(None);
+        }
+        let (keys, inputs) = match agg_inputs(batch, group_by, aggs) {
+            Some(x) => x,
+            None => return Ok(None),
+        };
+        match self.group_states_gpu(&keys, &inputs) {
+            Ok((states, k)) => {
+                metrics.add_rows(Device::Gpu, rows as u64);
+                let schema = sluice_columnar::partial_schema(input_types, group_by, aggs);
+                partial_from_states(&states, &keys, &k.dictionary, &inputs, schema.to_arrow())
+                    .map(Some)
+            }
+            Err(e) => {
+                self.fallback(&e, Some(metrics));
+                Ok(None)
+            }
+        }
     }
 
     /// Hash-join probe on one integer key: every `(probe row, build row)` pair with
@@ -497,6 +556,21 @@ impl ColumnarKernels for GpuKernels {
         metrics: &DeviceMetrics,
     ) -> Result<RecordBatch, KernelError> {
         self.calc_placed(predicate, project, batch, input, output, Some(metrics))
+    }
+
+    fn partial_aggregate(
+        &self,
+        batch: &RecordBatch,
+        group_by: &[usize],
+        aggs: &[AggregateCall],
+        input_types: &[SqlType],
+        metrics: &DeviceMetrics,
+    ) -> Result<RecordBatch, KernelError> {
+        if let Some(b) = self.partial_aggregate_gpu(batch, group_by, aggs, input_types, metrics)? {
+            return Ok(b);
+        }
+        self.cpu
+            .partial_aggregate(batch, group_by, aggs, input_types, metrics)
     }
 }
 

@@ -38,7 +38,10 @@ pub mod kernels;
 pub mod placement;
 
 pub use device::{GpuDevice, GpuError};
-pub use groupby::{group_by_cpu, join_probe_cpu, AggInput, AggState, GroupByOutput, JoinMatches};
+pub use groupby::{
+    group_by_cpu, join_probe_cpu, partial_aggregate_twin, AggInput, AggState, GroupByOutput,
+    JoinMatches,
+};
 pub use kernels::{device as gpu_device, gpu_available, gpu_name, GpuKernels};
 pub use placement::{place, Decision, GpuConfig, GpuMode, GPU_MIN_BATCH_ROWS};
 pub use sluice_columnar::{

@@ -15,11 +15,11 @@ use arrow::array::{
 use proptest::prelude::*;
 use sluice_catalogs::{Field, Schema, SqlType};
 use sluice_compiler::placement::expr_gpu_support;
-use sluice_compiler::{AggFunc, BinaryOp, Datum, ScalarExpr, F64};
+use sluice_compiler::{AggFunc, AggregateCall, BinaryOp, Datum, ScalarExpr, F64};
 use sluice_gpu::codegen::{generate_calc, sanity_check};
 use sluice_gpu::{
-    batch_to_rows, gpu_available, group_by_cpu, join_probe_cpu, AggInput, ColumnarKernels,
-    CpuKernels, DeviceMetrics, GpuConfig, GpuKernels, GpuMode,
+    batch_to_rows, gpu_available, group_by_cpu, join_probe_cpu, partial_aggregate_twin, AggInput,
+    ColumnarKernels, CpuKernels, DeviceMetrics, GpuConfig, GpuKernels, GpuMode,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -322,6 +322,42 @@ proptest! {
             }
         }
         prop_assert_eq!(got, want);
+    }
+
+    /// Pre-aggregation (the partial rows below a `Reduce`): the CPU kernels, the CPU
+    /// twin of the GPU's (group-by states turned into partial rows by the GPU path's
+    /// host code) and forced GPU kernels (with a GPU; else their fallback) give the
+    /// same partial rows, in any group order.
+    #[test]
+    fn partial_aggregates_agree_on_every_device(seed in 1u64..u64::MAX, rows in 1usize..300, key in 0usize..3) {
+        let mut rng = Rng(seed);
+        let b = batch(&mut rng, rows);
+        let types = TYPES.to_vec();
+        let group_by = [[1usize], [4], [5]][key];
+        let call = |func, arg| AggregateCall { func, arg, distinct: false, ty: SqlType::BigInt };
+        let aggs = vec![
+            call(AggFunc::Count, None),
+            call(AggFunc::Count, Some(2)),
+            call(AggFunc::Sum, Some(0)),
+            call(AggFunc::Avg, Some(1)),
+            call(AggFunc::Min, Some(4)),
+            call(AggFunc::Max, Some(0)),
+        ];
+        let partial_types = sluice_compiler::partial::partial_types(&types, &group_by, &aggs);
+        let rows_of = |b: &RecordBatch| {
+            let mut r = batch_to_rows(b, &partial_types).unwrap();
+            r.sort();
+            r
+        };
+        let metrics = DeviceMetrics::new();
+        let cpu = rows_of(&CpuKernels.partial_aggregate(&b, &group_by, &aggs, &types, &metrics).unwrap());
+        let twin = partial_aggregate_twin(&b, &group_by, &aggs, &types).unwrap();
+        prop_assert!(twin.is_some(), "the group-by kernel takes this shape");
+        prop_assert_eq!(&rows_of(&twin.unwrap()), &cpu);
+        let gpu = forced().partial_aggregate(&b, &group_by, &aggs, &types, &metrics).unwrap();
+        prop_assert_eq!(&rows_of(&gpu), &cpu);
+        // Every input row is counted once per call, on the device that took it.
+        prop_assert_eq!(metrics.rows_cpu() + metrics.rows_gpu(), 2 * b.num_rows() as u64);
     }
 
     /// GPU group-by and join probe against their CPU twins (skipped without a GPU).

@@ -170,7 +170,60 @@ impl<'s> Context<'s> {
 
     /// Renders `plan` as rows, returning its oks (errs go to `self.errs`).
     pub(crate) fn render(&mut self, plan: &PhysicalPlan) -> Rows<'s> {
-        match self.render_any(plan) {
+        let rendered = self.render_any(plan);
+        self.rows_of(rendered, plan)
+    }
+
+    /// The pre-aggregation of a `Reduce`'s input (see `reduce`): each batch grouped by
+    /// the columnar kernels into partial rows; an input already in rows (not planned
+    /// so, but handled) becomes one partial row per row.
+    fn render_partial(
+        &mut self,
+        input: Rendered<'s>,
+        group_by: &[usize],
+        aggs: &[sluice_compiler::AggregateCall],
+        types: &[sluice_catalogs::SqlType],
+    ) -> Rows<'s> {
+        match input {
+            Rendered::Batches(batches) => {
+                let kernels = self.kernels.clone();
+                let progress = self.progress.clone();
+                let partial_types = sluice_compiler::partial::partial_types(types, group_by, aggs);
+                let (group_by, aggs, types) = (group_by.to_vec(), aggs.to_vec(), types.to_vec());
+                let (rows, errs) = fallible_operator(
+                    batches,
+                    "PartialAggregate",
+                    move |b: TimedBatch, oks, errs| {
+                        let partial = kernels
+                            .partial_aggregate(
+                                &b.batch,
+                                &group_by,
+                                &aggs,
+                                &types,
+                                progress.device_metrics(),
+                            )
+                            .map_err(|e| crate::convert::kernel_error("PartialAggregate", e))
+                            .and_then(|p| batch_to_rows(&p, &partial_types, "PartialAggregate"));
+                        match partial {
+                            Ok(rows) => oks.extend(rows.into_iter().map(|r| (r, b.time, 1))),
+                            Err(e) => errs.push((e, b.time, 1)),
+                        }
+                    },
+                );
+                self.errs.push(errs);
+                rows.as_collection()
+            }
+            Rendered::Rows(rows) => {
+                let aggregates = crate::accum::Aggregates::new(aggs, types);
+                let group_by = group_by.to_vec();
+                rows.map(move |row| aggregates.partial_of_row(&row, &group_by))
+            }
+        }
+    }
+
+    /// A rendered `plan` as rows.
+    fn rows_of(&mut self, rendered: Rendered<'s>, plan: &PhysicalPlan) -> Rows<'s> {
+        match rendered {
             Rendered::Rows(rows) => rows,
             Rendered::Batches(batches) => {
                 let types = plan.schema().types();
@@ -264,6 +317,16 @@ impl<'s> Context<'s> {
         plan: &PhysicalPlan,
         frees_by_event_time: bool,
     ) -> (Rows<'s>, Option<flow::FlowConsumer>) {
+        let (rendered, consumer) = self.render_fed_any(plan, frees_by_event_time);
+        (self.rows_of(rendered, plan), consumer)
+    }
+
+    /// [`Context::render_fed`], leaving a columnar input as batches.
+    fn render_fed_any(
+        &mut self,
+        plan: &PhysicalPlan,
+        frees_by_event_time: bool,
+    ) -> (Rendered<'s>, Option<flow::FlowConsumer>) {
         fn one_source_statelessly(plan: &PhysicalPlan) -> bool {
             match plan {
                 PhysicalPlan::Source { .. } => true,
@@ -274,7 +337,7 @@ impl<'s> Context<'s> {
             }
         }
         self.last_source = None;
-        let rows = self.render(plan);
+        let rows = self.render_any(plan);
         let consumer = self
             .last_source
             .take()
@@ -340,20 +403,29 @@ impl<'s> Context<'s> {
                 group_by,
                 aggs,
                 strategies,
+                preaggregate,
             } => {
                 let types = input.schema().types();
                 let state_key = sluice_compiler::state::operator_id(plan);
-                let (rows, flow) = self.render_fed(input, false);
+                let (rows, flow, group_by) = if *preaggregate {
+                    let (input, flow) = self.render_fed_any(input, false);
+                    let rows = self.render_partial(input, group_by, aggs, &types);
+                    (rows, flow, (0..group_by.len()).collect())
+                } else {
+                    let (rows, flow) = self.render_fed(input, false);
+                    (rows, flow, group_by.clone())
+                };
                 reduce::render_reduce(
                     self,
                     &state_key,
                     rows,
                     flow,
                     reduce::ReduceSpec {
-                        group_by: group_by.clone(),
+                        group_by,
                         aggs,
                         strategies,
                         types: &types,
+                        partial: *preaggregate,
                     },
                 )
             }

@@ -14,6 +14,14 @@
 //! drops to zero emits nothing and is freed; a global aggregate's single group always
 //! exists, so its row is produced at time 0 even for empty input.
 //!
+//! **Pre-aggregation.** When the plan marks the `Reduce` `preaggregate` (every state a
+//! running one, the input columnar), each input batch is grouped where it was read by
+//! the columnar kernels (`ColumnarKernels::partial_aggregate`, on the GPU where
+//! placement says so) and the operator receives one *partial row* per (batch, group) —
+//! the group columns, the batch's row count and each aggregate's partial state
+//! (`sluice_compiler::partial`) — which it merges into the group's states: the same
+//! states, from far fewer exchanged rows and hash probes.
+//!
 //! State: per group, the last emitted row and the aggregate states — O(1) for
 //! `Accumulate`, O(distinct values) for `Distinct` and `Ordered`.
 //!
@@ -32,7 +40,7 @@ use crate::errors::ExecutionError;
 use differential_dataflow::Hashable;
 use serde::{Deserialize, Serialize};
 use sluice_catalogs::SqlType;
-use sluice_compiler::{AggStrategy, AggregateCall, Row};
+use sluice_compiler::{AggStrategy, AggregateCall, Datum, Row};
 use std::collections::BTreeMap;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
@@ -50,6 +58,9 @@ pub(crate) struct ReduceSpec<'a> {
     pub(crate) strategies: &'a [AggStrategy],
     /// The input's column types.
     pub(crate) types: &'a [SqlType],
+    /// The input rows are partial rows (`sluice_compiler::partial`) whose group columns
+    /// are `group_by`, which is then `0..k`: merged instead of folded row by row.
+    pub(crate) partial: bool,
 }
 
 /// Updates of one time, with a capability at it.
@@ -98,6 +109,8 @@ pub(crate) fn render_reduce<'s>(
     let strategies = spec.strategies.to_vec();
     let group_by = spec.group_by.clone();
     let global = group_by.is_empty();
+    let partial = spec.partial;
+    let width = group_by.len();
     let exit_after_run = ctx.exit_after_run;
     let route = spec.group_by.clone();
     // Without group columns every row goes to worker 0, which owns the one group.
@@ -272,8 +285,26 @@ pub(crate) fn render_reduce<'s>(
                                     })
                                 }
                             };
-                            group.rows += d;
-                            if let Err(m) = aggregates.update_states(&mut group.states, &row, d) {
+                            let folded = if partial {
+                                // Group columns, the row count, the partial states.
+                                match row.get(width) {
+                                    Some(Datum::Int(n)) => {
+                                        group.rows += *n as Diff * d;
+                                        aggregates.merge_partial(
+                                            &mut group.states,
+                                            &row[width + 1..],
+                                            d,
+                                        )
+                                    }
+                                    other => Err(format!(
+                                        "a partial row holds {other:?} for its row count"
+                                    )),
+                                }
+                            } else {
+                                group.rows += d;
+                                aggregates.update_states(&mut group.states, &row, d)
+                            };
+                            if let Err(m) = folded {
                                 out.push((Err(ExecutionError::eval("Reduce", m)), t, 1));
                             }
                         }

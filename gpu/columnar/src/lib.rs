@@ -26,14 +26,16 @@
 mod convert;
 mod cpu;
 mod metrics;
+mod partial;
 
 pub use convert::{array_value, batch_to_rows, datums_to_array, normalize, rows_to_batch};
 pub use cpu::CpuKernels;
 pub use metrics::{Device, DeviceMetrics};
+pub use partial::{partial_aggregate_cpu, partial_schema, sum_array};
 
 use arrow::array::{ArrayRef, RecordBatch};
 use sluice_catalogs::{Schema, SqlType};
-use sluice_compiler::ScalarExpr;
+use sluice_compiler::{AggregateCall, ScalarExpr};
 
 /// A kernel failure.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -105,5 +107,22 @@ pub trait ColumnarKernels: Send + Sync {
         let out = self.calc(predicate, project, batch, input, output);
         metrics.add_rows(Device::Cpu, batch.num_rows() as u64);
         out
+    }
+
+    /// The pre-aggregation of one batch below a `Reduce` (columns of SQL types
+    /// `input_types`): one partial row per group of `group_by`, laid out as
+    /// `sluice_compiler::partial` says, groups in order of their first row. Partial
+    /// rows merge exactly, so any device's grouping gives the same final result. The
+    /// default is the CPU's ([`partial_aggregate_cpu`]), counted in `metrics`.
+    fn partial_aggregate(
+        &self,
+        batch: &RecordBatch,
+        group_by: &[usize],
+        aggs: &[AggregateCall],
+        input_types: &[SqlType],
+        metrics: &DeviceMetrics,
+    ) -> Result<RecordBatch, KernelError> {
+        metrics.add_rows(Device::Cpu, batch.num_rows() as u64);
+        partial_aggregate_cpu(batch, group_by, aggs, input_types)
     }
 }
