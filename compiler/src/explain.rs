@@ -808,6 +808,7 @@ fn physical_node(
             window_end_col,
             strategy,
             strategies,
+            preaggregate,
         } => {
             let names = input_names(input);
             let mut end = String::new();
@@ -815,11 +816,12 @@ fn physical_node(
             let strategies: Vec<&str> = strategies.iter().map(|s| s.name()).collect();
             let _ = write!(
                 out,
-                "WindowAggregate: group_by={} aggs={} window_end={end} strategy={} strategies=[{}]",
+                "WindowAggregate: group_by={} aggs={} window_end={end} strategy={} strategies=[{}]{}",
                 bracket_columns(group_by, &names),
                 agg_list(aggs, &names),
                 window_strategy_text(strategy),
-                strategies.join(", ")
+                strategies.join(", "),
+                preaggregate_text(*preaggregate)
             );
         }
         PhysicalPlan::Reduce {
@@ -837,11 +839,7 @@ fn physical_node(
                 bracket_columns(group_by, &names),
                 agg_list(aggs, &names),
                 strategies.join(", "),
-                if *preaggregate {
-                    " preaggregate=per-batch"
-                } else {
-                    ""
-                }
+                preaggregate_text(*preaggregate)
             );
         }
         PhysicalPlan::HashJoin {
@@ -950,6 +948,15 @@ fn physical_node(
     out.push('\n');
     for input in plan.inputs() {
         physical_node(input, depth + 1, shared, out);
+    }
+}
+
+/// The EXPLAIN text of an aggregate's pre-aggregation (see `crate::partial`).
+fn preaggregate_text(preaggregate: bool) -> &'static str {
+    if preaggregate {
+        " preaggregate=per-batch"
+    } else {
+        ""
     }
 }
 
@@ -1153,6 +1160,7 @@ mod tests {
             window_end_col: 4,
             strategy: crate::physical::WindowStrategy::Tumble,
             strategies: vec![AggStrategy::Accumulate],
+            preaggregate: false,
         };
         let cust = PhysicalPlan::Source {
             table: customers_table(),

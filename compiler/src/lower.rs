@@ -604,7 +604,28 @@ fn window_aggregate(
     window_end_col: usize,
     strategy: crate::physical::WindowStrategy,
 ) -> PhysicalPlan {
-    let strategies = agg_strategies(&aggs, &input.schema().types(), !is_updating(&input));
+    let types = input.schema().types();
+    let strategies = agg_strategies(&aggs, &types, !is_updating(&input));
+    let grouped = |c: &usize| group_by.contains(c);
+    let windows_grouped = match strategy {
+        crate::physical::WindowStrategy::Tumble | crate::physical::WindowStrategy::Generic => {
+            grouped(&window_end_col)
+        }
+        crate::physical::WindowStrategy::HopByPane {
+            start_col,
+            time_col,
+            ..
+        } => {
+            grouped(&window_end_col) && grouped(&start_col) && time_col.is_none_or(|c| grouped(&c))
+        }
+        // Time-keyed input is another operator's rows; session windows are assigned
+        // by the operator itself.
+        crate::physical::WindowStrategy::TimeKeyed
+        | crate::physical::WindowStrategy::Session { .. } => false,
+    };
+    let preaggregate = windows_grouped
+        && crate::placement::is_columnar(&input)
+        && crate::partial::preaggregable(&aggs, &strategies, &types);
     PhysicalPlan::WindowAggregate {
         input: Box::new(input),
         group_by,
@@ -612,6 +633,7 @@ fn window_aggregate(
         window_end_col,
         strategy,
         strategies,
+        preaggregate,
     }
 }
 
@@ -927,7 +949,7 @@ mod tests {
     fn window_aggregate_with_watermark() {
         let plan = tumble_agg(&orders_table());
         insta::assert_snapshot!(lowered(&plan), @r"
-        WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[SUM(o_price)] window_end=window_end strategy=tumble strategies=[accumulate] device=cpu(stateful) [state: one running state per open (window, group)]
+        WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[SUM(o_price)] window_end=window_end strategy=tumble strategies=[accumulate] preaggregate=per-batch device=cpu(stateful) [state: one running state per open (window, group)]
           Calc: project=[o_custkey, window_start, window_end, o_price] device=cpu(columns only) [stateless]
             WindowAssign: TUMBLE(time_col=o_ts, size=INTERVAL '60000' MILLISECOND) [stateless]
               Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
@@ -978,7 +1000,7 @@ mod tests {
         let f = filter(w, gt(col(2), dec(100, 2)));
         let plan = aggregate(f, vec![5, 4], vec![count_star()]);
         insta::assert_snapshot!(lowered(&plan), @r"
-        WindowAggregate: group_by=[window_end, window_start] aggs=[COUNT(*)] window_end=window_end strategy=hop-by-pane(pane=INTERVAL '10' MILLISECOND, panes per window=2, updates per row=1 instead of 2) strategies=[accumulate] device=cpu(stateful) [state: one accumulator per (pane, group) until the pane's last window closes]
+        WindowAggregate: group_by=[window_end, window_start] aggs=[COUNT(*)] window_end=window_end strategy=hop-by-pane(pane=INTERVAL '10' MILLISECOND, panes per window=2, updates per row=1 instead of 2) strategies=[accumulate] preaggregate=per-batch device=cpu(stateful) [state: one accumulator per (pane, group) until the pane's last window closes]
           Calc: predicate=o_price > 1.00 device=cpu(DECIMAL(10, 2) > DECIMAL(10, 2)) [stateless]
             WindowAssign: TUMBLE(time_col=o_ts, size=INTERVAL '10' MILLISECOND) [stateless]
               Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
@@ -1030,7 +1052,7 @@ mod tests {
         };
         let plan = aggregate(hop(), vec![1, 4, 5], vec![count_star(), max.clone()]);
         insta::assert_snapshot!(lowered(&plan), @r"
-        WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[COUNT(*), MAX(o_price)] window_end=window_end strategy=hop-by-pane(pane=INTERVAL '2000' MILLISECOND, panes per window=5, updates per row=1 instead of 3) strategies=[accumulate, accumulate] device=cpu(stateful) [state: one accumulator per (pane, group) until the pane's last window closes]
+        WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[COUNT(*), MAX(o_price)] window_end=window_end strategy=hop-by-pane(pane=INTERVAL '2000' MILLISECOND, panes per window=5, updates per row=1 instead of 3) strategies=[accumulate, accumulate] preaggregate=per-batch device=cpu(stateful) [state: one accumulator per (pane, group) until the pane's last window closes]
           WindowAssign: TUMBLE(time_col=o_ts, size=INTERVAL '2000' MILLISECOND) [stateless]
             Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
         ");
@@ -1049,7 +1071,7 @@ mod tests {
         let f = filter(hop(), gt(col(4), col(3)));
         let plan = aggregate(f, vec![1, 4, 5], vec![count_star()]);
         insta::assert_snapshot!(lowered(&plan), @r"
-        WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[COUNT(*)] window_end=window_end strategy=generic strategies=[accumulate] device=cpu(stateful) [state: one running state per open (window, group)]
+        WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[COUNT(*)] window_end=window_end strategy=generic strategies=[accumulate] preaggregate=per-batch device=cpu(stateful) [state: one running state per open (window, group)]
           Calc: predicate=window_start > o_ts device=gpu-eligible [stateless]
             WindowAssign: HOP(time_col=o_ts, slide=INTERVAL '4000' MILLISECOND, size=INTERVAL '10000' MILLISECOND) [stateless]
               Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
@@ -1284,7 +1306,7 @@ mod tests {
         HashJoin: Inner keys=[o_custkey = n] residual=o_ts >= wend - INTERVAL '1000' MILLISECOND AND o_ts <= wend strategy=interval(o_ts - wend in [-1000ms, 0ms]; left rows freed when the right watermark passes o_ts + 1000ms, right rows when the left watermark passes wend + 0ms) device=cpu(stateful; join-probe kernel eligible) [state: each side's rows until the watermark passes the time bound]
           Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
           Calc: project=[$agg0 AS n, window_end AS wend] device=cpu(row stage) [stateless]
-            WindowAggregate: group_by=[window_start, window_end] aggs=[COUNT(*)] window_end=window_end strategy=tumble strategies=[accumulate] device=cpu(stateful) [state: one running state per open (window, group)]
+            WindowAggregate: group_by=[window_start, window_end] aggs=[COUNT(*)] window_end=window_end strategy=tumble strategies=[accumulate] preaggregate=per-batch device=cpu(stateful) [state: one running state per open (window, group)]
               WindowAssign: TUMBLE(time_col=o_ts, size=INTERVAL '1000' MILLISECOND) [stateless]
                 Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
         ");
@@ -1356,11 +1378,11 @@ mod tests {
         };
         insta::assert_snapshot!(lowered(&plan), @r"
         HashJoin: Inner keys=[window_start = window_start, window_end = window_end] strategy=interval(window_end - window_end in [0ms, 0ms]; left rows freed when the right watermark passes window_end + 0ms, right rows when the left watermark passes window_end + 0ms) device=cpu(stateful) [state: each side's rows until the watermark passes the time bound]
-          WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[COUNT(*)] window_end=window_end strategy=tumble strategies=[accumulate] device=cpu(stateful) [state: one running state per open (window, group)] shared ×2
+          WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[COUNT(*)] window_end=window_end strategy=tumble strategies=[accumulate] preaggregate=per-batch device=cpu(stateful) [state: one running state per open (window, group)] shared ×2
             WindowAssign: TUMBLE(time_col=o_ts, size=INTERVAL '1000' MILLISECOND) [stateless]
               Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
           WindowAggregate: group_by=[window_start, window_end] aggs=[SUM($agg0)] window_end=window_end strategy=time-keyed(a group's rows all come at its window end: emitted once when the watermark passes it) strategies=[accumulate] device=cpu(stateful) [state: one running state per open (window, group)]
-            WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[COUNT(*)] window_end=window_end strategy=tumble strategies=[accumulate] device=cpu(stateful) [state: one running state per open (window, group)] shared ×2
+            WindowAggregate: group_by=[o_custkey, window_start, window_end] aggs=[COUNT(*)] window_end=window_end strategy=tumble strategies=[accumulate] preaggregate=per-batch device=cpu(stateful) [state: one running state per open (window, group)] shared ×2
               WindowAssign: TUMBLE(time_col=o_ts, size=INTERVAL '1000' MILLISECOND) [stateless]
                 Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
         ");

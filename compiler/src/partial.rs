@@ -4,6 +4,10 @@
 //! source ─▶ Arrow batches ─▶ Calc ─▶ PartialAggregate (per batch, columnar) ─▶ exchange by group ─▶ Reduce (merges partials)
 //! ```
 //!
+//! The same holds for a TUMBLE or HOP [`crate::PhysicalPlan::WindowAggregate`] whose
+//! window columns are among its group columns: a partial row is then per (batch,
+//! window or pane, group), and a late one counts as the rows it stands for.
+//!
 //! When every aggregate of a [`crate::PhysicalPlan::Reduce`] keeps a running state
 //! ([`AggStrategy::Accumulate`]: `COUNT`, exact `SUM`/`AVG`, `MIN`/`MAX` over an input
 //! that never retracts) and its input is still columnar (a source and stateless stages),

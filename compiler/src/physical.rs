@@ -315,6 +315,14 @@ pub enum PhysicalPlan {
         /// serialized before it existed: the dataflow then derives it the same way.
         #[serde(default)]
         strategies: Vec<AggStrategy>,
+        /// Set by `lower` as for [`PhysicalPlan::Reduce`]: every aggregate keeps a
+        /// running state, the input is columnar and the window columns are grouped by
+        /// (TUMBLE, HOP), so each input batch is grouped where it was read and one
+        /// partial row per (batch, window or pane, group) is exchanged
+        /// ([`crate::partial`]). Late rows are counted by the rows a partial row stands
+        /// for. The state is the same either way.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        preaggregate: bool,
     },
     /// Incremental grouped aggregate with retractions: rows exchanged by the group key
     /// (all to worker 0 without group columns); per complete time, each changed group

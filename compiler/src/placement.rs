@@ -288,6 +288,13 @@ pub fn gpu_eligibility(plan: &PhysicalPlan) -> GpuEligibility {
             aggs,
             preaggregate: true,
             ..
+        }
+        | PhysicalPlan::WindowAggregate {
+            input,
+            group_by,
+            aggs,
+            preaggregate: true,
+            ..
         } => {
             let types = input.schema().types();
             match aggregate_gpu_support(group_by, aggs, &types) {

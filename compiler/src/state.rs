@@ -227,7 +227,8 @@ pub fn operator_id(node: &PhysicalPlan) -> String {
         match p {
             PhysicalPlan::Source { table, .. } => *table = without_secrets(table),
             // How the input reaches the state does not change the state.
-            PhysicalPlan::Reduce { preaggregate, .. } => *preaggregate = false,
+            PhysicalPlan::Reduce { preaggregate, .. }
+            | PhysicalPlan::WindowAggregate { preaggregate, .. } => *preaggregate = false,
             _ => {}
         }
         for i in p.inputs_mut() {

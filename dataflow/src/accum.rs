@@ -280,38 +280,106 @@ impl Aggregates {
         partial: &[Datum],
         diff: isize,
     ) -> Result<(), String> {
-        let n = diff as i128;
-        let int = |d: Option<&Datum>| match d {
-            Some(Datum::Int(v)) => Ok(i128::from(*v)),
-            other => Err(format!("a partial row holds {other:?} for a count")),
-        };
         let mut cols = partial.iter();
         for (call, state) in self.calls.iter().zip(states.iter_mut()) {
             let AggState::Running(running) = state else {
                 return Err("a pre-aggregated Reduce keeps only running states".to_string());
             };
-            match (call.func, running) {
-                (AggFunc::Count, Running::Count(c)) => *c += int(cols.next())? * n,
-                (AggFunc::Sum | AggFunc::Avg, Running::Sum { sum, n: count }) => {
-                    let s = match cols.next() {
-                        Some(Datum::Decimal(v)) => *v,
-                        other => return Err(format!("a partial row holds {other:?} for a sum")),
-                    };
-                    *sum = s
-                        .checked_mul(n)
-                        .and_then(|d| sum.checked_add(d))
-                        .ok_or("overflow in SUM")?;
-                    *count += int(cols.next())? * n;
-                }
-                (AggFunc::Min | AggFunc::Max, running) => match cols.next() {
-                    Some(Datum::Null) => {}
-                    Some(v) => running.apply(v, n)?,
-                    None => return Err("a partial row is too short".to_string()),
-                },
-                _ => return Err("a partial row does not match its aggregates".to_string()),
-            }
+            merge_one(call, running, &mut cols, diff as i128)?;
         }
         Ok(())
+    }
+
+    /// [`Aggregates::merge_partial`] into the running states of a window aggregate.
+    pub(crate) fn merge_partial_running(
+        &self,
+        states: &mut [Running],
+        partial: &[Datum],
+        diff: isize,
+    ) -> Result<(), String> {
+        let mut cols = partial.iter();
+        for (call, running) in self.calls.iter().zip(states.iter_mut()) {
+            merge_one(call, running, &mut cols, diff as i128)?;
+        }
+        Ok(())
+    }
+}
+
+/// Folds one aggregate's partial columns (taken from `cols`) into its running state.
+fn merge_one(
+    call: &AggregateCall,
+    running: &mut Running,
+    cols: &mut std::slice::Iter<'_, Datum>,
+    n: i128,
+) -> Result<(), String> {
+    let int = |d: Option<&Datum>| match d {
+        Some(Datum::Int(v)) => Ok(i128::from(*v)),
+        other => Err(format!("a partial row holds {other:?} for a count")),
+    };
+    match (call.func, running) {
+        (AggFunc::Count, Running::Count(c)) => *c += int(cols.next())? * n,
+        (AggFunc::Sum | AggFunc::Avg, Running::Sum { sum, n: count }) => {
+            let s = match cols.next() {
+                Some(Datum::Decimal(v)) => *v,
+                other => return Err(format!("a partial row holds {other:?} for a sum")),
+            };
+            *sum = s
+                .checked_mul(n)
+                .and_then(|d| sum.checked_add(d))
+                .ok_or("overflow in SUM")?;
+            *count += int(cols.next())? * n;
+        }
+        (AggFunc::Min | AggFunc::Max, running) => match cols.next() {
+            Some(Datum::Null) => {}
+            Some(v) => running.apply(v, n)?,
+            None => return Err("a partial row is too short".to_string()),
+        },
+        _ => return Err("a partial row does not match its aggregates".to_string()),
+    }
+    Ok(())
+}
+
+/// How an operator's input rows reach its running states: one input row each, or one
+/// partial row (`sluice_compiler::partial`) standing for a batch's rows of a group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fold {
+    /// Rows as they are.
+    Rows,
+    /// Partial rows with `width` group columns.
+    Partial {
+        /// Group columns before the row count.
+        width: usize,
+    },
+}
+
+impl Fold {
+    /// How many input rows `row` stands for.
+    pub(crate) fn rows(self, row: &[Datum]) -> Result<isize, String> {
+        match self {
+            Fold::Rows => Ok(1),
+            Fold::Partial { width } => match row.get(width) {
+                Some(Datum::Int(n)) => Ok(*n as isize),
+                other => Err(format!("a partial row holds {other:?} for its row count")),
+            },
+        }
+    }
+
+    /// Folds `row` (with multiplicity `diff`) into running states.
+    pub(crate) fn fold(
+        self,
+        aggregates: &Aggregates,
+        states: &mut [Running],
+        row: &[Datum],
+        diff: isize,
+    ) -> Result<(), String> {
+        match self {
+            Fold::Rows => aggregates.update(states, row, diff),
+            Fold::Partial { width } => aggregates.merge_partial_running(
+                states,
+                row.get(width + 1..).unwrap_or_default(),
+                diff,
+            ),
+        }
     }
 }
 

@@ -231,6 +231,8 @@ fn q7_shape_over_a_window_aggregate_is_bounded_and_exact() {
             }],
             window_end_col: 4,
             strategy: sluice_compiler::WindowStrategy::Generic,
+            // q7's MAX per window is pre-aggregated per batch, as `lower` plans it.
+            preaggregate: true,
         }),
         predicate: None,
         project: Some(vec![ScalarExpr::col(2), ScalarExpr::col(1)]),
@@ -317,6 +319,7 @@ fn a_shared_sub_plan_is_rendered_once() {
         }],
         window_end_col: 4,
         strategy: sluice_compiler::WindowStrategy::Generic,
+        preaggregate: false,
     };
     // The counts joined with themselves on (k, window_start).
     let plan = PhysicalPlan::HashJoin {

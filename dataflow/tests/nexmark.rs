@@ -89,6 +89,9 @@ fn tumbling_count_per_auction_is_exact_and_worker_independent() {
         ],
         window_end_col: 4,
         strategy: sluice_compiler::WindowStrategy::Tumble,
+        // Each batch grouped by (auction, window) before the exchange, as `lower`
+        // plans it (an integer key beside the window columns: the packed-key path).
+        preaggregate: true,
     };
     let one = go(&plan, 1);
     let four = go(&plan, 4);

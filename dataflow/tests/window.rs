@@ -81,7 +81,17 @@ fn windowed(t: &sluice_catalogs::TableDescriptor, kind: WindowKind) -> PhysicalP
         ],
         window_end_col: 4,
         strategy: sluice_compiler::WindowStrategy::Generic,
+        preaggregate: false,
     }
+}
+
+/// `plan` (a window aggregate) with each input batch pre-aggregated before the
+/// exchange (`sluice_compiler::partial`), as `lower` plans it for running states.
+fn preaggregated(mut plan: PhysicalPlan) -> PhysicalPlan {
+    if let PhysicalPlan::WindowAggregate { preaggregate, .. } = &mut plan {
+        *preaggregate = true;
+    }
+    plan
 }
 
 /// `windowed` for a HOP run by pane: the assignment is a TUMBLE of gcd(size, slide)
@@ -126,6 +136,7 @@ fn windowed_by_pane(
             start_col: 3,
             time_col: None,
         },
+        preaggregate: false,
     }
 }
 
@@ -215,21 +226,25 @@ fn window_aggregate_matches_batch_recomputation_and_counts_late_rows() {
             size_ms: 1_500,
         },
     ] {
-        let plan = collect(windowed(&t, kind));
         let mut total_late = 0;
-        for (workers, batch) in [(1, 7), (4, 7), (2, 1)] {
-            let out = env.run_with(&plan, workers, batch).unwrap();
-            let (expected, late) = oracle(&rows, kind, workers, batch);
-            assert_eq!(
-                out.collected[0].rows, expected,
-                "{kind:?} at {workers} workers"
-            );
-            assert_eq!(
-                out.metrics.late_rows, late,
-                "{kind:?} late rows at {workers} workers"
-            );
-            assert_eq!(out.metrics.rows_in, rows.len() as u64);
-            total_late += late;
+        // Row by row, and pre-aggregated per batch (a late partial row counts the rows
+        // it stands for).
+        for plan in [windowed(&t, kind), preaggregated(windowed(&t, kind))] {
+            let plan = collect(plan);
+            for (workers, batch) in [(1, 7), (4, 7), (2, 1), (3, 50)] {
+                let out = env.run_with(&plan, workers, batch).unwrap();
+                let (expected, late) = oracle(&rows, kind, workers, batch);
+                assert_eq!(
+                    out.collected[0].rows, expected,
+                    "{kind:?} at {workers} workers, batch {batch}"
+                );
+                assert_eq!(
+                    out.metrics.late_rows, late,
+                    "{kind:?} late rows at {workers} workers, batch {batch}"
+                );
+                assert_eq!(out.metrics.rows_in, rows.len() as u64);
+                total_late += late;
+            }
         }
         // The jitter is larger than the delay: some rows must have been late.
         assert!(
@@ -428,20 +443,25 @@ fn hop_by_pane_matches_batch_recomputation_and_counts_late_rows() {
     let t = table(&env, rows.clone());
     for (slide_ms, size_ms) in [(500, 1_500), (400, 1_000), (700, 500), (250, 250)] {
         let kind = WindowKind::Hop { slide_ms, size_ms };
-        let plan = collect(windowed_by_pane(&t, slide_ms, size_ms));
         let mut total_late = 0;
-        for (workers, batch) in [(1, 7), (4, 7), (2, 1), (3, 50)] {
-            let out = env.run_with(&plan, workers, batch).unwrap();
-            let (expected, late) = oracle(&rows, kind, workers, batch);
-            assert_eq!(
-                out.collected[0].rows, expected,
-                "{kind:?} by pane at {workers} workers, batch {batch}"
-            );
-            assert_eq!(
-                out.metrics.late_rows, late,
-                "{kind:?} by pane: late rows at {workers} workers"
-            );
-            total_late += late;
+        for plan in [
+            windowed_by_pane(&t, slide_ms, size_ms),
+            preaggregated(windowed_by_pane(&t, slide_ms, size_ms)),
+        ] {
+            let plan = collect(plan);
+            for (workers, batch) in [(1, 7), (4, 7), (2, 1), (3, 50)] {
+                let out = env.run_with(&plan, workers, batch).unwrap();
+                let (expected, late) = oracle(&rows, kind, workers, batch);
+                assert_eq!(
+                    out.collected[0].rows, expected,
+                    "{kind:?} by pane at {workers} workers, batch {batch}"
+                );
+                assert_eq!(
+                    out.metrics.late_rows, late,
+                    "{kind:?} by pane: late rows at {workers} workers, batch {batch}"
+                );
+                total_late += late;
+            }
         }
         assert!(
             total_late > 0,
@@ -579,6 +599,7 @@ fn session_aggregate(t: &sluice_catalogs::TableDescriptor, gap: i64) -> Physical
             start_col: 3,
             time_col: None,
         },
+        preaggregate: false,
     }
 }
 

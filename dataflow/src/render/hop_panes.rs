@@ -17,7 +17,7 @@
 
 use super::window::{GroupState, OpenWindows, Out, SnapshotEntry};
 use super::{Diff, Time};
-use crate::accum::{Aggregates, Running};
+use crate::accum::{Aggregates, Fold, Running};
 use crate::errors::ExecutionError;
 use crate::progress::Progress;
 use sluice_compiler::{Datum, Row};
@@ -58,6 +58,8 @@ pub(crate) struct Panes {
     progress: Arc<Progress>,
     /// The group columns that are not window columns.
     key_cols: Vec<usize>,
+    /// Rows or pre-aggregated partial rows.
+    fold: Fold,
     /// Per pane start, per group key (the non-window group columns), the partials.
     panes: BTreeMap<i64, BTreeMap<Row, Vec<Partial>>>,
     /// Capabilities of the window ends some partial contributes to.
@@ -73,6 +75,7 @@ impl Panes {
         aggregates: Aggregates,
         mergeable: bool,
         progress: Arc<Progress>,
+        fold: Fold,
     ) -> Self {
         let key_cols = layout
             .group_by
@@ -86,6 +89,7 @@ impl Panes {
             mergeable,
             progress,
             key_cols,
+            fold,
             panes: BTreeMap::new(),
             windows: BTreeMap::new(),
             closed_through: None,
@@ -243,6 +247,10 @@ impl OpenWindows for Panes {
         };
         // Late for its windows ending at or before the watermark (`t`; time 0 means no
         // watermark yet), as in the per-window path, counted once per such window.
+        let stands_for = match self.fold.rows(row) {
+            Ok(n) => n,
+            Err(m) => return Some(ExecutionError::Internal(format!("WindowAggregate: {m}"))),
+        };
         let mut min_end = None;
         let mut late = 0u64;
         for e in self.window_ends(p) {
@@ -253,15 +261,17 @@ impl OpenWindows for Panes {
             }
         }
         if late > 0 {
-            self.progress
-                .add_late_rows(late.saturating_mul(diff.unsigned_abs() as u64));
+            self.progress.add_late_rows(
+                late.saturating_mul(diff.unsigned_abs() as u64)
+                    .saturating_mul(stands_for.unsigned_abs() as u64),
+            );
         }
         let min_end = min_end?;
         let key: Row = super::key_row(row, &self.key_cols);
+        let fold = self.fold;
         let (aggregates, partial) = self.partial_mut(p, key, min_end, &|e| cap.delayed(&e));
-        partial.rows += diff;
-        aggregates
-            .update(&mut partial.states, row, diff)
+        partial.rows += stands_for * diff;
+        fold.fold(aggregates, &mut partial.states, row, diff)
             .err()
             .map(|m| ExecutionError::eval("WindowAggregate", m))
     }

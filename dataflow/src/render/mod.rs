@@ -119,6 +119,41 @@ pub(crate) struct Context<'s> {
     pub(crate) alignment: std::rc::Rc<flow::Alignment>,
 }
 
+/// A pre-aggregated window aggregate's columns in its partial rows (which hold its
+/// group columns in order): the window end's, and the strategy with its pane columns
+/// renumbered. `None` when a window column is not grouped by (`lower` then does not
+/// pre-aggregate).
+fn partial_layout(
+    group_by: &[usize],
+    window_end_col: usize,
+    strategy: sluice_compiler::WindowStrategy,
+) -> Option<(usize, sluice_compiler::WindowStrategy)> {
+    use sluice_compiler::WindowStrategy;
+    let at = |c: usize| group_by.iter().position(|g| *g == c);
+    let end = at(window_end_col)?;
+    let strategy = match strategy {
+        WindowStrategy::HopByPane {
+            slide_ms,
+            size_ms,
+            pane_ms,
+            start_col,
+            time_col,
+        } => WindowStrategy::HopByPane {
+            slide_ms,
+            size_ms,
+            pane_ms,
+            start_col: at(start_col)?,
+            time_col: match time_col {
+                Some(c) => Some(at(c)?),
+                None => None,
+            },
+        },
+        WindowStrategy::Tumble | WindowStrategy::Generic => strategy,
+        WindowStrategy::TimeKeyed | WindowStrategy::Session { .. } => return None,
+    };
+    Some((end, strategy))
+}
+
 /// Lets go of an operator's state once its input is complete: dropped, or, when the
 /// process exits after the run (`exit_after_run`), left to the OS without freeing its
 /// entries one by one.
@@ -371,6 +406,7 @@ impl<'s> Context<'s> {
                 window_end_col,
                 strategy,
                 strategies,
+                preaggregate,
             } => {
                 let types = input.schema().types();
                 // Decided by `lower`; a plan serialized before the field existed has none.
@@ -384,18 +420,54 @@ impl<'s> Context<'s> {
                     )
                 };
                 let state_key = sluice_compiler::state::operator_id(plan);
-                let (rows, flow) = self.render_fed(input, true);
+                // Pre-aggregated: the operator reads partial rows, whose columns are the
+                // group columns (the window columns among them) in order.
+                let partial = if *preaggregate {
+                    partial_layout(group_by, *window_end_col, *strategy)
+                } else {
+                    None
+                };
+                let (rows, flow, group_by, window_end_col, strategy, fold) = match partial {
+                    Some((end, strategy)) => {
+                        let (input, flow) = self.render_fed_any(input, true);
+                        let rows = self.render_partial(input, group_by, aggs, &types);
+                        let fold = crate::accum::Fold::Partial {
+                            width: group_by.len(),
+                        };
+                        (
+                            rows,
+                            flow,
+                            (0..group_by.len()).collect(),
+                            end,
+                            strategy,
+                            fold,
+                        )
+                    }
+                    None => {
+                        let (rows, flow) = self.render_fed(input, true);
+                        let fold = crate::accum::Fold::Rows;
+                        (
+                            rows,
+                            flow,
+                            group_by.clone(),
+                            *window_end_col,
+                            *strategy,
+                            fold,
+                        )
+                    }
+                };
                 window::render_window_aggregate(
                     self,
                     &state_key,
                     rows,
                     flow,
-                    group_by.clone(),
+                    group_by,
                     aggs,
-                    *window_end_col,
+                    window_end_col,
                     &types,
                     &strategies,
-                    *strategy,
+                    strategy,
+                    fold,
                 )
             }
             PhysicalPlan::Reduce {

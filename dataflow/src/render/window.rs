@@ -8,7 +8,7 @@ use super::{
     fallible_operator, map_fallible, map_updates, split_results, Batches, Context, Diff, Rows,
     Time, TimedBatch,
 };
-use crate::accum::{Aggregates, Running};
+use crate::accum::{Aggregates, Fold, Running};
 use crate::errors::ExecutionError;
 use crate::progress::Progress;
 use arrow::array::{Array, ArrayRef, AsArray, TimestampMillisecondArray, UInt32Array};
@@ -188,6 +188,8 @@ struct Applier {
     /// [`WindowStrategy::TimeKeyed`]: rows arrive at their window's end, so a row is late
     /// only once the watermark is past the end, not at it.
     rows_at_end: bool,
+    /// Rows or pre-aggregated partial rows.
+    fold: Fold,
 }
 
 impl Applier {
@@ -213,8 +215,13 @@ impl Applier {
         // comes at its end). Time 0 means "no
         // watermark yet" (watermarks below 0 are clamped to 0), so nothing is late at
         // time 0; windows that end at or before 0 then close with time 0.
+        let stands_for = match self.fold.rows(row) {
+            Ok(n) => n,
+            Err(m) => return Some(ExecutionError::Internal(format!("WindowAggregate: {m}"))),
+        };
         if t > 0 && (end < t as i64 || (end == t as i64 && !self.rows_at_end)) {
-            self.progress.add_late_rows(diff.unsigned_abs() as u64);
+            self.progress
+                .add_late_rows(stands_for.unsigned_abs() as u64 * diff.unsigned_abs() as u64);
             return None;
         }
         let end = end.max(0) as Time;
@@ -234,10 +241,15 @@ impl Applier {
         });
         match group {
             GroupState::Running { rows, states } => {
-                *rows += diff;
-                if let Err(m) = self.aggregates.update(states, row, diff) {
+                *rows += stands_for * diff;
+                if let Err(m) = self.fold.fold(&self.aggregates, states, row, diff) {
                     return Some(ExecutionError::eval("WindowAggregate", m));
                 }
+            }
+            GroupState::Values(_) if self.fold != Fold::Rows => {
+                return Some(ExecutionError::Internal(
+                    "WindowAggregate: partial rows for an aggregate without running states".into(),
+                ))
             }
             GroupState::Values(values) => {
                 *values.entry(self.aggregates.arguments(row)).or_default() += diff;
@@ -398,6 +410,7 @@ pub(crate) fn render_window_aggregate<'s>(
     types: &[SqlType],
     strategies: &[AggStrategy],
     strategy: WindowStrategy,
+    fold: Fold,
 ) -> Rows<'s> {
     let aggregates = Aggregates::new(aggs, types);
     let incremental = strategies.iter().all(|s| *s == AggStrategy::Accumulate);
@@ -422,6 +435,7 @@ pub(crate) fn render_window_aggregate<'s>(
                 aggregates,
                 incremental,
                 ctx.progress.clone(),
+                fold,
             );
             let key_cols = panes.key_cols();
             (Box::new(panes), key_cols)
@@ -454,6 +468,7 @@ pub(crate) fn render_window_aggregate<'s>(
                     incremental,
                     progress: ctx.progress.clone(),
                     rows_at_end: strategy == WindowStrategy::TimeKeyed,
+                    fold,
                 },
                 state: BTreeMap::new(),
             }),
