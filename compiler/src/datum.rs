@@ -52,7 +52,8 @@ impl<'de> Deserialize<'de> for F64 {
 }
 
 impl F64 {
-    fn canonical(self) -> f64 {
+    /// The value equality and order see: one NaN, and `0.0` for `-0.0`.
+    pub fn canonical(self) -> f64 {
         if self.0.is_nan() {
             f64::NAN
         } else if self.0 == 0.0 {

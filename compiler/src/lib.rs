@@ -26,6 +26,7 @@ pub mod error;
 pub mod expr;
 pub mod instance;
 pub mod limits;
+pub mod packed;
 pub mod parse;
 pub mod partial;
 pub mod physical;
@@ -41,6 +42,7 @@ pub use datum::{Datum, Row, F64};
 pub use error::{CompileError, ErrorKind, Position};
 pub use expr::{AggFunc, AggregateCall, BinaryOp, Func, ScalarExpr, SortKey, TimeUnit};
 pub use limits::{MAX_EXPR_DEPTH, MAX_PLAN_DEPTH, MAX_STATEMENT_TOKENS, PARSER_RECURSION_LIMIT};
+pub use packed::PackedRow;
 pub use parse::ExplainStage;
 pub use physical::{
     AggStrategy, DataflowPlan, IntervalJoin, Output, PhysicalPlan, SinkTarget, WindowStrategy,

@@ -662,6 +662,11 @@ impl hashbrown::Equivalent<Row> for KeyRef<'_> {
 /// A hash map keyed by rows, probed with [`KeyRef`]s.
 pub(crate) type RowMap<V> = hashbrown::HashMap<Row, V, rustc_hash::FxBuildHasher>;
 
+/// A hash map keyed by packed rows, probed with the bytes of a packed key
+/// (`sluice_compiler::packed::pack_columns` into a reused buffer).
+pub(crate) type PackedMap<V> =
+    hashbrown::HashMap<sluice_compiler::PackedRow, V, rustc_hash::FxBuildHasher>;
+
 /// A collection holding `rows` once, emitted by worker 0 at time 0.
 pub(crate) fn constant<'s>(scope: Scope<'s, Time>, name: &str, rows: Vec<Row>) -> Rows<'s> {
     let worker = scope.index();

@@ -34,13 +34,14 @@
 //! updating result once, at the end of the input, from what it received (nothing of it
 //! was written before).
 
-use super::{key_hash, release, split_results, Context, Diff, KeyRef, RowMap, Rows, Time};
+use super::{key_hash, release, split_results, Context, Diff, PackedMap, Rows, Time};
 use crate::accum::{AggState, Aggregates};
 use crate::errors::ExecutionError;
 use differential_dataflow::Hashable;
 use serde::{Deserialize, Serialize};
 use sluice_catalogs::SqlType;
-use sluice_compiler::{AggStrategy, AggregateCall, Datum, Row};
+use sluice_compiler::packed::pack_columns;
+use sluice_compiler::{AggStrategy, AggregateCall, Datum, PackedRow, Row};
 use std::collections::BTreeMap;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
@@ -66,29 +67,55 @@ pub(crate) struct ReduceSpec<'a> {
 /// Updates of one time, with a capability at it.
 type Pending = (Capability<Time>, Vec<(Row, Diff)>);
 
-/// One group (also as snapshotted).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// One group, as held: its key and the row it last emitted packed
+/// ([`PackedRow`]: one allocation each, hashed and compared as bytes).
+#[derive(Clone, Debug)]
 struct Group {
     /// Net rows in the group.
     rows: Diff,
     states: Vec<AggState>,
     /// The row last emitted for the group, if any.
-    emitted: Option<Result<Row, ExecutionError>>,
-    /// Whether the time being applied changed the group (not snapshotted: false
-    /// between times).
-    #[serde(skip)]
+    emitted: Option<Result<PackedRow, ExecutionError>>,
+    /// Whether the time being applied changed the group (false between times).
     changed: bool,
 }
 
+/// One group as snapshotted (the encoding of snapshot version 1).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct SavedGroup {
+    /// Net rows in the group.
+    rows: Diff,
+    states: Vec<AggState>,
+    /// The row last emitted for the group, if any.
+    emitted: Option<Result<Row, ExecutionError>>,
+}
+
 /// One group in a checkpoint snapshot: its key and state.
-type SnapshotEntry = (Row, Group);
+type SnapshotEntry = (Row, SavedGroup);
 
 /// Version of the snapshot encoding (bincode of `(version, Vec<SnapshotEntry>)`).
 const SNAPSHOT_VERSION: u32 = 1;
 
-fn snapshot(groups: &RowMap<Group>) -> Result<Vec<u8>, ExecutionError> {
-    let mut entries: Vec<(&Row, &Group)> = groups.iter().collect();
+/// Groups keyed by their packed group key.
+type Groups = PackedMap<Group>;
+
+fn snapshot(groups: &Groups) -> Result<Vec<u8>, ExecutionError> {
+    // Packed keys order as rows do: the entries come out sorted by key.
+    let mut entries: Vec<(&PackedRow, &Group)> = groups.iter().collect();
     entries.sort_by(|a, b| a.0.cmp(b.0));
+    let entries: Vec<SnapshotEntry> = entries
+        .into_iter()
+        .map(|(key, g)| {
+            (
+                key.unpack(),
+                SavedGroup {
+                    rows: g.rows,
+                    states: g.states.clone(),
+                    emitted: g.emitted.clone().map(|e| e.map(|r| r.unpack())),
+                },
+            )
+        })
+        .collect();
     crate::checkpoint::encode_snapshot("Reduce", SNAPSHOT_VERSION, &entries)
 }
 
@@ -166,7 +193,9 @@ pub(crate) fn render_reduce<'s>(
             exchange_restored,
             "Reduce",
             move |cap, _info| {
-                let mut groups: RowMap<Group> = RowMap::default();
+                let mut groups: Groups = Groups::default();
+                // The packed key of the row being applied (reused).
+                let mut probe: Vec<u8> = Vec::new();
                 let mut pending: BTreeMap<Time, Pending> = BTreeMap::new();
                 let mut saved_through = ckpt.as_ref().map_or(0, |c| c.completed());
                 // The global group exists from time 0, on the worker that owns it
@@ -184,11 +213,17 @@ pub(crate) fn render_reduce<'s>(
                         };
                         let t = *cap.time();
                         let mut out: Vec<Out> = Vec::new();
-                        for (key, group) in data.drain(..) {
-                            if let Some(Ok(row)) = &group.emitted {
+                        for (key, saved) in data.drain(..) {
+                            if let Some(Ok(row)) = &saved.emitted {
                                 out.push((Ok(row.clone()), t, 1));
                             }
-                            groups.insert(key, group);
+                            let group = Group {
+                                rows: saved.rows,
+                                states: saved.states,
+                                emitted: saved.emitted.map(|e| e.map(|r| PackedRow::pack(&r))),
+                                changed: false,
+                            };
+                            groups.insert(PackedRow::pack(&key), group);
                         }
                         if !out.is_empty() {
                             output.session(&cap).give_iterator(out.into_iter());
@@ -210,7 +245,7 @@ pub(crate) fn render_reduce<'s>(
                     }
                     // Snapshots `groups` for `epoch`; false when that failed (the error
                     // is raised).
-                    let save = |epoch: u64, groups: &RowMap<Group>| -> bool {
+                    let save = |epoch: u64, groups: &Groups| -> bool {
                         let Some(c) = &ckpt else { return false };
                         match snapshot(groups)
                             .and_then(|bytes| c.save_state(epoch, &state_key, seq, worker, bytes))
@@ -248,10 +283,11 @@ pub(crate) fn render_reduce<'s>(
                         let mut out: Vec<Out> = Vec::new();
                         // The groups this time changed, each once, in the order first
                         // changed.
-                        let mut changed: Vec<Row> = Vec::new();
+                        let mut changed: Vec<PackedRow> = Vec::new();
                         if std::mem::take(&mut create_global) {
+                            let key = PackedRow::pack(&[]);
                             groups.insert(
-                                Vec::new(),
+                                key.clone(),
                                 Group {
                                     rows: 0,
                                     states: aggregates.states(&strategies),
@@ -259,23 +295,20 @@ pub(crate) fn render_reduce<'s>(
                                     changed: true,
                                 },
                             );
-                            changed.push(Vec::new());
+                            changed.push(key);
                         }
                         for (row, d) in updates {
-                            let probe = KeyRef {
-                                row: &row,
-                                cols: &group_by,
-                            };
-                            let group = match groups.get_mut(&probe) {
+                            pack_columns(&row, &group_by, &mut probe);
+                            let group = match groups.get_mut(probe.as_slice()) {
                                 Some(group) => {
                                     if !group.changed {
                                         group.changed = true;
-                                        changed.push(super::key_row(&row, &group_by));
+                                        changed.push(PackedRow::from_bytes(&probe));
                                     }
                                     group
                                 }
                                 None => {
-                                    let key = super::key_row(&row, &group_by);
+                                    let key = PackedRow::from_bytes(&probe);
                                     changed.push(key.clone());
                                     groups.entry(key).or_insert(Group {
                                         rows: 0,
@@ -313,18 +346,22 @@ pub(crate) fn render_reduce<'s>(
                                 continue;
                             };
                             group.changed = false;
-                            let new = (global || group.rows > 0).then(|| {
-                                aggregates
-                                    .finish_states(&group.states)
-                                    .map(|aggs| key.iter().cloned().chain(aggs).collect())
-                                    .map_err(|m| ExecutionError::eval("Reduce", m))
-                            });
-                            if new != group.emitted {
+                            let new: Option<Result<Row, ExecutionError>> =
+                                (global || group.rows > 0).then(|| {
+                                    aggregates
+                                        .finish_states(&group.states)
+                                        .map(|aggs| key.iter().chain(aggs).collect())
+                                        .map_err(|m| ExecutionError::eval("Reduce", m))
+                                });
+                            let packed = new
+                                .as_ref()
+                                .map(|r| r.as_ref().map(PackedRow::pack).map_err(Clone::clone));
+                            if packed != group.emitted {
                                 if let Some(old) = group.emitted.take() {
-                                    out.push((old, t, -1));
+                                    out.push((old.map(|r| r.unpack()), t, -1));
                                 }
                                 if let Some(new) = new {
-                                    group.emitted = Some(new.clone());
+                                    group.emitted = packed;
                                     out.push((new, t, 1));
                                 }
                             }
