@@ -629,37 +629,7 @@ pub(crate) fn key_hash(row: &[Datum], cols: &[usize]) -> u64 {
     h.finish()
 }
 
-/// The key made of columns `cols` of `row`, borrowed: it hashes and compares as
-/// [`key_row`] of the same columns does, so a map keyed by [`Row`] (a
-/// [`hashbrown::HashMap`]) is probed with it without building the key.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct KeyRef<'a> {
-    pub(crate) row: &'a [Datum],
-    pub(crate) cols: &'a [usize],
-}
-
-impl std::hash::Hash for KeyRef<'_> {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        // As `<[Datum]>::hash` of the key row: the length, then each element.
-        state.write_usize(self.cols.len());
-        for &c in self.cols {
-            self.row.get(c).unwrap_or(&Datum::Null).hash(state);
-        }
-    }
-}
-
-impl hashbrown::Equivalent<Row> for KeyRef<'_> {
-    fn equivalent(&self, key: &Row) -> bool {
-        key.len() == self.cols.len()
-            && self
-                .cols
-                .iter()
-                .zip(key)
-                .all(|(&c, k)| self.row.get(c).unwrap_or(&Datum::Null) == k)
-    }
-}
-
-/// A hash map keyed by rows, probed with [`KeyRef`]s.
+/// A hash map keyed by rows.
 pub(crate) type RowMap<V> = hashbrown::HashMap<Row, V, rustc_hash::FxBuildHasher>;
 
 /// A hash map keyed by packed rows, probed with the bytes of a packed key
@@ -827,10 +797,13 @@ mod tests {
         }
     }
 
-    /// A map keyed by rows finds a key through its `KeyRef`, and only that key.
+    /// A map keyed by packed rows finds a key through the packed columns of an input
+    /// row, and only that key.
     #[test]
-    fn key_refs_find_their_key_rows() {
-        use super::{key_row, KeyRef, RowMap};
+    fn packed_probes_find_their_key_rows() {
+        use super::{key_row, PackedMap};
+        use sluice_compiler::packed::pack_columns;
+        use sluice_compiler::PackedRow;
         let rows: Vec<Row> = (0..50)
             .map(|i| {
                 vec![
@@ -844,23 +817,22 @@ mod tests {
                 ]
             })
             .collect();
+        let mut probe = Vec::new();
         for cols in [vec![], vec![0], vec![1, 0], vec![2, 1, 0]] {
-            let mut map: RowMap<usize> = RowMap::default();
+            let mut map: PackedMap<usize> = PackedMap::default();
             for (i, row) in rows.iter().enumerate() {
-                map.entry(key_row(row, &cols)).or_insert(i);
+                map.entry(PackedRow::pack(&key_row(row, &cols)))
+                    .or_insert(i);
             }
             for row in &rows {
-                let key = key_row(row, &cols);
-                let probe = KeyRef { row, cols: &cols };
-                assert_eq!(map.get(&probe), map.get(&key), "{cols:?} {row:?}");
-                assert!(map.get(&probe).is_some());
+                let key = PackedRow::pack(&key_row(row, &cols));
+                pack_columns(row, &cols, &mut probe);
+                assert_eq!(map.get(probe.as_slice()), map.get(&key), "{cols:?} {row:?}");
+                assert!(map.get(probe.as_slice()).is_some());
             }
             let absent = vec![Datum::Int(99), Datum::Str("none".into()), Datum::Int(-1)];
-            let probe = KeyRef {
-                row: &absent,
-                cols: &cols,
-            };
-            assert_eq!(map.get(&probe).is_some(), cols.is_empty());
+            pack_columns(&absent, &cols, &mut probe);
+            assert_eq!(map.get(probe.as_slice()).is_some(), cols.is_empty());
         }
     }
 }

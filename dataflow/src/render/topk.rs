@@ -23,14 +23,13 @@
 //!   numbered top from the partition's whole multiset whenever it changes (a retracted
 //!   top row is replaced by the next best). State: every live input row.
 
-use super::topn::compare_rows;
-use super::{
-    key_hash, map_updates, release, split_results, Context, Diff, KeyRef, RowMap, Rows, Time,
-};
+use super::topn::{compare_key, compare_rows};
+use super::{key_hash, map_updates, release, split_results, Context, Diff, PackedMap, Rows, Time};
 use crate::errors::ExecutionError;
 use differential_dataflow::Hashable;
+use sluice_compiler::packed::pack_columns;
 use sluice_compiler::physical::TopKStrategy;
-use sluice_compiler::{Datum, Row, SortKey};
+use sluice_compiler::{Datum, PackedRow, Row, SortKey};
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -131,17 +130,63 @@ fn render_retracting<'s>(rows: Rows<'s>, spec: TopKSpec) -> Rows<'s> {
 /// Updates of one time, with a capability at it.
 type Pending = (Capability<Time>, Vec<(Row, Diff)>);
 
-/// A row the monotonic strategy holds: shared, so that keeping a partition's old top
-/// while a time is applied copies pointers, not rows.
-type Held = Rc<Row>;
+/// A row the monotonic strategy holds: its ORDER BY values, compared by the sort keys,
+/// and the whole row packed ([`PackedRow`]: one allocation; the tie-break, compared as
+/// bytes in row order; unpacked only when emitted).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct HeldRow {
+    /// The values of `order_by`'s columns, in key order.
+    order: Row,
+    /// The row.
+    row: PackedRow,
+}
+
+impl HeldRow {
+    fn new(spec: &TopKSpec, row: &Row) -> Self {
+        HeldRow {
+            order: spec
+                .order_by
+                .iter()
+                .map(|k| row.get(k.column).cloned().unwrap_or(Datum::Null))
+                .collect(),
+            row: PackedRow::pack(row),
+        }
+    }
+}
+
+/// Held rows are shared, so that keeping a partition's old top while a time is applied
+/// copies pointers, not rows.
+type Held = Rc<HeldRow>;
+
+/// [`compare_rows`] of two held rows.
+fn compare_held(spec: &TopKSpec, a: &HeldRow, b: &HeldRow) -> Ordering {
+    for (i, k) in spec.order_by.iter().enumerate() {
+        let ord = compare_key(k, a.order.get(i), b.order.get(i));
+        if ord != Ordering::Equal {
+            return ord;
+        }
+    }
+    a.row.cmp(&b.row)
+}
+
+/// [`compare_rows`] of an arriving row and a held one (the row is packed only for a
+/// tie on every sort key).
+fn compare_arriving(spec: &TopKSpec, row: &Row, held: &HeldRow) -> Ordering {
+    for (i, k) in spec.order_by.iter().enumerate() {
+        let ord = compare_key(k, row.get(k.column), held.order.get(i));
+        if ord != Ordering::Equal {
+            return ord;
+        }
+    }
+    PackedRow::pack(row).cmp(&held.row)
+}
 
 /// Inserts `copies` copies of `row` into the sorted `top` (at most `limit` long),
 /// after any equal rows; rows pushed past `limit` are dropped.
 fn insert_sorted(top: &mut Vec<Held>, row: Held, copies: Diff, spec: &TopKSpec) {
     let limit = usize::try_from(spec.limit).unwrap_or(usize::MAX);
     for _ in 0..copies {
-        let at =
-            top.partition_point(|x| compare_rows(&spec.order_by, x, &row) != Ordering::Greater);
+        let at = top.partition_point(|x| compare_held(spec, x, &row) != Ordering::Greater);
         if at >= limit {
             return;
         }
@@ -162,9 +207,8 @@ fn top_changes(spec: &TopKSpec, old: &[Held], new: &[Held], mut emit: impl FnMut
             .zip(new)
             .take_while(|(a, b)| Rc::ptr_eq(a, b) || a == b)
             .count();
-        let numbered = |i: usize, row: &Row| {
-            let mut out = Vec::with_capacity(row.len() + 1);
-            out.extend_from_slice(row);
+        let numbered = |i: usize, row: &HeldRow| {
+            let mut out = row.row.unpack();
             out.push(Datum::Int(i as i64 + 1));
             out
         };
@@ -178,26 +222,26 @@ fn top_changes(spec: &TopKSpec, old: &[Held], new: &[Held], mut emit: impl FnMut
     }
     let (mut i, mut j) = (0, 0);
     while i < old.len() && j < new.len() {
-        match compare_rows(&spec.order_by, &old[i], &new[j]) {
+        match compare_held(spec, &old[i], &new[j]) {
             Ordering::Equal => {
                 i += 1;
                 j += 1;
             }
             Ordering::Less => {
-                emit(Row::clone(&old[i]), -1);
+                emit(old[i].row.unpack(), -1);
                 i += 1;
             }
             Ordering::Greater => {
-                emit(Row::clone(&new[j]), 1);
+                emit(new[j].row.unpack(), 1);
                 j += 1;
             }
         }
     }
     for row in &old[i..] {
-        emit(Row::clone(row), -1);
+        emit(row.row.unpack(), -1);
     }
     for row in &new[j..] {
-        emit(Row::clone(row), 1);
+        emit(row.row.unpack(), 1);
     }
 }
 
@@ -209,10 +253,10 @@ type Partition = (Row, Vec<Row>);
 const SNAPSHOT_VERSION: u32 = 1;
 
 /// The partitions' tops, encoded for a checkpoint.
-fn snapshot(partitions: &RowMap<Vec<Held>>) -> Result<Vec<u8>, ExecutionError> {
-    let entries: Vec<(&Row, Vec<&Row>)> = partitions
+fn snapshot(partitions: &PackedMap<Vec<Held>>) -> Result<Vec<u8>, ExecutionError> {
+    let entries: Vec<Partition> = partitions
         .iter()
-        .map(|(key, top)| (key, top.iter().map(|r| &**r).collect()))
+        .map(|(key, top)| (key.unpack(), top.iter().map(|r| r.row.unpack()).collect()))
         .collect();
     crate::checkpoint::encode_snapshot("TopK", SNAPSHOT_VERSION, &entries)
 }
@@ -249,17 +293,19 @@ fn render_monotonic<'s>(
             exchange,
             "TopK (monotonic)",
             move |cap, _info| {
-                let mut partitions: RowMap<Vec<Held>> = RowMap::default();
+                let mut partitions: PackedMap<Vec<Held>> = PackedMap::default();
+                // The packed partition key of the row being applied (reused).
+                let mut probe: Vec<u8> = Vec::new();
                 let mut pending: BTreeMap<Time, Pending> = BTreeMap::new();
                 // Restored partitions re-emit their numbered tops (see the module docs).
                 let mut initial: Vec<Out> = Vec::new();
                 for (key, top) in restored {
-                    let top: Vec<Held> = top.into_iter().map(Rc::new).collect();
-                    initial.extend(
-                        spec.numbered(top.iter().map(|r| &**r))
-                            .map(|r| (Ok(r), 0, 1)),
-                    );
-                    partitions.insert(key, top);
+                    initial.extend(spec.numbered(top.iter()).map(|r| (Ok(r), 0, 1)));
+                    let top: Vec<Held> = top
+                        .iter()
+                        .map(|r| Rc::new(HeldRow::new(&spec, r)))
+                        .collect();
+                    partitions.insert(PackedRow::pack(&key), top);
                 }
                 let mut initial = Some((cap, initial));
                 let mut saved_through = ckpt.as_ref().map_or(0, |c| c.completed());
@@ -271,7 +317,7 @@ fn render_monotonic<'s>(
                     }
                     // Snapshots the partitions for `epoch`; false when that failed (the
                     // error is raised).
-                    let save = |epoch: u64, partitions: &RowMap<Vec<Held>>| -> bool {
+                    let save = |epoch: u64, partitions: &PackedMap<Vec<Held>>| -> bool {
                         let Some(c) = &ckpt else { return false };
                         match snapshot(partitions).and_then(|bytes| {
                             c.save_state(epoch, &state_key, seq, worker.worker, bytes)
@@ -315,7 +361,7 @@ fn render_monotonic<'s>(
                         };
                         let mut out: Vec<Out> = Vec::new();
                         // The top of each partition this time changed, as it was before.
-                        let mut before: RowMap<Vec<Held>> = RowMap::default();
+                        let mut before: PackedMap<Vec<Held>> = PackedMap::default();
                         for (row, d) in updates {
                             if d < 0 {
                                 out.push((
@@ -332,33 +378,29 @@ fn render_monotonic<'s>(
                             if spec.limit == 0 {
                                 continue;
                             }
-                            let probe = KeyRef {
-                                row: &row,
-                                cols: &spec.partition_by,
-                            };
+                            pack_columns(&row, &spec.partition_by, &mut probe);
                             let limit = usize::try_from(spec.limit).unwrap_or(usize::MAX);
-                            let top = match partitions.get_mut(&probe) {
+                            let top = match partitions.get_mut(probe.as_slice()) {
                                 Some(top) => {
                                     let enters = top.len() < limit
                                         || top.last().is_some_and(|last| {
-                                            compare_rows(&spec.order_by, &row, last)
-                                                == Ordering::Less
+                                            compare_arriving(&spec, &row, last) == Ordering::Less
                                         });
                                     if !enters {
                                         continue;
                                     }
-                                    if !before.contains_key(&probe) {
-                                        before.insert(spec.key(&row), top.clone());
+                                    if !before.contains_key(probe.as_slice()) {
+                                        before.insert(PackedRow::from_bytes(&probe), top.clone());
                                     }
                                     top
                                 }
                                 None => {
-                                    let key = spec.key(&row);
+                                    let key = PackedRow::from_bytes(&probe);
                                     before.insert(key.clone(), Vec::new());
                                     partitions.entry(key).or_default()
                                 }
                             };
-                            insert_sorted(top, Rc::new(row), d, &spec);
+                            insert_sorted(top, Rc::new(HeldRow::new(&spec, &row)), d, &spec);
                         }
                         for (key, old) in before {
                             let new = partitions.get(&key).map(Vec::as_slice).unwrap_or(&[]);
@@ -421,13 +463,18 @@ mod tests {
             let mut all = Vec::new();
             for (i, v) in values.iter().enumerate() {
                 let r = row(1, *v);
-                insert_sorted(&mut top, Rc::new(r.clone()), 1 + (i % 2) as Diff, &s);
+                insert_sorted(
+                    &mut top,
+                    Rc::new(HeldRow::new(&s, &r)),
+                    1 + (i % 2) as Diff,
+                    &s,
+                );
                 all.push((r, 1 + (i % 2) as Diff));
                 let expected: Vec<Row> = sorted_top(all.iter().map(|(r, n)| (r, *n)), &s)
                     .into_iter()
                     .cloned()
                     .collect();
-                let held: Vec<Row> = top.iter().map(|r| Row::clone(r)).collect();
+                let held: Vec<Row> = top.iter().map(|r| r.row.unpack()).collect();
                 assert_eq!(held, expected, "limit {limit} after {} rows", i + 1);
             }
         }
@@ -444,18 +491,22 @@ mod tests {
                 let mut top = Vec::new();
                 for (i, v) in values.iter().enumerate() {
                     let old = top.clone();
-                    insert_sorted(&mut top, Rc::new(row(1, *v)), 1, &s);
+                    insert_sorted(&mut top, Rc::new(HeldRow::new(&s, &row(1, *v))), 1, &s);
                     if i % 3 == 0 {
-                        insert_sorted(&mut top, Rc::new(row(1, v - 1)), 1, &s);
+                        insert_sorted(&mut top, Rc::new(HeldRow::new(&s, &row(1, v - 1))), 1, &s);
                     }
                     let mut got: BTreeMap<Row, Diff> = BTreeMap::new();
                     top_changes(&s, &old, &top, |r, d| *got.entry(r).or_default() += d);
                     got.retain(|_, d| *d != 0);
                     let mut expected: BTreeMap<Row, Diff> = BTreeMap::new();
-                    for r in s.numbered(old.iter().map(|r| &**r)) {
+                    let (old_rows, top_rows): (Vec<Row>, Vec<Row>) = (
+                        old.iter().map(|r| r.row.unpack()).collect(),
+                        top.iter().map(|r| r.row.unpack()).collect(),
+                    );
+                    for r in s.numbered(old_rows.iter()) {
                         *expected.entry(r).or_default() -= 1;
                     }
-                    for r in s.numbered(top.iter().map(|r| &**r)) {
+                    for r in s.numbered(top_rows.iter()) {
                         *expected.entry(r).or_default() += 1;
                     }
                     expected.retain(|_, d| *d != 0);

@@ -10,29 +10,33 @@ use std::collections::BTreeMap;
 /// whole row in datum order.
 pub(crate) fn compare_rows(keys: &[SortKey], a: &[Datum], b: &[Datum]) -> Ordering {
     for k in keys {
-        let (x, y) = (a.get(k.column), b.get(k.column));
-        let x_null = x.is_none_or(Datum::is_null);
-        let y_null = y.is_none_or(Datum::is_null);
-        let ord = match (x_null, y_null) {
-            (true, true) => Ordering::Equal,
-            (true, false) if k.nulls_first => Ordering::Less,
-            (true, false) => Ordering::Greater,
-            (false, true) if k.nulls_first => Ordering::Greater,
-            (false, true) => Ordering::Less,
-            (false, false) => {
-                let o = x.cmp(&y);
-                if k.descending {
-                    o.reverse()
-                } else {
-                    o
-                }
-            }
-        };
+        let ord = compare_key(k, a.get(k.column), b.get(k.column));
         if ord != Ordering::Equal {
             return ord;
         }
     }
     a.cmp(b)
+}
+
+/// SQL ordering of two values of one sort key (a missing value is NULL).
+pub(crate) fn compare_key(k: &SortKey, x: Option<&Datum>, y: Option<&Datum>) -> Ordering {
+    let x_null = x.is_none_or(Datum::is_null);
+    let y_null = y.is_none_or(Datum::is_null);
+    match (x_null, y_null) {
+        (true, true) => Ordering::Equal,
+        (true, false) if k.nulls_first => Ordering::Less,
+        (true, false) => Ordering::Greater,
+        (false, true) if k.nulls_first => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        (false, false) => {
+            let o = x.cmp(&y);
+            if k.descending {
+                o.reverse()
+            } else {
+                o
+            }
+        }
+    }
 }
 
 /// Expands multiplicities, sorts by `keys` and keeps `offset..offset+limit`, returning
