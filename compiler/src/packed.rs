@@ -70,8 +70,10 @@ impl fmt::Debug for PackedRow {
 
 impl PackedRow {
     /// Packs `datums`.
-    pub fn pack<'a>(datums: impl IntoIterator<Item = &'a Datum>) -> Self {
-        let mut buf = Vec::new();
+    pub fn pack<'a>(datums: impl IntoIterator<Item = &'a Datum> + Clone) -> Self {
+        // Sized up front: one allocation, which the boxed slice keeps.
+        let len: usize = datums.clone().into_iter().map(packed_len).sum();
+        let mut buf = Vec::with_capacity(len);
         for d in datums {
             pack_datum(d, &mut buf);
         }
@@ -95,7 +97,22 @@ impl PackedRow {
 
     /// The row.
     pub fn unpack(&self) -> Row {
-        self.iter().collect()
+        // Every datum takes at least one byte; most take nine.
+        let mut row = Vec::with_capacity(self.0.len().div_ceil(9).max(1));
+        row.extend(self.iter());
+        row
+    }
+}
+
+/// The bytes [`pack_datum`] writes for `d` (a VARCHAR's NUL bytes aside).
+fn packed_len(d: &Datum) -> usize {
+    match d {
+        Datum::Null => 1,
+        Datum::Bool(_) => 2,
+        Datum::Date(_) => 5,
+        Datum::Int(_) | Datum::Float(_) | Datum::Timestamp(_) | Datum::Interval(_) => 9,
+        Datum::Decimal(_) => 17,
+        Datum::Str(s) => s.len() + 3,
     }
 }
 
@@ -125,12 +142,14 @@ pub fn pack_datum(d: &Datum, buf: &mut Vec<u8>) {
         }
         Datum::Str(s) => {
             buf.push(STR);
-            for &b in s.as_bytes() {
-                buf.push(b);
-                if b == 0 {
-                    buf.push(0xFF);
-                }
+            // Runs between NUL bytes are copied as they are; a NUL is written 0x00 0xFF.
+            let mut rest = s.as_bytes();
+            while let Some(at) = memchr::memchr(0, rest) {
+                buf.extend_from_slice(&rest[..=at]);
+                buf.push(0xFF);
+                rest = &rest[at + 1..];
             }
+            buf.extend_from_slice(rest);
             buf.extend_from_slice(&[0, 0]);
         }
         Datum::Date(v) => {
@@ -193,25 +212,22 @@ impl Iterator for Datums<'_> {
             }
             DECIMAL => Datum::Decimal((u128::from_be_bytes(self.take()) ^ (1 << 127)) as i128),
             STR => {
+                // Runs up to each NUL: 0x00 0xFF is a NUL of the string, 0x00 0x00 its end.
                 let mut bytes = Vec::new();
-                let mut i = 0;
-                while i < self.rest.len() {
-                    match (self.rest[i], self.rest.get(i + 1)) {
-                        (0, Some(0xFF)) => {
-                            bytes.push(0);
-                            i += 2;
-                        }
-                        (0, _) => {
-                            i += 2;
-                            break;
-                        }
-                        (b, _) => {
-                            bytes.push(b);
-                            i += 1;
-                        }
+                loop {
+                    let Some(at) = memchr::memchr(0, self.rest) else {
+                        bytes.extend_from_slice(self.rest);
+                        self.rest = &[];
+                        break;
+                    };
+                    bytes.extend_from_slice(&self.rest[..at]);
+                    let escaped = self.rest.get(at + 1) == Some(&0xFF);
+                    self.rest = self.rest.get(at + 2..).unwrap_or_default();
+                    if !escaped {
+                        break;
                     }
+                    bytes.push(0);
                 }
-                self.rest = self.rest.get(i..).unwrap_or_default();
                 // Packed from a `String`: valid UTF-8 (lossy only for corrupt bytes).
                 Datum::Str(
                     String::from_utf8(bytes)
