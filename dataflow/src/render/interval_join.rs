@@ -38,12 +38,11 @@
 
 use super::calc::RowExpr;
 use super::join::{key_side, JoinSides};
-use super::{release, split_results, Context, Diff, Rows, Time};
+use super::{release, split_results, Context, Diff, PackedMap, Rows, Time};
 use crate::errors::ExecutionError;
 use crate::progress::Progress;
 use differential_dataflow::Hashable;
-use rustc_hash::FxHashMap;
-use sluice_compiler::{Datum, IntervalJoin, Row, ScalarExpr};
+use sluice_compiler::{Datum, IntervalJoin, PackedRow, Row, ScalarExpr};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use timely::container::CapacityContainerBuilder;
@@ -67,12 +66,14 @@ const SNAPSHOT_VERSION: u32 = 1;
 /// Rows of one input message: its capability, whether they are left rows, the rows.
 type Message = (Capability<Time>, bool, Vec<Keyed>);
 
-/// The rows one side holds, by key, and when each may be freed.
+/// The rows one side holds, by key, and when each may be freed. Keys and rows are
+/// packed ([`PackedRow`]: one allocation each, keys hashed as bytes); a held row is
+/// unpacked only when it matches.
 struct Side {
     /// key → (row, time, diff, expiry).
-    rows: FxHashMap<Row, Vec<(Row, Time, Diff, i64)>>,
+    rows: PackedMap<Vec<(PackedRow, Time, Diff, i64)>>,
     /// expiry → keys holding a row that expires then (interval joins only).
-    expiry: BTreeMap<i64, Vec<Row>>,
+    expiry: BTreeMap<i64, Vec<PackedRow>>,
     /// The time column (`None`: append-only, rows expire only with the other input).
     time_col: Option<usize>,
     /// Rows held.
@@ -82,7 +83,7 @@ struct Side {
 impl Side {
     fn new(time_col: Option<usize>) -> Self {
         Side {
-            rows: FxHashMap::default(),
+            rows: PackedMap::default(),
             expiry: BTreeMap::new(),
             time_col,
             held: 0,
@@ -104,11 +105,14 @@ impl Side {
         }
     }
 
-    fn hold(&mut self, key: Row, row: Row, t: Time, d: Diff, expiry: i64) {
+    fn hold(&mut self, key: PackedRow, row: &Row, t: Time, d: Diff, expiry: i64) {
         if self.time_col.is_some() {
             self.expiry.entry(expiry).or_default().push(key.clone());
         }
-        self.rows.entry(key).or_default().push((row, t, d, expiry));
+        self.rows
+            .entry(key)
+            .or_default()
+            .push((PackedRow::pack(row), t, d, expiry));
         self.held += 1;
     }
 
@@ -117,8 +121,9 @@ impl Side {
         self.rows
             .iter()
             .flat_map(|(key, held)| {
+                let key = key.unpack();
                 held.iter()
-                    .map(move |(row, t, d, _)| (key.clone(), row.clone(), *t, *d))
+                    .map(move |(row, t, d, _)| (key.clone(), row.unpack(), *t, *d))
             })
             .collect()
     }
@@ -179,10 +184,24 @@ struct Joiner {
 }
 
 impl Joiner {
-    /// A matched pair, `l ++ r`, through the residual.
-    fn pair(&self, l: &Row, r: &Row, t: Time, d: Diff, out: &mut Vec<Out>) {
-        let mut joined = l.clone();
-        joined.extend(r.iter().cloned());
+    /// A matched pair of an arriving row and a held one, `l ++ r`, through the residual.
+    fn pair(
+        &self,
+        arriving: &Row,
+        held: &PackedRow,
+        from_left: bool,
+        t: Time,
+        d: Diff,
+        out: &mut Vec<Out>,
+    ) {
+        let mut joined = Vec::with_capacity(arriving.len() + held.as_bytes().len() / 9 + 1);
+        if from_left {
+            joined.extend_from_slice(arriving);
+            joined.extend(held.iter());
+        } else {
+            joined.extend(held.iter());
+            joined.extend_from_slice(arriving);
+        }
         match self.residual.as_ref().map(|p| p.holds(&joined, "HashJoin")) {
             None | Some(Ok(true)) => out.push((Ok(joined), t, d)),
             Some(Ok(false)) => {}
@@ -196,11 +215,11 @@ impl Joiner {
         let mut added = 0;
         for ((key, row), t, d) in rows {
             let Some(key) = key else { continue };
+            let key = PackedRow::pack(&key);
             let others = if from_left { &self.right } else { &self.left };
             if let Some(others) = others.rows.get(&key) {
                 for (o, ot, od, _) in others {
-                    let (l, r) = if from_left { (&row, o) } else { (o, &row) };
-                    self.pair(l, r, t.max(*ot), d.saturating_mul(*od), out);
+                    self.pair(&row, o, from_left, t.max(*ot), d.saturating_mul(*od), out);
                 }
             }
             let (side, offset, other_done) = if from_left {
@@ -211,7 +230,7 @@ impl Joiner {
             match side.time_of(&row) {
                 Ok(Some(_)) if other_done => {}
                 Ok(Some(v)) => {
-                    side.hold(key, row, t, d, expiry(v, offset));
+                    side.hold(key, &row, t, d, expiry(v, offset));
                     added += 1;
                 }
                 Ok(None) => {}
@@ -233,7 +252,7 @@ impl Joiner {
             (&mut self.right, self.right_offset)
         };
         if let Some(v) = side.time_of(&row)? {
-            side.hold(key, row, t, d, expiry(v, offset));
+            side.hold(PackedRow::pack(&key), &row, t, d, expiry(v, offset));
         }
         Ok(())
     }
