@@ -317,24 +317,7 @@ pub(crate) fn partial_from_states(
                     st.iter().map(|s| s.count as i64).collect::<Int64Array>(),
                 ));
             }
-            AggFunc::Min | AggFunc::Max => {
-                let ints: Int64Array = st
-                    .iter()
-                    .map(|s| {
-                        (s.count > 0).then_some(if agg.func == AggFunc::Min {
-                            s.min
-                        } else {
-                            s.max
-                        })
-                    })
-                    .collect();
-                let dt = agg
-                    .arg
-                    .as_ref()
-                    .map(|a| a.data_type().clone())
-                    .unwrap_or(DataType::Int64);
-                out.push(cast_back(Arc::new(ints), &dt)?);
-            }
+            AggFunc::Min | AggFunc::Max => out.push(extreme_column(agg, st.iter())?),
         }
     }
     let n = states.keys.len();
@@ -417,23 +400,8 @@ pub(crate) fn finalize(
                     .collect::<Float64Array>(),
             ),
             AggFunc::Min | AggFunc::Max => {
-                let ints: Int64Array = order
-                    .iter()
-                    .map(|&g| {
-                        let s = st(g);
-                        (s.count > 0).then_some(if agg.func == AggFunc::Min {
-                            s.min
-                        } else {
-                            s.max
-                        })
-                    })
-                    .collect();
-                let dt = agg
-                    .arg
-                    .as_ref()
-                    .map(|a| a.data_type().clone())
-                    .unwrap_or(DataType::Int64);
-                cast_back(Arc::new(ints), &dt)?
+                let st = &states.states[a];
+                extreme_column(agg, order.iter().map(|&g| &st[g]))?
             }
         };
         out.push(col);
@@ -486,6 +454,29 @@ pub fn partial_aggregate_twin(
     let (states, k) = group_states_cpu(&keys, &inputs)?;
     let schema = sluice_columnar::partial_schema(input_types, group_by, aggs).to_arrow();
     partial_from_states(&states, &keys, &k.dictionary, &inputs, schema).map(Some)
+}
+
+/// The `MIN`/`MAX` column of `agg` from its per-group states (NULL for a group without
+/// values), in the argument's integer type.
+fn extreme_column<'a>(
+    agg: &AggInput,
+    states: impl Iterator<Item = &'a AggState>,
+) -> Result<ArrayRef, KernelError> {
+    let ints: Int64Array = states
+        .map(|s| {
+            (s.count > 0).then_some(if agg.func == AggFunc::Min {
+                s.min
+            } else {
+                s.max
+            })
+        })
+        .collect();
+    let dt = agg
+        .arg
+        .as_ref()
+        .map(|a| a.data_type().clone())
+        .unwrap_or(DataType::Int64);
+    cast_back(Arc::new(ints), &dt)
 }
 
 /// An `Int64` array back in the integer type `dt` it was widened from.
