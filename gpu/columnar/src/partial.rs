@@ -26,6 +26,7 @@ use rustc_hash::FxHashMap;
 use sluice_catalogs::{Field, Schema, SqlType};
 use sluice_compiler::partial::{partial_columns, partial_types, PartialColumns, SUM_TYPE};
 use sluice_compiler::AggregateCall;
+use std::cmp::Ordering;
 use std::sync::Arc;
 
 fn internal(msg: impl Into<String>) -> KernelError {
@@ -162,93 +163,56 @@ fn sums(arg: &ArrayRef, grouping: &Grouping) -> Result<(Vec<i128>, Vec<i64>), Ke
 fn extremes(arg: &ArrayRef, grouping: &Grouping, max: bool) -> Result<Vec<u32>, KernelError> {
     const NONE: u32 = u32::MAX;
     let mut best = vec![NONE; grouping.first.len()];
-    // `better(new, old)`: row `new` replaces row `old` as the group's extreme.
-    fn scan(
-        len: usize,
-        valid: impl Fn(usize) -> bool,
-        grouping: &Grouping,
-        best: &mut [u32],
-        better: impl Fn(usize, usize) -> bool,
-    ) {
-        for row in 0..len {
-            if !valid(row) {
-                continue;
-            }
+    // Row `new` replaces the group's extreme so far when `cmp(new, old)` says it is
+    // beyond it (the first of equal values is kept).
+    let mut scan = |cmp: &dyn Fn(usize, usize) -> Ordering| {
+        let beyond = if max {
+            Ordering::Greater
+        } else {
+            Ordering::Less
+        };
+        for row in (0..arg.len()).filter(|&r| arg.is_valid(r)) {
             let b = &mut best[grouping.group[row] as usize];
-            if *b == NONE || better(row, *b as usize) {
+            if *b == NONE || cmp(row, *b as usize) == beyond {
                 *b = row as u32;
             }
         }
-    }
-    fn primitive<T: ArrowPrimitiveType>(
-        arg: &ArrayRef,
-        grouping: &Grouping,
-        best: &mut [u32],
-        max: bool,
-    ) where
-        T::Native: Ord,
-    {
-        let a = arg.as_primitive::<T>();
-        let v = a.values();
-        scan(
-            a.len(),
-            |r| a.is_valid(r),
-            grouping,
-            best,
-            |new, old| {
-                if max {
-                    v[new] > v[old]
-                } else {
-                    v[new] < v[old]
-                }
-            },
-        );
+    };
+    fn values<T: ArrowPrimitiveType>(arg: &ArrayRef) -> &[T::Native] {
+        arg.as_primitive::<T>().values()
     }
     match arg.data_type() {
-        DataType::Int64 => primitive::<Int64Type>(arg, grouping, &mut best, max),
-        DataType::Int32 => primitive::<Int32Type>(arg, grouping, &mut best, max),
-        DataType::Date32 => primitive::<Date32Type>(arg, grouping, &mut best, max),
+        DataType::Int64 => {
+            let v = values::<Int64Type>(arg);
+            scan(&|n, o| v[n].cmp(&v[o]))
+        }
+        DataType::Int32 => {
+            let v = values::<Int32Type>(arg);
+            scan(&|n, o| v[n].cmp(&v[o]))
+        }
+        DataType::Date32 => {
+            let v = values::<Date32Type>(arg);
+            scan(&|n, o| v[n].cmp(&v[o]))
+        }
         DataType::Timestamp(TimeUnit::Millisecond, _) => {
-            primitive::<TimestampMillisecondType>(arg, grouping, &mut best, max)
+            let v = values::<TimestampMillisecondType>(arg);
+            scan(&|n, o| v[n].cmp(&v[o]))
         }
         DataType::Duration(TimeUnit::Millisecond) => {
-            primitive::<DurationMillisecondType>(arg, grouping, &mut best, max)
+            let v = values::<DurationMillisecondType>(arg);
+            scan(&|n, o| v[n].cmp(&v[o]))
         }
-        DataType::Decimal128(..) => primitive::<Decimal128Type>(arg, grouping, &mut best, max),
+        DataType::Decimal128(..) => {
+            let v = values::<Decimal128Type>(arg);
+            scan(&|n, o| v[n].cmp(&v[o]))
+        }
         DataType::Boolean => {
             let a: &BooleanArray = arg.as_boolean();
-            scan(
-                a.len(),
-                |r| a.is_valid(r),
-                grouping,
-                &mut best,
-                |new, old| {
-                    let (n, o) = (a.value(new), a.value(old));
-                    // FALSE < TRUE.
-                    if max {
-                        n & !o
-                    } else {
-                        !n & o
-                    }
-                },
-            );
+            scan(&|n, o| a.value(n).cmp(&a.value(o)))
         }
         DataType::Utf8 => {
             let a: &StringArray = arg.as_string::<i32>();
-            scan(
-                a.len(),
-                |r| a.is_valid(r),
-                grouping,
-                &mut best,
-                |new, old| {
-                    let (n, o) = (a.value(new), a.value(old));
-                    if max {
-                        n > o
-                    } else {
-                        n < o
-                    }
-                },
-            );
+            scan(&|n, o| a.value(n).cmp(a.value(o)))
         }
         other => return Err(internal(format!("cannot pre-aggregate MIN/MAX of {other}"))),
     }
