@@ -46,7 +46,9 @@ const INTERVAL: u8 = 8;
 
 /// A row packed into one byte string whose byte order is the row order (see the
 /// module docs).
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
+///
+/// Serialized as its bytes (for the exchange of differential arrangements keyed by it).
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct PackedRow(Box<[u8]>);
 
 impl Hash for PackedRow {
@@ -59,6 +61,14 @@ impl Hash for PackedRow {
 impl Borrow<[u8]> for PackedRow {
     fn borrow(&self) -> &[u8] {
         &self.0
+    }
+}
+
+impl From<&[u8]> for PackedRow {
+    /// As [`PackedRow::from_bytes`]: lets a map keyed by packed rows insert a probed key
+    /// (`entry_ref`).
+    fn from(bytes: &[u8]) -> Self {
+        PackedRow::from_bytes(bytes)
     }
 }
 

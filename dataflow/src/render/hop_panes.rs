@@ -16,11 +16,13 @@
 //!   window's start and the newest row.
 
 use super::window::{GroupState, OpenWindows, Out, SnapshotEntry};
-use super::{Diff, Time};
+use super::{Diff, PackedMap, Time};
 use crate::accum::{Aggregates, Fold, Running};
 use crate::errors::ExecutionError;
 use crate::progress::Progress;
-use sluice_compiler::{Datum, Row};
+use rustc_hash::FxBuildHasher;
+use sluice_compiler::packed::pack_columns;
+use sluice_compiler::{Datum, PackedRow, Row};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use timely::dataflow::operators::Capability;
@@ -60,13 +62,16 @@ pub(crate) struct Panes {
     key_cols: Vec<usize>,
     /// Rows or pre-aggregated partial rows.
     fold: Fold,
-    /// Per pane start, per group key (the non-window group columns), the partials.
-    panes: BTreeMap<i64, BTreeMap<Row, Vec<Partial>>>,
+    /// Per pane start, per packed group key (the non-window group columns), the
+    /// partials.
+    panes: BTreeMap<i64, PackedMap<Vec<Partial>>>,
     /// Capabilities of the window ends some partial contributes to.
     windows: BTreeMap<Time, Capability<Time>>,
     /// The newest window end closed (emitted) so far: a snapshot's partials are on time
     /// only for the windows after it, so a restore does not emit a closed window again.
     closed_through: Option<i64>,
+    /// The packed group key of the row being applied (reused).
+    probe: Vec<u8>,
 }
 
 impl Panes {
@@ -93,6 +98,7 @@ impl Panes {
             panes: BTreeMap::new(),
             windows: BTreeMap::new(),
             closed_through: None,
+            probe: Vec::new(),
         }
     }
 
@@ -129,7 +135,8 @@ impl Panes {
     /// Assembles the window ending at `end` from its panes.
     fn assemble(&self, end: i64) -> Vec<Out> {
         let start = end.saturating_sub(self.layout.size_ms);
-        let mut groups: BTreeMap<&Row, (Diff, Vec<Running>)> = BTreeMap::new();
+        let mut groups: hashbrown::HashMap<&PackedRow, (Diff, Vec<Running>), FxBuildHasher> =
+            hashbrown::HashMap::default();
         let mut out = Vec::new();
         let time = end.max(0) as Time;
         for (_, keys) in self.panes.range(start..end) {
@@ -154,6 +161,9 @@ impl Panes {
             }
         }
         let l = &self.layout;
+        // Packed keys order as rows do: results come out sorted by group key.
+        let mut groups: Vec<(&PackedRow, (Diff, Vec<Running>))> = groups.into_iter().collect();
+        groups.sort_unstable_by(|a, b| a.0.cmp(b.0));
         for (key, (rows, states)) in groups {
             if rows <= 0 {
                 continue;
@@ -169,7 +179,7 @@ impl Panes {
                     } else if Some(c) == l.time_col {
                         Datum::Timestamp(end.saturating_sub(1))
                     } else {
-                        rest.next().cloned().unwrap_or(Datum::Null)
+                        rest.next().unwrap_or(Datum::Null)
                     });
                 }
                 row.extend(aggs);
@@ -184,12 +194,12 @@ impl Panes {
         out
     }
 
-    /// The partial of pane `p` for `key` on time from `min_end`, created (and its
-    /// windows' capabilities taken) when new.
+    /// The partial of pane `p` for the packed `key` on time from `min_end`, created (and
+    /// its windows' capabilities taken) when new.
     fn partial_mut(
         &mut self,
         p: i64,
-        key: Row,
+        key: &[u8],
         min_end: i64,
         cap: &dyn Fn(Time) -> Capability<Time>,
     ) -> (&Aggregates, &mut Partial) {
@@ -201,7 +211,8 @@ impl Panes {
             windows,
             ..
         } = self;
-        let partials = panes.entry(p).or_default().entry(key).or_default();
+        let keys = panes.entry(p).or_default();
+        let partials = keys.entry_ref(key).or_default();
         let i = match partials.iter().position(|x| x.min_end == min_end) {
             Some(i) => i,
             None => {
@@ -267,11 +278,14 @@ impl OpenWindows for Panes {
             );
         }
         let min_end = min_end?;
-        let key: Row = super::key_row(row, &self.key_cols);
+        let mut probe = std::mem::take(&mut self.probe);
+        pack_columns(row, &self.key_cols, &mut probe);
         let fold = self.fold;
-        let (aggregates, partial) = self.partial_mut(p, key, min_end, &|e| cap.delayed(&e));
+        let (aggregates, partial) = self.partial_mut(p, &probe, min_end, &|e| cap.delayed(&e));
         partial.rows += stands_for * diff;
-        fold.fold(aggregates, &mut partial.states, row, diff)
+        let folded = fold.fold(aggregates, &mut partial.states, row, diff);
+        self.probe = probe;
+        folded
             .err()
             .map(|m| ExecutionError::eval("WindowAggregate", m))
     }
@@ -320,10 +334,12 @@ impl OpenWindows for Panes {
         self.panes
             .iter()
             .flat_map(|(p, keys)| {
-                keys.iter().flat_map(move |(key, partials)| {
+                let mut keys: Vec<(&PackedRow, &Vec<Partial>)> = keys.iter().collect();
+                keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                keys.into_iter().flat_map(move |(key, partials)| {
                     partials.iter().map(move |x| {
                         (
-                            key.clone(),
+                            key.unpack(),
                             // Windows up to `closed_through` were emitted before the
                             // barrier: the restored partial is on time for later ones only.
                             self.closed_through
@@ -356,7 +372,8 @@ impl OpenWindows for Panes {
             ));
         };
         // Partials once on time from different windows may now share `min_end`: merged.
-        let (aggregates, partial) = self.partial_mut(start, key, min_end, cap);
+        let key = PackedRow::pack(&key);
+        let (aggregates, partial) = self.partial_mut(start, key.as_bytes(), min_end, cap);
         partial.rows += rows;
         aggregates
             .merge(&mut partial.states, &states)

@@ -7,13 +7,16 @@
 //! Unmatched rows of a side = that side's rows, `antijoin`ed with the `distinct` set of
 //! its rows that matched: duplicates of a row match (or not) together, so counts stay
 //! exact without row ids.
+//!
+//! Keys and rows are arranged as [`PackedRow`]s (one allocation each, compared and
+//! hashed as bytes); a pair is unpacked once it leaves the arrangement.
 
 use super::calc::RowExpr;
 use super::{map_fallible, map_updates, Context, Rows};
 use crate::errors::ExecutionError;
 use differential_dataflow::VecCollection;
 use sluice_catalogs::SqlType;
-use sluice_compiler::{Datum, JoinKind, Row, ScalarExpr};
+use sluice_compiler::{Datum, JoinKind, PackedRow, Row, ScalarExpr};
 
 /// The two rendered inputs of a join and their column types.
 pub(crate) struct JoinSides<'s> {
@@ -91,7 +94,7 @@ pub(crate) fn render_join<'s>(
         "HashJoin: left matchable",
         |(k, row): (Option<Row>, Row), t, r, out| {
             if let Some(k) = k {
-                out.push(((k, row), t, r));
+                out.push(((PackedRow::pack(&k), PackedRow::pack(&row)), t, r));
             }
         },
     );
@@ -100,7 +103,7 @@ pub(crate) fn render_join<'s>(
         "HashJoin: right matchable",
         |(k, row): (Option<Row>, Row), t, r, out| {
             if let Some(k) = k {
-                out.push(((k, row), t, r));
+                out.push(((PackedRow::pack(&k), PackedRow::pack(&row)), t, r));
             }
         },
     );
@@ -109,19 +112,19 @@ pub(crate) fn render_join<'s>(
     let residual = residual.map(|p| RowExpr::new(p, &joined_types));
     let candidate_pairs = left_keyed.join_core(
         right_keyed.arrange_by_key_named("HashJoin: arrange right"),
-        |_key: &Row, l: &Row, r: &Row| Some((l.clone(), r.clone())),
+        |_key: &PackedRow, l: &PackedRow, r: &PackedRow| Some((l.clone(), r.clone())),
     );
     let pairs = map_fallible(
         ctx,
         candidate_pairs,
         "HashJoin: residual",
-        move |(l, r): (Row, Row), t, d, out| {
+        move |(l, r): (PackedRow, PackedRow), t, d, out| {
             let Some(residual) = &residual else {
                 out.push((Ok((l, r)), t, d));
                 return;
             };
-            let mut joined = l.clone();
-            joined.extend(r.iter().cloned());
+            let mut joined = l.unpack();
+            joined.extend(r.iter());
             match residual.holds(&joined, "HashJoin") {
                 Ok(true) => out.push((Ok((l, r)), t, d)),
                 Ok(false) => {}
@@ -132,9 +135,9 @@ pub(crate) fn render_join<'s>(
     let mut result = map_updates(
         pairs.clone(),
         "HashJoin: concat pair",
-        |(l, r): (Row, Row), t, d, out| {
-            let mut joined = l;
-            joined.extend(r);
+        |(l, r): (PackedRow, PackedRow), t, d, out| {
+            let mut joined = l.unpack();
+            joined.extend(r.iter());
             out.push((joined, t, d));
         },
     );
@@ -142,7 +145,7 @@ pub(crate) fn render_join<'s>(
         let matched = map_updates(
             pairs.clone(),
             "HashJoin: matched left",
-            |(l, _r): (Row, Row), t, d, out| out.push((l, t, d)),
+            |(l, _r): (PackedRow, PackedRow), t, d, out| out.push((l, t, d)),
         )
         .threshold_named("HashJoin: distinct matched left", |_row, n| {
             isize::from(*n > 0)
@@ -150,12 +153,16 @@ pub(crate) fn render_join<'s>(
         let all = map_updates(
             left,
             "HashJoin: left rows",
-            |(_k, row): (Option<Row>, Row), t, d, out| out.push(((row, ()), t, d)),
+            |(_k, row): (Option<Row>, Row), t, d, out| {
+                out.push(((PackedRow::pack(&row), ()), t, d))
+            },
         );
         let unmatched = map_updates(
             all.antijoin(matched),
             "HashJoin: pad unmatched left",
-            move |(row, ()): (Row, ()), t, d, out| out.push((pad_right(row, right_width), t, d)),
+            move |(row, ()): (PackedRow, ()), t, d, out| {
+                out.push((pad_right(row.unpack(), right_width), t, d))
+            },
         );
         result = result.concat(unmatched);
     }
@@ -163,7 +170,7 @@ pub(crate) fn render_join<'s>(
         let matched = map_updates(
             pairs,
             "HashJoin: matched right",
-            |(_l, r): (Row, Row), t, d, out| out.push((r, t, d)),
+            |(_l, r): (PackedRow, PackedRow), t, d, out| out.push((r, t, d)),
         )
         .threshold_named("HashJoin: distinct matched right", |_row, n| {
             isize::from(*n > 0)
@@ -171,14 +178,16 @@ pub(crate) fn render_join<'s>(
         let all = map_updates(
             right,
             "HashJoin: right rows",
-            |(_k, row): (Option<Row>, Row), t, d, out| out.push(((row, ()), t, d)),
+            |(_k, row): (Option<Row>, Row), t, d, out| {
+                out.push(((PackedRow::pack(&row), ()), t, d))
+            },
         );
         let unmatched = map_updates(
             all.antijoin(matched),
             "HashJoin: pad unmatched right",
-            move |(row, ()): (Row, ()), t, d, out| {
+            move |(row, ()): (PackedRow, ()), t, d, out| {
                 let mut padded: Row = std::iter::repeat_n(Datum::Null, left_width).collect();
-                padded.extend(row);
+                padded.extend(row.iter());
                 out.push((padded, t, d))
             },
         );

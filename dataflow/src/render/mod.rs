@@ -629,9 +629,6 @@ pub(crate) fn key_hash(row: &[Datum], cols: &[usize]) -> u64 {
     h.finish()
 }
 
-/// A hash map keyed by rows.
-pub(crate) type RowMap<V> = hashbrown::HashMap<Row, V, rustc_hash::FxBuildHasher>;
-
 /// A hash map keyed by packed rows, probed with the bytes of a packed key
 /// (`sluice_compiler::packed::pack_columns` into a reused buffer).
 pub(crate) type PackedMap<V> =

@@ -16,7 +16,7 @@ use super::{map_updates, split_results, Context, Diff, Rows};
 use crate::accum::Aggregates;
 use crate::errors::ExecutionError;
 use sluice_catalogs::SqlType;
-use sluice_compiler::{AggregateCall, Row, SortKey};
+use sluice_compiler::{AggregateCall, PackedRow, Row, SortKey};
 use std::collections::BTreeMap;
 
 /// What an `Over` node computes (its physical parameters).
@@ -73,15 +73,23 @@ pub(crate) fn partition_output(
 /// Renders `Over` over `rows` (already kept for checkpoints by the caller).
 pub(crate) fn render_over<'s>(ctx: &mut Context<'s>, rows: Rows<'s>, spec: OverSpec) -> Rows<'s> {
     let key_spec = spec.clone();
+    // Partition keys and rows packed: the arrangement holds one allocation per row, and
+    // a recomputation decodes each row once (where it cloned it before).
     let keyed = map_updates(rows, "Over: key", move |row: Row, t, r, out| {
-        out.push(((key_spec.key(&row), row), t, r))
+        out.push((
+            (PackedRow::pack(&key_spec.key(&row)), PackedRow::pack(&row)),
+            t,
+            r,
+        ))
     });
     let aggregates = Aggregates::new(&spec.aggs, &spec.input_types);
     let computed = keyed.reduce_named(
         "Over",
-        move |_key: &Row, input: &[(&Row, Diff)], output: &mut Vec<(Result<Row, String>, Diff)>| {
+        move |_key: &PackedRow,
+              input: &[(&PackedRow, Diff)],
+              output: &mut Vec<(Result<Row, String>, Diff)>| {
             match partition_output(
-                input.iter().map(|(r, n)| ((*r).clone(), *n)),
+                input.iter().map(|(r, n)| (r.unpack(), *n)),
                 &spec,
                 &aggregates,
             ) {
@@ -93,7 +101,7 @@ pub(crate) fn render_over<'s>(ctx: &mut Context<'s>, rows: Rows<'s>, spec: OverS
     let results = map_updates(
         computed,
         "Over: unkey",
-        |(_k, row): (Row, Result<Row, String>), t, r, out| {
+        |(_k, row): (PackedRow, Result<Row, String>), t, r, out| {
             out.push((row.map_err(|m| ExecutionError::eval("Over", m)), t, r))
         },
     );

@@ -16,11 +16,12 @@
 //!   already emitted session starts a new one.)
 
 use super::window::{GroupState, OpenWindows, Out, SnapshotEntry};
-use super::{Diff, RowMap, Time};
+use super::{Diff, PackedMap, Time};
 use crate::accum::{Aggregates, Running};
 use crate::errors::ExecutionError;
 use crate::progress::Progress;
-use sluice_compiler::{Datum, Row};
+use sluice_compiler::packed::pack_columns;
+use sluice_compiler::{Datum, PackedRow, Row};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use timely::dataflow::operators::Capability;
@@ -52,16 +53,18 @@ pub(crate) struct Sessions {
     mergeable: bool,
     progress: Arc<Progress>,
     key_cols: Vec<usize>,
-    /// Per key, per session start, the session (keys hashed: a lookup per row).
-    open: RowMap<BTreeMap<i64, Session>>,
+    /// Per packed key, per session start, the session (keys hashed: a lookup per row).
+    open: PackedMap<BTreeMap<i64, Session>>,
     /// Per session end (as a time): its capability and the (key, start) of the
     /// sessions ending there.
     ends: BTreeMap<Time, Ending>,
+    /// The packed key of the row being applied (reused).
+    probe: Vec<u8>,
 }
 
 /// The capability of one session end and the (key, start) of the sessions ending there
 /// (some may since have merged into later sessions).
-type Ending = (Capability<Time>, Vec<(Row, i64)>);
+type Ending = (Capability<Time>, Vec<(PackedRow, i64)>);
 
 impl Sessions {
     pub(crate) fn new(
@@ -82,8 +85,9 @@ impl Sessions {
             mergeable,
             progress,
             key_cols,
-            open: RowMap::default(),
+            open: PackedMap::default(),
             ends: BTreeMap::new(),
+            probe: Vec::new(),
         }
     }
 
@@ -92,15 +96,16 @@ impl Sessions {
         self.key_cols.clone()
     }
 
-    /// Adds a session (merging it with the open sessions of `key` it overlaps).
+    /// Adds a session (merging it with the open sessions of the packed `key` it
+    /// overlaps).
     fn add(
         &mut self,
-        key: Row,
+        key: &[u8],
         start: i64,
         mut session: Session,
         cap: &dyn Fn(Time) -> Capability<Time>,
     ) -> Option<ExecutionError> {
-        let sessions = self.open.entry(key.clone()).or_default();
+        let sessions = self.open.entry_ref(key).or_default();
         let mut start = start;
         let mut error = None;
         // Overlapping: start' < end and end' > start. Open sessions are disjoint, so
@@ -135,7 +140,7 @@ impl Sessions {
             .entry(t)
             .or_insert_with(|| (cap(t), Vec::new()))
             .1
-            .push((key, start));
+            .push((PackedRow::from_bytes(key), start));
         error
     }
 }
@@ -167,7 +172,6 @@ impl OpenWindows for Sessions {
             self.progress.add_late_rows(diff.unsigned_abs() as u64);
             return None;
         }
-        let key: Row = super::key_row(row, &self.key_cols);
         let mut states = self.aggregates.running();
         if let Err(m) = self.aggregates.update(&mut states, row, diff) {
             return Some(ExecutionError::eval("WindowAggregate", m));
@@ -177,7 +181,11 @@ impl OpenWindows for Sessions {
             rows: diff,
             states,
         };
-        self.add(key, start, session, &|e| cap.delayed(&e))
+        let mut key = std::mem::take(&mut self.probe);
+        pack_columns(row, &self.key_cols, &mut key);
+        let error = self.add(&key, start, session, &|e| cap.delayed(&e));
+        self.probe = key;
+        error
     }
 
     fn close(&mut self, closed: &dyn Fn(Time) -> bool) -> Vec<(Capability<Time>, Vec<Out>)> {
@@ -196,7 +204,7 @@ impl OpenWindows for Sessions {
             };
             let mut results: Vec<Out> = Vec::new();
             for (key, start) in members {
-                let Some(sessions) = self.open.get_mut(&key) else {
+                let Some(sessions) = self.open.get_mut(key.as_bytes()) else {
                     continue;
                 };
                 // Still open and still ending here (not merged into a later session).
@@ -210,7 +218,7 @@ impl OpenWindows for Sessions {
                     continue;
                 };
                 if sessions.is_empty() {
-                    self.open.remove(&key);
+                    self.open.remove(key.as_bytes());
                 }
                 freed += 1;
                 if session.rows <= 0 {
@@ -228,7 +236,7 @@ impl OpenWindows for Sessions {
                         } else if Some(c) == l.time_col {
                             Datum::Timestamp(end.saturating_sub(1))
                         } else {
-                            rest.next().cloned().unwrap_or(Datum::Null)
+                            rest.next().unwrap_or(Datum::Null)
                         });
                     }
                     row.extend(aggs);
@@ -248,13 +256,13 @@ impl OpenWindows for Sessions {
 
     fn entries(&self) -> Vec<SnapshotEntry> {
         // In key order, so that a snapshot does not depend on the hash map's layout.
-        let mut keys: Vec<(&Row, &BTreeMap<i64, Session>)> = self.open.iter().collect();
+        let mut keys: Vec<(&PackedRow, &BTreeMap<i64, Session>)> = self.open.iter().collect();
         keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
         keys.into_iter()
             .flat_map(|(key, sessions)| {
                 sessions.iter().map(move |(start, s)| {
                     (
-                        key.clone(),
+                        key.unpack(),
                         s.end,
                         GroupState::Pane {
                             start: *start,
@@ -282,6 +290,7 @@ impl OpenWindows for Sessions {
                 "WindowAggregate: restored a per-window state into a session aggregate".into(),
             ));
         };
-        self.add(key, start, Session { end, rows, states }, cap)
+        let key = PackedRow::pack(&key);
+        self.add(key.as_bytes(), start, Session { end, rows, states }, cap)
     }
 }

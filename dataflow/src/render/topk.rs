@@ -108,12 +108,14 @@ fn sorted_top<'a>(rows: impl Iterator<Item = (&'a Row, Diff)>, spec: &TopKSpec) 
 /// The general strategy: a differential reduce per partition.
 fn render_retracting<'s>(rows: Rows<'s>, spec: TopKSpec) -> Rows<'s> {
     let key_spec = spec.clone();
+    // Partition keys packed (compared as bytes in the arrangement); rows stay rows,
+    // sorted in place at every recomputation.
     let keyed = map_updates(rows, "TopK: key", move |row: Row, t, r, out| {
-        out.push(((key_spec.key(&row), row), t, r))
+        out.push(((PackedRow::pack(&key_spec.key(&row)), row), t, r))
     });
     let top = keyed.reduce_named(
         "TopK (retracting)",
-        move |_key: &Row, input: &[(&Row, Diff)], output: &mut Vec<(Row, Diff)>| {
+        move |_key: &PackedRow, input: &[(&Row, Diff)], output: &mut Vec<(Row, Diff)>| {
             let top = sorted_top(input.iter().map(|(r, n)| (*r, *n)), &spec);
             let mut merged: BTreeMap<Row, Diff> = BTreeMap::new();
             for row in spec.numbered(top.into_iter()) {
@@ -122,9 +124,11 @@ fn render_retracting<'s>(rows: Rows<'s>, spec: TopKSpec) -> Rows<'s> {
             output.extend(merged);
         },
     );
-    map_updates(top, "TopK: unkey", |(_k, row): (Row, Row), t, r, out| {
-        out.push((row, t, r))
-    })
+    map_updates(
+        top,
+        "TopK: unkey",
+        |(_k, row): (PackedRow, Row), t, r, out| out.push((row, t, r)),
+    )
 }
 
 /// Updates of one time, with a capability at it.

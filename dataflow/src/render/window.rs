@@ -5,8 +5,8 @@
 //! window end).
 
 use super::{
-    fallible_operator, map_fallible, map_updates, split_results, Batches, Context, Diff, Rows,
-    Time, TimedBatch,
+    fallible_operator, map_fallible, map_updates, split_results, Batches, Context, Diff, PackedMap,
+    Rows, Time, TimedBatch,
 };
 use crate::accum::{Aggregates, Fold, Running};
 use crate::errors::ExecutionError;
@@ -18,7 +18,10 @@ use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use differential_dataflow::Hashable;
 use serde::{Deserialize, Serialize};
 use sluice_catalogs::{Schema, SqlType};
-use sluice_compiler::{AggStrategy, AggregateCall, Datum, Row, WindowKind, WindowStrategy};
+use sluice_compiler::packed::pack_columns;
+use sluice_compiler::{
+    AggStrategy, AggregateCall, Datum, PackedRow, Row, WindowKind, WindowStrategy,
+};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use timely::container::CapacityContainerBuilder;
@@ -164,8 +167,8 @@ pub(crate) enum GroupState {
     },
 }
 
-/// Open windows of one worker: per window end, per group key, the group's state.
-type WindowState = BTreeMap<Time, (Capability<Time>, BTreeMap<Row, GroupState>)>;
+/// Open windows of one worker: per window end, per packed group key, the group's state.
+type WindowState = BTreeMap<Time, (Capability<Time>, PackedMap<GroupState>)>;
 
 /// One group of one open window in a checkpoint snapshot: (group key, window end, state).
 pub(crate) type SnapshotEntry = (Row, i64, GroupState);
@@ -190,12 +193,14 @@ struct Applier {
     rows_at_end: bool,
     /// Rows or pre-aggregated partial rows.
     fold: Fold,
+    /// The packed group key of the row being applied (reused).
+    probe: Vec<u8>,
 }
 
 impl Applier {
     /// Adds `row` (at `t`) to its window's group; an error row is returned to be emitted.
     fn apply(
-        &self,
+        &mut self,
         state: &mut WindowState,
         cap: &Capability<Time>,
         row: &Row,
@@ -225,15 +230,16 @@ impl Applier {
             return None;
         }
         let end = end.max(0) as Time;
-        let key: Row = super::key_row(row, &self.group_by);
+        pack_columns(row, &self.group_by, &mut self.probe);
         let (_, groups) = state
             .entry(end)
-            .or_insert_with(|| (cap.delayed(&end), BTreeMap::new()));
-        let group = groups.entry(key).or_insert_with(|| {
-            if self.incremental {
+            .or_insert_with(|| (cap.delayed(&end), PackedMap::default()));
+        let (aggregates, incremental) = (&self.aggregates, self.incremental);
+        let group = groups.entry_ref(self.probe.as_slice()).or_insert_with(|| {
+            if incremental {
                 GroupState::Running {
                     rows: 0,
-                    states: self.aggregates.running(),
+                    states: aggregates.running(),
                 }
             } else {
                 GroupState::Values(BTreeMap::new())
@@ -276,6 +282,9 @@ impl Applier {
             let Some((cap, groups)) = state.remove(&end) else {
                 continue;
             };
+            // Packed keys order as rows do: results come out sorted by group key.
+            let mut groups: Vec<(PackedRow, GroupState)> = groups.into_iter().collect();
+            groups.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             let mut results = Vec::new();
             for (key, group) in groups {
                 let result = match &group {
@@ -297,7 +306,7 @@ impl Applier {
                     }
                 };
                 let result = result
-                    .map(|aggs| key.into_iter().chain(aggs).collect())
+                    .map(|aggs| key.iter().chain(aggs).collect())
                     .map_err(|m| ExecutionError::eval("WindowAggregate", m));
                 results.push((result, end, 1));
             }
@@ -357,9 +366,11 @@ impl OpenWindows for PerWindow {
         self.state
             .iter()
             .flat_map(|(end, (_, groups))| {
+                let mut groups: Vec<(&PackedRow, &GroupState)> = groups.iter().collect();
+                groups.sort_unstable_by(|a, b| a.0.cmp(b.0));
                 groups
-                    .iter()
-                    .map(move |(key, g)| (key.clone(), *end as i64, g.clone()))
+                    .into_iter()
+                    .map(move |(key, g)| (key.unpack(), *end as i64, g.clone()))
             })
             .collect()
     }
@@ -378,8 +389,8 @@ impl OpenWindows for PerWindow {
         let (_, groups) = self
             .state
             .entry(end)
-            .or_insert_with(|| (cap(end), BTreeMap::new()));
-        groups.insert(key, group);
+            .or_insert_with(|| (cap(end), PackedMap::default()));
+        groups.insert(PackedRow::pack(&key), group);
         None
     }
 }
@@ -469,6 +480,7 @@ pub(crate) fn render_window_aggregate<'s>(
                     progress: ctx.progress.clone(),
                     rows_at_end: strategy == WindowStrategy::TimeKeyed,
                     fold,
+                    probe: Vec::new(),
                 },
                 state: BTreeMap::new(),
             }),
