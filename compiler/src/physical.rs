@@ -19,6 +19,7 @@ use crate::plan::{
 use crate::plan::{JoinKind, WindowKind};
 use serde::{Deserialize, Serialize};
 use sluice_catalogs::{Field, Schema, TableDescriptor};
+pub use sluice_expr::expr::AggStrategy;
 
 /// A whole job: every `INSERT INTO` of the script, and the final `SELECT` if any.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,37 +116,6 @@ pub enum SinkMode {
     /// passes a time, its consolidated retractions are written as deletes, then its
     /// insertions. State: the rows of times not yet complete.
     Changelog,
-}
-
-/// How one aggregate of a [`PhysicalPlan::Reduce`] keeps its state, chosen by the
-/// compiler from the aggregate, its argument type and whether the input retracts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum AggStrategy {
-    /// A running state updated in O(1) per row and never revisited: `COUNT`, `SUM`/`AVG`
-    /// of exact numbers (integers, intervals, DECIMAL), `MIN`/`MAX` over an input that
-    /// never retracts. State: one value per group.
-    Accumulate,
-    /// `COUNT`/`SUM`/`AVG(DISTINCT x)` of exact numbers: a count per distinct
-    /// (group, value); the running state changes only when a value appears or
-    /// disappears. State: one entry per distinct value per group.
-    Distinct,
-    /// An ordered multiset of the group's values (value → count): `MIN`/`MAX` under
-    /// retractions (the first or last key), `SUM`/`AVG` of DOUBLE (summed in value
-    /// order, so the result does not depend on arrival order or the worker count) and
-    /// their DISTINCT forms. Each change re-reads the group's values for such a sum.
-    /// State: one entry per distinct value per group.
-    Ordered,
-}
-
-impl AggStrategy {
-    /// The name EXPLAIN prints.
-    pub fn name(self) -> &'static str {
-        match self {
-            AggStrategy::Accumulate => "accumulate",
-            AggStrategy::Distinct => "distinct",
-            AggStrategy::Ordered => "ordered",
-        }
-    }
 }
 
 /// How a [`PhysicalPlan::WindowAggregate`] keeps its state; decided in `lower`.

@@ -30,6 +30,8 @@ use sluice_catalogs::{Catalog, ConnectorValidator, MemoryCatalog, Schema, TableD
 use sqlparser::ast::{Insert, ObjectNamePart, Statement, TableObject};
 use std::collections::BTreeMap;
 
+pub use sluice_expr::options::OVERWRITE_OPTION;
+
 /// One bound output: an `INSERT INTO` or the final `SELECT`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BoundOutput {
@@ -402,10 +404,6 @@ fn bind_output_unchecked(
         )),
     }
 }
-
-/// The table option through which `INSERT OVERWRITE` reaches the sink (on the plan's
-/// copy of the table only; connectors refuse it in a table's own options).
-pub const OVERWRITE_OPTION: &str = "sink.overwrite";
 
 /// Binds `INSERT INTO t [(cols)] query` and `INSERT OVERWRITE [TABLE] t query` (Flink's
 /// syntax: the committed result replaces what the table held; only connectors whose
