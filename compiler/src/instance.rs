@@ -5,7 +5,6 @@
 //! Keeping the runtime in its own process is what lets the `sluice` binary (the master
 //! and its CLI) stay free of timely and CUDA, and is how the master will run instances.
 
-use crate::datum::Row;
 use crate::physical::DataflowPlan;
 use serde::{Deserialize, Serialize};
 use sluice_catalogs::Schema;
@@ -13,6 +12,7 @@ pub use sluice_expr::checkpoint::{
     is_record_name, is_savepoint_name, is_state_object_name, record_name, savepoint_name,
     state_object_epoch, state_object_name, CheckpointRecord, Savepoint, CHECKPOINT_FORMAT,
 };
+use sluice_expr::datum::Row;
 pub use sluice_expr::options::parse_duration_ms;
 
 /// What a worker process is asked to run.

@@ -9,17 +9,17 @@
 //!   one emit at processing-time epochs.
 //! - Stateless variants run on Arrow record batches straight from sources (and on rows,
 //!   converted to batches, after stateful ones); stateful ones run on differential
-//!   collections of [`crate::datum::Row`], exchanged between workers by key hash.
+//!   collections of [`sluice_expr::datum::Row`], exchanged between workers by key hash.
 
-use crate::datum::Row;
-use crate::expr::{AggregateCall, ScalarExpr, SortKey};
 use crate::plan::{
     aggregate_schema, concat_schemas, with_over_columns, with_rank_column, with_window_columns,
 };
 use crate::plan::{JoinKind, WindowKind};
 use serde::{Deserialize, Serialize};
 use sluice_catalogs::{Field, Schema, TableDescriptor};
+use sluice_expr::datum::Row;
 pub use sluice_expr::expr::AggStrategy;
+use sluice_expr::expr::{AggregateCall, ScalarExpr, SortKey};
 
 /// A whole job: every `INSERT INTO` of the script, and the final `SELECT` if any.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -289,7 +289,7 @@ pub enum PhysicalPlan {
         /// running state, the input is columnar and the window columns are grouped by
         /// (TUMBLE, HOP), so each input batch is grouped where it was read and one
         /// partial row per (batch, window or pane, group) is exchanged
-        /// ([`crate::partial`]). Late rows are counted by the rows a partial row stands
+        /// ([`sluice_expr::partial`]). Late rows are counted by the rows a partial row stands
         /// for. The state is the same either way.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         preaggregate: bool,
@@ -313,7 +313,7 @@ pub enum PhysicalPlan {
         strategies: Vec<AggStrategy>,
         /// Set by [`crate::lower::reduce`] when every aggregate keeps a running state
         /// and the input is columnar: each input batch is grouped where it was read
-        /// and one partial row per (batch, group) is exchanged ([`crate::partial`]).
+        /// and one partial row per (batch, group) is exchanged ([`sluice_expr::partial`]).
         /// The state is the same either way.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         preaggregate: bool,

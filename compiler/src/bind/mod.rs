@@ -20,13 +20,13 @@ pub mod scope;
 pub mod types;
 
 use crate::error::{CompileError, Position};
-use crate::expr::ScalarExpr;
 use crate::limits::{on_compile_stack, MAX_PLAN_DEPTH};
 use crate::parse::{parse_script, ExplainStage, ParsedStatement};
 use crate::physical::SinkTarget;
 use crate::plan::LogicalPlan;
 use query::{Ctes, QueryBinder};
 use sluice_catalogs::{Catalog, ConnectorValidator, MemoryCatalog, Schema, TableDescriptor};
+use sluice_expr::expr::ScalarExpr;
 use sqlparser::ast::{Insert, ObjectNamePart, Statement, TableObject};
 use std::collections::BTreeMap;
 
@@ -301,7 +301,7 @@ fn with_proctime_column(
     exprs.insert(
         at,
         ScalarExpr::Call {
-            func: crate::expr::Func::ProcTime,
+            func: sluice_expr::expr::Func::ProcTime,
             args: vec![],
         },
     );
@@ -527,7 +527,7 @@ fn bind_insert(
                 }
                 types::coerce(ScalarExpr::Column(i), from, f.ty)
             }
-            None => ScalarExpr::Literal(crate::datum::Datum::Null, f.ty),
+            None => ScalarExpr::Literal(sluice_expr::datum::Datum::Null, f.ty),
         };
         exprs.push(e);
     }
