@@ -13,11 +13,11 @@
 //! `[state: one running state per group]`, …) so a reader sees at a glance what a job keeps in
 //! memory.
 
-use crate::datum::Datum;
-use crate::expr::{AggregateCall, BinaryOp, Func, ScalarExpr, SortKey};
 use crate::physical::{AggStrategy, PhysicalPlan, TopKStrategy};
 use crate::plan::{JoinKind, LogicalPlan, WindowKind};
 use sluice_catalogs::{Schema, SqlType};
+use sluice_expr::datum::Datum;
+use sluice_expr::expr::{AggregateCall, BinaryOp, Func, ScalarExpr, SortKey};
 use std::fmt::Write;
 
 /// Rows of a `Values` node printed before the rest are elided.
@@ -382,7 +382,7 @@ fn window_text(kind: WindowKind, time_col: usize, names: &[String]) -> String {
     }
 }
 
-fn values_text(schema: &Schema, rows: &[crate::datum::Row]) -> String {
+fn values_text(schema: &Schema, rows: &[sluice_expr::datum::Row]) -> String {
     let types = schema.types();
     let mut s = format!(
         "{} row{} {}",
@@ -951,7 +951,7 @@ fn physical_node(
     }
 }
 
-/// The EXPLAIN text of an aggregate's pre-aggregation (see `crate::partial`).
+/// The EXPLAIN text of an aggregate's pre-aggregation (see `sluice_expr::partial`).
 fn preaggregate_text(preaggregate: bool) -> &'static str {
     if preaggregate {
         " preaggregate=per-batch"
@@ -1026,7 +1026,7 @@ mod tests {
         assert_eq!(expr_to_sql(&e, &names), "(a + 1) IS NOT NULL");
         assert_eq!(expr_to_sql(&col(7), &names), "#7");
         let e = ScalarExpr::Call {
-            func: Func::Extract(crate::expr::TimeUnit::Year),
+            func: Func::Extract(sluice_expr::expr::TimeUnit::Year),
             args: vec![col(0)],
         };
         assert_eq!(expr_to_sql(&e, &names), "EXTRACT(YEAR FROM a)");

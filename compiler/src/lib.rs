@@ -5,9 +5,12 @@
 //! ```
 //!
 //! This crate is the whole left half of Sluice's data path and it is pure: no I/O, no
-//! threads, no clocks. The entry point is [`compile()`]. Read in this order:
+//! threads, no clocks. The entry point is [`compile()`]. The values, rows and bound
+//! expressions it binds SQL to, and their evaluator, live in `sluice-expr` (shared with
+//! the connectors, the columnar kernels and the dataflow, none of which needs the SQL
+//! front end); they are re-exported here under their old paths. Read in this order:
 //!
-//! 1. [`datum`], [`expr`]: values and bound scalar expressions;
+//! 1. [`datum`], [`expr`] (from `sluice-expr`): values and bound scalar expressions;
 //! 2. [`plan`]: the logical plan, each variant with its state cost;
 //! 3. [`physical`]: the dataflow plan that `sluice-dataflow` renders;
 //! 4. [`state`]: what a plan keeps across restarts and SQL changes (stable ids);
@@ -21,20 +24,17 @@
 
 pub mod bind;
 pub mod compile;
-pub mod datum;
 pub mod error;
-pub mod expr;
 pub mod instance;
 pub mod limits;
-pub mod packed;
 pub mod parse;
-pub mod partial;
 pub mod physical;
 pub mod placement;
 pub mod plan;
 pub mod state;
-pub mod temporal;
 pub mod window_plan;
+
+pub use sluice_expr::{datum, eval, expr, packed, partial, temporal};
 
 pub use bind::{bind_script, bind_tables, BoundOutput, BoundScript};
 pub use compile::{compile, compile_tables, Compiled, CompiledQuery};
@@ -48,7 +48,6 @@ pub use physical::{
     AggStrategy, DataflowPlan, IntervalJoin, Output, PhysicalPlan, SinkTarget, WindowStrategy,
 };
 pub use plan::{JoinKind, LogicalPlan, WindowKind};
-pub mod eval;
 pub mod explain;
 pub mod lower;
 pub mod optimizer;

@@ -38,14 +38,14 @@
 //! reports an internal error otherwise (the binder and the optimizer should never
 //! produce such a plan).
 
-use crate::datum::Datum;
 use crate::error::CompileError;
-use crate::expr::ScalarExpr;
-use crate::expr::{AggFunc, AggregateCall, BinaryOp};
 use crate::optimizer::util::{is_trivial, substitute, substitution_is_cheap};
 use crate::physical::{AggStrategy, IntervalJoin, PhysicalPlan, TopKStrategy, WindowStrategy};
 use crate::plan::{JoinKind, LogicalPlan, WindowKind};
 use sluice_catalogs::SqlType;
+use sluice_expr::datum::Datum;
+use sluice_expr::expr::ScalarExpr;
+use sluice_expr::expr::{AggFunc, AggregateCall, BinaryOp};
 
 /// Lower an optimized logical plan to a dataflow operator tree.
 pub fn lower(plan: &LogicalPlan) -> Result<PhysicalPlan, CompileError> {
@@ -545,7 +545,7 @@ pub fn reduce(input: PhysicalPlan, group_by: Vec<usize>, aggs: Vec<AggregateCall
     let types = input.schema().types();
     let strategies = agg_strategies(&aggs, &types, !is_updating(&input));
     let preaggregate = crate::placement::is_columnar(&input)
-        && crate::partial::preaggregable(&aggs, &strategies, &types);
+        && sluice_expr::partial::preaggregable(&aggs, &strategies, &types);
     PhysicalPlan::Reduce {
         input: Box::new(input),
         group_by,
@@ -625,7 +625,7 @@ fn window_aggregate(
     };
     let preaggregate = windows_grouped
         && crate::placement::is_columnar(&input)
-        && crate::partial::preaggregable(&aggs, &strategies, &types);
+        && sluice_expr::partial::preaggregable(&aggs, &strategies, &types);
     PhysicalPlan::WindowAggregate {
         input: Box::new(input),
         group_by,
@@ -709,7 +709,7 @@ fn check_columns(expr: &ScalarExpr, width: usize, what: &str) -> Result<(), Comp
 }
 
 fn and(a: ScalarExpr, b: ScalarExpr) -> ScalarExpr {
-    ScalarExpr::binary(crate::expr::BinaryOp::And, a, b)
+    ScalarExpr::binary(sluice_expr::expr::BinaryOp::And, a, b)
 }
 
 /// `Filter(predicate)` over an already lowered input, fused into a Calc below when
@@ -920,10 +920,10 @@ fn window_has_watermark_time(window: &LogicalPlan) -> bool {
 mod tests {
     use super::*;
     use crate::explain::explain_physical;
-    use crate::expr::SortKey;
     use crate::optimizer::test_util::*;
     use crate::physical::IntervalJoin;
     use sluice_catalogs::SqlType;
+    use sluice_expr::expr::SortKey;
 
     fn lowered(plan: &LogicalPlan) -> String {
         explain_physical(&lower(plan).unwrap())
@@ -1044,8 +1044,8 @@ mod tests {
             )
         };
         // COUNT and MAX on an append-only input merge: panes of gcd(10 s, 4 s) = 2 s.
-        let max = crate::expr::AggregateCall {
-            func: crate::expr::AggFunc::Max,
+        let max = sluice_expr::expr::AggregateCall {
+            func: sluice_expr::expr::AggFunc::Max,
             arg: Some(2),
             distinct: false,
             ty: dec_ty(10, 2),
@@ -1057,7 +1057,7 @@ mod tests {
             Source: orders projection=[o_orderkey, o_custkey, o_price, o_ts] [stateless]
         ");
         // A DISTINCT aggregate has no mergeable state: rows copied into their windows.
-        let distinct = crate::expr::AggregateCall {
+        let distinct = sluice_expr::expr::AggregateCall {
             distinct: true,
             ..max
         };
@@ -1285,8 +1285,8 @@ mod tests {
         let counts = aggregate(w, vec![4, 5], vec![count_star()]);
         let counts = project(counts, vec![(col(2), "n"), (col(1), "wend")]);
         let ms = |n| ScalarExpr::Literal(crate::Datum::Interval(n), SqlType::Interval);
-        let ge = |a, b| ScalarExpr::binary(crate::expr::BinaryOp::GtEq, a, b);
-        let le = |a, b| ScalarExpr::binary(crate::expr::BinaryOp::LtEq, a, b);
+        let ge = |a, b| ScalarExpr::binary(sluice_expr::expr::BinaryOp::GtEq, a, b);
+        let le = |a, b| ScalarExpr::binary(sluice_expr::expr::BinaryOp::LtEq, a, b);
         LogicalPlan::Join {
             left: Box::new(scan(t)),
             right: Box::new(counts),

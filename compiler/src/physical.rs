@@ -9,16 +9,17 @@
 //!   one emit at processing-time epochs.
 //! - Stateless variants run on Arrow record batches straight from sources (and on rows,
 //!   converted to batches, after stateful ones); stateful ones run on differential
-//!   collections of [`crate::datum::Row`], exchanged between workers by key hash.
+//!   collections of [`sluice_expr::datum::Row`], exchanged between workers by key hash.
 
-use crate::datum::Row;
-use crate::expr::{AggregateCall, ScalarExpr, SortKey};
 use crate::plan::{
     aggregate_schema, concat_schemas, with_over_columns, with_rank_column, with_window_columns,
 };
 use crate::plan::{JoinKind, WindowKind};
 use serde::{Deserialize, Serialize};
 use sluice_catalogs::{Field, Schema, TableDescriptor};
+use sluice_expr::datum::Row;
+pub use sluice_expr::expr::AggStrategy;
+use sluice_expr::expr::{AggregateCall, ScalarExpr, SortKey};
 
 /// A whole job: every `INSERT INTO` of the script, and the final `SELECT` if any.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,37 +116,6 @@ pub enum SinkMode {
     /// passes a time, its consolidated retractions are written as deletes, then its
     /// insertions. State: the rows of times not yet complete.
     Changelog,
-}
-
-/// How one aggregate of a [`PhysicalPlan::Reduce`] keeps its state, chosen by the
-/// compiler from the aggregate, its argument type and whether the input retracts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum AggStrategy {
-    /// A running state updated in O(1) per row and never revisited: `COUNT`, `SUM`/`AVG`
-    /// of exact numbers (integers, intervals, DECIMAL), `MIN`/`MAX` over an input that
-    /// never retracts. State: one value per group.
-    Accumulate,
-    /// `COUNT`/`SUM`/`AVG(DISTINCT x)` of exact numbers: a count per distinct
-    /// (group, value); the running state changes only when a value appears or
-    /// disappears. State: one entry per distinct value per group.
-    Distinct,
-    /// An ordered multiset of the group's values (value → count): `MIN`/`MAX` under
-    /// retractions (the first or last key), `SUM`/`AVG` of DOUBLE (summed in value
-    /// order, so the result does not depend on arrival order or the worker count) and
-    /// their DISTINCT forms. Each change re-reads the group's values for such a sum.
-    /// State: one entry per distinct value per group.
-    Ordered,
-}
-
-impl AggStrategy {
-    /// The name EXPLAIN prints.
-    pub fn name(self) -> &'static str {
-        match self {
-            AggStrategy::Accumulate => "accumulate",
-            AggStrategy::Distinct => "distinct",
-            AggStrategy::Ordered => "ordered",
-        }
-    }
 }
 
 /// How a [`PhysicalPlan::WindowAggregate`] keeps its state; decided in `lower`.
@@ -319,7 +289,7 @@ pub enum PhysicalPlan {
         /// running state, the input is columnar and the window columns are grouped by
         /// (TUMBLE, HOP), so each input batch is grouped where it was read and one
         /// partial row per (batch, window or pane, group) is exchanged
-        /// ([`crate::partial`]). Late rows are counted by the rows a partial row stands
+        /// ([`sluice_expr::partial`]). Late rows are counted by the rows a partial row stands
         /// for. The state is the same either way.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         preaggregate: bool,
@@ -343,7 +313,7 @@ pub enum PhysicalPlan {
         strategies: Vec<AggStrategy>,
         /// Set by [`crate::lower::reduce`] when every aggregate keeps a running state
         /// and the input is columnar: each input batch is grouped where it was read
-        /// and one partial row per (batch, group) is exchanged ([`crate::partial`]).
+        /// and one partial row per (batch, group) is exchanged ([`sluice_expr::partial`]).
         /// The state is the same either way.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         preaggregate: bool,

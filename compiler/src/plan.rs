@@ -9,11 +9,11 @@
 //! an optimizer rule must leave the schema of the node it rewrites unchanged (the
 //! optimizer driver checks this after every rule).
 
-use crate::datum::Row;
 use crate::error::Position;
-use crate::expr::{AggregateCall, ScalarExpr, SortKey};
 use serde::{Deserialize, Serialize};
 use sluice_catalogs::{Field, Schema, SqlType, TableDescriptor};
+use sluice_expr::datum::Row;
+use sluice_expr::expr::{AggregateCall, ScalarExpr, SortKey};
 
 /// Join kinds. Semi/anti joins are not exposed in SQL yet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -17,11 +17,11 @@
 //! `s ≤ p` and `p + pane ≤ s + size`, which are the windows of every time in the pane.
 
 use crate::error::CompileError;
-use crate::expr::{AggregateCall, ScalarExpr};
 use crate::physical::AggStrategy;
 use crate::physical::{PhysicalPlan, WindowStrategy};
 use crate::plan::{LogicalPlan, WindowKind};
 use sluice_catalogs::SqlType;
+use sluice_expr::expr::{AggregateCall, ScalarExpr};
 use std::collections::BTreeMap;
 
 /// True when every aggregate keeps a running state that two partial states can be
@@ -396,9 +396,9 @@ fn assign_proto_sessions(plan: &mut PhysicalPlan, depth: usize) -> bool {
             let t = ScalarExpr::col(*time_col);
             let plus = |ms: i64| {
                 ScalarExpr::binary(
-                    crate::expr::BinaryOp::Add,
+                    sluice_expr::expr::BinaryOp::Add,
                     t.clone(),
-                    ScalarExpr::lit(crate::datum::Datum::Interval(ms), SqlType::Interval),
+                    ScalarExpr::lit(sluice_expr::datum::Datum::Interval(ms), SqlType::Interval),
                 )
             };
             let mut project: Vec<ScalarExpr> = (0..schema.len()).map(ScalarExpr::col).collect();

@@ -25,7 +25,7 @@ use arrow::datatypes::{Field as ArrowField, Schema as ArrowSchema, SchemaRef};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use sluice_catalogs::{Schema, SourceCapabilities, SqlType, TableDescriptor};
-use sluice_compiler::ScalarExpr;
+use sluice_expr::ScalarExpr;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -6,7 +6,7 @@
 use crate::{ConnectorError, Result, Source, SourcePoll};
 use sluice_catalogs::{SqlType, TableDescriptor};
 use sluice_columnar::{ColumnarKernels, CpuKernels};
-use sluice_compiler::ScalarExpr;
+use sluice_expr::ScalarExpr;
 
 /// A source wrapped so that only rows satisfying every pushed-down filter come out.
 pub struct FilteredSource {

@@ -57,7 +57,7 @@ pub use print::{BlackholeConnector, PrintConnector};
 
 use arrow::record_batch::RecordBatch;
 use sluice_catalogs::{ConnectorValidator, Schema, SourceCapabilities, TableDescriptor};
-use sluice_compiler::ScalarExpr;
+use sluice_expr::ScalarExpr;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -306,7 +306,7 @@ pub trait Connector: Send + Sync {
         )))
     }
     /// Whether its sink honours `INSERT OVERWRITE` (the table option
-    /// [`sluice_compiler::bind::OVERWRITE_OPTION`]): the first commit replaces what the
+    /// [`sluice_expr::options::OVERWRITE_OPTION`]): the first commit replaces what the
     /// table held. Default: no (the compiler then refuses `INSERT OVERWRITE`).
     fn can_overwrite(&self) -> bool {
         false

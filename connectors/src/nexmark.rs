@@ -31,7 +31,7 @@ use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use sluice_catalogs::{Schema, SourceCapabilities, SqlType, TableDescriptor};
-use sluice_compiler::ScalarExpr;
+use sluice_expr::ScalarExpr;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, OnceLock};

@@ -2,7 +2,7 @@
 //!
 //! Every format connector decodes fields through this one module so the parsing rules
 //! (what a `DECIMAL`, a `DATE` or a `TIMESTAMP(3)` looks like as text) are the same
-//! everywhere and can later be swapped for `sluice_compiler::eval::parse_datum`.
+//! everywhere and can later be swapped for `sluice_expr::eval::parse_datum`.
 //!
 //! Parsing never panics: a malformed field is an `Err(message)` that the caller turns
 //! into a [`crate::BadRecord`].
@@ -212,15 +212,15 @@ pub fn parse_decimal(s: &str, precision: u8, scale: u8) -> Result<i128, String> 
     Ok(if neg { -unscaled } else { unscaled })
 }
 
-/// Days since 1970-01-01 of a `YYYY-MM-DD` date (see [`sluice_compiler::temporal`]).
+/// Days since 1970-01-01 of a `YYYY-MM-DD` date (see [`sluice_expr::temporal`]).
 pub fn parse_date(s: &str) -> Option<i64> {
-    sluice_compiler::temporal::parse_date(s).map(i64::from)
+    sluice_expr::temporal::parse_date(s).map(i64::from)
 }
 
 /// Epoch milliseconds of a `YYYY-MM-DD HH:MM:SS[.fff]` (or `T`-separated, or bare date)
-/// timestamp; sub-millisecond digits are truncated (see [`sluice_compiler::temporal`]).
+/// timestamp; sub-millisecond digits are truncated (see [`sluice_expr::temporal`]).
 pub fn parse_timestamp(s: &str) -> Option<i64> {
-    sluice_compiler::temporal::parse_timestamp(s)
+    sluice_expr::temporal::parse_timestamp(s)
 }
 
 /// `YYYY-MM-DD` for days since 1970-01-01 (the number itself when out of range).

@@ -16,7 +16,7 @@
 
 use arrow::array::{ArrayRef, Int64Array, RecordBatch};
 use sluice_catalogs::{Field, Schema, SqlType};
-use sluice_compiler::{AggFunc, BinaryOp, Datum, ScalarExpr};
+use sluice_expr::{AggFunc, BinaryOp, Datum, ScalarExpr};
 use sluice_gpu::{
     gpu_available, gpu_device, gpu_name, group_by_cpu, AggInput, ColumnarKernels, CpuKernels,
     GpuConfig, GpuKernels, GpuMode,

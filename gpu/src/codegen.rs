@@ -15,7 +15,7 @@
 //! then recomputes the whole batch on the CPU, which raises the row evaluator's exact
 //! error (or none, when the overflowing row was one the CPU never evaluates, e.g. the
 //! right side of `FALSE AND …`). Division or modulo by zero is NULL (integers, and
-//! DOUBLEs under [`sluice_compiler::eval::FLOAT_DIVISION_BY_ZERO_IS_NULL`]). DOUBLE
+//! DOUBLEs under [`sluice_expr::eval::FLOAT_DIVISION_BY_ZERO_IS_NULL`]). DOUBLE
 //! comparisons use the row evaluator's total order (`-0.0 = 0.0`, NaN equal to NaN and
 //! larger than everything); DOUBLE arithmetic is IEEE with FMA contraction off
 //! (`--fmad=false`), so results are bit-identical to the CPU's.
@@ -27,9 +27,9 @@
 //! validity (one byte per row).
 
 use sluice_catalogs::SqlType;
-use sluice_compiler::eval::FLOAT_DIVISION_BY_ZERO_IS_NULL;
-use sluice_compiler::placement::expr_gpu_support;
-use sluice_compiler::{BinaryOp, Datum, ScalarExpr};
+use sluice_expr::eval::FLOAT_DIVISION_BY_ZERO_IS_NULL;
+use sluice_expr::gpu_support::expr_gpu_support;
+use sluice_expr::{BinaryOp, Datum, ScalarExpr};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -473,7 +473,7 @@ mod tests {
             ScalarExpr::binary(
                 BinaryOp::Gt,
                 ScalarExpr::Column(2),
-                ScalarExpr::Literal(Datum::Float(sluice_compiler::F64(1.5)), SqlType::Double),
+                ScalarExpr::Literal(Datum::Float(sluice_expr::F64(1.5)), SqlType::Double),
             ),
             ScalarExpr::IsNull {
                 expr: Box::new(ScalarExpr::Column(0)),
@@ -496,7 +496,7 @@ mod tests {
         assert!(p.source.contains("I64_MIN"));
         // -0.0's bit pattern is i64::MIN: never spelled as an overflowing literal.
         assert_eq!(
-            c_literal(&Datum::Float(sluice_compiler::F64(-0.0))).unwrap(),
+            c_literal(&Datum::Float(sluice_expr::F64(-0.0))).unwrap(),
             "__longlong_as_double(I64_MIN)"
         );
         assert!(p.source.contains("sl_mul_ovf"));

@@ -21,7 +21,7 @@ use arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int64Array, StringArr
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Int32Type, Int64Type};
 use sluice_columnar::KernelError;
-use sluice_compiler::AggFunc;
+use sluice_expr::AggFunc;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -275,7 +275,7 @@ pub(crate) fn group_states_cpu(
     Ok((states, k))
 }
 
-/// The partial batch of a pre-aggregation (layout: `sluice_compiler::partial`, one key
+/// The partial batch of a pre-aggregation (layout: `sluice_expr::partial`, one key
 /// column of the key's type) from accumulated states: both devices' group-by states
 /// become partial rows here, groups in the states' order.
 pub(crate) fn partial_from_states(
@@ -417,7 +417,7 @@ pub(crate) fn finalize(
 pub(crate) fn agg_inputs(
     batch: &arrow::array::RecordBatch,
     group_by: &[usize],
-    aggs: &[sluice_compiler::AggregateCall],
+    aggs: &[sluice_expr::AggregateCall],
 ) -> Option<(ArrayRef, Vec<AggInput>)> {
     let keys = Arc::clone(batch.columns().get(*group_by.first()?)?);
     let inputs = aggs
@@ -438,14 +438,14 @@ pub(crate) fn agg_inputs(
 /// The CPU twin of the GPU pre-aggregation: the group-by's states accumulated on the
 /// host ([`group_states_cpu`]) and turned into partial rows by the same code as the
 /// GPU's. `Ok(None)` when the shape is not the group-by kernel's (see
-/// `sluice_compiler::placement::aggregate_gpu_support`).
+/// `sluice_expr::gpu_support::aggregate_gpu_support`).
 pub fn partial_aggregate_twin(
     batch: &arrow::array::RecordBatch,
     group_by: &[usize],
-    aggs: &[sluice_compiler::AggregateCall],
+    aggs: &[sluice_expr::AggregateCall],
     input_types: &[sluice_catalogs::SqlType],
 ) -> Result<Option<arrow::array::RecordBatch>, KernelError> {
-    if sluice_compiler::placement::aggregate_gpu_support(group_by, aggs, input_types).is_err() {
+    if sluice_expr::gpu_support::aggregate_gpu_support(group_by, aggs, input_types).is_err() {
         return Ok(None);
     }
     let Some((keys, inputs)) = agg_inputs(batch, group_by, aggs) else {

@@ -26,8 +26,8 @@ use arrow::buffer::{Buffer, NullBuffer};
 use arrow::compute::filter;
 use sluice_catalogs::{Schema, SqlType};
 use sluice_columnar::{normalize, ColumnarKernels, CpuKernels, Device, DeviceMetrics, KernelError};
-use sluice_compiler::placement::calc_gpu_support;
-use sluice_compiler::{AggFunc, AggregateCall, ScalarExpr};
+use sluice_expr::gpu_support::calc_gpu_support;
+use sluice_expr::{AggFunc, AggregateCall, ScalarExpr};
 use std::collections::{HashMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -382,8 +382,7 @@ impl GpuKernels {
     ) -> Result<Option<RecordBatch>, KernelError> {
         let rows = batch.num_rows();
         if !self.config.wants_gpu()
-            || sluice_compiler::placement::aggregate_gpu_support(group_by, aggs, input_types)
-                .is_err()
+            || sluice_expr::gpu_support::aggregate_gpu_support(group_by, aggs, input_types).is_err()
         {
             return Ok(None);
         }

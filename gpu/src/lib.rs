@@ -17,7 +17,8 @@
 //!
 //! 1. [`placement`]: `SLUICE_GPU=off|auto|force`, the batch-size threshold and the job's
 //!    `resources.gpus` decide each batch (the compiler's half, eligibility, is
-//!    `sluice_compiler::placement`, printed by `EXPLAIN PHYSICAL`);
+//!    `sluice_compiler::placement`, printed by `EXPLAIN PHYSICAL`; it and the kernels
+//!    ask the same `sluice_expr::gpu_support`);
 //! 2. [`codegen`]: a `Calc`'s expressions become one CUDA C kernel (NULLs, Kleene
 //!    logic, `IN`, checked integer arithmetic with an overflow flag);
 //! 3. [`cuda`]: the fixed kernels (hash group-by, hash-join probe);

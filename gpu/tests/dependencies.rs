@@ -1,5 +1,7 @@
-//! The dependency rule: the `sluice` master binary (`sluice-master`) never links cudarc,
-//! while the dataflow (and so the worker) does, through `sluice-gpu`. Checked on the
+//! The dependency rules: the `sluice` master binary (`sluice-master`) never links cudarc,
+//! while the dataflow (and so the worker) does, through `sluice-gpu`; and the row layer
+//! (`sluice-expr`) and the crates that need only it (connectors, columnar and GPU
+//! kernels) never link the SQL front end (`sluice-compiler`, sqlparser). Checked on the
 //! resolved graph from `cargo metadata`, following normal (non-dev, non-build) edges.
 //!
 //! The graph is resolved for the host platform only (`--filter-platform`): a fresh
@@ -109,4 +111,27 @@ fn master_never_links_cudarc_but_the_dataflow_does() {
     assert!(dataflow.contains("sluice-gpu"));
     let connectors = normal_closure(&meta, "sluice-connectors");
     assert!(!connectors.contains("cudarc"));
+}
+
+#[test]
+fn the_row_layer_and_its_users_never_link_the_sql_front_end() {
+    let meta = metadata();
+    for root in [
+        "sluice-expr",
+        "sluice-connectors",
+        "sluice-columnar",
+        "sluice-gpu",
+    ] {
+        let closure = normal_closure(&meta, root);
+        for front_end in ["sluice-compiler", "sqlparser"] {
+            assert!(
+                !closure.contains(front_end),
+                "{root} must not depend on {front_end} (through: {:?})",
+                closure
+                    .iter()
+                    .filter(|n| n.starts_with("sluice"))
+                    .collect::<Vec<_>>()
+            );
+        }
+    }
 }

@@ -14,8 +14,8 @@ use arrow::array::{
 };
 use proptest::prelude::*;
 use sluice_catalogs::{Field, Schema, SqlType};
-use sluice_compiler::placement::expr_gpu_support;
-use sluice_compiler::{AggFunc, AggregateCall, BinaryOp, Datum, ScalarExpr, F64};
+use sluice_expr::gpu_support::expr_gpu_support;
+use sluice_expr::{AggFunc, AggregateCall, BinaryOp, Datum, ScalarExpr, F64};
 use sluice_gpu::codegen::{generate_calc, sanity_check};
 use sluice_gpu::{
     batch_to_rows, gpu_available, group_by_cpu, join_probe_cpu, partial_aggregate_twin, AggInput,
@@ -343,7 +343,7 @@ proptest! {
             call(AggFunc::Min, Some(4)),
             call(AggFunc::Max, Some(0)),
         ];
-        let partial_types = sluice_compiler::partial::partial_types(&types, &group_by, &aggs);
+        let partial_types = sluice_expr::partial::partial_types(&types, &group_by, &aggs);
         let rows_of = |b: &RecordBatch| {
             let mut r = batch_to_rows(b, &partial_types).unwrap();
             r.sort();

@@ -7,11 +7,11 @@ use super::types::{
     can_cast, coerce, coerce_arithmetic, coerce_comparison, common_type, numeric_literal,
     sql_type_of,
 };
-use crate::datum::{Datum, F64};
 use crate::error::{CompileError, Position};
-use crate::expr::{AggFunc, AggregateCall, BinaryOp, Func, ScalarExpr, TimeUnit};
 use crate::parse::{interval_ms, span_pos};
 use sluice_catalogs::SqlType;
+use sluice_expr::datum::{Datum, F64};
+use sluice_expr::expr::{AggFunc, AggregateCall, BinaryOp, Func, ScalarExpr, TimeUnit};
 use sqlparser::ast::{
     BinaryOperator, CastKind, CeilFloorKind, DateTimeField, DuplicateTreatment, Expr, Function,
     FunctionArg, FunctionArgExpr, FunctionArguments, ObjectNamePart, Spanned, TrimWhereField,
@@ -235,7 +235,7 @@ fn str_lit(s: impl Into<String>) -> ScalarExpr {
     ScalarExpr::Literal(Datum::Str(s.into()), SqlType::Varchar)
 }
 
-pub use crate::temporal::{parse_date, parse_timestamp};
+pub use sluice_expr::temporal::{parse_date, parse_timestamp};
 
 /// The TimeUnit of an EXTRACT / FLOOR … TO field.
 fn time_unit_of_field(f: &DateTimeField) -> Option<TimeUnit> {
@@ -1097,7 +1097,7 @@ impl ExprBinder<'_> {
                 let pattern = self.string_arg(arg(1)?, &name)?;
                 if let ScalarExpr::Literal(Datum::Str(p), _) = &pattern {
                     let at = pos_of(arg(1)?);
-                    crate::temporal::check_java_pattern(p)
+                    sluice_expr::temporal::check_java_pattern(p)
                         .map_err(|m| CompileError::plan(m, at))?;
                 }
                 Ok(call(

@@ -20,15 +20,17 @@ pub mod scope;
 pub mod types;
 
 use crate::error::{CompileError, Position};
-use crate::expr::ScalarExpr;
 use crate::limits::{on_compile_stack, MAX_PLAN_DEPTH};
 use crate::parse::{parse_script, ExplainStage, ParsedStatement};
 use crate::physical::SinkTarget;
 use crate::plan::LogicalPlan;
 use query::{Ctes, QueryBinder};
 use sluice_catalogs::{Catalog, ConnectorValidator, MemoryCatalog, Schema, TableDescriptor};
+use sluice_expr::expr::ScalarExpr;
 use sqlparser::ast::{Insert, ObjectNamePart, Statement, TableObject};
 use std::collections::BTreeMap;
+
+pub use sluice_expr::options::OVERWRITE_OPTION;
 
 /// One bound output: an `INSERT INTO` or the final `SELECT`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -299,7 +301,7 @@ fn with_proctime_column(
     exprs.insert(
         at,
         ScalarExpr::Call {
-            func: crate::expr::Func::ProcTime,
+            func: sluice_expr::expr::Func::ProcTime,
             args: vec![],
         },
     );
@@ -402,10 +404,6 @@ fn bind_output_unchecked(
         )),
     }
 }
-
-/// The table option through which `INSERT OVERWRITE` reaches the sink (on the plan's
-/// copy of the table only; connectors refuse it in a table's own options).
-pub const OVERWRITE_OPTION: &str = "sink.overwrite";
 
 /// Binds `INSERT INTO t [(cols)] query` and `INSERT OVERWRITE [TABLE] t query` (Flink's
 /// syntax: the committed result replaces what the table held; only connectors whose
@@ -529,7 +527,7 @@ fn bind_insert(
                 }
                 types::coerce(ScalarExpr::Column(i), from, f.ty)
             }
-            None => ScalarExpr::Literal(crate::datum::Datum::Null, f.ty),
+            None => ScalarExpr::Literal(sluice_expr::datum::Datum::Null, f.ty),
         };
         exprs.push(e);
     }

@@ -14,9 +14,9 @@
 use super::expr::{function_name, pos_of, ExprBinder};
 use super::scope::Scope;
 use crate::error::{CompileError, Position};
-use crate::expr::{AggFunc, AggregateCall, ScalarExpr, SortKey};
 use crate::plan::LogicalPlan;
 use sluice_catalogs::SqlType;
+use sluice_expr::expr::{AggFunc, AggregateCall, ScalarExpr, SortKey};
 use sqlparser::ast::{
     Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Value, WindowFrameBound,
     WindowFrameUnits, WindowSpec, WindowType,

@@ -7,11 +7,11 @@ use super::expr::{
 };
 use super::scope::{Scope, ScopeColumn};
 use super::types::{coerce, coerce_comparison, common_type};
-use crate::datum::Datum;
 use crate::error::{CompileError, Position};
-use crate::expr::{BinaryOp, ScalarExpr, SortKey};
 use crate::plan::{JoinKind, LogicalPlan, WindowKind, WINDOW_COLUMNS};
 use sluice_catalogs::{Catalog, Field, Schema, SqlType};
+use sluice_expr::datum::Datum;
+use sluice_expr::expr::{BinaryOp, ScalarExpr, SortKey};
 use sqlparser::ast::{
     Distinct, Expr, FunctionArg, FunctionArgExpr, GroupByExpr, Join, JoinConstraint, JoinOperator,
     LimitClause, ObjectName, ObjectNamePart, OrderBy, OrderByKind, OrderBySort, Query, Select,

@@ -26,10 +26,10 @@
 
 use super::expr::{function_name, pos_of, ExprBinder};
 use super::scope::Scope;
-use crate::datum::Datum;
 use crate::error::{CompileError, Position};
-use crate::expr::{BinaryOp, ScalarExpr, SortKey};
 use crate::plan::LogicalPlan;
+use sluice_expr::datum::Datum;
+use sluice_expr::expr::{BinaryOp, ScalarExpr, SortKey};
 use sqlparser::ast::{Expr, Function, FunctionArguments, OrderBySort, WindowSpec, WindowType};
 
 /// The hint every refusal of a window function ends with.

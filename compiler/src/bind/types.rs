@@ -1,10 +1,10 @@
 //! SQL type names to [`SqlType`], and the implicit coercion rules the binder applies so
-//! that bound expressions satisfy the operand contract documented in [`crate::expr`].
+//! that bound expressions satisfy the operand contract documented in [`sluice_expr::expr`].
 
-use crate::datum::Datum;
 use crate::error::{CompileError, Position};
-use crate::expr::{BinaryOp, ScalarExpr};
 use sluice_catalogs::SqlType;
+use sluice_expr::datum::Datum;
+use sluice_expr::expr::{BinaryOp, ScalarExpr};
 use sqlparser::ast::{DataType, ExactNumberInfo};
 
 /// The [`SqlType`] of a declared SQL type.
@@ -205,7 +205,7 @@ fn fold_literal_cast(d: &Datum, from: SqlType, to: SqlType) -> Option<Datum> {
         (Datum::Int(v), Int | BigInt, BigInt) => Some(Datum::Int(*v)),
         (Datum::Int(v), Int | BigInt, Int) if i32::try_from(*v).is_ok() => Some(Datum::Int(*v)),
         (Datum::Int(v), Int | BigInt, Double) if v.unsigned_abs() < (1 << 53) => {
-            Some(Datum::Float(crate::datum::F64(*v as f64)))
+            Some(Datum::Float(sluice_expr::datum::F64(*v as f64)))
         }
         (Datum::Int(v), Int | BigInt, Decimal { precision, scale }) => {
             let x = (*v as i128).checked_mul(pow10(scale)?)?;
@@ -372,7 +372,7 @@ pub fn integer_literal(text: &str) -> Option<(Datum, SqlType)> {
     }
     text.parse::<f64>()
         .ok()
-        .map(|f| (Datum::Float(crate::datum::F64(f)), SqlType::Double))
+        .map(|f| (Datum::Float(sluice_expr::datum::F64(f)), SqlType::Double))
 }
 
 /// The value and type of a numeric literal, as DuckDB types it.
@@ -381,7 +381,7 @@ pub fn numeric_literal(text: &str) -> Option<(Datum, SqlType)> {
         return text
             .parse::<f64>()
             .ok()
-            .map(|f| (Datum::Float(crate::datum::F64(f)), SqlType::Double));
+            .map(|f| (Datum::Float(sluice_expr::datum::F64(f)), SqlType::Double));
     }
     let Some((int_part, frac_part)) = text.split_once('.') else {
         return integer_literal(text);
@@ -398,7 +398,7 @@ pub fn numeric_literal(text: &str) -> Option<(Datum, SqlType)> {
         return text
             .parse::<f64>()
             .ok()
-            .map(|f| (Datum::Float(crate::datum::F64(f)), SqlType::Double));
+            .map(|f| (Datum::Float(sluice_expr::datum::F64(f)), SqlType::Double));
     }
     let digits = format!("{int_part}{frac_part}");
     let digits = digits.trim_start_matches('0');

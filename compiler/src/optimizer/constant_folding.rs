@@ -2,7 +2,7 @@
 //! simplify boolean identities and trivial filters.
 //!
 //! - Every sub-expression that reads no column is evaluated with the row evaluator
-//!   ([`crate::eval::Evaluator`]) and replaced by a literal of the same type. When the
+//!   ([`sluice_expr::eval::Evaluator`]) and replaced by a literal of the same type. When the
 //!   evaluation fails (`1 / 0` is NULL, but `CAST('x' AS INT)` fails) the expression is
 //!   left as it is, so the error surfaces at runtime, with its context, only if the
 //!   expression is actually evaluated.
@@ -13,12 +13,12 @@
 //!   are dropped and an always-FALSE/NULL one empties the scan.
 
 use super::Rule;
-use crate::datum::Datum;
 use crate::error::CompileError;
-use crate::eval::Evaluator;
-use crate::expr::{BinaryOp, ScalarExpr};
 use crate::plan::LogicalPlan;
 use sluice_catalogs::SqlType;
+use sluice_expr::datum::Datum;
+use sluice_expr::eval::Evaluator;
+use sluice_expr::expr::{BinaryOp, ScalarExpr};
 
 /// The constant folding rule (see the module docs).
 #[derive(Clone, Copy, Debug, Default)]
@@ -348,10 +348,10 @@ fn fold_plan(plan: LogicalPlan) -> LogicalPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::datum::F64;
-    use crate::expr::Func;
     use crate::optimizer::optimize_with;
     use sluice_catalogs::{Field, Schema};
+    use sluice_expr::datum::F64;
+    use sluice_expr::expr::Func;
 
     fn values() -> LogicalPlan {
         LogicalPlan::Values {

@@ -11,12 +11,12 @@
 
 use super::util::transform_up;
 use super::{optimize, optimize_with, rules};
-use crate::datum::{Datum, Row};
-use crate::expr::{AggFunc, AggregateCall, BinaryOp, ScalarExpr, SortKey};
 use crate::lower::lower;
 use crate::physical::PhysicalPlan;
 use crate::plan::{JoinKind, LogicalPlan};
 use sluice_catalogs::{Field, Schema, SourceCapabilities, SqlType, TableDescriptor, Watermark};
+use sluice_expr::datum::{Datum, Row};
+use sluice_expr::expr::{AggFunc, AggregateCall, BinaryOp, ScalarExpr, SortKey};
 use std::collections::BTreeMap;
 
 /// xorshift64*: deterministic, dependency-free.

@@ -32,10 +32,10 @@
 
 use super::util::{shift_down, substitute};
 use super::Rule;
-use crate::datum::Datum;
 use crate::error::CompileError;
-use crate::expr::{BinaryOp, Func, ScalarExpr};
 use crate::plan::{JoinKind, LogicalPlan, WindowKind};
+use sluice_expr::datum::Datum;
+use sluice_expr::expr::{BinaryOp, Func, ScalarExpr};
 
 /// Pushes filter conjuncts towards (and into) the scans.
 pub struct FilterPushdown;
@@ -393,10 +393,10 @@ fn null_when_null(e: &ScalarExpr, side: &impl Fn(usize) -> bool) -> bool {
 mod tests {
     use super::*;
     use crate::explain::explain_logical;
-    use crate::expr::SortKey;
     use crate::optimizer::optimize_with;
     use crate::optimizer::test_util::*;
     use crate::plan::WindowKind;
+    use sluice_expr::expr::SortKey;
 
     fn run(plan: LogicalPlan) -> String {
         let out = optimize_with(plan, &[Box::new(FilterPushdown)]).unwrap();

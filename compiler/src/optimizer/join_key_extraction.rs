@@ -15,9 +15,9 @@
 use super::util::{shift_down, transform_up};
 use super::Rule;
 use crate::error::CompileError;
-use crate::expr::{BinaryOp, ScalarExpr};
 use crate::plan::LogicalPlan;
 use sluice_catalogs::SqlType;
+use sluice_expr::expr::{BinaryOp, ScalarExpr};
 
 /// Moves cross-side equality conjuncts of `Join.filter` into `Join.on`.
 pub struct JoinKeyExtraction;

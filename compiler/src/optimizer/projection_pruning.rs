@@ -20,8 +20,8 @@
 
 use super::Rule;
 use crate::error::CompileError;
-use crate::expr::{ScalarExpr, SortKey};
 use crate::plan::LogicalPlan;
+use sluice_expr::expr::{ScalarExpr, SortKey};
 use std::collections::BTreeSet;
 
 /// Prunes unused columns from scans, projections and aggregates.
@@ -448,10 +448,10 @@ fn prune(
 mod tests {
     use super::*;
     use crate::explain::explain_logical;
-    use crate::expr::SortKey;
     use crate::optimizer::optimize_with;
     use crate::optimizer::test_util::*;
     use crate::plan::{JoinKind, WindowKind};
+    use sluice_expr::expr::SortKey;
 
     fn run(plan: LogicalPlan) -> String {
         let out = optimize_with(plan, &[Box::new(ProjectionPruning)]).unwrap();

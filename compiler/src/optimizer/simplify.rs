@@ -16,10 +16,10 @@
 
 use super::util::transform_up;
 use super::Rule;
-use crate::datum::Datum;
 use crate::error::CompileError;
-use crate::expr::ScalarExpr;
 use crate::plan::LogicalPlan;
+use sluice_expr::datum::Datum;
+use sluice_expr::expr::ScalarExpr;
 
 /// Removes identity projections, trivially true filters and provably empty subtrees.
 pub struct Simplify;

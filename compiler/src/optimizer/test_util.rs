@@ -2,10 +2,10 @@
 
 #![allow(dead_code)] // a helper kit: not every test uses every builder
 
-use crate::datum::Datum;
-use crate::expr::{AggFunc, AggregateCall, BinaryOp, ScalarExpr};
 use crate::plan::{JoinKind, LogicalPlan, WindowKind};
 use sluice_catalogs::{Field, Schema, SourceCapabilities, SqlType, TableDescriptor, Watermark};
+use sluice_expr::datum::Datum;
+use sluice_expr::expr::{AggFunc, AggregateCall, BinaryOp, ScalarExpr};
 use std::collections::BTreeMap;
 
 /// A table without watermark or pushdown capabilities.

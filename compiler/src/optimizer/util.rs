@@ -1,8 +1,8 @@
 //! Plan and expression helpers shared by the optimizer rules and lowering.
 
 use crate::error::CompileError;
-use crate::expr::ScalarExpr;
 use crate::plan::LogicalPlan;
+use sluice_expr::expr::ScalarExpr;
 
 /// Rebuilds `plan` with each direct input replaced by `f(input)`, in input order.
 pub fn map_inputs(

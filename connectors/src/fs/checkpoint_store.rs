@@ -4,7 +4,7 @@
 
 use super::ObjectDir;
 use crate::Result;
-use sluice_compiler::instance::{
+use sluice_expr::checkpoint::{
     is_record_name, is_savepoint_name, CheckpointRecord, Savepoint, CHECKPOINT_FORMAT,
 };
 

@@ -46,7 +46,7 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use sluice_catalogs::{Schema, SourceCapabilities, TableDescriptor};
-use sluice_compiler::ScalarExpr;
+use sluice_expr::ScalarExpr;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
@@ -78,7 +78,7 @@ fn positive_duration_ms(options: &BTreeMap<String, String>, key: &str) -> Result
     let Some(v) = options.get(key) else {
         return Ok(None);
     };
-    sluice_compiler::instance::parse_duration_ms(v)
+    sluice_expr::options::parse_duration_ms(v)
         .ok()
         .filter(|ms| *ms > 0)
         .map(Some)
@@ -136,7 +136,7 @@ const FS_KEYS: &[&str] = &[
     "parquet.compression",
     "partition.columns",
     "source.monitor-interval",
-    sluice_compiler::bind::OVERWRITE_OPTION,
+    sluice_expr::options::OVERWRITE_OPTION,
 ];
 
 impl FsOptions {
@@ -205,7 +205,7 @@ impl FsOptions {
             })
             .unwrap_or_default();
         let monitor_interval_ms = positive_duration_ms(options, "source.monitor-interval")?;
-        let overwrite = boolean(options, sluice_compiler::bind::OVERWRITE_OPTION, false)?;
+        let overwrite = boolean(options, sluice_expr::options::OVERWRITE_OPTION, false)?;
         Ok(FsOptions {
             overwrite,
             monitor_interval_ms,
@@ -518,10 +518,10 @@ impl Connector for FilesystemConnector {
         options: &BTreeMap<String, String>,
         schema: &Schema,
     ) -> Result<SourceCapabilities> {
-        if options.contains_key(sluice_compiler::bind::OVERWRITE_OPTION) {
+        if options.contains_key(sluice_expr::options::OVERWRITE_OPTION) {
             return Err(ConnectorError::Config(format!(
                 "option '{}' is not a table option: write INSERT OVERWRITE instead of INSERT INTO",
-                sluice_compiler::bind::OVERWRITE_OPTION
+                sluice_expr::options::OVERWRITE_OPTION
             )));
         }
         let opts = FsOptions::parse(options)?;

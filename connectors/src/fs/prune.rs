@@ -13,7 +13,7 @@ use parquet::basic::{LogicalType, TimeUnit};
 use parquet::file::metadata::ParquetMetaData;
 use parquet::file::statistics::Statistics;
 use sluice_catalogs::SqlType;
-use sluice_compiler::{BinaryOp, Datum, ScalarExpr};
+use sluice_expr::{BinaryOp, Datum, ScalarExpr};
 
 /// One prunable conjunct: `column op value` (the column on the left).
 #[derive(Clone, Debug)]
@@ -174,7 +174,7 @@ mod tests {
             ScalarExpr::binary(
                 BinaryOp::Gt,
                 ScalarExpr::col(1),
-                ScalarExpr::lit(Datum::Float(sluice_compiler::F64(1.0)), SqlType::Double),
+                ScalarExpr::lit(Datum::Float(sluice_expr::F64(1.0)), SqlType::Double),
             ),
             // not a column-literal comparison
             ScalarExpr::binary(BinaryOp::NotEq, ScalarExpr::col(0), lit(3)),

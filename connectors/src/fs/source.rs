@@ -22,8 +22,8 @@ use parquet::arrow::ProjectionMask;
 use parquet::file::metadata::{FooterTail, ParquetMetaData, ParquetMetaDataReader};
 use parquet::file::reader::{ChunkReader, Length};
 use sluice_catalogs::{SqlType, TableDescriptor};
-use sluice_compiler::eval::Evaluator;
-use sluice_compiler::{Datum, ScalarExpr};
+use sluice_expr::eval::Evaluator;
+use sluice_expr::{Datum, ScalarExpr};
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -881,7 +881,7 @@ fn to_datum(v: &Value<'_>, ty: SqlType) -> Datum {
         (Value::Int(i), SqlType::Timestamp) => Datum::Timestamp(*i),
         (Value::Int(i), SqlType::Interval) => Datum::Interval(*i),
         (Value::Int(i), _) => Datum::Int(*i),
-        (Value::Float(x), _) => Datum::Float(sluice_compiler::F64(*x)),
+        (Value::Float(x), _) => Datum::Float(sluice_expr::F64(*x)),
         (Value::Decimal(d), _) => Datum::Decimal(*d),
         (Value::Str(s), _) => Datum::Str(s.to_string()),
     }

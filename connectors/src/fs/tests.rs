@@ -1040,7 +1040,7 @@ fn reading_in_small_chunks_gives_the_same_rows_and_bad_records() {
 
 #[test]
 fn pushed_down_filters_are_applied_inside_the_source() {
-    use sluice_compiler::{BinaryOp, Datum, ScalarExpr};
+    use sluice_expr::{BinaryOp, Datum, ScalarExpr};
     let dir = tempfile::tempdir().unwrap();
     write_files(dir.path(), 5);
     let schema = Schema::new(vec![Field::new("x", SqlType::BigInt)]);
@@ -1098,7 +1098,7 @@ fn pushed_down_filters_are_applied_inside_the_source() {
 fn parquet_row_groups_excluded_by_pushed_down_filters_are_never_read() {
     use parquet::arrow::ArrowWriter;
     use parquet::file::properties::WriterProperties;
-    use sluice_compiler::{BinaryOp, Datum, ScalarExpr};
+    use sluice_expr::{BinaryOp, Datum, ScalarExpr};
     let dir = tempfile::tempdir().unwrap();
     let schema = Schema::new(vec![
         Field::new("x", SqlType::BigInt),

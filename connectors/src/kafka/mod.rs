@@ -85,7 +85,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use sluice_catalogs::{
     is_secret_option, scrub_secrets, Schema, SinkKind, SourceCapabilities, SqlType, TableDescriptor,
 };
-use sluice_compiler::ScalarExpr;
+use sluice_expr::ScalarExpr;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -487,7 +487,7 @@ impl KafkaOptions {
         let idle_timeout = match options.get("scan.watermark.idle-timeout") {
             None => std::time::Duration::ZERO,
             Some(v) => std::time::Duration::from_millis(
-                sluice_compiler::instance::parse_duration_ms(v).map_err(|e| {
+                sluice_expr::options::parse_duration_ms(v).map_err(|e| {
                     ConnectorError::Config(format!("option 'scan.watermark.idle-timeout': {e}"))
                 })?,
             ),

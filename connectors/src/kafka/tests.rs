@@ -14,7 +14,7 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 use sluice_catalogs::{ConnectorValidator, Field, SqlType};
-use sluice_compiler::{BinaryOp, Datum};
+use sluice_expr::{BinaryOp, Datum};
 use std::sync::Arc;
 use std::time::Instant;
 

@@ -14,7 +14,7 @@ use arrow::array::{
 };
 use arrow::compute::kernels::cast::cast;
 use sluice_catalogs::{Schema, SqlType};
-use sluice_compiler::{Datum, Row, F64};
+use sluice_expr::{Datum, Row, F64};
 use std::sync::Arc;
 
 fn downcast<T: 'static>(array: &ArrayRef, ty: SqlType) -> Result<&T, KernelError> {

@@ -5,7 +5,7 @@
 //! only when its operand types are ones the Arrow kernel handles exactly like the row
 //! evaluator; when a kernel reports any error (overflow included) or the node is not
 //! covered, the node is evaluated row by row with
-//! [`sluice_compiler::eval::Evaluator`], which then produces the value or the error.
+//! [`sluice_expr::eval::Evaluator`], which then produces the value or the error.
 //! Lazily evaluated constructs (`AND`, `OR`, `CASE`, `COALESCE`, `IN`) take the fast
 //! path only when the parts the row evaluator may skip cannot raise an error, so the
 //! two paths agree on error-ness too.
@@ -27,11 +27,11 @@ use arrow::datatypes::{
 };
 use arrow::error::ArrowError;
 use sluice_catalogs::{Schema, SqlType};
-use sluice_compiler::eval::{
+use sluice_expr::eval::{
     decimal_to_f64, extract_time_ms, fixed_unit_ms, sql_lower, sql_upper, trunc_ms, with_regex,
     Evaluator, LikePattern, FLOAT_DIVISION_BY_ZERO_IS_NULL,
 };
-use sluice_compiler::{BinaryOp, Datum, Func, ScalarExpr};
+use sluice_expr::{BinaryOp, Datum, Func, ScalarExpr};
 use std::sync::Arc;
 
 /// The CPU implementation of [`ColumnarKernels`].
@@ -612,7 +612,7 @@ impl CpuKernels {
         if matches!(lt, T::Decimal { .. }) && op == BinaryOp::Mod {
             return Ok(None);
         }
-        let out_ty = sluice_compiler::expr::arithmetic_type(op, lt, rt);
+        let out_ty = sluice_expr::expr::arithmetic_type(op, lt, rt);
         let l = self.eval(left, batch, types)?;
         let r = self.eval(right, batch, types)?;
         let scalar = l.is_scalar() && r.is_scalar();
@@ -864,9 +864,7 @@ impl CpuKernels {
                             text.clear();
                             // A failure (a pattern the binder let through, a timestamp
                             // out of range) is the row evaluator's to report.
-                            if sluice_compiler::temporal::format_java(ms, pattern, &mut text)
-                                .is_err()
-                            {
+                            if sluice_expr::temporal::format_java(ms, pattern, &mut text).is_err() {
                                 return Ok(None);
                             }
                             out.append_value(&text);
@@ -984,7 +982,7 @@ mod tests {
     use super::*;
     use crate::convert::rows_to_batch;
     use sluice_catalogs::Field;
-    use sluice_compiler::Row;
+    use sluice_expr::Row;
     use std::cell::Cell;
 
     thread_local! {
@@ -1014,7 +1012,7 @@ mod tests {
             vec![
                 Datum::Int(1),
                 Datum::Int(10),
-                Datum::Float(sluice_compiler::F64(1.5)),
+                Datum::Float(sluice_expr::F64(1.5)),
                 Datum::Decimal(150),
                 Datum::Str("apple".into()),
                 Datum::Bool(true),
@@ -1022,7 +1020,7 @@ mod tests {
             vec![
                 Datum::Int(-7),
                 Datum::Int(0),
-                Datum::Float(sluice_compiler::F64(-0.0)),
+                Datum::Float(sluice_expr::F64(-0.0)),
                 Datum::Decimal(-5),
                 Datum::Str("banana".into()),
                 Datum::Bool(false),
@@ -1087,7 +1085,7 @@ mod tests {
                 bin(
                     BinaryOp::Eq,
                     col(2),
-                    ScalarExpr::lit(Datum::Float(sluice_compiler::F64(0.0)), SqlType::Double),
+                    ScalarExpr::lit(Datum::Float(sluice_expr::F64(0.0)), SqlType::Double),
                 ),
                 vec![Datum::Bool(false), Datum::Bool(true), Datum::Null],
             ),
@@ -1148,9 +1146,9 @@ mod tests {
             ),
             (
                 ScalarExpr::Call {
-                    func: Func::Extract(sluice_compiler::TimeUnit::Hour),
+                    func: Func::Extract(sluice_expr::TimeUnit::Hour),
                     args: vec![ScalarExpr::Call {
-                        func: Func::DateTrunc(sluice_compiler::TimeUnit::Minute),
+                        func: Func::DateTrunc(sluice_expr::TimeUnit::Minute),
                         args: vec![bin(
                             BinaryOp::Add,
                             ScalarExpr::lit(Datum::Timestamp(3_600_000), SqlType::Timestamp),

@@ -1,6 +1,6 @@
 //! # sluice-columnar: columnar kernels for stateless stages
 //!
-//! A Sluice dataflow keeps rows ([`sluice_compiler::Row`]) in its stateful,
+//! A Sluice dataflow keeps rows ([`sluice_expr::Row`]) in its stateful,
 //! differential part, but a chain of stateless operators right after a source — filters
 //! and projections — runs as one fused stage on Arrow [`RecordBatch`]es: the source's
 //! batches go through [`ColumnarKernels::calc`] (predicate, then projection) and only
@@ -9,7 +9,7 @@
 //! [`ColumnarKernels`] is the seam between that stage and the hardware. [`CpuKernels`]
 //! is the CPU implementation: Arrow compute kernels where their semantics are SQL's
 //! (comparisons, Kleene logic, checked arithmetic, `LIKE`, `CASE` via `zip`, …) and the
-//! row evaluator ([`sluice_compiler::eval::Evaluator`]) for everything else, so that
+//! row evaluator ([`sluice_expr::eval::Evaluator`]) for everything else, so that
 //! the results are the row evaluator's by construction. The CUDA implementation
 //! (`sluice-gpu`'s `GpuKernels`) sits behind the same trait and falls back to
 //! [`CpuKernels`].
@@ -35,7 +35,7 @@ pub use partial::{partial_aggregate_cpu, partial_schema, sum_array};
 
 use arrow::array::{ArrayRef, RecordBatch};
 use sluice_catalogs::{Schema, SqlType};
-use sluice_compiler::{AggregateCall, ScalarExpr};
+use sluice_expr::{AggregateCall, ScalarExpr};
 
 /// A kernel failure.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -48,8 +48,8 @@ pub enum KernelError {
     Internal(String),
 }
 
-impl From<sluice_compiler::eval::EvalError> for KernelError {
-    fn from(e: sluice_compiler::eval::EvalError) -> Self {
+impl From<sluice_expr::eval::EvalError> for KernelError {
+    fn from(e: sluice_expr::eval::EvalError) -> Self {
         KernelError::Execution(e.message)
     }
 }
@@ -111,7 +111,7 @@ pub trait ColumnarKernels: Send + Sync {
 
     /// The pre-aggregation of one batch below a `Reduce` (columns of SQL types
     /// `input_types`): one partial row per group of `group_by`, laid out as
-    /// `sluice_compiler::partial` says, groups in order of their first row. Partial
+    /// `sluice_expr::partial` says, groups in order of their first row. Partial
     /// rows merge exactly, so any device's grouping gives the same final result. The
     /// default is the CPU's ([`partial_aggregate_cpu`]), counted in `metrics`.
     fn partial_aggregate(

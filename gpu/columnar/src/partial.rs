@@ -1,5 +1,5 @@
 //! Pre-aggregation of one Arrow batch on the CPU: the batch's rows grouped by the
-//! group columns, one partial row per group (layout: `sluice_compiler::partial`).
+//! group columns, one partial row per group (layout: `sluice_expr::partial`).
 //!
 //! ```text
 //! Calc output batch ─▶ group index per row ─▶ per aggregate, per group: count / exact sum / extreme row ─▶ partial batch
@@ -24,8 +24,8 @@ use arrow::datatypes::{
 use arrow::row::{RowConverter, SortField};
 use rustc_hash::FxHashMap;
 use sluice_catalogs::{Field, Schema, SqlType};
-use sluice_compiler::partial::{partial_columns, partial_types, PartialColumns, SUM_TYPE};
-use sluice_compiler::AggregateCall;
+use sluice_expr::partial::{partial_columns, partial_types, PartialColumns, SUM_TYPE};
+use sluice_expr::AggregateCall;
 use std::cmp::Ordering;
 use std::sync::Arc;
 
@@ -236,7 +236,7 @@ pub fn partial_schema(
 }
 
 /// The partial batch of `batch` (columns of SQL types `input_types`): one row per group
-/// of `group_by`, laid out as `sluice_compiler::partial` says.
+/// of `group_by`, laid out as `sluice_expr::partial` says.
 pub fn partial_aggregate_cpu(
     batch: &RecordBatch,
     group_by: &[usize],

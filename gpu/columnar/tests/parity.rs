@@ -7,8 +7,8 @@ use proptest::prelude::*;
 use proptest::strategy::BoxedStrategy;
 use sluice_catalogs::{Field, Schema, SqlType};
 use sluice_columnar::{array_value, batch_to_rows, rows_to_batch, ColumnarKernels, CpuKernels};
-use sluice_compiler::eval::Evaluator;
-use sluice_compiler::{BinaryOp, Datum, Func, Row, ScalarExpr, TimeUnit, F64};
+use sluice_expr::eval::Evaluator;
+use sluice_expr::{BinaryOp, Datum, Func, Row, ScalarExpr, TimeUnit, F64};
 
 const DEC_A: SqlType = SqlType::Decimal {
     precision: 10,
@@ -610,7 +610,7 @@ fn check_calc(
                 out.push(evs.iter().map(|e| e.eval(r)).collect::<Result<Row, _>>()?);
             }
         }
-        Ok::<_, sluice_compiler::eval::EvalError>(out)
+        Ok::<_, sluice_expr::eval::EvalError>(out)
     })();
     let actual = CpuKernels.calc(Some(predicate), Some(project), &batch, &input, &output);
     match (expected, actual) {

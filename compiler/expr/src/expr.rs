@@ -1,4 +1,5 @@
-//! Bound scalar expressions ([`ScalarExpr`]) and aggregate calls ([`AggregateCall`]).
+//! Bound scalar expressions ([`ScalarExpr`]) and aggregate calls ([`AggregateCall`],
+//! each keeping its state as its [`AggStrategy`] says).
 //!
 //! Expressions are bound: columns are positions in the input row of the plan node
 //! that holds the expression, and every operand has already been coerced by the binder
@@ -583,6 +584,38 @@ pub struct AggregateCall {
     pub distinct: bool,
     /// The result type (see [`AggFunc::return_type`]).
     pub ty: SqlType,
+}
+
+/// How one aggregate of a `PhysicalPlan::Reduce` (`sluice-compiler`'s dataflow plan)
+/// keeps its state, chosen by the compiler from the aggregate, its argument type and
+/// whether the input retracts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AggStrategy {
+    /// A running state updated in O(1) per row and never revisited: `COUNT`, `SUM`/`AVG`
+    /// of exact numbers (integers, intervals, DECIMAL), `MIN`/`MAX` over an input that
+    /// never retracts. State: one value per group.
+    Accumulate,
+    /// `COUNT`/`SUM`/`AVG(DISTINCT x)` of exact numbers: a count per distinct
+    /// (group, value); the running state changes only when a value appears or
+    /// disappears. State: one entry per distinct value per group.
+    Distinct,
+    /// An ordered multiset of the group's values (value → count): `MIN`/`MAX` under
+    /// retractions (the first or last key), `SUM`/`AVG` of DOUBLE (summed in value
+    /// order, so the result does not depend on arrival order or the worker count) and
+    /// their DISTINCT forms. Each change re-reads the group's values for such a sum.
+    /// State: one entry per distinct value per group.
+    Ordered,
+}
+
+impl AggStrategy {
+    /// The name EXPLAIN prints.
+    pub fn name(self) -> &'static str {
+        match self {
+            AggStrategy::Accumulate => "accumulate",
+            AggStrategy::Distinct => "distinct",
+            AggStrategy::Ordered => "ordered",
+        }
+    }
 }
 
 /// One ORDER BY key.

@@ -4,16 +4,17 @@
 //! source ─▶ Arrow batches ─▶ Calc ─▶ PartialAggregate (per batch, columnar) ─▶ exchange by group ─▶ Reduce (merges partials)
 //! ```
 //!
-//! The same holds for a TUMBLE or HOP [`crate::PhysicalPlan::WindowAggregate`] whose
+//! The same holds for a TUMBLE or HOP `PhysicalPlan::WindowAggregate` whose
 //! window columns are among its group columns: a partial row is then per (batch,
 //! window or pane, group), and a late one counts as the rows it stands for.
 //!
-//! When every aggregate of a [`crate::PhysicalPlan::Reduce`] keeps a running state
+//! When every aggregate of a `PhysicalPlan::Reduce` keeps a running state
 //! ([`AggStrategy::Accumulate`]: `COUNT`, exact `SUM`/`AVG`, `MIN`/`MAX` over an input
 //! that never retracts) and its input is still columnar (a source and stateless stages),
-//! `lower` marks it `preaggregate`: each Arrow batch is grouped on the worker that read
-//! it — by the columnar kernels, so on the GPU where placement says so — and only one
-//! partial row per (batch, group) is exchanged, instead of one row per input row.
+//! the compiler's `lower` marks it `preaggregate`: each Arrow batch is grouped on the
+//! worker that read it — by the columnar kernels, so on the GPU where placement says
+//! so — and only one partial row per (batch, group) is exchanged, instead of one row
+//! per input row.
 //! Running states merge exactly (integer and DECIMAL sums are exact, `MIN`/`MAX` are
 //! order-free), so the result equals the row-by-row `Reduce`'s.
 //!
@@ -29,8 +30,7 @@
 //! This module is the contract between the producer (`sluice_columnar`'s
 //! `ColumnarKernels::partial_aggregate`) and the consumer (`sluice-dataflow`'s `Reduce`).
 
-use crate::expr::{AggFunc, AggregateCall};
-use crate::physical::AggStrategy;
+use crate::expr::{AggFunc, AggStrategy, AggregateCall};
 use sluice_catalogs::SqlType;
 
 /// The type of a partial sum: an exact, unscaled 128-bit integer.
