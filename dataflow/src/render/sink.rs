@@ -2,20 +2,20 @@
 //! the error sink. Each sets a `done` flag once its input is complete and its last
 //! work is finished; the worker steps until every flag is set.
 
-use super::{key_hash, key_row, Batches, Diff, Errs, Rows, Time};
+use super::{key_hash, key_row, Batches, Diff, Errs, PackedMap, Rows, Time};
 use crate::convert::rows_to_batch;
 use crate::errors::{ErrorSlot, ExecutionError};
 use crate::progress::Progress;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use differential_dataflow::Hashable;
-use rustc_hash::FxHashMap;
+use hashbrown::hash_map::Entry;
 use sluice_catalogs::{Schema, TableDescriptor};
+use sluice_compiler::packed::pack_columns;
 use sluice_compiler::physical::SinkMode;
-use sluice_compiler::Row;
+use sluice_compiler::{PackedRow, Row};
 use sluice_connectors::Registry;
 use sluice_connectors::{Sink, WorkerContext};
 use std::cell::{Cell, RefCell};
-use std::collections::hash_map::Entry;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -376,8 +376,8 @@ pub(crate) fn render_table_sink(
     let mut pending: BTreeMap<Time, Vec<(Row, Diff)>> = BTreeMap::new();
     // An updating input's net result so far: each row's multiplicity, updated in place
     // as its changelog arrives (rows whose count returns to 0 are dropped), so memory is
-    // the size of the result, not of the changelog.
-    let mut net: FxHashMap<Row, Diff> = FxHashMap::default();
+    // the size of the result, not of the changelog. Rows are held packed.
+    let mut net: PackedMap<Diff> = PackedMap::default();
     let discards = writer.discards();
     let mut discarded: Diff = 0;
     // An updating input is consolidated per row, so every update of a row must reach
@@ -399,7 +399,7 @@ pub(crate) fn render_table_sink(
                     if discards {
                         discarded += d;
                     } else if updating {
-                        match net.entry(row) {
+                        match net.entry(PackedRow::pack(&row)) {
                             Entry::Occupied(mut e) => {
                                 *e.get_mut() += d;
                                 if *e.get() == 0 {
@@ -433,7 +433,11 @@ pub(crate) fn render_table_sink(
                 let rest: Vec<(Row, Diff)> = std::mem::take(&mut pending)
                     .into_values()
                     .flatten()
-                    .chain(std::mem::take(&mut net))
+                    .chain(
+                        std::mem::take(&mut net)
+                            .into_iter()
+                            .map(|(r, d)| (r.unpack(), d)),
+                    )
                     .collect();
                 writer.write(rest);
                 writer.count(std::mem::take(&mut discarded));
@@ -480,7 +484,7 @@ pub(crate) fn render_change_sink(
     let done: DoneFlag = Rc::new(Cell::new(false));
     let flag = done.clone();
     let mut pending: BTreeMap<Time, Vec<(Row, Diff)>> = BTreeMap::new();
-    let mut live: FxHashMap<Row, Vec<Row>> = FxHashMap::default();
+    let mut live: PackedMap<Vec<PackedRow>> = PackedMap::default();
     stream.sink(
         Pipeline,
         &format!("Sink({table})"),
@@ -555,19 +559,23 @@ fn upserts_of_unique(changes: Vec<(Row, Diff)>, cols: &[usize]) -> (Vec<Row>, Ve
     (deletes, upserts)
 }
 
-/// Upserts of a result that may repeat a key: `live` holds each key's live rows,
-/// oldest first; a key whose latest live row changed gets it, a key left with none is
-/// deleted.
+/// Upserts of a result that may repeat a key: `live` holds each key's live rows
+/// (packed), oldest first; a key whose latest live row changed gets it, a key left with
+/// none is deleted.
 fn upserts_of_live(
     changes: Vec<(Row, Diff)>,
     cols: &[usize],
-    live: &mut FxHashMap<Row, Vec<Row>>,
+    live: &mut PackedMap<Vec<PackedRow>>,
 ) -> (Vec<Row>, Vec<Row>) {
-    let mut before: BTreeMap<Row, Option<Row>> = BTreeMap::new();
+    let mut before: BTreeMap<PackedRow, Option<PackedRow>> = BTreeMap::new();
+    let mut key = Vec::new();
     for (row, d) in changes {
-        let key = key_row(&row, cols);
-        let rows = live.entry(key.clone()).or_default();
-        before.entry(key).or_insert_with(|| rows.last().cloned());
+        pack_columns(&row, cols, &mut key);
+        let rows = live.entry_ref(key.as_slice()).or_default();
+        if !before.contains_key(key.as_slice()) {
+            before.insert(PackedRow::from_bytes(&key), rows.last().cloned());
+        }
+        let row = PackedRow::pack(&row);
         if d > 0 {
             rows.extend(std::iter::repeat_n(row, d as usize));
         } else {
@@ -585,8 +593,8 @@ fn upserts_of_live(
             live.remove(&key);
         }
         match (now, old) {
-            (Some(now), old) if old.as_ref() != Some(&now) => upserts.push(now),
-            (None, Some(old)) => deletes.push(old),
+            (Some(now), old) if old.as_ref() != Some(&now) => upserts.push(now.unpack()),
+            (None, Some(old)) => deletes.push(old.unpack()),
             _ => {}
         }
     }
@@ -753,7 +761,7 @@ mod tests {
         ) {
             let (mut old_u, mut old_m) = (BTreeMap::new(), BTreeMap::new());
             let (mut view_u, mut view_m) = (BTreeMap::new(), BTreeMap::new());
-            let mut live = FxHashMap::default();
+            let mut live = PackedMap::default();
             for rows in times {
                 // Unique by key: the last row drawn for each key.
                 let mut by_key: BTreeMap<i64, i64> = BTreeMap::new();
