@@ -455,11 +455,11 @@ impl Source for DatagenSource {
     }
 
     fn position(&self) -> serde_json::Value {
-        serde_json::json!({ "next": self.next })
+        crate::counter("next", self.next, self.workers)
     }
 
     fn seek(&mut self, position: &serde_json::Value) -> Result<()> {
-        self.next = crate::counter_position(position, "next", "datagen")?;
+        self.next = crate::counter_position(position, "next", "datagen", self.workers)?;
         Ok(())
     }
 }
@@ -605,6 +605,25 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(src.poll(100).unwrap(), SourcePoll::Idle));
+    }
+
+    #[test]
+    fn a_position_resumes_only_at_the_worker_count_it_counts_for() {
+        let t = table("datagen", schema(), &opts(&[]));
+        let source = |worker: usize, workers: usize| {
+            DatagenConnector
+                .create_source(&t, &[0], &[], WorkerContext { worker, workers })
+                .unwrap()
+        };
+        let mut a = source(1, 2);
+        assert!(matches!(a.poll(7).unwrap(), SourcePoll::Batch { .. }));
+        let at = a.position();
+        assert_eq!(at, serde_json::json!({"next": 7, "workers": 2}));
+        assert!(source(1, 2).seek(&at).is_ok());
+        let e = source(0, 3).seek(&at).unwrap_err().to_string();
+        assert!(e.contains("cannot resume at 3 workers"), "{e}");
+        // A position written before the worker count was recorded.
+        assert!(source(0, 3).seek(&serde_json::json!({"next": 7})).is_ok());
     }
 
     #[test]

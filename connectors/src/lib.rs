@@ -406,17 +406,37 @@ impl ConnectorValidator for Registry {
     }
 }
 
-/// The counter `key` of a generator source's position (`{"<key>": n}`), as written by
-/// its `Source::position`.
+/// The position of a generator source's worker: `{"<key>": n, "workers": W}`, the rows
+/// (or events) it produced of its share of a generation split over `W` workers.
+pub(crate) fn counter(key: &str, n: u64, workers: u64) -> serde_json::Value {
+    serde_json::json!({ key: n, "workers": workers })
+}
+
+/// The counter `key` of a generator source's position written by [`counter`]. A
+/// worker's count says which rows it produced only for the worker count it ran at:
+/// resumed at another (`workers`), rows would be lost or repeated, so that is an error.
+/// (Positions from before the worker count was recorded are taken as they are.)
 pub(crate) fn counter_position(
     position: &serde_json::Value,
     key: &str,
     source: &str,
+    workers: u64,
 ) -> Result<u64> {
-    position
+    let bad = || ConnectorError::Internal(format!("bad {source} source position {position}"));
+    let n = position
         .get(key)
         .and_then(serde_json::Value::as_u64)
-        .ok_or_else(|| ConnectorError::Internal(format!("bad {source} source position {position}")))
+        .ok_or_else(bad)?;
+    match position.get("workers").map(serde_json::Value::as_u64) {
+        None => Ok(n),
+        Some(Some(w)) if w == workers => Ok(n),
+        Some(Some(w)) => Err(ConnectorError::Internal(format!(
+            "a {source} source's checkpointed position is one of {w} workers' shares of the \
+             generated rows: it cannot resume at {workers} workers (rows would be lost or \
+             repeated); run the job at {w} workers, or start it without its checkpoint"
+        ))),
+        Some(None) => Err(bad()),
+    }
 }
 
 /// Check a projection against a schema.

@@ -643,11 +643,11 @@ impl crate::Source for NexmarkSource {
     }
 
     fn position(&self) -> serde_json::Value {
-        serde_json::json!({ "next_event": self.next })
+        crate::counter("next_event", self.next, self.workers)
     }
 
     fn seek(&mut self, position: &serde_json::Value) -> Result<()> {
-        self.next = crate::counter_position(position, "next_event", "nexmark")?;
+        self.next = crate::counter_position(position, "next_event", "nexmark", self.workers)?;
         Ok(())
     }
 }

@@ -44,7 +44,16 @@
 //! emitted first, and the rest is written to `state-<epoch>-<operator>-<worker>-<run>.bin`
 //! beside the record, which names it. A restore sends each snapshot's groups through
 //! the operator's own exchange, so the state is redistributed by key over any new
-//! worker count; restored sources start their watermark at `W`.
+//! worker count; restored sources start their watermark at `W`. Every other stateful
+//! operator does the same with its own state (see each operator's docs).
+//!
+//! **Incremental snapshots.** A keyed operator may write a *delta* — the entries changed
+//! since its previous snapshot in the run and the keys removed ([`encode_delta`]) —
+//! instead of its whole state. The record then names, per operator and worker, the
+//! object written at its epoch (`state`) and the chain before it (`state_chains`: the
+//! full snapshot and the earlier deltas); a restore reads the chain in order
+//! ([`decode_keyed_chain`]), and pruning keeps every object a retained record's chain
+//! names. Each run starts its chains with a full snapshot.
 //!
 //! **Across SQL changes.** Positions and snapshots are keyed by stable ids
 //! ([`sluice_compiler::state`]): a source by its table and options, an operator by its
@@ -52,13 +61,11 @@
 //! operator states whose ids it still has; the rest start from scratch (what
 //! `POST /api/v1/jobs/{name}/plan` reports before the change).
 //!
-//! **Scope.** Stateless plans (`Calc`, `Union`) over any sources, windowed aggregates
-//! (`WindowAssign`, `WindowAggregate`) over sources with watermarks, and aggregates
-//! (`Reduce`, every strategy) whose result goes to a sink checkpoint; a `Reduce`
-//! snapshots its groups like a window aggregate and re-emits their rows at a restore
-//! (see `render/reduce.rs`). Plans with other stateful operators (joins, sessions,
-//! Top-N) run without checkpoints and read their sources from the start after a
-//! restart — see [`barriers`].
+//! **Scope.** Every stateful operator snapshots its state or is checkpointed as its
+//! inputs (`render/keep.rs`); [`checkpointable`] says when a plan cannot be
+//! checkpointed (an operator that re-emits its result at a restore feeding another
+//! stateful operator) and the run then reads its sources from the start after a
+//! restart.
 
 use crate::errors::ExecutionError;
 use crate::render::Time;
@@ -144,9 +151,10 @@ pub(crate) struct Restored {
     /// event-time barrier applies), and all of them.
     resumed_sources: usize,
     plan_sources: usize,
-    /// Operator key → every old worker's state snapshot (of the operators the plan
-    /// still has).
-    pub(crate) states: BTreeMap<String, Vec<Vec<u8>>>,
+    /// Operator key → every old worker's state snapshots (of the operators the plan
+    /// still has): its chain, oldest first — one full snapshot, or a full snapshot and
+    /// the deltas after it ([`encode_delta`]).
+    pub(crate) states: BTreeMap<String, Vec<Vec<Vec<u8>>>>,
 }
 
 impl Restored {
@@ -160,22 +168,22 @@ impl Restored {
         }
     }
 
-    /// The snapshots of operator `key` (`legacy_key` in a legacy record) this worker
-    /// restores: those of the old workers `j` with `j % workers == worker` (the
-    /// operator re-exchanges their groups by key).
+    /// The snapshot chains of operator `key` (`legacy_key` in a legacy record) this
+    /// worker restores: those of the old workers `j` with `j % workers == worker` (the
+    /// operator re-exchanges their groups by key), each oldest first.
     pub(crate) fn state_for(
         &self,
         key: &str,
         legacy_key: &str,
         worker: WorkerContext,
-    ) -> Vec<&[u8]> {
+    ) -> Vec<Vec<&[u8]>> {
         self.key(key, legacy_key)
             .and_then(|k| self.states.get(k))
             .map(|all| {
                 all.iter()
                     .enumerate()
                     .filter(|(j, _)| j % worker.workers.max(1) == worker.worker)
-                    .map(|(_, b)| b.as_slice())
+                    .map(|(_, chain)| chain.iter().map(Vec::as_slice).collect())
                     .collect()
             })
             .unwrap_or_default()
@@ -304,31 +312,33 @@ pub(crate) fn restore(
             layout.operators.iter().any(|o| o.key == op)
         }
     };
-    let mut states: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
+    let mut states: BTreeMap<String, Vec<Vec<Vec<u8>>>> = BTreeMap::new();
     let mut keep: Vec<&String> = Vec::new();
     if let Some(r) = &record {
-        for (key, names) in r.state.iter().filter(|(k, _)| wanted(k)) {
+        for key in r.state.keys().filter(|k| wanted(k)) {
             let mut all = Vec::new();
-            for name in names {
-                sluice_connectors::failpoint("state.restore");
-                let bytes = dir.get(name).map_err(io)?.ok_or_else(|| {
-                    ExecutionError::Internal(format!(
-                        "checkpoint {} names the state snapshot {name}, which is missing from {}",
-                        r.epoch,
-                        dir.display()
-                    ))
-                })?;
-                all.push(bytes);
+            for names in r.state_chain(key) {
+                let mut chain = Vec::new();
+                for name in names {
+                    sluice_connectors::failpoint("state.restore");
+                    let bytes = dir.get(name).map_err(io)?.ok_or_else(|| {
+                        ExecutionError::Internal(format!(
+                            "checkpoint {} names the state snapshot {name}, which is missing from {}",
+                            r.epoch,
+                            dir.display()
+                        ))
+                    })?;
+                    chain.push(bytes);
+                }
+                all.push(chain);
             }
             states.insert(key.clone(), all);
         }
         // Every snapshot the record names stays (a restore from it needs them all).
-        keep.extend(r.state.values().flatten());
+        keep.extend(r.state_objects());
     }
     for sp in sluice_connectors::checkpoint_store::all_savepoints(dir).map_err(io)? {
-        cleanup
-            .pinned
-            .extend(sp.record.state.into_values().flatten());
+        cleanup.pinned.extend(sp.record.state_objects().cloned());
     }
     cleanup.states = dir
         .list()
@@ -404,6 +414,81 @@ pub(crate) fn decode_snapshot<T: serde::de::DeserializeOwned>(
     Ok(entries)
 }
 
+/// What a keyed state's snapshot after another one holds: the entries whose key changed
+/// since (their values now) and the keys removed since.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Delta<K, V> {
+    upserts: Vec<(K, V)>,
+    deletes: Vec<K>,
+}
+
+/// The version tag of an incremental snapshot of an operator whose full snapshots are
+/// tagged `version`: the two can never be mistaken for each other.
+fn delta_version(version: u32) -> u32 {
+    version | 1 << 31
+}
+
+/// Encodes an incremental snapshot of a keyed state ([`decode_keyed_chain`] applies it
+/// to the snapshot before it): bincode of `(version | 1 << 31, upserts, deletes)`.
+pub(crate) fn encode_delta<K: serde::Serialize, V: serde::Serialize>(
+    operator: &str,
+    version: u32,
+    upserts: Vec<(K, V)>,
+    deletes: Vec<K>,
+) -> Result<Vec<u8>, ExecutionError> {
+    encode_snapshot(
+        operator,
+        delta_version(version),
+        &Delta { upserts, deletes },
+    )
+}
+
+/// Decodes the snapshot chain of a keyed state (entries `(key, value)`, keys unique):
+/// a full snapshot written by [`encode_snapshot`], then the deltas written after it by
+/// [`encode_delta`], applied in order.
+pub(crate) fn decode_keyed_chain<K, V>(
+    operator: &str,
+    version: u32,
+    chain: &[&[u8]],
+) -> Result<Vec<(K, V)>, ExecutionError>
+where
+    K: Ord + serde::de::DeserializeOwned,
+    V: serde::de::DeserializeOwned,
+{
+    let Some((full, deltas)) = chain.split_first() else {
+        return Ok(Vec::new());
+    };
+    let entries: Vec<(K, V)> = decode_snapshot(operator, version, full)?;
+    if deltas.is_empty() {
+        return Ok(entries);
+    }
+    let mut state: BTreeMap<K, V> = entries.into_iter().collect();
+    for bytes in deltas {
+        let delta: Delta<K, V> = decode_snapshot(operator, delta_version(version), bytes)?;
+        for k in delta.deletes {
+            state.remove(&k);
+        }
+        state.extend(delta.upserts);
+    }
+    Ok(state.into_iter().collect())
+}
+
+/// Decodes the snapshot of an operator that writes only full snapshots (a chain of
+/// one).
+pub(crate) fn decode_whole<T: serde::de::DeserializeOwned>(
+    operator: &str,
+    version: u32,
+    chain: &[&[u8]],
+) -> Result<T, ExecutionError> {
+    match chain {
+        [bytes] => decode_snapshot(operator, version, bytes),
+        _ => Err(ExecutionError::Internal(format!(
+            "{operator}: a chain of {} state snapshots where one full snapshot was written",
+            chain.len()
+        ))),
+    }
+}
+
 /// The key a format-2 record gave a source operator: its render order on a worker, and
 /// its table (records of format 3 use stable ids: [`sluice_compiler::state::source_key`]).
 pub(crate) fn legacy_source_key(seq: usize, table: &str) -> String {
@@ -433,11 +518,34 @@ pub(crate) fn restored_position(
     if positions.len() == worker.workers {
         return Ok(positions.get(worker.worker).cloned());
     }
+    // Positions keyed by partition (Kafka's `topic/partition`, a file's path) merge
+    // into one map each new worker takes its share of. A position that names the worker
+    // count it counts for (a generator's, `{"next": n, "workers": W}`), or a key in two
+    // workers' positions, is per worker: no new worker could tell which rows were read,
+    // so it is not merged into a position that would lose or repeat rows.
+    if let Some(w) = positions.iter().find_map(|p| p.get("workers")) {
+        return Err(format!(
+            "its positions count the rows of each of {w} workers, so they cannot be \
+             redistributed over {}",
+            worker.workers
+        ));
+    }
     let mut merged = serde_json::Map::new();
     for p in positions {
         match p {
             serde_json::Value::Object(o) => {
-                merged.extend(o.iter().map(|(k, v)| (k.clone(), v.clone())));
+                for (k, v) in o {
+                    if merged.insert(k.clone(), v.clone()).is_some() {
+                        return Err(format!(
+                            "its positions from {} workers are per worker (`{k}` in each), \
+                             so they cannot be redistributed over {}: run it at {} workers, \
+                             or start it without its checkpoint",
+                            positions.len(),
+                            worker.workers,
+                            positions.len()
+                        ));
+                    }
+                }
             }
             _ => {
                 return Err(format!(
@@ -475,11 +583,15 @@ struct Inner {
     recorded: BTreeMap<(String, usize), u64>,
     /// Stateful operators (key, worker) of the run.
     states: Vec<(String, usize)>,
-    /// Snapshot object names per epoch.
-    saved: BTreeMap<u64, BTreeMap<(String, usize), String>>,
-    /// The newest complete epochs, oldest first: the snapshots of the newest
-    /// `retained` are kept.
-    recent: std::collections::VecDeque<u64>,
+    /// Snapshot chains (object names, oldest first; the last written at the epoch) per
+    /// epoch.
+    saved: BTreeMap<u64, BTreeMap<(String, usize), Vec<String>>>,
+    /// Each stateful operator's chain as of its newest snapshot: a full snapshot and
+    /// the deltas written after it.
+    chains: BTreeMap<(String, usize), Vec<String>>,
+    /// The newest complete epochs, oldest first, with the state objects their records
+    /// name: those of the newest `retained` are kept.
+    recent: std::collections::VecDeque<(u64, Vec<String>)>,
     /// What to delete once this run's first record is written.
     cleanup: Option<Cleanup>,
 }
@@ -548,7 +660,12 @@ impl Coordinator {
             inner: Mutex::new(Inner {
                 last_sources,
                 last_completed: Some(Instant::now()),
-                recent: std::collections::VecDeque::from([base]),
+                recent: std::collections::VecDeque::from([(
+                    base,
+                    restored
+                        .map(|r| r.record.state_objects().cloned().collect())
+                        .unwrap_or_default(),
+                )]),
                 cleanup: Some(cleanup),
                 ..Inner::default()
             }),
@@ -630,7 +747,9 @@ impl Coordinator {
         (epoch <= self.requested()).then(|| (epoch, self.barrier_of(epoch)))
     }
 
-    /// Writes an operator's snapshot for `epoch` beside the records.
+    /// Writes an operator's snapshot for `epoch` beside the records: a full snapshot,
+    /// or (`delta`) the changes since the operator's previous snapshot in this run, which
+    /// a restore applies after the chain before it.
     pub(crate) fn save_state(
         &self,
         epoch: u64,
@@ -638,17 +757,22 @@ impl Coordinator {
         seq: usize,
         worker: usize,
         bytes: Vec<u8>,
+        delta: bool,
     ) -> Result<(), ExecutionError> {
         let name = state_object_name(epoch, seq, worker, &self.run);
         sluice_connectors::failpoint("state.snapshot");
         self.dir
             .put(&name, bytes)
             .map_err(|e| ExecutionError::Internal(format!("writing state snapshot {name}: {e}")))?;
-        self.lock()
-            .saved
-            .entry(epoch)
-            .or_default()
-            .insert((key.to_string(), worker), name);
+        let mut inner = self.lock();
+        let id = (key.to_string(), worker);
+        let chain = inner.chains.entry(id.clone()).or_default();
+        if !delta || chain.is_empty() {
+            chain.clear();
+        }
+        chain.push(name);
+        let chain = chain.clone();
+        inner.saved.entry(epoch).or_default().insert(id, chain);
         Ok(())
     }
 
@@ -817,10 +941,14 @@ impl Coordinator {
         // Every stateful operator's snapshot (none in the last record: the input ended,
         // so every window was emitted).
         let mut state: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut state_chains: BTreeMap<String, Vec<Vec<String>>> = BTreeMap::new();
         if !last {
             let saved_here = inner.saved.get(&epoch);
             for (key, worker) in &inner.states {
-                let Some(name) = saved_here.and_then(|m| m.get(&(key.clone(), *worker))) else {
+                let Some((name, before)) = saved_here
+                    .and_then(|m| m.get(&(key.clone(), *worker)))
+                    .and_then(|chain| chain.split_last())
+                else {
                     return Ok(false);
                 };
                 let slot = state.entry(key.clone()).or_default();
@@ -828,6 +956,13 @@ impl Coordinator {
                     slot.resize(*worker + 1, String::new());
                 }
                 slot[*worker] = name.clone();
+                if !before.is_empty() {
+                    let slot = state_chains.entry(key.clone()).or_default();
+                    if slot.len() <= *worker {
+                        slot.resize(*worker + 1, Vec::new());
+                    }
+                    slot[*worker] = before.to_vec();
+                }
             }
         }
         let barrier_time = match self.mode {
@@ -857,6 +992,7 @@ impl Coordinator {
             sinks,
             barrier_time,
             state,
+            state_chains,
             run: self.run.clone(),
             requested_at_ms: inner.requested_at_ms.filter(|_| !last),
         };
@@ -895,11 +1031,20 @@ impl Coordinator {
         inner.prepared = inner.prepared.split_off(&(committed + 1));
         inner.saved = inner.saved.split_off(&(epoch + 1));
         inner.barriers = inner.barriers.split_off(&epoch);
-        inner.recent.push_back(epoch);
+        inner
+            .recent
+            .push_back((epoch, record.state_objects().cloned().collect()));
         while inner.recent.len() > self.retained.max(1) {
             inner.recent.pop_front();
         }
-        let keep_from = inner.recent.front().copied().unwrap_or(epoch);
+        let keep_from = inner.recent.front().map_or(epoch, |(e, _)| *e);
+        // The chains of the records kept: older than `keep_from` but still read by a
+        // restore from them.
+        let chained: std::collections::BTreeSet<String> = inner
+            .recent
+            .iter()
+            .flat_map(|(_, names)| names.iter().cloned())
+            .collect();
         let cleanup = inner.cleanup.take();
         drop(inner);
         // This run owns the job now: what earlier runs left is garbage.
@@ -907,14 +1052,14 @@ impl Coordinator {
             c.run(&self.dir);
         }
         self.completed.store(epoch, Ordering::SeqCst);
-        self.prune(keep_from);
+        self.prune(keep_from, &chained);
         Ok(true)
     }
 
     /// Deletes records beyond the newest [`KEEP_RECORDS`], and state snapshots older
-    /// than the oldest retained checkpoint (`keep_from`) but those savepoints name
-    /// (best effort).
-    fn prune(&self, keep_from: u64) {
+    /// than the oldest retained checkpoint (`keep_from`) but those the retained records'
+    /// chains (`chained`) and savepoints name (best effort).
+    fn prune(&self, keep_from: u64, chained: &std::collections::BTreeSet<String>) {
         let Ok(names) = self.dir.list() else {
             return;
         };
@@ -928,17 +1073,17 @@ impl Coordinator {
             {
                 match sluice_connectors::checkpoint_store::all_savepoints(&self.dir) {
                     Ok(all) => {
-                        pinned.extend(
-                            all.into_iter()
-                                .flat_map(|sp| sp.record.state.into_values().flatten()),
-                        );
+                        pinned.extend(all.iter().flat_map(|sp| sp.record.state_objects().cloned()));
                     }
                     // Unreadable now: delete nothing this time.
                     Err(_) => return,
                 }
             }
             for n in names.iter().filter(|n| is_state_object_name(n)) {
-                if state_object_epoch(n).is_some_and(|e| e < keep_from) && !pinned.contains(n) {
+                if state_object_epoch(n).is_some_and(|e| e < keep_from)
+                    && !pinned.contains(n)
+                    && !chained.contains(n)
+                {
                     let _ = self.dir.delete(n);
                 }
             }
@@ -1004,11 +1149,26 @@ mod tests {
                     "g@2#0".to_string(),
                     vec![serde_json::json!(1), serde_json::json!(2)],
                 ),
+                (
+                    "d@4#0".to_string(),
+                    vec![
+                        serde_json::json!({"next": 5, "workers": 2}),
+                        serde_json::json!({"next": 6, "workers": 2}),
+                    ],
+                ),
+                (
+                    "c@5#0".to_string(),
+                    vec![
+                        serde_json::json!({"next": 5}),
+                        serde_json::json!({"next": 6}),
+                    ],
+                ),
             ]),
             from: BTreeMap::new(),
             sinks: BTreeMap::new(),
             barrier_time: None,
             state: BTreeMap::new(),
+            state_chains: BTreeMap::new(),
             run: String::new(),
             requested_at_ms: None,
         };
@@ -1032,6 +1192,15 @@ mod tests {
             Some(serde_json::json!({"t/0": 5, "t/1": 6, "t/2": 7, "t/3": 8}))
         );
         assert!(restored_position(&r, "g@2#0", "1:g", w(0, 3)).is_err());
+        // A generator's per-worker row counters are never merged into one position.
+        let why = restored_position(&r, "d@4#0", "3:d", w(0, 3)).unwrap_err();
+        assert!(why.contains("each of 2 workers"), "{why}");
+        let why = restored_position(&r, "c@5#0", "4:c", w(0, 3)).unwrap_err();
+        assert!(why.contains("per worker (`next` in each)"), "{why}");
+        assert_eq!(
+            restored_position(&r, "d@4#0", "3:d", w(1, 2)).unwrap(),
+            Some(serde_json::json!({"next": 6, "workers": 2}))
+        );
         assert_eq!(
             restored_position(&r, "none@3#0", "2:none", w(0, 3)).unwrap(),
             None

@@ -119,17 +119,19 @@ pub struct LatestCheckpoint {
     pub state_bytes: std::collections::BTreeMap<String, u64>,
 }
 
-/// The size of each operator's snapshots in `record` (bytes, all workers), and whether
-/// every snapshot it names is still there (the record can be restored).
+/// The size of each operator's snapshots in `record` (bytes, all workers, incremental
+/// chains whole: what a restore reads), and whether every snapshot it names is still
+/// there (the record can be restored).
 pub fn state_sizes(
     d: &ObjectDir,
     record: &sluice_compiler::instance::CheckpointRecord,
 ) -> sluice_connectors::Result<(std::collections::BTreeMap<String, u64>, bool)> {
     let mut restorable = true;
     let mut sizes = std::collections::BTreeMap::new();
-    for (op, objects) in &record.state {
+    for op in record.state.keys() {
         let mut total = 0;
-        for o in objects {
+        // Incremental snapshots: a restore reads each worker's whole chain.
+        for o in record.state_chain(op).into_iter().flatten() {
             match d.size(o)? {
                 Some(n) => total += n,
                 None => restorable = false,
@@ -229,7 +231,7 @@ pub fn pin_running(
     for _ in 0..5 {
         let sp = pin_latest(dir, job_version)?;
         let mut complete = true;
-        for name in sp.record.state.values().flatten() {
+        for name in sp.record.state_objects() {
             if d.size(name).map_err(store)?.is_none() {
                 complete = false;
             }

@@ -217,3 +217,150 @@ fn r3_failure_during_a_state_snapshot() {
 fn r3_a_restore_that_fails_once() {
     stateful_failure_at("state.restore", 0, true);
 }
+
+/// Incremental snapshots through the master: an unbounded GROUP BY over 3,000 keys,
+/// once every key exists, touches a tenth of them per checkpoint interval and writes
+/// deltas (only the changed groups, so smaller than the full snapshot starting their
+/// chain). Once a record names such a chain the worker is killed: the restarted
+/// instance restores each worker's chain (the full snapshot, then each delta in order)
+/// and the result equals the golden one. (R4 restores chains at other worker counts.)
+#[test]
+fn incremental_snapshots_restore_through_their_chain_after_a_kill() {
+    const KEYS: i64 = 3_000;
+    const ROWS: i64 = 30_000;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = dir.path().join("out");
+    let m = MasterProcess::start(&data, &["--restart-backoff-ms", "200"]);
+    let sql = format!(
+        "SET 'execution.checkpointing.interval' = '100ms';\n\
+         CREATE TABLE src (id BIGINT) WITH ('connector' = 'datagen', \
+           'number-of-rows' = '{ROWS}', 'rows-per-second' = '3000', \
+           'fields.id.kind' = 'sequence', 'fields.id.min' = '1');\n\
+         CREATE TABLE totals (k BIGINT, n BIGINT, s BIGINT) WITH ('connector' = 'filesystem', \
+           'path' = '{}', 'format' = 'csv', 'csv.header' = 'true');\n\
+         INSERT INTO totals SELECT id % {KEYS}, COUNT(*), SUM(id) FROM src GROUP BY id % {KEYS};\n",
+        out.display()
+    );
+    let (s, v) = m.request(
+        "POST",
+        "/api/v1/jobs",
+        Some(json!({"name": "inc", "sql": sql, "resources": {"parallelism": 2}})),
+    );
+    assert_eq!(s, 201, "{v}");
+    // A record whose state is a chain of a full snapshot and deltas after it, each
+    // delta smaller than the full snapshot.
+    m.wait_for(
+        60,
+        "a checkpoint record naming a chain of smaller deltas",
+        || {
+            walk(&data).into_iter().find(|p| {
+                let name = p
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .to_string();
+                if !(name.starts_with("chk-") && name.ends_with(".json")) {
+                    return false;
+                }
+                let Some(r) = std::fs::read(p)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                else {
+                    return false;
+                };
+                let size = |name: &Value| {
+                    name.as_str()
+                        .and_then(|n| std::fs::metadata(p.with_file_name(n)).ok())
+                        .map_or(u64::MAX, |m| m.len())
+                };
+                let Some(chains) = r["state_chains"].as_object() else {
+                    return false;
+                };
+                chains.iter().any(|(op, workers)| {
+                    workers
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .enumerate()
+                        .any(|(w, chain)| {
+                            let chain = chain.as_array().cloned().unwrap_or_default();
+                            chain.len() >= 2 && {
+                                let full = size(&chain[0]);
+                                chain[1..]
+                                    .iter()
+                                    .chain([&r["state"][op][w]])
+                                    .all(|d| size(d) < full)
+                            }
+                        })
+                })
+            })
+        },
+    );
+    let id: String = m.wait_for(10, "the running instance", || {
+        let instances = m.get("/api/v1/jobs/inc/instances");
+        let live = instances
+            .as_array()?
+            .iter()
+            .find(|i| i["state"] == "running")?;
+        live["id"].as_str().map(str::to_string)
+    });
+    let (s, v) = m.request("POST", &format!("/api/v1/instances/{id}/kill"), None);
+    assert!(s == 200 || s == 202, "{s} {v}");
+    let job: Value = m.wait_for(120, "the restarted job to finish", || {
+        let j = m.get("/api/v1/jobs/inc");
+        (j["state"] == "finished" || j["state"] == "failed").then_some(j)
+    });
+    assert_eq!(job["state"], "finished", "{job}");
+    assert_eq!(job["restarts"], 1, "{job}");
+    let log = m.newest_instance_log("inc");
+    assert!(log.contains("restored from checkpoint"), "{log}");
+    let mut expected: Vec<String> = (0..KEYS)
+        .map(|k| {
+            let ids: Vec<i64> = (1..=ROWS).filter(|i| i % KEYS == k).collect();
+            format!("{k},{},{}", ids.len(), ids.iter().sum::<i64>())
+        })
+        .collect();
+    expected.sort();
+    let mut got: Vec<String> = Vec::new();
+    for e in std::fs::read_dir(&out).unwrap().flatten() {
+        if e.file_name().to_string_lossy().starts_with("part-") {
+            let text = std::fs::read_to_string(e.path()).unwrap();
+            got.extend(text.lines().skip(1).map(str::to_string));
+        }
+    }
+    got.sort();
+    let missing: Vec<&String> = expected
+        .iter()
+        .filter(|e| !got.contains(e))
+        .take(5)
+        .collect();
+    let extra: Vec<&String> = got
+        .iter()
+        .filter(|g| !expected.contains(g))
+        .take(5)
+        .collect();
+    assert!(
+        got == expected,
+        "the restored result differs from the golden one: {} rows for {} keys; missing {missing:?}, unexpected {extra:?}",
+        got.len(),
+        expected.len()
+    );
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}

@@ -72,6 +72,13 @@ pub struct CheckpointRecord {
     /// each worker's snapshot of its state at the barrier.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub state: BTreeMap<String, Vec<String>>,
+    /// Incremental snapshots: stateful operator → for each worker, the objects a
+    /// restore reads before the one `state` names, oldest first (a full snapshot, then
+    /// the deltas after it; the object `state` names is then a delta too). Operators
+    /// and workers whose `state` object is a full snapshot have none (an empty list, or
+    /// no entry). See [`CheckpointRecord::state_chain`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub state_chains: BTreeMap<String, Vec<Vec<String>>>,
     /// The run (one start of an instance) that wrote it. A record is written only if
     /// no record of its epoch exists, so exactly one run decides each epoch: a second
     /// instance of the job (a stale master's) finds the epoch taken by another run and
@@ -83,6 +90,41 @@ pub struct CheckpointRecord {
     /// and the record). `None` for the final record of a run whose input ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requested_at_ms: Option<i64>,
+}
+
+impl CheckpointRecord {
+    /// The objects a restore of operator `key` reads for each worker, oldest first: the
+    /// worker's chain (a full snapshot and the deltas after it) ending with its `state`
+    /// object; one object when that is a full snapshot.
+    pub fn state_chain(&self, key: &str) -> Vec<Vec<&String>> {
+        let chains = self.state_chains.get(key);
+        self.state
+            .get(key)
+            .map(|newest| {
+                newest
+                    .iter()
+                    .enumerate()
+                    .map(|(w, name)| {
+                        let mut chain: Vec<&String> = chains
+                            .and_then(|c| c.get(w))
+                            .map(|c| c.iter().collect())
+                            .unwrap_or_default();
+                        chain.push(name);
+                        chain
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Every state object a restore from this record may read (each operator's and
+    /// worker's whole chain): what must be kept while the record is.
+    pub fn state_objects(&self) -> impl Iterator<Item = &String> {
+        self.state
+            .values()
+            .flatten()
+            .chain(self.state_chains.values().flatten().flatten())
+    }
 }
 
 /// The object name of a stateful operator's snapshot: epoch, operator sequence, worker

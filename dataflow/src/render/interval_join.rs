@@ -393,7 +393,7 @@ pub(crate) fn render_symmetric_join<'s>(
                         {
                             // Every row below the barrier is in, none at or above it.
                             match joiner.snapshot().and_then(|b| {
-                                c.save_state(epoch, &state_key, seq, worker.worker, b)
+                                c.save_state(epoch, &state_key, seq, worker.worker, b, false)
                             }) {
                                 Ok(()) => {
                                     saved_through = epoch;

@@ -108,7 +108,7 @@ pub(crate) fn render_keep<'s>(
                     }
                     let entries: Vec<(&Row, &Diff)> = net.iter().collect();
                     match crate::checkpoint::encode_snapshot("Keep", SNAPSHOT_VERSION, &entries)
-                        .and_then(|b| ckpt.save_state(epoch, &key, seq, worker.worker, b))
+                        .and_then(|b| ckpt.save_state(epoch, &key, seq, worker.worker, b, false))
                     {
                         Ok(()) => saved_through = epoch,
                         Err(e) => errors.raise(e),

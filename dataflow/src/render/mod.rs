@@ -193,8 +193,8 @@ impl<'s> Context<'s> {
         };
         let mut restored = Vec::new();
         if let Some(r) = &self.restored {
-            for bytes in r.state_for(key, "", share) {
-                match crate::checkpoint::decode_snapshot(operator, version, bytes) {
+            for chain in r.state_for(key, "", share) {
+                match crate::checkpoint::decode_whole(operator, version, &chain) {
                     Ok(s) => restored.push(s),
                     Err(e) => self.errors.raise(e),
                 }

@@ -33,6 +33,14 @@
 //! stateful operator is above it, so what consumes it is a sink, which writes an
 //! updating result once, at the end of the input, from what it received (nothing of it
 //! was written before).
+//!
+//! **Incremental snapshots.** The operator keeps the keys of the groups changed since
+//! its last snapshot; while they are few, a snapshot is a *delta* (those groups' states,
+//! and the keys of those removed) that a restore applies after the snapshot before it
+//! (`checkpoint::decode_keyed_chain`). A full snapshot starts each run's chain and
+//! compacts it once the deltas since the last one would together hold more groups than
+//! the state has, or after `MAX_DELTAS` deltas: a checkpoint writes what changed, and a
+//! restore reads at most about twice the state.
 
 use super::{key_hash, release, split_results, Context, Diff, PackedMap, Rows, Time};
 use crate::accum::{AggState, Aggregates};
@@ -99,28 +107,91 @@ const SNAPSHOT_VERSION: u32 = 1;
 /// Groups keyed by their packed group key.
 type Groups = PackedMap<Group>;
 
+fn saved(key: &PackedRow, g: &Group) -> SnapshotEntry {
+    (
+        key.unpack(),
+        SavedGroup {
+            rows: g.rows,
+            states: g.states.clone(),
+            emitted: g.emitted.clone().map(|e| e.map(|r| r.unpack())),
+        },
+    )
+}
+
 fn snapshot(groups: &Groups) -> Result<Vec<u8>, ExecutionError> {
     // Packed keys order as rows do: the entries come out sorted by key.
     let mut entries: Vec<(&PackedRow, &Group)> = groups.iter().collect();
     entries.sort_by(|a, b| a.0.cmp(b.0));
-    let entries: Vec<SnapshotEntry> = entries
-        .into_iter()
-        .map(|(key, g)| {
-            (
-                key.unpack(),
-                SavedGroup {
-                    rows: g.rows,
-                    states: g.states.clone(),
-                    emitted: g.emitted.clone().map(|e| e.map(|r| r.unpack())),
-                },
-            )
-        })
-        .collect();
+    let entries: Vec<SnapshotEntry> = entries.into_iter().map(|(k, g)| saved(k, g)).collect();
     crate::checkpoint::encode_snapshot("Reduce", SNAPSHOT_VERSION, &entries)
 }
 
-fn restore_snapshot(bytes: &[u8]) -> Result<Vec<SnapshotEntry>, ExecutionError> {
-    crate::checkpoint::decode_snapshot("Reduce", SNAPSHOT_VERSION, bytes)
+/// The groups changed since the last snapshot, as an incremental snapshot: each
+/// changed group's state, and the keys of the groups removed.
+fn delta(groups: &Groups, dirty: &Dirty) -> Result<Vec<u8>, ExecutionError> {
+    let mut keys: Vec<&PackedRow> = dirty.iter().collect();
+    keys.sort();
+    let (mut upserts, mut deletes) = (Vec::new(), Vec::new());
+    for key in keys {
+        match groups.get(key) {
+            Some(g) => upserts.push(saved(key, g)),
+            None => deletes.push(key.unpack()),
+        }
+    }
+    crate::checkpoint::encode_delta("Reduce", SNAPSHOT_VERSION, upserts, deletes)
+}
+
+fn restore_snapshot(chain: &[&[u8]]) -> Result<Vec<SnapshotEntry>, ExecutionError> {
+    crate::checkpoint::decode_keyed_chain("Reduce", SNAPSHOT_VERSION, chain)
+}
+
+/// The keys of the groups changed (created, updated or removed) since the last
+/// snapshot.
+type Dirty = hashbrown::HashSet<PackedRow, rustc_hash::FxBuildHasher>;
+
+/// Incremental snapshots after a full one: at most this many deltas in a chain.
+const MAX_DELTAS: usize = 16;
+
+/// How a `Reduce` snapshots: incrementally while the groups changed since its last full
+/// snapshot are few (a delta holds only those), in full (compacting the chain) when
+/// the deltas since would together hold more groups than the state has, after
+/// [`MAX_DELTAS`] deltas, and at the first snapshot of a run.
+#[derive(Default)]
+struct Snapshots {
+    /// Groups changed since the last snapshot.
+    dirty: Dirty,
+    /// Deltas written since the last full snapshot (`None`: none written in this run).
+    deltas: Option<usize>,
+    /// Groups the deltas since the last full snapshot held.
+    delta_groups: usize,
+}
+
+impl Snapshots {
+    /// Whether the next snapshot of `groups` is a delta.
+    fn next_is_delta(&self, groups: &Groups) -> bool {
+        self.deltas.is_some_and(|n| n < MAX_DELTAS)
+            && self.delta_groups + self.dirty.len() <= groups.len()
+    }
+
+    /// The next snapshot's bytes and whether it is a delta; the changes are then
+    /// forgotten (the snapshot is written, or the run fails).
+    fn take(&mut self, groups: &Groups) -> Result<(Vec<u8>, bool), ExecutionError> {
+        let is_delta = self.next_is_delta(groups);
+        let bytes = if is_delta {
+            delta(groups, &self.dirty)?
+        } else {
+            snapshot(groups)?
+        };
+        if is_delta {
+            self.deltas = self.deltas.map(|n| n + 1);
+            self.delta_groups += self.dirty.len();
+        } else {
+            self.deltas = Some(0);
+            self.delta_groups = 0;
+        }
+        self.dirty.clear();
+        Ok((bytes, is_delta))
+    }
 }
 
 /// Renders `Reduce` (see the module docs).
@@ -168,8 +239,8 @@ pub(crate) fn render_reduce<'s>(
             workers: 1,
         };
         was_restored = !r.state_for(&state_key, "", everyone).is_empty();
-        for bytes in r.state_for(&state_key, "", ctx.worker) {
-            match restore_snapshot(bytes) {
+        for chain in r.state_for(&state_key, "", ctx.worker) {
+            match restore_snapshot(&chain) {
                 Ok(entries) => restored.extend(entries),
                 Err(e) => errors.raise(e),
             }
@@ -198,6 +269,8 @@ pub(crate) fn render_reduce<'s>(
                 let mut probe: Vec<u8> = Vec::new();
                 let mut pending: BTreeMap<Time, Pending> = BTreeMap::new();
                 let mut saved_through = ckpt.as_ref().map_or(0, |c| c.completed());
+                let mut snapshots = Snapshots::default();
+                let track = ckpt.is_some();
                 // The global group exists from time 0, on the worker that owns it
                 // (restored from a snapshot when there is one).
                 let mut create_global = global && worker == 0 && !was_restored;
@@ -245,11 +318,11 @@ pub(crate) fn render_reduce<'s>(
                     }
                     // Snapshots `groups` for `epoch`; false when that failed (the error
                     // is raised).
-                    let save = |epoch: u64, groups: &Groups| -> bool {
+                    let save = |epoch: u64, groups: &Groups, snapshots: &mut Snapshots| -> bool {
                         let Some(c) = &ckpt else { return false };
-                        match snapshot(groups)
-                            .and_then(|bytes| c.save_state(epoch, &state_key, seq, worker, bytes))
-                        {
+                        match snapshots.take(groups).and_then(|(bytes, delta)| {
+                            c.save_state(epoch, &state_key, seq, worker, bytes, delta)
+                        }) {
                             Ok(()) => true,
                             Err(e) => {
                                 errors.raise(e);
@@ -272,7 +345,7 @@ pub(crate) fn render_reduce<'s>(
                             if t < w {
                                 break;
                             }
-                            if !save(epoch, &groups) {
+                            if !save(epoch, &groups, &mut snapshots) {
                                 break;
                             }
                             saved_through = epoch;
@@ -342,6 +415,9 @@ pub(crate) fn render_reduce<'s>(
                             }
                         }
                         for key in changed {
+                            if track && !snapshots.dirty.contains(&key) {
+                                snapshots.dirty.insert(key.clone());
+                            }
                             let Some(group) = groups.get_mut(&key) else {
                                 continue;
                             };
@@ -380,7 +456,7 @@ pub(crate) fn render_reduce<'s>(
                         if !passed {
                             break;
                         }
-                        if !save(epoch, &groups) {
+                        if !save(epoch, &groups, &mut snapshots) {
                             break;
                         }
                         saved_through = epoch;

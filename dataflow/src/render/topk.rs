@@ -324,7 +324,7 @@ fn render_monotonic<'s>(
                     let save = |epoch: u64, partitions: &PackedMap<Vec<Held>>| -> bool {
                         let Some(c) = &ckpt else { return false };
                         match snapshot(partitions).and_then(|bytes| {
-                            c.save_state(epoch, &state_key, seq, worker.worker, bytes)
+                            c.save_state(epoch, &state_key, seq, worker.worker, bytes, false)
                         }) {
                             Ok(()) => true,
                             Err(e) => {

@@ -401,8 +401,8 @@ fn snapshot(open: &dyn OpenWindows) -> Result<Vec<u8>, ExecutionError> {
 }
 
 /// Decodes a snapshot written by [`snapshot`].
-fn restore_snapshot(bytes: &[u8]) -> Result<Vec<SnapshotEntry>, ExecutionError> {
-    crate::checkpoint::decode_snapshot("WindowAggregate", SNAPSHOT_VERSION, bytes)
+fn restore_snapshot(chain: &[&[u8]]) -> Result<Vec<SnapshotEntry>, ExecutionError> {
+    crate::checkpoint::decode_whole("WindowAggregate", SNAPSHOT_VERSION, chain)
 }
 
 /// Renders `WindowAggregate` (see the module docs). In a checkpointed run it snapshots
@@ -501,7 +501,7 @@ pub(crate) fn render_window_aggregate<'s>(
     let mut restored: Vec<SnapshotEntry> = Vec::new();
     if let Some(r) = &ctx.restored {
         for bytes in r.state_for(&state_key, &legacy_key, worker) {
-            match restore_snapshot(bytes) {
+            match restore_snapshot(&bytes) {
                 Ok(entries) => restored.extend(entries),
                 Err(e) => errors.raise(e),
             }
@@ -578,7 +578,7 @@ pub(crate) fn render_window_aggregate<'s>(
                             // rest, then take the held rows.
                             closed.extend(open.close(&|end| end < w));
                             match snapshot(open.as_ref()).and_then(|bytes| {
-                                c.save_state(epoch, &state_key, seq, worker.worker, bytes)
+                                c.save_state(epoch, &state_key, seq, worker.worker, bytes, false)
                             }) {
                                 Ok(()) => saved_through = epoch,
                                 Err(e) => errors.raise(e),
