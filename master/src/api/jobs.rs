@@ -72,10 +72,14 @@ pub struct CommitView {
     /// Output (`<n>:<table>`) → the objects the commit made visible.
     pub objects: BTreeMap<String, Vec<String>>,
     /// Stateful operator (its stable id) → the size of its snapshots (bytes, all
-    /// workers); empty for a job without snapshotted state.
+    /// workers; with incremental snapshots, each worker's whole chain: what a restore
+    /// reads); empty for a job without snapshotted state.
     pub state: BTreeMap<String, u64>,
     /// The record and its snapshots (bytes).
     pub size_bytes: u64,
+    /// What this checkpoint wrote (bytes): its record and the snapshots of its epoch —
+    /// with incremental snapshots, only what changed since the one before.
+    pub written_bytes: u64,
     /// From its request to its record (ms): barrier alignment, snapshots, staging.
     pub duration_ms: Option<i64>,
     /// True when every snapshot it names is still kept: the job can restore from it
@@ -142,6 +146,10 @@ fn read_commits(dir: &str) -> Result<Vec<CommitView>, String> {
         let (state, restorable) =
             crate::checkpoints::state_sizes(&d, &r).map_err(|e| e.to_string())?;
         let size_bytes = record_bytes + state.values().sum::<u64>();
+        let mut written_bytes = record_bytes;
+        for name in r.state.values().flatten() {
+            written_bytes += d.size(name).map_err(|e| e.to_string())?.unwrap_or(0);
+        }
         let sources = r
             .sources
             .into_iter()
@@ -174,6 +182,7 @@ fn read_commits(dir: &str) -> Result<Vec<CommitView>, String> {
             objects,
             state,
             size_bytes,
+            written_bytes,
             duration_ms: r.requested_at_ms.map(|t| r.completed_at_ms - t),
             restorable,
         });
