@@ -20,6 +20,7 @@ pub mod client;
 pub mod client_security;
 pub mod cluster;
 pub mod config;
+pub mod history;
 pub mod metrics;
 pub mod model;
 pub mod sandbox;

@@ -209,6 +209,8 @@ pub struct Master {
     /// What jobs' tables may touch (paths, endpoints, credentials); none: anything
     /// (a master built by a test). `sluice serve` always has one.
     pub sandbox: Option<crate::sandbox::Sandbox>,
+    /// The metrics history (`sluice serve` samples into it); none: not kept.
+    pub history: Option<Arc<crate::history::sampler::History>>,
 }
 
 /// A catalog over the store's tables.

@@ -208,6 +208,7 @@ impl World {
             seal_key: None,
             seal_key_path: None,
             starts: Mutex::new(()),
+            history: None,
         });
         World { tmp, m, cluster }
     }

@@ -11,6 +11,7 @@ pub mod body;
 pub mod clusters;
 pub mod error;
 pub mod guard;
+pub mod history;
 pub mod instances;
 pub mod jobs;
 pub mod origin;
@@ -88,6 +89,7 @@ impl utoipa::Modify for BearerScheme {
 fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(jobs::router())
+        .merge(history::router())
         .merge(instances::router())
         .merge(clusters::router())
         .merge(tables::router())
