@@ -399,6 +399,7 @@ pub fn build_master(args: &ServeArgs) -> anyhow::Result<(Arc<Master>, Arc<Securi
         starts: Mutex::new(()),
         sandbox: Some(sandbox),
         history: Some(history),
+        previews: Default::default(),
     });
     Ok((master, Arc::new(security)))
 }

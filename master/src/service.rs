@@ -211,6 +211,8 @@ pub struct Master {
     pub sandbox: Option<crate::sandbox::Sandbox>,
     /// The metrics history (`sluice serve` samples into it); none: not kept.
     pub history: Option<Arc<crate::history::sampler::History>>,
+    /// Query previews running now (`POST /api/v1/queries`).
+    pub previews: crate::preview::Previews,
 }
 
 /// A catalog over the store's tables.
@@ -469,6 +471,18 @@ impl Master {
             }
         }
         result
+    }
+
+    /// Compiles a query preview's SQL against the stored tables, within the sandbox (see
+    /// [`crate::preview`], which checks it is one final SELECT).
+    pub fn compile_preview_sql(&self, sql: &str) -> Result<Compiled, ServiceError> {
+        check_sql(sql)?;
+        let catalog = StoreCatalog {
+            store: self.store.as_ref(),
+        };
+        let compiled = compile(sql, &catalog, &self.validator()).map_err(ServiceError::Sql)?;
+        self.check_sandbox(&compiled)?;
+        Ok(compiled)
     }
 
     /// Compiles a job's SQL against the stored tables.

@@ -209,6 +209,7 @@ impl World {
             seal_key_path: None,
             starts: Mutex::new(()),
             history: None,
+            previews: Default::default(),
         });
         World { tmp, m, cluster }
     }

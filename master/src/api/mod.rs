@@ -15,6 +15,7 @@ pub mod history;
 pub mod instances;
 pub mod jobs;
 pub mod origin;
+pub mod queries;
 pub mod security;
 pub mod system;
 pub mod tables;
@@ -53,6 +54,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
         (name = "instances", description = "Running realizations of jobs"),
         (name = "clusters", description = "Where instances run"),
         (name = "tables", description = "The persisted catalog"),
+        (name = "queries", description = "Query previews: run a SELECT now and get its first rows"),
         (name = "workflows", description = "Scheduled workflows: cron-driven DAGs of SQL tasks, their runs, triggers, backfills"),
         (name = "system", description = "Health and metrics"),
         (name = "security", description = "API tokens and the audit log (admin)"),
@@ -90,6 +92,7 @@ fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(jobs::router())
         .merge(history::router())
+        .merge(queries::router())
         .merge(instances::router())
         .merge(clusters::router())
         .merge(tables::router())

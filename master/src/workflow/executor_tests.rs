@@ -182,6 +182,7 @@ fn master(
         seal_key_path: None,
         starts: Mutex::new(()),
         history: None,
+        previews: Default::default(),
     }
 }
 
