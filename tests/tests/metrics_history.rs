@@ -49,7 +49,7 @@ fn a_running_jobs_series_grow_with_rates_and_survive_a_master_restart() {
     let first = m.wait_for(60, "rows_in rates above zero", || {
         let v = m.get(&format!("/api/v1/jobs/clicks/metrics?from={from}&step=200"));
         let pts = series(&v, "rows_in")?;
-        (pts.iter().filter(|p| p[1].as_f64() > Some(0.0)).count() >= 3).then(|| pts.len())
+        (pts.iter().filter(|p| p[1].as_f64() > Some(0.0)).count() >= 3).then_some(pts.len())
     });
     m.wait_for(60, "more points", || {
         let v = m.get(&format!("/api/v1/jobs/clicks/metrics?from={from}&step=200"));

@@ -55,7 +55,7 @@ pub fn encode(s: &Series) -> Vec<u8> {
 pub fn decode(b: &[u8]) -> Option<Series> {
     let coarse = u32::from_le_bytes(b.get(..4)?.try_into().ok()?) as usize;
     let body = &b[4..];
-    if body.len() % POINT_BYTES != 0 || coarse > body.len() / POINT_BYTES {
+    if !body.len().is_multiple_of(POINT_BYTES) || coarse > body.len() / POINT_BYTES {
         return None;
     }
     let mut points = body.chunks_exact(POINT_BYTES).map(|c| {
