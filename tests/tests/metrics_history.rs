@@ -9,7 +9,8 @@ use sluice_tests::MasterProcess;
 const FAST: &[&str] = &["--metrics-interval", "200ms"];
 
 fn unbounded_sql() -> &'static str {
-    "CREATE TABLE bids (auction BIGINT, price BIGINT) \
+    "SET 'execution.checkpointing.interval' = '300ms';\n\
+     CREATE TABLE bids (auction BIGINT, price BIGINT) \
        WITH ('connector' = 'datagen', 'rows-per-second' = '2000');\n\
      CREATE TABLE sink (auction BIGINT, price BIGINT) WITH ('connector' = 'blackhole');\n\
      INSERT INTO sink SELECT auction, price FROM bids;\n"
@@ -62,6 +63,18 @@ fn a_running_jobs_series_grow_with_rates_and_survive_a_master_restart() {
     let rss = series(&v, "rss_bytes").expect("rss_bytes");
     assert!(rss.iter().any(|p| p[1].as_f64() > Some(0.0)), "{rss:?}");
     assert!(series(&v, "cpu_seconds").is_some());
+    // The newest checkpoint's epoch moves on while it runs.
+    m.wait_for(60, "a checkpoint in the history", || {
+        let v = m.get(&format!("/api/v1/jobs/clicks/metrics?from={from}&step=200"));
+        let epochs = series(&v, "checkpoint_epoch")?;
+        assert!(
+            series(&v, "state_bytes").is_some() && series(&v, "checkpoint_duration_ms").is_some()
+        );
+        epochs
+            .iter()
+            .any(|p| p[1].as_f64() >= Some(1.0))
+            .then_some(())
+    });
 
     // Points older than a second are on disk (each sample is flushed as it is taken).
     let to = now_ms() - 1_000;

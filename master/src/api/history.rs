@@ -76,7 +76,8 @@ fn history(m: &AppState) -> Result<&crate::history::sampler::History, ApiError> 
 }
 
 /// A job's metrics history: rows read/in/out, bad and late rows, restarts and CPU as
-/// per-second rates of their counters; resident memory and live instances as sampled.
+/// per-second rates of their counters; resident memory, live instances and the newest
+/// checkpoint's epoch, duration and state size as sampled.
 #[utoipa::path(get, path = "/api/v1/jobs/{name}/metrics", tag = "jobs",
     params(("name" = String, Path, description = "The job's name"), MetricsQuery),
     responses(

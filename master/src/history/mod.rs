@@ -40,7 +40,7 @@ pub enum Kind {
 }
 
 /// The metrics sampled per job: name, kind, unit of the served values.
-pub const METRICS: [(&str, Kind, &str); 9] = [
+pub const METRICS: [(&str, Kind, &str); 12] = [
     ("rows_read", Kind::Counter, "rows/s"),
     ("rows_in", Kind::Counter, "rows/s"),
     ("rows_out", Kind::Counter, "rows/s"),
@@ -50,6 +50,9 @@ pub const METRICS: [(&str, Kind, &str); 9] = [
     ("cpu_seconds", Kind::Counter, "cores"),
     ("rss_bytes", Kind::Gauge, "bytes"),
     ("instances_up", Kind::Gauge, "instances"),
+    ("checkpoint_epoch", Kind::Gauge, "epoch"),
+    ("checkpoint_duration_ms", Kind::Gauge, "ms"),
+    ("state_bytes", Kind::Gauge, "bytes"),
 ];
 
 /// The kind of a metric by name (gauge when unknown).

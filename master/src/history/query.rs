@@ -35,7 +35,7 @@ impl Range {
         min_step: i64,
     ) -> Result<Range, String> {
         let to = to.unwrap_or(now);
-        let from = from.unwrap_or(to.saturating_sub(15 * 60_000));
+        let from = from.unwrap_or(to.saturating_sub(15 * 60_000).max(0));
         if from < 0 || to < 0 {
             return Err("'from' and 'to' are milliseconds since the Unix epoch (≥ 0)".into());
         }
@@ -66,7 +66,7 @@ impl Range {
 pub struct SeriesView {
     /// The metric: `rows_read`, `rows_in`, `rows_out`, `bad_records`, `late_rows`,
     /// `restarts`, `cpu_seconds` (rates of these counters), `rss_bytes`,
-    /// `instances_up` (gauges).
+    /// `instances_up`, `checkpoint_epoch`, `checkpoint_duration_ms`, `state_bytes` (gauges).
     #[schema(example = "rows_in")]
     pub name: String,
     /// `counter` (the points are per-second rates) or `gauge` (sampled values).

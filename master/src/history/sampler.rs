@@ -1,6 +1,7 @@
 //! The executor of the metrics history: every `sample_interval_ms` it observes every
-//! job (its counters over all its instances, as `/metrics` shows them, and the CPU time
-//! and resident memory of its live processes from `/proc`), applies the pure
+//! job (its counters over all its instances, as `/metrics` shows them; the CPU time
+//! and resident memory of its live processes from `/proc`; a running job's newest
+//! checkpoint: epoch, duration, state size), applies the pure
 //! [`super::step`], and writes the touched series to the store.
 
 use super::persist::{HistoryTree, PersistError};
@@ -124,7 +125,7 @@ pub fn observe(m: &Master) -> Observation {
                 .filter(|i| i.job_id == j.id && !i.retired)
                 .map(|i| i.late_rows)
                 .sum();
-            let values: BTreeMap<String, f64> = [
+            let mut values: BTreeMap<String, f64> = [
                 ("rows_read", totals.rows_read as f64),
                 ("rows_in", totals.rows_in as f64),
                 ("rows_out", totals.rows_out as f64),
@@ -138,6 +139,23 @@ pub fn observe(m: &Master) -> Observation {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect();
+            // The newest checkpoint of a running job: its epoch, how long it took and
+            // the size of the operator state it holds.
+            if !live.is_empty() {
+                if let Some(c) = crate::checkpoints::latest(&m.checkpoints.job_dir(&j.id)) {
+                    values.insert("checkpoint_epoch".into(), c.epoch as f64);
+                    if let Some(req) = c.requested_at_ms {
+                        values.insert(
+                            "checkpoint_duration_ms".into(),
+                            c.completed_at_ms.saturating_sub(req) as f64,
+                        );
+                    }
+                    values.insert(
+                        "state_bytes".into(),
+                        c.state_bytes.values().sum::<u64>() as f64,
+                    );
+                }
+            }
             JobSample {
                 job: j.name.clone(),
                 values,
