@@ -146,3 +146,37 @@ fn a_cancelled_preview_returns_its_rows_so_far_and_leaves_no_process() {
     assert_eq!(status, 404, "{v}");
     assert_eq!(v["code"], "not_found");
 }
+
+#[test]
+fn a_client_that_goes_away_cancels_its_preview() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    let m = MasterProcess::start(&tmp.path().join("data"), &[]);
+    let body = json!({"sql": format!("{STREAM}SELECT auction FROM bids"), "timeout_ms": 60000,
+                      "max_rows": 10000, "id": "walk-away"})
+    .to_string();
+    let addr = m.base.trim_start_matches("http://").to_string();
+    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        conn,
+        "POST /api/v1/queries HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        m.admin_token(),
+        body.len()
+    )
+    .unwrap();
+    let pid = m.wait_for(30, "the preview to run", || {
+        let list = m.get("/api/v1/queries");
+        list.as_array()?.iter().find(|q| q["id"] == "walk-away")?["pid"].as_u64()
+    }) as u32;
+    assert!(children_of(m.child.id()).contains(&pid));
+    drop(conn);
+    // Well before its 60 s limit, the preview is gone, and its process with it.
+    m.wait_for(30, "the preview to be cancelled", || {
+        (m.get("/api/v1/queries") == json!([])).then_some(())
+    });
+    m.wait_for(30, "its process to be gone", || {
+        (!std::path::Path::new(&format!("/proc/{pid}")).exists()).then_some(())
+    });
+    assert_eq!(children_of(m.child.id()), Vec::<u32>::new());
+}
