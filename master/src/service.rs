@@ -507,7 +507,7 @@ impl Master {
             // A job runs without a client: the rows of a bare SELECT would go nowhere.
             return Err(ServiceError::Sql(CompileError::plan(
                 "a job cannot end in a bare SELECT (its rows would be discarded): write them \
-                 with INSERT INTO a sink table, or run the query with `sluice run`",
+                 with INSERT INTO a sink table, or preview its rows with POST /api/v1/queries (`sluice run`)",
                 sluice_compiler::parse::bare_query_position(sql),
             )));
         }
