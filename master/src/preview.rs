@@ -93,7 +93,7 @@ pub struct Preview {
     pub schema: Vec<Column>,
     /// Rows, as JSON values in column order (numbers stay numbers, temporal values are
     /// strings, NULL is null).
-    #[schema(value_type = Vec<Vec<Object>>)]
+    #[schema(value_type = Vec<Vec<serde_json::Value>>)]
     pub rows: Vec<Vec<serde_json::Value>>,
     /// True when there may be more rows: `max_rows` was reached, the time ran out on
     /// an unbounded source, or it was cancelled.
@@ -426,7 +426,14 @@ impl Master {
                     for l in text.lines() {
                         apply_printed(&mut rows, l);
                     }
-                    if rows.len() as u64 >= stream_cap && limit.is_none_or(|l| l > req.max_rows) {
+                    let n = rows.len() as u64;
+                    // Any rows answer a LIMIT without ORDER BY: the result is complete.
+                    if limit.is_some_and(|l| l <= req.max_rows) && n >= stream_cap {
+                        rows.truncate(stream_cap as usize);
+                        break;
+                    }
+                    // More rows than max_rows came: cut, and say there are more.
+                    if n > req.max_rows {
                         rows.truncate(req.max_rows as usize);
                         truncated = true;
                         break;

@@ -67,6 +67,22 @@ fn previews_return_rows_truncate_stop_at_the_time_limit_and_refuse_non_selects()
     assert_eq!(v["rows"].as_array().unwrap().len(), 5, "{v}");
     assert_eq!(v["truncated"], true);
 
+    // A result that fits exactly is not truncated.
+    let (status, v) = preview(&m, json!({"sql": "SELECT 1 AS x", "max_rows": 1}));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        (&v["rows"], &v["truncated"]),
+        (&json!([[1]]), &json!(false))
+    );
+    // An unbounded source under a LIMIT (no ORDER BY): the first rows are the answer.
+    let (status, v) = preview(
+        &m,
+        json!({"sql": format!("{STREAM}SELECT auction FROM bids LIMIT 4"), "timeout_ms": 60000}),
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["rows"].as_array().unwrap().len(), 4, "{v}");
+    assert_eq!(v["truncated"], false, "{v}");
+
     // Unbounded: stops at the time limit with the rows so far.
     let (status, v) = preview(
         &m,

@@ -14,7 +14,8 @@
 //!
 //! Invariants, after every [`step`]:
 //! - `len(raw) + len(coarse) <= max_points_per_series` for every series;
-//! - `len(series) <= max_series` (the series seen longest ago are evicted first);
+//! - `len(series) <= max_series` (the series sampled longest ago are evicted first,
+//!   and among series sampled together the shortest, so held series keep their history);
 //! - no point is older than `now - retention_ms`.
 //!
 //! So the points held are at most `max_series × max_points_per_series`, whatever the
@@ -297,14 +298,16 @@ pub fn step(mut state: HistoryState, obs: &Observation, cfg: &HistoryConfig) -> 
         keep
     });
     if state.series.len() > cfg.max_series {
-        let mut by_age: Vec<(i64, SeriesKey)> = state
+        // Least recently sampled first; among those sampled together, the shortest
+        // (newest) first, so the series held keep their history.
+        let mut by_age: Vec<(i64, usize, SeriesKey)> = state
             .series
             .iter()
-            .map(|(k, s)| (s.last_t().unwrap_or(i64::MIN), k.clone()))
+            .map(|(k, s)| (s.last_t().unwrap_or(i64::MIN), s.len(), k.clone()))
             .collect();
         by_age.sort();
         let excess = state.series.len() - cfg.max_series;
-        for (_, key) in by_age.into_iter().take(excess) {
+        for (_, _, key) in by_age.into_iter().take(excess) {
             state.series.remove(&key);
             removed.insert(key);
         }

@@ -43,8 +43,10 @@ fn a_hundred_jobs_stay_within_the_bounds() {
             .values()
             .all(|s| s.len() <= cfg.max_points_per_series));
     }
-    // The bound was reached (200 series offered), not merely respected.
+    // The bound was reached (200 series offered), not merely respected, and the series
+    // held kept their history rather than giving way to newcomers every sample.
     assert_eq!(state.usage(&cfg).series, cfg.max_series);
+    assert_eq!(state.usage(&cfg).points, cfg.max_points());
 }
 
 #[test]
@@ -115,4 +117,35 @@ fn series_round_trip_through_the_encoding() {
     };
     assert_eq!(persist::decode(&persist::encode(&s)), Some(s));
     assert_eq!(persist::decode(&[1, 0, 0, 0]), None);
+}
+
+#[test]
+fn at_the_series_bound_newcomers_give_way_to_series_with_history() {
+    let cfg = HistoryConfig {
+        max_series: 2,
+        ..cfg()
+    };
+    let sample = |at_ms: i64, jobs: &[&str]| Observation {
+        at_ms,
+        jobs: jobs
+            .iter()
+            .map(|j| JobSample {
+                job: j.to_string(),
+                values: [("rows_in".to_string(), 1.0)].into(),
+            })
+            .collect(),
+    };
+    let mut state = HistoryState::default();
+    for t in 0..5 {
+        state = step(state, &sample(t * 1_000, &["a"]), &cfg).state;
+    }
+    let stepped = step(state, &sample(5_000, &["a", "b", "c"]), &cfg);
+    let held: Vec<(&str, usize)> = stepped
+        .state
+        .series
+        .iter()
+        .map(|(k, s)| (k.job.as_str(), s.len()))
+        .collect();
+    assert_eq!(held, vec![("a", 6), ("c", 1)]);
+    assert_eq!(stepped.removed.len(), 1);
 }
