@@ -12,7 +12,8 @@
 //!      ─▶ the process is killed and reaped before the response is written
 //! ```
 //!
-//! Limits: `max_rows` ≤ [`MAX_ROWS`], `timeout_ms` ≤ [`MAX_TIMEOUT_MS`], and the
+//! Limits: at most `--max-previews` running at once (429 beyond), `max_rows` ≤
+//! [`MAX_ROWS`], `timeout_ms` ≤ [`MAX_TIMEOUT_MS`], and the
 //! worker's resident memory ≤ `memory_mb` plus the runtime allowance that instances get
 //! (checked every [`POLL`]; past it the preview is killed and refused). A query with
 //! `ORDER BY` or `OFFSET` shows rows only once its input ends (its order is known only
@@ -117,13 +118,30 @@ pub struct RunningPreview {
     cancel: Arc<AtomicBool>,
 }
 
+/// Previews that may run at once when not configured (`sluice serve --max-previews`).
+pub const DEFAULT_MAX_RUNNING: usize = 4;
+
 /// The previews running now.
-#[derive(Default)]
 pub struct Previews {
     running: Mutex<BTreeMap<String, RunningPreview>>,
+    max_running: usize,
+}
+
+impl Default for Previews {
+    fn default() -> Self {
+        Previews::with_limit(DEFAULT_MAX_RUNNING)
+    }
 }
 
 impl Previews {
+    /// At most `max_running` previews at once (more get 429).
+    pub fn with_limit(max_running: usize) -> Self {
+        Previews {
+            running: Mutex::new(BTreeMap::new()),
+            max_running,
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, RunningPreview>> {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -333,6 +351,14 @@ impl Master {
                 return Err(ServiceError::Conflict(format!(
                     "a preview '{}' is running already",
                     req.id
+                )));
+            }
+            if running.len() >= self.previews.max_running {
+                return Err(ServiceError::Busy(format!(
+                    "{} previews are running, the most this master runs at once \
+                     (--max-previews {}): wait for one, or cancel one",
+                    running.len(),
+                    self.previews.max_running
                 )));
             }
             running.insert(

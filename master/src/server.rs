@@ -193,6 +193,9 @@ pub struct ServeArgs {
     /// with --metrics-max-points, its bound (16 bytes a point).
     #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub metrics_max_series: u64,
+    /// Query previews (`POST /api/v1/queries`) that may run at once; more get 429.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub max_previews: u64,
     /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
     #[arg(long, value_name = "PEM", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -399,7 +402,7 @@ pub fn build_master(args: &ServeArgs) -> anyhow::Result<(Arc<Master>, Arc<Securi
         starts: Mutex::new(()),
         sandbox: Some(sandbox),
         history: Some(history),
-        previews: Default::default(),
+        previews: crate::preview::Previews::with_limit(usize::try_from(args.max_previews)?),
     });
     Ok((master, Arc::new(security)))
 }

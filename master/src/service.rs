@@ -66,6 +66,9 @@ pub enum ServiceError {
     /// The checkpoint store could not be read or written (503).
     #[error("{0}")]
     CheckpointStore(String),
+    /// As many as allowed run already (429, `quota_exceeded`): query previews.
+    #[error("{0}")]
+    Busy(String),
 }
 
 impl From<StoreError> for ServiceError {

@@ -133,7 +133,10 @@ fn previews_return_rows_truncate_stop_at_the_time_limit_and_refuse_non_selects()
 #[test]
 fn a_cancelled_preview_returns_its_rows_so_far_and_leaves_no_process() {
     let tmp = tempfile::tempdir().unwrap();
-    let m = std::sync::Arc::new(MasterProcess::start(&tmp.path().join("data"), &[]));
+    let m = std::sync::Arc::new(MasterProcess::start(
+        &tmp.path().join("data"),
+        &["--max-previews", "1"],
+    ));
     let bg = m.clone();
     let running = std::thread::spawn(move || {
         preview(
@@ -147,6 +150,10 @@ fn a_cancelled_preview_returns_its_rows_so_far_and_leaves_no_process() {
         list.as_array()?.iter().find(|q| q["id"] == "cancel-me")?["pid"].as_u64()
     }) as u32;
     assert!(children_of(m.child.id()).contains(&pid));
+    // One preview at a time here: a second one is refused while it runs.
+    let (status, v) = preview(&m, json!({"sql": "SELECT 1 AS x"}));
+    assert_eq!(status, 429, "{v}");
+    assert_eq!(v["code"], "quota_exceeded");
     let (status, v) = m.request("DELETE", "/api/v1/queries/cancel-me", None);
     assert_eq!(status, 204, "{v}");
     let (status, v) = running.join().unwrap();

@@ -34,6 +34,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 400, description = "A limit out of range, a bad id, a run-time error or the memory limit exceeded", body = ErrorBody,
             example = json!({"code": "invalid_request", "message": "max_rows must be between 1 and 10000, not 0", "details": {}})),
         (status = 409, description = "A preview with this id is running", body = ErrorBody),
+        (status = 429, description = "As many previews run as the master allows (`quota_exceeded`, --max-previews), or too many requests", body = ErrorBody),
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "The SQL does not compile, or is not one SELECT (INSERT, only DDL)", body = ErrorBody,
