@@ -203,3 +203,23 @@ fn a_client_that_goes_away_cancels_its_preview() {
     });
     assert_eq!(children_of(m.child.id()), Vec::<u32>::new());
 }
+
+#[test]
+fn a_preview_over_its_memory_limit_is_stopped_and_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let m = MasterProcess::start(&tmp.path().join("data"), &[]);
+    // An aggregate over ever new keys, shown only when its (endless) input ends: its
+    // state grows until the worker passes 64 MiB plus the runtime allowance.
+    let sql = "CREATE TABLE bids (auction BIGINT, price BIGINT) WITH ('connector' = 'datagen');\n\
+               SELECT auction, COUNT(*) AS n FROM bids GROUP BY auction ORDER BY n";
+    let (status, v) = preview(
+        &m,
+        json!({"sql": sql, "memory_mb": 64, "timeout_ms": 60000}),
+    );
+    assert_eq!(status, 400, "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("memory limit"),
+        "{v}"
+    );
+    assert_eq!(children_of(m.child.id()), Vec::<u32>::new());
+}
