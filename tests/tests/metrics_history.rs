@@ -12,8 +12,8 @@ fn unbounded_sql() -> &'static str {
     "SET 'execution.checkpointing.interval' = '300ms';\n\
      CREATE TABLE bids (auction BIGINT, price BIGINT) \
        WITH ('connector' = 'datagen', 'rows-per-second' = '2000');\n\
-     CREATE TABLE sink (auction BIGINT, price BIGINT) WITH ('connector' = 'blackhole');\n\
-     INSERT INTO sink SELECT auction, price FROM bids;\n"
+     CREATE TABLE sink (a BIGINT, n BIGINT) WITH ('connector' = 'blackhole');\n\
+     INSERT INTO sink SELECT auction % 10, COUNT(*) FROM bids GROUP BY auction % 10;\n"
 }
 
 fn submit(m: &MasterProcess, name: &str, desired: &str) {
@@ -74,6 +74,18 @@ fn a_running_jobs_series_grow_with_rates_and_survive_a_master_restart() {
             .iter()
             .any(|p| p[1].as_f64() >= Some(1.0))
             .then_some(())
+    });
+    // … and the aggregate's state, per operator.
+    m.wait_for(60, "the aggregate's state size", || {
+        let v = m.get(&format!("/api/v1/jobs/clicks/metrics?from={from}&step=200"));
+        let s = v["series"]
+            .as_array()?
+            .iter()
+            .find(|s| s["name"] == "operator_state_bytes")?
+            .clone();
+        assert!(s["labels"]["operator"].is_string(), "{s}");
+        let pts = s["points"].as_array()?;
+        pts.iter().any(|p| p[1].as_f64() > Some(0.0)).then_some(())
     });
 
     // Points older than a second are on disk (each sample is flushed as it is taken).

@@ -41,7 +41,7 @@ pub enum Kind {
 }
 
 /// The metrics sampled per job: name, kind, unit of the served values.
-pub const METRICS: [(&str, Kind, &str); 12] = [
+pub const METRICS: [(&str, Kind, &str); 13] = [
     ("rows_read", Kind::Counter, "rows/s"),
     ("rows_in", Kind::Counter, "rows/s"),
     ("rows_out", Kind::Counter, "rows/s"),
@@ -54,7 +54,12 @@ pub const METRICS: [(&str, Kind, &str); 12] = [
     ("checkpoint_epoch", Kind::Gauge, "epoch"),
     ("checkpoint_duration_ms", Kind::Gauge, "ms"),
     ("state_bytes", Kind::Gauge, "bytes"),
+    ("operator_state_bytes", Kind::Gauge, "bytes"),
 ];
+
+/// The per-operator metric: one series per stateful operator (label `operator`: its
+/// stable id in the checkpoints, as `POST /api/v1/jobs/{name}/plan` names it).
+pub const OPERATOR_STATE_BYTES: &str = "operator_state_bytes";
 
 /// The kind of a metric by name (gauge when unknown).
 pub fn kind_of(metric: &str) -> Kind {
@@ -126,13 +131,15 @@ impl HistoryConfig {
     }
 }
 
-/// A series' identity: the job and the metric.
+/// A series' identity: the job, the metric, and the operator for per-operator ones.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SeriesKey {
     /// The job's name.
     pub job: String,
     /// The metric ([`METRICS`]).
     pub metric: String,
+    /// The operator (per-operator metrics), else empty.
+    pub operator: String,
 }
 
 /// The points of one series, oldest first; `(ms since the epoch, value)`.
@@ -180,6 +187,8 @@ pub struct JobSample {
     pub job: String,
     /// Values by metric name.
     pub values: BTreeMap<String, f64>,
+    /// [`OPERATOR_STATE_BYTES`] by operator.
+    pub operator_state: BTreeMap<String, f64>,
 }
 
 /// One sampling of every job, at one time.
@@ -248,13 +257,19 @@ pub fn step(mut state: HistoryState, obs: &Observation, cfg: &HistoryConfig) -> 
     let mut touched = BTreeSet::new();
     let mut removed = BTreeSet::new();
     for sample in &obs.jobs {
-        for (metric, value) in &sample.values {
+        let job_values = sample.values.iter().map(|(m, v)| (m.as_str(), "", v));
+        let operator_values = sample
+            .operator_state
+            .iter()
+            .map(|(op, v)| (OPERATOR_STATE_BYTES, op.as_str(), v));
+        for (metric, operator, value) in job_values.chain(operator_values) {
             if !value.is_finite() {
                 continue;
             }
             let key = SeriesKey {
                 job: sample.job.clone(),
-                metric: metric.clone(),
+                metric: metric.to_string(),
+                operator: operator.to_string(),
             };
             let s = state.series.entry(key.clone()).or_default();
             // Time only moves forward within a series (a clock step back is skipped).

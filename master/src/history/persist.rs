@@ -3,7 +3,7 @@
 //!
 //! | key                                 | value                                                   |
 //! |-------------------------------------|---------------------------------------------------------|
-//! | job name, `0x00`, metric name       | `u32` coarse count (LE), then `(i64 t, f64 v)` LE pairs: coarse points, then raw |
+//! | job, `0x00`, metric, `0x00`, operator (empty but for per-operator metrics) | `u32` coarse count (LE), then `(i64 t, f64 v)` LE pairs: coarse points, then raw |
 //!
 //! 16 bytes a point plus 4 a series: what [`super::Usage::bytes`] counts, give or take
 //! the key. A value that does not decode is skipped (and replaced on the next write).
@@ -25,18 +25,22 @@ pub struct HistoryTree {
 pub struct PersistError(#[from] sled::Error);
 
 fn key_bytes(k: &SeriesKey) -> Vec<u8> {
-    let mut b = Vec::with_capacity(k.job.len() + 1 + k.metric.len());
+    let mut b = Vec::with_capacity(k.job.len() + k.metric.len() + k.operator.len() + 2);
     b.extend_from_slice(k.job.as_bytes());
     b.push(0);
     b.extend_from_slice(k.metric.as_bytes());
+    b.push(0);
+    b.extend_from_slice(k.operator.as_bytes());
     b
 }
 
 fn parse_key(b: &[u8]) -> Option<SeriesKey> {
-    let nul = b.iter().position(|&c| c == 0)?;
+    let mut parts = b.splitn(3, |&c| c == 0);
+    let mut next = || String::from_utf8(parts.next()?.to_vec()).ok();
     Some(SeriesKey {
-        job: String::from_utf8(b[..nul].to_vec()).ok()?,
-        metric: String::from_utf8(b[nul + 1..].to_vec()).ok()?,
+        job: next()?,
+        metric: next()?,
+        operator: next()?,
     })
 }
 

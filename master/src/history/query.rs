@@ -66,7 +66,8 @@ impl Range {
 pub struct SeriesView {
     /// The metric: `rows_read`, `rows_in`, `rows_out`, `bad_records`, `late_rows`,
     /// `restarts`, `cpu_seconds` (rates of these counters), `rss_bytes`,
-    /// `instances_up`, `checkpoint_epoch`, `checkpoint_duration_ms`, `state_bytes` (gauges).
+    /// `instances_up`, `checkpoint_epoch`, `checkpoint_duration_ms`, `state_bytes`,
+    /// `operator_state_bytes` (one per stateful operator; gauges).
     #[schema(example = "rows_in")]
     pub name: String,
     /// `counter` (the points are per-second rates) or `gauge` (sampled values).
@@ -74,7 +75,7 @@ pub struct SeriesView {
     /// The unit of the points' values (`rows/s`, `cores`, `bytes`, …).
     #[schema(example = "rows/s")]
     pub unit: String,
-    /// Labels (`job`).
+    /// Labels: `job`, and `operator` for `operator_state_bytes`.
     #[schema(value_type = Object, example = json!({"job": "clicks"}))]
     pub labels: std::collections::BTreeMap<String, String>,
     /// `[t, v]` pairs: t in ms since the Unix epoch (the sample's time), v the value.
@@ -87,6 +88,7 @@ pub fn job_series(state: &HistoryState, job: &str, range: Range) -> Vec<SeriesVi
     let start = SeriesKey {
         job: job.to_string(),
         metric: String::new(),
+        operator: String::new(),
     };
     state
         .series
@@ -127,7 +129,12 @@ pub fn job_series(state: &HistoryState, job: &str, range: Range) -> Vec<SeriesVi
                 name: k.metric.clone(),
                 kind,
                 unit: unit_of(&k.metric).to_string(),
-                labels: [("job".to_string(), job.to_string())].into(),
+                labels: std::iter::once(("job".to_string(), job.to_string()))
+                    .chain(
+                        (!k.operator.is_empty())
+                            .then(|| ("operator".to_string(), k.operator.clone())),
+                    )
+                    .collect(),
                 points,
             }
         })

@@ -139,6 +139,7 @@ pub fn observe(m: &Master) -> Observation {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect();
+            let mut operator_state = BTreeMap::new();
             // The newest checkpoint of a running job: its epoch, how long it took and
             // the size of the operator state it holds.
             if !live.is_empty() {
@@ -154,11 +155,17 @@ pub fn observe(m: &Master) -> Observation {
                         "state_bytes".into(),
                         c.state_bytes.values().sum::<u64>() as f64,
                     );
+                    operator_state = c
+                        .state_bytes
+                        .iter()
+                        .map(|(op, b)| (op.clone(), *b as f64))
+                        .collect();
                 }
             }
             JobSample {
                 job: j.name.clone(),
                 values,
+                operator_state,
             }
         })
         .collect();

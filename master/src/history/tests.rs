@@ -11,6 +11,7 @@ fn obs(at_ms: i64, jobs: usize, v: f64) -> Observation {
             .map(|j| JobSample {
                 job: format!("job{j:03}"),
                 values: [("rows_in".to_string(), v), ("rss_bytes".to_string(), 1e6)].into(),
+                operator_state: [("reduce-1".to_string(), 4096.0)].into(),
             })
             .collect(),
     }
@@ -62,6 +63,7 @@ fn old_points_fold_into_coarse_buckets_and_expire() {
     let s = &state.series[&SeriesKey {
         job: "job000".into(),
         metric: "rows_in".into(),
+        operator: String::new(),
     }];
     // Raw: the last 10 s; coarse: 5 s buckets back to 60 s.
     assert!(s.raw.iter().all(|p| p.0 >= 99_000 - 10_000));
@@ -96,6 +98,14 @@ fn counters_become_rates_and_resets_count_from_zero() {
     );
     let rss = series.iter().find(|s| s.name == "rss_bytes").unwrap();
     assert_eq!(rss.points.len(), 6);
+    let op = series
+        .iter()
+        .find(|s| s.name == OPERATOR_STATE_BYTES)
+        .unwrap();
+    assert_eq!(op.labels["operator"], "reduce-1");
+    assert_eq!(op.labels["job"], "job000");
+    assert_eq!(op.points.last(), Some(&(5_000, 4096.0)));
+    assert!(!rss.labels.contains_key("operator"));
     assert!(job_series(&state, "job001", range).is_empty());
 }
 
@@ -132,6 +142,7 @@ fn at_the_series_bound_newcomers_give_way_to_series_with_history() {
             .map(|j| JobSample {
                 job: j.to_string(),
                 values: [("rows_in".to_string(), 1.0)].into(),
+                operator_state: Default::default(),
             })
             .collect(),
     };
@@ -148,4 +159,27 @@ fn at_the_series_bound_newcomers_give_way_to_series_with_history() {
         .collect();
     assert_eq!(held, vec![("a", 6), ("c", 1)]);
     assert_eq!(stepped.removed.len(), 1);
+}
+
+#[test]
+fn the_history_survives_a_reopen_of_its_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = cfg();
+    let state = {
+        let db = sled::open(dir.path()).unwrap();
+        let tree = persist::HistoryTree::open(&db).unwrap();
+        let mut state = HistoryState::default();
+        for i in 0..30 {
+            let stepped = step(state, &obs(i * 1_000, 3, i as f64), &cfg);
+            tree.save(&stepped).unwrap();
+            state = stepped.state;
+        }
+        tree.flush().unwrap();
+        state
+    };
+    let db = sled::open(dir.path()).unwrap();
+    assert_eq!(
+        persist::HistoryTree::open(&db).unwrap().load().unwrap(),
+        state
+    );
 }
