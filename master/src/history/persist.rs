@@ -1,12 +1,12 @@
 //! The history on disk: one sled tree, `metrics_history`, in the master's store (so it
 //! survives a master restart and shares the store's directory, lock and flush).
 //!
-//! | key                                 | value                                                   |
-//! |-------------------------------------|---------------------------------------------------------|
+//! | key | value |
+//! |-----|-------|
 //! | job, `0x00`, metric, `0x00`, operator (empty but for per-operator metrics) | `u32` coarse count (LE), then `(i64 t, f64 v)` LE pairs: coarse points, then raw |
 //!
-//! 16 bytes a point plus 4 a series: what [`super::Usage::bytes`] counts, give or take
-//! the key. A value that does not decode is skipped (and replaced on the next write).
+//! 16 bytes a point (what [`super::Usage::bytes`] counts), plus 4 bytes and the key a
+//! series. A value that does not decode is skipped (and replaced on the next write).
 
 use super::{HistoryState, Series, SeriesKey, Stepped, POINT_BYTES};
 
