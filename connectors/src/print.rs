@@ -18,7 +18,9 @@ type SharedWriter = Arc<Mutex<Box<dyn Write + Send>>>;
 /// stdout, or on the writer given to [`PrintConnector::to_writer`]. Lines are written
 /// under a lock, a batch at a time, so workers' lines never interleave. Rows are
 /// printed when written (the print sink is not transactional). Option:
-/// `print-identifier` replaces the table name as the prefix.
+/// `print-identifier` replaces the table name as the prefix; `print-format` = `json`
+/// writes each cell as JSON (strings quoted, NULL as `null`), so that `[…]` is a JSON
+/// array (what the master's query preview reads back); `text` (the default) as above.
 #[derive(Clone)]
 pub struct PrintConnector {
     out: SharedWriter,
@@ -49,7 +51,15 @@ impl Connector for PrintConnector {
         options: &BTreeMap<String, String>,
         _schema: &Schema,
     ) -> Result<SourceCapabilities> {
-        check_keys("print", options, &["print-identifier"], &[])?;
+        check_keys("print", options, &["print-identifier", "print-format"], &[])?;
+        match options.get("print-format").map(String::as_str) {
+            None | Some("text") | Some("json") => {}
+            Some(other) => {
+                return Err(ConnectorError::Config(format!(
+                    "print: 'print-format' must be 'text' or 'json', not '{other}'"
+                )))
+            }
+        }
         Ok(SourceCapabilities {
             sink: SinkKind::Changelog,
             ..Default::default()
@@ -64,12 +74,17 @@ impl Connector for PrintConnector {
                 table.option("print-identifier").unwrap_or(&table.name)
             ),
             out: self.out.clone(),
+            style: match table.option("print-format") {
+                Some("json") => TextStyle::Json,
+                _ => TextStyle::Plain,
+            },
         }))
     }
 }
 
 struct PrintSink {
     prefix: String,
+    style: TextStyle,
     out: SharedWriter,
 }
 
@@ -85,7 +100,7 @@ impl PrintSink {
                 if c > 0 {
                     text.push_str(", ");
                 }
-                if !write_cell(&mut text, col.as_ref(), row, TextStyle::Plain) {
+                if !write_cell(&mut text, col.as_ref(), row, self.style) {
                     text.push_str("null");
                 }
             }
@@ -278,6 +293,31 @@ mod tests {
         assert!(text.ends_with("\nout> +I[null, null, null]\n"));
         assert!(p
             .validate(&table("print", schema(), &[("x", "1")]).options, &schema())
+            .is_err());
+        // JSON cells: each line's `[…]` is a JSON array.
+        let t = table("print", schema(), &[("print-format", "json")]);
+        let mut sink = p
+            .create_sink(
+                &t,
+                WorkerContext {
+                    worker: 0,
+                    workers: 1,
+                },
+            )
+            .unwrap();
+        sink.write(&batch(&schema())).unwrap();
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            text.ends_with(
+                "t> +I[1, \"a b\", \"1970-01-01 00:00:01.500\"]\nt> +I[null, null, null]\n"
+            ),
+            "{text}"
+        );
+        assert!(p
+            .validate(
+                &table("print", schema(), &[("print-format", "xml")]).options,
+                &schema()
+            )
             .is_err());
     }
 

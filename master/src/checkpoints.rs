@@ -111,6 +111,8 @@ pub struct LatestCheckpoint {
     pub epoch: u64,
     /// When it completed (ms since the Unix epoch).
     pub completed_at_ms: i64,
+    /// When it was requested (ms since the Unix epoch); none for a run's final record.
+    pub requested_at_ms: Option<i64>,
     /// Workers of the run that wrote it.
     pub workers: usize,
     /// Source key → its position there (per worker).
@@ -154,6 +156,7 @@ pub fn latest(dir: &str) -> Option<LatestCheckpoint> {
     Some(LatestCheckpoint {
         epoch: r.epoch,
         completed_at_ms: r.completed_at_ms,
+        requested_at_ms: r.requested_at_ms,
         workers: r.workers,
         sources: r.sources,
         state_bytes,

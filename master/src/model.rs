@@ -349,6 +349,9 @@ pub struct ObservedInstance {
     pub rows_out: u64,
     /// Undecodable records seen.
     pub bad_records: u64,
+    /// Rows dropped by window aggregates because their window had already closed.
+    #[serde(default)]
+    pub late_rows: u64,
 }
 
 /// What a cluster can hold.

@@ -172,12 +172,53 @@ pub struct ServeArgs {
     /// Most connections open at once; more are closed as they arrive.
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,
+    /// Sample every job's metrics this often into the metrics history (`5s`, `500ms`).
+    #[arg(long, default_value = "5s", value_name = "DURATION")]
+    pub metrics_interval: String,
+    /// Keep the metrics history this long (`1h`, `30min`).
+    #[arg(long, default_value = "1h", value_name = "DURATION")]
+    pub metrics_retention: String,
+    /// Keep every sample this long; older ones are downsampled to one point per
+    /// `--metrics-coarse-step`.
+    #[arg(long, default_value = "10min", value_name = "DURATION")]
+    pub metrics_raw_window: String,
+    /// The width of a downsampled bucket of the metrics history.
+    #[arg(long, default_value = "1min", value_name = "DURATION")]
+    pub metrics_coarse_step: String,
+    /// Most points one series of the metrics history holds (one series per job and
+    /// metric; the oldest points go first).
+    #[arg(long, default_value_t = 240, value_parser = clap::value_parser!(u64).range(2..=1_000_000))]
+    pub metrics_max_points: u64,
+    /// Most series the metrics history holds (the least recently sampled go first):
+    /// with --metrics-max-points, its bound (16 bytes a point).
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub metrics_max_series: u64,
+    /// Query previews (`POST /api/v1/queries`) that may run at once; more get 429.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub max_previews: u64,
     /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
     #[arg(long, value_name = "PEM", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
     /// The private key (PEM: PKCS#8, PKCS#1 or SEC1) of --tls-cert.
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+}
+
+/// The metrics history's settings from the flags.
+fn history_config(args: &ServeArgs) -> anyhow::Result<crate::history::HistoryConfig> {
+    let ms = |flag: &str, v: &str| {
+        sluice_compiler::instance::parse_duration_ms(v).map_err(|e| anyhow::anyhow!("{flag}: {e}"))
+    };
+    let config = crate::history::HistoryConfig {
+        sample_interval_ms: ms("--metrics-interval", &args.metrics_interval)?,
+        raw_window_ms: ms("--metrics-raw-window", &args.metrics_raw_window)?,
+        coarse_step_ms: ms("--metrics-coarse-step", &args.metrics_coarse_step)?,
+        retention_ms: ms("--metrics-retention", &args.metrics_retention)?,
+        max_points_per_series: usize::try_from(args.metrics_max_points)?,
+        max_series: usize::try_from(args.metrics_max_series)?,
+    };
+    config.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(config)
 }
 
 /// The job sandbox from the flags; without `--allow-path`, `./files` (created).
@@ -335,6 +376,10 @@ pub fn build_master(args: &ServeArgs) -> anyhow::Result<(Arc<Master>, Arc<Securi
     );
     let workflows = SledWorkflowStore::open(&store)
         .map_err(|e| anyhow::anyhow!("cannot open the workflow store: {e}"))?;
+    let history = Arc::new(
+        crate::history::sampler::History::open(store.db(), history_config(args)?)
+            .map_err(|e| anyhow::anyhow!("cannot open the metrics history: {e}"))?,
+    );
     let master = Arc::new(Master {
         workflows: Arc::new(workflows),
         scheduler_wake: Mutex::new(None),
@@ -356,6 +401,8 @@ pub fn build_master(args: &ServeArgs) -> anyhow::Result<(Arc<Master>, Arc<Securi
         seal_key_path: Some(seal_key_path),
         starts: Mutex::new(()),
         sandbox: Some(sandbox),
+        history: Some(history),
+        previews: crate::preview::Previews::with_limit(usize::try_from(args.max_previews)?),
     });
     Ok((master, Arc::new(security)))
 }
@@ -409,6 +456,14 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .name("watchdog".into())
         .spawn(move || crate::watchdog::executor::run_loop(wd, rx, interval))
         .map_err(|e| anyhow::anyhow!("cannot start the watchdog: {e}"))?;
+
+    if let Some(history) = master.history.clone() {
+        let sampled = master.clone();
+        std::thread::Builder::new()
+            .name("metrics-history".into())
+            .spawn(move || crate::history::sampler::run_loop(sampled, history))
+            .map_err(|e| anyhow::anyhow!("cannot start the metrics sampler: {e}"))?;
+    }
 
     let (tx, rx) = std::sync::mpsc::channel();
     if let Ok(mut w) = master.scheduler_wake.lock() {

@@ -66,6 +66,9 @@ pub enum ServiceError {
     /// The checkpoint store could not be read or written (503).
     #[error("{0}")]
     CheckpointStore(String),
+    /// As many as allowed run already (429, `quota_exceeded`): query previews.
+    #[error("{0}")]
+    Busy(String),
 }
 
 impl From<StoreError> for ServiceError {
@@ -209,6 +212,10 @@ pub struct Master {
     /// What jobs' tables may touch (paths, endpoints, credentials); none: anything
     /// (a master built by a test). `sluice serve` always has one.
     pub sandbox: Option<crate::sandbox::Sandbox>,
+    /// The metrics history (`sluice serve` samples into it); none: not kept.
+    pub history: Option<Arc<crate::history::sampler::History>>,
+    /// Query previews running now (`POST /api/v1/queries`).
+    pub previews: crate::preview::Previews,
 }
 
 /// A catalog over the store's tables.
@@ -469,6 +476,18 @@ impl Master {
         result
     }
 
+    /// Compiles a query preview's SQL against the stored tables, within the sandbox (see
+    /// [`crate::preview`], which checks it is one final SELECT).
+    pub fn compile_preview_sql(&self, sql: &str) -> Result<Compiled, ServiceError> {
+        check_sql(sql)?;
+        let catalog = StoreCatalog {
+            store: self.store.as_ref(),
+        };
+        let compiled = compile(sql, &catalog, &self.validator()).map_err(ServiceError::Sql)?;
+        self.check_sandbox(&compiled)?;
+        Ok(compiled)
+    }
+
     /// Compiles a job's SQL against the stored tables.
     pub fn compile_job_sql(&self, sql: &str) -> Result<Compiled, ServiceError> {
         check_sql(sql)?;
@@ -491,7 +510,7 @@ impl Master {
             // A job runs without a client: the rows of a bare SELECT would go nowhere.
             return Err(ServiceError::Sql(CompileError::plan(
                 "a job cannot end in a bare SELECT (its rows would be discarded): write them \
-                 with INSERT INTO a sink table, or run the query with `sluice run`",
+                 with INSERT INTO a sink table, or preview its rows with POST /api/v1/queries (`sluice run`)",
                 sluice_compiler::parse::bare_query_position(sql),
             )));
         }

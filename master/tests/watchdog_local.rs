@@ -208,6 +208,8 @@ impl World {
             seal_key: None,
             seal_key_path: None,
             starts: Mutex::new(()),
+            history: None,
+            previews: Default::default(),
         });
         World { tmp, m, cluster }
     }

@@ -21,8 +21,8 @@ pub struct ErrorBody {
     /// `misdirected_request` (421, a `Host` the master does not answer to),
     /// `cross_origin` (403, a state-changing request from another site's page),
     /// `unauthorized` (401, no valid bearer token), `forbidden` (403, the token's role
-    /// is too low), `too_many_requests` (429), `quota_exceeded` (429), `internal` (500),
-    /// `unavailable` (503).
+    /// is too low), `too_many_requests` (429), `quota_exceeded` (429: an owner's jobs,
+    /// running query previews), `internal` (500), `unavailable` (503).
     #[schema(example = "invalid_sql")]
     pub code: String,
     /// One human-readable line.
@@ -125,6 +125,9 @@ impl From<ServiceError> for ApiError {
                 "internal",
                 format!("cluster driver failure: {m}"),
             ),
+            ServiceError::Busy(m) => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "quota_exceeded", m)
+            }
             ServiceError::CheckpointStore(m) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",

@@ -11,9 +11,11 @@ pub mod body;
 pub mod clusters;
 pub mod error;
 pub mod guard;
+pub mod history;
 pub mod instances;
 pub mod jobs;
 pub mod origin;
+pub mod queries;
 pub mod security;
 pub mod system;
 pub mod tables;
@@ -52,6 +54,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
         (name = "instances", description = "Running realizations of jobs"),
         (name = "clusters", description = "Where instances run"),
         (name = "tables", description = "The persisted catalog"),
+        (name = "queries", description = "Query previews: run a SELECT now and get its first rows"),
         (name = "workflows", description = "Scheduled workflows: cron-driven DAGs of SQL tasks, their runs, triggers, backfills"),
         (name = "system", description = "Health and metrics"),
         (name = "security", description = "API tokens and the audit log (admin)"),
@@ -88,6 +91,8 @@ impl utoipa::Modify for BearerScheme {
 fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(jobs::router())
+        .merge(history::router())
+        .merge(queries::router())
         .merge(instances::router())
         .merge(clusters::router())
         .merge(tables::router())

@@ -619,6 +619,7 @@ impl LocalCluster {
             rows_in: progress.rows_in,
             rows_out: progress.rows_out,
             bad_records: progress.bad_records,
+            late_rows: progress.late_rows,
         })
     }
 

@@ -113,6 +113,7 @@ fn inst(id: &str, job: &DesiredJob, state: InstanceState) -> ObservedInstance {
         rows_in: 0,
         rows_out: 0,
         bad_records: 0,
+        late_rows: 0,
     }
 }
 

@@ -108,6 +108,7 @@ impl Cluster for FakeCluster {
                 rows_in: 0,
                 rows_out: 0,
                 bad_records: 0,
+                late_rows: 0,
             },
         );
         self.launches.lock().unwrap().push(spec.instance_id.clone());
@@ -180,6 +181,8 @@ fn master(
         seal_key: None,
         seal_key_path: None,
         starts: Mutex::new(()),
+        history: None,
+        previews: Default::default(),
     }
 }
 

@@ -90,6 +90,7 @@ fn inst(id: &str, state: InstanceState) -> ObservedInstance {
         rows_in: 10,
         rows_out: 4,
         bad_records: 0,
+        late_rows: 0,
     }
 }
 
