@@ -35,12 +35,12 @@
 //! was written before).
 //!
 //! **Incremental snapshots.** The operator keeps the keys of the groups changed since
-//! its last snapshot; while they are few, a snapshot is a *delta* (those groups' states,
-//! and the keys of those removed) that a restore applies after the snapshot before it
-//! (`checkpoint::decode_keyed_chain`). A full snapshot starts each run's chain and
-//! compacts it once the deltas since the last one would together hold more groups than
-//! the state has, or after `MAX_DELTAS` deltas: a checkpoint writes what changed, and a
-//! restore reads at most about twice the state.
+//! its last snapshot; while they are at most half the groups, a snapshot is a *delta*
+//! (those groups' states, and the keys of those removed) that a restore applies after
+//! the snapshot before it (`checkpoint::decode_keyed_chain`). A full snapshot starts
+//! each run's chain and compacts it once the deltas since the last one would together
+//! hold more groups than the state has, or after `MAX_DELTAS` deltas: a checkpoint
+//! writes what changed, and a restore reads at most about twice the state.
 
 use super::{key_hash, release, split_results, Context, Diff, PackedMap, Rows, Time};
 use crate::accum::{AggState, Aggregates};
@@ -152,10 +152,11 @@ type Dirty = hashbrown::HashSet<PackedRow, rustc_hash::FxBuildHasher>;
 /// Incremental snapshots after a full one: at most this many deltas in a chain.
 const MAX_DELTAS: usize = 16;
 
-/// How a `Reduce` snapshots: incrementally while the groups changed since its last full
-/// snapshot are few (a delta holds only those), in full (compacting the chain) when
-/// the deltas since would together hold more groups than the state has, after
-/// [`MAX_DELTAS`] deltas, and at the first snapshot of a run.
+/// How a `Reduce` snapshots: incrementally while the groups changed since its last
+/// snapshot are few (a delta holds only those, at most half the groups), in full
+/// (compacting the chain) when more changed, when the deltas since the last full
+/// snapshot would together hold more groups than the state has, after [`MAX_DELTAS`]
+/// deltas, and at the first snapshot of a run.
 #[derive(Default)]
 struct Snapshots {
     /// Groups changed since the last snapshot.
@@ -167,9 +168,12 @@ struct Snapshots {
 }
 
 impl Snapshots {
-    /// Whether the next snapshot of `groups` is a delta.
+    /// Whether the next snapshot of `groups` is a delta: one holding at most half the
+    /// groups, while the deltas since the last full snapshot hold no more groups than
+    /// the state.
     fn next_is_delta(&self, groups: &Groups) -> bool {
         self.deltas.is_some_and(|n| n < MAX_DELTAS)
+            && self.dirty.len() * 2 <= groups.len()
             && self.delta_groups + self.dirty.len() <= groups.len()
     }
 
