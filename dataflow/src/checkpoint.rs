@@ -436,11 +436,44 @@ pub(crate) fn encode_delta<K: serde::Serialize, V: serde::Serialize>(
     upserts: Vec<(K, V)>,
     deletes: Vec<K>,
 ) -> Result<Vec<u8>, ExecutionError> {
-    encode_snapshot(
-        operator,
-        delta_version(version),
-        &Delta { upserts, deletes },
-    )
+    encode_delta_of(operator, version, &Delta { upserts, deletes })
+}
+
+/// Encodes an incremental snapshot of the operator's own shape (`delta`), which
+/// [`decode_chain`] hands to the operator's rule for applying it.
+pub(crate) fn encode_delta_of<D: serde::Serialize>(
+    operator: &str,
+    version: u32,
+    delta: &D,
+) -> Result<Vec<u8>, ExecutionError> {
+    encode_snapshot(operator, delta_version(version), delta)
+}
+
+/// Decodes a snapshot chain: the full snapshot (of type `S`), then each delta (of type
+/// `D`, written by [`encode_delta_of`]) applied to it in order by `apply`.
+pub(crate) fn decode_chain<S, D>(
+    operator: &str,
+    version: u32,
+    chain: &[&[u8]],
+    mut apply: impl FnMut(&mut S, D),
+) -> Result<S, ExecutionError>
+where
+    S: serde::de::DeserializeOwned,
+    D: serde::de::DeserializeOwned,
+{
+    let Some((full, deltas)) = chain.split_first() else {
+        return Err(ExecutionError::Internal(format!(
+            "{operator}: an empty chain of state snapshots"
+        )));
+    };
+    let mut state: S = decode_snapshot(operator, version, full)?;
+    for bytes in deltas {
+        apply(
+            &mut state,
+            decode_snapshot(operator, delta_version(version), bytes)?,
+        );
+    }
+    Ok(state)
 }
 
 /// Decodes the snapshot chain of a keyed state (entries `(key, value)`, keys unique):

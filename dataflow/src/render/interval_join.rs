@@ -35,6 +35,13 @@
 //! count, by the exchange's own routing) and emits nothing: every pair of restored rows
 //! was emitted before the barrier. So the output stays append-only, and any operator
 //! may consume it.
+//!
+//! **Incremental snapshots.** Each held row carries the snapshot generation it was held
+//! in, and each side remembers what it freed since the last snapshot (below an expiry
+//! bound, or all when the other input ended). While the rows held since are at most
+//! half of those held, a snapshot is a delta — those frees, then the new rows — which a
+//! restore applies to the snapshot before it (`apply_delta`); a full snapshot starts
+//! each run's chain and compacts it as for `Reduce`.
 
 use super::calc::RowExpr;
 use super::join::{key_side, JoinSides};
@@ -42,6 +49,7 @@ use super::{release, split_results, Context, Diff, PackedMap, Rows, Time};
 use crate::errors::ExecutionError;
 use crate::progress::Progress;
 use differential_dataflow::Hashable;
+use serde::{Deserialize, Serialize};
 use sluice_compiler::{Datum, IntervalJoin, PackedRow, Row, ScalarExpr};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -60,6 +68,22 @@ type HeldEntry = (Row, Row, Time, Diff);
 /// A snapshot: the left side's held rows, then the right side's.
 type Snapshot = (Vec<HeldEntry>, Vec<HeldEntry>);
 
+/// What changed on one side since the snapshot before (an incremental snapshot): rows
+/// were freed below `freed_below` (by expiry) or all (`cleared`: the other input
+/// ended), and `added` were held after that.
+#[derive(Serialize, Deserialize)]
+struct SideDelta {
+    added: Vec<HeldEntry>,
+    freed_below: Option<i64>,
+    cleared: bool,
+}
+
+/// An incremental snapshot: the left side's changes, then the right side's.
+type Delta = (SideDelta, SideDelta);
+
+/// Incremental snapshots after a full one: at most this many deltas in a chain.
+const MAX_DELTAS: usize = 16;
+
 /// Version of the snapshot encoding (bincode of `(version, Snapshot)`).
 const SNAPSHOT_VERSION: u32 = 1;
 
@@ -69,15 +93,25 @@ type Message = (Capability<Time>, bool, Vec<Keyed>);
 /// The rows one side holds, by key, and when each may be freed. Keys and rows are
 /// packed ([`PackedRow`]: one allocation each, keys hashed as bytes); a held row is
 /// unpacked only when it matches.
+/// One held row: (row, time, diff, expiry, the snapshot generation it was held in).
+type Held = (PackedRow, Time, Diff, i64, u32);
+
 struct Side {
-    /// key → (row, time, diff, expiry).
-    rows: PackedMap<Vec<(PackedRow, Time, Diff, i64)>>,
+    /// key → its held rows.
+    rows: PackedMap<Vec<Held>>,
     /// expiry → keys holding a row that expires then (interval joins only).
     expiry: BTreeMap<i64, Vec<PackedRow>>,
     /// The time column (`None`: append-only, rows expire only with the other input).
     time_col: Option<usize>,
     /// Rows held.
     held: u64,
+    /// The snapshot generation: rows held since the last snapshot carry it.
+    generation: u32,
+    /// Rows held since the last snapshot (some may be freed since).
+    added: u64,
+    /// Since the last snapshot: rows freed below this expiry, and whether all were.
+    freed_below: Option<i64>,
+    cleared: bool,
 }
 
 impl Side {
@@ -87,6 +121,10 @@ impl Side {
             expiry: BTreeMap::new(),
             time_col,
             held: 0,
+            generation: 0,
+            added: 0,
+            freed_below: None,
+            cleared: false,
         }
     }
 
@@ -109,11 +147,15 @@ impl Side {
         if self.time_col.is_some() {
             self.expiry.entry(expiry).or_default().push(key.clone());
         }
-        self.rows
-            .entry(key)
-            .or_default()
-            .push((PackedRow::pack(row), t, d, expiry));
+        self.rows.entry(key).or_default().push((
+            PackedRow::pack(row),
+            t,
+            d,
+            expiry,
+            self.generation,
+        ));
         self.held += 1;
+        self.added += 1;
     }
 
     /// This side's held rows as snapshot entries.
@@ -123,9 +165,35 @@ impl Side {
             .flat_map(|(key, held)| {
                 let key = key.unpack();
                 held.iter()
-                    .map(move |(row, t, d, _)| (key.clone(), row.unpack(), *t, *d))
+                    .map(move |(row, t, d, _, _)| (key.clone(), row.unpack(), *t, *d))
             })
             .collect()
+    }
+
+    /// What changed since the last snapshot, as a delta.
+    fn delta(&self) -> SideDelta {
+        let generation = self.generation;
+        SideDelta {
+            added: self
+                .rows
+                .iter()
+                .flat_map(|(key, held)| {
+                    held.iter()
+                        .filter(move |h| h.4 == generation)
+                        .map(move |(row, t, d, _, _)| (key.unpack(), row.unpack(), *t, *d))
+                })
+                .collect(),
+            freed_below: self.freed_below,
+            cleared: self.cleared,
+        }
+    }
+
+    /// A snapshot was taken: what follows is the next generation.
+    fn snapshotted(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
+        self.added = 0;
+        self.freed_below = None;
+        self.cleared = false;
     }
 
     /// Frees the rows no future row of the other side can match, given that side's
@@ -139,17 +207,19 @@ impl Side {
                 release(std::mem::take(&mut self.rows), leak);
                 release(std::mem::take(&mut self.expiry), leak);
                 self.held = 0;
+                self.cleared = true;
             }
             Some(0) => {}
             Some(_) if self.time_col.is_none() => {}
             Some(f) => {
                 let f = i64::try_from(f).unwrap_or(i64::MAX);
+                self.freed_below = self.freed_below.max(Some(f));
                 let rest = self.expiry.split_off(&f);
                 let due = std::mem::replace(&mut self.expiry, rest);
                 for key in due.into_values().flatten() {
                     if let Some(held) = self.rows.get_mut(&key) {
                         let n = held.len();
-                        held.retain(|(_, _, _, e)| *e >= f);
+                        held.retain(|h| h.3 >= f);
                         self.held -= (n - held.len()) as u64;
                         if held.is_empty() {
                             self.rows.remove(&key);
@@ -181,6 +251,12 @@ struct Joiner {
     /// of the other side then need not be held at all, as no row can come to match them.
     left_done: bool,
     right_done: bool,
+    /// Incremental snapshots: the deltas written since the last full snapshot (`None`:
+    /// none yet in this run, so the next is full) and the rows they added. A snapshot
+    /// is a delta while the rows held since the last one are at most half of those held
+    /// and the chain's deltas together added no more rows than are held.
+    deltas: Option<usize>,
+    delta_rows: u64,
 }
 
 impl Joiner {
@@ -218,7 +294,7 @@ impl Joiner {
             let key = PackedRow::pack(&key);
             let others = if from_left { &self.right } else { &self.left };
             if let Some(others) = others.rows.get(&key) {
-                for (o, ot, od, _) in others {
+                for (o, ot, od, _, _) in others {
                     self.pair(&row, o, from_left, t.max(*ot), d.saturating_mul(*od), out);
                 }
             }
@@ -257,10 +333,46 @@ impl Joiner {
         Ok(())
     }
 
-    fn snapshot(&self) -> Result<Vec<u8>, ExecutionError> {
-        let snapshot: Snapshot = (self.left.entries(), self.right.entries());
-        crate::checkpoint::encode_snapshot("HashJoin", SNAPSHOT_VERSION, &snapshot)
+    /// The next snapshot's bytes and whether it is a delta (see [`Joiner::deltas`]).
+    fn snapshot(&mut self) -> Result<(Vec<u8>, bool), ExecutionError> {
+        let held = self.left.held + self.right.held;
+        let added = self.left.added + self.right.added;
+        let is_delta = self.deltas.is_some_and(|n| n < MAX_DELTAS)
+            && added * 2 <= held
+            && self.delta_rows + added <= held;
+        let bytes = if is_delta {
+            let delta: Delta = (self.left.delta(), self.right.delta());
+            crate::checkpoint::encode_delta_of("HashJoin", SNAPSHOT_VERSION, &delta)?
+        } else {
+            let snapshot: Snapshot = (self.left.entries(), self.right.entries());
+            crate::checkpoint::encode_snapshot("HashJoin", SNAPSHOT_VERSION, &snapshot)?
+        };
+        if is_delta {
+            self.deltas = self.deltas.map(|n| n + 1);
+            self.delta_rows += added;
+        } else {
+            self.deltas = Some(0);
+            self.delta_rows = 0;
+        }
+        self.left.snapshotted();
+        self.right.snapshotted();
+        Ok((bytes, is_delta))
     }
+}
+
+/// Applies one side's delta to a decoded snapshot's rows of that side (`time_col` and
+/// `offset` give a row's expiry, as the join computed it): frees, then additions.
+fn apply_delta(rows: &mut Vec<HeldEntry>, delta: SideDelta, time_col: Option<usize>, offset: i128) {
+    if delta.cleared {
+        rows.clear();
+    }
+    if let (Some(f), Some(c)) = (delta.freed_below, time_col) {
+        rows.retain(|(_, row, _, _)| match row.get(c) {
+            Some(Datum::Timestamp(t)) => expiry(*t, offset) >= f,
+            _ => false,
+        });
+    }
+    rows.extend(delta.added);
 }
 
 /// The worker that owns `key` among `workers`: the route of the join's exchange
@@ -305,6 +417,8 @@ pub(crate) fn render_symmetric_join<'s>(
         residual: residual.map(|p| RowExpr::new(p, &joined_types)),
         left_done: false,
         right_done: false,
+        deltas: None,
+        delta_rows: 0,
     };
     let progress: Arc<Progress> = ctx.progress.clone();
     let exit_after_run = ctx.exit_after_run;
@@ -312,8 +426,19 @@ pub(crate) fn render_symmetric_join<'s>(
     // owns (whichever worker snapshotted them).
     let worker = ctx.worker;
     let state_key = state_key.to_string();
-    let (seq, restored): (usize, Vec<Snapshot>) =
-        ctx.stateful(&state_key, "HashJoin", SNAPSHOT_VERSION, true);
+    let (left_time, right_time) = (joiner.left.time_col, joiner.right.time_col);
+    let (left_offset, right_offset) = (joiner.left_offset, joiner.right_offset);
+    let (seq, restored): (usize, Vec<Snapshot>) = ctx.stateful_chains(&state_key, true, |chain| {
+        crate::checkpoint::decode_chain(
+            "HashJoin",
+            SNAPSHOT_VERSION,
+            chain,
+            |(l, r): &mut Snapshot, (dl, dr): Delta| {
+                apply_delta(l, dl, left_time, left_offset);
+                apply_delta(r, dr, right_time, right_offset);
+            },
+        )
+    });
     let ckpt = ctx.ckpt.clone();
     let errors = ctx.errors.clone();
     let mine = |e: &HeldEntry| owner(&e.0, worker.workers) == worker.worker;
@@ -392,8 +517,8 @@ pub(crate) fn render_symmetric_join<'s>(
                             && passed(right_frontier.frontier(), w)
                         {
                             // Every row below the barrier is in, none at or above it.
-                            match joiner.snapshot().and_then(|b| {
-                                c.save_state(epoch, &state_key, seq, worker.worker, b, false)
+                            match joiner.snapshot().and_then(|(b, delta)| {
+                                c.save_state(epoch, &state_key, seq, worker.worker, b, delta)
                             }) {
                                 Ok(()) => {
                                     saved_through = epoch;
@@ -432,4 +557,52 @@ pub(crate) fn render_symmetric_join<'s>(
     let (oks, errs) = split_results(results, "HashJoin: symmetric: split errors");
     ctx.errs.push(errs);
     oks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn held(key: i64, ts: i64) -> HeldEntry {
+        (
+            vec![Datum::Int(key)],
+            vec![Datum::Int(key), Datum::Timestamp(ts)],
+            0,
+            1,
+        )
+    }
+
+    /// A delta applied to the snapshot before it gives the side a full snapshot would
+    /// hold: rows freed by expiry (time + offset below the bound) dropped, then the
+    /// rows held since added; a cleared side keeps only what was held after.
+    #[test]
+    fn a_delta_frees_by_expiry_then_adds() {
+        let base = vec![held(1, 100), held(2, 200), held(3, 300)];
+        let mut rows = base.clone();
+        // Offset 50: expiries 150, 250, 350; freed below 260 drops the first two.
+        let delta = SideDelta {
+            added: vec![held(4, 400), held(5, 120)],
+            freed_below: Some(260),
+            cleared: false,
+        };
+        apply_delta(&mut rows, delta, Some(1), 50);
+        assert_eq!(rows, vec![held(3, 300), held(4, 400), held(5, 120)]);
+        // Without a time column nothing expires.
+        let mut rows = base.clone();
+        let delta = SideDelta {
+            added: vec![],
+            freed_below: Some(i64::MAX),
+            cleared: false,
+        };
+        apply_delta(&mut rows, delta, None, 0);
+        assert_eq!(rows, base);
+        let mut rows = base;
+        let delta = SideDelta {
+            added: vec![held(9, 900)],
+            freed_below: None,
+            cleared: true,
+        };
+        apply_delta(&mut rows, delta, Some(1), 0);
+        assert_eq!(rows, vec![held(9, 900)]);
+    }
 }

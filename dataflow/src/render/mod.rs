@@ -178,6 +178,20 @@ impl<'s> Context<'s> {
         version: u32,
         all_workers: bool,
     ) -> (usize, Vec<S>) {
+        self.stateful_chains(key, all_workers, |chain| {
+            crate::checkpoint::decode_whole(operator, version, chain)
+        })
+    }
+
+    /// [`Context::stateful`] for an operator that also writes incremental snapshots:
+    /// `decode` turns each old worker's snapshot chain (a full snapshot, then deltas)
+    /// into its state.
+    pub(crate) fn stateful_chains<S>(
+        &mut self,
+        key: &str,
+        all_workers: bool,
+        decode: impl Fn(&[&[u8]]) -> Result<S, ExecutionError>,
+    ) -> (usize, Vec<S>) {
         let seq = self.state_seq;
         self.state_seq += 1;
         if let Some(c) = &self.ckpt {
@@ -194,7 +208,7 @@ impl<'s> Context<'s> {
         let mut restored = Vec::new();
         if let Some(r) = &self.restored {
             for chain in r.state_for(key, "", share) {
-                match crate::checkpoint::decode_whole(operator, version, &chain) {
+                match decode(&chain) {
                     Ok(s) => restored.push(s),
                     Err(e) => self.errors.raise(e),
                 }
