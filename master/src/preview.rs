@@ -275,7 +275,9 @@ impl Master {
     /// stops it early with the rows so far.
     pub fn preview(&self, req: Checked, cancel: Arc<AtomicBool>) -> Result<Preview, ServiceError> {
         let started = Instant::now();
-        let compiled = self.compile_preview_sql(&req.sql)?;
+        // Compiled against the stored tables, within the sandbox, as a job's SQL is
+        // (then checked to be one final SELECT).
+        let compiled = self.validate(&req.sql)?;
         if compiled.explain.is_some() {
             return Err(invalid(
                 "a preview cannot run EXPLAIN: use POST /api/v1/jobs/validate to see the plans",

@@ -476,18 +476,6 @@ impl Master {
         result
     }
 
-    /// Compiles a query preview's SQL against the stored tables, within the sandbox (see
-    /// [`crate::preview`], which checks it is one final SELECT).
-    pub fn compile_preview_sql(&self, sql: &str) -> Result<Compiled, ServiceError> {
-        check_sql(sql)?;
-        let catalog = StoreCatalog {
-            store: self.store.as_ref(),
-        };
-        let compiled = compile(sql, &catalog, &self.validator()).map_err(ServiceError::Sql)?;
-        self.check_sandbox(&compiled)?;
-        Ok(compiled)
-    }
-
     /// Compiles a job's SQL against the stored tables.
     pub fn compile_job_sql(&self, sql: &str) -> Result<Compiled, ServiceError> {
         check_sql(sql)?;
