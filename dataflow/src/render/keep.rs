@@ -4,19 +4,21 @@
 //! in a checkpointed run only, and passes every update through unchanged, on the same
 //! worker (no exchange).
 //!
-//! State: the input's net collection so far on this worker, one count per row (rows
-//! whose count returns to 0 are dropped). At each barrier `w` it snapshots the updates
-//! of the times below `w` (those at or above `w` are folded in after the snapshot).
+//! State: the input's net collection so far on this worker, one count per packed row
+//! (rows whose count returns to 0 are dropped). At each barrier `w` it snapshots the
+//! updates of the times below `w` (those at or above `w` are folded in after the
+//! snapshot) — incrementally, the rows whose count changed since the last snapshot,
+//! while they are few (`super::keyed_snapshots`).
 //! A restore replays the snapshot's rows into the operator at time 0, so the operator
 //! rebuilds its state — and re-emits its whole output, which only a sink may receive
 //! (the compiler checks: `sluice_compiler::state::checkpoint_mode`). Any worker may
 //! replay any rows: the operator exchanges them by its own key.
 
-use super::{Context, Diff, Rows, Time};
+use super::keyed_snapshots::KeyedSnapshots;
+use super::{Context, Diff, PackedMap, Rows, Time};
 use differential_dataflow::AsCollection;
-use rustc_hash::FxHashMap;
+use hashbrown::hash_map::EntryRef;
 use sluice_compiler::Row;
-use std::collections::hash_map::Entry;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
@@ -24,19 +26,32 @@ use timely::dataflow::operators::generic::Operator;
 /// Version of the snapshot encoding (bincode of `(version, Vec<(row, count)>)`).
 const SNAPSHOT_VERSION: u32 = 1;
 
-/// Folds `(row, diff)` into the net collection.
-fn fold(net: &mut FxHashMap<Row, Diff>, row: Row, d: Diff) {
-    match net.entry(row) {
-        Entry::Occupied(mut e) => {
+/// Folds `(row, diff)` into the net collection (`probe`: a reused buffer), reporting
+/// the changed row to `snapshots`.
+fn fold(
+    net: &mut PackedMap<Diff>,
+    snapshots: &mut KeyedSnapshots,
+    probe: &mut Vec<u8>,
+    row: &Row,
+    d: Diff,
+) {
+    if d == 0 {
+        return;
+    }
+    probe.clear();
+    for datum in row {
+        sluice_compiler::packed::pack_datum(datum, probe);
+    }
+    snapshots.changed(probe);
+    match net.entry_ref(probe.as_slice()) {
+        EntryRef::Occupied(mut e) => {
             *e.get_mut() += d;
             if *e.get() == 0 {
                 e.remove();
             }
         }
-        Entry::Vacant(e) => {
-            if d != 0 {
-                e.insert(d);
-            }
+        EntryRef::Vacant(e) => {
+            e.insert(d);
         }
     }
 }
@@ -57,7 +72,9 @@ pub(crate) fn render_keep<'s>(
     let worker = ctx.worker;
     // This worker's share of the restored rows (any share will do: see the module docs).
     let (seq, snapshots): (usize, Vec<Vec<(Row, Diff)>>) =
-        ctx.stateful(&key, "Keep", SNAPSHOT_VERSION, false);
+        ctx.stateful_chains(&key, false, |chain| {
+            crate::checkpoint::decode_keyed_chain("Keep", SNAPSHOT_VERSION, chain)
+        });
     let restored: Vec<(Row, Diff)> = snapshots.into_iter().flatten().collect();
     let errors = ctx.errors.clone();
     type Out = (Row, Time, Diff);
@@ -66,11 +83,13 @@ pub(crate) fn render_keep<'s>(
             Pipeline,
             "Keep",
             move |cap, _info| {
-                let mut net: FxHashMap<Row, Diff> = FxHashMap::default();
+                let mut net: PackedMap<Diff> = PackedMap::default();
+                let mut snapshots = KeyedSnapshots::default();
+                let mut probe: Vec<u8> = Vec::new();
                 let mut initial: Vec<Out> = Vec::with_capacity(restored.len());
                 for (row, d) in restored {
-                    initial.push((row.clone(), 0, d));
-                    fold(&mut net, row, d);
+                    fold(&mut net, &mut snapshots, &mut probe, &row, d);
+                    initial.push((row, 0, d));
                 }
                 let mut initial = Some((cap, initial));
                 let mut saved_through = ckpt.completed();
@@ -93,23 +112,24 @@ pub(crate) fn render_keep<'s>(
                     for (row, t, d) in arrived {
                         match due {
                             Some((_, w)) if t >= w => later.push((row, t, d)),
-                            _ => fold(&mut net, row, d),
+                            _ => fold(&mut net, &mut snapshots, &mut probe, &row, d),
                         }
                     }
                     let Some((epoch, w)) = due else {
                         // No barrier requested: what waited is folded in.
                         for (row, _, d) in later.drain(..) {
-                            fold(&mut net, row, d);
+                            fold(&mut net, &mut snapshots, &mut probe, &row, d);
                         }
                         return;
                     };
                     if !frontier.frontier().iter().all(|t| *t >= w) {
                         return;
                     }
-                    let entries: Vec<(&Row, &Diff)> = net.iter().collect();
-                    match crate::checkpoint::encode_snapshot("Keep", SNAPSHOT_VERSION, &entries)
-                        .and_then(|b| ckpt.save_state(epoch, &key, seq, worker.worker, b, false))
-                    {
+                    match snapshots
+                        .take("Keep", SNAPSHOT_VERSION, &net, |d| *d)
+                        .and_then(|(b, delta)| {
+                            ckpt.save_state(epoch, &key, seq, worker.worker, b, delta)
+                        }) {
                         Ok(()) => saved_through = epoch,
                         Err(e) => errors.raise(e),
                     }
@@ -120,7 +140,7 @@ pub(crate) fn render_keep<'s>(
                         .partition(|(_, t, _)| next.is_none_or(|w| *t < w));
                     later = still;
                     for (row, _, d) in now {
-                        fold(&mut net, row, d);
+                        fold(&mut net, &mut snapshots, &mut probe, &row, d);
                     }
                 }
             },

@@ -14,6 +14,7 @@ pub(crate) mod hop_panes;
 pub(crate) mod interval_join;
 pub(crate) mod join;
 pub(crate) mod keep;
+pub(crate) mod keyed_snapshots;
 pub(crate) mod over;
 pub(crate) mod reduce;
 pub(crate) mod sessions;

@@ -42,6 +42,7 @@
 //! hold more groups than the state has, or after `MAX_DELTAS` deltas: a checkpoint
 //! writes what changed, and a restore reads at most about twice the state.
 
+use super::keyed_snapshots::KeyedSnapshots;
 use super::{key_hash, release, split_results, Context, Diff, PackedMap, Rows, Time};
 use crate::accum::{AggState, Aggregates};
 use crate::errors::ExecutionError;
@@ -107,95 +108,17 @@ const SNAPSHOT_VERSION: u32 = 1;
 /// Groups keyed by their packed group key.
 type Groups = PackedMap<Group>;
 
-fn saved(key: &PackedRow, g: &Group) -> SnapshotEntry {
-    (
-        key.unpack(),
-        SavedGroup {
-            rows: g.rows,
-            states: g.states.clone(),
-            emitted: g.emitted.clone().map(|e| e.map(|r| r.unpack())),
-        },
-    )
-}
-
-fn snapshot(groups: &Groups) -> Result<Vec<u8>, ExecutionError> {
-    // Packed keys order as rows do: the entries come out sorted by key.
-    let mut entries: Vec<(&PackedRow, &Group)> = groups.iter().collect();
-    entries.sort_by(|a, b| a.0.cmp(b.0));
-    let entries: Vec<SnapshotEntry> = entries.into_iter().map(|(k, g)| saved(k, g)).collect();
-    crate::checkpoint::encode_snapshot("Reduce", SNAPSHOT_VERSION, &entries)
-}
-
-/// The groups changed since the last snapshot, as an incremental snapshot: each
-/// changed group's state, and the keys of the groups removed.
-fn delta(groups: &Groups, dirty: &Dirty) -> Result<Vec<u8>, ExecutionError> {
-    let mut keys: Vec<&PackedRow> = dirty.iter().collect();
-    keys.sort();
-    let (mut upserts, mut deletes) = (Vec::new(), Vec::new());
-    for key in keys {
-        match groups.get(key) {
-            Some(g) => upserts.push(saved(key, g)),
-            None => deletes.push(key.unpack()),
-        }
+/// A group as its snapshot entry's value.
+fn saved(g: &Group) -> SavedGroup {
+    SavedGroup {
+        rows: g.rows,
+        states: g.states.clone(),
+        emitted: g.emitted.clone().map(|e| e.map(|r| r.unpack())),
     }
-    crate::checkpoint::encode_delta("Reduce", SNAPSHOT_VERSION, upserts, deletes)
 }
 
 fn restore_snapshot(chain: &[&[u8]]) -> Result<Vec<SnapshotEntry>, ExecutionError> {
     crate::checkpoint::decode_keyed_chain("Reduce", SNAPSHOT_VERSION, chain)
-}
-
-/// The keys of the groups changed (created, updated or removed) since the last
-/// snapshot.
-type Dirty = hashbrown::HashSet<PackedRow, rustc_hash::FxBuildHasher>;
-
-/// Incremental snapshots after a full one: at most this many deltas in a chain.
-const MAX_DELTAS: usize = 16;
-
-/// How a `Reduce` snapshots: incrementally while the groups changed since its last
-/// snapshot are few (a delta holds only those, at most half the groups), in full
-/// (compacting the chain) when more changed, when the deltas since the last full
-/// snapshot would together hold more groups than the state has, after [`MAX_DELTAS`]
-/// deltas, and at the first snapshot of a run.
-#[derive(Default)]
-struct Snapshots {
-    /// Groups changed since the last snapshot.
-    dirty: Dirty,
-    /// Deltas written since the last full snapshot (`None`: none written in this run).
-    deltas: Option<usize>,
-    /// Groups the deltas since the last full snapshot held.
-    delta_groups: usize,
-}
-
-impl Snapshots {
-    /// Whether the next snapshot of `groups` is a delta: one holding at most half the
-    /// groups, while the deltas since the last full snapshot hold no more groups than
-    /// the state.
-    fn next_is_delta(&self, groups: &Groups) -> bool {
-        self.deltas.is_some_and(|n| n < MAX_DELTAS)
-            && self.dirty.len() * 2 <= groups.len()
-            && self.delta_groups + self.dirty.len() <= groups.len()
-    }
-
-    /// The next snapshot's bytes and whether it is a delta; the changes are then
-    /// forgotten (the snapshot is written, or the run fails).
-    fn take(&mut self, groups: &Groups) -> Result<(Vec<u8>, bool), ExecutionError> {
-        let is_delta = self.next_is_delta(groups);
-        let bytes = if is_delta {
-            delta(groups, &self.dirty)?
-        } else {
-            snapshot(groups)?
-        };
-        if is_delta {
-            self.deltas = self.deltas.map(|n| n + 1);
-            self.delta_groups += self.dirty.len();
-        } else {
-            self.deltas = Some(0);
-            self.delta_groups = 0;
-        }
-        self.dirty.clear();
-        Ok((bytes, is_delta))
-    }
 }
 
 /// Renders `Reduce` (see the module docs).
@@ -273,7 +196,7 @@ pub(crate) fn render_reduce<'s>(
                 let mut probe: Vec<u8> = Vec::new();
                 let mut pending: BTreeMap<Time, Pending> = BTreeMap::new();
                 let mut saved_through = ckpt.as_ref().map_or(0, |c| c.completed());
-                let mut snapshots = Snapshots::default();
+                let mut snapshots = KeyedSnapshots::default();
                 let track = ckpt.is_some();
                 // The global group exists from time 0, on the worker that owns it
                 // (restored from a snapshot when there is one).
@@ -322,18 +245,21 @@ pub(crate) fn render_reduce<'s>(
                     }
                     // Snapshots `groups` for `epoch`; false when that failed (the error
                     // is raised).
-                    let save = |epoch: u64, groups: &Groups, snapshots: &mut Snapshots| -> bool {
-                        let Some(c) = &ckpt else { return false };
-                        match snapshots.take(groups).and_then(|(bytes, delta)| {
-                            c.save_state(epoch, &state_key, seq, worker, bytes, delta)
-                        }) {
-                            Ok(()) => true,
-                            Err(e) => {
-                                errors.raise(e);
-                                false
+                    let save =
+                        |epoch: u64, groups: &Groups, snapshots: &mut KeyedSnapshots| -> bool {
+                            let Some(c) = &ckpt else { return false };
+                            match snapshots
+                                .take("Reduce", SNAPSHOT_VERSION, groups, saved)
+                                .and_then(|(bytes, delta)| {
+                                    c.save_state(epoch, &state_key, seq, worker, bytes, delta)
+                                }) {
+                                Ok(()) => true,
+                                Err(e) => {
+                                    errors.raise(e);
+                                    false
+                                }
                             }
-                        }
-                    };
+                        };
                     let due = |saved: u64| ckpt.as_ref().and_then(|c| c.state_due(saved));
                     // Times in order, once complete: the output at `t` reflects exactly
                     // the input up to `t`.
@@ -419,8 +345,8 @@ pub(crate) fn render_reduce<'s>(
                             }
                         }
                         for key in changed {
-                            if track && !snapshots.dirty.contains(&key) {
-                                snapshots.dirty.insert(key.clone());
+                            if track {
+                                snapshots.changed(key.as_bytes());
                             }
                             let Some(group) = groups.get_mut(&key) else {
                                 continue;
