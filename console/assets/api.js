@@ -19,7 +19,7 @@ export const token = {
   clear: () => sessionStorage.removeItem(KEY),
 };
 
-export async function api(method, path, body, { signal } = {}) {
+export async function api(method, path, body, { signal, quiet401 = false } = {}) {
   const headers = { Accept: "application/json" };
   const t = token.get();
   if (t) headers.Authorization = `Bearer ${t}`;
@@ -31,7 +31,7 @@ export async function api(method, path, body, { signal } = {}) {
     signal,
     cache: "no-store",
   });
-  if (res.status === 401) {
+  if (res.status === 401 && !quiet401) {
     token.clear();
     window.dispatchEvent(new CustomEvent("sluice:unauthorized"));
   }

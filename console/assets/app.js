@@ -17,7 +17,7 @@ function signIn(reason) {
     e.preventDefault();
     token.set(input.value.trim());
     try {
-      await api("GET", "/api/v1/jobs");
+      await api("GET", "/api/v1/jobs", undefined, { quiet401: true });
       if (!location.hash || location.hash === "#/signin") location.hash = "#/jobs";
       route();
     } catch (x) {

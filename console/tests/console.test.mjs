@@ -85,9 +85,10 @@ test("console: sign in, workbench, jobs, job page, stop, sign out", { timeout: 1
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
   });
   const pageErrors = [];
+  let page;
   try {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    const page = await context.newPage();
+    page = await context.newPage();
     page.setDefaultTimeout(20_000);
     page.on("pageerror", (e) => pageErrors.push(String(e)));
     page.on("console", (msg) => {
@@ -176,6 +177,9 @@ test("console: sign in, workbench, jobs, job page, stop, sign out", { timeout: 1
     await page.goto(m.base + "/console#/jobs");
     await page.getByText("Your session ended").waitFor();
     assert.deepEqual(pageErrors, [], "errors in the page");
+  } catch (e) {
+    if (page) await shot(page, "failure").catch(() => {});
+    throw e;
   } finally {
     await browser.close().catch(() => {});
     await rest(m, "DELETE", `/api/v1/jobs/${JOB}`).catch(() => {});
