@@ -21,8 +21,8 @@ export function parsePlan(text) {
 /** The plan as an SVG tree: one box per operator, edges to its inputs. */
 export function planGraph(text, label) {
   const nodes = parsePlan(text);
-  const rowH = 46, boxH = 36, indent = 28, w = 900;
-  const svg = s("svg", { viewBox: `0 0 ${w} ${nodes.length * rowH + 4}`, role: "img", "aria-label": label, class: "plan" });
+  const rowH = 46, boxH = 36, indent = 28, w = 600;
+  const svg = s("svg", { width: w, height: nodes.length * rowH + 4, viewBox: `0 0 ${w} ${nodes.length * rowH + 4}`, role: "img", "aria-label": label, class: "plan" });
   const parents = [];
   nodes.forEach((n, i) => {
     const x = 4 + n.depth * indent, y = 2 + i * rowH;
@@ -33,7 +33,7 @@ export function planGraph(text, label) {
     g.append(s("title", {}, `${n.op} ${n.detail}`));
     g.append(s("rect", { x, y, width: w - x - 4, height: boxH, rx: 6 }));
     g.append(s("text", { x: x + 10, y: y + 15, class: "plan-op" }, n.op));
-    const detail = n.detail.length > 110 ? n.detail.slice(0, 107) + "…" : n.detail;
+    const detail = n.detail.length > 90 ? n.detail.slice(0, 87) + "…" : n.detail;
     g.append(s("text", { x: x + 10, y: y + 29, class: "plan-detail" }, detail));
     svg.append(g);
   });
@@ -46,11 +46,11 @@ export function render(main, name) {
   const head = h("div.page-head");
   const stateLine = h("p.state-line", { "aria-live": "polite" });
   const sql = h("pre.sql", { tabindex: "0", "aria-label": "The job's SQL" });
-  const plan = h("div.plan-wrap", { id: "plan" });
+  const plan = h("div.plan-wrap", { id: "plan", tabindex: "0", role: "region", "aria-label": "Physical plan" });
   const charts = h("div.charts");
   const instances = h("tbody");
   const commits = h("tbody");
-  const events = h("ol.timeline", { "aria-label": "Events" });
+  const events = h("ol.timeline", { "aria-label": "Events", tabindex: "0" });
   const actions = h("div.row.actions", { role: "group", "aria-label": "Job actions" });
   main.append(
     h("p", {}, h("a", { href: "#/jobs" }, "← Jobs")),

@@ -47,7 +47,7 @@ export function render(main) {
   const marks = h("pre.marks", { "aria-hidden": "true" });
   const errors = h("div.errors", { id: "sql-errors", role: "status", "aria-live": "polite" });
   const stages = h("div.stages");
-  const grid = h("div.grid-wrap", { id: "preview" });
+  const grid = h("div.grid-wrap", { id: "preview", tabindex: "0", role: "region", "aria-label": "Preview results" });
   const name = h("input", { id: "job-name", required: true, pattern: "[A-Za-z][A-Za-z0-9_\\-]{0,62}", placeholder: "my-job", autocomplete: "off" });
   const par = h("input", { id: "job-parallelism", type: "number", min: "1", max: "256", value: "1", required: true });
   let errLines = new Map(), seq = 0, typing = 0;
