@@ -78,6 +78,7 @@ const FIXED = BROKEN.replace("> > 10", "> 10");
 
 test("console: sign in, workbench, jobs, job page, stop, sign out", { timeout: 180_000 }, async () => {
   assert.ok(fs.existsSync(BIN), `${BIN} is missing: cargo build --bin sluice --bin sluice-worker`);
+  fs.rmSync(path.join(SHOTS, "failure.png"), { force: true });
   const m = await startMaster();
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -115,7 +116,8 @@ test("console: sign in, workbench, jobs, job page, stop, sign out", { timeout: 1
     const err = page.locator("li.sql-error").first();
     await err.waitFor();
     assert.equal(await err.getAttribute("data-line"), "5", await err.textContent());
-    assert.match(await err.textContent(), /^line 5, column \d+/);
+    assert.equal(await err.getAttribute("data-column"), "47", await err.textContent());
+    assert.match(await err.textContent(), /^line 5, column 47: /);
     assert.equal(await page.locator(".gutter .err-num").textContent(), "5\n");
     await shot(page, "workbench-error");
     await editor.fill(FIXED);

@@ -23,12 +23,19 @@ macro_rules! asset {
         Asset {
             name: $name,
             media_type: $media,
-            body: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../console/assets/", $name)),
+            body: include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../console/assets/",
+                $name
+            )),
         }
     };
 }
 
-const INDEX: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../console/index.html"));
+const INDEX: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../console/index.html"
+));
 
 const ASSETS: &[Asset] = &[
     asset!("style.css", "text/css; charset=utf-8"),
@@ -101,7 +108,10 @@ mod tests {
                     .take_while(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-')
                     .collect();
                 if name.ends_with(".js") || name.ends_with(".css") || name.ends_with(".svg") {
-                    assert!(ASSETS.iter().any(|a| a.name == name), "{name} is not embedded");
+                    assert!(
+                        ASSETS.iter().any(|a| a.name == name),
+                        "{name} is not embedded"
+                    );
                 }
             }
         }
