@@ -117,4 +117,23 @@ mod tests {
         }
         assert!(INDEX.contains("/console/assets/app.js"));
     }
+
+    /// The page and its modules come with their media type and the CSP; an unknown asset
+    /// is the API's 404 body.
+    #[tokio::test]
+    async fn serves_the_page_and_assets_under_the_csp() {
+        use axum::http::StatusCode;
+        let page = index().await;
+        assert_eq!(page.status(), StatusCode::OK);
+        assert_eq!(page.headers()[header::CONTENT_TYPE], "text/html; charset=utf-8");
+        assert!(page.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .contains("script-src 'self'"));
+        let js = asset(Path("app.js".to_string())).await;
+        assert_eq!(js.status(), StatusCode::OK);
+        assert_eq!(js.headers()[header::CONTENT_TYPE], "text/javascript; charset=utf-8");
+        let missing = asset(Path("../Cargo.toml".to_string())).await;
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    }
 }
