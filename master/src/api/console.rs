@@ -125,14 +125,20 @@ mod tests {
         use axum::http::StatusCode;
         let page = index().await;
         assert_eq!(page.status(), StatusCode::OK);
-        assert_eq!(page.headers()[header::CONTENT_TYPE], "text/html; charset=utf-8");
+        assert_eq!(
+            page.headers()[header::CONTENT_TYPE],
+            "text/html; charset=utf-8"
+        );
         assert!(page.headers()[header::CONTENT_SECURITY_POLICY]
             .to_str()
             .unwrap()
             .contains("script-src 'self'"));
         let js = asset(Path("app.js".to_string())).await;
         assert_eq!(js.status(), StatusCode::OK);
-        assert_eq!(js.headers()[header::CONTENT_TYPE], "text/javascript; charset=utf-8");
+        assert_eq!(
+            js.headers()[header::CONTENT_TYPE],
+            "text/javascript; charset=utf-8"
+        );
         let missing = asset(Path("../Cargo.toml".to_string())).await;
         assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     }
