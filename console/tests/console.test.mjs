@@ -76,7 +76,7 @@ SELECT auction, price FROM bids WHERE price > > 10;
 `;
 const FIXED = BROKEN.replace("> > 10", "> 10");
 
-test("console: sign in, workbench, jobs, job page, stop, sign out", { timeout: 180_000 }, async () => {
+test("console: sign in, workbench, jobs, job page, kill, stop, sign out", { timeout: 180_000 }, async () => {
   assert.ok(fs.existsSync(BIN), `${BIN} is missing: cargo build --bin sluice --bin sluice-worker`);
   fs.rmSync(path.join(SHOTS, "failure.png"), { force: true });
   const m = await startMaster();
@@ -159,9 +159,21 @@ test("console: sign in, workbench, jobs, job page, stop, sign out", { timeout: 1
     assert.ok(ops.includes("Source"), `plan operators: ${ops}`);
     assert.match(await page.locator("#plan").textContent(), /filters=\[price > 10\]/);
     await page.locator("pre.sql .tok-kw", { hasText: "INSERT" }).waitFor();
-    await page.getByRole("button", { name: /^Kill instance / }).waitFor();
     await checkA11y(page, "job");
     await shot(page, "job");
+
+    // Kill its instance: the watchdog restarts it, and the events say so.
+    const before = await rest(m, "GET", `/api/v1/jobs/${JOB}`);
+    await page.getByRole("button", { name: /^Kill instance / }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Kill" }).click();
+    await page.locator('.timeline li[data-kind="instance_failed"], .timeline li[data-kind="restart_scheduled"]').first().waitFor({ timeout: 30_000 });
+    await page.waitForFunction(async ([base, token, job, old]) => {
+      const r = await fetch(`${base}/api/v1/jobs/${job}`, { headers: { Authorization: `Bearer ${token}` } });
+      const j = await r.json();
+      return j.state === "running" && j.instances.length === 1 && !old.includes(j.instances[0]);
+    }, [m.base, m.token, JOB, before.json.instances], { timeout: 45_000, polling: 500 });
+    await page.locator(".page-head .badge", { hasText: "running" }).waitFor();
+    await shot(page, "job-restarted");
     await page.getByRole("button", { name: "Stop" }).click();
     const dialog = page.getByRole("dialog");
     await dialog.getByText(`Stop ${JOB}`).waitFor();
