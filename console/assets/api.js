@@ -39,7 +39,7 @@ export async function api(method, path, body, { signal, quiet401 = false } = {})
   const text = await res.text();
   let json = null;
   try {
-    json = text ? JSON.parse(text) : null;
+    json = text ? JSON.parse(text, exactIntegers) : null;
   } catch {
     json = { message: text };
   }
@@ -48,3 +48,11 @@ export async function api(method, path, body, { signal, quiet401 = false } = {})
 }
 
 export const enc = encodeURIComponent;
+
+/** A JSON integer beyond 2^53 (a BIGINT in a preview row) stays exact, as a BigInt. */
+function exactIntegers(_key, value, context) {
+  if (typeof value === "number" && !Number.isSafeInteger(value) && context?.source && /^-?\d+$/.test(context.source)) {
+    return BigInt(context.source);
+  }
+  return value;
+}

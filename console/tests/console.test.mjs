@@ -130,6 +130,9 @@ test("console: sign in, workbench, jobs, job page, kill, stop, sign out", { time
     assert.deepEqual(headers.map((x) => x.split(" ")[0]), ["auction", "price"]);
     const prices = await page.locator("table.preview tbody tr td:nth-child(2)").allTextContents();
     assert.ok(prices.length > 0 && prices.every((p) => Number(p) > 10), `preview prices: ${prices}`);
+    // BIGINTs beyond 2^53 are shown exactly, not rounded by a JavaScript number.
+    const big = prices.filter((p) => p.replace("-", "").length >= 18);
+    assert.ok(big.length === 0 || big.some((p) => !p.endsWith("00")), `rounded BIGINTs: ${big}`);
     await checkA11y(page, "workbench");
     await shot(page, "workbench");
 
