@@ -33,7 +33,9 @@ export function s(tag, attrs = {}, ...children) {
 }
 
 export function fmtRate(v) {
-  if (v === undefined || v === null || Number.isNaN(v)) return "–";
+  if (v === undefined || v === null) return "–";
+  v = Number(v);
+  if (Number.isNaN(v)) return "–";
   if (v >= 1e6) return (v / 1e6).toFixed(1) + "M";
   if (v >= 1e3) return (v / 1e3).toFixed(1) + "k";
   return v >= 10 ? v.toFixed(0) : v.toFixed(1);
@@ -41,6 +43,7 @@ export function fmtRate(v) {
 
 export function fmtBytes(v) {
   if (v === undefined || v === null) return "–";
+  v = Number(v);
   const u = ["B", "KiB", "MiB", "GiB", "TiB"];
   let i = 0;
   while (v >= 1024 && i < u.length - 1) { v /= 1024; i++; }
