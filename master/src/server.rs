@@ -490,7 +490,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         };
         let scheme = if tls.is_some() { "https" } else { "http" };
         tracing::info!(
-            "sluice master listening on {scheme}://{addr} (Swagger UI: {scheme}://{addr}/swagger-ui), data in {}",
+            "sluice master listening on {scheme}://{addr} (console: {scheme}://{addr}/console, Swagger UI: {scheme}://{addr}/swagger-ui), data in {}",
             args.data_dir.display()
         );
         if tls.is_none() && !addr.ip().is_loopback() {

@@ -4,11 +4,13 @@
 //! Every error is one JSON body `{code, message, details}` ([`error::ErrorBody`]).
 //! Every route declares who may call it where it is registered ([`guard::secured`],
 //! [`guard::public`]); [`guard::guard`] enforces it and writes the audit log.
-//! `/healthz`, `/swagger-ui` and `/api-docs/openapi.json` are open; `/metrics` needs a
+//! `/healthz`, `/swagger-ui`, `/api-docs/openapi.json` and the web console's static
+//! files (`/`, `/console`, [`console`]) are open; `/metrics` needs a
 //! viewer token unless `--metrics-public` (or it is served on `--metrics-listen`).
 
 pub mod body;
 pub mod clusters;
+pub mod console;
 pub mod error;
 pub mod guard;
 pub mod history;
@@ -159,6 +161,7 @@ pub fn app(master: AppState, security: Arc<Security>) -> Router {
         ))
         .route_layer(axum::middleware::from_fn_with_state(g, guard::guard))
         .merge(SwaggerUi::new("/swagger-ui").url("/api-docs/openapi.json", api))
+        .merge(console::router())
         .fallback(not_found)
         .layer(axum::middleware::from_fn(method_not_allowed))
         .layer(axum::Extension(security))

@@ -1,0 +1,146 @@
+// A job's page: its SQL (highlighted), the physical plan drawn as operator boxes (from
+// POST /api/v1/jobs/validate over the job's SQL), instances, rate charts from the
+// metrics history, checkpoints (commits), the events timeline, and the actions stop,
+// start, delete and kill instance, each behind a confirmation.
+
+import { api, enc } from "./api.js";
+import { h, s, fmtRate, fmtBytes, fmtTime, stateBadge, series, chart, highlight, toast, confirmDialog } from "./ui.js";
+
+const REFRESH_MS = 3000;
+
+/** Parses EXPLAIN PHYSICAL's indented tree into [{depth, op, detail}]. */
+export function parsePlan(text) {
+  return text.split("\n").filter((l) => l.trim() && !l.startsWith("--")).map((l) => {
+    const depth = Math.floor((l.length - l.trimStart().length) / 2);
+    const t = l.trim();
+    const m = /^([A-Za-z][A-Za-z0-9_]*)(.*)$/.exec(t);
+    return { depth, op: m ? m[1] : t, detail: m ? m[2].replace(/^[:\s]+/, "") : "" };
+  });
+}
+
+/** The plan as an SVG tree: one box per operator, edges to its inputs. */
+export function planGraph(text, label) {
+  const nodes = parsePlan(text);
+  const rowH = 46, boxH = 36, indent = 28, w = 600;
+  const svg = s("svg", { width: w, height: nodes.length * rowH + 4, viewBox: `0 0 ${w} ${nodes.length * rowH + 4}`, role: "img", "aria-label": label, class: "plan" });
+  const parents = [];
+  nodes.forEach((n, i) => {
+    const x = 4 + n.depth * indent, y = 2 + i * rowH;
+    parents[n.depth] = { x, y };
+    const p = n.depth > 0 ? parents[n.depth - 1] : null;
+    if (p) svg.append(s("path", { d: `M${p.x + 12},${p.y + boxH} V${y + boxH / 2} H${x}`, class: "plan-edge" }));
+    const g = s("g", { class: "plan-node", "data-op": n.op });
+    g.append(s("title", {}, `${n.op} ${n.detail}`));
+    g.append(s("rect", { x, y, width: w - x - 4, height: boxH, rx: 6 }));
+    g.append(s("text", { x: x + 10, y: y + 15, class: "plan-op" }, n.op));
+    const detail = n.detail.length > 90 ? n.detail.slice(0, 87) + "…" : n.detail;
+    g.append(s("text", { x: x + 10, y: y + 29, class: "plan-detail" }, detail));
+    svg.append(g);
+  });
+  return svg;
+}
+
+export function render(main, name) {
+  document.title = `${name} · Sluice`;
+  let gone = false, timer = 0, planDrawn = "";
+  const head = h("div.page-head");
+  const stateLine = h("p.state-line", { "aria-live": "polite" });
+  const sql = h("pre.sql", { tabindex: "0", "aria-label": "The job's SQL" });
+  const plan = h("div.plan-wrap", { id: "plan", tabindex: "0", role: "region", "aria-label": "Physical plan" });
+  const charts = h("div.charts");
+  const instances = h("tbody");
+  const commits = h("tbody");
+  const events = h("ol.timeline", { "aria-label": "Events", tabindex: "0" });
+  const actions = h("div.row.actions", { role: "group", "aria-label": "Job actions" });
+  main.append(
+    h("p", {}, h("a", { href: "#/jobs" }, "← Jobs")),
+    head, stateLine, actions,
+    h("section", { "aria-labelledby": "h-rates" }, h("h2", { id: "h-rates" }, "Rates"), charts),
+    h("div.cols", {},
+      h("section", { "aria-labelledby": "h-sql" }, h("h2", { id: "h-sql" }, "SQL"), sql),
+      h("section", { "aria-labelledby": "h-plan" }, h("h2", { id: "h-plan" }, "Physical plan"), plan)),
+    h("section", { "aria-labelledby": "h-inst" }, h("h2", { id: "h-inst" }, "Instances"),
+      h("table", { "aria-labelledby": "h-inst" }, h("thead", {}, h("tr", {}, ["Id", "State", "Version", "Parallelism", "Processes", "Started", "Rows in", "Rows out", ""].map((c, i) => h("th", { scope: "col" }, c || h("span.sr-only", {}, i === 8 ? "Actions" : ""))))), instances)),
+    h("div.cols", {},
+      h("section", { "aria-labelledby": "h-ckpt" }, h("h2", { id: "h-ckpt" }, "Checkpoints"),
+        h("table", { "aria-labelledby": "h-ckpt" }, h("thead", {}, h("tr", {}, ["Epoch", "Completed", "Duration", "State", "Written", "Objects"].map((c) => h("th", { scope: "col" }, c)))), commits)),
+      h("section", { "aria-labelledby": "h-events" }, h("h2", { id: "h-events" }, "Events"), events)));
+
+  async function act(title, text, ok, fn) {
+    if (!(await confirmDialog(title, text, ok))) return;
+    try {
+      await fn();
+      toast(`${ok}: done`);
+      clearTimeout(timer);
+      load();
+    } catch (e) {
+      toast(`${ok} failed: ${e.message}`, "error");
+    }
+  }
+
+  function drawActions(job) {
+    const stopped = job.desired_state === "stopped";
+    actions.replaceChildren(
+      stopped
+        ? h("button.primary", { type: "button", id: "job-start", onclick: () => act("Start job?", `Start ${name} again (from its latest checkpoint when it has one).`, "Start", () => api("PATCH", `/api/v1/jobs/${enc(name)}`, { desired_state: "running" })) }, "Start")
+        : h("button", { type: "button", id: "job-stop", onclick: () => act("Stop job?", `Stop ${name}: its instance is stopped; the job and its checkpoints are kept.`, "Stop", () => api("PATCH", `/api/v1/jobs/${enc(name)}`, { desired_state: "stopped" })) }, "Stop"),
+      h("button.danger", { type: "button", id: "job-delete", onclick: () => act("Delete job?", `Delete ${name}: it stops and is gone from the list. This cannot be undone.`, "Delete", async () => {
+        await api("DELETE", `/api/v1/jobs/${enc(name)}`);
+        location.hash = "#/jobs";
+      }) }, "Delete"));
+  }
+
+  async function load() {
+    try {
+      const job = await api("GET", `/api/v1/jobs/${enc(name)}`);
+      if (gone) return;
+      const [inst, ev, cm, met] = await Promise.all([
+        api("GET", `/api/v1/jobs/${enc(name)}/instances`).catch(() => []),
+        api("GET", `/api/v1/jobs/${enc(name)}/events?limit=1000`).catch(() => []),
+        api("GET", `/api/v1/jobs/${enc(name)}/commits`).catch(() => ({ commits: [] })),
+        api("GET", `/api/v1/jobs/${enc(name)}/metrics`).catch(() => null),
+      ]);
+      if (gone) return;
+      head.replaceChildren(h("h1", {}, name), stateBadge(job.state));
+      stateLine.textContent = `version ${job.version} · parallelism ${job.resources.parallelism} · ${job.resources.memory_mb} MiB · cluster ${job.cluster} · restarts ${job.restarts} · ${job.state_reason || ""}`;
+      drawActions(job);
+      if (sql.dataset.sql !== job.sql) {
+        sql.dataset.sql = job.sql;
+        sql.replaceChildren(highlight(job.sql));
+      }
+      if (planDrawn !== job.sql) {
+        planDrawn = job.sql;
+        const v = await api("POST", "/api/v1/jobs/validate", { sql: job.sql }).catch((e) => ({ valid: false, errors: [{ message: e.message }] }));
+        plan.replaceChildren(...(v.valid
+          ? v.queries.map((q, i) => h("div", {}, h("h3", {}, `Query ${i + 1}: ${q.target}`), planGraph(q.physical, `Physical plan of query ${i + 1}`)))
+          : [h("p.error", {}, v.errors.map((e) => e.message).join("; "))]));
+      }
+      const rin = series(met, "rows_in"), rout = series(met, "rows_out");
+      charts.replaceChildren(
+        chart("Rows per second", [{ name: "in", points: rin, cls: "c-in" }, { name: "out", points: rout, cls: "c-out" }], "rows/s"),
+        chart("Memory (RSS)", [{ name: "rss", points: series(met, "rss_bytes").map(([t, v]) => [t, v / 1048576]), cls: "c-mem" }], "MiB"));
+      instances.replaceChildren(...inst.map((i) => h("tr", {},
+        h("td", {}, h("code", {}, i.id)), h("td", {}, stateBadge(i.state)), h("td.num", {}, String(i.job_version)),
+        h("td.num", {}, String(i.parallelism)), h("td", {}, (i.pids || []).join(", ")), h("td", {}, fmtTime(i.started_at)),
+        h("td.num", {}, fmtRate(i.rows_in)), h("td.num", {}, fmtRate(i.rows_out)),
+        h("td", {}, i.ended_at ? "" : h("button.danger.small", { type: "button", "aria-label": `Kill instance ${i.id}`, onclick: () => act("Kill instance?", `Kill ${i.id} (SIGKILL). The watchdog restarts the job from its latest checkpoint.`, "Kill", () => api("POST", `/api/v1/instances/${enc(i.id)}/kill`)) }, "Kill")))));
+      if (!inst.length) instances.append(h("tr", {}, h("td.muted", { colspan: 9 }, "No instance.")));
+      const cs = (cm.commits || []).slice().reverse().slice(0, 20);
+      commits.replaceChildren(...cs.map((c) => h("tr", {},
+        h("td.num", {}, String(c.epoch)), h("td", {}, fmtTime(c.completed_at)), h("td.num", {}, c.duration_ms == null ? "–" : `${c.duration_ms} ms`),
+        h("td.num", {}, fmtBytes(c.size_bytes)), h("td.num", {}, fmtBytes(c.written_bytes)),
+        h("td", {}, Object.values(c.objects || {}).reduce((n, o) => n + o.length, 0) + " objects"))));
+      if (!cs.length) commits.append(h("tr", {}, h("td.muted", { colspan: 6 }, cm.checkpoint_dir ? "No checkpoint yet." : "This job does not checkpoint.")));
+      events.replaceChildren(...ev.slice().reverse().slice(0, 50).map((e) => h("li", { "data-kind": e.kind },
+        h("time", { datetime: e.at }, fmtTime(e.at)), " ", h("strong", {}, e.kind), e.state ? [" → ", stateBadge(e.state)] : null, " ", h("span", {}, e.message))));
+    } catch (e) {
+      if (!gone) {
+        head.replaceChildren(h("h1", {}, name));
+        stateLine.textContent = e.status === 404 ? "No such job." : `Cannot load the job: ${e.message}`;
+      }
+    }
+    if (!gone) timer = setTimeout(load, REFRESH_MS);
+  }
+  load();
+  return () => { gone = true; clearTimeout(timer); };
+}

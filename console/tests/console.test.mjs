@@ -1,0 +1,214 @@
+// Browser test of the web console: a real `sluice serve` (debug binary, temp data dir,
+// its real workers) driven by headless Debian Chromium through playwright-core, with an
+// axe-core accessibility check and a screenshot of every page.
+//
+//   cargo build --bin sluice --bin sluice-worker && (cd console && npm ci && npm test)
+//
+// SLUICE_BIN (default <target>/debug/sluice), CHROMIUM (default /usr/bin/chromium) and
+// SLUICE_CONSOLE_SCREENSHOTS (default <target>/console-screenshots) override the paths.
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+import axe from "axe-core";
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const target = process.env.CARGO_TARGET_DIR ? path.resolve(repo, process.env.CARGO_TARGET_DIR) : path.join(repo, "target");
+const BIN = process.env.SLUICE_BIN || path.join(target, "debug", "sluice");
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const SHOTS = process.env.SLUICE_CONSOLE_SCREENSHOTS || path.join(target, "console-screenshots");
+const JOB = "console-e2e";
+
+async function startMaster() {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-console-"));
+  const data = path.join(root, "data");
+  const logPath = path.join(root, "master.log");
+  const log = fs.openSync(logPath, "a");
+  const child = spawn(BIN, ["serve", "--data-dir", data, "--listen", "127.0.0.1:0", "--allow-path", root, "--metrics-interval", "1s"], {
+    cwd: root, stdio: ["ignore", log, log],
+  });
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const text = fs.readFileSync(logPath, "utf8").replace(/\x1b\[[0-9;]*m/g, "");
+    const at = text.indexOf("listening on http");
+    if (at >= 0 && text.indexOf("\n", at) > 0) {
+      const base = text.slice(at + "listening on ".length).split(/\s/)[0];
+      const token = fs.readFileSync(path.join(data, "admin.token"), "utf8").trim();
+      return { child, base, token, root, logPath };
+    }
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`sluice serve did not start:\n${text}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function rest(m, method, p, body) {
+  const res = await fetch(m.base + p, {
+    method, headers: { Authorization: `Bearer ${m.token}`, "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, json: text ? JSON.parse(text) : null };
+}
+
+/** axe-core on the page as it is: no serious or critical violation. */
+async function checkA11y(page, name) {
+  await page.evaluate(axe.source);
+  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }));
+  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  assert.deepEqual(bad.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`), [], `${name}: accessibility violations`);
+}
+
+async function shot(page, name) {
+  fs.mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: false });
+}
+
+const BROKEN = `CREATE TABLE bids (auction BIGINT, price BIGINT)
+  WITH ('connector' = 'datagen', 'rows-per-second' = '200');
+CREATE TABLE expensive (auction BIGINT, price BIGINT) WITH ('connector' = 'blackhole');
+INSERT INTO expensive
+SELECT auction, price FROM bids WHERE price > > 10;
+`;
+const FIXED = BROKEN.replace("> > 10", "> 10");
+
+test("console: sign in, workbench, jobs, job page, kill, stop, sign out", { timeout: 180_000 }, async () => {
+  assert.ok(fs.existsSync(BIN), `${BIN} is missing: cargo build --bin sluice --bin sluice-worker`);
+  fs.rmSync(path.join(SHOTS, "failure.png"), { force: true });
+  const m = await startMaster();
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  const pageErrors = [];
+  let page;
+  try {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    page = await context.newPage();
+    page.setDefaultTimeout(20_000);
+    page.on("pageerror", (e) => pageErrors.push(String(e)));
+    page.on("console", (msg) => {
+      if (msg.type() === "error" && !msg.text().startsWith("Failed to load resource")) pageErrors.push(msg.text());
+    });
+
+    // Sign-in: the console is served by the master, with no token of its own.
+    await page.goto(m.base + "/");
+    await page.getByLabel("API token").waitFor();
+    await checkA11y(page, "sign-in");
+    await shot(page, "signin");
+    await page.getByLabel("API token").fill("not-a-token");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByText("That token is not valid").waitFor();
+    await page.getByLabel("API token").fill(m.token);
+    await page.keyboard.press("Enter");
+    await page.getByRole("heading", { name: "Jobs" }).waitFor();
+
+    // Workbench: a syntax error on line 5 is reported and marked there.
+    await page.getByRole("link", { name: "SQL workbench" }).click();
+    const editor = page.getByLabel("SQL editor");
+    await editor.fill(BROKEN);
+    await page.getByRole("button", { name: "Validate" }).click();
+    const err = page.locator("li.sql-error").first();
+    await err.waitFor();
+    assert.equal(await err.getAttribute("data-line"), "5", await err.textContent());
+    assert.equal(await err.getAttribute("data-column"), "47", await err.textContent());
+    assert.match(await err.textContent(), /^line 5, column 47: /);
+    assert.equal(await page.locator(".gutter .err-num").textContent(), "5\n");
+    await shot(page, "workbench-error");
+    await editor.fill(FIXED);
+    await page.getByRole("button", { name: "Validate" }).click();
+    await page.locator("#sql-valid").waitFor();
+    assert.equal(await page.locator("li.sql-error").count(), 0);
+    await page.getByRole("button", { name: "Preview" }).click();
+    await page.locator("table.preview tbody tr").first().waitFor({ timeout: 30_000 });
+    const headers = await page.locator("table.preview thead th").allTextContents();
+    assert.deepEqual(headers.map((x) => x.split(" ")[0]), ["auction", "price"]);
+    const prices = await page.locator("table.preview tbody tr td:nth-child(2)").allTextContents();
+    assert.ok(prices.length > 0 && prices.every((p) => Number(p) > 10), `preview prices: ${prices}`);
+    // BIGINTs beyond 2^53 are shown exactly, not rounded by a JavaScript number.
+    const big = prices.filter((p) => p.replace("-", "").length >= 18);
+    assert.ok(big.length === 0 || big.some((p) => !p.endsWith("00")), `rounded BIGINTs: ${big}`);
+    await checkA11y(page, "workbench");
+    await shot(page, "workbench");
+
+    // Submit as job: it appears on the jobs page, running, with a rate.
+    await page.getByLabel("Name").fill(JOB);
+    await page.getByLabel("Parallelism").fill("1");
+    await page.getByRole("button", { name: "Submit as job" }).click();
+    await page.getByRole("heading", { name: "Jobs" }).waitFor();
+    const row = page.locator(`tr[data-job="${JOB}"]`);
+    await row.locator(".badge", { hasText: "running" }).waitFor({ timeout: 60_000 });
+    await page.waitForFunction((job) => {
+      const td = document.querySelector(`tr[data-job="${job}"] td.rate-in`);
+      return td && td.textContent !== "–" && Number.parseFloat(td.textContent) > 0;
+    }, JOB, { timeout: 45_000 });
+    await page.getByLabel("Filter jobs").fill("no-such-job");
+    await page.getByText("No job matches the filter.").waitFor();
+    await page.getByLabel("Filter jobs").fill("e2e");
+    await row.waitFor();
+    await checkA11y(page, "jobs");
+    await shot(page, "jobs");
+
+    // Job page: SQL, the physical plan's operators, instances; then stop it.
+    await row.getByRole("link", { name: JOB }).click();
+    await page.getByRole("heading", { name: JOB }).waitFor();
+    await page.locator("#plan .plan-node").first().waitFor();
+    const ops = await page.locator("#plan .plan-node").evaluateAll((ns) => ns.map((n) => n.dataset.op));
+    assert.ok(ops.includes("Source"), `plan operators: ${ops}`);
+    assert.match(await page.locator("#plan").textContent(), /filters=\[price > 10\]/);
+    await page.locator("pre.sql .tok-kw", { hasText: "INSERT" }).waitFor();
+    await checkA11y(page, "job");
+    await shot(page, "job");
+
+    // Kill its instance: the watchdog restarts it, and the events say so.
+    const before = await rest(m, "GET", `/api/v1/jobs/${JOB}`);
+    await page.getByRole("button", { name: /^Kill instance / }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Kill" }).click();
+    await page.locator('.timeline li[data-kind="instance_failed"], .timeline li[data-kind="restart_scheduled"]').first().waitFor({ timeout: 30_000 });
+    await page.waitForFunction(async ([base, token, job, old]) => {
+      const r = await fetch(`${base}/api/v1/jobs/${job}`, { headers: { Authorization: `Bearer ${token}` } });
+      const j = await r.json();
+      return j.state === "running" && j.instances.length === 1 && !old.includes(j.instances[0]);
+    }, [m.base, m.token, JOB, before.json.instances], { timeout: 45_000, polling: 500 });
+    await page.locator(".page-head .badge", { hasText: "running" }).waitFor();
+    await shot(page, "job-restarted");
+    await page.getByRole("button", { name: "Stop" }).click();
+    const dialog = page.getByRole("dialog");
+    await dialog.getByText(`Stop ${JOB}`).waitFor();
+    await checkA11y(page, "confirm dialog");
+    await dialog.getByRole("button", { name: "Stop" }).click();
+    await page.locator(".page-head .badge", { hasText: "stopped" }).waitFor({ timeout: 30_000 });
+    const after = await rest(m, "GET", `/api/v1/jobs/${JOB}`);
+    assert.equal(after.json.desired_state, "stopped");
+    await page.getByRole("button", { name: "Start" }).waitFor();
+
+    // Sign out; a refused token sends the user back to sign-in.
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByLabel("API token").waitFor();
+    assert.equal(await page.evaluate(() => sessionStorage.getItem("sluice.token")), null);
+    await page.evaluate(() => sessionStorage.setItem("sluice.token", "revoked-or-wrong"));
+    await page.goto(m.base + "/console#/jobs");
+    await page.getByText("Your session ended").waitFor();
+    assert.deepEqual(pageErrors, [], "errors in the page");
+  } catch (e) {
+    if (page) await shot(page, "failure").catch(() => {});
+    throw e;
+  } finally {
+    await browser.close().catch(() => {});
+    await rest(m, "DELETE", `/api/v1/jobs/${JOB}`).catch(() => {});
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline) {
+      const r = await rest(m, "GET", "/api/v1/instances").catch(() => null);
+      if (!r || !Array.isArray(r.json) || r.json.every((i) => i.ended_at)) break;
+      await new Promise((res) => setTimeout(res, 200));
+    }
+    m.child.kill("SIGTERM");
+    await new Promise((res) => (m.child.exitCode !== null ? res() : m.child.once("exit", res)));
+    if (!process.env.SLUICE_KEEP_DATA) fs.rmSync(m.root, { recursive: true, force: true });
+  }
+});
