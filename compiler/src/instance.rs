@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use sluice_catalogs::Schema;
 pub use sluice_expr::checkpoint::{
     is_record_name, is_savepoint_name, is_state_object_name, record_name, savepoint_name,
-    state_object_epoch, state_object_name, CheckpointRecord, Savepoint, CHECKPOINT_FORMAT,
+    state_object_epoch, state_object_name, write_ahead_object_name, CheckpointRecord, Savepoint,
+    CHECKPOINT_FORMAT, WRITE_AHEAD_FIELD,
 };
 use sluice_expr::datum::Row;
 pub use sluice_expr::options::parse_duration_ms;

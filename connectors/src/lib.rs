@@ -179,6 +179,15 @@ pub fn unique_id() -> String {
     )
 }
 
+/// One pending commit of an earlier run, as a restore hands it to [`Sink::recover`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct PendingCommit {
+    /// What [`Sink::pending_commit`] returned (never `null`).
+    pub commit: serde_json::Value,
+    /// What [`Sink::write_ahead`] returned for the same epoch, if anything.
+    pub write_ahead: Option<Vec<u8>>,
+}
+
 /// One worker's writer for a table. Rows written between two commits become visible
 /// together when `commit` succeeds.
 pub trait Sink: Send {
@@ -215,12 +224,23 @@ pub trait Sink: Send {
         let _ = epoch;
         serde_json::Value::Null
     }
+    /// A write-ahead copy of what `commit(epoch)` will make visible, for a sink whose
+    /// staged data does not survive a crash of the process (a Kafka transaction is
+    /// aborted when its producer's id is used again): asked after
+    /// `pending_commit(epoch)`, stored durably beside the checkpoint before its record
+    /// is written, and handed back to [`Sink::recover`] with the pending commit.
+    /// Default: none (what `prepare_commit` staged is durable by itself).
+    fn write_ahead(&mut self, epoch: u64) -> Option<Vec<u8>> {
+        let _ = epoch;
+        None
+    }
     /// Restore, before a run starts writing: finish the commits described by
     /// `pending` (values of [`Sink::pending_commit`] from any worker of an earlier run,
-    /// recorded in the checkpoint restored from). Idempotent, also when another
-    /// instance of the job finishes the same commits at the same time. Called on one
-    /// sink per table (the first worker's). Default: nothing to do.
-    fn recover(&mut self, pending: &[serde_json::Value]) -> Result<()> {
+    /// recorded in the checkpoint restored from, each with its [`Sink::write_ahead`]
+    /// copy). Idempotent, also when another instance of the job finishes the same
+    /// commits at the same time. Called on one sink per table (the first worker's).
+    /// Default: nothing to do.
+    fn recover(&mut self, pending: &[PendingCommit]) -> Result<()> {
         let _ = pending;
         Ok(())
     }

@@ -72,11 +72,11 @@ use crate::render::Time;
 use sluice_compiler::instance::CheckpointConfig;
 pub use sluice_compiler::instance::{
     is_record_name, is_savepoint_name, is_state_object_name, record_name, savepoint_name,
-    state_object_epoch, state_object_name, CheckpointRecord, RestoreFrom, Savepoint,
-    CHECKPOINT_FORMAT,
+    state_object_epoch, state_object_name, write_ahead_object_name, CheckpointRecord, RestoreFrom,
+    Savepoint, CHECKPOINT_FORMAT, WRITE_AHEAD_FIELD,
 };
 use sluice_compiler::{DataflowPlan, SinkTarget};
-use sluice_connectors::{ObjectDir, Registry, WorkerContext};
+use sluice_connectors::{ObjectDir, PendingCommit, Registry, WorkerContext};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -266,7 +266,7 @@ pub(crate) fn restore(
         // The commits of this table pending in the record: under its output's key, or
         // (the plan's outputs changed order) under any key of the same table.
         let key = sink_key(i, &table.name);
-        let pending: Vec<serde_json::Value> = record
+        let pending_values: Vec<serde_json::Value> = record
             .as_ref()
             .and_then(|r| {
                 r.sinks.get(&key).cloned().or_else(|| {
@@ -286,6 +286,28 @@ pub(crate) fn restore(
                 None => format!("cleaning up staged files before the first checkpoint: {e}"),
             },
         };
+        let mut pending = Vec::new();
+        for commit in pending_values {
+            let write_ahead = match commit.get(WRITE_AHEAD_FIELD) {
+                Some(serde_json::Value::String(name)) => {
+                    let bytes = dir.get(name).map_err(|e| {
+                        ExecutionError::Internal(format!("checkpoint store {}: {e}", dir.display()))
+                    })?;
+                    Some(bytes.ok_or_else(|| {
+                        ExecutionError::Internal(format!(
+                            "the checkpoint names the write-ahead copy {name} of table '{}', which is missing from {}",
+                            table.name,
+                            dir.display()
+                        ))
+                    })?)
+                }
+                _ => None,
+            };
+            pending.push(PendingCommit {
+                commit,
+                write_ahead,
+            });
+        }
         let mut sink = registry.create_sink(table, one).map_err(connector)?;
         sink.recover(&pending).map_err(connector)?;
         let leftovers = sink.leftovers().map_err(connector)?;
@@ -870,19 +892,34 @@ impl Coordinator {
             .insert((key.to_string(), worker), position);
     }
 
-    /// A sink prepared `epoch`; `pending` is what its commit will do.
+    /// A sink prepared `epoch`; `pending` is what its commit will do, `write_ahead`
+    /// (if any) the copy of what it will make visible: written beside the records now
+    /// (before the record that decides the epoch) and named in the pending commit.
     pub(crate) fn sink_prepared(
         &self,
         epoch: u64,
         key: &str,
         worker: usize,
-        pending: serde_json::Value,
-    ) {
+        mut pending: serde_json::Value,
+        write_ahead: Option<Vec<u8>>,
+    ) -> Result<(), ExecutionError> {
+        if let (Some(bytes), serde_json::Value::Object(fields)) = (write_ahead, &mut pending) {
+            let output = key
+                .split_once(':')
+                .and_then(|(i, _)| i.parse().ok())
+                .unwrap_or(0);
+            let name = write_ahead_object_name(epoch, output, worker, &self.run);
+            self.dir.put(&name, bytes).map_err(|e| {
+                ExecutionError::Internal(format!("writing the sink's write-ahead copy {name}: {e}"))
+            })?;
+            fields.insert(WRITE_AHEAD_FIELD.into(), serde_json::Value::String(name));
+        }
         self.lock()
             .prepared
             .entry(epoch)
             .or_default()
             .insert((key.to_string(), worker), pending);
+        Ok(())
     }
 
     /// Worker 0, between steps: starts the next checkpoint when the interval has passed
@@ -1096,7 +1133,7 @@ impl Coordinator {
         let Ok(names) = self.dir.list() else {
             return;
         };
-        if !self.lock().states.is_empty() {
+        if !self.lock().states.is_empty() || names.iter().any(|n| is_state_object_name(n)) {
             // Savepoints taken while this run goes on (`POST …/savepoints?stop=false`)
             // pin their snapshots as those that existed when it started do.
             let mut pinned = self.pinned.clone();

@@ -240,8 +240,12 @@ pub(crate) fn execute(
                 };
                 match sink::prepare_epoch(&sinks, last) {
                     Ok(list) => {
-                        for (key, pending) in list {
-                            c.sink_prepared(last, &key, worker.index(), pending);
+                        for (key, pending, write_ahead) in list {
+                            if let Err(e) =
+                                c.sink_prepared(last, &key, worker.index(), pending, write_ahead)
+                            {
+                                errors.raise(e);
+                            }
                         }
                     }
                     Err(e) => errors.raise(e),

@@ -118,13 +118,34 @@ impl CheckpointRecord {
     }
 
     /// Every state object a restore from this record may read (each operator's and
-    /// worker's whole chain): what must be kept while the record is.
+    /// worker's whole chain, each pending commit's write-ahead copy): what must be kept
+    /// while the record is.
     pub fn state_objects(&self) -> impl Iterator<Item = &String> {
         self.state
             .values()
             .flatten()
             .chain(self.state_chains.values().flatten().flatten())
+            .chain(
+                self.sinks
+                    .values()
+                    .flatten()
+                    .filter_map(|p| match p.get(WRITE_AHEAD_FIELD) {
+                        Some(serde_json::Value::String(name)) => Some(name),
+                        _ => None,
+                    }),
+            )
     }
+}
+
+/// The field of a pending commit (in [`CheckpointRecord::sinks`]) naming the object
+/// that holds its write-ahead copy (the sink's `write_ahead`), beside the records.
+pub const WRITE_AHEAD_FIELD: &str = "write_ahead_object";
+
+/// The object name of a sink's write-ahead copy of `epoch`: a state object (kept,
+/// pinned and pruned with the records naming it) of the output `output` (its index in
+/// the plan) and `worker`, by the run writing it.
+pub fn write_ahead_object_name(epoch: u64, output: usize, worker: usize, run: &str) -> String {
+    format!("state-{epoch:020}-sink{output}-{worker}-{run}.bin")
 }
 
 /// The object name of a stateful operator's snapshot: epoch, operator sequence, worker

@@ -29,7 +29,7 @@ use super::{block_on, io, FileFormat, FsOptions, Location, ParquetCompression};
 use crate::check_ctx;
 use crate::format::csv::write_field;
 use crate::values::{write_cell, TextStyle};
-use crate::{ConnectorError, Result, Sink, WorkerContext};
+use crate::{ConnectorError, PendingCommit, Result, Sink, WorkerContext};
 use arrow::array::{Array, ArrayRef, UInt32Array};
 use arrow::datatypes::{Field as ArrowField, Schema as ArrowSchema, SchemaRef};
 use arrow::record_batch::RecordBatch;
@@ -386,11 +386,11 @@ impl Sink for FileSink {
 
     /// Finishes the recorded renames and deletes (idempotent: a part already moved, by
     /// an earlier interrupted commit or by a concurrent one, is fine).
-    fn recover(&mut self, pending: &[serde_json::Value]) -> Result<()> {
+    fn recover(&mut self, pending: &[PendingCommit]) -> Result<()> {
         let bad = |v: &serde_json::Value| {
             ConnectorError::Internal(format!("bad pending commit in checkpoint: {v}"))
         };
-        for p in pending {
+        for p in pending.iter().map(|p| &p.commit) {
             if p.is_null() {
                 continue;
             }

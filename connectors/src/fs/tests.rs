@@ -1368,7 +1368,12 @@ fn insert_overwrite_deletes_are_recorded_and_a_restore_finishes_them() {
     drop(sink);
     assert_eq!(xs(&plain), vec![1, 2]);
     let mut restorer = FilesystemConnector.create_sink(&over, ctx(0, 1)).unwrap();
-    restorer.recover(&[pending]).unwrap();
+    restorer
+        .recover(&[crate::PendingCommit {
+            commit: pending,
+            write_ahead: None,
+        }])
+        .unwrap();
     assert_eq!(xs(&plain), vec![7]);
     assert!(!dir.path().join("_staging").exists());
 }

@@ -72,6 +72,7 @@
 //! `properties.sasl.password`) never appear in errors or log lines: every message that
 //! could carry one (librdkafka's included) is scrubbed.
 
+mod eos;
 mod sink;
 mod source;
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! The kafka sink: at-least-once (flush on `prepare_commit`) or exactly-once (one
-//! Kafka transaction per committed epoch).
+//! Kafka transaction per committed epoch, each with a write-ahead copy beside the
+//! checkpoint and an epoch marker committed in the transaction: `eos.rs`).
 
+use super::eos::{self, Rec};
 use super::{
     kafka_error, scrub, scrub_error, ColumnKind, Delivery, KafkaContext, KafkaFormat, KafkaOptions,
     MetaKey, Topics, REQUEST_TIMEOUT,
@@ -8,23 +10,31 @@ use super::{
 use crate::check_ctx;
 use crate::format::csv::write_field;
 use crate::values::{write_cell, TextStyle};
-use crate::{ConnectorError, Result, Sink, WorkerContext};
+use crate::{ConnectorError, PendingCommit, Result, Sink, WorkerContext};
 use arrow::array::{Array, TimestampMillisecondArray};
 use arrow::record_batch::RecordBatch;
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::error::KafkaError;
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
-use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::producer::{DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use sluice_catalogs::TableDescriptor;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 /// The producer's context: logs like the other clients and remembers the first
 /// message that could not be delivered.
-struct SinkContext {
+pub(crate) struct SinkContext {
     inner: KafkaContext,
     failure: Mutex<Option<String>>,
+}
+
+impl SinkContext {
+    pub(crate) fn new(table: &str, secrets: &[String]) -> Self {
+        SinkContext {
+            inner: KafkaContext::new(table, secrets),
+            failure: Mutex::new(None),
+        }
+    }
 }
 
 impl ClientContext for SinkContext {
@@ -49,13 +59,6 @@ impl ProducerContext for SinkContext {
             }
         }
     }
-}
-
-/// One encoded message.
-struct Rec {
-    key: Option<Vec<u8>>,
-    value: Option<Vec<u8>>,
-    timestamp: Option<i64>,
 }
 
 /// Where the transaction of an exactly-once sink stands.
@@ -83,12 +86,29 @@ pub(crate) struct KafkaSink {
     value_columns: Vec<(usize, String)>,
     key_columns: Vec<(usize, String)>,
     timestamp_column: Option<usize>,
-    transactional: bool,
+    /// The table's options (a restore creates its clients from them).
+    opts: KafkaOptions,
+    /// Exactly-once only.
+    eos: Option<Eos>,
     txn: Txn,
-    /// Exactly-once: messages written while a transaction waits for its commit.
+}
+
+/// An exactly-once sink's transaction bookkeeping.
+struct Eos {
+    transactional_id: String,
+    /// This sink's run token: the metadata of its epoch markers.
+    token: String,
+    /// Names the marker group (`eos::marker_group`).
+    marker: BaseConsumer<KafkaContext>,
+    /// The write-ahead copy of the messages sent in the open transaction.
+    open: Vec<u8>,
+    /// The write-ahead copy of the prepared transaction (until its commit).
+    prepared: Vec<u8>,
+    /// Messages written while a transaction waits for its commit.
     held: Vec<Rec>,
-    /// The epoch a `prepare_commit` assigned the held messages to.
-    held_epoch: Option<u64>,
+    /// The epochs `prepare_commit` assigned held messages to, with the end (in `held`)
+    /// of each one's messages; ascending.
+    held_epochs: Vec<(u64, usize)>,
 }
 
 impl KafkaSink {
@@ -110,25 +130,34 @@ impl KafkaSink {
             }
         };
         let mut config = opts.client_config();
-        let transactional = match &opts.delivery {
-            Delivery::AtLeastOnce => false,
+        let transactional_id = match &opts.delivery {
+            Delivery::AtLeastOnce => None,
             Delivery::ExactlyOnce { prefix } => {
-                config.set("transactional.id", format!("{prefix}-{}", ctx.worker));
-                true
+                let id = format!("{prefix}-{}", ctx.worker);
+                config.set("transactional.id", &id);
+                Some(id)
             }
         };
-        let context = SinkContext {
-            inner: KafkaContext::new(&table.name, &opts.secrets),
-            failure: Mutex::new(None),
-        };
         let producer: ThreadedProducer<SinkContext> = config
-            .create_with_context(context)
+            .create_with_context(SinkContext::new(&table.name, &opts.secrets))
             .map_err(|e| kafka_error("cannot create a Kafka producer", &e, &opts.secrets))?;
-        if transactional {
-            producer.init_transactions(REQUEST_TIMEOUT).map_err(|e| {
-                kafka_error("cannot initialize Kafka transactions", &e, &opts.secrets)
-            })?;
-        }
+        let eos = match transactional_id {
+            None => None,
+            Some(transactional_id) => {
+                producer.init_transactions(REQUEST_TIMEOUT).map_err(|e| {
+                    kafka_error("cannot initialize Kafka transactions", &e, &opts.secrets)
+                })?;
+                Some(Eos {
+                    marker: eos::marker_consumer(&opts, &table.name, &transactional_id)?,
+                    transactional_id,
+                    token: crate::unique_id(),
+                    open: Vec::new(),
+                    prepared: Vec::new(),
+                    held: Vec::new(),
+                    held_epochs: Vec::new(),
+                })
+            }
+        };
         let quoted = |i: usize| {
             let name = table.schema.fields.get(i).map_or("", |f| f.name.as_str());
             (i, serde_json::Value::from(name).to_string())
@@ -148,10 +177,9 @@ impl KafkaSink {
                 .columns
                 .iter()
                 .position(|c| *c == ColumnKind::Meta(MetaKey::Timestamp)),
-            transactional,
+            opts,
+            eos,
             txn: Txn::Idle,
-            held: Vec::new(),
-            held_epoch: None,
         })
     }
 
@@ -227,38 +255,26 @@ impl KafkaSink {
     }
 
     fn send(&self, rec: &Rec) -> Result<()> {
-        let mut record = BaseRecord::<[u8], [u8]>::to(&self.topic);
-        if let Some(k) = &rec.key {
-            record = record.key(k.as_slice());
+        eos::send_blocking(&self.producer, &self.topic, rec).map_err(|e| {
+            kafka_error(
+                &format!(
+                    "table '{}': cannot send to topic '{}'",
+                    self.table, self.topic
+                ),
+                &e,
+                &self.secrets,
+            )
+        })
+    }
+
+    /// Exactly-once: sends `rec` in the open transaction and appends it to its
+    /// write-ahead copy.
+    fn send_in_txn(&mut self, rec: &Rec) -> Result<()> {
+        self.send(rec)?;
+        if let Some(eos) = &mut self.eos {
+            eos::encode(&mut eos.open, rec);
         }
-        if let Some(v) = &rec.value {
-            record = record.payload(v.as_slice());
-        }
-        if let Some(ts) = rec.timestamp {
-            record = record.timestamp(ts);
-        }
-        let deadline = Instant::now() + REQUEST_TIMEOUT;
-        loop {
-            match self.producer.send(record) {
-                Ok(()) => return Ok(()),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r))
-                    if Instant::now() < deadline =>
-                {
-                    record = r;
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                Err((e, _)) => {
-                    return Err(kafka_error(
-                        &format!(
-                            "table '{}': cannot send to topic '{}'",
-                            self.table, self.topic
-                        ),
-                        &e,
-                        &self.secrets,
-                    ))
-                }
-            }
-        }
+        Ok(())
     }
 
     fn flush(&self) -> Result<()> {
@@ -283,10 +299,27 @@ impl KafkaSink {
         Ok(())
     }
 
-    fn commit_open(&mut self) -> Result<()> {
-        match self.producer.commit_transaction(REQUEST_TIMEOUT) {
+    /// Commits the transaction prepared for `epoch`, with its epoch marker.
+    fn commit_open(&mut self, epoch: u64) -> Result<()> {
+        let result = match &self.eos {
+            Some(eos) => {
+                let offsets = eos::marker_offsets(&self.topic, epoch, &eos.token)?;
+                let group = eos::group_metadata(&eos.marker)?;
+                self.producer
+                    .send_offsets_to_transaction(&offsets, &group, REQUEST_TIMEOUT)
+            }
+            None => Ok(()),
+        }
+        .and_then(|()| {
+            crate::failpoint("kafka.before_commit");
+            self.producer.commit_transaction(REQUEST_TIMEOUT)
+        });
+        match result {
             Ok(()) => {
                 self.txn = Txn::Idle;
+                if let Some(eos) = &mut self.eos {
+                    eos.prepared.clear();
+                }
                 Ok(())
             }
             Err(e) => {
@@ -339,17 +372,17 @@ impl KafkaSink {
                 },
                 timestamp: times.filter(|t| t.is_valid(row)).map(|t| t.value(row)),
             };
-            if !self.transactional {
+            let Some(eos) = &mut self.eos else {
                 self.send(&rec)?;
                 continue;
-            }
+            };
             match self.txn {
-                Txn::Prepared(_) => self.held.push(rec),
+                Txn::Prepared(_) => eos.held.push(rec),
                 Txn::Idle => {
                     self.begin()?;
-                    self.send(&rec)?;
+                    self.send_in_txn(&rec)?;
                 }
-                Txn::Open => self.send(&rec)?,
+                Txn::Open => self.send_in_txn(&rec)?,
             }
         }
         Ok(())
@@ -373,19 +406,39 @@ impl Sink for KafkaSink {
     }
 
     fn prepare_commit(&mut self, epoch: u64) -> Result<()> {
-        if !self.transactional {
+        let Some(eos) = &mut self.eos else {
             return self.flush();
-        }
+        };
         match self.txn {
             Txn::Idle => Ok(()),
             Txn::Open => {
                 self.flush()?;
+                crate::failpoint("kafka.after_prepare");
                 self.txn = Txn::Prepared(epoch);
+                if let Some(eos) = &mut self.eos {
+                    eos.prepared = std::mem::take(&mut eos.open);
+                }
+                Ok(())
+            }
+            // The same epoch again (the final checkpoint of a run takes the epoch in
+            // flight): what was held since belongs to it, in its transaction.
+            Txn::Prepared(e) if e == epoch => {
+                let held = std::mem::take(&mut eos.held);
+                eos.held_epochs.clear();
+                for rec in &held {
+                    self.send_in_txn(rec)?;
+                }
+                self.flush()?;
+                if let Some(eos) = &mut self.eos {
+                    let open = std::mem::take(&mut eos.open);
+                    eos.prepared.extend_from_slice(&open);
+                }
                 Ok(())
             }
             Txn::Prepared(_) => {
-                if !self.held.is_empty() {
-                    self.held_epoch = Some(self.held_epoch.map_or(epoch, |e| e.max(epoch)));
+                let from = eos.held_epochs.last().map_or(0, |&(_, end)| end);
+                if eos.held.len() > from {
+                    eos.held_epochs.push((epoch, eos.held.len()));
                 }
                 Ok(())
             }
@@ -393,31 +446,81 @@ impl Sink for KafkaSink {
     }
 
     fn commit(&mut self, epoch: u64) -> Result<()> {
-        if !self.transactional {
+        if self.eos.is_none() {
             return self.flush();
         }
         loop {
             match self.txn {
-                Txn::Prepared(e) if e <= epoch => self.commit_open()?,
+                Txn::Prepared(e) if e <= epoch => self.commit_open(e)?,
                 // Nothing prepared at or before `epoch` (or already committed).
                 _ => return Ok(()),
             }
-            if self.held.is_empty() {
+            let Some(eos) = &mut self.eos else {
+                return Ok(());
+            };
+            if eos.held.is_empty() {
                 return Ok(());
             }
-            // The messages held back while the transaction waited start the next one.
+            // The messages held back while the transaction waited start the next one
+            // (prepared for the newest epoch they were assigned to, if any).
+            let held = std::mem::take(&mut eos.held);
+            let newest = eos.held_epochs.last().map(|&(e, _)| e);
+            eos.held_epochs.clear();
             self.begin()?;
-            let held = std::mem::take(&mut self.held);
             for rec in &held {
-                self.send(rec)?;
+                self.send_in_txn(rec)?;
             }
-            match self.held_epoch.take() {
+            match newest {
                 None => return Ok(()),
                 Some(e) => {
                     self.flush()?;
                     self.txn = Txn::Prepared(e);
+                    if let Some(eos) = &mut self.eos {
+                        eos.prepared = std::mem::take(&mut eos.open);
+                    }
                 }
             }
         }
+    }
+
+    /// Exactly-once: the transactional id, the epoch and this sink's run token (every
+    /// worker's, messages or not: a restore fences each id the run used).
+    fn pending_commit(&self, epoch: u64) -> serde_json::Value {
+        match &self.eos {
+            None => serde_json::Value::Null,
+            Some(eos) => serde_json::to_value(eos::Pending {
+                transactional_id: eos.transactional_id.clone(),
+                epoch,
+                token: eos.token.clone(),
+            })
+            .unwrap_or(serde_json::Value::Null),
+        }
+    }
+
+    /// Exactly-once: the messages `commit(epoch)` will make visible — the prepared
+    /// transaction's, or those held for `epoch` while an earlier one waits.
+    fn write_ahead(&mut self, epoch: u64) -> Option<Vec<u8>> {
+        let eos = self.eos.as_ref()?;
+        match self.txn {
+            Txn::Prepared(e) if e == epoch => Some(eos.prepared.clone()),
+            _ => {
+                let i = eos.held_epochs.iter().position(|&(e, _)| e == epoch)?;
+                let from = i.checked_sub(1).map_or(0, |j| eos.held_epochs[j].1);
+                let mut out = Vec::new();
+                for rec in &eos.held[from..eos.held_epochs[i].1] {
+                    eos::encode(&mut out, rec);
+                }
+                Some(out)
+            }
+        }
+    }
+
+    /// Exactly-once: finishes every transactional id's pending epochs (`eos.rs`).
+    fn recover(&mut self, pending: &[PendingCommit]) -> Result<()> {
+        if self.eos.is_none() || pending.is_empty() {
+            return Ok(());
+        }
+        eos::recover(&self.opts, &self.table, &self.topic, pending)
+            .map_err(|e| scrub_error(e, &self.secrets))
     }
 }

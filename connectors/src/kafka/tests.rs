@@ -1137,6 +1137,78 @@ fn kafka_exactly_once_visibility_on_a_real_broker() {
     assert_eq!(rows, vec![text(&[Some("2")]), text(&[Some("5")])]);
 }
 
+/// A topic of `partitions` on the real broker of `SLUICE_KAFKA_BOOTSTRAP`, new for each
+/// call.
+fn real_topic(bootstrap: &str, name: &str, partitions: i32) -> String {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    let topic = format!(
+        "sluice-{name}-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap();
+    let new = NewTopic::new(&topic, partitions, TopicReplication::Fixed(1));
+    let created =
+        futures::executor::block_on(admin.create_topics([&new], &AdminOptions::new())).unwrap();
+    for r in created {
+        r.unwrap();
+    }
+    topic
+}
+
+/// The exactly-once sink's restore against a real broker (run by `.ci/test` with one):
+/// an epoch whose record was written but whose transaction died with its producer is
+/// sent again from its write-ahead copy, once; an epoch that committed is not; a second
+/// restore changes nothing. `SLUICE_KAFKA_BOOTSTRAP=host:port cargo test -p
+/// sluice-connectors kafka_exactly_once -- --ignored`.
+#[test]
+#[ignore = "needs a real Kafka broker in SLUICE_KAFKA_BOOTSTRAP"]
+fn kafka_exactly_once_restore_resends_only_lost_epochs_on_a_real_broker() {
+    let Ok(bootstrap) = std::env::var("SLUICE_KAFKA_BOOTSTRAP") else {
+        panic!("set SLUICE_KAFKA_BOOTSTRAP");
+    };
+    let topic = real_topic(&bootstrap, "eos-restore", 1);
+    let t = exactly_once_table(&bootstrap, &topic);
+    let committed = || ids_in(&dump(&bootstrap, &topic, "read_committed"));
+    let staged = |sink: &mut Box<dyn crate::Sink>, epoch: u64| crate::PendingCommit {
+        commit: sink.pending_commit(epoch),
+        write_ahead: sink.write_ahead(epoch),
+    };
+    // Epoch 1 commits; epoch 2 is prepared (its record written), then the worker dies.
+    let mut sink = Registry::builtin().create_sink(&t, ctx(0, 1)).unwrap();
+    sink.write(&sink_batch(0..3)).unwrap();
+    sink.prepare_commit(1).unwrap();
+    let one = staged(&mut sink, 1);
+    sink.commit(1).unwrap();
+    sink.write(&sink_batch(3..6)).unwrap();
+    sink.prepare_commit(2).unwrap();
+    let two = staged(&mut sink, 2);
+    assert!(two.write_ahead.as_ref().is_some_and(|w| !w.is_empty()));
+    // Rows of epoch 3, held while epoch 2 waits: never part of a recorded epoch.
+    sink.write(&sink_batch(6..7)).unwrap();
+    drop(sink);
+    assert_eq!(committed(), vec![0, 1, 2]);
+    // The restore (a new run's first worker): epoch 1 committed, epoch 2 did not.
+    let mut restorer = Registry::builtin().create_sink(&t, ctx(0, 1)).unwrap();
+    restorer.recover(&[one.clone(), two.clone()]).unwrap();
+    assert_eq!(committed(), vec![0, 1, 2, 3, 4, 5]);
+    // Again (a crash during or after the restore): nothing more.
+    let mut again = Registry::builtin().create_sink(&t, ctx(0, 1)).unwrap();
+    again.recover(&[one, two]).unwrap();
+    assert_eq!(committed(), vec![0, 1, 2, 3, 4, 5]);
+    // The new run goes on with the same transactional id.
+    again.write(&sink_batch(9..10)).unwrap();
+    again.prepare_commit(3).unwrap();
+    again.commit(3).unwrap();
+    assert_eq!(committed(), vec![0, 1, 2, 3, 4, 5, 9]);
+}
+
 fn validate(
     connector: &str,
     options: &[(&str, &str)],

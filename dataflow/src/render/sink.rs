@@ -35,11 +35,11 @@ pub(crate) struct TableSinkHandle {
 }
 
 /// Phase one of `epoch` on every sink of this worker, outside the dataflow (the final
-/// epoch of a checkpointed run): `(key, pending commit)` per sink.
+/// epoch of a checkpointed run): `(key, pending commit, write-ahead copy)` per sink.
 pub(crate) fn prepare_epoch(
     sinks: &[TableSinkHandle],
     epoch: u64,
-) -> Result<Vec<(String, serde_json::Value)>, ExecutionError> {
+) -> Result<PreparedSinks, ExecutionError> {
     let mut out = Vec::new();
     for handle in sinks {
         if let Some(sink) = handle.sink.borrow_mut().as_mut() {
@@ -48,11 +48,15 @@ pub(crate) fn prepare_epoch(
                     table: handle.table.clone(),
                     message: e.to_string(),
                 })?;
-            out.push((handle.key.clone(), sink.pending_commit(epoch)));
+            let pending = sink.pending_commit(epoch);
+            out.push((handle.key.clone(), pending, sink.write_ahead(epoch)));
         }
     }
     Ok(out)
 }
+
+/// What [`prepare_epoch`] returns: `(key, pending commit, write-ahead copy)` per sink.
+pub(crate) type PreparedSinks = Vec<(String, serde_json::Value, Option<Vec<u8>>)>;
 
 /// The epoch a bounded run commits (checkpointed runs will commit one per checkpoint).
 pub(crate) const BOUNDED_EPOCH: u64 = 1;
@@ -236,11 +240,17 @@ impl TableWriter {
         }
     }
 
-    fn pending(&self, epoch: u64) -> serde_json::Value {
-        self.sink
-            .borrow()
-            .as_ref()
-            .map_or(serde_json::Value::Null, |s| s.pending_commit(epoch))
+    /// Stages `epoch` (`prepare_commit`) and reports it, with what its commit will do
+    /// and its write-ahead copy, to the coordinator.
+    fn stage(&self, c: &crate::checkpoint::Coordinator, epoch: u64, key: &str, worker: usize) {
+        self.prepare(epoch);
+        let (pending, write_ahead) = match self.sink.borrow_mut().as_mut() {
+            Some(s) => (s.pending_commit(epoch), s.write_ahead(epoch)),
+            None => (serde_json::Value::Null, None),
+        };
+        if let Err(e) = c.sink_prepared(epoch, key, worker, pending, write_ahead) {
+            self.errors.raise(e);
+        }
     }
 }
 
@@ -326,8 +336,7 @@ impl EpochStager {
             if epoch > c.requested() || c.barrier_of(epoch) > t {
                 break;
             }
-            writer.prepare(epoch);
-            c.sink_prepared(epoch, &self.key, self.worker, writer.pending(epoch));
+            writer.stage(c, epoch, &self.key, self.worker);
             self.prepared_through = epoch;
         }
     }
@@ -350,8 +359,7 @@ impl EpochStager {
             if frontier.iter().any(|t| *t < b) {
                 break;
             }
-            writer.prepare(epoch);
-            c.sink_prepared(epoch, &self.key, self.worker, writer.pending(epoch));
+            writer.stage(c, epoch, &self.key, self.worker);
             self.prepared_through = epoch;
         }
     }
