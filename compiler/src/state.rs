@@ -25,9 +25,14 @@
 //! snapshot their state and restore without emitting anything, so anything may
 //! consume them. Aggregates (`Reduce`, every strategy) and the monotonic Top-N snapshot
 //! their state and re-emit their result at a restore; the arranged join and the other
-//! Top-Ns are checkpointed as their inputs ([`is_kept_as_inputs`]) and re-emit too —
-//! so each of these may feed only a sink. A plan that breaks that rule does not
-//! checkpoint, and after a restart its sources read from their start.
+//! Top-Ns are checkpointed as their inputs ([`is_kept_as_inputs`]) and re-emit too.
+//! What consumes a re-emitting operator is a sink, or an operator of the same kinds,
+//! which is then **rebuilt** ([`rebuilt_operators`]): it keeps no snapshot of its own,
+//! starts empty at a restore and rebuilds its state from the re-emitted input — and
+//! re-emits in turn. An event-time window aggregate or a symmetric join must not consume
+//! a re-emitting operator (they restore their own state, which would count the
+//! re-emitted rows twice); a plan that does so does not checkpoint, and after a restart
+//! its sources read from their start.
 
 use crate::physical::{DataflowPlan, PhysicalPlan, SinkTarget, TopKStrategy};
 use serde::{Deserialize, Serialize};
@@ -53,8 +58,9 @@ pub fn checkpoint_mode(plan: &DataflowPlan) -> Result<Barriers, String> {
         plain: bool,
         windows: bool,
     }
-    // `above`: a stateful operator consumes this node's output (a `Reduce` re-emits
-    // its restored rows, which only a sink may receive).
+    // `above`: an operator that restores its own state without rebuilding it (a window
+    // aggregate, a symmetric join) consumes this node's output: a `Reduce` re-emits its
+    // restored rows, which only a sink or a rebuilt operator may receive.
     fn walk(p: &PhysicalPlan, seen: &mut Seen, above: bool) -> Result<(), String> {
         match p {
             PhysicalPlan::Source { table, .. } => {
@@ -72,17 +78,20 @@ pub fn checkpoint_mode(plan: &DataflowPlan) -> Result<Barriers, String> {
                 seen.windows = true;
                 walk(input, seen, true)
             }
-            PhysicalPlan::Reduce { input, .. } if !above => walk(input, seen, true),
+            // Restores its groups and re-emits them; rebuilt from its input instead when
+            // that re-emits.
+            PhysicalPlan::Reduce { input, .. } if !above => walk(input, seen, false),
             // Checkpointed as its inputs, replayed at a restore: re-emits its output.
-            p if is_kept_as_inputs(p) && !above => {
-                p.inputs().into_iter().try_for_each(|i| walk(i, seen, true))
-            }
+            p if is_kept_as_inputs(p) && !above => p
+                .inputs()
+                .into_iter()
+                .try_for_each(|i| walk(i, seen, false)),
             // Re-emits its restored tops, as `Reduce` does.
             PhysicalPlan::TopK {
                 input,
                 strategy: TopKStrategy::Monotonic,
                 ..
-            } if !above => walk(input, seen, true),
+            } if !above => walk(input, seen, false),
             // Restores without emitting anything, so any operator may consume it; its
             // inputs must not re-emit into it.
             PhysicalPlan::HashJoin { left, right, .. } if p.is_symmetric_join() => {
@@ -91,7 +100,7 @@ pub fn checkpoint_mode(plan: &DataflowPlan) -> Result<Barriers, String> {
             }
             p if is_kept_as_inputs(p) => Err(format!(
                 "the plan has an operator that re-emits its state when restored ({}) feeding \
-                 another stateful operator, which is not snapshotted yet",
+                 a window aggregate or an append-only join, which restores its own state",
                 kind(p)
             )),
             PhysicalPlan::Reduce { .. }
@@ -100,7 +109,7 @@ pub fn checkpoint_mode(plan: &DataflowPlan) -> Result<Barriers, String> {
                 ..
             } => Err(format!(
                 "the plan has an operator that re-emits its state when restored ({}) feeding \
-                 another stateful operator, which is not snapshotted yet",
+                 a window aggregate or an append-only join, which restores its own state",
                 kind(p)
             )),
             PhysicalPlan::Values { .. } => Err("the plan has a VALUES input".into()),
@@ -169,6 +178,52 @@ pub fn is_snapshotted(p: &PhysicalPlan) -> bool {
             }
     ) || p.is_symmetric_join()
         || is_kept_as_inputs(p)
+}
+
+/// True for an operator that re-emits its whole output at a restore and keeps its state
+/// as a snapshot or as its inputs: `Reduce`, the monotonic `TopK` and those
+/// [`is_kept_as_inputs`].
+fn restores_by_reemitting(p: &PhysicalPlan) -> bool {
+    matches!(
+        p,
+        PhysicalPlan::Reduce { .. }
+            | PhysicalPlan::TopK {
+                strategy: TopKStrategy::Monotonic,
+                ..
+            }
+    ) || is_kept_as_inputs(p)
+}
+
+/// The stateful operators (their [`operator_id`]s) that a checkpointed run **rebuilds**
+/// at a restore instead of restoring: each consumes, through stateless operators, an
+/// operator that re-emits its whole output at a restore (`Reduce`, a Top-N, the arranged
+/// join, `Over`, or another rebuilt one). Such an operator keeps no snapshot (nor its
+/// inputs): it starts empty, takes the re-emitted rows as its input, and re-emits its
+/// own output in turn — which only a sink or another rebuilt operator receives
+/// ([`checkpoint_mode`] checks).
+pub fn rebuilt_operators(plan: &DataflowPlan) -> BTreeSet<String> {
+    // Whether `p`'s output is re-emitted at a restore; collects the rebuilt operators.
+    fn reemits(p: &PhysicalPlan, out: &mut BTreeSet<String>) -> bool {
+        let mut fed = false;
+        for i in p.inputs() {
+            fed |= reemits(i, out);
+        }
+        if restores_by_reemitting(p) {
+            if fed {
+                out.insert(operator_id(p));
+            }
+            true
+        } else if is_stateful(p) {
+            false
+        } else {
+            fed
+        }
+    }
+    let mut out = BTreeSet::new();
+    for o in &plan.outputs {
+        reemits(&o.plan, &mut out);
+    }
+    out
 }
 
 /// True for a stateful operator checkpointed as its inputs (their net collections,
@@ -284,6 +339,7 @@ pub fn layout(plan: &DataflowPlan) -> Layout {
     struct Walk<'a> {
         seen: Vec<&'a PhysicalPlan>,
         reads: BTreeMap<String, usize>,
+        rebuilt: BTreeSet<String>,
         out: Layout,
     }
     impl<'a> Walk<'a> {
@@ -314,7 +370,7 @@ pub fn layout(plan: &DataflowPlan) -> Layout {
                     key: operator_id(p),
                     kind: kind(p),
                     detail,
-                    snapshotted: is_snapshotted(p),
+                    snapshotted: is_snapshotted(p) && !self.rebuilt.contains(&operator_id(p)),
                 });
             }
             for i in p.inputs() {
@@ -325,6 +381,7 @@ pub fn layout(plan: &DataflowPlan) -> Layout {
     let mut w = Walk {
         seen: Vec::new(),
         reads: BTreeMap::new(),
+        rebuilt: rebuilt_operators(plan),
         out: Layout::default(),
     };
     for o in &plan.outputs {
@@ -485,7 +542,8 @@ pub fn change_plan(old: &DataflowPlan, new: &DataflowPlan) -> ChangePlan {
             ),
             Some(_) => (
                 Outcome::Reset,
-                "its state is not snapshotted yet: rebuilt from its inputs".to_string(),
+                "keeps no snapshot: rebuilt at the restore from what its inputs re-emit"
+                    .to_string(),
             ),
             None if resumes => (
                 Outcome::New,

@@ -170,16 +170,19 @@ fn a_changed_sink_path_and_a_dropped_output_are_reported() {
 
 #[test]
 fn a_job_that_does_not_checkpoint_resets_everything_and_says_why() {
-    let joined = "CREATE TABLE pairs (a BIGINT, b BIGINT) WITH ('connector' = 'kafka', \
+    // A watermarked and a plain source: no barrier suits both.
+    let joined = "CREATE TABLE plain (uid BIGINT, amount BIGINT) WITH ('connector' = 'kafka', \
+        'topic' = 'plain', 'properties.bootstrap.servers' = 'k:9092', 'format' = 'json');\n\
+        CREATE TABLE pairs (a BIGINT, b BIGINT) WITH ('connector' = 'kafka', \
         'topic' = 'pairs', 'properties.bootstrap.servers' = 'k:9092', 'format' = 'json', 'sink.key.fields' = 'a');\n\
-        INSERT INTO pairs SELECT x.uid, COUNT(*) FROM clicks x LEFT JOIN clicks y ON x.uid = y.amount \
+        INSERT INTO pairs SELECT x.uid, COUNT(*) FROM clicks x LEFT JOIN plain y ON x.uid = y.amount \
         GROUP BY x.uid;\n";
     let p = change_plan(
         &plan(&format!("{CLICKS}{joined}")),
         &plan(&format!("{CLICKS}{joined}")),
     );
     let why = p.old_not_checkpointed.clone().unwrap();
-    assert!(why.contains("HashJoin"), "{why}");
+    assert!(why.contains("watermarks"), "{why}");
     assert!(p.sources.iter().all(|s| s.outcome == Outcome::Reset));
     assert_eq!(
         outcomes(&p.operators),
@@ -228,21 +231,35 @@ fn joins_and_top_ns_are_snapshotted_and_kept() {
         outcomes(&p.operators),
         vec![("HashJoin".into(), Outcome::Kept)]
     );
-    // A Top-N of an aggregate is not: the aggregate would re-emit its restored rows
-    // into the Top-N's restored state.
+    // A Top-N of an aggregate: the aggregate keeps its state and re-emits it at a
+    // restore; the Top-N keeps none and is rebuilt from what it re-emits.
     let nested = "CREATE TABLE best (uid BIGINT, n BIGINT) WITH ('connector' = 'kafka', \
         'topic' = 'best', 'properties.bootstrap.servers' = 'k:9092', 'format' = 'json', 'sink.key.fields' = 'uid');\n\
         INSERT INTO best SELECT uid, n FROM (SELECT uid, n, ROW_NUMBER() OVER (ORDER BY n DESC) AS rn \
         FROM (SELECT uid, COUNT(*) AS n FROM clicks GROUP BY uid)) WHERE rn <= 3;\n";
-    let p = change_plan(
-        &plan(&format!("{CLICKS}{nested}")),
-        &plan(&format!("{CLICKS}{nested}")),
+    let (old, new) = (
+        plan(&format!("{CLICKS}{nested}")),
+        plan(&format!("{CLICKS}{nested}")),
     );
-    assert!(p.old_not_checkpointed.is_some());
+    assert_eq!(sluice_compiler::state::rebuilt_operators(&new).len(), 1);
+    let p = change_plan(&old, &new);
+    assert_eq!(p.old_not_checkpointed, None);
+    assert_eq!(
+        outcomes(&p.operators),
+        vec![
+            ("TopK".into(), Outcome::Reset),
+            ("Reduce".into(), Outcome::Kept)
+        ]
+    );
+    assert!(
+        p.operators[0].reason.contains("rebuilt"),
+        "{:?}",
+        p.operators[0]
+    );
 }
 
 #[test]
-fn an_unbounded_aggregate_is_snapshotted_and_kept_but_not_under_another_stateful_operator() {
+fn an_unbounded_aggregate_is_snapshotted_and_kept_and_one_above_it_rebuilt() {
     let totals = "CREATE TABLE totals (uid BIGINT, n BIGINT) WITH ('connector' = 'kafka', \
         'topic' = 'totals', 'properties.bootstrap.servers' = 'k:9092', 'format' = 'json', 'sink.key.fields' = 'uid');\n\
         INSERT INTO totals SELECT uid, COUNT(DISTINCT amount) FROM clicks GROUP BY uid;\n";
@@ -255,8 +272,8 @@ fn an_unbounded_aggregate_is_snapshotted_and_kept_but_not_under_another_stateful
         outcomes(&p.operators),
         vec![("Reduce".into(), Outcome::Kept)]
     );
-    // An aggregate of an aggregate: the inner one would re-emit its restored rows into
-    // the outer one's restored state.
+    // An aggregate of an aggregate: the inner one re-emits its restored rows, so the
+    // outer one keeps no state of its own and rebuilds it from them.
     let nested = "CREATE TABLE hist (n BIGINT, users BIGINT) WITH ('connector' = 'kafka', \
         'topic' = 'hist', 'properties.bootstrap.servers' = 'k:9092', 'format' = 'json', 'sink.key.fields' = 'n');\n\
         INSERT INTO hist SELECT n, COUNT(*) FROM (SELECT uid, COUNT(*) AS n FROM clicks GROUP BY uid) GROUP BY n;\n";
@@ -264,6 +281,12 @@ fn an_unbounded_aggregate_is_snapshotted_and_kept_but_not_under_another_stateful
         &plan(&format!("{CLICKS}{nested}")),
         &plan(&format!("{CLICKS}{nested}")),
     );
-    let why = p.old_not_checkpointed.unwrap();
-    assert!(why.contains("feeding another stateful operator"), "{why}");
+    assert_eq!(p.old_not_checkpointed, None);
+    assert_eq!(
+        outcomes(&p.operators),
+        vec![
+            ("Reduce".into(), Outcome::Reset),
+            ("Reduce".into(), Outcome::Kept)
+        ]
+    );
 }

@@ -86,6 +86,7 @@ pub(crate) fn execute(
         }
     }
 
+    let rebuilt = Arc::new(sluice_compiler::state::rebuilt_operators(&plan));
     let guards = timely::execute(timely::Config::process(workers), move |worker| {
         let plan = shared_plan.clone();
         let errors = worker_errors.clone();
@@ -97,6 +98,7 @@ pub(crate) fn execute(
         let progress = worker_progress.clone();
         let ckpt = coordinator.clone();
         let restored = restored.clone();
+        let rebuilt = rebuilt.clone();
         let (done, gathered, sinks) = worker.dataflow_named::<Time, _, _>("Sluice", |scope| {
             let mut ctx = Context {
                 scope,
@@ -111,6 +113,7 @@ pub(crate) fn execute(
                 errs: Vec::new(),
                 ckpt: ckpt.clone(),
                 restored: restored.clone(),
+                rebuilt: rebuilt.clone(),
                 source_seq: 0,
                 source_reads: BTreeMap::new(),
                 state_seq: 0,

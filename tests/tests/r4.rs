@@ -555,6 +555,44 @@ fn r4_over_aggregate_restores_at_other_parallelism_and_equals_an_uninterrupted_r
     );
 }
 
+/// R4 for operators rebuilt at a restore (`sluice_compiler::state::rebuilt_operators`):
+/// a Top-N over an aggregate — the aggregate restores and re-emits its groups, the Top-N
+/// keeps no checkpoint of its own and rebuilds its partitions from them.
+#[test]
+fn r4_top_n_over_an_aggregate_restores_at_other_parallelism_and_equals_an_uninterrupted_run() {
+    r4_updating(
+        "uid BIGINT, total BIGINT",
+        "SELECT uid, total FROM (SELECT uid, total, ROW_NUMBER() OVER \
+           (PARTITION BY g ORDER BY total DESC, uid) AS rn FROM \
+           (SELECT uid, uid % 5 AS g, SUM(amount) AS total FROM clicks GROUP BY uid)) \
+           WHERE rn <= 2",
+        10,
+    );
+}
+
+/// R4 for an aggregate over an aggregate (the outer one rebuilt at a restore).
+#[test]
+fn r4_aggregate_over_an_aggregate_restores_at_other_parallelism_and_equals_an_uninterrupted_run() {
+    r4_updating(
+        "k BIGINT, users BIGINT, total BIGINT",
+        "SELECT uid % 7, COUNT(*), SUM(total) FROM \
+           (SELECT uid, SUM(amount) AS total FROM clicks GROUP BY uid) GROUP BY uid % 7",
+        7,
+    );
+}
+
+/// R4 for an aggregate over an outer join: the join is checkpointed as its inputs and
+/// re-emits its pairs at a restore, the aggregate rebuilds its groups from them.
+#[test]
+fn r4_aggregate_over_an_outer_join_restores_at_other_parallelism_and_equals_an_uninterrupted_run() {
+    r4_updating(
+        "uid BIGINT, n BIGINT, matched BIGINT",
+        "SELECT a.uid, COUNT(*), COUNT(b.id) FROM clicks a LEFT JOIN clicks b \
+           ON a.id = b.id + 6 GROUP BY a.uid",
+        USERS,
+    );
+}
+
 /// R4 for incremental snapshots: an unbounded GROUP BY over 20,000 keys, of which each
 /// checkpoint interval changes a few, snapshots deltas (the changed groups) after a full
 /// snapshot; each stop waits for a record naming such a chain, so the restores at 3 and

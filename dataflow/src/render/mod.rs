@@ -103,6 +103,9 @@ pub(crate) struct Context<'s> {
     pub(crate) ckpt: Option<Arc<crate::checkpoint::Coordinator>>,
     /// The checkpoint the run restores from.
     pub(crate) restored: Option<Arc<crate::checkpoint::Restored>>,
+    /// The stateful operators rebuilt at a restore from what their inputs re-emit, with
+    /// no checkpoint of their own (`sluice_compiler::state::rebuilt_operators`).
+    pub(crate) rebuilt: Arc<std::collections::BTreeSet<String>>,
     /// Source operators rendered so far on this worker (format-2 checkpoint keys).
     pub(crate) source_seq: usize,
     /// Reads of each source id so far on this worker (their checkpoint keys).
@@ -167,6 +170,25 @@ pub(crate) fn release<T>(state: T, exit_after_run: bool) {
 }
 
 impl<'s> Context<'s> {
+    /// Renders the stateful operator `state_key` with `f`: as in a run without
+    /// checkpoints when it is rebuilt at a restore (it registers, snapshots and restores
+    /// nothing; its inputs, rendered before, checkpoint as usual).
+    fn checkpointed_unless_rebuilt<R>(
+        &mut self,
+        state_key: &str,
+        f: impl FnOnce(&mut Self) -> R,
+    ) -> R {
+        if !self.rebuilt.contains(state_key) {
+            return f(self);
+        }
+        let ckpt = self.ckpt.take();
+        let restored = self.restored.take();
+        let out = f(self);
+        self.ckpt = ckpt;
+        self.restored = restored;
+        out
+    }
+
     /// A stateful operator whose checkpoint key is `key`: registers it with the run's
     /// checkpoints (its sequence number names its snapshot objects) and decodes the
     /// snapshots it restores — every old worker's with `all_workers` (the operator
@@ -502,19 +524,21 @@ impl<'s> Context<'s> {
                     let (rows, flow) = self.render_fed(input, false);
                     (rows, flow, group_by.clone())
                 };
-                reduce::render_reduce(
-                    self,
-                    &state_key,
-                    rows,
-                    flow,
-                    reduce::ReduceSpec {
-                        group_by,
-                        aggs,
-                        strategies,
-                        types: &types,
-                        partial: *preaggregate,
-                    },
-                )
+                self.checkpointed_unless_rebuilt(&state_key, |ctx| {
+                    reduce::render_reduce(
+                        ctx,
+                        &state_key,
+                        rows,
+                        flow,
+                        reduce::ReduceSpec {
+                            group_by,
+                            aggs,
+                            strategies,
+                            types: &types,
+                            partial: *preaggregate,
+                        },
+                    )
+                })
             }
             PhysicalPlan::HashJoin {
                 left,
@@ -553,11 +577,12 @@ impl<'s> Context<'s> {
                     )
                 } else {
                     // Checkpointed as its inputs (see `keep`).
-                    let sides = join::JoinSides {
-                        left: keep::render_keep(self, &state_key, 0, sides.left),
-                        right: keep::render_keep(self, &state_key, 1, sides.right),
-                        ..sides
-                    };
+                    let sides =
+                        self.checkpointed_unless_rebuilt(&state_key, |ctx| join::JoinSides {
+                            left: keep::render_keep(ctx, &state_key, 0, sides.left),
+                            right: keep::render_keep(ctx, &state_key, 1, sides.right),
+                            ..sides
+                        });
                     join::render_join(self, sides, *kind, left_keys, right_keys, residual.as_ref())
                 }
             }
@@ -573,7 +598,9 @@ impl<'s> Context<'s> {
             } => {
                 let state_key = sluice_compiler::state::operator_id(plan);
                 let rows = self.render(input);
-                let rows = keep::render_keep(self, &state_key, 0, rows);
+                let rows = self.checkpointed_unless_rebuilt(&state_key, |ctx| {
+                    keep::render_keep(ctx, &state_key, 0, rows)
+                });
                 topn::render_topn(rows, keys.clone(), *limit, *offset)
             }
             PhysicalPlan::TopK {
@@ -586,17 +613,19 @@ impl<'s> Context<'s> {
             } => {
                 let state_key = sluice_compiler::state::operator_id(plan);
                 let (rows, flow) = self.render_fed(input, false);
-                let rows = match strategy {
-                    TopKStrategy::Retracting => keep::render_keep(self, &state_key, 0, rows),
-                    TopKStrategy::Monotonic => rows,
-                };
                 let spec = topk::TopKSpec {
                     partition_by: partition_by.clone(),
                     order_by: order_by.clone(),
                     limit: *limit,
                     rank_column: *rank_column,
                 };
-                topk::render_topk(self, &state_key, rows, flow, spec, *strategy)
+                self.checkpointed_unless_rebuilt(&state_key, |ctx| {
+                    let rows = match strategy {
+                        TopKStrategy::Retracting => keep::render_keep(ctx, &state_key, 0, rows),
+                        TopKStrategy::Monotonic => rows,
+                    };
+                    topk::render_topk(ctx, &state_key, rows, flow, spec, *strategy)
+                })
             }
             PhysicalPlan::Over {
                 input,
@@ -608,7 +637,9 @@ impl<'s> Context<'s> {
                 let state_key = sluice_compiler::state::operator_id(plan);
                 let input_types = input.schema().types();
                 let rows = self.render(input);
-                let rows = keep::render_keep(self, &state_key, 0, rows);
+                let rows = self.checkpointed_unless_rebuilt(&state_key, |ctx| {
+                    keep::render_keep(ctx, &state_key, 0, rows)
+                });
                 let spec = over::OverSpec {
                     partition_by: partition_by.clone(),
                     order_by: order_by.clone(),
