@@ -140,6 +140,19 @@ export function highlight(sql) {
   return frag;
 }
 
+/**
+ * A redraw that runs only when its key changed: a page refreshed every few seconds keeps
+ * its elements (and the keyboard focus in them) while nothing changed.
+ */
+export function keyed() {
+  let last;
+  return (key, draw) => {
+    if (key === last) return;
+    last = key;
+    draw();
+  };
+}
+
 export function toast(msg, kind = "info") {
   const el = document.getElementById("toast");
   el.className = `show ${kind}`;
