@@ -17,6 +17,8 @@ function fmtMs(ms) {
 }
 
 const shortRun = (id) => id.length > 20 ? "…" + id.slice(-12) : id;
+/** `<run id>.<task>.<attempt>` without the run id the page already shows. */
+const shortInstance = (id, runId) => id.startsWith(runId + ".") ? "…" + id.slice(runId.length + 1) : id;
 const ended = (state) => !["queued", "running"].includes(state);
 
 export function render(main, name) {
@@ -81,10 +83,11 @@ export function render(main, name) {
     h("p", {}, h("a", { href: "#/workflows" }, "← Workflows")),
     head, stateLine, actions,
     h("div.wf-top", {},
-      h("section.wf-dag", { "aria-labelledby": "h-dag" }, dagTitle, dag, legend),
+      h("div", {},
+        h("section.wf-dag", { "aria-labelledby": "h-dag" }, dagTitle, dag, legend),
+        h("section", { "aria-labelledby": "h-run-tasks" }, runTasksTitle,
+          h("table.wf-table", { "aria-labelledby": "h-run-tasks", id: "run-tasks" }, h("thead", {}, h("tr", {}, ["Task", "State", "Attempts", "Started", "Ended", "Duration", "Rows in", "Rows out", "Instance", "Message"].map((c) => h("th", { scope: "col" }, c)))), runTasks))),
       h("div.wf-forms", {}, trigger, backfill)),
-    h("section", { "aria-labelledby": "h-run-tasks" }, runTasksTitle,
-      h("table.wf-table", { "aria-labelledby": "h-run-tasks", id: "run-tasks" }, h("thead", {}, h("tr", {}, ["Task", "State", "Attempts", "Started", "Ended", "Duration", "Rows in", "Rows out", "Instance", "Message"].map((c) => h("th", { scope: "col" }, c)))), runTasks)),
     h("section", { "aria-labelledby": "h-runs" }, h("h2", { id: "h-runs" }, "Runs"),
       h("table.wf-table", { "aria-labelledby": "h-runs", id: "runs" }, h("thead", {}, h("tr", {}, ["Run", "Trigger", "Logical time", "State", "Tasks", "Started", "Ended", "Duration", h("span.sr-only", {}, "Actions")].map((c) => h("th", { scope: "col" }, c)))), runs)),
     h("section", { "aria-labelledby": "h-task-sql" }, h("h2", { id: "h-task-sql" }, "Task SQL"), tasksSql));
@@ -152,7 +155,7 @@ export function render(main, name) {
       h("td.num", {}, `${t.attempts} / ${t.max_attempts}`),
       h("td", {}, fmtTime(t.started_at)), h("td", {}, fmtTime(t.ended_at)), h("td.num", {}, fmtMs(t.duration_ms)),
       h("td.num", {}, String(t.rows_in)), h("td.num", {}, String(t.rows_out)),
-      h("td", {}, t.instance_id ? h("code", {}, t.instance_id) : "–"),
+      h("td", {}, t.instance_id ? h("code", { title: t.instance_id }, shortInstance(t.instance_id, run.run_id)) : "–"),
       h("td", {}, t.next_attempt_at ? `retry at ${fmtTime(t.next_attempt_at)}. ` : "", t.message || ""))));
   }
 
