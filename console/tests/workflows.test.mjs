@@ -129,8 +129,9 @@ test("console: workflows (create, DAG, trigger, backfill, cancel), tables, clust
 
     // Trigger with a parameter value: both tasks succeed, and the totals are those of
     // the orders with amount ≥ 30.
+    // By keyboard: Enter in the parameter's field submits the trigger form.
     await page.getByLabel("Parameter min_amount").fill("30");
-    await page.getByRole("button", { name: "Trigger run" }).click();
+    await page.keyboard.press("Enter");
     await dagAll(page, "succeeded", 2, 120_000);
     const runs = (await rest(m, "GET", `/api/v1/workflows/${WF}/runs`)).json;
     assert.equal(runs.length, 1);
@@ -164,7 +165,8 @@ test("console: workflows (create, DAG, trigger, backfill, cancel), tables, clust
     assert.deepEqual(backfilled.map((r) => [r.logical_time, r.state, r.parameters.min_amount]),
       [["2024-03-01T01:00:00.000Z", "succeeded", "20"], ["2024-03-02T01:00:00.000Z", "succeeded", "20"]]);
     // Selecting the manual run again shows it in the DAG.
-    await page.locator(`#runs tr[data-run="${run.run_id}"] button[aria-pressed]`).click();
+    await page.locator(`#runs tr[data-run="${run.run_id}"] button[aria-pressed]`).focus();
+    await page.keyboard.press("Enter");
     await page.locator("#h-dag", { hasText: run.run_id.slice(-12) }).waitFor();
 
     // The list: schedule and the newest run's state.
@@ -201,8 +203,10 @@ test("console: workflows (create, DAG, trigger, backfill, cancel), tables, clust
     await page.getByRole("heading", { name: FOREVER }).waitFor();
 
     const cancelRun = page.getByRole("button", { name: /^Cancel run / });
-    await cancelRun.click();
-    await page.getByRole("dialog").getByRole("button", { name: "Cancel run" }).click();
+    await cancelRun.focus();
+    await page.keyboard.press("Enter");
+    await page.getByRole("dialog").getByRole("button", { name: "Cancel run" }).focus();
+    await page.keyboard.press("Enter");
     await page.locator('#dag .dag-node[data-task="stream"][data-state="cancelled"]').waitFor({ timeout: 30_000 });
     await page.locator('#dag .dag-node[data-task="after"][data-state="skipped"]').waitFor();
     await page.locator("#runs .badge", { hasText: "cancelled" }).waitFor();
