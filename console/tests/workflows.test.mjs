@@ -72,7 +72,7 @@ async function dagAll(page, state, n, timeout) {
   }, [state, n], { timeout, polling: 250 });
 }
 
-test("console: workflows (create, DAG, trigger, backfill, cancel), tables, clusters, audit", { timeout: 300_000 }, async () => {
+test("console: workflows (create, DAG, trigger, backfill, schedule on/off, cancel, delete), tables, clusters, audit", { timeout: 300_000 }, async () => {
   assert.ok(fs.existsSync(BIN), `${BIN} is missing: cargo build --bin sluice --bin sluice-worker`);
   fs.rmSync(path.join(SHOTS, "failure-workflows.png"), { force: true });
   const m = await startMaster();
@@ -153,6 +153,17 @@ test("console: workflows (create, DAG, trigger, backfill, cancel), tables, clust
     await checkA11y(page, "workflow");
     await shot(page, "workflow-dag");
 
+    // Enable the schedule (a next tick appears), then disable it again.
+    await page.getByRole("button", { name: "Enable schedule" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Enable" }).click();
+    await page.locator(".page-head .badge", { hasText: "enabled" }).waitFor();
+    assert.doesNotMatch(await page.locator(".state-line").textContent(), /next tick none/);
+    assert.equal((await rest(m, "GET", `/api/v1/workflows/${WF}`)).json.enabled, true);
+    await page.getByRole("button", { name: "Disable schedule" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Disable" }).click();
+    await page.locator(".page-head .badge", { hasText: "disabled" }).waitFor();
+    assert.equal((await rest(m, "GET", `/api/v1/workflows/${WF}`)).json.enabled, false);
+
     // Backfill: one run per tick in the range (two days of a daily schedule at 02:00 in
     // Berlin, 01:00 UTC in March), both succeed with the default parameter.
     await page.getByLabel("From", { exact: true }).fill("2024-03-01T00:00:00Z");
@@ -212,6 +223,14 @@ test("console: workflows (create, DAG, trigger, backfill, cancel), tables, clust
     await page.locator("#runs .badge", { hasText: "cancelled" }).waitFor();
     assert.equal(await cancelRun.count(), 0);
     await shot(page, "workflow-cancelled");
+
+    // Delete it: back to the list, where it is gone.
+    await page.getByRole("button", { name: "Delete" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Delete" }).click();
+    await page.getByRole("heading", { name: "Workflows" }).waitFor();
+    await page.locator(`tr[data-workflow="${WF}"]`).waitFor();
+    assert.equal(await page.locator(`tr[data-workflow="${FOREVER}"]`).count(), 0);
+    assert.equal((await rest(m, "GET", `/api/v1/workflows/${FOREVER}`)).status, 404);
 
     // The catalog: the table's columns, types and connector.
     await page.getByRole("link", { name: "Tables" }).click();
