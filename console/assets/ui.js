@@ -57,7 +57,7 @@ export function fmtTime(rfc) {
 }
 
 export function stateBadge(state) {
-  return h(`span.badge.st-${state}`, {}, state);
+  return h(`span.badge.st-${state}`, {}, String(state).replaceAll("_", " "));
 }
 
 /** The series `name` of a metrics answer, as [[t, v], …] (empty when absent). */

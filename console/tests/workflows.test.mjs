@@ -15,6 +15,7 @@ import { BIN, SHOTS, startMaster, rest, checkA11y, shot, openBrowser, stopMaster
 
 const WF = "orders-nightly";
 const FOREVER = "forever";
+const BROKEN = "missing-input";
 
 /** Orders: id 1..=2000, region r0..r4, amount 0..99; the count and sum per region of those ≥ min. */
 function writeOrders(file, min) {
@@ -188,6 +189,27 @@ test("console: workflows (create, DAG, trigger, backfill, schedule on/off, cance
     await checkA11y(page, "workflows");
     await shot(page, "workflows");
 
+    // A task that fails (its input file is missing): red in the DAG with the reason, the
+    // task after it upstream_failed, and the list shows the run failed.
+    const broken = await rest(m, "POST", "/api/v1/workflows", {
+      name: BROKEN, schedule: { cron: "@yearly" }, enabled: false,
+      tasks: [
+        { id: "read", sql: `CREATE TABLE o (id BIGINT) WITH ('connector' = 'filesystem', 'path' = '${path.join(m.root, "missing.csv")}', 'format' = 'csv');\nCREATE TABLE b (id BIGINT) WITH ('connector' = 'blackhole');\nINSERT INTO b SELECT id FROM o;` },
+        { id: "next", depends_on: ["read"], sql: "CREATE TABLE g (a BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '1');\nCREATE TABLE b (a BIGINT) WITH ('connector' = 'blackhole');\nINSERT INTO b SELECT a FROM g;" },
+      ],
+    });
+    assert.equal(broken.status, 201, JSON.stringify(broken.json));
+    await page.getByRole("link", { name: BROKEN }).click();
+    await page.getByRole("heading", { name: BROKEN }).waitFor();
+    await page.getByRole("button", { name: "Trigger run" }).click();
+    await page.locator('#dag .dag-node[data-task="read"][data-state="failed"]').waitFor({ timeout: 60_000 });
+    await page.locator('#dag .dag-node[data-task="next"][data-state="upstream_failed"]').waitFor();
+    await page.locator('#run-tasks tr[data-task="read"]', { hasText: "does not exist" }).waitFor();
+    await page.locator("#runs .badge", { hasText: "failed" }).waitFor();
+    await shot(page, "workflow-failed");
+    await page.getByRole("link", { name: "Workflows", exact: true }).click();
+    await page.locator(`tr[data-workflow="${BROKEN}"] .last-run .badge`, { hasText: "failed" }).waitFor();
+
     // Cancel: a run whose first task reads an unbounded source; its task ends cancelled
     // and the one after it is skipped. While it runs, the clusters page counts it.
     const forever = await rest(m, "POST", "/api/v1/workflows", {
@@ -290,7 +312,7 @@ test("console: workflows (create, DAG, trigger, backfill, schedule on/off, cance
     throw e;
   } finally {
     await browser.close().catch(() => {});
-    for (const w of [WF, FOREVER]) await rest(m, "DELETE", `/api/v1/workflows/${w}`).catch(() => {});
+    for (const w of [WF, FOREVER, BROKEN]) await rest(m, "DELETE", `/api/v1/workflows/${w}`).catch(() => {});
     const deadline = Date.now() + 15_000;
     while (Date.now() < deadline) {
       const r = await rest(m, "GET", "/api/v1/instances").catch(() => null);
