@@ -1,6 +1,6 @@
 // A workflow's page: its schedule and parameters, the DAG of its tasks coloured by the
 // selected run (the newest by default), that run's tasks (state, attempts, start, end,
-// rows, log), its runs (each task's state), and the actions trigger (with parameter
+// rows, the end of its log on request), its runs (each task's state), and the actions trigger (with parameter
 // values and a logical time), backfill, cancel a run and delete.
 
 import { api, enc } from "./api.js";
@@ -38,6 +38,9 @@ export function render(main, name) {
   const bfStart = h("input", { id: "backfill-start", required: true, placeholder: "2024-03-01T00:00:00Z", autocomplete: "off", spellcheck: "false", size: "24" });
   const bfEnd = h("input", { id: "backfill-end", required: true, placeholder: "2024-03-07T23:59:59Z", autocomplete: "off", spellcheck: "false", size: "24" });
   const tasksSql = h("div", { id: "task-sql" });
+  const logTitle = h("h2", { id: "h-log" }, "Log");
+  const logText = h("pre.log", { id: "task-log", tabindex: "0", "aria-labelledby": "h-log" });
+  const logBox = h("section", { "aria-labelledby": "h-log", hidden: true }, logTitle, logText);
   const onChange = { head: keyed(), run: keyed(), runs: keyed() };
 
   const trigger = h("form.card.action-form", { "aria-labelledby": "h-trigger", onsubmit: async (e) => {
@@ -90,6 +93,7 @@ export function render(main, name) {
       h("div.wf-forms", {}, trigger, backfill)),
     h("section", { "aria-labelledby": "h-runs" }, h("h2", { id: "h-runs" }, "Runs"),
       h("table.wf-table", { "aria-labelledby": "h-runs", id: "runs" }, h("thead", {}, h("tr", {}, ["Run", "Trigger", "Logical time", "State", "Tasks", "Started", "Ended", "Duration", h("span.sr-only", {}, "Actions")].map((c) => h("th", { scope: "col" }, c)))), runs)),
+    logBox,
     h("section", { "aria-labelledby": "h-task-sql" }, h("h2", { id: "h-task-sql" }, "Task SQL"), tasksSql));
 
   async function act(title, text, ok, fn) {
@@ -101,6 +105,20 @@ export function render(main, name) {
     } catch (e) {
       toast(`${ok} failed: ${e.message}`, "error");
     }
+  }
+
+  /** The end of an attempt's log (its worker's output), below the tables. */
+  async function showLog(task, instanceId) {
+    logBox.hidden = false;
+    logTitle.textContent = `Log of ${task} (${instanceId})`;
+    logText.textContent = "Loading…";
+    try {
+      const text = await api("GET", `/api/v1/instances/${enc(instanceId)}/logs?tail_lines=200`, undefined, { text: true });
+      logText.textContent = text || "(empty)";
+    } catch (e) {
+      logText.textContent = `Cannot read the log: ${e.message}`;
+    }
+    logText.focus();
   }
 
   function refresh() {
@@ -155,7 +173,8 @@ export function render(main, name) {
       h("td.num", {}, `${t.attempts} / ${t.max_attempts}`),
       h("td", {}, fmtTime(t.started_at)), h("td", {}, fmtTime(t.ended_at)), h("td.num", {}, fmtMs(t.duration_ms)),
       h("td.num", {}, String(t.rows_in)), h("td.num", {}, String(t.rows_out)),
-      h("td", {}, t.instance_id ? h("code", { title: t.instance_id }, shortInstance(t.instance_id, run.run_id)) : "–"),
+      h("td", {}, t.instance_id ? [h("code", { title: t.instance_id }, shortInstance(t.instance_id, run.run_id)), " ",
+        h("button.small", { type: "button", "aria-label": `Log of ${t.id}`, onclick: () => showLog(t.id, t.instance_id) }, "Log")] : "–"),
       h("td", {}, t.next_attempt_at ? `retry at ${fmtTime(t.next_attempt_at)}. ` : "", t.message || ""))));
   }
 

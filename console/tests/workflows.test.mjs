@@ -206,6 +206,11 @@ test("console: workflows (create, DAG, trigger, backfill, schedule on/off, cance
     await page.locator('#dag .dag-node[data-task="next"][data-state="upstream_failed"]').waitFor();
     await page.locator('#run-tasks tr[data-task="read"]', { hasText: "does not exist" }).waitFor();
     await page.locator("#runs .badge", { hasText: "failed" }).waitFor();
+    // Its log (the worker's output) says why.
+    await page.getByRole("button", { name: "Log of read" }).click();
+    await page.locator("#task-log", { hasText: "missing.csv' does not exist" }).waitFor();
+    assert.match(await page.locator("#task-log").textContent(), /starting: job missing-input/);
+    await checkA11y(page, "workflow with a failed task and its log");
     await shot(page, "workflow-failed");
     await page.getByRole("link", { name: "Workflows", exact: true }).click();
     await page.locator(`tr[data-workflow="${BROKEN}"] .last-run .badge`, { hasText: "failed" }).waitFor();
