@@ -27,8 +27,10 @@ test("console: sign in, workbench, jobs, job page, kill, stop, sign out", { time
   assert.ok(fs.existsSync(BIN), `${BIN} is missing: cargo build --bin sluice --bin sluice-worker`);
   fs.rmSync(path.join(SHOTS, "failure.png"), { force: true });
   const m = await startMaster();
-  const { browser, page, errors: pageErrors } = await openBrowser();
+  let browser, page, pageErrors;
   try {
+    // Inside the try: a browser that does not start still stops the master.
+    ({ browser, page, errors: pageErrors } = await openBrowser());
 
     // Sign-in: the console is served by the master, with no token of its own.
     await page.goto(m.base + "/");
@@ -143,7 +145,7 @@ test("console: sign in, workbench, jobs, job page, kill, stop, sign out", { time
     await shot(page, "failure").catch(() => {});
     throw e;
   } finally {
-    await browser.close().catch(() => {});
+    await browser?.close().catch(() => {});
     await rest(m, "DELETE", `/api/v1/jobs/${JOB}`).catch(() => {});
     const deadline = Date.now() + 15_000;
     while (Date.now() < deadline) {

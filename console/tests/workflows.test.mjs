@@ -85,8 +85,10 @@ test("console: workflows (create, DAG, trigger, backfill, schedule on/off, cance
     ddl: `CREATE TABLE clicks (user_id BIGINT NOT NULL, url VARCHAR, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) WITH ('connector' = 'filesystem', 'path' = '${work}/clicks', 'format' = 'parquet')`,
   });
   assert.equal(created.status, 201, JSON.stringify(created.json));
-  const { browser, page, errors: pageErrors } = await openBrowser();
+  let browser, page, pageErrors;
   try {
+    // Inside the try: a browser that does not start still stops the master.
+    ({ browser, page, errors: pageErrors } = await openBrowser());
     await page.goto(m.base + "/console#/workflows");
     await page.getByLabel("API token").fill(m.token);
     await page.keyboard.press("Enter");
@@ -316,7 +318,7 @@ test("console: workflows (create, DAG, trigger, backfill, schedule on/off, cance
     await shot(page, "failure-workflows").catch(() => {});
     throw e;
   } finally {
-    await browser.close().catch(() => {});
+    await browser?.close().catch(() => {});
     for (const w of [WF, FOREVER, BROKEN]) await rest(m, "DELETE", `/api/v1/workflows/${w}`).catch(() => {});
     const deadline = Date.now() + 15_000;
     while (Date.now() < deadline) {
