@@ -153,6 +153,17 @@ export function keyed() {
   };
 }
 
+/**
+ * Redraws `container` with `draw()`, and gives the keyboard focus back to the new element
+ * with the same `data-key` when the old one had it.
+ */
+export function keepFocus(container, draw) {
+  const a = document.activeElement;
+  const key = a && container.contains(a) ? a.dataset.key : undefined;
+  draw();
+  if (key) container.querySelector(`[data-key="${CSS.escape(key)}"]`)?.focus();
+}
+
 export function toast(msg, kind = "info") {
   const el = document.getElementById("toast");
   el.className = `show ${kind}`;

@@ -4,7 +4,7 @@
 // values and a logical time), backfill, cancel a run and delete.
 
 import { api, enc } from "./api.js";
-import { h, fmtTime, stateBadge, toast, confirmDialog, highlight, keyed } from "./ui.js";
+import { h, fmtTime, stateBadge, toast, confirmDialog, highlight, keyed, keepFocus } from "./ui.js";
 import { dagGraph, dagSummary } from "./dag.js";
 
 const REFRESH_MS = 2000;
@@ -174,17 +174,17 @@ export function render(main, name) {
       h("td", {}, fmtTime(t.started_at)), h("td", {}, fmtTime(t.ended_at)), h("td.num", {}, fmtMs(t.duration_ms)),
       h("td.num", {}, String(t.rows_in)), h("td.num", {}, String(t.rows_out)),
       h("td", {}, t.instance_id ? [h("code", { title: t.instance_id }, shortInstance(t.instance_id, run.run_id)), " ",
-        h("button.small", { type: "button", "aria-label": `Log of ${t.id}`, onclick: () => showLog(t.id, t.instance_id) }, "Log")] : "–"),
+        h("button.small", { type: "button", "data-key": `log:${t.id}`, "aria-label": `Log of ${t.id}`, onclick: () => showLog(t.id, t.instance_id) }, "Log")] : "–"),
       h("td", {}, t.next_attempt_at ? `retry at ${fmtTime(t.next_attempt_at)}. ` : "", t.message || ""))));
   }
 
   function drawRuns(list) {
     runs.replaceChildren(...list.slice().reverse().map((r) => h("tr", { "data-run": r.run_id, class: r.run_id === selected ? "selected" : "" },
-      h("th", { scope: "row" }, h("button.link", { type: "button", "aria-pressed": String(r.run_id === selected), title: `Show run ${r.run_id} in the DAG`, onclick: () => select(r.run_id) }, h("code", {}, shortRun(r.run_id)))),
+      h("th", { scope: "row" }, h("button.link", { type: "button", "data-key": `select:${r.run_id}`, "aria-pressed": String(r.run_id === selected), title: `Show run ${r.run_id} in the DAG`, onclick: () => select(r.run_id) }, h("code", {}, shortRun(r.run_id)))),
       h("td", {}, r.trigger), h("td", {}, fmtTime(r.logical_time)), h("td", {}, stateBadge(r.state)),
       h("td", {}, h("span.chips", {}, r.tasks.map((t) => h(`span.chip.st-${t.state}`, { title: `${t.id}: ${t.state}` }, `${t.id} ${t.state.replace("_", " ")}`)))),
       h("td", {}, fmtTime(r.started_at)), h("td", {}, fmtTime(r.ended_at)), h("td.num", {}, fmtMs(r.duration_ms)),
-      h("td", {}, ended(r.state) || r.cancel_requested ? (r.cancel_requested && !ended(r.state) ? "cancelling…" : "") : h("button.danger.small", { type: "button", "aria-label": `Cancel run ${r.run_id}`, onclick: () => act("Cancel run?", `Cancel ${r.run_id}: its running tasks are stopped and the rest skipped.`, "Cancel run", () => api("POST", `/api/v1/workflows/${enc(name)}/runs/${enc(r.run_id)}/cancel`)) }, "Cancel")))));
+      h("td", {}, ended(r.state) || r.cancel_requested ? (r.cancel_requested && !ended(r.state) ? "cancelling…" : "") : h("button.danger.small", { type: "button", "data-key": `cancel:${r.run_id}`, "aria-label": `Cancel run ${r.run_id}`, onclick: () => act("Cancel run?", `Cancel ${r.run_id}: its running tasks are stopped and the rest skipped.`, "Cancel run", () => api("POST", `/api/v1/workflows/${enc(name)}/runs/${enc(r.run_id)}/cancel`)) }, "Cancel")))));
     if (!list.length) runs.append(h("tr", {}, h("td.muted", { colspan: 9 }, "No run yet.")));
   }
 
@@ -201,8 +201,8 @@ export function render(main, name) {
       let run = list.find((r) => r.run_id === selected) || null;
       if (!run && selected) run = await api("GET", `/api/v1/workflows/${enc(name)}/runs/${enc(selected)}`).catch(() => null);
       if (gone) return;
-      onChange.run(JSON.stringify([run, run ? null : wf.tasks]), () => drawRun(run));
-      onChange.runs(JSON.stringify([list, selected]), () => drawRuns(list));
+      onChange.run(JSON.stringify([run, run ? null : wf.tasks]), () => keepFocus(runTasks, () => drawRun(run)));
+      onChange.runs(JSON.stringify([list, selected]), () => keepFocus(runs, () => drawRuns(list)));
     } catch (e) {
       if (!gone) {
         head.replaceChildren(h("h1", {}, name));

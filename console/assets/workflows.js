@@ -3,7 +3,7 @@
 // parameters, and the tasks as a JSON array, drawn as a DAG while typing).
 
 import { api, enc, ApiError } from "./api.js";
-import { h, fmtTime, stateBadge, toast, keyed } from "./ui.js";
+import { h, fmtTime, stateBadge, toast, keyed, keepFocus } from "./ui.js";
 import { dagGraph, dagSummary } from "./dag.js";
 
 const REFRESH_MS = 3000;
@@ -27,7 +27,7 @@ export function render(main) {
       const lastRuns = await Promise.all(wfs.map((w) =>
         api("GET", `/api/v1/workflows/${enc(w.name)}/runs?limit=1`).then((r) => r[r.length - 1]).catch(() => undefined)));
       if (gone) return;
-      onChange(JSON.stringify([wfs, lastRuns]), () => draw(wfs, lastRuns));
+      onChange(JSON.stringify([wfs, lastRuns]), () => keepFocus(body, () => draw(wfs, lastRuns)));
       status.textContent = `${wfs.length} workflow${wfs.length === 1 ? "" : "s"} · refreshed ${new Date().toLocaleTimeString()}`;
     } catch (e) {
       if (!gone) toast(`Cannot list workflows: ${e.message}`, "error");
@@ -39,7 +39,7 @@ export function render(main) {
     body.replaceChildren(...wfs.map((w, i) => {
       const run = lastRuns[i];
       return h("tr", { "data-workflow": w.name },
-        h("th", { scope: "row" }, h("a", { href: `#/workflows/${enc(w.name)}` }, w.name)),
+        h("th", { scope: "row" }, h("a", { href: `#/workflows/${enc(w.name)}`, "data-key": `wf:${w.name}` }, w.name)),
         h("td", {}, h("code", {}, w.schedule.cron), h("span.muted", {}, ` ${w.schedule.timezone}`)),
         h("td", {}, w.enabled ? "yes" : "no"),
         h("td", {}, w.enabled ? fmtTime(w.next_tick) : "–"),

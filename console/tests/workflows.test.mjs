@@ -244,6 +244,11 @@ test("console: workflows (create, DAG, trigger, backfill, schedule on/off, cance
 
     const cancelRun = page.getByRole("button", { name: /^Cancel run / });
     await cancelRun.focus();
+    // The page refreshes the active run (its duration grows); the keyboard focus stays on
+    // the Cancel button across that redraw.
+    const row = await page.locator("#runs tbody tr[data-run]").first().elementHandle();
+    await page.waitForFunction((tr) => !tr.isConnected, row, { timeout: 10_000 });
+    assert.match(await page.evaluate(() => document.activeElement?.dataset.key || ""), /^cancel:/);
     await page.keyboard.press("Enter");
     await page.getByRole("dialog").getByRole("button", { name: "Cancel run" }).focus();
     await page.keyboard.press("Enter");
