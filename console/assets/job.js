@@ -5,7 +5,7 @@
 // start, delete and kill instance, each behind a confirmation.
 
 import { api, enc } from "./api.js";
-import { h, s, fmtRate, fmtBytes, fmtTime, stateBadge, series, chart, highlight, toast, confirmDialog } from "./ui.js";
+import { h, s, fmtRate, fmtBytes, fmtTime, stateBadge, series, chart, highlight, toast, confirmDialog, keepFocus } from "./ui.js";
 
 const REFRESH_MS = 3000;
 /** Event kinds shown as trouble: an instance died, or the watchdog restarts the job. */
@@ -90,9 +90,9 @@ export function render(main, name) {
     const stopped = job.desired_state === "stopped";
     actions.replaceChildren(
       stopped
-        ? h("button.primary", { type: "button", id: "job-start", onclick: () => act("Start job?", `Start ${name} again (from its latest checkpoint when it has one).`, "Start", () => api("PATCH", `/api/v1/jobs/${enc(name)}`, { desired_state: "running" })) }, "Start")
-        : h("button", { type: "button", id: "job-stop", onclick: () => act("Stop job?", `Stop ${name}: its instance is stopped; the job and its checkpoints are kept.`, "Stop", () => api("PATCH", `/api/v1/jobs/${enc(name)}`, { desired_state: "stopped" })) }, "Stop"),
-      h("button.danger", { type: "button", id: "job-delete", onclick: () => act("Delete job?", `Delete ${name}: it stops and is gone from the list. This cannot be undone.`, "Delete", async () => {
+        ? h("button.primary", { type: "button", id: "job-start", "data-key": "start", onclick: () => act("Start job?", `Start ${name} again (from its latest checkpoint when it has one).`, "Start", () => api("PATCH", `/api/v1/jobs/${enc(name)}`, { desired_state: "running" })) }, "Start")
+        : h("button", { type: "button", id: "job-stop", "data-key": "stop", onclick: () => act("Stop job?", `Stop ${name}: its instance is stopped; the job and its checkpoints are kept.`, "Stop", () => api("PATCH", `/api/v1/jobs/${enc(name)}`, { desired_state: "stopped" })) }, "Stop"),
+      h("button.danger", { type: "button", id: "job-delete", "data-key": "delete", onclick: () => act("Delete job?", `Delete ${name}: it stops and is gone from the list. This cannot be undone.`, "Delete", async () => {
         await api("DELETE", `/api/v1/jobs/${enc(name)}`);
         location.hash = "#/jobs";
       }) }, "Delete"));
@@ -131,7 +131,7 @@ export function render(main, name) {
       if (gone) return;
       head.replaceChildren(h("h1", {}, name), stateBadge(job.state));
       stateLine.textContent = `version ${job.version} · parallelism ${job.resources.parallelism} · ${job.resources.memory_mb} MiB · cluster ${job.cluster} · restarts ${job.restarts} · ${job.state_reason || ""}`;
-      drawActions(job);
+      keepFocus(actions, () => drawActions(job));
       if (sql.dataset.sql !== job.sql) {
         sql.dataset.sql = job.sql;
         sql.replaceChildren(highlight(job.sql));
@@ -147,11 +147,11 @@ export function render(main, name) {
       charts.replaceChildren(
         chart("Rows per second", [{ name: "in", points: rin, cls: "c-in" }, { name: "out", points: rout, cls: "c-out" }], "rows/s"),
         chart("Memory (RSS)", [{ name: "rss", points: series(met, "rss_bytes").map(([t, v]) => [t, v / 1048576]), cls: "c-mem" }], "MiB"));
-      instances.replaceChildren(...inst.map((i) => h("tr", {},
+      keepFocus(instances, () => instances.replaceChildren(...inst.map((i) => h("tr", {},
         h("td", {}, h("code", {}, i.id)), h("td", {}, stateBadge(i.state)), h("td.num", {}, String(i.job_version)),
         h("td.num", {}, String(i.parallelism)), h("td", {}, (i.pids || []).join(", ")), h("td", {}, fmtTime(i.started_at)),
         h("td.num", {}, fmtRate(i.rows_in)), h("td.num", {}, fmtRate(i.rows_out)),
-        h("td", {}, i.ended_at ? "" : h("button.danger.small", { type: "button", "aria-label": `Kill instance ${i.id}`, onclick: () => act("Kill instance?", `Kill ${i.id} (SIGKILL). The watchdog restarts the job from its latest checkpoint.`, "Kill", () => api("POST", `/api/v1/instances/${enc(i.id)}/kill`)) }, "Kill")))));
+        h("td", {}, i.ended_at ? "" : h("button.danger.small", { type: "button", "data-key": `kill:${i.id}`, "aria-label": `Kill instance ${i.id}`, onclick: () => act("Kill instance?", `Kill ${i.id} (SIGKILL). The watchdog restarts the job from its latest checkpoint.`, "Kill", () => api("POST", `/api/v1/instances/${enc(i.id)}/kill`)) }, "Kill"))))));
       if (!inst.length) instances.append(h("tr", {}, h("td.muted", { colspan: 9 }, "No instance.")));
       const cs = (cm.commits || []).slice().reverse().slice(0, 20);
       commits.replaceChildren(...cs.map((c) => h("tr", {},

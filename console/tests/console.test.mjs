@@ -102,8 +102,13 @@ test("console: sign in, workbench, jobs, job page, kill, stop, sign out", { time
     await shot(page, "job");
 
     // Kill its instance: the watchdog restarts it, and the events say so.
+    // By keyboard: the focus stays on Kill while the page refreshes (its rows change).
     const before = await rest(m, "GET", `/api/v1/jobs/${JOB}`);
-    await page.getByRole("button", { name: /^Kill instance / }).click();
+    await page.getByRole("button", { name: /^Kill instance / }).focus();
+    const instRow = await page.locator("#h-inst + table tbody tr").first().elementHandle();
+    await page.waitForFunction((tr) => !tr.isConnected, instRow, { timeout: 10_000 });
+    assert.match(await page.evaluate(() => document.activeElement?.dataset.key || ""), /^kill:/);
+    await page.keyboard.press("Enter");
     await page.getByRole("dialog").getByRole("button", { name: "Kill" }).click();
     await page.locator('.timeline li[data-kind="instance_failed"], .timeline li[data-kind="restart_scheduled"]').first().waitFor({ timeout: 30_000 });
     await page.waitForFunction(async ([base, token, job, old]) => {
