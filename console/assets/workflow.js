@@ -1,7 +1,8 @@
 // A workflow's page: its schedule and parameters, the DAG of its tasks coloured by the
-// selected run (the newest by default), that run's tasks (state, attempts, start, end,
-// rows, the end of its log on request), its runs (each task's state), and the actions trigger (with parameter
-// values and a logical time), backfill, cancel a run and delete.
+// selected run (the newest until the user picks or triggers one), that run's tasks
+// (state, attempts, start, end, rows, the end of a task's log on request), its runs (each
+// task's state), and the actions trigger (with parameter values and a logical time),
+// backfill, cancel a run, schedule on/off and delete.
 
 import { api, enc } from "./api.js";
 import { h, fmtTime, stateBadge, toast, confirmDialog, highlight, keyed, keepFocus } from "./ui.js";
