@@ -1,6 +1,7 @@
 // The REST client: the token the user signed in with (sessionStorage, this tab only) as
 // `Authorization: Bearer`; a 401 forgets it and goes back to sign-in. Errors are the
-// API's one body {code, message, details}, thrown as ApiError.
+// API's one body {code, message, details}, thrown as ApiError. `text: true` returns a
+// text/plain answer (an instance's log) as it is.
 
 const KEY = "sluice.token";
 
@@ -19,8 +20,8 @@ export const token = {
   clear: () => sessionStorage.removeItem(KEY),
 };
 
-export async function api(method, path, body, { signal, quiet401 = false } = {}) {
-  const headers = { Accept: "application/json" };
+export async function api(method, path, body, { signal, quiet401 = false, text: asText = false } = {}) {
+  const headers = { Accept: asText ? "text/plain, application/json" : "application/json" };
   const t = token.get();
   if (t) headers.Authorization = `Bearer ${t}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -37,6 +38,7 @@ export async function api(method, path, body, { signal, quiet401 = false } = {})
   }
   if (res.status === 204) return null;
   const text = await res.text();
+  if (asText && res.ok) return text;
   let json = null;
   try {
     json = text ? JSON.parse(text, exactIntegers) : null;

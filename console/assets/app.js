@@ -1,11 +1,17 @@
-// The console's entry: hash routes (#/jobs, #/jobs/<name>, #/workbench), sign-in and
-// sign-out. Each page's render(main, arg) returns a function that stops its refresh.
+// The console's entry: hash routes (#/jobs, #/jobs/<name>, #/workflows,
+// #/workflows/<name>, #/create-workflow, #/tables, #/clusters, #/audit, #/workbench),
+// sign-in and sign-out. Each page's render(main, arg) returns a function that stops its refresh.
 
 import { api, token, ApiError } from "./api.js";
 import { h, toast } from "./ui.js";
 import * as jobs from "./jobs.js";
 import * as job from "./job.js";
 import * as workbench from "./workbench.js";
+import * as workflows from "./workflows.js";
+import * as workflow from "./workflow.js";
+import * as tables from "./tables.js";
+import * as clusters from "./clusters.js";
+import * as audit from "./audit.js";
 
 const main = document.getElementById("main");
 let stop = () => {};
@@ -52,13 +58,20 @@ function route() {
   }
   const hash = location.hash.replace(/^#\/?/, "");
   const [page, ...rest] = hash.split("/");
+  const section = page === "create-workflow" ? "workflows" : page || "jobs";
   for (const a of document.querySelectorAll("[data-nav]")) {
-    if (a.dataset.nav === (page || "jobs")) a.setAttribute("aria-current", "page");
+    if (a.dataset.nav === section) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
   let r;
   if (page === "jobs" && rest.length) r = job.render(main, decodeURIComponent(rest.join("/")));
   else if (page === "workbench") r = workbench.render(main);
+  else if (page === "workflows" && rest.length) r = workflow.render(main, decodeURIComponent(rest.join("/")));
+  else if (page === "workflows") r = workflows.render(main);
+  else if (page === "create-workflow") r = workflows.renderCreate(main);
+  else if (page === "tables") r = tables.render(main);
+  else if (page === "clusters") r = clusters.render(main);
+  else if (page === "audit") r = audit.render(main);
   else r = jobs.render(main);
   stop = r || (() => {});
 }

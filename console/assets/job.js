@@ -1,12 +1,15 @@
 // A job's page: its SQL (highlighted), the physical plan drawn as operator boxes (from
 // POST /api/v1/jobs/validate over the job's SQL), instances, rate charts from the
-// metrics history, checkpoints (commits), the events timeline, and the actions stop,
+// metrics history, checkpoints (commits), restarts and failures, the events timeline
+// (failures and restarts marked, and a filter to show only them), and the actions stop,
 // start, delete and kill instance, each behind a confirmation.
 
 import { api, enc } from "./api.js";
-import { h, s, fmtRate, fmtBytes, fmtTime, stateBadge, series, chart, highlight, toast, confirmDialog } from "./ui.js";
+import { h, s, fmtRate, fmtBytes, fmtTime, stateBadge, series, chart, highlight, toast, confirmDialog, keepFocus } from "./ui.js";
 
 const REFRESH_MS = 3000;
+/** Event kinds shown as trouble: an instance died, or the watchdog restarts the job. */
+const TROUBLE = new Set(["instance_failed", "restart_scheduled"]);
 
 /** Parses EXPLAIN PHYSICAL's indented tree into [{depth, op, detail}]. */
 export function parsePlan(text) {
@@ -50,7 +53,10 @@ export function render(main, name) {
   const charts = h("div.charts");
   const instances = h("tbody");
   const commits = h("tbody");
-  const events = h("ol.timeline", { "aria-label": "Events", tabindex: "0" });
+  const events = h("ol.timeline", { "aria-label": "Events", tabindex: "0", id: "events" });
+  const restarts = h("dl.stats", { id: "restarts" });
+  const evFilter = h("select", { id: "event-filter" }, h("option", { value: "" }, "all events"), h("option", { value: "trouble" }, "failures and restarts"));
+  let lastEvents = [];
   const actions = h("div.row.actions", { role: "group", "aria-label": "Job actions" });
   main.append(
     h("p", {}, h("a", { href: "#/jobs" }, "← Jobs")),
@@ -64,7 +70,9 @@ export function render(main, name) {
     h("div.cols", {},
       h("section", { "aria-labelledby": "h-ckpt" }, h("h2", { id: "h-ckpt" }, "Checkpoints"),
         h("table", { "aria-labelledby": "h-ckpt" }, h("thead", {}, h("tr", {}, ["Epoch", "Completed", "Duration", "State", "Written", "Objects"].map((c) => h("th", { scope: "col" }, c)))), commits)),
-      h("section", { "aria-labelledby": "h-events" }, h("h2", { id: "h-events" }, "Events"), events)));
+      h("section", { "aria-labelledby": "h-events" }, h("h2", { id: "h-events" }, "Events"), restarts,
+        h("div.row", {}, h("label", { for: "event-filter" }, "Show"), evFilter), events)));
+  evFilter.addEventListener("change", () => drawEvents(lastEvents));
 
   async function act(title, text, ok, fn) {
     if (!(await confirmDialog(title, text, ok))) return;
@@ -82,12 +90,32 @@ export function render(main, name) {
     const stopped = job.desired_state === "stopped";
     actions.replaceChildren(
       stopped
-        ? h("button.primary", { type: "button", id: "job-start", onclick: () => act("Start job?", `Start ${name} again (from its latest checkpoint when it has one).`, "Start", () => api("PATCH", `/api/v1/jobs/${enc(name)}`, { desired_state: "running" })) }, "Start")
-        : h("button", { type: "button", id: "job-stop", onclick: () => act("Stop job?", `Stop ${name}: its instance is stopped; the job and its checkpoints are kept.`, "Stop", () => api("PATCH", `/api/v1/jobs/${enc(name)}`, { desired_state: "stopped" })) }, "Stop"),
-      h("button.danger", { type: "button", id: "job-delete", onclick: () => act("Delete job?", `Delete ${name}: it stops and is gone from the list. This cannot be undone.`, "Delete", async () => {
+        ? h("button.primary", { type: "button", id: "job-start", "data-key": "start", onclick: () => act("Start job?", `Start ${name} again (from its latest checkpoint when it has one).`, "Start", () => api("PATCH", `/api/v1/jobs/${enc(name)}`, { desired_state: "running" })) }, "Start")
+        : h("button", { type: "button", id: "job-stop", "data-key": "stop", onclick: () => act("Stop job?", `Stop ${name}: its instance is stopped; the job and its checkpoints are kept.`, "Stop", () => api("PATCH", `/api/v1/jobs/${enc(name)}`, { desired_state: "stopped" })) }, "Stop"),
+      h("button.danger", { type: "button", id: "job-delete", "data-key": "delete", onclick: () => act("Delete job?", `Delete ${name}: it stops and is gone from the list. This cannot be undone.`, "Delete", async () => {
         await api("DELETE", `/api/v1/jobs/${enc(name)}`);
         location.hash = "#/jobs";
       }) }, "Delete"));
+  }
+
+  function drawRestarts(job, ev) {
+    // A crash is recorded as `restart_scheduled` (with a restart to come) or as
+    // `instance_failed` (no restart left): both are failures of an instance.
+    const failures = ev.filter((e) => TROUBLE.has(e.kind));
+    const last = failures[failures.length - 1];
+    restarts.replaceChildren(
+      h("div", {}, h("dt", {}, "Restarts"), h("dd", { class: job.restarts ? "warn" : "" }, String(job.restarts))),
+      h("div", {}, h("dt", {}, "Instance failures"), h("dd", { class: failures.length ? "bad" : "" }, String(failures.length))),
+      h("div", {}, h("dt", {}, "Last failure"), h("dd", {}, last ? [fmtTime(last.at), ": ", last.message] : "never")));
+  }
+
+  function drawEvents(ev) {
+    const trouble = evFilter.value === "trouble";
+    const shown = ev.slice().reverse().filter((e) => !trouble || TROUBLE.has(e.kind)).slice(0, 100);
+    events.replaceChildren(...shown.map((e) => h("li", { "data-kind": e.kind, class: TROUBLE.has(e.kind) ? `ev-trouble ev-${e.kind}` : "" },
+      h("time", { datetime: e.at }, fmtTime(e.at)), " ", h("strong", {}, e.kind.replaceAll("_", " ")), e.state ? [" → ", stateBadge(e.state)] : null,
+      " ", h("span", {}, e.message), e.by ? h("span.muted", {}, ` (by ${e.by})`) : null)));
+    if (!shown.length) events.append(h("li.muted", {}, trouble ? "No failure or restart." : "No event yet."));
   }
 
   async function load() {
@@ -103,7 +131,7 @@ export function render(main, name) {
       if (gone) return;
       head.replaceChildren(h("h1", {}, name), stateBadge(job.state));
       stateLine.textContent = `version ${job.version} · parallelism ${job.resources.parallelism} · ${job.resources.memory_mb} MiB · cluster ${job.cluster} · restarts ${job.restarts} · ${job.state_reason || ""}`;
-      drawActions(job);
+      keepFocus(actions, () => drawActions(job));
       if (sql.dataset.sql !== job.sql) {
         sql.dataset.sql = job.sql;
         sql.replaceChildren(highlight(job.sql));
@@ -119,11 +147,11 @@ export function render(main, name) {
       charts.replaceChildren(
         chart("Rows per second", [{ name: "in", points: rin, cls: "c-in" }, { name: "out", points: rout, cls: "c-out" }], "rows/s"),
         chart("Memory (RSS)", [{ name: "rss", points: series(met, "rss_bytes").map(([t, v]) => [t, v / 1048576]), cls: "c-mem" }], "MiB"));
-      instances.replaceChildren(...inst.map((i) => h("tr", {},
+      keepFocus(instances, () => instances.replaceChildren(...inst.map((i) => h("tr", {},
         h("td", {}, h("code", {}, i.id)), h("td", {}, stateBadge(i.state)), h("td.num", {}, String(i.job_version)),
         h("td.num", {}, String(i.parallelism)), h("td", {}, (i.pids || []).join(", ")), h("td", {}, fmtTime(i.started_at)),
         h("td.num", {}, fmtRate(i.rows_in)), h("td.num", {}, fmtRate(i.rows_out)),
-        h("td", {}, i.ended_at ? "" : h("button.danger.small", { type: "button", "aria-label": `Kill instance ${i.id}`, onclick: () => act("Kill instance?", `Kill ${i.id} (SIGKILL). The watchdog restarts the job from its latest checkpoint.`, "Kill", () => api("POST", `/api/v1/instances/${enc(i.id)}/kill`)) }, "Kill")))));
+        h("td", {}, i.ended_at ? "" : h("button.danger.small", { type: "button", "data-key": `kill:${i.id}`, "aria-label": `Kill instance ${i.id}`, onclick: () => act("Kill instance?", `Kill ${i.id} (SIGKILL). The watchdog restarts the job from its latest checkpoint.`, "Kill", () => api("POST", `/api/v1/instances/${enc(i.id)}/kill`)) }, "Kill"))))));
       if (!inst.length) instances.append(h("tr", {}, h("td.muted", { colspan: 9 }, "No instance.")));
       const cs = (cm.commits || []).slice().reverse().slice(0, 20);
       commits.replaceChildren(...cs.map((c) => h("tr", {},
@@ -131,8 +159,9 @@ export function render(main, name) {
         h("td.num", {}, fmtBytes(c.size_bytes)), h("td.num", {}, fmtBytes(c.written_bytes)),
         h("td", {}, Object.values(c.objects || {}).reduce((n, o) => n + o.length, 0) + " objects"))));
       if (!cs.length) commits.append(h("tr", {}, h("td.muted", { colspan: 6 }, cm.checkpoint_dir ? "No checkpoint yet." : "This job does not checkpoint.")));
-      events.replaceChildren(...ev.slice().reverse().slice(0, 50).map((e) => h("li", { "data-kind": e.kind },
-        h("time", { datetime: e.at }, fmtTime(e.at)), " ", h("strong", {}, e.kind), e.state ? [" → ", stateBadge(e.state)] : null, " ", h("span", {}, e.message))));
+      lastEvents = ev;
+      drawRestarts(job, ev);
+      drawEvents(ev);
     } catch (e) {
       if (!gone) {
         head.replaceChildren(h("h1", {}, name));

@@ -3,7 +3,7 @@
 // refreshed every few seconds.
 
 import { api, enc } from "./api.js";
-import { h, fmtRate, stateBadge, series, last, sparkline, toast } from "./ui.js";
+import { h, fmtRate, stateBadge, series, last, sparkline, toast, keepFocus } from "./ui.js";
 
 const REFRESH_MS = 3000;
 
@@ -26,11 +26,11 @@ export function render(main) {
   function draw() {
     const q = filter.value.trim().toLowerCase();
     const shown = jobs.filter((j) => !q || j.name.toLowerCase().includes(q) || j.state.includes(q) || j.sql.toLowerCase().includes(q));
-    body.replaceChildren(...shown.map((j) => {
+    keepFocus(body, () => body.replaceChildren(...shown.map((j) => {
       const m = metrics.get(j.name);
       const inn = series(m, "rows_in"), out = series(m, "rows_out");
       return h("tr", { "data-job": j.name },
-        h("th", { scope: "row" }, h("a", { href: `#/jobs/${enc(j.name)}` }, j.name)),
+        h("th", { scope: "row" }, h("a", { href: `#/jobs/${enc(j.name)}`, "data-key": `job:${j.name}` }, j.name)),
         h("td", {}, stateBadge(j.state), j.desired_state === "stopped" && j.state !== "stopped" ? h("span.muted", {}, " → stopped") : null),
         h("td.num", {}, String(j.version)),
         h("td.num", {}, String(j.resources.parallelism)),
@@ -38,7 +38,7 @@ export function render(main) {
         h("td.num.rate-out", {}, fmtRate(last(out))),
         h("td.num", {}, String(j.restarts)),
         h("td", {}, sparkline(out.length ? out : inn, `${j.name} rows per second, last 15 minutes`)));
-    }));
+    })));
     if (!shown.length) body.append(h("tr", {}, h("td.muted", { colspan: 8 }, jobs.length ? "No job matches the filter." : "No jobs yet: write one in the SQL workbench.")));
     status.textContent = `${shown.length} of ${jobs.length} jobs · refreshed ${new Date().toLocaleTimeString()}`;
   }

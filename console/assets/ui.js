@@ -57,7 +57,7 @@ export function fmtTime(rfc) {
 }
 
 export function stateBadge(state) {
-  return h(`span.badge.st-${state}`, {}, state);
+  return h(`span.badge.st-${state}`, {}, String(state).replaceAll("_", " "));
 }
 
 /** The series `name` of a metrics answer, as [[t, v], …] (empty when absent). */
@@ -138,6 +138,30 @@ export function highlight(sql) {
     else frag.append(document.createTextNode(m[6]));
   }
   return frag;
+}
+
+/**
+ * A redraw that runs only when its key changed: a page refreshed every few seconds keeps
+ * its elements (and the keyboard focus in them) while nothing changed.
+ */
+export function keyed() {
+  let last;
+  return (key, draw) => {
+    if (key === last) return;
+    last = key;
+    draw();
+  };
+}
+
+/**
+ * Redraws `container` with `draw()`, and gives the keyboard focus back to the new element
+ * with the same `data-key` when the old one had it.
+ */
+export function keepFocus(container, draw) {
+  const a = document.activeElement;
+  const key = a && container.contains(a) ? a.dataset.key : undefined;
+  draw();
+  if (key) container.querySelector(`[data-key="${CSS.escape(key)}"]`)?.focus();
 }
 
 export function toast(msg, kind = "info") {

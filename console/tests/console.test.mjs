@@ -9,64 +9,11 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
-import axe from "axe-core";
+import { BIN, SHOTS, startMaster, rest, checkA11y, shot, openBrowser, stopMaster } from "./harness.mjs";
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const target = process.env.CARGO_TARGET_DIR ? path.resolve(repo, process.env.CARGO_TARGET_DIR) : path.join(repo, "target");
-const BIN = process.env.SLUICE_BIN || path.join(target, "debug", "sluice");
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-const SHOTS = process.env.SLUICE_CONSOLE_SCREENSHOTS || path.join(target, "console-screenshots");
 const JOB = "console-e2e";
-
-async function startMaster() {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-console-"));
-  const data = path.join(root, "data");
-  const logPath = path.join(root, "master.log");
-  const log = fs.openSync(logPath, "a");
-  const child = spawn(BIN, ["serve", "--data-dir", data, "--listen", "127.0.0.1:0", "--allow-path", root, "--metrics-interval", "1s"], {
-    cwd: root, stdio: ["ignore", log, log],
-  });
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const text = fs.readFileSync(logPath, "utf8").replace(/\x1b\[[0-9;]*m/g, "");
-    const at = text.indexOf("listening on http");
-    if (at >= 0 && text.indexOf("\n", at) > 0) {
-      const base = text.slice(at + "listening on ".length).split(/\s/)[0];
-      const token = fs.readFileSync(path.join(data, "admin.token"), "utf8").trim();
-      return { child, base, token, root, logPath };
-    }
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`sluice serve did not start:\n${text}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function rest(m, method, p, body) {
-  const res = await fetch(m.base + p, {
-    method, headers: { Authorization: `Bearer ${m.token}`, "Content-Type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : null };
-}
-
-/** axe-core on the page as it is: no serious or critical violation. */
-async function checkA11y(page, name) {
-  await page.evaluate(axe.source);
-  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }));
-  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  assert.deepEqual(bad.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`), [], `${name}: accessibility violations`);
-}
-
-async function shot(page, name) {
-  fs.mkdirSync(SHOTS, { recursive: true });
-  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: false });
-}
 
 const BROKEN = `CREATE TABLE bids (auction BIGINT, price BIGINT)
   WITH ('connector' = 'datagen', 'rows-per-second' = '200');
@@ -80,21 +27,10 @@ test("console: sign in, workbench, jobs, job page, kill, stop, sign out", { time
   assert.ok(fs.existsSync(BIN), `${BIN} is missing: cargo build --bin sluice --bin sluice-worker`);
   fs.rmSync(path.join(SHOTS, "failure.png"), { force: true });
   const m = await startMaster();
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
-  const pageErrors = [];
-  let page;
+  let browser, page, pageErrors;
   try {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    page = await context.newPage();
-    page.setDefaultTimeout(20_000);
-    page.on("pageerror", (e) => pageErrors.push(String(e)));
-    page.on("console", (msg) => {
-      if (msg.type() === "error" && !msg.text().startsWith("Failed to load resource")) pageErrors.push(msg.text());
-    });
+    // Inside the try: a browser that does not start still stops the master.
+    ({ browser, page, errors: pageErrors } = await openBrowser());
 
     // Sign-in: the console is served by the master, with no token of its own.
     await page.goto(m.base + "/");
@@ -166,8 +102,13 @@ test("console: sign in, workbench, jobs, job page, kill, stop, sign out", { time
     await shot(page, "job");
 
     // Kill its instance: the watchdog restarts it, and the events say so.
+    // By keyboard: the focus stays on Kill while the page refreshes (its rows change).
     const before = await rest(m, "GET", `/api/v1/jobs/${JOB}`);
-    await page.getByRole("button", { name: /^Kill instance / }).click();
+    await page.getByRole("button", { name: /^Kill instance / }).focus();
+    const instRow = await page.locator("#h-inst + table tbody tr").first().elementHandle();
+    await page.waitForFunction((tr) => !tr.isConnected, instRow, { timeout: 10_000 });
+    assert.match(await page.evaluate(() => document.activeElement?.dataset.key || ""), /^kill:/);
+    await page.keyboard.press("Enter");
     await page.getByRole("dialog").getByRole("button", { name: "Kill" }).click();
     await page.locator('.timeline li[data-kind="instance_failed"], .timeline li[data-kind="restart_scheduled"]').first().waitFor({ timeout: 30_000 });
     await page.waitForFunction(async ([base, token, job, old]) => {
@@ -176,6 +117,16 @@ test("console: sign in, workbench, jobs, job page, kill, stop, sign out", { time
       return j.state === "running" && j.instances.length === 1 && !old.includes(j.instances[0]);
     }, [m.base, m.token, JOB, before.json.instances], { timeout: 45_000, polling: 500 });
     await page.locator(".page-head .badge", { hasText: "running" }).waitFor();
+    // The restart is counted and the failure and restart events are marked; the filter
+    // shows only those.
+    await page.waitForFunction(() => document.querySelector("#restarts dd")?.textContent === "1");
+    await page.waitForFunction(() => document.querySelectorAll("#restarts dd")[1]?.textContent === "1");
+    await page.getByLabel("Show").selectOption("trouble");
+    await page.locator("#events li.ev-trouble").first().waitFor();
+    const kinds = await page.locator("#events li").evaluateAll((ls) => ls.map((l) => l.dataset.kind));
+    assert.ok(kinds.length > 0 && kinds.every((k) => k === "instance_failed" || k === "restart_scheduled"), `filtered events: ${kinds}`);
+    await page.getByLabel("Show").selectOption("");
+    await page.waitForFunction((n) => document.querySelectorAll("#events li").length > n, kinds.length);
     await shot(page, "job-restarted");
     await page.getByRole("button", { name: "Stop" }).click();
     const dialog = page.getByRole("dialog");
@@ -196,10 +147,10 @@ test("console: sign in, workbench, jobs, job page, kill, stop, sign out", { time
     await page.getByText("Your session ended").waitFor();
     assert.deepEqual(pageErrors, [], "errors in the page");
   } catch (e) {
-    if (page) await shot(page, "failure").catch(() => {});
+    await shot(page, "failure").catch(() => {});
     throw e;
   } finally {
-    await browser.close().catch(() => {});
+    await browser?.close().catch(() => {});
     await rest(m, "DELETE", `/api/v1/jobs/${JOB}`).catch(() => {});
     const deadline = Date.now() + 15_000;
     while (Date.now() < deadline) {
@@ -207,8 +158,6 @@ test("console: sign in, workbench, jobs, job page, kill, stop, sign out", { time
       if (!r || !Array.isArray(r.json) || r.json.every((i) => i.ended_at)) break;
       await new Promise((res) => setTimeout(res, 200));
     }
-    m.child.kill("SIGTERM");
-    await new Promise((res) => (m.child.exitCode !== null ? res() : m.child.once("exit", res)));
-    if (!process.env.SLUICE_KEEP_DATA) fs.rmSync(m.root, { recursive: true, force: true });
+    await stopMaster(m);
   }
 });

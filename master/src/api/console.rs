@@ -45,6 +45,12 @@ const ASSETS: &[Asset] = &[
     asset!("jobs.js", "text/javascript; charset=utf-8"),
     asset!("job.js", "text/javascript; charset=utf-8"),
     asset!("workbench.js", "text/javascript; charset=utf-8"),
+    asset!("dag.js", "text/javascript; charset=utf-8"),
+    asset!("workflows.js", "text/javascript; charset=utf-8"),
+    asset!("workflow.js", "text/javascript; charset=utf-8"),
+    asset!("tables.js", "text/javascript; charset=utf-8"),
+    asset!("clusters.js", "text/javascript; charset=utf-8"),
+    asset!("audit.js", "text/javascript; charset=utf-8"),
     asset!("favicon.svg", "image/svg+xml"),
 ];
 
