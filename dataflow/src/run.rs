@@ -86,7 +86,7 @@ pub(crate) fn execute(
         }
     }
 
-    let rebuilt = Arc::new(sluice_compiler::state::rebuilt_operators(&plan));
+    let rebuilt = Arc::new(sluice_compiler::state::rebuilt_operators(plan));
     let guards = timely::execute(timely::Config::process(workers), move |worker| {
         let plan = shared_plan.clone();
         let errors = worker_errors.clone();

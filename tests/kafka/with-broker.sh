@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # Runs a command beside a real Kafka-protocol broker, for the tests that librdkafka's
-# mock cluster cannot serve (it neither isolates transactions nor stores transactional
-# offsets: the exactly-once Kafka sink's tests). The broker is nisshi (a Kafka-compatible
-# broker from crates.io; memory storage), on a free loopback port; the command sees its
-# address in SLUICE_KAFKA_BOOTSTRAP. The first use installs it into .tools/ (a few
-# minutes of compiling).
-#   bash tests/kafka/with-broker.sh cargo test -p sluice-tests --test kafka_exactly_once -- --ignored
+# mock cluster cannot serve (it stores no transactional offsets: the exactly-once Kafka
+# sink's restore test). The broker is nisshi 0.7.0-pre.2 (a Kafka-compatible broker from
+# crates.io, the newest that builds with this toolchain; memory storage), on a free
+# loopback port; the command sees its address in SLUICE_KAFKA_BOOTSTRAP. The first use
+# installs it into .tools/ (about 10 minutes of compiling on 2 cores).
+#   bash tests/kafka/with-broker.sh cargo test -p sluice-connectors kafka_exactly_once_restore -- --ignored
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 bin="$root/.tools/bin/nisshi"
 if [[ ! -x "$bin" ]]; then
-  echo "installing nisshi 0.8.1 (a Kafka-protocol broker) into .tools/"
-  cargo install nisshi --version 0.8.1 --locked --features dynostore --quiet \
+  echo "installing nisshi 0.7.0-pre.2 (a Kafka-protocol broker) into .tools/"
+  cargo install nisshi --version 0.7.0-pre.2 --locked --features dynostore --quiet \
     --root "$root/.tools" --target-dir "$root/.tools/target"
   rm -rf "$root/.tools/target"
 fi

@@ -7,16 +7,18 @@
 //! `transactional.id` aborts it, and the restored run starts reading after the epoch —
 //! its messages would be lost. So each epoch's messages are also written ahead, beside
 //! the record (`Sink::write_ahead`), and every transaction commits, atomically with its
-//! messages, an **epoch marker**: the offset `epoch` (with the sink's run token as
-//! metadata) of partition 0 of the sink's topic, for the consumer group
-//! `<transactional.id>.sluice-epochs` (`send_offsets_to_transaction`, as Kafka Streams
-//! commits its input offsets). A restore then, per transactional id of the record:
+//! messages, an **epoch marker**: the offset `epoch` of partition 0 of the sink's topic,
+//! for the consumer group `<transactional.id>.sluice-epochs.<run token>`
+//! (`send_offsets_to_transaction`, as Kafka Streams commits its input offsets; the token
+//! is the sink's, new at each start, so a marker speaks only of its own run's epochs —
+//! in the group id rather than in the offset's metadata, which some Kafka-protocol
+//! brokers do not keep). A restore then, per transactional id of the record:
 //! 1. `init_transactions` — the broker finishes (commits or aborts) whatever the dead
 //!    producer left, and fences it;
 //! 2. reads the marker with `read_committed` (stable offsets only);
-//! 3. for each pending epoch, oldest first: the marker holds this run's token and an
-//!    epoch at or above it → committed, nothing to do; else → the write-ahead copy is
-//!    sent again in a new transaction with that epoch's marker ([`decide`]).
+//! 3. for each pending epoch, oldest first: the marker of the epoch's run is at or
+//!    above it → committed, nothing to do; else → the write-ahead copy is sent again in
+//!    a new transaction with that epoch's marker ([`decide`]).
 //!
 //! Each step is idempotent, so a crash during a restore is followed by the same
 //! restore. librdkafka's mock cluster accepts `TxnOffsetCommit` but stores nothing and
@@ -99,31 +101,21 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<Rec>> {
     Ok(out)
 }
 
-/// The consumer group whose committed offset is a transactional id's epoch marker.
-pub(crate) fn marker_group(transactional_id: &str) -> String {
-    format!("{transactional_id}.sluice-epochs")
+/// The consumer group whose committed offset is the epoch marker of a transactional id
+/// in the run of `token`.
+pub(crate) fn marker_group(transactional_id: &str, token: &str) -> String {
+    format!("{transactional_id}.sluice-epochs.{token}")
 }
 
 /// The marker committed with the transaction of `epoch`: offset `epoch` of partition 0
-/// of `topic`, the run's `token` as metadata.
-pub(crate) fn marker_offsets(topic: &str, epoch: u64, token: &str) -> Result<TopicPartitionList> {
+/// of `topic`.
+pub(crate) fn marker_offsets(topic: &str, epoch: u64) -> Result<TopicPartitionList> {
     let mut tpl = TopicPartitionList::new();
     let offset = i64::try_from(epoch)
         .map_err(|_| ConnectorError::Internal(format!("epoch {epoch} is out of range")))?;
     tpl.add_partition_offset(topic, 0, Offset::Offset(offset))
         .map_err(|e| ConnectorError::Internal(format!("epoch marker: {e}")))?;
-    if let Some(mut elem) = tpl.find_partition(topic, 0) {
-        elem.set_metadata(token);
-    }
     Ok(tpl)
-}
-
-/// A transactional id's marker as read back: the newest committed epoch and the token
-/// of the run that committed it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Marker {
-    pub(crate) epoch: u64,
-    pub(crate) token: String,
 }
 
 /// What a restore does with one pending epoch of a transactional id.
@@ -136,13 +128,12 @@ pub(crate) enum Action {
     Resend,
 }
 
-/// The pending epoch `epoch` of the run `token`, given the marker now: committed only
-/// if the marker was committed by the same run (a marker of another run says nothing
-/// about this one's epochs: a fresh checkpoint directory starts its epochs at 1 again)
-/// at this epoch or a later one (transactions commit in epoch order).
-pub(crate) fn decide(marker: Option<&Marker>, epoch: u64, token: &str) -> Action {
+/// A pending epoch, given the marker of its run (the newest epoch committed, if any):
+/// committed if the marker is at this epoch or a later one (a run commits its
+/// transactions in epoch order).
+pub(crate) fn decide(marker: Option<u64>, epoch: u64) -> Action {
     match marker {
-        Some(m) if m.token == token && m.epoch >= epoch => Action::Committed,
+        Some(m) if m >= epoch => Action::Committed,
         _ => Action::Resend,
     }
 }
@@ -160,10 +151,11 @@ pub(crate) fn marker_consumer(
     opts: &KafkaOptions,
     table: &str,
     transactional_id: &str,
+    token: &str,
 ) -> Result<BaseConsumer<KafkaContext>> {
     let mut config = opts.client_config();
     config
-        .set("group.id", marker_group(transactional_id))
+        .set("group.id", marker_group(transactional_id, token))
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed");
     config
@@ -186,7 +178,7 @@ pub(crate) fn read_marker(
     consumer: &BaseConsumer<KafkaContext>,
     topic: &str,
     secrets: &[String],
-) -> Result<Option<Marker>> {
+) -> Result<Option<u64>> {
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition(topic, 0);
     let deadline = std::time::Instant::now() + REQUEST_TIMEOUT;
@@ -202,10 +194,7 @@ pub(crate) fn read_marker(
         }
     };
     Ok(got.find_partition(topic, 0).and_then(|e| match e.offset() {
-        Offset::Offset(n) if n >= 0 => Some(Marker {
-            epoch: n as u64,
-            token: e.metadata().to_string(),
-        }),
+        Offset::Offset(n) if n >= 0 => Some(n as u64),
         _ => None,
     }))
 }
@@ -223,16 +212,18 @@ pub(crate) fn recover(
             "table '{table}': bad pending kafka commit in checkpoint: {v}"
         ))
     };
-    let mut by_id: BTreeMap<String, Vec<(Pending, Option<&[u8]>)>> = BTreeMap::new();
+    // By transactional id, then run token (a record's pending epochs are of one run).
+    type Epochs<'a> = Vec<(Pending, Option<&'a [u8]>)>;
+    let mut by_id: BTreeMap<(String, String), Epochs<'_>> = BTreeMap::new();
     for p in pending {
         let parsed: Pending =
             serde_json::from_value(p.commit.clone()).map_err(|_| bad(&p.commit))?;
         by_id
-            .entry(parsed.transactional_id.clone())
+            .entry((parsed.transactional_id.clone(), parsed.token.clone()))
             .or_default()
             .push((parsed, p.write_ahead.as_deref()));
     }
-    for (id, mut epochs) in by_id {
+    for ((id, token), mut epochs) in by_id {
         epochs.sort_by_key(|(p, _)| p.epoch);
         let mut config = opts.client_config();
         config.set("transactional.id", &id);
@@ -243,16 +234,14 @@ pub(crate) fn recover(
         producer
             .init_transactions(REQUEST_TIMEOUT)
             .map_err(|e| kafka_error("cannot initialize Kafka transactions", &e, &opts.secrets))?;
-        let consumer = marker_consumer(opts, table, &id)?;
+        let consumer = marker_consumer(opts, table, &id, &token)?;
         let mut marker = read_marker(&consumer, topic, &opts.secrets)?;
         for (p, wal) in epochs {
             let messages = match wal {
                 Some(bytes) => decode(bytes)?,
                 None => Vec::new(),
             };
-            if messages.is_empty()
-                || decide(marker.as_ref(), p.epoch, &p.token) == Action::Committed
-            {
+            if messages.is_empty() || decide(marker, p.epoch) == Action::Committed {
                 continue;
             }
             tracing::warn!(
@@ -273,16 +262,13 @@ pub(crate) fn recover(
             }
             producer
                 .send_offsets_to_transaction(
-                    &marker_offsets(topic, p.epoch, &p.token)?,
+                    &marker_offsets(topic, p.epoch)?,
                     &group_metadata(&consumer)?,
                     REQUEST_TIMEOUT,
                 )
                 .map_err(txn)?;
             producer.commit_transaction(REQUEST_TIMEOUT).map_err(txn)?;
-            marker = Some(Marker {
-                epoch: p.epoch,
-                token: p.token.clone(),
-            });
+            marker = Some(p.epoch);
         }
     }
     Ok(())
@@ -360,16 +346,12 @@ mod tests {
     }
 
     #[test]
-    fn a_pending_epoch_is_committed_only_by_its_own_runs_marker_at_or_after_it() {
-        let m = |epoch, token: &str| Marker {
-            epoch,
-            token: token.into(),
-        };
-        assert_eq!(decide(None, 1, "a"), Action::Resend);
-        assert_eq!(decide(Some(&m(4, "a")), 4, "a"), Action::Committed);
-        assert_eq!(decide(Some(&m(5, "a")), 4, "a"), Action::Committed);
-        assert_eq!(decide(Some(&m(3, "a")), 4, "a"), Action::Resend);
-        // A marker from another run (e.g. before the checkpoints were deleted).
-        assert_eq!(decide(Some(&m(90, "b")), 4, "a"), Action::Resend);
+    fn a_pending_epoch_is_committed_when_its_runs_marker_is_at_or_after_it() {
+        assert_eq!(decide(None, 1), Action::Resend);
+        assert_eq!(decide(Some(4), 4), Action::Committed);
+        assert_eq!(decide(Some(5), 4), Action::Committed);
+        assert_eq!(decide(Some(3), 4), Action::Resend);
+        // Another run's marker is another group's: never read for this run's epochs.
+        assert_ne!(marker_group("p-0", "run-a"), marker_group("p-0", "run-b"));
     }
 }

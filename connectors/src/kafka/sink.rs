@@ -96,7 +96,7 @@ pub(crate) struct KafkaSink {
 /// An exactly-once sink's transaction bookkeeping.
 struct Eos {
     transactional_id: String,
-    /// This sink's run token: the metadata of its epoch markers.
+    /// This sink's run token: names its epoch markers' group.
     token: String,
     /// Names the marker group (`eos::marker_group`).
     marker: BaseConsumer<KafkaContext>,
@@ -147,10 +147,11 @@ impl KafkaSink {
                 producer.init_transactions(REQUEST_TIMEOUT).map_err(|e| {
                     kafka_error("cannot initialize Kafka transactions", &e, &opts.secrets)
                 })?;
+                let token = crate::unique_id();
                 Some(Eos {
-                    marker: eos::marker_consumer(&opts, &table.name, &transactional_id)?,
+                    marker: eos::marker_consumer(&opts, &table.name, &transactional_id, &token)?,
                     transactional_id,
-                    token: crate::unique_id(),
+                    token,
                     open: Vec::new(),
                     prepared: Vec::new(),
                     held: Vec::new(),
@@ -303,7 +304,7 @@ impl KafkaSink {
     fn commit_open(&mut self, epoch: u64) -> Result<()> {
         let result = match &self.eos {
             Some(eos) => {
-                let offsets = eos::marker_offsets(&self.topic, epoch, &eos.token)?;
+                let offsets = eos::marker_offsets(&self.topic, epoch)?;
                 let group = eos::group_metadata(&eos.marker)?;
                 self.producer
                     .send_offsets_to_transaction(&offsets, &group, REQUEST_TIMEOUT)
