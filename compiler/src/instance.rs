@@ -78,7 +78,7 @@ pub struct RestoreFrom {
 }
 
 /// Counters of a run (live while it runs, final at the end).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProgressSnapshot {
     /// Rows read by sources, before pushed-down filters (`rows_in` plus the rows those
     /// filters dropped inside the source).
@@ -105,6 +105,17 @@ pub struct ProgressSnapshot {
     /// logged by the worker.
     #[serde(default)]
     pub gpu_fallbacks: u64,
+    /// Rows (updates) each operator of the plan emitted so far, all workers together,
+    /// by [`operator_key`]: what the console turns into per-operator rates.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub operators: std::collections::BTreeMap<String, u64>,
+}
+
+/// The key of a plan operator's counters: `<output>.<node>`, the output's index in the
+/// plan and the node's position in that output's EXPLAIN PHYSICAL tree (one line per
+/// node, in pre-order, from 0; a shared sub-plan counts where it is first printed).
+pub fn operator_key(output: usize, node: usize) -> String {
+    format!("{output}.{node}")
 }
 
 /// The rows of one `SinkTarget::Collect` output.

@@ -21,8 +21,10 @@ export function parsePlan(text) {
   });
 }
 
-/** The plan as an SVG tree: one box per operator, edges to its inputs. */
-export function planGraph(text, label) {
+/** The plan as an SVG tree: one box per operator, edges to its inputs. Each node
+ * carries `data-key` = `<query>.<line>`, the key of its row counter in the instances'
+ * `operators` (see `showRates`). */
+export function planGraph(text, label, query = 0) {
   const nodes = parsePlan(text);
   const rowH = 46, boxH = 36, indent = 28, w = 600;
   const svg = s("svg", { width: w, height: nodes.length * rowH + 4, viewBox: `0 0 ${w} ${nodes.length * rowH + 4}`, role: "img", "aria-label": label, class: "plan" });
@@ -32,20 +34,55 @@ export function planGraph(text, label) {
     parents[n.depth] = { x, y };
     const p = n.depth > 0 ? parents[n.depth - 1] : null;
     if (p) svg.append(s("path", { d: `M${p.x + 12},${p.y + boxH} V${y + boxH / 2} H${x}`, class: "plan-edge" }));
-    const g = s("g", { class: "plan-node", "data-op": n.op });
+    const g = s("g", { class: "plan-node", "data-op": n.op, "data-key": `${query}.${i}` });
     g.append(s("title", {}, `${n.op} ${n.detail}`));
     g.append(s("rect", { x, y, width: w - x - 4, height: boxH, rx: 6 }));
     g.append(s("text", { x: x + 10, y: y + 15, class: "plan-op" }, n.op));
     const detail = n.detail.length > 90 ? n.detail.slice(0, 87) + "…" : n.detail;
     g.append(s("text", { x: x + 10, y: y + 29, class: "plan-detail" }, detail));
+    g.append(s("text", { x: w - 14, y: y + 15, class: "plan-rate", "text-anchor": "end" }, ""));
     svg.append(g);
   });
   return svg;
 }
 
+/** Sums the per-operator row counters of the live instances: { key: rows }. */
+export function operatorRows(instances) {
+  const total = {};
+  for (const i of instances) {
+    if (i.ended_at) continue;
+    for (const [k, v] of Object.entries(i.operators || {})) total[k] = (total[k] || 0) + v;
+  }
+  return total;
+}
+
+/** Per-operator rates between two readings ({t: ms, rows}), in rows per second. */
+export function operatorRates(prev, cur) {
+  const rates = {};
+  const dt = prev ? (cur.t - prev.t) / 1000 : 0;
+  for (const [k, v] of Object.entries(cur.rows)) {
+    const before = prev ? prev.rows[k] : undefined;
+    rates[k] = dt > 0 && before !== undefined && v >= before ? (v - before) / dt : null;
+  }
+  return rates;
+}
+
+/** Writes each operator's rate and row count on its plan node. */
+function showRates(plan, cur, rates) {
+  for (const g of plan.querySelectorAll("g.plan-node")) {
+    const key = g.getAttribute("data-key");
+    const rows = cur.rows[key];
+    const label = g.querySelector(".plan-rate");
+    if (!label) continue;
+    if (rows === undefined) { label.textContent = ""; continue; }
+    const rate = rates[key];
+    label.textContent = rate === null || rate === undefined ? `${fmtRate(rows)} rows` : `${fmtRate(rate)} rows/s · ${fmtRate(rows)} rows`;
+  }
+}
+
 export function render(main, name) {
   document.title = `${name} · Sluice`;
-  let gone = false, timer = 0, planDrawn = "";
+  let gone = false, timer = 0, planDrawn = "", lastOps = null;
   const head = h("div.page-head");
   const stateLine = h("p.state-line", { "aria-live": "polite" });
   const sql = h("pre.sql", { tabindex: "0", "aria-label": "The job's SQL" });
@@ -140,9 +177,12 @@ export function render(main, name) {
         planDrawn = job.sql;
         const v = await api("POST", "/api/v1/jobs/validate", { sql: job.sql }).catch((e) => ({ valid: false, errors: [{ message: e.message }] }));
         plan.replaceChildren(...(v.valid
-          ? v.queries.map((q, i) => h("div", {}, h("h3", {}, `Query ${i + 1}: ${q.target}`), planGraph(q.physical, `Physical plan of query ${i + 1}`)))
+          ? v.queries.map((q, i) => h("div", {}, h("h3", {}, `Query ${i + 1}: ${q.target}`), planGraph(q.physical, `Physical plan of query ${i + 1}`, i)))
           : [h("p.error", {}, v.errors.map((e) => e.message).join("; "))]));
       }
+      const ops = { t: Date.now(), rows: operatorRows(inst) };
+      showRates(plan, ops, operatorRates(lastOps, ops));
+      lastOps = ops;
       const rin = series(met, "rows_in"), rout = series(met, "rows_out");
       charts.replaceChildren(
         chart("Rows per second", [{ name: "in", points: rin, cls: "c-in" }, { name: "out", points: rout, cls: "c-out" }], "rows/s"),

@@ -97,6 +97,14 @@ test("console: sign in, workbench, jobs, job page, kill, stop, sign out", { time
     const ops = await page.locator("#plan .plan-node").evaluateAll((ns) => ns.map((n) => n.dataset.op));
     assert.ok(ops.includes("Source"), `plan operators: ${ops}`);
     assert.match(await page.locator("#plan").textContent(), /filters=\[price > 10\]/);
+    // Per-operator rates on the graph: every operator of the running job moves (two
+    // readings of the workers' per-operator counters).
+    await page.waitForFunction(() => {
+      const labels = [...document.querySelectorAll("#plan .plan-node .plan-rate")].map((t) => t.textContent);
+      return labels.length > 0 && labels.every((t) => /rows\/s/.test(t) && Number.parseFloat(t) > 0);
+    }, null, { timeout: 30_000 });
+    const rates = await page.locator("#plan .plan-node").evaluateAll((ns) => ns.map((n) => [n.dataset.key, n.querySelector(".plan-rate").textContent]));
+    assert.equal(rates[0][0], "0.0", `node keys: ${rates}`);
     await page.locator("pre.sql .tok-kw", { hasText: "INSERT" }).waitFor();
     await checkA11y(page, "job");
     await shot(page, "job");

@@ -3,6 +3,7 @@
 
 use sluice_gpu::DeviceMetrics;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// Worker threads whose loop iterations [`Progress`] counts (the job's parallelism is
 /// at most 256; higher indices share the last slot).
@@ -41,6 +42,9 @@ pub struct Progress {
     join_state_peak: AtomicU64,
     /// Rows per device and GPU fallbacks of the batch `Calc` stages.
     device: DeviceMetrics,
+    /// Rows each plan operator emitted (`instance::operator_key` → count), shared by
+    /// the workers.
+    operators: std::sync::Mutex<std::collections::BTreeMap<String, Arc<AtomicU64>>>,
 }
 
 pub use sluice_compiler::instance::ProgressSnapshot;
@@ -63,6 +67,7 @@ impl Default for Progress {
             join_state_rows: AtomicU64::new(0),
             join_state_peak: AtomicU64::new(0),
             device: DeviceMetrics::default(),
+            operators: Default::default(),
         }
     }
 }
@@ -86,6 +91,24 @@ impl Progress {
             rows_cpu: self.device.rows_cpu(),
             rows_gpu: self.device.rows_gpu(),
             gpu_fallbacks: self.device.fallbacks(),
+            operators: self
+                .operators
+                .lock()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, c)| (k.clone(), c.load(Ordering::Relaxed)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The counter of the rows the plan operator `key` emits (one per operator, shared
+    /// by the workers that render it).
+    pub(crate) fn operator_counter(&self, key: String) -> Arc<AtomicU64> {
+        match self.operators.lock() {
+            Ok(mut m) => m.entry(key).or_default().clone(),
+            Err(_) => Arc::new(AtomicU64::new(0)),
         }
     }
 

@@ -114,6 +114,8 @@ pub(crate) fn execute(
                 ckpt: ckpt.clone(),
                 restored: restored.clone(),
                 rebuilt: rebuilt.clone(),
+                output_index: 0,
+                node_seq: 0,
                 source_seq: 0,
                 source_reads: BTreeMap::new(),
                 state_seq: 0,
@@ -125,6 +127,8 @@ pub(crate) fn execute(
             let mut gathered: Vec<Gathered> = Vec::new();
             let mut sinks: Vec<TableSinkHandle> = Vec::new();
             for (i, output) in plan.outputs.iter().enumerate() {
+                ctx.output_index = i;
+                ctx.node_seq = 0;
                 match &output.target {
                     SinkTarget::Table(table) => {
                         let spec = TableSinkSpec {

@@ -352,6 +352,10 @@ pub struct ObservedInstance {
     /// Rows dropped by window aggregates because their window had already closed.
     #[serde(default)]
     pub late_rows: u64,
+    /// Rows each plan operator emitted, all workers (`<output>.<node>`: see
+    /// `sluice_compiler::instance::operator_key`).
+    #[serde(default)]
+    pub operators: std::collections::BTreeMap<String, u64>,
 }
 
 /// What a cluster can hold.

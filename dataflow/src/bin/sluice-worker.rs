@@ -352,7 +352,7 @@ impl StatusWriter {
         let snapshot = progress.snapshot();
         let now = now_ms();
         if snapshot != self.last {
-            self.last = snapshot;
+            self.last = snapshot.clone();
             self.progress_at_ms = now;
         }
         let stepped_at_ms = self.stepped_at(progress, now);

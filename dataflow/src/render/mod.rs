@@ -106,6 +106,11 @@ pub(crate) struct Context<'s> {
     /// The stateful operators rebuilt at a restore from what their inputs re-emit, with
     /// no checkpoint of their own (`sluice_compiler::state::rebuilt_operators`).
     pub(crate) rebuilt: Arc<std::collections::BTreeSet<String>>,
+    /// The output being rendered (its index in the plan) and the EXPLAIN PHYSICAL
+    /// position of the next node rendered in it: the key of each node's row counter
+    /// (`instance::operator_key`).
+    pub(crate) output_index: usize,
+    pub(crate) node_seq: usize,
     /// Source operators rendered so far on this worker (format-2 checkpoint keys).
     pub(crate) source_seq: usize,
     /// Reads of each source id so far on this worker (their checkpoint keys).
@@ -121,6 +126,11 @@ pub(crate) struct Context<'s> {
     pub(crate) last_source: Option<std::rc::Rc<flow::SourceFlow>>,
     /// This worker's event-time sources, aligned (see `flow`).
     pub(crate) alignment: std::rc::Rc<flow::Alignment>,
+}
+
+/// The nodes of `plan` as EXPLAIN PHYSICAL prints them (every occurrence).
+fn plan_nodes(plan: &PhysicalPlan) -> usize {
+    1 + plan.inputs().into_iter().map(plan_nodes).sum::<usize>()
 }
 
 /// A pre-aggregated window aggregate's columns in its partial rows (which hold its
@@ -312,8 +322,30 @@ impl<'s> Context<'s> {
         }
     }
 
-    /// Renders `plan`: sources and the stateless stages after them stay columnar.
+    /// Renders `plan`: sources and the stateless stages after them stay columnar. Every
+    /// node's output is counted (rows, all workers: `Progress::operator_counter`) under
+    /// its EXPLAIN PHYSICAL position, one counter add per batch.
     pub(crate) fn render_any(&mut self, plan: &PhysicalPlan) -> Rendered<'s> {
+        use timely::dataflow::operators::core::Inspect;
+        let key = sluice_compiler::instance::operator_key(self.output_index, self.node_seq);
+        self.node_seq += 1;
+        let rendered = self.render_node(plan);
+        let counter = self.progress.operator_counter(key);
+        match rendered {
+            Rendered::Batches(batches) => Rendered::Batches(batches.inspect_core(move |event| {
+                if let Ok((_, data)) = event {
+                    let n: usize = data.iter().map(|b| b.batch.num_rows()).sum();
+                    counter.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                }
+            })),
+            Rendered::Rows(rows) => Rendered::Rows(rows.inspect_batch(move |_, data| {
+                counter.fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            })),
+        }
+    }
+
+    /// [`Context::render_any`] of one node, uncounted.
+    fn render_node(&mut self, plan: &PhysicalPlan) -> Rendered<'s> {
         match plan {
             PhysicalPlan::Source {
                 table,
@@ -370,6 +402,8 @@ impl<'s> Context<'s> {
     /// Renders a node that runs on rows, once per distinct sub-plan.
     fn render_stateful(&mut self, plan: &PhysicalPlan) -> Rows<'s> {
         if let Some((_, rows)) = self.shared.iter().find(|(p, _)| p == plan) {
+            // Rendered (and counted) where it first occurs; EXPLAIN prints it again.
+            self.node_seq += plan_nodes(plan).saturating_sub(1);
             return rows.clone();
         }
         let rows = self.render_stateful_once(plan);

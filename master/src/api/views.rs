@@ -527,6 +527,11 @@ pub struct InstanceView {
     pub last_step: Option<String>,
     /// True when the master asked it to stop.
     pub stop_requested: bool,
+    /// Rows each operator of its plan has emitted, all workers together, keyed
+    /// `<query>.<node>`: the query's index in the job's SQL (as `POST
+    /// /api/v1/jobs/validate` lists them) and the operator's line in that query's
+    /// physical plan (EXPLAIN PHYSICAL, from 0). Two readings give each operator's rate.
+    pub operators: std::collections::BTreeMap<String, u64>,
 }
 
 impl InstanceView {
@@ -556,6 +561,7 @@ impl InstanceView {
             last_progress: i.progress_at_ms.map(rfc3339),
             last_step: i.stepped_at_ms.map(rfc3339),
             stop_requested: i.stop_requested,
+            operators: i.operators.clone(),
         }
     }
 }

@@ -589,7 +589,10 @@ impl LocalCluster {
             }
         };
 
-        let progress = status.as_ref().map(|s| s.progress).unwrap_or_default();
+        let progress = status
+            .as_ref()
+            .map(|s| s.progress.clone())
+            .unwrap_or_default();
         Some(ObservedInstance {
             instance_id: instance_id.to_string(),
             job_id: request.job_id,
@@ -620,6 +623,7 @@ impl LocalCluster {
             rows_out: progress.rows_out,
             bad_records: progress.bad_records,
             late_rows: progress.late_rows,
+            operators: progress.operators,
         })
     }
 

@@ -114,6 +114,7 @@ fn inst(id: &str, job: &DesiredJob, state: InstanceState) -> ObservedInstance {
         rows_out: 0,
         bad_records: 0,
         late_rows: 0,
+        operators: Default::default(),
     }
 }
 

@@ -109,6 +109,7 @@ impl Cluster for FakeCluster {
                 rows_out: 0,
                 bad_records: 0,
                 late_rows: 0,
+                operators: Default::default(),
             },
         );
         self.launches.lock().unwrap().push(spec.instance_id.clone());

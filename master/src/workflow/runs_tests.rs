@@ -91,6 +91,7 @@ fn inst(id: &str, state: InstanceState) -> ObservedInstance {
         rows_out: 4,
         bad_records: 0,
         late_rows: 0,
+        operators: Default::default(),
     }
 }
 
