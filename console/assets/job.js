@@ -1,8 +1,9 @@
 // A job's page: its SQL (highlighted), the physical plan drawn as operator boxes (from
 // POST /api/v1/jobs/validate over the job's SQL), instances, rate charts from the
 // metrics history, checkpoints (commits), restarts and failures, the events timeline
-// (failures and restarts marked, and a filter to show only them), and the actions stop,
-// start, delete and kill instance, each behind a confirmation.
+// (failures and restarts marked, and a filter to show only them), an instance's log
+// tail, and the actions stop, start, scale, delete and kill instance, each behind a
+// confirmation.
 
 import { api, enc } from "./api.js";
 import { h, s, fmtRate, fmtBytes, fmtTime, stateBadge, series, chart, highlight, toast, confirmDialog, keepFocus } from "./ui.js";
@@ -95,6 +96,9 @@ export function render(main, name) {
   const evFilter = h("select", { id: "event-filter" }, h("option", { value: "" }, "all events"), h("option", { value: "trouble" }, "failures and restarts"));
   let lastEvents = [];
   const actions = h("div.row.actions", { role: "group", "aria-label": "Job actions" });
+  const scaleInput = h("input", { id: "job-scale", type: "number", min: "1", max: "256", required: true });
+  const logPanel = h("div.log-panel", { id: "log", "aria-live": "polite" });
+  let logId = null;
   main.append(
     h("p", {}, h("a", { href: "#/jobs" }, "← Jobs")),
     head, stateLine, actions,
@@ -103,7 +107,8 @@ export function render(main, name) {
       h("section", { "aria-labelledby": "h-sql" }, h("h2", { id: "h-sql" }, "SQL"), sql),
       h("section", { "aria-labelledby": "h-plan" }, h("h2", { id: "h-plan" }, "Physical plan"), plan)),
     h("section", { "aria-labelledby": "h-inst" }, h("h2", { id: "h-inst" }, "Instances"),
-      h("table", { "aria-labelledby": "h-inst" }, h("thead", {}, h("tr", {}, ["Id", "State", "Version", "Parallelism", "Processes", "Started", "Rows in", "Rows out", ""].map((c, i) => h("th", { scope: "col" }, c || h("span.sr-only", {}, i === 8 ? "Actions" : ""))))), instances)),
+      h("table", { "aria-labelledby": "h-inst" }, h("thead", {}, h("tr", {}, ["Id", "State", "Version", "Parallelism", "Processes", "Started", "Rows in", "Rows out", ""].map((c, i) => h("th", { scope: "col" }, c || h("span.sr-only", {}, i === 8 ? "Actions" : ""))))), instances),
+      logPanel),
     h("div.cols", {},
       h("section", { "aria-labelledby": "h-ckpt" }, h("h2", { id: "h-ckpt" }, "Checkpoints"),
         h("table", { "aria-labelledby": "h-ckpt" }, h("thead", {}, h("tr", {}, ["Epoch", "Completed", "Duration", "State", "Written", "Objects"].map((c) => h("th", { scope: "col" }, c)))), commits)),
@@ -132,7 +137,26 @@ export function render(main, name) {
       h("button.danger", { type: "button", id: "job-delete", "data-key": "delete", onclick: () => act("Delete job?", `Delete ${name}: it stops and is gone from the list. This cannot be undone.`, "Delete", async () => {
         await api("DELETE", `/api/v1/jobs/${enc(name)}`);
         location.hash = "#/jobs";
-      }) }, "Delete"));
+      }) }, "Delete"),
+      h("form.row.scale", { "aria-label": "Scale", onsubmit: (e) => {
+        e.preventDefault();
+        const n = Number(scaleInput.value);
+        act("Scale job?", `Run ${name} at parallelism ${n} (now ${job.resources.parallelism}): its instance restarts from its latest checkpoint, its state redistributed over the new workers.`, "Scale",
+          () => api("PATCH", `/api/v1/jobs/${enc(name)}`, { resources: { parallelism: n } }));
+      } }, h("label", { for: "job-scale" }, "Parallelism"), scaleInput, h("button", { type: "submit", id: "job-scale-apply", "data-key": "scale" }, "Scale")));
+    if (document.activeElement !== scaleInput) scaleInput.value = String(job.resources.parallelism);
+  }
+
+  /** The end of instance `id`'s log (its worker's output), in the log panel. */
+  async function showLog(id) {
+    logId = id;
+    try {
+      const text = await api("GET", `/api/v1/instances/${enc(id)}/logs?tail_lines=200`, undefined, { text: true });
+      if (logId !== id) return;
+      logPanel.replaceChildren(h("h3", {}, `Log of ${id} (last 200 lines)`), h("pre.log", { tabindex: "0", "aria-label": `Log of instance ${id}` }, text || "(empty)"));
+    } catch (e) {
+      logPanel.replaceChildren(h("p.error", {}, `Cannot read the log: ${e.message}`));
+    }
   }
 
   function drawRestarts(job, ev) {
@@ -191,7 +215,8 @@ export function render(main, name) {
         h("td", {}, h("code", {}, i.id)), h("td", {}, stateBadge(i.state)), h("td.num", {}, String(i.job_version)),
         h("td.num", {}, String(i.parallelism)), h("td", {}, (i.pids || []).join(", ")), h("td", {}, fmtTime(i.started_at)),
         h("td.num", {}, fmtRate(i.rows_in)), h("td.num", {}, fmtRate(i.rows_out)),
-        h("td", {}, i.ended_at ? "" : h("button.danger.small", { type: "button", "data-key": `kill:${i.id}`, "aria-label": `Kill instance ${i.id}`, onclick: () => act("Kill instance?", `Kill ${i.id} (SIGKILL). The watchdog restarts the job from its latest checkpoint.`, "Kill", () => api("POST", `/api/v1/instances/${enc(i.id)}/kill`)) }, "Kill"))))));
+        h("td", {}, h("button.small", { type: "button", "data-key": `log:${i.id}`, "aria-label": `Log of instance ${i.id}`, onclick: () => showLog(i.id) }, "Log"), " ",
+          i.ended_at ? "" : h("button.danger.small", { type: "button", "data-key": `kill:${i.id}`, "aria-label": `Kill instance ${i.id}`, onclick: () => act("Kill instance?", `Kill ${i.id} (SIGKILL). The watchdog restarts the job from its latest checkpoint.`, "Kill", () => api("POST", `/api/v1/instances/${enc(i.id)}/kill`)) }, "Kill"))))));
       if (!inst.length) instances.append(h("tr", {}, h("td.muted", { colspan: 9 }, "No instance.")));
       const cs = (cm.commits || []).slice().reverse().slice(0, 20);
       commits.replaceChildren(...cs.map((c) => h("tr", {},

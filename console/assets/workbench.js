@@ -1,10 +1,12 @@
-// SQL workbench: an editor with line numbers; Validate (POST /api/v1/jobs/validate: the
-// EXPLAIN stages, or the errors marked at line:column, also as you type); Preview (POST
-// /api/v1/queries: the script's final SELECT — or the SELECT of a final INSERT INTO —
-// as a grid); Submit as job (POST /api/v1/jobs).
+// SQL workbench: an editor with line numbers; completion of table and column names (the
+// catalog's, GET /api/v1/tables, and the script's own CREATE TABLEs); Validate (POST
+// /api/v1/jobs/validate: the EXPLAIN stages, or the errors marked at line:column, also as
+// you type); Preview (POST /api/v1/queries: the script's final SELECT — or the SELECT of a
+// final INSERT INTO — as a grid); Submit as job (POST /api/v1/jobs).
 
 import { api } from "./api.js";
 import { h, toast } from "./ui.js";
+import { completions, scriptNames } from "./complete.js";
 
 const KEY = "sluice.workbench";
 const EXAMPLE = `CREATE TABLE bids (auction BIGINT, price BIGINT)
@@ -51,6 +53,53 @@ export function render(main) {
   const name = h("input", { id: "job-name", required: true, pattern: "[A-Za-z][A-Za-z0-9_\\-]{0,62}", placeholder: "my-job", autocomplete: "off" });
   const par = h("input", { id: "job-parallelism", type: "number", min: "1", max: "256", value: "1", required: true });
   let errLines = new Map(), seq = 0, typing = 0;
+  // Completion: the catalog's names (loaded once) and the script's; the open list.
+  const suggest = h("ul.completions", { id: "sql-completions", role: "listbox", "aria-label": "Completions", hidden: true });
+  editor.setAttribute("role", "combobox");
+  editor.setAttribute("aria-autocomplete", "list");
+  editor.setAttribute("aria-controls", "sql-completions");
+  editor.setAttribute("aria-expanded", "false");
+  let catalog = [], options = [], active = 0;
+  api("GET", "/api/v1/tables").then((ts) => {
+    catalog = ts.flatMap((t) => [{ name: t.name, kind: "table", detail: `table · ${t.connector}` },
+      ...t.columns.map((c) => ({ name: c.name, kind: "column", detail: `${c.type} · ${t.name}` }))]);
+  }).catch(() => {});
+  function prefixAtCaret() {
+    const before = editor.value.slice(0, editor.selectionStart);
+    const m = /[A-Za-z_][\w]*$/.exec(before);
+    return m && editor.selectionStart === editor.selectionEnd ? m[0] : "";
+  }
+  function closeSuggest() {
+    options = [];
+    suggest.hidden = true;
+    suggest.replaceChildren();
+    editor.setAttribute("aria-expanded", "false");
+    editor.removeAttribute("aria-activedescendant");
+  }
+  function drawSuggest() {
+    suggest.replaceChildren(...options.map((o, i) => h("li", { id: `completion-${i}`, role: "option", "aria-selected": String(i === active), class: i === active ? "active" : "", onmousedown: (e) => { e.preventDefault(); accept(i); } },
+      h("span.c-name", {}, o.name), h("span.c-detail", {}, ` ${o.detail}`))));
+    suggest.hidden = false;
+    editor.setAttribute("aria-expanded", "true");
+    editor.setAttribute("aria-activedescendant", `completion-${active}`);
+  }
+  function openSuggest() {
+    const p = prefixAtCaret();
+    options = p.length >= 2 ? completions(p, [...scriptNames(editor.value), ...catalog]) : [];
+    active = 0;
+    if (options.length) drawSuggest(); else closeSuggest();
+  }
+  function accept(i) {
+    const o = options[i];
+    if (!o) return;
+    const p = prefixAtCaret();
+    const at = editor.selectionStart;
+    editor.setRangeText(o.name, at - p.length, at, "end");
+    closeSuggest();
+    editor.focus();
+    editor.dispatchEvent(new Event("input"));
+    closeSuggest();
+  }
 
   function paint() {
     const lines = editor.value.split("\n");
@@ -133,7 +182,8 @@ export function render(main) {
     }
   }
 
-  editor.addEventListener("input", () => {
+  editor.addEventListener("input", (e) => {
+    if (e.isTrusted) openSuggest();
     sessionStorage.setItem(KEY, editor.value);
     errLines = new Map();
     paint();
@@ -142,13 +192,26 @@ export function render(main) {
   });
   editor.addEventListener("scroll", sync);
   editor.addEventListener("keydown", (e) => {
+    if (options.length) {
+      if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+        e.preventDefault();
+        active = (active + (e.key === "ArrowDown" ? 1 : options.length - 1)) % options.length;
+        drawSuggest();
+        return;
+      }
+      if (e.key === "Tab" || (e.key === "Enter" && !e.ctrlKey && !e.metaKey)) { e.preventDefault(); accept(active); return; }
+      if (e.key === "Escape") { e.preventDefault(); closeSuggest(); return; }
+    }
     if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); preview(); }
   });
+  editor.addEventListener("blur", closeSuggest);
+  editor.addEventListener("click", closeSuggest);
 
   main.append(
     h("div.page-head", {}, h("h1", {}, "SQL workbench")),
-    h("p.muted", {}, "CREATE TABLE statements, then INSERT INTO … SELECT (a job) or a SELECT (a preview). Ctrl+Enter previews. Tab moves focus; indent with spaces."),
+    h("p.muted", {}, "CREATE TABLE statements, then INSERT INTO … SELECT (a job) or a SELECT (a preview). Ctrl+Enter previews. Table and column names complete as you type (Tab or Enter accepts, Escape closes). Tab moves focus; indent with spaces."),
     h("div.editor-wrap", {}, gutter, h("div.editor-area", {}, marks, editor)),
+    suggest,
     h("div.row", { role: "toolbar", "aria-label": "Workbench actions" },
       h("button", { type: "button", id: "validate", onclick: () => validate() }, "Validate"),
       h("button", { type: "button", id: "run-preview", onclick: preview }, "Preview")),

@@ -56,6 +56,25 @@ test("console: sign in, workbench, jobs, job page, kill, stop, sign out", { time
     assert.match(await err.textContent(), /^line 5, column 47: /);
     assert.equal(await page.locator(".gutter .err-num").textContent(), "5\n");
     await shot(page, "workbench-error");
+    // Completion of the script's table and column names as you type: Tab accepts.
+    await editor.fill(FIXED);
+    await editor.focus();
+    await page.keyboard.press("Control+End");
+    await page.keyboard.type("SELECT auction, pri");
+    const option = page.locator("#sql-completions [role=option]", { hasText: "price" });
+    await option.waitFor();
+    assert.equal(await editor.getAttribute("aria-expanded"), "true");
+    assert.match(await option.textContent(), /BIGINT · (bids|expensive)/);
+    await checkA11y(page, "workbench-completion");
+    await shot(page, "workbench-completion");
+    await page.keyboard.press("Tab");
+    assert.match(await editor.inputValue(), /SELECT auction, price$/);
+    assert.equal(await editor.getAttribute("aria-expanded"), "false");
+    assert.ok(await page.locator("#sql-completions").isHidden());
+    await page.keyboard.type(" FROM ex");
+    await page.locator("#sql-completions [role=option]", { hasText: "expensive" }).waitFor();
+    await page.keyboard.press("Escape");
+    assert.ok(await page.locator("#sql-completions").isHidden());
     await editor.fill(FIXED);
     await page.getByRole("button", { name: "Validate" }).click();
     await page.locator("#sql-valid").waitFor();
@@ -136,6 +155,27 @@ test("console: sign in, workbench, jobs, job page, kill, stop, sign out", { time
     await page.getByLabel("Show").selectOption("");
     await page.waitForFunction((n) => document.querySelectorAll("#events li").length > n, kinds.length);
     await shot(page, "job-restarted");
+
+    // The log tail of the running instance.
+    await page.getByRole("button", { name: /^Log of instance / }).first().click();
+    const log = page.locator("#log pre.log");
+    await log.waitFor();
+    assert.ok((await log.textContent()).trim().length > 0, "an empty log");
+
+    // Scale to 2: the watchdog replaces the instance with one of 2 workers.
+    await page.getByLabel("Parallelism").fill("2");
+    await page.getByRole("button", { name: "Scale" }).click();
+    await page.getByRole("dialog").getByText("at parallelism 2").waitFor();
+    await page.getByRole("dialog").getByRole("button", { name: "Scale" }).click();
+    await page.waitForFunction(async ([base, token, job]) => {
+      const h = { headers: { Authorization: `Bearer ${token}` } };
+      const j = await (await fetch(`${base}/api/v1/jobs/${job}`, h)).json();
+      const inst = await (await fetch(`${base}/api/v1/jobs/${job}/instances`, h)).json();
+      return j.resources.parallelism === 2 && inst.some((i) => !i.ended_at && i.state === "running" && i.parallelism === 2);
+    }, [m.base, m.token, JOB], { timeout: 60_000, polling: 500 });
+    await page.locator("#h-inst + table tbody td.num", { hasText: /^2$/ }).first().waitFor({ timeout: 15_000 });
+    await checkA11y(page, "job scaled, with its log");
+    await shot(page, "job-scaled");
     await page.getByRole("button", { name: "Stop" }).click();
     const dialog = page.getByRole("dialog");
     await dialog.getByText(`Stop ${JOB}`).waitFor();

@@ -46,6 +46,7 @@ const ASSETS: &[Asset] = &[
     asset!("job.js", "text/javascript; charset=utf-8"),
     asset!("workbench.js", "text/javascript; charset=utf-8"),
     asset!("dag.js", "text/javascript; charset=utf-8"),
+    asset!("complete.js", "text/javascript; charset=utf-8"),
     asset!("workflows.js", "text/javascript; charset=utf-8"),
     asset!("workflow.js", "text/javascript; charset=utf-8"),
     asset!("tables.js", "text/javascript; charset=utf-8"),
