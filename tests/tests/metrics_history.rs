@@ -88,6 +88,26 @@ fn a_running_jobs_series_grow_with_rates_and_survive_a_master_restart() {
         pts.iter().any(|p| p[1].as_f64() > Some(0.0)).then_some(())
     });
 
+    // … and each plan operator's rate, labelled with its EXPLAIN PHYSICAL line: every
+    // operator of the query (the aggregate, line 0, and its input) moves.
+    m.wait_for(60, "every operator's rate", || {
+        let v = m.get(&format!("/api/v1/jobs/clicks/metrics?from={from}&step=200"));
+        let ops: Vec<&Value> = v["series"]
+            .as_array()?
+            .iter()
+            .filter(|s| s["name"] == "operator_rows")
+            .collect();
+        let moving = |s: &&Value| {
+            s["points"]
+                .as_array()
+                .is_some_and(|p| p.iter().any(|p| p[1].as_f64() > Some(0.0)))
+        };
+        (ops.len() >= 2
+            && ops.iter().any(|s| s["labels"]["operator"] == "0.0")
+            && ops.iter().all(moving))
+        .then_some(())
+    });
+
     // Points older than a second are on disk (each sample is flushed as it is taken).
     let to = now_ms() - 1_000;
     let q = format!("/api/v1/jobs/clicks/metrics?from={from}&to={to}&step=200");

@@ -41,7 +41,7 @@ pub enum Kind {
 }
 
 /// The metrics sampled per job: name, kind, unit of the served values.
-pub const METRICS: [(&str, Kind, &str); 13] = [
+pub const METRICS: [(&str, Kind, &str); 14] = [
     ("rows_read", Kind::Counter, "rows/s"),
     ("rows_in", Kind::Counter, "rows/s"),
     ("rows_out", Kind::Counter, "rows/s"),
@@ -55,11 +55,18 @@ pub const METRICS: [(&str, Kind, &str); 13] = [
     ("checkpoint_duration_ms", Kind::Gauge, "ms"),
     ("state_bytes", Kind::Gauge, "bytes"),
     ("operator_state_bytes", Kind::Gauge, "bytes"),
+    ("operator_rows", Kind::Counter, "rows/s"),
 ];
 
 /// The per-operator metric: one series per stateful operator (label `operator`: its
 /// stable id in the checkpoints, as `POST /api/v1/jobs/{name}/plan` names it).
 pub const OPERATOR_STATE_BYTES: &str = "operator_state_bytes";
+
+/// The per-operator rate: one series per plan operator (label `operator`:
+/// `<query>.<node>`, the query's index in the job's SQL and the operator's line in its
+/// EXPLAIN PHYSICAL, as the instances' `operators` counters are keyed), the rows it
+/// emitted per second.
+pub const OPERATOR_ROWS: &str = "operator_rows";
 
 /// The kind of a metric by name (gauge when unknown).
 pub fn kind_of(metric: &str) -> Kind {
@@ -189,6 +196,8 @@ pub struct JobSample {
     pub values: BTreeMap<String, f64>,
     /// [`OPERATOR_STATE_BYTES`] by operator.
     pub operator_state: BTreeMap<String, f64>,
+    /// [`OPERATOR_ROWS`] (a counter) by plan operator.
+    pub operator_rows: BTreeMap<String, f64>,
 }
 
 /// One sampling of every job, at one time.
@@ -261,7 +270,13 @@ pub fn step(mut state: HistoryState, obs: &Observation, cfg: &HistoryConfig) -> 
         let operator_values = sample
             .operator_state
             .iter()
-            .map(|(op, v)| (OPERATOR_STATE_BYTES, op.as_str(), v));
+            .map(|(op, v)| (OPERATOR_STATE_BYTES, op.as_str(), v))
+            .chain(
+                sample
+                    .operator_rows
+                    .iter()
+                    .map(|(op, v)| (OPERATOR_ROWS, op.as_str(), v)),
+            );
         for (metric, operator, value) in job_values.chain(operator_values) {
             if !value.is_finite() {
                 continue;

@@ -67,7 +67,8 @@ pub struct SeriesView {
     /// The metric: `rows_read`, `rows_in`, `rows_out`, `bad_records`, `late_rows`,
     /// `restarts`, `cpu_seconds` (rates of these counters), `rss_bytes`,
     /// `instances_up`, `checkpoint_epoch`, `checkpoint_duration_ms`, `state_bytes`,
-    /// `operator_state_bytes` (one per stateful operator; gauges).
+    /// `operator_state_bytes` (one per stateful operator; gauges), `operator_rows` (one
+    /// per plan operator; the rate of its output).
     #[schema(example = "rows_in")]
     pub name: String,
     /// `counter` (the points are per-second rates) or `gauge` (sampled values).
@@ -75,7 +76,7 @@ pub struct SeriesView {
     /// The unit of the points' values (`rows/s`, `cores`, `bytes`, …).
     #[schema(example = "rows/s")]
     pub unit: String,
-    /// Labels: `job`, and `operator` for `operator_state_bytes`.
+    /// Labels: `job`, and `operator` for `operator_state_bytes` and `operator_rows`.
     #[schema(value_type = Object, example = json!({"job": "clicks"}))]
     pub labels: std::collections::BTreeMap<String, String>,
     /// `[t, v]` pairs: t in ms since the Unix epoch (the sample's time), v the value.

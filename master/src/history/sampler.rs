@@ -139,6 +139,14 @@ pub fn observe(m: &Master) -> Observation {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect();
+            // Rows each plan operator emitted, the live instances together (a restart
+            // starts them again from 0: a counter reset).
+            let mut operator_rows: BTreeMap<String, f64> = BTreeMap::new();
+            for i in &live {
+                for (op, n) in &i.operators {
+                    *operator_rows.entry(op.clone()).or_default() += *n as f64;
+                }
+            }
             let mut operator_state = BTreeMap::new();
             // The newest checkpoint of a running job: its epoch, how long it took and
             // the size of the operator state it holds.
@@ -166,6 +174,7 @@ pub fn observe(m: &Master) -> Observation {
                 job: j.name.clone(),
                 values,
                 operator_state,
+                operator_rows,
             }
         })
         .collect();

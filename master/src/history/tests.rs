@@ -12,6 +12,7 @@ fn obs(at_ms: i64, jobs: usize, v: f64) -> Observation {
                 job: format!("job{j:03}"),
                 values: [("rows_in".to_string(), v), ("rss_bytes".to_string(), 1e6)].into(),
                 operator_state: [("reduce-1".to_string(), 4096.0)].into(),
+                operator_rows: Default::default(),
             })
             .collect(),
     }
@@ -143,6 +144,7 @@ fn at_the_series_bound_newcomers_give_way_to_series_with_history() {
                 job: j.to_string(),
                 values: [("rows_in".to_string(), 1.0)].into(),
                 operator_state: Default::default(),
+                operator_rows: Default::default(),
             })
             .collect(),
     };
