@@ -83,7 +83,15 @@ export async function openBrowser() {
 }
 
 /** Stops the master (SIGTERM) and removes its directory unless SLUICE_KEEP_DATA is set. */
+/** Stops the master once its instances have ended (15 s at most: the test deleted their
+ * jobs or workflows), so no worker outlives it. */
 export async function stopMaster(m) {
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    const r = await rest(m, "GET", "/api/v1/instances").catch(() => null);
+    if (!r || !Array.isArray(r.json) || r.json.every((i) => i.ended_at)) break;
+    await new Promise((res) => setTimeout(res, 200));
+  }
   m.child.kill("SIGTERM");
   await new Promise((res) => (m.child.exitCode !== null ? res() : m.child.once("exit", res)));
   if (!process.env.SLUICE_KEEP_DATA) fs.rmSync(m.root, { recursive: true, force: true });
