@@ -312,6 +312,9 @@ test("console: workflows (create, DAG, trigger, backfill, schedule on/off, cance
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.getByLabel("API token").fill(viewer.json.token);
     await page.keyboard.press("Enter");
+    // Signed in (the console then shows the jobs) before going on: a click sooner races
+    // the sign-in's own navigation.
+    await page.getByRole("heading", { name: "Jobs" }).waitFor();
     await page.getByRole("link", { name: "Audit log" }).click();
     await page.getByText("Only an admin token may read the audit log.").waitFor();
     await page.getByRole("link", { name: "Clusters" }).click();
