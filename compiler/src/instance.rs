@@ -34,6 +34,27 @@ pub struct WorkerRequest {
     /// (`sluice_catalogs::sealed`); none: the plan holds no sealed value.
     #[serde(default)]
     pub secret_key_file: Option<String>,
+    /// Multi-process runs: the address (`host:port`) of every process of the run, in
+    /// process order; `workers` threads run in each, so the run has
+    /// `workers × peers.len()` workers. Empty: one process.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub peers: Vec<String>,
+    /// This process's index among `peers` (0 for a one-process run). Process 0 leads
+    /// the run's checkpoints.
+    #[serde(default)]
+    pub process: usize,
+}
+
+impl WorkerRequest {
+    /// Processes of the run (1 without peers).
+    pub fn processes(&self) -> usize {
+        self.peers.len().max(1)
+    }
+
+    /// Workers of the run in all: threads per process × processes.
+    pub fn total_workers(&self) -> usize {
+        self.workers.max(1) * self.processes()
+    }
 }
 
 /// The `SET` key of the checkpoint interval (Flink's name).

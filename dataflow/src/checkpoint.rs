@@ -236,13 +236,15 @@ impl Cleanup {
 }
 
 /// Before a checkpointed run: finishes the pending commits of the newest record (and
-/// loads its operator snapshots). Returns the record, and the [`Cleanup`] of what the
+/// loads its operator snapshots); with `recover` false (a follower process of a run
+/// over several) only loads, the leader having finished them. Returns the record, and the [`Cleanup`] of what the
 /// run deletes once it owns the job.
 pub(crate) fn restore(
     plan: &DataflowPlan,
     dir: &ObjectDir,
     registry: &Registry,
     restore_from: Option<RestoreFrom>,
+    recover: bool,
 ) -> Result<(Option<Restored>, Cleanup), ExecutionError> {
     let latest = latest_record(dir)?;
     let base_epoch = latest.as_ref().map_or(0, |r| r.epoch);
@@ -263,6 +265,10 @@ pub(crate) fn restore(
         let SinkTarget::Table(table) = &output.target else {
             continue;
         };
+        if !recover {
+            // A follower process: the leader finishes the commits and cleans up.
+            continue;
+        }
         // The commits of this table pending in the record: under its output's key, or
         // (the plan's outputs changed order) under any key of the same table.
         let key = sink_key(i, &table.name);
@@ -649,6 +655,91 @@ struct Inner {
     recent: std::collections::VecDeque<(u64, Vec<String>)>,
     /// What to delete once this run's first record is written.
     cleanup: Option<Cleanup>,
+    /// Event time across processes: the epoch whose barrier is being chosen and this
+    /// process's candidate for it (above every time its sources emitted before).
+    armed: Option<(u64, Time)>,
+    /// Event time across processes, while armed: each source's positions before its
+    /// emissions at or above the candidate, by rising time; the position before the
+    /// first emission at or above the chosen barrier becomes the epoch's.
+    armed_positions: BTreeMap<(String, usize), Vec<(Time, serde_json::Value)>>,
+    /// The leader, event time across processes: the epoch being armed and the
+    /// candidates received for it, by process.
+    arming: Option<(u64, BTreeMap<usize, Time>)>,
+}
+
+/// What a follower process's coordinator forwards to the leader's (process 0's): every
+/// report its workers make. Positions and pending commits travel as JSON text (the
+/// control stream is encoded as JSON).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) enum Report {
+    Source {
+        key: String,
+        worker: usize,
+    },
+    Sink {
+        key: String,
+        worker: usize,
+    },
+    State {
+        key: String,
+        worker: usize,
+    },
+    Position {
+        epoch: u64,
+        key: String,
+        worker: usize,
+        position: serde_json::Value,
+    },
+    Finished {
+        key: String,
+        worker: usize,
+        position: serde_json::Value,
+    },
+    Prepared {
+        epoch: u64,
+        key: String,
+        worker: usize,
+        pending: serde_json::Value,
+    },
+    Saved {
+        epoch: u64,
+        key: String,
+        worker: usize,
+        chain: Vec<String>,
+    },
+    Committed {
+        worker: usize,
+        epoch: u64,
+    },
+    /// Event time: process `process`'s candidate barrier for `epoch`.
+    Candidate {
+        epoch: u64,
+        process: usize,
+        time: Time,
+    },
+}
+
+/// What the leader tells the followers, whenever it changes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Decision {
+    /// The newest requested epoch, and (event time) its barrier.
+    pub(crate) requested: u64,
+    pub(crate) barrier: Option<Time>,
+    /// The newest epoch whose record is durable.
+    pub(crate) completed: u64,
+    /// Event time: the epoch whose barrier is being chosen (candidates wanted).
+    pub(crate) arm: Option<u64>,
+}
+
+/// Where a run's coordinator sits among its processes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// A one-process run.
+    Alone,
+    /// Process 0 of `processes`: completes the records.
+    Leader { processes: usize },
+    /// Any other process: forwards its reports to the leader, applies its decisions.
+    Follower { process: usize },
 }
 
 /// The checkpoint coordinator of one run, shared by its worker threads.
@@ -680,15 +771,19 @@ pub(crate) struct Coordinator {
     /// The newest epoch each worker has committed its sinks through.
     worker_committed: Vec<AtomicU64>,
     inner: Mutex<Inner>,
+    role: Role,
+    /// A follower's reports not yet sent to the leader.
+    outbox: Mutex<Vec<Report>>,
 }
 
 impl Coordinator {
-    /// A coordinator continuing after `restored` (epoch 0 without one).
+    /// A coordinator continuing after `restored` (epoch 0 without one), of a run of
+    /// `workers` workers in all where this process plays `role`.
     pub(crate) fn new(
         cfg: &CheckpointConfig,
         dir: ObjectDir,
         plan: &DataflowPlan,
-        workers: usize,
+        (workers, role): (usize, Role),
         restored: Option<&Restored>,
         cleanup: Cleanup,
         mode: Barriers,
@@ -724,6 +819,200 @@ impl Coordinator {
                 cleanup: Some(cleanup),
                 ..Inner::default()
             }),
+            role,
+            outbox: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Where this coordinator sits among the run's processes.
+    pub(crate) fn role(&self) -> Role {
+        self.role
+    }
+
+    /// A follower: queues `report` for the leader.
+    fn forward(&self, report: impl FnOnce() -> Report) {
+        if let Role::Follower { .. } = self.role {
+            self.outbox
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(report());
+        }
+    }
+
+    /// A follower: the reports to send to the leader now.
+    pub(crate) fn take_outbox(&self) -> Vec<Report> {
+        std::mem::take(&mut *self.outbox.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The leader: a follower's report, recorded as if made here.
+    pub(crate) fn apply(&self, report: Report) {
+        match report {
+            Report::Source { key, worker } => self.register_source(&key, worker),
+            Report::Sink { key, worker } => self.register_sink(&key, worker),
+            Report::State { key, worker } => self.register_state(&key, worker),
+            Report::Position {
+                epoch,
+                key,
+                worker,
+                position,
+            } => self.source_position(epoch, &key, worker, position),
+            Report::Finished {
+                key,
+                worker,
+                position,
+            } => self.source_finished(&key, worker, position),
+            Report::Prepared {
+                epoch,
+                key,
+                worker,
+                pending,
+            } => {
+                self.lock()
+                    .prepared
+                    .entry(epoch)
+                    .or_default()
+                    .insert((key, worker), pending);
+            }
+            Report::Saved {
+                epoch,
+                key,
+                worker,
+                chain,
+            } => {
+                let mut inner = self.lock();
+                inner.chains.insert((key.clone(), worker), chain.clone());
+                inner
+                    .saved
+                    .entry(epoch)
+                    .or_default()
+                    .insert((key, worker), chain);
+            }
+            Report::Committed { worker, epoch } => self.worker_committed(worker, epoch),
+            Report::Candidate {
+                epoch,
+                process,
+                time,
+            } => self.candidate(epoch, process, time),
+        }
+    }
+
+    /// The leader: what the followers must know now.
+    pub(crate) fn decision(&self) -> Decision {
+        let requested = self.requested();
+        let inner = self.lock();
+        Decision {
+            requested,
+            barrier: match self.mode {
+                Barriers::EventTime => inner.barriers.get(&requested).copied(),
+                Barriers::Epochs => None,
+            },
+            completed: self.completed(),
+            arm: inner.arming.as_ref().map(|(e, _)| *e),
+        }
+    }
+
+    /// A follower: applies the leader's decision.
+    pub(crate) fn apply_decision(&self, d: &Decision) {
+        if let Some(epoch) = d.arm {
+            if epoch > self.requested() && self.lock().armed.is_none_or(|(e, _)| e != epoch) {
+                let time = self.arm(epoch);
+                if let Role::Follower { process } = self.role {
+                    self.forward(|| Report::Candidate {
+                        epoch,
+                        process,
+                        time,
+                    });
+                }
+            }
+        }
+        if d.requested > self.requested() {
+            if let Some(b) = d.barrier {
+                let mut inner = self.lock();
+                inner.barriers.insert(d.requested, b);
+                self.resolve_armed(&mut inner, d.requested, b);
+            }
+            self.requested.fetch_max(d.requested, Ordering::SeqCst);
+        }
+        if d.completed > self.completed() {
+            let mut inner = self.lock();
+            inner.positions = inner.positions.split_off(&(d.completed + 1));
+            inner.saved = inner.saved.split_off(&(d.completed + 1));
+            let keep = inner
+                .prepared
+                .split_off(&(d.completed.saturating_sub(64) + 1));
+            inner.prepared = keep;
+            inner.barriers = inner.barriers.split_off(&d.completed);
+            drop(inner);
+            self.completed.fetch_max(d.completed, Ordering::SeqCst);
+        }
+    }
+
+    /// Event time across processes: starts collecting positions for `epoch`, whose
+    /// barrier is not chosen yet; returns this process's candidate (above every time
+    /// its sources emitted so far).
+    fn arm(&self, epoch: u64) -> Time {
+        let mut inner = self.lock();
+        let top = inner
+            .source_times
+            .values()
+            .copied()
+            .max()
+            .unwrap_or(0)
+            .max(self.restored_barrier);
+        let candidate = top.saturating_add(1);
+        inner.armed = Some((epoch, candidate));
+        inner.armed_positions.clear();
+        candidate
+    }
+
+    /// The leader: a process's candidate; once every process's is in, the barrier is
+    /// the highest and the epoch is requested.
+    fn candidate(&self, epoch: u64, process: usize, time: Time) {
+        let Role::Leader { processes } = self.role else {
+            return;
+        };
+        let mut inner = self.lock();
+        let Some((arming, candidates)) = inner.arming.as_mut() else {
+            return;
+        };
+        if *arming != epoch {
+            return;
+        }
+        candidates.insert(process, time);
+        if candidates.len() < processes {
+            return;
+        }
+        let barrier = candidates.values().copied().max().unwrap_or(0);
+        inner.arming = None;
+        inner.barriers.insert(epoch, barrier);
+        self.resolve_armed(&mut inner, epoch, barrier);
+        self.requested.store(epoch, Ordering::SeqCst);
+    }
+
+    /// The barrier of the armed `epoch` is `barrier`: each source that emitted at or
+    /// above it while armed records the position before its first such emission.
+    fn resolve_armed(&self, inner: &mut Inner, epoch: u64, barrier: Time) {
+        if inner.armed.is_none_or(|(e, _)| e != epoch) {
+            return;
+        }
+        inner.armed = None;
+        let armed = std::mem::take(&mut inner.armed_positions);
+        for (k, list) in armed {
+            let Some((_, position)) = list.into_iter().find(|(t, _)| *t >= barrier) else {
+                continue;
+            };
+            self.forward(|| Report::Position {
+                epoch,
+                key: k.0.clone(),
+                worker: k.1,
+                position: position.clone(),
+            });
+            inner
+                .positions
+                .entry(epoch)
+                .or_default()
+                .insert(k.clone(), position);
+            inner.recorded.insert(k, epoch);
         }
     }
 
@@ -775,9 +1064,21 @@ impl Coordinator {
         let crossed: Vec<u64> = (through + 1..=requested)
             .filter(|e| inner.barriers.get(e).is_some_and(|b| *b <= time))
             .collect();
+        let mut position = Some(position);
+        let mut p: Option<serde_json::Value> = None;
+        let mut get = || {
+            p.get_or_insert_with(|| position.take().map(|f| f()).unwrap_or_default())
+                .clone()
+        };
         if let Some(&last) = crossed.last() {
-            let p = position();
+            let p = get();
             for e in crossed {
+                self.forward(|| Report::Position {
+                    epoch: e,
+                    key: key.to_string(),
+                    worker,
+                    position: p.clone(),
+                });
                 inner
                     .positions
                     .entry(e)
@@ -786,12 +1087,25 @@ impl Coordinator {
             }
             inner.recorded.insert(k.clone(), last);
         }
+        if let Some((epoch, candidate)) = inner.armed {
+            let done = inner.recorded.get(&k).is_some_and(|r| *r >= epoch);
+            if time >= candidate && !done {
+                let list = inner.armed_positions.entry(k.clone()).or_default();
+                if list.last().is_none_or(|(t, _)| time > *t) {
+                    list.push((time, get()));
+                }
+            }
+        }
         let t = inner.source_times.entry(k).or_insert(time);
         *t = (*t).max(time);
     }
 
     /// A stateful operator of the run (its snapshots are part of every record).
     pub(crate) fn register_state(&self, key: &str, worker: usize) {
+        self.forward(|| Report::State {
+            key: key.to_string(),
+            worker,
+        });
         self.lock().states.push((key.to_string(), worker));
     }
 
@@ -827,6 +1141,12 @@ impl Coordinator {
         }
         chain.push(name);
         let chain = chain.clone();
+        self.forward(|| Report::Saved {
+            epoch,
+            key: key.to_string(),
+            worker,
+            chain: chain.clone(),
+        });
         inner.saved.entry(epoch).or_default().insert(id, chain);
         Ok(())
     }
@@ -843,6 +1163,7 @@ impl Coordinator {
 
     /// Worker `worker` has committed its sinks through `epoch`.
     pub(crate) fn worker_committed(&self, worker: usize, epoch: u64) {
+        self.forward(|| Report::Committed { worker, epoch });
         if let Some(c) = self.worker_committed.get(worker) {
             c.fetch_max(epoch, Ordering::SeqCst);
         }
@@ -863,10 +1184,18 @@ impl Coordinator {
     }
 
     pub(crate) fn register_source(&self, key: &str, worker: usize) {
+        self.forward(|| Report::Source {
+            key: key.to_string(),
+            worker,
+        });
         self.lock().sources.push((key.to_string(), worker));
     }
 
     pub(crate) fn register_sink(&self, key: &str, worker: usize) {
+        self.forward(|| Report::Sink {
+            key: key.to_string(),
+            worker,
+        });
         self.lock().sinks.push((key.to_string(), worker));
     }
 
@@ -878,6 +1207,12 @@ impl Coordinator {
         worker: usize,
         position: serde_json::Value,
     ) {
+        self.forward(|| Report::Position {
+            epoch,
+            key: key.to_string(),
+            worker,
+            position: position.clone(),
+        });
         self.lock()
             .positions
             .entry(epoch)
@@ -887,6 +1222,11 @@ impl Coordinator {
 
     /// A source has read all its input; `position` is its last.
     pub(crate) fn source_finished(&self, key: &str, worker: usize, position: serde_json::Value) {
+        self.forward(|| Report::Finished {
+            key: key.to_string(),
+            worker,
+            position: position.clone(),
+        });
         self.lock()
             .finished
             .insert((key.to_string(), worker), position);
@@ -914,6 +1254,12 @@ impl Coordinator {
             })?;
             fields.insert(WRITE_AHEAD_FIELD.into(), serde_json::Value::String(name));
         }
+        self.forward(|| Report::Prepared {
+            epoch,
+            key: key.to_string(),
+            worker,
+            pending: pending.clone(),
+        });
         self.lock()
             .prepared
             .entry(epoch)
@@ -928,7 +1274,7 @@ impl Coordinator {
     /// and those of the epochs not yet committed everywhere).
     pub(crate) fn maybe_request(&self) {
         let (req, done) = (self.requested(), self.completed());
-        if req != done || self.all_committed() < done {
+        if req != done || self.all_committed() < done || self.lock().arming.is_some() {
             return;
         }
         let due = self
@@ -937,6 +1283,17 @@ impl Coordinator {
             .is_none_or(|t| t.elapsed() >= self.interval);
         if due {
             sluice_connectors::failpoint("checkpoint.start");
+            if let (Barriers::EventTime, Role::Leader { .. }) = (self.mode, self.role) {
+                // Across processes the barrier must be above every time any process's
+                // sources emitted: each process proposes one (`arm`), the highest wins.
+                let own = self.arm(done + 1);
+                let mut inner = self.lock();
+                inner.requested_at_ms = Some(now_ms());
+                inner.arming = Some((done + 1, BTreeMap::new()));
+                drop(inner);
+                self.candidate(done + 1, 0, own);
+                return;
+            }
             let mut inner = self.lock();
             if self.mode == Barriers::EventTime {
                 // Above every time emitted so far: whatever is emitted at or above it

@@ -26,6 +26,7 @@
 
 mod accum;
 pub mod checkpoint;
+mod control;
 mod convert;
 pub mod errors;
 pub mod progress;
@@ -77,6 +78,10 @@ pub struct RunOptions {
     /// by entry (which costs as much CPU as building it: millions of rows). Off by
     /// default (a library caller runs again in the same process).
     pub exit_after_run: bool,
+    /// A run over several processes: this process's index and every process's address
+    /// (`host:port`, in process order); `workers` threads run in each. `None`: this
+    /// process alone.
+    pub cluster: Option<(usize, Vec<String>)>,
 }
 
 impl RunOptions {
@@ -89,7 +94,15 @@ impl RunOptions {
             kernels: Arc::new(CpuKernels),
             checkpoint: None,
             exit_after_run: false,
+            cluster: None,
         }
+    }
+
+    /// The same options for process `process` of a run over the processes at `peers`
+    /// (timely's cluster mode; one process when `peers` has at most one address).
+    pub fn with_cluster(mut self, process: usize, peers: Vec<String>) -> Self {
+        self.cluster = (peers.len() > 1).then_some((process, peers));
+        self
     }
 
     /// The same options for a process that exits when the run ends

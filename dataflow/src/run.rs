@@ -1,8 +1,13 @@
-//! Timely execution: `workers` threads in this process, each rendering the same
-//! dataflow from the plan and stepping it until every terminal operator is done.
-//! Sinks are committed after all workers are done and no error was raised.
+//! Timely execution: `workers` threads in this process — and, when the run spans
+//! several processes (timely's cluster mode, [`crate::RunOptions::with_cluster`]), as
+//! many in each of them — each rendering the same dataflow from the plan and stepping it
+//! until every terminal operator is done. Sinks are committed after all workers are
+//! done and no worker of any process raised an error (agreed over the control stream,
+//! [`crate::control`]). Process 0 leads the checkpoints: it finishes the last record's
+//! commits before the others connect, and writes every record.
 
-use crate::checkpoint::{self, Coordinator, Restored};
+use crate::checkpoint::{self, Coordinator, Restored, Role};
+use crate::control::Control;
 use crate::errors::{ErrorSlot, ExecutionError};
 use crate::progress::Progress;
 use crate::render::sink::{self, DoneFlag, Gathered, TableSinkHandle, TableSinkSpec};
@@ -14,7 +19,7 @@ use sluice_compiler::{DataflowPlan, Row, SinkTarget};
 use sluice_connectors::ObjectDir;
 use sluice_connectors::WorkerContext;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Runs `plan` to completion.
@@ -24,8 +29,17 @@ pub(crate) fn execute(
     progress: Arc<Progress>,
 ) -> Result<RunOutput, ExecutionError> {
     let workers = options.workers.max(1);
+    let (process, processes) = options
+        .cluster
+        .as_ref()
+        .map_or((0, 1), |(p, peers)| (*p, peers.len().max(1)));
+    let role = match (processes, process) {
+        (1, _) => Role::Alone,
+        (_, 0) => Role::Leader { processes },
+        (_, process) => Role::Follower { process },
+    };
+    let total_workers = workers * processes;
     let errors = ErrorSlot::default();
-    let barrier = Arc::new(Barrier::new(workers));
     let start = Instant::now();
     let shared_plan = Arc::new(plan.clone());
     let registry = options.registry.clone();
@@ -49,8 +63,13 @@ pub(crate) fn execute(
                     ExecutionError::Internal(format!("checkpoint directory {}: {e}", cfg.dir))
                 })?;
                 let restore_started = Instant::now();
-                let (r, cleanup) =
-                    checkpoint::restore(plan, &dir, &options.registry, cfg.restore_from)?;
+                let (r, cleanup) = checkpoint::restore(
+                    plan,
+                    &dir,
+                    &options.registry,
+                    cfg.restore_from,
+                    process == 0,
+                )?;
                 if let Some(r) = &r {
                     let (resumed, sources, states) = r.summary();
                     tracing::info!(
@@ -76,7 +95,7 @@ pub(crate) fn execute(
                     cfg,
                     dir,
                     plan,
-                    workers,
+                    (total_workers, role),
                     r.as_ref(),
                     cleanup,
                     mode,
@@ -87,7 +106,20 @@ pub(crate) fn execute(
     }
 
     let rebuilt = Arc::new(sluice_compiler::state::rebuilt_operators(plan));
-    let guards = timely::execute(timely::Config::process(workers), move |worker| {
+    let config = match &options.cluster {
+        Some((process, peers)) if peers.len() > 1 => timely::Config {
+            communication: timely::CommunicationConfig::Cluster {
+                threads: workers,
+                process: *process,
+                addresses: peers.clone(),
+                report: false,
+                zerocopy: false,
+            },
+            worker: timely::WorkerConfig::default(),
+        },
+        _ => timely::Config::process(workers),
+    };
+    let guards = timely::execute(config, move |worker| {
         let plan = shared_plan.clone();
         let errors = worker_errors.clone();
         let ctx_worker = WorkerContext {
@@ -183,15 +215,19 @@ pub(crate) fn execute(
             done.push(sink::render_error_sink(errs, errors.clone()));
             (done, gathered, sinks)
         });
+        let mut control = Control::new(worker, workers);
         if ckpt.is_some() {
-            // Every operator is registered before worker 0 asks for a checkpoint.
-            barrier.wait();
+            // Every operator (of every process) is registered before worker 0 asks
+            // for a checkpoint.
+            control.sync(worker, ckpt.as_deref(), true);
         }
         let mut committed = ckpt.as_ref().map_or(0, |c| c.completed());
         while !done.iter().all(|d| d.get()) {
             worker.step_or_park(Some(Duration::from_millis(1)));
-            progress.worker_stepped(worker.index());
+            // Counted per thread of this process.
+            progress.worker_stepped(worker.index() % workers);
             let Some(c) = &ckpt else { continue };
+            control.pump(Some(c));
             if errors.first().is_some() || progress.is_cancelled() {
                 continue;
             }
@@ -214,10 +250,14 @@ pub(crate) fn execute(
             }
         }
         // Every worker's sinks have prepared (or the run failed): commit only if no
-        // worker raised an error.
-        barrier.wait();
+        // worker of any process raised an error.
         let ok = errors.first().is_none() && !progress.is_cancelled();
-        barrier.wait();
+        let ok = control.sync(worker, ckpt.as_deref(), ok);
+        if !ok && errors.first().is_none() && !progress.is_cancelled() {
+            errors.raise(ExecutionError::Internal(
+                "a worker of another process of this run failed (its own log says why); this process commits nothing".into(),
+            ));
+        }
         match (&ckpt, ok) {
             (_, false) => {}
             (None, true) => {
@@ -235,7 +275,7 @@ pub(crate) fn execute(
                         Err(e) => errors.raise(e),
                     }
                 }
-                barrier.wait();
+                control.sync(worker, Some(c), true);
                 // The input ended: one last checkpoint holds everything not yet
                 // decided, with the sources' final positions.
                 // (An epoch still in flight becomes that checkpoint: epochs stay
@@ -257,8 +297,8 @@ pub(crate) fn execute(
                     }
                     Err(e) => errors.raise(e),
                 }
-                barrier.wait();
-                if worker.index() == 0 && errors.first().is_none() {
+                let prepared = control.sync(worker, Some(c), errors.first().is_none());
+                if worker.index() == 0 && prepared {
                     c.request(last);
                     match c.complete_final() {
                         Ok(true) => {}
@@ -268,14 +308,15 @@ pub(crate) fn execute(
                         Err(e) => errors.raise(e),
                     }
                 }
-                barrier.wait();
-                if errors.first().is_none() {
+                let decided = control.sync(worker, Some(c), prepared && errors.first().is_none());
+                if decided {
                     if let Err(e) = sink::commit_epoch(&sinks, last) {
                         errors.raise(e);
                     }
                 }
             }
         }
+        drop(control);
         gathered
             .into_iter()
             .map(|g| g.borrow().iter().map(|(r, d)| (r.clone(), *d)).collect())

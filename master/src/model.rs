@@ -36,6 +36,23 @@ pub struct Resources {
     /// GPUs the instance may use (0..=64).
     #[schema(minimum = 0, maximum = 64, example = 0)]
     pub gpus: u32,
+    /// Processes the instance runs as (1..=64, dividing `parallelism`): each runs
+    /// `parallelism / processes` worker threads, and they exchange data over TCP
+    /// (timely's cluster mode). `memory_mb` and `gpus` are per process.
+    #[serde(default = "one_process")]
+    #[schema(minimum = 1, maximum = 64, example = 1)]
+    pub processes: u32,
+}
+
+fn one_process() -> u32 {
+    1
+}
+
+impl Resources {
+    /// Worker threads in each of the instance's processes.
+    pub fn threads_per_process(&self) -> u32 {
+        self.parallelism / self.processes.max(1)
+    }
 }
 
 impl Default for Resources {
@@ -44,6 +61,7 @@ impl Default for Resources {
             parallelism: 1,
             memory_mb: 1024,
             gpus: 0,
+            processes: 1,
         }
     }
 }

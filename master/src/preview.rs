@@ -385,6 +385,8 @@ impl Master {
             progress_interval_ms: None,
             checkpoint: None,
             secret_key_file: self.seal_key_path.as_ref().map(|p| p.display().to_string()),
+            peers: Vec::new(),
+            process: 0,
         };
         let body = plan_to_json(&request)
             .map_err(|e| ServiceError::Cluster(format!("cannot encode the preview's plan: {e}")))?;

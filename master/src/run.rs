@@ -10,8 +10,8 @@ use sluice_compiler::{compile, Compiled, ExplainStage};
 use sluice_connectors::Registry;
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// A failure of a subcommand: the one line to print and the exit code.
 pub struct Failure {
@@ -41,9 +41,13 @@ impl Failure {
 pub struct RunArgs {
     /// The SQL script (`-` reads standard input).
     pub script: PathBuf,
-    /// Worker threads (results are identical for any count).
+    /// Worker threads (in each process; results are identical for any count).
     #[arg(long, short = 'w', default_value_t = 1)]
     pub workers: usize,
+    /// Worker processes on this machine, connected over loopback TCP (timely's cluster
+    /// mode): the run has `processes × workers` workers; results are identical.
+    #[arg(long, short = 'p', default_value_t = 1)]
+    pub processes: usize,
     /// How to print a final SELECT's rows: table, csv or json (JSON Lines).
     /// Default: table on a terminal, csv otherwise.
     #[arg(long, short = 'f')]
@@ -115,6 +119,11 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
             "--workers must be between 1 and {MAX_WORKERS}"
         )));
     }
+    if args.processes == 0 || args.processes > MAX_PROCESSES {
+        return Err(Failure::user(format!(
+            "--processes must be between 1 and {MAX_PROCESSES}"
+        )));
+    }
     if args.batch_size == 0 {
         return Err(Failure::user("--batch-size must be at least 1"));
     }
@@ -139,6 +148,8 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
         progress_interval_ms: show_progress.then_some(500),
         checkpoint: None,
         secret_key_file: None,
+        peers: loopback_peers(args.processes)?,
+        process: 0,
     };
     let started = Instant::now();
     let mut collected = Vec::new();
@@ -238,68 +249,168 @@ fn summary_line(m: &ProgressSnapshot, elapsed: std::time::Duration, outputs: &[S
     line
 }
 
-/// Runs `request` in a `sluice-worker` process, handing each message it sends to
-/// `on_message`; a `Failed` message or an abnormal exit becomes the returned failure.
+/// The most processes `sluice run --processes` starts.
+const MAX_PROCESSES: usize = 64;
+
+/// Addresses for `processes` worker processes on loopback (none for one process): ports
+/// the OS hands out now, released just before the workers bind them.
+fn loopback_peers(processes: usize) -> Result<Vec<String>, Failure> {
+    if processes <= 1 {
+        return Ok(Vec::new());
+    }
+    let listeners = (0..processes)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Failure::runtime(format!("cannot find free loopback ports: {e}")))?;
+    listeners
+        .iter()
+        .map(|l| l.local_addr().map(|a| a.to_string()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Failure::runtime(format!("cannot find free loopback ports: {e}")))
+}
+
+/// How long the other processes of a run get to end after one of them failed, before
+/// they are killed.
+const PEER_FAILURE_GRACE: Duration = Duration::from_secs(5);
+
+/// Runs `request` in `sluice-worker` processes (one per peer, or one), handing each
+/// message process 0 sends to `on_message` (and every process's printed rows); a
+/// `Failed` message or an abnormal exit of any process becomes the returned failure.
 fn run_worker(
     request: &WorkerRequest,
     mut on_message: impl FnMut(WorkerMessage),
 ) -> Result<(), Failure> {
     let worker =
         sluice_master::worker_bin::worker_binary().map_err(|e| Failure::runtime(e.to_string()))?;
-    let body = sluice_compiler::instance::plan_to_json(request)
-        .map_err(|e| Failure::runtime(format!("internal error: cannot encode the plan: {e}")))?;
-    let mut child = Command::new(&worker)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| Failure::runtime(format!("cannot start {}: {e}", worker.display())))?;
-    let writer = child.stdin.take().map(|mut stdin| {
-        std::thread::spawn(move || {
-            let _ = stdin.write_all(&body);
-        })
-    });
+    let (tx, rx) = std::sync::mpsc::channel::<(usize, String)>();
+    let mut children = Vec::new();
+    let mut readers = Vec::new();
+    for process in 0..request.processes() {
+        let mut request = request.clone();
+        request.process = process;
+        let body = sluice_compiler::instance::plan_to_json(&request).map_err(|e| {
+            Failure::runtime(format!("internal error: cannot encode the plan: {e}"))
+        })?;
+        let mut child = match Command::new(&worker)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+        {
+            Ok(child) => child,
+            Err(e) => {
+                for c in &mut children {
+                    let _ = Child::kill(c);
+                    let _ = Child::wait(c);
+                }
+                return Err(Failure::runtime(format!(
+                    "cannot start {}: {e}",
+                    worker.display()
+                )));
+            }
+        };
+        if let Some(mut stdin) = child.stdin.take() {
+            readers.push(std::thread::spawn(move || {
+                let _ = stdin.write_all(&body);
+            }));
+        }
+        if let Some(stdout) = child.stdout.take() {
+            let tx = tx.clone();
+            readers.push(std::thread::spawn(move || {
+                for line in std::io::BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    if tx.send((process, line)).is_err() {
+                        break;
+                    }
+                }
+            }));
+        }
+        children.push(child);
+    }
+    drop(tx);
     let mut failure = None;
     let mut done = false;
-    if let Some(stdout) = child.stdout.take() {
-        for line in std::io::BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            match serde_json::from_str::<WorkerMessage>(&line) {
+    let mut ended: Vec<Option<std::process::ExitStatus>> = vec![None; children.len()];
+    let mut first_failure_at: Option<Instant> = None;
+    loop {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok((process, line)) => match serde_json::from_str::<WorkerMessage>(&line) {
                 Ok(WorkerMessage::Failed {
                     user_error,
                     message,
                 }) => {
-                    failure = Some(if user_error {
-                        Failure::user(format!("error: {message}"))
-                    } else {
-                        Failure::runtime(format!("job failed: {message}"))
-                    });
+                    // The first failure says why; the other processes then stop too.
+                    if failure.is_none() {
+                        failure = Some(if user_error {
+                            Failure::user(format!("error: {message}"))
+                        } else {
+                            Failure::runtime(format!("job failed: {message}"))
+                        });
+                    }
                 }
-                Ok(message) => {
+                Ok(WorkerMessage::Printed(text)) => on_message(WorkerMessage::Printed(text)),
+                Ok(message) if process == 0 => {
                     done |= matches!(message, WorkerMessage::Done(_));
                     on_message(message);
                 }
+                // The other processes' results are empty (rows are gathered on worker
+                // 0) and their counters partial.
+                Ok(_) => {}
                 Err(e) => {
-                    failure = Some(Failure::runtime(format!(
+                    failure.get_or_insert(Failure::runtime(format!(
                         "internal error: unreadable worker message ({e}): {line}"
                     )));
+                }
+            },
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        // A process that ended badly ends the run: the others get a grace period.
+        for (i, child) in children.iter_mut().enumerate() {
+            if ended[i].is_none() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    ended[i] = Some(status);
+                    if !status.success() {
+                        first_failure_at.get_or_insert_with(Instant::now);
+                    }
+                }
+            }
+        }
+        if first_failure_at.is_some_and(|at| at.elapsed() > PEER_FAILURE_GRACE) {
+            for (i, child) in children.iter_mut().enumerate() {
+                if ended[i].is_none() {
+                    let _ = child.kill();
                 }
             }
         }
     }
-    if let Some(writer) = writer {
-        let _ = writer.join();
+    for reader in readers {
+        let _ = reader.join();
     }
-    let status = child
-        .wait()
-        .map_err(|e| Failure::runtime(format!("cannot wait for the worker: {e}")))?;
+    let mut bad = None;
+    for (i, child) in children.iter_mut().enumerate() {
+        let status = match ended[i] {
+            Some(status) => status,
+            None => child
+                .wait()
+                .map_err(|e| Failure::runtime(format!("cannot wait for the worker: {e}")))?,
+        };
+        if !status.success() && bad.is_none() {
+            bad = Some((i, status));
+        }
+    }
     if let Some(f) = failure {
         return Err(f);
     }
-    if !status.success() || !done {
+    if let Some((i, status)) = bad {
         return Err(Failure::runtime(format!(
-            "job failed: the worker process ended without finishing ({status})"
+            "job failed: worker process {i} ended without finishing ({status})"
         )));
+    }
+    if !done {
+        return Err(Failure::runtime(
+            "job failed: the worker process ended without finishing".to_string(),
+        ));
     }
     Ok(())
 }

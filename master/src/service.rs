@@ -19,6 +19,9 @@ use std::sync::{Arc, Mutex};
 pub const MAX_SQL_BYTES: usize = 256 * 1024;
 /// Most worker threads one job may ask for.
 pub const MAX_PARALLELISM: u32 = 256;
+
+/// The most processes one instance may run as.
+pub const MAX_PROCESSES: u32 = 64;
 /// Smallest and largest memory cap (MiB).
 pub const MEMORY_MB_RANGE: (u64, u64) = (64, 1 << 20);
 /// Most GPUs one job may ask for.
@@ -115,6 +118,8 @@ pub struct JobPatch {
     pub memory_mb: Option<u64>,
     /// New GPU count.
     pub gpus: Option<u32>,
+    /// New process count.
+    pub processes: Option<u32>,
     /// New cluster.
     pub cluster: Option<String>,
     /// New desired state.
@@ -155,6 +160,7 @@ pub fn plan_id_of(job: &Job, patch: &JobPatch) -> String {
         patch.parallelism,
         patch.memory_mb,
         patch.gpus,
+        patch.processes,
         patch.cluster,
         patch.desired_state,
         patch.from_savepoint,
@@ -288,6 +294,18 @@ pub fn check_resources(r: &Resources) -> Result<(), ServiceError> {
         return Err(invalid(format!(
             "resources.gpus must be between 0 and {MAX_GPUS} (got {})",
             r.gpus
+        )));
+    }
+    if r.processes == 0 || r.processes > MAX_PROCESSES {
+        return Err(invalid(format!(
+            "resources.processes must be between 1 and {MAX_PROCESSES} (got {})",
+            r.processes
+        )));
+    }
+    if !r.parallelism.is_multiple_of(r.processes) {
+        return Err(invalid(format!(
+            "resources.parallelism ({}) must be a multiple of resources.processes ({}): each process runs the same number of worker threads",
+            r.parallelism, r.processes
         )));
     }
     Ok(())
@@ -663,6 +681,12 @@ impl Master {
             if g != job.resources.gpus {
                 changes.push(format!("gpus {} → {g}", job.resources.gpus));
                 job.resources.gpus = g;
+            }
+        }
+        if let Some(n) = patch.processes {
+            if n != job.resources.processes {
+                changes.push(format!("processes {} → {n}", job.resources.processes));
+                job.resources.processes = n;
             }
         }
         check_resources(&job.resources)?;

@@ -133,6 +133,7 @@ fn spec(id: &str, job: &str, sql: &str) -> LaunchSpec {
             parallelism: 2,
             memory_mb: 1024,
             gpus: 0,
+            processes: 1,
         },
         worker: WorkerRequest {
             plan: compiled.plan,
@@ -141,6 +142,8 @@ fn spec(id: &str, job: &str, sql: &str) -> LaunchSpec {
             progress_interval_ms: None,
             checkpoint: None,
             secret_key_file: None,
+            peers: Vec::new(),
+            process: 0,
         },
     }
 }
@@ -398,6 +401,8 @@ fn fake_instance(
             progress_interval_ms: None,
             checkpoint: None,
             secret_key_file: None,
+            peers: Vec::new(),
+            process: 0,
         },
     };
     std::fs::write(

@@ -228,6 +228,7 @@ impl World {
                     parallelism: 1,
                     memory_mb: 256,
                     gpus: 0,
+                    processes: 1,
                 },
                 cluster: "local".to_string(),
                 desired_state: DesiredState::Running,

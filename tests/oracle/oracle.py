@@ -421,10 +421,19 @@ def fmt_row(r):
 # Sluice side
 # ---------------------------------------------------------------------------
 
+def worker_args(workers):
+    """`4` is 4 worker threads in one process; `2x2` is 2 processes of 2 threads each."""
+    procs, _, threads = str(workers).rpartition("x")
+    args = ["--workers", threads]
+    if procs:
+        args += ["--processes", procs]
+    return args
+
+
 def run_sluice(binary, script, workers, timeout):
     # a .py "binary" (the harness self-test's fake sluice) runs under this interpreter
     prefix = [sys.executable] if binary.endswith(".py") else []
-    cmd = prefix + [binary, "run", script, "--workers", str(workers), "--format", "json"]
+    cmd = prefix + [binary, "run", script] + worker_args(workers) + ["--format", "json"]
     t0 = time.time()
     try:
         # own session: on a timeout the whole process group (workers included) is killed
@@ -532,7 +541,8 @@ def check_error_case(case, res, shift):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sluice", help="path to the sluice binary")
-    ap.add_argument("--workers", type=int, nargs="+", default=[1])
+    ap.add_argument("--workers", nargs="+", default=["1"],
+                    help="worker counts to run at: N threads, or PxN (P processes of N threads)")
     ap.add_argument("--filter", action="append", default=[],
                     help="only queries whose name (or file name) contains this substring (repeatable)")
     ap.add_argument("--data", default=os.path.join(HERE, ".data"), help="generated data directory (cached)")
@@ -631,7 +641,7 @@ def main():
             results[(item.name, w)] = res
             done[0] += 1
             if args.verbose:
-                print("  [%d/%d] %s workers=%d rc=%s %.2fs" % (done[0], len(jobs), item.name, w, res["rc"],
+                print("  [%d/%d] %s workers=%s rc=%s %.2fs" % (done[0], len(jobs), item.name, w, res["rc"],
                                                              res["secs"]), flush=True)
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as ex:
@@ -649,7 +659,7 @@ def main():
         for w in args.workers:
             res = results[(q.name, w)]
             slow.append((res["secs"], q.name, w))
-            where = "workers=%d" % w
+            where = "workers=%s" % w
             if res["timeout"]:
                 problems.append("%s: timed out after %.0fs" % (where, args.timeout))
                 continue
@@ -670,7 +680,7 @@ def main():
         for w in ws[1:]:
             diff = compare_rows(outputs[ws[0]], outputs[w], q.ordered)
             if diff:
-                problems.append("workers=%d and workers=%d disagree" % (ws[0], w))
+                problems.append("workers=%s and workers=%s disagree" % (ws[0], w))
                 problems.extend("    " + d for d in diff)
         if problems:
             head = ["%s:%d  format=%s%s  script=%s" % (os.path.relpath(q.file, HERE), q.line, q.format,
@@ -699,7 +709,7 @@ def main():
         slow.sort(reverse=True)
         print("slowest runs:")
         for secs, name, w in slow[:10]:
-            print("  %6.2fs  %s workers=%d" % (secs, name, w))
+            print("  %6.2fs  %s workers=%s" % (secs, name, w))
     print("oracle: %d passed, %d failed" % (passed, len(failures)))
     return 1 if failures else 0
 

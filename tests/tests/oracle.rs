@@ -1,5 +1,5 @@
 //! The correctness oracle: runs every query of `tests/oracle/queries/*.sql` on the sluice binary
-//! (with 1 and 4 workers) and on DuckDB over the same files, and requires equal results; also
+//! (with 1 worker, and 2 processes of 2 workers each) and on DuckDB over the same files, and requires equal results; also
 //! runs the `tests/oracle/errors/*.sql` cases, which must fail with exit code 2 and a position.
 //!
 //! Needs the sluice binary (`cargo build --bin sluice`, or set `SLUICE_BIN`) and a Python with
@@ -35,7 +35,7 @@ fn oracle_suite_matches_duckdb() -> Result<()> {
     cmd.arg(&script)
         .arg("--sluice")
         .arg(&sluice)
-        .args(["--workers", "1", "4"]);
+        .args(["--workers", "1", "2x2"]);
     if let Ok(extra) = env::var("SLUICE_ORACLE_ARGS") {
         cmd.args(extra.split_whitespace());
     }

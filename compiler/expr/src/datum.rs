@@ -11,8 +11,10 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 
 /// A `DOUBLE` with a total order (IEEE `totalOrder`, with all NaNs equal and -0.0 == 0.0)
-/// so it can be a key in arrangements. Serialized as a number, or as the strings `"NaN"`,
-/// `"inf"`, `"-inf"` (JSON has no such numbers).
+/// so it can be a key in arrangements. In human-readable formats (JSON) serialized as a
+/// number, or as the strings `"NaN"`, `"inf"`, `"-inf"` (JSON has no such numbers); in
+/// binary ones (bincode: the exchange between processes, state snapshots) as the plain
+/// `f64`, since they cannot tell a number from a string when reading.
 #[derive(Clone, Copy, Debug)]
 pub struct F64(pub f64);
 
@@ -25,7 +27,7 @@ enum F64Repr {
 
 impl Serialize for F64 {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if self.0.is_finite() {
+        if self.0.is_finite() || !s.is_human_readable() {
             s.serialize_f64(self.0)
         } else if self.0.is_nan() {
             s.serialize_str("NaN")
@@ -39,6 +41,9 @@ impl Serialize for F64 {
 
 impl<'de> Deserialize<'de> for F64 {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if !d.is_human_readable() {
+            return f64::deserialize(d).map(F64);
+        }
         match F64Repr::deserialize(d)? {
             F64Repr::Number(x) => Ok(F64(x)),
             F64Repr::Special(s) => match s.as_str() {
@@ -157,6 +162,23 @@ mod tests {
             "{text}"
         );
         let back: Row = serde_json::from_str(&text).expect("decode");
+        assert_eq!(back, row);
+    }
+
+    /// Bincode (the exchange between a run's processes, state snapshots) cannot read an
+    /// untagged representation: a DOUBLE used to fail there ("DeserializeAnyNotSupported").
+    #[test]
+    fn doubles_survive_bincode_including_nan_and_infinities() {
+        let row: Row = vec![
+            Datum::Float(F64(1.5)),
+            Datum::Float(F64(-0.0)),
+            Datum::Float(F64(f64::NAN)),
+            Datum::Float(F64(f64::INFINITY)),
+            Datum::Float(F64(f64::NEG_INFINITY)),
+            Datum::Null,
+        ];
+        let bytes = bincode::serialize(&row).expect("encode");
+        let back: Row = bincode::deserialize(&bytes).expect("decode");
         assert_eq!(back, row);
     }
 }

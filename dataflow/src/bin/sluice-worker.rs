@@ -65,8 +65,23 @@ const MEMORY_POLL: Duration = Duration::from_millis(50);
 /// How often instance mode logs a progress line.
 const PROGRESS_LOG_EVERY: Duration = Duration::from_secs(10);
 
+/// Where the stdin mode's messages go: the standard output the process was given, moved
+/// to a descriptor of its own, while descriptor 1 becomes a copy of standard error. So
+/// nothing else printed on standard output (timely's cluster mode reports connection
+/// attempts there) can break the message protocol.
+type Protocol = Mutex<std::io::BufWriter<std::fs::File>>;
+
+fn protocol_stream() -> std::io::Result<Protocol> {
+    use std::os::fd::AsFd;
+    let own = std::io::stdout().as_fd().try_clone_to_owned()?;
+    nix::unistd::dup2_stdout(std::io::stderr()).map_err(std::io::Error::from)?;
+    Ok(Mutex::new(std::io::BufWriter::new(std::fs::File::from(
+        own,
+    ))))
+}
+
 /// Writes one message as one line; lines from several threads never interleave.
-fn send(out: &Mutex<std::io::Stdout>, message: &WorkerMessage) {
+fn send(out: &Protocol, message: &WorkerMessage) {
     let line = match serde_json::to_string(message) {
         Ok(line) => line,
         Err(e) => format!(
@@ -76,8 +91,7 @@ fn send(out: &Mutex<std::io::Stdout>, message: &WorkerMessage) {
             ))
         ),
     };
-    if let Ok(out) = out.lock() {
-        let mut out = out.lock();
+    if let Ok(mut out) = out.lock() {
         let _ = writeln!(out, "{line}");
         let _ = out.flush();
     }
@@ -144,7 +158,7 @@ fn disable_transparent_huge_pages() {
 
 /// The stdin mode's `print` output: each write becomes a `WorkerMessage::Printed`.
 struct PrintedLines {
-    out: Arc<Mutex<std::io::Stdout>>,
+    out: Arc<Protocol>,
 }
 
 impl std::io::Write for PrintedLines {
@@ -163,7 +177,13 @@ impl std::io::Write for PrintedLines {
 
 /// The stdin mode: a `WorkerRequest` in, `WorkerMessage` lines out.
 fn stdin_main() -> ExitCode {
-    let out = Arc::new(Mutex::new(std::io::stdout()));
+    let out = match protocol_stream() {
+        Ok(out) => Arc::new(out),
+        Err(e) => {
+            eprintln!("sluice-worker: cannot set up the message stream on standard output: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let mut input = String::new();
     if let Err(e) = std::io::stdin().read_to_string(&mut input) {
         eprintln!("sluice-worker: cannot read the request from standard input: {e}");
@@ -197,6 +217,7 @@ fn stdin_main() -> ExitCode {
     })));
     let mut options = RunOptions::new(registry)
         .with_workers(request.workers)
+        .with_cluster(request.process, request.peers.clone())
         .with_batch_size(request.batch_size)
         .with_kernels(sluice_dataflow::kernels_for_job(0))
         .with_exit_after_run();
@@ -461,11 +482,13 @@ fn instance_main(dir: PathBuf) -> ExitCode {
     let workers = request.worker.workers.max(1);
     status.workers = workers;
     log(format_args!(
-        "instance {} starting: job {} ({}) version {}, worker threads {workers}, batch size {}, memory {} MiB, pid {pid}",
+        "instance {} starting: job {} ({}) version {}, process {} of {}, worker threads {workers}, batch size {}, memory {} MiB, pid {pid}",
         request.instance_id,
         request.job_name,
         request.job_id,
         request.job_version,
+        request.worker.process,
+        request.worker.processes(),
         request.worker.batch_size,
         request.memory_mb,
     ));
@@ -479,6 +502,7 @@ fn instance_main(dir: PathBuf) -> ExitCode {
         .spawn(move || {
             let mut options = RunOptions::new(Registry::builtin())
                 .with_workers(worker.workers.max(1))
+                .with_cluster(worker.process, worker.peers.clone())
                 .with_batch_size(worker.batch_size.max(1))
                 .with_kernels(sluice_dataflow::kernels_for_job(gpus))
                 .with_exit_after_run();

@@ -234,6 +234,7 @@ async fn create_job(
         parallelism: req.resources.parallelism.unwrap_or(d.parallelism),
         memory_mb: req.resources.memory_mb.unwrap_or(d.memory_mb),
         gpus: req.resources.gpus.unwrap_or(d.gpus),
+        processes: req.resources.processes.unwrap_or(d.processes),
     };
     let job = m.create_job(NewJob {
         name: req.name,
@@ -335,6 +336,7 @@ fn job_patch(req: UpdateJobRequest) -> JobPatch {
         parallelism: r.parallelism,
         memory_mb: r.memory_mb,
         gpus: r.gpus,
+        processes: r.processes,
         cluster: req.cluster,
         desired_state: req.desired_state,
         from_savepoint: req.from_savepoint,

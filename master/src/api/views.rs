@@ -35,6 +35,10 @@ pub struct ResourcesInput {
     /// GPUs (0..=64).
     #[schema(minimum = 0, maximum = 64, example = 0)]
     pub gpus: Option<u32>,
+    /// Processes (1..=64, dividing `parallelism`; default 1): the instance's workers
+    /// are spread over that many processes, `parallelism / processes` threads each.
+    #[schema(minimum = 1, maximum = 64, example = 1)]
+    pub processes: Option<u32>,
 }
 
 /// `POST /api/v1/jobs`.

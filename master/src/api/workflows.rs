@@ -88,6 +88,7 @@ impl TaskRequest {
                 parallelism: self.resources.parallelism.unwrap_or(d.parallelism),
                 memory_mb: self.resources.memory_mb.unwrap_or(d.memory_mb),
                 gpus: self.resources.gpus.unwrap_or(d.gpus),
+                processes: self.resources.processes.unwrap_or(d.processes),
             },
         }
     }

@@ -591,7 +591,7 @@ fn usage(
         add(inst.parallelism, inst.memory_mb, inst.gpus);
     }
     for (_, r) in started.iter().filter(|(c, _)| *c == cluster) {
-        add(r.parallelism, r.memory_mb, r.gpus);
+        add(r.parallelism, instance_memory_mb(r), r.gpus);
     }
     used
 }
@@ -599,8 +599,13 @@ fn usage(
 /// True when `needs` fits next to `used` within `capacity`.
 fn fits(used: Capacity, needs: Resources, capacity: Capacity) -> bool {
     used.workers.saturating_add(u64::from(needs.parallelism)) <= capacity.workers
-        && used.memory_mb.saturating_add(needs.memory_mb) <= capacity.memory_mb
+        && used.memory_mb.saturating_add(instance_memory_mb(&needs)) <= capacity.memory_mb
         && used.gpus.saturating_add(u64::from(needs.gpus)) <= capacity.gpus
+}
+
+/// The memory an instance holds in all: `memory_mb` in each of its processes.
+pub fn instance_memory_mb(r: &Resources) -> u64 {
+    r.memory_mb.saturating_mul(u64::from(r.processes.max(1)))
 }
 
 /// What is left of `capacity` after `used`.

@@ -1407,6 +1407,7 @@ fn desired_job(index: usize) -> impl Strategy<Value = DesiredJob> {
                     parallelism,
                     memory_mb,
                     gpus,
+                    processes: 1,
                 };
                 j.cluster = cluster.to_string();
                 j

@@ -258,6 +258,8 @@ fn launch_spec(m: &Master, job: &Job, instance_id: &str) -> LaunchSpec {
             batch_size: BATCH_SIZE,
             progress_interval_ms: None,
             secret_key_file: m.seal_key_file(),
+            peers: Vec::new(),
+            process: 0,
             checkpoint: job.checkpoint_interval_ms.map(|interval_ms| {
                 sluice_compiler::instance::CheckpointConfig {
                     dir: m.checkpoints.job_dir(&job.id),

@@ -316,6 +316,8 @@ fn apply(
             progress_interval_ms: None,
             checkpoint: None,
             secret_key_file: m.seal_key_file(),
+            peers: Vec::new(),
+            process: 0,
         },
     };
     match cluster.launch(&spec) {
