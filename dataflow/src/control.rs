@@ -8,16 +8,18 @@
 //! every worker: sync(round, ok) ──flag to every worker──▶ waits until the stream's frontier passes the round
 //! ```
 //!
-//! **Barriers are progress.** `sync` sends this worker's flag to every worker at the
-//! current round (the input's time), advances the input past it and steps until the
-//! probe's frontier is past the round: timely's progress tracking guarantees then that
+//! **Barriers are progress.** `sync` sends this worker's flag to every worker within
+//! the current round, advances the input to the next round's time and steps until the
+//! probe's frontier reaches it: timely's progress tracking guarantees then that
 //! every worker has advanced past it too and that every message sent at the round has
 //! been delivered. So a `sync` is a barrier over all the run's workers, wherever they
 //! run, and an all-reduce of their flags (a run commits only if no worker failed).
 //!
-//! Reports and decisions are sent at the current round as they arise; a report sent
-//! before a `sync` is applied by the leader before that `sync` returns anywhere.
-//! Messages are JSON text (the positions inside are JSON values).
+//! Reports and decisions are sent as they arise, and the input's time then advances
+//! within the round (its low 32 bits; the round is above them), which is what makes
+//! timely hand them over at once; a report sent before a `sync` is applied by the
+//! leader before that `sync` returns anywhere. Messages are JSON text (the positions
+//! inside are JSON values).
 
 use crate::checkpoint::{Coordinator, Decision, Report, Role};
 use std::cell::RefCell;
@@ -52,6 +54,10 @@ pub(crate) struct Control {
     decided: Decision,
     /// Flags received, by round.
     flags: std::collections::BTreeMap<u64, (usize, bool)>,
+    /// Something was sent since the input's time last advanced.
+    pending: bool,
+    /// The input's time within the round (the low 32 bits; the round is above them).
+    tick: u64,
 }
 
 impl Control {
@@ -78,12 +84,17 @@ impl Control {
             threads: threads.max(1),
             decided: Decision::default(),
             flags: Default::default(),
+            pending: false,
+            tick: 0,
         }
     }
 
     fn send(&mut self, to: usize, message: &Message) {
         match serde_json::to_string(message) {
-            Ok(text) => self.input.send((to as u64, text)),
+            Ok(text) => {
+                self.input.send((to as u64, text));
+                self.pending = true;
+            }
             // Our own types always encode.
             Err(e) => tracing::error!("internal error: cannot encode a control message: {e}"),
         }
@@ -112,6 +123,14 @@ impl Control {
                     }
                 }
             }
+        }
+        // What is sent waits in the input's and the exchange's buffers until the
+        // input's time advances: advance it within the round (reports and decisions
+        // must not wait for the next `sync`).
+        if self.pending {
+            self.tick += 1;
+            self.input.advance_to((self.round << 32) | self.tick);
+            self.pending = false;
         }
         let arrived = std::mem::take(&mut *self.inbox.borrow_mut());
         for text in arrived {
@@ -150,9 +169,13 @@ impl Control {
             self.send(to, &Message::Flag { round, ok });
         }
         self.pump(ckpt);
+        // Every worker sends its flag below the next round's time and only then
+        // advances to it: once the frontier reaches it, every flag has arrived.
         self.round += 1;
-        self.input.advance_to(self.round);
-        while self.probe.less_equal(&round) {
+        self.tick = 0;
+        let next = self.round << 32;
+        self.input.advance_to(next);
+        while self.probe.less_than(&next) {
             worker.step_or_park(Some(Duration::from_millis(1)));
             self.pump(ckpt);
         }

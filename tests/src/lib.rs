@@ -311,8 +311,16 @@ pub fn kill_instances(data_dir: &Path) {
     let Ok(entries) = std::fs::read_dir(data_dir.join("instances")) else {
         return;
     };
-    for e in entries.flatten() {
-        let Ok(text) = std::fs::read_to_string(e.path().join("launch.json")) else {
+    // Process 0 of an instance in its directory, the others in `p<N>/` inside it.
+    let dirs = entries.flatten().flat_map(|e| {
+        let mut dirs = vec![e.path()];
+        if let Ok(inner) = std::fs::read_dir(e.path()) {
+            dirs.extend(inner.flatten().map(|i| i.path()).filter(|p| p.is_dir()));
+        }
+        dirs
+    });
+    for path in dirs {
+        let Ok(text) = std::fs::read_to_string(path.join("launch.json")) else {
             continue;
         };
         let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
@@ -320,7 +328,7 @@ pub fn kill_instances(data_dir: &Path) {
         };
         if let Some(pid) = v["pid"].as_u64() {
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let dir = e.path().to_string_lossy().into_owned();
+            let dir = path.to_string_lossy().into_owned();
             if String::from_utf8_lossy(&cmdline).contains(&dir) {
                 let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
             }

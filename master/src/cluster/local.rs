@@ -152,6 +152,119 @@ struct RequestHead {
 #[derive(Debug, Deserialize)]
 struct WorkerHead {
     workers: usize,
+    #[serde(default)]
+    peers: Vec<String>,
+}
+
+impl WorkerHead {
+    fn processes(&self) -> usize {
+        self.peers.len().max(1)
+    }
+}
+
+/// The directory of process `p` (≥ 1) of a multi-process instance, inside the
+/// instance's: `p<N>/`, with its own request, launch record, status and log. Process 0
+/// uses the instance directory itself.
+fn peer_key(instance_id: &str, process: usize) -> String {
+    format!("{instance_id}/p{process}")
+}
+
+/// What one process of an instance shows.
+struct ProcessView {
+    key: String,
+    pid: Option<u32>,
+    alive: bool,
+    status: Option<InstanceStatus>,
+}
+
+/// How an ended process ended: state, message, user error, superseded.
+type Outcome = (InstanceState, Option<String>, bool, bool);
+
+/// The message a process writes when another process of its run failed: it says
+/// nothing of the cause, so another process's message is preferred.
+const ECHO: &str = "another process of this run failed";
+
+/// How an ended process ended, from its final status (or the lack of one).
+fn ended_outcome(
+    status: Option<&InstanceStatus>,
+    stop_requested: bool,
+    dir: &Path,
+    pid: Option<u32>,
+) -> Outcome {
+    match status.map(|s| &s.run) {
+        Some(InstanceRunState::Finished) => (InstanceState::Finished, None, false, false),
+        Some(InstanceRunState::Failed {
+            user_error,
+            message,
+            superseded,
+        }) => (
+            InstanceState::Failed,
+            Some(message.clone()),
+            *user_error,
+            *superseded,
+        ),
+        _ if stop_requested => (InstanceState::Stopped, None, false, false),
+        _ => {
+            let message = match std::fs::read_to_string(dir.join(EXIT_STATUS)) {
+                Ok(how) if !how.trim().is_empty() => {
+                    format!("{CRASH_MESSAGE}: {}", how.trim())
+                }
+                _ if pid.is_none() => {
+                    "the process was never started (its launch did not complete)".to_string()
+                }
+                _ => CRASH_MESSAGE.to_string(),
+            };
+            (InstanceState::Crashed, Some(message), false, false)
+        }
+    }
+}
+
+/// Adds `more`'s counters to `into` (the processes of one instance).
+fn add_progress(into: &mut ProgressSnapshot, more: &ProgressSnapshot) {
+    into.rows_read += more.rows_read;
+    into.rows_in += more.rows_in;
+    into.rows_out += more.rows_out;
+    into.late_rows += more.late_rows;
+    into.bad_records += more.bad_records;
+    into.dead_lettered += more.dead_lettered;
+    into.rows_cpu += more.rows_cpu;
+    into.rows_gpu += more.rows_gpu;
+    into.gpu_fallbacks += more.gpu_fallbacks;
+    for (k, v) in &more.operators {
+        *into.operators.entry(k.clone()).or_default() += v;
+    }
+}
+
+/// Addresses for `processes` processes on loopback: ports the OS hands out now,
+/// released just before the processes bind them (a port taken in between fails the
+/// launch's instance, which the watchdog restarts on new ports).
+fn loopback_peers(processes: usize) -> std::io::Result<Vec<String>> {
+    let listeners = (0..processes)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<Vec<_>, _>>()?;
+    listeners
+        .iter()
+        .map(|l| l.local_addr().map(|a| a.to_string()))
+        .collect()
+}
+
+/// The instance's outcome from its processes' (process 0 first): a failure that says
+/// why before a crash, a crash before a failure that only echoes another's, then a
+/// stop; finished only when every process finished.
+fn combine_outcomes(outcomes: Vec<Outcome>) -> Outcome {
+    let rank = |o: &Outcome| match o.0 {
+        InstanceState::Failed if !o.1.as_deref().is_some_and(|m| m.contains(ECHO)) => 0,
+        InstanceState::Crashed => 1,
+        InstanceState::Failed => 2,
+        InstanceState::Stopped => 3,
+        _ => 4,
+    };
+    outcomes.into_iter().min_by_key(|o| rank(o)).unwrap_or((
+        InstanceState::Crashed,
+        Some(CRASH_MESSAGE.to_string()),
+        false,
+        false,
+    ))
 }
 
 /// Runs instances as processes on this machine.
@@ -480,6 +593,46 @@ impl LocalCluster {
         }
     }
 
+    /// Process `process` (≥ 1) of a multi-process instance.
+    fn observe_peer(&self, instance_id: &str, process: usize) -> ProcessView {
+        let key = peer_key(instance_id, process);
+        let dir = self.instance_dir(&key);
+        let pid = self.pid_of(&dir);
+        let alive = match pid {
+            Some(pid) => self.is_alive(&key, pid),
+            // Its launch is in progress (process 0 is started first).
+            None => std::fs::metadata(dir.join(REQUEST))
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age < LAUNCH_WINDOW),
+        };
+        // After the liveness check, as for process 0.
+        let status = read_json::<InstanceStatus>(&dir.join(STATUS)).ok();
+        ProcessView {
+            key,
+            pid,
+            alive,
+            status,
+        }
+    }
+
+    /// Every process of an instance (its key and pid): process 0's first.
+    fn processes_of(&self, instance_id: &str) -> Result<Vec<(String, Option<u32>)>, ClusterError> {
+        let first = self.locate(instance_id)?;
+        let dir = self.instance_dir(instance_id);
+        let processes = read_json::<RequestHead>(&dir.join(REQUEST))
+            .map(|r| r.worker.processes())
+            .unwrap_or(1);
+        let mut all = vec![(instance_id.to_string(), first)];
+        for p in 1..processes {
+            let key = peer_key(instance_id, p);
+            let pid = self.pid_of(&self.instance_dir(&key));
+            all.push((key, pid));
+        }
+        Ok(all)
+    }
+
     /// Observes one instance directory; `None` (with a warning) when its request is
     /// unreadable.
     fn observe_one(&self, instance_id: &str, dir: &Path) -> Option<ObservedInstance> {
@@ -531,40 +684,59 @@ impl LocalCluster {
         }
         let retired = dir.join(RETIRED).exists();
 
-        let mut superseded = false;
-        let (state, message, user_error) = if alive {
-            let state = if status.is_some() {
+        // The other processes of a multi-process instance: any one that ended ends
+        // the instance (the others are killed), and it is running only while all run.
+        let mut peers: Vec<ProcessView> = (1..request.worker.processes())
+            .map(|p| self.observe_peer(instance_id, p))
+            .collect();
+        if stop_requested {
+            for peer in peers.iter().filter(|p| p.alive) {
+                if let Some(pid) = peer.pid {
+                    self.escalate_stop(&peer.key, dir, pid);
+                }
+            }
+        }
+        let mut alive = alive;
+        let any_alive = alive || peers.iter().any(|p| p.alive);
+        let all_alive = alive && peers.iter().all(|p| p.alive);
+        if any_alive && !all_alive {
+            let mut all = vec![(instance_id.to_string(), pid, alive)];
+            all.extend(peers.iter().map(|p| (p.key.clone(), p.pid, p.alive)));
+            for (key, pid, live) in all {
+                if let (true, Some(pid)) = (live, pid) {
+                    tracing::warn!(
+                        "local cluster: instance {instance_id}: another of its processes ended: killing {key} (pid {pid})"
+                    );
+                    if let Err(e) = self.kill_and_wait(&key, pid) {
+                        tracing::warn!("local cluster: {e}");
+                    }
+                }
+            }
+            alive = false;
+            for peer in &mut peers {
+                peer.alive = false;
+            }
+        }
+
+        let (state, message, user_error, superseded) = if alive {
+            let state = if status.is_some() && peers.iter().all(|p| p.status.is_some()) {
                 InstanceState::Running
             } else {
                 InstanceState::Starting
             };
-            (state, None, false)
+            (state, None, false, false)
         } else {
-            match status.as_ref().map(|s| &s.run) {
-                Some(InstanceRunState::Finished) => (InstanceState::Finished, None, false),
-                Some(InstanceRunState::Failed {
-                    user_error,
-                    message,
-                    superseded: s,
-                }) => {
-                    superseded = *s;
-                    (InstanceState::Failed, Some(message.clone()), *user_error)
-                }
-                _ if stop_requested => (InstanceState::Stopped, None, false),
-                _ => {
-                    let message = match std::fs::read_to_string(dir.join(EXIT_STATUS)) {
-                        Ok(how) if !how.trim().is_empty() => {
-                            format!("{CRASH_MESSAGE}: {}", how.trim())
-                        }
-                        _ if pid.is_none() => {
-                            "the process was never started (its launch did not complete)"
-                                .to_string()
-                        }
-                        _ => CRASH_MESSAGE.to_string(),
-                    };
-                    (InstanceState::Crashed, Some(message), false)
-                }
+            let mut outcomes = vec![ended_outcome(status.as_ref(), stop_requested, dir, pid)];
+            for peer in &peers {
+                let peer_dir = self.instance_dir(&peer.key);
+                outcomes.push(ended_outcome(
+                    peer.status.as_ref(),
+                    stop_requested,
+                    &peer_dir,
+                    peer.pid,
+                ));
             }
+            combine_outcomes(outcomes)
         };
 
         let ended_at_ms = if alive {
@@ -589,18 +761,40 @@ impl LocalCluster {
             }
         };
 
-        let progress = status
+        let mut progress = status
             .as_ref()
             .map(|s| s.progress.clone())
             .unwrap_or_default();
+        let mut heartbeat_at_ms = status.as_ref().map(|s| s.heartbeat_at_ms);
+        let mut progress_at_ms = status.as_ref().map(|s| s.progress_at_ms);
+        let mut input_waiting = alive && status.as_ref().is_some_and(|s| s.input_waiting);
+        let mut stepped_at_ms = status.as_ref().and_then(|s| s.stepped_at_ms);
+        let mut pids: Vec<u32> = pid.into_iter().collect();
+        for peer in &peers {
+            pids.extend(peer.pid);
+            let Some(s) = &peer.status else {
+                heartbeat_at_ms = None;
+                stepped_at_ms = None;
+                input_waiting = false;
+                continue;
+            };
+            heartbeat_at_ms = heartbeat_at_ms.map(|h| h.min(s.heartbeat_at_ms));
+            progress_at_ms = progress_at_ms.map(|p| p.max(s.progress_at_ms));
+            input_waiting &= s.input_waiting;
+            stepped_at_ms = stepped_at_ms.zip(s.stepped_at_ms).map(|(a, b)| a.min(b));
+            add_progress(&mut progress, &s.progress);
+        }
         Some(ObservedInstance {
             instance_id: instance_id.to_string(),
             job_id: request.job_id,
             job_name: request.job_name,
             job_version: request.job_version,
             cluster: self.config.name.clone(),
-            parallelism: u32::try_from(request.worker.workers).unwrap_or(u32::MAX),
-            memory_mb: request.memory_mb,
+            parallelism: u32::try_from(request.worker.workers * request.worker.processes())
+                .unwrap_or(u32::MAX),
+            memory_mb: request
+                .memory_mb
+                .saturating_mul(request.worker.processes() as u64),
             gpus: request.gpus,
             state,
             message,
@@ -608,16 +802,16 @@ impl LocalCluster {
             superseded,
             stop_requested,
             retired,
-            pids: pid.into_iter().collect(),
+            pids,
             started_at_ms: launch
                 .map(|l| l.launched_at_ms)
                 .or(status.as_ref().map(|s| s.started_at_ms))
                 .unwrap_or(created_at_ms),
             ended_at_ms,
-            heartbeat_at_ms: status.as_ref().map(|s| s.heartbeat_at_ms),
-            progress_at_ms: status.as_ref().map(|s| s.progress_at_ms),
-            input_waiting: alive && status.as_ref().is_some_and(|s| s.input_waiting),
-            stepped_at_ms: status.as_ref().and_then(|s| s.stepped_at_ms),
+            heartbeat_at_ms,
+            progress_at_ms,
+            input_waiting,
+            stepped_at_ms,
             rows_read: progress.rows_read,
             rows_in: progress.rows_in,
             rows_out: progress.rows_out,
@@ -691,6 +885,13 @@ impl Cluster for LocalCluster {
         if dir.exists() {
             return Err(ClusterError::Io(format!("instance {id} already exists")));
         }
+        let processes = spec.resources.processes.max(1) as usize;
+        let mut worker = spec.worker.clone();
+        if processes > 1 {
+            worker.workers = (spec.resources.parallelism as usize / processes).max(1);
+            worker.peers = loopback_peers(processes)
+                .map_err(|e| io(format!("cannot find ports for instance {id}"), e))?;
+        }
         let request = InstanceRequest {
             instance_id: id.clone(),
             job_id: spec.job_id.clone(),
@@ -699,88 +900,126 @@ impl Cluster for LocalCluster {
             memory_mb: spec.resources.memory_mb,
             gpus: spec.resources.gpus,
             heartbeat_interval_ms: self.config.heartbeat_interval_ms,
-            worker: spec.worker.clone(),
+            worker,
         };
-        let body = sluice_compiler::instance::plan_to_json(&request)
-            .map_err(|e| io(format!("cannot encode the request of instance {id}"), e))?;
         // Prepared under a hidden name, then renamed: a scan never sees a half-made dir.
         let tmp = self.config.instances_dir.join(format!(".{id}.tmp"));
         let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir(&tmp).map_err(|e| io(format!("cannot create {}", tmp.display()), e))?;
-        let prepared = std::fs::write(tmp.join(REQUEST), &body)
-            .and_then(|()| std::fs::rename(&tmp, &dir))
-            .map_err(|e| io(format!("cannot prepare {}", dir.display()), e));
+        let prepared = (|| -> Result<(), ClusterError> {
+            std::fs::create_dir(&tmp)
+                .map_err(|e| io(format!("cannot create {}", tmp.display()), e))?;
+            for process in 0..processes {
+                let mut request = request.clone();
+                request.worker.process = process;
+                let body = sluice_compiler::instance::plan_to_json(&request)
+                    .map_err(|e| io(format!("cannot encode the request of instance {id}"), e))?;
+                let at = if process == 0 {
+                    tmp.clone()
+                } else {
+                    let sub = tmp.join(format!("p{process}"));
+                    std::fs::create_dir(&sub)
+                        .map_err(|e| io(format!("cannot create {}", sub.display()), e))?;
+                    sub
+                };
+                std::fs::write(at.join(REQUEST), &body)
+                    .map_err(|e| io(format!("cannot prepare {}", dir.display()), e))?;
+            }
+            std::fs::rename(&tmp, &dir)
+                .map_err(|e| io(format!("cannot prepare {}", dir.display()), e))
+        })();
         if let Err(e) = prepared {
             let _ = std::fs::remove_dir_all(&tmp);
             return Err(e);
         }
-        let spawned = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join(LOG))
-            .and_then(|log| Ok((log.try_clone()?, log)))
-            .and_then(|(out, err)| {
-                Command::new(&self.config.sluice_exe)
-                    .arg("worker")
-                    .arg("--instance-dir")
-                    .arg(&dir)
-                    .stdin(Stdio::null())
-                    .stdout(out)
-                    .stderr(err)
-                    .process_group(0)
-                    .spawn()
-            });
-        let child = match spawned {
-            Ok(child) => child,
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&dir);
-                return Err(io(
-                    format!(
-                        "cannot start instance {id} ({} worker)",
-                        self.config.sluice_exe.display()
-                    ),
-                    e,
-                ));
+        for process in 0..processes {
+            let key = if process == 0 {
+                id.clone()
+            } else {
+                peer_key(id, process)
+            };
+            let at = self.instance_dir(&key);
+            let spawned = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(at.join(LOG))
+                .and_then(|log| Ok((log.try_clone()?, log)))
+                .and_then(|(out, err)| {
+                    Command::new(&self.config.sluice_exe)
+                        .arg("worker")
+                        .arg("--instance-dir")
+                        .arg(&at)
+                        .stdin(Stdio::null())
+                        .stdout(out)
+                        .stderr(err)
+                        .process_group(0)
+                        .spawn()
+                });
+            let child = match spawned {
+                Ok(child) => child,
+                Err(e) => {
+                    // The processes already started cannot run without this one.
+                    if let Ok(started) = self.processes_of(id) {
+                        for (key, pid) in started {
+                            if let Some(pid) = pid {
+                                let _ = self.kill_and_wait(&key, pid);
+                            }
+                        }
+                    }
+                    let _ = std::fs::remove_dir_all(&dir);
+                    return Err(io(
+                        format!(
+                            "cannot start instance {id} ({} worker)",
+                            self.config.sluice_exe.display()
+                        ),
+                        e,
+                    ));
+                }
+            };
+            let record = LaunchRecord {
+                pid: child.id(),
+                launched_at_ms: now_ms(),
+            };
+            self.children().insert(key.clone(), child);
+            let written = serde_json::to_vec(&record)
+                .map_err(std::io::Error::other)
+                .and_then(|body| write_atomic(&at.join(LAUNCH), &body));
+            if let Err(e) = written {
+                // The process runs; its status.json will name its pid.
+                tracing::warn!(
+                    "local cluster: cannot write {}: {e}",
+                    at.join(LAUNCH).display()
+                );
             }
-        };
-        let record = LaunchRecord {
-            pid: child.id(),
-            launched_at_ms: now_ms(),
-        };
-        self.children().insert(id.clone(), child);
-        let written = serde_json::to_vec(&record)
-            .map_err(std::io::Error::other)
-            .and_then(|body| write_atomic(&dir.join(LAUNCH), &body));
-        if let Err(e) = written {
-            // The process runs; its status.json will name its pid.
-            tracing::warn!(
-                "local cluster: cannot write {}: {e}",
-                dir.join(LAUNCH).display()
-            );
         }
         Ok(())
     }
 
     fn stop(&self, instance_id: &str) -> Result<(), ClusterError> {
-        let pid = self.locate(instance_id)?;
+        let processes = self.processes_of(instance_id)?;
         let marker = self.instance_dir(instance_id).join(STOP_REQUESTED);
         std::fs::write(&marker, now_ms().to_string())
             .map_err(|e| io(format!("cannot write {}", marker.display()), e))?;
-        let Some(pid) = pid else {
-            return Ok(());
-        };
-        self.signal(instance_id, pid, Signal::SIGTERM)?;
-        if self.wait_gone(instance_id, pid, self.config.stop_grace) {
-            return Ok(());
+        for (key, pid) in &processes {
+            if let Some(pid) = pid {
+                self.signal(key, *pid, Signal::SIGTERM)?;
+            }
         }
-        self.kill_and_wait(instance_id, pid)
+        for (key, pid) in &processes {
+            let Some(pid) = *pid else { continue };
+            if !self.wait_gone(key, pid, self.config.stop_grace) {
+                self.kill_and_wait(key, pid)?;
+            }
+        }
+        Ok(())
     }
 
     fn kill(&self, instance_id: &str) -> Result<(), ClusterError> {
-        match self.locate(instance_id)? {
-            Some(pid) => self.kill_and_wait(instance_id, pid),
-            None => Ok(()),
+        for (key, pid) in self.processes_of(instance_id)? {
+            if let Some(pid) = pid {
+                self.kill_and_wait(&key, pid)?;
+            }
         }
+        Ok(())
     }
 
     fn observe(&self) -> Result<Vec<ObservedInstance>, ClusterError> {

@@ -1,0 +1,155 @@
+//! One job over several processes (`resources.processes`): the real `sluice serve`
+//! starts an instance of parallelism 4 as 2 `sluice-worker` processes of 2 threads
+//! connected by timely's cluster mode; process 0 leads the checkpoints. Killing the
+//! *other* process (as a crash would) fails the whole instance, the watchdog restarts it
+//! from its checkpoint, and the output holds the golden result: every row once.
+
+use serde_json::{json, Value};
+use sluice_tests::MasterProcess;
+use std::path::Path;
+
+const ROWS: i64 = 12_000;
+
+/// A join feeding an aggregate (state in both), over two generated sources.
+fn stateful_sql(out: &Path) -> String {
+    let src = |name: &str| {
+        format!(
+            "CREATE TABLE {name} (id BIGINT) WITH ('connector' = 'datagen', \
+               'number-of-rows' = '{ROWS}', 'rows-per-second' = '2000', \
+               'fields.id.kind' = 'sequence', 'fields.id.min' = '1');\n"
+        )
+    };
+    format!(
+        "SET 'execution.checkpointing.interval' = '100ms';\n{}{}\
+         CREATE TABLE totals (k BIGINT, n BIGINT, s BIGINT) WITH ('connector' = 'filesystem', \
+           'path' = '{}', 'format' = 'csv', 'csv.header' = 'true');\n\
+         INSERT INTO totals SELECT a.id % 10, COUNT(*), SUM(b.id) FROM a JOIN b ON a.id = b.id \
+           GROUP BY a.id % 10;\n",
+        src("a"),
+        src("b"),
+        out.display()
+    )
+}
+
+/// `SELECT id % keys, COUNT(*), SUM(id) … GROUP BY id % keys` over `1..=rows`, sorted.
+fn golden(rows: i64, keys: i64) -> Vec<String> {
+    let mut expected: Vec<String> = (0..keys)
+        .map(|k| {
+            let ids: Vec<i64> = (1..=rows).filter(|i| i % keys == k).collect();
+            format!("{k},{},{}", ids.len(), ids.iter().sum::<i64>())
+        })
+        .collect();
+    expected.sort();
+    expected
+}
+
+/// The committed CSV lines under `out` (headers skipped), sorted.
+fn committed_lines(out: &Path) -> Vec<String> {
+    let mut got: Vec<String> = Vec::new();
+    for e in std::fs::read_dir(out).unwrap().flatten() {
+        if e.file_name().to_string_lossy().starts_with("part-") {
+            let text = std::fs::read_to_string(e.path()).unwrap();
+            got.extend(text.lines().skip(1).map(str::to_string));
+        }
+    }
+    got.sort();
+    got
+}
+
+/// The logs of every instance's processes other than process 0.
+fn peer_logs(data: &Path) -> String {
+    let mut text = String::new();
+    for e in std::fs::read_dir(data.join("instances"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        for p in std::fs::read_dir(e.path()).into_iter().flatten().flatten() {
+            if let Ok(log) = std::fs::read_to_string(p.path().join("worker.log")) {
+                text.push_str(&format!("--- {}\n{log}", p.path().display()));
+            }
+        }
+    }
+    text
+}
+
+#[test]
+fn a_job_over_two_processes_restores_after_one_is_killed_with_every_row_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let m = MasterProcess::start(&dir.path().join("data"), &["--restart-backoff-ms", "200"]);
+    // The processes must divide the parallelism.
+    let (s, v) = m.request(
+        "POST",
+        "/api/v1/jobs",
+        Some(json!({"name": "bad", "sql": stateful_sql(&out),
+                    "resources": {"parallelism": 3, "processes": 2}})),
+    );
+    assert_eq!(s, 400, "{v}");
+    assert!(
+        v["message"].as_str().unwrap_or("").contains("multiple"),
+        "{v}"
+    );
+
+    let (s, v) = m.request(
+        "POST",
+        "/api/v1/jobs",
+        Some(json!({"name": "mp", "sql": stateful_sql(&out),
+                    "resources": {"parallelism": 4, "processes": 2}})),
+    );
+    assert_eq!(s, 201, "{v}");
+    // A checkpoint holding state, written while both processes run.
+    let pids: Vec<u64> = m.wait_for(60, "a checkpoint holding state", || {
+        let commits = m.get("/api/v1/jobs/mp/commits");
+        if m.get("/api/v1/jobs/mp")["state"] == "finished" {
+            panic!(
+                "the job finished before a checkpoint held state: {commits}\n{}\n{}",
+                m.newest_instance_log("mp"),
+                peer_logs(&dir.path().join("data"))
+            );
+        }
+        let stateful = commits["commits"].as_array()?.iter().any(|c| {
+            c["state"]
+                .as_object()
+                .is_some_and(|s| s.values().any(|b| b.as_u64() > Some(100)))
+        });
+        let instances = m.get("/api/v1/jobs/mp/instances");
+        let live = instances
+            .as_array()?
+            .iter()
+            .find(|i| i["state"] == "running")?;
+        let pids: Vec<u64> = live["pids"]
+            .as_array()?
+            .iter()
+            .filter_map(Value::as_u64)
+            .collect();
+        (stateful && pids.len() == 2).then_some(pids)
+    });
+    let instances = m.get("/api/v1/jobs/mp/instances");
+    assert_eq!(instances[0]["parallelism"], 4, "{instances}");
+    // The second process dies as a crash would: the instance fails as a whole.
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &pids[1].to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let job: Value = m.wait_for(120, "the restarted job to finish", || {
+        let j = m.get("/api/v1/jobs/mp");
+        (j["state"] == "finished" || j["state"] == "failed").then_some(j)
+    });
+    assert_eq!(job["state"], "finished", "{job}");
+    assert_eq!(job["restarts"], 1, "{job}");
+    let log = m.newest_instance_log("mp");
+    assert!(log.contains("restored from checkpoint"), "{log}");
+    assert!(log.contains("process 0 of 2"), "{log}");
+    assert_eq!(committed_lines(&out), golden(ROWS, 10));
+    // Nothing of the first instance is left running.
+    for pid in pids {
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists()
+                || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .is_ok_and(|s| s.contains(") Z")),
+            "process {pid} of the killed instance is still alive"
+        );
+    }
+}
