@@ -89,7 +89,7 @@ long_flags() { # file...
 }
 serve_known=$(long_flags master/src/server.rs)
 # The agent may land in master/ or in a crate of its own: every crate's sources.
-mapfile -t rust_sources < <(find . \( -path ./target -o -path ./.git -o -path ./.venv -o -path ./.tools \) -prune \
+mapfile -t rust_sources < <(find . \( -path ./target -o -path ./.git -o -path ./.venv -o -path ./.tools -o -path ./console/node_modules -o -path ./bench \) -prune \
   -o -path '*/src/*.rs' -print | sort)
 agent_known=$(long_flags "${rust_sources[@]}")
 known() { grep -qxF -- "${1#--}" <<<"$2"; }
