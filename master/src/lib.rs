@@ -13,6 +13,7 @@
 //! timely or CUDA: instances are separate processes (`sluice worker` hands over to the
 //! `sluice-worker` executable built by the dataflow crate).
 
+pub mod agent;
 pub mod api;
 pub mod auth;
 pub mod checkpoints;

@@ -90,6 +90,9 @@ enum Command {
     Audit(sluice_master::client_security::AuditArgs),
     /// Run one instance of a job (started by the master's local cluster, not by hand).
     Worker(WorkerArgs),
+    /// Run worker processes on this host for a master's `hosts` cluster (registers,
+    /// heartbeats, starts and stops what the master places here).
+    Agent(sluice_master::agent::AgentArgs),
     /// Print a shell completion script (`sluice completions bash > /etc/bash_completion.d/sluice`).
     Completions {
         /// The shell: bash, zsh, fish, elvish or powershell.
@@ -167,6 +170,10 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Worker(args) => worker(args),
+        Command::Agent(args) => sluice_master::agent::run(args).map_err(|e| run::Failure {
+            code: 2,
+            message: format!("error: {e}"),
+        }),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "sluice", &mut std::io::stdout());
             Ok(())

@@ -309,7 +309,7 @@ impl InstanceState {
 }
 
 /// One instance as a cluster driver sees it now.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ObservedInstance {
     /// Unique instance id.
     pub instance_id: String,

@@ -73,6 +73,19 @@ pub struct ServeArgs {
     /// Worker threads the `local` cluster holds in all (default: 4 per core, at least 8).
     #[arg(long)]
     pub local_workers: Option<u64>,
+    /// A cluster of kind `hosts`: the `sluice agent`s labelled `KEY=VALUE`, as
+    /// `NAME:KEY=VALUE` (repeatable; e.g. `hosts:pool=default`). Agents register at
+    /// `POST /api/v1/agents` with an admin token.
+    #[arg(long, value_name = "NAME:KEY=VALUE")]
+    pub hosts_cluster: Vec<String>,
+    /// An agent not heard of for this long (ms) is lost: its processes count as gone
+    /// and their instances are restarted elsewhere. Agents kill their processes after
+    /// half of it without an answer from the master.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(500..))]
+    pub agent_timeout_ms: u64,
+    /// How often agents send heartbeats (ms).
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(50..))]
+    pub agent_heartbeat_ms: u64,
     /// A stopped instance gets SIGTERM, then SIGKILL when it is still alive after this
     /// long (seconds).
     #[arg(long, default_value_t = 3)]
@@ -312,6 +325,27 @@ pub fn build_master(args: &ServeArgs) -> anyhow::Result<(Arc<Master>, Arc<Securi
     let local = LocalCluster::new(config).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut clusters: BTreeMap<String, Arc<dyn Cluster>> = BTreeMap::new();
     clusters.insert(local.name().to_string(), Arc::new(local));
+    let agents = (!args.hosts_cluster.is_empty()).then(|| {
+        Arc::new(crate::cluster::AgentRegistry::new(
+            Duration::from_millis(args.agent_timeout_ms),
+            Duration::from_millis(args.agent_heartbeat_ms),
+            Duration::from_secs(args.stop_grace_s),
+        ))
+    });
+    for flag in &args.hosts_cluster {
+        let (name, label) = crate::cluster::HostsCluster::parse_flag(flag)
+            .map_err(|e| anyhow::anyhow!("--hosts-cluster {e}"))?;
+        if clusters.contains_key(&name) {
+            anyhow::bail!("--hosts-cluster: the cluster '{name}' is declared twice");
+        }
+        let registry = agents
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("internal error: no agent registry"))?;
+        clusters.insert(
+            name.clone(),
+            Arc::new(crate::cluster::HostsCluster::new(&name, label, registry)),
+        );
+    }
     let policy = Policy {
         backoff_initial_ms: args.restart_backoff_ms.max(1),
         backoff_multiplier: 2,
@@ -403,6 +437,7 @@ pub fn build_master(args: &ServeArgs) -> anyhow::Result<(Arc<Master>, Arc<Securi
         sandbox: Some(sandbox),
         history: Some(history),
         previews: crate::preview::Previews::with_limit(usize::try_from(args.max_previews)?),
+        agents,
     });
     Ok((master, Arc::new(security)))
 }

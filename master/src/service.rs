@@ -222,6 +222,8 @@ pub struct Master {
     pub history: Option<Arc<crate::history::sampler::History>>,
     /// Query previews running now (`POST /api/v1/queries`).
     pub previews: crate::preview::Previews,
+    /// The agents of the `hosts` clusters (`sluice agent`); none: no such cluster.
+    pub agents: Option<Arc<crate::cluster::AgentRegistry>>,
 }
 
 /// A catalog over the store's tables.

@@ -210,6 +210,7 @@ impl World {
             starts: Mutex::new(()),
             history: None,
             previews: Default::default(),
+            agents: None,
         });
         World { tmp, m, cluster }
     }

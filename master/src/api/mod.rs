@@ -8,6 +8,7 @@
 //! files (`/`, `/console`, [`console`]) are open; `/metrics` needs a
 //! viewer token unless `--metrics-public` (or it is served on `--metrics-listen`).
 
+pub mod agents;
 pub mod body;
 pub mod clusters;
 pub mod console;
@@ -55,6 +56,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
         (name = "jobs", description = "SQL jobs: submit, change, stop, delete, validate"),
         (name = "instances", description = "Running realizations of jobs"),
         (name = "clusters", description = "Where instances run"),
+        (name = "agents", description = "The hosts of the `hosts` clusters"),
         (name = "tables", description = "The persisted catalog"),
         (name = "queries", description = "Query previews: run a SELECT now and get its first rows"),
         (name = "workflows", description = "Scheduled workflows: cron-driven DAGs of SQL tasks, their runs, triggers, backfills"),
@@ -97,6 +99,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(queries::router())
         .merge(instances::router())
         .merge(clusters::router())
+        .merge(agents::router())
         .merge(tables::router())
         .merge(workflows::router())
         .merge(system::router())

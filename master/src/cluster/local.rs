@@ -178,7 +178,7 @@ struct ProcessView {
 }
 
 /// How an ended process ended: state, message, user error, superseded.
-type Outcome = (InstanceState, Option<String>, bool, bool);
+pub(super) type Outcome = (InstanceState, Option<String>, bool, bool);
 
 /// The message a process writes when another process of its run failed: it says
 /// nothing of the cause, so another process's message is preferred.
@@ -251,7 +251,7 @@ fn loopback_peers(processes: usize) -> std::io::Result<Vec<String>> {
 /// The instance's outcome from its processes' (process 0 first): a failure that says
 /// why before a crash, a crash before a failure that only echoes another's, then a
 /// stop; finished only when every process finished.
-fn combine_outcomes(outcomes: Vec<Outcome>) -> Outcome {
+pub(super) fn combine_outcomes(outcomes: Vec<Outcome>) -> Outcome {
     let rank = |o: &Outcome| match o.0 {
         InstanceState::Failed if !o.1.as_deref().is_some_and(|m| m.contains(ECHO)) => 0,
         InstanceState::Crashed => 1,
@@ -593,6 +593,15 @@ impl LocalCluster {
         }
     }
 
+    /// How many processes the run of `instance_id` has in all (on any host), from its
+    /// request.
+    pub fn run_processes(&self, instance_id: &str) -> Option<usize> {
+        let dir = self.instance_dir(instance_id);
+        read_json::<RequestHead>(&dir.join(REQUEST))
+            .ok()
+            .map(|r| r.worker.processes())
+    }
+
     /// Process `process` (≥ 1) of a multi-process instance.
     fn observe_peer(&self, instance_id: &str, process: usize) -> ProcessView {
         let key = peer_key(instance_id, process);
@@ -686,7 +695,10 @@ impl LocalCluster {
 
         // The other processes of a multi-process instance: any one that ended ends
         // the instance (the others are killed), and it is running only while all run.
+        // (Only those this driver started here: a process an agent runs for a `hosts`
+        // cluster names its peers too, but they run on other hosts.)
         let mut peers: Vec<ProcessView> = (1..request.worker.processes())
+            .filter(|p| dir.join(format!("p{p}")).is_dir())
             .map(|p| self.observe_peer(instance_id, p))
             .collect();
         if stop_requested {
@@ -910,7 +922,11 @@ impl Cluster for LocalCluster {
                 .map_err(|e| io(format!("cannot create {}", tmp.display()), e))?;
             for process in 0..processes {
                 let mut request = request.clone();
-                request.worker.process = process;
+                if processes > 1 {
+                    request.worker.process = process;
+                }
+                // (One process here: the request says which of its run's processes it is
+                // — an agent runs one process of an instance spread over hosts.)
                 let body = sluice_compiler::instance::plan_to_json(&request)
                     .map_err(|e| io(format!("cannot encode the request of instance {id}"), e))?;
                 let at = if process == 0 {

@@ -3,8 +3,10 @@
 //! cluster is another implementation, not a watchdog change. [`LocalCluster`] runs each
 //! instance as a `sluice worker` process on this machine.
 
+pub mod hosts;
 mod local;
 
+pub use hosts::{AgentRegistry, HostsCluster};
 pub use local::{
     default_capacity, write_failed_status, LocalCluster, LocalClusterConfig, CRASH_MESSAGE,
 };

@@ -184,6 +184,7 @@ fn master(
         starts: Mutex::new(()),
         history: None,
         previews: Default::default(),
+        agents: None,
     }
 }
 

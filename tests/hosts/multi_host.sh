@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# Multi-host test of the `hosts` cluster on one machine: three network namespaces
+# (a master and two agents, joined by veth pairs on a bridge inside the master's
+# namespace; their addresses exist only inside them) run the real `sluice serve` and
+# two `sluice agent`s. It checks, in order:
+#   1. a job of parallelism 4 as 2 processes spreads over both agents;
+#   2. host loss: every process of one agent is killed (the agent too); the instance is
+#      restarted on the surviving agent from its checkpoint and the output holds every
+#      row exactly once (a join feeding an aggregate: the golden totals);
+#   3. partition: an agent whose link goes down while its process runs is fenced (its
+#      lease runs out: it kills the process) and the job moves to the other agent; its
+#      output again equals the golden result (no duplicates); when the link comes back
+#      the master does not let the old process run.
+# Needs root and `ip` (iproute2); prints "SKIP: <reason>" and exits 77 when the machine
+# cannot create namespaces. Usage: SLUICE_BIN=target/debug/sluice bash tests/hosts/multi_host.sh
+set -euo pipefail
+
+BIN=$(readlink -f "${SLUICE_BIN:-target/debug/sluice}")
+[ -x "$BIN" ] || { echo "no sluice binary at $BIN (build it, or set SLUICE_BIN)"; exit 1; }
+if [ "$(id -u)" != 0 ] || ! command -v ip > /dev/null; then
+  echo "SKIP: multi-host test needs root and iproute2 to create network namespaces"; exit 77
+fi
+tag=$$
+probe="slp$tag"
+if ! ip netns add "$probe" 2> /dev/null; then
+  echo "SKIP: this machine cannot create network namespaces (ip netns add failed)"; exit 77
+fi
+ip netns del "$probe"
+
+M="slm$tag"; A1="sla$tag"; A2="slb$tag"
+NET="10.$(( (tag / 250) % 250 + 1 )).$(( tag % 250 )).0"
+base=${NET%.0}
+MIP="$base.1"; A1IP="$base.2"; A2IP="$base.3"
+WORK=$(mktemp -d /tmp/sluice-hosts.XXXXXX)
+PIDS=()
+
+cleanup() {
+  set +e
+  for ns in "$A1" "$A2" "$M"; do
+    for p in $(ip netns pids "$ns" 2> /dev/null); do kill -9 "$p" 2> /dev/null; done
+  done
+  sleep 0.3
+  for ns in "$A1" "$A2" "$M"; do ip netns del "$ns" 2> /dev/null; done
+  if [ "${KEEP:-0}" = 1 ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+log() { echo "[$(date +%H:%M:%S)] $*"; }
+fail() { echo "FAIL: $*"; echo "--- master log"; tail -n 60 "$WORK/master.log"; for a in a1 a2; do echo "--- agent $a"; tail -n 30 "$WORK/$a.log" 2>/dev/null; done; exit 1; }
+
+# --- the network: a bridge in the master's namespace, a veth pair per agent
+for ns in "$M" "$A1" "$A2"; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
+ip -n "$M" link add br0 type bridge
+ip -n "$M" addr add "$MIP/24" dev br0
+ip -n "$M" link set br0 up
+i=0
+for pair in "$A1:$A1IP" "$A2:$A2IP"; do
+  ns=${pair%%:*}; addr=${pair##*:}; i=$((i + 1))
+  ip link add "sv$i$tag" type veth peer name "sb$i$tag"
+  ip link set "sv$i$tag" netns "$ns"
+  ip link set "sb$i$tag" netns "$M"
+  ip -n "$ns" link set "sv$i$tag" name eth0
+  ip -n "$ns" addr add "$addr/24" dev eth0
+  ip -n "$ns" link set eth0 up
+  ip -n "$M" link set "sb$i$tag" master br0
+  ip -n "$M" link set "sb$i$tag" up
+done
+# (reachability is checked by the agents registering and the processes connecting)
+
+# --- the master and two agents
+DATA="$WORK/data"; OUT1="$WORK/out1"; OUT2="$WORK/out2"
+ip netns exec "$M" "$BIN" serve --listen "$MIP:8080" --data-dir "$DATA" --allow-path "$WORK" \
+  --hosts-cluster hosts:pool=test --agent-timeout-ms 3000 --agent-heartbeat-ms 200 \
+  --restart-backoff-ms 200 --watchdog-interval-ms 200 > "$WORK/master.log" 2>&1 &
+for _ in $(seq 100); do [ -s "$DATA/admin.token" ] && break; sleep 0.1; done
+[ -s "$DATA/admin.token" ] || fail "the master did not start"
+TOKEN=$(cat "$DATA/admin.token")
+api() { # METHOD PATH [BODY]
+  local body=${3:-}
+  ip netns exec "$M" curl -sS -X "$1" -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' \
+    ${body:+--data "$body"} "http://$MIP:8080$2"
+}
+for _ in $(seq 50); do api GET /api/v1/clusters > /dev/null 2>&1 && break; sleep 0.1; done
+
+start_agent() { # NAME NS IP
+  ip netns exec "$2" "$BIN" agent --master "http://$MIP:8080" --slots 4 --labels pool=test \
+    --dir "$WORK/$1" --advertise "$3" --ports 7100-7199 --name "$1" --token-file "$DATA/admin.token" \
+    >> "$WORK/$1.log" 2>&1 &
+}
+start_agent a1 "$A1" "$A1IP"
+start_agent a2 "$A2" "$A2IP"
+
+json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+wait_for() { # SECONDS DESCRIPTION COMMAND...
+  local secs=$1 what=$2; shift 2
+  local end=$((SECONDS + secs))
+  while [ $SECONDS -lt $end ]; do
+    if "$@" > /dev/null 2>&1; then return 0; fi
+    sleep 0.3
+  done
+  fail "timed out after ${secs}s waiting for $what"
+}
+alive_agents() { [ "$(api GET /api/v1/agents | json "sum(1 for a in d if a['alive'])")" = "$1" ]; }
+wait_for 20 "two agents" alive_agents 2
+log "two agents registered"
+
+ROWS=20000
+job_sql() { # OUT
+  python3 - "$1" "$ROWS" << 'EOF'
+import json, sys
+out, rows = sys.argv[1], sys.argv[2]
+src = lambda n: (f"CREATE TABLE {n} (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '{rows}', "
+                 f"'rows-per-second' = '1500', 'fields.id.kind' = 'sequence', 'fields.id.min' = '1');\n")
+sql = ("SET 'execution.checkpointing.interval' = '200ms';\n" + src("a") + src("b") +
+       f"CREATE TABLE totals (k BIGINT, n BIGINT, s BIGINT) WITH ('connector' = 'filesystem', 'path' = '{out}', "
+       "'format' = 'csv', 'csv.header' = 'true');\n"
+       "INSERT INTO totals SELECT a.id % 10, COUNT(*), SUM(b.id) FROM a JOIN b ON a.id = b.id GROUP BY a.id % 10;\n")
+print(json.dumps(sql))
+EOF
+}
+golden() {
+  python3 - "$ROWS" << 'EOF'
+import sys
+rows = int(sys.argv[1])
+for k in sorted(range(10), key=str):
+    ids = [i for i in range(1, rows + 1) if i % 10 == k]
+    print(f"{k},{len(ids)},{sum(ids)}")
+EOF
+}
+committed() { # OUT
+  python3 - "$1" << 'EOF'
+import os, sys
+out = sys.argv[1]
+lines = []
+for f in sorted(os.listdir(out)):
+    if f.startswith("part-"):
+        lines += open(os.path.join(out, f)).read().splitlines()[1:]
+for l in sorted(lines):
+    print(l)
+EOF
+}
+job_state() { api GET "/api/v1/jobs/$1" | json "d['state']"; }
+is_state() { [ "$(job_state "$1")" = "$2" ]; }
+has_state_checkpoint() {
+  api GET "/api/v1/jobs/$1/commits" | python3 -c "
+import json,sys
+d=json.load(sys.stdin)
+sys.exit(0 if any(any((b or 0)>100 for b in (c.get('state') or {}).values()) for c in d.get('commits',[])) else 1)"
+}
+
+# --- 1. spread over both agents
+body=$(printf '{"name":"spread","sql":%s,"cluster":"hosts","resources":{"parallelism":4,"processes":2}}' "$(job_sql "$OUT1")")
+created=$(api POST /api/v1/jobs "$body")
+echo "$created" | json "d['name']" > /dev/null || fail "job not created: $created"
+spread() { [ "$(api GET /api/v1/agents | json "sorted(a['processes'] for a in d if a['alive'])")" = "[1, 1]" ]; }
+wait_for 30 "one process on each agent" spread
+is_state spread running || wait_for 20 "the job running" is_state spread running
+log "job 'spread' runs as 2 processes, one on each agent"
+
+# --- 2. host loss: kill everything in a1's namespace once a checkpoint holds state
+wait_for 40 "a checkpoint holding state" has_state_checkpoint spread
+victims=$(ip netns pids "$A1")
+log "host a1 lost: killing its processes $(echo $victims | tr '\n' ' ')"
+kill -9 $victims
+wait_for 90 "job 'spread' to finish after the host loss" is_state spread finished
+restarts=$(api GET /api/v1/jobs/spread | json "d['restarts']")
+[ "$restarts" -ge 1 ] || fail "the job was not restarted after the host loss (restarts $restarts)"
+diff <(golden) <(committed "$OUT1") > "$WORK/diff1" || { cat "$WORK/diff1"; fail "output after the host loss differs from the golden result"; }
+log "host loss: restarted $restarts time(s) on the surviving agent, every row exactly once"
+
+# --- 3. partition: a fresh a1; the job goes to one agent; cut that agent's link
+start_agent a1 "$A1" "$A1IP"
+wait_for 20 "a1 back" alive_agents 2
+body=$(printf '{"name":"part","sql":%s,"cluster":"hosts","resources":{"parallelism":4,"processes":1}}' "$(job_sql "$OUT2")")
+api POST /api/v1/jobs "$body" > /dev/null
+placed() { api GET /api/v1/agents | json "[a['name'] for a in d if a['processes']==1][0]"; }
+wait_for 30 "job 'part' placed" placed
+host=$(placed)
+wait_for 40 "a checkpoint of 'part' holding state" has_state_checkpoint part
+case $host in a1) ns=$A1 ;; a2) ns=$A2 ;; *) fail "placed on '$host'" ;; esac
+worker_pids() { ip netns pids "$1" | while read -r p; do grep -q sluice-worker "/proc/$p/cmdline" 2> /dev/null && echo "$p"; done; }
+old=$(worker_pids "$ns")
+[ -n "$old" ] || fail "no worker process in $host's namespace"
+log "partition: cutting $host's link (worker pid $old)"
+ip -n "$ns" link set eth0 down
+# The agent's lease (half the master's 3 s timeout) runs out: it kills the process
+# before the master declares the host lost and starts the job elsewhere.
+gone() { for p in $old; do [ -e "/proc/$p" ] && ! grep -q '^State:.*Z' "/proc/$p/status" && return 1; done; return 0; }
+wait_for 10 "the cut-off worker to be fenced" gone
+wait_for 90 "job 'part' to finish elsewhere" is_state part finished
+ip -n "$ns" link set eth0 up
+diff <(golden) <(committed "$OUT2") > "$WORK/diff2" || { cat "$WORK/diff2"; fail "output after the partition differs from the golden result"; }
+grep -q "lease" "$WORK/$host.log" || fail "the cut-off agent did not report its lease running out"
+log "partition: $host fenced itself, the job finished on the other agent, 0 duplicates"
+echo "multi-host: ok"
