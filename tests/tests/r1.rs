@@ -527,8 +527,28 @@ const JOIN_PARTITIONS: i64 = 16;
 /// default) and `SLUICE_R1_SEED` change the size and the schedule.
 #[test]
 fn r1_join_and_aggregate_recover_their_state_through_worker_kills() {
-    let records = env_or("SLUICE_R1_JOIN_RECORDS", 450_000) as i64;
-    let kills = env_or("SLUICE_R1_KILLS", 10);
+    join_and_aggregate_through_kills(
+        env_or("SLUICE_R1_JOIN_RECORDS", 450_000) as i64,
+        env_or("SLUICE_R1_KILLS", 10),
+        2,
+        1,
+    );
+}
+
+/// The same over two processes of two workers (timely's cluster mode): event-time
+/// barriers chosen from both processes' candidates, process 1's reports carried to
+/// process 0, which writes the records; each kill takes the whole instance down.
+#[test]
+fn r1_join_and_aggregate_across_two_processes_recover_through_kills() {
+    join_and_aggregate_through_kills(
+        env_or("SLUICE_R1_MP_RECORDS", 450_000) as i64,
+        env_or("SLUICE_R1_MP_KILLS", 4),
+        4,
+        2,
+    );
+}
+
+fn join_and_aggregate_through_kills(records: i64, kills: u64, parallelism: u32, processes: u32) {
     let seed = env_or("SLUICE_R1_SEED", 0x5eed_0002);
     let mut rng = Rng(seed | 1);
     const CUSTOMERS: i64 = 101;
@@ -607,7 +627,8 @@ fn r1_join_and_aggregate_recover_their_state_through_worker_kills() {
     let (s, v) = m.request(
         "POST",
         "/api/v1/jobs",
-        Some(json!({"name": "r1", "sql": sql, "resources": {"parallelism": 2}})),
+        Some(json!({"name": "r1", "sql": sql,
+                    "resources": {"parallelism": parallelism, "processes": processes}})),
     );
     assert_eq!(s, 201, "{v}");
 
