@@ -8,8 +8,7 @@
 #      the Cargo profile it builds with exists;
 #   3. every `sluice serve` flag master.yaml (and the Dockerfile's CMD) passes is one of
 #      master/src/server.rs's, and the probes' path is a route of the master;
-#   4. the agent's flags (agent.yaml) are looked up in the workspace too, with a warning
-#      only: the `sluice agent` subcommand and `--hosts-cluster` are being written.
+#   4. the agent's flags (agent.yaml) are `sluice agent`'s (master/src/agent.rs).
 # Exits non-zero on the first kind of failure it finds (after reporting all of it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -88,10 +87,7 @@ long_flags() { # file...
     }' "$@" | sort -u
 }
 serve_known=$(long_flags master/src/server.rs)
-# The agent may land in master/ or in a crate of its own: every crate's sources.
-mapfile -t rust_sources < <(find . \( -path ./target -o -path ./.git -o -path ./.venv -o -path ./.tools -o -path ./console/node_modules -o -path ./bench \) -prune \
-  -o -path '*/src/*.rs' -print | sort)
-agent_known=$(long_flags "${rust_sources[@]}")
+agent_known=$(long_flags master/src/agent.rs)
 known() { grep -qxF -- "${1#--}" <<<"$2"; }
 serve_flags=$(
   {
@@ -103,9 +99,6 @@ grep -qE -- '^\s*- serve$' deploy/k8s/master.yaml || fail "master.yaml does not 
 for flag in $serve_flags; do
   if known "$flag" "$serve_known"; then
     continue
-  elif [[ "$flag" == --hosts-cluster ]]; then
-    # Arrives with the agents work (the `hosts` cluster); a warning until then.
-    warn "sluice serve $flag is not in master/src/server.rs yet (it comes with the agents)"
   else
     fail "master.yaml or the Dockerfile passes sluice serve $flag, which master/src/server.rs lacks"
   fi
@@ -115,9 +108,10 @@ for path in $(grep -oE '^\s*path: /[a-z]+' deploy/k8s/master.yaml | awk '{print 
     fail "master.yaml probes $path, which is not a route in master/src/api"
 done
 
-# --- 4. `sluice agent`'s flags (warnings only) ------------------------------------------------
+# --- 4. `sluice agent`'s flags --------------------------------------------------------------
+grep -qE -- '^\s*- agent$' deploy/k8s/agent.yaml || fail "agent.yaml does not run \`sluice agent\`"
 for flag in $(grep -oE -- '^\s*- --[a-z0-9-]+' deploy/k8s/agent.yaml | grep -oE -- '--[a-z0-9-]+' | sort -u); do
-  known "$flag" "$agent_known" || warn "sluice agent $flag is in no crate's src yet (the agent subcommand is being written)"
+  known "$flag" "$agent_known" || fail "agent.yaml passes sluice agent $flag, which master/src/agent.rs lacks"
 done
 
 if [[ $failures -gt 0 ]]; then
