@@ -290,11 +290,22 @@ def sluice_error(stderr, script, ddl):
     return re.sub(r"line (\d+)", lambda mo: f"line {int(mo.group(1)) - skip}", line, count=1)
 
 
+def shape_args(shape):
+    """`2` is 2 worker threads in one process; `2x1` is 2 processes of 1 thread each."""
+    procs, _, threads = str(shape).rpartition("x")
+    return ["--workers", threads] + (["--processes", procs] if procs else [])
+
+
+def shape_workers(shape):
+    procs, _, threads = str(shape).rpartition("x")
+    return int(procs or 1) * int(threads)
+
+
 def run_sluice(sluice, work, q, ddl, workers, tag, timeout):
     script = os.path.join(work, f"sluice-{q}-{tag}-{workers}.sql")
     with open(script, "w") as f:
         f.write(ddl + query_text(q, "sluice"))
-    m = measured([sluice, "run", script, "--workers", str(workers), "--quiet"], timeout=timeout)
+    m = measured([sluice, "run", script] + shape_args(workers) + ["--quiet"], timeout=timeout)
     m["exec_s"] = m["wall_s"]
     if m["timed_out"]:
         m["timeout"] = True
@@ -400,6 +411,35 @@ def check(sluice, events, work, queries, log):
     return results
 
 
+def compare_shapes(sluice, events, work, queries, shapes, log):
+    """Sluice's final results of each deterministic query at each worker shape (e.g. one
+    process of 2 threads and 2 processes of 1), compared as multisets with the first."""
+    data = os.path.join(work, "shape-data")
+    generate(sluice, events, data, log)
+    results = {}
+    for q in queries:
+        if q not in DETERMINISTIC:
+            results[q] = f"not compared ({NOT_DETERMINISTIC.get(q, 'not deterministic')})"
+            continue
+        script = os.path.join(work, f"shapes-sluice-{q}.sql")
+        with open(script, "w") as f:
+            f.write(sluice_files_ddl(f"{data}/p2") + as_select(query_text(q, "sluice")))
+        rows = {}
+        for shape in shapes:
+            r = subprocess.run([sluice, "run", script] + shape_args(shape) + ["--quiet", "--format", "csv"],
+                               capture_output=True, text=True)
+            rows[shape] = csv_rows(r.stdout, header=True) if r.returncode == 0 else \
+                f"fails: {first_error_line(r.stderr)}"
+        first = rows[shapes[0]]
+        bad = [sh for sh in shapes[1:] if rows[sh] != first]
+        n = sum(first.values()) if not isinstance(first, str) else 0
+        results[q] = (f"same at {', '.join(map(str, shapes))} ({n:,} rows)" if not bad and not isinstance(first, str)
+                      else f"differs: {', '.join(f'{sh}: {rows[sh] if isinstance(rows[sh], str) else sum(rows[sh].values())}' for sh in shapes)}")
+        log(f"shapes {q}: {results[q]}")
+    shutil.rmtree(data)
+    return results
+
+
 def compare(sluice_rows, flink_rows):
     n = sum(sluice_rows.values())
     if sluice_rows == flink_rows:
@@ -488,7 +528,7 @@ def report(args, m, counts, runs, startup, checks):
     if startup:
         lines.append("Startup (q0 on empty files): " + "; ".join(
             f"{e} p{p}: {s['wall_s']:.2f} s wall, {s['cpu_s']:.2f} CPU s, {s['peak_rss_mib']:.0f} MiB"
-            for (e, p), s in sorted(startup.items())))
+            for (e, p), s in sorted(startup.items(), key=lambda kv: (kv[0][0], str(kv[0][1])))))
         lines.append("")
     lines.append("| query | engine | input | p | status | e2e events/s | net events/s | events/s per core | "
                  "net per core | CPU s | wall s | peak RSS MiB | ratio per core vs Flink | ratio net |")
@@ -521,7 +561,10 @@ def main():
     ap.add_argument("--events", type=int, default=10_000_000)
     ap.add_argument("--queries", default=",".join(QUERIES))
     ap.add_argument("--sluice", default=None, help="sluice binary (default: cargo build --release)")
-    ap.add_argument("--sluice-parallelism", default="2", help="Sluice on the files, e.g. 1,2")
+    ap.add_argument("--sluice-parallelism", default="2",
+                    help="Sluice on the files, e.g. 1,2 (threads) or 2x1 (2 processes of 1 thread)")
+    ap.add_argument("--compare-shapes", default="",
+                    help="compare Sluice's results at worker shapes, e.g. 1x2,2x1 (deterministic queries)")
     ap.add_argument("--generator-parallelism", default="", help="Sluice generating the events, e.g. 1,2")
     ap.add_argument("--flink-parallelism", default="2", help="Flink on the files, e.g. 1,2")
     ap.add_argument("--all", action="store_true", help="every engine and input at parallelism 1 and 2")
@@ -550,6 +593,9 @@ def main():
 
     def ints(s):
         return [int(x) for x in s.split(",") if x.strip()]
+
+    def shapes(s):
+        return [int(x) if x.strip().isdigit() else x.strip() for x in s.split(",") if x.strip()]
 
     t_all = time.monotonic()
 
@@ -580,9 +626,10 @@ def main():
     # Startup: the quicker of two runs of q0 on empty files (one run is at the mercy of
     # whatever else the machine is doing).
     startup = {}
-    for p in sorted(set(ints(args.sluice_parallelism) + ints(args.generator_parallelism))):
+    for p in sorted(set(shapes(args.sluice_parallelism) + shapes(args.generator_parallelism)), key=str):
         startup[("sluice", p)] = min(
-            (run_sluice(sluice, work, "q0", sluice_files_ddl(f"{empty}/p{min(p, 2)}"), p, "empty", args.timeout)
+            (run_sluice(sluice, work, "q0", sluice_files_ddl(f"{empty}/p{min(shape_workers(p), 2)}"), p, "empty",
+                        args.timeout)
              for _ in range(2)), key=lambda m: m["wall_s"])
     if flink:
         for p in ints(args.flink_parallelism):
@@ -620,10 +667,11 @@ def main():
             f"{m['peak_rss_mib']:.0f} MiB")
 
     for q in queries:
-        for p in ints(args.sluice_parallelism):
-            add(q, "sluice", "files", p, run_sluice(sluice, work, q, sluice_files_ddl(f"{data}/p{min(p, 2)}"), p,
+        for p in shapes(args.sluice_parallelism):
+            add(q, "sluice", "files", p, run_sluice(sluice, work, q,
+                                                    sluice_files_ddl(f"{data}/p{min(shape_workers(p), 2)}"), p,
                                                     "files", args.timeout))
-        for p in ints(args.generator_parallelism):
+        for p in shapes(args.generator_parallelism):
             add(q, "sluice", "generator", p, run_sluice(sluice, work, q, generator_ddl(n), p, "gen", args.timeout))
         if flink:
             for p in ints(args.flink_parallelism):
@@ -650,6 +698,10 @@ def main():
     checks = {}
     if flink and (args.check or args.check_only):
         checks = check(sluice, args.check_events, work, queries, log)
+    if args.compare_shapes:
+        for q, v in compare_shapes(sluice, args.check_events, work, queries, shapes(args.compare_shapes),
+                                   log).items():
+            checks[f"{q} shapes"] = v
 
     m = machine(sluice)
     m["load_average_before"] = " ".join(f"{x:.2f}" for x in load_before)
