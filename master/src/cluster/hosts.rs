@@ -906,3 +906,293 @@ impl Cluster for HostsCluster {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_compiler::instance::WorkerRequest;
+
+    fn registry(timeout_ms: u64) -> Arc<AgentRegistry> {
+        Arc::new(AgentRegistry::new(
+            Duration::from_millis(timeout_ms),
+            Duration::from_millis(20),
+            Duration::from_millis(50),
+        ))
+    }
+
+    fn register(r: &AgentRegistry, name: &str, slots: u32, pool: &str) -> String {
+        r.register(RegisterAgent {
+            name: name.into(),
+            slots,
+            labels: [("pool".to_string(), pool.to_string())].into(),
+            advertise: format!("{name}.example"),
+            ports_from: 7100,
+            ports_to: 7101,
+        })
+        .unwrap()
+        .id
+    }
+
+    fn spec(id: &str, parallelism: u32, processes: u32) -> LaunchSpec {
+        let compiled = sluice_compiler::compile(
+            "CREATE TABLE s (x BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '1');\n\
+             CREATE TABLE t (x BIGINT) WITH ('connector' = 'blackhole');\n\
+             INSERT INTO t SELECT x FROM s;",
+            &sluice_catalogs::MemoryCatalog::new(),
+            &sluice_connectors::Registry::builtin(),
+        )
+        .unwrap();
+        LaunchSpec {
+            instance_id: id.into(),
+            job_id: "j1".into(),
+            job_name: "job".into(),
+            job_version: 1,
+            resources: Resources {
+                parallelism,
+                memory_mb: 256,
+                gpus: 0,
+                processes,
+            },
+            worker: WorkerRequest {
+                plan: compiled.plan,
+                workers: parallelism as usize,
+                batch_size: 1024,
+                progress_interval_ms: None,
+                checkpoint: None,
+                secret_key_file: None,
+                peers: Vec::new(),
+                process: 0,
+            },
+        }
+    }
+
+    /// What the agent's local cluster would report for a launch order.
+    fn running(order: &LaunchOrder, state: InstanceState) -> AgentProcess {
+        let worker: WorkerRequest = serde_json::from_value(order.worker.clone()).unwrap();
+        let (instance, process) = order.local_id.rsplit_once("@p").unwrap();
+        AgentProcess {
+            instance_id: instance.into(),
+            process: process.parse().unwrap(),
+            processes: worker.processes(),
+            observed: ObservedInstance {
+                instance_id: order.local_id.clone(),
+                job_id: order.job_id.clone(),
+                job_name: order.job_name.clone(),
+                job_version: order.job_version,
+                cluster: "agent".into(),
+                parallelism: worker.total_workers() as u32,
+                memory_mb: order.memory_mb,
+                gpus: 0,
+                state,
+                message: None,
+                user_error: false,
+                superseded: false,
+                stop_requested: false,
+                retired: false,
+                pids: vec![1000 + process.parse::<u32>().unwrap()],
+                started_at_ms: 0,
+                ended_at_ms: None,
+                heartbeat_at_ms: Some(1),
+                progress_at_ms: Some(1),
+                input_waiting: false,
+                stepped_at_ms: Some(1),
+                rows_read: 10,
+                rows_in: 10,
+                rows_out: 5,
+                bad_records: 0,
+                late_rows: 0,
+                operators: BTreeMap::new(),
+            },
+        }
+    }
+
+    use crate::model::Resources;
+
+    #[test]
+    fn an_instance_spreads_over_the_agents_and_runs_while_all_its_processes_do() {
+        let r = registry(10_000);
+        let a = register(&r, "a", 4, "x");
+        let b = register(&r, "b", 4, "x");
+        let _other = register(&r, "c", 16, "y");
+        let cluster = HostsCluster::new("hosts", ("pool".into(), "x".into()), r.clone());
+        assert_eq!(
+            cluster.capacity().workers,
+            8,
+            "only the labelled agents count"
+        );
+        cluster.launch(&spec("i1", 4, 2)).unwrap();
+        let oa = r.heartbeat(&a, AgentHeartbeat::default()).unwrap();
+        let ob = r.heartbeat(&b, AgentHeartbeat::default()).unwrap();
+        assert_eq!(
+            (oa.launch.len(), ob.launch.len()),
+            (1, 1),
+            "one process on each"
+        );
+        let (la, lb) = (oa.launch[0].0.clone(), ob.launch[0].0.clone());
+        let wa: WorkerRequest = serde_json::from_value(la.worker.clone()).unwrap();
+        let wb: WorkerRequest = serde_json::from_value(lb.worker.clone()).unwrap();
+        assert_eq!(wa.peers, vec!["a.example:7100", "b.example:7100"]);
+        assert_eq!((wa.process, wb.process, wa.workers), (0, 1, 2));
+        // Launched, not yet reported: starting.
+        assert_eq!(cluster.observe().unwrap()[0].state, InstanceState::Starting);
+        r.heartbeat(
+            &a,
+            AgentHeartbeat {
+                processes: vec![running(&la, InstanceState::Running)],
+            },
+        );
+        r.heartbeat(
+            &b,
+            AgentHeartbeat {
+                processes: vec![running(&lb, InstanceState::Running)],
+            },
+        );
+        let o = &cluster.observe().unwrap()[0];
+        assert_eq!(o.state, InstanceState::Running);
+        assert_eq!((o.parallelism, o.rows_in, o.pids.len()), (4, 20, 2));
+        // No room for another 4 x 1 process... of 4 threads.
+        assert!(cluster.launch(&spec("i2", 4, 1)).is_err());
+    }
+
+    #[test]
+    fn a_process_ending_ends_the_instance_and_the_others_are_told_to_die() {
+        let r = registry(10_000);
+        let a = register(&r, "a", 4, "x");
+        let b = register(&r, "b", 4, "x");
+        let cluster = HostsCluster::new("hosts", ("pool".into(), "x".into()), r.clone());
+        cluster.launch(&spec("i1", 4, 2)).unwrap();
+        let la = r.heartbeat(&a, AgentHeartbeat::default()).unwrap().launch[0]
+            .0
+            .clone();
+        let lb = r.heartbeat(&b, AgentHeartbeat::default()).unwrap().launch[0]
+            .0
+            .clone();
+        r.heartbeat(
+            &a,
+            AgentHeartbeat {
+                processes: vec![running(&la, InstanceState::Running)],
+            },
+        );
+        let mut failed = running(&lb, InstanceState::Failed);
+        failed.observed.message = Some("boom".into());
+        r.heartbeat(
+            &b,
+            AgentHeartbeat {
+                processes: vec![failed.clone()],
+            },
+        );
+        // Still one live process: the instance has not ended; a is told to kill it.
+        assert!(cluster.observe().unwrap()[0].state.is_live());
+        let orders = r
+            .heartbeat(
+                &a,
+                AgentHeartbeat {
+                    processes: vec![running(&la, InstanceState::Running)],
+                },
+            )
+            .unwrap();
+        assert_eq!(orders.kill, vec![la.local_id.clone()]);
+        r.heartbeat(
+            &a,
+            AgentHeartbeat {
+                processes: vec![running(&la, InstanceState::Crashed)],
+            },
+        );
+        let o = &cluster.observe().unwrap()[0];
+        assert_eq!(o.state, InstanceState::Failed);
+        assert_eq!(
+            o.message.as_deref(),
+            Some("boom"),
+            "the cause, not the kill"
+        );
+    }
+
+    #[test]
+    fn a_lost_host_ends_its_processes_and_a_process_back_from_a_partition_is_killed() {
+        let r = registry(150);
+        let a = register(&r, "a", 4, "x");
+        let b = register(&r, "b", 4, "x");
+        let cluster = HostsCluster::new("hosts", ("pool".into(), "x".into()), r.clone());
+        cluster.launch(&spec("i1", 2, 1)).unwrap();
+        let oa = r.heartbeat(&a, AgentHeartbeat::default()).unwrap();
+        let ob = r.heartbeat(&b, AgentHeartbeat::default()).unwrap();
+        let (host, order) = match (oa.launch.first(), ob.launch.first()) {
+            (Some(o), None) => (a.clone(), o.0.clone()),
+            (None, Some(o)) => (b.clone(), o.0.clone()),
+            other => panic!("one launch expected: {other:?}"),
+        };
+        let other = if host == a { b.clone() } else { a.clone() };
+        r.heartbeat(
+            &host,
+            AgentHeartbeat {
+                processes: vec![running(&order, InstanceState::Running)],
+            },
+        );
+        assert_eq!(cluster.observe().unwrap()[0].state, InstanceState::Running);
+        // The host goes silent; the other agent keeps beating.
+        for _ in 0..5 {
+            std::thread::sleep(Duration::from_millis(50));
+            r.heartbeat(&other, AgentHeartbeat::default());
+        }
+        let o = &cluster.observe().unwrap()[0];
+        assert_eq!(o.state, InstanceState::Crashed, "{o:?}");
+        assert!(o.message.as_deref().unwrap_or("").contains("lost"), "{o:?}");
+        assert_eq!(
+            cluster.capacity().workers,
+            4,
+            "the lost host's slots are gone"
+        );
+        // It comes back with the process still running: it is told to kill it, and the
+        // instance stays ended.
+        let back = r
+            .heartbeat(
+                &host,
+                AgentHeartbeat {
+                    processes: vec![running(&order, InstanceState::Running)],
+                },
+            )
+            .unwrap();
+        assert_eq!(back.kill, vec![order.local_id.clone()]);
+        assert_eq!(cluster.observe().unwrap()[0].state, InstanceState::Crashed);
+    }
+
+    #[test]
+    fn a_new_master_adopts_the_processes_agents_report() {
+        let r = registry(10_000);
+        let a = register(&r, "a", 4, "x");
+        let cluster = HostsCluster::new("hosts", ("pool".into(), "x".into()), r.clone());
+        cluster.launch(&spec("i1", 2, 1)).unwrap();
+        let order = r.heartbeat(&a, AgentHeartbeat::default()).unwrap().launch[0]
+            .0
+            .clone();
+        // A fresh registry (the master restarted) hears of the process first.
+        let fresh = registry(10_000);
+        let cluster2 = HostsCluster::new("hosts", ("pool".into(), "x".into()), fresh.clone());
+        let a2 = register(&fresh, "a", 4, "x");
+        let orders = fresh
+            .heartbeat(
+                &a2,
+                AgentHeartbeat {
+                    processes: vec![running(&order, InstanceState::Running)],
+                },
+            )
+            .unwrap();
+        assert!(orders.kill.is_empty(), "{orders:?}");
+        let o = &cluster2.observe().unwrap()[0];
+        assert_eq!(
+            (o.instance_id.as_str(), o.state.clone(), o.cluster.as_str()),
+            ("i1", InstanceState::Running, "hosts")
+        );
+    }
+
+    #[test]
+    fn the_cluster_flag_parses_and_bad_ones_say_why() {
+        assert_eq!(
+            HostsCluster::parse_flag("hosts:pool=a").unwrap(),
+            ("hosts".to_string(), ("pool".to_string(), "a".to_string()))
+        );
+        assert!(HostsCluster::parse_flag("hosts").is_err());
+        assert!(HostsCluster::parse_flag("local:pool=a").is_err());
+        assert!(HostsCluster::parse_flag("hosts:pool").is_err());
+    }
+}
