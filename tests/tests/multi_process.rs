@@ -127,6 +127,20 @@ fn a_job_over_two_processes_restores_after_one_is_killed_with_every_row_once() {
     });
     let instances = m.get("/api/v1/jobs/mp/instances");
     assert_eq!(instances[0]["parallelism"], 4, "{instances}");
+    // Its log holds both processes' tails.
+    let id = instances[0]["id"].as_str().unwrap().to_string();
+    let (s, logs) = m.request("GET", &format!("/api/v1/instances/{id}/logs"), None);
+    let logs = logs
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| logs.to_string());
+    assert_eq!(s, 200, "{logs}");
+    assert!(
+        logs.contains("process 0 of 2")
+            && logs.contains("process 1 of 2")
+            && logs.contains("/p1 <=="),
+        "{logs}"
+    );
     // The second process dies as a crash would: the instance fails as a whole.
     let killed = std::process::Command::new("kill")
         .args(["-9", &pids[1].to_string()])

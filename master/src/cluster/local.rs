@@ -1080,7 +1080,28 @@ impl Cluster for LocalCluster {
     }
 
     fn logs(&self, instance_id: &str, tail_bytes: u64) -> Result<String, ClusterError> {
-        self.locate(instance_id)?;
+        let processes = self.processes_of(instance_id)?;
+        if processes.len() > 1 {
+            // Each process's tail, headed by its name, sharing the budget.
+            let share = (tail_bytes / processes.len() as u64).max(1);
+            let mut text = String::new();
+            for (key, _) in &processes {
+                text.push_str(&format!("==> process {key} <==\n"));
+                text.push_str(&self.log_tail(key, share)?);
+                if !text.ends_with('\n') {
+                    text.push('\n');
+                }
+            }
+            return Ok(text);
+        }
+        self.log_tail(instance_id, tail_bytes)
+    }
+}
+
+impl LocalCluster {
+    /// The last `tail_bytes` of one process's log (`key`: an instance id, or
+    /// `<instance>/p<N>`).
+    fn log_tail(&self, instance_id: &str, tail_bytes: u64) -> Result<String, ClusterError> {
         let dir = self.instance_dir(instance_id);
         // The current log's tail, preceded by the rotated one's when that is not enough.
         let (mut bytes, mut start) = read_tail(&dir.join(LOG), tail_bytes)?;
