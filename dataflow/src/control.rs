@@ -128,8 +128,14 @@ impl Control {
         // input's time advances: advance it within the round (reports and decisions
         // must not wait for the next `sync`).
         if self.pending {
-            self.tick += 1;
-            self.input.advance_to((self.round << 32) | self.tick);
+            if self.tick < u64::from(u32::MAX) {
+                self.tick += 1;
+                self.input.advance_to((self.round << 32) | self.tick);
+            } else {
+                // (Four billion hand-overs in one round: what follows waits for the
+                // next `sync`, which still delivers it.)
+                self.input.flush();
+            }
             self.pending = false;
         }
         let arrived = std::mem::take(&mut *self.inbox.borrow_mut());

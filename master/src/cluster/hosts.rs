@@ -226,7 +226,13 @@ struct Registry {
     /// Each `hosts` cluster's name and label (an adopted process joins the first
     /// cluster whose label its agent has).
     clusters: Vec<(String, (String, String))>,
+    /// Instances forgotten lately (oldest first): a live process of one of them,
+    /// reported by an agent back from a partition, is killed, not adopted.
+    forgotten: std::collections::VecDeque<String>,
 }
+
+/// How many forgotten instance ids the registry remembers.
+const FORGOTTEN_KEPT: usize = 10_000;
 
 /// The agents and the processes placed on them (shared by every `hosts` cluster).
 pub struct AgentRegistry {
@@ -326,6 +332,9 @@ impl AgentRegistry {
                     if p.observed.state.is_live() && (!placed_here || inst.ended_at_ms.is_some()) {
                         kill.push(local.clone());
                     }
+                }
+                None if p.observed.state.is_live() && g.forgotten.contains(&p.instance_id) => {
+                    kill.push(local.clone());
                 }
                 None if p.observed.state.is_live() => {
                     // Adopted: this master starts with no memory of its instances.
@@ -875,6 +884,10 @@ impl Cluster for HostsCluster {
             )));
         }
         if let Some(inst) = g.instances.remove(instance_id) {
+            g.forgotten.push_back(instance_id.to_string());
+            while g.forgotten.len() > FORGOTTEN_KEPT {
+                g.forgotten.pop_front();
+            }
             for pl in inst.processes {
                 if let Some(a) = g.agents.get_mut(&pl.agent) {
                     a.orders.forget.push(pl.local_id);
@@ -1154,6 +1167,40 @@ mod tests {
             .unwrap();
         assert_eq!(back.kill, vec![order.local_id.clone()]);
         assert_eq!(cluster.observe().unwrap()[0].state, InstanceState::Crashed);
+    }
+
+    #[test]
+    fn a_live_process_of_a_forgotten_instance_is_killed_not_adopted() {
+        let r = registry(150);
+        let a = register(&r, "a", 4, "x");
+        let cluster = HostsCluster::new("hosts", ("pool".into(), "x".into()), r.clone());
+        cluster.launch(&spec("i1", 2, 1)).unwrap();
+        let order = r.heartbeat(&a, AgentHeartbeat::default()).unwrap().launch[0]
+            .0
+            .clone();
+        r.heartbeat(
+            &a,
+            AgentHeartbeat {
+                processes: vec![running(&order, InstanceState::Running)],
+            },
+        );
+        // The host goes silent: lost; the watchdog accounts for the end and forgets it.
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(cluster.observe().unwrap()[0].state, InstanceState::Crashed);
+        cluster.retire("i1").unwrap();
+        cluster.forget("i1").unwrap();
+        assert!(cluster.observe().unwrap().is_empty());
+        // Back, its process still running: killed, and not adopted.
+        let back = r
+            .heartbeat(
+                &a,
+                AgentHeartbeat {
+                    processes: vec![running(&order, InstanceState::Running)],
+                },
+            )
+            .unwrap();
+        assert_eq!(back.kill, vec![order.local_id.clone()]);
+        assert!(cluster.observe().unwrap().is_empty());
     }
 
     #[test]
