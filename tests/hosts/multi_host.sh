@@ -6,17 +6,22 @@
 #   1. a job of parallelism 4 as 2 processes spreads over both agents;
 #   2. host loss: every process of one agent is killed (the agent too); the instance is
 #      restarted on the surviving agent from its checkpoint and the output holds every
-#      row exactly once (a join feeding an aggregate: the golden totals);
+#      row exactly once (a join feeding an aggregate: the golden totals). Checkpoints and
+#      output live on an S3 server (moto, in the master's namespace), the store every
+#      host reaches;
 #   3. partition: an agent whose link goes down while its process runs is fenced (its
 #      lease runs out: it kills the process) and the job moves to the other agent; its
 #      output again equals the golden result (no duplicates); when the link comes back
 #      the master does not let the old process run.
 # Needs root and `ip` (iproute2); prints "SKIP: <reason>" and exits 77 when the machine
-# cannot create namespaces. Usage: SLUICE_BIN=target/debug/sluice bash tests/hosts/multi_host.sh
+# cannot create namespaces; and moto's S3 server (SLUICE_MOTO_SERVER, as .ci/test sets it).
+# Usage: SLUICE_BIN=target/debug/sluice SLUICE_MOTO_SERVER=.venv/bin/moto_server bash tests/hosts/multi_host.sh
 set -euo pipefail
 
 BIN=$(readlink -f "${SLUICE_BIN:-target/debug/sluice}")
 [ -x "$BIN" ] || { echo "no sluice binary at $BIN (build it, or set SLUICE_BIN)"; exit 1; }
+MOTO=$(readlink -f "${SLUICE_MOTO_SERVER:-.venv/bin/moto_server}")
+[ -x "$MOTO" ] || { echo "no moto server at $MOTO (set SLUICE_MOTO_SERVER)"; exit 1; }
 if [ "$(id -u)" != 0 ] || ! command -v ip > /dev/null; then
   echo "SKIP: multi-host test needs root and iproute2 to create network namespaces"; exit 77
 fi
@@ -67,9 +72,19 @@ for pair in "$A1:$A1IP" "$A2:$A2IP"; do
 done
 # (reachability is checked by the agents registering and the processes connecting)
 
+# --- the S3 server (checkpoints and output), in the master's namespace
+S3="http://$MIP:5055"
+ip netns exec "$M" "$MOTO" -H "$MIP" -p 5055 > "$WORK/moto.log" 2>&1 &
+for _ in $(seq 100); do ip netns exec "$M" curl -s -o /dev/null "$S3/" && break; sleep 0.2; done
+for bucket in ckpt lake; do ip netns exec "$M" curl -sf -X PUT "$S3/$bucket" > /dev/null || fail "cannot create bucket $bucket"; done
+# The checkpoint store's credentials come from the environment (every host's: the
+# workers inherit their agent's); the output table names its own.
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test-secret AWS_REGION=us-east-1 AWS_ENDPOINT="$S3" AWS_ALLOW_HTTP=true
+
 # --- the master and two agents
-DATA="$WORK/data"; OUT1="$WORK/out1"; OUT2="$WORK/out2"
+DATA="$WORK/data"; OUT1="s3://lake/out1"; OUT2="s3://lake/out2"
 ip netns exec "$M" "$BIN" serve --listen "$MIP:8080" --data-dir "$DATA" --allow-path "$WORK" \
+  --checkpoint-store s3://ckpt/jobs --allow-endpoint "$S3" \
   --hosts-cluster hosts:pool=test --agent-timeout-ms 3000 --agent-heartbeat-ms 200 \
   --restart-backoff-ms 200 --watchdog-interval-ms 200 > "$WORK/master.log" 2>&1 &
 for _ in $(seq 100); do [ -s "$DATA/admin.token" ] && break; sleep 0.1; done
@@ -106,14 +121,15 @@ log "two agents registered"
 
 ROWS=20000
 job_sql() { # OUT
-  python3 - "$1" "$ROWS" << 'EOF'
+  python3 - "$1" "$ROWS" "$S3" << 'EOF'
 import json, sys
-out, rows = sys.argv[1], sys.argv[2]
+out, rows, s3 = sys.argv[1], sys.argv[2], sys.argv[3]
 src = lambda n: (f"CREATE TABLE {n} (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '{rows}', "
                  f"'rows-per-second' = '1500', 'fields.id.kind' = 'sequence', 'fields.id.min' = '1');\n")
 sql = ("SET 'execution.checkpointing.interval' = '200ms';\n" + src("a") + src("b") +
        f"CREATE TABLE totals (k BIGINT, n BIGINT, s BIGINT) WITH ('connector' = 'filesystem', 'path' = '{out}', "
-       "'format' = 'csv', 'csv.header' = 'true');\n"
+       f"'format' = 'csv', 'csv.header' = 'true', 's3.endpoint' = '{s3}', 's3.region' = 'us-east-1', "
+       "'s3.access-key-id' = 'test', 's3.secret-access-key' = 'test-secret', 's3.allow-http' = 'true');\n"
        "INSERT INTO totals SELECT a.id % 10, COUNT(*), SUM(b.id) FROM a JOIN b ON a.id = b.id GROUP BY a.id % 10;\n")
 print(json.dumps(sql))
 EOF
@@ -127,14 +143,19 @@ for k in sorted(range(10), key=str):
     print(f"{k},{len(ids)},{sum(ids)}")
 EOF
 }
-committed() { # OUT
-  python3 - "$1" << 'EOF'
-import os, sys
-out = sys.argv[1]
+committed() { # s3://BUCKET/PREFIX: every committed part's rows (headers skipped), sorted
+  # (boto3 comes with moto, beside it)
+  ip netns exec "$M" "$(dirname "$MOTO")/python3" - "$1" "$S3" << 'EOF'
+import sys, boto3
+bucket, _, prefix = sys.argv[1][len("s3://"):].partition("/")
+s3 = boto3.client("s3", endpoint_url=sys.argv[2], region_name="us-east-1",
+                  aws_access_key_id="test", aws_secret_access_key="test-secret")
 lines = []
-for f in sorted(os.listdir(out)):
-    if f.startswith("part-"):
-        lines += open(os.path.join(out, f)).read().splitlines()[1:]
+for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/"):
+    for c in page.get("Contents", []):
+        if c["Key"].rsplit("/", 1)[-1].startswith("part-"):
+            body = s3.get_object(Bucket=bucket, Key=c["Key"])["Body"].read().decode()
+            lines += body.splitlines()[1:]
 for l in sorted(lines):
     print(l)
 EOF
@@ -173,7 +194,7 @@ start_agent a1 "$A1" "$A1IP"
 wait_for 20 "a1 back" alive_agents 2
 body=$(printf '{"name":"part","sql":%s,"cluster":"hosts","resources":{"parallelism":4,"processes":1}}' "$(job_sql "$OUT2")")
 api POST /api/v1/jobs "$body" > /dev/null
-placed() { api GET /api/v1/agents | json "[a['name'] for a in d if a['processes']==1][0]"; }
+placed() { api GET /api/v1/agents | json "[a['name'] for a in d if a['alive'] and a['processes']==1][0]"; }
 wait_for 30 "job 'part' placed" placed
 host=$(placed)
 wait_for 40 "a checkpoint of 'part' holding state" has_state_checkpoint part

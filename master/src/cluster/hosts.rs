@@ -407,7 +407,8 @@ impl AgentRegistry {
                     advertise: a.advertise.clone(),
                     slots: a.slots,
                     used: used_slots(&g, id),
-                    processes: live.len(),
+                    // A lost agent's last report is stale: its processes count as gone.
+                    processes: if a.alive(self.timeout) { live.len() } else { 0 },
                     alive: a.alive(self.timeout),
                     last_seen_ms_ago: a.last_seen.elapsed().as_millis() as u64,
                 }
