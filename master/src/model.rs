@@ -4,6 +4,8 @@
 //! Stored types carry `format_version` so a later master can read (and migrate) what an
 //! earlier one wrote. Times are milliseconds since the Unix epoch (`i64`).
 
+pub mod transitions;
+
 use serde::{Deserialize, Serialize};
 use sluice_catalogs::TableDescriptor;
 use sluice_compiler::DataflowPlan;
@@ -119,6 +121,8 @@ pub struct Job {
     pub restore_from: Option<sluice_compiler::instance::RestoreFrom>,
 }
 
+// Which state may follow which, and why, is written down in `transitions` (a plain
+// comment: the doc comment below is the OpenAPI description).
 /// Where a job is in its life, as the watchdog last decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

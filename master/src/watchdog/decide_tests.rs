@@ -1684,3 +1684,6 @@ fn ended_instances_add_their_counters_to_the_job_totals_once() {
     let next = status_after(&j, &[]).expect("a new version writes a status");
     assert_eq!(next.totals, st.totals);
 }
+
+#[path = "decide_transitions_tests.rs"]
+mod transitions;
