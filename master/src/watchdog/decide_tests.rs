@@ -89,6 +89,10 @@ fn inst(id: &str, job: &DesiredJob, state: InstanceState) -> ObservedInstance {
     let running = state == InstanceState::Running;
     ObservedInstance {
         instance_id: id.to_string(),
+        owner: crate::model::InstanceOwner::Job {
+            id: job.job_id.clone(),
+            version: job.version,
+        },
         job_id: job.job_id.clone(),
         job_name: job.name.clone(),
         job_version: job.version,
