@@ -172,6 +172,31 @@ pub enum WorkerMessage {
     },
 }
 
+/// Who an instance belongs to: a version of a job, or an attempt of a workflow task.
+/// The master tells its two kinds of instance apart by this, never by their ids.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum InstanceOwner {
+    /// An instance of a job, realizing one spec version.
+    Job {
+        /// The job's unique id.
+        id: String,
+        /// The spec version.
+        version: u64,
+    },
+    /// An attempt of one task of a workflow run.
+    Task {
+        /// The workflow's id.
+        workflow: String,
+        /// The run's id.
+        run: String,
+        /// The task's id within the workflow.
+        task: String,
+        /// The attempt (1, 2, …).
+        attempt: u32,
+    },
+}
+
 /// What the master's `local` cluster writes to `<instance dir>/request.json` before it
 /// starts `sluice worker --instance-dir <dir>`: the job to run plus who it is.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,6 +223,11 @@ pub struct InstanceRequest {
     pub heartbeat_interval_ms: u64,
     /// The plan, worker threads (the job's parallelism) and batch size.
     pub worker: WorkerRequest,
+    /// Who the instance belongs to. Absent in requests written by a master older than
+    /// the typed owner: the master then derives it from `job_id` (see
+    /// `sluice_master::model::legacy_owner`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<InstanceOwner>,
 }
 
 /// The run state an instance reports in its `status.json`.

@@ -4,6 +4,8 @@
 //! Stored types carry `format_version` so a later master can read (and migrate) what an
 //! earlier one wrote. Times are milliseconds since the Unix epoch (`i64`).
 
+pub mod transitions;
+
 use serde::{Deserialize, Serialize};
 use sluice_catalogs::TableDescriptor;
 use sluice_compiler::DataflowPlan;
@@ -119,6 +121,8 @@ pub struct Job {
     pub restore_from: Option<sluice_compiler::instance::RestoreFrom>,
 }
 
+// Which state may follow which, and why, is written down in `transitions` (a plain
+// comment: the doc comment below is the OpenAPI description).
 /// Where a job is in its life, as the watchdog last decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -308,16 +312,53 @@ impl InstanceState {
     }
 }
 
+pub use sluice_compiler::instance::InstanceOwner;
+
+/// The job id under which a workflow's task instances run is `wf:<workflow id>`: what
+/// the REST views show as their `job_id`. The master tells instances apart by their
+/// [`InstanceOwner`]; only [`legacy_owner`] reads this prefix.
+pub const WORKFLOW_JOB_PREFIX: &str = "wf:";
+
+/// Compatibility with instances launched by a master older than the typed owner (their
+/// `request.json` has none): the owner derived from the job id, job version and
+/// instance id they were launched with. This is the one place that parses the `wf:`
+/// prefix; a workflow task's instance id is `<run id>.<task id>.<attempt>`
+/// ([`crate::workflow::instance_id`]).
+pub fn legacy_owner(job_id: &str, job_version: u64, instance_id: &str) -> InstanceOwner {
+    let Some(workflow) = job_id.strip_prefix(WORKFLOW_JOB_PREFIX) else {
+        return InstanceOwner::Job {
+            id: job_id.to_string(),
+            version: job_version,
+        };
+    };
+    let (run, rest) = instance_id.split_once('.').unwrap_or((instance_id, ""));
+    let (task, attempt) = match rest.rsplit_once('.') {
+        Some((task, attempt)) => match attempt.parse::<u32>() {
+            Ok(n) => (task, n),
+            Err(_) => (rest, 0),
+        },
+        None => (rest, 0),
+    };
+    InstanceOwner::Task {
+        workflow: workflow.to_string(),
+        run: run.to_string(),
+        task: task.to_string(),
+        attempt,
+    }
+}
+
 /// One instance as a cluster driver sees it now.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ObservedInstance {
     /// Unique instance id.
     pub instance_id: String,
-    /// The job's id.
+    /// Who it belongs to: a job's version or a workflow task's attempt.
+    pub owner: InstanceOwner,
+    /// The job's id (`wf:<workflow id>` for a workflow task: what the REST views show).
     pub job_id: String,
-    /// The job's name.
+    /// The job's name (the workflow's, for a task).
     pub job_name: String,
-    /// The job version it realizes.
+    /// The job version it realizes (the workflow's version, for a task).
     pub job_version: u64,
     /// The cluster it runs on.
     pub cluster: String,
@@ -374,6 +415,97 @@ pub struct ObservedInstance {
     /// `sluice_compiler::instance::operator_key`).
     #[serde(default)]
     pub operators: std::collections::BTreeMap<String, u64>,
+}
+
+#[cfg(test)]
+mod owner_tests {
+    use super::{legacy_owner, InstanceOwner};
+
+    #[test]
+    fn legacy_owners_are_derived_from_job_and_instance_ids() {
+        assert_eq!(
+            legacy_owner("j-1", 4, "etl-v4-abc"),
+            InstanceOwner::Job {
+                id: "j-1".to_string(),
+                version: 4
+            }
+        );
+        let task = |run: &str, task: &str, attempt| InstanceOwner::Task {
+            workflow: "w7".to_string(),
+            run: run.to_string(),
+            task: task.to_string(),
+            attempt,
+        };
+        assert_eq!(
+            legacy_owner(
+                "wf:w7",
+                2,
+                &crate::workflow::instance_id("w7-60-ff", "load", 3)
+            ),
+            task("w7-60-ff", "load", 3)
+        );
+        // A task id with dots keeps them; an id that is not `<run>.<task>.<n>` still
+        // names the workflow.
+        assert_eq!(legacy_owner("wf:w7", 2, "r.a.b.1"), task("r", "a.b", 1));
+        assert_eq!(legacy_owner("wf:w7", 2, "r.t.x"), task("r", "t.x", 0));
+        assert_eq!(legacy_owner("wf:w7", 2, "r"), task("r", "", 0));
+    }
+
+    #[test]
+    fn the_owner_is_optional_in_a_request_and_tagged_when_written() {
+        use sluice_compiler::instance::InstanceRequest;
+        let owner = InstanceOwner::Task {
+            workflow: "w".to_string(),
+            run: "r".to_string(),
+            task: "t".to_string(),
+            attempt: 1,
+        };
+        let json = serde_json::to_value(&owner).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"kind": "task", "workflow": "w", "run": "r", "task": "t",
+                "attempt": 1})
+        );
+        let plan = sluice_compiler::compile(
+            "CREATE TABLE s (a BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '1');
+             CREATE TABLE d (a BIGINT) WITH ('connector' = 'blackhole');
+             INSERT INTO d SELECT a FROM s;",
+            &sluice_catalogs::MemoryCatalog::new(),
+            &sluice_connectors::Registry::builtin(),
+        )
+        .unwrap()
+        .plan;
+        let mut request = InstanceRequest {
+            instance_id: "i".to_string(),
+            job_id: "j".to_string(),
+            job_name: "j".to_string(),
+            job_version: 1,
+            memory_mb: 64,
+            gpus: 0,
+            heartbeat_interval_ms: 100,
+            worker: sluice_compiler::instance::WorkerRequest {
+                plan,
+                workers: 1,
+                batch_size: 1,
+                progress_interval_ms: None,
+                checkpoint: None,
+                secret_key_file: None,
+                peers: Vec::new(),
+                process: 0,
+            },
+            owner: None,
+        };
+        // Without an owner the request is written as an older master wrote it.
+        let old = serde_json::to_value(&request).unwrap();
+        assert!(old.get("owner").is_none());
+        let back: InstanceRequest = serde_json::from_value(old).unwrap();
+        assert_eq!(back.owner, None);
+        request.owner = Some(owner.clone());
+        let new = serde_json::to_value(&request).unwrap();
+        assert_eq!(new["owner"], json);
+        let back: InstanceRequest = serde_json::from_value(new).unwrap();
+        assert_eq!(back.owner, Some(owner));
+    }
 }
 
 /// What a cluster can hold.

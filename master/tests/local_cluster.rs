@@ -14,7 +14,7 @@ use sluice_compiler::instance::{
 use sluice_master::cluster::{
     Cluster, ClusterError, LaunchSpec, LocalCluster, LocalClusterConfig, CRASH_MESSAGE,
 };
-use sluice_master::model::{InstanceState, ObservedInstance, Resources};
+use sluice_master::model::{InstanceOwner, InstanceState, ObservedInstance, Resources};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -126,6 +126,10 @@ fn spec(id: &str, job: &str, sql: &str) -> LaunchSpec {
     .unwrap_or_else(|e| panic!("{e}\n{sql}"));
     LaunchSpec {
         instance_id: id.to_string(),
+        owner: InstanceOwner::Job {
+            id: format!("{job}-id"),
+            version: 1,
+        },
         job_id: format!("{job}-id"),
         job_name: job.to_string(),
         job_version: 1,
@@ -404,6 +408,8 @@ fn fake_instance(
             peers: Vec::new(),
             process: 0,
         },
+        // As written by a master older than the typed owner.
+        owner: None,
     };
     std::fs::write(
         dir.join("request.json"),
@@ -490,6 +496,68 @@ fn unreadable_instance_directories_are_skipped() {
     assert_eq!(seen[0].state, InstanceState::Finished);
     // A finished instance ends when its final status was written.
     assert_eq!(seen[0].ended_at_ms, Some(2000));
+}
+
+/// The driver records who an instance belongs to in its `request.json` and observes it
+/// back; an instance launched by an older master (no owner recorded) gets the owner its
+/// job id and instance id imply.
+#[test]
+fn the_owner_is_recorded_at_launch_and_derived_for_older_instances() {
+    let f = Fixture::new();
+    let out = f.path("out");
+    f.launch("bounded-1", "bounded", &bounded_sql(10, &out));
+    let want = InstanceOwner::Job {
+        id: "bounded-id".to_string(),
+        version: 1,
+    };
+    assert_eq!(f.observe("bounded-1").owner, want);
+    let request: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(f.instances_dir().join("bounded-1/request.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        request["owner"],
+        serde_json::json!({"kind": "job", "id": "bounded-id", "version": 1})
+    );
+    f.wait_for("bounded-1", "finished", |i| !i.state.is_live());
+
+    let root = f.instances_dir();
+    let finished = Some(InstanceRunState::Finished);
+    fake_instance(
+        &root,
+        "old-job-1",
+        "old-id",
+        u32::MAX,
+        finished.clone(),
+        Some(5),
+    );
+    fake_instance(
+        &root,
+        "w1-60-ab.load.2",
+        "wf:w1",
+        u32::MAX,
+        finished,
+        Some(5),
+    );
+    assert_eq!(
+        f.observe("old-job-1").owner,
+        InstanceOwner::Job {
+            id: "old-id".to_string(),
+            version: 3
+        }
+    );
+    let task = f.observe("w1-60-ab.load.2");
+    assert_eq!(
+        task.owner,
+        InstanceOwner::Task {
+            workflow: "w1".to_string(),
+            run: "w1-60-ab".to_string(),
+            task: "load".to_string(),
+            attempt: 2
+        }
+    );
+    // The REST views still show the job id it was launched with.
+    assert_eq!(task.job_id, "wf:w1");
 }
 
 #[test]

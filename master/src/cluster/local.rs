@@ -30,7 +30,9 @@
 //! was interrupted, e.g. by a master restart, or it ignores SIGTERM) gets SIGKILL.
 
 use super::{Cluster, ClusterError, LaunchSpec};
-use crate::model::{now_ms, Capacity, InstanceState, ObservedInstance};
+use crate::model::{
+    legacy_owner, now_ms, Capacity, InstanceOwner, InstanceState, ObservedInstance,
+};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde::de::DeserializeOwned;
@@ -147,6 +149,8 @@ struct RequestHead {
     #[serde(default)]
     gpus: u32,
     worker: WorkerHead,
+    #[serde(default)]
+    owner: Option<InstanceOwner>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -796,8 +800,12 @@ impl LocalCluster {
             stepped_at_ms = stepped_at_ms.zip(s.stepped_at_ms).map(|(a, b)| a.min(b));
             add_progress(&mut progress, &s.progress);
         }
+        let owner = request
+            .owner
+            .unwrap_or_else(|| legacy_owner(&request.job_id, request.job_version, instance_id));
         Some(ObservedInstance {
             instance_id: instance_id.to_string(),
+            owner,
             job_id: request.job_id,
             job_name: request.job_name,
             job_version: request.job_version,
@@ -913,6 +921,7 @@ impl Cluster for LocalCluster {
             gpus: spec.resources.gpus,
             heartbeat_interval_ms: self.config.heartbeat_interval_ms,
             worker,
+            owner: Some(spec.owner.clone()),
         };
         // Prepared under a hidden name, then renamed: a scan never sees a half-made dir.
         let tmp = self.config.instances_dir.join(format!(".{id}.tmp"));

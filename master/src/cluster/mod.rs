@@ -11,7 +11,7 @@ pub use local::{
     default_capacity, write_failed_status, LocalCluster, LocalClusterConfig, CRASH_MESSAGE,
 };
 
-use crate::model::{Capacity, ObservedInstance, Resources};
+use crate::model::{Capacity, InstanceOwner, ObservedInstance, Resources};
 use sluice_compiler::instance::WorkerRequest;
 
 /// A cluster driver failure.
@@ -30,6 +30,8 @@ pub enum ClusterError {
 pub struct LaunchSpec {
     /// The new instance's id (unique; decided by the watchdog).
     pub instance_id: String,
+    /// Who it belongs to (recorded with the instance, observed back).
+    pub owner: InstanceOwner,
     /// The job's id.
     pub job_id: String,
     /// The job's name.

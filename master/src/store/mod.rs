@@ -4,6 +4,7 @@
 //! [`MemoryStore`] is the in-memory model the sled store is checked against.
 
 mod memory;
+pub(crate) mod record;
 mod sled_store;
 
 pub use memory::MemoryStore;

@@ -9,30 +9,30 @@
 //! | `status`  | job id                                | [`JobStatus`]|
 //! | `events`  | job id, `0x00`, seq (8 bytes, BE)     | [`JobEvent`] |
 //! | `tables`  | lower-cased table name                | [`StoredTable`] |
+//!
+//! Records are read and written through the typed record layer
+//! ([`record`](super::record)), shared with the workflow store.
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
-use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
-use sluice_compiler::instance::{plan_from_json, plan_to_json};
 
 use super::memory::{check_update, stored_event};
+use super::record::{abort, decode, encode, io, tx_error, Records};
 use super::{job_id_what, job_what, table_what, NewEvent, Store, StoreError};
-use crate::model::{Job, JobEvent, JobStatus, StoredTable, FORMAT_VERSION};
+use crate::model::{Job, JobEvent, JobStatus, StoredTable};
 
 /// On-disk store (sled). Only one process may open a directory at a time (sled locks
 /// it); within the process the value is shared (`&self` methods, `Send + Sync`).
 #[derive(Debug)]
 pub struct SledStore {
     db: sled::Db,
-    jobs: sled::Tree,
+    jobs: Records<Job>,
     job_ids: sled::Tree,
-    status: sled::Tree,
-    events: sled::Tree,
-    tables: sled::Tree,
+    status: Records<JobStatus>,
+    events: Records<JobEvent>,
+    tables: Records<StoredTable>,
     /// Serializes appends, so two appends to one job never get the same seq.
     append_lock: Mutex<()>,
 }
@@ -41,13 +41,12 @@ impl SledStore {
     /// Opens (or creates) the store in directory `path`.
     pub fn open(path: &Path) -> Result<SledStore, StoreError> {
         let db = sled::Config::new().path(path).open().map_err(io)?;
-        let tree = |name: &str| db.open_tree(name).map_err(io);
         Ok(SledStore {
-            jobs: tree("jobs")?,
-            job_ids: tree("job_ids")?,
-            status: tree("status")?,
-            events: tree("events")?,
-            tables: tree("tables")?,
+            jobs: Records::open(&db, "jobs")?,
+            job_ids: db.open_tree("job_ids").map_err(io)?,
+            status: Records::open(&db, "status")?,
+            events: Records::open(&db, "events")?,
+            tables: Records::open(&db, "tables")?,
             db,
             append_lock: Mutex::new(()),
         })
@@ -68,58 +67,6 @@ impl SledStore {
         // The lock guards no data, so a poisoned one is as good as any.
         self.append_lock.lock().unwrap_or_else(|e| e.into_inner())
     }
-}
-
-/// A sled failure as a store error.
-fn io(e: sled::Error) -> StoreError {
-    StoreError::Io(e.to_string())
-}
-
-/// A transaction's failure as a store error.
-fn tx_error(e: TransactionError<StoreError>) -> StoreError {
-    match e {
-        TransactionError::Abort(e) => e,
-        TransactionError::Storage(e) => io(e),
-    }
-}
-
-/// Aborts a transaction with this error.
-fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
-    ConflictableTransactionError::Abort(e)
-}
-
-/// The JSON form of a record.
-fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
-    // Job versions hold plans, deeper than serde_json accepts by default.
-    plan_to_json(value).map_err(|e| StoreError::Io(format!("cannot encode a record: {e}")))
-}
-
-/// Just the version of a stored record, read before the rest.
-#[derive(Deserialize)]
-struct FormatHeader {
-    format_version: u32,
-}
-
-/// Reads the record stored under `key` (a readable key, for errors): `Corrupt` when it
-/// is not valid JSON of the type or was written by a newer master.
-fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, StoreError> {
-    let corrupt = |message: String| StoreError::Corrupt {
-        key: key.to_string(),
-        message,
-    };
-    let header: FormatHeader = plan_from_json(bytes).map_err(|e| corrupt(e.to_string()))?;
-    if header.format_version > FORMAT_VERSION {
-        return Err(corrupt(format!(
-            "written by a newer master (format {})",
-            header.format_version
-        )));
-    }
-    plan_from_json(bytes).map_err(|e| corrupt(e.to_string()))
-}
-
-/// A key as text, for errors.
-fn key_text(tree: &str, key: &[u8]) -> String {
-    format!("{tree}/{}", String::from_utf8_lossy(key))
 }
 
 /// The key prefix of a job's events.
@@ -148,21 +95,11 @@ fn event_seq(prefix: &[u8], key: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(seq))
 }
 
-/// Every record of a tree, decoded, in key order.
-fn decode_all<T: DeserializeOwned>(tree: &sled::Tree, name: &str) -> Result<Vec<T>, StoreError> {
-    tree.iter()
-        .map(|entry| {
-            let (key, value) = entry.map_err(io)?;
-            decode(&key_text(name, &key), &value)
-        })
-        .collect()
-}
-
 impl Store for SledStore {
     fn create_job(&self, job: &Job, status: &JobStatus) -> Result<(), StoreError> {
         let job_bytes = encode(job)?;
         let status_bytes = encode(status)?;
-        (&self.jobs, &self.job_ids, &self.status)
+        (self.jobs.tree(), &self.job_ids, self.status.tree())
             .transaction(|(jobs, job_ids, statuses)| {
                 if jobs.get(job.name.as_bytes())?.is_some() {
                     return Err(abort(StoreError::Conflict(job_what(&job.name))));
@@ -186,8 +123,10 @@ impl Store for SledStore {
                 let Some(bytes) = jobs.get(job.name.as_bytes())? else {
                     return Err(abort(StoreError::NotFound(job_what(&job.name))));
                 };
-                let stored: Job =
-                    decode(&key_text("jobs", job.name.as_bytes()), &bytes).map_err(abort)?;
+                let stored = self
+                    .jobs
+                    .decode(job.name.as_bytes(), &bytes)
+                    .map_err(abort)?;
                 check_update(&stored, job, expected_version).map_err(abort)?;
                 jobs.insert(job.name.as_bytes(), job_bytes.as_slice())?;
                 Ok(())
@@ -197,24 +136,20 @@ impl Store for SledStore {
     }
 
     fn get_job(&self, name: &str) -> Result<Option<Job>, StoreError> {
-        self.jobs
-            .get(name.as_bytes())
-            .map_err(io)?
-            .map(|bytes| decode(&key_text("jobs", name.as_bytes()), &bytes))
-            .transpose()
+        self.jobs.read(name.as_bytes())
     }
 
     fn list_jobs(&self) -> Result<Vec<Job>, StoreError> {
-        decode_all(&self.jobs, "jobs")
+        self.jobs.read_all()
     }
 
     fn delete_job(&self, name: &str) -> Result<Option<Job>, StoreError> {
-        let deleted = (&self.jobs, &self.job_ids, &self.status)
+        let deleted = (self.jobs.tree(), &self.job_ids, self.status.tree())
             .transaction(|(jobs, job_ids, statuses)| {
                 let Some(bytes) = jobs.get(name.as_bytes())? else {
                     return Ok(None);
                 };
-                let job: Job = decode(&key_text("jobs", name.as_bytes()), &bytes).map_err(abort)?;
+                let job = self.jobs.decode(name.as_bytes(), &bytes).map_err(abort)?;
                 jobs.remove(name.as_bytes())?;
                 job_ids.remove(job.id.as_bytes())?;
                 statuses.remove(job.id.as_bytes())?;
@@ -228,17 +163,13 @@ impl Store for SledStore {
     }
 
     fn get_status(&self, job_id: &str) -> Result<Option<JobStatus>, StoreError> {
-        self.status
-            .get(job_id.as_bytes())
-            .map_err(io)?
-            .map(|bytes| decode(&key_text("status", job_id.as_bytes()), &bytes))
-            .transpose()
+        self.status.read(job_id.as_bytes())
     }
 
     fn put_status(&self, status: &JobStatus) -> Result<(), StoreError> {
         let status_bytes = encode(status)?;
         let id = status.job_id.as_bytes();
-        (&self.job_ids, &self.status)
+        (&self.job_ids, self.status.tree())
             .transaction(|(job_ids, statuses)| {
                 if job_ids.get(id)?.is_none() {
                     return Err(abort(StoreError::NotFound(job_id_what(&status.job_id))));
@@ -262,9 +193,7 @@ impl Store for SledStore {
             }
         }
         let stored = stored_event(last + 1, event);
-        self.events
-            .insert(event_key(job_id, stored.seq), encode(&stored)?)
-            .map_err(io)?;
+        self.events.put(&event_key(job_id, stored.seq), &stored)?;
         self.flush()?;
         Ok(stored)
     }
@@ -299,27 +228,18 @@ impl Store for SledStore {
 
     fn create_table(&self, table: &StoredTable) -> Result<(), StoreError> {
         let key = table.descriptor.name.to_lowercase();
-        let swapped = self
-            .tables
-            .compare_and_swap(key.as_bytes(), None::<&[u8]>, Some(encode(table)?))
-            .map_err(io)?;
-        if swapped.is_err() {
+        if !self.tables.create(key.as_bytes(), table)? {
             return Err(StoreError::Conflict(table_what(&table.descriptor.name)));
         }
         self.flush()
     }
 
     fn get_table(&self, name: &str) -> Result<Option<StoredTable>, StoreError> {
-        let key = name.to_lowercase();
-        self.tables
-            .get(key.as_bytes())
-            .map_err(io)?
-            .map(|bytes| decode(&key_text("tables", key.as_bytes()), &bytes))
-            .transpose()
+        self.tables.read(name.to_lowercase().as_bytes())
     }
 
     fn list_tables(&self) -> Result<Vec<StoredTable>, StoreError> {
-        decode_all(&self.tables, "tables")
+        self.tables.read_all()
     }
 
     fn delete_table(&self, name: &str) -> Result<bool, StoreError> {

@@ -44,8 +44,17 @@
 //!   as its `Start`, so the cycle after a start writes no status.
 //! * A status is written only when it changed; its event is `state` when only the state
 //!   changed, and there is none when only the reason changed (e.g. the free capacity).
+//!
+//! # Legal transitions
+//!
+//! Every change of a job's state names its [`Cause`], and must be a row of
+//! [`transitions::TRANSITIONS`] (checked by `debug_assert!`, and by the tests over
+//! every step `decide` takes on generated worlds). Observation wins: a live instance of
+//! the current version moves even a `Finished` or `Failed` job to `Starting`/`Running`
+//! (adoption), and a finished one moves any job to `Finished`.
 
 use super::{Action, ClusterView, DesiredJob, Policy};
+use crate::model::transitions::{self, Cause};
 use crate::model::{
     Capacity, Counters, DesiredState, InstanceState, JobState, JobStatus, ObservedInstance,
     Resources, COUNTED_KEPT,
@@ -73,6 +82,39 @@ pub fn decide(
     policy: &Policy,
     now_ms: i64,
 ) -> Vec<Action> {
+    decide_with_steps(desired, observed, clusters, policy, now_ms).0
+}
+
+/// One change of a job's state that `decide` made, with its cause (a row of
+/// [`transitions::TRANSITIONS`]); a step from a state to itself only rewrote the reason.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Step {
+    /// The job.
+    pub job_id: String,
+    /// The state before.
+    pub from: JobState,
+    /// The state after.
+    pub to: JobState,
+    /// Why.
+    pub cause: Cause,
+}
+
+impl Step {
+    /// True when the table of legal transitions has a row for it.
+    pub fn is_legal(&self) -> bool {
+        transitions::allows(self.from, self.to, self.cause)
+    }
+}
+
+/// [`decide`], and the state changes it made in order (for the tests that check them
+/// against the table of legal transitions).
+pub(crate) fn decide_with_steps(
+    desired: &[DesiredJob],
+    observed: &[ObservedInstance],
+    clusters: &[ClusterView],
+    policy: &Policy,
+    now_ms: i64,
+) -> (Vec<Action>, Vec<Step>) {
     let mut jobs: Vec<&DesiredJob> = desired.iter().collect();
     jobs.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.job_id.cmp(&b.job_id)));
     let mut instances: Vec<&ObservedInstance> = observed.iter().collect();
@@ -104,10 +146,11 @@ pub fn decide(
                 show_resources(plan.job.resources),
                 show_capacity(free),
             );
-            plan.transition(JobState::Pending, reason, None, now_ms);
+            plan.transition(JobState::Pending, Cause::NoCapacity, reason, None, now_ms);
         }
         plan.emit(&mut actions);
     }
+    let steps = plans.into_iter().flat_map(|p| p.log.steps).collect();
 
     for inst in &instances {
         if desired.iter().any(|j| j.job_id == inst.job_id) {
@@ -126,7 +169,7 @@ pub fn decide(
             });
         }
     }
-    actions
+    (actions, steps)
 }
 
 /// The inputs shared by every job of one cycle.
@@ -142,7 +185,7 @@ struct Ctx<'a> {
 struct Plan<'a> {
     job: &'a DesiredJob,
     status: JobStatus,
-    events: Vec<(&'static str, String)>,
+    log: Log,
     stops: Vec<Action>,
     retires: Vec<Action>,
     start: Option<Action>,
@@ -157,7 +200,7 @@ impl<'a> Ctx<'a> {
         let mut plan = Plan {
             job,
             status: job.status.clone(),
-            events: Vec::new(),
+            log: Log::default(),
             stops: Vec::new(),
             retires: Vec::new(),
             start: None,
@@ -168,8 +211,11 @@ impl<'a> Ctx<'a> {
             fresh.restarts = job.status.restarts;
             fresh.totals = job.status.totals;
             fresh.counted_instances = job.status.counted_instances.clone();
+            plan.log
+                .step(&plan.status, JobState::Pending, Cause::NewVersion);
             plan.status = fresh;
-            plan.events
+            plan.log
+                .events
                 .push(("version", format!("spec version {}", job.version)));
         }
 
@@ -209,7 +255,13 @@ impl<'a> Ctx<'a> {
                 && job.desired_state == DesiredState::Running
             {
                 let reason = format!("instance {} finished", inst.instance_id);
-                plan.transition(JobState::Finished, reason, Some("instance_finished"), now);
+                plan.transition(
+                    JobState::Finished,
+                    Cause::InstanceFinished,
+                    reason,
+                    Some("instance_finished"),
+                    now,
+                );
                 continue;
             }
             if plan.status.last_accounted_instance.as_deref() == Some(inst.instance_id.as_str())
@@ -244,7 +296,13 @@ impl<'a> Ctx<'a> {
                      the same checkpoint store, owns it now, so this master does not restart \
                      it (if that is wrong, stop the other master's job, then restart this one)"
                 );
-                plan.transition(JobState::Failed, reason, Some("instance_superseded"), now);
+                plan.transition(
+                    JobState::Failed,
+                    Cause::GaveUp,
+                    reason,
+                    Some("instance_superseded"),
+                    now,
+                );
                 continue;
             }
             let user_error = inst
@@ -282,7 +340,7 @@ impl<'a> Ctx<'a> {
                         } else {
                             (JobState::Starting, format!("starting instance {id}"))
                         };
-                        plan.transition(state, reason, None, now);
+                        plan.transition(state, Cause::Adopted, reason, None, now);
                         continue;
                     }
                 }
@@ -300,7 +358,7 @@ impl<'a> Ctx<'a> {
             match self.clusters.iter().find(|c| c.name == job.cluster) {
                 None => {
                     let reason = format!("cluster {} does not exist", job.cluster);
-                    plan.transition(JobState::Pending, reason, None, now);
+                    plan.transition(JobState::Pending, Cause::NoCapacity, reason, None, now);
                 }
                 Some(cluster) => {
                     let used = usage(&cluster.name, self.instances, started);
@@ -315,7 +373,13 @@ impl<'a> Ctx<'a> {
                         started.push((&cluster.name, job.resources));
                         plan.status.next_start_at_ms = None;
                         let reason = format!("starting instance {instance_id}");
-                        plan.transition(JobState::Starting, reason, Some("instance_started"), now);
+                        plan.transition(
+                            JobState::Starting,
+                            Cause::Started,
+                            reason,
+                            Some("instance_started"),
+                            now,
+                        );
                         plan.start = Some(Action::Start {
                             job_id: job.job_id.clone(),
                             version: job.version,
@@ -330,7 +394,13 @@ impl<'a> Ctx<'a> {
         if job.desired_state == DesiredState::Stopped && !had_live {
             plan.status.next_start_at_ms = None;
             let reason = "stopped by request".to_string();
-            plan.transition(JobState::Stopped, reason, Some("state"), now);
+            plan.transition(
+                JobState::Stopped,
+                Cause::StopRequested,
+                reason,
+                Some("state"),
+                now,
+            );
         }
         plan
     }
@@ -339,16 +409,8 @@ impl<'a> Ctx<'a> {
     /// after a backoff, or mark the job failed (`user_error` holds the message when
     /// restarting cannot help).
     fn account_failure(&self, plan: &mut Plan, id: &str, what: String, user_error: Option<String>) {
-        let Plan { status, events, .. } = plan;
-        account_failure(
-            status,
-            events,
-            self.policy,
-            self.now_ms,
-            id,
-            what,
-            user_error,
-        );
+        let Plan { status, log, .. } = plan;
+        account_failure(status, log, self.policy, self.now_ms, id, what, user_error);
     }
 }
 
@@ -364,18 +426,18 @@ pub fn start_failed(
     now_ms: i64,
 ) -> (JobStatus, Option<(String, String)>) {
     let mut status = status.clone();
-    let mut events = Vec::new();
+    let mut log = Log::default();
     let what = format!("instance {instance_id} could not start ({error})");
     account_failure(
         &mut status,
-        &mut events,
+        &mut log,
         policy,
         now_ms,
         instance_id,
         what,
         None,
     );
-    (status, combine(&events))
+    (status, combine(&log.events))
 }
 
 /// Counts a failure of instance `id` (`what` describes it) against the job whose status
@@ -383,7 +445,7 @@ pub fn start_failed(
 /// message when restarting cannot help). Nothing changes once the version is over.
 fn account_failure(
     st: &mut JobStatus,
-    events: &mut Vec<(&'static str, String)>,
+    log: &mut Log,
     policy: &Policy,
     now: i64,
     id: &str,
@@ -406,8 +468,9 @@ fn account_failure(
             format!("instance {id} failed: {msg}; restarting cannot fix this — change the job");
         transition(
             st,
-            events,
+            log,
             JobState::Failed,
+            Cause::GaveUp,
             reason,
             Some("instance_failed"),
             now,
@@ -420,8 +483,9 @@ fn account_failure(
         );
         transition(
             st,
-            events,
+            log,
             JobState::Failed,
+            Cause::GaveUp,
             reason,
             Some("instance_failed"),
             now,
@@ -432,8 +496,9 @@ fn account_failure(
         let reason = format!("{what}; restart {} in {}", st.restarts, show_secs(delay));
         transition(
             st,
-            events,
+            log,
             JobState::Restarting,
+            Cause::Restart,
             reason,
             Some("restart_scheduled"),
             now,
@@ -441,16 +506,42 @@ fn account_failure(
     }
 }
 
-/// Moves `status` to `state` with `reason` (`since_ms` changes only with the state),
-/// recording an event of `kind`, or a `state` event when the state changed.
+/// What one job's cycle has recorded so far: its events, and its state changes.
+#[derive(Default)]
+struct Log {
+    /// `(kind, message)` of each happening, joined into one event by [`combine`].
+    events: Vec<(&'static str, String)>,
+    /// The state changes made, in order.
+    steps: Vec<Step>,
+}
+
+impl Log {
+    /// Records that `cause` moves `status` to `to`, which must be a legal transition.
+    fn step(&mut self, status: &JobStatus, to: JobState, cause: Cause) {
+        let step = Step {
+            job_id: status.job_id.clone(),
+            from: status.state,
+            to,
+            cause,
+        };
+        debug_assert!(step.is_legal(), "illegal transition: {step:?}");
+        self.steps.push(step);
+    }
+}
+
+/// Moves `status` to `state` for `cause` with `reason` (`since_ms` changes only with the
+/// state), recording an event of `kind`, or a `state` event when the state changed.
 fn transition(
     status: &mut JobStatus,
-    events: &mut Vec<(&'static str, String)>,
+    log: &mut Log,
     state: JobState,
+    cause: Cause,
     reason: String,
     kind: Option<&'static str>,
     now: i64,
 ) {
+    log.step(status, state, cause);
+    let events = &mut log.events;
     let changed = status.state != state;
     if changed {
         status.state = state;
@@ -469,18 +560,27 @@ impl Plan<'_> {
     fn transition(
         &mut self,
         state: JobState,
+        cause: Cause,
         reason: String,
         kind: Option<&'static str>,
         now: i64,
     ) {
-        transition(&mut self.status, &mut self.events, state, reason, kind, now);
+        transition(
+            &mut self.status,
+            &mut self.log,
+            state,
+            cause,
+            reason,
+            kind,
+            now,
+        );
     }
 
     fn emit(&mut self, actions: &mut Vec<Action>) {
         if self.status != self.job.status {
             actions.push(Action::SetStatus {
                 status: self.status.clone(),
-                event: combine(&self.events),
+                event: combine(&self.log.events),
             });
         }
         actions.append(&mut self.stops);

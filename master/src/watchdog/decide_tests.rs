@@ -89,6 +89,10 @@ fn inst(id: &str, job: &DesiredJob, state: InstanceState) -> ObservedInstance {
     let running = state == InstanceState::Running;
     ObservedInstance {
         instance_id: id.to_string(),
+        owner: crate::model::InstanceOwner::Job {
+            id: job.job_id.clone(),
+            version: job.version,
+        },
         job_id: job.job_id.clone(),
         job_name: job.name.clone(),
         job_version: job.version,
@@ -1684,3 +1688,6 @@ fn ended_instances_add_their_counters_to_the_job_totals_once() {
     let next = status_after(&j, &[]).expect("a new version writes a status");
     assert_eq!(next.totals, st.totals);
 }
+
+#[path = "decide_transitions_tests.rs"]
+mod transitions;

@@ -15,7 +15,9 @@
 
 use super::{decide, start_failed, Action, ClusterView, DesiredJob};
 use crate::cluster::LaunchSpec;
-use crate::model::{now_ms, DesiredState, Job, JobState, JobStatus, ObservedInstance};
+use crate::model::{
+    now_ms, DesiredState, InstanceOwner, Job, JobState, JobStatus, ObservedInstance,
+};
 use crate::service::Master;
 use crate::store::{NewEvent, StoreError};
 use sluice_compiler::instance::WorkerRequest;
@@ -27,15 +29,6 @@ use std::time::Duration;
 /// Rows per source batch for instances.
 const BATCH_SIZE: usize = 8192;
 
-/// True for instances that run a workflow task (their job id starts with
-/// [`WORKFLOW_JOB_PREFIX`]); the job watchdog leaves them alone.
-pub fn is_workflow_instance(i: &ObservedInstance) -> bool {
-    i.job_id.starts_with(WORKFLOW_JOB_PREFIX)
-}
-
-/// The job-id prefix of workflow task instances.
-pub const WORKFLOW_JOB_PREFIX: &str = "wf:";
-
 /// One reconcile cycle: observe every cluster, decide, apply. Returns the actions
 /// applied (for tests and logs).
 pub fn reconcile_once(m: &Master) -> Result<Vec<Action>, String> {
@@ -44,13 +37,13 @@ pub fn reconcile_once(m: &Master) -> Result<Vec<Action>, String> {
     let mut observed: Vec<ObservedInstance> = Vec::new();
     let mut clusters = Vec::new();
     for c in m.clusters.values() {
-        // Instances of workflow tasks (job ids starting with `wf:`) belong to the
-        // workflow scheduler, not to this watchdog.
+        // Instances of workflow tasks belong to the workflow scheduler, not to this
+        // watchdog.
         observed.extend(
             c.observe()
                 .map_err(|e| e.to_string())?
                 .into_iter()
-                .filter(|i| !is_workflow_instance(i)),
+                .filter(|i| matches!(i.owner, InstanceOwner::Job { .. })),
         );
         clusters.push(ClusterView {
             name: c.name().to_string(),
@@ -248,6 +241,10 @@ impl Cycle<'_> {
 fn launch_spec(m: &Master, job: &Job, instance_id: &str) -> LaunchSpec {
     LaunchSpec {
         instance_id: instance_id.to_string(),
+        owner: InstanceOwner::Job {
+            id: job.id.clone(),
+            version: job.version,
+        },
         job_id: job.id.clone(),
         job_name: job.name.clone(),
         job_version: job.version,

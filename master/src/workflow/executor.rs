@@ -12,10 +12,9 @@ use super::schedule::{due_ticks, Schedule};
 use super::template::render;
 use super::{run_id, workflow_job_id, RunTrigger, SchedulerState, WorkflowRun};
 use crate::cluster::LaunchSpec;
-use crate::model::{now_ms, Capacity, ObservedInstance, FORMAT_VERSION};
+use crate::model::{now_ms, Capacity, InstanceOwner, ObservedInstance, FORMAT_VERSION};
 use crate::service::{Master, ServiceError};
 use crate::store::StoreError;
-use crate::watchdog::executor::is_workflow_instance;
 use sluice_compiler::instance::WorkerRequest;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -62,7 +61,7 @@ pub fn cycle(m: &Master, now_ms: i64) -> Result<Vec<String>, String> {
                 left.memory_mb = left.memory_mb.saturating_sub(i.memory_mb);
                 left.gpus = left.gpus.saturating_sub(u64::from(i.gpus));
             }
-            if is_workflow_instance(&i) {
+            if matches!(i.owner, InstanceOwner::Task { .. }) {
                 observed.insert(i.instance_id.clone(), i);
             }
         }
@@ -305,6 +304,12 @@ fn apply(
     };
     let spec = LaunchSpec {
         instance_id: instance_id.clone(),
+        owner: InstanceOwner::Task {
+            workflow: run.workflow_id.clone(),
+            run: run.run_id.clone(),
+            task: task_id.to_string(),
+            attempt: *attempt,
+        },
         job_id: workflow_job_id(&run.workflow_id),
         job_name: run.workflow_name.clone(),
         job_version: run.workflow_version,

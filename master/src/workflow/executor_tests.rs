@@ -84,6 +84,7 @@ impl Cluster for FakeCluster {
             spec.instance_id.clone(),
             ObservedInstance {
                 instance_id: spec.instance_id.clone(),
+                owner: spec.owner.clone(),
                 job_id: spec.job_id.clone(),
                 job_name: spec.job_name.clone(),
                 job_version: spec.job_version,

@@ -13,10 +13,11 @@
 //! ```
 //!
 //! A workflow sits beside jobs in the master: its tasks are bounded instances launched
-//! through the same [`Cluster`](crate::cluster::Cluster) trait, with job id
-//! `wf:<workflow id>` (the job watchdog leaves those alone) and an instance id derived
-//! from run id, task id and attempt, so a restarted master recognises its own instances
-//! and never launches an attempt twice. Every decision is a pure function of stored
+//! through the same [`Cluster`](crate::cluster::Cluster) trait, owned by
+//! [`InstanceOwner::Task`](crate::model::InstanceOwner) (the job watchdog leaves those
+//! alone; their job id, shown by the REST views, is `wf:<workflow id>`) and with an
+//! instance id derived from run id, task id and attempt, so a restarted master
+//! recognises its own instances and never launches an attempt twice. Every decision is a pure function of stored
 //! state, observed instances and the time; the executor persists the decision (flushed)
 //! before it launches anything.
 //!
@@ -403,8 +404,5 @@ pub fn run_of_instance(instance_id: &str) -> &str {
 
 /// The job id under which a workflow's task instances run.
 pub fn workflow_job_id(workflow_id: &str) -> String {
-    format!(
-        "{}{workflow_id}",
-        crate::watchdog::executor::WORKFLOW_JOB_PREFIX
-    )
+    format!("{}{workflow_id}", crate::model::WORKFLOW_JOB_PREFIX)
 }

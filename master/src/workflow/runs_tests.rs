@@ -62,6 +62,7 @@ fn running(wf: &Workflow) -> WorkflowRun {
 fn inst(id: &str, state: InstanceState) -> ObservedInstance {
     ObservedInstance {
         instance_id: id.into(),
+        owner: crate::model::legacy_owner("wf:w000001", 3, id),
         job_id: "wf:w000001".into(),
         job_name: "nightly".into(),
         job_version: 3,

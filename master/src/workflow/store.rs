@@ -13,16 +13,13 @@
 //!
 //! Runs are created by compare-and-set insert (an existing run id is left alone and
 //! reported), in one transaction with the scheduler's new last tick, so a tick's run is
-//! created once whatever crashes in between.
+//! created once whatever crashes in between. Records are read and written through the
+//! typed record layer ([`record`](crate::store::record)) shared with the job store.
 
 use super::{SchedulerState, Workflow, WorkflowRun};
-use crate::model::FORMAT_VERSION;
+use crate::store::record::{abort, encode, io, tx_error, Records};
 use crate::store::{SledStore, StoreError};
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
-use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
-use sluice_compiler::instance::{plan_from_json, plan_to_json};
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
@@ -276,55 +273,11 @@ impl WorkflowStore for MemoryWorkflowStore {
 #[derive(Debug)]
 pub struct SledWorkflowStore {
     db: sled::Db,
-    workflows: sled::Tree,
+    workflows: Records<Workflow>,
     workflow_ids: sled::Tree,
-    schedule: sled::Tree,
-    runs: sled::Tree,
+    schedule: Records<SchedulerState>,
+    runs: Records<WorkflowRun>,
     active: sled::Tree,
-}
-
-fn io(e: sled::Error) -> StoreError {
-    StoreError::Io(e.to_string())
-}
-
-fn tx_error(e: TransactionError<StoreError>) -> StoreError {
-    match e {
-        TransactionError::Abort(e) => e,
-        TransactionError::Storage(e) => io(e),
-    }
-}
-
-fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
-    ConflictableTransactionError::Abort(e)
-}
-
-fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
-    // Job versions hold plans, deeper than serde_json accepts by default.
-    plan_to_json(value).map_err(|e| StoreError::Io(format!("cannot encode a record: {e}")))
-}
-
-#[derive(Deserialize)]
-struct FormatHeader {
-    format_version: u32,
-}
-
-fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, StoreError> {
-    let corrupt = |message: String| StoreError::Corrupt {
-        key: key.to_string(),
-        message,
-    };
-    let header: FormatHeader = plan_from_json(bytes).map_err(|e| corrupt(e.to_string()))?;
-    if header.format_version > FORMAT_VERSION {
-        return Err(corrupt(format!(
-            "written by a newer master (format {})",
-            header.format_version
-        )));
-    }
-    plan_from_json(bytes).map_err(|e| corrupt(e.to_string()))
-}
-
-fn key_text(tree: &str, key: &[u8]) -> String {
-    format!("{tree}/{}", String::from_utf8_lossy(key).replace('\0', "/"))
 }
 
 fn run_prefix(workflow_id: &str) -> Vec<u8> {
@@ -345,10 +298,10 @@ impl SledWorkflowStore {
         let db = store.db().clone();
         let tree = |name: &str| db.open_tree(name).map_err(io);
         Ok(SledWorkflowStore {
-            workflows: tree("workflows")?,
+            workflows: Records::open(&db, "workflows")?,
             workflow_ids: tree("workflow_ids")?,
-            schedule: tree("wf_schedule")?,
-            runs: tree("wf_runs")?,
+            schedule: Records::open(&db, "wf_schedule")?,
+            runs: Records::open(&db, "wf_runs")?,
             active: tree("wf_active")?,
             db,
         })
@@ -357,17 +310,17 @@ impl SledWorkflowStore {
     fn flush(&self) -> Result<(), StoreError> {
         self.db.flush().map(|_| ()).map_err(io)
     }
-
-    fn decode_run(&self, key: &[u8], bytes: &[u8]) -> Result<WorkflowRun, StoreError> {
-        decode(&key_text("wf_runs", key), bytes)
-    }
 }
 
 impl WorkflowStore for SledWorkflowStore {
     fn create_workflow(&self, wf: &Workflow, state: &SchedulerState) -> Result<(), StoreError> {
         let wf_bytes = encode(wf)?;
         let state_bytes = encode(state)?;
-        (&self.workflows, &self.workflow_ids, &self.schedule)
+        (
+            self.workflows.tree(),
+            &self.workflow_ids,
+            self.schedule.tree(),
+        )
             .transaction(|(workflows, ids, schedule)| {
                 if workflows.get(wf.name.as_bytes())?.is_some() {
                     return Err(abort(StoreError::Conflict(workflow_what(&wf.name))));
@@ -392,13 +345,15 @@ impl WorkflowStore for SledWorkflowStore {
     ) -> Result<(), StoreError> {
         let wf_bytes = encode(wf)?;
         let state_bytes = state.map(encode).transpose()?;
-        (&self.workflows, &self.schedule)
+        (self.workflows.tree(), self.schedule.tree())
             .transaction(|(workflows, schedule)| {
                 let Some(bytes) = workflows.get(wf.name.as_bytes())? else {
                     return Err(abort(StoreError::NotFound(workflow_what(&wf.name))));
                 };
-                let stored: Workflow =
-                    decode(&key_text("workflows", wf.name.as_bytes()), &bytes).map_err(abort)?;
+                let stored = self
+                    .workflows
+                    .decode(wf.name.as_bytes(), &bytes)
+                    .map_err(abort)?;
                 check_update(&stored, wf, expected_version).map_err(abort)?;
                 workflows.insert(wf.name.as_bytes(), wf_bytes.as_slice())?;
                 if let Some(s) = &state_bytes {
@@ -411,31 +366,27 @@ impl WorkflowStore for SledWorkflowStore {
     }
 
     fn get_workflow(&self, name: &str) -> Result<Option<Workflow>, StoreError> {
-        self.workflows
-            .get(name.as_bytes())
-            .map_err(io)?
-            .map(|b| decode(&key_text("workflows", name.as_bytes()), &b))
-            .transpose()
+        self.workflows.read(name.as_bytes())
     }
 
     fn list_workflows(&self) -> Result<Vec<Workflow>, StoreError> {
-        self.workflows
-            .iter()
-            .map(|e| {
-                let (k, v) = e.map_err(io)?;
-                decode(&key_text("workflows", &k), &v)
-            })
-            .collect()
+        self.workflows.read_all()
     }
 
     fn delete_workflow(&self, name: &str) -> Result<Option<Workflow>, StoreError> {
-        let deleted = (&self.workflows, &self.workflow_ids, &self.schedule)
+        let deleted = (
+            self.workflows.tree(),
+            &self.workflow_ids,
+            self.schedule.tree(),
+        )
             .transaction(|(workflows, ids, schedule)| {
                 let Some(bytes) = workflows.get(name.as_bytes())? else {
                     return Ok(None);
                 };
-                let wf: Workflow =
-                    decode(&key_text("workflows", name.as_bytes()), &bytes).map_err(abort)?;
+                let wf = self
+                    .workflows
+                    .decode(name.as_bytes(), &bytes)
+                    .map_err(abort)?;
                 workflows.remove(name.as_bytes())?;
                 ids.remove(wf.id.as_bytes())?;
                 schedule.remove(wf.id.as_bytes())?;
@@ -449,11 +400,7 @@ impl WorkflowStore for SledWorkflowStore {
     }
 
     fn get_scheduler_state(&self, workflow_id: &str) -> Result<Option<SchedulerState>, StoreError> {
-        self.schedule
-            .get(workflow_id.as_bytes())
-            .map_err(io)?
-            .map(|b| decode(&key_text("wf_schedule", workflow_id.as_bytes()), &b))
-            .transpose()
+        self.schedule.read(workflow_id.as_bytes())
     }
 
     fn create_runs(
@@ -472,7 +419,12 @@ impl WorkflowStore for SledWorkflowStore {
             })
             .collect::<Result<_, StoreError>>()?;
         let state_bytes = state.map(encode).transpose()?;
-        let inserted = (&self.workflow_ids, &self.schedule, &self.runs, &self.active)
+        let inserted = (
+            &self.workflow_ids,
+            self.schedule.tree(),
+            self.runs.tree(),
+            &self.active,
+        )
             .transaction(|(ids, schedule, stored_runs, active)| {
                 for id in runs
                     .iter()
@@ -505,19 +457,12 @@ impl WorkflowStore for SledWorkflowStore {
     }
 
     fn get_run(&self, workflow_id: &str, run_id: &str) -> Result<Option<WorkflowRun>, StoreError> {
-        let key = run_key(workflow_id, run_id);
-        self.runs
-            .get(&key)
-            .map_err(io)?
-            .map(|b| self.decode_run(&key, &b))
-            .transpose()
+        self.runs.read(&run_key(workflow_id, run_id))
     }
 
     fn list_runs(&self, workflow_id: &str) -> Result<Vec<WorkflowRun>, StoreError> {
         let mut runs = Vec::new();
-        for e in self.runs.scan_prefix(run_prefix(workflow_id)) {
-            let (k, v) = e.map_err(io)?;
-            let run = self.decode_run(&k, &v)?;
+        for (_, run) in self.runs.read_prefix(&run_prefix(workflow_id))? {
             // An id holding `0x00` could share the prefix: keep this workflow's only.
             if run.workflow_id == workflow_id {
                 runs.push(run);
@@ -531,22 +476,19 @@ impl WorkflowStore for SledWorkflowStore {
         let mut runs = Vec::new();
         for e in self.active.iter() {
             let (k, _) = e.map_err(io)?;
-            if let Some(v) = self.runs.get(&k).map_err(io)? {
-                runs.push(self.decode_run(&k, &v)?);
-            }
+            runs.extend(self.runs.read(&k)?);
         }
         Ok(runs)
     }
 
     fn update_run(&self, run: &WorkflowRun) -> Result<WorkflowRun, StoreError> {
         let key = run_key(&run.workflow_id, &run.run_id);
-        let out = (&self.runs, &self.active)
+        let out = (self.runs.tree(), &self.active)
             .transaction(|(runs, active)| {
                 let Some(bytes) = runs.get(key.as_slice())? else {
                     return Err(abort(StoreError::NotFound(run_what(&run.run_id))));
                 };
-                let stored: WorkflowRun =
-                    decode(&key_text("wf_runs", &key), &bytes).map_err(abort)?;
+                let stored = self.runs.decode(&key, &bytes).map_err(abort)?;
                 let out = next_rev(&stored, run).map_err(abort)?;
                 let body = encode(&out).map_err(abort)?;
                 runs.insert(key.as_slice(), body)?;
@@ -566,7 +508,7 @@ impl WorkflowStore for SledWorkflowStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Resources;
+    use crate::model::{Resources, FORMAT_VERSION};
     use crate::workflow::runs::new_run;
     use crate::workflow::{
         CatchupPolicy, ConcurrencyPolicy, RunState, RunTrigger, ScheduleSpec, TaskSpec,
