@@ -325,6 +325,7 @@ fn execute(local: &std::sync::Arc<LocalCluster>, orders: AgentOrders) {
         };
         let spec = LaunchSpec {
             instance_id: order.local_id.clone(),
+            owner: order.owner,
             job_id: order.job_id,
             job_name: order.job_name,
             job_version: order.job_version,

@@ -353,6 +353,7 @@ pub struct ObservedInstance {
     /// Unique instance id.
     pub instance_id: String,
     /// Who it belongs to: a job's version or a workflow task's attempt.
+    #[schema(value_type = Object)]
     pub owner: InstanceOwner,
     /// The job's id (`wf:<workflow id>` for a workflow task: what the REST views show).
     pub job_id: String,

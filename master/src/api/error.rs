@@ -22,7 +22,9 @@ pub struct ErrorBody {
     /// `cross_origin` (403, a state-changing request from another site's page),
     /// `unauthorized` (401, no valid bearer token), `forbidden` (403, the token's role
     /// is too low), `too_many_requests` (429), `quota_exceeded` (429: an owner's jobs,
-    /// running query previews), `internal` (500), `unavailable` (503).
+    /// running query previews), `invalid_agent` (400, an agent's registration),
+    /// `no_hosts_cluster` (409, the agents API of a master without a `hosts` cluster),
+    /// `internal` (500), `unavailable` (503).
     #[schema(example = "invalid_sql")]
     pub code: String,
     /// One human-readable line.

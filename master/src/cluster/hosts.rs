@@ -29,7 +29,7 @@
 
 use super::local::{combine_outcomes, Outcome, CRASH_MESSAGE};
 use super::{Cluster, ClusterError, LaunchSpec};
-use crate::model::{now_ms, Capacity, InstanceState, ObservedInstance};
+use crate::model::{now_ms, Capacity, InstanceOwner, InstanceState, ObservedInstance};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -100,6 +100,9 @@ pub struct AgentHeartbeat {
 pub struct LaunchOrder {
     /// The local instance id to run it under (`<instance id>@p<process>`).
     pub local_id: String,
+    /// Who the instance belongs to.
+    #[schema(value_type = Object)]
+    pub owner: InstanceOwner,
     /// The job's id.
     pub job_id: String,
     /// The job's name.
@@ -200,6 +203,7 @@ struct Placement {
 
 struct HostInstance {
     cluster: String,
+    owner: InstanceOwner,
     job_id: String,
     job_name: String,
     job_version: u64,
@@ -352,6 +356,7 @@ impl AgentRegistry {
                             .entry(p.instance_id.clone())
                             .or_insert_with(|| HostInstance {
                                 cluster,
+                                owner: p.observed.owner.clone(),
                                 job_id: p.observed.job_id.clone(),
                                 job_name: p.observed.job_name.clone(),
                                 job_version: p.observed.job_version,
@@ -555,6 +560,7 @@ impl HostsCluster {
         }
         let mut o = ObservedInstance {
             instance_id: id.to_string(),
+            owner: inst.owner.clone(),
             job_id: inst.job_id.clone(),
             job_name: inst.job_name.clone(),
             job_version: inst.job_version,
@@ -777,6 +783,7 @@ impl Cluster for HostsCluster {
                 .map_err(|e| ClusterError::Io(format!("cannot encode the request: {e}")))?;
             let order = LaunchOrder {
                 local_id: pl.local_id.clone(),
+                owner: spec.owner.clone(),
                 job_id: spec.job_id.clone(),
                 job_name: spec.job_name.clone(),
                 job_version: spec.job_version,
@@ -804,6 +811,7 @@ impl Cluster for HostsCluster {
             spec.instance_id.clone(),
             HostInstance {
                 cluster: self.name.clone(),
+                owner: spec.owner.clone(),
                 job_id: spec.job_id.clone(),
                 job_name: spec.job_name.clone(),
                 job_version: spec.job_version,
@@ -958,6 +966,10 @@ mod tests {
         .unwrap();
         LaunchSpec {
             instance_id: id.into(),
+            owner: InstanceOwner::Job {
+                id: "j1".into(),
+                version: 1,
+            },
             job_id: "j1".into(),
             job_name: "job".into(),
             job_version: 1,
@@ -990,6 +1002,7 @@ mod tests {
             processes: worker.processes(),
             observed: ObservedInstance {
                 instance_id: order.local_id.clone(),
+                owner: order.owner.clone(),
                 job_id: order.job_id.clone(),
                 job_name: order.job_name.clone(),
                 job_version: order.job_version,
