@@ -952,17 +952,23 @@ impl Coordinator {
     /// its sources emitted so far).
     fn arm(&self, epoch: u64) -> Time {
         let mut inner = self.lock();
-        let top = inner
+        let candidate = self.above_every_source(&inner);
+        inner.armed = Some((epoch, candidate));
+        inner.armed_positions.clear();
+        candidate
+    }
+
+    /// Event time: the first time above every time this process's sources emitted (and
+    /// above the restored barrier).
+    fn above_every_source(&self, inner: &Inner) -> Time {
+        inner
             .source_times
             .values()
             .copied()
             .max()
             .unwrap_or(0)
-            .max(self.restored_barrier);
-        let candidate = top.saturating_add(1);
-        inner.armed = Some((epoch, candidate));
-        inner.armed_positions.clear();
-        candidate
+            .max(self.restored_barrier)
+            .saturating_add(1)
     }
 
     /// The leader: a process's candidate; once every process's is in, the barrier is
@@ -1298,14 +1304,8 @@ impl Coordinator {
             if self.mode == Barriers::EventTime {
                 // Above every time emitted so far: whatever is emitted at or above it
                 // comes after its source recorded its position.
-                let top = inner
-                    .source_times
-                    .values()
-                    .copied()
-                    .max()
-                    .unwrap_or(0)
-                    .max(self.restored_barrier);
-                inner.barriers.insert(done + 1, top.saturating_add(1));
+                let barrier = self.above_every_source(&inner);
+                inner.barriers.insert(done + 1, barrier);
             }
             inner.requested_at_ms = Some(now_ms());
             self.requested.store(done + 1, Ordering::SeqCst);

@@ -529,3 +529,29 @@ impl Drop for Moto {
         let _ = self.child.wait();
     }
 }
+
+/// The golden result of `SELECT id % keys, COUNT(*), SUM(id) … GROUP BY id % keys` over
+/// the ids `1..=rows`, as sorted CSV lines.
+pub fn golden_group_totals(rows: i64, keys: i64) -> Vec<String> {
+    let mut expected: Vec<String> = (0..keys)
+        .map(|k| {
+            let ids: Vec<i64> = (1..=rows).filter(|i| i % keys == k).collect();
+            format!("{k},{},{}", ids.len(), ids.iter().sum::<i64>())
+        })
+        .collect();
+    expected.sort();
+    expected
+}
+
+/// The committed CSV lines of the `part-*` files under `out` (headers skipped), sorted.
+pub fn committed_csv_lines(out: &Path) -> Vec<String> {
+    let mut got: Vec<String> = Vec::new();
+    for e in std::fs::read_dir(out).unwrap().flatten() {
+        if e.file_name().to_string_lossy().starts_with("part-") {
+            let text = std::fs::read_to_string(e.path()).unwrap();
+            got.extend(text.lines().skip(1).map(str::to_string));
+        }
+    }
+    got.sort();
+    got
+}

@@ -8,7 +8,7 @@
 //! real processes, files on disk.
 
 use serde_json::{json, Value};
-use sluice_tests::{committed_ids, MasterProcess};
+use sluice_tests::{committed_csv_lines, committed_ids, golden_group_totals, MasterProcess};
 use std::path::Path;
 use std::time::Duration;
 
@@ -184,33 +184,11 @@ fn stateful_failure_at(point: &str, skip: u32, kill_first: bool) {
     assert_eq!(job["restarts"], restarts, "{point}: {job}");
     let log = m.newest_instance_log("r3");
     assert!(log.contains("restored from checkpoint"), "{point}: {log}");
-    assert_eq!(committed_lines(&out), golden(ROWS, 10), "{point}");
-}
-
-/// The golden result of `SELECT id % keys, COUNT(*), SUM(id) … GROUP BY id % keys` over
-/// the ids `1..=rows`, as sorted CSV lines.
-fn golden(rows: i64, keys: i64) -> Vec<String> {
-    let mut expected: Vec<String> = (0..keys)
-        .map(|k| {
-            let ids: Vec<i64> = (1..=rows).filter(|i| i % keys == k).collect();
-            format!("{k},{},{}", ids.len(), ids.iter().sum::<i64>())
-        })
-        .collect();
-    expected.sort();
-    expected
-}
-
-/// The committed CSV lines under `out` (headers skipped), sorted.
-fn committed_lines(out: &Path) -> Vec<String> {
-    let mut got: Vec<String> = Vec::new();
-    for e in std::fs::read_dir(out).unwrap().flatten() {
-        if e.file_name().to_string_lossy().starts_with("part-") {
-            let text = std::fs::read_to_string(e.path()).unwrap();
-            got.extend(text.lines().skip(1).map(str::to_string));
-        }
-    }
-    got.sort();
-    got
+    assert_eq!(
+        committed_csv_lines(&out),
+        golden_group_totals(ROWS, 10),
+        "{point}"
+    );
 }
 
 #[test]
@@ -325,8 +303,8 @@ fn incremental_snapshots_restore_through_their_chain_after_a_kill() {
     assert_eq!(job["restarts"], 1, "{job}");
     let log = m.newest_instance_log("inc");
     assert!(log.contains("restored from checkpoint"), "{log}");
-    let expected = golden(ROWS, KEYS);
-    let got = committed_lines(&out);
+    let expected = golden_group_totals(ROWS, KEYS);
+    let got = committed_csv_lines(&out);
     let missing: Vec<&String> = expected
         .iter()
         .filter(|e| !got.contains(e))

@@ -5,7 +5,7 @@
 //! from its checkpoint, and the output holds the golden result: every row once.
 
 use serde_json::{json, Value};
-use sluice_tests::MasterProcess;
+use sluice_tests::{committed_csv_lines, golden_group_totals, MasterProcess};
 use std::path::Path;
 
 const ROWS: i64 = 12_000;
@@ -29,31 +29,6 @@ fn stateful_sql(out: &Path) -> String {
         src("b"),
         out.display()
     )
-}
-
-/// `SELECT id % keys, COUNT(*), SUM(id) … GROUP BY id % keys` over `1..=rows`, sorted.
-fn golden(rows: i64, keys: i64) -> Vec<String> {
-    let mut expected: Vec<String> = (0..keys)
-        .map(|k| {
-            let ids: Vec<i64> = (1..=rows).filter(|i| i % keys == k).collect();
-            format!("{k},{},{}", ids.len(), ids.iter().sum::<i64>())
-        })
-        .collect();
-    expected.sort();
-    expected
-}
-
-/// The committed CSV lines under `out` (headers skipped), sorted.
-fn committed_lines(out: &Path) -> Vec<String> {
-    let mut got: Vec<String> = Vec::new();
-    for e in std::fs::read_dir(out).unwrap().flatten() {
-        if e.file_name().to_string_lossy().starts_with("part-") {
-            let text = std::fs::read_to_string(e.path()).unwrap();
-            got.extend(text.lines().skip(1).map(str::to_string));
-        }
-    }
-    got.sort();
-    got
 }
 
 /// The logs of every instance's processes other than process 0.
@@ -156,7 +131,7 @@ fn a_job_over_two_processes_restores_after_one_is_killed_with_every_row_once() {
     let log = m.newest_instance_log("mp");
     assert!(log.contains("restored from checkpoint"), "{log}");
     assert!(log.contains("process 0 of 2"), "{log}");
-    assert_eq!(committed_lines(&out), golden(ROWS, 10));
+    assert_eq!(committed_csv_lines(&out), golden_group_totals(ROWS, 10));
     // Nothing of the first instance is left running.
     for pid in pids {
         assert!(
