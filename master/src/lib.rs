@@ -24,6 +24,7 @@ pub mod config;
 pub mod history;
 pub mod metrics;
 pub mod model;
+pub mod observe;
 pub mod preview;
 pub mod sandbox;
 pub mod server;

@@ -13,11 +13,12 @@
 //! no live instance are deleted (their instances' directories are forgotten by
 //! `decide`'s `Forget`s).
 
-use super::{decide, start_failed, Action, ClusterView, DesiredJob};
+use super::{decide, start_failed, Action, DesiredJob};
 use crate::cluster::LaunchSpec;
 use crate::model::{
     now_ms, DesiredState, InstanceOwner, Job, JobState, JobStatus, ObservedInstance,
 };
+use crate::observe::Observation;
 use crate::service::Master;
 use crate::store::{NewEvent, StoreError};
 use sluice_compiler::instance::WorkerRequest;
@@ -34,22 +35,10 @@ const BATCH_SIZE: usize = 8192;
 pub fn reconcile_once(m: &Master) -> Result<Vec<Action>, String> {
     let now = now_ms();
     let jobs = m.jobs_with_status().map_err(|e| e.to_string())?;
-    let mut observed: Vec<ObservedInstance> = Vec::new();
-    let mut clusters = Vec::new();
-    for c in m.clusters.values() {
-        // Instances of workflow tasks belong to the workflow scheduler, not to this
-        // watchdog.
-        observed.extend(
-            c.observe()
-                .map_err(|e| e.to_string())?
-                .into_iter()
-                .filter(|i| matches!(i.owner, InstanceOwner::Job { .. })),
-        );
-        clusters.push(ClusterView {
-            name: c.name().to_string(),
-            capacity: c.capacity(),
-        });
-    }
+    let seen = Observation::of(&m.clusters).map_err(|e| e.error.to_string())?;
+    // Instances of workflow tasks belong to the workflow scheduler, not to this watchdog.
+    let observed: Vec<ObservedInstance> = seen.job_instances().cloned().collect();
+    let clusters = seen.clusters;
     let desired: Vec<DesiredJob> = jobs
         .iter()
         .map(|(j, s)| DesiredJob {

@@ -12,7 +12,8 @@ use super::schedule::{due_ticks, Schedule};
 use super::template::render;
 use super::{run_id, workflow_job_id, RunTrigger, SchedulerState, WorkflowRun};
 use crate::cluster::LaunchSpec;
-use crate::model::{now_ms, Capacity, InstanceOwner, ObservedInstance, FORMAT_VERSION};
+use crate::model::{now_ms, InstanceOwner, ObservedInstance, FORMAT_VERSION};
+use crate::observe::Observation;
 use crate::service::{Master, ServiceError};
 use crate::store::StoreError;
 use sluice_compiler::instance::WorkerRequest;
@@ -48,25 +49,12 @@ pub fn cycle(m: &Master, now_ms: i64) -> Result<Vec<String>, String> {
     let mut errors = Vec::new();
 
     // Observe: workflow instances by id, and what each cluster has left.
-    let mut observed: BTreeMap<String, ObservedInstance> = BTreeMap::new();
-    let mut free: BTreeMap<String, Capacity> = BTreeMap::new();
-    for (name, c) in &m.clusters {
-        let mut left = c.capacity();
-        for i in c
-            .observe()
-            .map_err(|e| format!("cannot observe {name}: {e}"))?
-        {
-            if i.state.is_live() {
-                left.workers = left.workers.saturating_sub(u64::from(i.parallelism));
-                left.memory_mb = left.memory_mb.saturating_sub(i.memory_mb);
-                left.gpus = left.gpus.saturating_sub(u64::from(i.gpus));
-            }
-            if matches!(i.owner, InstanceOwner::Task { .. }) {
-                observed.insert(i.instance_id.clone(), i);
-            }
-        }
-        free.insert(name.clone(), left);
-    }
+    let seen = Observation::of(&m.clusters).map_err(|e| e.to_string())?;
+    let observed: BTreeMap<String, ObservedInstance> = seen
+        .task_instances()
+        .map(|i| (i.instance_id.clone(), i.clone()))
+        .collect();
+    let mut free = seen.free;
 
     // Ticks that fell due.
     let workflows = m.workflows.list_workflows().map_err(|e| e.to_string())?;

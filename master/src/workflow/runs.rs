@@ -18,10 +18,12 @@
 
 use super::template::run_parameters;
 use super::{
-    instance_id, run_of_instance, Attempt, AttemptOutcome, ConcurrencyPolicy, RunState, RunTrigger,
-    TaskRun, TaskState, Workflow, WorkflowRun,
+    instance_id, Attempt, AttemptOutcome, ConcurrencyPolicy, RunState, RunTrigger, TaskRun,
+    TaskState, Workflow, WorkflowRun,
 };
-use crate::model::{Capacity, InstanceState, ObservedInstance, Resources, FORMAT_VERSION};
+use crate::model::{
+    Capacity, InstanceOwner, InstanceState, ObservedInstance, Resources, FORMAT_VERSION,
+};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Something the executor does for a run, after persisting the run's new record.
@@ -357,7 +359,7 @@ pub fn decide(
     let mut r = run.clone();
     let mine: Vec<&ObservedInstance> = observed
         .values()
-        .filter(|i| run_of_instance(&i.instance_id) == run.run_id)
+        .filter(|i| run_of(i) == Some(run.run_id.as_str()))
         .collect();
     let mut reasons: BTreeMap<String, String> = BTreeMap::new();
 
@@ -506,6 +508,15 @@ pub fn decide(
     }
 }
 
+/// The run a task instance belongs to, as its owner says (none for a job's instance:
+/// the scheduler never acts on those).
+fn run_of(i: &ObservedInstance) -> Option<&str> {
+    match &i.owner {
+        InstanceOwner::Task { run, .. } => Some(run),
+        InstanceOwner::Job { .. } => None,
+    }
+}
+
 /// Actions for instances of workflow tasks whose run is not active (ended, or gone
 /// with its workflow): stop the live ones, retire the ended ones.
 pub fn orphan_actions(
@@ -514,7 +525,7 @@ pub fn orphan_actions(
 ) -> Vec<RunAction> {
     observed
         .values()
-        .filter(|i| !i.retired && !active_runs.contains(run_of_instance(&i.instance_id)))
+        .filter(|i| !i.retired && run_of(i).is_some_and(|run| !active_runs.contains(run)))
         .map(|i| {
             if i.state.is_live() {
                 RunAction::Stop {

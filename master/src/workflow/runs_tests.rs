@@ -590,3 +590,52 @@ fn workflow_launch_failures_are_recorded() {
         None
     );
 }
+
+/// Instances are matched to runs by their typed owner, not by parsing their ids: a
+/// task instance whose id names another run still belongs to its owner's run, and a
+/// job's instance is never the scheduler's to stop, even with a task-like id.
+#[test]
+fn workflow_instances_belong_to_the_run_their_owner_names() {
+    let wf = workflow(vec![task("a", &[])]);
+    let run = running(&wf);
+    let mut stray = inst("w000001-99.a.1", InstanceState::Running);
+    stray.owner = crate::model::InstanceOwner::Task {
+        workflow: "w000001".into(),
+        run: run.run_id.clone(),
+        task: "a".into(),
+        attempt: 1,
+    };
+    let mut job = inst("w000001-98.a.1", InstanceState::Running);
+    job.owner = crate::model::InstanceOwner::Job {
+        id: "j".into(),
+        version: 1,
+    };
+    let observed = BTreeMap::from([
+        (stray.instance_id.clone(), stray.clone()),
+        (job.instance_id.clone(), job),
+    ]);
+    let active = BTreeSet::from([run.run_id.clone()]);
+    assert_eq!(orphan_actions(&observed, &active), []);
+    assert_eq!(
+        orphan_actions(&observed, &BTreeSet::new()),
+        [RunAction::Stop {
+            instance_id: stray.instance_id.clone(),
+            reason: "its run has ended".into()
+        }]
+    );
+    // Its run sees it as its own (not a current attempt: stopped).
+    let mut free = Capacity {
+        workers: 64,
+        memory_mb: 1 << 20,
+        gpus: 0,
+    };
+    let d = decide(&run, &observed, &mut free, T0);
+    assert!(
+        d.actions
+            .iter()
+            .any(|a| matches!(a, RunAction::Stop { instance_id, .. }
+            if *instance_id == stray.instance_id)),
+        "{:?}",
+        d.actions
+    );
+}
