@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod model;
 pub mod observe;
 pub mod preview;
+pub mod reconcile;
 pub mod sandbox;
 pub mod server;
 pub mod service;

@@ -481,16 +481,26 @@ pub const BOOTSTRAP_TOKEN: &str = "admin";
 pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let (master, security) = build_master(&args)?;
     ensure_admin_token(&args.data_dir, &security)?;
+    // One reconcile loop for jobs and workflow tasks (`crate::reconcile`): woken by
+    // either's changes, every `--watchdog-interval-ms` or `--scheduler-interval-ms`,
+    // whichever is shorter.
     let (tx, rx) = std::sync::mpsc::channel();
     if let Ok(mut w) = master.wake.lock() {
+        *w = Some(tx.clone());
+    }
+    if let Ok(mut w) = master.scheduler_wake.lock() {
         *w = Some(tx);
     }
-    let wd = master.clone();
-    let interval = Duration::from_millis(args.watchdog_interval_ms.clamp(50, 60_000));
+    let looped = master.clone();
+    let interval = Duration::from_millis(
+        args.watchdog_interval_ms
+            .min(args.scheduler_interval_ms)
+            .clamp(50, 60_000),
+    );
     std::thread::Builder::new()
-        .name("watchdog".into())
-        .spawn(move || crate::watchdog::executor::run_loop(wd, rx, interval))
-        .map_err(|e| anyhow::anyhow!("cannot start the watchdog: {e}"))?;
+        .name("reconcile".into())
+        .spawn(move || crate::reconcile::run_loop(looped, rx, interval))
+        .map_err(|e| anyhow::anyhow!("cannot start the reconcile loop: {e}"))?;
 
     if let Some(history) = master.history.clone() {
         let sampled = master.clone();
@@ -499,16 +509,6 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .spawn(move || crate::history::sampler::run_loop(sampled, history))
             .map_err(|e| anyhow::anyhow!("cannot start the metrics sampler: {e}"))?;
     }
-
-    let (tx, rx) = std::sync::mpsc::channel();
-    if let Ok(mut w) = master.scheduler_wake.lock() {
-        *w = Some(tx);
-    }
-    let sched = master.clone();
-    std::thread::Builder::new()
-        .name("scheduler".into())
-        .spawn(move || crate::workflow::executor::run_loop(sched, rx))
-        .map_err(|e| anyhow::anyhow!("cannot start the workflow scheduler: {e}"))?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

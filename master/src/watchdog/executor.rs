@@ -33,12 +33,18 @@ const BATCH_SIZE: usize = 8192;
 /// One reconcile cycle: observe every cluster, decide, apply. Returns the actions
 /// applied (for tests and logs).
 pub fn reconcile_once(m: &Master) -> Result<Vec<Action>, String> {
+    let seen = Observation::of(&m.clusters).map_err(|e| e.error.to_string())?;
+    reconcile_with(m, &seen)
+}
+
+/// One cycle over an observation made by the caller ([`crate::reconcile`]'s loop, which
+/// hands the same one to the workflow scheduler): decide, apply.
+pub fn reconcile_with(m: &Master, seen: &Observation) -> Result<Vec<Action>, String> {
     let now = now_ms();
     let jobs = m.jobs_with_status().map_err(|e| e.to_string())?;
-    let seen = Observation::of(&m.clusters).map_err(|e| e.error.to_string())?;
     // Instances of workflow tasks belong to the workflow scheduler, not to this watchdog.
     let observed: Vec<ObservedInstance> = seen.job_instances().cloned().collect();
-    let clusters = seen.clusters;
+    let clusters = seen.clusters.clone();
     let desired: Vec<DesiredJob> = jobs
         .iter()
         .map(|(j, s)| DesiredJob {

@@ -3,24 +3,21 @@
 //! starts queued runs the concurrency policy allows, moves every active run forward
 //! with [`runs::decide`](super::runs::decide), persists each run's new record and only
 //! then applies its actions (launch, stop, retire) through the
-//! [`Cluster`](crate::cluster::Cluster) trait. [`run_loop`] repeats it on a thread that
-//! `sluice serve` starts beside the watchdog. `now` is a parameter, so tests drive
-//! cycles with a fake clock.
+//! [`Cluster`](crate::cluster::Cluster) trait. `sluice serve`'s one reconcile loop
+//! ([`crate::reconcile`]) runs it after the watchdog, on the same observation
+//! ([`cycle_with`]). `now` is a parameter, so tests drive cycles with a fake clock.
 
 use super::runs::{self, launch_failed, promote, tick_state, RunAction};
 use super::schedule::{due_ticks, Schedule};
 use super::template::render;
 use super::{run_id, workflow_job_id, RunTrigger, SchedulerState, WorkflowRun};
 use crate::cluster::LaunchSpec;
-use crate::model::{now_ms, InstanceOwner, ObservedInstance, FORMAT_VERSION};
+use crate::model::{InstanceOwner, ObservedInstance, FORMAT_VERSION};
 use crate::observe::Observation;
 use crate::service::{Master, ServiceError};
 use crate::store::StoreError;
 use sluice_compiler::instance::WorkerRequest;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::Arc;
-use std::time::Duration;
 
 /// Rows per source batch for task instances.
 const BATCH_SIZE: usize = 8192;
@@ -45,16 +42,22 @@ impl Default for SchedulerConfig {
 
 /// One cycle at time `now_ms`. Returns what it did, one line each (for the log).
 pub fn cycle(m: &Master, now_ms: i64) -> Result<Vec<String>, String> {
+    let seen = Observation::of(&m.clusters).map_err(|e| e.to_string())?;
+    cycle_with(m, &seen, now_ms)
+}
+
+/// One cycle over an observation made by the caller ([`crate::reconcile`]'s loop, which
+/// hands the same one to the watchdog).
+pub fn cycle_with(m: &Master, seen: &Observation, now_ms: i64) -> Result<Vec<String>, String> {
     let mut log = Vec::new();
     let mut errors = Vec::new();
 
     // Observe: workflow instances by id, and what each cluster has left.
-    let seen = Observation::of(&m.clusters).map_err(|e| e.to_string())?;
     let observed: BTreeMap<String, ObservedInstance> = seen
         .task_instances()
         .map(|i| (i.instance_id.clone(), i.clone()))
         .collect();
-    let mut free = seen.free;
+    let mut free = seen.free.clone();
 
     // Ticks that fell due.
     let workflows = m.workflows.list_workflows().map_err(|e| e.to_string())?;
@@ -354,27 +357,6 @@ fn apply_instance(
             .retire(id)
             .map_err(|e| format!("cannot retire {id}: {e}"))?;
         Ok(String::new())
-    }
-}
-
-/// Runs cycles until `wake` is disconnected: one every `interval`, or at once when the
-/// API sends on the channel.
-pub fn run_loop(m: Arc<Master>, wake: Receiver<()>) {
-    let interval = Duration::from_millis(m.scheduler.interval_ms.clamp(50, 60_000));
-    loop {
-        match cycle(&m, now_ms()) {
-            Ok(lines) => {
-                for line in lines.iter().filter(|l| !l.is_empty()) {
-                    tracing::info!("scheduler: {line}");
-                }
-            }
-            Err(e) => tracing::error!("scheduler: cycle error: {e}"),
-        }
-        match wake.recv_timeout(interval) {
-            Ok(()) => while wake.try_recv().is_ok() {},
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return,
-        }
     }
 }
 

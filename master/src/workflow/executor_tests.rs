@@ -13,6 +13,7 @@ use crate::workflow::{
     TaskState, Workflow, WorkflowSpec, WorkflowStore,
 };
 use sluice_connectors::Registry;
+use std::sync::Arc;
 use std::sync::Mutex;
 
 const T0: i64 = 1_704_067_200_000; // 2024-01-01T00:00:00Z, an even second
