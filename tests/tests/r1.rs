@@ -479,8 +479,17 @@ fn the_kafka_to_s3_example_runs_and_dead_letters_poison_records() {
         positions.iter().all(|p| p.starts_with("clicks/")),
         "{positions:?}"
     );
-    let status = m.get("/api/v1/jobs/clicks-to-lake/instances");
-    let inst = &status.as_array().unwrap()[0];
+    // The instance's counters reach the master with its next heartbeat (every 500 ms):
+    // the job may have committed everything before its first one.
+    let inst = m.wait_for(
+        10,
+        "the instance's counters to include the poison records",
+        || {
+            let status = m.get("/api/v1/jobs/clicks-to-lake/instances");
+            let inst = status.as_array()?.first()?.clone();
+            (inst["rows_in"].as_i64()? >= good - good / 10).then_some(inst)
+        },
+    );
     assert_eq!(inst["bad_records"], poison, "{inst}");
     let (s, _) = m.request("DELETE", "/api/v1/jobs/clicks-to-lake", None);
     assert!(s == 200 || s == 204);
