@@ -655,16 +655,18 @@ struct Inner {
     recent: std::collections::VecDeque<(u64, Vec<String>)>,
     /// What to delete once this run's first record is written.
     cleanup: Option<Cleanup>,
-    /// Event time across processes: the epoch whose barrier is being chosen and this
-    /// process's candidate for it (above every time its sources emitted before).
-    armed: Option<(u64, Time)>,
-    /// Event time across processes, while armed: each source's positions before its
-    /// emissions at or above the candidate, by rising time; the position before the
-    /// first emission at or above the chosen barrier becomes the epoch's.
-    armed_positions: BTreeMap<(String, usize), Vec<(Time, serde_json::Value)>>,
+    /// Across processes: an epoch whose barrier not every process knows yet, and the
+    /// time at and above which this process's sources emit nothing until then (event
+    /// time: this process's candidate; epochs: the barrier). Rows at or above a barrier
+    /// must not reach a stateful operator that does not know it, or they land in the
+    /// epoch's snapshot and are read again after a restore from it.
+    hold: Option<(u64, Time)>,
     /// The leader, event time across processes: the epoch being armed and the
     /// candidates received for it, by process.
     arming: Option<(u64, BTreeMap<usize, Time>)>,
+    /// The leader, across processes: the requested epoch and the followers that have
+    /// applied it (the leader's sources hold until all have).
+    applying: Option<(u64, std::collections::BTreeSet<usize>)>,
 }
 
 /// What a follower process's coordinator forwards to the leader's (process 0's): every
@@ -716,6 +718,12 @@ pub(crate) enum Report {
         epoch: u64,
         process: usize,
         time: Time,
+    },
+    /// Event time: process `process` knows the barrier of `epoch` (its operators
+    /// keep what arrives at or above it out of the epoch's snapshots).
+    Applied {
+        epoch: u64,
+        process: usize,
     },
 }
 
@@ -893,6 +901,7 @@ impl Coordinator {
                 process,
                 time,
             } => self.candidate(epoch, process, time),
+            Report::Applied { epoch, process } => self.applied(epoch, process),
         }
     }
 
@@ -911,10 +920,30 @@ impl Coordinator {
         }
     }
 
-    /// A follower: applies the leader's decision.
+    /// A follower: applies the leader's decision. A chosen barrier is known here
+    /// (to this process's operators) before this process's sources may emit at or
+    /// above it, and the leader hears that it is (`Report::Applied`) before its own
+    /// sources may.
     pub(crate) fn apply_decision(&self, d: &Decision) {
+        if d.requested > self.requested() {
+            let mut inner = self.lock();
+            if let Some(b) = d.barrier {
+                inner.barriers.insert(d.requested, b);
+            }
+            self.requested.fetch_max(d.requested, Ordering::SeqCst);
+            if inner.hold.is_some_and(|(e, _)| e <= d.requested) {
+                inner.hold = None;
+            }
+            drop(inner);
+            if let Role::Follower { process } = self.role {
+                self.forward(|| Report::Applied {
+                    epoch: d.requested,
+                    process,
+                });
+            }
+        }
         if let Some(epoch) = d.arm {
-            if epoch > self.requested() && self.lock().armed.is_none_or(|(e, _)| e != epoch) {
+            if epoch > self.requested() && self.lock().hold.is_none_or(|(e, _)| e != epoch) {
                 let time = self.arm(epoch);
                 if let Role::Follower { process } = self.role {
                     self.forward(|| Report::Candidate {
@@ -924,14 +953,6 @@ impl Coordinator {
                     });
                 }
             }
-        }
-        if d.requested > self.requested() {
-            if let Some(b) = d.barrier {
-                let mut inner = self.lock();
-                inner.barriers.insert(d.requested, b);
-                self.resolve_armed(&mut inner, d.requested, b);
-            }
-            self.requested.fetch_max(d.requested, Ordering::SeqCst);
         }
         if d.completed > self.completed() {
             let mut inner = self.lock();
@@ -947,14 +968,14 @@ impl Coordinator {
         }
     }
 
-    /// Event time across processes: starts collecting positions for `epoch`, whose
-    /// barrier is not chosen yet; returns this process's candidate (above every time
-    /// its sources emitted so far).
+    /// Event time across processes: `epoch`'s barrier is being chosen; from now until
+    /// this process knows it (and, on the leader, every follower does), its sources
+    /// emit nothing at or above the returned candidate (above every time they emitted
+    /// so far).
     fn arm(&self, epoch: u64) -> Time {
         let mut inner = self.lock();
         let candidate = self.above_every_source(&inner);
-        inner.armed = Some((epoch, candidate));
-        inner.armed_positions.clear();
+        inner.hold = Some((epoch, candidate));
         candidate
     }
 
@@ -988,37 +1009,37 @@ impl Coordinator {
         if candidates.len() < processes {
             return;
         }
+        // The highest: above every time any process's sources emitted before they
+        // armed, and none has emitted at or above its own candidate since.
         let barrier = candidates.values().copied().max().unwrap_or(0);
         inner.arming = None;
         inner.barriers.insert(epoch, barrier);
-        self.resolve_armed(&mut inner, epoch, barrier);
         self.requested.store(epoch, Ordering::SeqCst);
+        // This process's operators know the barrier now; its sources wait for the
+        // followers' (data sent to their operators must not overtake it).
+        inner.applying = Some((epoch, Default::default()));
     }
 
-    /// The barrier of the armed `epoch` is `barrier`: each source that emitted at or
-    /// above it while armed records the position before its first such emission.
-    fn resolve_armed(&self, inner: &mut Inner, epoch: u64, barrier: Time) {
-        if inner.armed.is_none_or(|(e, _)| e != epoch) {
+    /// The leader: follower `process` knows the barrier of `epoch`; once every one
+    /// does, this process's sources may emit at or above it.
+    fn applied(&self, epoch: u64, process: usize) {
+        let Role::Leader { processes } = self.role else {
+            return;
+        };
+        let mut inner = self.lock();
+        let Some((applying, done)) = inner.applying.as_mut() else {
+            return;
+        };
+        if *applying != epoch {
             return;
         }
-        inner.armed = None;
-        let armed = std::mem::take(&mut inner.armed_positions);
-        for (k, list) in armed {
-            let Some((_, position)) = list.into_iter().find(|(t, _)| *t >= barrier) else {
-                continue;
-            };
-            self.forward(|| Report::Position {
-                epoch,
-                key: k.0.clone(),
-                worker: k.1,
-                position: position.clone(),
-            });
-            inner
-                .positions
-                .entry(epoch)
-                .or_default()
-                .insert(k.clone(), position);
-            inner.recorded.insert(k, epoch);
+        done.insert(process);
+        if done.len() + 1 < processes {
+            return;
+        }
+        inner.applying = None;
+        if inner.hold.is_some_and(|(e, _)| e <= epoch) {
+            inner.hold = None;
         }
     }
 
@@ -1051,14 +1072,17 @@ impl Coordinator {
 
     /// Event time, a source about to emit at `time`: records `position` (where it
     /// is now, before that data) for every requested epoch whose barrier `time`
-    /// reaches, then publishes `time` (a later barrier is chosen above it).
+    /// reaches, then publishes `time` (a later barrier is chosen above it). Returns
+    /// whether the source may emit at `time` now: not while a barrier that may lie
+    /// at or below it is being chosen across processes (it asks again shortly).
+    #[must_use]
     pub(crate) fn event_source_step(
         &self,
         key: &str,
         worker: usize,
         time: Time,
         position: impl FnOnce() -> serde_json::Value,
-    ) {
+    ) -> bool {
         let mut inner = self.lock();
         let k = (key.to_string(), worker);
         let requested = self.requested();
@@ -1070,14 +1094,8 @@ impl Coordinator {
         let crossed: Vec<u64> = (through + 1..=requested)
             .filter(|e| inner.barriers.get(e).is_some_and(|b| *b <= time))
             .collect();
-        let mut position = Some(position);
-        let mut p: Option<serde_json::Value> = None;
-        let mut get = || {
-            p.get_or_insert_with(|| position.take().map(|f| f()).unwrap_or_default())
-                .clone()
-        };
         if let Some(&last) = crossed.last() {
-            let p = get();
+            let p = position();
             for e in crossed {
                 self.forward(|| Report::Position {
                     epoch: e,
@@ -1093,17 +1111,14 @@ impl Coordinator {
             }
             inner.recorded.insert(k.clone(), last);
         }
-        if let Some((epoch, candidate)) = inner.armed {
-            let done = inner.recorded.get(&k).is_some_and(|r| *r >= epoch);
-            if time >= candidate && !done {
-                let list = inner.armed_positions.entry(k.clone()).or_default();
-                if list.last().is_none_or(|(t, _)| time > *t) {
-                    list.push((time, get()));
-                }
-            }
-        }
         let t = inner.source_times.entry(k).or_insert(time);
         *t = (*t).max(time);
+        inner.hold.is_none_or(|(_, from)| time < from)
+    }
+
+    /// Whether a source of this process may emit at `time` now (see [`Inner::hold`]).
+    pub(crate) fn may_emit(&self, time: Time) -> bool {
+        self.lock().hold.is_none_or(|(_, from)| time < from)
     }
 
     /// A stateful operator of the run (its snapshots are part of every record).
@@ -1280,7 +1295,11 @@ impl Coordinator {
     /// and those of the epochs not yet committed everywhere).
     pub(crate) fn maybe_request(&self) {
         let (req, done) = (self.requested(), self.completed());
-        if req != done || self.all_committed() < done || self.lock().arming.is_some() {
+        let choosing = {
+            let inner = self.lock();
+            inner.arming.is_some() || inner.applying.is_some()
+        };
+        if req != done || self.all_committed() < done || choosing {
             return;
         }
         let due = self
@@ -1306,6 +1325,12 @@ impl Coordinator {
                 // comes after its source recorded its position.
                 let barrier = self.above_every_source(&inner);
                 inner.barriers.insert(done + 1, barrier);
+            }
+            if let Role::Leader { .. } = self.role {
+                // The followers' operators learn of the epoch from the next decision:
+                // this process's sources stay below its barrier until they have.
+                inner.hold = Some((done + 1, barrier(done + 1)));
+                inner.applying = Some((done + 1, Default::default()));
             }
             inner.requested_at_ms = Some(now_ms());
             self.requested.store(done + 1, Ordering::SeqCst);
@@ -1658,5 +1683,135 @@ mod tests {
             restored_position(&stale, "k@1#0", "0:k", w(0, 1)).unwrap(),
             None
         );
+    }
+}
+
+/// The event-time protocol across processes, with the control stream played by hand.
+#[cfg(test)]
+mod across_processes {
+    use super::*;
+
+    fn coordinator(dir: &std::path::Path, role: Role) -> Coordinator {
+        coordinator_in(dir, role, Barriers::EventTime)
+    }
+
+    fn coordinator_in(dir: &std::path::Path, role: Role, mode: Barriers) -> Coordinator {
+        let cfg = CheckpointConfig {
+            dir: dir.display().to_string(),
+            interval_ms: 1,
+            restore_from: None,
+            retained: 1,
+        };
+        let dir = ObjectDir::open(&cfg.dir).unwrap();
+        let plan = DataflowPlan { outputs: vec![] };
+        Coordinator::new(&cfg, dir, &plan, (2, role), None, Cleanup::default(), mode)
+    }
+
+    /// Carries the follower's reports to the leader and the leader's decision back.
+    fn exchange(leader: &Coordinator, follower: &Coordinator, to_follower: bool) {
+        if to_follower {
+            follower.apply_decision(&leader.decision());
+        } else {
+            for r in follower.take_outbox() {
+                leader.apply(r);
+            }
+        }
+    }
+
+    /// Every emission at or above an epoch's barrier happens only once every process
+    /// knows that barrier: otherwise a row from one process reaches another's stateful
+    /// operator before it knows the barrier, lands in that epoch's snapshot, and is
+    /// read again after a restore (the duplicates CI found at 2 processes).
+    #[test]
+    fn no_source_emits_at_or_above_a_barrier_before_every_process_knows_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let leader = coordinator(dir.path(), Role::Leader { processes: 2 });
+        let follower = coordinator(dir.path(), Role::Follower { process: 1 });
+        leader.register_source("s", 0);
+        follower.register_source("s", 1);
+        exchange(&leader, &follower, false);
+        // (time, worker, what each process knew of epoch 1's barrier when it emitted)
+        let mut emitted: Vec<(Time, usize, [Time; 2])> = Vec::new();
+        let knows = |c: &Coordinator| c.barrier_of(1);
+        let step = |c: &Coordinator, worker: usize, time: Time, emitted: &mut Vec<_>| {
+            let may = c.event_source_step("s", worker, time, || serde_json::json!(time));
+            if may {
+                emitted.push((time, worker, [knows(&leader), knows(&follower)]));
+            }
+            may
+        };
+        assert!(step(&leader, 0, 10, &mut emitted));
+        assert!(step(&follower, 1, 15, &mut emitted));
+        std::thread::sleep(Duration::from_millis(5));
+        leader.maybe_request();
+        assert_eq!(
+            leader.requested(),
+            0,
+            "the barrier waits for every candidate"
+        );
+        // Armed: the leader's source holds at or above its candidate (11); below it, it
+        // goes on.
+        assert!(!step(&leader, 0, 20, &mut emitted));
+        exchange(&leader, &follower, true);
+        assert!(
+            !step(&follower, 1, 30, &mut emitted),
+            "the follower is armed at 16"
+        );
+        exchange(&leader, &follower, false);
+        // The highest candidate wins; the leader knows it, the follower not yet.
+        assert_eq!(leader.requested(), 1);
+        assert_eq!(leader.barrier_of(1), 16);
+        assert!(
+            !step(&leader, 0, 20, &mut emitted),
+            "the follower does not know 16"
+        );
+        exchange(&leader, &follower, true);
+        assert_eq!(follower.barrier_of(1), 16);
+        assert!(step(&follower, 1, 30, &mut emitted));
+        exchange(&leader, &follower, false);
+        assert!(step(&leader, 0, 20, &mut emitted));
+        // The positions are those before the first emission at or above 16.
+        let positions = leader.lock().positions.get(&1).cloned().unwrap();
+        assert_eq!(positions[&("s".to_string(), 0)], serde_json::json!(20));
+        assert_eq!(positions[&("s".to_string(), 1)], serde_json::json!(30));
+        for (time, worker, known) in &emitted {
+            if *time >= 16 {
+                assert_eq!(
+                    known,
+                    &[16, 16],
+                    "worker {worker} emitted at {time} before every process knew the barrier"
+                );
+            }
+        }
+        assert_eq!(emitted.len(), 4);
+    }
+
+    /// Processing-time epochs: the leader's sources move past an epoch's barrier only
+    /// once the followers' operators know the epoch is requested.
+    #[test]
+    fn in_epochs_the_leaders_sources_wait_for_the_followers_to_know_the_epoch() {
+        let dir = tempfile::tempdir().unwrap();
+        let leader = coordinator_in(dir.path(), Role::Leader { processes: 2 }, Barriers::Epochs);
+        let follower = coordinator_in(dir.path(), Role::Follower { process: 1 }, Barriers::Epochs);
+        assert!(leader.may_emit(epoch_time(1, 5)));
+        std::thread::sleep(Duration::from_millis(5));
+        leader.maybe_request();
+        assert_eq!(leader.requested(), 1);
+        // Still in epoch 1: below its barrier.
+        assert!(leader.may_emit(epoch_time(1, 7)));
+        assert!(
+            !leader.may_emit(epoch_time(2, 0)),
+            "the follower does not know epoch 1"
+        );
+        assert_eq!(follower.state_due(0), None);
+        exchange(&leader, &follower, true);
+        assert_eq!(follower.state_due(0), Some((1, barrier(1))));
+        assert!(follower.may_emit(epoch_time(2, 0)));
+        assert!(
+            !leader.may_emit(epoch_time(2, 0)),
+            "the leader has not heard yet"
+        );
+        exchange(&leader, &follower, false);
+        assert!(leader.may_emit(epoch_time(2, 0)));
     }
 }

@@ -397,6 +397,8 @@ pub(crate) fn render_source<'s>(
                 // past it (everything read so far is below the barrier's time).
                 // Event time: record the position before the first data at or above a
                 // requested barrier (restored: the time starts at the record's barrier).
+                // Across processes it may have to hold while a barrier is chosen.
+                let mut hold = false;
                 if let (Some(c), Some(state)) = (&ckpt, state.as_mut()) {
                     if epochs {
                         let requested = c.requested();
@@ -413,13 +415,16 @@ pub(crate) fn render_source<'s>(
                         if t > *cap.time() {
                             cap.downgrade(&t);
                         }
+                        hold = !c.may_emit(*cap.time());
                     } else {
                         let floor = c.restored_barrier();
                         if floor > *cap.time() {
                             cap.downgrade(&floor);
                         }
                         let reader = &state.reader;
-                        c.event_source_step(&key, worker.worker, *cap.time(), || reader.position());
+                        hold = !c.event_source_step(&key, worker.worker, *cap.time(), || {
+                            reader.position()
+                        });
                     }
                 }
                 let time = *cap.time();
@@ -437,6 +442,11 @@ pub(crate) fn render_source<'s>(
                 if errors.is_cancelled() || state.progress.is_cancelled() {
                     capability = None;
                     waiting.end();
+                    return;
+                }
+                if hold {
+                    waiting.backlogged(true);
+                    activator.activate_after(Duration::from_millis(1));
                     return;
                 }
                 // Flow control: no reading while the stateful operators this source
