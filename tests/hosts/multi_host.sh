@@ -6,15 +6,18 @@
 #   1. a job of parallelism 4 as 2 processes spreads over both agents;
 #   2. host loss: every process of one agent is killed (the agent too); the instance is
 #      restarted on the surviving agent from its checkpoint and the output holds every
-#      row exactly once (a join feeding an aggregate: the golden totals). Checkpoints and
-#      output live on an S3 server (moto, in the master's namespace), the store every
-#      host reaches;
+#      row exactly once (a join feeding an aggregate of two Kafka topics: the golden
+#      totals). Kafka is librdkafka's mock cluster (in the master's namespace, reached
+#      from the agents' through forwarders: tests/hosts/forward.py); checkpoints and
+#      output live on an S3 server (moto, also in the master's namespace), the store
+#      every host reaches;
 #   3. partition: an agent whose link goes down while its process runs is fenced (its
 #      lease runs out: it kills the process) and the job moves to the other agent; its
 #      output again equals the golden result (no duplicates); when the link comes back
 #      the master does not let the old process run.
 # Needs root and `ip` (iproute2); prints "SKIP: <reason>" and exits 77 when the machine
-# cannot create namespaces; and moto's S3 server (SLUICE_MOTO_SERVER, as .ci/test sets it).
+# cannot create namespaces; moto's S3 server (SLUICE_MOTO_SERVER, as .ci/test sets it) and
+# the tests' kafka-mock binary (SLUICE_KAFKA_MOCK; default: beside SLUICE_BIN).
 # Usage: SLUICE_BIN=target/debug/sluice SLUICE_MOTO_SERVER=.venv/bin/moto_server bash tests/hosts/multi_host.sh
 set -euo pipefail
 
@@ -22,6 +25,9 @@ BIN=$(readlink -f "${SLUICE_BIN:-target/debug/sluice}")
 [ -x "$BIN" ] || { echo "no sluice binary at $BIN (build it, or set SLUICE_BIN)"; exit 1; }
 MOTO=$(readlink -f "${SLUICE_MOTO_SERVER:-.venv/bin/moto_server}")
 [ -x "$MOTO" ] || { echo "no moto server at $MOTO (set SLUICE_MOTO_SERVER)"; exit 1; }
+KAFKA_MOCK=$(readlink -f "${SLUICE_KAFKA_MOCK:-$(dirname "$BIN")/kafka-mock}")
+[ -x "$KAFKA_MOCK" ] || { echo "no kafka-mock at $KAFKA_MOCK (cargo build -p sluice-tests, or set SLUICE_KAFKA_MOCK)"; exit 1; }
+FORWARD=$(readlink -f "$(dirname "$0")/forward.py")
 if [ "$(id -u)" != 0 ] || ! command -v ip > /dev/null; then
   echo "SKIP: multi-host test needs root and iproute2 to create network namespaces"; exit 77
 fi
@@ -81,6 +87,23 @@ for bucket in ckpt lake; do ip netns exec "$M" curl -sf -X PUT "$S3/$bucket" > /
 # workers inherit their agent's); the output table names its own.
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test-secret AWS_REGION=us-east-1 AWS_ENDPOINT="$S3" AWS_ALLOW_HTTP=true
 
+# --- Kafka (librdkafka's mock cluster) in the master's namespace: it listens and
+# advertises on its loopback; a forwarder on the bridge address and one on each agent's
+# loopback make that address lead to it from every host
+# (It serves until its standard input closes: a sleep in the namespace holds it open.)
+ip netns exec "$M" bash -c 'sleep 100000 2> /dev/null | exec "$0" a:4 b:4' "$KAFKA_MOCK" \
+  > "$WORK/kafka.out" 2> "$WORK/kafka.log" &
+for _ in $(seq 100); do grep -q bootstrap= "$WORK/kafka.out" && break; sleep 0.1; done
+KAFKA=$(sed -n 's/^bootstrap=//p' "$WORK/kafka.out")
+[ -n "$KAFKA" ] || fail "the Kafka mock did not start: $(cat "$WORK/kafka.log")"
+KPORT=${KAFKA##*:}
+ip netns exec "$M" python3 "$FORWARD" "$MIP" "$KPORT" 127.0.0.1 > "$WORK/fwd-m.log" 2>&1 &
+forward_from() { # NS: the agent namespace's loopback Kafka port -> the master's
+  ip netns exec "$1" python3 "$FORWARD" 127.0.0.1 "$KPORT" "$MIP" >> "$WORK/fwd-$1.log" 2>&1 &
+}
+forward_from "$A1"
+forward_from "$A2"
+
 # --- the master and two agents
 DATA="$WORK/data"; OUT1="s3://lake/out1"; OUT2="s3://lake/out2"
 ip netns exec "$M" "$BIN" serve --listen "$MIP:8080" --data-dir "$DATA" --allow-path "$WORK" \
@@ -119,13 +142,28 @@ alive_agents() { [ "$(api GET /api/v1/agents | json "sum(1 for a in d if a['aliv
 wait_for 20 "two agents" alive_agents 2
 log "two agents registered"
 
-ROWS=20000
-job_sql() { # OUT
-  python3 - "$1" "$ROWS" "$S3" << 'EOF'
+ROWS=20000 KAFKA_ROWS=60000
+# Topics a and b hold ids 1..KAFKA_ROWS each, as JSON (written by a bounded job in the master's
+# namespace; small batches, so that the job reading them takes a while).
+cat > "$WORK/produce.sql" << EOF
+CREATE TABLE g (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '$KAFKA_ROWS', 'fields.id.kind' = 'sequence', 'fields.id.min' = '1');
+CREATE TABLE a (id BIGINT) WITH ('connector' = 'kafka', 'topic' = 'a', 'format' = 'json', 'properties.bootstrap.servers' = '$KAFKA', 'properties.linger.ms' = '0', 'properties.batch.num.messages' = '20');
+CREATE TABLE b (id BIGINT) WITH ('connector' = 'kafka', 'topic' = 'b', 'format' = 'json', 'properties.bootstrap.servers' = '$KAFKA', 'properties.linger.ms' = '0', 'properties.batch.num.messages' = '20');
+INSERT INTO a SELECT id FROM g;
+INSERT INTO b SELECT id FROM g;
+EOF
+ip netns exec "$M" "$BIN" run "$WORK/produce.sql" > "$WORK/produce.log" 2>&1 || fail "producing into Kafka: $(tail -5 "$WORK/produce.log")"
+job_sql() { # OUT SOURCE (kafka: the topics; datagen: ROWS generated at 1500 a second)
+  python3 - "$1" "$ROWS" "$S3" "$2" "$KAFKA" << 'EOF'
 import json, sys
-out, rows, s3 = sys.argv[1], sys.argv[2], sys.argv[3]
-src = lambda n: (f"CREATE TABLE {n} (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '{rows}', "
-                 f"'rows-per-second' = '1500', 'fields.id.kind' = 'sequence', 'fields.id.min' = '1');\n")
+out, rows, s3, kind, kafka = sys.argv[1:6]
+def src(n):
+    if kind == "kafka":
+        return (f"CREATE TABLE {n} (id BIGINT) WITH ('connector' = 'kafka', 'topic' = '{n}', 'format' = 'json', "
+                f"'properties.bootstrap.servers' = '{kafka}', 'scan.startup.mode' = 'earliest-offset', "
+                "'scan.bounded.mode' = 'latest-offset', 'properties.max.partition.fetch.bytes' = '1024');\n")
+    return (f"CREATE TABLE {n} (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '{rows}', "
+            f"'rows-per-second' = '1500', 'fields.id.kind' = 'sequence', 'fields.id.min' = '1');\n")
 sql = ("SET 'execution.checkpointing.interval' = '200ms';\n" + src("a") + src("b") +
        f"CREATE TABLE totals (k BIGINT, n BIGINT, s BIGINT) WITH ('connector' = 'filesystem', 'path' = '{out}', "
        f"'format' = 'csv', 'csv.header' = 'true', 's3.endpoint' = '{s3}', 's3.region' = 'us-east-1', "
@@ -134,8 +172,8 @@ sql = ("SET 'execution.checkpointing.interval' = '200ms';\n" + src("a") + src("b
 print(json.dumps(sql))
 EOF
 }
-golden() {
-  python3 - "$ROWS" << 'EOF'
+golden() { # ROWS
+  python3 - "$1" << 'EOF'
 import sys
 rows = int(sys.argv[1])
 for k in sorted(range(10), key=str):
@@ -170,7 +208,7 @@ sys.exit(0 if any(any((b or 0)>100 for b in (c.get('state') or {}).values()) for
 }
 
 # --- 1. spread over both agents
-body=$(printf '{"name":"spread","sql":%s,"cluster":"hosts","resources":{"parallelism":4,"processes":2}}' "$(job_sql "$OUT1")")
+body=$(printf '{"name":"spread","sql":%s,"cluster":"hosts","resources":{"parallelism":4,"processes":2}}' "$(job_sql "$OUT1" kafka)")
 created=$(api POST /api/v1/jobs "$body")
 echo "$created" | json "d['name']" > /dev/null || fail "job not created: $created"
 spread() { [ "$(api GET /api/v1/agents | json "sorted(a['processes'] for a in d if a['alive'])")" = "[1, 1]" ]; }
@@ -186,13 +224,15 @@ kill -9 $victims
 wait_for 90 "job 'spread' to finish after the host loss" is_state spread finished
 restarts=$(api GET /api/v1/jobs/spread | json "d['restarts']")
 [ "$restarts" -ge 1 ] || fail "the job was not restarted after the host loss (restarts $restarts)"
-diff <(golden) <(committed "$OUT1") > "$WORK/diff1" || { cat "$WORK/diff1"; fail "output after the host loss differs from the golden result"; }
-log "host loss: restarted $restarts time(s) on the surviving agent, every row exactly once"
+diff <(golden "$KAFKA_ROWS") <(committed "$OUT1") > "$WORK/diff1" || { cat "$WORK/diff1"; fail "output after the host loss differs from the golden result"; }
+log "host loss: restarted $restarts time(s) on the surviving agent, every row of Kafka exactly once"
 
-# --- 3. partition: a fresh a1; the job goes to one agent; cut that agent's link
+# --- 3. partition: a fresh a1 (and its Kafka forwarder); the job goes to one agent; cut
+# that agent's link
+forward_from "$A1"
 start_agent a1 "$A1" "$A1IP"
 wait_for 20 "a1 back" alive_agents 2
-body=$(printf '{"name":"part","sql":%s,"cluster":"hosts","resources":{"parallelism":4,"processes":1}}' "$(job_sql "$OUT2")")
+body=$(printf '{"name":"part","sql":%s,"cluster":"hosts","resources":{"parallelism":4,"processes":1}}' "$(job_sql "$OUT2" datagen)")
 api POST /api/v1/jobs "$body" > /dev/null
 placed() { api GET /api/v1/agents | json "[a['name'] for a in d if a['alive'] and a['processes']==1][0]"; }
 wait_for 30 "job 'part' placed" placed
@@ -210,7 +250,7 @@ gone() { for p in $old; do [ -e "/proc/$p" ] && ! grep -q '^State:.*Z' "/proc/$p
 wait_for 10 "the cut-off worker to be fenced" gone
 wait_for 90 "job 'part' to finish elsewhere" is_state part finished
 ip -n "$ns" link set eth0 up
-diff <(golden) <(committed "$OUT2") > "$WORK/diff2" || { cat "$WORK/diff2"; fail "output after the partition differs from the golden result"; }
+diff <(golden "$ROWS") <(committed "$OUT2") > "$WORK/diff2" || { cat "$WORK/diff2"; fail "output after the partition differs from the golden result"; }
 grep -q "lease" "$WORK/$host.log" || fail "the cut-off agent did not report its lease running out"
 log "partition: $host fenced itself, the job finished on the other agent, 0 duplicates"
 echo "multi-host: ok"
