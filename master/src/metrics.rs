@@ -33,8 +33,8 @@ type CounterMetric = (&'static str, &'static str, fn(&Counters) -> u64);
 /// The metrics page.
 pub fn render(m: &Master) -> String {
     let mut out = String::new();
-    let jobs = m.jobs_with_status().unwrap_or_default();
-    let instances = m.instances().unwrap_or_default();
+    let jobs = m.jobs.jobs_with_status().unwrap_or_default();
+    let instances = m.core.instances().unwrap_or_default();
 
     header(&mut out, "sluice_up", "gauge", "1 while the master serves.");
     out.push_str("sluice_up 1\n");
@@ -149,7 +149,7 @@ pub fn render(m: &Master) -> String {
     for (state, n) in by_state {
         let _ = writeln!(out, "sluice_instances{{state=\"{state}\"}} {n}");
     }
-    if let Ok(c) = m.counters.lock() {
+    if let Ok(c) = m.core.counters.lock() {
         header(
             &mut out,
             "sluice_watchdog_cycles_total",

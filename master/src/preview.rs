@@ -277,7 +277,7 @@ impl Master {
         let started = Instant::now();
         // Compiled against the stored tables, within the sandbox, as a job's SQL is
         // (then checked to be one final SELECT).
-        let compiled = self.validate(&req.sql)?;
+        let compiled = self.core.validate(&req.sql)?;
         if compiled.explain.is_some() {
             return Err(invalid(
                 "a preview cannot run EXPLAIN: use POST /api/v1/jobs/validate to see the plans",
@@ -384,7 +384,11 @@ impl Master {
             batch_size: 1024,
             progress_interval_ms: None,
             checkpoint: None,
-            secret_key_file: self.seal_key_path.as_ref().map(|p| p.display().to_string()),
+            secret_key_file: self
+                .core
+                .seal_key_path
+                .as_ref()
+                .map(|p| p.display().to_string()),
             peers: Vec::new(),
             process: 0,
         };

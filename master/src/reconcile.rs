@@ -28,7 +28,7 @@ use std::time::Duration;
 
 /// One cycle of both reconcilers; returns whether the watchdog's part failed.
 pub fn cycle(m: &Master) -> bool {
-    let seen = match Observation::of(&m.clusters) {
+    let seen = match Observation::of(&m.core.clusters) {
         Ok(seen) => seen,
         Err(e) => {
             tracing::error!("reconcile: {e}");
@@ -53,7 +53,7 @@ pub fn cycle(m: &Master) -> bool {
         }
     };
     let seen = if changed {
-        match Observation::of(&m.clusters) {
+        match Observation::of(&m.core.clusters) {
             Ok(again) => again,
             Err(e) => {
                 tracing::error!("reconcile: {e}");
@@ -79,7 +79,7 @@ pub fn cycle(m: &Master) -> bool {
 pub fn run_loop(m: Arc<Master>, wake: Receiver<()>, interval: Duration) {
     loop {
         let failed = cycle(&m);
-        if let Ok(mut c) = m.counters.lock() {
+        if let Ok(mut c) = m.core.counters.lock() {
             c.cycles += 1;
             if failed {
                 c.cycle_errors += 1;

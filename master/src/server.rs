@@ -6,10 +6,13 @@ use crate::auth::audit::{AnonymousBudget, Retention};
 use crate::auth::{admin_token_path, Role, Security};
 use crate::checkpoints::CheckpointStore;
 use crate::cluster::{Cluster, LocalCluster, LocalClusterConfig};
+use crate::core::Core;
+use crate::jobs::JobsService;
 use crate::service::{Counters, Master};
 use crate::store::SledStore;
 use crate::watchdog::Policy;
 use crate::workflow::executor::SchedulerConfig;
+use crate::workflow::service::WorkflowsService;
 use crate::workflow::SledWorkflowStore;
 use clap::Args;
 use sluice_connectors::Registry;
@@ -414,18 +417,10 @@ pub fn build_master(args: &ServeArgs) -> anyhow::Result<(Arc<Master>, Arc<Securi
         crate::history::sampler::History::open(store.db(), history_config(args)?)
             .map_err(|e| anyhow::anyhow!("cannot open the metrics history: {e}"))?,
     );
-    let master = Arc::new(Master {
-        workflows: Arc::new(workflows),
-        scheduler_wake: Mutex::new(None),
-        scheduler: SchedulerConfig {
-            interval_ms: args.scheduler_interval_ms,
-            misfire_grace_ms: args.misfire_grace_ms.max(0),
-        },
+    let core = Arc::new(Core {
         store: Arc::new(store),
         clusters,
         registry: Registry::builtin(),
-        policy,
-        wake: Mutex::new(None),
         counters: Mutex::new(Counters::default()),
         checkpoints: match &args.checkpoint_store {
             Some(root) => CheckpointStore::shared(root, &data_dir_id(&args.data_dir)?),
@@ -433,11 +428,23 @@ pub fn build_master(args: &ServeArgs) -> anyhow::Result<(Arc<Master>, Arc<Securi
         },
         seal_key: Some(seal_key),
         seal_key_path: Some(seal_key_path),
-        starts: Mutex::new(()),
         sandbox: Some(sandbox),
+        agents,
+        wake: Mutex::new(None),
+    });
+    let master = Arc::new(Master {
+        jobs: JobsService::new(core.clone(), policy),
+        workflows: WorkflowsService {
+            core: core.clone(),
+            store: Arc::new(workflows),
+            scheduler: SchedulerConfig {
+                interval_ms: args.scheduler_interval_ms,
+                misfire_grace_ms: args.misfire_grace_ms.max(0),
+            },
+        },
+        core,
         history: Some(history),
         previews: crate::preview::Previews::with_limit(usize::try_from(args.max_previews)?),
-        agents,
     });
     Ok((master, Arc::new(security)))
 }
@@ -485,10 +492,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // either's changes, every `--watchdog-interval-ms` or `--scheduler-interval-ms`,
     // whichever is shorter.
     let (tx, rx) = std::sync::mpsc::channel();
-    if let Ok(mut w) = master.wake.lock() {
-        *w = Some(tx.clone());
-    }
-    if let Ok(mut w) = master.scheduler_wake.lock() {
+    if let Ok(mut w) = master.core.wake.lock() {
         *w = Some(tx);
     }
     let looped = master.clone();

@@ -6,10 +6,11 @@
 //! `sluice` (`cargo build -p sluice-dataflow --bin sluice-worker`) or
 //! `SLUICE_WORKER_BIN`.
 
-use sluice_connectors::Registry;
 use sluice_master::cluster::{Cluster, ClusterError, LaunchSpec, LocalCluster, LocalClusterConfig};
+use sluice_master::core::Core;
+use sluice_master::jobs::NewJob;
 use sluice_master::model::{Capacity, DesiredState, JobState, ObservedInstance, Resources};
-use sluice_master::service::{Counters, Master, NewJob, ServiceError};
+use sluice_master::service::{Master, ServiceError};
 use sluice_master::store::{MemoryStore, NewEvent, Store, StoreError};
 use sluice_master::watchdog::executor::{reconcile_once, run_loop};
 use sluice_master::watchdog::Policy;
@@ -188,30 +189,20 @@ impl World {
         });
         let mut clusters: BTreeMap<String, Arc<dyn Cluster>> = BTreeMap::new();
         clusters.insert("local".to_string(), cluster.clone());
-        let m = Arc::new(Master {
-            store: Arc::new(SlowStatusReads {
+        let core = Core::new(
+            Arc::new(SlowStatusReads {
                 inner: MemoryStore::new(),
                 delay: status_delay,
             }),
             clusters,
-            registry: Registry::builtin(),
-            sandbox: None,
+            sluice_master::checkpoints::CheckpointStore::private(&tmp.path().join("checkpoints")),
+        );
+        let m = Arc::new(Master::new(
+            Arc::new(core),
             policy,
-            wake: Mutex::new(None),
-            counters: Mutex::new(Counters::default()),
-            workflows: Arc::new(MemoryWorkflowStore::new()),
-            scheduler_wake: Mutex::new(None),
-            scheduler: SchedulerConfig::default(),
-            checkpoints: sluice_master::checkpoints::CheckpointStore::private(
-                &tmp.path().join("checkpoints"),
-            ),
-            seal_key: None,
-            seal_key_path: None,
-            starts: Mutex::new(()),
-            history: None,
-            previews: Default::default(),
-            agents: None,
-        });
+            Arc::new(MemoryWorkflowStore::new()),
+            SchedulerConfig::default(),
+        ));
         World { tmp, m, cluster }
     }
 
@@ -222,6 +213,7 @@ impl World {
     fn create(&self, name: &str, sql: &str) -> String {
         let job = self
             .m
+            .jobs
             .create_job(NewJob {
                 name: name.to_string(),
                 sql: sql.to_string(),
@@ -239,11 +231,17 @@ impl World {
     }
 
     fn state(&self, job_id: &str) -> Option<JobState> {
-        self.m.store.get_status(job_id).unwrap().map(|s| s.state)
+        self.m
+            .core
+            .store
+            .get_status(job_id)
+            .unwrap()
+            .map(|s| s.state)
     }
 
     fn events(&self, job_id: &str) -> Vec<(String, String)> {
         self.m
+            .core
             .store
             .list_events(job_id, 0, 1000)
             .unwrap()
@@ -291,7 +289,7 @@ fn bounded_sql(out: &Path) -> String {
 fn deletes_racing_the_watchdog_never_start_a_deleted_or_finished_job() {
     let w = World::new(Duration::from_millis(3), Policy::default(), |_| {});
     let (tx, rx) = std::sync::mpsc::channel();
-    *w.m.wake.lock().unwrap() = Some(tx);
+    *w.m.core.wake.lock().unwrap() = Some(tx);
     let wd = w.m.clone();
     let watchdog = std::thread::spawn(move || run_loop(wd, rx, Duration::from_millis(10)));
 
@@ -304,7 +302,7 @@ fn deletes_racing_the_watchdog_never_start_a_deleted_or_finished_job() {
         if n % 3 == 0 {
             // Deleted at once: it may or may not have been started before.
             std::thread::sleep(Duration::from_millis(n as u64 % 7));
-            w.m.delete_job(&name).unwrap();
+            w.m.jobs.delete_job(&name).unwrap();
             deleted_at.insert(id.clone(), Instant::now());
         } else {
             jobs.push((name, id));
@@ -318,7 +316,7 @@ fn deletes_racing_the_watchdog_never_start_a_deleted_or_finished_job() {
         });
     }
     for (name, id) in jobs.iter().rev() {
-        w.m.delete_job(name).unwrap();
+        w.m.jobs.delete_job(name).unwrap();
         deleted_at.insert(id.clone(), Instant::now());
         std::thread::sleep(Duration::from_millis(15));
     }
@@ -326,7 +324,7 @@ fn deletes_racing_the_watchdog_never_start_a_deleted_or_finished_job() {
     wait_until("every instance forgotten", || {
         w.cluster.local.observe().unwrap().is_empty()
     });
-    w.m.wake.lock().unwrap().take();
+    w.m.core.wake.lock().unwrap().take();
     watchdog.join().unwrap();
 
     let launches = w.cluster.launches();
@@ -369,7 +367,7 @@ fn a_start_that_fails_is_counted_until_the_job_fails() {
         let _ = reconcile_once(&w.m);
         w.state(&id) == Some(JobState::Failed)
     });
-    let status = w.m.store.get_status(&id).unwrap().unwrap();
+    let status = w.m.core.store.get_status(&id).unwrap().unwrap();
     assert_eq!(status.restarts, 4, "{status:#?}");
     assert!(
         status
@@ -412,7 +410,7 @@ fn a_deleted_jobs_directories_are_collected_and_its_logs_are_gone() {
         INSERT INTO sink SELECT auction, price FROM bid;";
     let id = w.create("stream", sql);
     let keep = w.create("other", &bounded_sql(&w.path("out")));
-    let checkpoints = std::path::PathBuf::from(w.m.checkpoints.job_dir(&id));
+    let checkpoints = std::path::PathBuf::from(w.m.core.checkpoints.job_dir(&id));
     // The epochs of the checkpoint records kept.
     let records = || -> Vec<u64> {
         std::fs::read_dir(&checkpoints)
@@ -449,12 +447,12 @@ fn a_deleted_jobs_directories_are_collected_and_its_logs_are_gone() {
     let dir = w.cluster.local.instance_dir(&instance.instance_id);
     assert!(w.cluster.logs(&instance.instance_id, 1 << 16).is_ok());
 
-    w.m.delete_job("stream").unwrap();
+    w.m.jobs.delete_job("stream").unwrap();
     wait_until("the directories collected", || {
         reconcile_once(&w.m).unwrap();
         !dir.exists() && !checkpoints.exists()
     });
-    match w.m.instance(&instance.instance_id) {
+    match w.m.core.instance(&instance.instance_id) {
         Err(ServiceError::NotFound(_)) => {}
         other => panic!("expected NotFound, got {:?}", other.map(|(i, _)| i)),
     }

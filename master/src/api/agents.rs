@@ -26,7 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 fn registry(m: &AppState) -> Result<Arc<AgentRegistry>, ApiError> {
-    m.agents.clone().ok_or_else(|| {
+    m.core.agents.clone().ok_or_else(|| {
         ApiError::new(
             StatusCode::CONFLICT,
             "no_hosts_cluster",
@@ -53,7 +53,7 @@ async fn register_agent(
     let registered = registry(&m)?
         .register(req)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_agent", e))?;
-    m.wake_watchdog();
+    m.core.wake();
     Ok((StatusCode::CREATED, Json(registered)))
 }
 

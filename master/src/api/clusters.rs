@@ -23,8 +23,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 500, description = "A cluster driver failed", body = ErrorBody),
     ))]
 async fn list_clusters(State(m): State<AppState>) -> Result<Json<Vec<ClusterView>>, ApiError> {
-    let instances = m.instances()?;
+    let instances = m.core.instances()?;
     let views = m
+        .core
         .clusters
         .values()
         .map(|c| {

@@ -101,7 +101,7 @@ async fn job_metrics(
         h.config.sample_interval_ms as i64,
     )
     .map_err(ApiError::invalid)?;
-    m.job(&name)?;
+    m.jobs.job(&name)?;
     let series = h.read(|s| job_series(s, &name, range));
     Ok(Json(JobMetrics {
         job: name,

@@ -24,7 +24,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 fn restarts_by_job(m: &AppState) -> BTreeMap<String, u64> {
-    m.jobs_with_status()
+    m.jobs
+        .jobs_with_status()
         .unwrap_or_default()
         .into_iter()
         .map(|(j, s)| (j.id, s.restarts))
@@ -45,6 +46,7 @@ async fn list_instances(
 ) -> Result<Json<Vec<InstanceView>>, ApiError> {
     let restarts = restarts_by_job(&m);
     let views = m
+        .core
         .instances()?
         .iter()
         .filter(|i| q.job.as_ref().is_none_or(|j| &i.job_name == j))
@@ -67,7 +69,7 @@ async fn get_instance(
     State(m): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<InstanceView>, ApiError> {
-    let (i, _) = m.instance(&id)?;
+    let (i, _) = m.core.instance(&id)?;
     let restarts = restarts_by_job(&m);
     Ok(Json(InstanceView::new(
         &i,
@@ -90,7 +92,7 @@ async fn kill_instance(
     State(m): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<(StatusCode, Json<InstanceView>), ApiError> {
-    let (i, cluster) = m.instance(&id)?;
+    let (i, cluster) = m.core.instance(&id)?;
     if !i.state.is_live() {
         return Err(ServiceError::Conflict(format!("instance '{id}' has already ended")).into());
     }
@@ -99,8 +101,8 @@ async fn kill_instance(
         .await
         .map_err(|e| ServiceError::Cluster(e.to_string()))?
         .map_err(|e| ServiceError::Cluster(e.to_string()))?;
-    m.wake_watchdog();
-    let (after, _) = m.instance(&id)?;
+    m.core.wake();
+    let (after, _) = m.core.instance(&id)?;
     let restarts = restarts_by_job(&m);
     Ok((
         StatusCode::ACCEPTED,
@@ -141,7 +143,7 @@ async fn instance_logs(
             "tail_lines must be between 1 and 1000000",
         ));
     }
-    let (_, cluster) = m.instance(&id)?;
+    let (_, cluster) = m.core.instance(&id)?;
     let text = cluster.logs(&id, tail).map_err(|e| match e {
         // Forgotten (its job was deleted) since it was looked up.
         crate::cluster::ClusterError::NotFound(_) => {

@@ -11,8 +11,9 @@ use super::views::{
 use super::AppState;
 use crate::auth::Role;
 use crate::auth::{Principal, Security};
+use crate::jobs::{JobPatch, NewJob};
 use crate::model::{DesiredState, Resources};
-use crate::service::{JobPatch, NewJob, ServiceError};
+use crate::service::ServiceError;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Extension;
@@ -113,7 +114,7 @@ async fn job_commits(
     State(m): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<CommitsView>, ApiError> {
-    let job = m.job(&name)?;
+    let job = m.jobs.job(&name)?;
     if job.checkpoint_interval_ms.is_none() {
         return Ok(Json(CommitsView {
             job: job.name,
@@ -121,7 +122,7 @@ async fn job_commits(
             commits: Vec::new(),
         }));
     }
-    let dir = m.checkpoints.job_dir(&job.id);
+    let dir = m.core.checkpoints.job_dir(&job.id);
     let read_dir = dir.clone();
     let commits = tokio::task::spawn_blocking(move || read_commits(&read_dir))
         .await
@@ -212,6 +213,7 @@ async fn create_job(
     let cap = security.max_jobs_per_owner;
     if cap > 0 {
         let owned = m
+            .core
             .store
             .list_jobs()
             .map_err(ServiceError::from)?
@@ -236,14 +238,14 @@ async fn create_job(
         gpus: req.resources.gpus.unwrap_or(d.gpus),
         processes: req.resources.processes.unwrap_or(d.processes),
     };
-    let job = m.create_job(NewJob {
+    let job = m.jobs.create_job(NewJob {
         name: req.name,
         sql: req.sql,
         resources,
         cluster: req.cluster.unwrap_or_else(|| "local".to_string()),
         desired_state: req.desired_state.unwrap_or(DesiredState::Running),
     })?;
-    let status = m.status_of(&job)?;
+    let status = m.jobs.status_of(&job)?;
     Ok((StatusCode::CREATED, Json(JobView::new(&job, &status, &[]))))
 }
 
@@ -259,8 +261,9 @@ async fn list_jobs(
     State(m): State<AppState>,
     ApiQuery(q): ApiQuery<JobListQuery>,
 ) -> Result<Json<Vec<JobView>>, ApiError> {
-    let instances = m.instances().unwrap_or_default();
+    let instances = m.core.instances().unwrap_or_default();
     let views = m
+        .jobs
         .jobs_with_status()?
         .iter()
         .map(|(j, s)| JobView::new(j, s, &instances))
@@ -282,9 +285,9 @@ async fn get_job(
     State(m): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<JobView>, ApiError> {
-    let job = m.job(&name)?;
-    let status = m.status_of(&job)?;
-    let instances = m.instances().unwrap_or_default();
+    let job = m.jobs.job(&name)?;
+    let status = m.jobs.status_of(&job)?;
+    let instances = m.core.instances().unwrap_or_default();
     Ok(Json(JobView::new(&job, &status, &instances)))
 }
 
@@ -316,16 +319,18 @@ async fn update_job(
     let patch = job_patch(req);
     if q.dry_run == Some(true) {
         let plan = plan_off_thread(&m, &name, patch).await?;
-        let status = m.status_of(&plan.old)?;
+        let status = m.jobs.status_of(&plan.old)?;
         let mut job = plan.new;
         if !plan.changes.is_empty() {
             job.version += 1;
         }
         return Ok(Json(JobView::new(&job, &status, &[])));
     }
-    let job = m.update_job_planned(&name, patch, plan_id.as_deref())?;
-    let status = m.status_of(&job)?;
-    let instances = m.instances().unwrap_or_default();
+    let job = m
+        .jobs
+        .update_job_planned(&name, patch, plan_id.as_deref())?;
+    let status = m.jobs.status_of(&job)?;
+    let instances = m.core.instances().unwrap_or_default();
     Ok(Json(JobView::new(&job, &status, &instances)))
 }
 
@@ -349,10 +354,10 @@ async fn plan_off_thread(
     m: &AppState,
     name: &str,
     patch: JobPatch,
-) -> Result<crate::service::JobPlan, ApiError> {
+) -> Result<crate::jobs::JobPlan, ApiError> {
     let (m, name) = (m.clone(), name.to_string());
     Ok(tokio::task::spawn_blocking(move || {
-        sluice_compiler::limits::on_compile_stack(|| m.plan_job_change(&name, patch))
+        sluice_compiler::limits::on_compile_stack(|| m.jobs.plan_job_change(&name, patch))
     })
     .await
     .map_err(|e| ApiError::internal(format!("planning the change: {e}")))??)
@@ -379,7 +384,7 @@ async fn stop_with_savepoint(
     ApiPath(name): ApiPath<String>,
     ApiQuery(q): ApiQuery<SavepointQuery>,
 ) -> Result<(StatusCode, Json<SavepointView>), ApiError> {
-    let job = m.job(&name)?;
+    let job = m.jobs.job(&name)?;
     if job.checkpoint_interval_ms.is_none() {
         return Err(ServiceError::Conflict(format!(
             "job '{name}' does not checkpoint (a bounded job without SET '{}'): there is nothing to keep",
@@ -388,7 +393,7 @@ async fn stop_with_savepoint(
         .into());
     }
     // Nothing to keep yet: say so before stopping anything.
-    let dir = m.checkpoints.job_dir(&job.id);
+    let dir = m.core.checkpoints.job_dir(&job.id);
     let probe = dir.clone();
     let has_checkpoint =
         tokio::task::spawn_blocking(move || crate::checkpoints::latest(&probe).is_some())
@@ -412,7 +417,7 @@ async fn stop_with_savepoint(
         return Ok((StatusCode::CREATED, Json(SavepointView::new(&sp))));
     }
     let job = if job.desired_state == DesiredState::Running {
-        m.update_job(
+        m.jobs.update_job(
             &name,
             JobPatch {
                 desired_state: Some(DesiredState::Stopped),
@@ -426,6 +431,7 @@ async fn stop_with_savepoint(
     // that checkpoint final (a running instance would prune snapshots behind it).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while m
+        .core
         .instances()?
         .iter()
         .any(|i| i.job_id == job.id && i.state.is_live())
@@ -468,8 +474,8 @@ async fn list_savepoints(
     State(m): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<Vec<SavepointView>>, ApiError> {
-    let job = m.job(&name)?;
-    let dir = m.checkpoints.job_dir(&job.id);
+    let job = m.jobs.job(&name)?;
+    let dir = m.core.checkpoints.job_dir(&job.id);
     let list = tokio::task::spawn_blocking(move || crate::checkpoints::savepoints(&dir))
         .await
         .map_err(|e| ApiError::internal(format!("listing savepoints: {e}")))?
@@ -494,8 +500,8 @@ async fn delete_savepoint(
     State(m): State<AppState>,
     ApiPath((name, epoch)): ApiPath<(String, u64)>,
 ) -> Result<StatusCode, ApiError> {
-    let job = m.job(&name)?;
-    let dir = m.checkpoints.job_dir(&job.id);
+    let job = m.jobs.job(&name)?;
+    let dir = m.core.checkpoints.job_dir(&job.id);
     let deleted =
         tokio::task::spawn_blocking(move || crate::checkpoints::delete_savepoint(&dir, epoch))
             .await
@@ -550,7 +556,7 @@ async fn delete_job(
     State(m): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    m.delete_job(&name)?;
+    m.jobs.delete_job(&name)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -582,7 +588,7 @@ async fn validate_job(
 
 /// The body of `POST /api/v1/jobs/validate`.
 fn validate_sql(m: &AppState, sql: &str) -> Result<ValidateResponse, ApiError> {
-    match m.validate(sql) {
+    match m.core.validate(sql) {
         Ok(compiled) => {
             let queries = compiled
                 .queries
@@ -659,8 +665,9 @@ async fn job_events(
     if limit == 0 || limit > 1000 {
         return Err(ApiError::invalid("limit must be between 1 and 1000"));
     }
-    let job = m.job(&name)?;
+    let job = m.jobs.job(&name)?;
     let events = m
+        .core
         .store
         .list_events(&job.id, after as u64, limit as usize)
         .map_err(ServiceError::from)?;
@@ -694,9 +701,10 @@ async fn job_instances(
     State(m): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<Vec<InstanceView>>, ApiError> {
-    let job = m.job(&name)?;
-    let status = m.status_of(&job)?;
+    let job = m.jobs.job(&name)?;
+    let status = m.jobs.status_of(&job)?;
     let views = m
+        .core
         .instances()?
         .iter()
         .filter(|i| i.job_id == job.id)

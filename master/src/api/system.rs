@@ -26,7 +26,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 503, description = "The store failed", body = ErrorBody),
     ))]
 async fn healthz(State(m): State<AppState>) -> Result<Json<Health>, ApiError> {
-    m.store
+    m.core
+        .store
         .list_tables()
         .map_err(crate::service::ServiceError::from)?;
     Ok(Json(Health {

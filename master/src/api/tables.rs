@@ -37,7 +37,7 @@ async fn create_tables(
     State(m): State<AppState>,
     ApiJson(req): ApiJson<CreateTableRequest>,
 ) -> Result<(StatusCode, Json<Vec<TableView>>), ApiError> {
-    let tables = m.create_tables(&req.ddl)?;
+    let tables = m.core.create_tables(&req.ddl)?;
     Ok((
         StatusCode::CREATED,
         Json(tables.iter().map(TableView::new).collect()),
@@ -51,7 +51,7 @@ async fn create_tables(
         (status = 503, description = "The store failed", body = ErrorBody),
     ))]
 async fn list_tables(State(m): State<AppState>) -> Result<Json<Vec<TableView>>, ApiError> {
-    let tables = m.store.list_tables().map_err(ServiceError::from)?;
+    let tables = m.core.store.list_tables().map_err(ServiceError::from)?;
     Ok(Json(tables.iter().map(TableView::new).collect()))
 }
 
@@ -68,7 +68,7 @@ async fn get_table(
     State(m): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<TableView>, ApiError> {
-    match m.store.get_table(&name).map_err(ServiceError::from)? {
+    match m.core.store.get_table(&name).map_err(ServiceError::from)? {
         Some(t) => Ok(Json(TableView::new(&t))),
         None => Err(ApiError::not_found(format!(
             "table '{name}' does not exist"
@@ -90,7 +90,11 @@ async fn drop_table(
     State(m): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    if m.store.delete_table(&name).map_err(ServiceError::from)? {
+    if m.core
+        .store
+        .delete_table(&name)
+        .map_err(ServiceError::from)?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(format!(

@@ -205,7 +205,7 @@ pub struct JobPlanView {
 
 impl JobPlanView {
     /// The view of a plan.
-    pub fn new(p: &crate::service::JobPlan) -> JobPlanView {
+    pub fn new(p: &crate::jobs::JobPlan) -> JobPlanView {
         use sluice_compiler::state::{Change, Outcome};
         let outcome = |o: Outcome| {
             match o {

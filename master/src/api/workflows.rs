@@ -390,9 +390,10 @@ impl RunView {
 }
 
 fn workflow_view(m: &AppState, wf: &Workflow) -> Result<WorkflowView, ApiError> {
-    let state = m.scheduler_state(wf)?;
+    let state = m.workflows.scheduler_state(wf)?;
     let active = m
         .workflows
+        .store
         .active_runs()
         .map_err(crate::service::ServiceError::from)?
         .iter()
@@ -470,7 +471,7 @@ async fn create_workflow(
         enabled: req.enabled.unwrap_or(true),
         cluster: req.cluster.unwrap_or_else(|| "local".to_string()),
     };
-    let wf = m.create_workflow(&req.name, spec)?;
+    let wf = m.workflows.create_workflow(&req.name, spec)?;
     Ok((StatusCode::CREATED, Json(workflow_view(&m, &wf)?)))
 }
 
@@ -483,6 +484,7 @@ async fn create_workflow(
 async fn list_workflows(State(m): State<AppState>) -> Result<Json<Vec<WorkflowView>>, ApiError> {
     let all = m
         .workflows
+        .store
         .list_workflows()
         .map_err(crate::service::ServiceError::from)?;
     let views = all
@@ -505,7 +507,7 @@ async fn get_workflow(
     State(m): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<WorkflowView>, ApiError> {
-    let wf = m.workflow(&name)?;
+    let wf = m.workflows.workflow(&name)?;
     Ok(Json(workflow_view(&m, &wf)?))
 }
 
@@ -529,7 +531,7 @@ async fn update_workflow(
     ApiPath(name): ApiPath<String>,
     ApiJson(req): ApiJson<UpdateWorkflowRequest>,
 ) -> Result<Json<WorkflowView>, ApiError> {
-    let wf = m.update_workflow(
+    let wf = m.workflows.update_workflow(
         &name,
         WorkflowPatch {
             schedule: req.schedule,
@@ -559,7 +561,7 @@ async fn delete_workflow(
     State(m): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    m.delete_workflow(&name)?;
+    m.workflows.delete_workflow(&name)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -592,13 +594,13 @@ async fn list_runs(
     if limit == 0 || limit > 1000 {
         return Err(ApiError::invalid("limit must be between 1 and 1000"));
     }
-    let (_, runs) = m.workflow_runs(&name)?;
+    let (_, runs) = m.workflows.workflow_runs(&name)?;
     let runs: Vec<&WorkflowRun> = runs
         .iter()
         .filter(|r| q.state.is_none_or(|s| r.state == s))
         .collect();
     let from = runs.len().saturating_sub(limit as usize);
-    let instances = m.instances().unwrap_or_default();
+    let instances = m.core.instances().unwrap_or_default();
     Ok(Json(
         runs[from..]
             .iter()
@@ -633,7 +635,9 @@ async fn trigger_run(
         .as_deref()
         .map(|t| parse_time("logical_time", t))
         .transpose()?;
-    let run = m.trigger_workflow(&name, req.parameters, logical)?;
+    let run = m
+        .workflows
+        .trigger_workflow(&name, req.parameters, logical)?;
     Ok((StatusCode::CREATED, Json(RunView::new(&run, &[]))))
 }
 
@@ -653,8 +657,8 @@ async fn get_run(
     State(m): State<AppState>,
     ApiPath((name, run_id)): ApiPath<(String, String)>,
 ) -> Result<Json<RunView>, ApiError> {
-    let run = m.workflow_run(&name, &run_id)?;
-    let instances = m.instances().unwrap_or_default();
+    let run = m.workflows.workflow_run(&name, &run_id)?;
+    let instances = m.core.instances().unwrap_or_default();
     Ok(Json(RunView::new(&run, &instances)))
 }
 
@@ -676,7 +680,7 @@ async fn cancel_run(
     State(m): State<AppState>,
     ApiPath((name, run_id)): ApiPath<(String, String)>,
 ) -> Result<(StatusCode, Json<RunView>), ApiError> {
-    let run = m.cancel_workflow_run(&name, &run_id)?;
+    let run = m.workflows.cancel_workflow_run(&name, &run_id)?;
     Ok((StatusCode::ACCEPTED, Json(RunView::new(&run, &[]))))
 }
 
@@ -701,7 +705,7 @@ async fn backfill(
 ) -> Result<(StatusCode, Json<BackfillResponse>), ApiError> {
     let start = parse_time("start", &req.start)?;
     let end = parse_time("end", &req.end)?;
-    let b = m.backfill_workflow(&name, start, end)?;
+    let b = m.workflows.backfill_workflow(&name, start, end)?;
     Ok((
         StatusCode::CREATED,
         Json(BackfillResponse {

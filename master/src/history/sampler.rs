@@ -103,8 +103,8 @@ pub fn process_usage(pid: u32) -> Option<(f64, f64)> {
 /// Observes every job now.
 pub fn observe(m: &Master) -> Observation {
     let at_ms = now_ms();
-    let jobs = m.jobs_with_status().unwrap_or_default();
-    let instances = m.instances().unwrap_or_default();
+    let jobs = m.jobs.jobs_with_status().unwrap_or_default();
+    let instances = m.core.instances().unwrap_or_default();
     let jobs = jobs
         .iter()
         .map(|(j, s)| {
@@ -151,7 +151,7 @@ pub fn observe(m: &Master) -> Observation {
             // The newest checkpoint of a running job: its epoch, how long it took and
             // the size of the operator state it holds.
             if !live.is_empty() {
-                if let Some(c) = crate::checkpoints::latest(&m.checkpoints.job_dir(&j.id)) {
+                if let Some(c) = crate::checkpoints::latest(&m.core.checkpoints.job_dir(&j.id)) {
                     values.insert("checkpoint_epoch".into(), c.epoch as f64);
                     if let Some(req) = c.requested_at_ms {
                         values.insert(

@@ -3,7 +3,7 @@
 //! the API signals a change.
 //!
 //! A cycle acts on a snapshot, and the API changes jobs meanwhile. A `Start` is
-//! therefore checked again right before the launch, under [`Master::starts`] (which job
+//! therefore checked again right before the launch, under [`JobsService::lock_starts`](crate::jobs::JobsService::lock_starts) (which job
 //! deletes and spec changes hold while they write): the job must still exist at the
 //! decided version, desired running, and its stored status must still be the one the
 //! decision wrote. Otherwise the start is dropped and the next cycle decides afresh; so
@@ -33,7 +33,7 @@ const BATCH_SIZE: usize = 8192;
 /// One reconcile cycle: observe every cluster, decide, apply. Returns the actions
 /// applied (for tests and logs).
 pub fn reconcile_once(m: &Master) -> Result<Vec<Action>, String> {
-    let seen = Observation::of(&m.clusters).map_err(|e| e.error.to_string())?;
+    let seen = Observation::of(&m.core.clusters).map_err(|e| e.error.to_string())?;
     reconcile_with(m, &seen)
 }
 
@@ -41,7 +41,7 @@ pub fn reconcile_once(m: &Master) -> Result<Vec<Action>, String> {
 /// hands the same one to the workflow scheduler): decide, apply.
 pub fn reconcile_with(m: &Master, seen: &Observation) -> Result<Vec<Action>, String> {
     let now = now_ms();
-    let jobs = m.jobs_with_status().map_err(|e| e.to_string())?;
+    let jobs = m.jobs.jobs_with_status().map_err(|e| e.to_string())?;
     // Instances of workflow tasks belong to the workflow scheduler, not to this watchdog.
     let observed: Vec<ObservedInstance> = seen.job_instances().cloned().collect();
     let clusters = seen.clusters.clone();
@@ -58,7 +58,7 @@ pub fn reconcile_with(m: &Master, seen: &Observation) -> Result<Vec<Action>, Str
             id_suffix: format!("-{:032x}", rand::random::<u128>()),
         })
         .collect();
-    let actions = decide(&desired, &observed, &clusters, &m.policy, now);
+    let actions = decide(&desired, &observed, &clusters, &m.jobs.policy, now);
     let mut cycle = Cycle {
         m,
         jobs: jobs.iter().map(|(j, s)| (j.id.as_str(), (j, s))).collect(),
@@ -73,7 +73,7 @@ pub fn reconcile_with(m: &Master, seen: &Observation) -> Result<Vec<Action>, Str
         if let Err(e) = cycle.apply(action) {
             errors.push(e);
         }
-        if let Ok(mut c) = m.counters.lock() {
+        if let Ok(mut c) = m.core.counters.lock() {
             let kind = match action {
                 Action::Start { .. } => "start",
                 Action::Stop { .. } => "stop",
@@ -102,7 +102,7 @@ fn event(
     state: Option<JobState>,
     message: String,
 ) {
-    let _ = m.store.append_event(
+    let _ = m.core.store.append_event(
         job_id,
         NewEvent {
             at_ms: now_ms(),
@@ -131,7 +131,7 @@ impl Cycle<'_> {
         let m = self.m;
         match action {
             Action::SetStatus { status, event: ev } => {
-                match m.store.put_status(status) {
+                match m.core.store.put_status(status) {
                     Ok(()) => {}
                     // The job was deleted since this cycle read it: nothing to record.
                     Err(StoreError::NotFound(_)) => return Ok(()),
@@ -162,7 +162,7 @@ impl Cycle<'_> {
                 let Some(inst) = self.instances.get(instance_id.as_str()) else {
                     return Ok(());
                 };
-                let Some(cluster) = m.clusters.get(&inst.cluster) else {
+                let Some(cluster) = m.core.clusters.get(&inst.cluster) else {
                     return Err(format!("cluster '{}' does not exist", inst.cluster));
                 };
                 cluster.stop(instance_id).map_err(|e| e.to_string())?;
@@ -180,7 +180,7 @@ impl Cycle<'_> {
                 let Some(inst) = self.instances.get(instance_id.as_str()) else {
                     return Ok(());
                 };
-                let Some(cluster) = m.clusters.get(&inst.cluster) else {
+                let Some(cluster) = m.core.clusters.get(&inst.cluster) else {
                     return Ok(());
                 };
                 let done = match action {
@@ -192,7 +192,7 @@ impl Cycle<'_> {
         }
     }
 
-    /// Launches `instance_id` of `job_id` at `version` if, under [`Master::starts`], the
+    /// Launches `instance_id` of `job_id` at `version` if, under [`JobsService::lock_starts`](crate::jobs::JobsService::lock_starts), the
     /// job is still as decided (see the module documentation); a failed launch counts
     /// as a failure of the job ([`start_failed`]).
     fn start(&self, job_id: &str, version: u64, instance_id: &str) -> Result<(), String> {
@@ -202,26 +202,26 @@ impl Cycle<'_> {
         };
         // The status the decision wrote (or, had it nothing to write, the one it read).
         let expected = self.written.get(job_id).unwrap_or(decided_from);
-        let _starts = m.lock_starts();
-        let current = m.store.get_job(&job.name).map_err(|e| e.to_string())?;
+        let _starts = m.jobs.lock_starts();
+        let current = m.core.store.get_job(&job.name).map_err(|e| e.to_string())?;
         let still_wanted = current.is_some_and(|j| {
             j.id == job.id && j.version == version && j.desired_state == DesiredState::Running
         });
-        let stored = m.store.get_status(job_id).map_err(|e| e.to_string())?;
+        let stored = m.core.store.get_status(job_id).map_err(|e| e.to_string())?;
         if !still_wanted || stored.as_ref() != Some(expected) {
             // Deleted, changed or accounted for since the decision: the next cycle
             // decides again from what is stored now.
             return Ok(());
         }
-        let Some(cluster) = m.clusters.get(&job.cluster) else {
+        let Some(cluster) = m.core.clusters.get(&job.cluster) else {
             return Err(format!("cluster '{}' does not exist", job.cluster));
         };
         let Err(e) = cluster.launch(&launch_spec(m, job, instance_id)) else {
             return Ok(());
         };
         let error = e.to_string();
-        let (status, ev) = start_failed(expected, instance_id, &error, &m.policy, now_ms());
-        match m.store.put_status(&status) {
+        let (status, ev) = start_failed(expected, instance_id, &error, &m.jobs.policy, now_ms());
+        match m.core.store.put_status(&status) {
             Ok(()) | Err(StoreError::NotFound(_)) => {}
             Err(e) => return Err(format!("cannot start {instance_id}: {error}; {e}")),
         }
@@ -249,12 +249,12 @@ fn launch_spec(m: &Master, job: &Job, instance_id: &str) -> LaunchSpec {
             workers: job.resources.parallelism as usize,
             batch_size: BATCH_SIZE,
             progress_interval_ms: None,
-            secret_key_file: m.seal_key_file(),
+            secret_key_file: m.core.seal_key_file(),
             peers: Vec::new(),
             process: 0,
             checkpoint: job.checkpoint_interval_ms.map(|interval_ms| {
                 sluice_compiler::instance::CheckpointConfig {
-                    dir: m.checkpoints.job_dir(&job.id),
+                    dir: m.core.checkpoints.job_dir(&job.id),
                     interval_ms,
                     restore_from: job.restore_from,
                     retained: job
@@ -269,11 +269,12 @@ fn launch_spec(m: &Master, job: &Job, instance_id: &str) -> LaunchSpec {
 /// Deletes the checkpoint directories (`<checkpoint root>/<job id>`) of jobs that no
 /// longer exist and have no live instance in `observed` (in a shared store, only of
 /// jobs this master ran: see [`crate::checkpoints::CheckpointStore::collect`]). The job
-/// ids are read under [`Master::starts`], so a job created meanwhile cannot have
+/// ids are read under [`JobsService::lock_starts`](crate::jobs::JobsService::lock_starts), so a job created meanwhile cannot have
 /// started an instance that writes there yet.
 fn collect_checkpoints(m: &Master, observed: &[ObservedInstance]) -> Result<(), String> {
-    let _starts = m.lock_starts();
+    let _starts = m.jobs.lock_starts();
     let jobs: BTreeSet<String> = m
+        .core
         .store
         .list_jobs()
         .map_err(|e| e.to_string())?
@@ -286,7 +287,7 @@ fn collect_checkpoints(m: &Master, observed: &[ObservedInstance]) -> Result<(), 
         .map(|i| i.job_id.clone())
         .collect();
     let seen: BTreeSet<String> = observed.iter().map(|i| i.job_id.clone()).collect();
-    m.checkpoints.collect(&jobs, &live, &seen)
+    m.core.checkpoints.collect(&jobs, &live, &seen)
 }
 
 /// Runs the reconcile loop until `wake` is disconnected: a cycle every `interval`, or
@@ -294,7 +295,7 @@ fn collect_checkpoints(m: &Master, observed: &[ObservedInstance]) -> Result<(), 
 pub fn run_loop(m: Arc<Master>, wake: Receiver<()>, interval: Duration) {
     loop {
         let result = reconcile_once(&m);
-        if let Ok(mut c) = m.counters.lock() {
+        if let Ok(mut c) = m.core.counters.lock() {
             c.cycles += 1;
             if result.is_err() {
                 c.cycle_errors += 1;

@@ -42,7 +42,7 @@ impl Default for SchedulerConfig {
 
 /// One cycle at time `now_ms`. Returns what it did, one line each (for the log).
 pub fn cycle(m: &Master, now_ms: i64) -> Result<Vec<String>, String> {
-    let seen = Observation::of(&m.clusters).map_err(|e| e.to_string())?;
+    let seen = Observation::of(&m.core.clusters).map_err(|e| e.to_string())?;
     cycle_with(m, &seen, now_ms)
 }
 
@@ -60,8 +60,12 @@ pub fn cycle_with(m: &Master, seen: &Observation, now_ms: i64) -> Result<Vec<Str
     let mut free = seen.free.clone();
 
     // Ticks that fell due.
-    let workflows = m.workflows.list_workflows().map_err(|e| e.to_string())?;
-    let active = m.workflows.active_runs().map_err(|e| e.to_string())?;
+    let workflows = m
+        .workflows
+        .store
+        .list_workflows()
+        .map_err(|e| e.to_string())?;
+    let active = m.workflows.store.active_runs().map_err(|e| e.to_string())?;
     for wf in workflows.iter().filter(|w| w.spec.enabled) {
         let schedule = match Schedule::parse(&wf.spec.schedule.cron, &wf.spec.schedule.timezone) {
             Ok(s) => s,
@@ -70,7 +74,7 @@ pub fn cycle_with(m: &Master, seen: &Observation, now_ms: i64) -> Result<Vec<Str
                 continue;
             }
         };
-        let last = match m.workflows.get_scheduler_state(&wf.id) {
+        let last = match m.workflows.store.get_scheduler_state(&wf.id) {
             Ok(s) => s.map_or(wf.created_at_ms, |s| s.last_tick_ms),
             Err(e) => {
                 errors.push(e.to_string());
@@ -82,7 +86,7 @@ pub fn cycle_with(m: &Master, seen: &Observation, now_ms: i64) -> Result<Vec<Str
             wf.spec.catchup,
             last,
             now_ms,
-            m.scheduler.misfire_grace_ms,
+            m.workflows.scheduler.misfire_grace_ms,
         );
         let Some(advance_to) = due.advance_to else {
             continue;
@@ -109,7 +113,7 @@ pub fn cycle_with(m: &Master, seen: &Observation, now_ms: i64) -> Result<Vec<Str
             workflow_id: wf.id.clone(),
             last_tick_ms: advance_to,
         };
-        match m.workflows.create_runs(&new, Some(&next)) {
+        match m.workflows.store.create_runs(&new, Some(&next)) {
             Ok(inserted) => {
                 for id in inserted {
                     log.push(
@@ -131,7 +135,7 @@ pub fn cycle_with(m: &Master, seen: &Observation, now_ms: i64) -> Result<Vec<Str
     }
 
     // Start what the concurrency policies allow.
-    let mut active = m.workflows.active_runs().map_err(|e| e.to_string())?;
+    let mut active = m.workflows.store.active_runs().map_err(|e| e.to_string())?;
     let policies: BTreeMap<&str, _> = workflows
         .iter()
         .map(|w| (w.id.as_str(), w.spec.concurrency))
@@ -153,7 +157,11 @@ pub fn cycle_with(m: &Master, seen: &Observation, now_ms: i64) -> Result<Vec<Str
             let Some(&i) = idx.iter().find(|&&i| active[i].run_id == id) else {
                 continue;
             };
-            match m.workflows.update_run(&runs::start(&active[i], now_ms)) {
+            match m
+                .workflows
+                .store
+                .update_run(&runs::start(&active[i], now_ms))
+            {
                 Ok(stored) => {
                     log.push(format!("run {id} started"));
                     active[i] = stored;
@@ -170,7 +178,7 @@ pub fn cycle_with(m: &Master, seen: &Observation, now_ms: i64) -> Result<Vec<Str
         let free = free.entry(run.cluster.clone()).or_default();
         let decision = runs::decide(run, &observed, free, now_ms);
         let mut stored = match decision.run {
-            Some(new) => match m.workflows.update_run(&new) {
+            Some(new) => match m.workflows.store.update_run(&new) {
                 Ok(s) => {
                     describe_changes(run, &s, &mut log);
                     s
@@ -267,7 +275,7 @@ fn apply(
         ) else {
             return Ok(String::new());
         };
-        match m.workflows.update_run(&new) {
+        match m.workflows.store.update_run(&new) {
             Ok(stored) => {
                 *run = stored;
                 Ok(format!("cannot launch {instance_id}: {message}"))
@@ -281,12 +289,12 @@ fn apply(
         Ok(sql) => sql,
         Err(e) => return failure(run, format!("its SQL does not render: {e}"), false),
     };
-    let compiled = match m.compile_job_sql(&rendered) {
+    let compiled = match m.core.compile_job_sql(&rendered) {
         Ok(c) => c,
         Err(ServiceError::Store(e)) => return Err(format!("cannot compile {instance_id}: {e}")),
         Err(e) => return failure(run, format!("its SQL does not compile: {e}"), false),
     };
-    let Some(cluster) = m.clusters.get(&run.cluster) else {
+    let Some(cluster) = m.core.clusters.get(&run.cluster) else {
         return failure(
             run,
             format!("cluster '{}' does not exist", run.cluster),
@@ -311,7 +319,7 @@ fn apply(
             batch_size: BATCH_SIZE,
             progress_interval_ms: None,
             checkpoint: None,
-            secret_key_file: m.seal_key_file(),
+            secret_key_file: m.core.seal_key_file(),
             peers: Vec::new(),
             process: 0,
         },
@@ -344,7 +352,7 @@ fn apply_instance(
     let Some(inst) = observed.get(id) else {
         return Ok(String::new());
     };
-    let Some(cluster) = m.clusters.get(&inst.cluster) else {
+    let Some(cluster) = m.core.clusters.get(&inst.cluster) else {
         return Err(format!("cluster '{}' does not exist", inst.cluster));
     };
     if stop {

@@ -4,15 +4,14 @@
 
 use super::*;
 use crate::cluster::{Cluster, ClusterError};
+use crate::core::Core;
 use crate::model::{Capacity, InstanceState, Resources};
-use crate::service::Counters;
 use crate::store::MemoryStore;
 use crate::watchdog::Policy;
 use crate::workflow::{
     CatchupPolicy, ConcurrencyPolicy, MemoryWorkflowStore, RunState, ScheduleSpec, TaskSpec,
     TaskState, Workflow, WorkflowSpec, WorkflowStore,
 };
-use sluice_connectors::Registry;
 use std::sync::Arc;
 use std::sync::Mutex;
 
@@ -167,27 +166,19 @@ fn master(
 ) -> Master {
     let mut clusters: BTreeMap<String, Arc<dyn Cluster>> = BTreeMap::new();
     clusters.insert("local".into(), cluster.clone());
-    Master {
-        store: store.clone(),
+    let core = Core::new(
+        store.clone(),
         clusters,
-        registry: Registry::builtin(),
-        sandbox: None,
-        policy: Policy::default(),
-        wake: Mutex::new(None),
-        counters: Mutex::new(Counters::default()),
-        workflows: workflows.clone(),
-        scheduler_wake: Mutex::new(None),
-        scheduler: SchedulerConfig::default(),
-        checkpoints: crate::checkpoints::CheckpointStore::private(
+        crate::checkpoints::CheckpointStore::private(
             &std::env::temp_dir().join("sluice-unused-checkpoints"),
         ),
-        seal_key: None,
-        seal_key_path: None,
-        starts: Mutex::new(()),
-        history: None,
-        previews: Default::default(),
-        agents: None,
-    }
+    );
+    Master::new(
+        Arc::new(core),
+        Policy::default(),
+        workflows.clone(),
+        SchedulerConfig::default(),
+    )
 }
 
 struct Harness {
@@ -222,7 +213,10 @@ impl Harness {
 
     /// Stores a workflow created at `T0` (its schedule starts there).
     fn add(&self, spec: WorkflowSpec) -> Workflow {
-        self.m.validate_workflow("nightly", &spec).unwrap();
+        self.m
+            .workflows
+            .validate_workflow("nightly", &spec)
+            .unwrap();
         let wf = Workflow {
             format_version: FORMAT_VERSION,
             id: "w000001".into(),
@@ -471,7 +465,10 @@ fn workflow_scheduler_cancel_stops_instances_and_retires_them() {
     h.add(spec(ConcurrencyPolicy::Allow, CatchupPolicy::All));
     h.cycle(T0 + 2000);
     let run = h.runs().remove(0);
-    let cancelled = h.m.cancel_workflow_run("nightly", &run.run_id).unwrap();
+    let cancelled =
+        h.m.workflows
+            .cancel_workflow_run("nightly", &run.run_id)
+            .unwrap();
     assert!(cancelled.cancel_requested);
     h.cycle(T0 + 2100);
     let run = h.runs().remove(0);
@@ -486,7 +483,7 @@ fn workflow_scheduler_cancel_stops_instances_and_retires_them() {
     assert!(h.cluster.observe().unwrap().iter().all(|i| i.retired));
     // An ended run cannot be cancelled.
     assert!(matches!(
-        h.m.cancel_workflow_run("nightly", &run.run_id),
+        h.m.workflows.cancel_workflow_run("nightly", &run.run_id),
         Err(ServiceError::Conflict(_))
     ));
 }
@@ -516,16 +513,17 @@ fn workflow_manual_runs_and_backfills() {
     s.enabled = false;
     let wf = h.add(s);
     let manual =
-        h.m.trigger_workflow(
-            "nightly",
-            BTreeMap::from([("region".to_string(), "us".to_string())]),
-            Some(T0 - 60_000),
-        )
-        .unwrap();
+        h.m.workflows
+            .trigger_workflow(
+                "nightly",
+                BTreeMap::from([("region".to_string(), "us".to_string())]),
+                Some(T0 - 60_000),
+            )
+            .unwrap();
     assert_eq!(manual.parameters["region"], "us");
     assert!(manual.run_id.starts_with("w000001-manual-"));
     assert!(matches!(
-        h.m.trigger_workflow(
+        h.m.workflows.trigger_workflow(
             "nightly",
             BTreeMap::from([("nope".to_string(), "x".to_string())]),
             None
@@ -533,11 +531,15 @@ fn workflow_manual_runs_and_backfills() {
         Err(ServiceError::Invalid { .. })
     ));
     // Backfill 6 s: ticks 0, 2, 4, 6 (both ends included).
-    let b = h.m.backfill_workflow("nightly", T0, T0 + 6000).unwrap();
+    let b =
+        h.m.workflows
+            .backfill_workflow("nightly", T0, T0 + 6000)
+            .unwrap();
     assert_eq!(b.created.len(), 4);
     assert!(b.existing.is_empty());
     let again =
-        h.m.backfill_workflow("nightly", T0 + 4000, T0 + 8000)
+        h.m.workflows
+            .backfill_workflow("nightly", T0 + 4000, T0 + 8000)
             .unwrap();
     assert_eq!(again.created.len(), 1);
     assert_eq!(
@@ -545,7 +547,7 @@ fn workflow_manual_runs_and_backfills() {
         [run_id(&wf, T0 + 4000), run_id(&wf, T0 + 6000)]
     );
     assert!(matches!(
-        h.m.backfill_workflow("nightly", T0 + 1, T0),
+        h.m.workflows.backfill_workflow("nightly", T0 + 1, T0),
         Err(ServiceError::Invalid { .. })
     ));
     // Disabled: nothing scheduled; queue: one run at a time, the oldest (the manual
@@ -566,7 +568,7 @@ fn workflow_validation_names_the_task_and_position() {
     let h = Harness::new();
     let mut s = spec(ConcurrencyPolicy::Allow, CatchupPolicy::All);
     s.tasks[1].sql = "CREATE TABLE t (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '1');\nINSERT INTO t SELECT nope FROM t;".into();
-    match h.m.validate_workflow("nightly", &s) {
+    match h.m.workflows.validate_workflow("nightly", &s) {
         Err(ServiceError::TaskSql {
             task, line, column, ..
         }) => {
@@ -578,7 +580,7 @@ fn workflow_validation_names_the_task_and_position() {
     }
     let mut s = spec(ConcurrencyPolicy::Allow, CatchupPolicy::All);
     s.tasks[2].sql = "SELECT '{{ missing }}'".into();
-    match h.m.validate_workflow("nightly", &s) {
+    match h.m.workflows.validate_workflow("nightly", &s) {
         Err(ServiceError::TaskSql { task, kind, .. }) => {
             assert_eq!((task.as_str(), kind.as_str()), ("export", "template"))
         }
@@ -587,7 +589,7 @@ fn workflow_validation_names_the_task_and_position() {
     let invalid = |mutate: &dyn Fn(&mut WorkflowSpec), needle: &str| {
         let mut s = spec(ConcurrencyPolicy::Allow, CatchupPolicy::All);
         mutate(&mut s);
-        match h.m.validate_workflow("nightly", &s) {
+        match h.m.workflows.validate_workflow("nightly", &s) {
             Err(ServiceError::Invalid { message }) => {
                 assert!(message.contains(needle), "{message} lacks {needle}")
             }

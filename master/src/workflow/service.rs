@@ -2,7 +2,9 @@
 //! (`api/workflows.rs`) and the [`WorkflowStore`](super::WorkflowStore): validation
 //! (names, cron and zone, the DAG, every task's SQL rendered with a sample tick and
 //! compiled against the catalog), versioning, manual runs, backfills and cancels, each
-//! written durably before it is acknowledged, then a wake-up for the scheduler.
+//! written durably before it is acknowledged, then a wake-up for the reconcile loop
+//! (whose scheduler half starts the runs' tasks). It shares the [`Core`] with the jobs
+//! service and nothing else.
 
 use super::runs::{new_run, request_cancel};
 use super::schedule::Schedule;
@@ -11,10 +13,12 @@ use super::{
     run_id, CatchupPolicy, ConcurrencyPolicy, RunState, RunTrigger, ScheduleSpec, SchedulerState,
     TaskSpec, Workflow, WorkflowRun, WorkflowSpec,
 };
+use crate::core::Core;
 use crate::model::{now_ms, FORMAT_VERSION};
-use crate::service::{check_name, check_resources, invalid, plan_is_bounded, Master, ServiceError};
+use crate::service::{check_name, check_resources, invalid, plan_is_bounded, ServiceError};
 use crate::store::StoreError;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// Most tasks in one workflow.
 pub const MAX_TASKS: usize = 64;
@@ -113,14 +117,21 @@ fn find_cycle(tasks: &[TaskSpec]) -> Option<String> {
     None
 }
 
-impl Master {
-    /// Wakes the workflow scheduler so a change takes effect now.
+/// The workflows service: the core, and what only workflows have (their store and the
+/// scheduler's settings).
+pub struct WorkflowsService {
+    /// What it shares with the jobs service.
+    pub core: Arc<Core>,
+    /// Workflows, the scheduler's last ticks and the run history.
+    pub store: Arc<dyn super::WorkflowStore>,
+    /// The workflow scheduler's settings.
+    pub scheduler: super::executor::SchedulerConfig,
+}
+
+impl WorkflowsService {
+    /// Wakes the reconcile loop so a change takes effect now.
     pub fn wake_scheduler(&self) {
-        if let Ok(guard) = self.scheduler_wake.lock() {
-            if let Some(tx) = guard.as_ref() {
-                let _ = tx.send(());
-            }
-        }
+        self.core.wake();
     }
 
     /// Validates a workflow: its name, schedule, cluster, DAG and parameters, and that
@@ -184,7 +195,8 @@ impl Master {
                 }
             }
             check_resources(&t.resources).map_err(|e| invalid(format!("task '{}': {e}", t.id)))?;
-            self.check_cluster(&spec.cluster, &t.resources)
+            self.core
+                .check_cluster(&spec.cluster, &t.resources)
                 .map_err(|e| invalid(format!("task '{}': {e}", t.id)))?;
             if t.retries > MAX_RETRIES {
                 return Err(invalid(format!(
@@ -229,7 +241,7 @@ impl Master {
     /// The spec with every task's secret option values sealed (as stored).
     fn seal_workflow(&self, mut spec: WorkflowSpec) -> WorkflowSpec {
         for t in &mut spec.tasks {
-            t.sql = self.seal_sql(&t.sql);
+            t.sql = self.core.seal_sql(&t.sql);
         }
         spec
     }
@@ -243,7 +255,7 @@ impl Master {
     ) -> Result<Workflow, ServiceError> {
         self.validate_workflow(name, &spec)?;
         let spec = self.seal_workflow(spec);
-        if self.workflows.get_workflow(name)?.is_some() {
+        if self.store.get_workflow(name)?.is_some() {
             return Err(ServiceError::Conflict(format!(
                 "workflow '{name}' already exists"
             )));
@@ -251,7 +263,7 @@ impl Master {
         let now = now_ms();
         let wf = Workflow {
             format_version: FORMAT_VERSION,
-            id: format!("w{:06}", self.store.next_id()?),
+            id: format!("w{:06}", self.core.store.next_id()?),
             name: name.to_string(),
             version: 1,
             spec,
@@ -264,7 +276,7 @@ impl Master {
             workflow_id: wf.id.clone(),
             last_tick_ms: now,
         };
-        self.workflows.create_workflow(&wf, &state)?;
+        self.store.create_workflow(&wf, &state)?;
         self.wake_scheduler();
         Ok(wf)
     }
@@ -310,7 +322,7 @@ impl Master {
             spec.schedule != old.spec.schedule || (spec.enabled && !old.spec.enabled);
         let state = if restart_schedule {
             let last = self
-                .workflows
+                .store
                 .get_scheduler_state(&old.id)?
                 .map_or(now, |s| s.last_tick_ms.max(now));
             Some(SchedulerState {
@@ -327,7 +339,7 @@ impl Master {
             updated_at_ms: now,
             ..old.clone()
         };
-        self.workflows
+        self.store
             .update_workflow(&wf, old.version, state.as_ref())?;
         self.wake_scheduler();
         Ok(wf)
@@ -336,10 +348,10 @@ impl Master {
     /// Deletes a workflow; its active runs are cancelled (their instances stopped).
     /// Its run history stays in the store under its id.
     pub fn delete_workflow(&self, name: &str) -> Result<Workflow, ServiceError> {
-        let Some(wf) = self.workflows.delete_workflow(name)? else {
+        let Some(wf) = self.store.delete_workflow(name)? else {
             return Err(not_found(name));
         };
-        for run in self.workflows.active_runs()? {
+        for run in self.store.active_runs()? {
             if run.workflow_id == wf.id {
                 let _ = self.cancel_run_record(&run);
             }
@@ -350,7 +362,7 @@ impl Master {
 
     /// A workflow by name.
     pub fn workflow(&self, name: &str) -> Result<Workflow, ServiceError> {
-        self.workflows
+        self.store
             .get_workflow(name)?
             .ok_or_else(|| not_found(name))
     }
@@ -358,7 +370,7 @@ impl Master {
     /// The scheduler's state of a workflow.
     pub fn scheduler_state(&self, wf: &Workflow) -> Result<SchedulerState, ServiceError> {
         Ok(self
-            .workflows
+            .store
             .get_scheduler_state(&wf.id)?
             .unwrap_or(SchedulerState {
                 format_version: FORMAT_VERSION,
@@ -385,7 +397,7 @@ impl Master {
                 line: Some(e.line),
                 column: Some(e.column),
             })?;
-            let compiled = self.compile_job_sql(&rendered).map_err(|e| match e {
+            let compiled = self.core.compile_job_sql(&rendered).map_err(|e| match e {
                 ServiceError::Sql(c) => ServiceError::TaskSql {
                     task: t.id.clone(),
                     kind: format!("{:?}", c.kind).to_lowercase(),
@@ -457,8 +469,7 @@ impl Master {
         // The run's own parameters are values: re-checked here, so a trigger whose
         // values do not make valid tasks is refused now rather than failing later.
         self.check_task_sql(&wf.spec.tasks, &run.parameters)?;
-        self.workflows
-            .create_runs(std::slice::from_ref(&run), None)?;
+        self.store.create_runs(std::slice::from_ref(&run), None)?;
         self.wake_scheduler();
         Ok(run)
     }
@@ -505,11 +516,7 @@ impl Master {
                 )
             })
             .collect();
-        let inserted: BTreeSet<String> = self
-            .workflows
-            .create_runs(&runs, None)?
-            .into_iter()
-            .collect();
+        let inserted: BTreeSet<String> = self.store.create_runs(&runs, None)?.into_iter().collect();
         self.wake_scheduler();
         let (created, existing): (Vec<WorkflowRun>, Vec<WorkflowRun>) =
             runs.into_iter().partition(|r| inserted.contains(&r.run_id));
@@ -522,14 +529,14 @@ impl Master {
     /// A workflow's runs, by logical time.
     pub fn workflow_runs(&self, name: &str) -> Result<(Workflow, Vec<WorkflowRun>), ServiceError> {
         let wf = self.workflow(name)?;
-        let runs = self.workflows.list_runs(&wf.id)?;
+        let runs = self.store.list_runs(&wf.id)?;
         Ok((wf, runs))
     }
 
     /// One run of a workflow.
     pub fn workflow_run(&self, name: &str, run_id: &str) -> Result<WorkflowRun, ServiceError> {
         let wf = self.workflow(name)?;
-        self.workflows.get_run(&wf.id, run_id)?.ok_or_else(|| {
+        self.store.get_run(&wf.id, run_id)?.ok_or_else(|| {
             ServiceError::NotFound(format!(
                 "run '{}' of workflow '{name}' does not exist",
                 run_id.chars().take(80).collect::<String>()
@@ -553,13 +560,10 @@ impl Master {
             if current.cancel_requested {
                 return Ok(current);
             }
-            match self.workflows.update_run(&request_cancel(&current)) {
+            match self.store.update_run(&request_cancel(&current)) {
                 Ok(stored) => return Ok(stored),
                 Err(StoreError::VersionMismatch { .. }) => {
-                    match self
-                        .workflows
-                        .get_run(&current.workflow_id, &current.run_id)?
-                    {
+                    match self.store.get_run(&current.workflow_id, &current.run_id)? {
                         Some(r) => current = r,
                         None => {
                             return Err(ServiceError::NotFound(format!(
