@@ -24,6 +24,7 @@ pub mod config;
 pub mod core;
 pub mod history;
 pub mod jobs;
+pub mod master;
 pub mod metrics;
 pub mod model;
 pub mod observe;

@@ -1,8 +1,8 @@
 //! `/metrics` in the Prometheus text exposition format, rendered from the store, the
 //! clusters' observations and the watchdog's counters. Deterministic order.
 
+use crate::master::Master;
 use crate::model::{Counters, JobState};
-use crate::service::Master;
 use std::fmt::Write;
 
 /// Escapes a label value (backslash, double quote, newline).

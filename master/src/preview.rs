@@ -19,9 +19,10 @@
 //! `ORDER BY` or `OFFSET` shows rows only once its input ends (its order is known only
 //! then): on an unbounded source it returns no rows, `truncated`.
 
+use crate::core::Core;
 use crate::history::sampler::process_usage;
 use crate::model::now_ms;
-use crate::service::{invalid, Master, ServiceError, MEMORY_MB_RANGE};
+use crate::service::{invalid, ServiceError, MEMORY_MB_RANGE};
 use serde::{Deserialize, Serialize};
 use sluice_catalogs::{SinkKind, SourceCapabilities, SqlType, TableDescriptor};
 use sluice_compiler::eval::format_datum;
@@ -270,14 +271,20 @@ fn json_value(d: &Datum, ty: SqlType) -> serde_json::Value {
     }
 }
 
-impl Master {
-    /// Runs a preview to its end (blocking: call it off the async runtime). `cancel`
-    /// stops it early with the rows so far.
-    pub fn preview(&self, req: Checked, cancel: Arc<AtomicBool>) -> Result<Preview, ServiceError> {
+impl Previews {
+    /// Runs a preview, compiled against `core`'s tables within its sandbox, to its end
+    /// (blocking: call it off the async runtime). `cancel` stops it early with the rows
+    /// so far.
+    pub fn run(
+        &self,
+        core: &Core,
+        req: Checked,
+        cancel: Arc<AtomicBool>,
+    ) -> Result<Preview, ServiceError> {
         let started = Instant::now();
         // Compiled against the stored tables, within the sandbox, as a job's SQL is
         // (then checked to be one final SELECT).
-        let compiled = self.core.validate(&req.sql)?;
+        let compiled = core.validate(&req.sql)?;
         if compiled.explain.is_some() {
             return Err(invalid(
                 "a preview cannot run EXPLAIN: use POST /api/v1/jobs/validate to see the plans",
@@ -348,19 +355,19 @@ impl Master {
         }
 
         let _registered = {
-            let mut running = self.previews.lock();
+            let mut running = self.lock();
             if running.contains_key(&req.id) {
                 return Err(ServiceError::Conflict(format!(
                     "a preview '{}' is running already",
                     req.id
                 )));
             }
-            if running.len() >= self.previews.max_running {
+            if running.len() >= self.max_running {
                 return Err(ServiceError::Busy(format!(
                     "{} previews are running, the most this master runs at once \
                      (--max-previews {}): wait for one, or cancel one",
                     running.len(),
-                    self.previews.max_running
+                    self.max_running
                 )));
             }
             running.insert(
@@ -373,7 +380,7 @@ impl Master {
                 },
             );
             Registered {
-                previews: &self.previews,
+                previews: self,
                 id: req.id.clone(),
             }
         };
@@ -384,11 +391,7 @@ impl Master {
             batch_size: 1024,
             progress_interval_ms: None,
             checkpoint: None,
-            secret_key_file: self
-                .core
-                .seal_key_path
-                .as_ref()
-                .map(|p| p.display().to_string()),
+            secret_key_file: core.seal_key_path.as_ref().map(|p| p.display().to_string()),
             peers: Vec::new(),
             process: 0,
         };
@@ -404,7 +407,7 @@ impl Master {
             .map_err(|e| ServiceError::Cluster(format!("cannot start {}: {e}", exe.display())))?;
         let mut worker = Worker(child);
         let pid = worker.0.id();
-        if let Some(p) = self.previews.lock().get_mut(&req.id) {
+        if let Some(p) = self.lock().get_mut(&req.id) {
             p.pid = Some(pid);
         }
         if let Some(mut stdin) = worker.0.stdin.take() {

@@ -16,9 +16,9 @@
 //! for it (so both never count on the same free capacity); otherwise the one observation
 //! serves both.
 
+use crate::master::Master;
 use crate::model::now_ms;
 use crate::observe::Observation;
-use crate::service::Master;
 use crate::watchdog::executor::{describe, reconcile_with};
 use crate::watchdog::Action;
 use crate::workflow::executor::cycle_with;
@@ -63,7 +63,7 @@ pub fn cycle(m: &Master) -> bool {
     } else {
         seen
     };
-    match cycle_with(m, &seen, now_ms()) {
+    match cycle_with(&m.workflows, &seen, now_ms()) {
         Ok(lines) => {
             for line in lines.iter().filter(|l| !l.is_empty()) {
                 tracing::info!("scheduler: {line}");

@@ -8,10 +8,11 @@ use crate::checkpoints::CheckpointStore;
 use crate::cluster::{Cluster, LocalCluster, LocalClusterConfig};
 use crate::core::Core;
 use crate::jobs::JobsService;
-use crate::service::{Counters, Master};
+use crate::master::Master;
+use crate::service::Counters;
 use crate::store::SledStore;
 use crate::watchdog::Policy;
-use crate::workflow::executor::SchedulerConfig;
+use crate::workflow::service::SchedulerConfig;
 use crate::workflow::service::WorkflowsService;
 use crate::workflow::SledWorkflowStore;
 use clap::Args;
@@ -510,7 +511,12 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let sampled = master.clone();
         std::thread::Builder::new()
             .name("metrics-history".into())
-            .spawn(move || crate::history::sampler::run_loop(sampled, history))
+            .spawn(move || {
+                crate::history::sampler::run_loop(
+                    || crate::history::sampler::observe(&sampled.jobs),
+                    history,
+                )
+            })
             .map_err(|e| anyhow::anyhow!("cannot start the metrics sampler: {e}"))?;
     }
 

@@ -1,17 +1,12 @@
-//! The master: its shared [`Core`] and the two services over it (jobs:
-//! [`crate::jobs`]; workflows: [`crate::workflow::service`]), with what both use to
-//! check a request (names, SQL, resources, checkpoint settings) and the one error type
-//! the REST layer maps to its JSON error body.
+//! What the master's services share below their [`crate::core::Core`]: the one error
+//! type the REST layer maps to its JSON error body, the checks of a request (names,
+//! SQL, resources, checkpoint settings), secret scrubbing, and the watchdog's counters.
 
-use crate::core::Core;
-use crate::jobs::JobsService;
 use crate::model::{Job, Resources};
 use crate::store::StoreError;
-use crate::workflow::service::WorkflowsService;
 use sluice_catalogs::scrub_secrets;
 use sluice_compiler::{CompileError, Compiled, PhysicalPlan};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 /// Longest SQL text accepted (bytes).
 pub const MAX_SQL_BYTES: usize = 256 * 1024;
@@ -99,46 +94,6 @@ pub struct Counters {
     pub cycles: u64,
     /// Watchdog cycles that hit an error.
     pub cycle_errors: u64,
-}
-
-/// The master: the shared core and the two services over it, plus what only the REST
-/// layer uses (the metrics history, the running previews). Shared by the REST handlers
-/// and the reconcile loop.
-pub struct Master {
-    /// What both services share.
-    pub core: Arc<Core>,
-    /// Jobs.
-    pub jobs: JobsService,
-    /// Workflows (scheduled DAGs of SQL tasks).
-    pub workflows: WorkflowsService,
-    /// The metrics history (`sluice serve` samples into it); none: not kept.
-    pub history: Option<Arc<crate::history::sampler::History>>,
-    /// Query previews running now (`POST /api/v1/queries`).
-    pub previews: crate::preview::Previews,
-}
-
-impl Master {
-    /// The master over `core`: jobs restarted by `policy`; workflows kept in
-    /// `workflows` and scheduled by `scheduler`; no metrics history and the default
-    /// preview limits (`sluice serve` sets both).
-    pub fn new(
-        core: Arc<Core>,
-        policy: crate::watchdog::Policy,
-        workflows: Arc<dyn crate::workflow::WorkflowStore>,
-        scheduler: crate::workflow::executor::SchedulerConfig,
-    ) -> Master {
-        Master {
-            jobs: JobsService::new(core.clone(), policy),
-            workflows: WorkflowsService {
-                core: core.clone(),
-                store: workflows,
-                scheduler,
-            },
-            core,
-            history: None,
-            previews: Default::default(),
-        }
-    }
 }
 
 /// Job and table names: a letter, then letters, digits, `_` or `-`; at most 63.

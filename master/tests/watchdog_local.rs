@@ -9,12 +9,13 @@
 use sluice_master::cluster::{Cluster, ClusterError, LaunchSpec, LocalCluster, LocalClusterConfig};
 use sluice_master::core::Core;
 use sluice_master::jobs::NewJob;
+use sluice_master::master::Master;
 use sluice_master::model::{Capacity, DesiredState, JobState, ObservedInstance, Resources};
-use sluice_master::service::{Master, ServiceError};
+use sluice_master::service::ServiceError;
 use sluice_master::store::{MemoryStore, NewEvent, Store, StoreError};
 use sluice_master::watchdog::executor::{reconcile_once, run_loop};
 use sluice_master::watchdog::Policy;
-use sluice_master::workflow::executor::SchedulerConfig;
+use sluice_master::workflow::service::SchedulerConfig;
 use sluice_master::workflow::MemoryWorkflowStore;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -26,7 +26,7 @@ pub mod views;
 pub mod workflows;
 
 use crate::auth::Security;
-use crate::service::Master;
+use crate::master::Master;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;

@@ -49,7 +49,7 @@ async fn run_query(
     let cancel = Arc::new(AtomicBool::new(false));
     // Dropped with this future: a client that goes away cancels the preview.
     let _cancel_on_drop = CancelOnDrop(cancel.clone());
-    let preview = tokio::task::spawn_blocking(move || m.preview(checked, cancel))
+    let preview = tokio::task::spawn_blocking(move || m.previews.run(&m.core, checked, cancel))
         .await
         .map_err(|e| {
             ApiError::internal(format!(

@@ -6,8 +6,8 @@
 
 use super::persist::{HistoryTree, PersistError};
 use super::{step, HistoryConfig, HistoryState, JobSample, Observation, Usage};
+use crate::jobs::JobsService;
 use crate::model::now_ms;
-use crate::service::Master;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -101,9 +101,9 @@ pub fn process_usage(pid: u32) -> Option<(f64, f64)> {
 }
 
 /// Observes every job now.
-pub fn observe(m: &Master) -> Observation {
+pub fn observe(m: &JobsService) -> Observation {
     let at_ms = now_ms();
-    let jobs = m.jobs.jobs_with_status().unwrap_or_default();
+    let jobs = m.jobs_with_status().unwrap_or_default();
     let instances = m.core.instances().unwrap_or_default();
     let jobs = jobs
         .iter()
@@ -181,11 +181,12 @@ pub fn observe(m: &Master) -> Observation {
     Observation { at_ms, jobs }
 }
 
-/// Samples forever (a thread of `sluice serve`).
-pub fn run_loop(m: Arc<Master>, history: Arc<History>) {
+/// Samples what `observe` sees forever (a thread of `sluice serve`, over
+/// [`observe`] of its jobs).
+pub fn run_loop(observe: impl Fn() -> Observation, history: Arc<History>) {
     let interval = Duration::from_millis(history.config.sample_interval_ms.max(10));
     loop {
-        let obs = observe(&m);
+        let obs = observe();
         if let Err(e) = history.record(&obs).and_then(|()| history.flush()) {
             tracing::warn!("cannot record the metrics history: {e}");
         }

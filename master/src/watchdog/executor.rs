@@ -15,11 +15,11 @@
 
 use super::{decide, start_failed, Action, DesiredJob};
 use crate::cluster::LaunchSpec;
+use crate::master::Master;
 use crate::model::{
     now_ms, DesiredState, InstanceOwner, Job, JobState, JobStatus, ObservedInstance,
 };
 use crate::observe::Observation;
-use crate::service::Master;
 use crate::store::{NewEvent, StoreError};
 use sluice_compiler::instance::WorkerRequest;
 use std::collections::{BTreeMap, BTreeSet};

@@ -9,12 +9,13 @@
 
 use super::runs::{self, launch_failed, promote, tick_state, RunAction};
 use super::schedule::{due_ticks, Schedule};
+use super::service::WorkflowsService;
 use super::template::render;
 use super::{run_id, workflow_job_id, RunTrigger, SchedulerState, WorkflowRun};
 use crate::cluster::LaunchSpec;
 use crate::model::{InstanceOwner, ObservedInstance, FORMAT_VERSION};
 use crate::observe::Observation;
-use crate::service::{Master, ServiceError};
+use crate::service::ServiceError;
 use crate::store::StoreError;
 use sluice_compiler::instance::WorkerRequest;
 use std::collections::{BTreeMap, BTreeSet};
@@ -22,33 +23,19 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Rows per source batch for task instances.
 const BATCH_SIZE: usize = 8192;
 
-/// Scheduler settings (`sluice serve` flags).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SchedulerConfig {
-    /// Cycle interval (ms); changes through the API wake it up at once.
-    pub interval_ms: u64,
-    /// Under catch-up `none`, a tick this late (ms) still runs.
-    pub misfire_grace_ms: i64,
-}
-
-impl Default for SchedulerConfig {
-    fn default() -> Self {
-        SchedulerConfig {
-            interval_ms: 250,
-            misfire_grace_ms: 10_000,
-        }
-    }
-}
-
 /// One cycle at time `now_ms`. Returns what it did, one line each (for the log).
-pub fn cycle(m: &Master, now_ms: i64) -> Result<Vec<String>, String> {
+pub fn cycle(m: &WorkflowsService, now_ms: i64) -> Result<Vec<String>, String> {
     let seen = Observation::of(&m.core.clusters).map_err(|e| e.to_string())?;
     cycle_with(m, &seen, now_ms)
 }
 
 /// One cycle over an observation made by the caller ([`crate::reconcile`]'s loop, which
 /// hands the same one to the watchdog).
-pub fn cycle_with(m: &Master, seen: &Observation, now_ms: i64) -> Result<Vec<String>, String> {
+pub fn cycle_with(
+    m: &WorkflowsService,
+    seen: &Observation,
+    now_ms: i64,
+) -> Result<Vec<String>, String> {
     let mut log = Vec::new();
     let mut errors = Vec::new();
 
@@ -60,12 +47,8 @@ pub fn cycle_with(m: &Master, seen: &Observation, now_ms: i64) -> Result<Vec<Str
     let mut free = seen.free.clone();
 
     // Ticks that fell due.
-    let workflows = m
-        .workflows
-        .store
-        .list_workflows()
-        .map_err(|e| e.to_string())?;
-    let active = m.workflows.store.active_runs().map_err(|e| e.to_string())?;
+    let workflows = m.store.list_workflows().map_err(|e| e.to_string())?;
+    let active = m.store.active_runs().map_err(|e| e.to_string())?;
     for wf in workflows.iter().filter(|w| w.spec.enabled) {
         let schedule = match Schedule::parse(&wf.spec.schedule.cron, &wf.spec.schedule.timezone) {
             Ok(s) => s,
@@ -74,7 +57,7 @@ pub fn cycle_with(m: &Master, seen: &Observation, now_ms: i64) -> Result<Vec<Str
                 continue;
             }
         };
-        let last = match m.workflows.store.get_scheduler_state(&wf.id) {
+        let last = match m.store.get_scheduler_state(&wf.id) {
             Ok(s) => s.map_or(wf.created_at_ms, |s| s.last_tick_ms),
             Err(e) => {
                 errors.push(e.to_string());
@@ -86,7 +69,7 @@ pub fn cycle_with(m: &Master, seen: &Observation, now_ms: i64) -> Result<Vec<Str
             wf.spec.catchup,
             last,
             now_ms,
-            m.workflows.scheduler.misfire_grace_ms,
+            m.scheduler.misfire_grace_ms,
         );
         let Some(advance_to) = due.advance_to else {
             continue;
@@ -113,7 +96,7 @@ pub fn cycle_with(m: &Master, seen: &Observation, now_ms: i64) -> Result<Vec<Str
             workflow_id: wf.id.clone(),
             last_tick_ms: advance_to,
         };
-        match m.workflows.store.create_runs(&new, Some(&next)) {
+        match m.store.create_runs(&new, Some(&next)) {
             Ok(inserted) => {
                 for id in inserted {
                     log.push(
@@ -135,7 +118,7 @@ pub fn cycle_with(m: &Master, seen: &Observation, now_ms: i64) -> Result<Vec<Str
     }
 
     // Start what the concurrency policies allow.
-    let mut active = m.workflows.store.active_runs().map_err(|e| e.to_string())?;
+    let mut active = m.store.active_runs().map_err(|e| e.to_string())?;
     let policies: BTreeMap<&str, _> = workflows
         .iter()
         .map(|w| (w.id.as_str(), w.spec.concurrency))
@@ -157,11 +140,7 @@ pub fn cycle_with(m: &Master, seen: &Observation, now_ms: i64) -> Result<Vec<Str
             let Some(&i) = idx.iter().find(|&&i| active[i].run_id == id) else {
                 continue;
             };
-            match m
-                .workflows
-                .store
-                .update_run(&runs::start(&active[i], now_ms))
-            {
+            match m.store.update_run(&runs::start(&active[i], now_ms)) {
                 Ok(stored) => {
                     log.push(format!("run {id} started"));
                     active[i] = stored;
@@ -178,7 +157,7 @@ pub fn cycle_with(m: &Master, seen: &Observation, now_ms: i64) -> Result<Vec<Str
         let free = free.entry(run.cluster.clone()).or_default();
         let decision = runs::decide(run, &observed, free, now_ms);
         let mut stored = match decision.run {
-            Some(new) => match m.workflows.store.update_run(&new) {
+            Some(new) => match m.store.update_run(&new) {
                 Ok(s) => {
                     describe_changes(run, &s, &mut log);
                     s
@@ -246,7 +225,7 @@ fn describe_changes(old: &WorkflowRun, new: &WorkflowRun, log: &mut Vec<String>)
 /// Applies one action of a run. A launch that cannot happen is recorded in the run
 /// (its SQL no longer compiles: the task fails; the cluster refused: a failed attempt).
 fn apply(
-    m: &Master,
+    m: &WorkflowsService,
     run: &mut WorkflowRun,
     action: &RunAction,
     observed: &BTreeMap<String, ObservedInstance>,
@@ -275,7 +254,7 @@ fn apply(
         ) else {
             return Ok(String::new());
         };
-        match m.workflows.store.update_run(&new) {
+        match m.store.update_run(&new) {
             Ok(stored) => {
                 *run = stored;
                 Ok(format!("cannot launch {instance_id}: {message}"))
@@ -335,7 +314,7 @@ fn apply(
 
 /// Stops or retires an instance.
 fn apply_instance(
-    m: &Master,
+    m: &WorkflowsService,
     action: &RunAction,
     observed: &BTreeMap<String, ObservedInstance>,
 ) -> Result<String, String> {

@@ -5,9 +5,11 @@
 use super::*;
 use crate::cluster::{Cluster, ClusterError};
 use crate::core::Core;
+use crate::master::Master;
 use crate::model::{Capacity, InstanceState, Resources};
 use crate::store::MemoryStore;
 use crate::watchdog::Policy;
+use crate::workflow::service::SchedulerConfig;
 use crate::workflow::{
     CatchupPolicy, ConcurrencyPolicy, MemoryWorkflowStore, RunState, ScheduleSpec, TaskSpec,
     TaskState, Workflow, WorkflowSpec, WorkflowStore,
@@ -208,7 +210,7 @@ impl Harness {
     }
 
     fn cycle(&self, now: i64) -> Vec<String> {
-        cycle(&self.m, now).unwrap_or_else(|e| panic!("cycle at {now}: {e}"))
+        cycle(&self.m.workflows, now).unwrap_or_else(|e| panic!("cycle at {now}: {e}"))
     }
 
     /// Stores a workflow created at `T0` (its schedule starts there).

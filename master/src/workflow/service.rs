@@ -117,6 +117,24 @@ fn find_cycle(tasks: &[TaskSpec]) -> Option<String> {
     None
 }
 
+/// Scheduler settings (`sluice serve` flags).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SchedulerConfig {
+    /// Cycle interval (ms); changes through the API wake it up at once.
+    pub interval_ms: u64,
+    /// Under catch-up `none`, a tick this late (ms) still runs.
+    pub misfire_grace_ms: i64,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig {
+            interval_ms: 250,
+            misfire_grace_ms: 10_000,
+        }
+    }
+}
+
 /// The workflows service: the core, and what only workflows have (their store and the
 /// scheduler's settings).
 pub struct WorkflowsService {
@@ -125,7 +143,7 @@ pub struct WorkflowsService {
     /// Workflows, the scheduler's last ticks and the run history.
     pub store: Arc<dyn super::WorkflowStore>,
     /// The workflow scheduler's settings.
-    pub scheduler: super::executor::SchedulerConfig,
+    pub scheduler: SchedulerConfig,
 }
 
 impl WorkflowsService {
