@@ -20,7 +20,8 @@ enum TokenCommand {
     Create {
         /// The token's name (the audit log names its caller by it).
         name: String,
-        /// viewer (read), editor (jobs, tables, workflows) or admin (everything).
+        /// viewer (read), editor (jobs, tables, workflows), admin (everything) or agent
+        /// (a `sluice agent`: registers and heartbeats, nothing else).
         #[arg(long)]
         role: String,
         /// Lifetime, e.g. 90d, 12h, 30m (default: until revoked).
@@ -49,7 +50,7 @@ pub fn token_cmd(args: TokenArgs) -> Result<(), ClientError> {
             if crate::auth::Role::parse(&role).is_none() {
                 return Err(fail(
                     2,
-                    format!("error: invalid role '{role}': use viewer, editor or admin"),
+                    format!("error: invalid role '{role}': use agent, viewer, editor or admin"),
                 ));
             }
             let mut body = json!({"name": name, "role": role});

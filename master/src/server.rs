@@ -145,7 +145,7 @@ pub struct ServeArgs {
     /// The `aud` a JWT must carry.
     #[arg(long)]
     pub jwt_audience: Option<String>,
-    /// The claim that holds a JWT's role (viewer, editor or admin).
+    /// The claim that holds a JWT's role (agent, viewer, editor or admin).
     #[arg(long, default_value = "role")]
     pub jwt_role_claim: String,
     /// Clock skew allowed on a JWT's exp and nbf (seconds).

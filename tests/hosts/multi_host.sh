@@ -119,16 +119,23 @@ api() { # METHOD PATH [BODY]
     ${body:+--data "$body"} "http://$MIP:8080$2"
 }
 for _ in $(seq 50); do api GET /api/v1/clusters > /dev/null 2>&1 && break; sleep 0.1; done
+json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+# The agents hold a token of role agent: it reaches the agent routes and nothing else.
+AGENT_TOKEN="$WORK/agent.token"
+api POST /api/v1/tokens '{"name":"agents","role":"agent"}' | json "d['token']" > "$AGENT_TOKEN" \
+  || fail "cannot create the agents' token"
+code=$(ip netns exec "$M" curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(cat "$AGENT_TOKEN")" \
+  "http://$MIP:8080/api/v1/jobs")
+[ "$code" = 403 ] || fail "an agent's token listed the jobs (HTTP $code)"
 
 start_agent() { # NAME NS IP
   ip netns exec "$2" "$BIN" agent --master "http://$MIP:8080" --slots 4 --labels pool=test \
-    --dir "$WORK/$1" --advertise "$3" --ports 7100-7199 --name "$1" --token-file "$DATA/admin.token" \
+    --dir "$WORK/$1" --advertise "$3" --ports 7100-7199 --name "$1" --token-file "$AGENT_TOKEN" \
     >> "$WORK/$1.log" 2>&1 &
 }
 start_agent a1 "$A1" "$A1IP"
 start_agent a2 "$A2" "$A2IP"
 
-json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 wait_for() { # SECONDS DESCRIPTION COMMAND...
   local secs=$1 what=$2; shift 2
   local end=$((SECONDS + secs))

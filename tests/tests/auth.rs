@@ -2,7 +2,7 @@
 //!
 //! The matrix is generated from the served `/api-docs/openapi.json`, so a new route is
 //! covered without touching this file: every operation × {no token, malformed, revoked,
-//! expired, viewer, editor, admin} must answer exactly what its declared role implies
+//! expired, agent, viewer, editor, admin} must answer exactly what its declared role implies
 //! (401 / 403, never an unexpected 2xx), and every mutation attempt and every denial
 //! must be in the audit log exactly once, with its status. JWTs are signed here with
 //! RSA and EC keys that `openssl` generates at test time, served to the master as a
@@ -13,12 +13,20 @@ use sluice_tests::{stderr, stdout, MasterProcess};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-fn rank(role: &str) -> u8 {
-    match role {
+/// Whether a token of role `have` may call a route that needs `need`: viewer < editor <
+/// admin; the agent routes take an agent's token or an admin's, and an agent's token
+/// nothing else.
+fn allows(have: &str, need: &str) -> bool {
+    let rank = |role: &str| match role {
         "viewer" => 1,
         "editor" => 2,
         "admin" => 3,
         other => panic!("unknown role {other}"),
+    };
+    match (have, need) {
+        ("agent", need) => need == "agent",
+        (have, "agent") => have == "admin",
+        (have, need) => rank(have) >= rank(need),
     }
 }
 
@@ -211,6 +219,7 @@ fn every_route_answers_each_credential_as_its_role_says_and_is_audited_once() {
     let admin = m.admin_token();
     let viewer = create_token(&m, "matrix-viewer", "viewer", None);
     let editor = create_token(&m, "matrix-editor", "editor", None);
+    let agent = create_token(&m, "matrix-agent", "agent", None);
     let revoked = create_token(&m, "matrix-revoked", "admin", None);
     let (s, v) = m.request("DELETE", "/api/v1/tokens/matrix-revoked", None);
     assert_eq!(s, 200, "{v}");
@@ -225,6 +234,18 @@ fn every_route_answers_each_credential_as_its_role_says_and_is_audited_once() {
     assert_eq!(s, 200, "the OpenAPI document stays open");
     let ops = operations(&doc);
     assert!(ops.len() > 30, "{ops:?}");
+    // The agents' routes take an agent's token; listing the agents stays an admin's.
+    for (method, route, role) in [
+        ("POST", "/api/v1/agents", "agent"),
+        ("POST", "/api/v1/agents/{id}/heartbeat", "agent"),
+        ("GET", "/api/v1/agents", "admin"),
+    ] {
+        assert!(
+            ops.iter()
+                .any(|(m, r, d)| m == method && r == route && d.as_deref() == Some(role)),
+            "{method} {route} should need {role}: {ops:?}"
+        );
+    }
 
     let bearer = |t: &str| Some(format!("Bearer {t}"));
     // (label, Authorization header, role it carries when valid)
@@ -234,6 +255,7 @@ fn every_route_answers_each_credential_as_its_role_says_and_is_audited_once() {
         ("not-bearer", Some(format!("Basic {admin}")), None),
         ("revoked", bearer(&revoked), None),
         ("expired", bearer(&expired), None),
+        ("agent", bearer(&agent), Some("agent")),
         ("viewer", bearer(&viewer), Some("viewer")),
         ("editor", bearer(&editor), Some("editor")),
         ("admin", bearer(&admin), Some("admin")),
@@ -304,7 +326,7 @@ fn every_route_answers_each_credential_as_its_role_says_and_is_audited_once() {
             let expected = match (role, cred_role) {
                 (None, _) => None,
                 (Some(_), None) => Some(401),
-                (Some(need), Some(have)) if rank(have) < rank(need) => Some(403),
+                (Some(need), Some(have)) if !allows(have, need) => Some(403),
                 _ => None,
             };
             match expected {

@@ -21,8 +21,9 @@ use utoipa_axum::routes;
 /// The routes of this resource.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(secured(Role::Admin, routes!(register_agent, list_agents)))
-        .routes(secured(Role::Admin, routes!(agent_heartbeat)))
+        .routes(secured(Role::Agent, routes!(register_agent)))
+        .routes(secured(Role::Admin, routes!(list_agents)))
+        .routes(secured(Role::Agent, routes!(agent_heartbeat)))
 }
 
 fn registry(m: &AppState) -> Result<Arc<AgentRegistry>, ApiError> {

@@ -72,14 +72,23 @@ pub fn secured<S>(role: Role, r: UtoipaMethodRouter<S>) -> UtoipaMethodRouter<S>
             );
             op.responses.responses.insert(
                 "403".into(),
-                error_response(format!("The token's role is below `{role}`")).into(),
+                error_response(match role {
+                    Role::Agent => "The token is neither an agent's nor an admin's".to_string(),
+                    _ => format!("The token's role is below `{role}`"),
+                })
+                .into(),
             );
             op.responses.responses.insert(
                 "429".into(),
                 error_response("Too many requests from this token (see `Retry-After`)".into())
                     .into(),
             );
-            let note = format!("Needs the role `{role}` or higher.");
+            let note = match role {
+                Role::Agent => {
+                    "Needs the role `agent` (a `sluice agent`'s token) or `admin`.".to_string()
+                }
+                _ => format!("Needs the role `{role}` or higher."),
+            };
             op.description = Some(match op.description.take() {
                 Some(d) if !d.is_empty() => format!("{d}\n\n{note}"),
                 _ => note,
@@ -270,15 +279,18 @@ pub async fn guard(State(g): State<Arc<Guard>>, mut req: Request, next: Next) ->
                 Ok(p) => {
                     let deny = match g.security.rate_limit.as_ref().map(|l| l.check(&p.name)) {
                         Some(Err(wait)) => Some(too_many(&p.name, wait)),
-                        _ => (p.role < needed).then(|| {
-                            ApiError::new(
-                                StatusCode::FORBIDDEN,
-                                "forbidden",
-                                format!(
+                        _ => (!p.role.allows(needed)).then(|| {
+                            let why = match needed {
+                                Role::Agent => format!(
+                                    "this route is for agents (role agent, or admin); the token has {}",
+                                    p.role
+                                ),
+                                _ => format!(
                                     "this route needs the role {needed}; the token has {}",
                                     p.role
                                 ),
-                            )
+                            };
+                            ApiError::new(StatusCode::FORBIDDEN, "forbidden", why)
                             .into_response()
                         }),
                     };

@@ -246,7 +246,7 @@ impl JwtVerifier {
             .and_then(Role::parse)
             .ok_or_else(|| {
                 AuthError::Jwt(format!(
-                    "the token's '{}' claim is not viewer, editor or admin",
+                    "the token's '{}' claim is not agent, viewer, editor or admin",
                     self.role_claim
                 ))
             })?;

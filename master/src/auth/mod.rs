@@ -8,7 +8,9 @@
 //! ```
 //!
 //! Roles are ordered: `viewer` (read) < `editor` (jobs, tables, workflows) < `admin`
-//! (tokens, audit, clusters, everything). API tokens ([`tokens`]) are 256-bit random
+//! (tokens, audit, clusters, everything). Beside them, `agent` is what a `sluice agent`
+//! holds: it may register and heartbeat as an agent, which `admin` also may, and nothing
+//! else (a host's token cannot read jobs or submit them). API tokens ([`tokens`]) are 256-bit random
 //! secrets of which the store keeps only a salted SHA-256; the audit log ([`audit`]) is a
 //! sled tree written before the response leaves.
 
@@ -20,12 +22,15 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use utoipa::ToSchema;
 
-/// What a caller may do. Ordered: a higher role may do everything a lower one may.
+/// What a caller may do. `Viewer` < `Editor` < `Admin`: a higher role may do everything
+/// a lower one may. `Agent` stands apart ([`Role::allows`]).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    /// A `sluice agent`: registers and heartbeats as one; nothing else.
+    Agent,
     /// Reads everything but tokens and the audit log.
     Viewer,
     /// Also submits, changes and deletes jobs, tables and workflows.
@@ -38,15 +43,28 @@ impl Role {
     /// The role's name as the API and the CLI write it.
     pub fn as_str(self) -> &'static str {
         match self {
+            Role::Agent => "agent",
             Role::Viewer => "viewer",
             Role::Editor => "editor",
             Role::Admin => "admin",
         }
     }
 
-    /// Parses `viewer`, `editor` or `admin`.
+    /// Whether a caller of this role may call a route that needs `needed`: an agent's
+    /// routes take an agent (or an admin); every other route a role at least `needed`,
+    /// which an agent never is.
+    pub fn allows(self, needed: Role) -> bool {
+        match (self, needed) {
+            (Role::Agent, needed) => needed == Role::Agent,
+            (role, Role::Agent) => role == Role::Admin,
+            (role, needed) => role >= needed,
+        }
+    }
+
+    /// Parses `agent`, `viewer`, `editor` or `admin`.
     pub fn parse(s: &str) -> Option<Role> {
         match s {
+            "agent" => Some(Role::Agent),
             "viewer" => Some(Role::Viewer),
             "editor" => Some(Role::Editor),
             "admin" => Some(Role::Admin),
@@ -246,10 +264,28 @@ mod tests {
     #[test]
     fn roles_are_ordered_and_round_trip() {
         assert!(Role::Viewer < Role::Editor && Role::Editor < Role::Admin);
-        for r in [Role::Viewer, Role::Editor, Role::Admin] {
+        for r in [Role::Agent, Role::Viewer, Role::Editor, Role::Admin] {
             assert_eq!(Role::parse(r.as_str()), Some(r));
         }
         assert_eq!(Role::parse("root"), None);
+    }
+
+    /// An agent's token reaches the agent routes only; of the others, only an admin's
+    /// reaches them too.
+    #[test]
+    fn an_agent_may_call_only_the_agent_routes() {
+        use Role::*;
+        let all = [Agent, Viewer, Editor, Admin];
+        for needed in all {
+            let callers: Vec<Role> = all.into_iter().filter(|r| r.allows(needed)).collect();
+            let expected = match needed {
+                Agent => vec![Agent, Admin],
+                Viewer => vec![Viewer, Editor, Admin],
+                Editor => vec![Editor, Admin],
+                Admin => vec![Admin],
+            };
+            assert_eq!(callers, expected, "callers of a route that needs {needed}");
+        }
     }
 
     #[test]
