@@ -363,7 +363,10 @@ impl RunView {
         let now = crate::model::now_ms();
         let live: BTreeMap<String, &ObservedInstance> = instances
             .iter()
-            .filter(|i| crate::workflow::run_of_instance(&i.instance_id) == r.run_id)
+            .filter(|i| {
+                matches!(&i.owner, sluice_compiler::instance::InstanceOwner::Task { run, .. }
+                    if *run == r.run_id)
+            })
             .map(|i| (i.instance_id.clone(), i))
             .collect();
         RunView {

@@ -397,11 +397,6 @@ pub fn instance_id(run_id: &str, task_id: &str, attempt: u32) -> String {
     format!("{run_id}.{task_id}.{attempt}")
 }
 
-/// The run id an instance id belongs to (the text before the first `.`).
-pub fn run_of_instance(instance_id: &str) -> &str {
-    instance_id.split('.').next().unwrap_or(instance_id)
-}
-
 /// The job id under which a workflow's task instances run.
 pub fn workflow_job_id(workflow_id: &str) -> String {
     format!("{}{workflow_id}", crate::model::WORKFLOW_JOB_PREFIX)

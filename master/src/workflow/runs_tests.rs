@@ -199,10 +199,6 @@ fn workflow_run_ids_are_deterministic_per_tick_but_unguessable() {
     let bits = m1.strip_prefix("w000001-manual-").unwrap();
     assert!(bits.len() == 32 && bits.bytes().all(|b| b.is_ascii_hexdigit()));
     assert_eq!(instance_id(&id, "extract", 2), format!("{id}.extract.2"));
-    assert_eq!(
-        crate::workflow::run_of_instance(&format!("{id}.extract.2")),
-        id
-    );
     let a = running(&wf);
     let b = running(&wf);
     assert_eq!(a, b);
