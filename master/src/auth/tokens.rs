@@ -18,6 +18,11 @@ const SECRET_HEX: usize = 64;
 /// One token as stored (never its secret).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct TokenRecord {
+    /// The record's format (`crate::model::FORMAT_VERSION` when written; records written
+    /// before the field existed read as 1). A record of a newer format is refused, not
+    /// misread.
+    #[serde(default = "first_format")]
+    pub format_version: u32,
     /// The public part of the token (the key).
     pub id: String,
     /// A unique name among active tokens: who the audit log says acted.
@@ -38,6 +43,27 @@ pub struct TokenRecord {
     pub revoked_at: Option<i64>,
     /// When it last authenticated a request (Unix ms).
     pub last_used_at: Option<i64>,
+}
+
+fn first_format() -> u32 {
+    1
+}
+
+/// A stored token record, refused if a newer master wrote it.
+fn decode(bytes: &[u8]) -> Result<TokenRecord, SecurityError> {
+    let record: TokenRecord = serde_json::from_slice(bytes).map_err(|e| {
+        SecurityError::Store(format!(
+            "a token record is unreadable (written by a newer master?): {e}"
+        ))
+    })?;
+    if record.format_version > crate::model::FORMAT_VERSION {
+        return Err(SecurityError::Store(format!(
+            "a token record has format {} (this master reads up to {}): written by a newer master",
+            record.format_version,
+            crate::model::FORMAT_VERSION
+        )));
+    }
+    Ok(record)
 }
 
 impl TokenRecord {
@@ -137,7 +163,7 @@ impl TokenStore {
         let mut out = Vec::new();
         for kv in self.tree.iter() {
             let (_, v) = kv.map_err(store_err)?;
-            out.push(serde_json::from_slice::<TokenRecord>(&v).map_err(store_err)?);
+            out.push(decode(&v)?);
         }
         out.sort_by(|a, b| (&a.name, a.created_at).cmp(&(&b.name, b.created_at)));
         Ok(out)
@@ -166,6 +192,7 @@ impl TokenStore {
         let secret = random_hex(SECRET_HEX / 2);
         let salt = random_hex(16);
         let record = TokenRecord {
+            format_version: crate::model::FORMAT_VERSION,
             id: id.clone(),
             name: name.to_string(),
             role,
@@ -224,7 +251,7 @@ impl TokenStore {
             .get(id.as_bytes())
             .ok()
             .flatten()
-            .and_then(|v| serde_json::from_slice::<TokenRecord>(&v).ok());
+            .and_then(|v| decode(&v).ok());
         // Hash even when the id is unknown, so both paths cost the same.
         let (salt, expected) = match &record {
             Some(r) => (r.salt.as_str(), r.hash.as_str()),
@@ -262,6 +289,30 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = sled::Config::new().path(dir.path()).open().unwrap();
         (dir, TokenStore::open(&db).unwrap())
+    }
+
+    /// Records carry their format: one written before the field existed reads as
+    /// format 1; one of a newer format is refused by name, never misread.
+    #[test]
+    fn token_records_carry_their_format_and_a_newer_one_is_refused() {
+        let (_d, s) = store();
+        let m = s.create("ci", Role::Agent, None, "admin").unwrap();
+        let stored = s.tree.get(m.record.id.as_bytes()).unwrap().unwrap();
+        let mut v: serde_json::Value = serde_json::from_slice(&stored).unwrap();
+        assert_eq!(v["format_version"], crate::model::FORMAT_VERSION);
+        v.as_object_mut().unwrap().remove("format_version");
+        s.tree
+            .insert(m.record.id.as_bytes(), serde_json::to_vec(&v).unwrap())
+            .unwrap();
+        assert_eq!(s.list().unwrap()[0].format_version, 1);
+        assert!(s.authenticate(&m.value).is_ok());
+        v["format_version"] = serde_json::json!(crate::model::FORMAT_VERSION + 1);
+        s.tree
+            .insert(m.record.id.as_bytes(), serde_json::to_vec(&v).unwrap())
+            .unwrap();
+        let e = s.list().unwrap_err().to_string();
+        assert!(e.contains("newer master"), "{e}");
+        assert_eq!(s.authenticate(&m.value), Err(AuthError::Unknown));
     }
 
     #[test]
