@@ -51,7 +51,15 @@ pub struct AgentArgs {
     /// The ports worker processes listen on, `FROM-TO`.
     #[arg(long, default_value = "7100-7999")]
     pub ports: String,
-    /// A file holding an admin API token of the master.
+    /// Memory (MiB) this host offers its worker processes; the master places a process
+    /// only where its `memory_mb` is free (default: the host's total memory; `0`: not
+    /// limited).
+    #[arg(long)]
+    pub memory_mb: Option<u64>,
+    /// GPUs this host offers (a process asking for GPUs goes only where they are free).
+    #[arg(long, default_value_t = 0)]
+    pub gpus: u32,
+    /// A file holding an API token of the master of role `agent` (or `admin`).
     #[arg(long)]
     pub token_file: Option<PathBuf>,
     /// This host's name for people (default: the host name).
@@ -176,6 +184,12 @@ pub fn run(args: AgentArgs) -> Result<(), AgentError> {
         advertise: args.advertise.clone().unwrap_or(host),
         ports_from: ports.0,
         ports_to: ports.1,
+        memory_mb: match args.memory_mb {
+            Some(0) => None,
+            Some(m) => Some(m),
+            None => host_memory_mb(),
+        },
+        gpus: args.gpus,
     };
     let local = std::sync::Arc::new(local);
     // The lease is watched by a thread of its own: a heartbeat blocked on a dead link
@@ -365,6 +379,20 @@ fn execute(local: &std::sync::Arc<LocalCluster>, orders: AgentOrders) {
     }
 }
 
+/// The host's total memory (MiB), from `/proc/meminfo`; none where that is unreadable.
+fn host_memory_mb() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kb: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb / 1024).filter(|m| *m > 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -379,5 +407,7 @@ mod tests {
         assert!(parse_labels(&["pool".into()]).is_err());
         assert_eq!(split_local_id("job-v1-x@p3"), Some(("job-v1-x", 3)));
         assert_eq!(split_local_id("job-v1-x"), None);
+        // This Linux host's memory, as the agent offers it by default.
+        assert!(host_memory_mb().is_some_and(|m| m >= 64));
     }
 }

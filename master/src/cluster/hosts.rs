@@ -13,8 +13,10 @@
 //! with one label (`--hosts-cluster NAME:KEY=VALUE`).
 //!
 //! **Placement** spreads an instance's processes (`resources.processes`, each
-//! `parallelism / processes` threads) over the agents with the most free slots; the
-//! processes find each other at `advertise:port`, a port from each agent's range.
+//! `parallelism / processes` threads, `memory_mb` and `gpus`) over the agents with the
+//! most free slots that also have the memory and GPUs free (an agent offers what its
+//! `--memory-mb` and `--gpus` say); the processes find each other at `advertise:port`, a
+//! port from each agent's range.
 //!
 //! **Failure.** An instance runs while all its processes run; when one ends, the others
 //! are told to die, and the instance ends once none is left (a process on a host whose
@@ -59,6 +61,13 @@ pub struct RegisterAgent {
     pub ports_from: u16,
     /// The last such port.
     pub ports_to: u16,
+    /// Memory it offers its worker processes (MiB); absent: not limited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
+    pub memory_mb: Option<u64>,
+    /// GPUs it offers.
+    #[serde(default)]
+    pub gpus: u32,
 }
 
 /// The answer to a registration.
@@ -161,6 +170,14 @@ pub struct AgentView {
     pub slots: u32,
     /// Worker threads its live processes use.
     pub used: u32,
+    /// Memory it offers (MiB); absent: not limited.
+    pub memory_mb: Option<u64>,
+    /// Memory its live processes were placed with (MiB).
+    pub memory_used_mb: u64,
+    /// GPUs it offers.
+    pub gpus: u32,
+    /// GPUs its live processes were placed with.
+    pub gpus_used: u32,
     /// Live processes.
     pub processes: usize,
     /// Heard of within the timeout.
@@ -178,6 +195,8 @@ struct Agent {
     name: String,
     labels: BTreeMap<String, String>,
     slots: u32,
+    memory_mb: Option<u64>,
+    gpus: u32,
     advertise: String,
     ports: (u16, u16),
     last_seen: Instant,
@@ -198,6 +217,8 @@ struct Placement {
     agent: String,
     local_id: String,
     threads: u32,
+    memory_mb: u64,
+    gpus: u32,
     port: u16,
 }
 
@@ -269,6 +290,9 @@ impl AgentRegistry {
         if r.slots == 0 {
             return Err("slots must be at least 1".into());
         }
+        if r.memory_mb == Some(0) {
+            return Err("memory_mb must be at least 1 (or absent: not limited)".into());
+        }
         if r.ports_from == 0 || r.ports_to < r.ports_from {
             return Err(format!(
                 "the port range {}-{} is empty",
@@ -294,6 +318,8 @@ impl AgentRegistry {
                 name: r.name,
                 labels: r.labels,
                 slots: r.slots,
+                memory_mb: r.memory_mb,
+                gpus: r.gpus,
                 advertise: r.advertise,
                 ports: (r.ports_from, r.ports_to),
                 last_seen: Instant::now(),
@@ -378,6 +404,9 @@ impl AgentRegistry {
                             agent: id.to_string(),
                             local_id: local.clone(),
                             threads: p.observed.parallelism / p.processes.max(1) as u32,
+                            // (The local view counts every process of the run.)
+                            memory_mb: p.observed.memory_mb / p.processes.max(1) as u64,
+                            gpus: p.observed.gpus,
                             port: 0,
                         });
                     }
@@ -412,6 +441,10 @@ impl AgentRegistry {
                     advertise: a.advertise.clone(),
                     slots: a.slots,
                     used: used_slots(&g, id),
+                    memory_mb: a.memory_mb,
+                    memory_used_mb: placed_on(&g, id).memory_mb,
+                    gpus: a.gpus,
+                    gpus_used: placed_on(&g, id).gpus,
                     // A lost agent's last report is stale: its processes count as gone.
                     processes: if a.alive(self.timeout) { live.len() } else { 0 },
                     alive: a.alive(self.timeout),
@@ -424,13 +457,52 @@ impl AgentRegistry {
 
 /// Worker threads placed on agent `id` by instances that have not ended.
 fn used_slots(g: &Registry, id: &str) -> u32 {
+    placed_on(g, id).threads
+}
+
+/// What the processes of instances that have not ended were placed with on agent `id`.
+fn placed_on(g: &Registry, id: &str) -> Need {
     g.instances
         .values()
         .filter(|i| i.ended_at_ms.is_none())
         .flat_map(|i| i.processes.iter())
         .filter(|p| p.agent == id)
-        .map(|p| p.threads)
-        .sum()
+        .fold(Need::default(), |n, p| Need {
+            threads: n.threads + p.threads,
+            memory_mb: n.memory_mb.saturating_add(p.memory_mb),
+            gpus: n.gpus + p.gpus,
+        })
+}
+
+/// What one process needs of its agent, or what an agent has free.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Need {
+    threads: u32,
+    memory_mb: u64,
+    gpus: u32,
+}
+
+/// What agent `a` (id `id`) has free now (memory not limited: `u64::MAX`).
+fn free_on(g: &Registry, id: &str, a: &Agent) -> Need {
+    let used = placed_on(g, id);
+    Need {
+        threads: a.slots.saturating_sub(used.threads),
+        memory_mb: a
+            .memory_mb
+            .map_or(u64::MAX, |m| m.saturating_sub(used.memory_mb)),
+        gpus: a.gpus.saturating_sub(used.gpus),
+    }
+}
+
+/// Where one process needing `need` goes: of the agents with that much free, the one
+/// with the most free slots (ties: the first id).
+fn decide_agent(free: &BTreeMap<String, Need>, need: Need) -> Option<String> {
+    free.iter()
+        .filter(|(_, f)| {
+            f.threads >= need.threads && f.memory_mb >= need.memory_mb && f.gpus >= need.gpus
+        })
+        .max_by(|a, b| a.1.threads.cmp(&b.1.threads).then(b.0.cmp(a.0)))
+        .map(|(id, _)| id.clone())
 }
 
 /// A cluster of the agents labelled `key=value`.
@@ -694,17 +766,19 @@ impl Cluster for HostsCluster {
 
     fn capacity(&self) -> Capacity {
         let g = self.registry.lock();
-        let slots: u64 = g
+        let live: Vec<&Agent> = g
             .agents
             .values()
             .filter(|a| self.member(a) && a.alive(self.registry.timeout))
-            .map(|a| u64::from(a.slots))
-            .sum();
+            .collect();
         Capacity {
-            workers: slots,
-            // Memory and GPUs are the hosts' business: not limited here.
-            memory_mb: u64::MAX / 4,
-            gpus: 0,
+            workers: live.iter().map(|a| u64::from(a.slots)).sum(),
+            // An agent that declares no memory does not limit it.
+            memory_mb: live
+                .iter()
+                .try_fold(0u64, |sum, a| a.memory_mb.map(|m| sum.saturating_add(m)))
+                .unwrap_or(u64::MAX / 4),
+            gpus: live.iter().map(|a| u64::from(a.gpus)).sum(),
         }
     }
 
@@ -719,36 +793,52 @@ impl Cluster for HostsCluster {
                 spec.instance_id
             )));
         }
-        // Free slots per live member agent.
-        let mut free: BTreeMap<String, i64> = g
+        // Each process's needs, and what each live member agent has free.
+        let need = Need {
+            threads,
+            memory_mb: spec.resources.memory_mb,
+            gpus: spec.resources.gpus,
+        };
+        let mut free: BTreeMap<String, Need> = g
             .agents
             .iter()
             .filter(|(_, a)| self.member(a) && a.alive(self.registry.timeout))
-            .map(|(id, a)| {
-                (
-                    id.clone(),
-                    i64::from(a.slots) - i64::from(used_slots(g, id)),
-                )
-            })
+            .map(|(id, a)| (id.clone(), free_on(g, id, a)))
             .collect();
         let mut placements = Vec::new();
         for p in 0..processes {
-            let best = free
-                .iter()
-                .filter(|(_, f)| **f >= i64::from(threads))
-                .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
-                .map(|(id, _)| id.clone());
+            let best = decide_agent(&free, need);
             let Some(agent_id) = best else {
+                let offered = free
+                    .iter()
+                    .map(|(id, f)| {
+                        let memory = match f.memory_mb {
+                            u64::MAX => "memory not limited".to_string(),
+                            m => format!("{m} MiB"),
+                        };
+                        format!("{id}: {} slots, {memory}, {} GPUs", f.threads, f.gpus)
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ");
                 return Err(ClusterError::Io(format!(
-                    "cluster {}: no agent has {threads} free slots for process {p} of {processes} (free: {free:?})",
-                    self.name
+                    "cluster {}: no agent has {threads} slots, {} MiB and {} GPUs free for process {p} of {processes} (free: {})",
+                    self.name,
+                    need.memory_mb,
+                    need.gpus,
+                    if offered.is_empty() { "no live agent".to_string() } else { offered }
                 )));
             };
-            *free.entry(agent_id.clone()).or_default() -= i64::from(threads);
+            if let Some(f) = free.get_mut(&agent_id) {
+                f.threads -= need.threads;
+                f.memory_mb = f.memory_mb.saturating_sub(need.memory_mb);
+                f.gpus -= need.gpus;
+            }
             placements.push(Placement {
                 agent: agent_id,
                 local_id: local_id(&spec.instance_id, p),
                 threads,
+                memory_mb: need.memory_mb,
+                gpus: need.gpus,
                 port: 0,
             });
         }
@@ -950,6 +1040,8 @@ mod tests {
             advertise: format!("{name}.example"),
             ports_from: 7100,
             ports_to: 7101,
+            memory_mb: None,
+            gpus: 0,
         })
         .unwrap()
         .id
@@ -1034,6 +1126,85 @@ mod tests {
     }
 
     use crate::model::Resources;
+
+    /// A process goes only where its memory and GPUs are free, even when another agent
+    /// has more free slots; the refusal says what each agent has free.
+    #[test]
+    fn placement_counts_memory_and_gpus_as_well_as_slots() {
+        let r = registry(10_000);
+        let with = |name: &str, slots: u32, memory_mb: Option<u64>, gpus: u32| {
+            r.register(RegisterAgent {
+                name: name.into(),
+                slots,
+                labels: [("pool".to_string(), "x".to_string())].into(),
+                advertise: format!("{name}.example"),
+                ports_from: 7100,
+                ports_to: 7101,
+                memory_mb,
+                gpus,
+            })
+            .unwrap()
+            .id
+        };
+        let big = with("big", 8, Some(1000), 0);
+        let small = with("small", 4, None, 1);
+        let cluster = HostsCluster::new("hosts", ("pool".into(), "x".into()), r.clone());
+        let cap = cluster.capacity();
+        assert_eq!((cap.workers, cap.gpus), (12, 1));
+        assert_eq!(
+            cap.memory_mb,
+            u64::MAX / 4,
+            "one agent does not limit memory"
+        );
+        let placed = |id: &str| {
+            let orders = r.heartbeat(id, AgentHeartbeat::default()).unwrap();
+            orders
+                .launch
+                .iter()
+                .map(|o| o.0.local_id.clone())
+                .collect::<Vec<_>>()
+        };
+        let with_memory = |id: &str, memory_mb: u64, gpus: u32| {
+            let mut s = spec(id, 1, 1);
+            s.resources.memory_mb = memory_mb;
+            s.resources.gpus = gpus;
+            s
+        };
+        // The most free slots: `big`.
+        cluster.launch(&with_memory("i1", 600, 0)).unwrap();
+        assert_eq!(placed(&big), vec!["i1@p0"]);
+        // `big` still has more free slots, but only 400 MiB.
+        cluster.launch(&with_memory("i2", 600, 0)).unwrap();
+        assert_eq!(placed(&small), vec!["i2@p0"]);
+        // A GPU: only `small` has one; then none is left.
+        cluster.launch(&with_memory("i3", 100, 1)).unwrap();
+        assert_eq!(placed(&small), vec!["i3@p0"]);
+        let e = cluster
+            .launch(&with_memory("i4", 100, 1))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("1 GPUs free") && e.contains("400 MiB"), "{e}");
+        let views = r.agents();
+        let b = views.iter().find(|v| v.id == big).unwrap();
+        assert_eq!(
+            (b.memory_mb, b.memory_used_mb, b.gpus_used),
+            (Some(1000), 600, 0)
+        );
+        // A declared memory of 0 is refused (absent means not limited).
+        let mut bad = RegisterAgent {
+            name: "z".into(),
+            slots: 1,
+            labels: BTreeMap::new(),
+            advertise: "z".into(),
+            ports_from: 1,
+            ports_to: 2,
+            memory_mb: Some(0),
+            gpus: 0,
+        };
+        assert!(r.register(bad.clone()).is_err());
+        bad.memory_mb = None;
+        assert!(r.register(bad).is_ok());
+    }
 
     #[test]
     fn an_instance_spreads_over_the_agents_and_runs_while_all_its_processes_do() {
