@@ -530,6 +530,30 @@ impl Drop for Moto {
     }
 }
 
+/// A stateful job — two generated sequences `1..=rows` (at `rows_per_second` each)
+/// joined by id (a symmetric hash join) feeding an aggregate per `id % 10` — writing CSV
+/// under `out`, checkpointed every 100 ms. Its golden result is
+/// [`golden_group_totals`]`(rows, 10)`.
+pub fn join_aggregate_sql(out: &Path, rows: i64, rows_per_second: u32) -> String {
+    let src = |name: &str| {
+        format!(
+            "CREATE TABLE {name} (id BIGINT) WITH ('connector' = 'datagen', \
+               'number-of-rows' = '{rows}', 'rows-per-second' = '{rows_per_second}', \
+               'fields.id.kind' = 'sequence', 'fields.id.min' = '1');\n"
+        )
+    };
+    format!(
+        "SET 'execution.checkpointing.interval' = '100ms';\n{}{}\
+         CREATE TABLE totals (k BIGINT, n BIGINT, s BIGINT) WITH ('connector' = 'filesystem', \
+           'path' = '{}', 'format' = 'csv', 'csv.header' = 'true');\n\
+         INSERT INTO totals SELECT a.id % 10, COUNT(*), SUM(b.id) FROM a JOIN b ON a.id = b.id \
+           GROUP BY a.id % 10;\n",
+        src("a"),
+        src("b"),
+        out.display()
+    )
+}
+
 /// The golden result of `SELECT id % keys, COUNT(*), SUM(id) … GROUP BY id % keys` over
 /// the ids `1..=rows`, as sorted CSV lines.
 pub fn golden_group_totals(rows: i64, keys: i64) -> Vec<String> {

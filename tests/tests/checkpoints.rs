@@ -8,7 +8,9 @@
 //! real processes, files on disk.
 
 use serde_json::{json, Value};
-use sluice_tests::{committed_csv_lines, committed_ids, golden_group_totals, MasterProcess};
+use sluice_tests::{
+    committed_csv_lines, committed_ids, golden_group_totals, join_aggregate_sql, MasterProcess,
+};
 use std::path::Path;
 use std::time::Duration;
 
@@ -110,28 +112,6 @@ fn r2_crash_after_the_commit_before_it_is_acknowledged() {
     crash_at("commit.after", 4);
 }
 
-/// R3: the stateful job — two sequences joined by id (a symmetric hash join) feeding an
-/// aggregate per `id % 10` — into an updating result.
-fn stateful_sql(out: &Path) -> String {
-    let src = |name: &str| {
-        format!(
-            "CREATE TABLE {name} (id BIGINT) WITH ('connector' = 'datagen', \
-               'number-of-rows' = '{ROWS}', 'rows-per-second' = '6000', \
-               'fields.id.kind' = 'sequence', 'fields.id.min' = '1');\n"
-        )
-    };
-    format!(
-        "SET 'execution.checkpointing.interval' = '100ms';\n{}{}\
-         CREATE TABLE totals (k BIGINT, n BIGINT, s BIGINT) WITH ('connector' = 'filesystem', \
-           'path' = '{}', 'format' = 'csv', 'csv.header' = 'true');\n\
-         INSERT INTO totals SELECT a.id % 10, COUNT(*), SUM(b.id) FROM a JOIN b ON a.id = b.id \
-           GROUP BY a.id % 10;\n",
-        src("a"),
-        src("b"),
-        out.display()
-    )
-}
-
 /// R3: the stateful job with the failpoint `point` (passed `skip` times, then fired
 /// once); with `kill_first`, the instance is first killed after a checkpoint holding
 /// state, so that the next one restores (and `point` can fail the restore). The
@@ -153,7 +133,7 @@ fn stateful_failure_at(point: &str, skip: u32, kill_first: bool) {
     let (s, v) = m.request(
         "POST",
         "/api/v1/jobs",
-        Some(json!({"name": "r3", "sql": stateful_sql(&out), "resources": {"parallelism": 2}})),
+        Some(json!({"name": "r3", "sql": join_aggregate_sql(&out, ROWS, 6000), "resources": {"parallelism": 2}})),
     );
     assert_eq!(s, 201, "{v}");
     if kill_first {

@@ -5,31 +5,10 @@
 //! from its checkpoint, and the output holds the golden result: every row once.
 
 use serde_json::{json, Value};
-use sluice_tests::{committed_csv_lines, golden_group_totals, MasterProcess};
+use sluice_tests::{committed_csv_lines, golden_group_totals, join_aggregate_sql, MasterProcess};
 use std::path::Path;
 
 const ROWS: i64 = 12_000;
-
-/// A join feeding an aggregate (state in both), over two generated sources.
-fn stateful_sql(out: &Path) -> String {
-    let src = |name: &str| {
-        format!(
-            "CREATE TABLE {name} (id BIGINT) WITH ('connector' = 'datagen', \
-               'number-of-rows' = '{ROWS}', 'rows-per-second' = '2000', \
-               'fields.id.kind' = 'sequence', 'fields.id.min' = '1');\n"
-        )
-    };
-    format!(
-        "SET 'execution.checkpointing.interval' = '100ms';\n{}{}\
-         CREATE TABLE totals (k BIGINT, n BIGINT, s BIGINT) WITH ('connector' = 'filesystem', \
-           'path' = '{}', 'format' = 'csv', 'csv.header' = 'true');\n\
-         INSERT INTO totals SELECT a.id % 10, COUNT(*), SUM(b.id) FROM a JOIN b ON a.id = b.id \
-           GROUP BY a.id % 10;\n",
-        src("a"),
-        src("b"),
-        out.display()
-    )
-}
 
 /// The logs of every instance's processes other than process 0.
 fn peer_logs(data: &Path) -> String {
@@ -57,8 +36,10 @@ fn a_job_over_two_processes_restores_after_one_is_killed_with_every_row_once() {
     let (s, v) = m.request(
         "POST",
         "/api/v1/jobs",
-        Some(json!({"name": "bad", "sql": stateful_sql(&out),
-                    "resources": {"parallelism": 3, "processes": 2}})),
+        Some(
+            json!({"name": "bad", "sql": join_aggregate_sql(&out, ROWS, 2000),
+                    "resources": {"parallelism": 3, "processes": 2}}),
+        ),
     );
     assert_eq!(s, 400, "{v}");
     assert!(
@@ -69,8 +50,10 @@ fn a_job_over_two_processes_restores_after_one_is_killed_with_every_row_once() {
     let (s, v) = m.request(
         "POST",
         "/api/v1/jobs",
-        Some(json!({"name": "mp", "sql": stateful_sql(&out),
-                    "resources": {"parallelism": 4, "processes": 2}})),
+        Some(
+            json!({"name": "mp", "sql": join_aggregate_sql(&out, ROWS, 2000),
+                    "resources": {"parallelism": 4, "processes": 2}}),
+        ),
     );
     assert_eq!(s, 201, "{v}");
     // A checkpoint holding state, written while both processes run.

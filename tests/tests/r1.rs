@@ -51,6 +51,36 @@ fn live_instance(m: &MasterProcess) -> Option<Value> {
         .cloned()
 }
 
+/// What one kill of job r1's running instance came to.
+enum Kill {
+    /// Refused: the instance ended on its own just now.
+    Refused,
+    /// Killed; a successor ran after this many ms (none: the job finished first, or
+    /// none came within a minute).
+    Done(Option<u128>),
+}
+
+/// Kills job r1's running instance, if any, and times its successor's arrival.
+fn kill_running(m: &MasterProcess, what: &str) -> Option<Kill> {
+    let inst = live_instance(m)?;
+    let id = inst["id"].as_str().unwrap().to_string();
+    let (s, v) = m.request("POST", &format!("/api/v1/instances/{id}/kill"), None);
+    if s != 200 && s != 202 {
+        eprintln!("{what}: kill of {id} refused: {s} {v}");
+        return Some(Kill::Refused);
+    }
+    let at = Instant::now();
+    let next = m.wait_for(60, "a new instance after a kill", || {
+        if m.get("/api/v1/jobs/r1")["state"] == "finished" {
+            return Some(None);
+        }
+        live_instance(m)
+            .filter(|i| i["id"] != id.as_str())
+            .map(Some)
+    });
+    Some(Kill::Done(next.map(|_| at.elapsed().as_millis())))
+}
+
 fn percentile(sorted: &[u128], p: f64) -> u128 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
@@ -174,29 +204,12 @@ fn r1_kafka_to_s3_parquet_exactly_once_through_worker_kills() {
         if job["state"] == "finished" {
             break;
         }
-        let Some(inst) = live_instance(&m) else {
-            continue;
-        };
-        let id = inst["id"].as_str().unwrap().to_string();
-        let (s, v) = m.request("POST", &format!("/api/v1/instances/{id}/kill"), None);
-        if s != 200 && s != 202 {
-            // It ended on its own just now.
-            eprintln!("r1: kill of {id} refused: {s} {v}");
-            continue;
-        }
-        let at = Instant::now();
-        killed += 1;
-        let next = m.wait_for(60, "a new instance after a kill", || {
-            let j = m.get("/api/v1/jobs/r1");
-            if j["state"] == "finished" {
-                return Some(None);
+        match kill_running(&m, "r1") {
+            None | Some(Kill::Refused) => continue,
+            Some(Kill::Done(recovered)) => {
+                killed += 1;
+                recoveries.extend(recovered);
             }
-            live_instance(&m)
-                .filter(|i| i["id"] != id.as_str())
-                .map(Some)
-        });
-        if next.is_some() {
-            recoveries.push(at.elapsed().as_millis());
         }
     }
     let job = m.wait_for(600, "the job to finish", || {
@@ -663,30 +676,16 @@ fn join_and_aggregate_through_kills(records: i64, kills: u64, parallelism: u32, 
             break;
         };
         std::thread::sleep(Duration::from_millis(rng.between(0, 200)));
-        let Some(inst) = live_instance(&m) else {
-            continue;
-        };
-        let id = inst["id"].as_str().unwrap().to_string();
-        let (s, v) = m.request("POST", &format!("/api/v1/instances/{id}/kill"), None);
-        if s != 200 && s != 202 {
-            eprintln!("r1 join: kill of {id} refused: {s} {v}");
-            continue;
-        }
-        let at = Instant::now();
-        killed += 1;
-        // The killed instance writes nothing more: the next commit is its successor's.
-        seen = commits();
-        let next = m.wait_for(60, "a new instance after a kill", || {
-            if m.get("/api/v1/jobs/r1")["state"] == "finished" {
-                return Some(None);
+        match kill_running(&m, "r1 join") {
+            None | Some(Kill::Refused) => continue,
+            Some(Kill::Done(recovered)) => {
+                killed += 1;
+                recoveries.extend(recovered);
             }
-            live_instance(&m)
-                .filter(|i| i["id"] != id.as_str())
-                .map(Some)
-        });
-        if next.is_some() {
-            recoveries.push(at.elapsed().as_millis());
         }
+        // The killed instance writes nothing more: the next commit is its successor's
+        // (one its successor made before this point only delays the next kill).
+        seen = commits();
     }
     let job = m.wait_for(600, "the job to finish", || {
         let j = m.get("/api/v1/jobs/r1");
