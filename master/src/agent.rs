@@ -229,15 +229,23 @@ pub fn run(args: AgentArgs) -> Result<(), AgentError> {
         );
         let interval = Duration::from_millis(registered.heartbeat_interval_ms.max(50));
         lease.renew(Some(Duration::from_millis(registered.lease_ms.max(100))));
+        // Log tails the master asked for, sent with the next heartbeat.
+        let mut logs = BTreeMap::new();
         loop {
             let heartbeat = AgentHeartbeat {
                 processes: observe(&local),
+                logs: std::mem::take(&mut logs),
             };
             let path = format!("/api/v1/agents/{}/heartbeat", registered.id);
             match master.post::<AgentOrders>(&path, &heartbeat) {
                 Ok(orders) => {
                     lease.renew(None);
+                    logs = log_tails(&local, &orders.logs);
                     execute(&local, orders);
+                    if !logs.is_empty() {
+                        // Someone is waiting for them: no pause.
+                        continue;
+                    }
                 }
                 Err(CallError::Unknown) => {
                     tracing::warn!("agent: the master does not know this agent: registering again");
@@ -300,6 +308,23 @@ impl Lease {
             }
         }
     }
+}
+
+/// Most bytes of one process's log one heartbeat carries.
+const MAX_LOG_TAIL: u64 = 1 << 20;
+
+/// The log tails the master asked for (`local id → bytes`), by local id; a log that
+/// cannot be read says why in its place.
+fn log_tails(local: &LocalCluster, wanted: &BTreeMap<String, u64>) -> BTreeMap<String, String> {
+    wanted
+        .iter()
+        .map(|(id, bytes)| {
+            let text = local
+                .logs(id, (*bytes).clamp(1, MAX_LOG_TAIL))
+                .unwrap_or_else(|e| format!("(this agent cannot read the log: {e})\n"));
+            (id.clone(), text)
+        })
+        .collect()
 }
 
 /// The processes this agent runs, as the master's heartbeat wants them.

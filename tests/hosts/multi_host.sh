@@ -222,12 +222,28 @@ spread() { [ "$(api GET /api/v1/agents | json "sorted(a['processes'] for a in d 
 wait_for 30 "one process on each agent" spread
 is_state spread running || wait_for 20 "the job running" is_state spread running
 log "job 'spread' runs as 2 processes, one on each agent"
+# Its log: each process's tail, fetched from its agent through the heartbeats.
+first=$(api GET /api/v1/jobs/spread/instances | json "[i['id'] for i in d if i['state']=='running'][0]")
+remote_logs() { # INSTANCE PATTERN: its logs name both hosts, all arrived, and match PATTERN
+  api GET "/api/v1/instances/$1/logs" > "$WORK/logs.txt" && grep -q "^==> process $1@p0 on " "$WORK/logs.txt" \
+    && grep -q "^==> process $1@p1 on " "$WORK/logs.txt" && ! grep -q "did not arrive" "$WORK/logs.txt" \
+    && grep -q "$2" "$WORK/logs.txt"
+}
+wait_for 20 "the logs of both processes from their agents" remote_logs "$first" " on a1 (.*"
+remote_logs "$first" " on a2 (" || fail "the logs lack a2's process: $(cat "$WORK/logs.txt")"
+log "logs: both processes' tails came from their agents"
 
 # --- 2. host loss: kill everything in a1's namespace once a checkpoint holds state
 wait_for 40 "a checkpoint holding state" has_state_checkpoint spread
 victims=$(ip netns pids "$A1")
 log "host a1 lost: killing its processes $(echo $victims | tr '\n' ' ')"
 kill -9 $victims
+# The restarted instance's log, from the surviving agent, says it restored.
+restarted() { api GET /api/v1/jobs/spread/instances | json "[i['id'] for i in d if i['id'] != '$first' and i['state'] in ('running', 'finished')][0]"; }
+wait_for 30 "the restarted instance" restarted
+second=$(restarted)
+wait_for 20 "the restarted instance's log saying it restored" remote_logs "$second" "restored from checkpoint"
+log "logs: the restarted instance ($second) restored from its checkpoint, as its agent's log says"
 wait_for 90 "job 'spread' to finish after the host loss" is_state spread finished
 restarts=$(api GET /api/v1/jobs/spread | json "d['restarts']")
 [ "$restarts" -ge 1 ] || fail "the job was not restarted after the host loss (restarts $restarts)"

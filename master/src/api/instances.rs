@@ -144,13 +144,20 @@ async fn instance_logs(
         ));
     }
     let (_, cluster) = m.core.instance(&id)?;
-    let text = cluster.logs(&id, tail).map_err(|e| match e {
-        // Forgotten (its job was deleted) since it was looked up.
-        crate::cluster::ClusterError::NotFound(_) => {
-            ServiceError::NotFound(format!("instance '{id}' does not exist"))
-        }
-        e => ServiceError::Cluster(e.to_string()),
-    })?;
+    // (A `hosts` cluster waits for the agents' heartbeats to bring the tails.)
+    let asked = id.clone();
+    let text = tokio::task::spawn_blocking(move || cluster.logs(&asked, tail))
+        .await
+        .map_err(|e| {
+            ApiError::internal(format!("internal error (a bug): reading logs failed: {e}"))
+        })?
+        .map_err(|e| match e {
+            // Forgotten (its job was deleted) since it was looked up.
+            crate::cluster::ClusterError::NotFound(_) => {
+                ServiceError::NotFound(format!("instance '{id}' does not exist"))
+            }
+            e => ServiceError::Cluster(e.to_string()),
+        })?;
     let text = match q.tail_lines {
         Some(n) => crate::api::views::last_lines(&text, n).to_string(),
         None => text,

@@ -102,6 +102,9 @@ pub struct AgentHeartbeat {
     /// Every process the agent knows, live or ended and not yet forgotten.
     #[serde(default)]
     pub processes: Vec<AgentProcess>,
+    /// The log tails the previous answer asked for (`AgentOrders::logs`), by local id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub logs: BTreeMap<String, String>,
 }
 
 /// Start one process.
@@ -142,6 +145,9 @@ pub struct AgentOrders {
     /// Local ids to delete (ended, accounted for).
     #[serde(default)]
     pub forget: Vec<String>,
+    /// Local ids whose log tails (at most this many bytes) the next heartbeat carries.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub logs: BTreeMap<String, u64>,
 }
 
 /// A [`LaunchOrder`] compared by its local id.
@@ -246,6 +252,8 @@ struct HostInstance {
 #[derive(Default)]
 struct Registry {
     agents: BTreeMap<String, Agent>,
+    /// Log tails agents sent, by local id, with when they arrived.
+    log_tails: BTreeMap<String, (Instant, String)>,
     instances: BTreeMap<String, HostInstance>,
     seq: u64,
     /// Each `hosts` cluster's name and label (an adopted process joins the first
@@ -343,6 +351,12 @@ impl AgentRegistry {
         let g = &mut *g;
         let agent = g.agents.get_mut(id)?;
         agent.last_seen = Instant::now();
+        for (local, tail) in hb.logs {
+            g.log_tails.insert(local, (Instant::now(), tail));
+        }
+        // (Kept for a later request of a host that is lost meanwhile; not for ever.)
+        g.log_tails
+            .retain(|_, (at, _)| at.elapsed() < Duration::from_secs(600));
         agent.reported = hb
             .processes
             .into_iter()
@@ -996,26 +1010,79 @@ impl Cluster for HostsCluster {
         Ok(())
     }
 
-    fn logs(&self, instance_id: &str, _tail_bytes: u64) -> Result<String, ClusterError> {
+    fn logs(&self, instance_id: &str, tail_bytes: u64) -> Result<String, ClusterError> {
+        // Ask each live process's agent for its tail (the next heartbeat's answer carries
+        // the request, the heartbeat after it the text), then wait for them a while.
+        let asked = Instant::now();
+        let places: Vec<(String, String, bool)> = {
+            let mut g = self.registry.lock();
+            let g = &mut *g;
+            let inst = g
+                .instances
+                .get(instance_id)
+                .ok_or_else(|| ClusterError::NotFound(instance_id.to_string()))?;
+            let share = (tail_bytes / inst.processes.len().max(1) as u64).max(1);
+            let mut places = Vec::new();
+            for pl in &inst.processes {
+                let alive = match g.agents.get_mut(&pl.agent) {
+                    Some(a) if a.alive(self.registry.timeout) => {
+                        a.orders.logs.insert(pl.local_id.clone(), share);
+                        true
+                    }
+                    _ => false,
+                };
+                let host = g.agents.get(&pl.agent).map_or_else(
+                    || "a host no longer known".to_string(),
+                    |a| format!("{} ({})", a.name, a.advertise),
+                );
+                places.push((pl.local_id.clone(), host, alive));
+            }
+            places
+        };
+        let wait = (self.registry.heartbeat_interval * 3)
+            .clamp(Duration::from_millis(500), Duration::from_secs(5));
+        let fresh =
+            |g: &Registry, id: &str| g.log_tails.get(id).is_some_and(|(at, _)| *at >= asked);
+        while asked.elapsed() < wait {
+            let done = {
+                let g = self.registry.lock();
+                places.iter().all(|(id, _, alive)| !alive || fresh(&g, id))
+            };
+            if done {
+                break;
+            }
+            std::thread::sleep(POLL / 5);
+        }
         let g = self.registry.lock();
-        let inst = g
-            .instances
-            .get(instance_id)
-            .ok_or_else(|| ClusterError::NotFound(instance_id.to_string()))?;
-        Ok(inst
-            .processes
-            .iter()
-            .map(|pl| {
-                let host = g
-                    .agents
-                    .get(&pl.agent)
-                    .map_or("a lost host".to_string(), |a| format!("{} ({})", a.name, a.advertise));
-                format!(
-                    "process {} runs on {host}: its log is <agent dir>/processes/{}/worker.log there\n",
-                    pl.local_id, pl.local_id
-                )
-            })
-            .collect())
+        let mut text = String::new();
+        for (id, host, alive) in &places {
+            if places.len() > 1 {
+                text.push_str(&format!("==> process {id} on {host} <==\n"));
+            }
+            match g.log_tails.get(id) {
+                Some((at, tail)) if *at >= asked => text.push_str(tail),
+                other => {
+                    let why = if *alive {
+                        format!("did not arrive within {} ms", wait.as_millis())
+                    } else {
+                        "cannot be fetched: its host is lost".to_string()
+                    };
+                    text.push_str(&format!(
+                        "(the log of process {id} on {host} {why}; it is <agent dir>/processes/{id}/worker.log there)\n"
+                    ));
+                    if let Some((at, tail)) = other {
+                        text.push_str(&format!(
+                            "(its tail as received {} s ago:)\n{tail}",
+                            at.elapsed().as_secs()
+                        ));
+                    }
+                }
+            }
+            if !text.ends_with('\n') {
+                text.push('\n');
+            }
+        }
+        Ok(text)
     }
 }
 
@@ -1127,6 +1194,72 @@ mod tests {
 
     use crate::model::Resources;
 
+    /// An instance's logs come from its agents: the request rides on a heartbeat's
+    /// answer, the tails on the next heartbeat; a lost host's process says where its log
+    /// stays.
+    #[test]
+    fn logs_are_fetched_from_the_agents_and_a_lost_hosts_say_where_they_are() {
+        let r = registry(300);
+        let a = register(&r, "a", 4, "x");
+        let b = register(&r, "b", 4, "x");
+        let cluster = Arc::new(HostsCluster::new(
+            "hosts",
+            ("pool".into(), "x".into()),
+            r.clone(),
+        ));
+        cluster.launch(&spec("i1", 4, 2)).unwrap();
+        r.heartbeat(&a, AgentHeartbeat::default()).unwrap();
+        r.heartbeat(&b, AgentHeartbeat::default()).unwrap();
+        // The two agents: answer each request with a tail of their own.
+        let agent = |id: String, name: &'static str| {
+            let r = r.clone();
+            std::thread::spawn(move || {
+                let mut logs = BTreeMap::new();
+                for _ in 0..100 {
+                    let orders = r
+                        .heartbeat(
+                            &id,
+                            AgentHeartbeat {
+                                logs: std::mem::take(&mut logs),
+                                ..Default::default()
+                            },
+                        )
+                        .unwrap();
+                    for (local, bytes) in orders.logs {
+                        assert!(bytes >= 1000, "each process gets a share of the budget");
+                        logs.insert(local.clone(), format!("{name}: the log of {local}\n"));
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            })
+        };
+        let (ta, tb) = (agent(a.clone(), "a"), agent(b.clone(), "b"));
+        let text = cluster.logs("i1", 4096).unwrap();
+        assert!(
+            text.contains("==> process i1@p0 on a (a.example) <==\na: the log of i1@p0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("==> process i1@p1 on b (b.example) <==\nb: the log of i1@p1"),
+            "{text}"
+        );
+        ta.join().unwrap();
+        tb.join().unwrap();
+        // `b` goes quiet past the timeout: lost. Its last tail is shown as such.
+        std::thread::sleep(Duration::from_millis(400));
+        r.heartbeat(&a, AgentHeartbeat::default()).unwrap();
+        let text = cluster.logs("i1", 4096).unwrap();
+        assert!(
+            text.contains("i1@p1 on b (b.example) cannot be fetched: its host is lost")
+                && text.contains("b: the log of i1@p1"),
+            "{text}"
+        );
+        assert!(matches!(
+            cluster.logs("nope", 10),
+            Err(ClusterError::NotFound(_))
+        ));
+    }
+
     /// A process goes only where its memory and GPUs are free, even when another agent
     /// has more free slots; the refusal says what each agent has free.
     #[test]
@@ -1237,12 +1370,14 @@ mod tests {
             &a,
             AgentHeartbeat {
                 processes: vec![running(&la, InstanceState::Running)],
+                ..Default::default()
             },
         );
         r.heartbeat(
             &b,
             AgentHeartbeat {
                 processes: vec![running(&lb, InstanceState::Running)],
+                ..Default::default()
             },
         );
         let o = &cluster.observe().unwrap()[0];
@@ -1269,6 +1404,7 @@ mod tests {
             &a,
             AgentHeartbeat {
                 processes: vec![running(&la, InstanceState::Running)],
+                ..Default::default()
             },
         );
         let mut failed = running(&lb, InstanceState::Failed);
@@ -1277,6 +1413,7 @@ mod tests {
             &b,
             AgentHeartbeat {
                 processes: vec![failed.clone()],
+                ..Default::default()
             },
         );
         // Still one live process: the instance has not ended; a is told to kill it.
@@ -1286,6 +1423,7 @@ mod tests {
                 &a,
                 AgentHeartbeat {
                     processes: vec![running(&la, InstanceState::Running)],
+                    ..Default::default()
                 },
             )
             .unwrap();
@@ -1294,6 +1432,7 @@ mod tests {
             &a,
             AgentHeartbeat {
                 processes: vec![running(&la, InstanceState::Crashed)],
+                ..Default::default()
             },
         );
         let o = &cluster.observe().unwrap()[0];
@@ -1324,6 +1463,7 @@ mod tests {
             &host,
             AgentHeartbeat {
                 processes: vec![running(&order, InstanceState::Running)],
+                ..Default::default()
             },
         );
         assert_eq!(cluster.observe().unwrap()[0].state, InstanceState::Running);
@@ -1347,6 +1487,7 @@ mod tests {
                 &host,
                 AgentHeartbeat {
                     processes: vec![running(&order, InstanceState::Running)],
+                    ..Default::default()
                 },
             )
             .unwrap();
@@ -1367,6 +1508,7 @@ mod tests {
             &a,
             AgentHeartbeat {
                 processes: vec![running(&order, InstanceState::Running)],
+                ..Default::default()
             },
         );
         // The host goes silent: lost; the watchdog accounts for the end and forgets it.
@@ -1381,6 +1523,7 @@ mod tests {
                 &a,
                 AgentHeartbeat {
                     processes: vec![running(&order, InstanceState::Running)],
+                    ..Default::default()
                 },
             )
             .unwrap();
@@ -1406,6 +1549,7 @@ mod tests {
                 &a2,
                 AgentHeartbeat {
                     processes: vec![running(&order, InstanceState::Running)],
+                    ..Default::default()
                 },
             )
             .unwrap();

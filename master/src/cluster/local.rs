@@ -630,7 +630,7 @@ impl LocalCluster {
         }
     }
 
-    /// Every process of an instance (its key and pid): process 0's first.
+    /// Every process of an instance this cluster runs (its key and pid): process 0's first.
     fn processes_of(&self, instance_id: &str) -> Result<Vec<(String, Option<u32>)>, ClusterError> {
         let first = self.locate(instance_id)?;
         let dir = self.instance_dir(instance_id);
@@ -640,8 +640,13 @@ impl LocalCluster {
         let mut all = vec![(instance_id.to_string(), first)];
         for p in 1..processes {
             let key = peer_key(instance_id, p);
-            let pid = self.pid_of(&self.instance_dir(&key));
-            all.push((key, pid));
+            let dir = self.instance_dir(&key);
+            // Only the processes this cluster runs: an agent's process of a run over
+            // several hosts has its peers elsewhere.
+            if dir.exists() {
+                let pid = self.pid_of(&dir);
+                all.push((key, pid));
+            }
         }
         Ok(all)
     }
