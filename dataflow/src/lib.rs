@@ -26,6 +26,7 @@
 
 mod accum;
 pub mod checkpoint;
+mod cluster_net;
 mod control;
 mod convert;
 pub mod errors;

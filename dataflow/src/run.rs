@@ -22,6 +22,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// How long the processes of a run may take to reach each other (a process that never
+/// comes fails the run, which the watchdog restarts).
+const CONNECT_WITHIN: Duration = Duration::from_secs(60);
+
 /// Runs `plan` to completion.
 pub(crate) fn execute(
     plan: &DataflowPlan,
@@ -106,20 +110,42 @@ pub(crate) fn execute(
     }
 
     let rebuilt = Arc::new(sluice_compiler::state::rebuilt_operators(plan));
-    let config = match &options.cluster {
-        Some((process, peers)) if peers.len() > 1 => timely::Config {
-            communication: timely::CommunicationConfig::Cluster {
-                threads: workers,
-                process: *process,
-                addresses: peers.clone(),
-                report: false,
-                zerocopy: false,
-            },
-            worker: timely::WorkerConfig::default(),
-        },
-        _ => timely::Config::process(workers),
+    // One process: threads. Several: the processes connect to each other first
+    // (`cluster_net`), then timely's networking runs over those streams.
+    let (builders, comms) = match &options.cluster {
+        Some((process, peers)) if peers.len() > 1 => {
+            let sockets =
+                crate::cluster_net::connect(peers, *process, CONNECT_WITHIN).map_err(|e| {
+                    ExecutionError::Internal(format!("connecting the run's processes: {e}"))
+                })?;
+            let hooks = timely_communication::Hooks::default();
+            let local = timely_communication::allocator::ProcessBuilder::new_typed_vector(
+                workers,
+                hooks.refill.clone(),
+                hooks.spill.clone(),
+            );
+            let (builders, guard) =
+                timely_communication::allocator::zero_copy::initialize::initialize_networking_from_sockets(
+                    local, sockets, *process, workers, hooks,
+                )
+                .map_err(|e| {
+                    ExecutionError::Internal(format!("starting the run's networking: {e}"))
+                })?;
+            let builders: Vec<timely_communication::AllocatorBuilder> = builders
+                .into_iter()
+                .map(timely_communication::AllocatorBuilder::Tcp)
+                .collect();
+            (builders, Box::new(guard) as Box<dyn std::any::Any + Send>)
+        }
+        _ => timely::CommunicationConfig::Process(workers)
+            .try_build()
+            .map_err(|e| ExecutionError::Internal(format!("starting workers: {e}")))?,
     };
-    let guards = timely::execute(config, move |worker| {
+    let guards = timely::execute::execute_from(
+        builders,
+        comms,
+        timely::WorkerConfig::default(),
+        move |worker| {
         let plan = shared_plan.clone();
         let errors = worker_errors.clone();
         let ctx_worker = WorkerContext {
