@@ -149,7 +149,7 @@ alive_agents() { [ "$(api GET /api/v1/agents | json "sum(1 for a in d if a['aliv
 wait_for 20 "two agents" alive_agents 2
 log "two agents registered"
 
-ROWS=20000 KAFKA_ROWS=60000
+ROWS=20000 KAFKA_ROWS=200000
 # Topics a and b hold ids 1..KAFKA_ROWS each, as JSON (written by a bounded job in the master's
 # namespace; small batches, so that the job reading them takes a while).
 cat > "$WORK/produce.sql" << EOF
