@@ -657,16 +657,20 @@ struct Inner {
     cleanup: Option<Cleanup>,
     /// Across processes: an epoch whose barrier not every process knows yet, and the
     /// time at and above which this process's sources emit nothing until then (event
-    /// time: this process's candidate; epochs: the barrier). Rows at or above a barrier
-    /// must not reach a stateful operator that does not know it, or they land in the
-    /// epoch's snapshot and are read again after a restore from it.
+    /// time: its candidate while the barrier is chosen, then the barrier; epochs: the
+    /// barrier). Rows at or above a barrier must not reach a stateful operator that does
+    /// not know it, or they land in the epoch's snapshot and are read again after a
+    /// restore from it.
     hold: Option<(u64, Time)>,
     /// The leader, event time across processes: the epoch being armed and the
     /// candidates received for it, by process.
     arming: Option<(u64, BTreeMap<usize, Time>)>,
     /// The leader, across processes: the requested epoch and the followers that have
-    /// applied it (the leader's sources hold until all have).
+    /// applied it (every process's sources hold until all have).
     applying: Option<(u64, std::collections::BTreeSet<usize>)>,
+    /// Across processes: the newest epoch whose barrier every process knows (the
+    /// leader's count; a follower's copy of it).
+    released: u64,
 }
 
 /// What a follower process's coordinator forwards to the leader's (process 0's): every
@@ -737,6 +741,8 @@ pub(crate) struct Decision {
     pub(crate) completed: u64,
     /// Event time: the epoch whose barrier is being chosen (candidates wanted).
     pub(crate) arm: Option<u64>,
+    /// The newest epoch whose barrier every process knows: sources may pass it.
+    pub(crate) released: u64,
 }
 
 /// Where a run's coordinator sits among its processes.
@@ -917,13 +923,14 @@ impl Coordinator {
             },
             completed: self.completed(),
             arm: inner.arming.as_ref().map(|(e, _)| *e),
+            released: inner.released,
         }
     }
 
-    /// A follower: applies the leader's decision. A chosen barrier is known here
-    /// (to this process's operators) before this process's sources may emit at or
-    /// above it, and the leader hears that it is (`Report::Applied`) before its own
-    /// sources may.
+    /// A follower: applies the leader's decision. A requested epoch's barrier is known
+    /// here (to this process's operators) from now on; this process's sources go on
+    /// holding below it until the leader says every process knows it (`released`),
+    /// having heard from each (`Report::Applied`).
     pub(crate) fn apply_decision(&self, d: &Decision) {
         if d.requested > self.requested() {
             let mut inner = self.lock();
@@ -931,15 +938,27 @@ impl Coordinator {
                 inner.barriers.insert(d.requested, b);
             }
             self.requested.fetch_max(d.requested, Ordering::SeqCst);
-            if inner.hold.is_some_and(|(e, _)| e <= d.requested) {
-                inner.hold = None;
-            }
+            // Hold at the barrier itself now (event time: rows between this process's
+            // candidate and the barrier belong to the epoch and may go).
+            let from = match self.mode {
+                Barriers::EventTime => d.barrier.unwrap_or(Time::MAX),
+                Barriers::Epochs => barrier(d.requested),
+            };
+            inner.hold = Some((d.requested, from));
             drop(inner);
             if let Role::Follower { process } = self.role {
                 self.forward(|| Report::Applied {
                     epoch: d.requested,
                     process,
                 });
+            }
+        }
+        {
+            let mut inner = self.lock();
+            inner.released = inner.released.max(d.released);
+            let released = inner.released;
+            if inner.hold.is_some_and(|(e, _)| e <= released) {
+                inner.hold = None;
             }
         }
         if let Some(epoch) = d.arm {
@@ -1021,7 +1040,8 @@ impl Coordinator {
     }
 
     /// The leader: follower `process` knows the barrier of `epoch`; once every one
-    /// does, this process's sources may emit at or above it.
+    /// does, every process's sources may emit at or above it (the next decision says
+    /// so to the followers).
     fn applied(&self, epoch: u64, process: usize) {
         let Role::Leader { processes } = self.role else {
             return;
@@ -1038,6 +1058,7 @@ impl Coordinator {
             return;
         }
         inner.applying = None;
+        inner.released = inner.released.max(epoch);
         if inner.hold.is_some_and(|(e, _)| e <= epoch) {
             inner.hold = None;
         }
@@ -1686,132 +1707,170 @@ mod tests {
     }
 }
 
-/// The event-time protocol across processes, with the control stream played by hand.
+/// The checkpoint protocol across processes, with the control stream played by hand.
 #[cfg(test)]
 mod across_processes {
     use super::*;
 
-    fn coordinator(dir: &std::path::Path, role: Role) -> Coordinator {
-        coordinator_in(dir, role, Barriers::EventTime)
-    }
-
-    fn coordinator_in(dir: &std::path::Path, role: Role, mode: Barriers) -> Coordinator {
+    /// Process 0 (the leader) and the followers of one run, all in event time or all
+    /// in epochs.
+    fn run(processes: usize, mode: Barriers) -> (tempfile::TempDir, Vec<Coordinator>) {
+        let dir = tempfile::tempdir().unwrap();
         let cfg = CheckpointConfig {
-            dir: dir.display().to_string(),
+            dir: dir.path().display().to_string(),
             interval_ms: 1,
             restore_from: None,
             retained: 1,
         };
-        let dir = ObjectDir::open(&cfg.dir).unwrap();
         let plan = DataflowPlan { outputs: vec![] };
-        Coordinator::new(&cfg, dir, &plan, (2, role), None, Cleanup::default(), mode)
+        let all = (0..processes)
+            .map(|p| {
+                let role = match p {
+                    0 => Role::Leader { processes },
+                    p => Role::Follower { process: p },
+                };
+                Coordinator::new(
+                    &cfg,
+                    ObjectDir::open(&cfg.dir).unwrap(),
+                    &plan,
+                    (processes, role),
+                    None,
+                    Cleanup::default(),
+                    mode,
+                )
+            })
+            .collect();
+        (dir, all)
     }
 
-    /// Carries the follower's reports to the leader and the leader's decision back.
-    fn exchange(leader: &Coordinator, follower: &Coordinator, to_follower: bool) {
-        if to_follower {
-            follower.apply_decision(&leader.decision());
-        } else {
-            for r in follower.take_outbox() {
-                leader.apply(r);
+    /// The leader's decision to follower `p`.
+    fn decide(all: &[Coordinator], p: usize) {
+        all[p].apply_decision(&all[0].decision());
+    }
+
+    /// Follower `p`'s reports to the leader.
+    fn report(all: &[Coordinator], p: usize) {
+        for r in all[p].take_outbox() {
+            all[0].apply(r);
+        }
+    }
+
+    /// Source `s` of process `p` (worker `p`) about to emit at `time`: whether it may,
+    /// checking that no process's operators are left not knowing a barrier the
+    /// emission reaches (the rule whose breach duplicated rows after a restore).
+    fn emit(all: &[Coordinator], p: usize, time: Time) -> bool {
+        let may = all[p].event_source_step("s", p, time, || serde_json::json!(time));
+        if may {
+            let known: Vec<Time> = all.iter().map(|c| c.barrier_of(1)).collect();
+            if let Some(b) = known.iter().copied().filter(|b| *b != Time::MAX).min() {
+                assert!(
+                    time < b || known.iter().all(|k| *k == b),
+                    "process {p} emitted at {time}, at or above the barrier {b}, while the processes knew {known:?}"
+                );
             }
         }
+        may
     }
 
     /// Every emission at or above an epoch's barrier happens only once every process
     /// knows that barrier: otherwise a row from one process reaches another's stateful
     /// operator before it knows the barrier, lands in that epoch's snapshot, and is
-    /// read again after a restore (the duplicates CI found at 2 processes).
+    /// read again after a restore (the duplicates CI found at 2 processes). With three
+    /// processes, a follower that knows the barrier still waits for the other one.
     #[test]
     fn no_source_emits_at_or_above_a_barrier_before_every_process_knows_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let leader = coordinator(dir.path(), Role::Leader { processes: 2 });
-        let follower = coordinator(dir.path(), Role::Follower { process: 1 });
-        leader.register_source("s", 0);
-        follower.register_source("s", 1);
-        exchange(&leader, &follower, false);
-        // (time, worker, what each process knew of epoch 1's barrier when it emitted)
-        let mut emitted: Vec<(Time, usize, [Time; 2])> = Vec::new();
-        let knows = |c: &Coordinator| c.barrier_of(1);
-        let step = |c: &Coordinator, worker: usize, time: Time, emitted: &mut Vec<_>| {
-            let may = c.event_source_step("s", worker, time, || serde_json::json!(time));
-            if may {
-                emitted.push((time, worker, [knows(&leader), knows(&follower)]));
-            }
-            may
-        };
-        assert!(step(&leader, 0, 10, &mut emitted));
-        assert!(step(&follower, 1, 15, &mut emitted));
+        let (_d, all) = run(3, Barriers::EventTime);
+        for (p, c) in all.iter().enumerate() {
+            c.register_source("s", p);
+        }
+        report(&all, 1);
+        report(&all, 2);
+        assert!(emit(&all, 0, 10) && emit(&all, 1, 15) && emit(&all, 2, 12));
         std::thread::sleep(Duration::from_millis(5));
-        leader.maybe_request();
+        all[0].maybe_request();
         assert_eq!(
-            leader.requested(),
+            all[0].requested(),
             0,
             "the barrier waits for every candidate"
         );
-        // Armed: the leader's source holds at or above its candidate (11); below it, it
-        // goes on.
-        assert!(!step(&leader, 0, 20, &mut emitted));
-        exchange(&leader, &follower, true);
+        // Armed: the leader holds at or above its candidate (11); below it, it goes on.
+        assert!(!emit(&all, 0, 20));
+        decide(&all, 1);
+        decide(&all, 2);
+        assert!(!emit(&all, 1, 30), "follower 1 is armed at 16");
         assert!(
-            !step(&follower, 1, 30, &mut emitted),
-            "the follower is armed at 16"
+            emit(&all, 2, 12),
+            "below its candidate (13) follower 2 goes on"
         );
-        exchange(&leader, &follower, false);
-        // The highest candidate wins; the leader knows it, the follower not yet.
-        assert_eq!(leader.requested(), 1);
-        assert_eq!(leader.barrier_of(1), 16);
-        assert!(
-            !step(&leader, 0, 20, &mut emitted),
-            "the follower does not know 16"
+        report(&all, 1);
+        assert_eq!(all[0].requested(), 0, "follower 2's candidate is missing");
+        report(&all, 2);
+        // The highest candidate wins; the leader knows it, the followers not yet.
+        assert_eq!((all[0].requested(), all[0].barrier_of(1)), (1, 16));
+        assert!(!emit(&all, 0, 20), "the followers do not know 16");
+        decide(&all, 1);
+        assert_eq!(all[1].barrier_of(1), 16);
+        assert!(emit(&all, 1, 15), "below the barrier: the epoch's rows");
+        assert!(!emit(&all, 1, 30), "follower 2 does not know 16");
+        report(&all, 1);
+        assert!(!emit(&all, 0, 20), "follower 2 does not know 16");
+        decide(&all, 2);
+        assert!(!emit(&all, 2, 17), "not released yet");
+        report(&all, 2);
+        // Everyone knows: the leader goes on, then each follower once it hears so.
+        assert!(emit(&all, 0, 20));
+        assert!(!emit(&all, 1, 30));
+        decide(&all, 1);
+        decide(&all, 2);
+        assert!(emit(&all, 1, 30) && emit(&all, 2, 17));
+        // The positions are those before each source's first emission at or above 16.
+        report(&all, 1);
+        report(&all, 2);
+        let positions = all[0].lock().positions.get(&1).cloned().unwrap();
+        let at = |w: usize| positions[&("s".to_string(), w)].clone();
+        assert_eq!(
+            (at(0), at(1), at(2)),
+            (
+                serde_json::json!(20),
+                serde_json::json!(30),
+                serde_json::json!(17)
+            )
         );
-        exchange(&leader, &follower, true);
-        assert_eq!(follower.barrier_of(1), 16);
-        assert!(step(&follower, 1, 30, &mut emitted));
-        exchange(&leader, &follower, false);
-        assert!(step(&leader, 0, 20, &mut emitted));
-        // The positions are those before the first emission at or above 16.
-        let positions = leader.lock().positions.get(&1).cloned().unwrap();
-        assert_eq!(positions[&("s".to_string(), 0)], serde_json::json!(20));
-        assert_eq!(positions[&("s".to_string(), 1)], serde_json::json!(30));
-        for (time, worker, known) in &emitted {
-            if *time >= 16 {
-                assert_eq!(
-                    known,
-                    &[16, 16],
-                    "worker {worker} emitted at {time} before every process knew the barrier"
-                );
-            }
-        }
-        assert_eq!(emitted.len(), 4);
     }
 
-    /// Processing-time epochs: the leader's sources move past an epoch's barrier only
-    /// once the followers' operators know the epoch is requested.
+    /// Processing-time epochs: no process's sources move past a requested epoch's
+    /// barrier until every process's operators know the epoch is requested.
     #[test]
-    fn in_epochs_the_leaders_sources_wait_for_the_followers_to_know_the_epoch() {
-        let dir = tempfile::tempdir().unwrap();
-        let leader = coordinator_in(dir.path(), Role::Leader { processes: 2 }, Barriers::Epochs);
-        let follower = coordinator_in(dir.path(), Role::Follower { process: 1 }, Barriers::Epochs);
-        assert!(leader.may_emit(epoch_time(1, 5)));
+    fn in_epochs_no_source_passes_a_barrier_before_every_process_knows_the_epoch() {
+        let (_d, all) = run(3, Barriers::Epochs);
+        assert!(all[0].may_emit(epoch_time(1, 5)));
         std::thread::sleep(Duration::from_millis(5));
-        leader.maybe_request();
-        assert_eq!(leader.requested(), 1);
+        all[0].maybe_request();
+        assert_eq!(all[0].requested(), 1);
         // Still in epoch 1: below its barrier.
-        assert!(leader.may_emit(epoch_time(1, 7)));
+        assert!(all[0].may_emit(epoch_time(1, 7)));
         assert!(
-            !leader.may_emit(epoch_time(2, 0)),
-            "the follower does not know epoch 1"
+            !all[0].may_emit(epoch_time(2, 0)),
+            "the followers do not know epoch 1"
         );
-        assert_eq!(follower.state_due(0), None);
-        exchange(&leader, &follower, true);
-        assert_eq!(follower.state_due(0), Some((1, barrier(1))));
-        assert!(follower.may_emit(epoch_time(2, 0)));
+        assert_eq!(all[1].state_due(0), None);
+        decide(&all, 1);
+        assert_eq!(all[1].state_due(0), Some((1, barrier(1))));
         assert!(
-            !leader.may_emit(epoch_time(2, 0)),
-            "the leader has not heard yet"
+            !all[1].may_emit(epoch_time(2, 0)),
+            "follower 2 does not know epoch 1"
         );
-        exchange(&leader, &follower, false);
-        assert!(leader.may_emit(epoch_time(2, 0)));
+        report(&all, 1);
+        assert!(
+            !all[0].may_emit(epoch_time(2, 0)),
+            "follower 2 does not know epoch 1"
+        );
+        decide(&all, 2);
+        report(&all, 2);
+        assert!(all[0].may_emit(epoch_time(2, 0)));
+        assert!(!all[2].may_emit(epoch_time(2, 0)), "not told yet");
+        decide(&all, 1);
+        decide(&all, 2);
+        assert!(all[1].may_emit(epoch_time(2, 0)) && all[2].may_emit(epoch_time(2, 0)));
     }
 }
