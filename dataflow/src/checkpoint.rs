@@ -1138,8 +1138,10 @@ impl Coordinator {
     }
 
     /// Whether a source of this process may emit at `time` now (see [`Inner::hold`]).
+    /// (Called at every activation of every source: a one-process run never holds, so
+    /// it does not take the coordinator's lock for it.)
     pub(crate) fn may_emit(&self, time: Time) -> bool {
-        self.lock().hold.is_none_or(|(_, from)| time < from)
+        self.role == Role::Alone || self.lock().hold.is_none_or(|(_, from)| time < from)
     }
 
     /// A stateful operator of the run (its snapshots are part of every record).
