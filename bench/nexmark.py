@@ -521,7 +521,7 @@ def report(args, m, counts, runs, startup, checks):
                  "(`e2e`), and after subtracting the same engine's measured startup (the quicker of two runs of "
                  "q0 on empty files, same parallelism): `net` (`-` where the run is hardly longer than that). per core = N / CPU seconds of the whole process tree "
                  "(Flink: Python + JVM), startup included; `net per core` subtracts the engine's startup CPU "
-                 "seconds. ratio = Sluice's events/s per core / Flink's at the same parallelism (else the one "
+                 "seconds. ratio = Sluice's events/s per core / Flink's at the same number of workers (`2x1`: 2) (else the one "
                  "that ran, as noted); `ratio net` the same of the net figures (the one to quote: Flink's "
                  "startup does not flatter it). A run over the time limit is stopped: `timeout`.")
     lines.append("")
@@ -538,7 +538,7 @@ def report(args, m, counts, runs, startup, checks):
         ratio = "-"
         if r.get("ratio_vs_flink_per_core"):
             ratio = f"{r['ratio_vs_flink_per_core']:.2f}"
-            if r["ratio_vs_flink_parallelism"] != r["parallelism"]:
+            if r["ratio_vs_flink_parallelism"] != shape_workers(r["parallelism"]):
                 ratio += f" (vs Flink p{r['ratio_vs_flink_parallelism']})"
         net_ratio = f"{r['ratio_vs_flink_net']:.2f}" if r.get("ratio_vs_flink_net") else "-"
         lines.append(
@@ -681,12 +681,13 @@ def main():
         shutil.rmtree(data)
     load_after = os.getloadavg()
 
-    # Per-core ratio against Flink at the same parallelism, else at the other one.
+    # Per-core ratio against Flink at the same number of workers (a `PxW` shape has P×W),
+    # else at the other one.
     flink_by = {(r["query"], r["parallelism"]): r for r in runs if r["engine"] == "flink" and r["status"] == "ok"}
     for r in runs:
         if r["engine"] != "sluice" or r["status"] != "ok":
             continue
-        for fp in [r["parallelism"]] + sorted(p for (q, p) in flink_by if q == r["query"]):
+        for fp in [shape_workers(r["parallelism"])] + sorted(p for (q, p) in flink_by if q == r["query"]):
             peer = flink_by.get((r["query"], fp))
             if peer:
                 r["ratio_vs_flink_per_core"] = r["events_per_cpu_s"] / peer["events_per_cpu_s"]

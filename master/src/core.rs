@@ -169,12 +169,7 @@ impl Core {
 
     /// Compiles a job's SQL against the stored tables.
     pub fn compile_job_sql(&self, sql: &str) -> Result<Compiled, ServiceError> {
-        check_sql(sql)?;
-        let catalog = StoreCatalog {
-            store: self.store.as_ref(),
-        };
-        let compiled = compile(sql, &catalog, &self.validator()).map_err(ServiceError::Sql)?;
-        self.check_sandbox(&compiled)?;
+        let compiled = self.validate(sql)?;
         if compiled.explain.is_some() {
             return Err(invalid(
                 "a job cannot contain EXPLAIN: use POST /api/v1/jobs/validate to see its plans",
