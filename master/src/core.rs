@@ -7,7 +7,7 @@
 use crate::checkpoints::CheckpointStore;
 use crate::cluster::Cluster;
 use crate::model::{now_ms, ObservedInstance, Resources, StoredTable, FORMAT_VERSION};
-use crate::service::{check_name, check_sql, invalid, Counters, ServiceError};
+use crate::service::{check_name, check_sql, derive_processes, invalid, Counters, ServiceError};
 use crate::store::Store;
 use sluice_catalogs::{Catalog, CatalogError, MemoryCatalog, TableDescriptor};
 use sluice_compiler::{compile, compile_tables, CompileError, Compiled, PhysicalPlan};
@@ -209,7 +209,40 @@ impl Core {
                 resources.parallelism, resources.memory_mb, resources.gpus, cap.workers, cap.memory_mb, cap.gpus
             )));
         }
+        let most = cluster.threads_per_process();
+        let threads = resources.threads_per_process();
+        if u64::from(threads) > most {
+            let fewest = derive_processes(resources.parallelism, most)
+                .map_or(String::new(), |n| format!(", or ask for {n}"));
+            return Err(invalid(format!(
+                "cluster '{name}' can never hold this job: each of its {} processes would run {threads} worker threads, and one process here runs at most {most}; leave resources.processes out to have the fewest that fit chosen{fewest}",
+                resources.processes
+            )));
+        }
         Ok(())
+    }
+
+    /// The processes a job of `parallelism` worker threads runs as on cluster `name`
+    /// when it names none: the fewest that keep each process within the cluster's
+    /// [`Cluster::threads_per_process`] (one when none do: [`Core::check_cluster`]
+    /// then says why the job cannot run there).
+    pub fn processes_for(&self, cluster: &str, parallelism: u32) -> u32 {
+        derive_processes(parallelism, self.threads_per_process(cluster)).unwrap_or(1)
+    }
+
+    /// Whether `resources`' process count still suits cluster `name`: it divides the
+    /// parallelism and keeps each process within the cluster's threads per process.
+    pub fn processes_fit(&self, cluster: &str, resources: &Resources) -> bool {
+        let n = resources.processes;
+        n >= 1
+            && resources.parallelism.is_multiple_of(n)
+            && u64::from(resources.parallelism / n) <= self.threads_per_process(cluster)
+    }
+
+    fn threads_per_process(&self, cluster: &str) -> u64 {
+        self.clusters
+            .get(cluster)
+            .map_or(u64::MAX, |c| c.threads_per_process())
     }
 
     /// Every instance on every cluster, by id.

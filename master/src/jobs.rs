@@ -22,6 +22,9 @@ pub struct NewJob {
     pub sql: String,
     /// Resources (defaults when absent).
     pub resources: Resources,
+    /// The request named no process count: the cluster chooses `resources.processes`
+    /// (the fewest within its threads per process: [`Core::processes_for`]).
+    pub choose_processes: bool,
     /// Cluster (default `local`).
     pub cluster: String,
     /// Desired state (default running).
@@ -136,8 +139,13 @@ impl JobsService {
     }
 
     /// Creates a job: validates, compiles, stores (durably), wakes the watchdog.
-    pub fn create_job(&self, new: NewJob) -> Result<Job, ServiceError> {
+    pub fn create_job(&self, mut new: NewJob) -> Result<Job, ServiceError> {
         check_name("job", &new.name)?;
+        if new.choose_processes {
+            new.resources.processes = self
+                .core
+                .processes_for(&new.cluster, new.resources.parallelism);
+        }
         check_resources(&new.resources)?;
         self.core.check_cluster(&new.cluster, &new.resources)?;
         let compiled = self.core.compile_job_sql(&new.sql)?;
@@ -260,19 +268,32 @@ impl JobsService {
                 job.resources.gpus = g;
             }
         }
-        if let Some(n) = patch.processes {
-            if n != job.resources.processes {
-                changes.push(format!("processes {} → {n}", job.resources.processes));
-                job.resources.processes = n;
-            }
-        }
-        check_resources(&job.resources)?;
         if let Some(c) = patch.cluster {
             if c != job.cluster {
                 changes.push(format!("cluster {} → {c}", job.cluster));
                 job.cluster = c;
             }
         }
+        // A change of parallelism or cluster that names no process count keeps the
+        // job's while it still fits them; else the cluster chooses again.
+        let reshaped =
+            job.resources.parallelism != old.resources.parallelism || job.cluster != old.cluster;
+        let processes = patch.processes.unwrap_or_else(|| {
+            if !reshaped || self.core.processes_fit(&job.cluster, &job.resources) {
+                job.resources.processes
+            } else {
+                self.core
+                    .processes_for(&job.cluster, job.resources.parallelism)
+            }
+        });
+        if processes != job.resources.processes {
+            changes.push(format!(
+                "processes {} → {processes}",
+                job.resources.processes
+            ));
+            job.resources.processes = processes;
+        }
+        check_resources(&job.resources)?;
         self.core.check_cluster(&job.cluster, &job.resources)?;
         if let Some(d) = patch.desired_state {
             if d != job.desired_state {

@@ -77,6 +77,12 @@ pub struct ServeArgs {
     /// Worker threads the `local` cluster holds in all (default: 4 per core, at least 8).
     #[arg(long)]
     pub local_workers: Option<u64>,
+    /// The most worker threads one process of an instance runs on the `local` cluster
+    /// (default: all of them). A job that names no `resources.processes` runs as the
+    /// fewest processes that keep within it. (On a `hosts` cluster it is the most slots
+    /// one agent offers.)
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub local_threads_per_process: Option<u64>,
     /// A cluster of kind `hosts`: the `sluice agent`s labelled `KEY=VALUE`, as
     /// `NAME:KEY=VALUE` (repeatable; e.g. `hosts:pool=default`). Agents register at
     /// `POST /api/v1/agents` with an admin token.
@@ -324,6 +330,7 @@ pub fn build_master(args: &ServeArgs) -> anyhow::Result<(Arc<Master>, Arc<Securi
     if let Some(w) = args.local_workers {
         config.capacity.workers = w;
     }
+    config.threads_per_process = args.local_threads_per_process;
     config.stop_grace = Duration::from_secs(args.stop_grace_s);
     config.log_max_bytes = args.worker_log_max_mib.saturating_mul(1 << 20);
     let local = LocalCluster::new(config).map_err(|e| anyhow::anyhow!("{e}"))?;

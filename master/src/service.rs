@@ -163,6 +163,15 @@ pub fn check_resources(r: &Resources) -> Result<(), ServiceError> {
     Ok(())
 }
 
+/// The processes an instance of `parallelism` worker threads runs as when its request
+/// names none: the fewest (up to [`MAX_PROCESSES`]) that divide `parallelism` with at
+/// most `threads_per_process` threads each; `None` when no such count exists.
+pub fn derive_processes(parallelism: u32, threads_per_process: u64) -> Option<u32> {
+    (1..=MAX_PROCESSES.min(parallelism)).find(|&n| {
+        parallelism.is_multiple_of(n) && u64::from(parallelism / n) <= threads_per_process
+    })
+}
+
 /// Checkpoint interval of an unbounded job that sets none (ms).
 pub const DEFAULT_CHECKPOINT_INTERVAL_MS: u64 = 10_000;
 
@@ -258,5 +267,42 @@ fn collect_plan_secrets(p: &PhysicalPlan, out: &mut Vec<String>) {
     }
     for i in p.inputs() {
         collect_plan_secrets(i, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{derive_processes, MAX_PROCESSES};
+
+    #[test]
+    fn the_fewest_processes_that_divide_the_parallelism_within_the_threads_per_process() {
+        // (parallelism, threads per process) → processes
+        let table = [
+            ((4, u64::MAX), Some(1)),
+            ((4, 4), Some(1)),
+            ((4, 3), Some(2)),
+            ((4, 2), Some(2)),
+            ((4, 1), Some(4)),
+            ((6, 4), Some(2)),
+            ((6, 2), Some(3)),
+            ((7, 4), Some(7)), // a prime: one thread per process
+            ((12, 5), Some(3)),
+            ((1, 1), Some(1)),
+            ((4, 0), None), // a cluster with no agents
+            ((0, 4), None),
+            ((256, 2), None), // 128 processes would exceed MAX_PROCESSES
+        ];
+        for ((parallelism, most), want) in table {
+            let got = derive_processes(parallelism, most);
+            assert_eq!(
+                got, want,
+                "parallelism {parallelism}, at most {most} threads"
+            );
+            if let Some(n) = got {
+                assert!(parallelism % n == 0 && u64::from(parallelism / n) <= most);
+                assert!(n <= MAX_PROCESSES);
+            }
+        }
+        assert_eq!(derive_processes(256, 4), Some(64));
     }
 }

@@ -2,7 +2,8 @@
 //! starts an instance of parallelism 4 as 2 `sluice-worker` processes of 2 threads
 //! connected by timely's cluster mode; process 0 leads the checkpoints. Killing the
 //! *other* process (as a crash would) fails the whole instance, the watchdog restarts it
-//! from its checkpoint, and the output holds the golden result: every row once.
+//! from its checkpoint, and the output holds the golden result: every row once. A job
+//! that names no process count gets the fewest within `--local-threads-per-process`.
 
 use serde_json::{json, Value};
 use sluice_tests::{committed_csv_lines, golden_group_totals, join_aggregate_sql, MasterProcess};
@@ -124,4 +125,82 @@ fn a_job_over_two_processes_restores_after_one_is_killed_with_every_row_once() {
             "process {pid} of the killed instance is still alive"
         );
     }
+}
+
+/// A job that names no `resources.processes` runs as the fewest processes that keep
+/// each within the cluster's threads per process (`--local-threads-per-process`); one
+/// that names too few is refused saying what fits; a change of parallelism that names
+/// none keeps the job's count while it fits, else chooses again.
+#[test]
+fn a_job_that_names_no_process_count_runs_as_the_fewest_within_the_threads_per_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let m = MasterProcess::start(
+        &dir.path().join("data"),
+        &["--local-threads-per-process", "2"],
+    );
+    let clusters = m.get("/api/v1/clusters");
+    assert_eq!(clusters[0]["name"], "local", "{clusters}");
+    assert_eq!(clusters[0]["threads_per_process"], 2, "{clusters}");
+
+    let sql = join_aggregate_sql(&out, 3000, 3000);
+    let (s, v) = m.request(
+        "POST",
+        "/api/v1/jobs",
+        Some(json!({"name": "one", "sql": sql, "resources": {"parallelism": 4, "processes": 1}})),
+    );
+    assert_eq!(s, 400, "{v}");
+    let message = v["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("runs at most 2") && message.contains("ask for 2"),
+        "{v}"
+    );
+
+    let (s, v) = m.request(
+        "POST",
+        "/api/v1/jobs",
+        Some(json!({"name": "chosen", "sql": sql, "resources": {"parallelism": 4}})),
+    );
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["resources"]["processes"], 2, "{v}");
+    let job: Value = m.wait_for(120, "the job to finish", || {
+        let j = m.get("/api/v1/jobs/chosen");
+        (j["state"] == "finished" || j["state"] == "failed").then_some(j)
+    });
+    assert_eq!(job["state"], "finished", "{job}");
+    let log = m.newest_instance_log("chosen");
+    assert!(log.contains("process 0 of 2"), "{log}");
+    assert_eq!(committed_csv_lines(&out), golden_group_totals(3000, 10));
+
+    // Changes of a stopped job's parallelism.
+    let (s, v) = m.request(
+        "POST",
+        "/api/v1/jobs",
+        Some(
+            json!({"name": "held", "sql": join_aggregate_sql(&dir.path().join("held"), 10, 10),
+                    "resources": {"parallelism": 2}, "desired_state": "stopped"}),
+        ),
+    );
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["resources"]["processes"], 1, "{v}");
+    let patch = |resources: Value| {
+        let (s, v) = m.request(
+            "PATCH",
+            "/api/v1/jobs/held",
+            Some(json!({ "resources": resources })),
+        );
+        assert_eq!(s, 200, "{v}");
+        (
+            v["resources"]["parallelism"].as_u64().unwrap(),
+            v["resources"]["processes"].as_u64().unwrap(),
+        )
+    };
+    // 8 threads in 1 process no longer fit: chosen again.
+    assert_eq!(patch(json!({"parallelism": 8})), (8, 4));
+    // 4 processes still fit 4 workers (one thread each): kept.
+    assert_eq!(patch(json!({"parallelism": 4})), (4, 4));
+    // Named, it is taken as named.
+    assert_eq!(patch(json!({"parallelism": 4, "processes": 2})), (4, 2));
+    // A change that is not of parallelism or cluster leaves it alone.
+    assert_eq!(patch(json!({"memory_mb": 512})), (4, 2));
 }

@@ -37,6 +37,7 @@ async fn list_clusters(State(m): State<AppState>) -> Result<Json<Vec<ClusterView
                 name: c.name().to_string(),
                 kind: c.kind().to_string(),
                 capacity: c.capacity(),
+                threads_per_process: c.threads_per_process(),
                 used: Capacity {
                     workers: live.iter().map(|i| u64::from(i.parallelism)).sum(),
                     memory_mb: live.iter().map(|i| i.memory_mb).sum(),

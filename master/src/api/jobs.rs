@@ -242,6 +242,7 @@ async fn create_job(
         name: req.name,
         sql: req.sql,
         resources,
+        choose_processes: req.resources.processes.is_none(),
         cluster: req.cluster.unwrap_or_else(|| "local".to_string()),
         desired_state: req.desired_state.unwrap_or(DesiredState::Running),
     })?;

@@ -35,8 +35,12 @@ pub struct ResourcesInput {
     /// GPUs (0..=64).
     #[schema(minimum = 0, maximum = 64, example = 0)]
     pub gpus: Option<u32>,
-    /// Processes (1..=64, dividing `parallelism`; default 1): the instance's workers
-    /// are spread over that many processes, `parallelism / processes` threads each.
+    /// Processes (1..=64, dividing `parallelism`): the instance's workers are spread
+    /// over that many processes, `parallelism / processes` threads each. Default for a
+    /// job: the fewest that keep each process within its cluster's `threads_per_process`
+    /// (one on the `local` cluster unless `sluice serve --local-threads-per-process` is
+    /// set); a change of parallelism or cluster that leaves it out keeps the job's while
+    /// it still fits, else chooses again. Default for a workflow task: 1.
     #[schema(minimum = 1, maximum = 64, example = 1)]
     pub processes: Option<u32>,
 }
@@ -641,6 +645,11 @@ pub struct ClusterView {
     pub kind: String,
     /// What it can hold.
     pub capacity: Capacity,
+    /// The most worker threads one process of an instance runs here (`local`:
+    /// `--local-threads-per-process`, else all; `hosts`: the most slots one live agent
+    /// offers). A job that names no `resources.processes` runs as the fewest processes
+    /// within it.
+    pub threads_per_process: u64,
     /// What live instances use.
     pub used: Capacity,
     /// Live instances.

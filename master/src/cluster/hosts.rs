@@ -796,6 +796,17 @@ impl Cluster for HostsCluster {
         }
     }
 
+    /// A process runs on one agent: the most slots a live member offers.
+    fn threads_per_process(&self) -> u64 {
+        let g = self.registry.lock();
+        g.agents
+            .values()
+            .filter(|a| self.member(a) && a.alive(self.registry.timeout))
+            .map(|a| u64::from(a.slots))
+            .max()
+            .unwrap_or(0)
+    }
+
     fn launch(&self, spec: &LaunchSpec) -> Result<(), ClusterError> {
         let processes = spec.resources.processes.max(1) as usize;
         let threads = (spec.resources.parallelism / processes as u32).max(1);
@@ -1284,6 +1295,8 @@ mod tests {
         let cluster = HostsCluster::new("hosts", ("pool".into(), "x".into()), r.clone());
         let cap = cluster.capacity();
         assert_eq!((cap.workers, cap.gpus), (12, 1));
+        // One process runs on one agent: at most the biggest agent's slots.
+        assert_eq!(cluster.threads_per_process(), 8);
         assert_eq!(
             cap.memory_mb,
             u64::MAX / 4,

@@ -93,6 +93,8 @@ pub struct LocalClusterConfig {
     /// `worker.log` is rotated once it is larger than this (bytes); it and
     /// `worker.log.1` are each about this size at most.
     pub log_max_bytes: u64,
+    /// The most worker threads one process may run (`None`: the whole capacity).
+    pub threads_per_process: Option<u64>,
 }
 
 impl LocalClusterConfig {
@@ -108,6 +110,7 @@ impl LocalClusterConfig {
             heartbeat_interval_ms: 500,
             keep_retired_per_job: 10,
             log_max_bytes: 16 << 20,
+            threads_per_process: None,
         }
     }
 }
@@ -897,6 +900,11 @@ impl Cluster for LocalCluster {
 
     fn capacity(&self) -> Capacity {
         self.config.capacity
+    }
+
+    fn threads_per_process(&self) -> u64 {
+        let all = self.config.capacity.workers;
+        self.config.threads_per_process.map_or(all, |t| t.min(all))
     }
 
     fn launch(&self, spec: &LaunchSpec) -> Result<(), ClusterError> {

@@ -52,6 +52,12 @@ pub trait Cluster: Send + Sync {
     fn kind(&self) -> &'static str;
     /// What it can hold in all.
     fn capacity(&self) -> Capacity;
+    /// The most worker threads one process of an instance may run here: a job that
+    /// names no `processes` runs as the fewest that keep each within it, and one that
+    /// names more threads per process can never be placed.
+    fn threads_per_process(&self) -> u64 {
+        self.capacity().workers
+    }
     /// Starts an instance; returns once the process exists.
     fn launch(&self, spec: &LaunchSpec) -> Result<(), ClusterError>;
     /// Stops an instance on the master's request: marks it stop-requested, asks it to
