@@ -419,6 +419,45 @@ pub struct ObservedInstance {
 }
 
 #[cfg(test)]
+impl ObservedInstance {
+    /// A test's instance `instance_id` of `owner`, in `state`, with nothing reported
+    /// yet (job `""` version 1, 1 worker, 1024 MiB, on `local`): a test sets the rest
+    /// with struct update syntax.
+    pub(crate) fn of(instance_id: &str, owner: InstanceOwner, state: InstanceState) -> Self {
+        ObservedInstance {
+            instance_id: instance_id.to_string(),
+            owner,
+            job_id: String::new(),
+            job_name: String::new(),
+            job_version: 1,
+            cluster: "local".to_string(),
+            parallelism: 1,
+            memory_mb: 1024,
+            gpus: 0,
+            state,
+            message: None,
+            user_error: false,
+            superseded: false,
+            stop_requested: false,
+            retired: false,
+            pids: Vec::new(),
+            started_at_ms: 0,
+            ended_at_ms: None,
+            heartbeat_at_ms: None,
+            progress_at_ms: None,
+            input_waiting: false,
+            stepped_at_ms: None,
+            rows_read: 0,
+            rows_in: 0,
+            rows_out: 0,
+            bad_records: 0,
+            late_rows: 0,
+            operators: Default::default(),
+        }
+    }
+}
+
+#[cfg(test)]
 mod owner_tests {
     use super::{legacy_owner, InstanceOwner};
 

@@ -135,34 +135,12 @@ mod tests {
 
     fn instance(id: &str, owner: InstanceOwner, state: InstanceState) -> ObservedInstance {
         ObservedInstance {
-            instance_id: id.to_string(),
-            owner,
             job_id: "j".to_string(),
             job_name: "j".to_string(),
-            job_version: 1,
             cluster: "a".to_string(),
             parallelism: 2,
-            memory_mb: 1_024,
             gpus: 1,
-            state,
-            message: None,
-            user_error: false,
-            superseded: false,
-            stop_requested: false,
-            retired: false,
-            pids: Vec::new(),
-            started_at_ms: 0,
-            ended_at_ms: None,
-            heartbeat_at_ms: None,
-            progress_at_ms: None,
-            input_waiting: false,
-            stepped_at_ms: None,
-            rows_read: 0,
-            rows_in: 0,
-            rows_out: 0,
-            bad_records: 0,
-            late_rows: 0,
-            operators: Default::default(),
+            ..ObservedInstance::of(id, owner, state)
         }
     }
 

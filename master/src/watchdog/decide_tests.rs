@@ -88,11 +88,6 @@ fn inst(id: &str, job: &DesiredJob, state: InstanceState) -> ObservedInstance {
     let live = state.is_live();
     let running = state == InstanceState::Running;
     ObservedInstance {
-        instance_id: id.to_string(),
-        owner: crate::model::InstanceOwner::Job {
-            id: job.job_id.clone(),
-            version: job.version,
-        },
         job_id: job.job_id.clone(),
         job_name: job.name.clone(),
         job_version: job.version,
@@ -100,25 +95,19 @@ fn inst(id: &str, job: &DesiredJob, state: InstanceState) -> ObservedInstance {
         parallelism: job.resources.parallelism,
         memory_mb: job.resources.memory_mb,
         gpus: job.resources.gpus,
-        state,
-        message: None,
-        user_error: false,
-        superseded: false,
-        stop_requested: false,
-        retired: false,
         pids: vec![4242],
         started_at_ms: NOW - 10_000,
         ended_at_ms: (!live).then_some(NOW - 500),
         heartbeat_at_ms: running.then_some(NOW - 1_000),
         progress_at_ms: running.then_some(NOW - 1_000),
-        input_waiting: false,
-        stepped_at_ms: None,
-        rows_read: 0,
-        rows_in: 0,
-        rows_out: 0,
-        bad_records: 0,
-        late_rows: 0,
-        operators: Default::default(),
+        ..ObservedInstance::of(
+            id,
+            crate::model::InstanceOwner::Job {
+                id: job.job_id.clone(),
+                version: job.version,
+            },
+            state,
+        )
     }
 }
 

@@ -61,38 +61,19 @@ fn running(wf: &Workflow) -> WorkflowRun {
 
 fn inst(id: &str, state: InstanceState) -> ObservedInstance {
     ObservedInstance {
-        instance_id: id.into(),
-        owner: crate::model::legacy_owner("wf:w000001", 3, id),
         job_id: "wf:w000001".into(),
         job_name: "nightly".into(),
         job_version: 3,
-        cluster: "local".into(),
-        parallelism: 1,
-        memory_mb: 1024,
-        gpus: 0,
         message: match state {
             InstanceState::Failed => Some("boom".into()),
             InstanceState::Crashed => Some("the process ended without a final report".into()),
             _ => None,
         },
-        state,
-        user_error: false,
-        superseded: false,
-        stop_requested: false,
-        retired: false,
         pids: vec![42],
         started_at_ms: T0,
-        ended_at_ms: None,
-        heartbeat_at_ms: None,
-        progress_at_ms: None,
-        input_waiting: false,
-        stepped_at_ms: None,
-        rows_read: 0,
         rows_in: 10,
         rows_out: 4,
-        bad_records: 0,
-        late_rows: 0,
-        operators: Default::default(),
+        ..ObservedInstance::of(id, crate::model::legacy_owner("wf:w000001", 3, id), state)
     }
 }
 
