@@ -1,6 +1,7 @@
 // Clusters (#/clusters): each cluster's capacity (workers, memory, GPUs), what live
-// instances use of it, and how many run there; refreshed every few seconds. The API
-// is for admins: another role sees the refusal.
+// instances use of it, how many run there, and the most worker threads one process of
+// an instance runs there; refreshed every few seconds. The API is for admins: another
+// role sees the refusal.
 
 import { api } from "./api.js";
 import { h, keyed } from "./ui.js";
@@ -28,7 +29,7 @@ export function render(main) {
     h("p.muted", {}, "Where instances run: capacity, and what the live instances (jobs and workflow tasks) ask of it."),
     status,
     h("table.clusters", { "aria-label": "Clusters" },
-      h("thead", {}, h("tr", {}, ["Name", "Kind", "Instances", "Workers", "Memory", "GPUs"].map((c) => h("th", { scope: "col" }, c)))),
+      h("thead", {}, h("tr", {}, ["Name", "Kind", "Instances", "Workers", "Memory", "GPUs", "Threads per process"].map((c) => h("th", { scope: "col" }, c)))),
       body));
   let gone = false, timer = 0;
   const onChange = keyed();
@@ -41,8 +42,9 @@ export function render(main) {
           h("th", { scope: "row" }, c.name), h("td", {}, c.kind), h("td.num.instances", {}, String(c.instances)),
           usage(`${c.name} workers used`, c.used.workers, c.capacity.workers, ""),
           usage(`${c.name} memory used`, c.used.memory_mb, c.capacity.memory_mb, "MiB"),
-          usage(`${c.name} GPUs used`, c.used.gpus, c.capacity.gpus, ""))));
-        if (!list.length) body.append(h("tr", {}, h("td.muted", { colspan: 6 }, "No cluster.")));
+          usage(`${c.name} GPUs used`, c.used.gpus, c.capacity.gpus, ""),
+          h("td.num.threads", { title: "A job that names no processes runs as the fewest processes within this" }, String(c.threads_per_process)))));
+        if (!list.length) body.append(h("tr", {}, h("td.muted", { colspan: 7 }, "No cluster.")));
       });
       status.textContent = `${list.length} cluster${list.length === 1 ? "" : "s"} · refreshed ${new Date().toLocaleTimeString()}`;
     } catch (e) {

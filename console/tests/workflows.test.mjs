@@ -237,6 +237,9 @@ test("console: workflows (create, DAG, trigger, backfill, schedule on/off, cance
     const local = page.locator('tr[data-cluster="local"]');
     await local.locator("td.instances", { hasText: "1" }).waitFor();
     assert.match(await local.textContent(), /1 \/ \d+/);
+    const clusters = await rest(m, "GET", "/api/v1/clusters");
+    const perProcess = clusters.json.find((c) => c.name === "local").threads_per_process;
+    assert.equal(await local.locator("td.threads").textContent(), String(perProcess));
     await checkA11y(page, "clusters");
     await shot(page, "clusters");
     await page.goBack();
