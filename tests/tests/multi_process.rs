@@ -130,7 +130,8 @@ fn a_job_over_two_processes_restores_after_one_is_killed_with_every_row_once() {
 /// A job that names no `resources.processes` runs as the fewest processes that keep
 /// each within the cluster's threads per process (`--local-threads-per-process`); one
 /// that names too few is refused saying what fits; a change of parallelism that names
-/// none keeps the job's count while it fits, else chooses again.
+/// none keeps the job's count while it fits, else chooses again; a workflow's tasks get
+/// theirs the same way.
 #[test]
 fn a_job_that_names_no_process_count_runs_as_the_fewest_within_the_threads_per_process() {
     let dir = tempfile::tempdir().unwrap();
@@ -203,4 +204,37 @@ fn a_job_that_names_no_process_count_runs_as_the_fewest_within_the_threads_per_p
     assert_eq!(patch(json!({"parallelism": 4, "processes": 2})), (4, 2));
     // A change that is not of parallelism or cluster leaves it alone.
     assert_eq!(patch(json!({"memory_mb": 512})), (4, 2));
+
+    // A workflow's tasks get theirs the same way, on the workflow's cluster.
+    let task = |id: &str, resources: Value| json!({"id": id, "sql": join_aggregate_sql(&dir.path().join(id), 10, 10), "resources": resources});
+    let (s, v) = m.request(
+        "POST",
+        "/api/v1/workflows",
+        Some(
+            json!({"name": "nightly", "schedule": {"cron": "@yearly"}, "enabled": false,
+                    "tasks": [task("wide", json!({"parallelism": 4}))]}),
+        ),
+    );
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["tasks"][0]["resources"]["processes"], 2, "{v}");
+    let (s, v) = m.request(
+        "PATCH",
+        "/api/v1/workflows/nightly",
+        Some(json!({"tasks": [task("wider", json!({"parallelism": 6}))]})),
+    );
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["tasks"][0]["resources"]["processes"], 3, "{v}");
+    let (s, v) = m.request(
+        "PATCH",
+        "/api/v1/workflows/nightly",
+        Some(json!({"tasks": [task("narrow", json!({"parallelism": 4, "processes": 1}))]})),
+    );
+    assert_eq!(s, 400, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("runs at most 2"),
+        "{v}"
+    );
 }

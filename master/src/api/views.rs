@@ -36,11 +36,11 @@ pub struct ResourcesInput {
     #[schema(minimum = 0, maximum = 64, example = 0)]
     pub gpus: Option<u32>,
     /// Processes (1..=64, dividing `parallelism`): the instance's workers are spread
-    /// over that many processes, `parallelism / processes` threads each. Default for a
-    /// job: the fewest that keep each process within its cluster's `threads_per_process`
-    /// (one on the `local` cluster unless `sluice serve --local-threads-per-process` is
-    /// set); a change of parallelism or cluster that leaves it out keeps the job's while
-    /// it still fits, else chooses again. Default for a workflow task: 1.
+    /// over that many processes, `parallelism / processes` threads each. Default: the
+    /// fewest that keep each process within the cluster's `threads_per_process` (one on
+    /// the `local` cluster unless `sluice serve --local-threads-per-process` is set); a
+    /// change of a job's parallelism or cluster that leaves it out keeps the job's count
+    /// while it still fits, else chooses again.
     #[schema(minimum = 1, maximum = 64, example = 1)]
     pub processes: Option<u32>,
 }

@@ -75,8 +75,11 @@ pub struct TaskRequest {
 }
 
 impl TaskRequest {
-    fn into_spec(self) -> TaskSpec {
+    /// The task as stored; `processes_for` chooses the process count of a task that
+    /// names none, from its parallelism (the workflow's cluster decides, as for a job).
+    fn into_spec(self, processes_for: &impl Fn(u32) -> u32) -> TaskSpec {
         let d = Resources::default();
+        let parallelism = self.resources.parallelism.unwrap_or(d.parallelism);
         TaskSpec {
             id: self.id,
             sql: self.sql,
@@ -85,10 +88,13 @@ impl TaskRequest {
             retry_backoff_ms: self.retry_backoff_ms,
             timeout_ms: self.timeout_ms,
             resources: Resources {
-                parallelism: self.resources.parallelism.unwrap_or(d.parallelism),
+                parallelism,
                 memory_mb: self.resources.memory_mb.unwrap_or(d.memory_mb),
                 gpus: self.resources.gpus.unwrap_or(d.gpus),
-                processes: self.resources.processes.unwrap_or(d.processes),
+                processes: self
+                    .resources
+                    .processes
+                    .unwrap_or_else(|| processes_for(parallelism)),
             },
         }
     }
@@ -465,14 +471,20 @@ async fn create_workflow(
     State(m): State<AppState>,
     ApiJson(req): ApiJson<CreateWorkflowRequest>,
 ) -> Result<(StatusCode, Json<WorkflowView>), ApiError> {
+    let cluster = req.cluster.unwrap_or_else(|| "local".to_string());
+    let processes_for = |p| m.core.processes_for(&cluster, p);
     let spec = WorkflowSpec {
         schedule: req.schedule,
-        tasks: req.tasks.into_iter().map(TaskRequest::into_spec).collect(),
+        tasks: req
+            .tasks
+            .into_iter()
+            .map(|t| t.into_spec(&processes_for))
+            .collect(),
         parameters: req.parameters,
         concurrency: req.concurrency,
         catchup: req.catchup,
         enabled: req.enabled.unwrap_or(true),
-        cluster: req.cluster.unwrap_or_else(|| "local".to_string()),
+        cluster: cluster.clone(),
     };
     let wf = m.workflows.create_workflow(&req.name, spec)?;
     Ok((StatusCode::CREATED, Json(workflow_view(&m, &wf)?)))
@@ -534,13 +546,28 @@ async fn update_workflow(
     ApiPath(name): ApiPath<String>,
     ApiJson(req): ApiJson<UpdateWorkflowRequest>,
 ) -> Result<Json<WorkflowView>, ApiError> {
+    // New tasks that name no process count get the one the workflow's cluster (new or
+    // kept) chooses.
+    let tasks = match req.tasks {
+        None => None,
+        Some(ts) => {
+            let cluster = match &req.cluster {
+                Some(c) => c.clone(),
+                None => m.workflows.workflow(&name)?.spec.cluster,
+            };
+            let processes_for = |p| m.core.processes_for(&cluster, p);
+            Some(
+                ts.into_iter()
+                    .map(|t| t.into_spec(&processes_for))
+                    .collect(),
+            )
+        }
+    };
     let wf = m.workflows.update_workflow(
         &name,
         WorkflowPatch {
             schedule: req.schedule,
-            tasks: req
-                .tasks
-                .map(|ts| ts.into_iter().map(TaskRequest::into_spec).collect()),
+            tasks,
             parameters: req.parameters,
             concurrency: req.concurrency,
             catchup: req.catchup,
