@@ -7,7 +7,9 @@
 use crate::checkpoints::CheckpointStore;
 use crate::cluster::Cluster;
 use crate::model::{now_ms, ObservedInstance, Resources, StoredTable, FORMAT_VERSION};
-use crate::service::{check_name, check_sql, derive_processes, invalid, Counters, ServiceError};
+use crate::service::{
+    check_name, check_sql, derive_processes, fits, invalid, Counters, ServiceError,
+};
 use crate::store::Store;
 use sluice_catalogs::{Catalog, CatalogError, MemoryCatalog, TableDescriptor};
 use sluice_compiler::{compile, compile_tables, CompileError, Compiled, PhysicalPlan};
@@ -210,8 +212,8 @@ impl Core {
             )));
         }
         let most = cluster.threads_per_process();
-        let threads = resources.threads_per_process();
-        if u64::from(threads) > most {
+        if !fits(resources.parallelism, resources.processes, most) {
+            let threads = resources.threads_per_process();
             let fewest = derive_processes(resources.parallelism, most)
                 .map_or(String::new(), |n| format!(", or ask for {n}"));
             return Err(invalid(format!(
@@ -233,10 +235,11 @@ impl Core {
     /// Whether `resources`' process count still suits cluster `name`: it divides the
     /// parallelism and keeps each process within the cluster's threads per process.
     pub fn processes_fit(&self, cluster: &str, resources: &Resources) -> bool {
-        let n = resources.processes;
-        n >= 1
-            && resources.parallelism.is_multiple_of(n)
-            && u64::from(resources.parallelism / n) <= self.threads_per_process(cluster)
+        fits(
+            resources.parallelism,
+            resources.processes,
+            self.threads_per_process(cluster),
+        )
     }
 
     fn threads_per_process(&self, cluster: &str) -> u64 {

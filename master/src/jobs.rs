@@ -22,9 +22,6 @@ pub struct NewJob {
     pub sql: String,
     /// Resources (defaults when absent).
     pub resources: Resources,
-    /// The request named no process count: the cluster chooses `resources.processes`
-    /// (the fewest within its threads per process: [`Core::processes_for`]).
-    pub choose_processes: bool,
     /// Cluster (default `local`).
     pub cluster: String,
     /// Desired state (default running).
@@ -139,13 +136,8 @@ impl JobsService {
     }
 
     /// Creates a job: validates, compiles, stores (durably), wakes the watchdog.
-    pub fn create_job(&self, mut new: NewJob) -> Result<Job, ServiceError> {
+    pub fn create_job(&self, new: NewJob) -> Result<Job, ServiceError> {
         check_name("job", &new.name)?;
-        if new.choose_processes {
-            new.resources.processes = self
-                .core
-                .processes_for(&new.cluster, new.resources.parallelism);
-        }
         check_resources(&new.resources)?;
         self.core.check_cluster(&new.cluster, &new.resources)?;
         let compiled = self.core.compile_job_sql(&new.sql)?;

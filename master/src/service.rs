@@ -167,9 +167,14 @@ pub fn check_resources(r: &Resources) -> Result<(), ServiceError> {
 /// names none: the fewest (up to [`MAX_PROCESSES`]) that divide `parallelism` with at
 /// most `threads_per_process` threads each; `None` when no such count exists.
 pub fn derive_processes(parallelism: u32, threads_per_process: u64) -> Option<u32> {
-    (1..=MAX_PROCESSES.min(parallelism)).find(|&n| {
-        parallelism.is_multiple_of(n) && u64::from(parallelism / n) <= threads_per_process
-    })
+    (1..=MAX_PROCESSES.min(parallelism)).find(|&n| fits(parallelism, n, threads_per_process))
+}
+
+/// Whether `processes` divide `parallelism` with at most `threads_per_process` each.
+pub fn fits(parallelism: u32, processes: u32, threads_per_process: u64) -> bool {
+    processes >= 1
+        && parallelism.is_multiple_of(processes)
+        && u64::from(parallelism / processes) <= threads_per_process
 }
 
 /// Checkpoint interval of an unbounded job that sets none (ms).

@@ -224,7 +224,6 @@ impl World {
                     gpus: 0,
                     processes: 1,
                 },
-                choose_processes: false,
                 cluster: "local".to_string(),
                 desired_state: DesiredState::Running,
             })

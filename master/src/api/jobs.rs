@@ -12,7 +12,7 @@ use super::AppState;
 use crate::auth::Role;
 use crate::auth::{Principal, Security};
 use crate::jobs::{JobPatch, NewJob};
-use crate::model::{DesiredState, Resources};
+use crate::model::DesiredState;
 use crate::service::ServiceError;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -231,19 +231,13 @@ async fn create_job(
             ));
         }
     }
-    let d = Resources::default();
-    let resources = Resources {
-        parallelism: req.resources.parallelism.unwrap_or(d.parallelism),
-        memory_mb: req.resources.memory_mb.unwrap_or(d.memory_mb),
-        gpus: req.resources.gpus.unwrap_or(d.gpus),
-        processes: req.resources.processes.unwrap_or(d.processes),
-    };
+    let cluster = req.cluster.unwrap_or_else(|| "local".to_string());
+    let resources = req.resources.resolve(|p| m.core.processes_for(&cluster, p));
     let job = m.jobs.create_job(NewJob {
         name: req.name,
         sql: req.sql,
         resources,
-        choose_processes: req.resources.processes.is_none(),
-        cluster: req.cluster.unwrap_or_else(|| "local".to_string()),
+        cluster,
         desired_state: req.desired_state.unwrap_or(DesiredState::Running),
     })?;
     let status = m.jobs.status_of(&job)?;

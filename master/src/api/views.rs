@@ -19,7 +19,7 @@ pub fn rfc3339(ms: i64) -> String {
 }
 
 /// Resources in a request: any field left out takes its default (parallelism 1,
-/// memory_mb 1024, gpus 0).
+/// memory_mb 1024, gpus 0, processes the cluster's choice).
 #[derive(Clone, Copy, Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResourcesInput {
@@ -43,6 +43,22 @@ pub struct ResourcesInput {
     /// while it still fits, else chooses again.
     #[schema(minimum = 1, maximum = 64, example = 1)]
     pub processes: Option<u32>,
+}
+
+impl ResourcesInput {
+    /// The resources with defaults in place; `processes_for` chooses the process count
+    /// from the parallelism when the request names none (the cluster's choice:
+    /// `Core::processes_for`).
+    pub fn resolve(self, processes_for: impl Fn(u32) -> u32) -> Resources {
+        let d = Resources::default();
+        let parallelism = self.parallelism.unwrap_or(d.parallelism);
+        Resources {
+            parallelism,
+            memory_mb: self.memory_mb.unwrap_or(d.memory_mb),
+            gpus: self.gpus.unwrap_or(d.gpus),
+            processes: self.processes.unwrap_or_else(|| processes_for(parallelism)),
+        }
+    }
 }
 
 /// `POST /api/v1/jobs`.

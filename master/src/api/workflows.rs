@@ -7,7 +7,7 @@ use super::guard::secured;
 use super::views::{rfc3339, ResourcesInput};
 use super::AppState;
 use crate::auth::Role;
-use crate::model::{ObservedInstance, Resources};
+use crate::model::ObservedInstance;
 use crate::workflow::schedule::Schedule;
 use crate::workflow::service::WorkflowPatch;
 use crate::workflow::{
@@ -78,8 +78,6 @@ impl TaskRequest {
     /// The task as stored; `processes_for` chooses the process count of a task that
     /// names none, from its parallelism (the workflow's cluster decides, as for a job).
     fn into_spec(self, processes_for: &impl Fn(u32) -> u32) -> TaskSpec {
-        let d = Resources::default();
-        let parallelism = self.resources.parallelism.unwrap_or(d.parallelism);
         TaskSpec {
             id: self.id,
             sql: self.sql,
@@ -87,15 +85,7 @@ impl TaskRequest {
             retries: self.retries,
             retry_backoff_ms: self.retry_backoff_ms,
             timeout_ms: self.timeout_ms,
-            resources: Resources {
-                parallelism,
-                memory_mb: self.resources.memory_mb.unwrap_or(d.memory_mb),
-                gpus: self.resources.gpus.unwrap_or(d.gpus),
-                processes: self
-                    .resources
-                    .processes
-                    .unwrap_or_else(|| processes_for(parallelism)),
-            },
+            resources: self.resources.resolve(processes_for),
         }
     }
 }
